@@ -1,0 +1,55 @@
+/** Loads golden vectors written by fixtures/keras/generate.py (exact bytes, little-endian). */
+import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import type { DType, Tensor, TypedArray } from "../../src/quant/tensor.js";
+
+export interface GoldenTensor {
+  dtype: string;
+  shape: number[];
+  b64: string;
+}
+
+export interface GoldenFile<C> {
+  keras_version: string;
+  backend: string;
+  cases: C[];
+}
+
+const vectorsDir = fileURLToPath(new URL("../../fixtures/keras/vectors/", import.meta.url));
+
+export function loadGolden<C>(name: string): GoldenFile<C> {
+  return JSON.parse(readFileSync(`${vectorsDir}${name}.json`, "utf8")) as GoldenFile<C>;
+}
+
+const views: Record<string, (b: ArrayBuffer) => TypedArray> = {
+  float64: (b) => new Float64Array(b),
+  float32: (b) => new Float32Array(b),
+  float16: (b) => new Uint16Array(b),
+  bfloat16: (b) => new Uint16Array(b),
+  float8_e4m3fn: (b) => new Uint8Array(b),
+  float8_e5m2: (b) => new Uint8Array(b),
+  int64: (b) => new BigInt64Array(b),
+  int32: (b) => new Int32Array(b),
+  int16: (b) => new Int16Array(b),
+  int8: (b) => new Int8Array(b),
+  uint64: (b) => new BigUint64Array(b),
+  uint32: (b) => new Uint32Array(b),
+  uint16: (b) => new Uint16Array(b),
+  uint8: (b) => new Uint8Array(b),
+  bool: (b) => new Uint8Array(b),
+};
+
+/** Decodes a golden tensor into a kquant Tensor (fresh, aligned buffer). */
+export function decodeTensor(t: GoldenTensor): Tensor {
+  const bytes = Buffer.from(t.b64, "base64");
+  const copy = new ArrayBuffer(bytes.length);
+  new Uint8Array(copy).set(bytes);
+  const view = views[t.dtype];
+  if (!view) throw new Error(`golden: unknown dtype ${t.dtype}`);
+  return { dtype: t.dtype as DType, shape: t.shape, data: view(copy) };
+}
+
+/** The raw bytes of a typed array, for bit-for-bit comparison (NaN payloads included). */
+export function bytesOf(a: TypedArray): Buffer {
+  return Buffer.from(a.buffer, a.byteOffset, a.byteLength);
+}
