@@ -1,0 +1,173 @@
+/** `kquant quantize`: parse the flags into rules, run the pipeline, present the report. */
+import { readFile } from "node:fs/promises";
+import { Command, InvalidArgumentError, Option } from "commander";
+import { KquantError } from "../errors.js";
+import { rulesFromFlags, type QuantFlags } from "../plan/from-flags.js";
+import { parseRecipe } from "../plan/recipe.js";
+import type { Rule } from "../plan/rules.js";
+import { runQuantize, type QuantizeReport } from "../pipeline/run-quantize.js";
+import { formatBytes, formatShape, table } from "./present.js";
+
+export function parseInteger(value: string): number {
+  if (!/^-?\d+$/.test(value)) throw new InvalidArgumentError("not an integer.");
+  return Number(value);
+}
+
+function parseRange(value: string): [number, number] {
+  const m = /^(-?\d+),(-?\d+)$/.exec(value.trim());
+  if (!m || Number(m[1]) >= Number(m[2])) throw new InvalidArgumentError("expected MIN,MAX with MIN < MAX, e.g. -127,127.");
+  return [Number(m[1]), Number(m[2])];
+}
+
+function parseEpsilon(value: string): number {
+  const v = Number(value);
+  if (!Number.isFinite(v) || v < 0) throw new InvalidArgumentError("expected a non-negative number.");
+  return v;
+}
+
+const collect = (value: string, previous: string[] = []) => [...previous, value];
+
+interface QuantizeCliOptions {
+  int8?: boolean;
+  int4?: boolean;
+  float8?: string | boolean;
+  axis?: number;
+  perTensor?: boolean;
+  packAxis?: number;
+  blockSize?: number;
+  valueRange?: [number, number];
+  epsilon?: number;
+  margin?: number;
+  include?: string[];
+  exclude?: string[];
+  recipe?: string;
+  output?: string;
+  force?: boolean;
+  dryRun?: boolean;
+  json?: boolean;
+  quiet?: boolean;
+  allowNonfinite?: boolean;
+}
+
+export function quantizeCommand(): Command {
+  return new Command("quantize")
+    .description("quantize a checkpoint (safetensors, sharded index, .npy, .npz) to int8, packed int4 or float8")
+    .argument("<input>", "model.safetensors, model.safetensors.index.json, array.npy or arrays.npz")
+    .option("--int8", "abs-max int8, value range [-127, 127]")
+    .option("--int4", "abs-max int4 [-8, 7], two values packed per byte (with --block-size: grouped with zero point)")
+    .addOption(new Option("--float8 [format]", "float8 with a computed scale").choices(["e4m3", "e5m2"]))
+    .option("--axis <n>", "axis reduced to compute the scale (Keras's meaning; default -1, float8: per tensor)", parseInteger)
+    .option("--per-tensor", "one scale for the whole tensor")
+    .option("--pack-axis <n>", "int4: axis to pack along (default: the quantization axis)", parseInteger)
+    .option("--block-size <n>", "int4: Keras's grouped asymmetric int4 with groups of N along the axis", parseInteger)
+    .option("--value-range <min,max>", "integer value range (int8 default -127,127; int4 -8,7)", parseRange)
+    .option("--epsilon <x>", "abs-max epsilon (default 1e-7)", parseEpsilon)
+    .option("--margin <n>", "float8: scale margin, a power of two (default 0)", parseInteger)
+    .option("--include <glob>", "quantize only matching tensor names (repeatable)", collect)
+    .option("--exclude <glob>", "never quantize matching tensor names (repeatable)", collect)
+    .option("--recipe <file>", "JSON rules, first match wins (see README)")
+    .option("-o, --output <path>", "output file (default: <input stem>.<mode>.safetensors beside the input)")
+    .option("-f, --force", "overwrite an existing output")
+    .option("--dry-run", "print the plan and sizes, write nothing")
+    .option("--json", "print the report as JSON on stdout")
+    .option("-q, --quiet", "no progress bar, no report (errors still go to stderr)")
+    .option("--allow-nonfinite", "quantize tensors that hold NaN or Inf instead of stopping")
+    .addHelpText(
+      "after",
+      `
+Examples:
+  kquant quantize model.safetensors --int8
+  kquant quantize model.safetensors --int4 --axis 0 -o model.int4.safetensors
+  kquant quantize model.safetensors --int4 --block-size 128 --exclude 'lm_head.*'
+  kquant quantize model.safetensors.index.json --float8 e5m2
+  kquant quantize model.safetensors --recipe recipe.json --dry-run --json`,
+    )
+    .action(async (input: string, opts: QuantizeCliOptions, cmd: Command) => {
+      const { rules, tag, options } = await rulesOf(opts);
+      const report = await runQuantize({
+        input,
+        ...(opts.output !== undefined ? { output: opts.output } : {}),
+        rules,
+        tag,
+        options,
+        force: !!opts.force,
+        dryRun: !!opts.dryRun,
+        quiet: !!opts.quiet || !!opts.json,
+        allowNonFinite: !!opts.allowNonfinite,
+      });
+      for (const w of report.warnings) process.stderr.write(`kquant: warning: ${w}\n`);
+      if (opts.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+      else if (!opts.quiet) process.stdout.write(`${renderReport(report)}\n`);
+      void cmd;
+    });
+}
+
+async function rulesOf(opts: QuantizeCliOptions): Promise<{ rules: Rule[]; tag: string; options: Record<string, unknown> }> {
+  const modes = [opts.int8 && "int8", opts.int4 && "int4", opts.float8 !== undefined && "float8"].filter(Boolean);
+  if (modes.length > 1) throw new KquantError(`choose one of --int8, --int4, --float8 (got ${modes.map((m) => `--${m}`).join(" ")})`);
+  const mode = modes[0] as QuantFlags["mode"] | undefined;
+  if (!mode && !opts.recipe) throw new KquantError("choose a mode: --int8, --int4, --float8 or --recipe FILE");
+
+  const flags: QuantFlags | undefined = mode && {
+    mode,
+    ...(typeof opts.float8 === "string" ? { float8Kind: opts.float8 as "e4m3" | "e5m2" } : {}),
+    ...pick(opts, ["axis", "perTensor", "packAxis", "blockSize", "valueRange", "epsilon", "margin", "include", "exclude"]),
+  };
+  const rules: Rule[] = [];
+  if (opts.recipe) {
+    let text: string;
+    try {
+      text = await readFile(opts.recipe, "utf8");
+    } catch (e) {
+      throw new KquantError(`${opts.recipe}: cannot read the recipe (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+    }
+    rules.push(...parseRecipe(opts.recipe, text));
+  }
+  if (flags) rules.push(...rulesFromFlags(flags));
+  const tag = opts.recipe ? "recipe" : mode!;
+  const options = { ...(flags ?? {}), ...(opts.recipe ? { recipe: rules.length } : {}) };
+  return { rules, tag, options };
+}
+
+function pick<T extends object, K extends keyof T>(o: T, keys: K[]): Partial<Pick<T, K>> {
+  const out: Partial<Pick<T, K>> = {};
+  for (const k of keys) if (o[k] !== undefined) out[k] = o[k];
+  return out;
+}
+
+export function renderReport(r: QuantizeReport): string {
+  const lines: string[] = [];
+  lines.push(r.dry_run ? `Plan for ${r.input} (dry run, nothing written)` : `Quantized ${r.input} → ${r.output}`);
+  if (r.quantized.length) {
+    lines.push("", `Quantized (${r.quantized.length}):`);
+    lines.push(
+      table(
+        ["tensor", "dtype", "shape", "mode", "scheme", "before", "after"],
+        r.quantized.map((q) => [
+          q.name,
+          q.source_dtype,
+          formatShape(q.shape),
+          q.mode,
+          q.scheme,
+          formatBytes(q.bytes_before),
+          formatBytes(q.bytes_after),
+        ]),
+        new Set([5, 6]),
+      ),
+    );
+  }
+  if (r.skipped.length) {
+    lines.push("", `Kept as they are (${r.skipped.length}):`);
+    lines.push(
+      table(
+        ["tensor", "dtype", "shape", "reason", "size"],
+        r.skipped.map((s) => [s.name, s.dtype, formatShape(s.shape), s.reason, formatBytes(s.bytes)]),
+        new Set([4]),
+      ),
+    );
+  }
+  const ratio = r.bytes_after > 0 ? (r.bytes_before / r.bytes_after).toFixed(2) : "-";
+  lines.push("", `Size: ${formatBytes(r.bytes_before)} → ${formatBytes(r.bytes_after)} (${ratio}× smaller)`);
+  if (!r.dry_run) lines.push(`Manifest: ${r.manifest}`);
+  return lines.join("\n");
+}

@@ -1,0 +1,114 @@
+/**
+ * One tensor through the kernels: source bytes in, the stored tensors' bytes out. Pure (no I/O),
+ * so the streaming loop and the worker threads share it.
+ */
+import { KquantError } from "../errors.js";
+import { kerasDTypeOf } from "../formats/dtypes.js";
+import type { QuantizeStep } from "../plan/plan.js";
+import { absMaxQuantize } from "../quant/absmax.js";
+import { absMaxAlong } from "../quant/axes.js";
+import { toFloat32 } from "../quant/convert.js";
+import { countNonFinite } from "../quant/finite.js";
+import { computeFloat8Scale, quantizeFloat8 } from "../quant/float8-scale.js";
+import { FLOAT8_MAX } from "../quant/float8.js";
+import { absMaxQuantizeGroupedWithZeroPoint } from "../quant/grouped.js";
+import { packInt4 } from "../quant/int4.js";
+import type { Tensor, TypedArray } from "../quant/tensor.js";
+import { transpose2d } from "../quant/transpose.js";
+
+export interface StoredBytes {
+  values: Uint8Array;
+  scale: Uint8Array;
+  zero?: Uint8Array;
+}
+
+export interface QuantizeOptions {
+  /** Quantize tensors holding NaN or ±Inf anyway (Keras's arithmetic decides what they become). */
+  allowNonFinite?: boolean;
+}
+
+function bytesOf(a: TypedArray): Uint8Array {
+  return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+}
+
+/** A typed view of the source bytes in the tensor's own dtype (copied only if misaligned). */
+export function sourceTensor(step: QuantizeStep, bytes: Uint8Array): Tensor<Float32Array> {
+  const { source } = step;
+  const dtype = kerasDTypeOf(source.dtype);
+  const width = source.dtype === "F64" ? 8 : source.dtype === "F32" ? 4 : 2;
+  const aligned = bytes.byteOffset % width === 0 ? bytes : bytes.slice();
+  const count = aligned.byteLength / width;
+  const data =
+    width === 8
+      ? new Float64Array(aligned.buffer, aligned.byteOffset, count)
+      : width === 4
+        ? new Float32Array(aligned.buffer, aligned.byteOffset, count)
+        : new Uint16Array(aligned.buffer, aligned.byteOffset, count);
+  return toFloat32({ dtype: dtype!, shape: source.shape, data });
+}
+
+export function quantizeTensor(step: QuantizeStep, bytes: Uint8Array, file: string, opts: QuantizeOptions = {}): StoredBytes {
+  const x = sourceTensor(step, bytes);
+  if (!opts.allowNonFinite) {
+    const bad = countNonFinite(x.data);
+    if (bad > 0) {
+      throw new KquantError(
+        `${file}: tensor "${step.source.name}": ${bad} of ${x.data.length} values are NaN or Inf; nothing was written (--allow-nonfinite quantizes it anyway)`,
+      );
+    }
+  }
+  const { spec } = step;
+  const valueRange = spec.valueRange ?? [-127, 127];
+  const epsilon = spec.epsilon ?? 1e-7;
+
+  switch (spec.mode) {
+    case "int8": {
+      const { values, scale } = absMaxQuantize(x, spec.axis, { valueRange, epsilon });
+      return { values: bytesOf(values.data), scale: bytesOf(scale.data) };
+    }
+    case "int4": {
+      const { values, scale } = absMaxQuantize(x, spec.axis, { valueRange, epsilon });
+      const { packed } = packInt4(values, spec.packAxis!);
+      return { values: bytesOf(packed.data), scale: bytesOf(scale.data) };
+    }
+    case "int4_grouped": {
+      // Keras groups along axis 0 of a (in, out) kernel; along axis 1 we group the transpose
+      // and transpose the results back, so scale and zero keep the tensor's orientation.
+      const [rows, cols] = x.shape as [number, number];
+      const alongRows = spec.axis === 0;
+      const input = alongRows
+        ? x
+        : { ...x, shape: [cols, rows], data: transpose2d(x.data, rows, cols, new Float32Array(x.data.length)) };
+      const { values, scale, zeroPoint } = absMaxQuantizeGroupedWithZeroPoint(input, spec.blockSize!, {
+        valueRange,
+        epsilon,
+      });
+      const back = <T extends TypedArray>(t: Tensor<T>, make: (n: number) => T): T => {
+        if (alongRows) return t.data;
+        const [r, c] = t.shape as [number, number];
+        return transpose2d(t.data, r, c, make(t.data.length));
+      };
+      const q: Tensor = { ...values, shape: x.shape, data: back(values as Tensor<Int8Array>, (n) => new Int8Array(n)) };
+      const { packed } = packInt4(q, spec.packAxis!);
+      return {
+        values: bytesOf(packed.data),
+        scale: bytesOf(back(scale as Tensor<Float32Array>, (n) => new Float32Array(n))),
+        zero: bytesOf(Int8Array.from(back(zeroPoint as Tensor<Int8Array>, (n) => new Int8Array(n)))),
+      };
+    }
+    case "float8_e4m3fn":
+    case "float8_e5m2": {
+      const axes = spec.axis === null ? null : [spec.axis];
+      const { amax, shape } = absMaxAlong(x.data, x.shape, axes);
+      const scale = computeFloat8Scale(
+        { dtype: "float32", shape, data: amax },
+        1,
+        FLOAT8_MAX[spec.mode],
+        spec.margin ?? 0,
+      );
+      const out = new Uint8Array(x.data.length);
+      quantizeFloat8(x.data, scale.data.length === 1 ? scale.data[0]! : scale.data, spec.mode, out, x.shape);
+      return { values: out, scale: bytesOf(scale.data) };
+    }
+  }
+}

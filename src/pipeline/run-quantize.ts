@@ -1,0 +1,222 @@
+/**
+ * `kquant quantize`: formats → plan → kernels → writer, one tensor at a time, so memory stays
+ * bounded by the largest tensor whatever the checkpoint's size.
+ */
+import { basename } from "node:path";
+import { KquantError } from "../errors.js";
+import { byteLengthOf } from "../formats/dtypes.js";
+import { openTensors } from "../formats/open.js";
+import { createSafetensorsWriter, writeShardIndex } from "../formats/safetensors-writer.js";
+import { writeFileAtomic } from "../formats/atomic.js";
+import type { PlannedTensor, TensorReader } from "../formats/types.js";
+import { buildPlan, type Plan, type Step } from "../plan/plan.js";
+import type { Rule } from "../plan/rules.js";
+import { isFloat8, type Mode, type QuantSpec } from "../plan/spec.js";
+import { sha256Hex } from "./hash.js";
+import { MANIFEST_KEY, newManifest, type Manifest } from "./manifest.js";
+import { checkOutputs, defaultOutputPath, isIndexPath, manifestPathFor, shardOutputPath } from "./outputs.js";
+import { startProgress } from "./progress.js";
+import { quantizeTensor } from "./quantize-tensor.js";
+
+export interface QuantizeJob {
+  input: string;
+  /** Default: `<input stem>.<tag>.safetensors` beside the input. */
+  output?: string;
+  rules: Rule[];
+  /** Names the default output: "int8", "int4", "float8", "recipe". */
+  tag: string;
+  /** Recorded in the manifest as given. */
+  options: Record<string, unknown>;
+  force?: boolean;
+  dryRun?: boolean;
+  quiet?: boolean;
+  allowNonFinite?: boolean;
+}
+
+export interface QuantizedEntry {
+  name: string;
+  mode: Mode;
+  scheme: string;
+  rule: string;
+  source_dtype: string;
+  shape: number[];
+  bytes_before: number;
+  bytes_after: number;
+}
+
+export interface SkippedEntry {
+  name: string;
+  reason: string;
+  dtype: string;
+  shape: number[];
+  bytes: number;
+}
+
+export interface QuantizeReport {
+  input: string;
+  output: string;
+  manifest: string;
+  /** Shard files written, for a sharded output. */
+  shards?: string[];
+  dry_run: boolean;
+  quantized: QuantizedEntry[];
+  skipped: SkippedEntry[];
+  bytes_before: number;
+  bytes_after: number;
+  warnings: string[];
+}
+
+/** One output file: the steps whose tensors it stores. */
+interface OutputFile {
+  path: string;
+  steps: Step[];
+}
+
+export async function runQuantize(job: QuantizeJob): Promise<QuantizeReport> {
+  const reader = await openTensors(job.input);
+  try {
+    const plan = buildPlan(job.input, reader.tensors, job.rules);
+    const output = job.output ?? defaultOutputPath(job.input, job.tag);
+    const files = layoutOutputs(job, reader, plan, output);
+    const report = reportOf(job, plan, output, files);
+    if (job.dryRun) return report;
+
+    const written = files.map((f) => f.path);
+    const extra = [report.manifest, ...(files.length > 1 || isIndexPath(output) ? [output] : [])];
+    await checkOutputs([...written, ...extra], [job.input, ...new Set(reader.tensors.map((t) => t.file))], !!job.force);
+    await writeAll(job, reader, plan, output, files);
+    return report;
+  } finally {
+    await reader.close();
+  }
+}
+
+function layoutOutputs(job: QuantizeJob, reader: TensorReader, plan: Plan, output: string): OutputFile[] {
+  if (!isIndexPath(job.input)) {
+    if (isIndexPath(output)) throw new KquantError(`${output}: a single-file input writes a single .safetensors file`);
+    return [{ path: output, steps: plan.steps }];
+  }
+  if (!isIndexPath(output)) {
+    throw new KquantError(`${output}: a sharded input writes a sharded output; name it *.safetensors.index.json`);
+  }
+  const byShard = new Map<string, Step[]>();
+  for (const step of plan.steps) {
+    const list = byShard.get(step.source.file) ?? [];
+    list.push(step);
+    byShard.set(step.source.file, list);
+  }
+  return [...byShard].map(([shard, steps]) => ({ path: shardOutputPath(output, shard, job.tag), steps }));
+}
+
+async function writeAll(job: QuantizeJob, reader: TensorReader, plan: Plan, output: string, files: OutputFile[]): Promise<void> {
+  const manifest = newManifest(basename(job.input), reader.metadata, job.options, plan.steps);
+  const shardManifest = (f: OutputFile): Manifest => ({
+    ...manifest,
+    tensors: Object.fromEntries(f.steps.map((s) => [s.source.name, manifest.tensors[s.source.name]!])),
+  });
+  const metadataOf = (f: OutputFile) => ({ ...(reader.metadata ?? {}), [MANIFEST_KEY]: JSON.stringify(shardManifest(f)) });
+
+  const totalBytes = plan.steps.reduce((n, s) => n + s.source.byteLength, 0);
+  const progress = startProgress(totalBytes, { quiet: job.quiet });
+  // Every writer stays a temp file until all data is in, so a failure anywhere leaves no output at all.
+  const writers: Awaited<ReturnType<typeof createSafetensorsWriter>>[] = [];
+  try {
+    for (const f of files) {
+      const planned: PlannedTensor[] = f.steps.flatMap(storedTensorsOf);
+      const writer = await createSafetensorsWriter(f.path, planned, metadataOf(f));
+      writers.push(writer);
+      for (const step of f.steps) {
+        const bytes = await reader.read(step.source.name);
+        const record = manifest.tensors[step.source.name]!;
+        record.sha256.source = sha256Hex(bytes);
+        const stored: [string, Uint8Array][] =
+          step.kind === "passthrough"
+            ? [[step.output.name, bytes]]
+            : storedPairs(step, quantizeTensor(step, bytes, step.source.file, { allowNonFinite: job.allowNonFinite }));
+        for (const [name, data] of stored) {
+          record.sha256.stored[name] = sha256Hex(data);
+          await writer.write(name, data);
+        }
+        progress.advance(step.source.byteLength, step.source.name);
+      }
+    }
+    for (let i = 0; i < files.length; i++) await writers[i]!.finish(metadataOf(files[i]!));
+  } catch (err) {
+    await Promise.all(writers.map((w) => w.abort()));
+    throw err;
+  } finally {
+    progress.stop();
+  }
+  if (isIndexPath(output)) {
+    const weightMap: Record<string, string> = {};
+    let totalSize = 0;
+    for (const f of files) {
+      for (const t of f.steps.flatMap(storedTensorsOf)) {
+        weightMap[t.name] = basename(f.path);
+        totalSize += byteLengthOf(t.dtype, t.shape);
+      }
+    }
+    await writeShardIndex(output, { metadata: { total_size: totalSize }, weight_map: weightMap });
+  }
+  await writeFileAtomic(manifestPathFor(output), `${JSON.stringify(manifest, null, 2)}\n`);
+}
+
+function storedTensorsOf(step: Step): PlannedTensor[] {
+  return step.kind === "passthrough" ? [step.output] : [step.values, step.scale, ...(step.zero ? [step.zero] : [])];
+}
+
+function storedPairs(step: Step & { kind: "quantize" }, out: ReturnType<typeof quantizeTensor>): [string, Uint8Array][] {
+  return [
+    [step.values.name, out.values],
+    [step.scale.name, out.scale],
+    ...(step.zero && out.zero ? ([[step.zero.name, out.zero]] as [string, Uint8Array][]) : []),
+  ];
+}
+
+export function describeScheme(spec: QuantSpec): string {
+  const where = spec.axis === null ? "per tensor" : `per channel (axis ${spec.axis})`;
+  if (isFloat8(spec.mode)) return `${spec.mode}, amax ${where}, margin ${spec.margin ?? 0}`;
+  if (spec.mode === "int4_grouped") {
+    return `grouped asymmetric int4, block ${spec.blockSize} along axis ${spec.axis}, packed along axis ${spec.packAxis}`;
+  }
+  const range = `[${spec.valueRange?.join(", ")}]`;
+  const packed = spec.mode === "int4" ? `, packed along axis ${spec.packAxis}` : "";
+  return `abs-max ${range}, ${where}${packed}`;
+}
+
+function reportOf(job: QuantizeJob, plan: Plan, output: string, files: OutputFile[]): QuantizeReport {
+  const quantized: QuantizedEntry[] = [];
+  const skipped: SkippedEntry[] = [];
+  for (const s of plan.steps) {
+    const t = s.source;
+    if (s.kind === "passthrough") {
+      skipped.push({ name: t.name, reason: s.reason, dtype: t.dtype, shape: t.shape, bytes: t.byteLength });
+    } else {
+      quantized.push({
+        name: t.name,
+        mode: s.spec.mode,
+        scheme: describeScheme(s.spec),
+        rule: s.origin,
+        source_dtype: t.dtype,
+        shape: t.shape,
+        bytes_before: t.byteLength,
+        bytes_after: storedTensorsOf(s).reduce((n, o) => n + byteLengthOf(o.dtype, o.shape), 0),
+      });
+    }
+  }
+  const bytesBefore = plan.steps.reduce((n, s) => n + s.source.byteLength, 0);
+  const bytesAfter =
+    quantized.reduce((n, q) => n + q.bytes_after, 0) + skipped.reduce((n, s) => n + s.bytes, 0);
+  return {
+    input: job.input,
+    output,
+    manifest: manifestPathFor(output),
+    ...(isIndexPath(output) ? { shards: files.map((f) => f.path) } : {}),
+    dry_run: !!job.dryRun,
+    quantized,
+    skipped,
+    bytes_before: bytesBefore,
+    bytes_after: bytesAfter,
+    warnings: plan.warnings,
+  };
+}

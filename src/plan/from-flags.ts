@@ -1,0 +1,60 @@
+/** Rules from command-line flags: --int8 / --int4 / --float8 with --axis, --include, --exclude. */
+import { KquantError } from "../errors.js";
+import type { Rule } from "./rules.js";
+import { defaultSpec, type Mode, type QuantSpec } from "./spec.js";
+
+export interface QuantFlags {
+  mode: "int8" | "int4" | "float8";
+  float8Kind?: "e4m3" | "e5m2";
+  axis?: number;
+  perTensor?: boolean;
+  packAxis?: number;
+  blockSize?: number;
+  valueRange?: [number, number];
+  epsilon?: number;
+  margin?: number;
+  include?: string[];
+  exclude?: string[];
+}
+
+export function specFromFlags(f: QuantFlags): QuantSpec {
+  let mode: Mode;
+  if (f.mode === "float8") mode = f.float8Kind === "e5m2" ? "float8_e5m2" : "float8_e4m3fn";
+  else if (f.mode === "int4" && f.blockSize !== undefined) mode = "int4_grouped";
+  else mode = f.mode;
+
+  if (f.blockSize !== undefined && mode !== "int4_grouped") {
+    throw new KquantError("--block-size applies to --int4 only");
+  }
+  if (f.perTensor && f.axis !== undefined) throw new KquantError("--axis and --per-tensor exclude each other");
+  if (f.packAxis !== undefined && f.mode !== "int4") throw new KquantError("--pack-axis applies to --int4 only");
+  if (f.margin !== undefined && f.mode !== "float8") throw new KquantError("--margin applies to --float8 only");
+  if (f.valueRange !== undefined && f.mode === "float8") throw new KquantError("--value-range does not apply to --float8");
+
+  const spec = defaultSpec(mode);
+  return {
+    ...spec,
+    axis: f.perTensor ? null : (f.axis ?? spec.axis),
+    ...(f.packAxis !== undefined ? { packAxis: f.packAxis } : {}),
+    ...(f.blockSize !== undefined ? { blockSize: f.blockSize } : {}),
+    ...(f.valueRange !== undefined ? { valueRange: f.valueRange } : {}),
+    ...(f.epsilon !== undefined ? { epsilon: f.epsilon } : {}),
+    ...(f.margin !== undefined ? { margin: f.margin } : {}),
+  };
+}
+
+/** --exclude first (skip), then --include (or every name), all with the flags' spec. */
+export function rulesFromFlags(f: QuantFlags): Rule[] {
+  const spec = specFromFlags(f);
+  const rules: Rule[] = [];
+  if (f.exclude?.length) {
+    rules.push({ patterns: f.exclude, action: { kind: "skip" }, origin: "--exclude", minRank: 0 });
+  }
+  const flag = `--${f.mode}`;
+  if (f.include?.length) {
+    rules.push({ patterns: f.include, action: { kind: "quantize", spec }, origin: `${flag} --include`, minRank: 2 });
+  } else {
+    rules.push({ patterns: ["*"], action: { kind: "quantize", spec }, origin: flag, minRank: 2, catchAll: true });
+  }
+  return rules;
+}

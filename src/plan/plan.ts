@@ -1,0 +1,148 @@
+/**
+ * The plan: for every tensor of the input, what it becomes in the output. Built and checked
+ * before anything is read or written, so a rule that cannot apply fails the run up front,
+ * naming every offending tensor at once.
+ */
+import { KquantError } from "../errors.js";
+import { byteLengthOf } from "../formats/dtypes.js";
+import type { PlannedTensor, StDType, TensorInfo } from "../formats/types.js";
+import { compileRules, firstMatch, type Rule } from "./rules.js";
+import { isFloat8, isInt4, type QuantSpec } from "./spec.js";
+
+/** Source dtypes kquant quantizes (converted to float32 first, as documented). */
+export const FLOATING: ReadonlySet<StDType> = new Set<StDType>(["F32", "F16", "BF16", "F64"]);
+
+export interface QuantizeStep {
+  kind: "quantize";
+  source: TensorInfo;
+  /** The spec with axes made non-negative for this tensor's rank. */
+  spec: QuantSpec;
+  origin: string;
+  values: PlannedTensor;
+  scale: PlannedTensor;
+  zero?: PlannedTensor;
+  /** int4: length of the packed axis before packing. */
+  origLen?: number;
+}
+
+export interface PassthroughStep {
+  kind: "passthrough";
+  source: TensorInfo;
+  reason: string;
+  output: PlannedTensor;
+}
+
+export type Step = QuantizeStep | PassthroughStep;
+
+export interface Plan {
+  steps: Step[];
+  warnings: string[];
+  /** Every tensor the output will hold, in write order. */
+  outputs: PlannedTensor[];
+}
+
+export function canonicalAxis(axis: number, rank: number): number | undefined {
+  if (!Number.isInteger(axis) || axis < -rank || axis >= rank) return undefined;
+  return axis < 0 ? axis + rank : axis;
+}
+
+export function buildPlan(path: string, tensors: readonly TensorInfo[], rules: readonly Rule[]): Plan {
+  const compiled = compileRules(rules);
+  const used = new Set<number>();
+  const problems: string[] = [];
+  const steps: Step[] = [];
+
+  for (const t of tensors) {
+    const index = compiled.findIndex((r) => r === firstMatch(compiled, t.name));
+    const rule = index >= 0 ? compiled[index] : undefined;
+    if (rule) used.add(index);
+    const passthrough = (reason: string): PassthroughStep => ({
+      kind: "passthrough",
+      source: t,
+      reason,
+      output: { name: t.name, dtype: t.dtype, shape: t.shape },
+    });
+
+    if (!rule) {
+      steps.push(passthrough("no rule matched"));
+    } else if (rule.action.kind === "skip") {
+      steps.push(passthrough(`skipped by ${rule.origin}`));
+    } else if (!FLOATING.has(t.dtype)) {
+      steps.push(passthrough(`${t.dtype} is not a floating dtype`));
+    } else if (t.shape.length < rule.minRank) {
+      steps.push(passthrough(`rank ${t.shape.length} (biases and norms stay as they are)`));
+    } else {
+      const step = planQuantize(t, rule.action.spec, rule.origin);
+      if (typeof step === "string") problems.push(`tensor "${t.name}": ${step}`);
+      else steps.push(step);
+    }
+  }
+
+  const outputs = steps.flatMap((s) =>
+    s.kind === "passthrough" ? [s.output] : [s.values, s.scale, ...(s.zero ? [s.zero] : [])],
+  );
+  const seen = new Set<string>();
+  for (const o of outputs) {
+    if (seen.has(o.name)) problems.push(`output tensor "${o.name}" would be written twice (an input tensor already has that name)`);
+    seen.add(o.name);
+  }
+  if (problems.length > 0) {
+    throw new KquantError(`${path}: ${problems.length} tensor(s) cannot take their rule: ${problems.join("; ")}`);
+  }
+
+  const warnings = compiled
+    .filter((r, i) => !used.has(i) && !r.catchAll)
+    .map((r) => `rule ${r.origin} (${r.patterns.join(", ")}) matched no tensor`);
+  return { steps, warnings, outputs };
+}
+
+/** The step for one tensor, or why the spec cannot apply to it. */
+function planQuantize(t: TensorInfo, spec: QuantSpec, origin: string): QuantizeStep | string {
+  const rank = t.shape.length;
+  const axis = spec.axis === null ? null : canonicalAxis(spec.axis, rank);
+  if (axis === undefined) return `axis ${spec.axis} is out of range for shape [${t.shape}]`;
+  const [lo, hi] = spec.valueRange ?? [0, 0];
+
+  if (spec.mode === "int8" && (lo < -128 || hi > 127)) return `value range [${lo}, ${hi}] does not fit int8`;
+  if (isInt4(spec.mode) && (lo < -8 || hi > 7)) return `value range [${lo}, ${hi}] does not fit int4 [-8, 7]`;
+
+  const keepdims = t.shape.map((d, i) => (axis === null || i === axis ? 1 : d));
+  let values: PlannedTensor = { name: t.name, dtype: "I8", shape: t.shape };
+  let scale: PlannedTensor = { name: `${t.name}_scale`, dtype: "F32", shape: keepdims };
+  let zero: PlannedTensor | undefined;
+  let packAxis: number | undefined;
+  let origLen: number | undefined;
+
+  if (spec.mode === "int4_grouped") {
+    if (rank !== 2) return `grouped int4 needs a 2-D tensor, got shape [${t.shape}]`;
+    if (axis === null) return "grouped int4 needs an axis to group along, not --per-tensor";
+    const block = spec.blockSize ?? 0;
+    if (!Number.isInteger(block) || block < 1) return `block size ${spec.blockSize} is not a positive integer`;
+    const groupedShape = t.shape.map((d, i) => (i === axis ? Math.ceil(d / block) : d));
+    scale = { ...scale, shape: groupedShape };
+    zero = { name: `${t.name}_zero`, dtype: "I8", shape: groupedShape };
+  }
+  if (isInt4(spec.mode)) {
+    const pa = canonicalAxis(spec.packAxis ?? axis ?? -1, rank);
+    if (pa === undefined) return `pack axis ${spec.packAxis} is out of range for shape [${t.shape}]`;
+    packAxis = pa;
+    origLen = t.shape[pa];
+    values = { ...values, shape: t.shape.map((d, i) => (i === pa ? Math.ceil(d / 2) : d)) };
+  }
+  if (isFloat8(spec.mode)) {
+    values = { ...values, dtype: spec.mode === "float8_e4m3fn" ? "F8_E4M3" : "F8_E5M2" };
+    // Keras keeps a float8 scale as a scalar; per channel it keeps dims like abs-max.
+    if (axis === null) scale = { ...scale, shape: [] };
+  }
+  byteLengthOf(values.dtype, values.shape); // throws on a shape the format cannot hold
+  return {
+    kind: "quantize",
+    source: t,
+    spec: { ...spec, axis, ...(packAxis !== undefined ? { packAxis } : {}) },
+    origin,
+    values,
+    scale,
+    ...(zero ? { zero } : {}),
+    ...(origLen !== undefined ? { origLen } : {}),
+  };
+}

@@ -1,0 +1,121 @@
+/**
+ * Recipe files: ordered rules in JSON, first match wins.
+ *
+ *   { "rules": [
+ *       { "match": "lm_head.weight", "skip": true },
+ *       { "match": ["*.mlp.*"], "mode": "int4", "block_size": 128, "axis": 0 },
+ *       { "match": "*.self_attn.*", "keras": <what keras.quantizers.serialize writes> },
+ *       { "match": "*", "mode": "float8_e5m2" } ] }
+ *
+ * A rule's options are the CLI's, snake_case. A `keras` rule takes an AbsMaxQuantizer's axis,
+ * value_range and epsilon (stored as int8, or packed int4 with "mode": "int4").
+ */
+import { KquantError } from "../errors.js";
+import { deserialize } from "../quant/quantizer.js";
+import type { Rule } from "./rules.js";
+import { defaultSpec, MODES, type Mode, type QuantSpec } from "./spec.js";
+
+const RULE_KEYS = new Set([
+  "match",
+  "skip",
+  "mode",
+  "axis",
+  "pack_axis",
+  "block_size",
+  "value_range",
+  "epsilon",
+  "margin",
+  "keras",
+]);
+
+export function parseRecipe(file: string, text: string): Rule[] {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch (e) {
+    throw new KquantError(`${file}: recipe is not valid JSON (${(e as Error).message})`);
+  }
+  const rules = (doc as { rules?: unknown })?.rules;
+  if (!Array.isArray(rules)) throw new KquantError(`${file}: recipe needs a "rules" array`);
+  return rules.map((raw, i) => parseRule(file, i + 1, raw));
+}
+
+function parseRule(file: string, n: number, raw: unknown): Rule {
+  const where = `${file}: rule ${n}`;
+  const fail = (what: string): never => {
+    throw new KquantError(`${where}: ${what}`);
+  };
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) fail("is not an object");
+  const r = raw as Record<string, unknown>;
+  for (const k of Object.keys(r)) if (!RULE_KEYS.has(k)) fail(`unknown key "${k}"`);
+
+  const match = typeof r.match === "string" ? [r.match] : r.match;
+  if (!Array.isArray(match) || match.length === 0 || !match.every((m) => typeof m === "string")) {
+    fail(`"match" must be a pattern or a list of patterns`);
+  }
+  const base = { patterns: match as string[], origin: `recipe rule ${n}`, minRank: 1 };
+  if (r.skip === true) {
+    if (Object.keys(r).some((k) => k !== "match" && k !== "skip")) fail(`a "skip" rule takes no options`);
+    return { ...base, action: { kind: "skip" } };
+  }
+  return { ...base, action: { kind: "quantize", spec: ruleSpec(r, fail) } };
+}
+
+function ruleSpec(r: Record<string, unknown>, fail: (what: string) => never): QuantSpec {
+  const int = (k: string): number | undefined => {
+    if (r[k] === undefined) return undefined;
+    if (!Number.isInteger(r[k])) fail(`"${k}" must be an integer`);
+    return r[k] as number;
+  };
+  let mode = r.mode === undefined ? (r.keras !== undefined ? "int8" : undefined) : r.mode;
+  if (mode === "float8") mode = "float8_e4m3fn";
+  if (mode === "int4" && r.block_size !== undefined) mode = "int4_grouped";
+  if (typeof mode !== "string" || !MODES.includes(mode as Mode)) {
+    fail(`"mode" must be one of ${MODES.join(", ")}, float8 (or give "keras" or "skip")`);
+  }
+  let spec: QuantSpec = defaultSpec(mode as Mode);
+
+  if (r.keras !== undefined) {
+    if (mode !== "int8" && mode !== "int4") fail(`a "keras" quantizer is stored as int8 or int4, not ${mode}`);
+    let config: Record<string, unknown>;
+    try {
+      config = deserialize(r.keras as never).getConfig() as Record<string, unknown>;
+    } catch (e) {
+      return fail(`"keras": ${(e as Error).message}`);
+    }
+    if (config.output_dtype !== undefined && config.output_dtype !== "int8") {
+      fail(`"keras": output_dtype ${String(config.output_dtype)} is not supported (int8 only)`);
+    }
+    const axis = config.axis as number[] | undefined;
+    if (axis && axis.length !== 1) fail(`"keras": one axis is supported, got [${axis}]`);
+    spec = {
+      ...spec,
+      ...(axis ? { axis: axis[0] } : {}),
+      valueRange: config.value_range as [number, number],
+      epsilon: config.epsilon as number,
+    };
+  }
+
+  if (r.axis !== undefined) {
+    if (r.axis !== null && !Number.isInteger(r.axis)) fail(`"axis" must be an integer or null`);
+    spec.axis = r.axis as number | null;
+  }
+  const packAxis = int("pack_axis");
+  const blockSize = int("block_size");
+  const margin = int("margin");
+  if (packAxis !== undefined) spec.packAxis = packAxis;
+  if (blockSize !== undefined) spec.blockSize = blockSize;
+  if (margin !== undefined) spec.margin = margin;
+  if (r.value_range !== undefined) {
+    const v = r.value_range;
+    if (!Array.isArray(v) || v.length !== 2 || !v.every(Number.isInteger) || v[0] >= v[1]) {
+      fail(`"value_range" must be two increasing integers`);
+    }
+    spec.valueRange = v as [number, number];
+  }
+  if (r.epsilon !== undefined) {
+    if (typeof r.epsilon !== "number" || !(r.epsilon >= 0)) fail(`"epsilon" must be a non-negative number`);
+    spec.epsilon = r.epsilon as number;
+  }
+  return spec;
+}

@@ -1,0 +1,10 @@
+/** Count of NaN and ±Inf values: the check that stops a run before bad numbers are written. */
+export function countNonFinite(data: Float32Array): number {
+  let bad = 0;
+  for (let i = 0; i < data.length; i++) {
+    const v = data[i];
+    // v - v is NaN exactly for NaN and ±Inf; one compare, no call.
+    if (v - v !== 0) bad++;
+  }
+  return bad;
+}
