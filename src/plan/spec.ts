@@ -27,7 +27,7 @@ export function defaultSpec(mode: Mode): QuantSpec {
     case "int4":
       return { mode, axis: -1, valueRange: [-8, 7], epsilon: 1e-7 };
     case "int4_grouped":
-      return { mode, axis: 0, blockSize: 128, valueRange: [-8, 7], epsilon: 1e-7 };
+      return { mode, axis: -1, blockSize: 128, valueRange: [-8, 7], epsilon: 1e-7 };
     case "float8_e4m3fn":
     case "float8_e5m2":
       return { mode, axis: null, margin: 0 };
