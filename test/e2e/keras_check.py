@@ -1,0 +1,88 @@
+"""Reads a kquant output with Python's safetensors + numpy and re-derives every stored tensor
+with the real Keras (jax, CPU) from the original checkpoint: int values, packed nibbles, scales,
+zero points and float8 codes must be identical, byte for byte.
+
+usage: keras_check.py ORIGINAL.safetensors QUANTIZED.safetensors
+"""
+
+import json
+import sys
+
+import ml_dtypes
+import numpy as np
+from safetensors import safe_open
+from safetensors.numpy import load_file
+
+import keras
+from keras import quantizers
+
+F8 = {"float8_e4m3fn": ml_dtypes.float8_e4m3fn, "float8_e5m2": ml_dtypes.float8_e5m2}
+
+
+def as_f32(x):
+    return np.asarray(x).astype(np.float32)
+
+
+def same(name, what, got, want):
+    got, want = np.ascontiguousarray(got), np.ascontiguousarray(want)
+    if got.shape != want.shape or got.tobytes() != want.tobytes():
+        diff = "shape" if got.shape != want.shape else f"{int(np.sum(got != want))} values"
+        raise SystemExit(f"FAIL {name}: {what} differs from Keras ({diff}; kquant {got.shape}, keras {want.shape})")
+
+
+def check(original_path, quantized_path):
+    with safe_open(quantized_path, "np") as f:
+        manifest = json.loads(f.metadata()["kquant"])
+    original = load_file(original_path)
+    stored = load_file(quantized_path)
+    counts = {}
+    for name, rec in manifest["tensors"].items():
+        mode = rec["mode"]
+        counts[mode] = counts.get(mode, 0) + 1
+        src = original[name]
+        if mode == "passthrough":
+            same(name, "passthrough bytes", stored[name], src)
+            continue
+        x = as_f32(src)
+        axis = rec["axis"]
+        if mode in ("int8", "int4"):
+            q, scale = quantizers.abs_max_quantize(
+                x, axis, value_range=tuple(rec["value_range"]), epsilon=rec["epsilon"]
+            )
+            q = np.asarray(q)
+            if mode == "int4":
+                q = np.asarray(quantizers.pack_int4(q, axis=rec["pack_axis"])[0])
+                unpacked = quantizers.unpack_int4(stored[name], rec["orig_len"], axis=rec["pack_axis"])
+                same(name, "unpacked int4", np.asarray(unpacked).shape, x.shape)
+            same(name, "values", stored[name], q)
+            same(name, "scale", stored[rec["scale"]], as_f32(scale))
+        elif mode == "int4_grouped":
+            kernel = x if axis == 0 else x.T
+            q, scale, zero = quantizers.abs_max_quantize_grouped_with_zero_point(
+                kernel, rec["block_size"], value_range=tuple(rec["value_range"]), epsilon=rec["epsilon"]
+            )
+            q, scale, zero = np.asarray(q), as_f32(scale), np.asarray(zero).astype(np.int8)
+            if axis != 0:
+                q, scale, zero = q.T, scale.T, zero.T
+            q = np.asarray(quantizers.pack_int4(np.ascontiguousarray(q), axis=rec["pack_axis"])[0])
+            same(name, "values", stored[name], q)
+            same(name, "scale", stored[rec["scale"]], scale)
+            same(name, "zero point", stored[rec["zero"]], zero)
+        elif mode in F8:
+            amax = np.max(np.abs(x), axis=axis, keepdims=axis is not None)
+            scale = quantizers.compute_float8_scale(
+                keras.ops.convert_to_tensor(amax), 1.0, float(ml_dtypes.finfo(F8[mode]).max), rec["margin"]
+            )
+            scale = as_f32(scale)
+            dmax = np.float32(ml_dtypes.finfo(F8[mode]).max)
+            q = keras.ops.cast(keras.ops.clip(keras.ops.divide(x, scale), -dmax, dmax), mode)
+            same(name, "float8 codes", stored[name].view(np.uint8), np.asarray(q).view(np.uint8))
+            same(name, "scale", stored[rec["scale"]], scale)
+        else:
+            raise SystemExit(f"FAIL {name}: unknown mode {mode}")
+    summary = ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
+    print(f"PASS {quantized_path}: every tensor matches Keras {keras.__version__} ({summary})")
+
+
+if __name__ == "__main__":
+    check(sys.argv[1], sys.argv[2])
