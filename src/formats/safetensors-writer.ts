@@ -1,0 +1,183 @@
+/**
+ * Streaming safetensors writer. Tensors go to a temp file at offsets fixed by the plan, so the
+ * output is never held in memory; finish() rewrites the header in the space reserved at creation
+ * (metadata such as hashes is only known after the data) and renames the file into place.
+ */
+import type { FileHandle } from "node:fs/promises";
+import { KquantError } from "../errors.js";
+import { commitTemp, discardTemp, openTemp, writeFileAtomic } from "./atomic.js";
+import { bitsOf, byteLengthProblem, elementCountOf, isStDType } from "./dtypes.js";
+import { writeFully } from "./io.js";
+import { MAX_HEADER_BYTES } from "./safetensors-reader.js";
+import type { PlannedTensor } from "./types.js";
+
+export interface SafetensorsWriter {
+  /** Writes the next planned tensor; names must come in plan order with exactly the planned byte count. */
+  write(name: string, bytes: Uint8Array): Promise<void>;
+  /** Rewrites the header with `metadata` (default: the initial one) and renames the file into place. */
+  finish(metadata?: Record<string, string>): Promise<void>;
+  /** Deletes the temp file; safe to call at any time, any number of times. */
+  abort(): Promise<void>;
+}
+
+interface Layout {
+  name: string;
+  json: string;
+  byteLength: number;
+}
+
+/**
+ * The header JSON as the reference's serde_json writes it: compact, `__metadata__` first (omitted
+ * when empty), then tensors in file order.
+ */
+function headerJson(layout: readonly Layout[], metadata: Record<string, string>): string {
+  const parts: string[] = [];
+  if (Object.keys(metadata).length > 0) parts.push(`"__metadata__":${JSON.stringify(metadata)}`);
+  for (const t of layout) parts.push(`${JSON.stringify(t.name)}:${t.json}`);
+  return `{${parts.join(",")}}`;
+}
+
+function checkMetadata(target: string, metadata: unknown): Record<string, string> {
+  if (metadata === null || typeof metadata !== "object" || Array.isArray(metadata)) {
+    throw new KquantError(`${target}: metadata must be an object of strings`);
+  }
+  const out: Record<string, string> = {};
+  for (const [key, value] of Object.entries(metadata as Record<string, unknown>)) {
+    if (typeof value !== "string") throw new KquantError(`${target}: metadata "${key}" is ${typeof value}, expected a string`);
+    out[key] = value;
+  }
+  return out;
+}
+
+function planLayout(target: string, planned: readonly PlannedTensor[]): Layout[] {
+  const seen = new Set<string>();
+  let offset = 0;
+  return planned.map(({ name, dtype, shape }) => {
+    const at = `${target}: tensor "${name}"`;
+    if (typeof name !== "string" || name === "") throw new KquantError(`${target}: tensor ${JSON.stringify(name)}: names must be non-empty strings`);
+    if (name === "__metadata__") throw new KquantError(`${at}: the name is reserved for the header's metadata`);
+    if (seen.has(name)) throw new KquantError(`${at}: planned twice`);
+    seen.add(name);
+    if (!isStDType(dtype)) throw new KquantError(`${at}: unknown dtype ${JSON.stringify(dtype)}`);
+    if (!Array.isArray(shape) || elementCountOf(shape) === null) {
+      throw new KquantError(`${at}: shape ${JSON.stringify(shape)} is not a list of non-negative integers`);
+    }
+    const problem = byteLengthProblem(dtype, shape);
+    if (problem !== null) throw new KquantError(`${at}: ${problem}`);
+    const byteLength = (elementCountOf(shape)! * bitsOf(dtype)) / 8;
+    const json = `{"dtype":${JSON.stringify(dtype)},"shape":${JSON.stringify(shape)},"data_offsets":[${offset},${offset + byteLength}]}`;
+    offset += byteLength;
+    return { name, json, byteLength };
+  });
+}
+
+/** The 8-byte length plus the header padded with spaces to `paddedLength` (a multiple of 8). */
+function encodeHeader(json: string, paddedLength: number): Uint8Array {
+  const out = new Uint8Array(8 + paddedLength).fill(0x20, 8);
+  new DataView(out.buffer).setBigUint64(0, BigInt(paddedLength), true);
+  new TextEncoder().encodeInto(json, out.subarray(8));
+  return out;
+}
+
+export async function createSafetensorsWriter(
+  path: string,
+  planned: PlannedTensor[],
+  metadata: Record<string, string>,
+): Promise<SafetensorsWriter> {
+  const layout = planLayout(path, planned);
+  const initialMetadata = checkMetadata(path, metadata);
+  const initialBytes = Buffer.byteLength(headerJson(layout, initialMetadata), "utf8");
+  const reserved = Math.ceil(initialBytes / 8) * 8;
+  if (reserved > MAX_HEADER_BYTES) throw new KquantError(`${path}: header would be ${reserved} bytes, over the ${MAX_HEADER_BYTES}-byte limit readers accept`);
+  const positions: number[] = [];
+  let position = 8 + reserved;
+  for (const t of layout) {
+    positions.push(position);
+    position += t.byteLength;
+  }
+
+  const { fh, tempPath } = await openTemp(path);
+  let state: "open" | "finishing" | "done" | "aborted" = "open";
+  let next = 0;
+  const pending = new Set<Promise<void>>();
+
+  const discard = async (): Promise<void> => {
+    state = "aborted";
+    await Promise.allSettled([...pending]);
+    await discardTemp(fh as FileHandle, tempPath);
+  };
+
+  try {
+    await writeFully(fh, encodeHeader(headerJson(layout, initialMetadata), reserved), 0);
+  } catch (err) {
+    await discard();
+    throw err;
+  }
+
+  return {
+    write(name: string, bytes: Uint8Array): Promise<void> {
+      if (state !== "open") return Promise.reject(new KquantError(`${path}: tensor "${name}": write after the writer was ${state === "aborted" ? "aborted" : "finished"}`));
+      const index = next;
+      const expected = layout[index];
+      if (expected === undefined) return Promise.reject(new KquantError(`${path}: tensor "${name}": all ${layout.length} planned tensors are already written`));
+      if (name !== expected.name) {
+        return Promise.reject(new KquantError(`${path}: tensor "${name}": written out of order (planned tensor ${index + 1} of ${layout.length} is "${expected.name}")`));
+      }
+      if (bytes.length !== expected.byteLength) {
+        return Promise.reject(new KquantError(`${path}: tensor "${name}": got ${bytes.length} bytes, planned ${expected.byteLength}`));
+      }
+      next++;
+      // Offsets are fixed by the plan, so writes need not be awaited one by one to land in the right place.
+      const done = writeFully(fh, bytes, positions[index]!);
+      pending.add(done);
+      void done.finally(() => pending.delete(done)).catch(() => undefined);
+      return done;
+    },
+
+    async finish(finalMetadata?: Record<string, string>): Promise<void> {
+      if (state !== "open") throw new KquantError(`${path}: finish() after the writer was ${state === "aborted" ? "aborted" : "finished"}`);
+      state = "finishing";
+      try {
+        const settled = await Promise.allSettled([...pending]);
+        const failed = settled.find((s) => s.status === "rejected");
+        if (failed !== undefined) throw (failed as PromiseRejectedResult).reason;
+        if (next !== layout.length) {
+          throw new KquantError(`${path}: finish() after ${next} of ${layout.length} planned tensors (next is "${layout[next]!.name}")`);
+        }
+        const json = headerJson(layout, finalMetadata === undefined ? initialMetadata : checkMetadata(path, finalMetadata));
+        const bytes = Buffer.byteLength(json, "utf8");
+        if (bytes > reserved) {
+          throw new KquantError(`${path}: final header is ${bytes} bytes but only ${reserved} were reserved (keep metadata values the same length as the initial placeholders)`);
+        }
+        await writeFully(fh, encodeHeader(json, reserved), 0);
+        await commitTemp(fh, tempPath, path);
+        state = "done";
+      } catch (err) {
+        await discard();
+        throw err;
+      }
+    },
+
+    async abort(): Promise<void> {
+      if (state === "done" || state === "aborted") return;
+      await discard();
+    },
+  };
+}
+
+export interface ShardIndex {
+  metadata: { total_size: number } & Record<string, unknown>;
+  weight_map: Record<string, string>;
+}
+
+/** Writes a Hugging Face style `*.safetensors.index.json` atomically (2-space indent, keys in the given order). */
+export async function writeShardIndex(path: string, index: ShardIndex): Promise<void> {
+  const total = index.metadata?.total_size;
+  if (typeof total !== "number" || !Number.isSafeInteger(total) || total < 0) {
+    throw new KquantError(`${path}: metadata.total_size must be a non-negative integer, got ${JSON.stringify(total)}`);
+  }
+  for (const [name, shard] of Object.entries(index.weight_map)) {
+    if (typeof shard !== "string" || shard === "") throw new KquantError(`${path}: tensor "${name}": weight_map value must be a shard file name`);
+  }
+  await writeFileAtomic(path, `${JSON.stringify({ metadata: index.metadata, weight_map: index.weight_map }, null, 2)}\n`);
+}
