@@ -1,0 +1,204 @@
+/**
+ * `keras.quantizers.abs_max_quantize` (default path, to_numpy=False) on float32 data,
+ * bit-exact with Keras 3.15.1 on the jax CPU backend:
+ *
+ *   scale = value_range[1] / (max(|x|, axis, keepdims) + epsilon)      (float32)
+ *   q     = cast(clip(round_half_even(x * scale), lo, hi), dtype)
+ *
+ * What jax really does, measured (fixtures/keras/gen_abs_max.py pins every point):
+ * - python-float epsilon and value_range are weakly typed, so they become float32;
+ *   every op is one float32 operation (Math.fround of the double op is exact for + - * /).
+ * - XLA:CPU runs with flush-to-zero and denormals-are-zero: subnormal operands count as 0
+ *   and subnormal results become 0 in every arithmetic op and comparison, so we flush the
+ *   input once and every result after.
+ * - float→int casts saturate, truncate toward zero, and map NaN to 0. Hence a NaN in a
+ *   slice makes its scale NaN and every value of the slice 0; an Inf makes its slice's
+ *   scale 0 and every value 0 (Inf·0 = NaN → 0).
+ * - NaN bit patterns (only visible in `scale` and in float32 output): abs() clears the sign,
+ *   so a NaN scale is +qNaN 0x7FC00000 and so are the float32 values of its slice; an invalid
+ *   op (Inf·0, 0·Inf) gives x86's default NaN 0xFFC00000. kquant writes exactly these two
+ *   patterns (NaN payloads of the input are not carried through; Keras would carry them).
+ */
+import { KquantError } from "../errors.js";
+import { roundHalfEven } from "./round.js";
+import type { Tensor } from "./tensor.js";
+import { absMaxAlong, forEachRun, normalizeAxes, planReduction } from "./axes.js";
+
+/** Output dtypes kquant can write for integer quantization. */
+export type QuantDType = "int8" | "uint8" | "int16" | "uint16" | "int32" | "uint32" | "float32";
+
+export type QuantArray = Int8Array | Uint8Array | Int16Array | Uint16Array | Int32Array | Uint32Array | Float32Array;
+
+const MIN_NORMAL = 2 ** -126;
+
+/** XLA:CPU's FTZ/DAZ on a float32 value: subnormals become a zero of the same sign. */
+export function flushSubnormal(x: number): number {
+  return x < MIN_NORMAL && x > -MIN_NORMAL ? x * 0 : x;
+}
+
+/** float32(a op b) as XLA:CPU computes it (round to float32, then flush). */
+export function f32Add(a: number, b: number): number {
+  return flushSubnormal(Math.fround(a + b));
+}
+export function f32Sub(a: number, b: number): number {
+  return flushSubnormal(Math.fround(a - b));
+}
+export function f32Mul(a: number, b: number): number {
+  return flushSubnormal(Math.fround(a * b));
+}
+export function f32Div(a: number, b: number): number {
+  return flushSubnormal(Math.fround(a / b));
+}
+
+const RANGES: Record<QuantDType, [number, number] | null> = {
+  int8: [-128, 127],
+  uint8: [0, 255],
+  int16: [-32768, 32767],
+  uint16: [0, 65535],
+  int32: [-2147483648, 2147483647],
+  uint32: [0, 4294967295],
+  float32: null,
+};
+
+export function isQuantDType(d: string): d is QuantDType {
+  return Object.prototype.hasOwnProperty.call(RANGES, d);
+}
+
+export function allocQuant(dtype: QuantDType, n: number): QuantArray {
+  switch (dtype) {
+    case "int8":
+      return new Int8Array(n);
+    case "uint8":
+      return new Uint8Array(n);
+    case "int16":
+      return new Int16Array(n);
+    case "uint16":
+      return new Uint16Array(n);
+    case "int32":
+      return new Int32Array(n);
+    case "uint32":
+      return new Uint32Array(n);
+    case "float32":
+      return new Float32Array(n);
+  }
+}
+
+/**
+ * The clip bounds that make `cast(clip(r, lo, hi), dtype)` a plain typed-array store: clamping
+ * commutes with min/max, so saturating the bounds to the dtype range equals saturating the
+ * value; the store then truncates toward zero and maps NaN to 0, exactly as XLA's cast does.
+ */
+export function clipBounds(valueRange: readonly [number, number], dtype: QuantDType): [number, number] {
+  let lo = flushSubnormal(Math.fround(valueRange[0]));
+  let hi = flushSubnormal(Math.fround(valueRange[1]));
+  const r = RANGES[dtype];
+  if (r) {
+    lo = Math.min(Math.max(lo, r[0]), r[1]);
+    hi = Math.min(Math.max(hi, r[0]), r[1]);
+  }
+  return [lo, hi];
+}
+
+export function checkQuantDType(dtype: string, what: string): QuantDType {
+  if (!isQuantDType(dtype)) {
+    throw new KquantError(`${what}: unsupported output dtype ${dtype} (expected one of ${Object.keys(RANGES).join(", ")})`);
+  }
+  return dtype;
+}
+
+/** float32 input data, or a KquantError naming the function and the dtype. */
+export function requireFloat32(t: Tensor, what: string): Float32Array {
+  if (t.dtype !== "float32" || !(t.data instanceof Float32Array)) {
+    throw new KquantError(`${what}: expected a float32 tensor, got ${t.dtype}; convert it to float32 first`);
+  }
+  return t.data;
+}
+
+export interface AbsMaxOptions {
+  valueRange?: readonly [number, number];
+  dtype?: QuantDType;
+  epsilon?: number;
+}
+
+export const DEFAULT_EPSILON = 1e-7;
+
+/**
+ * Scale per reduced slice: value_range[1] / (amax + epsilon), each step a float32 op with
+ * XLA's flushing. Works in place on `amax`.
+ */
+export function absMaxScale(amax: Float32Array, rangeMax: number, epsilon: number): Float32Array {
+  const eps = flushSubnormal(Math.fround(epsilon));
+  const top = flushSubnormal(Math.fround(rangeMax));
+  const bits = new Uint32Array(amax.buffer, amax.byteOffset, amax.length);
+  for (let i = 0; i < amax.length; i++) {
+    const s = f32Div(top, f32Add(flushSubnormal(amax[i]!), eps));
+    if (s !== s) bits[i] = POSITIVE_QNAN;
+    else amax[i] = s;
+  }
+  return amax;
+}
+
+/** NaN patterns XLA:CPU produces: propagated from |x| (sign cleared) and x86's default NaN. */
+export const POSITIVE_QNAN = 0x7fc00000;
+export const DEFAULT_NAN = 0xffc00000;
+
+export function absMaxQuantize(
+  inputs: Tensor,
+  axis: number | readonly number[] | null,
+  opts: AbsMaxOptions = {},
+): { values: Tensor<QuantArray>; scale: Tensor<Float32Array> } {
+  const data = requireFloat32(inputs, "abs_max_quantize");
+  const valueRange = opts.valueRange ?? [-127, 127];
+  const dtype = checkQuantDType(opts.dtype ?? "int8", "abs_max_quantize");
+  const epsilon = opts.epsilon ?? DEFAULT_EPSILON;
+  const shape = inputs.shape;
+  const axes = normalizeAxes(axis, shape.length);
+
+  const { amax, shape: scaleShape } = absMaxAlong(data, shape, axes);
+  const scale = absMaxScale(amax, valueRange[1], epsilon);
+  const out = allocQuant(dtype, data.length);
+  const [lo, hi] = clipBounds(valueRange, dtype);
+  const plan = planReduction(shape, axes);
+  const n = plan.innerLen;
+
+  if (plan.innerReduced) {
+    forEachRun(plan, (inOff, outOff) => {
+      const s = scale[outOff]!;
+      for (let i = inOff, end = inOff + n; i < end; i++) {
+        const x = data[i]!;
+        const p = Math.fround((x < MIN_NORMAL && x > -MIN_NORMAL ? 0 : x) * s);
+        // A subnormal product rounds to ±0 either way, so flushing it changes nothing here.
+        out[i] = Math.min(Math.max(roundHalfEven(p), lo), hi);
+      }
+    });
+  } else {
+    forEachRun(plan, (inOff, outOff) => {
+      for (let i = 0; i < n; i++) {
+        const x = data[inOff + i]!;
+        const p = Math.fround((x < MIN_NORMAL && x > -MIN_NORMAL ? 0 : x) * scale[outOff + i]!);
+        out[inOff + i] = Math.min(Math.max(roundHalfEven(p), lo), hi);
+      }
+    });
+  }
+  if (out instanceof Float32Array) fixNaNBits(out, scale, plan);
+  return {
+    values: { dtype, shape: [...shape], data: out },
+    scale: { dtype: "float32", shape: scaleShape, data: scale },
+  };
+}
+
+/** float32 output only: give each NaN the pattern XLA:CPU gives it (see the file comment). */
+function fixNaNBits(out: Float32Array, scale: Float32Array, plan: ReturnType<typeof planReduction>): void {
+  const bits = new Uint32Array(out.buffer, out.byteOffset, out.length);
+  const n = plan.innerLen;
+  const step = plan.innerReduced ? 0 : 1;
+  forEachRun(plan, (inOff, outOff) => {
+    for (let i = 0; i < n; i++) {
+      const v = out[inOff + i]!;
+      if (v !== v) {
+        const s = scale[outOff + i * step]!;
+        bits[inOff + i] = s !== s ? POSITIVE_QNAN : DEFAULT_NAN;
+      }
+    }
+  });
+}

@@ -1,0 +1,157 @@
+/**
+ * Axis handling and the abs-max reduction shared by every quantizer.
+ *
+ * A reduction over arbitrary axes of a row-major tensor is planned once: adjacent dimensions
+ * that are both reduced (or both kept) are merged and size-1 dimensions dropped, leaving
+ * alternating runs. The innermost run is walked by a tight loop; only the outer runs use an
+ * odometer, so the per-element cost is one load and one compare whatever the axes are.
+ */
+import { KquantError } from "../errors.js";
+
+/**
+ * Keras/numpy axis argument → sorted, unique, non-negative axes. `null` means every axis.
+ * Keras (jax) rejects out-of-range and repeated axes; so do we.
+ */
+export function normalizeAxes(axis: number | readonly number[] | null, rank: number): number[] {
+  if (axis === null) return Array.from({ length: rank }, (_, i) => i);
+  const list = typeof axis === "number" ? [axis] : [...axis];
+  const out: number[] = [];
+  for (const a of list) {
+    if (!Number.isInteger(a)) throw new KquantError(`axis ${a} is not an integer`);
+    if (a < -rank || a >= rank) {
+      throw new KquantError(`axis ${a} is out of bounds for a tensor of rank ${rank}`);
+    }
+    const n = a < 0 ? a + rank : a;
+    if (out.includes(n)) throw new KquantError(`repeated axis ${a} in ${JSON.stringify(list)}`);
+    out.push(n);
+  }
+  return out.sort((x, y) => x - y);
+}
+
+/** The shape a keepdims reduction over `axes` leaves (reduced dimensions become 1). */
+export function keptShape(shape: readonly number[], axes: readonly number[]): number[] {
+  return shape.map((d, i) => (axes.includes(i) ? 1 : d));
+}
+
+/**
+ * A reduction walk: `outerSizes` / `outerInStride` / `outerOutStride` describe the odometer
+ * dimensions (outermost first); the innermost run has `innerLen` elements and is either
+ * reduced (all map to one output element) or kept (map to `innerLen` consecutive outputs).
+ */
+export interface ReductionPlan {
+  inSize: number;
+  outSize: number;
+  outShape: number[];
+  innerLen: number;
+  innerReduced: boolean;
+  outerSizes: number[];
+  outerInStride: number[];
+  outerOutStride: number[];
+}
+
+export function planReduction(shape: readonly number[], axes: readonly number[]): ReductionPlan {
+  const runs: { size: number; reduced: boolean }[] = [];
+  for (let i = 0; i < shape.length; i++) {
+    const size = shape[i]!;
+    if (size === 1) continue;
+    const reduced = axes.includes(i);
+    const last = runs[runs.length - 1];
+    if (last && last.reduced === reduced) last.size *= size;
+    else runs.push({ size, reduced });
+  }
+  if (runs.length === 0) runs.push({ size: 1, reduced: false });
+  let inSize = 1;
+  let outSize = 1;
+  for (const r of runs) {
+    inSize *= r.size;
+    if (!r.reduced) outSize *= r.size;
+  }
+  const inner = runs[runs.length - 1]!;
+  const outer = runs.slice(0, -1);
+  const outerInStride: number[] = new Array<number>(outer.length);
+  const outerOutStride: number[] = new Array<number>(outer.length);
+  let inStride = inner.size;
+  let outStride = inner.reduced ? 1 : inner.size;
+  for (let i = outer.length - 1; i >= 0; i--) {
+    const r = outer[i]!;
+    outerInStride[i] = inStride;
+    outerOutStride[i] = r.reduced ? 0 : outStride;
+    inStride *= r.size;
+    if (!r.reduced) outStride *= r.size;
+  }
+  return {
+    inSize,
+    outSize,
+    outShape: keptShape(shape, axes),
+    innerLen: inner.size,
+    innerReduced: inner.reduced,
+    outerSizes: outer.map((r) => r.size),
+    outerInStride,
+    outerOutStride,
+  };
+}
+
+/**
+ * Calls `chunk(inOffset, outOffset)` once per innermost run, in input order. Each call covers
+ * `plan.innerLen` consecutive input elements starting at `inOffset`.
+ */
+export function forEachRun(plan: ReductionPlan, chunk: (inOffset: number, outOffset: number) => void): void {
+  if (plan.inSize === 0) return;
+  const dims = plan.outerSizes.length;
+  if (dims === 0) {
+    chunk(0, 0);
+    return;
+  }
+  const counter = new Int32Array(dims);
+  const { outerSizes, outerInStride, outerOutStride } = plan;
+  let inOff = 0;
+  let outOff = 0;
+  for (;;) {
+    chunk(inOff, outOff);
+    let d = dims - 1;
+    for (; d >= 0; d--) {
+      inOff += outerInStride[d]!;
+      outOff += outerOutStride[d]!;
+      if (++counter[d]! < outerSizes[d]!) break;
+      counter[d] = 0;
+      inOff -= outerInStride[d]! * outerSizes[d]!;
+      outOff -= outerOutStride[d]! * outerSizes[d]!;
+    }
+    if (d < 0) return;
+  }
+}
+
+/**
+ * max(|x|) over `axes` (null = all), keepdims. NaN propagates as jnp.max does; the values are
+ * the raw input magnitudes (no flush of subnormals: that belongs to the arithmetic that
+ * consumes them, see f32.ts). Reducing over an empty axis is an error, as in jax.
+ */
+export function absMaxAlong(
+  data: Float32Array,
+  shape: readonly number[],
+  axes: readonly number[] | null,
+): { amax: Float32Array; shape: number[] } {
+  const ax = axes ?? shape.map((_, i) => i);
+  for (const a of ax) {
+    if (shape[a] === 0) {
+      throw new KquantError(`cannot take the abs-max over axis ${a} of length 0 (shape ${JSON.stringify(shape)})`);
+    }
+  }
+  const plan = planReduction(shape, ax);
+  const amax = new Float32Array(plan.outSize);
+  const n = plan.innerLen;
+  if (plan.innerReduced) {
+    forEachRun(plan, (inOff, outOff) => {
+      let m = amax[outOff]!;
+      for (let i = inOff, end = inOff + n; i < end; i++) m = Math.max(m, Math.abs(data[i]!));
+      amax[outOff] = m;
+    });
+  } else {
+    forEachRun(plan, (inOff, outOff) => {
+      for (let i = 0; i < n; i++) {
+        amax[outOff + i] = Math.max(amax[outOff + i]!, Math.abs(data[inOff + i]!));
+      }
+    });
+  }
+  return { amax, shape: plan.outShape };
+}

@@ -1,0 +1,97 @@
+import { describe, expect, it } from "vitest";
+import { absMaxQuantize, type QuantDType } from "../../src/quant/absmax.js";
+import { absMaxAlong, normalizeAxes } from "../../src/quant/axes.js";
+import { KquantError } from "../../src/errors.js";
+import { bytesOf, decodeTensor, loadGolden, type GoldenTensor } from "../support/golden.js";
+
+interface AbsMaxCase {
+  name: string;
+  x: GoldenTensor;
+  axis: number | number[] | null;
+  value_range: [number, number] | null;
+  dtype: QuantDType | null;
+  epsilon: number | null;
+  values: GoldenTensor;
+  scale: GoldenTensor;
+}
+
+const golden = loadGolden<AbsMaxCase>("abs_max");
+
+describe("absMaxQuantize matches Keras 3.15.1 (jax CPU) bit for bit", () => {
+  it("has the vectors of the pinned Keras", () => {
+    expect(golden.keras_version).toBe("3.15.1");
+    expect(golden.cases.length).toBeGreaterThan(50);
+  });
+  for (const c of golden.cases) {
+    it(c.name, () => {
+      const opts: { valueRange?: [number, number]; dtype?: QuantDType; epsilon?: number } = {};
+      if (c.value_range) opts.valueRange = c.value_range;
+      if (c.dtype) opts.dtype = c.dtype;
+      if (c.epsilon !== null) opts.epsilon = c.epsilon;
+      const { values, scale } = absMaxQuantize(decodeTensor(c.x), c.axis, opts);
+      const ev = decodeTensor(c.values);
+      const es = decodeTensor(c.scale);
+      expect(values.dtype).toBe(ev.dtype);
+      expect(values.shape).toEqual(ev.shape);
+      expect(bytesOf(values.data)).toEqual(bytesOf(ev.data));
+      expect(scale.dtype).toBe(es.dtype);
+      expect(scale.shape).toEqual(es.shape);
+      expect(bytesOf(scale.data)).toEqual(bytesOf(es.data));
+    });
+  }
+});
+
+describe("axes", () => {
+  it("normalizes negative, tuple and null axes", () => {
+    expect(normalizeAxes(-1, 3)).toEqual([2]);
+    expect(normalizeAxes([2, -3], 3)).toEqual([0, 2]);
+    expect(normalizeAxes(null, 2)).toEqual([0, 1]);
+    expect(normalizeAxes([], 2)).toEqual([]);
+  });
+  it("rejects out-of-range and repeated axes", () => {
+    expect(() => normalizeAxes(3, 3)).toThrow(KquantError);
+    expect(() => normalizeAxes(-4, 3)).toThrow(KquantError);
+    expect(() => normalizeAxes([1, -2], 3)).toThrow(/repeated axis/);
+  });
+  it("absMaxAlong reduces any axis set with keepdims", () => {
+    // 2x3x2, values are their own flat index with alternating sign.
+    const data = Float32Array.from({ length: 12 }, (_, i) => (i % 2 ? -i : i));
+    expect(Array.from(absMaxAlong(data, [2, 3, 2], [1]).amax)).toEqual([4, 5, 10, 11]);
+    expect(absMaxAlong(data, [2, 3, 2], [0, 2]).shape).toEqual([1, 3, 1]);
+    expect(Array.from(absMaxAlong(data, [2, 3, 2], [0, 2]).amax)).toEqual([7, 9, 11]);
+    expect(Array.from(absMaxAlong(data, [2, 3, 2], null).amax)).toEqual([11]);
+    data[5] = NaN;
+    expect(Array.from(absMaxAlong(data, [2, 3, 2], [2]).amax)).toEqual([1, 3, NaN, 7, 9, 11]);
+  });
+  it("refuses to reduce an empty axis", () => {
+    expect(() => absMaxAlong(new Float32Array(0), [0, 3], [0])).toThrow(KquantError);
+    expect(absMaxAlong(new Float32Array(0), [0, 3], [1]).shape).toEqual([0, 1]);
+  });
+});
+
+describe("absMaxQuantize input checks", () => {
+  it("rejects non-float32 inputs and unknown dtypes", () => {
+    const f64 = { dtype: "float64" as const, shape: [2], data: new Float64Array(2) };
+    expect(() => absMaxQuantize(f64, -1)).toThrow(KquantError);
+    const f32 = { dtype: "float32" as const, shape: [2], data: new Float32Array(2) };
+    expect(() => absMaxQuantize(f32, -1, { dtype: "int4" as QuantDType })).toThrow(/unsupported output dtype/);
+  });
+  it("handles a 4096x1024 tensor along either axis", () => {
+    const rows = 4096;
+    const cols = 1024;
+    const data = new Float32Array(rows * cols);
+    for (let i = 0; i < data.length; i++) data[i] = Math.sin(i) * 3;
+    const t = { dtype: "float32" as const, shape: [rows, cols], data };
+    const last = absMaxQuantize(t, -1);
+    expect(last.scale.shape).toEqual([rows, 1]);
+    const first = absMaxQuantize(t, 0);
+    expect(first.scale.shape).toEqual([1, cols]);
+    // Every row and every column reaches its abs-max, which maps to ±127.
+    const v = last.values.data;
+    for (let r = 0; r < rows; r += 511) {
+      let m = 0;
+      for (let c = 0; c < cols; c++) m = Math.max(m, Math.abs(v[r * cols + c]!));
+      expect(m).toBe(127);
+    }
+  });
+});
