@@ -3,7 +3,7 @@
  * Every shard is opened and validated up front, and the index must agree with the shards exactly:
  * a tensor listed in the wrong shard, missing, or present but unlisted is an error.
  */
-import { readFile } from "node:fs/promises";
+import { readFile, stat } from "node:fs/promises";
 import { dirname, isAbsolute, join, normalize, sep } from "node:path";
 import { KquantError } from "../errors.js";
 import { asUserError } from "./io.js";
@@ -26,7 +26,15 @@ export async function openShardedSafetensors(indexPath: string): Promise<TensorR
     const sources: TensorSource[] = [];
     const shardOf = new Map<string, string>();
     for (const shardName of shardNames) {
-      const shard = await openSafetensorsFile(join(dirname(indexPath), shardName));
+      const shardPath = join(dirname(indexPath), shardName);
+      try {
+        await stat(shardPath);
+      } catch (err) {
+        const user = asUserError(err, shardPath);
+        if (user instanceof KquantError) throw new KquantError(`${indexPath}: shard "${shardName}": ${user.message.slice(shardPath.length + 2)}`);
+        throw user;
+      }
+      const shard = await openSafetensorsFile(shardPath);
       opened.push(shard);
       for (const source of shard.sources) {
         const { name, file } = source.info;
