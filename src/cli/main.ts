@@ -5,7 +5,10 @@
 import { Command, CommanderError } from "commander";
 import { KquantError } from "../errors.js";
 import { VERSION } from "../version.js";
+import { dequantizeCommand } from "./dequantize.js";
+import { inspectCommand } from "./inspect.js";
 import { quantizeCommand } from "./quantize.js";
+import { verifyCommand } from "./verify.js";
 
 export function program(): Command {
   const cmd = new Command("kquant")
@@ -14,6 +17,9 @@ export function program(): Command {
     .showHelpAfterError("(run with --help for usage)")
     .configureOutput({ outputError: (str, write) => write(str) });
   cmd.addCommand(quantizeCommand());
+  cmd.addCommand(inspectCommand());
+  cmd.addCommand(verifyCommand());
+  cmd.addCommand(dequantizeCommand());
   for (const sub of cmd.commands) sub.exitOverride();
   cmd.exitOverride();
   return cmd;

@@ -25,3 +25,18 @@ export function table(header: string[], rows: string[][], right: ReadonlySet<num
       .trimEnd();
   return [line(header), ...rows.map(line)].join("\n");
 }
+
+/** JSON for machines; Infinity and NaN (SQNR of an exact tensor, stats of empty ones) become strings. */
+export function jsonText(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) => (typeof v === "number" && !Number.isFinite(v) ? String(v) : v), 2);
+}
+
+/** A number in a table cell: about four significant digits, "inf" / "nan" spelled out. */
+export function formatNumber(x: number | null | undefined, digits = 4): string {
+  if (x === null || x === undefined) return "-";
+  if (Number.isNaN(x)) return "nan";
+  if (!Number.isFinite(x)) return x > 0 ? "inf" : "-inf";
+  if (x === 0) return "0";
+  const abs = Math.abs(x);
+  return abs >= 1e-3 && abs < 1e5 ? String(Number(x.toPrecision(digits))) : x.toExponential(digits - 1);
+}

@@ -1,0 +1,55 @@
+/** `kquant dequantize`: a kquant output back to float tensors. */
+import { Command, Option } from "commander";
+import { runDequantize, type DequantizeReport, type FloatOut } from "../pipeline/dequantize.js";
+import { formatBytes, jsonText } from "./present.js";
+
+const collect = (value: string, previous: string[] = []) => [...previous, value];
+
+interface DequantizeCliOptions {
+  output: string;
+  dtype: FloatOut;
+  force?: boolean;
+  filter?: string[];
+  json?: boolean;
+  quiet?: boolean;
+}
+
+export function dequantizeCommand(): Command {
+  return new Command("dequantize")
+    .description("write a kquant output back as float tensors (.safetensors or .npz, chosen by the output's extension)")
+    .argument("<quantized>", "a kquant output (.safetensors or .safetensors.index.json)")
+    .requiredOption("-o, --output <path>", "output file: *.safetensors or *.npz")
+    .addOption(new Option("--dtype <dtype>", "float dtype of dequantized tensors").choices(["f32", "f16", "bf16"]).default("f32"))
+    .option("--filter <glob>", "only tensors whose name matches (repeatable)", collect)
+    .option("-f, --force", "overwrite an existing output")
+    .option("--json", "print the report as JSON on stdout")
+    .option("-q, --quiet", "print nothing on success")
+    .addHelpText(
+      "after",
+      `
+Passthrough tensors are copied unchanged; scale and zero-point tensors are consumed. Tensors keep
+their original names and shapes.
+
+Examples:
+  kquant dequantize model.int8.safetensors -o model.dequantized.safetensors
+  kquant dequantize model.int4.safetensors -o weights.npz --dtype f16`,
+    )
+    .action(async (file: string, opts: DequantizeCliOptions) => {
+      const report = await runDequantize({
+        input: file,
+        output: opts.output,
+        dtype: opts.dtype,
+        force: !!opts.force,
+        ...(opts.filter ? { filter: opts.filter } : {}),
+      });
+      if (opts.json) process.stdout.write(`${jsonText(report)}\n`);
+      else if (!opts.quiet) process.stdout.write(`${renderDequantize(report)}\n`);
+    });
+}
+
+export function renderDequantize(r: DequantizeReport): string {
+  return (
+    `Dequantized ${r.input} → ${r.output}: ${r.dequantized.length} tensor(s) to ${r.dtype}, ` +
+    `${r.passthrough.length} kept as they were, ${formatBytes(r.bytes_written)}`
+  );
+}

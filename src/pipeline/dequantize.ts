@@ -1,0 +1,286 @@
+/**
+ * Reading a kquant output back: its manifest, what each record's stored tensors must look like,
+ * one record turned back into float32, and `kquant dequantize` (one tensor in memory at a time
+ * for safetensors; .npz members are gathered for the zip writer).
+ */
+import { basename } from "node:path";
+import { KquantError } from "../errors.js";
+import { byteLengthOf } from "../formats/dtypes.js";
+import { writeNpz, type NpzEntry } from "../formats/npz.js";
+import { openTensors } from "../formats/open.js";
+import { createSafetensorsWriter } from "../formats/safetensors-writer.js";
+import type { PlannedTensor, StDType, TensorInfo, TensorReader } from "../formats/types.js";
+import { globToRegExp, matchesAny } from "../plan/glob.js";
+import { isFloat8, isInt4, type Mode } from "../plan/spec.js";
+import { f32ToBf16Bits, f32ToF16Bits } from "../quant/convert.js";
+import { dequantizeDivide, dequantizeMultiply, dequantizeZeroPoint, scaleLayout } from "../quant/dequantize.js";
+import { decodeFloat8 } from "../quant/float8.js";
+import { unpackInt4 } from "../quant/int4.js";
+import { manifestFromMetadata, type Manifest, type TensorRecord } from "./manifest.js";
+import { checkOutputs } from "./outputs.js";
+
+/**
+ * The manifest of a kquant output, or null if it has none. A sharded output keeps one manifest per
+ * shard (each naming its own tensors); they are merged in shard order.
+ */
+export async function readManifest(reader: TensorReader): Promise<Manifest | null> {
+  const files = [...new Set(reader.tensors.map((t) => t.file))];
+  const parse = (metadata: Readonly<Record<string, string>> | null, file: string): Manifest | null => {
+    try {
+      return manifestFromMetadata(metadata);
+    } catch (err) {
+      throw new KquantError(`${file}: the kquant manifest in __metadata__ is unreadable (${(err as Error).message.split("\n")[0]})`);
+    }
+  };
+  if (files.length <= 1) return parse(reader.metadata, files[0] ?? reader.path);
+  const found: Manifest[] = [];
+  for (const file of files) {
+    const shard = await openTensors(file);
+    let m: Manifest | null;
+    try {
+      m = parse(shard.metadata, file);
+    } finally {
+      await shard.close();
+    }
+    if (m !== null) found.push(m);
+  }
+  if (found.length === 0) return null;
+  return { ...found[0]!, tensors: Object.assign({}, ...found.map((m) => m.tensors)) as Manifest["tensors"] };
+}
+
+/** A tensor the manifest says is stored, with the dtype and shape it must have. */
+export interface ExpectedTensor {
+  role: "values" | "scale" | "zero" | "passthrough";
+  name: string;
+  dtype: StDType;
+  shape: number[];
+}
+
+const VALUES_DTYPE: Record<Mode, StDType> = {
+  int8: "I8",
+  int4: "I8",
+  int4_grouped: "I8",
+  float8_e4m3fn: "F8_E4M3",
+  float8_e5m2: "F8_E5M2",
+};
+
+/** What `rec`'s stored tensors must be, or why the record itself is inconsistent. */
+export function expectedTensors(name: string, rec: TensorRecord): ExpectedTensor[] | string {
+  const shape = rec.shape;
+  if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) return `manifest shape ${JSON.stringify(shape)} is not a shape`;
+  if (rec.mode === "passthrough") return [{ role: "passthrough", name, dtype: rec.source_dtype, shape }];
+  if (!(rec.mode in VALUES_DTYPE)) return `manifest mode ${JSON.stringify(rec.mode)} is unknown`;
+  if (typeof rec.values !== "string" || typeof rec.scale !== "string") return "manifest record names no values or scale tensor";
+  const rank = shape.length;
+  const axis = rec.axis ?? null;
+  if (axis !== null && !(Number.isInteger(axis) && axis >= 0 && axis < rank)) return `manifest axis ${axis} is out of range for shape [${shape}]`;
+
+  let valuesShape = shape;
+  if (isInt4(rec.mode)) {
+    const pa = rec.pack_axis;
+    if (pa === undefined || !(Number.isInteger(pa) && pa >= 0 && pa < rank)) return `manifest pack_axis ${pa} is out of range for shape [${shape}]`;
+    if (rec.orig_len !== shape[pa]) return `manifest orig_len ${rec.orig_len} is not the length ${shape[pa]} of pack axis ${pa}`;
+    valuesShape = shape.map((d, i) => (i === pa ? Math.ceil(d / 2) : d));
+  }
+  let scaleShape = shape.map((d, i) => (axis === null || i === axis ? 1 : d));
+  if (isFloat8(rec.mode) && axis === null) scaleShape = [];
+  const out: ExpectedTensor[] = [{ role: "values", name: rec.values, dtype: VALUES_DTYPE[rec.mode], shape: valuesShape }];
+  if (rec.mode === "int4_grouped") {
+    const block = rec.block_size;
+    if (axis === null || block === undefined || !(Number.isInteger(block) && block >= 1)) return `manifest block_size ${block} / axis ${axis} cannot group`;
+    if (typeof rec.zero !== "string") return "manifest record names no zero-point tensor";
+    const grouped = shape.map((d, i) => (i === axis ? Math.ceil(d / block) : d));
+    out.push({ role: "scale", name: rec.scale, dtype: "F32", shape: grouped }, { role: "zero", name: rec.zero, dtype: "I8", shape: grouped });
+  } else {
+    out.push({ role: "scale", name: rec.scale, dtype: "F32", shape: scaleShape });
+  }
+  return out;
+}
+
+/** The stored bytes of one record, by role. */
+export interface StoredParts {
+  values: Uint8Array;
+  scale: Uint8Array;
+  zero?: Uint8Array;
+}
+
+const sameShape = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((d, i) => d === b[i]);
+
+/** Checks the file's tensors against what `rec` expects; throws naming the first disagreement. */
+export function checkStoredInfo(file: string, name: string, expected: readonly ExpectedTensor[], infos: ReadonlyMap<string, TensorInfo>): void {
+  for (const e of expected) {
+    const info = infos.get(e.name);
+    if (info === undefined) throw new KquantError(`${file}: tensor "${name}": its ${e.role} tensor "${e.name}" is missing`);
+    if (info.dtype !== e.dtype || !sameShape(info.shape, e.shape)) {
+      throw new KquantError(
+        `${file}: tensor "${name}": ${e.role} tensor "${e.name}" is ${info.dtype} [${info.shape}], the manifest needs ${e.dtype} [${e.shape}]`,
+      );
+    }
+  }
+}
+
+function f32View(bytes: Uint8Array): Float32Array {
+  const aligned = bytes.byteOffset % 4 === 0 ? bytes : bytes.slice();
+  return new Float32Array(aligned.buffer, aligned.byteOffset, aligned.byteLength / 4);
+}
+
+function i8View(bytes: Uint8Array): Int8Array {
+  return new Int8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+/** One quantized record back to float32, in the source tensor's shape (the stored shapes must already be checked). */
+export function dequantizeRecord(rec: TensorRecord, parts: StoredParts): Float32Array {
+  const shape = rec.shape;
+  const mode = rec.mode as Mode;
+  const scale = f32View(parts.scale);
+  const out = new Float32Array(byteLengthOf("F32", shape) / 4);
+  const axis = rec.axis ?? null;
+  if (isFloat8(mode)) {
+    const decoded = new Float32Array(parts.values.length);
+    decodeFloat8(parts.values, decoded, mode);
+    dequantizeMultiply(decoded, scale, scaleLayout(shape, axis === null ? [] : shape.map((d, i) => (i === axis ? 1 : d))), out);
+    return out;
+  }
+  let q = i8View(parts.values);
+  if (isInt4(mode)) {
+    const packedShape = shape.map((d, i) => (i === rec.pack_axis ? Math.ceil(d / 2) : d));
+    q = unpackInt4({ dtype: "int8", shape: packedShape, data: q }, rec.orig_len!, rec.pack_axis!, "int8").data as Int8Array;
+  }
+  if (mode === "int4_grouped") {
+    const grouped = shape.map((d, i) => (i === axis ? Math.ceil(d / rec.block_size!) : d));
+    const layout = scaleLayout(shape, grouped, { axis: axis!, blockSize: rec.block_size! });
+    dequantizeZeroPoint(q, scale, i8View(parts.zero!), layout, out);
+  } else {
+    dequantizeDivide(q, scale, scaleLayout(shape, shape.map((d, i) => (axis === null || i === axis ? 1 : d))), out);
+  }
+  return out;
+}
+
+export type FloatOut = "f32" | "f16" | "bf16";
+
+const OUT_DTYPE: Record<FloatOut, StDType> = { f32: "F32", f16: "F16", bf16: "BF16" };
+
+function encodeFloats(values: Float32Array, dtype: FloatOut): Uint8Array {
+  if (dtype === "f32") return new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
+  const bits = new Uint16Array(values.length);
+  if (dtype === "f16") f32ToF16Bits(values, bits);
+  else f32ToBf16Bits(values, bits);
+  return new Uint8Array(bits.buffer);
+}
+
+export interface DequantizeJob {
+  input: string;
+  output: string;
+  dtype: FloatOut;
+  force?: boolean;
+  /** Only tensors whose source name matches one of these globs. */
+  filter?: string[];
+}
+
+export interface DequantizeReport {
+  input: string;
+  output: string;
+  dtype: StDType;
+  dequantized: { name: string; mode: Mode; shape: number[] }[];
+  passthrough: { name: string; dtype: StDType; shape: number[] }[];
+  bytes_written: number;
+}
+
+/** One record's source name, record, and stored tensors, in manifest order. */
+export interface ManifestEntry {
+  name: string;
+  record: TensorRecord;
+  expected: ExpectedTensor[];
+}
+
+/** The manifest's records in order, each checked against the file's tensors (throws on the first problem). */
+export function checkedEntries(reader: TensorReader, manifest: Manifest): ManifestEntry[] {
+  const infos = new Map(reader.tensors.map((t) => [t.name, t]));
+  const entries: ManifestEntry[] = [];
+  const claimed = new Set<string>();
+  for (const [name, record] of Object.entries(manifest.tensors)) {
+    const expected = expectedTensors(name, record);
+    if (typeof expected === "string") throw new KquantError(`${reader.path}: tensor "${name}": ${expected}`);
+    checkStoredInfo(reader.path, name, expected, infos);
+    for (const e of expected) claimed.add(e.name);
+    entries.push({ name, record, expected });
+  }
+  const stray = reader.tensors.find((t) => !claimed.has(t.name));
+  if (stray) throw new KquantError(`${reader.path}: tensor "${stray.name}" is in the file but not in the kquant manifest`);
+  return entries;
+}
+
+export async function readParts(reader: TensorReader, expected: readonly ExpectedTensor[]): Promise<StoredParts> {
+  const get = async (role: ExpectedTensor["role"]) => {
+    const e = expected.find((x) => x.role === role);
+    return e ? reader.read(e.name) : undefined;
+  };
+  const values = (await get("values"))!;
+  const scale = (await get("scale"))!;
+  const zero = await get("zero");
+  return { values, scale, ...(zero ? { zero } : {}) };
+}
+
+export async function runDequantize(job: DequantizeJob): Promise<DequantizeReport> {
+  const toNpz = job.output.toLowerCase().endsWith(".npz");
+  if (!toNpz && !job.output.toLowerCase().endsWith(".safetensors")) {
+    throw new KquantError(`${job.output}: the output must end in .safetensors or .npz`);
+  }
+  if (toNpz && job.dtype === "bf16") throw new KquantError(`${job.output}: numpy has no bfloat16; write bf16 to .safetensors`);
+  const reader = await openTensors(job.input);
+  try {
+    const manifest = await readManifest(reader);
+    if (manifest === null) throw new KquantError(`${job.input}: no kquant manifest in __metadata__; not a kquant output`);
+    const patterns = (job.filter ?? []).map(globToRegExp);
+    const entries = checkedEntries(reader, manifest).filter((e) => patterns.length === 0 || matchesAny(e.name, patterns));
+    if (entries.length === 0) throw new KquantError(`${job.input}: no tensor matches ${job.filter!.join(", ")}`);
+    const outDtype = OUT_DTYPE[job.dtype];
+    const planned: PlannedTensor[] = entries.map((e) => ({
+      name: e.name,
+      dtype: e.record.mode === "passthrough" ? e.record.source_dtype : outDtype,
+      shape: e.record.shape,
+    }));
+    if (toNpz) {
+      const bad = planned.find((p) => p.dtype === "BF16" || p.dtype.startsWith("F8") || p.dtype.startsWith("F4") || p.dtype.startsWith("F6"));
+      if (bad) throw new KquantError(`${job.output}: tensor "${bad.name}": numpy has no ${bad.dtype} dtype; write to .safetensors instead`);
+    }
+    await checkOutputs([job.output], [job.input, ...new Set(reader.tensors.map((t) => t.file))], !!job.force);
+
+    const report: DequantizeReport = { input: job.input, output: job.output, dtype: outDtype, dequantized: [], passthrough: [], bytes_written: 0 };
+    const tensorBytes = async (e: ManifestEntry): Promise<Uint8Array> => {
+      if (e.record.mode === "passthrough") {
+        report.passthrough.push({ name: e.name, dtype: e.record.source_dtype, shape: e.record.shape });
+        return reader.read(e.name);
+      }
+      report.dequantized.push({ name: e.name, mode: e.record.mode, shape: e.record.shape });
+      return encodeFloats(dequantizeRecord(e.record, await readParts(reader, e.expected)), job.dtype);
+    };
+
+    if (toNpz) {
+      const members: NpzEntry[] = [];
+      for (let i = 0; i < entries.length; i++) {
+        const bytes = await tensorBytes(entries[i]!);
+        members.push({ name: planned[i]!.name, dtype: planned[i]!.dtype, shape: planned[i]!.shape, bytes });
+        report.bytes_written += bytes.length;
+      }
+      await writeNpz(job.output, members);
+      return report;
+    }
+    const metadata: Record<string, string> = { ...(manifest.source.metadata ?? {}), kquant_dequantized_from: basename(job.input) };
+    const writer = await createSafetensorsWriter(job.output, planned, metadata);
+    try {
+      for (const e of entries) {
+        const bytes = await tensorBytes(e);
+        await writer.write(e.name, bytes);
+        report.bytes_written += bytes.length;
+      }
+      await writer.finish();
+    } catch (err) {
+      await writer.abort();
+      throw err;
+    }
+    return report;
+  } finally {
+    await reader.close();
+  }
+}

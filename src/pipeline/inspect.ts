@@ -1,0 +1,185 @@
+/**
+ * `kquant inspect`: what a weight file holds. Reads headers only, except with `stats`, which
+ * reads one floating tensor at a time.
+ */
+import { bitsOf, byteLengthOf, elementCountOf } from "../formats/dtypes.js";
+import { openTensors } from "../formats/open.js";
+import type { StDType, TensorInfo } from "../formats/types.js";
+import { globToRegExp, matchesAny } from "../plan/glob.js";
+import { KquantError } from "../errors.js";
+import { expectedTensors, readManifest } from "./dequantize.js";
+import { MANIFEST_KEY, type Manifest } from "./manifest.js";
+import { FLOAT_DTYPES, floatValues, tensorStats, type TensorStats } from "./stats.js";
+
+export interface InspectOptions {
+  stats?: boolean;
+  filter?: string[];
+  /** Histogram bins for `stats` (default 10). */
+  bins?: number;
+}
+
+export interface InspectedTensor {
+  name: string;
+  dtype: StDType;
+  shape: number[];
+  parameters: number;
+  bytes: number;
+  file: string;
+  stats?: TensorStats;
+}
+
+export interface QuantizedSummary {
+  /** The source tensor's name. */
+  name: string;
+  mode: string;
+  source_dtype: StDType;
+  shape: number[];
+  axis: number | null;
+  stored_dtype: StDType;
+  stored_shape: number[];
+  scale_shape: number[] | null;
+  zero_shape: number[] | null;
+  orig_len: number | null;
+  block_size: number | null;
+  source_bytes: number;
+  /** Values plus scale and zero. */
+  stored_bytes: number;
+  /** Stored bits (scale and zero included) per source element. */
+  bits_per_weight: number;
+  reason?: string;
+}
+
+export interface KquantSummary {
+  kquant_version: string;
+  format_version: number;
+  source_file: string;
+  options: Record<string, unknown>;
+  modes: Record<string, number>;
+  tensors: QuantizedSummary[];
+  source_bytes: number;
+  stored_bytes: number;
+  compression_ratio: number;
+}
+
+export interface InspectReport {
+  file: string;
+  format: "safetensors" | "sharded safetensors" | "npy" | "npz";
+  files: string[];
+  tensors: InspectedTensor[];
+  totals: { tensors: number; parameters: number; bytes: number };
+  /** `__metadata__` without the kquant manifest (summarised in `kquant`). */
+  metadata: Record<string, string> | null;
+  kquant: KquantSummary | null;
+}
+
+function formatOf(path: string): InspectReport["format"] {
+  const lower = path.toLowerCase();
+  if (lower.endsWith(".safetensors.index.json")) return "sharded safetensors";
+  if (lower.endsWith(".npy")) return "npy";
+  if (lower.endsWith(".npz")) return "npz";
+  return "safetensors";
+}
+
+export function summariseManifest(manifest: Manifest, infos: ReadonlyMap<string, TensorInfo>, fileBytes: number): KquantSummary {
+  const tensors: QuantizedSummary[] = [];
+  const modes: Record<string, number> = {};
+  let sourceBytes = 0;
+  for (const [name, rec] of Object.entries(manifest.tensors)) {
+    const elements = elementCountOf(rec.shape) ?? 0;
+    const srcBytes = (elements * bitsOf(rec.source_dtype)) / 8;
+    sourceBytes += srcBytes;
+    modes[rec.mode] = (modes[rec.mode] ?? 0) + 1;
+    const expected = expectedTensors(name, rec);
+    const stored = typeof expected === "string" ? [] : expected;
+    const byRole = (role: string) => stored.find((e) => e.role === role);
+    const values = byRole("values") ?? byRole("passthrough");
+    const storedBytes = stored.reduce((n, e) => {
+      const info = infos.get(e.name);
+      return n + (info ? info.byteLength : byteLengthOf(e.dtype, e.shape));
+    }, 0);
+    tensors.push({
+      name,
+      mode: rec.mode,
+      source_dtype: rec.source_dtype,
+      shape: rec.shape,
+      axis: rec.axis ?? null,
+      stored_dtype: infos.get(values?.name ?? name)?.dtype ?? values?.dtype ?? rec.source_dtype,
+      stored_shape: infos.get(values?.name ?? name)?.shape ?? values?.shape ?? rec.shape,
+      scale_shape: byRole("scale")?.shape ?? null,
+      zero_shape: byRole("zero")?.shape ?? null,
+      orig_len: rec.orig_len ?? null,
+      block_size: rec.block_size ?? null,
+      source_bytes: srcBytes,
+      stored_bytes: storedBytes,
+      bits_per_weight: elements === 0 ? 0 : (storedBytes * 8) / elements,
+      ...(rec.reason !== undefined ? { reason: rec.reason } : {}),
+    });
+  }
+  return {
+    kquant_version: manifest.kquant_version,
+    format_version: manifest.format_version,
+    source_file: manifest.source?.file ?? "",
+    options: manifest.options ?? {},
+    modes,
+    tensors,
+    source_bytes: sourceBytes,
+    stored_bytes: fileBytes,
+    compression_ratio: fileBytes === 0 ? 0 : sourceBytes / fileBytes,
+  };
+}
+
+export async function runInspect(path: string, opts: InspectOptions = {}): Promise<InspectReport> {
+  const reader = await openTensors(path);
+  try {
+    const patterns = (opts.filter ?? []).map(globToRegExp);
+    const selected = (name: string) => patterns.length === 0 || matchesAny(name, patterns);
+    const manifest = await readManifest(reader);
+    const infos = new Map(reader.tensors.map((t) => [t.name, t]));
+    const allBytes = reader.tensors.reduce((n, t) => n + t.byteLength, 0);
+
+    const tensors: InspectedTensor[] = [];
+    for (const t of reader.tensors) {
+      if (!selected(t.name)) continue;
+      const entry: InspectedTensor = {
+        name: t.name,
+        dtype: t.dtype,
+        shape: t.shape,
+        parameters: elementCountOf(t.shape) ?? 0,
+        bytes: t.byteLength,
+        file: t.file,
+      };
+      if (opts.stats && FLOAT_DTYPES.has(t.dtype)) {
+        entry.stats = tensorStats(floatValues(t.dtype, await reader.read(t.name))!, opts.bins ?? 10);
+      }
+      tensors.push(entry);
+    }
+    if (patterns.length > 0 && tensors.length === 0 && !(manifest && Object.keys(manifest.tensors).some(selected))) {
+      throw new KquantError(`${path}: no tensor matches ${opts.filter!.join(", ")}`);
+    }
+
+    let kquant: KquantSummary | null = null;
+    if (manifest) {
+      kquant = summariseManifest(manifest, infos, allBytes);
+      kquant.tensors = kquant.tensors.filter((q) => selected(q.name));
+    }
+    let metadata: Record<string, string> | null = null;
+    if (reader.metadata) {
+      metadata = Object.fromEntries(Object.entries(reader.metadata).filter(([k]) => k !== MANIFEST_KEY));
+    }
+    return {
+      file: path,
+      format: formatOf(path),
+      files: [...new Set(reader.tensors.map((t) => t.file))],
+      tensors,
+      totals: {
+        tensors: tensors.length,
+        parameters: tensors.reduce((n, t) => n + t.parameters, 0),
+        bytes: tensors.reduce((n, t) => n + t.bytes, 0),
+      },
+      metadata,
+      kquant,
+    };
+  } finally {
+    await reader.close();
+  }
+}

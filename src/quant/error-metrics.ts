@@ -1,0 +1,95 @@
+/**
+ * How far a dequantized tensor is from its original, accumulated in float64 in one streaming
+ * pass (chunks may come in any size), so a tensor never has to be held twice.
+ *
+ * Pairs that are both NaN, or the same infinity, agree and are left out of the sums; any other
+ * pair with a non-finite side is a mismatch, counted and reported as an infinite max error.
+ */
+
+export interface ErrorMetrics {
+  /** Elements compared (finite pairs). */
+  count: number;
+  maxAbsError: number;
+  rmse: number;
+  /** 10·log10(Σ ref² / Σ (ref − approx)²): Infinity when exact, −Infinity when the reference is all zeros and the approximation is not. */
+  sqnrDb: number;
+  /** dot / (‖ref‖·‖approx‖); 1 when both are all zeros, 0 when only one is. */
+  cosine: number;
+  /** Pairs where both are NaN or the same infinity. */
+  nonFiniteAgreeing: number;
+  /** Pairs where one side is non-finite and the other is not (or a different infinity). */
+  nonFiniteMismatches: number;
+}
+
+export class ErrorAccumulator {
+  private count = 0;
+  private maxAbs = 0;
+  private sumSqErr = 0;
+  private sumSqRef = 0;
+  private sumSqApprox = 0;
+  private dot = 0;
+  private agreeing = 0;
+  private mismatches = 0;
+
+  add(reference: ArrayLike<number>, approx: ArrayLike<number>): void {
+    if (reference.length !== approx.length) {
+      throw new Error(`error metrics: reference has ${reference.length} elements, approximation ${approx.length}`);
+    }
+    let maxAbs = this.maxAbs;
+    let sumSqErr = 0;
+    let sumSqRef = 0;
+    let sumSqApprox = 0;
+    let dot = 0;
+    let finite = 0;
+    const n = reference.length;
+    for (let i = 0; i < n; i++) {
+      const r = reference[i]!;
+      const a = approx[i]!;
+      const e = r - a;
+      if (Number.isFinite(e)) {
+        const abs = e < 0 ? -e : e;
+        if (abs > maxAbs) maxAbs = abs;
+        sumSqErr += e * e;
+        sumSqRef += r * r;
+        sumSqApprox += a * a;
+        dot += r * a;
+        finite++;
+      } else if (r === a || (r !== r && a !== a)) {
+        this.agreeing++;
+      } else {
+        this.mismatches++;
+        maxAbs = Infinity;
+      }
+    }
+    this.maxAbs = maxAbs;
+    this.sumSqErr += sumSqErr;
+    this.sumSqRef += sumSqRef;
+    this.sumSqApprox += sumSqApprox;
+    this.dot += dot;
+    this.count += finite;
+  }
+
+  result(): ErrorMetrics {
+    const { count, sumSqErr, sumSqRef, sumSqApprox, dot } = this;
+    const sqnrDb =
+      sumSqErr === 0 ? Infinity : sumSqRef === 0 ? -Infinity : 10 * Math.log10(sumSqRef / sumSqErr);
+    const norms = Math.sqrt(sumSqRef) * Math.sqrt(sumSqApprox);
+    const cosine = sumSqRef === 0 && sumSqApprox === 0 ? 1 : norms === 0 ? 0 : Math.min(1, Math.max(-1, dot / norms));
+    return {
+      count,
+      maxAbsError: this.maxAbs,
+      rmse: count === 0 ? 0 : Math.sqrt(sumSqErr / count),
+      sqnrDb,
+      cosine,
+      nonFiniteAgreeing: this.agreeing,
+      nonFiniteMismatches: this.mismatches,
+    };
+  }
+}
+
+/** The metrics of two whole arrays. */
+export function errorMetrics(reference: ArrayLike<number>, approx: ArrayLike<number>): ErrorMetrics {
+  const acc = new ErrorAccumulator();
+  acc.add(reference, approx);
+  return acc.result();
+}
