@@ -4,13 +4,12 @@
  * Member data streams straight into the caller's buffer and its CRC-32 is checked.
  */
 import { Readable } from "node:stream";
-import { pipeline } from "node:stream/promises";
 import yauzl from "yauzl";
 import yazl from "yazl";
 import { KquantError } from "../errors.js";
 import { commitTemp, discardTemp, openTemp } from "./atomic.js";
 import { crc32 } from "./crc32.js";
-import { asUserError } from "./io.js";
+import { asUserError, writeFully } from "./io.js";
 import { encodeNpy, needsTranspose, npyDataStart, npyDataToLittleEndianC, NPY_PRELUDE_BYTES, parseNpyHeader, type NpyHeader, type NpyTensor } from "./npy.js";
 import { makeTensorReader, type TensorSource } from "./tensor-reader.js";
 import type { TensorReader } from "./types.js";
@@ -201,7 +200,12 @@ export async function writeNpz(path: string, entries: readonly NpzEntry[], optio
   zip.end();
   const { fh, tempPath } = await openTemp(path);
   try {
-    await pipeline(zip.outputStream, fh.createWriteStream({ autoClose: false, emitClose: false }));
+    // Plain positional writes: a FileHandle write stream keeps the handle busy and close() then stalls.
+    let position = 0;
+    for await (const chunk of zip.outputStream as AsyncIterable<Buffer>) {
+      await writeFully(fh, chunk, position);
+      position += chunk.length;
+    }
   } catch (err) {
     await discardTemp(fh, tempPath);
     throw asUserError(err, path);
