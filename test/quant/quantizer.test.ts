@@ -15,9 +15,11 @@ import { KquantError } from "../../src/errors.js";
 import { bytesOf, decodeTensor, loadGolden, type GoldenTensor } from "../support/golden.js";
 
 type Kwargs = { axis?: number | number[]; value_range?: [number, number]; epsilon?: number; output_dtype?: string };
+type ByName = { identifier: string; class_name: string; config?: QuantizerConfig; output_dtype?: unknown };
 type Case =
   | { kind: "serialize"; kwargs: Kwargs; serialized: SerializedQuantizer }
-  | { kind: "get" | "deserialize_name"; identifier: string; class_name: string; config?: QuantizerConfig; output_dtype?: unknown }
+  | ({ kind: "get" } & ByName)
+  | ({ kind: "deserialize_name" } & ByName)
   | { kind: "call"; how: "kwargs" | "get"; spec: Kwargs | string; axis: number | null; x: GoldenTensor; values: GoldenTensor; scale: GoldenTensor }
   | { kind: "error"; action: "construct" | "get" | "base_get_config"; arg: unknown; message: string };
 
