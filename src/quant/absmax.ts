@@ -22,6 +22,7 @@
 import { KquantError } from "../errors.js";
 import { roundHalfEven } from "./round.js";
 import type { Tensor } from "./tensor.js";
+import { toFloat32 } from "./convert.js";
 import { absMaxAlong, forEachRun, normalizeAxes, planReduction } from "./axes.js";
 
 /** Output dtypes kquant can write for integer quantization. */
@@ -106,12 +107,16 @@ export function checkQuantDType(dtype: string, what: string): QuantDType {
   return dtype;
 }
 
-/** float32 input data, or a KquantError naming the function and the dtype. */
-export function requireFloat32(t: Tensor, what: string): Float32Array {
-  if (t.dtype !== "float32" || !(t.data instanceof Float32Array)) {
-    throw new KquantError(`${what}: expected a float32 tensor, got ${t.dtype}; convert it to float32 first`);
-  }
-  return t.data;
+/**
+ * The input as float32 data: float32 as is (no copy); float16 / bfloat16 / float64 converted
+ * first (exact for the 16-bit kinds, rounded for float64). Keras would compute in the input's
+ * own dtype, so only float32 inputs are bit-exact with Keras; other floats are quantized as
+ * their float32 values. Integer inputs are refused.
+ */
+export function float32Data(t: Tensor, what: string): Float32Array {
+  if (t.dtype === "float32" && t.data instanceof Float32Array) return t.data;
+  if (t.dtype === "float64" || t.dtype === "float16" || t.dtype === "bfloat16") return toFloat32(t).data;
+  throw new KquantError(`${what}: expected a float tensor, got ${t.dtype}`);
 }
 
 export interface AbsMaxOptions {
@@ -147,7 +152,7 @@ export function absMaxQuantize(
   axis: number | readonly number[] | null,
   opts: AbsMaxOptions = {},
 ): { values: Tensor<QuantArray>; scale: Tensor<Float32Array> } {
-  const data = requireFloat32(inputs, "abs_max_quantize");
+  const data = float32Data(inputs, "abs_max_quantize");
   const valueRange = opts.valueRange ?? [-127, 127];
   const dtype = checkQuantDType(opts.dtype ?? "int8", "abs_max_quantize");
   const epsilon = opts.epsilon ?? DEFAULT_EPSILON;

@@ -47,7 +47,7 @@ import {
   f32Mul,
   f32Sub,
   flushSubnormal,
-  requireFloat32,
+  float32Data,
   type QuantArray,
   type QuantDType,
 } from "./absmax.js";
@@ -74,7 +74,7 @@ export function absMaxQuantizeGroupedWithZeroPoint(
   blockSize: number,
   opts: GroupedOptions = {},
 ): GroupedResult {
-  const data = requireFloat32(inputs, WHAT);
+  const data = float32Data(inputs, WHAT);
   if (inputs.shape.length !== 2) {
     throw new KquantError(`${WHAT}: expected a 2-D tensor, got shape ${JSON.stringify(inputs.shape)}`);
   }

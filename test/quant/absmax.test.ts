@@ -70,11 +70,22 @@ describe("axes", () => {
 });
 
 describe("absMaxQuantize input checks", () => {
-  it("rejects non-float32 inputs and unknown dtypes", () => {
-    const f64 = { dtype: "float64" as const, shape: [2], data: new Float64Array(2) };
-    expect(() => absMaxQuantize(f64, -1)).toThrow(KquantError);
+  it("rejects integer inputs and unknown dtypes", () => {
+    const i32 = { dtype: "int32" as const, shape: [2], data: new Int32Array(2) };
+    expect(() => absMaxQuantize(i32, -1)).toThrow(KquantError);
     const f32 = { dtype: "float32" as const, shape: [2], data: new Float32Array(2) };
     expect(() => absMaxQuantize(f32, -1, { dtype: "int4" as QuantDType })).toThrow(/unsupported output dtype/);
+  });
+  it("quantizes float64 / float16 inputs as their float32 values", () => {
+    const f32 = { dtype: "float32" as const, shape: [2, 2], data: Float32Array.from([0.5, -1.25, 3, 0.1]) };
+    const f64 = { dtype: "float64" as const, shape: [2, 2], data: Float64Array.from(f32.data) };
+    // 0.5, -1.25, 3, 0.0999755859375 (0.1 in float16) as float16 bit patterns
+    const f16 = { dtype: "float16" as const, shape: [2, 2], data: Uint16Array.from([0x3800, 0xbd00, 0x4200, 0x2e66]) };
+    const want = absMaxQuantize(f32, -1);
+    expect(bytesOf(absMaxQuantize(f64, -1).values.data)).toEqual(bytesOf(want.values.data));
+    const h = absMaxQuantize(f16, -1);
+    expect(Array.from(h.values.data)).toEqual(Array.from(want.values.data));
+    expect(h.scale.data[1]).toBe(Math.fround(127 / 3));
   });
   it("handles a 4096x1024 tensor along either axis", () => {
     const rows = 4096;
