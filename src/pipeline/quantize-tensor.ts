@@ -9,7 +9,7 @@ import { absMaxQuantize } from "../quant/absmax.js";
 import { absMaxAlong } from "../quant/axes.js";
 import { toFloat32 } from "../quant/convert.js";
 import { countNonFinite } from "../quant/finite.js";
-import { computeFloat8Scale, quantizeFloat8 } from "../quant/float8-scale.js";
+import { broadcastLayout, computeFloat8Scale, quantizeFloat8 } from "../quant/float8-scale.js";
 import { FLOAT8_MAX } from "../quant/float8.js";
 import { absMaxQuantizeGroupedWithZeroPoint } from "../quant/grouped.js";
 import { packInt4 } from "../quant/int4.js";
@@ -107,7 +107,8 @@ export function quantizeTensor(step: QuantizeStep, bytes: Uint8Array, file: stri
         spec.margin ?? 0,
       );
       const out = new Uint8Array(x.data.length);
-      quantizeFloat8(x.data, scale.data.length === 1 ? scale.data[0]! : scale.data, spec.mode, out, x.shape);
+      const layout = broadcastLayout(scale.data, shape, x.shape, `tensor "${step.source.name}" scale`);
+      quantizeFloat8(x.data, layout.values, spec.mode, out, { inner: layout.inner });
       return { values: out, scale: bytesOf(scale.data) };
     }
   }

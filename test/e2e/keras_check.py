@@ -17,6 +17,10 @@ import keras
 from keras import quantizers
 
 F8 = {"float8_e4m3fn": ml_dtypes.float8_e4m3fn, "float8_e5m2": ml_dtypes.float8_e5m2}
+# safetensors' numpy loader looks float8 dtypes up on the numpy module, which has none of its
+# own; ml_dtypes provides them (as jax does).
+for _name, _dtype in F8.items():
+    setattr(np, _name, _dtype)
 
 
 def as_f32(x):
