@@ -1,10 +1,32 @@
 import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { FLOAT8_MAX, decodeFloat8, encodeFloat8, type Float8Kind } from "../../src/quant/float8.js";
+import {
+  computeFloat8AmaxHistory,
+  computeFloat8Scale,
+  quantizeAndDequantize,
+  quantizeFloat8,
+  type ComputeDType,
+} from "../../src/quant/float8-scale.js";
 import { bytesOf, decodeTensor, loadGolden, type GoldenTensor } from "../support/golden.js";
 
+interface QdqResult {
+  scale: GoldenTensor;
+  expected: GoldenTensor;
+  codes: GoldenTensor;
+}
+
 interface Float8Case {
-  op: "decode" | "encode" | "max";
+  op: "decode" | "encode" | "max" | "compute_scale" | "amax_history" | "qdq";
+  note?: string;
+  amax?: GoldenTensor;
+  scale?: GoldenTensor;
+  dtype_max?: number;
+  margin?: number;
+  x?: GoldenTensor;
+  history?: GoldenTensor;
+  compute?: ComputeDType;
+  results?: QdqResult[];
   kind: Float8Kind;
   input?: GoldenTensor;
   expected?: GoldenTensor | number;
@@ -15,10 +37,11 @@ interface Float8Case {
 }
 
 const golden = loadGolden<Float8Case>("float8");
+const codec = golden.cases.filter((c) => c.op === "decode" || c.op === "encode" || c.op === "max");
 
 describe("float8: golden vectors from jax astype (asserted equal to ml_dtypes)", () => {
   it("covers both kinds for decode, encode, sweep and max", () => {
-    const tags = golden.cases.map((c) => `${c.op}:${c.kind}:${c.sweep ?? ""}`).sort();
+    const tags = codec.map((c) => `${c.op}:${c.kind}:${c.sweep ?? ""}`).sort();
     expect(tags).toEqual([
       "decode:float8_e4m3fn:",
       "decode:float8_e5m2:",
@@ -31,7 +54,7 @@ describe("float8: golden vectors from jax astype (asserted equal to ml_dtypes)",
     ]);
   });
 
-  for (const c of golden.cases) {
+  for (const c of codec) {
     if (c.op === "max") {
       it(`FLOAT8_MAX.${c.kind} is ml_dtypes.finfo max`, () => {
         expect(FLOAT8_MAX[c.kind]).toBe(c.expected);
@@ -83,4 +106,90 @@ describe("float8: golden vectors from jax astype (asserted equal to ml_dtypes)",
       /unknown kind/,
     );
   });
+});
+
+describe("compute_float8_scale (golden from Keras, jax arrays in)", () => {
+  const cases = golden.cases.filter((c) => c.op === "compute_scale");
+  it("covers margins 0/1/3/-2/0.5/20/30 for both maxima, scalars and a broadcast", () => {
+    expect(new Set(cases.map((c) => c.margin))).toEqual(new Set([0, 1, 3, -2, 0.5, 20, 30]));
+    expect(new Set(cases.map((c) => c.dtype_max))).toEqual(new Set([448, 57344]));
+    expect(cases.some((c) => c.amax!.shape.length === 0 && c.scale!.shape.length === 0)).toBe(true);
+    expect(cases.some((c) => c.amax!.shape.length === 1 && c.scale!.shape.length === 0)).toBe(true);
+  });
+  for (const c of cases) {
+    it(`dtype_max ${c.dtype_max}, margin ${c.margin}, amax ${JSON.stringify(c.amax!.shape)}`, () => {
+      const expected = decodeTensor(c.expected as GoldenTensor);
+      const got = computeFloat8Scale(decodeTensor(c.amax!), decodeTensor(c.scale!), c.dtype_max!, c.margin);
+      expect(got.shape).toEqual(expected.shape);
+      expect(bytesOf(got.data)).toEqual(bytesOf(expected.data));
+    });
+  }
+  it("takes plain numbers as float32 scalars", () => {
+    const c = cases.find((k) => k.amax!.shape.length === 0 && k.scale!.shape.length === 0)!;
+    const amax = (decodeTensor(c.amax!).data as Float32Array)[0]!;
+    const scale = (decodeTensor(c.scale!).data as Float32Array)[0]!;
+    const got = computeFloat8Scale(amax, scale, c.dtype_max!, c.margin);
+    expect(bytesOf(got.data)).toEqual(bytesOf(decodeTensor(c.expected as GoldenTensor).data));
+  });
+  it("refuses margins whose 2**margin overflows Keras's int32", () => {
+    expect(() => computeFloat8Scale(1, 1, 448, 31)).toThrow(/margin 31/);
+  });
+});
+
+describe("compute_float8_amax_history (golden from Keras)", () => {
+  for (const c of golden.cases.filter((k) => k.op === "amax_history")) {
+    it(c.note!, () => {
+      const expected = decodeTensor(c.expected as GoldenTensor);
+      const got = computeFloat8AmaxHistory(decodeTensor(c.x!), decodeTensor(c.history!));
+      expect(got.shape).toEqual(expected.shape);
+      expect(bytesOf(got.data)).toEqual(bytesOf(expected.data));
+    });
+  }
+  it("rejects an empty x and a scalar history", () => {
+    const h = { dtype: "float32" as const, shape: [2], data: new Float32Array(2) };
+    expect(() => computeFloat8AmaxHistory({ dtype: "float32", shape: [0], data: new Float32Array(0) }, h)).toThrow(
+      /empty/,
+    );
+    expect(() =>
+      computeFloat8AmaxHistory(h, { dtype: "float32", shape: [], data: new Float32Array(1) }),
+    ).toThrow(/rank >= 1/);
+  });
+});
+
+describe("quantize_and_dequantize and quantizeFloat8 (golden from Keras)", () => {
+  const cases = golden.cases.filter((c) => c.op === "qdq");
+  it("covers both kinds, three compute dtypes, mixed input dtypes and per-channel scales", () => {
+    expect(new Set(cases.map((c) => `${c.kind}/${c.compute}`)).size).toBe(6);
+    expect(cases.some((c) => c.x!.dtype === "float16" && c.compute === "float16")).toBe(true);
+    expect(cases.some((c) => c.x!.dtype === "float32" && c.compute === "bfloat16")).toBe(true);
+    expect(cases.some((c) => c.results![0]!.scale.shape.length === 3)).toBe(true);
+  });
+  for (const c of cases) {
+    for (const r of c.results!) {
+      const label = `${c.kind} ${c.compute}: ${c.note} (x ${c.x!.dtype}${JSON.stringify(c.x!.shape)}, scale ${JSON.stringify(r.scale.shape)} ${(decodeTensor(r.scale).data as Float32Array)[0]})`;
+      it(label, () => {
+        const x = decodeTensor(c.x!);
+        const scale = decodeTensor(r.scale);
+        const expected = decodeTensor(r.expected);
+        const got = quantizeAndDequantize(x, scale, c.kind, c.compute!);
+        expect(got.dtype).toBe(expected.dtype);
+        expect(got.shape).toEqual(expected.shape);
+        expect(bytesOf(got.data)).toEqual(bytesOf(expected.data));
+      });
+      if (c.compute === "float32" && c.x!.dtype === "float32") {
+        it(`quantizeFloat8 codes: ${label}`, () => {
+          const x = decodeTensor(c.x!).data as Float32Array;
+          const scale = decodeTensor(r.scale);
+          const codes = new Uint8Array(x.length);
+          const s = scale.data as Float32Array;
+          // A trailing (C,) or (C,1) layout is what the CLI passes; other layouts go through the tensor API.
+          const trailing = scale.shape.length <= 1 || (scale.shape.length === 2 && scale.shape[1] === 1);
+          if (!trailing) return expect(scale.shape.length).toBeGreaterThan(1);
+          const inner = scale.shape.length === 2 ? c.x!.shape[1]! : 1;
+          quantizeFloat8(x, scale.shape.length === 0 ? s[0]! : s, c.kind, codes, { inner });
+          expect(bytesOf(codes)).toEqual(bytesOf(decodeTensor(r.codes).data));
+        });
+      }
+    }
+  }
 });
