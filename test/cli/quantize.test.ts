@@ -1,0 +1,275 @@
+import { createHash } from "node:crypto";
+import { copyFileSync, existsSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { openTensors } from "../../src/formats/open.js";
+import { writeNpy } from "../../src/formats/npy.js";
+import { writeNpz } from "../../src/formats/npz.js";
+import { writeShardIndex } from "../../src/formats/safetensors-writer.js";
+import { manifestFromMetadata, type Manifest } from "../../src/pipeline/manifest.js";
+import { DEMO, runCli, tempDir } from "../support/cli.js";
+import { bytes, fileHash, gaussian, listDir, writeSafetensors } from "../support/files.js";
+
+let dir: string;
+let cleanup: () => void;
+beforeEach(() => ({ dir, cleanup } = tempDir()));
+afterEach(() => cleanup());
+
+const sha = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
+
+async function readAll(path: string) {
+  const r = await openTensors(path);
+  try {
+    const out: Record<string, { dtype: string; shape: number[]; bytes: Uint8Array }> = {};
+    for (const t of r.tensors) out[t.name] = { dtype: t.dtype, shape: t.shape, bytes: await r.read(t.name) };
+    return { tensors: out, metadata: r.metadata };
+  } finally {
+    await r.close();
+  }
+}
+
+describe("kquant quantize on the demo checkpoint", () => {
+  it("writes packed int4 with a manifest that matches the stored bytes, and leaves the input alone", async () => {
+    const input = join(dir, "tiny.safetensors");
+    copyFileSync(DEMO, input);
+    const before = fileHash(input);
+    const res = await runCli("quantize", input, "--int4", "--axis", "0");
+    expect(res.stderr).toBe("");
+    expect(res.code).toBe(0);
+    const output = join(dir, "tiny.int4.safetensors");
+    expect(res.stdout).toContain(`→ ${output}`);
+    expect(listDir(dir)).toEqual(["tiny.int4.safetensors", "tiny.int4.safetensors.json", "tiny.safetensors"]);
+    expect(fileHash(input)).toBe(before);
+
+    const { tensors, metadata } = await readAll(output);
+    const manifest = manifestFromMetadata(metadata)!;
+    expect(JSON.parse(readFileSync(`${output}.json`, "utf8"))).toEqual(manifest);
+    expect(manifest.source.metadata).toEqual({ format: "pt", model_type: "llama" });
+    expect(metadata?.format).toBe("pt");
+
+    const q = manifest.tensors["model.layers.0.mlp.gate_proj.weight"]!;
+    expect(q).toMatchObject({
+      mode: "int4",
+      source_dtype: "BF16",
+      shape: [176, 64],
+      axis: 0,
+      pack_axis: 0,
+      orig_len: 176,
+      value_range: [-8, 7],
+      epsilon: 1e-7,
+      scale: "model.layers.0.mlp.gate_proj.weight_scale",
+      dequantize: "q / scale",
+    });
+    expect(tensors["model.layers.0.mlp.gate_proj.weight"]).toMatchObject({ dtype: "I8", shape: [88, 64] });
+    expect(tensors["model.layers.0.mlp.gate_proj.weight_scale"]).toMatchObject({ dtype: "F32", shape: [1, 64] });
+    expect(manifest.tensors["model.norm.weight"]).toMatchObject({ mode: "passthrough" });
+
+    // Every hash in the manifest is the hash of what is stored, and of the source tensor.
+    const source = await readAll(input);
+    for (const [name, rec] of Object.entries(manifest.tensors)) {
+      expect(rec.sha256.source).toBe(sha(source.tensors[name]!.bytes));
+      for (const [stored, hash] of Object.entries(rec.sha256.stored)) expect(hash).toBe(sha(tensors[stored]!.bytes));
+    }
+  });
+
+  it("is deterministic: the same input and options give byte-identical files", async () => {
+    const a = join(dir, "a.safetensors");
+    const b = join(dir, "b.safetensors");
+    for (const mode of [["--int8"], ["--int4", "--block-size", "32"], ["--float8", "e5m2"]]) {
+      expect((await runCli("quantize", DEMO, ...mode, "-o", a, "--force", "-q")).code).toBe(0);
+      expect((await runCli("quantize", DEMO, ...mode, "-o", b, "--force", "-q")).code).toBe(0);
+      expect(fileHash(a)).toBe(fileHash(b));
+      expect(fileHash(`${a}.json`)).toBe(fileHash(`${b}.json`));
+    }
+  });
+
+  it("refuses to overwrite an existing output without --force", async () => {
+    const out = join(dir, "out.safetensors");
+    writeFileSync(out, "precious");
+    const res = await runCli("quantize", DEMO, "--int8", "-o", out);
+    expect(res.code).toBe(2);
+    expect(res.stderr).toBe(`kquant: ${out}: output already exists (use --force to overwrite it)\n`);
+    expect(readFileSync(out, "utf8")).toBe("precious");
+    expect((await runCli("quantize", DEMO, "--int8", "-o", out, "--force", "-q")).code).toBe(0);
+    expect(readFileSync(out).subarray(8, 9).toString()).toBe("{");
+  });
+
+  it("never writes over its input, even with --force", async () => {
+    const input = join(dir, "m.safetensors");
+    copyFileSync(DEMO, input);
+    const res = await runCli("quantize", input, "--int8", "-o", input, "--force");
+    expect(res.code).toBe(2);
+    expect(res.stderr).toContain("the output would overwrite the input");
+    expect(fileHash(input)).toBe(fileHash(DEMO));
+  });
+
+  it("--dry-run --json reports the plan and sizes and writes nothing", async () => {
+    const out = join(dir, "out.safetensors");
+    const res = await runCli("quantize", DEMO, "--int8", "--dry-run", "--json", "-o", out);
+    expect(res.code).toBe(0);
+    const report = JSON.parse(res.stdout);
+    expect(report.dry_run).toBe(true);
+    expect(report.quantized.map((q: { name: string }) => q.name)).toContain("lm_head.weight");
+    expect(report.skipped.map((s: { name: string }) => s.name).sort()).toEqual([
+      "model.layers.0.input_layernorm.weight",
+      "model.layers.0.post_attention_layernorm.weight",
+      "model.layers.0.self_attn.q_proj.bias",
+      "model.norm.weight",
+    ]);
+    const lm = report.quantized.find((q: { name: string }) => q.name === "lm_head.weight");
+    expect(lm).toMatchObject({ bytes_before: 256 * 64 * 4, bytes_after: 256 * 64 + 256 * 4 });
+    expect(listDir(dir)).toEqual([]);
+  });
+});
+
+describe("kquant quantize on bad input", () => {
+  it("stops on NaN/Inf naming the tensor and the count, leaving no output and no temp file", async () => {
+    const input = join(dir, "nan.safetensors");
+    const data = gaussian(64);
+    data[3] = NaN;
+    data[10] = Infinity;
+    data[11] = -Infinity;
+    await writeSafetensors(input, [
+      { name: "ok.weight", dtype: "F32", shape: [8, 8], data: gaussian(64, 2) },
+      { name: "bad.weight", dtype: "F32", shape: [8, 8], data },
+    ]);
+    const res = await runCli("quantize", input, "--int8", "-q");
+    expect(res.code).toBe(2);
+    expect(res.stderr).toBe(
+      `kquant: ${input}: tensor "bad.weight": 3 of 64 values are NaN or Inf; nothing was written (--allow-nonfinite quantizes it anyway)\n`,
+    );
+    expect(listDir(dir)).toEqual(["nan.safetensors"]);
+    const forced = await runCli("quantize", input, "--int8", "-q", "--allow-nonfinite");
+    expect(forced.code).toBe(0);
+  });
+
+  it("fails before writing when a rule does not suit a tensor, naming every one", async () => {
+    const input = join(dir, "m.safetensors");
+    await writeSafetensors(input, [
+      { name: "conv.weight", dtype: "F32", shape: [2, 2, 4], data: gaussian(16) },
+      { name: "fc.weight", dtype: "F32", shape: [4, 4], data: gaussian(16) },
+      { name: "conv2.weight", dtype: "F32", shape: [2, 2, 2, 2], data: gaussian(16) },
+    ]);
+    const res = await runCli("quantize", input, "--int4", "--block-size", "2");
+    expect(res.code).toBe(2);
+    expect(res.stderr).toMatch(/2 tensor\(s\) cannot take their rule: tensor "conv\.weight".*tensor "conv2\.weight"/);
+    expect(listDir(dir)).toEqual(["m.safetensors"]);
+  });
+
+  it("exits 2 with one line for bad usage", async () => {
+    const none = await runCli("quantize", DEMO);
+    expect(none.code).toBe(2);
+    expect(none.stderr).toBe("kquant: choose a mode: --int8, --int4, --float8 or --recipe FILE\n");
+    const two = await runCli("quantize", DEMO, "--int8", "--int4");
+    expect(two.code).toBe(2);
+    const unknown = await runCli("quantize", DEMO, "--int3");
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toContain("unknown option '--int3'");
+    const missing = await runCli("quantize", join(dir, "nope.safetensors"), "--int8");
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain("nope.safetensors");
+  });
+});
+
+describe("kquant quantize inputs", () => {
+  it("reads .npy and .npz, naming the output after the input stem", async () => {
+    const w = gaussian(32 * 16, 5);
+    await writeNpy(join(dir, "dense.npy"), { dtype: "F32", shape: [32, 16], bytes: bytes(w) });
+    await writeNpz(join(dir, "layers.npz"), [
+      { name: "a", dtype: "F32", shape: [32, 16], bytes: bytes(w) },
+      { name: "b", dtype: "F32", shape: [16], bytes: bytes(gaussian(16)) },
+    ], { compress: true });
+    expect((await runCli("quantize", join(dir, "dense.npy"), "--int8", "-q")).code).toBe(0);
+    expect((await runCli("quantize", join(dir, "layers.npz"), "--int8", "-q")).code).toBe(0);
+    const npy = await readAll(join(dir, "dense.int8.safetensors"));
+    const npz = await readAll(join(dir, "layers.int8.safetensors"));
+    expect(Object.keys(npy.tensors)).toEqual(["dense", "dense_scale"]);
+    expect(Object.keys(npz.tensors)).toEqual(["a", "a_scale", "b"]);
+    expect(npz.tensors.a!.bytes).toEqual(npy.tensors.dense!.bytes);
+  });
+
+  it("quantizes a sharded checkpoint into shards and an index", async () => {
+    const s1 = join(dir, "model-00001-of-00002.safetensors");
+    const s2 = join(dir, "model-00002-of-00002.safetensors");
+    await writeSafetensors(s1, [{ name: "a.weight", dtype: "F32", shape: [8, 4], data: gaussian(32, 1) }]);
+    await writeSafetensors(s2, [
+      { name: "b.weight", dtype: "F32", shape: [8, 4], data: gaussian(32, 2) },
+      { name: "b.bias", dtype: "F32", shape: [8], data: gaussian(8, 3) },
+    ]);
+    const index = join(dir, "model.safetensors.index.json");
+    await writeShardIndex(index, {
+      metadata: { total_size: 32 * 4 * 2 + 32 },
+      weight_map: { "a.weight": "model-00001-of-00002.safetensors", "b.weight": "model-00002-of-00002.safetensors", "b.bias": "model-00002-of-00002.safetensors" },
+    });
+    const res = await runCli("quantize", index, "--int8", "--json");
+    expect(res.code).toBe(0);
+    const out = join(dir, "model.int8.safetensors.index.json");
+    expect(JSON.parse(res.stdout).shards).toEqual([
+      join(dir, "model-00001-of-00002.int8.safetensors"),
+      join(dir, "model-00002-of-00002.int8.safetensors"),
+    ]);
+    const written = JSON.parse(readFileSync(out, "utf8"));
+    expect(written.weight_map).toEqual({
+      "a.weight": "model-00001-of-00002.int8.safetensors",
+      "a.weight_scale": "model-00001-of-00002.int8.safetensors",
+      "b.weight": "model-00002-of-00002.int8.safetensors",
+      "b.weight_scale": "model-00002-of-00002.int8.safetensors",
+      "b.bias": "model-00002-of-00002.int8.safetensors",
+    });
+    expect(written.metadata.total_size).toBe(32 + 8 * 4 + 32 + 8 * 4 + 32);
+    const all = await readAll(out);
+    expect(Object.keys(all.tensors).sort()).toEqual(["a.weight", "a.weight_scale", "b.bias", "b.weight", "b.weight_scale"]);
+    const m = JSON.parse(readFileSync(`${out}.json`, "utf8")) as Manifest;
+    expect(Object.keys(m.tensors)).toEqual(["a.weight", "b.weight", "b.bias"]);
+  });
+});
+
+describe("recipes", () => {
+  it("apply ordered rules, Keras quantizer configs included, and warn about rules that match nothing", async () => {
+    const recipe = join(dir, "recipe.json");
+    writeFileSync(
+      recipe,
+      JSON.stringify({
+        rules: [
+          { match: "lm_head.weight", skip: true },
+          { match: "*.mlp.*", mode: "int4", block_size: 32 },
+          {
+            match: "*.self_attn.*.weight",
+            keras: {
+              module: "keras.quantizers",
+              class_name: "AbsMaxQuantizer",
+              config: { axis: [0], value_range: [-100, 100], epsilon: 1e-6, output_dtype: "int8" },
+              registered_name: null,
+            },
+          },
+          { match: "*.norm.weight", mode: "float8_e5m2" },
+          { match: "does.not.exist", mode: "int8" },
+        ],
+      }),
+    );
+    const res = await runCli("quantize", DEMO, "--recipe", recipe, "-o", join(dir, "r.safetensors"), "--json");
+    expect(res.code).toBe(0);
+    expect(res.stderr).toBe("kquant: warning: rule recipe rule 5 (does.not.exist) matched no tensor\n");
+    const m = JSON.parse(readFileSync(join(dir, "r.safetensors.json"), "utf8")) as Manifest;
+    expect(m.tensors["lm_head.weight"]).toMatchObject({ mode: "passthrough", reason: "skipped by recipe rule 1" });
+    expect(m.tensors["model.layers.0.mlp.up_proj.weight"]).toMatchObject({ mode: "int4_grouped", block_size: 32 });
+    expect(m.tensors["model.layers.0.self_attn.q_proj.weight"]).toMatchObject({
+      mode: "int8",
+      axis: 0,
+      value_range: [-100, 100],
+      epsilon: 1e-6,
+      rule: "recipe rule 3",
+    });
+    // A recipe rule may name a 1-D tensor on purpose.
+    expect(m.tensors["model.norm.weight"]).toMatchObject({ mode: "float8_e5m2" });
+    expect(m.tensors["model.embed_tokens.weight"]).toMatchObject({ mode: "passthrough", reason: "no rule matched" });
+  });
+
+  it("reject unknown keys with the file and rule number", async () => {
+    const recipe = join(dir, "bad.json");
+    writeFileSync(recipe, JSON.stringify({ rules: [{ match: "*", mode: "int8", bits: 3 }] }));
+    const res = await runCli("quantize", DEMO, "--recipe", recipe);
+    expect(res.code).toBe(2);
+    expect(res.stderr).toBe(`kquant: ${recipe}: rule 1: unknown key "bits"\n`);
+  });
+});
