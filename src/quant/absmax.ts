@@ -23,7 +23,7 @@ import { KquantError } from "../errors.js";
 import { roundHalfEven } from "./round.js";
 import type { Tensor } from "./tensor.js";
 import { toFloat32 } from "./convert.js";
-import { absMaxAlong, forEachRun, normalizeAxes, planReduction } from "./axes.js";
+import { RunCursor, absMaxAlong, normalizeAxes, planReduction, type ReductionPlan } from "./axes.js";
 
 /** Output dtypes kquant can write for integer quantization. */
 export type QuantDType = "int8" | "uint8" | "int16" | "uint16" | "int32" | "uint32" | "float32";
@@ -166,24 +166,11 @@ export function absMaxQuantize(
   const plan = planReduction(shape, axes);
   const n = plan.innerLen;
 
-  if (plan.innerReduced) {
-    forEachRun(plan, (inOff, outOff) => {
-      const s = scale[outOff]!;
-      for (let i = inOff, end = inOff + n; i < end; i++) {
-        const x = data[i]!;
-        const p = Math.fround((x < MIN_NORMAL && x > -MIN_NORMAL ? 0 : x) * s);
-        // A subnormal product rounds to ±0 either way, so flushing it changes nothing here.
-        out[i] = Math.min(Math.max(roundHalfEven(p), lo), hi);
-      }
-    });
+  if (out instanceof Float32Array) {
+    quantizeExact(data, scale, plan, lo, hi, out);
+    fixNaNBits(out, scale, plan);
   } else {
-    forEachRun(plan, (inOff, outOff) => {
-      for (let i = 0; i < n; i++) {
-        const x = data[inOff + i]!;
-        const p = Math.fround((x < MIN_NORMAL && x > -MIN_NORMAL ? 0 : x) * scale[outOff + i]!);
-        out[inOff + i] = Math.min(Math.max(roundHalfEven(p), lo), hi);
-      }
-    });
+    quantizeToInt(data, scale, plan, lo, hi, out);
   }
   if (out instanceof Float32Array) fixNaNBits(out, scale, plan);
   return {
@@ -192,18 +179,70 @@ export function absMaxQuantize(
   };
 }
 
+/** 1.5·2^52: adding and subtracting it rounds a double to an integer, ties to even. */
+const ROUND_MAGIC = 6755399441055744;
+
+/**
+ * The hot loop for integer outputs. (p + M) - M is round-half-even for |p| < 2^51; beyond
+ * that p is already far outside every integer clip bound, so the clamp hides the difference.
+ * The clamp's comparisons let NaN through, and the typed-array store turns it into 0 as XLA's
+ * cast does. The zero's sign is lost, which integers cannot show.
+ */
+function quantizeToInt(data: Float32Array, scale: Float32Array, plan: ReductionPlan, lo: number, hi: number, out: QuantArray): void {
+  const n = plan.innerLen;
+  const c = new RunCursor(plan);
+  if (plan.innerReduced) {
+    while (c.next()) {
+      const s = scale[c.outOffset]!;
+      for (let i = c.inOffset, end = i + n; i < end; i++) {
+        const x = data[i]!;
+        // A subnormal product rounds to ±0 either way, so only the operand needs the flush.
+        const r = Math.fround((x < MIN_NORMAL && x > -MIN_NORMAL ? 0 : x) * s) + ROUND_MAGIC - ROUND_MAGIC;
+        out[i] = r < lo ? lo : r > hi ? hi : r;
+      }
+    }
+  } else {
+    while (c.next()) {
+      const inOff = c.inOffset;
+      const outOff = c.outOffset;
+      for (let i = 0; i < n; i++) {
+        const x = data[inOff + i]!;
+        const r = Math.fround((x < MIN_NORMAL && x > -MIN_NORMAL ? 0 : x) * scale[outOff + i]!) + ROUND_MAGIC - ROUND_MAGIC;
+        out[inOff + i] = r < lo ? lo : r > hi ? hi : r;
+      }
+    }
+  }
+}
+
+/** float32 output keeps the sign of zero and NaN, so it takes the exact rounding and clip. */
+function quantizeExact(data: Float32Array, scale: Float32Array, plan: ReductionPlan, lo: number, hi: number, out: Float32Array): void {
+  const n = plan.innerLen;
+  const step = plan.innerReduced ? 0 : 1;
+  const c = new RunCursor(plan);
+  while (c.next()) {
+    const inOff = c.inOffset;
+    const outOff = c.outOffset;
+    for (let i = 0; i < n; i++) {
+      const x = data[inOff + i]!;
+      const p = Math.fround((x < MIN_NORMAL && x > -MIN_NORMAL ? 0 : x) * scale[outOff + i * step]!);
+      out[inOff + i] = Math.min(Math.max(roundHalfEven(p), lo), hi);
+    }
+  }
+}
+
 /** float32 output only: give each NaN the pattern XLA:CPU gives it (see the file comment). */
-function fixNaNBits(out: Float32Array, scale: Float32Array, plan: ReturnType<typeof planReduction>): void {
+function fixNaNBits(out: Float32Array, scale: Float32Array, plan: ReductionPlan): void {
   const bits = new Uint32Array(out.buffer, out.byteOffset, out.length);
   const n = plan.innerLen;
   const step = plan.innerReduced ? 0 : 1;
-  forEachRun(plan, (inOff, outOff) => {
+  const c = new RunCursor(plan);
+  while (c.next()) {
     for (let i = 0; i < n; i++) {
-      const v = out[inOff + i]!;
+      const v = out[c.inOffset + i]!;
       if (v !== v) {
-        const s = scale[outOff + i * step]!;
-        bits[inOff + i] = s !== s ? POSITIVE_QNAN : DEFAULT_NAN;
+        const s = scale[c.outOffset + i * step]!;
+        bits[c.inOffset + i] = s !== s ? POSITIVE_QNAN : DEFAULT_NAN;
       }
     }
-  });
+  }
 }

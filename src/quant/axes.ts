@@ -92,32 +92,39 @@ export function planReduction(shape: readonly number[], axes: readonly number[])
 }
 
 /**
- * Calls `chunk(inOffset, outOffset)` once per innermost run, in input order. Each call covers
- * `plan.innerLen` consecutive input elements starting at `inOffset`.
+ * Walks the innermost runs of a plan in input order: `while (c.next())` visits each run, whose
+ * `plan.innerLen` input elements start at `c.inOffset` and map to output `c.outOffset`.
+ * A cursor rather than a callback, so the caller's loop keeps its data in locals.
  */
-export function forEachRun(plan: ReductionPlan, chunk: (inOffset: number, outOffset: number) => void): void {
-  if (plan.inSize === 0) return;
-  const dims = plan.outerSizes.length;
-  if (dims === 0) {
-    chunk(0, 0);
-    return;
+export class RunCursor {
+  inOffset = 0;
+  outOffset = 0;
+  private readonly counter: Int32Array;
+  private started = false;
+  private finished: boolean;
+
+  constructor(private readonly plan: ReductionPlan) {
+    this.counter = new Int32Array(plan.outerSizes.length);
+    this.finished = plan.inSize === 0;
   }
-  const counter = new Int32Array(dims);
-  const { outerSizes, outerInStride, outerOutStride } = plan;
-  let inOff = 0;
-  let outOff = 0;
-  for (;;) {
-    chunk(inOff, outOff);
-    let d = dims - 1;
-    for (; d >= 0; d--) {
-      inOff += outerInStride[d]!;
-      outOff += outerOutStride[d]!;
-      if (++counter[d]! < outerSizes[d]!) break;
-      counter[d] = 0;
-      inOff -= outerInStride[d]! * outerSizes[d]!;
-      outOff -= outerOutStride[d]! * outerSizes[d]!;
+
+  next(): boolean {
+    if (this.finished) return false;
+    if (!this.started) {
+      this.started = true;
+      return true;
     }
-    if (d < 0) return;
+    const { outerSizes, outerInStride, outerOutStride } = this.plan;
+    for (let d = outerSizes.length - 1; d >= 0; d--) {
+      this.inOffset += outerInStride[d]!;
+      this.outOffset += outerOutStride[d]!;
+      if (++this.counter[d]! < outerSizes[d]!) return true;
+      this.counter[d] = 0;
+      this.inOffset -= outerInStride[d]! * outerSizes[d]!;
+      this.outOffset -= outerOutStride[d]! * outerSizes[d]!;
+    }
+    this.finished = true;
+    return false;
   }
 }
 
@@ -140,18 +147,20 @@ export function absMaxAlong(
   const plan = planReduction(shape, ax);
   const amax = new Float32Array(plan.outSize);
   const n = plan.innerLen;
+  const c = new RunCursor(plan);
   if (plan.innerReduced) {
-    forEachRun(plan, (inOff, outOff) => {
-      let m = amax[outOff]!;
-      for (let i = inOff, end = inOff + n; i < end; i++) m = Math.max(m, Math.abs(data[i]!));
-      amax[outOff] = m;
-    });
+    while (c.next()) {
+      const o = c.outOffset;
+      let m = amax[o]!;
+      for (let i = c.inOffset, end = i + n; i < end; i++) m = Math.max(m, Math.abs(data[i]!));
+      amax[o] = m;
+    }
   } else {
-    forEachRun(plan, (inOff, outOff) => {
-      for (let i = 0; i < n; i++) {
-        amax[outOff + i] = Math.max(amax[outOff + i]!, Math.abs(data[inOff + i]!));
-      }
-    });
+    while (c.next()) {
+      const inOff = c.inOffset;
+      const outOff = c.outOffset;
+      for (let i = 0; i < n; i++) amax[outOff + i] = Math.max(amax[outOff + i]!, Math.abs(data[inOff + i]!));
+    }
   }
   return { amax, shape: plan.outShape };
 }
