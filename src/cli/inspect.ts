@@ -96,7 +96,8 @@ export function renderInspect(r: InspectReport): string {
   }
   const withStats = r.tensors.filter((t) => t.stats);
   if (withStats.length > 0) {
-    lines.push("", "Statistics (float8 as decoded codes, before the scale):");
+    const float8 = withStats.some((t) => t.dtype.startsWith("F8"));
+    lines.push("", float8 ? "Statistics (float8 values as decoded codes, before the scale):" : "Statistics:");
     lines.push(
       table(
         ["tensor", "min", "max", "mean", "std", "abs-max", "zeros", "nan", "inf", "histogram (min → max)"],
