@@ -180,7 +180,7 @@ export function absMaxQuantize(
 }
 
 /** 1.5·2^52: adding and subtracting it rounds a double to an integer, ties to even. */
-const ROUND_MAGIC = 6755399441055744;
+export const ROUND_MAGIC = 6755399441055744;
 
 /**
  * The hot loop for integer outputs. (p + M) - M is round-half-even for |p| < 2^51; beyond

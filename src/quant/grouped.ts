@@ -39,6 +39,7 @@ import {
   DEFAULT_EPSILON,
   DEFAULT_NAN,
   POSITIVE_QNAN,
+  ROUND_MAGIC,
   allocQuant,
   checkQuantDType,
   clipBounds,
@@ -145,15 +146,30 @@ export function absMaxQuantizeGroupedWithZeroPoint(
   for (let i = 0; i < inv.length; i++) inv[i] = f32Div(1, scale[i]!);
   const out = allocQuant(dtype, rows * cols);
   const [vlo, vhi] = clipBounds(valueRange, dtype);
-  for (let r = 0; r < rows; r++) {
-    const base = Math.floor(r / blockSize) * cols;
-    const row = r * cols;
-    for (let c = 0; c < cols; c++) {
-      const v = data[row + c]!;
-      const x = v < MIN_NORMAL && v > -MIN_NORMAL ? 0 : v;
-      // A subnormal product rounds to ±0 either way, so it needs no flush before rounding.
-      const q = Math.fround(roundHalfEven(Math.fround(x * inv[base + c]!)) + zero[base + c]!);
-      out[row + c] = Math.min(Math.max(q, vlo), vhi);
+  if (out instanceof Float32Array) {
+    for (let r = 0; r < rows; r++) {
+      const base = Math.floor(r / blockSize) * cols;
+      const row = r * cols;
+      for (let c = 0; c < cols; c++) {
+        const v = data[row + c]!;
+        const x = v < MIN_NORMAL && v > -MIN_NORMAL ? 0 : v;
+        // A subnormal product rounds to ±0 either way, so it needs no flush before rounding.
+        const q = Math.fround(roundHalfEven(Math.fround(x * inv[base + c]!)) + zero[base + c]!);
+        out[row + c] = Math.min(Math.max(q, vlo), vhi);
+      }
+    }
+  } else {
+    // Integer outputs: the magic-number rounding of absmax.ts (same reasoning: beyond 2^51 the
+    // clamp hides the difference, NaN passes the comparisons and stores as 0).
+    for (let r = 0; r < rows; r++) {
+      const base = Math.floor(r / blockSize) * cols;
+      const row = r * cols;
+      for (let c = 0; c < cols; c++) {
+        const v = data[row + c]!;
+        const x = v < MIN_NORMAL && v > -MIN_NORMAL ? 0 : v;
+        const q = Math.fround(Math.fround(x * inv[base + c]!) + ROUND_MAGIC - ROUND_MAGIC + zero[base + c]!);
+        out[row + c] = q < vlo ? vlo : q > vhi ? vhi : q;
+      }
     }
   }
   if (out instanceof Float32Array) {
