@@ -173,15 +173,13 @@ function storedPairs(step: Step & { kind: "quantize" }, out: ReturnType<typeof q
   ];
 }
 
+/** A short human description of a spec, for the report. */
 export function describeScheme(spec: QuantSpec): string {
-  const where = spec.axis === null ? "per tensor" : `per channel (axis ${spec.axis})`;
-  if (isFloat8(spec.mode)) return `${spec.mode}, amax ${where}, margin ${spec.margin ?? 0}`;
-  if (spec.mode === "int4_grouped") {
-    return `grouped asymmetric int4, block ${spec.blockSize} along axis ${spec.axis}, packed along axis ${spec.packAxis}`;
-  }
-  const range = `[${spec.valueRange?.join(", ")}]`;
-  const packed = spec.mode === "int4" ? `, packed along axis ${spec.packAxis}` : "";
-  return `abs-max ${range}, ${where}${packed}`;
+  const where = spec.axis === null ? "per tensor" : `axis ${spec.axis}`;
+  if (isFloat8(spec.mode)) return `amax ${where}, margin ${spec.margin ?? 0}`;
+  const packed = spec.packAxis !== undefined ? `, packed axis ${spec.packAxis}` : "";
+  if (spec.mode === "int4_grouped") return `zero point, block ${spec.blockSize} ${where}${packed}`;
+  return `abs-max [${spec.valueRange?.join(",")}] ${where}${packed}`;
 }
 
 function reportOf(job: QuantizeJob, plan: Plan, output: string, files: OutputFile[]): QuantizeReport {
