@@ -6,6 +6,7 @@ import { KquantError } from "../../src/errors.js";
 import { rulesFromFlags } from "../../src/plan/from-flags.js";
 import { runQuantize } from "../../src/pipeline/run-quantize.js";
 import { runVerify, type VerifyReport } from "../../src/pipeline/verify.js";
+import { writeShardIndex } from "../../src/formats/safetensors-writer.js";
 import { editTensor, fixStoredHash, writeGaussianCheckpoint } from "./tamper.js";
 
 let dir: string;
@@ -171,5 +172,27 @@ describe("runVerify finds damage", () => {
 
   it("a file without a manifest is refused", async () => {
     await expect(runVerify(source)).rejects.toThrow(/no kquant manifest/);
+  });
+});
+
+describe("runVerify on a sharded output", () => {
+  it("merges the shards' manifests and names a damaged tensor in the second shard", async () => {
+    const shards = [join(dir, "s-00001-of-00002.safetensors"), join(dir, "s-00002-of-00002.safetensors")];
+    await writeGaussianCheckpoint(shards[0]!, [TENSORS[0]!], 5);
+    await writeGaussianCheckpoint(shards[1]!, [TENSORS[1]!, TENSORS[2]!], 6);
+    const index = join(dir, "s.safetensors.index.json");
+    await writeShardIndex(index, {
+      metadata: { total_size: 0 },
+      weight_map: { "w.odd": "s-00001-of-00002.safetensors", "w.tall": "s-00002-of-00002.safetensors", bias: "s-00002-of-00002.safetensors" },
+    });
+    const output = join(dir, "sq.safetensors.index.json");
+    await runQuantize({ input: index, output, rules: rulesFromFlags({ mode: "int8" }), tag: "int8", options: {}, quiet: true });
+    const fresh = await runVerify(output, { against: index });
+    expect(fresh.ok).toBe(true);
+    expect(fresh.tensors.map((t) => t.name).sort()).toEqual(["bias", "w.odd", "w.tall"]);
+    await editTensor(join(dir, "s-00002-of-00002.int8.safetensors"), "w.tall_scale", (d) => {
+      d[0] = d[0]! ^ 1;
+    });
+    expect(Object.keys(failing(await runVerify(output)))).toEqual(["w.tall"]);
   });
 });
