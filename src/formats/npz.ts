@@ -193,9 +193,14 @@ export async function writeNpz(path: string, entries: readonly NpzEntry[], optio
   const compress = options.compress === true;
   for (const { member, parts } of encoded) {
     const size = parts.reduce((n, p) => n + p.length, 0);
-    zip.addReadStreamLazy(member, { mtime: FIXED_MTIME, forceDosTimestamp: true, compress, size, mode: 0o100644 }, (cb) =>
-      cb(null, Readable.from(chunked(parts))),
-    );
+    try {
+      zip.addReadStreamLazy(member, { mtime: FIXED_MTIME, forceDosTimestamp: true, compress, size, mode: 0o100644 }, (cb) =>
+        cb(null, Readable.from(chunked(parts))),
+      );
+    } catch (err) {
+      // yazl refuses member paths such as "../x.npy" or "/abs.npy" synchronously.
+      throw new KquantError(`${path}: tensor "${member.slice(0, -4)}": cannot be stored as zip member "${member}": ${zipMessage(err)}`);
+    }
   }
   zip.end();
   const { fh, tempPath } = await openTemp(path);

@@ -99,3 +99,13 @@ describe(".npz", () => {
     expect(encodeNpy(path, "x", { dtype: "U8", shape: [2], bytes: new Uint8Array(2) })).toHaveLength(2);
   });
 });
+
+describe(".npz member names", () => {
+  it("refuses names a zip cannot hold safely", async () => {
+    const dir = await tempDir();
+    const path = join(dir, "n.npz");
+    const err = await rejection(writeNpz(path, [{ name: "../escape", dtype: "U8", shape: [1], bytes: new Uint8Array(1) }]));
+    expect(err.message).toMatch(/tensor "\.\.\/escape": cannot be stored as zip member/);
+    expect(await listDir(dir)).toEqual([]);
+  });
+});
