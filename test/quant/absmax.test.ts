@@ -1,3 +1,4 @@
+import { PerformanceObserver, constants } from "node:perf_hooks";
 import { describe, expect, it } from "vitest";
 import { absMaxQuantize, type QuantDType } from "../../src/quant/absmax.js";
 import { absMaxAlong, normalizeAxes } from "../../src/quant/axes.js";
@@ -104,5 +105,31 @@ describe("absMaxQuantize input checks", () => {
       for (let c = 0; c < cols; c++) m = Math.max(m, Math.abs(v[r * cols + c]!));
       expect(m).toBe(127);
     }
+  });
+  it("allocates nothing per element once warm (no young-generation GC over 4M elements)", async () => {
+    const rows = 4096;
+    const cols = 1024;
+    const data = new Float32Array(rows * cols);
+    for (let i = 0; i < data.length; i++) data[i] = Math.cos(i) * 7;
+    const t = { dtype: "float32" as const, shape: [rows, cols], data };
+    for (let i = 0; i < 3; i++) {
+      absMaxQuantize(t, -1);
+      absMaxQuantize(t, 0);
+    }
+    // A boxed double per element would be 64 MB of young-generation garbage per call, several
+    // scavenges; typed-array outputs live outside the JS heap.
+    let scavenges = 0;
+    const obs = new PerformanceObserver((list) => {
+      for (const e of list.getEntries()) {
+        if ((e.detail as { kind?: number } | undefined)?.kind === constants.NODE_PERFORMANCE_GC_MINOR) scavenges++;
+      }
+    });
+    obs.observe({ entryTypes: ["gc"] });
+    absMaxQuantize(t, -1);
+    absMaxQuantize(t, 0);
+    absMaxQuantize(t, null);
+    await new Promise((r) => setTimeout(r, 50));
+    obs.disconnect();
+    expect(scavenges).toBeLessThanOrEqual(1);
   });
 });
