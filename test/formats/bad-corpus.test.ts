@@ -1,12 +1,13 @@
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { makeCorpus } from "../../fixtures/bad/make-corpus.mjs";
 import { KquantError } from "../../src/errors.js";
 import { openTensors } from "../../src/formats/open.js";
 import { tempDir } from "./helpers.js";
 
-const corpus = join(import.meta.dirname, "../../fixtures/bad/files");
+const corpus = fileURLToPath(new URL("../../fixtures/bad/files", import.meta.url));
 const expectations = JSON.parse(await readFile(join(corpus, "expectations.json"), "utf8")) as Record<string, string>;
 
 /** Opens and reads every tensor: some damage (a bad CRC) only shows when the data is read. */
