@@ -6,7 +6,7 @@ import { openTensors } from "../../src/formats/open.js";
 import { errorMetrics } from "../../src/quant/error-metrics.js";
 import { floatValues } from "../../src/pipeline/stats.js";
 import { writeGaussianCheckpoint } from "../pipeline/tamper.js";
-import { DEMO, kquant } from "./run-cli.js";
+import { DEMO, runCli as kquant } from "../support/cli.js";
 
 let dir: string;
 let gaussian: string;

@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { editTensor, fixStoredHash } from "../pipeline/tamper.js";
-import { DEMO, kquant } from "./run-cli.js";
+import { DEMO, runCli as kquant } from "../support/cli.js";
 
 let dir: string;
 let int8: string;
