@@ -23,6 +23,8 @@ import { sizeOf, type Tensor } from "./tensor.js";
 
 export type ComputeDType = "float32" | "float16" | "bfloat16";
 
+const MIN_NORMAL = 2 ** -126;
+
 /** Values processed per block: quotients are staged in float32 so the encoder reads exact bits. */
 const BLOCK = 4096;
 
@@ -170,11 +172,16 @@ export function quantizeFloat8(
   for (let start = 0; start < n; start += BLOCK) {
     const len = Math.min(BLOCK, n - start);
     const q = len === block.length ? block : block.subarray(0, len);
+    // The flushes are written out (not flushSubnormal calls): this loop is the CLI's hot path.
     if (byReciprocal) {
       for (let j = 0; j < len; j++) {
+        let x = inputs[start + j]!;
+        if (x < MIN_NORMAL && x > -MIN_NORMAL) x *= 0;
         // XLA multiplies by the broadcast reciprocal first, so a NaN scale's NaN wins over a NaN input;
         // JS engines may commute the product, hence the explicit choice.
-        q[j] = d !== d ? d : f32Mul(flushSubnormal(inputs[start + j]!), d);
+        let p = d !== d ? d : Math.fround(x * d);
+        if (p < MIN_NORMAL && p > -MIN_NORMAL) p *= 0;
+        q[j] = p;
         if (++k === inner) {
           k = 0;
           if (++channel === period) channel = 0;
@@ -183,7 +190,11 @@ export function quantizeFloat8(
       }
     } else {
       for (let j = 0; j < len; j++) {
-        q[j] = f32Div(flushSubnormal(inputs[start + j]!), d);
+        let x = inputs[start + j]!;
+        if (x < MIN_NORMAL && x > -MIN_NORMAL) x *= 0;
+        let p = Math.fround(x / d);
+        if (p < MIN_NORMAL && p > -MIN_NORMAL) p *= 0;
+        q[j] = p;
         if (++k === inner) {
           k = 0;
           if (++channel === period) channel = 0;
