@@ -121,7 +121,8 @@ describe("absMaxQuantize input checks", () => {
     let scavenges = 0;
     const obs = new PerformanceObserver((list) => {
       for (const e of list.getEntries()) {
-        if ((e.detail as { kind?: number } | undefined)?.kind === constants.NODE_PERFORMANCE_GC_MINOR) scavenges++;
+        const detail = (e as unknown as { detail?: { kind?: number } }).detail;
+        if (detail?.kind === constants.NODE_PERFORMANCE_GC_MINOR) scavenges++;
       }
     });
     obs.observe({ entryTypes: ["gc"] });
