@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 /**
  * `npm run build:exe` → dist-exe/kquant: one Linux x64 file that runs without a Node install.
+ * `node scripts/build-exe.mjs <dir>` builds into <dir> instead (the slow test uses a temp dir).
  *
  * Node 20's single-executable support runs one CommonJS script that can only require built-in
  * modules, so the CLI and its four dependencies are bundled into one CJS file first; the bundle
@@ -14,7 +15,7 @@ import { build } from "esbuild";
 import postject from "postject";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
-const OUT_DIR = join(ROOT, "dist-exe");
+const OUT_DIR = resolve(process.argv[2] ?? join(ROOT, "dist-exe"));
 const BUNDLE = join(OUT_DIR, "kquant.cjs");
 const BLOB = join(OUT_DIR, "kquant.blob");
 const SEA_CONFIG = join(OUT_DIR, "sea-config.json");
@@ -38,8 +39,9 @@ if (!readFileSync(nodeBinary).includes(`${SENTINEL_FUSE}:0`)) {
 
 const { version } = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8"));
 
-rmSync(OUT_DIR, { recursive: true, force: true });
 mkdirSync(OUT_DIR, { recursive: true });
+// Only our own files: the output folder may be one the caller also uses for other things.
+for (const file of [BUNDLE, BLOB, SEA_CONFIG, EXE]) rmSync(file, { force: true });
 
 /**
  * src/version.ts reads ../package.json at run time, which the executable does not carry, so the
@@ -90,7 +92,7 @@ chmodSync(EXE, 0o755);
 await postject.inject(EXE, "NODE_SEA_BLOB", readFileSync(BLOB), { sentinelFuse: SENTINEL_FUSE });
 
 const reported = execFileSync(EXE, ["--version"], { encoding: "utf8", env: { PATH: "" } }).trim();
-if (reported !== version) fail(`dist-exe/kquant --version printed "${reported}", expected "${version}"`);
+if (reported !== version) fail(`${EXE} --version printed "${reported}", expected "${version}"`);
 
 const mb = (statSync(EXE).size / 1e6).toFixed(1);
-process.stdout.write(`dist-exe/kquant ${version} (${mb} MB, Node ${process.versions.node}, linux-x64)\n`);
+process.stdout.write(`${EXE}: kquant ${version} (${mb} MB, Node ${process.versions.node}, linux-x64)\n`);
