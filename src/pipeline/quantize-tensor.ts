@@ -38,25 +38,40 @@ export function sourceTensor(step: QuantizeStep, bytes: Uint8Array): Tensor<Floa
   const width = source.dtype === "F64" ? 8 : source.dtype === "F32" ? 4 : 2;
   const aligned = bytes.byteOffset % width === 0 ? bytes : bytes.slice();
   const count = aligned.byteLength / width;
-  const data =
-    width === 8
-      ? new Float64Array(aligned.buffer, aligned.byteOffset, count)
-      : width === 4
-        ? new Float32Array(aligned.buffer, aligned.byteOffset, count)
-        : new Uint16Array(aligned.buffer, aligned.byteOffset, count);
+  // float32 is used in place: no kernel writes to its input, and a copy would double the memory.
+  if (width === 4) return { dtype: "float32", shape: [...source.shape], data: new Float32Array(aligned.buffer, aligned.byteOffset, count) };
+  const data = width === 8 ? new Float64Array(aligned.buffer, aligned.byteOffset, count) : new Uint16Array(aligned.buffer, aligned.byteOffset, count);
   return toFloat32({ dtype: dtype!, shape: source.shape, data });
 }
 
-export function quantizeTensor(step: QuantizeStep, bytes: Uint8Array, file: string, opts: QuantizeOptions = {}): StoredBytes {
+export function nonFiniteError(step: QuantizeStep, file: string, bad: number, total: number): KquantError {
+  return new KquantError(
+    `${file}: tensor "${step.source.name}": ${bad} of ${total} values are NaN or Inf; nothing was written (--allow-nonfinite quantizes it anyway)`,
+  );
+}
+
+/**
+ * The kernels on one tensor (or one row slice of it, see row-split.ts). `bad` counts NaN/Inf;
+ * when there are some and they are not allowed, nothing is computed and `stored` is null, so
+ * the caller can report the whole tensor's count.
+ */
+export function quantizeCounted(
+  step: QuantizeStep,
+  bytes: Uint8Array,
+  opts: QuantizeOptions = {},
+): { stored: StoredBytes | null; bad: number; total: number } {
   const x = sourceTensor(step, bytes);
-  if (!opts.allowNonFinite) {
-    const bad = countNonFinite(x.data);
-    if (bad > 0) {
-      throw new KquantError(
-        `${file}: tensor "${step.source.name}": ${bad} of ${x.data.length} values are NaN or Inf; nothing was written (--allow-nonfinite quantizes it anyway)`,
-      );
-    }
-  }
+  const bad = opts.allowNonFinite ? 0 : countNonFinite(x.data);
+  return { stored: bad > 0 ? null : quantizeFloat32(step, x), bad, total: x.data.length };
+}
+
+export function quantizeTensor(step: QuantizeStep, bytes: Uint8Array, file: string, opts: QuantizeOptions = {}): StoredBytes {
+  const { stored, bad, total } = quantizeCounted(step, bytes, opts);
+  if (stored === null) throw nonFiniteError(step, file, bad, total);
+  return stored;
+}
+
+function quantizeFloat32(step: QuantizeStep, x: Tensor<Float32Array>): StoredBytes {
   const { spec } = step;
   const valueRange = spec.valueRange ?? [-127, 127];
   const epsilon = spec.epsilon ?? 1e-7;

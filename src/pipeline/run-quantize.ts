@@ -2,11 +2,13 @@
  * `kquant quantize`: formats → plan → kernels → writer, one tensor at a time, so memory stays
  * bounded by the largest tensor whatever the checkpoint's size.
  */
+import { existsSync } from "node:fs";
 import { basename } from "node:path";
+import { fileURLToPath } from "node:url";
 import { KquantError } from "../errors.js";
 import { byteLengthOf } from "../formats/dtypes.js";
 import { openTensors } from "../formats/open.js";
-import { createSafetensorsWriter, writeShardIndex } from "../formats/safetensors-writer.js";
+import { createSafetensorsWriter, writeShardIndex, type SafetensorsWriter } from "../formats/safetensors-writer.js";
 import { writeFileAtomic } from "../formats/atomic.js";
 import type { PlannedTensor, TensorReader } from "../formats/types.js";
 import { buildPlan, type Plan, type Step } from "../plan/plan.js";
@@ -15,8 +17,10 @@ import { isFloat8, type Mode, type QuantSpec } from "../plan/spec.js";
 import { sha256Hex } from "./hash.js";
 import { MANIFEST_KEY, newManifest, type Manifest } from "./manifest.js";
 import { checkOutputs, defaultOutputPath, isIndexPath, manifestPathFor, shardOutputPath } from "./outputs.js";
+import { streamParallel, type StreamContext, type StreamItem } from "./parallel-stream.js";
 import { startProgress } from "./progress.js";
 import { quantizeTensor } from "./quantize-tensor.js";
+import { DEFAULT_WORKER_URL, defaultThreads, WorkerPool } from "./workers.js";
 
 export interface QuantizeJob {
   input: string;
@@ -31,6 +35,13 @@ export interface QuantizeJob {
   dryRun?: boolean;
   quiet?: boolean;
   allowNonFinite?: boolean;
+  /**
+   * Worker threads for quantizing and hashing (default: KQUANT_THREADS or one per core, at most
+   * 4). 0 runs everything on the calling thread, as does running from the TypeScript sources.
+   */
+  threads?: number;
+  /** The worker script (default: the compiled worker-entry.js beside this module). */
+  workerUrl?: URL;
 }
 
 export interface QuantizedEntry {
@@ -118,34 +129,26 @@ async function writeAll(job: QuantizeJob, reader: TensorReader, plan: Plan, outp
 
   const totalBytes = plan.steps.reduce((n, s) => n + s.source.byteLength, 0);
   const progress = startProgress(totalBytes, { quiet: job.quiet });
+  const pool = workerPoolFor(job);
   // Every writer stays a temp file until all data is in, so a failure anywhere leaves no output at all.
-  const writers: Awaited<ReturnType<typeof createSafetensorsWriter>>[] = [];
+  const writers: SafetensorsWriter[] = [];
   try {
+    const items: StreamItem[] = [];
     for (const f of files) {
-      const planned: PlannedTensor[] = f.steps.flatMap(storedTensorsOf);
-      const writer = await createSafetensorsWriter(f.path, planned, metadataOf(f));
+      const writer = await createSafetensorsWriter(f.path, f.steps.flatMap(storedTensorsOf), metadataOf(f));
       writers.push(writer);
-      for (const step of f.steps) {
-        const bytes = await reader.read(step.source.name);
-        const record = manifest.tensors[step.source.name]!;
-        record.sha256.source = sha256Hex(bytes);
-        const stored: [string, Uint8Array][] =
-          step.kind === "passthrough"
-            ? [[step.output.name, bytes]]
-            : storedPairs(step, quantizeTensor(step, bytes, step.source.file, { allowNonFinite: job.allowNonFinite }));
-        for (const [name, data] of stored) {
-          record.sha256.stored[name] = sha256Hex(data);
-          await writer.write(name, data);
-        }
-        progress.advance(step.source.byteLength, step.source.name);
-      }
+      for (const step of f.steps) items.push({ step, writer });
     }
+    const ctx = { reader, items, records: manifest.tensors, progress, allowNonFinite: !!job.allowNonFinite };
+    if (pool) await streamParallel({ ...ctx, pool });
+    else await streamInProcess(ctx);
     for (let i = 0; i < files.length; i++) await writers[i]!.finish(metadataOf(files[i]!));
   } catch (err) {
     await Promise.all(writers.map((w) => w.abort()));
     throw err;
   } finally {
     progress.stop();
+    await pool?.close();
   }
   if (isIndexPath(output)) {
     const weightMap: Record<string, string> = {};
@@ -159,6 +162,32 @@ async function writeAll(job: QuantizeJob, reader: TensorReader, plan: Plan, outp
     await writeShardIndex(output, { metadata: { total_size: totalSize }, weight_map: weightMap });
   }
   await writeFileAtomic(manifestPathFor(output), `${JSON.stringify(manifest, null, 2)}\n`);
+}
+
+function workerPoolFor(job: QuantizeJob): WorkerPool | null {
+  const threads = job.threads ?? defaultThreads();
+  const url = job.workerUrl ?? DEFAULT_WORKER_URL;
+  // From the TypeScript sources (tests) there is no compiled worker; the in-process loop gives the same bytes.
+  if (threads < 1 || (url.protocol === "file:" && !existsSync(fileURLToPath(url)))) return null;
+  return new WorkerPool(threads, url);
+}
+
+/** The single-threaded loop: read, quantize, hash and write one tensor at a time. */
+async function streamInProcess(ctx: Omit<StreamContext, "pool">): Promise<void> {
+  for (const { step, writer } of ctx.items) {
+    const bytes = await ctx.reader.read(step.source.name);
+    const record = ctx.records[step.source.name]!;
+    record.sha256.source = sha256Hex(bytes);
+    const stored: [string, Uint8Array][] =
+      step.kind === "passthrough"
+        ? [[step.output.name, bytes]]
+        : storedPairs(step, quantizeTensor(step, bytes, step.source.file, { allowNonFinite: ctx.allowNonFinite }));
+    for (const [name, data] of stored) {
+      record.sha256.stored[name] = sha256Hex(data);
+      await writer.write(name, data);
+    }
+    ctx.progress.advance(step.source.byteLength, step.source.name);
+  }
 }
 
 function storedTensorsOf(step: Step): PlannedTensor[] {

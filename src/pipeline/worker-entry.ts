@@ -1,0 +1,29 @@
+/**
+ * A quantize worker thread: hashes or quantizes byte ranges of SharedArrayBuffers the main
+ * thread owns, so nothing large is copied between threads. See workers.ts for the protocol.
+ */
+import { parentPort } from "node:worker_threads";
+import { sha256Hex } from "./hash.js";
+import { quantizeCounted } from "./quantize-tensor.js";
+import type { Task, TaskResult } from "./workers.js";
+
+const view = (r: { buf: SharedArrayBuffer; offset: number; length: number }) => new Uint8Array(r.buf, r.offset, r.length);
+
+function run(task: Task): TaskResult {
+  if (task.kind === "hash") return { kind: "hash", hex: sha256Hex(view(task.data)) };
+  const { stored, bad } = quantizeCounted(task.step, view(task.source), { allowNonFinite: task.allowNonFinite });
+  if (stored !== null) {
+    const parts = [stored.values, stored.scale, ...(stored.zero ? [stored.zero] : [])];
+    parts.forEach((bytes, i) => view(task.outputs[i]!).set(bytes));
+  }
+  return { kind: "quantize", bad };
+}
+
+parentPort!.on("message", ({ id, task }: { id: number; task: Task }) => {
+  try {
+    parentPort!.postMessage({ id, ok: true, result: run(task) });
+  } catch (err) {
+    const e = err as Error & { exitCode?: number };
+    parentPort!.postMessage({ id, ok: false, error: { name: e.name, message: e.message, stack: e.stack, exitCode: e.exitCode } });
+  }
+});
