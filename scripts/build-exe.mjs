@@ -8,10 +8,10 @@
  * becomes a SEA blob that postject writes into a copy of this node binary.
  */
 import { execFileSync } from "node:child_process";
-import { chmodSync, copyFileSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { build } from "esbuild";
+import { build, formatMessages } from "esbuild";
 import postject from "postject";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
@@ -57,9 +57,12 @@ const inlineVersion = {
   },
 };
 
-await build({
-  entryPoints: [join(ROOT, "scripts", "exe-entry.ts")],
-  outfile: BUNDLE,
+/**
+ * What both bundles share. `import.meta.url` does not exist in CommonJS (esbuild would leave it
+ * undefined, and `new URL(x, undefined)` throws as the module loads), so it becomes this file's
+ * own URL: module-relative URLs are still valid, though nothing sits beside the executable.
+ */
+const common = {
   bundle: true,
   platform: "node",
   format: "cjs",
@@ -67,7 +70,38 @@ await build({
   minifySyntax: true,
   legalComments: "inline",
   plugins: [inlineVersion],
-  logLevel: "warning",
+  banner: { js: 'var __kquant_import_meta_url = require("node:url").pathToFileURL(__filename).href;' },
+  define: { "import.meta.url": "__kquant_import_meta_url" },
+  logLevel: "silent",
+};
+
+/** A warning here means a bundle that misbehaves at run time (e.g. an import.meta it cannot see). */
+async function bundle(options) {
+  const result = await build({ ...common, ...options });
+  if (result.warnings.length > 0) {
+    const text = await formatMessages(result.warnings, { kind: "warning" });
+    fail(`esbuild warnings:\n${text.join("")}`);
+  }
+  return result;
+}
+
+/**
+ * Worker threads cannot load a file that is not on disk, so the quantize worker travels as a
+ * string, for src/pipeline/workers.ts to start with `new Worker(KQUANT_BUNDLED_WORKER, { eval: true })`
+ * when the constant is defined (`typeof` of an undeclared global is "undefined" in the npm build).
+ * Without that, run-quantize finds no worker file beside the executable and stays on one thread.
+ */
+const WORKER_ENTRY = join(ROOT, "src", "pipeline", "worker-entry.ts");
+const workerDefine = {};
+if (existsSync(WORKER_ENTRY)) {
+  const worker = await bundle({ entryPoints: [WORKER_ENTRY], write: false, outfile: join(OUT_DIR, "worker.cjs") });
+  workerDefine.KQUANT_BUNDLED_WORKER = JSON.stringify(worker.outputFiles[0].text);
+}
+
+await bundle({
+  entryPoints: [join(ROOT, "scripts", "exe-entry.ts")],
+  outfile: BUNDLE,
+  define: { ...common.define, ...workerDefine },
 });
 
 writeFileSync(

@@ -3,7 +3,7 @@
  * copied alone into an empty folder and run there with a PATH that has no node, no npm and no
  * node_modules anywhere above it: what a machine without Node sees.
  */
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync, statSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -55,6 +55,26 @@ describe("single-file executable (linux x64)", () => {
       await checkDemoWorkflow((...args) => run(exe, args, { cwd: app, env }), app);
     },
     5 * MINUTES,
+  );
+
+  it(
+    "worker threads, where the build has them, write the same bytes as one thread",
+    async () => {
+      copyFileSync(join(REPO, "fixtures/demo/tiny-llama.safetensors"), join(app, "threads.safetensors"));
+      const outputs: Buffer[] = [];
+      for (const threads of ["0", "2"]) {
+        const out = `threads.${threads}.safetensors`;
+        const r = await run(exe, ["quantize", "threads.safetensors", "--int4", "--block-size", "32", "-q", "-o", out], {
+          cwd: app,
+          env: { ...env, KQUANT_THREADS: threads },
+        });
+        expect(r.code, r.stderr).toBe(0);
+        expect(r.stderr).toBe("");
+        outputs.push(readFileSync(join(app, out)));
+      }
+      expect(outputs[1]!.equals(outputs[0]!)).toBe(true);
+    },
+    MINUTES,
   );
 
   it(
