@@ -81,10 +81,13 @@ describe("npm pack", () => {
     const unresolved: string[] = [];
     for (const { path } of pack.files.filter((f) => /\.(js|d\.ts)$/.test(f.path))) {
       const text = readFileSync(join(root, path), "utf8");
-      for (const m of text.matchAll(/(?:from|import)\s*\(?\s*["'](\.{1,2}\/[^"']+)["']/g)) {
-        const target = normalize(join(dirname(path), m[1]!));
+      // Static and dynamic imports, and module-relative files such as a worker's `new URL("./w.js", import.meta.url)`.
+      const specifiers = /(?:from|import)\s*\(?\s*["'](\.{1,2}\/[^"']+)["']|new URL\(\s*["'](\.{1,2}\/[^"']+)["']\s*,\s*import\.meta\.url/g;
+      for (const m of text.matchAll(specifiers)) {
+        const specifier = m[1] ?? m[2]!;
+        const target = normalize(join(dirname(path), specifier));
         const candidates = path.endsWith(".d.ts") ? [target, target.replace(/\.js$/, ".d.ts")] : [target];
-        if (!candidates.some((c) => existsSync(join(root, c)))) unresolved.push(`${path} → ${m[1]}`);
+        if (!candidates.some((c) => existsSync(join(root, c)))) unresolved.push(`${path} → ${specifier}`);
       }
     }
     expect(unresolved).toEqual([]);
