@@ -7,6 +7,7 @@ import { KquantError } from "../errors.js";
 import { VERSION } from "../version.js";
 import { dequantizeCommand } from "./dequantize.js";
 import { inspectCommand } from "./inspect.js";
+import { mergeIndexCommand } from "./merge-index.js";
 import { quantizeCommand } from "./quantize.js";
 import { verifyCommand } from "./verify.js";
 
@@ -34,6 +35,7 @@ export function program(): Command {
   cmd.addCommand(inspectCommand());
   cmd.addCommand(verifyCommand());
   cmd.addCommand(dequantizeCommand());
+  cmd.addCommand(mergeIndexCommand());
   for (const sub of cmd.commands) sub.exitOverride();
   cmd.exitOverride();
   return cmd;

@@ -6,11 +6,26 @@ import { rulesFromFlags, type QuantFlags } from "../plan/from-flags.js";
 import { parseRecipe } from "../plan/recipe.js";
 import type { Rule } from "../plan/rules.js";
 import { runQuantize, type QuantizeReport } from "../pipeline/run-quantize.js";
+import { parseShardSpec, type ShardSpec } from "../pipeline/shard-select.js";
 import { formatBytes, formatShape, table } from "./present.js";
 
 export function parseInteger(value: string): number {
   if (!/^-?\d+$/.test(value)) throw new InvalidArgumentError("not an integer.");
   return Number(value);
+}
+
+function parseShard(value: string): ShardSpec {
+  try {
+    return parseShardSpec(value);
+  } catch {
+    throw new InvalidArgumentError("expected i/N with 1 <= i <= N, e.g. 1/4.");
+  }
+}
+
+function parseThreads(value: string): number {
+  const n = parseInteger(value);
+  if (n < 0) throw new InvalidArgumentError("expected a non-negative integer.");
+  return n;
 }
 
 function parseRange(value: string): [number, number] {
@@ -47,6 +62,8 @@ interface QuantizeCliOptions {
   json?: boolean;
   quiet?: boolean;
   allowNonfinite?: boolean;
+  shard?: ShardSpec;
+  threads?: number;
 }
 
 export function quantizeCommand(): Command {
@@ -72,6 +89,8 @@ export function quantizeCommand(): Command {
     .option("--json", "print the report as JSON on stdout")
     .option("-q, --quiet", "no progress bar, no report (errors still go to stderr)")
     .option("--allow-nonfinite", "quantize tensors that hold NaN or Inf instead of stopping")
+    .option("--shard <i/N>", "sharded input: quantize only job i's share of the N jobs' input shards, then run merge-index", parseShard)
+    .option("--threads <n>", "worker threads (default: KQUANT_THREADS or one per core, at most 4; 0: none)", parseThreads)
     .addHelpText(
       "after",
       `
@@ -80,7 +99,8 @@ Examples:
   kquant quantize model.safetensors --int4 --axis 0 -o model.int4.safetensors
   kquant quantize model.safetensors --int4 --block-size 128 --exclude 'lm_head.*'
   kquant quantize model.safetensors.index.json --float8 e5m2
-  kquant quantize model.safetensors --recipe recipe.json --dry-run --json`,
+  kquant quantize model.safetensors --recipe recipe.json --dry-run --json
+  kquant quantize model.safetensors.index.json --int8 --shard 2/4 -o out/model.int8.safetensors.index.json`,
     )
     .action(async (input: string, opts: QuantizeCliOptions, cmd: Command) => {
       const { rules, tag, options } = await rulesOf(opts);
@@ -94,6 +114,8 @@ Examples:
         dryRun: !!opts.dryRun,
         quiet: !!opts.quiet || !!opts.json,
         allowNonFinite: !!opts.allowNonfinite,
+        ...(opts.shard ? { shard: opts.shard } : {}),
+        ...(opts.threads !== undefined ? { threads: opts.threads } : {}),
       });
       for (const w of report.warnings) process.stderr.write(`kquant: warning: ${w}\n`);
       if (opts.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);

@@ -10,13 +10,15 @@ import { byteLengthOf } from "../formats/dtypes.js";
 import { openTensors } from "../formats/open.js";
 import { createSafetensorsWriter, writeShardIndex, type SafetensorsWriter } from "../formats/safetensors-writer.js";
 import { writeFileAtomic } from "../formats/atomic.js";
-import type { PlannedTensor, TensorReader } from "../formats/types.js";
+import type { PlannedTensor, TensorInfo, TensorReader } from "../formats/types.js";
 import { buildPlan, type Plan, type Step } from "../plan/plan.js";
 import type { Rule } from "../plan/rules.js";
 import { isFloat8, type Mode, type QuantSpec } from "../plan/spec.js";
 import { sha256Hex } from "./hash.js";
 import { MANIFEST_KEY, newManifest, type Manifest } from "./manifest.js";
 import { checkOutputs, defaultOutputPath, isIndexPath, manifestPathFor, shardOutputPath } from "./outputs.js";
+import { namesDigest, PART_FORMAT, partPathFor, type PartManifest } from "./part-manifest.js";
+import { selectShards, type ShardSpec } from "./shard-select.js";
 import { streamParallel, type StreamContext, type StreamItem } from "./parallel-stream.js";
 import { startProgress } from "./progress.js";
 import { quantizeTensor } from "./quantize-tensor.js";
@@ -40,6 +42,8 @@ export interface QuantizeJob {
    * 4). 0 runs everything on the calling thread, as does running from the TypeScript sources.
    */
   threads?: number;
+  /** `--shard i/N`: quantize only this job's input shards and write a part for merge-index. */
+  shard?: ShardSpec;
   /** The worker script (default: the compiled worker-entry.js beside this module). */
   workerUrl?: URL;
 }
@@ -86,20 +90,30 @@ interface OutputFile {
 export async function runQuantize(job: QuantizeJob): Promise<QuantizeReport> {
   const reader = await openTensors(job.input);
   try {
-    const plan = buildPlan(job.input, reader.tensors, job.rules);
+    const tensors = job.shard ? shardTensors(job.input, reader, job.shard) : reader.tensors;
+    const plan = buildPlan(job.input, tensors, job.rules);
     const output = job.output ?? defaultOutputPath(job.input, job.tag);
     const files = layoutOutputs(job, reader, plan, output);
     const report = reportOf(job, plan, output, files);
     if (job.dryRun) return report;
 
     const written = files.map((f) => f.path);
-    const extra = [report.manifest, ...(files.length > 1 || isIndexPath(output) ? [output] : [])];
+    const extra = job.shard
+      ? [report.manifest]
+      : [report.manifest, ...(files.length > 1 || isIndexPath(output) ? [output] : [])];
     await checkOutputs([...written, ...extra], [job.input, ...new Set(reader.tensors.map((t) => t.file))], !!job.force);
     await writeAll(job, reader, plan, output, files);
     return report;
   } finally {
     await reader.close();
   }
+}
+
+/** The tensors of the input shards job `shard` owns (shard-select.ts). */
+function shardTensors(input: string, reader: TensorReader, shard: ShardSpec): readonly TensorInfo[] {
+  if (!isIndexPath(input)) throw new KquantError(`${input}: --shard needs a sharded input (*.safetensors.index.json)`);
+  const mine = new Set(selectShards(reader.tensors.map((t) => basename(t.file)), shard));
+  return reader.tensors.filter((t) => mine.has(basename(t.file)));
 }
 
 function layoutOutputs(job: QuantizeJob, reader: TensorReader, plan: Plan, output: string): OutputFile[] {
@@ -150,6 +164,10 @@ async function writeAll(job: QuantizeJob, reader: TensorReader, plan: Plan, outp
     progress.stop();
     await pool?.close();
   }
+  if (job.shard) {
+    await writeFileAtomic(manifestPathOf(job, output), `${JSON.stringify(partOf(job.shard, reader, output, files, manifest), null, 2)}\n`);
+    return;
+  }
   if (isIndexPath(output)) {
     const weightMap: Record<string, string> = {};
     let totalSize = 0;
@@ -162,6 +180,34 @@ async function writeAll(job: QuantizeJob, reader: TensorReader, plan: Plan, outp
     await writeShardIndex(output, { metadata: { total_size: totalSize }, weight_map: weightMap });
   }
   await writeFileAtomic(manifestPathFor(output), `${JSON.stringify(manifest, null, 2)}\n`);
+}
+
+/** Where the manifest goes: beside the output, or the part file of a --shard job. */
+function manifestPathOf(job: QuantizeJob, output: string): string {
+  return job.shard ? partPathFor(output, job.shard.index, job.shard.count) : manifestPathFor(output);
+}
+
+function partOf(shard: ShardSpec, reader: TensorReader, output: string, files: OutputFile[], manifest: Manifest): PartManifest {
+  const names = reader.tensors.map((t) => t.name);
+  return {
+    format: PART_FORMAT,
+    part: shard.index,
+    parts: shard.count,
+    index: basename(output),
+    input: {
+      file: basename(reader.path),
+      shards: [...new Set(reader.tensors.map((t) => basename(t.file)))].sort(),
+      tensor_count: names.length,
+      tensors_sha256: namesDigest(names),
+    },
+    shards: files.map((f) => ({
+      input: basename(f.steps[0]!.source.file),
+      output: basename(f.path),
+      stored: f.steps.flatMap(storedTensorsOf).map((t) => ({ name: t.name, bytes: byteLengthOf(t.dtype, t.shape) })),
+      tensors: f.steps.map((s) => s.source.name),
+    })),
+    manifest,
+  };
 }
 
 function workerPoolFor(job: QuantizeJob): WorkerPool | null {
@@ -237,7 +283,7 @@ function reportOf(job: QuantizeJob, plan: Plan, output: string, files: OutputFil
   return {
     input: job.input,
     output,
-    manifest: manifestPathFor(output),
+    manifest: manifestPathOf(job, output),
     ...(isIndexPath(output) ? { shards: files.map((f) => f.path) } : {}),
     dry_run: !!job.dryRun,
     quantized,

@@ -1,0 +1,28 @@
+/**
+ * `--shard i/N`: which input shard files job i of N quantizes. Shards are taken round-robin in
+ * sorted file-name order (job i gets the i-th, (i+N)-th, ... name, 1-based), so the split depends
+ * only on the names and N: every job computes the same split without talking to the others.
+ * With more jobs than shards, the extra jobs get nothing and write an empty part.
+ */
+import { KquantError } from "../errors.js";
+
+export interface ShardSpec {
+  /** 1-based. */
+  index: number;
+  count: number;
+}
+
+export function parseShardSpec(text: string): ShardSpec {
+  const m = /^(\d+)\/(\d+)$/.exec(text.trim());
+  const index = m ? Number(m[1]) : NaN;
+  const count = m ? Number(m[2]) : NaN;
+  if (!m || count < 1 || index < 1 || index > count) {
+    throw new KquantError(`--shard ${JSON.stringify(text)}: expected i/N with 1 <= i <= N, e.g. 1/4`);
+  }
+  return { index, count };
+}
+
+export function selectShards(shardNames: readonly string[], spec: ShardSpec): string[] {
+  const sorted = [...new Set(shardNames)].sort();
+  return sorted.filter((_, k) => k % spec.count === spec.index - 1);
+}

@@ -1,0 +1,101 @@
+import { createHash } from "node:crypto";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { rulesFromFlags, type QuantFlags } from "../../src/plan/from-flags.js";
+import { runQuantize } from "../../src/pipeline/run-quantize.js";
+import { gaussian, writeSafetensors } from "../support/files.js";
+import { writeShardedCheckpoint } from "./checkpoints.js";
+import { bundleWorker } from "./worker-bundle.js";
+
+let dir: string;
+let workerUrl: URL;
+let input: string;
+let lastOut: string;
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), "kquant-parallel-"));
+  workerUrl = await bundleWorker(dir);
+  input = await writeShardedCheckpoint(dir);
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** Every file a run wrote, by name, as a sha256 of its bytes (deep-comparing megabytes is slow). */
+function filesOf(folder: string): Record<string, string> {
+  return Object.fromEntries(readdirSync(folder).sort().map((n) => [n, createHash("sha256").update(readFileSync(join(folder, n))).digest("hex")]));
+}
+
+async function quantize(flags: QuantFlags, threads: number, tag: string): Promise<Record<string, string>> {
+  const out = mkdtempSync(join(dir, `${tag}-t${threads}-`));
+  lastOut = out;
+  await runQuantize({
+    input,
+    output: join(out, "model.q.safetensors.index.json"),
+    rules: rulesFromFlags(flags),
+    tag: "q",
+    options: { ...flags },
+    quiet: true,
+    threads,
+    workerUrl,
+  });
+  return filesOf(out);
+}
+
+const MODES: [string, QuantFlags][] = [
+  ["int8", { mode: "int8" }],
+  ["int8-axis0", { mode: "int8", axis: 0 }],
+  ["int8-per-tensor", { mode: "int8", perTensor: true }],
+  ["int4", { mode: "int4" }],
+  ["int4-axis0", { mode: "int4", axis: 0 }],
+  ["int4-block128", { mode: "int4", blockSize: 128 }],
+  ["int4-block64-axis0", { mode: "int4", blockSize: 64, axis: 0 }],
+  ["float8", { mode: "float8" }],
+  ["float8-e5m2-per-channel", { mode: "float8", float8Kind: "e5m2", axis: -1 }],
+];
+
+describe("worker threads give the bytes of the in-process loop", () => {
+  for (const [tag, flags] of MODES) {
+    it(`${tag}: 2 workers and 1 worker write the same files as no worker`, async () => {
+      const reference = await quantize(flags, 0, tag);
+      expect(Object.keys(reference)).toEqual([
+        "model-00001-of-00002.q.safetensors",
+        "model-00002-of-00002.q.safetensors",
+        "model.q.safetensors.index.json",
+        "model.q.safetensors.index.json.json",
+      ]);
+      const manifest = JSON.parse(readFileSync(join(lastOut, "model.q.safetensors.index.json.json"), "utf8"));
+      // The tall matrices are quantized, so the row-slice path is exercised, and hashes are filled in.
+      expect(manifest.tensors["layers.0.attn.weight"].mode).not.toBe("passthrough");
+      expect(manifest.tensors["layers.0.attn.weight"].sha256.source).not.toMatch(/^0+$/);
+      expect(await quantize(flags, 2, tag)).toEqual(reference);
+      expect(await quantize(flags, 1, tag)).toEqual(reference);
+    });
+  }
+
+  it("reports the whole tensor's NaN count, as the in-process loop does, and writes nothing", async () => {
+    const data = gaussian(1500 * 1024, 9);
+    data[5] = NaN;
+    data[1400 * 1024] = Infinity;
+    data[1499 * 1024 + 3] = -Infinity;
+    const bad = join(dir, "bad.safetensors");
+    await writeSafetensors(bad, [{ name: "w", dtype: "F32", shape: [1500, 1024], data }]);
+    const messages: string[] = [];
+    for (const threads of [0, 2]) {
+      const out = mkdtempSync(join(dir, `bad-t${threads}-`));
+      const run = runQuantize({
+        input: bad,
+        output: join(out, "bad.int8.safetensors"),
+        rules: rulesFromFlags({ mode: "int8" }),
+        tag: "int8",
+        options: {},
+        quiet: true,
+        threads,
+        workerUrl,
+      });
+      await expect(run).rejects.toThrow(/3 of 1536000 values are NaN or Inf/);
+      messages.push(((await run.catch((e: Error) => e)) as Error).message);
+      expect(readdirSync(out)).toEqual([]);
+    }
+    expect(messages[1]).toBe(messages[0]);
+  });
+});
