@@ -22,7 +22,7 @@ import { rowRanges, rowSplitOf, sliceStep, storedOf } from "./row-split.js";
 import type { SharedRange, WorkerPool } from "./workers.js";
 
 /** Source bytes per quantize task: small enough to balance two cores and bound worker memory. */
-const SLICE_BYTES = 4 * 1024 * 1024;
+const SLICE_BYTES = 2 * 1024 * 1024;
 /** A second buffer pair costs one source tensor plus this much; within the RSS goal of 2 × largest + 150 MiB. */
 const DOUBLE_BUFFER_LIMIT = 48 * 1024 * 1024;
 

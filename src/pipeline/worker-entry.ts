@@ -2,6 +2,8 @@
  * A quantize worker thread: hashes or quantizes byte ranges of SharedArrayBuffers the main
  * thread owns, so nothing large is copied between threads. See workers.ts for the protocol.
  */
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
 import { parentPort } from "node:worker_threads";
 import { sha256Hex } from "./hash.js";
 import { quantizeCounted } from "./quantize-tensor.js";
@@ -9,12 +11,34 @@ import type { Task, TaskResult } from "./workers.js";
 
 const view = (r: { buf: SharedArrayBuffer; offset: number; length: number }) => new Uint8Array(r.buf, r.offset, r.length);
 
+// Each task's kernel outputs are garbage as soon as they are copied out, but V8 only collects
+// external (ArrayBuffer) memory after tens of MiB per isolate; collecting every few slices keeps
+// each worker's share of the peak RSS near one slice's intermediates.
+setFlagsFromString("--expose-gc");
+const collect = runInNewContext("gc") as () => void;
+const COLLECT_EVERY = 24 * 1024 * 1024;
+let sinceCollect = 0;
+
+/** Roughly what one quantize task leaves behind: its outputs, float32 copies of a non-float32 source, transposes. */
+function garbageOf(task: Task & { kind: "quantize" }): number {
+  const { source, spec } = task.step;
+  const elements = task.source.length / (source.dtype === "F64" ? 8 : source.dtype === "F32" ? 4 : 2);
+  const converted = source.dtype === "F32" ? 0 : elements * 4;
+  const transposed = spec.mode === "int4_grouped" && spec.axis !== 0 ? elements * 8 : 0;
+  return task.outputs.reduce((n, o) => n + o.length, 0) + converted + transposed + elements;
+}
+
 function run(task: Task): TaskResult {
   if (task.kind === "hash") return { kind: "hash", hex: sha256Hex(view(task.data)) };
   const { stored, bad } = quantizeCounted(task.step, view(task.source), { allowNonFinite: task.allowNonFinite });
   if (stored !== null) {
     const parts = [stored.values, stored.scale, ...(stored.zero ? [stored.zero] : [])];
     parts.forEach((bytes, i) => view(task.outputs[i]!).set(bytes));
+  }
+  sinceCollect += garbageOf(task);
+  if (sinceCollect >= COLLECT_EVERY) {
+    collect();
+    sinceCollect = 0;
   }
   return { kind: "quantize", bad };
 }
