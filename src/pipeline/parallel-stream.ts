@@ -23,8 +23,12 @@ import type { SharedRange, WorkerPool } from "./workers.js";
 
 /** Source bytes per quantize task: small enough to balance two cores and bound worker memory. */
 const SLICE_BYTES = 2 * 1024 * 1024;
-/** A second buffer pair costs one source tensor plus this much; within the RSS goal of 2 × largest + 150 MiB. */
-const DOUBLE_BUFFER_LIMIT = 48 * 1024 * 1024;
+/**
+ * Two buffer pairs cost 2 × (largest source + largest outputs); the RSS goal is 2 × largest source
+ * + 150 MiB, of which node and two worker isolates take ~95 MiB and the workers' garbage up to ~50.
+ * So read-ahead only while both output buffers together stay under this.
+ */
+const DOUBLE_BUFFER_LIMIT = 16 * 1024 * 1024;
 
 export interface StreamItem {
   step: Step;
@@ -54,7 +58,7 @@ export async function streamParallel(ctx: StreamContext): Promise<void> {
   const { items } = ctx;
   const maxSource = Math.max(0, ...items.map((it) => it.step.source.byteLength));
   const maxStored = Math.max(0, ...items.map((it) => storedBytesOf(it.step)));
-  const slotCount = items.length > 1 && maxStored <= DOUBLE_BUFFER_LIMIT ? 2 : 1;
+  const slotCount = items.length > 1 && 2 * maxStored <= DOUBLE_BUFFER_LIMIT ? 2 : 1;
   const slots: Slot[] = Array.from({ length: slotCount }, () => ({
     src: new SharedArrayBuffer(maxSource),
     out: new SharedArrayBuffer(maxStored),
