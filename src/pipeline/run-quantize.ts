@@ -2,9 +2,7 @@
  * `kquant quantize`: formats → plan → kernels → writer, one tensor at a time, so memory stays
  * bounded by the largest tensor whatever the checkpoint's size.
  */
-import { existsSync } from "node:fs";
 import { basename } from "node:path";
-import { fileURLToPath } from "node:url";
 import { KquantError } from "../errors.js";
 import { byteLengthOf } from "../formats/dtypes.js";
 import { openTensors } from "../formats/open.js";
@@ -22,7 +20,7 @@ import { selectShards, type ShardSpec } from "./shard-select.js";
 import { streamParallel, type StreamContext, type StreamItem } from "./parallel-stream.js";
 import { startProgress } from "./progress.js";
 import { quantizeTensor } from "./quantize-tensor.js";
-import { DEFAULT_WORKER_URL, defaultThreads, WorkerPool } from "./workers.js";
+import { DEFAULT_WORKER_URL, defaultThreads, WorkerPool, workerAvailable } from "./workers.js";
 
 export interface QuantizeJob {
   input: string;
@@ -214,7 +212,7 @@ function workerPoolFor(job: QuantizeJob): WorkerPool | null {
   const threads = job.threads ?? defaultThreads();
   const url = job.workerUrl ?? DEFAULT_WORKER_URL;
   // From the TypeScript sources (tests) there is no compiled worker; the in-process loop gives the same bytes.
-  if (threads < 1 || (url.protocol === "file:" && !existsSync(fileURLToPath(url)))) return null;
+  if (threads < 1 || !workerAvailable(url)) return null;
   return new WorkerPool(threads, url);
 }
 

@@ -2,7 +2,9 @@
  * A fixed pool of worker threads (worker-entry.ts) fed from one FIFO queue. Tasks only name byte
  * ranges of SharedArrayBuffers, so posting one costs nothing however large the tensor.
  */
+import { existsSync } from "node:fs";
 import { availableParallelism } from "node:os";
+import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
 import { KquantError } from "../errors.js";
 import type { QuantizeStep } from "../plan/plan.js";
@@ -29,6 +31,18 @@ interface Pending {
 /** The compiled worker beside this module (dist/pipeline/worker-entry.js). */
 export const DEFAULT_WORKER_URL = new URL("./worker-entry.js", import.meta.url);
 
+/**
+ * The single-file executable has no worker file on disk: scripts/build-exe.mjs bundles the worker
+ * into this string (an esbuild define), and the workers are started from it.
+ */
+declare const KQUANT_BUNDLED_WORKER: string | undefined;
+const BUNDLED_WORKER: string | undefined = typeof KQUANT_BUNDLED_WORKER === "string" ? KQUANT_BUNDLED_WORKER : undefined;
+
+/** Whether worker threads can start: a bundled worker, or a worker module that exists. */
+export function workerAvailable(url: URL): boolean {
+  return BUNDLED_WORKER !== undefined || url.protocol !== "file:" || existsSync(fileURLToPath(url));
+}
+
 /** Threads to use when not told: one per core, at most 4 (the work is memory-bound beyond that). */
 export function defaultThreads(): number {
   const fromEnv = Number(process.env.KQUANT_THREADS);
@@ -45,7 +59,7 @@ export class WorkerPool {
 
   constructor(size: number, url: URL = DEFAULT_WORKER_URL) {
     for (let i = 0; i < size; i++) {
-      const w = new Worker(url);
+      const w = BUNDLED_WORKER !== undefined ? new Worker(BUNDLED_WORKER, { eval: true }) : new Worker(url);
       w.on("message", (msg: { id: number; ok: boolean; result?: TaskResult; error?: { name: string; message: string; stack?: string; exitCode?: number } }) => {
         const p = this.busy.get(w)!;
         this.busy.delete(w);
