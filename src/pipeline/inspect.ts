@@ -9,7 +9,8 @@ import { globToRegExp, matchesAny } from "../plan/glob.js";
 import { KquantError } from "../errors.js";
 import { expectedTensors, readManifest } from "./dequantize.js";
 import { MANIFEST_KEY, type Manifest } from "./manifest.js";
-import { FLOAT_DTYPES, floatValues, tensorStats, type TensorStats } from "./stats.js";
+import { FLOAT_DTYPES, floatValues } from "./float-values.js";
+import { tensorStats, type TensorStats } from "./stats.js";
 
 export interface InspectOptions {
   stats?: boolean;

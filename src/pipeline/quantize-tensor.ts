@@ -3,18 +3,18 @@
  * so the streaming loop and the worker threads share it.
  */
 import { KquantError } from "../errors.js";
-import { kerasDTypeOf } from "../formats/dtypes.js";
 import type { QuantizeStep } from "../plan/plan.js";
 import { absMaxQuantize } from "../quant/absmax.js";
 import { absMaxAlong } from "../quant/axes.js";
-import { toFloat32 } from "../quant/convert.js";
 import { countNonFinite } from "../quant/finite.js";
-import { broadcastLayout, computeFloat8Scale, quantizeFloat8 } from "../quant/float8-scale.js";
+import { broadcastLayout } from "../quant/broadcast.js";
+import { computeFloat8Scale, quantizeFloat8 } from "../quant/float8-scale.js";
 import { FLOAT8_MAX } from "../quant/float8.js";
 import { absMaxQuantizeGroupedWithZeroPoint } from "../quant/grouped.js";
 import { packInt4 } from "../quant/int4.js";
 import type { Tensor, TypedArray } from "../quant/tensor.js";
 import { transpose2d } from "../quant/transpose.js";
+import { floatValues } from "./float-values.js";
 
 export interface StoredBytes {
   values: Uint8Array;
@@ -31,17 +31,9 @@ function bytesOf(a: TypedArray): Uint8Array {
   return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 }
 
-/** A typed view of the source bytes in the tensor's own dtype (copied only if misaligned). */
+/** The source tensor as float32 (F32 in place, others converted; see float-values.ts). */
 export function sourceTensor(step: QuantizeStep, bytes: Uint8Array): Tensor<Float32Array> {
-  const { source } = step;
-  const dtype = kerasDTypeOf(source.dtype);
-  const width = source.dtype === "F64" ? 8 : source.dtype === "F32" ? 4 : 2;
-  const aligned = bytes.byteOffset % width === 0 ? bytes : bytes.slice();
-  const count = aligned.byteLength / width;
-  // float32 is used in place: no kernel writes to its input, and a copy would double the memory.
-  if (width === 4) return { dtype: "float32", shape: [...source.shape], data: new Float32Array(aligned.buffer, aligned.byteOffset, count) };
-  const data = width === 8 ? new Float64Array(aligned.buffer, aligned.byteOffset, count) : new Uint16Array(aligned.buffer, aligned.byteOffset, count);
-  return toFloat32({ dtype: dtype!, shape: source.shape, data });
+  return { dtype: "float32", shape: [...step.source.shape], data: floatValues(step.source.dtype, bytes)! };
 }
 
 export function nonFiniteError(step: QuantizeStep, file: string, bad: number, total: number): KquantError {

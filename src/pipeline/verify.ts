@@ -19,7 +19,7 @@ import { ErrorAccumulator, type ErrorMetrics } from "../quant/error-metrics.js";
 import { dequantizeRecord, expectedTensors, readManifest, type ExpectedTensor, type StoredParts } from "./dequantize.js";
 import { sha256Hex } from "./hash.js";
 import type { TensorRecord } from "./manifest.js";
-import { floatValues } from "./stats.js";
+import { floatValues } from "./float-values.js";
 
 export interface Thresholds {
   minSqnr?: number;
