@@ -42,19 +42,11 @@ function parseEpsilon(value: string): number {
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 
-interface QuantizeCliOptions {
+/** What commander parses: the quantization flags (as the plan takes them) plus the run's own. */
+interface QuantizeCliOptions extends Omit<QuantFlags, "mode" | "float8Kind"> {
   int8?: boolean;
   int4?: boolean;
   float8?: string | boolean;
-  axis?: number;
-  perTensor?: boolean;
-  packAxis?: number;
-  blockSize?: number;
-  valueRange?: [number, number];
-  epsilon?: number;
-  margin?: number;
-  include?: string[];
-  exclude?: string[];
   recipe?: string;
   output?: string;
   force?: boolean;
