@@ -24,32 +24,12 @@ import { roundHalfEven } from "./round.js";
 import type { Tensor } from "./tensor.js";
 import { toFloat32 } from "./convert.js";
 import { RunCursor, absMaxAlong, normalizeAxes, planReduction, type ReductionPlan } from "./axes.js";
+import { MIN_NORMAL, f32Add, f32Div, flushSubnormal } from "./f32.js";
 
 /** Output dtypes kquant can write for integer quantization. */
 export type QuantDType = "int8" | "uint8" | "int16" | "uint16" | "int32" | "uint32" | "float32";
 
 export type QuantArray = Int8Array | Uint8Array | Int16Array | Uint16Array | Int32Array | Uint32Array | Float32Array;
-
-const MIN_NORMAL = 2 ** -126;
-
-/** XLA:CPU's FTZ/DAZ on a float32 value: subnormals become a zero of the same sign. */
-export function flushSubnormal(x: number): number {
-  return x < MIN_NORMAL && x > -MIN_NORMAL ? x * 0 : x;
-}
-
-/** float32(a op b) as XLA:CPU computes it (round to float32, then flush). */
-export function f32Add(a: number, b: number): number {
-  return flushSubnormal(Math.fround(a + b));
-}
-export function f32Sub(a: number, b: number): number {
-  return flushSubnormal(Math.fround(a - b));
-}
-export function f32Mul(a: number, b: number): number {
-  return flushSubnormal(Math.fround(a * b));
-}
-export function f32Div(a: number, b: number): number {
-  return flushSubnormal(Math.fround(a / b));
-}
 
 const RANGES: Record<QuantDType, [number, number] | null> = {
   int8: [-128, 127],

@@ -12,9 +12,14 @@
  * the innermost dimension is walked in runs where the scale index is constant or steps by one.
  */
 import { KquantError } from "../errors.js";
-import { f32Div, f32Mul } from "./absmax.js";
+import { f32Div, f32Mul } from "./f32.js";
 import { sizeOf } from "./tensor.js";
 
+/**
+ * Not broadcast.ts's ParamLayout: that one maps element i to values[floor(i / inner) % period],
+ * a single run of contiguous axes, which cannot express a grouped scale (ceil(n / block)
+ * entries along one axis, repeated along others) without materialising it to the values' size.
+ */
 export interface ScaleLayout {
   shape: readonly number[];
   /** Per dimension: how many consecutive indices share one scale entry. */

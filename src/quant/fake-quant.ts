@@ -15,9 +15,9 @@
  * min/max of shape (C,) acts on the last axis; use (C, 1) for axis 0, as in Keras).
  */
 import { KquantError } from "../errors.js";
-import { f32Add, f32Div, f32Mul, f32Sub, flushSubnormal } from "./absmax.js";
+import { f32Add, f32Div, f32Mul, f32Sub, flushSubnormal } from "./f32.js";
 import { fromFloat32, toFloat32 } from "./convert.js";
-import { broadcastLayout, broadcastShapes, type ParamLayout } from "./float8-scale.js";
+import { broadcastLayout, broadcastShapes, expandTo, type ParamLayout } from "./broadcast.js";
 import { roundHalfEven } from "./round.js";
 import { sizeOf, type Tensor } from "./tensor.js";
 
@@ -203,17 +203,5 @@ export function fakeQuantWithMinMaxVars(
 
 /** A min/max tensor spread to the broadcast shape of min and max (adjust_and_nudge's shape). */
 function broadcastLayoutValues(t: Tensor<Float32Array>, shape: number[]): Float32Array {
-  if (t.data.length === sizeOf(shape)) return t.data;
-  const l = broadcastLayout(t.data, t.shape, shape, "fake_quant_with_min_max_vars min_vals/max_vals");
-  const full = new Float32Array(sizeOf(shape));
-  let channel = 0;
-  let k = 0;
-  for (let i = 0; i < full.length; i++) {
-    full[i] = l.values[channel]!;
-    if (++k === l.inner) {
-      k = 0;
-      if (++channel === l.period) channel = 0;
-    }
-  }
-  return full;
+  return t.data.length === sizeOf(shape) ? t.data : expandTo(t.data, t.shape, shape);
 }

@@ -43,15 +43,11 @@ import {
   allocQuant,
   checkQuantDType,
   clipBounds,
-  f32Add,
-  f32Div,
-  f32Mul,
-  f32Sub,
-  flushSubnormal,
   float32Data,
   type QuantArray,
   type QuantDType,
 } from "./absmax.js";
+import { MIN_NORMAL, f32Add, f32Div, f32Mul, f32Sub, flushSubnormal } from "./f32.js";
 
 export interface GroupedOptions {
   valueRange?: readonly [number, number];
@@ -67,7 +63,6 @@ export interface GroupedResult {
   zeroPoint: Tensor<Int8Array>;
 }
 
-const MIN_NORMAL = 2 ** -126;
 const WHAT = "abs_max_quantize_grouped_with_zero_point";
 
 export function absMaxQuantizeGroupedWithZeroPoint(

@@ -1,0 +1,102 @@
+#!/usr/bin/env node
+/**
+ * `node bench/kernels.mjs [--reps N] [--only name,name]`: ns/element of each quantization kernel on one
+ * 4096×1024 float32 tensor (the bench's tensor shape), single thread. Bundles src/ with esbuild
+ * on the fly so it measures the working tree, not a stale dist/. Not a test: numbers only.
+ */
+import { build } from "esbuild";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+const args = process.argv.slice(2);
+const repsAt = args.indexOf("--reps");
+const reps = repsAt >= 0 ? Number(args[repsAt + 1]) : 7;
+const onlyAt = args.indexOf("--only");
+const only = onlyAt >= 0 ? new Set(args[onlyAt + 1].split(",")) : null;
+
+const entry = `
+export { absMaxQuantize } from "./src/quant/absmax.js";
+export { absMaxAlong } from "./src/quant/axes.js";
+export { countNonFinite } from "./src/quant/finite.js";
+export { quantizeFloat8, computeFloat8Scale } from "./src/quant/float8-scale.js";
+export { packInt4 } from "./src/quant/int4.js";
+export { bf16BitsToF32, f16BitsToF32, f32ToBf16Bits, f32ToF16Bits } from "./src/quant/convert.js";
+export { absMaxQuantizeGroupedWithZeroPoint } from "./src/quant/grouped.js";
+export { quantizeTensor } from "./src/pipeline/quantize-tensor.js";
+`;
+const dir = mkdtempSync(join(tmpdir(), "kquant-kernels-"));
+const out = join(dir, "kernels.mjs");
+const result = await build({
+  stdin: { contents: entry, resolveDir: root, loader: "ts" },
+  bundle: true,
+  format: "esm",
+  platform: "node",
+  write: false,
+  logLevel: "error",
+});
+writeFileSync(out, result.outputFiles[0].text);
+const k = await import(pathToFileURL(out).href);
+rmSync(dir, { recursive: true, force: true });
+
+const rows = 4096;
+const cols = 1024;
+const n = rows * cols;
+const x = new Float32Array(n);
+let s = 0x9e3779b9;
+for (let i = 0; i < n; i++) {
+  let acc = 0;
+  for (let j = 0; j < 4; j++) {
+    s ^= s << 13;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    acc += (s >>> 0) / 4294967296;
+  }
+  x[i] = (acc - 2) * (0.01 + (((i / cols) | 0) % 7) * 0.003);
+}
+const t = { dtype: "float32", shape: [rows, cols], data: x };
+const bf16 = new Uint16Array(n);
+k.f32ToBf16Bits(x, bf16);
+const f32Out = new Float32Array(n);
+const codes = new Uint8Array(n);
+const step = (mode, extra = {}) => ({
+  source: { name: "w", dtype: "F32", shape: [rows, cols] },
+  spec: { mode, axis: 1, valueRange: [-127, 127], epsilon: 1e-7, ...extra },
+});
+const bytes = new Uint8Array(x.buffer);
+const scaleRows = k.computeFloat8Scale({ dtype: "float32", shape: [1, 1], data: k.absMaxAlong(x, [rows, cols], null).amax }, 1, 448).data;
+
+const kernels = {
+  countNonFinite: () => k.countNonFinite(x),
+  "absMaxAlong axis=-1": () => k.absMaxAlong(x, [rows, cols], [1]),
+  "absMaxAlong axis=0": () => k.absMaxAlong(x, [rows, cols], [0]),
+  "absMaxQuantize int8 axis=-1": () => k.absMaxQuantize(t, -1),
+  "absMaxQuantize int8 axis=0": () => k.absMaxQuantize(t, 0),
+  "absMaxQuantize float32 axis=-1": () => k.absMaxQuantize(t, -1, { dtype: "float32" }),
+  "quantizeFloat8 e4m3 per-tensor": () => k.quantizeFloat8(x, scaleRows, "float8_e4m3fn", codes),
+  "bf16 -> f32": () => k.bf16BitsToF32(bf16, f32Out),
+  "f16 -> f32": () => k.f16BitsToF32(bf16, f32Out),
+  "CLI int8 (count + quantize)": () => k.quantizeTensor(step("int8"), bytes, "bench"),
+  "CLI int4 (count + quantize + pack)": () => k.quantizeTensor(step("int4", { valueRange: [-8, 7], packAxis: 1 }), bytes, "bench"),
+  "CLI int4 block 128": () => k.quantizeTensor({ ...step("int4_grouped", { valueRange: [-8, 7], blockSize: 128, packAxis: 0 }), spec: { mode: "int4_grouped", axis: 0, blockSize: 128, packAxis: 0, valueRange: [-8, 7], epsilon: 1e-7 } }, bytes, "bench"),
+  "CLI float8 e4m3 per-tensor": () => k.quantizeTensor({ source: { name: "w", dtype: "F32", shape: [rows, cols] }, spec: { mode: "float8_e4m3fn", axis: null } }, bytes, "bench"),
+};
+
+console.log(`node ${process.version}, ${rows}×${cols} float32, median of ${reps} runs (1 warm-up)\n`);
+console.log("| kernel | ms | ns/element |");
+console.log("|---|---:|---:|");
+for (const [name, fn] of Object.entries(kernels)) {
+  if (only && !only.has(name)) continue;
+  fn();
+  const times = [];
+  for (let r = 0; r < reps; r++) {
+    const t0 = process.hrtime.bigint();
+    fn();
+    times.push(Number(process.hrtime.bigint() - t0) / 1e6);
+  }
+  times.sort((a, b) => a - b);
+  const ms = times[times.length >> 1];
+  console.log(`| ${name} | ${ms.toFixed(1)} | ${((ms * 1e6) / n).toFixed(2)} |`);
+}
