@@ -27,6 +27,7 @@ export { createSafetensorsWriter, writeShardIndex } from "./formats/safetensors-
 export { writeNpy } from "./formats/npy.js";
 export { writeNpz } from "./formats/npz.js";
 export { runQuantize } from "./pipeline/run-quantize.js";
+export { mergeIndex } from "./pipeline/merge-index.js";
 export type { QuantizeJob, QuantizeReport } from "./pipeline/run-quantize.js";
 export { manifestFromMetadata } from "./pipeline/manifest.js";
 export type { Manifest, TensorRecord } from "./pipeline/manifest.js";
