@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { absMaxQuantize, type QuantDType } from "../../src/quant/absmax.js";
 import { absMaxAlong, normalizeAxes } from "../../src/quant/axes.js";
 import { KquantError } from "../../src/errors.js";
-import { bytesOf, decodeTensor, loadGolden, type GoldenTensor } from "../support/golden.js";
+import { bytesOf, decodeTensor, intOptions, loadGolden, type GoldenTensor } from "../support/golden.js";
 
 interface AbsMaxCase {
   name: string;
@@ -25,10 +25,7 @@ describe("absMaxQuantize matches Keras 3.15.1 (jax CPU) bit for bit", () => {
   });
   for (const c of golden.cases) {
     it(c.name, () => {
-      const opts: { valueRange?: [number, number]; dtype?: QuantDType; epsilon?: number } = {};
-      if (c.value_range) opts.valueRange = c.value_range;
-      if (c.dtype) opts.dtype = c.dtype;
-      if (c.epsilon !== null) opts.epsilon = c.epsilon;
+      const opts = intOptions<QuantDType>(c);
       const { values, scale } = absMaxQuantize(decodeTensor(c.x), c.axis, opts);
       const ev = decodeTensor(c.values);
       const es = decodeTensor(c.scale);

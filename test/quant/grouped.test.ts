@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import type { QuantDType } from "../../src/quant/absmax.js";
 import { absMaxQuantizeGroupedWithZeroPoint } from "../../src/quant/grouped.js";
 import { KquantError } from "../../src/errors.js";
-import { bytesOf, decodeTensor, loadGolden, type GoldenTensor } from "../support/golden.js";
+import { bytesOf, decodeTensor, intOptions, loadGolden, type GoldenTensor } from "../support/golden.js";
 
 interface GroupedCase {
   name: string;
@@ -33,10 +33,7 @@ describe("absMaxQuantizeGroupedWithZeroPoint matches Keras 3.15.1 (default path)
   });
   for (const c of golden.cases) {
     it(c.name, () => {
-      const opts: { valueRange?: [number, number]; dtype?: QuantDType; epsilon?: number } = {};
-      if (c.value_range) opts.valueRange = c.value_range;
-      if (c.dtype) opts.dtype = c.dtype;
-      if (c.epsilon !== null) opts.epsilon = c.epsilon;
+      const opts = intOptions<QuantDType>(c);
       const r = absMaxQuantizeGroupedWithZeroPoint(decodeTensor(c.x), c.block_size, opts);
       expectSame(r.values, c.values);
       expectSame(r.scale, c.scale);

@@ -53,3 +53,19 @@ export function decodeTensor(t: GoldenTensor): Tensor {
 export function bytesOf(a: TypedArray): Buffer {
   return Buffer.from(a.buffer, a.byteOffset, a.byteLength);
 }
+
+/** A golden case's optional Keras arguments (null when the call left Keras's default). */
+export interface KerasIntArgs {
+  value_range: [number, number] | null;
+  dtype: string | null;
+  epsilon: number | null;
+}
+
+/** Those arguments as the kernels' options object, leaving out what Keras defaulted. */
+export function intOptions<D extends string>(c: KerasIntArgs): { valueRange?: [number, number]; dtype?: D; epsilon?: number } {
+  return {
+    ...(c.value_range ? { valueRange: c.value_range } : {}),
+    ...(c.dtype ? { dtype: c.dtype as D } : {}),
+    ...(c.epsilon !== null ? { epsilon: c.epsilon } : {}),
+  };
+}
