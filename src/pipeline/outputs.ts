@@ -1,5 +1,5 @@
 /** Where a run writes: default names, the shard layout, and the refusal to clobber. */
-import { access } from "node:fs/promises";
+import { access, stat } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import { KquantError } from "../errors.js";
 
@@ -33,6 +33,10 @@ export async function checkOutputs(outputs: readonly string[], inputs: readonly 
   const inputSet = new Set(inputs.map((p) => resolve(p)));
   for (const out of outputs) {
     if (inputSet.has(resolve(out))) throw new KquantError(`${out}: the output would overwrite the input`);
+    const folder = dirname(out);
+    if (!(await stat(folder).then((s) => s.isDirectory(), () => false))) {
+      throw new KquantError(`${out}: the output folder ${folder} does not exist`);
+    }
     if (!force && (await exists(out))) {
       throw new KquantError(`${out}: output already exists (use --force to overwrite it)`);
     }

@@ -94,6 +94,13 @@ describe("kquant quantize on the demo checkpoint", () => {
     expect(readFileSync(out).subarray(8, 9).toString()).toBe("{");
   });
 
+  it("names a missing output folder", async () => {
+    const out = join(dir, "no-such-folder", "out.safetensors");
+    const res = await runCli("quantize", DEMO, "--int8", "-o", out);
+    expect(res.code).toBe(2);
+    expect(res.stderr).toBe(`kquant: ${out}: the output folder ${join(dir, "no-such-folder")} does not exist\n`);
+  });
+
   it("never writes over its input, even with --force", async () => {
     const input = join(dir, "m.safetensors");
     copyFileSync(DEMO, input);
