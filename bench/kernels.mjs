@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 /**
- * `node bench/kernels.mjs [--reps N] [--only name,name]`: ns/element of each quantization kernel on one
- * 4096×1024 float32 tensor (the bench's tensor shape), single thread. Bundles src/ with esbuild
+ * `node bench/kernels.mjs [--reps N] [--only name,name] [--scalar]`: ns/element of each quantization kernel on one
+ * 4096×1024 float32 tensor (the bench's tensor shape), single thread; --scalar turns the
+ * WebAssembly SIMD kernels off to time the JS loops. Bundles src/ with esbuild
  * on the fly so it measures the working tree, not a stale dist/. Not a test: numbers only.
  */
 import { build } from "esbuild";
@@ -26,6 +27,7 @@ export { packInt4 } from "./src/quant/int4.js";
 export { bf16BitsToF32, f16BitsToF32, f32ToBf16Bits, f32ToF16Bits } from "./src/quant/convert.js";
 export { absMaxQuantizeGroupedWithZeroPoint } from "./src/quant/grouped.js";
 export { quantizeTensor } from "./src/pipeline/quantize-tensor.js";
+export { useSimd } from "./src/quant/wasm/kernels.js";
 `;
 const dir = mkdtempSync(join(tmpdir(), "kquant-kernels-"));
 const out = join(dir, "kernels.mjs");
@@ -40,6 +42,8 @@ const result = await build({
 writeFileSync(out, result.outputFiles[0].text);
 const k = await import(pathToFileURL(out).href);
 rmSync(dir, { recursive: true, force: true });
+const scalar = args.includes("--scalar");
+if (scalar) k.useSimd(false);
 
 const rows = 4096;
 const cols = 1024;
@@ -84,7 +88,7 @@ const kernels = {
   "CLI float8 e4m3 per-tensor": () => k.quantizeTensor({ source: { name: "w", dtype: "F32", shape: [rows, cols] }, spec: { mode: "float8_e4m3fn", axis: null } }, bytes, "bench"),
 };
 
-console.log(`node ${process.version}, ${rows}×${cols} float32, median of ${reps} runs (1 warm-up)\n`);
+console.log(`node ${process.version}, ${rows}×${cols} float32, median of ${reps} runs (1 warm-up)${scalar ? ", SIMD off" : ""}\n`);
 console.log("| kernel | ms | ns/element |");
 console.log("|---|---:|---:|");
 for (const [name, fn] of Object.entries(kernels)) {

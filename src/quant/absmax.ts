@@ -23,7 +23,9 @@ import { KquantError } from "../errors.js";
 import { roundHalfEven } from "./round.js";
 import type { Tensor } from "./tensor.js";
 import { toFloat32 } from "./convert.js";
-import { RunCursor, absMaxAlong, normalizeAxes, planReduction, type ReductionPlan } from "./axes.js";
+import { RunCursor, absMaxAlong, normalizeAxes, planAbsMax, type ReductionPlan } from "./axes.js";
+import { countNonFinite } from "./finite.js";
+import { simdAbsMaxQuantizeInt8Rows, simdQuantizeInt8 } from "./wasm/kernels.js";
 import { MIN_NORMAL, f32Add, f32Div, flushSubnormal } from "./f32.js";
 
 /** Output dtypes kquant can write for integer quantization. */
@@ -103,23 +105,38 @@ export interface AbsMaxOptions {
   valueRange?: readonly [number, number];
   dtype?: QuantDType;
   epsilon?: number;
+  /**
+   * Also report how many inputs are NaN or ±Inf (`nonFinite`), without a separate pass: a slice
+   * holds one exactly when its amax is NaN or Inf, so the values are only counted when some are.
+   */
+  countNonFinite?: boolean;
+}
+
+export interface AbsMaxResult {
+  values: Tensor<QuantArray>;
+  scale: Tensor<Float32Array>;
+  /** NaN and ±Inf among the inputs; only with `countNonFinite` (else 0). */
+  nonFinite: number;
 }
 
 export const DEFAULT_EPSILON = 1e-7;
 
 /**
- * Scale per reduced slice: value_range[1] / (amax + epsilon), each step a float32 op with
- * XLA's flushing. Works in place on `amax`.
+ * Scale of one reduced slice, in place: value_range[1] / (amax + epsilon), each step a float32
+ * op with XLA's flushing; a NaN scale gets XLA's bits (see the file comment).
  */
+function scaleInPlace(amax: Float32Array, bits: Uint32Array, i: number, top: number, eps: number): void {
+  const s = f32Div(top, f32Add(flushSubnormal(amax[i]!), eps));
+  if (s !== s) bits[i] = POSITIVE_QNAN;
+  else amax[i] = s;
+}
+
+/** Scale per reduced slice (see scaleInPlace). Works in place on `amax`. */
 export function absMaxScale(amax: Float32Array, rangeMax: number, epsilon: number): Float32Array {
   const eps = flushSubnormal(Math.fround(epsilon));
   const top = flushSubnormal(Math.fround(rangeMax));
   const bits = new Uint32Array(amax.buffer, amax.byteOffset, amax.length);
-  for (let i = 0; i < amax.length; i++) {
-    const s = f32Div(top, f32Add(flushSubnormal(amax[i]!), eps));
-    if (s !== s) bits[i] = POSITIVE_QNAN;
-    else amax[i] = s;
-  }
+  for (let i = 0; i < amax.length; i++) scaleInPlace(amax, bits, i, top, eps);
   return amax;
 }
 
@@ -127,35 +144,45 @@ export function absMaxScale(amax: Float32Array, rangeMax: number, epsilon: numbe
 export const POSITIVE_QNAN = 0x7fc00000;
 export const DEFAULT_NAN = 0xffc00000;
 
-export function absMaxQuantize(
-  inputs: Tensor,
-  axis: number | readonly number[] | null,
-  opts: AbsMaxOptions = {},
-): { values: Tensor<QuantArray>; scale: Tensor<Float32Array> } {
+export function absMaxQuantize(inputs: Tensor, axis: number | readonly number[] | null, opts: AbsMaxOptions = {}): AbsMaxResult {
   const data = float32Data(inputs, "abs_max_quantize");
   const valueRange = opts.valueRange ?? [-127, 127];
   const dtype = checkQuantDType(opts.dtype ?? "int8", "abs_max_quantize");
   const epsilon = opts.epsilon ?? DEFAULT_EPSILON;
   const shape = inputs.shape;
-  const axes = normalizeAxes(axis, shape.length);
-
-  const { amax, shape: scaleShape } = absMaxAlong(data, shape, axes);
-  const scale = absMaxScale(amax, valueRange[1], epsilon);
+  const plan = planAbsMax(shape, normalizeAxes(axis, shape.length));
   const out = allocQuant(dtype, data.length);
   const [lo, hi] = clipBounds(valueRange, dtype);
-  const plan = planReduction(shape, axes);
-  const n = plan.innerLen;
+  const scale = new Float32Array(plan.outSize);
+  let nonFinite = 0;
 
-  if (out instanceof Float32Array) {
-    quantizeExact(data, scale, plan, lo, hi, out);
-    fixNaNBits(out, scale, plan);
+  const eps = flushSubnormal(Math.fround(epsilon));
+  const top = flushSubnormal(Math.fround(valueRange[1]));
+  const bits = new Uint32Array(scale.buffer);
+  let anyBad = false;
+  const toScale = (a: Float32Array, o: number): void => {
+    const m = a[o]!;
+    if (m - m !== 0) anyBad = true;
+    scaleInPlace(a, bits, o, top, eps);
+  };
+  // The CLI's case (int8 / int4 values, scale per row) in one SIMD pass per block.
+  if (out instanceof Int8Array && simdAbsMaxQuantizeInt8Rows(data, plan, scale, toScale, lo, hi, out)) {
+    if (opts.countNonFinite && anyBad) nonFinite = countNonFinite(data);
   } else {
-    quantizeToInt(data, scale, plan, lo, hi, out);
+    const { amax } = absMaxAlong(data, shape, plan);
+    if (opts.countNonFinite) nonFinite = amax.every((m) => m - m === 0) ? 0 : countNonFinite(data);
+    scale.set(absMaxScale(amax, valueRange[1], epsilon));
+    if (out instanceof Float32Array) {
+      quantizeExact(data, scale, plan, lo, hi, out);
+      fixNaNBits(out, scale, plan);
+    } else if (!(out instanceof Int8Array && simdQuantizeInt8(data, plan, scale, lo, hi, out))) {
+      quantizeToInt(data, scale, plan, lo, hi, out);
+    }
   }
-  if (out instanceof Float32Array) fixNaNBits(out, scale, plan);
   return {
     values: { dtype, shape: [...shape], data: out },
-    scale: { dtype: "float32", shape: scaleShape, data: scale },
+    scale: { dtype: "float32", shape: plan.outShape, data: scale },
+    nonFinite,
   };
 }
 
@@ -163,23 +190,40 @@ export function absMaxQuantize(
 export const ROUND_MAGIC = 6755399441055744;
 
 /**
- * The hot loop for integer outputs. (p + M) - M is round-half-even for |p| < 2^51; beyond
- * that p is already far outside every integer clip bound, so the clamp hides the difference.
- * The clamp's comparisons let NaN through, and the typed-array store turns it into 0 as XLA's
- * cast does. The zero's sign is lost, which integers cannot show.
+ * The scalar loop for integer outputs (the SIMD kernels take int8 when they can; the results are
+ * the same bits). (p + M) - M is round-half-even for |p| < 2^51; beyond that p is already far
+ * outside every integer clip bound, so the clamp hides the difference. Math.min/max let NaN
+ * through and the typed-array store turns it into 0, as XLA's cast does; the zero's sign is
+ * lost, which integers cannot show.
+ *
+ * Speed: a clamp written as a ternary, stored straight into the typed array, made V8 truncate
+ * through its slow double→int path (~11 ns/element, against ~3 with Math.min/max). The flush
+ * of subnormal inputs only matters when scale · 2^-126 can exceed 0.5 (otherwise the product
+ * rounds to 0 either way, and an integer shows no sign), so it is decided once per run, or once
+ * per tensor when the scale varies along the run.
  */
-function quantizeToInt(data: Float32Array, scale: Float32Array, plan: ReductionPlan, lo: number, hi: number, out: QuantArray): void {
+export function quantizeToInt(data: Float32Array, scale: Float32Array, plan: ReductionPlan, lo: number, hi: number, out: QuantArray): void {
   const n = plan.innerLen;
   const c = new RunCursor(plan);
+  const M = ROUND_MAGIC;
   if (plan.innerReduced) {
     while (c.next()) {
       const s = scale[c.outOffset]!;
-      for (let i = c.inOffset, end = i + n; i < end; i++) {
-        const x = data[i]!;
-        // A subnormal product rounds to ±0 either way, so only the operand needs the flush.
-        const r = Math.fround((x < MIN_NORMAL && x > -MIN_NORMAL ? 0 : x) * s) + ROUND_MAGIC - ROUND_MAGIC;
-        out[i] = r < lo ? lo : r > hi ? hi : r;
+      const end = c.inOffset + n;
+      if (s * MIN_NORMAL <= 0.5) {
+        for (let i = c.inOffset; i < end; i++) out[i] = Math.min(Math.max(Math.fround(data[i]! * s) + M - M, lo), hi);
+      } else {
+        for (let i = c.inOffset; i < end; i++) {
+          const x = data[i]!;
+          out[i] = Math.min(Math.max(Math.fround((x < MIN_NORMAL && x > -MIN_NORMAL ? 0 : x) * s) + M - M, lo), hi);
+        }
       }
+    }
+  } else if (scale.every((s) => s * MIN_NORMAL <= 0.5)) {
+    while (c.next()) {
+      const inOff = c.inOffset;
+      const outOff = c.outOffset;
+      for (let i = 0; i < n; i++) out[inOff + i] = Math.min(Math.max(Math.fround(data[inOff + i]! * scale[outOff + i]!) + M - M, lo), hi);
     }
   } else {
     while (c.next()) {
@@ -187,8 +231,8 @@ function quantizeToInt(data: Float32Array, scale: Float32Array, plan: ReductionP
       const outOff = c.outOffset;
       for (let i = 0; i < n; i++) {
         const x = data[inOff + i]!;
-        const r = Math.fround((x < MIN_NORMAL && x > -MIN_NORMAL ? 0 : x) * scale[outOff + i]!) + ROUND_MAGIC - ROUND_MAGIC;
-        out[inOff + i] = r < lo ? lo : r > hi ? hi : r;
+        const r = Math.fround((x < MIN_NORMAL && x > -MIN_NORMAL ? 0 : x) * scale[outOff + i]!) + M - M;
+        out[inOff + i] = Math.min(Math.max(r, lo), hi);
       }
     }
   }

@@ -7,6 +7,7 @@
  * odometer, so the per-element cost is one load and one compare whatever the axes are.
  */
 import { KquantError } from "../errors.js";
+import { simdAbsMaxAlong } from "./wasm/kernels.js";
 
 /**
  * Keras/numpy axis argument → sorted, unique, non-negative axes. `null` means every axis.
@@ -136,16 +137,11 @@ export class RunCursor {
 export function absMaxAlong(
   data: Float32Array,
   shape: readonly number[],
-  axes: readonly number[] | null,
+  axes: readonly number[] | null | ReductionPlan,
 ): { amax: Float32Array; shape: number[] } {
-  const ax = axes ?? shape.map((_, i) => i);
-  for (const a of ax) {
-    if (shape[a] === 0) {
-      throw new KquantError(`cannot take the abs-max over axis ${a} of length 0 (shape ${JSON.stringify(shape)})`);
-    }
-  }
-  const plan = planReduction(shape, ax);
+  const plan = axes !== null && "innerLen" in axes ? axes : planAbsMax(shape, axes);
   const amax = new Float32Array(plan.outSize);
+  if (simdAbsMaxAlong(data, plan, amax)) return { amax, shape: plan.outShape };
   const n = plan.innerLen;
   const c = new RunCursor(plan);
   if (plan.innerReduced) {
@@ -163,4 +159,15 @@ export function absMaxAlong(
     }
   }
   return { amax, shape: plan.outShape };
+}
+
+/** The plan of an abs-max over `axes` (null = all); reducing over an empty axis is an error, as in jax. */
+export function planAbsMax(shape: readonly number[], axes: readonly number[] | null): ReductionPlan {
+  const ax = axes ?? shape.map((_, i) => i);
+  for (const a of ax) {
+    if (shape[a] === 0) {
+      throw new KquantError(`cannot take the abs-max over axis ${a} of length 0 (shape ${JSON.stringify(shape)})`);
+    }
+  }
+  return planReduction(shape, ax);
 }

@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import { absMaxQuantize, type QuantDType } from "../../src/quant/absmax.js";
 import { absMaxAlong, normalizeAxes } from "../../src/quant/axes.js";
 import { KquantError } from "../../src/errors.js";
+import { simdActive, useSimd } from "../../src/quant/wasm/kernels.js";
 import { bytesOf, decodeTensor, intOptions, loadGolden, type GoldenTensor } from "../support/golden.js";
 
 interface AbsMaxCase {
@@ -23,10 +24,20 @@ describe("absMaxQuantize matches Keras 3.15.1 (jax CPU) bit for bit", () => {
     expect(golden.keras_version).toBe("3.15.1");
     expect(golden.cases.length).toBeGreaterThan(50);
   });
-  for (const c of golden.cases) {
-    it(c.name, () => {
+  it("runs the int8 cases through the WebAssembly SIMD kernels on this Node", () => {
+    expect(simdActive()).toBe(true);
+  });
+  for (const c of golden.cases) for (const simd of [true, false]) {
+    it(`${c.name}${simd ? "" : " (scalar loops)"}`, () => {
       const opts = intOptions<QuantDType>(c);
-      const { values, scale } = absMaxQuantize(decodeTensor(c.x), c.axis, opts);
+      const was = useSimd(simd);
+      let result;
+      try {
+        result = absMaxQuantize(decodeTensor(c.x), c.axis, opts);
+      } finally {
+        useSimd(was);
+      }
+      const { values, scale } = result;
       const ev = decodeTensor(c.values);
       const es = decodeTensor(c.scale);
       expect(values.dtype).toBe(ev.dtype);

@@ -1,0 +1,228 @@
+/**
+ * JS drivers for the SIMD kernels of module.ts. The data lives in JS typed arrays (often on a
+ * SharedArrayBuffer), so it is copied through a fixed window of the module's memory in blocks
+ * of whole reduction runs — a memcpy costs a fraction of the scalar loops it replaces.
+ *
+ * Each thread (worker or main) instantiates its own module synchronously on first use. When
+ * the engine lacks WebAssembly SIMD the drivers report `false` / null and callers keep their
+ * scalar loops, which compute the same bits.
+ */
+import { RunCursor, type ReductionPlan } from "../axes.js";
+import { kernelModuleBytes } from "./module.js";
+
+/** Elements per block: 256 KiB of float32 stays in L2 between the amax and quantize passes. */
+const CHUNK = 1 << 16;
+const PAD = 64;
+const X = 0;
+const S = CHUNK * 4 + PAD;
+const OUT = 2 * (CHUNK * 4 + PAD);
+const PAGES = Math.ceil((OUT + CHUNK + PAD) / 65536);
+
+interface Exports {
+  memory: { buffer: ArrayBuffer };
+  amax(x: number, n: number): number;
+  amax_acc(x: number, acc: number, n: number): void;
+  count_nonfinite(x: number, n: number): number;
+  quant_s(x: number, out: number, n: number, s: number, lo: number, hi: number): void;
+  quant_v(x: number, sv: number, out: number, n: number, lo: number, hi: number): void;
+}
+
+interface Kernels {
+  e: Exports;
+  x: Float32Array;
+  s: Float32Array;
+  out: Int8Array;
+}
+
+let kernels: Kernels | null | undefined;
+let enabled = true;
+
+/** The slice of the WebAssembly API used here (the project's TS libs do not declare it). */
+interface WasmApi {
+  Module: new (bytes: Uint8Array) => object;
+  Instance: new (module: object) => { exports: unknown };
+}
+
+function load(): Kernels | null {
+  try {
+    const wasm = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
+    const e = new wasm.Instance(new wasm.Module(kernelModuleBytes(PAGES))).exports as Exports;
+    return {
+      e,
+      x: new Float32Array(e.memory.buffer, X, CHUNK + PAD / 4),
+      s: new Float32Array(e.memory.buffer, S, CHUNK + PAD / 4),
+      out: new Int8Array(e.memory.buffer, OUT, CHUNK + PAD),
+    };
+  } catch {
+    return null; // no WebAssembly SIMD here: the scalar loops do the work
+  }
+}
+
+function simd(): Kernels | null {
+  if (!enabled) return null;
+  if (kernels === undefined) kernels = load();
+  return kernels;
+}
+
+/** Turns the SIMD kernels off (or back on) for this thread; returns the previous setting. For tests and benchmarks. */
+export function useSimd(on: boolean): boolean {
+  const was = enabled;
+  enabled = on;
+  return was;
+}
+
+/** Whether the SIMD kernels run in this thread. */
+export function simdActive(): boolean {
+  return simd() !== null;
+}
+
+/**
+ * Walks the input in blocks: whole runs of `n` elements while a run fits in CHUNK (`visit(start,
+ * len, runs)`), else pieces of at most CHUNK of one run, in order (`runs` = 0). Each block is
+ * already copied to X when `visit` runs.
+ */
+function forEachBlock(k: Kernels, data: Float32Array, n: number, visit: (start: number, len: number, runs: number) => void): void {
+  const total = data.length;
+  if (n <= CHUNK) {
+    const perBlock = Math.floor(CHUNK / n) * n;
+    for (let start = 0; start < total; start += perBlock) {
+      const len = Math.min(perBlock, total - start);
+      k.x.set(data.subarray(start, start + len));
+      visit(start, len, len / n);
+    }
+  } else {
+    for (let run = 0; run < total; run += n) {
+      for (let off = 0; off < n; off += CHUNK) {
+        const len = Math.min(CHUNK, n - off);
+        k.x.set(data.subarray(run + off, run + off + len));
+        visit(run + off, len, 0);
+      }
+    }
+  }
+}
+
+/** NaN and ±Inf among `data`, or -1 without SIMD. */
+export function simdCountNonFinite(data: Float32Array): number {
+  const k = simd();
+  if (k === null) return -1;
+  let bad = 0;
+  for (let start = 0; start < data.length; start += CHUNK) {
+    const len = Math.min(CHUNK, data.length - start);
+    k.x.set(data.subarray(start, start + len));
+    k.x.fill(0, len, (len + 3) & ~3);
+    bad += k.e.count_nonfinite(X, len);
+  }
+  return bad;
+}
+
+/** The plans the drivers take: one amax per run, or one amax per inner position (outer all reduced). */
+function perRun(plan: ReductionPlan): boolean {
+  return plan.innerReduced;
+}
+function perInner(plan: ReductionPlan): boolean {
+  return !plan.innerReduced && plan.outSize === plan.innerLen && plan.innerLen <= CHUNK;
+}
+
+/** amax[o] = max(amax[o], |x|) over the plan (amax zeroed by the caller); false if not handled. */
+export function simdAbsMaxAlong(data: Float32Array, plan: ReductionPlan, amax: Float32Array): boolean {
+  const k = simd();
+  if (k === null || data.length === 0) return false;
+  const n = plan.innerLen;
+  if (perRun(plan)) {
+    const c = new RunCursor(plan);
+    let piece = 0;
+    forEachBlock(k, data, n, (start, len, runs) => {
+      if (runs === 0) {
+        if (piece === 0) c.next();
+        amax[c.outOffset] = Math.max(amax[c.outOffset]!, k.e.amax(X, len));
+        piece += len;
+        if (piece === n) piece = 0;
+        return;
+      }
+      for (let j = 0; j < runs; j++) {
+        c.next();
+        amax[c.outOffset] = Math.max(amax[c.outOffset]!, k.e.amax(X + j * n * 4, n));
+      }
+    });
+    return true;
+  }
+  if (perInner(plan)) {
+    k.s.fill(0, 0, n + PAD / 4);
+    forEachBlock(k, data, n, (_start, len) => {
+      for (let off = 0; off < len; off += n) k.e.amax_acc(X + off * 4, S, n);
+    });
+    amax.set(k.s.subarray(0, n));
+    return true;
+  }
+  return false;
+}
+
+/**
+ * out = sat_i8(trunc(clamp(nearest(ftz(x) · scale), lo, hi))) over the plan — the int8 body of
+ * absmax.ts's quantizeToInt; lo/hi must be float32 values within the int8 range. False if not handled.
+ */
+export function simdQuantizeInt8(data: Float32Array, plan: ReductionPlan, scale: Float32Array, lo: number, hi: number, out: Int8Array): boolean {
+  const k = simd();
+  if (k === null || data.length === 0) return false;
+  const n = plan.innerLen;
+  if (perRun(plan)) {
+    const c = new RunCursor(plan);
+    let piece = 0;
+    forEachBlock(k, data, n, (start, len, runs) => {
+      if (runs === 0) {
+        if (piece === 0) c.next();
+        k.e.quant_s(X, OUT, len, scale[c.outOffset]!, lo, hi);
+        piece += len;
+        if (piece === n) piece = 0;
+      } else {
+        // A run's vector overhang lands in the next run's output, which that run then rewrites.
+        for (let j = 0; j < runs; j++) {
+          c.next();
+          k.e.quant_s(X + j * n * 4, OUT + j * n, n, scale[c.outOffset]!, lo, hi);
+        }
+      }
+      out.set(k.out.subarray(0, len), start);
+    });
+    return true;
+  }
+  if (perInner(plan)) {
+    k.s.set(scale.subarray(0, n));
+    forEachBlock(k, data, n, (start, len) => {
+      for (let off = 0; off < len; off += n) k.e.quant_v(X + off * 4, S, OUT + off, n, lo, hi);
+      out.set(k.out.subarray(0, len), start);
+    });
+    return true;
+  }
+  return false;
+}
+
+/**
+ * Both passes on one copy of each block, for plans where every run is its own output slice
+ * (inner axis reduced, outer axes kept): amax per run, then `scaleOf` turns amax[o] into
+ * scale[o] in place, then the run is quantized. Returns false if the plan does not fit.
+ */
+export function simdAbsMaxQuantizeInt8Rows(
+  data: Float32Array,
+  plan: ReductionPlan,
+  scale: Float32Array,
+  scaleOf: (amax: Float32Array, o: number) => void,
+  lo: number,
+  hi: number,
+  out: Int8Array,
+): boolean {
+  const k = simd();
+  const n = plan.innerLen;
+  if (k === null || data.length === 0 || !plan.innerReduced || n > CHUNK || plan.outSize * n !== plan.inSize) return false;
+  // With every outer axis kept, run r writes output r.
+  forEachBlock(k, data, n, (start, len, runs) => {
+    const first = start / n;
+    for (let j = 0; j < runs; j++) {
+      const o = first + j;
+      scale[o] = k.e.amax(X + j * n * 4, n);
+      scaleOf(scale, o);
+      k.e.quant_s(X + j * n * 4, OUT + j * n, n, scale[o]!, lo, hi);
+    }
+    out.set(k.out.subarray(0, len), start);
+  });
+  return true;
+}

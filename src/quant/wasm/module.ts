@@ -1,0 +1,250 @@
+/**
+ * The WebAssembly SIMD kernels, assembled here from opcodes so there is no toolchain, no .wasm
+ * file to locate (worker threads and the single-file executable included) and nothing to fetch.
+ *
+ * Every lane op is the same IEEE float32 operation the scalar JS computes: f32x4.mul is one
+ * rounded float32 product (= Math.fround of the exact double product), f32x4.nearest rounds
+ * half to even, f32x4.max/min propagate NaN, i32x4.trunc_sat_f32x4_s truncates toward zero,
+ * saturates and maps NaN to 0 (XLA's cast, and the typed-array store of the JS path).
+ * WebAssembly never flushes subnormals, so the quantize kernels flush their input explicitly.
+ *
+ * Exports (pointers are byte offsets into the exported memory):
+ *   amax(x, n) → f32                      max |x[i]| over n floats (0 for n = 0), NaN wins
+ *   amax_acc(x, acc, n)                   acc[i] = max(acc[i], |x[i]|) for i < ceil4(n)
+ *   count_nonfinite(x, n) → i32           NaN/±Inf among ceil4(n) floats
+ *   quant_s(x, out, n, s, lo, hi)         out[i] = sat_i8(trunc(clamp(nearest(ftz(x[i]) * s), lo, hi)))
+ *   quant_v(x, sv, out, n, lo, hi)        the same with s = sv[i]
+ * amax_acc / count_nonfinite / quant_* work in whole vectors (4 resp. 16 lanes): callers pad
+ * the buffers and ignore, or overwrite, what lies past n.
+ */
+
+const I32 = 0x7f;
+const F32 = 0x7d;
+const V128 = 0x7b;
+
+function uleb(n: number): number[] {
+  const out: number[] = [];
+  do {
+    let b = n & 0x7f;
+    n >>>= 7;
+    if (n !== 0) b |= 0x80;
+    out.push(b);
+  } while (n !== 0);
+  return out;
+}
+
+function sleb(n: number): number[] {
+  const out: number[] = [];
+  for (;;) {
+    const b = n & 0x7f;
+    n >>= 7;
+    if ((n === 0 && (b & 0x40) === 0) || (n === -1 && (b & 0x40) !== 0)) {
+      out.push(b);
+      return out;
+    }
+    out.push(b | 0x80);
+  }
+}
+
+function f32Bytes(x: number): number[] {
+  return [...new Uint8Array(new Float32Array([x]).buffer)];
+}
+
+function vec(bytes: number[]): number[] {
+  return [...uleb(bytes.length), ...bytes];
+}
+
+function section(id: number, body: number[]): number[] {
+  return [id, ...vec(body)];
+}
+
+// Instructions.
+const get = (i: number) => [0x20, ...uleb(i)];
+const set = (i: number) => [0x21, ...uleb(i)];
+const tee = (i: number) => [0x22, ...uleb(i)];
+const i32c = (v: number) => [0x41, ...sleb(v)];
+const f32c = (v: number) => [0x43, ...f32Bytes(v)];
+const simd = (op: number) => [0xfd, ...uleb(op)];
+const mem = (align: number, offset = 0) => [...uleb(align), ...uleb(offset)];
+const v128load = (offset = 0) => [...simd(0x00), ...mem(0, offset)];
+const v128store = (offset = 0) => [...simd(0x0b), ...mem(0, offset)];
+const f32load = [0x2a, ...mem(2)];
+const END = 0x0b;
+const I32_ADD = 0x6a;
+const I32_LT_U = 0x49;
+const F32_ABS = 0x8b;
+const F32_MAX = 0x97;
+const F32X4_SPLAT = 0x13;
+const I32X4_SPLAT = 0x11;
+const F32X4_EXTRACT = 0x1f;
+const I32X4_EXTRACT = 0x1b;
+const F32X4_LT = 0x43;
+const I32X4_GT_S = 0x3b;
+const V128_AND = 0x4e;
+const V128_ANDNOT = 0x4f;
+const I8X16_NARROW_S = 0x65;
+const I16X8_NARROW_S = 0x85;
+const F32X4_NEAREST = 0x6a;
+const I32X4_ADD = 0xae;
+const I32X4_SUB = 0xb1;
+const F32X4_ABS = 0xe0;
+const F32X4_MUL = 0xe6;
+const F32X4_MIN = 0xe8;
+const F32X4_MAX = 0xe9;
+const I32X4_TRUNC_SAT_S = 0xf8;
+
+/** `while (i < end) { body; i += step }` with i and end as locals. */
+function loop(i: number, end: number, step: number, body: number[]): number[] {
+  return [
+    0x02, 0x40, // block
+    ...get(i), ...get(end), 0x4f, 0x0d, 0, // i >= end (unsigned) → break
+    0x03, 0x40, // loop
+    ...body,
+    ...get(i), ...i32c(step), I32_ADD, ...tee(i),
+    ...get(end), I32_LT_U, 0x0d, 0, // continue while i < end
+    END,
+    END,
+  ];
+}
+
+interface Func {
+  name: string;
+  params: number[];
+  results: number[];
+  locals: number[];
+  body: number[];
+}
+
+const MIN_NORMAL = 2 ** -126;
+
+/** Quantize kernel body; `scaleAt(k)` pushes the scale vector for the k-th 4-lane group. */
+function quantBody(scaleAt: (k: number) => number[], L: { x: number; out: number; n: number; lo: number; hi: number; i: number; end: number; v: number; tiny: number; vlo: number; vhi: number }): number[] {
+  const lanes = (k: number): number[] => [
+    // v = load(x + 4i + 16k); v = andnot(v, |v| < MIN_NORMAL)
+    ...get(L.x), ...get(L.i), ...i32c(2), 0x74, I32_ADD, ...v128load(16 * k), ...tee(L.v),
+    ...get(L.v), ...simd(F32X4_ABS), ...get(L.tiny), ...simd(F32X4_LT), ...simd(V128_ANDNOT),
+    ...scaleAt(k), ...simd(F32X4_MUL), ...simd(F32X4_NEAREST),
+    ...get(L.vlo), ...simd(F32X4_MAX), ...get(L.vhi), ...simd(F32X4_MIN),
+    ...simd(I32X4_TRUNC_SAT_S),
+  ];
+  return [
+    ...f32c(MIN_NORMAL), ...simd(F32X4_SPLAT), ...set(L.tiny),
+    ...get(L.lo), ...simd(F32X4_SPLAT), ...set(L.vlo),
+    ...get(L.hi), ...simd(F32X4_SPLAT), ...set(L.vhi),
+    ...i32c(0), ...set(L.i),
+    ...get(L.n), ...set(L.end),
+    ...loop(L.i, L.end, 16, [
+      ...get(L.out), ...get(L.i), I32_ADD,
+      ...lanes(0), ...lanes(1), ...simd(I16X8_NARROW_S),
+      ...lanes(2), ...lanes(3), ...simd(I16X8_NARROW_S),
+      ...simd(I8X16_NARROW_S),
+      ...v128store(),
+    ]),
+  ];
+}
+
+function buildFunctions(): Func[] {
+  // amax(x, n) → f32. Locals: 2 i (i32), 3 end4 (i32), 4 acc (v128), 5 m (f32).
+  const amax: Func = {
+    name: "amax",
+    params: [I32, I32],
+    results: [F32],
+    locals: [I32, I32, V128, F32],
+    body: [
+      ...i32c(0), ...set(2),
+      ...get(1), ...i32c(-4), 0x71, ...set(3), // end4 = n & ~3
+      ...loop(2, 3, 4, [
+        ...get(4), ...get(0), ...get(2), ...i32c(2), 0x74, I32_ADD, ...v128load(), ...simd(F32X4_ABS), ...simd(F32X4_MAX), ...set(4),
+      ]),
+      ...get(4), ...simd(F32X4_EXTRACT), 0,
+      ...get(4), ...simd(F32X4_EXTRACT), 1, F32_MAX,
+      ...get(4), ...simd(F32X4_EXTRACT), 2, F32_MAX,
+      ...get(4), ...simd(F32X4_EXTRACT), 3, F32_MAX, ...set(5),
+      ...loop(2, 1, 1, [
+        ...get(5), ...get(0), ...get(2), ...i32c(2), 0x74, I32_ADD, ...f32load, F32_ABS, F32_MAX, ...set(5),
+      ]),
+      ...get(5),
+    ],
+  };
+  // amax_acc(x, acc, n). Locals: 3 i (byte offset), 4 end (bytes).
+  const amaxAcc: Func = {
+    name: "amax_acc",
+    params: [I32, I32, I32],
+    results: [],
+    locals: [I32, I32],
+    body: [
+      ...i32c(0), ...set(3),
+      ...get(2), ...i32c(2), 0x74, ...set(4),
+      ...loop(3, 4, 16, [
+        ...get(1), ...get(3), I32_ADD,
+        ...get(1), ...get(3), I32_ADD, ...v128load(),
+        ...get(0), ...get(3), I32_ADD, ...v128load(), ...simd(F32X4_ABS),
+        ...simd(F32X4_MAX), ...v128store(),
+      ]),
+    ],
+  };
+  // count_nonfinite(x, n) → i32. Locals: 2 i (bytes), 3 end (bytes), 4 acc (v128), 5 mask (v128), 6 inf (v128).
+  const countNonFinite: Func = {
+    name: "count_nonfinite",
+    params: [I32, I32],
+    results: [I32],
+    locals: [I32, I32, V128, V128, V128],
+    body: [
+      ...i32c(0), ...set(2),
+      ...get(1), ...i32c(2), 0x74, ...set(3),
+      ...i32c(0x7fffffff), ...simd(I32X4_SPLAT), ...set(5),
+      ...i32c(0x7f7fffff), ...simd(I32X4_SPLAT), ...set(6),
+      ...loop(2, 3, 16, [
+        // (bits & 0x7fffffff) > 0x7f7fffff is -1 exactly for NaN and ±Inf; subtracting counts it.
+        ...get(4),
+        ...get(0), ...get(2), I32_ADD, ...v128load(), ...get(5), ...simd(V128_AND), ...get(6), ...simd(I32X4_GT_S),
+        ...simd(I32X4_SUB), ...set(4),
+      ]),
+      ...get(4), ...simd(I32X4_EXTRACT), 0,
+      ...get(4), ...simd(I32X4_EXTRACT), 1, I32_ADD,
+      ...get(4), ...simd(I32X4_EXTRACT), 2, I32_ADD,
+      ...get(4), ...simd(I32X4_EXTRACT), 3, I32_ADD,
+    ],
+  };
+  // quant_s(x, out, n, s, lo, hi). Locals: 6 i, 7 end, 8 v, 9 tiny, 10 vlo, 11 vhi, 12 vs.
+  const quantS: Func = {
+    name: "quant_s",
+    params: [I32, I32, I32, F32, F32, F32],
+    results: [],
+    locals: [I32, I32, V128, V128, V128, V128, V128],
+    body: [
+      ...get(3), ...simd(F32X4_SPLAT), ...set(12),
+      ...quantBody(() => get(12), { x: 0, out: 1, n: 2, lo: 4, hi: 5, i: 6, end: 7, v: 8, tiny: 9, vlo: 10, vhi: 11 }),
+    ],
+  };
+  // quant_v(x, sv, out, n, lo, hi). Locals: 6 i, 7 end, 8 v, 9 tiny, 10 vlo, 11 vhi.
+  const quantV: Func = {
+    name: "quant_v",
+    params: [I32, I32, I32, I32, F32, F32],
+    results: [],
+    locals: [I32, I32, V128, V128, V128, V128],
+    body: quantBody(
+      (k) => [...get(1), ...get(6), ...i32c(2), 0x74, I32_ADD, ...v128load(16 * k)],
+      { x: 0, out: 2, n: 3, lo: 4, hi: 5, i: 6, end: 7, v: 8, tiny: 9, vlo: 10, vhi: 11 },
+    ),
+  };
+  return [amax, amaxAcc, countNonFinite, quantS, quantV];
+}
+
+/** The module's bytes; `pages` of 64 KiB linear memory, exported as "memory". */
+export function kernelModuleBytes(pages: number): Uint8Array {
+  const funcs = buildFunctions();
+  const types = funcs.map((f) => [0x60, ...vec(f.params), ...vec(f.results)]);
+  const typeSec = section(1, [...uleb(types.length), ...types.flat()]);
+  const funcSec = section(3, [...uleb(funcs.length), ...funcs.flatMap((_, i) => uleb(i))]);
+  const memSec = section(5, [1, 0x00, ...uleb(pages)]);
+  const name = (s: string) => vec([...new TextEncoder().encode(s)]);
+  const exports = [[...name("memory"), 0x02, 0], ...funcs.map((f, i) => [...name(f.name), 0x00, ...uleb(i)])];
+  const exportSec = section(7, [...uleb(exports.length), ...exports.flat()]);
+  const bodies = funcs.map((f) => {
+    const locals = f.locals.flatMap((t) => [1, t]);
+    return vec([...uleb(f.locals.length), ...locals, ...f.body, END]);
+  });
+  const codeSec = section(10, [...uleb(bodies.length), ...bodies.flat()]);
+  return new Uint8Array([0x00, 0x61, 0x73, 0x6d, 1, 0, 0, 0, ...typeSec, ...funcSec, ...memSec, ...exportSec, ...codeSec]);
+}

@@ -1,0 +1,162 @@
+import { describe, expect, it } from "vitest";
+import { ROUND_MAGIC, absMaxQuantize, quantizeToInt } from "../../src/quant/absmax.js";
+import { absMaxAlong, planReduction } from "../../src/quant/axes.js";
+import { MIN_NORMAL } from "../../src/quant/f32.js";
+import { countNonFinite, countNonFiniteScalar } from "../../src/quant/finite.js";
+import { roundHalfEven } from "../../src/quant/round.js";
+import { simdActive, simdQuantizeInt8, useSimd } from "../../src/quant/wasm/kernels.js";
+
+/** xorshift32, so every run tests the same values. */
+function rng(seed: number): () => number {
+  let s = seed >>> 0 || 1;
+  return () => {
+    s ^= s << 13;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    return (s >>> 0) / 4294967296;
+  };
+}
+
+/**
+ * Mostly ordinary weights, salted with what breaks kernels: subnormals of both signs, ±0, exact
+ * halves (ties once scaled by a power of two), huge values, ±Inf and NaN (with payloads).
+ */
+function nastyFloats(n: number, seed: number, specials: boolean): Float32Array {
+  const r = rng(seed);
+  const x = new Float32Array(n);
+  const bits = new Uint32Array(x.buffer);
+  for (let i = 0; i < n; i++) {
+    const u = r();
+    if (u < 0.75 || !specials) x[i] = (r() - 0.5) * 2 ** Math.floor(r() * 8 - 4);
+    else if (u < 0.82) bits[i] = ((r() * 0x007fffff) | 1) | (r() < 0.5 ? 0x80000000 : 0); // subnormal
+    else if (u < 0.88) x[i] = (Math.floor(r() * 300) - 150 + 0.5) / 2 ** Math.floor(r() * 3); // ties
+    else if (u < 0.9) x[i] = r() < 0.5 ? -0 : 0;
+    else if (u < 0.92) x[i] = (r() - 0.5) * 1e38;
+    else if (u < 0.94) x[i] = MIN_NORMAL * (r() < 0.5 ? -1 : 1) * (1 + Math.floor(r() * 3));
+    else if (u < 0.96) x[i] = r() < 0.5 ? Infinity : -Infinity;
+    else if (u < 0.98) bits[i] = 0x7fc00000 | (r() * 0x3fffff) | (r() < 0.5 ? 0x80000000 : 0);
+    else x[i] = Math.fround(r() * 1e-30);
+  }
+  return x;
+}
+
+/** The quantize step written the plain way: flush, one float32 product, round half even, clamp, cast. */
+function reference(x: number, s: number, lo: number, hi: number): number {
+  const xf = x < MIN_NORMAL && x > -MIN_NORMAL ? 0 : x;
+  const r = roundHalfEven(Math.fround(xf * s));
+  if (r !== r) return 0;
+  return Math.trunc(r < lo ? lo : r > hi ? hi : r);
+}
+
+function withSimd<T>(on: boolean, f: () => T): T {
+  const was = useSimd(on);
+  try {
+    return f();
+  } finally {
+    useSimd(was);
+  }
+}
+
+const bytes = (a: ArrayBufferView) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+
+/** Index of the first differing byte, or -1 (toEqual on megabyte arrays takes seconds). */
+function firstDifference(a: ArrayBufferView, b: ArrayBufferView): number {
+  const x = bytes(a);
+  const y = bytes(b);
+  if (x.length !== y.length) return Math.min(x.length, y.length);
+  if (Buffer.compare(x, y) === 0) return -1;
+  let i = 0;
+  while (x[i] === y[i]) i++;
+  return i;
+}
+
+describe("WebAssembly SIMD kernels equal the scalar loops bit for bit", () => {
+  it("is active on this Node (else these tests would compare the scalar path with itself)", () => {
+    expect(simdActive()).toBe(true);
+  });
+
+  it("quantizes 2.9M values × scales (ties, subnormals, NaN/Inf, overflow) like the plain formula", () => {
+    // Power-of-two scales make exact ties; huge scales make unflushed subnormals visible;
+    // 0 / NaN / Inf scales are what a slice of zeros, NaN or Inf produces.
+    const scales = [1, 0.5, 2, 127 / 3, Math.fround(127 / 1e-7), 2 ** 120, 2 ** 127, 0, NaN, Infinity, -3];
+    const bounds: [number, number][] = [[-127, 127], [-8, 7], [-127.5, 127.5], [-128, 127]];
+    const rows = 11;
+    const cols = 65536 + 13; // longer than a block (split into pieces), not a multiple of 16 (vector overhang)
+    const x = nastyFloats(rows * cols, 7, true);
+    let checked = 0;
+    for (const [lo, hi] of bounds) {
+      const plan = planReduction([rows, cols], [1]);
+      const scale = Float32Array.from(scales.slice(0, rows));
+      const simd = new Int8Array(x.length);
+      expect(simdQuantizeInt8(x, plan, scale, lo, hi, simd)).toBe(true);
+      const scalar = new Int8Array(x.length);
+      withSimd(false, () => quantizeToInt(x, scale, plan, lo, hi, scalar));
+      for (let i = 0; i < x.length; i++) {
+        const want = reference(x[i]!, scale[Math.floor(i / cols)]!, lo, hi);
+        if (simd[i] !== want || scalar[i] !== want) {
+          throw new Error(`x=${x[i]} s=${scale[Math.floor(i / cols)]} [${lo},${hi}]: simd ${simd[i]} scalar ${scalar[i]} want ${want}`);
+        }
+      }
+      checked += x.length;
+    }
+    expect(checked).toBeGreaterThan(2_800_000);
+    expect(ROUND_MAGIC).toBe(1.5 * 2 ** 52);
+  });
+
+  const shapes: { shape: number[]; axis: number | number[] | null }[] = [
+    { shape: [512, 1024], axis: -1 },
+    { shape: [512, 1024], axis: 0 },
+    { shape: [37, 333], axis: -1 },
+    { shape: [333, 37], axis: 0 },
+    { shape: [3, 70001], axis: -1 }, // runs longer than the kernels' block: split into pieces
+    { shape: [70001, 3], axis: 0 },
+    { shape: [2, 100000], axis: null },
+    { shape: [4, 5, 6, 7], axis: [0, 2] },
+    { shape: [6, 5, 7], axis: [1, 2] },
+    { shape: [7, 3, 1, 5], axis: 3 },
+    { shape: [1000], axis: 0 },
+    { shape: [3], axis: -1 },
+  ];
+  for (const { shape, axis } of shapes) {
+    for (const specials of [false, true]) {
+      it(`absMaxQuantize int8 / int4 range, ${JSON.stringify(shape)} axis ${JSON.stringify(axis)}${specials ? " with NaN/Inf/subnormals" : ""}`, () => {
+        const n = shape.reduce((a, b) => a * b, 1);
+        const x = nastyFloats(n, n + shape.length, specials);
+        const t = { dtype: "float32" as const, shape, data: x };
+        for (const opts of [{}, { valueRange: [-8, 7] as [number, number] }, { epsilon: 0 }]) {
+          const fast = withSimd(true, () => absMaxQuantize(t, axis, { ...opts, countNonFinite: true }));
+          const slow = withSimd(false, () => absMaxQuantize(t, axis, { ...opts, countNonFinite: true }));
+          expect(firstDifference(fast.values.data, slow.values.data)).toBe(-1);
+          expect(firstDifference(fast.scale.data, slow.scale.data)).toBe(-1);
+          const bad = countNonFiniteScalar(x);
+          expect(fast.nonFinite).toBe(bad);
+          expect(slow.nonFinite).toBe(bad);
+          if (specials && n >= 100) expect(bad).toBeGreaterThan(0);
+        }
+        const axes = axis === null ? null : (typeof axis === "number" ? [axis] : axis).map((a) => (a < 0 ? a + shape.length : a));
+        const amaxFast = withSimd(true, () => absMaxAlong(x, shape, axes)).amax;
+        const amaxSlow = withSimd(false, () => absMaxAlong(x, shape, axes)).amax;
+        // NaN payloads of amax are the engine's; every other bit must agree.
+        let mismatches = 0;
+        for (let i = 0; i < amaxSlow.length; i++) {
+          const a = amaxFast[i]!;
+          const b = amaxSlow[i]!;
+          if (Number.isNaN(b) ? !Number.isNaN(a) : !Object.is(a, b)) mismatches++;
+        }
+        expect(mismatches).toBe(0);
+      });
+    }
+  }
+
+  it("counts NaN/Inf like the scalar loop on 3M values with lengths around the vector width", () => {
+    for (const n of [0, 1, 3, 4, 5, 15, 16, 17, 65535, 65536, 65537, 3_000_001]) {
+      const x = nastyFloats(n, n + 1, true);
+      expect(countNonFinite(x)).toBe(countNonFiniteScalar(x));
+    }
+    const allBad = new Float32Array(70000).fill(NaN);
+    allBad[5] = Infinity;
+    allBad[69999] = -Infinity;
+    expect(countNonFinite(allBad)).toBe(70000);
+    expect(countNonFinite(new Float32Array(70000).fill(3.4e38))).toBe(0);
+  });
+});
