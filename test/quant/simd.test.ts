@@ -123,7 +123,8 @@ describe("WebAssembly SIMD kernels equal the scalar loops bit for bit", () => {
         const n = shape.reduce((a, b) => a * b, 1);
         const x = nastyFloats(n, n + shape.length, specials);
         const t = { dtype: "float32" as const, shape, data: x };
-        for (const opts of [{}, { valueRange: [-8, 7] as [number, number] }, { epsilon: 0 }]) {
+        const ranges: [number, number][] = [[-8, 7], [-127.9, 127.9], [2, 100]]; // the last excludes 0: no SIMD clamp
+        for (const opts of [{}, { epsilon: 0 }, ...ranges.map((valueRange) => ({ valueRange }))]) {
           const fast = withSimd(true, () => absMaxQuantize(t, axis, { ...opts, countNonFinite: true }));
           const slow = withSimd(false, () => absMaxQuantize(t, axis, { ...opts, countNonFinite: true }));
           expect(firstDifference(fast.values.data, slow.values.data)).toBe(-1);

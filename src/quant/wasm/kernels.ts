@@ -123,6 +123,13 @@ function perInner(plan: ReductionPlan): boolean {
   return !plan.innerReduced && plan.outSize === plan.innerLen && plan.innerLen <= CHUNK;
 }
 
+/** Clip bounds the kernels' int8 clamp reproduces (see module.ts): NaN's 0 must lie within them. */
+function int8Bounds(lo: number, hi: number): boolean {
+  const l = Math.trunc(lo);
+  const h = Math.trunc(hi);
+  return l >= -128 && h <= 127 && l <= 0 && h >= 0;
+}
+
 /** amax[o] = max(amax[o], |x|) over the plan (amax zeroed by the caller); false if not handled. */
 export function simdAbsMaxAlong(data: Float32Array, plan: ReductionPlan, amax: Float32Array): boolean {
   const k = simd();
@@ -158,12 +165,15 @@ export function simdAbsMaxAlong(data: Float32Array, plan: ReductionPlan, amax: F
 }
 
 /**
- * out = sat_i8(trunc(clamp(nearest(ftz(x) · scale), lo, hi))) over the plan — the int8 body of
- * absmax.ts's quantizeToInt; lo/hi must be float32 values within the int8 range. False if not handled.
+ * out = int8(clamp(nearest(ftz(x) · scale), lo, hi)) over the plan — the int8 body of absmax.ts's
+ * quantizeToInt. False if not handled (no SIMD, a plan the drivers do not walk, or bounds that
+ * exclude 0).
  */
 export function simdQuantizeInt8(data: Float32Array, plan: ReductionPlan, scale: Float32Array, lo: number, hi: number, out: Int8Array): boolean {
   const k = simd();
-  if (k === null || data.length === 0) return false;
+  if (k === null || data.length === 0 || !int8Bounds(lo, hi)) return false;
+  lo = Math.trunc(lo);
+  hi = Math.trunc(hi);
   const n = plan.innerLen;
   if (perRun(plan)) {
     const c = new RunCursor(plan);
@@ -212,7 +222,10 @@ export function simdAbsMaxQuantizeInt8Rows(
 ): boolean {
   const k = simd();
   const n = plan.innerLen;
-  if (k === null || data.length === 0 || !plan.innerReduced || n > CHUNK || plan.outSize * n !== plan.inSize) return false;
+  if (k === null || data.length === 0 || !int8Bounds(lo, hi)) return false;
+  if (!plan.innerReduced || n > CHUNK || plan.outSize * n !== plan.inSize) return false;
+  lo = Math.trunc(lo);
+  hi = Math.trunc(hi);
   // With every outer axis kept, run r writes output r.
   forEachBlock(k, data, n, (start, len, runs) => {
     const first = start / n;

@@ -4,16 +4,20 @@
  *
  * Every lane op is the same IEEE float32 operation the scalar JS computes: f32x4.mul is one
  * rounded float32 product (= Math.fround of the exact double product), f32x4.nearest rounds
- * half to even, f32x4.max/min propagate NaN, i32x4.trunc_sat_f32x4_s truncates toward zero,
+ * half to even, i32x4.trunc_sat_f32x4_s truncates toward zero,
  * saturates and maps NaN to 0 (XLA's cast, and the typed-array store of the JS path).
  * WebAssembly never flushes subnormals, so the quantize kernels flush their input explicitly.
  *
  * Exports (pointers are byte offsets into the exported memory):
- *   amax(x, n) → f32                      max |x[i]| over n floats (0 for n = 0), NaN wins
+ *   amax(x, n) → f32                      max |x[i]| over n floats (0 for n = 0), NaN wins (any payload)
  *   amax_acc(x, acc, n)                   acc[i] = max(acc[i], |x[i]|) for i < ceil4(n)
  *   count_nonfinite(x, n) → i32           NaN/±Inf among ceil4(n) floats
- *   quant_s(x, out, n, s, lo, hi)         out[i] = sat_i8(trunc(clamp(nearest(ftz(x[i]) * s), lo, hi)))
+ *   quant_s(x, out, n, s, lo, hi)         out[i] = clamp(sat_i8(trunc_sat(nearest(ftz(x[i]) * s))), lo, hi)
  *   quant_v(x, sv, out, n, lo, hi)        the same with s = sv[i]
+ * The quantize clamp runs on the int8 lanes (two instructions per 16 values, where f32x4.min/max
+ * are NaN-fixing sequences): for the integer nearest(p), trunc(clamp(p, lo, hi)) equals
+ * clamp(p, trunc(lo), trunc(hi)), Inf saturates, and NaN becomes 0 — which the clamp keeps
+ * only if trunc(lo) <= 0 <= trunc(hi), so the drivers take other bounds to the scalar loop.
  * amax_acc / count_nonfinite / quant_* work in whole vectors (4 resp. 16 lanes): callers pad
  * the buffers and ignore, or overwrite, what lies past n.
  */
@@ -72,11 +76,8 @@ const f32load = [0x2a, ...mem(2)];
 const END = 0x0b;
 const I32_ADD = 0x6a;
 const I32_LT_U = 0x49;
-const F32_ABS = 0x8b;
-const F32_MAX = 0x97;
 const F32X4_SPLAT = 0x13;
 const I32X4_SPLAT = 0x11;
-const F32X4_EXTRACT = 0x1f;
 const I32X4_EXTRACT = 0x1b;
 const F32X4_LT = 0x43;
 const I32X4_GT_S = 0x3b;
@@ -87,10 +88,12 @@ const I16X8_NARROW_S = 0x85;
 const F32X4_NEAREST = 0x6a;
 const I32X4_ADD = 0xae;
 const I32X4_SUB = 0xb1;
+const I32X4_MAX_S = 0xb8;
+const I8X16_SPLAT = 0x0f;
+const I8X16_MIN_S = 0x76;
+const I8X16_MAX_S = 0x78;
 const F32X4_ABS = 0xe0;
 const F32X4_MUL = 0xe6;
-const F32X4_MIN = 0xe8;
-const F32X4_MAX = 0xe9;
 const I32X4_TRUNC_SAT_S = 0xf8;
 
 /** `while (i < end) { body; i += step }` with i and end as locals. */
@@ -124,13 +127,12 @@ function quantBody(scaleAt: (k: number) => number[], L: { x: number; out: number
     ...get(L.x), ...get(L.i), ...i32c(2), 0x74, I32_ADD, ...v128load(16 * k), ...tee(L.v),
     ...get(L.v), ...simd(F32X4_ABS), ...get(L.tiny), ...simd(F32X4_LT), ...simd(V128_ANDNOT),
     ...scaleAt(k), ...simd(F32X4_MUL), ...simd(F32X4_NEAREST),
-    ...get(L.vlo), ...simd(F32X4_MAX), ...get(L.vhi), ...simd(F32X4_MIN),
     ...simd(I32X4_TRUNC_SAT_S),
   ];
   return [
     ...f32c(MIN_NORMAL), ...simd(F32X4_SPLAT), ...set(L.tiny),
-    ...get(L.lo), ...simd(F32X4_SPLAT), ...set(L.vlo),
-    ...get(L.hi), ...simd(F32X4_SPLAT), ...set(L.vhi),
+    ...get(L.lo), ...simd(I8X16_SPLAT), ...set(L.vlo),
+    ...get(L.hi), ...simd(I8X16_SPLAT), ...set(L.vhi),
     ...i32c(0), ...set(L.i),
     ...get(L.n), ...set(L.end),
     ...loop(L.i, L.end, 16, [
@@ -138,48 +140,62 @@ function quantBody(scaleAt: (k: number) => number[], L: { x: number; out: number
       ...lanes(0), ...lanes(1), ...simd(I16X8_NARROW_S),
       ...lanes(2), ...lanes(3), ...simd(I16X8_NARROW_S),
       ...simd(I8X16_NARROW_S),
+      ...get(L.vlo), ...simd(I8X16_MAX_S), ...get(L.vhi), ...simd(I8X16_MIN_S),
       ...v128store(),
     ]),
   ];
 }
 
 function buildFunctions(): Func[] {
-  // amax(x, n) → f32. Locals: 2 i (i32), 3 end4 (i32), 4 acc (v128), 5 m (f32).
+  // amax(x, n) → f32, on the bits: |x| as (bits & 0x7fffffff) orders like the float for every
+  // non-NaN value and puts every NaN above +Inf, so i32 max (one instruction, where f32x4.max is
+  // a NaN-fixing sequence) gives the same maximum and a NaN whenever there is one.
+  // Locals: 2 i (elements), 3 end16, 4..7 acc (v128), 8 mask (v128), 9 m (i32), 10 b (i32).
+  const absBits = (k: number): number[] => [
+    ...get(4 + k), ...get(0), ...get(2), ...i32c(2), 0x74, I32_ADD, ...v128load(16 * k), ...get(8), ...simd(V128_AND), ...simd(I32X4_MAX_S), ...set(4 + k),
+  ];
+  const lanesMax = (v: number): number[] => [
+    ...get(9), ...get(v), ...simd(I32X4_EXTRACT), 0, ...get(9), ...get(v), ...simd(I32X4_EXTRACT), 0, 0x4a, 0x1b, ...set(9),
+    ...get(9), ...get(v), ...simd(I32X4_EXTRACT), 1, ...get(9), ...get(v), ...simd(I32X4_EXTRACT), 1, 0x4a, 0x1b, ...set(9),
+    ...get(9), ...get(v), ...simd(I32X4_EXTRACT), 2, ...get(9), ...get(v), ...simd(I32X4_EXTRACT), 2, 0x4a, 0x1b, ...set(9),
+    ...get(9), ...get(v), ...simd(I32X4_EXTRACT), 3, ...get(9), ...get(v), ...simd(I32X4_EXTRACT), 3, 0x4a, 0x1b, ...set(9),
+  ];
   const amax: Func = {
     name: "amax",
     params: [I32, I32],
     results: [F32],
-    locals: [I32, I32, V128, F32],
+    locals: [I32, I32, V128, V128, V128, V128, V128, I32, I32],
     body: [
       ...i32c(0), ...set(2),
-      ...get(1), ...i32c(-4), 0x71, ...set(3), // end4 = n & ~3
-      ...loop(2, 3, 4, [
-        ...get(4), ...get(0), ...get(2), ...i32c(2), 0x74, I32_ADD, ...v128load(), ...simd(F32X4_ABS), ...simd(F32X4_MAX), ...set(4),
-      ]),
-      ...get(4), ...simd(F32X4_EXTRACT), 0,
-      ...get(4), ...simd(F32X4_EXTRACT), 1, F32_MAX,
-      ...get(4), ...simd(F32X4_EXTRACT), 2, F32_MAX,
-      ...get(4), ...simd(F32X4_EXTRACT), 3, F32_MAX, ...set(5),
+      ...get(1), ...i32c(-16), 0x71, ...set(3), // end16 = n & ~15
+      ...i32c(0x7fffffff), ...simd(I32X4_SPLAT), ...set(8),
+      ...loop(2, 3, 16, [...absBits(0), ...absBits(1), ...absBits(2), ...absBits(3)]),
+      // m = max over the four accumulators (select(a, b, a > b) keeps the larger)
+      ...get(4), ...get(5), ...simd(I32X4_MAX_S), ...get(6), ...simd(I32X4_MAX_S), ...get(7), ...simd(I32X4_MAX_S), ...set(4),
+      ...i32c(0), ...set(9),
+      ...lanesMax(4),
       ...loop(2, 1, 1, [
-        ...get(5), ...get(0), ...get(2), ...i32c(2), 0x74, I32_ADD, ...f32load, F32_ABS, F32_MAX, ...set(5),
+        ...get(0), ...get(2), ...i32c(2), 0x74, I32_ADD, 0x28, ...mem(2), ...i32c(0x7fffffff), 0x71, ...set(10),
+        ...get(9), ...get(10), ...get(9), ...get(10), 0x4a, 0x1b, ...set(9),
       ]),
-      ...get(5),
+      ...get(9), 0xbe, // f32.reinterpret_i32
     ],
   };
-  // amax_acc(x, acc, n). Locals: 3 i (byte offset), 4 end (bytes).
+  // amax_acc(x, acc, n), on the bits as amax. Locals: 3 i (byte offset), 4 end (bytes), 5 mask.
   const amaxAcc: Func = {
     name: "amax_acc",
     params: [I32, I32, I32],
     results: [],
-    locals: [I32, I32],
+    locals: [I32, I32, V128],
     body: [
       ...i32c(0), ...set(3),
       ...get(2), ...i32c(2), 0x74, ...set(4),
+      ...i32c(0x7fffffff), ...simd(I32X4_SPLAT), ...set(5),
       ...loop(3, 4, 16, [
         ...get(1), ...get(3), I32_ADD,
         ...get(1), ...get(3), I32_ADD, ...v128load(),
-        ...get(0), ...get(3), I32_ADD, ...v128load(), ...simd(F32X4_ABS),
-        ...simd(F32X4_MAX), ...v128store(),
+        ...get(0), ...get(3), I32_ADD, ...v128load(), ...get(5), ...simd(V128_AND),
+        ...simd(I32X4_MAX_S), ...v128store(),
       ]),
     ],
   };
@@ -209,7 +225,7 @@ function buildFunctions(): Func[] {
   // quant_s(x, out, n, s, lo, hi). Locals: 6 i, 7 end, 8 v, 9 tiny, 10 vlo, 11 vhi, 12 vs.
   const quantS: Func = {
     name: "quant_s",
-    params: [I32, I32, I32, F32, F32, F32],
+    params: [I32, I32, I32, F32, I32, I32],
     results: [],
     locals: [I32, I32, V128, V128, V128, V128, V128],
     body: [
@@ -220,7 +236,7 @@ function buildFunctions(): Func[] {
   // quant_v(x, sv, out, n, lo, hi). Locals: 6 i, 7 end, 8 v, 9 tiny, 10 vlo, 11 vhi.
   const quantV: Func = {
     name: "quant_v",
-    params: [I32, I32, I32, I32, F32, F32],
+    params: [I32, I32, I32, I32, I32, I32],
     results: [],
     locals: [I32, I32, V128, V128, V128, V128],
     body: quantBody(
