@@ -21,6 +21,7 @@ import { MIN_NORMAL, f32Div, f32Mul, flushSubnormal } from "./f32.js";
 import { roundF32ThroughBits, toFloat32, f32ToBf16Bits, f32ToF16Bits } from "./convert.js";
 import { FLOAT8_MAX, decodeFloat8, encodeFloat8, float8Format, type Float8Kind } from "./float8.js";
 import { sizeOf, type Tensor } from "./tensor.js";
+import { simdQuantizeFloat8 } from "./wasm/kernels.js";
 
 export type ComputeDType = "float32" | "float16" | "bfloat16";
 
@@ -80,6 +81,8 @@ export function quantizeFloat8(
     divisors[c] = byReciprocal ? f32Div(1, sc) : sc;
   }
   roundTo(divisors, byReciprocal ? quotientDType : "float32");
+
+  if (quotientDType === "float32" && simdQuantizeFloat8(inputs, divisors, inner, byReciprocal, f, out)) return;
 
   const max = FLOAT8_MAX[f];
   const block = new Float32Array(Math.min(BLOCK, n));

@@ -4,7 +4,8 @@ import { absMaxAlong, planReduction } from "../../src/quant/axes.js";
 import { MIN_NORMAL } from "../../src/quant/f32.js";
 import { countNonFinite, countNonFiniteScalar } from "../../src/quant/finite.js";
 import { roundHalfEven } from "../../src/quant/round.js";
-import { simdActive, simdQuantizeInt8, useSimd } from "../../src/quant/wasm/kernels.js";
+import { quantizeFloat8 } from "../../src/quant/float8-scale.js";
+import { simdActive, simdQuantizeFloat8, simdQuantizeInt8, useSimd } from "../../src/quant/wasm/kernels.js";
 
 /** xorshift32, so every run tests the same values. */
 function rng(seed: number): () => number {
@@ -159,5 +160,45 @@ describe("WebAssembly SIMD kernels equal the scalar loops bit for bit", () => {
     allBad[69999] = -Infinity;
     expect(countNonFinite(allBad)).toBe(70000);
     expect(countNonFinite(new Float32Array(70000).fill(3.4e38))).toBe(0);
+  });
+
+  const layouts: { what: string; period: number; inner: number }[] = [
+    { what: "per tensor", period: 1, inner: 1 },
+    { what: "per row of 1037 (long constant runs)", period: 60, inner: 1037 },
+    { what: "per column of 999 (one divisor per element)", period: 999, inner: 1 },
+    { what: "runs of 16", period: 7, inner: 16 },
+  ];
+  for (const kind of ["float8_e4m3fn", "float8_e5m2"] as const) {
+    for (const { what, period, inner } of layouts) {
+      it(`float8 ${kind} ${what}: SIMD codes equal the scalar loop's on ~1M values × scales`, () => {
+        const n = Math.ceil(1_000_000 / (period * inner)) * period * inner;
+        const x = nastyFloats(n, n + inner, true);
+        const r = rng(period);
+        // Powers of two make exact ties; tiny and huge scales reach subnormal and overflowing
+        // quotients; 0 and Inf make invalid products (x86's default NaN).
+        const pick = [1, 2 ** -3, 2 ** 7, 448 / 3.7, 1e-3, 1e30, 2 ** -130, 0, Infinity, -2, 5e-39];
+        let checked = 0;
+        for (const reciprocal of [true, false]) {
+          const scale = Float32Array.from({ length: period }, (_, c) => (period === 1 ? 448 / 13 : pick[c % pick.length]! * (1 + Math.floor(r() * 4))));
+          const simdOut = new Uint8Array(n);
+          const scalarOut = new Uint8Array(n);
+          withSimd(true, () => quantizeFloat8(x, scale, kind, simdOut, { inner, reciprocal }));
+          withSimd(false, () => quantizeFloat8(x, scale, kind, scalarOut, { inner, reciprocal }));
+          expect(firstDifference(simdOut, scalarOut)).toBe(-1);
+          checked += n;
+        }
+        expect(checked).toBeGreaterThan(1_900_000);
+      });
+    }
+  }
+
+  it("float8: the SIMD driver takes the CLI's layouts and leaves NaN divisors and odd layouts to the scalar loop", () => {
+    const x = nastyFloats(4096, 3, true);
+    const out = new Uint8Array(4096);
+    expect(simdQuantizeFloat8(x, new Float32Array([0.5]), 1, true, "float8_e4m3fn", out)).toBe(true);
+    expect(simdQuantizeFloat8(x, new Float32Array(64).fill(2), 64, true, "float8_e5m2", out)).toBe(true);
+    expect(simdQuantizeFloat8(x, new Float32Array(64).fill(2), 1, false, "float8_e5m2", out)).toBe(true);
+    expect(simdQuantizeFloat8(x, new Float32Array([NaN]), 1, true, "float8_e4m3fn", out)).toBe(false);
+    expect(simdQuantizeFloat8(x, new Float32Array(8).fill(2), 4, true, "float8_e4m3fn", out)).toBe(false);
   });
 });

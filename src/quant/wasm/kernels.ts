@@ -25,6 +25,8 @@ interface Exports {
   count_nonfinite(x: number, n: number): number;
   quant_s(x: number, out: number, n: number, s: number, lo: number, hi: number): void;
   quant_v(x: number, sv: number, out: number, n: number, lo: number, hi: number): void;
+  /** f8<kind>_<mul|div>_s(x, out, n, d) and f8<kind>_<mul|div>_v(x, dv, out, n), see module.ts. */
+  [float8: `f8${string}`]: (a: number, b: number, c: number, d: number) => void;
 }
 
 interface Kernels {
@@ -32,6 +34,7 @@ interface Kernels {
   x: Float32Array;
   s: Float32Array;
   out: Int8Array;
+  outU8: Uint8Array;
 }
 
 let kernels: Kernels | null | undefined;
@@ -52,6 +55,7 @@ function load(): Kernels | null {
       x: new Float32Array(e.memory.buffer, X, CHUNK + PAD / 4),
       s: new Float32Array(e.memory.buffer, S, CHUNK + PAD / 4),
       out: new Int8Array(e.memory.buffer, OUT, CHUNK + PAD),
+      outU8: new Uint8Array(e.memory.buffer, OUT, CHUNK + PAD),
     };
   } catch {
     return null; // no WebAssembly SIMD here: the scalar loops do the work
@@ -238,4 +242,50 @@ export function simdAbsMaxQuantizeInt8Rows(
     out.set(k.out.subarray(0, len), start);
   });
   return true;
+}
+
+/**
+ * float8 codes of clip(ftz(ftz(x) · d), ±max) (or x / d) with a float32 quotient — the CLI's
+ * case of float8-scale.ts's quantizeFloat8 — where element i uses divisors[floor(i / inner) %
+ * divisors.length]. False when not handled: no SIMD, a NaN divisor, or a layout that is neither
+ * long constant runs (inner ≥ 16 or one divisor) nor one divisor per element of a short period.
+ */
+export function simdQuantizeFloat8(
+  inputs: Float32Array,
+  divisors: Float32Array,
+  inner: number,
+  byReciprocal: boolean,
+  kind: "float8_e4m3fn" | "float8_e5m2",
+  out: Uint8Array,
+): boolean {
+  const k = simd();
+  const period = divisors.length;
+  if (k === null || inputs.length === 0 || period === 0) return false;
+  for (let c = 0; c < period; c++) if (divisors[c] !== divisors[c]) return false;
+  const name = `f8${kind.slice(7)}_${byReciprocal ? "mul" : "div"}` as const;
+  const n = inputs.length;
+  if (period === 1 || inner >= 16) {
+    const f = k.e[`${name}_s`];
+    const runLen = period === 1 ? n : inner;
+    forEachBlock(k, inputs, CHUNK, (start, len) => {
+      for (let pos = start, end = start + len; pos < end; ) {
+        const run = Math.floor(pos / runLen);
+        const stop = Math.min((run + 1) * runLen, end);
+        f(X + (pos - start) * 4, OUT + (pos - start), stop - pos, divisors[run % period]!);
+        pos = stop;
+      }
+      out.set(k.outU8.subarray(0, len), start);
+    });
+    return true;
+  }
+  if (inner === 1 && period <= CHUNK) {
+    const f = k.e[`${name}_v`];
+    k.s.set(divisors);
+    forEachBlock(k, inputs, period, (start, len) => {
+      for (let off = 0; off < len; off += period) f(X + off * 4, S, OUT + off, period);
+      out.set(k.outU8.subarray(0, len), start);
+    });
+    return true;
+  }
+  return false;
 }

@@ -89,6 +89,15 @@ const F32X4_NEAREST = 0x6a;
 const I32X4_ADD = 0xae;
 const I32X4_SUB = 0xb1;
 const I32X4_MAX_S = 0xb8;
+const I32X4_SHR_U = 0xad;
+const V128_BITSELECT = 0x52;
+const V128_OR = 0x50;
+const F32X4_ADD = 0xe4;
+const F32X4_DIV = 0xe7;
+const F32X4_PMIN = 0xea;
+const F32X4_PMAX = 0xeb;
+const I16X8_NARROW_U = 0x86;
+const I8X16_NARROW_U = 0x66;
 const I8X16_SPLAT = 0x0f;
 const I8X16_MIN_S = 0x76;
 const I8X16_MAX_S = 0x78;
@@ -244,7 +253,87 @@ function buildFunctions(): Func[] {
       { x: 0, out: 2, n: 3, lo: 4, hi: 5, i: 6, end: 7, v: 8, tiny: 9, vlo: 10, vhi: 11 },
     ),
   };
-  return [amax, amaxAcc, countNonFinite, quantS, quantV];
+  return [amax, amaxAcc, countNonFinite, quantS, quantV, ...float8Functions()];
+}
+
+/** float8 formats as the encoder needs them (float8.ts's FORMATS, with a float32 subnormal magic). */
+const F8 = {
+  e4m3fn: { max: 448, shift: 20, minNormalBits: 0x3c800000, overflowBits: 0x43e80001, overflowCode: 0x7f, nanCode: 0x7f, rebias: (127 - 7) << 3, magic: 2 ** (23 - 9) },
+  e5m2: { max: 57344, shift: 21, minNormalBits: 0x38800000, overflowBits: 0x47700000, overflowCode: 0x7c, nanCode: 0x7e, rebias: (127 - 15) << 2, magic: 2 ** (23 - 16) },
+};
+
+/**
+ * f8<kind>_<mul|div>_<s|v>: codes of clip(ftz(ftz(x) op d), ±max), the CLI's float8 quantize with a
+ * float32 quotient. `s`: (x, out, n, d) with one divisor; `v`: (x, dv, out, n) with d = dv[i].
+ * Flushes keep the sign (a zero's sign reaches the code). NaN divisors stay with the scalar loop:
+ * which NaN a product of two NaNs keeps is the engine's choice there.
+ * Encoding on the bits, as float8.ts: normal magnitudes round to nearest even by integer adds;
+ * subnormal ones by one float32 add of 2^(23 - step bits), whose low bits are then the code.
+ */
+function float8Functions(): Func[] {
+  const funcs: Func[] = [];
+  for (const [kind, f] of Object.entries(F8)) {
+    for (const op of ["mul", "div"] as const) {
+      for (const form of ["s", "v"] as const) {
+        // Locals after the 4 params: 4 i, 5 end, 6 dS (v128), 7 tiny, 8 keepSign, 9 b, 10 a, 11 sign, 12 code.
+        const [X, DV, OUT, N] = form === "s" ? [0, -1, 1, 2] : [0, 1, 2, 3];
+        const D = 3;
+        const I = 4, END = 5, DS = 6, TINY = 7, MAG = 8, B = 9, A = 10, SIGN = 11, CODE = 12;
+        const ftz = (v: number): number[] => [
+          // v & ~(|v| < MIN_NORMAL ? 0x7fffffff : 0): a subnormal becomes a zero of its sign
+          ...get(v), ...get(v), ...simd(F32X4_ABS), ...get(TINY), ...simd(F32X4_LT), ...get(MAG), ...simd(V128_AND), ...simd(V128_ANDNOT), ...set(v),
+        ];
+        const splat = (x: number) => [...i32c(x | 0), ...simd(I32X4_SPLAT)];
+        const lanes = (k: number): number[] => [
+          ...get(X), ...get(I), ...i32c(2), 0x74, I32_ADD, ...v128load(16 * k), ...set(B),
+          ...ftz(B),
+          ...get(B),
+          ...(form === "s" ? get(DS) : [...get(DV), ...get(I), ...i32c(2), 0x74, I32_ADD, ...v128load(16 * k)]),
+          ...simd(op === "mul" ? F32X4_MUL : F32X4_DIV), ...set(B),
+          ...ftz(B),
+          // clip: pmax(v, -max) / pmin(v, max) let NaN and -0 through, as jnp.clip does
+          ...get(B), ...f32c(-f.max), ...simd(F32X4_SPLAT), ...simd(F32X4_PMAX), ...f32c(f.max), ...simd(F32X4_SPLAT), ...simd(F32X4_PMIN), ...set(B),
+          ...get(B), ...get(MAG), ...simd(V128_AND), ...set(A),
+          ...get(B), ...i32c(24), ...simd(I32X4_SHR_U), ...splat(0x80), ...simd(V128_AND), ...set(SIGN),
+          // normal: ((a + half - 1 + ((a >> shift) & 1)) >> shift) - rebias
+          ...get(A), ...splat((1 << (f.shift - 1)) - 1), ...simd(I32X4_ADD),
+          ...get(A), ...i32c(f.shift), ...simd(I32X4_SHR_U), ...splat(1), ...simd(V128_AND), ...simd(I32X4_ADD),
+          ...i32c(f.shift), ...simd(I32X4_SHR_U), ...splat(f.rebias), ...simd(I32X4_SUB),
+          // subnormal: bits(|v| + magic) - bits(magic)
+          ...get(A), ...f32c(f.magic), ...simd(F32X4_SPLAT), ...simd(F32X4_ADD), ...splat(f32BitsOf(f.magic)), ...simd(I32X4_SUB),
+          ...get(A), ...splat(f.minNormalBits - 1), ...simd(I32X4_GT_S), ...simd(V128_BITSELECT), ...set(CODE),
+          ...splat(f.overflowCode), ...get(CODE), ...get(A), ...splat(f.overflowBits - 1), ...simd(I32X4_GT_S), ...simd(V128_BITSELECT), ...set(CODE),
+          ...splat(f.nanCode), ...get(CODE), ...get(A), ...splat(0x7f800000), ...simd(I32X4_GT_S), ...simd(V128_BITSELECT),
+          ...get(SIGN), ...simd(V128_OR),
+        ];
+        funcs.push({
+          name: `f8${kind}_${op}_${form}`,
+          params: form === "s" ? [I32, I32, I32, F32] : [I32, I32, I32, I32],
+          results: [],
+          locals: [I32, I32, V128, V128, V128, V128, V128, V128, V128],
+          body: [
+            ...(form === "s" ? [...get(D), ...simd(F32X4_SPLAT), ...set(DS)] : []),
+            ...f32c(MIN_NORMAL), ...simd(F32X4_SPLAT), ...set(TINY),
+            ...splat(0x7fffffff), ...set(MAG),
+            ...i32c(0), ...set(I),
+            ...get(N), ...set(END),
+            ...loop(I, END, 16, [
+              ...get(OUT), ...get(I), I32_ADD,
+              ...lanes(0), ...lanes(1), ...simd(I16X8_NARROW_U),
+              ...lanes(2), ...lanes(3), ...simd(I16X8_NARROW_U),
+              ...simd(I8X16_NARROW_U),
+              ...v128store(),
+            ]),
+          ],
+        });
+      }
+    }
+  }
+  return funcs;
+}
+
+function f32BitsOf(x: number): number {
+  return new Int32Array(new Float32Array([x]).buffer)[0]!;
 }
 
 /** The module's bytes; `pages` of 64 KiB linear memory, exported as "memory". */
