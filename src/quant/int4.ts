@@ -39,6 +39,16 @@ export function packNibbles(src: Bytes, shape: readonly number[], axis: number, 
   const [outer, len, inner] = split(shape, axis);
   const half = len >> 1;
   const packedLen = (len + 1) >> 1;
+  if (inner === 1) {
+    // Packing along the last axis (the CLI's usual case): pairs are adjacent bytes.
+    for (let o = 0; o < outer; o++) {
+      const s = o * len;
+      const d = o * packedLen;
+      for (let k = 0; k < half; k++) out[d + k] = (src[s + 2 * k]! & 15) | ((src[s + 2 * k + 1]! & 15) << 4);
+      if (len & 1) out[d + half] = src[s + len - 1]! & 15;
+    }
+    return;
+  }
   for (let o = 0; o < outer; o++) {
     const srcBase = o * len * inner;
     const dstBase = o * packedLen * inner;
