@@ -7,6 +7,7 @@
  */
 import { KquantError } from "../errors.js";
 import type { Tensor } from "./tensor.js";
+import { simdWiden16 } from "./wasm/kernels.js";
 
 export type Float16Kind = "float16" | "bfloat16";
 
@@ -81,6 +82,7 @@ function floatBitsToBfloatBits(bits: number): number {
 
 export function f16BitsToF32(src: Uint16Array, dst: Float32Array): void {
   checkLengths(src, dst, "float16 → float32");
+  if (simdWiden16(src, u32View(dst), "float16")) return;
   const lut = halfToFloatLut();
   const out = u32View(dst);
   const n = src.length;
@@ -89,6 +91,7 @@ export function f16BitsToF32(src: Uint16Array, dst: Float32Array): void {
 
 export function bf16BitsToF32(src: Uint16Array, dst: Float32Array): void {
   checkLengths(src, dst, "bfloat16 → float32");
+  if (simdWiden16(src, u32View(dst), "bfloat16")) return;
   const out = u32View(dst);
   const n = src.length;
   for (let i = 0; i < n; i++) out[i] = src[i] << 16;

@@ -4,6 +4,7 @@ import { absMaxAlong, planReduction } from "../../src/quant/axes.js";
 import { MIN_NORMAL } from "../../src/quant/f32.js";
 import { countNonFinite, countNonFiniteScalar } from "../../src/quant/finite.js";
 import { roundHalfEven } from "../../src/quant/round.js";
+import { bf16BitsToF32, f16BitsToF32 } from "../../src/quant/convert.js";
 import { quantizeFloat8 } from "../../src/quant/float8-scale.js";
 import { simdActive, simdQuantizeFloat8, simdQuantizeInt8, useSimd } from "../../src/quant/wasm/kernels.js";
 
@@ -200,5 +201,19 @@ describe("WebAssembly SIMD kernels equal the scalar loops bit for bit", () => {
     expect(simdQuantizeFloat8(x, new Float32Array(64).fill(2), 1, false, "float8_e5m2", out)).toBe(true);
     expect(simdQuantizeFloat8(x, new Float32Array([NaN]), 1, true, "float8_e4m3fn", out)).toBe(false);
     expect(simdQuantizeFloat8(x, new Float32Array(8).fill(2), 4, true, "float8_e4m3fn", out)).toBe(false);
+  });
+
+  it("widens every float16 and bfloat16 bit pattern like the scalar conversions (NaN payloads included)", () => {
+    // All 65536 patterns, three times over, at an odd length so the last vector overhangs.
+    const n = 3 * 65536 + 5;
+    const src = Uint16Array.from({ length: n }, (_, i) => (i * 40503) & 0xffff);
+    for (const widen of [f16BitsToF32, bf16BitsToF32]) {
+      const fast = new Float32Array(n);
+      const slow = new Float32Array(n);
+      withSimd(true, () => widen(src, fast));
+      withSimd(false, () => widen(src, slow));
+      expect(firstDifference(fast, slow)).toBe(-1);
+    }
+    expect(new Set(src).size).toBe(65536);
   });
 });

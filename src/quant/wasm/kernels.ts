@@ -27,6 +27,8 @@ interface Exports {
   quant_v(x: number, sv: number, out: number, n: number, lo: number, hi: number): void;
   /** f8<kind>_<mul|div>_s(x, out, n, d) and f8<kind>_<mul|div>_v(x, dv, out, n), see module.ts. */
   [float8: `f8${string}`]: (a: number, b: number, c: number, d: number) => void;
+  bf16_to_f32(src: number, dst: number, n: number): void;
+  f16_to_f32(src: number, dst: number, n: number): void;
 }
 
 interface Kernels {
@@ -35,6 +37,8 @@ interface Kernels {
   s: Float32Array;
   out: Int8Array;
   outU8: Uint8Array;
+  x16: Uint16Array;
+  s32: Uint32Array;
 }
 
 let kernels: Kernels | null | undefined;
@@ -56,6 +60,8 @@ function load(): Kernels | null {
       s: new Float32Array(e.memory.buffer, S, CHUNK + PAD / 4),
       out: new Int8Array(e.memory.buffer, OUT, CHUNK + PAD),
       outU8: new Uint8Array(e.memory.buffer, OUT, CHUNK + PAD),
+      x16: new Uint16Array(e.memory.buffer, X, CHUNK),
+      s32: new Uint32Array(e.memory.buffer, S, CHUNK + PAD / 4),
     };
   } catch {
     return null; // no WebAssembly SIMD here: the scalar loops do the work
@@ -288,4 +294,18 @@ export function simdQuantizeFloat8(
     return true;
   }
   return false;
+}
+
+/** float16 / bfloat16 bit patterns → float32 bits (convert.ts's exact conversions); false without SIMD. */
+export function simdWiden16(src: Uint16Array, dst: Uint32Array, kind: "float16" | "bfloat16"): boolean {
+  const k = simd();
+  if (k === null) return false;
+  const f = kind === "bfloat16" ? k.e.bf16_to_f32 : k.e.f16_to_f32;
+  for (let start = 0; start < src.length; start += CHUNK) {
+    const len = Math.min(CHUNK, src.length - start);
+    k.x16.set(src.subarray(start, start + len));
+    f(X, S, len);
+    dst.set(k.s32.subarray(0, len), start);
+  }
+  return true;
 }

@@ -90,6 +90,11 @@ const I32X4_ADD = 0xae;
 const I32X4_SUB = 0xb1;
 const I32X4_MAX_S = 0xb8;
 const I32X4_SHR_U = 0xad;
+const I32X4_SHL = 0xab;
+const I32X4_EXTEND_LOW_U = 0xa9;
+const I32X4_EXTEND_HIGH_U = 0xaa;
+const I32X4_EQ = 0x37;
+const F32X4_SUB = 0xe5;
 const V128_BITSELECT = 0x52;
 const V128_OR = 0x50;
 const F32X4_ADD = 0xe4;
@@ -253,7 +258,7 @@ function buildFunctions(): Func[] {
       { x: 0, out: 2, n: 3, lo: 4, hi: 5, i: 6, end: 7, v: 8, tiny: 9, vlo: 10, vhi: 11 },
     ),
   };
-  return [amax, amaxAcc, countNonFinite, quantS, quantV, ...float8Functions()];
+  return [amax, amaxAcc, countNonFinite, quantS, quantV, ...float8Functions(), ...widenFunctions()];
 }
 
 /** float8 formats as the encoder needs them (float8.ts's FORMATS, with a float32 subnormal magic). */
@@ -330,6 +335,47 @@ function float8Functions(): Func[] {
     }
   }
   return funcs;
+}
+
+/**
+ * bf16_to_f32(src, dst, n) and f16_to_f32(src, dst, n): 16-bit patterns to float32 bits, 8 per
+ * step (n rounded up to a multiple of 8). bfloat16 is the top half of a float32. float16 is
+ * numpy's npy_halfbits_to_floatbits: exponent rebias, Inf/NaN keep their payload (a signalling
+ * NaN stays signalling), subnormals normalised exactly by one float32 subtraction.
+ */
+function widenFunctions(): Func[] {
+  const splat = (x: number) => [...i32c(x | 0), ...simd(I32X4_SPLAT)];
+  // Locals after (src, dst, n): 3 i (elements), 4 end, 5 h (v128), 6 o (v128), 7 e (v128).
+  const step = (convert: (half: "low" | "high") => number[]): number[] => [
+    ...get(1), ...get(3), ...i32c(2), 0x74, I32_ADD, ...convert("low"), ...v128store(0),
+    ...get(1), ...get(3), ...i32c(2), 0x74, I32_ADD, ...convert("high"), ...v128store(16),
+  ];
+  const load = (half: "low" | "high") => [
+    ...get(0), ...get(3), ...i32c(1), 0x74, I32_ADD, ...v128load(), ...simd(half === "low" ? I32X4_EXTEND_LOW_U : I32X4_EXTEND_HIGH_U),
+  ];
+  const bf16 = (half: "low" | "high") => [...load(half), ...i32c(16), ...simd(I32X4_SHL)];
+  const f16 = (half: "low" | "high") => [
+    ...load(half), ...set(5),
+    // o = (h & 0x7fff) << 13; e = o & 0x0f800000; o += (127 - 15) << 23
+    ...get(5), ...splat(0x7fff), ...simd(V128_AND), ...i32c(13), ...simd(I32X4_SHL), ...set(6),
+    ...get(6), ...splat(0x0f800000), ...simd(V128_AND), ...set(7),
+    ...get(6), ...splat((127 - 15) << 23), ...simd(I32X4_ADD), ...set(6),
+    // Inf/NaN (e all ones): the exponent goes on up to 0xff
+    ...get(6), ...get(7), ...splat(0x0f800000), ...simd(I32X4_EQ), ...splat((128 - 16) << 23), ...simd(V128_AND), ...simd(I32X4_ADD), ...set(6),
+    // zero/subnormal (e = 0): float(o + 2^23) - float(113 << 23) is m · 2^-24 exactly
+    ...get(6), ...splat(1 << 23), ...simd(I32X4_ADD), ...splat(113 << 23), ...simd(F32X4_SUB),
+    ...get(6), ...get(7), ...splat(0), ...simd(I32X4_EQ), ...simd(V128_BITSELECT),
+    // sign
+    ...get(5), ...splat(0x8000), ...simd(V128_AND), ...i32c(16), ...simd(I32X4_SHL), ...simd(V128_OR),
+  ];
+  const fn = (name: string, convert: (half: "low" | "high") => number[]): Func => ({
+    name,
+    params: [I32, I32, I32],
+    results: [],
+    locals: [I32, I32, V128, V128, V128],
+    body: [...i32c(0), ...set(3), ...get(2), ...set(4), ...loop(3, 4, 8, step(convert))],
+  });
+  return [fn("bf16_to_f32", bf16), fn("f16_to_f32", f16)];
 }
 
 function f32BitsOf(x: number): number {
