@@ -94,16 +94,7 @@ export function absMaxQuantizeGroupedWithZeroPoint(
 
   const lo = new Float32Array(nGroups * cols).fill(Infinity);
   const hi = new Float32Array(nGroups * cols).fill(-Infinity);
-  for (let r = 0; r < rows; r++) {
-    const base = Math.floor(r / blockSize) * cols;
-    const row = r * cols;
-    for (let c = 0; c < cols; c++) {
-      const v = data[row + c]!;
-      const x = v < MIN_NORMAL && v > -MIN_NORMAL ? 0 : v;
-      lo[base + c] = Math.min(lo[base + c]!, x);
-      hi[base + c] = Math.max(hi[base + c]!, x);
-    }
-  }
+  groupMinMax(data, rows, cols, blockSize, lo, hi);
   if (nGroups > 1 && rows % blockSize !== 0) {
     const base = (nGroups - 1) * cols;
     for (let c = 0; c < cols; c++) {
@@ -154,19 +145,7 @@ export function absMaxQuantizeGroupedWithZeroPoint(
       }
     }
   } else {
-    // Integer outputs: the magic-number rounding of absmax.ts (same reasoning: beyond 2^51 the
-    // clamp hides the difference, NaN passes the comparisons and stores as 0).
-    for (let r = 0; r < rows; r++) {
-      const base = Math.floor(r / blockSize) * cols;
-      const row = r * cols;
-      for (let c = 0; c < cols; c++) {
-        const v = data[row + c]!;
-        const x = v < MIN_NORMAL && v > -MIN_NORMAL ? 0 : v;
-        const q = Math.fround(Math.fround(x * inv[base + c]!) + ROUND_MAGIC - ROUND_MAGIC + zero[base + c]!);
-        // Math.min/max, not a ternary: V8 stores a ternary's double through its slow truncation (4× slower).
-        out[row + c] = Math.min(Math.max(q, vlo), vhi);
-      }
-    }
+    quantizeGroupedInt(data, rows, cols, blockSize, inv, zero, vlo, vhi, out);
   }
   if (out instanceof Float32Array) {
     const bits = new Uint32Array(out.buffer);
@@ -183,4 +162,57 @@ export function absMaxQuantizeGroupedWithZeroPoint(
     scale: { dtype: "float32", shape: [nGroups, cols], data: scale },
     zeroPoint: { dtype: "int8", shape: [nGroups, cols], data: zero },
   };
+}
+
+/**
+ * Per (group, column): min and max of the flushed inputs (NaN wins, as jnp.min/max). A function
+ * of its own, as is the quantize loop: inside the large caller V8 optimised both loops far worse.
+ */
+function groupMinMax(data: Float32Array, rows: number, cols: number, blockSize: number, lo: Float32Array, hi: Float32Array): void {
+  for (let r = 0; r < rows; r++) {
+    const base = Math.floor(r / blockSize) * cols;
+    const row = r * cols;
+    for (let c = 0; c < cols; c++) {
+      const v = data[row + c]!;
+      const x = v < MIN_NORMAL && v > -MIN_NORMAL ? 0 : v;
+      lo[base + c] = Math.min(lo[base + c]!, x);
+      hi[base + c] = Math.max(hi[base + c]!, x);
+    }
+  }
+}
+
+/**
+ * Integer outputs: the magic-number rounding of absmax.ts (same reasoning: beyond 2^51 the clamp
+ * hides the difference, NaN passes Math.min/max and stores as 0; a ternary clamp would send the
+ * store through V8's slow truncation). The input flush only matters when some inv · 2^-126 can
+ * exceed 0.5: otherwise a subnormal's product rounds to ±0 and adds nothing to the zero point.
+ */
+function quantizeGroupedInt(
+  data: Float32Array,
+  rows: number,
+  cols: number,
+  blockSize: number,
+  inv: Float32Array,
+  zero: Int8Array,
+  vlo: number,
+  vhi: number,
+  out: QuantArray,
+): void {
+  const M = ROUND_MAGIC;
+  const flush = !inv.every((s) => s * MIN_NORMAL <= 0.5);
+  for (let r = 0; r < rows; r++) {
+    const base = Math.floor(r / blockSize) * cols;
+    const row = r * cols;
+    if (flush) {
+      for (let c = 0; c < cols; c++) {
+        const v = data[row + c]!;
+        const x = v < MIN_NORMAL && v > -MIN_NORMAL ? 0 : v;
+        out[row + c] = Math.min(Math.max(Math.fround(Math.fround(x * inv[base + c]!) + M - M + zero[base + c]!), vlo), vhi);
+      }
+    } else {
+      for (let c = 0; c < cols; c++) {
+        out[row + c] = Math.min(Math.max(Math.fround(Math.fround(data[row + c]! * inv[base + c]!) + M - M + zero[base + c]!), vlo), vhi);
+      }
+    }
+  }
 }
