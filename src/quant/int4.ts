@@ -7,6 +7,7 @@
  */
 import { KquantError } from "../errors.js";
 import { sizeOf, type Tensor } from "./tensor.js";
+import { simdPackPairs } from "./wasm/kernels.js";
 
 export type Int4Container = "int8" | "uint8";
 type Bytes = Int8Array | Uint8Array;
@@ -30,6 +31,10 @@ function split(shape: readonly number[], axis: number): [number, number, number]
   return [sizeOf(shape.slice(0, axis)), shape[axis]!, sizeOf(shape.slice(axis + 1))];
 }
 
+function asBytes(a: Bytes): Uint8Array {
+  return a instanceof Uint8Array ? a : new Uint8Array(a.buffer, a.byteOffset, a.length);
+}
+
 /**
  * The packing kernel on raw bytes (any int4 values in any integer bytes; only the low nibble
  * of each is kept). `out` must hold outer × ceil(len/2) × inner bytes. Exported so callers can
@@ -39,6 +44,7 @@ export function packNibbles(src: Bytes, shape: readonly number[], axis: number, 
   const [outer, len, inner] = split(shape, axis);
   const half = len >> 1;
   const packedLen = (len + 1) >> 1;
+  if (inner === 1 && len % 2 === 0 && simdPackPairs(asBytes(src), asBytes(out))) return;
   if (inner === 1) {
     // Packing along the last axis (the CLI's usual case): pairs are adjacent bytes.
     for (let o = 0; o < outer; o++) {

@@ -6,6 +6,7 @@ import { countNonFinite, countNonFiniteScalar } from "../../src/quant/finite.js"
 import { roundHalfEven } from "../../src/quant/round.js";
 import { bf16BitsToF32, f16BitsToF32 } from "../../src/quant/convert.js";
 import { quantizeFloat8 } from "../../src/quant/float8-scale.js";
+import { packInt4 } from "../../src/quant/int4.js";
 import { simdActive, simdQuantizeFloat8, simdQuantizeInt8, useSimd } from "../../src/quant/wasm/kernels.js";
 
 /** xorshift32, so every run tests the same values. */
@@ -215,5 +216,20 @@ describe("WebAssembly SIMD kernels equal the scalar loops bit for bit", () => {
       expect(firstDifference(fast, slow)).toBe(-1);
     }
     expect(new Set(src).size).toBe(65536);
+  });
+
+  it("packs int4 pairs along the last axis like the scalar loop (any bytes, both containers, odd sizes)", () => {
+    const r = rng(11);
+    for (const shape of [[3, 4], [1000, 70], [5, 262150], [7, 33], [2, 1]]) {
+      const n = shape[0]! * shape[1]!;
+      const raw = Uint8Array.from({ length: n }, () => Math.floor(r() * 256));
+      for (const dtype of ["int8", "uint8"] as const) {
+        const data = dtype === "int8" ? new Int8Array(raw.buffer) : raw;
+        const fast = withSimd(true, () => packInt4({ dtype, shape, data }, -1, dtype)).packed.data;
+        const slow = withSimd(false, () => packInt4({ dtype, shape, data }, -1, dtype)).packed.data;
+        expect(firstDifference(fast, slow)).toBe(-1);
+        expect(fast.length).toBe(shape[0]! * Math.ceil(shape[1]! / 2));
+      }
+    }
   });
 });

@@ -29,6 +29,7 @@ interface Exports {
   [float8: `f8${string}`]: (a: number, b: number, c: number, d: number) => void;
   bf16_to_f32(src: number, dst: number, n: number): void;
   f16_to_f32(src: number, dst: number, n: number): void;
+  pack_pairs(src: number, dst: number, m: number): void;
 }
 
 interface Kernels {
@@ -38,6 +39,7 @@ interface Kernels {
   out: Int8Array;
   outU8: Uint8Array;
   x16: Uint16Array;
+  x8: Uint8Array;
   s32: Uint32Array;
 }
 
@@ -61,6 +63,7 @@ function load(): Kernels | null {
       out: new Int8Array(e.memory.buffer, OUT, CHUNK + PAD),
       outU8: new Uint8Array(e.memory.buffer, OUT, CHUNK + PAD),
       x16: new Uint16Array(e.memory.buffer, X, CHUNK),
+      x8: new Uint8Array(e.memory.buffer, X, 2 * CHUNK),
       s32: new Uint32Array(e.memory.buffer, S, CHUNK + PAD / 4),
     };
   } catch {
@@ -306,6 +309,22 @@ export function simdWiden16(src: Uint16Array, dst: Uint32Array, kind: "float16" 
     k.x16.set(src.subarray(start, start + len));
     f(X, S, len);
     dst.set(k.s32.subarray(0, len), start);
+  }
+  return true;
+}
+
+/**
+ * int4 packing of adjacent byte pairs (int4.ts, packing along a last axis of even length):
+ * out[j] = (src[2j] & 15) | ((src[2j + 1] & 15) << 4). False without SIMD.
+ */
+export function simdPackPairs(src: Uint8Array, out: Uint8Array): boolean {
+  const k = simd();
+  if (k === null || src.length !== 2 * out.length) return false;
+  for (let j = 0; j < out.length; j += CHUNK) {
+    const m = Math.min(CHUNK, out.length - j);
+    k.x8.set(src.subarray(2 * j, 2 * (j + m)));
+    k.e.pack_pairs(X, OUT, m);
+    out.set(k.outU8.subarray(0, m), j);
   }
   return true;
 }

@@ -91,6 +91,8 @@ const I32X4_SUB = 0xb1;
 const I32X4_MAX_S = 0xb8;
 const I32X4_SHR_U = 0xad;
 const I32X4_SHL = 0xab;
+const I16X8_SPLAT = 0x10;
+const I16X8_SHR_U = 0x8d;
 const I32X4_EXTEND_LOW_U = 0xa9;
 const I32X4_EXTEND_HIGH_U = 0xaa;
 const I32X4_EQ = 0x37;
@@ -258,7 +260,7 @@ function buildFunctions(): Func[] {
       { x: 0, out: 2, n: 3, lo: 4, hi: 5, i: 6, end: 7, v: 8, tiny: 9, vlo: 10, vhi: 11 },
     ),
   };
-  return [amax, amaxAcc, countNonFinite, quantS, quantV, ...float8Functions(), ...widenFunctions()];
+  return [amax, amaxAcc, countNonFinite, quantS, quantV, ...float8Functions(), ...widenFunctions(), packPairs()];
 }
 
 /** float8 formats as the encoder needs them (float8.ts's FORMATS, with a float32 subnormal magic). */
@@ -376,6 +378,34 @@ function widenFunctions(): Func[] {
     body: [...i32c(0), ...set(3), ...get(2), ...set(4), ...loop(3, 4, 8, step(convert))],
   });
   return [fn("bf16_to_f32", bf16), fn("f16_to_f32", f16)];
+}
+
+/**
+ * pack_pairs(src, dst, m): dst[j] = (src[2j] & 15) | ((src[2j + 1] & 15) << 4) for j < ceil16(m) —
+ * int4.ts's packing along the last axis of an even length, where pairs are adjacent bytes.
+ * Each 16-bit lane holds one pair (even byte low): (lane & 0x0f) | ((lane & 0x0f00) >> 4),
+ * then the lanes narrow to bytes (0..255, no saturation).
+ */
+function packPairs(): Func {
+  // Locals after (src, dst, m): 3 j, 4 end, 5 lowMask, 6 highMask.
+  const half = (offset: number): number[] => [
+    ...get(0), ...get(3), ...i32c(1), 0x74, I32_ADD, ...v128load(offset), ...set(7),
+    ...get(7), ...get(5), ...simd(V128_AND),
+    ...get(7), ...get(6), ...simd(V128_AND), ...i32c(4), ...simd(I16X8_SHR_U),
+    ...simd(V128_OR),
+  ];
+  return {
+    name: "pack_pairs",
+    params: [I32, I32, I32],
+    results: [],
+    locals: [I32, I32, V128, V128, V128],
+    body: [
+      ...i32c(0x0f), ...simd(I16X8_SPLAT), ...set(5),
+      ...i32c(0x0f00), ...simd(I16X8_SPLAT), ...set(6),
+      ...i32c(0), ...set(3), ...get(2), ...set(4),
+      ...loop(3, 4, 16, [...get(1), ...get(3), I32_ADD, ...half(0), ...half(16), ...simd(I8X16_NARROW_U), ...v128store()]),
+    ],
+  };
 }
 
 function f32BitsOf(x: number): number {
