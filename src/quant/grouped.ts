@@ -34,6 +34,7 @@
  */
 import { KquantError } from "../errors.js";
 import { roundHalfEven } from "./round.js";
+import { simdGroupMinMax, simdQuantizeGroupedInt8 } from "./wasm/kernels.js";
 import type { Tensor } from "./tensor.js";
 import {
   DEFAULT_EPSILON,
@@ -169,6 +170,8 @@ export function absMaxQuantizeGroupedWithZeroPoint(
  * of its own, as is the quantize loop: inside the large caller V8 optimised both loops far worse.
  */
 function groupMinMax(data: Float32Array, rows: number, cols: number, blockSize: number, lo: Float32Array, hi: Float32Array): void {
+  // Math.min/max on float32 arrays cost V8 ~11 ns per element here; f32x4.min/max are the same ops.
+  if (simdGroupMinMax(data, rows, cols, blockSize, lo, hi)) return;
   for (let r = 0; r < rows; r++) {
     const base = Math.floor(r / blockSize) * cols;
     const row = r * cols;
@@ -198,6 +201,7 @@ function quantizeGroupedInt(
   vhi: number,
   out: QuantArray,
 ): void {
+  if (out instanceof Int8Array && simdQuantizeGroupedInt8(data, rows, cols, blockSize, inv, zero, vlo, vhi, out)) return;
   const M = ROUND_MAGIC;
   const flush = !inv.every((s) => s * MIN_NORMAL <= 0.5);
   for (let r = 0; r < rows; r++) {

@@ -7,6 +7,7 @@ import { roundHalfEven } from "../../src/quant/round.js";
 import { bf16BitsToF32, f16BitsToF32 } from "../../src/quant/convert.js";
 import { quantizeFloat8 } from "../../src/quant/float8-scale.js";
 import { packInt4 } from "../../src/quant/int4.js";
+import { absMaxQuantizeGroupedWithZeroPoint } from "../../src/quant/grouped.js";
 import { simdActive, simdQuantizeFloat8, simdQuantizeInt8, useSimd } from "../../src/quant/wasm/kernels.js";
 
 /** xorshift32, so every run tests the same values. */
@@ -232,4 +233,29 @@ describe("WebAssembly SIMD kernels equal the scalar loops bit for bit", () => {
       }
     }
   });
+
+  for (const { rows, cols, block } of [
+    { rows: 300, cols: 77, block: 128 },
+    { rows: 1000, cols: 64, block: 7 },
+    { rows: 129, cols: 1024, block: 128 },
+    { rows: 2000, cols: 1000, block: 256 }, // a group spans several blocks of rows
+    { rows: 9, cols: 5, block: 2 },
+  ]) {
+    it(`grouped int4 ${rows}×${cols} block ${block}: SIMD min/max and values equal the scalar loops`, () => {
+      const x = nastyFloats(rows * cols, rows + cols, true);
+      const t = { dtype: "float32" as const, shape: [rows, cols], data: x };
+      for (const opts of [{}, { epsilon: 0 }, { valueRange: [-128, 127] as [number, number] }, { valueRange: [-7.5, 7.5] as [number, number] }]) {
+        const fast = withSimd(true, () => absMaxQuantizeGroupedWithZeroPoint(t, block, opts));
+        const slow = withSimd(false, () => absMaxQuantizeGroupedWithZeroPoint(t, block, opts));
+        expect(firstDifference(fast.values.data, slow.values.data)).toBe(-1);
+        expect(firstDifference(fast.scale.data, slow.scale.data)).toBe(-1);
+        expect(firstDifference(fast.zeroPoint.data, slow.zeroPoint.data)).toBe(-1);
+      }
+      const clean = nastyFloats(rows * cols, rows * cols, false);
+      const a = withSimd(true, () => absMaxQuantizeGroupedWithZeroPoint({ ...t, data: clean }, block));
+      const b = withSimd(false, () => absMaxQuantizeGroupedWithZeroPoint({ ...t, data: clean }, block));
+      expect(firstDifference(a.values.data, b.values.data)).toBe(-1);
+      expect(firstDifference(a.scale.data, b.scale.data)).toBe(-1);
+    });
+  }
 });

@@ -16,7 +16,9 @@ const PAD = 64;
 const X = 0;
 const S = CHUNK * 4 + PAD;
 const OUT = 2 * (CHUNK * 4 + PAD);
-const PAGES = Math.ceil((OUT + CHUNK + PAD) / 65536);
+/** A second float32 window (grouped int4: the group's max, or its zero points). */
+const H = OUT + CHUNK + PAD;
+const PAGES = Math.ceil((H + CHUNK * 4 + PAD) / 65536);
 
 interface Exports {
   memory: { buffer: ArrayBuffer };
@@ -30,6 +32,8 @@ interface Exports {
   bf16_to_f32(src: number, dst: number, n: number): void;
   f16_to_f32(src: number, dst: number, n: number): void;
   pack_pairs(src: number, dst: number, m: number): void;
+  minmax_acc(x: number, lo: number, hi: number, n: number): void;
+  quant_vz(x: number, sv: number, zv: number, out: number, n: number, lo: number, hi: number): void;
 }
 
 interface Kernels {
@@ -40,6 +44,7 @@ interface Kernels {
   outU8: Uint8Array;
   x16: Uint16Array;
   x8: Uint8Array;
+  h: Float32Array;
   s32: Uint32Array;
 }
 
@@ -64,6 +69,7 @@ function load(): Kernels | null {
       outU8: new Uint8Array(e.memory.buffer, OUT, CHUNK + PAD),
       x16: new Uint16Array(e.memory.buffer, X, CHUNK),
       x8: new Uint8Array(e.memory.buffer, X, 2 * CHUNK),
+      h: new Float32Array(e.memory.buffer, H, CHUNK + PAD / 4),
       s32: new Uint32Array(e.memory.buffer, S, CHUNK + PAD / 4),
     };
   } catch {
@@ -327,4 +333,86 @@ export function simdPackPairs(src: Uint8Array, out: Uint8Array): boolean {
     out.set(k.outU8.subarray(0, m), j);
   }
   return true;
+}
+
+/**
+ * Grouped int4 (grouped.ts, groups of `blockSize` rows of a rows × cols matrix): per (group,
+ * column) min and max of the flushed inputs into lo / hi (pre-filled with ±Inf). False if not
+ * handled (no SIMD, or rows longer than a block).
+ */
+export function simdGroupMinMax(data: Float32Array, rows: number, cols: number, blockSize: number, lo: Float32Array, hi: Float32Array): boolean {
+  const k = simd();
+  if (k === null || cols === 0 || cols > CHUNK || rows === 0) return false;
+  forEachGroupBlock(k, data, rows, cols, blockSize, (g, first) => {
+    if (first) {
+      k.s.set(lo.subarray(g * cols, (g + 1) * cols));
+      k.h.set(hi.subarray(g * cols, (g + 1) * cols));
+    }
+  }, (_g, off) => k.e.minmax_acc(X + off * 4, S, H, cols), (g) => {
+    // After every block of the group: the last copy holds the whole group's min/max.
+    lo.set(k.s.subarray(0, cols), g * cols);
+    hi.set(k.h.subarray(0, cols), g * cols);
+  });
+  return true;
+}
+
+/**
+ * Grouped int4 values: int8(clamp(nearest(ftz(x) · inv) + zero, lo, hi)) with inv / zero per
+ * (group, column). False if not handled (no SIMD, rows longer than a block, bounds that exclude 0).
+ */
+export function simdQuantizeGroupedInt8(
+  data: Float32Array,
+  rows: number,
+  cols: number,
+  blockSize: number,
+  inv: Float32Array,
+  zero: Int8Array,
+  lo: number,
+  hi: number,
+  out: Int8Array,
+): boolean {
+  const k = simd();
+  if (k === null || cols === 0 || cols > CHUNK || rows === 0 || !int8Bounds(lo, hi)) return false;
+  const l = Math.trunc(lo);
+  const h = Math.trunc(hi);
+  let blockStart = 0;
+  forEachGroupBlock(k, data, rows, cols, blockSize, (g, first, start) => {
+    if (first) {
+      k.s.set(inv.subarray(g * cols, (g + 1) * cols));
+      for (let c = 0; c < cols; c++) k.h[c] = zero[g * cols + c]!;
+    }
+    blockStart = start;
+  }, (_g, off) => k.e.quant_vz(X + off * 4, S, H, OUT + off, cols, l, h), (_g, len) => {
+    out.set(k.out.subarray(0, len), blockStart);
+  });
+  return true;
+}
+
+/**
+ * Blocks of whole rows that stay within one group, each copied to X before `open(g,
+ * firstBlockOfGroup, start)`; then `row(g, offsetInBlock)` per row and `close(g, blockLen)`.
+ */
+function forEachGroupBlock(
+  k: Kernels,
+  data: Float32Array,
+  rows: number,
+  cols: number,
+  blockSize: number,
+  open: (g: number, first: boolean, start: number) => void,
+  row: (g: number, off: number) => void,
+  close: (g: number, len: number) => void,
+): void {
+  const rowsPerBlock = Math.max(1, Math.floor(CHUNK / cols));
+  for (let r0 = 0, g = 0; r0 < rows; g++, r0 += blockSize) {
+    const gEnd = Math.min(r0 + blockSize, rows);
+    for (let r = r0; r < gEnd; r += rowsPerBlock) {
+      const r1 = Math.min(r + rowsPerBlock, gEnd);
+      const start = r * cols;
+      const len = (r1 - r) * cols;
+      k.x.set(data.subarray(start, start + len));
+      open(g, r === r0, start);
+      for (let off = 0; off < len; off += cols) row(g, off);
+      close(g, len);
+    }
+  }
 }

@@ -100,6 +100,8 @@ const F32X4_SUB = 0xe5;
 const V128_BITSELECT = 0x52;
 const V128_OR = 0x50;
 const F32X4_ADD = 0xe4;
+const F32X4_MIN = 0xe8;
+const F32X4_MAX = 0xe9;
 const F32X4_DIV = 0xe7;
 const F32X4_PMIN = 0xea;
 const F32X4_PMAX = 0xeb;
@@ -137,12 +139,16 @@ interface Func {
 const MIN_NORMAL = 2 ** -126;
 
 /** Quantize kernel body; `scaleAt(k)` pushes the scale vector for the k-th 4-lane group. */
-function quantBody(scaleAt: (k: number) => number[], L: { x: number; out: number; n: number; lo: number; hi: number; i: number; end: number; v: number; tiny: number; vlo: number; vhi: number }): number[] {
+function quantBody(
+  scaleAt: (k: number) => number[],
+  L: { x: number; out: number; n: number; lo: number; hi: number; i: number; end: number; v: number; tiny: number; vlo: number; vhi: number },
+  afterRound: (k: number) => number[] = () => [],
+): number[] {
   const lanes = (k: number): number[] => [
     // v = load(x + 4i + 16k); v = andnot(v, |v| < MIN_NORMAL)
     ...get(L.x), ...get(L.i), ...i32c(2), 0x74, I32_ADD, ...v128load(16 * k), ...tee(L.v),
     ...get(L.v), ...simd(F32X4_ABS), ...get(L.tiny), ...simd(F32X4_LT), ...simd(V128_ANDNOT),
-    ...scaleAt(k), ...simd(F32X4_MUL), ...simd(F32X4_NEAREST),
+    ...scaleAt(k), ...simd(F32X4_MUL), ...simd(F32X4_NEAREST), ...afterRound(k),
     ...simd(I32X4_TRUNC_SAT_S),
   ];
   return [
@@ -260,7 +266,20 @@ function buildFunctions(): Func[] {
       { x: 0, out: 2, n: 3, lo: 4, hi: 5, i: 6, end: 7, v: 8, tiny: 9, vlo: 10, vhi: 11 },
     ),
   };
-  return [amax, amaxAcc, countNonFinite, quantS, quantV, ...float8Functions(), ...widenFunctions(), packPairs()];
+  // quant_vz(x, sv, zv, out, n, lo, hi): quant_v with zv[i] added after rounding (grouped int4).
+  // Locals: 7 i, 8 end, 9 v, 10 tiny, 11 vlo, 12 vhi.
+  const quantVZ: Func = {
+    name: "quant_vz",
+    params: [I32, I32, I32, I32, I32, I32, I32],
+    results: [],
+    locals: [I32, I32, V128, V128, V128, V128],
+    body: quantBody(
+      (k) => [...get(1), ...get(7), ...i32c(2), 0x74, I32_ADD, ...v128load(16 * k)],
+      { x: 0, out: 3, n: 4, lo: 5, hi: 6, i: 7, end: 8, v: 9, tiny: 10, vlo: 11, vhi: 12 },
+      (k) => [...get(2), ...get(7), ...i32c(2), 0x74, I32_ADD, ...v128load(16 * k), ...simd(F32X4_ADD)],
+    ),
+  };
+  return [amax, amaxAcc, countNonFinite, quantS, quantV, ...float8Functions(), ...widenFunctions(), packPairs(), minMaxAcc(), quantVZ];
 }
 
 /** float8 formats as the encoder needs them (float8.ts's FORMATS, with a float32 subnormal magic). */
@@ -404,6 +423,31 @@ function packPairs(): Func {
       ...i32c(0x0f00), ...simd(I16X8_SPLAT), ...set(6),
       ...i32c(0), ...set(3), ...get(2), ...set(4),
       ...loop(3, 4, 16, [...get(1), ...get(3), I32_ADD, ...half(0), ...half(16), ...simd(I8X16_NARROW_U), ...v128store()]),
+    ],
+  };
+}
+
+/**
+ * minmax_acc(x, lo, hi, n): lo[i] = min(lo[i], ftz(x[i])), hi[i] = max(hi[i], ftz(x[i])) for
+ * i < ceil4(n) — grouped.ts's per-group min/max. f32x4.min/max are Math.min/max: NaN wins and
+ * -0 < +0; a subnormal counts as +0 there, as in grouped.ts.
+ */
+function minMaxAcc(): Func {
+  // Locals after (x, lo, hi, n): 4 i (bytes), 5 end (bytes), 6 v, 7 tiny.
+  return {
+    name: "minmax_acc",
+    params: [I32, I32, I32, I32],
+    results: [],
+    locals: [I32, I32, V128, V128],
+    body: [
+      ...f32c(MIN_NORMAL), ...simd(F32X4_SPLAT), ...set(7),
+      ...i32c(0), ...set(4), ...get(3), ...i32c(2), 0x74, ...set(5),
+      ...loop(4, 5, 16, [
+        ...get(0), ...get(4), I32_ADD, ...v128load(), ...set(6),
+        ...get(6), ...get(6), ...simd(F32X4_ABS), ...get(7), ...simd(F32X4_LT), ...simd(V128_ANDNOT), ...set(6),
+        ...get(1), ...get(4), I32_ADD, ...get(1), ...get(4), I32_ADD, ...v128load(), ...get(6), ...simd(F32X4_MIN), ...v128store(),
+        ...get(2), ...get(4), I32_ADD, ...get(2), ...get(4), I32_ADD, ...v128load(), ...get(6), ...simd(F32X4_MAX), ...v128store(),
+      ]),
     ],
   };
 }
