@@ -7,7 +7,7 @@
  */
 import { KquantError } from "../errors.js";
 import { sizeOf, type Tensor } from "./tensor.js";
-import { simdPackPairs } from "./wasm/kernels.js";
+import { simdPackPairs, simdPackRows } from "./wasm/kernels.js";
 
 export type Int4Container = "int8" | "uint8";
 type Bytes = Int8Array | Uint8Array;
@@ -58,11 +58,15 @@ export function packNibbles(src: Bytes, shape: readonly number[], axis: number, 
   for (let o = 0; o < outer; o++) {
     const srcBase = o * len * inner;
     const dstBase = o * packedLen * inner;
-    for (let k = 0; k < half; k++) {
-      const lo = srcBase + 2 * k * inner;
-      const hi = lo + inner;
-      const dst = dstBase + k * inner;
-      for (let i = 0; i < inner; i++) out[dst + i] = (src[lo + i]! & 15) | ((src[hi + i]! & 15) << 4);
+    const bytesIn = asBytes(src).subarray(srcBase, srcBase + 2 * half * inner);
+    const bytesOut = asBytes(out).subarray(dstBase, dstBase + half * inner);
+    if (!simdPackRows(bytesIn, half, inner, bytesOut)) {
+      for (let k = 0; k < half; k++) {
+        const lo = srcBase + 2 * k * inner;
+        const hi = lo + inner;
+        const dst = dstBase + k * inner;
+        for (let i = 0; i < inner; i++) out[dst + i] = (src[lo + i]! & 15) | ((src[hi + i]! & 15) << 4);
+      }
     }
     if (len & 1) {
       const lo = srcBase + (len - 1) * inner;

@@ -219,17 +219,21 @@ describe("WebAssembly SIMD kernels equal the scalar loops bit for bit", () => {
     expect(new Set(src).size).toBe(65536);
   });
 
-  it("packs int4 pairs along the last axis like the scalar loop (any bytes, both containers, odd sizes)", () => {
+  it("packs int4 along any axis like the scalar loop (any bytes, both containers, odd sizes)", () => {
     const r = rng(11);
-    for (const shape of [[3, 4], [1000, 70], [5, 262150], [7, 33], [2, 1]]) {
-      const n = shape[0]! * shape[1]!;
+    const cases: [number[], number][] = [
+      [[3, 4], -1], [[1000, 70], -1], [[5, 262150], -1], [[7, 33], -1], [[2, 1], -1],
+      [[1000, 70], 0], [[7, 33], 0], [[4, 70001], 0], [[3, 9, 40], 1], [[5, 2, 17], 0], [[1, 5], 0],
+    ];
+    for (const [shape, axis] of cases) {
+      const n = shape.reduce((a, b) => a * b, 1);
       const raw = Uint8Array.from({ length: n }, () => Math.floor(r() * 256));
       for (const dtype of ["int8", "uint8"] as const) {
         const data = dtype === "int8" ? new Int8Array(raw.buffer) : raw;
-        const fast = withSimd(true, () => packInt4({ dtype, shape, data }, -1, dtype)).packed.data;
-        const slow = withSimd(false, () => packInt4({ dtype, shape, data }, -1, dtype)).packed.data;
-        expect(firstDifference(fast, slow)).toBe(-1);
-        expect(fast.length).toBe(shape[0]! * Math.ceil(shape[1]! / 2));
+        const fast = withSimd(true, () => packInt4({ dtype, shape, data }, axis, dtype)).packed;
+        const slow = withSimd(false, () => packInt4({ dtype, shape, data }, axis, dtype)).packed;
+        expect(firstDifference(fast.data, slow.data)).toBe(-1);
+        expect(fast.shape).toEqual(shape.map((d, i) => (i === (axis + shape.length) % shape.length ? Math.ceil(d / 2) : d)));
       }
     }
   });

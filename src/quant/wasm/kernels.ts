@@ -32,6 +32,7 @@ interface Exports {
   bf16_to_f32(src: number, dst: number, n: number): void;
   f16_to_f32(src: number, dst: number, n: number): void;
   pack_pairs(src: number, dst: number, m: number): void;
+  pack_rows(a: number, b: number, dst: number, n: number): void;
   minmax_acc(x: number, lo: number, hi: number, n: number): void;
   quant_vz(x: number, sv: number, zv: number, out: number, n: number, lo: number, hi: number): void;
 }
@@ -415,4 +416,23 @@ function forEachGroupBlock(
       close(g, len);
     }
   }
+}
+
+/**
+ * int4 packing of row pairs (int4.ts, packing along an axis with `inner` > 1): for each of the
+ * `pairs` pairs of consecutive `inner`-byte rows at src, out row p = (row 2p & 15) | (row 2p+1 << 4).
+ * False without SIMD or when a pair of rows does not fit in a block.
+ */
+export function simdPackRows(src: Uint8Array, pairs: number, inner: number, out: Uint8Array): boolean {
+  const k = simd();
+  if (k === null || inner > CHUNK) return false;
+  const perBlock = Math.max(1, Math.floor(CHUNK / inner));
+  for (let p = 0; p < pairs; p += perBlock) {
+    const m = Math.min(perBlock, pairs - p);
+    k.x8.set(src.subarray(2 * p * inner, 2 * (p + m) * inner));
+    // A row's vector overhang lands in the next row's output, which that row then rewrites.
+    for (let j = 0; j < m; j++) k.e.pack_rows(X + 2 * j * inner, X + (2 * j + 1) * inner, OUT + j * inner, inner);
+    out.set(k.outU8.subarray(0, m * inner), p * inner);
+  }
+  return true;
 }

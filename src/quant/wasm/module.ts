@@ -92,6 +92,7 @@ const I32X4_MAX_S = 0xb8;
 const I32X4_SHR_U = 0xad;
 const I32X4_SHL = 0xab;
 const I16X8_SPLAT = 0x10;
+const I8X16_SHL = 0x6b;
 const I16X8_SHR_U = 0x8d;
 const I32X4_EXTEND_LOW_U = 0xa9;
 const I32X4_EXTEND_HIGH_U = 0xaa;
@@ -279,7 +280,7 @@ function buildFunctions(): Func[] {
       (k) => [...get(2), ...get(7), ...i32c(2), 0x74, I32_ADD, ...v128load(16 * k), ...simd(F32X4_ADD)],
     ),
   };
-  return [amax, amaxAcc, countNonFinite, quantS, quantV, ...float8Functions(), ...widenFunctions(), packPairs(), minMaxAcc(), quantVZ];
+  return [amax, amaxAcc, countNonFinite, quantS, quantV, ...float8Functions(), ...widenFunctions(), packPairs(), packRows(), minMaxAcc(), quantVZ];
 }
 
 /** float8 formats as the encoder needs them (float8.ts's FORMATS, with a float32 subnormal magic). */
@@ -447,6 +448,28 @@ function minMaxAcc(): Func {
         ...get(6), ...get(6), ...simd(F32X4_ABS), ...get(7), ...simd(F32X4_LT), ...simd(V128_ANDNOT), ...set(6),
         ...get(1), ...get(4), I32_ADD, ...get(1), ...get(4), I32_ADD, ...v128load(), ...get(6), ...simd(F32X4_MIN), ...v128store(),
         ...get(2), ...get(4), I32_ADD, ...get(2), ...get(4), I32_ADD, ...v128load(), ...get(6), ...simd(F32X4_MAX), ...v128store(),
+      ]),
+    ],
+  };
+}
+
+/** pack_rows(a, b, dst, n): dst[i] = (a[i] & 15) | (b[i] << 4) for i < ceil16(n) — packing along a non-last axis. */
+function packRows(): Func {
+  // Locals after (a, b, dst, n): 4 i, 5 end, 6 lowMask.
+  return {
+    name: "pack_rows",
+    params: [I32, I32, I32, I32],
+    results: [],
+    locals: [I32, I32, V128],
+    body: [
+      ...i32c(0x0f), ...simd(I8X16_SPLAT), ...set(6),
+      ...i32c(0), ...set(4), ...get(3), ...set(5),
+      ...loop(4, 5, 16, [
+        ...get(2), ...get(4), I32_ADD,
+        ...get(0), ...get(4), I32_ADD, ...v128load(), ...get(6), ...simd(V128_AND),
+        // a byte shifted left by 4 keeps exactly its low nibble, in the high half
+        ...get(1), ...get(4), I32_ADD, ...v128load(), ...i32c(4), ...simd(I8X16_SHL),
+        ...simd(V128_OR), ...v128store(),
       ]),
     ],
   };
