@@ -85,6 +85,8 @@ const kernels = {
   "CLI int8 (count + quantize)": () => k.quantizeTensor(step("int8"), bytes, "bench"),
   "CLI int4 (count + quantize + pack)": () => k.quantizeTensor(step("int4", { valueRange: [-8, 7], packAxis: 1 }), bytes, "bench"),
   "CLI int4 block 128": () => k.quantizeTensor({ ...step("int4_grouped", { valueRange: [-8, 7], blockSize: 128, packAxis: 0 }), spec: { mode: "int4_grouped", axis: 0, blockSize: 128, packAxis: 0, valueRange: [-8, 7], epsilon: 1e-7 } }, bytes, "bench"),
+  "CLI int4 block 128 axis=-1": () => k.quantizeTensor({ source: { name: "w", dtype: "F32", shape: [rows, cols] }, spec: { mode: "int4_grouped", axis: 1, blockSize: 128, packAxis: 1, valueRange: [-8, 7], epsilon: 1e-7 } }, bytes, "bench"),
+  "absMaxQuantizeGroupedWithZeroPoint block 128 axis=0": () => k.absMaxQuantizeGroupedWithZeroPoint(t, 128),
   "CLI float8 e4m3 per-tensor": () => k.quantizeTensor({ source: { name: "w", dtype: "F32", shape: [rows, cols] }, spec: { mode: "float8_e4m3fn", axis: null } }, bytes, "bench"),
 };
 

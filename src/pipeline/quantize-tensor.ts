@@ -13,7 +13,6 @@ import { FLOAT8_MAX } from "../quant/float8.js";
 import { absMaxQuantizeGroupedWithZeroPoint } from "../quant/grouped.js";
 import { packInt4 } from "../quant/int4.js";
 import type { Tensor, TypedArray } from "../quant/tensor.js";
-import { transpose2d } from "../quant/transpose.js";
 import { floatValues } from "./float-values.js";
 
 export interface StoredBytes {
@@ -79,29 +78,15 @@ function quantizeFloat32(step: QuantizeStep, x: Tensor<Float32Array>): StoredByt
       return { values: bytesOf(packed.data), scale: bytesOf(scale.data) };
     }
     case "int4_grouped": {
-      // Keras groups along axis 0 of a (in, out) kernel; along axis 1 we group the transpose
-      // and transpose the results back, so scale and zero keep the tensor's orientation.
-      const [rows, cols] = x.shape as [number, number];
-      const alongRows = spec.axis === 0;
-      const input = alongRows
-        ? x
-        : { ...x, shape: [cols, rows], data: transpose2d(x.data, rows, cols, new Float32Array(x.data.length)) };
-      const { values, scale, zeroPoint } = absMaxQuantizeGroupedWithZeroPoint(input, spec.blockSize!, {
+      // Axis 1 groups along the last axis directly: Keras's arithmetic on the transpose, with
+      // scale and zero in the tensor's own orientation.
+      const { values, scale, zeroPoint } = absMaxQuantizeGroupedWithZeroPoint(x, spec.blockSize!, {
         valueRange,
         epsilon,
+        axis: spec.axis === 0 ? 0 : 1,
       });
-      const back = <T extends TypedArray>(t: Tensor<T>, make: (n: number) => T): T => {
-        if (alongRows) return t.data;
-        const [r, c] = t.shape as [number, number];
-        return transpose2d(t.data, r, c, make(t.data.length));
-      };
-      const q: Tensor = { ...values, shape: x.shape, data: back(values as Tensor<Int8Array>, (n) => new Int8Array(n)) };
-      const { packed } = packInt4(q, spec.packAxis!);
-      return {
-        values: bytesOf(packed.data),
-        scale: bytesOf(back(scale as Tensor<Float32Array>, (n) => new Float32Array(n))),
-        zero: bytesOf(Int8Array.from(back(zeroPoint as Tensor<Int8Array>, (n) => new Int8Array(n)))),
-      };
+      const { packed } = packInt4(values, spec.packAxis!);
+      return { values: bytesOf(packed.data), scale: bytesOf(scale.data), zero: bytesOf(zeroPoint.data) };
     }
     case "float8_e4m3fn":
     case "float8_e5m2": {

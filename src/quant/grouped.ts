@@ -4,6 +4,11 @@
  * `compute_quantization_parameters(transpose(x), bits, symmetric=False, per_channel=True,
  * group_size=block_size, epsilon, signed=True)`. Groups are `blockSize` consecutive rows.
  *
+ * With `axis: 1` the groups are `blockSize` consecutive elements of each row instead (PyTorch's
+ * (out, in) layout grouped along its last axis), and the result is exactly Keras's result on the
+ * transposed input, transposed back: scale and zero are [rows, nGroups]. Every per-group float32
+ * operation is the same; only the walk over memory differs, so no transpose is needed.
+ *
  * Quirks of that path that we reproduce on purpose:
  * - `bits = int(log2(qmax - qmin + 1))`; the zero point uses the *signed* range of that many
  *   bits, [-2^(bits-1), 2^(bits-1) - 1], whatever value_range says; only the final clip of the
@@ -34,7 +39,7 @@
  */
 import { KquantError } from "../errors.js";
 import { roundHalfEven } from "./round.js";
-import { simdGroupMinMax, simdQuantizeGroupedInt8 } from "./wasm/kernels.js";
+import { simdGroupMinMax, simdQuantizeGroupedInt8, simdQuantizeRowGroupedInt8 } from "./wasm/kernels.js";
 import type { Tensor } from "./tensor.js";
 import {
   DEFAULT_EPSILON,
@@ -54,17 +59,46 @@ export interface GroupedOptions {
   valueRange?: readonly [number, number];
   dtype?: QuantDType;
   epsilon?: number;
+  /** The axis the groups run along: 0 (Keras's (in, out) kernel, the default) or 1 (the last axis). */
+  axis?: 0 | 1;
 }
 
 export interface GroupedResult {
   values: Tensor<QuantArray>;
-  /** [nGroups, cols] float32. */
+  /** [nGroups, cols] float32 for axis 0, [rows, nGroups] for axis 1. */
   scale: Tensor<Float32Array>;
-  /** [nGroups, cols] int8. */
+  /** int8, shaped as `scale`. */
   zeroPoint: Tensor<Int8Array>;
 }
 
 const WHAT = "abs_max_quantize_grouped_with_zero_point";
+
+/**
+ * Where element (r, c)'s group parameters live. Both layouts walk the input in runs that are
+ * contiguous in memory, along which the parameter index advances by `step`: a whole row with
+ * step 1 when grouping along axis 0, one group of a row with step 0 along the last axis.
+ */
+interface GroupLayout {
+  rows: number;
+  cols: number;
+  blockSize: number;
+  nGroups: number;
+  alongLast: boolean;
+}
+
+function forEachRun(L: GroupLayout, visit: (start: number, len: number, p: number, step: number) => void): void {
+  const { rows, cols, blockSize, nGroups } = L;
+  if (!L.alongLast) {
+    for (let r = 0; r < rows; r++) visit(r * cols, cols, Math.floor(r / blockSize) * cols, 1);
+    return;
+  }
+  for (let r = 0; r < rows; r++) {
+    for (let g = 0; g < nGroups; g++) {
+      const c0 = g * blockSize;
+      visit(r * cols + c0, Math.min(blockSize, cols - c0), r * nGroups + g, 0);
+    }
+  }
+}
 
 export function absMaxQuantizeGroupedWithZeroPoint(
   inputs: Tensor,
@@ -80,6 +114,8 @@ export function absMaxQuantizeGroupedWithZeroPoint(
   if (!Number.isInteger(blockSize) || blockSize <= 0) {
     throw new KquantError(`${WHAT}: block size must be a positive integer, got ${blockSize}`);
   }
+  const axis = opts.axis ?? 0;
+  if (axis !== 0 && axis !== 1) throw new KquantError(`${WHAT}: axis must be 0 or 1, got ${String(axis)}`);
   const valueRange = opts.valueRange ?? [-8, 7];
   const dtype = checkQuantDType(opts.dtype ?? "int8", WHAT);
   const epsilon = opts.epsilon ?? DEFAULT_EPSILON;
@@ -91,22 +127,32 @@ export function absMaxQuantizeGroupedWithZeroPoint(
   const qminSigned = -(2 ** (bits - 1));
   const qmaxSigned = 2 ** (bits - 1) - 1;
   const invMaxq = Math.fround(1 / Math.fround(2 ** bits - 1));
-  const nGroups = Math.ceil(rows / blockSize);
+  const alongLast = axis === 1;
+  const along = alongLast ? cols : rows;
+  const others = alongLast ? rows : cols;
+  const nGroups = Math.ceil(along / blockSize);
+  const L: GroupLayout = { rows, cols, blockSize, nGroups, alongLast };
+  const paramShape = alongLast ? [rows, nGroups] : [nGroups, cols];
 
-  const lo = new Float32Array(nGroups * cols).fill(Infinity);
-  const hi = new Float32Array(nGroups * cols).fill(-Infinity);
-  groupMinMax(data, rows, cols, blockSize, lo, hi);
-  if (nGroups > 1 && rows % blockSize !== 0) {
-    const base = (nGroups - 1) * cols;
-    for (let c = 0; c < cols; c++) {
-      lo[base + c] = Math.min(lo[base + c]!, 0);
-      hi[base + c] = Math.max(hi[base + c]!, 0);
+  const lo = new Float32Array(nGroups * others).fill(Infinity);
+  const hi = new Float32Array(nGroups * others).fill(-Infinity);
+  if (alongLast || !simdGroupMinMax(data, rows, cols, blockSize, lo, hi)) {
+    // Math.min/max on float32 arrays cost V8 ~11 ns per element here; f32x4.min/max are the same ops.
+    forEachRun(L, (start, len, p, step) => minMaxRun(data, start, len, lo, hi, p, step));
+  }
+  if (nGroups > 1 && along % blockSize !== 0) {
+    // The last group of each row (axis 1) or column (axis 0).
+    const first = alongLast ? nGroups - 1 : (nGroups - 1) * cols;
+    const stride = alongLast ? nGroups : 1;
+    for (let o = 0, i = first; o < others; o++, i += stride) {
+      lo[i] = Math.min(lo[i]!, 0);
+      hi[i] = Math.max(hi[i]!, 0);
     }
   }
 
-  const scale = new Float32Array(nGroups * cols);
+  const scale = new Float32Array(nGroups * others);
   const scaleBits = new Uint32Array(scale.buffer);
-  const zero = new Int8Array(nGroups * cols);
+  const zero = new Int8Array(nGroups * others);
   const eps = epsilon > 0 ? flushSubnormal(Math.fround(epsilon)) : 0;
   const floor = Math.fround(1e-8);
   // The zero point is cast to int8, which saturates; clamping the clip bounds does the same.
@@ -134,53 +180,74 @@ export function absMaxQuantizeGroupedWithZeroPoint(
   const out = allocQuant(dtype, rows * cols);
   const [vlo, vhi] = clipBounds(valueRange, dtype);
   if (out instanceof Float32Array) {
-    for (let r = 0; r < rows; r++) {
-      const base = Math.floor(r / blockSize) * cols;
-      const row = r * cols;
-      for (let c = 0; c < cols; c++) {
-        const v = data[row + c]!;
-        const x = v < MIN_NORMAL && v > -MIN_NORMAL ? 0 : v;
-        // A subnormal product rounds to ±0 either way, so it needs no flush before rounding.
-        const q = Math.fround(roundHalfEven(Math.fround(x * inv[base + c]!)) + zero[base + c]!);
-        out[row + c] = Math.min(Math.max(q, vlo), vhi);
+    forEachRun(L, (start, len, p, step) => quantizeFloatRun(data, start, len, inv, zero, p, step, vlo, vhi, out));
+    const outBits = new Uint32Array(out.buffer);
+    forEachRun(L, (start, len, p, step) => {
+      for (let i = start, q = p; i < start + len; i++, q += step) {
+        const v = out[i]!;
+        if (v !== v) outBits[i] = scale[q]! !== scale[q]! ? POSITIVE_QNAN : DEFAULT_NAN;
       }
-    }
+    });
   } else {
-    quantizeGroupedInt(data, rows, cols, blockSize, inv, zero, vlo, vhi, out);
-  }
-  if (out instanceof Float32Array) {
-    const bits = new Uint32Array(out.buffer);
-    for (let i = 0; i < out.length; i++) {
-      const v = out[i]!;
-      if (v !== v) {
-        const g = Math.floor(Math.floor(i / cols) / blockSize) * cols + (i % cols);
-        bits[i] = scale[g]! !== scale[g]! ? POSITIVE_QNAN : DEFAULT_NAN;
-      }
-    }
+    quantizeGroupedInt(data, L, inv, zero, vlo, vhi, out);
   }
   return {
     values: { dtype, shape: [rows, cols], data: out },
-    scale: { dtype: "float32", shape: [nGroups, cols], data: scale },
-    zeroPoint: { dtype: "int8", shape: [nGroups, cols], data: zero },
+    scale: { dtype: "float32", shape: paramShape, data: scale },
+    zeroPoint: { dtype: "int8", shape: paramShape, data: zero },
   };
 }
 
 /**
- * Per (group, column): min and max of the flushed inputs (NaN wins, as jnp.min/max). A function
- * of its own, as is the quantize loop: inside the large caller V8 optimised both loops far worse.
+ * Per group: min and max of the flushed inputs (NaN wins, as jnp.min/max) over one run. A
+ * function of its own, as are the quantize loops: inside the large caller V8 optimised them far worse.
  */
-function groupMinMax(data: Float32Array, rows: number, cols: number, blockSize: number, lo: Float32Array, hi: Float32Array): void {
-  // Math.min/max on float32 arrays cost V8 ~11 ns per element here; f32x4.min/max are the same ops.
-  if (simdGroupMinMax(data, rows, cols, blockSize, lo, hi)) return;
-  for (let r = 0; r < rows; r++) {
-    const base = Math.floor(r / blockSize) * cols;
-    const row = r * cols;
-    for (let c = 0; c < cols; c++) {
-      const v = data[row + c]!;
-      const x = v < MIN_NORMAL && v > -MIN_NORMAL ? 0 : v;
-      lo[base + c] = Math.min(lo[base + c]!, x);
-      hi[base + c] = Math.max(hi[base + c]!, x);
+function minMaxRun(data: Float32Array, start: number, len: number, lo: Float32Array, hi: Float32Array, p: number, step: number): void {
+  const end = start + len;
+  if (step === 0) {
+    // Comparisons on the raw values, flushed once at the end: the flush is monotone, so it
+    // commutes with min/max, and it sends -0 to +0, so no signed zero reaches the result. V8's
+    // Math.min/max (signed-zero and NaN handling) and a per-element flush, whose 0 is a small
+    // integer, made this loop ~10 ns per element. NaN, which comparisons skip, is kept aside.
+    let mn = lo[p]!;
+    let mx = hi[p]!;
+    let nan = false;
+    for (let i = start; i < end; i++) {
+      const v = data[i]!;
+      if (v < mn) mn = v;
+      if (v > mx) mx = v;
+      if (v !== v) nan = true;
     }
+    lo[p] = nan ? NaN : mn < MIN_NORMAL && mn > -MIN_NORMAL ? 0 : mn;
+    hi[p] = nan ? NaN : mx < MIN_NORMAL && mx > -MIN_NORMAL ? 0 : mx;
+    return;
+  }
+  for (let i = start, q = p; i < end; i++, q += step) {
+    const v = data[i]!;
+    const x = v < MIN_NORMAL && v > -MIN_NORMAL ? 0 : v;
+    lo[q] = Math.min(lo[q]!, x);
+    hi[q] = Math.max(hi[q]!, x);
+  }
+}
+
+function quantizeFloatRun(
+  data: Float32Array,
+  start: number,
+  len: number,
+  inv: Float32Array,
+  zero: Int8Array,
+  p: number,
+  step: number,
+  vlo: number,
+  vhi: number,
+  out: Float32Array,
+): void {
+  for (let i = start, g = p; i < start + len; i++, g += step) {
+    const v = data[i]!;
+    const x = v < MIN_NORMAL && v > -MIN_NORMAL ? 0 : v;
+    // A subnormal product rounds to ±0 either way, so it needs no flush before rounding.
+    const q = Math.fround(roundHalfEven(Math.fround(x * inv[g]!)) + zero[g]!);
+    out[i] = Math.min(Math.max(q, vlo), vhi);
   }
 }
 
@@ -190,33 +257,40 @@ function groupMinMax(data: Float32Array, rows: number, cols: number, blockSize: 
  * store through V8's slow truncation). The input flush only matters when some inv · 2^-126 can
  * exceed 0.5: otherwise a subnormal's product rounds to ±0 and adds nothing to the zero point.
  */
-function quantizeGroupedInt(
+function quantizeGroupedInt(data: Float32Array, L: GroupLayout, inv: Float32Array, zero: Int8Array, vlo: number, vhi: number, out: QuantArray): void {
+  const { rows, cols, blockSize } = L;
+  if (out instanceof Int8Array) {
+    const simd = L.alongLast ? simdQuantizeRowGroupedInt8 : simdQuantizeGroupedInt8;
+    if (simd(data, rows, cols, blockSize, inv, zero, vlo, vhi, out)) return;
+  }
+  const flush = !inv.every((s) => s * MIN_NORMAL <= 0.5);
+  forEachRun(L, (start, len, p, step) => quantizeIntRun(data, start, len, inv, zero, p, step, vlo, vhi, out, flush));
+}
+
+function quantizeIntRun(
   data: Float32Array,
-  rows: number,
-  cols: number,
-  blockSize: number,
+  start: number,
+  len: number,
   inv: Float32Array,
   zero: Int8Array,
+  p: number,
+  step: number,
   vlo: number,
   vhi: number,
   out: QuantArray,
+  flush: boolean,
 ): void {
-  if (out instanceof Int8Array && simdQuantizeGroupedInt8(data, rows, cols, blockSize, inv, zero, vlo, vhi, out)) return;
   const M = ROUND_MAGIC;
-  const flush = !inv.every((s) => s * MIN_NORMAL <= 0.5);
-  for (let r = 0; r < rows; r++) {
-    const base = Math.floor(r / blockSize) * cols;
-    const row = r * cols;
-    if (flush) {
-      for (let c = 0; c < cols; c++) {
-        const v = data[row + c]!;
-        const x = v < MIN_NORMAL && v > -MIN_NORMAL ? 0 : v;
-        out[row + c] = Math.min(Math.max(Math.fround(Math.fround(x * inv[base + c]!) + M - M + zero[base + c]!), vlo), vhi);
-      }
-    } else {
-      for (let c = 0; c < cols; c++) {
-        out[row + c] = Math.min(Math.max(Math.fround(Math.fround(data[row + c]! * inv[base + c]!) + M - M + zero[base + c]!), vlo), vhi);
-      }
+  const end = start + len;
+  if (flush) {
+    for (let i = start, g = p; i < end; i++, g += step) {
+      const v = data[i]!;
+      const x = v < MIN_NORMAL && v > -MIN_NORMAL ? 0 : v;
+      out[i] = Math.min(Math.max(Math.fround(Math.fround(x * inv[g]!) + M - M + zero[g]!), vlo), vhi);
+    }
+  } else {
+    for (let i = start, g = p; i < end; i++, g += step) {
+      out[i] = Math.min(Math.max(Math.fround(Math.fround(data[i]! * inv[g]!) + M - M + zero[g]!), vlo), vhi);
     }
   }
 }

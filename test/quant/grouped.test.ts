@@ -2,6 +2,8 @@ import { describe, expect, it } from "vitest";
 import type { QuantDType } from "../../src/quant/absmax.js";
 import { absMaxQuantizeGroupedWithZeroPoint } from "../../src/quant/grouped.js";
 import { KquantError } from "../../src/errors.js";
+import type { Tensor } from "../../src/quant/tensor.js";
+import { useSimd } from "../../src/quant/wasm/kernels.js";
 import { bytesOf, decodeTensor, intOptions, loadGolden, type GoldenTensor } from "../support/golden.js";
 
 interface GroupedCase {
@@ -62,3 +64,116 @@ describe("absMaxQuantizeGroupedWithZeroPoint input checks", () => {
     expect(r.values.shape).toEqual([10, 3]);
   });
 });
+
+/** Plain row-major transpose: the reference for the last-axis path. */
+function transposed<T extends Parameters<typeof bytesOf>[0], D extends string>(t: { dtype: D; shape: number[]; data: T }) {
+  const [r, c] = t.shape as [number, number];
+  const src = t.data as unknown as ArrayLike<number>;
+  const out = new (t.data.constructor as new (n: number) => T)(t.data.length);
+  const dst = out as unknown as { [i: number]: number };
+  for (let i = 0; i < r; i++) for (let j = 0; j < c; j++) dst[j * r + i] = src[i * c + j]!;
+  return { ...t, shape: [c, r], data: out };
+}
+
+/** Seeded xorshift32 in [0, 1). */
+function rng(seed: number): () => number {
+  let s = seed >>> 0 || 1;
+  return () => {
+    s ^= s << 13;
+    s >>>= 0;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    s >>>= 0;
+    return s / 4294967296;
+  };
+}
+
+/** Values with the awkward cases mixed in: zero rows, constant rows, subnormals, NaN, ±Inf, ±0. */
+function awkward(rows: number, cols: number, rand: () => number, specials: boolean): Float32Array {
+  const x = new Float32Array(rows * cols);
+  const bits = new Uint32Array(x.buffer);
+  for (let r = 0; r < rows; r++) {
+    const kind = rand();
+    const mag = 10 ** Math.floor(rand() * 8 - 4);
+    for (let c = 0; c < cols; c++) {
+      const i = r * cols + c;
+      if (kind < 0.1) x[i] = 0;
+      else if (kind < 0.15) x[i] = 0.375;
+      else x[i] = (rand() * 2 - 1) * mag + (kind < 0.3 ? mag : 0);
+      if (!specials) continue;
+      const u = rand();
+      if (u < 0.03) bits[i] = (Math.floor(rand() * 0x7fffff) + 1) | (rand() < 0.5 ? 0x80000000 : 0); // subnormal
+      else if (u < 0.035) x[i] = NaN;
+      else if (u < 0.04) x[i] = rand() < 0.5 ? Infinity : -Infinity;
+      else if (u < 0.05) x[i] = rand() < 0.5 ? 0 : -0;
+    }
+  }
+  return x;
+}
+
+describe("grouping along the last axis is Keras's axis-0 grouping of the transpose, transposed back", () => {
+  const configs: { valueRange?: [number, number]; dtype?: QuantDType; epsilon?: number }[] = [
+    {},
+    { valueRange: [-8, 7], epsilon: 1e-7 },
+    { valueRange: [-127, 127], dtype: "float32" },
+    { valueRange: [0, 15], dtype: "uint8", epsilon: 0 },
+    { valueRange: [-8, 7], dtype: "int16" },
+  ];
+  const shapes: [number, number, number][] = [
+    [1, 1, 1], [1, 7, 3], [3, 5, 8], [5, 64, 64], [4, 65, 64], [9, 130, 128], [2, 300, 16], [7, 33, 32],
+    [6, 100, 7], [3, 10, 1], [11, 255, 32], [2, 17, 2], [13, 48, 8], [1, 1000, 128], [70, 50, 50],
+  ];
+
+  function expectLastAxisMatches(x: Tensor<Float32Array>, block: number, opts: (typeof configs)[number]) {
+    const direct = absMaxQuantizeGroupedWithZeroPoint(x, block, { ...opts, axis: 1 });
+    const ref = absMaxQuantizeGroupedWithZeroPoint(transposed(x), block, opts);
+    const want = { values: transposed(ref.values), scale: transposed(ref.scale), zeroPoint: transposed(ref.zeroPoint) };
+    for (const k of ["values", "scale", "zeroPoint"] as const) {
+      expect(direct[k].dtype).toBe(want[k].dtype);
+      expect(direct[k].shape).toEqual(want[k].shape);
+      expect(bytesOf(direct[k].data)).toEqual(bytesOf(want[k].data));
+    }
+  }
+
+  for (const simdOn of [true, false]) {
+    it(`random shapes and awkward values, byte for byte (SIMD ${simdOn ? "on" : "off"})`, () => {
+      const was = useSimd(simdOn);
+      try {
+        const rand = rng(0xc0ffee);
+        for (const [rows, cols, block] of shapes) {
+          for (const opts of configs) {
+            for (const specials of [false, true]) {
+              const x: Tensor<Float32Array> = { dtype: "float32", shape: [rows, cols], data: awkward(rows, cols, rand, specials) };
+              expectLastAxisMatches(x, block, opts);
+              expectLastAxisMatches(x, cols + 3, opts); // block > dim: one group
+            }
+          }
+        }
+      } finally {
+        useSimd(was);
+      }
+    });
+  }
+
+  for (const c of golden.cases) {
+    it(`golden ${c.name} through the last-axis path on the transposed input`, () => {
+      const r = absMaxQuantizeGroupedWithZeroPoint(transposed(decodeTensor(c.x) as Tensor<Float32Array>), c.block_size, {
+        ...intOptions<QuantDType>(c),
+        axis: 1,
+      });
+      expectSame(r.values, transposedGolden(c.values));
+      expectSame(r.scale, transposedGolden(c.scale));
+      expectSame(r.zeroPoint, transposedGolden(c.zero_point));
+    });
+  }
+  it("rejects an axis other than 0 or 1", () => {
+    const x = { dtype: "float32" as const, shape: [2, 2], data: new Float32Array(4) };
+    expect(() => absMaxQuantizeGroupedWithZeroPoint(x, 2, { axis: 2 as 0 })).toThrow(/axis/);
+  });
+});
+
+/** A golden tensor, transposed, re-encoded so expectSame can compare against it. */
+function transposedGolden(g: GoldenTensor): GoldenTensor {
+  const t = transposed(decodeTensor(g));
+  return { ...g, shape: t.shape, b64: bytesOf(t.data).toString("base64") };
+}

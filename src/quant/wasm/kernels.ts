@@ -390,6 +390,44 @@ export function simdQuantizeGroupedInt8(
 }
 
 /**
+ * Grouped int4 values along the last axis: as simdQuantizeGroupedInt8, with inv / zero per (row,
+ * group of `blockSize` columns) — spread over a row's columns so quant_vz runs whole rows. False if
+ * not handled (no SIMD, rows longer than a block, groups too short for the spreading to pay,
+ * bounds that exclude 0).
+ */
+export function simdQuantizeRowGroupedInt8(
+  data: Float32Array,
+  rows: number,
+  cols: number,
+  blockSize: number,
+  inv: Float32Array,
+  zero: Int8Array,
+  lo: number,
+  hi: number,
+  out: Int8Array,
+): boolean {
+  const k = simd();
+  if (k === null || cols === 0 || cols > CHUNK || rows === 0 || blockSize < 8 || !int8Bounds(lo, hi)) return false;
+  const l = Math.trunc(lo);
+  const h = Math.trunc(hi);
+  const nGroups = Math.ceil(cols / blockSize);
+  forEachBlock(k, data, cols, (start, len) => {
+    const first = start / cols;
+    for (let j = 0, off = 0; off < len; j++, off += cols) {
+      const p = (first + j) * nGroups;
+      for (let g = 0, c0 = 0; g < nGroups; g++, c0 += blockSize) {
+        const c1 = Math.min(c0 + blockSize, cols);
+        k.s.fill(inv[p + g]!, c0, c1);
+        k.h.fill(zero[p + g]!, c0, c1);
+      }
+      k.e.quant_vz(X + off * 4, S, H, OUT + off, cols, l, h);
+    }
+    out.set(k.out.subarray(0, len), start);
+  });
+  return true;
+}
+
+/**
  * Blocks of whole rows that stay within one group, each copied to X before `open(g,
  * firstBlockOfGroup, start)`; then `row(g, offsetInBlock)` per row and `close(g, blockLen)`.
  */
