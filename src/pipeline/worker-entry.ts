@@ -19,13 +19,12 @@ const collect = runInNewContext("gc") as () => void;
 const COLLECT_EVERY = 24 * 1024 * 1024;
 let sinceCollect = 0;
 
-/** Roughly what one quantize task leaves behind: its outputs, float32 copies of a non-float32 source, transposes. */
+/** Roughly what one quantize task leaves behind: its outputs and the float32 copy of a non-float32 source. */
 function garbageOf(task: Task & { kind: "quantize" }): number {
-  const { source, spec } = task.step;
+  const { source } = task.step;
   const elements = task.source.length / (source.dtype === "F64" ? 8 : source.dtype === "F32" ? 4 : 2);
   const converted = source.dtype === "F32" ? 0 : elements * 4;
-  const transposed = spec.mode === "int4_grouped" && spec.axis !== 0 ? elements * 8 : 0;
-  return task.outputs.reduce((n, o) => n + o.length, 0) + converted + transposed + elements;
+  return task.outputs.reduce((n, o) => n + o.length, 0) + converted + elements;
 }
 
 function run(task: Task): TaskResult {
