@@ -94,7 +94,7 @@ Examples:
   kquant quantize model.safetensors --recipe recipe.json --dry-run --json
   kquant quantize model.safetensors.index.json --int8 --shard 2/4 -o out/model.int8.safetensors.index.json`,
     )
-    .action(async (input: string, opts: QuantizeCliOptions, cmd: Command) => {
+    .action(async (input: string, opts: QuantizeCliOptions) => {
       const { rules, tag, options } = await rulesOf(opts);
       const report = await runQuantize({
         input,
@@ -112,7 +112,6 @@ Examples:
       for (const w of report.warnings) process.stderr.write(`kquant: warning: ${w}\n`);
       if (opts.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
       else if (!opts.quiet) process.stdout.write(`${renderReport(report)}\n`);
-      void cmd;
     });
 }
 

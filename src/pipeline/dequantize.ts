@@ -16,6 +16,7 @@ import { f32ToBf16Bits, f32ToF16Bits } from "../quant/convert.js";
 import { dequantizeDivide, dequantizeMultiply, dequantizeZeroPoint, scaleLayout } from "../quant/dequantize.js";
 import { decodeFloat8 } from "../quant/float8.js";
 import { unpackInt4 } from "../quant/int4.js";
+import { byteView } from "../quant/tensor.js";
 import { manifestFromMetadata, type Manifest, type TensorRecord } from "./manifest.js";
 import { checkOutputs } from "./outputs.js";
 
@@ -161,7 +162,7 @@ export type FloatOut = "f32" | "f16" | "bf16";
 const OUT_DTYPE: Record<FloatOut, StDType> = { f32: "F32", f16: "F16", bf16: "BF16" };
 
 function encodeFloats(values: Float32Array, dtype: FloatOut): Uint8Array {
-  if (dtype === "f32") return new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
+  if (dtype === "f32") return byteView(values);
   const bits = new Uint16Array(values.length);
   if (dtype === "f16") f32ToF16Bits(values, bits);
   else f32ToBf16Bits(values, bits);

@@ -12,7 +12,7 @@ import { computeFloat8Scale, quantizeFloat8 } from "../quant/float8-scale.js";
 import { FLOAT8_MAX } from "../quant/float8.js";
 import { absMaxQuantizeGroupedWithZeroPoint } from "../quant/grouped.js";
 import { packInt4 } from "../quant/int4.js";
-import type { Tensor, TypedArray } from "../quant/tensor.js";
+import { byteView, type Tensor } from "../quant/tensor.js";
 import { floatValues } from "./float-values.js";
 
 export interface StoredBytes {
@@ -24,10 +24,6 @@ export interface StoredBytes {
 export interface QuantizeOptions {
   /** Quantize tensors holding NaN or ±Inf anyway (Keras's arithmetic decides what they become). */
   allowNonFinite?: boolean;
-}
-
-function bytesOf(a: TypedArray): Uint8Array {
-  return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 }
 
 /** The source tensor as float32 (F32 in place, others converted; see float-values.ts). */
@@ -70,12 +66,12 @@ function quantizeFloat32(step: QuantizeStep, x: Tensor<Float32Array>): StoredByt
   switch (spec.mode) {
     case "int8": {
       const { values, scale } = absMaxQuantize(x, spec.axis, { valueRange, epsilon });
-      return { values: bytesOf(values.data), scale: bytesOf(scale.data) };
+      return { values: byteView(values.data), scale: byteView(scale.data) };
     }
     case "int4": {
       const { values, scale } = absMaxQuantize(x, spec.axis, { valueRange, epsilon });
       const { packed } = packInt4(values, spec.packAxis!);
-      return { values: bytesOf(packed.data), scale: bytesOf(scale.data) };
+      return { values: byteView(packed.data), scale: byteView(scale.data) };
     }
     case "int4_grouped": {
       // Axis 1 groups along the last axis directly: Keras's arithmetic on the transpose, with
@@ -86,7 +82,7 @@ function quantizeFloat32(step: QuantizeStep, x: Tensor<Float32Array>): StoredByt
         axis: spec.axis === 0 ? 0 : 1,
       });
       const { packed } = packInt4(values, spec.packAxis!);
-      return { values: bytesOf(packed.data), scale: bytesOf(scale.data), zero: bytesOf(zeroPoint.data) };
+      return { values: byteView(packed.data), scale: byteView(scale.data), zero: byteView(zeroPoint.data) };
     }
     case "float8_e4m3fn":
     case "float8_e5m2": {
@@ -101,7 +97,7 @@ function quantizeFloat32(step: QuantizeStep, x: Tensor<Float32Array>): StoredByt
       const out = new Uint8Array(x.data.length);
       const layout = broadcastLayout(scale.data, shape, x.shape, `tensor "${step.source.name}" scale`);
       quantizeFloat8(x.data, layout.values, spec.mode, out, { inner: layout.inner });
-      return { values: out, scale: bytesOf(scale.data) };
+      return { values: out, scale: byteView(scale.data) };
     }
   }
 }

@@ -141,7 +141,7 @@ async function writeAll(job: QuantizeJob, reader: TensorReader, plan: Plan, outp
 
   const totalBytes = plan.steps.reduce((n, s) => n + s.source.byteLength, 0);
   const progress = startProgress(totalBytes, { quiet: job.quiet });
-  const pool = workerPoolFor(job);
+  const pool = workerPoolFor(job, totalBytes);
   // Every writer stays a temp file until all data is in, so a failure anywhere leaves no output at all.
   const writers: SafetensorsWriter[] = [];
   try {
@@ -208,8 +208,15 @@ function partOf(shard: ShardSpec, reader: TensorReader, output: string, files: O
   };
 }
 
-function workerPoolFor(job: QuantizeJob): WorkerPool | null {
-  const threads = job.threads ?? defaultThreads();
+/**
+ * Below this, starting worker isolates costs more than the work, so unless --threads or
+ * KQUANT_THREADS says otherwise the run stays in-process (the bytes are the same either way).
+ */
+const MIN_PARALLEL_BYTES = 8 * 1024 * 1024;
+
+function workerPoolFor(job: QuantizeJob, totalBytes: number): WorkerPool | null {
+  const small = totalBytes < MIN_PARALLEL_BYTES && process.env.KQUANT_THREADS === undefined;
+  const threads = job.threads ?? (small ? 0 : defaultThreads());
   const url = job.workerUrl ?? DEFAULT_WORKER_URL;
   // From the TypeScript sources (tests) there is no compiled worker; the in-process loop gives the same bytes.
   if (threads < 1 || !workerAvailable(url)) return null;

@@ -6,6 +6,7 @@
 import { KquantError } from "../errors.js";
 import { byteLengthOf } from "../formats/dtypes.js";
 import type { PlannedTensor, StDType, TensorInfo } from "../formats/types.js";
+import { normalizeAxes } from "../quant/axes.js";
 import { compileRules, firstMatch, type Rule } from "./rules.js";
 import { isFloat8, isInt4, type QuantSpec } from "./spec.js";
 
@@ -41,9 +42,13 @@ export interface Plan {
   outputs: PlannedTensor[];
 }
 
+/** The kernels' own axis check (normalizeAxes), as a value: the plan collects every problem before failing. */
 export function canonicalAxis(axis: number, rank: number): number | undefined {
-  if (!Number.isInteger(axis) || axis < -rank || axis >= rank) return undefined;
-  return axis < 0 ? axis + rank : axis;
+  try {
+    return normalizeAxes(axis, rank)[0];
+  } catch {
+    return undefined;
+  }
 }
 
 export function buildPlan(path: string, tensors: readonly TensorInfo[], rules: readonly Rule[]): Plan {
@@ -53,7 +58,7 @@ export function buildPlan(path: string, tensors: readonly TensorInfo[], rules: r
   const steps: Step[] = [];
 
   for (const t of tensors) {
-    const index = compiled.findIndex((r) => r === firstMatch(compiled, t.name));
+    const index = firstMatch(compiled, t.name);
     const rule = index >= 0 ? compiled[index] : undefined;
     if (rule) used.add(index);
     const passthrough = (reason: string): PassthroughStep => ({

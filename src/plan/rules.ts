@@ -27,7 +27,7 @@ export function compileRules(rules: readonly Rule[]): CompiledRule[] {
   return rules.map((r) => ({ ...r, regexps: r.patterns.map(globToRegExp) }));
 }
 
-/** The first rule whose pattern matches `name`, or undefined. */
-export function firstMatch(rules: readonly CompiledRule[], name: string): CompiledRule | undefined {
-  return rules.find((r) => r.regexps.some((re) => re.test(name)));
+/** The index of the first rule whose pattern matches `name`, or -1. */
+export function firstMatch(rules: readonly CompiledRule[], name: string): number {
+  return rules.findIndex((r) => r.regexps.some((re) => re.test(name)));
 }

@@ -38,6 +38,11 @@ export interface Tensor<T extends TypedArray = TypedArray> {
   data: T;
 }
 
+/** The bytes behind a typed array (a view, no copy): what writers and hashes take. */
+export function byteView(a: ArrayBufferView): Uint8Array {
+  return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+}
+
 /** Number of elements of a shape (1 for a scalar). */
 export function sizeOf(shape: readonly number[]): number {
   let n = 1;

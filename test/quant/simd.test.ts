@@ -7,6 +7,7 @@ import { roundHalfEven } from "../../src/quant/round.js";
 import { bf16BitsToF32, f16BitsToF32 } from "../../src/quant/convert.js";
 import { quantizeFloat8 } from "../../src/quant/float8-scale.js";
 import { packInt4 } from "../../src/quant/int4.js";
+import { byteView } from "../../src/quant/tensor.js";
 import { absMaxQuantizeGroupedWithZeroPoint } from "../../src/quant/grouped.js";
 import { simdActive, simdQuantizeFloat8, simdQuantizeInt8, useSimd } from "../../src/quant/wasm/kernels.js";
 
@@ -61,12 +62,11 @@ function withSimd<T>(on: boolean, f: () => T): T {
   }
 }
 
-const bytes = (a: ArrayBufferView) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 
 /** Index of the first differing byte, or -1 (toEqual on megabyte arrays takes seconds). */
 function firstDifference(a: ArrayBufferView, b: ArrayBufferView): number {
-  const x = bytes(a);
-  const y = bytes(b);
+  const x = byteView(a);
+  const y = byteView(b);
   if (x.length !== y.length) return Math.min(x.length, y.length);
   if (Buffer.compare(x, y) === 0) return -1;
   let i = 0;

@@ -3,7 +3,7 @@ import { createHash } from "node:crypto";
 import { readdirSync, readFileSync } from "node:fs";
 import { createSafetensorsWriter } from "../../src/formats/safetensors-writer.js";
 import type { StDType } from "../../src/formats/types.js";
-import type { TypedArray } from "../../src/quant/tensor.js";
+import { byteView, type TypedArray } from "../../src/quant/tensor.js";
 
 export interface TestTensor {
   name: string;
@@ -12,13 +12,11 @@ export interface TestTensor {
   data: TypedArray;
 }
 
-export function bytes(a: TypedArray): Uint8Array {
-  return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
-}
+export { byteView as bytes } from "../../src/quant/tensor.js";
 
 export async function writeSafetensors(path: string, tensors: TestTensor[], metadata: Record<string, string> = {}): Promise<void> {
   const w = await createSafetensorsWriter(path, tensors.map(({ name, dtype, shape }) => ({ name, dtype, shape })), metadata);
-  for (const t of tensors) await w.write(t.name, bytes(t.data));
+  for (const t of tensors) await w.write(t.name, byteView(t.data));
   await w.finish();
 }
 

@@ -72,7 +72,6 @@ const simd = (op: number) => [0xfd, ...uleb(op)];
 const mem = (align: number, offset = 0) => [...uleb(align), ...uleb(offset)];
 const v128load = (offset = 0) => [...simd(0x00), ...mem(0, offset)];
 const v128store = (offset = 0) => [...simd(0x0b), ...mem(0, offset)];
-const f32load = [0x2a, ...mem(2)];
 const END = 0x0b;
 const I32_ADD = 0x6a;
 const I32_LT_U = 0x49;
