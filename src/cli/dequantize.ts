@@ -2,6 +2,7 @@
 import { Command, Option } from "commander";
 import { runDequantize, type DequantizeReport, type FloatOut } from "../pipeline/dequantize.js";
 import { formatBytes, jsonText } from "./present.js";
+import { fsyncOption } from "./write-options.js";
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 
@@ -9,6 +10,7 @@ interface DequantizeCliOptions {
   output: string;
   dtype: FloatOut;
   force?: boolean;
+  fsync?: boolean;
   filter?: string[];
   json?: boolean;
   quiet?: boolean;
@@ -22,6 +24,7 @@ export function dequantizeCommand(): Command {
     .addOption(new Option("--dtype <dtype>", "float dtype of dequantized tensors").choices(["f32", "f16", "bf16"]).default("f32"))
     .option("--filter <glob>", "only tensors whose name matches (repeatable)", collect)
     .option("-f, --force", "overwrite an existing output")
+    .addOption(fsyncOption())
     .option("--json", "print the report as JSON on stdout")
     .option("-q, --quiet", "print nothing on success")
     .addHelpText(
@@ -40,6 +43,7 @@ Examples:
         output: opts.output,
         dtype: opts.dtype,
         force: !!opts.force,
+        fsync: !!opts.fsync,
         ...(opts.filter ? { filter: opts.filter } : {}),
       });
       if (opts.json) process.stdout.write(`${jsonText(report)}\n`);

@@ -8,6 +8,7 @@ import type { Rule } from "../plan/rules.js";
 import { runQuantize, type QuantizeReport } from "../pipeline/run-quantize.js";
 import { parseShardSpec, type ShardSpec } from "../pipeline/shard-select.js";
 import { formatBytes, formatShape, table } from "./present.js";
+import { fsyncOption } from "./write-options.js";
 
 export function parseInteger(value: string): number {
   if (!/^-?\d+$/.test(value)) throw new InvalidArgumentError("not an integer.");
@@ -50,6 +51,7 @@ interface QuantizeCliOptions extends Omit<QuantFlags, "mode" | "float8Kind"> {
   recipe?: string;
   output?: string;
   force?: boolean;
+  fsync?: boolean;
   dryRun?: boolean;
   json?: boolean;
   quiet?: boolean;
@@ -77,6 +79,7 @@ export function quantizeCommand(): Command {
     .option("--recipe <file>", "JSON rules, first match wins (see README)")
     .option("-o, --output <path>", "output file (default: <input stem>.<mode>.safetensors beside the input)")
     .option("-f, --force", "overwrite an existing output")
+    .addOption(fsyncOption())
     .option("--dry-run", "print the plan and sizes, write nothing")
     .option("--json", "print the report as JSON on stdout")
     .option("-q, --quiet", "no progress bar, no report (errors still go to stderr)")
@@ -103,6 +106,7 @@ Examples:
         tag,
         options,
         force: !!opts.force,
+        fsync: !!opts.fsync,
         dryRun: !!opts.dryRun,
         quiet: !!opts.quiet || !!opts.json,
         allowNonFinite: !!opts.allowNonfinite,

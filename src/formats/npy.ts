@@ -6,7 +6,7 @@
 import { open, type FileHandle } from "node:fs/promises";
 import { basename } from "node:path";
 import { KquantError } from "../errors.js";
-import { writeChunksAtomic } from "./atomic.js";
+import { writeChunksAtomic, type WriteOptions } from "./atomic.js";
 import { bitsOf, byteLengthProblem, elementCountOf, npyDescrOf, parseNpyDescr, swapUnitOf } from "./dtypes.js";
 import { asUserError, readFully } from "./io.js";
 import { makeTensorReader } from "./tensor-reader.js";
@@ -288,6 +288,6 @@ export function encodeNpy(file: string, name: string, tensor: NpyTensor): Uint8A
 }
 
 /** Writes one tensor as a .npy, atomically. */
-export async function writeNpy(path: string, tensor: NpyTensor): Promise<void> {
-  await writeChunksAtomic(path, encodeNpy(path, npyStem(path), tensor));
+export async function writeNpy(path: string, tensor: NpyTensor, opts: WriteOptions = {}): Promise<void> {
+  await writeChunksAtomic(path, encodeNpy(path, npyStem(path), tensor), opts);
 }

@@ -7,7 +7,7 @@ import { Readable } from "node:stream";
 import yauzl from "yauzl";
 import yazl from "yazl";
 import { KquantError } from "../errors.js";
-import { commitTemp, discardTemp, openTemp } from "./atomic.js";
+import { commitTemp, discardTemp, openTemp, type WriteOptions } from "./atomic.js";
 import { crc32 } from "./crc32.js";
 import { asUserError, writeFully } from "./io.js";
 import { encodeNpy, needsTranspose, npyDataStart, npyDataToLittleEndianC, NPY_PRELUDE_BYTES, parseNpyHeader, type NpyHeader, type NpyTensor } from "./npy.js";
@@ -162,7 +162,7 @@ export interface NpzEntry extends NpyTensor {
   name: string;
 }
 
-export interface NpzOptions {
+export interface NpzOptions extends WriteOptions {
   /** Deflate members (numpy's savez_compressed) instead of storing them (savez). Default false. */
   compress?: boolean;
 }
@@ -215,5 +215,5 @@ export async function writeNpz(path: string, entries: readonly NpzEntry[], optio
     await discardTemp(fh, tempPath);
     throw asUserError(err, path);
   }
-  await commitTemp(fh, tempPath, path);
+  await commitTemp(fh, tempPath, path, options);
 }

@@ -5,7 +5,7 @@
  */
 import type { FileHandle } from "node:fs/promises";
 import { KquantError } from "../errors.js";
-import { commitTemp, discardTemp, openTemp, writeFileAtomic } from "./atomic.js";
+import { commitTemp, discardTemp, openTemp, writeFileAtomic, type WriteOptions } from "./atomic.js";
 import { bitsOf, byteLengthProblem, elementCountOf, isStDType } from "./dtypes.js";
 import { writeFully } from "./io.js";
 import { MAX_HEADER_BYTES } from "./safetensors-reader.js";
@@ -83,6 +83,7 @@ export async function createSafetensorsWriter(
   path: string,
   planned: PlannedTensor[],
   metadata: Record<string, string>,
+  opts: WriteOptions = {},
 ): Promise<SafetensorsWriter> {
   const layout = planLayout(path, planned);
   const initialMetadata = checkMetadata(path, metadata);
@@ -150,7 +151,7 @@ export async function createSafetensorsWriter(
           throw new KquantError(`${path}: final header is ${bytes} bytes but only ${reserved} were reserved (keep metadata values the same length as the initial placeholders)`);
         }
         await writeFully(fh, encodeHeader(json, reserved), 0);
-        await commitTemp(fh, tempPath, path);
+        await commitTemp(fh, tempPath, path, opts);
         state = "done";
       } catch (err) {
         await discard();
@@ -171,7 +172,7 @@ export interface ShardIndex {
 }
 
 /** Writes a Hugging Face style `*.safetensors.index.json` atomically (2-space indent, keys in the given order). */
-export async function writeShardIndex(path: string, index: ShardIndex): Promise<void> {
+export async function writeShardIndex(path: string, index: ShardIndex, opts: WriteOptions = {}): Promise<void> {
   const total = index.metadata?.total_size;
   if (typeof total !== "number" || !Number.isSafeInteger(total) || total < 0) {
     throw new KquantError(`${path}: metadata.total_size must be a non-negative integer, got ${JSON.stringify(total)}`);
@@ -179,5 +180,5 @@ export async function writeShardIndex(path: string, index: ShardIndex): Promise<
   for (const [name, shard] of Object.entries(index.weight_map)) {
     if (typeof shard !== "string" || shard === "") throw new KquantError(`${path}: tensor "${name}": weight_map value must be a shard file name`);
   }
-  await writeFileAtomic(path, `${JSON.stringify({ metadata: index.metadata, weight_map: index.weight_map }, null, 2)}\n`);
+  await writeFileAtomic(path, `${JSON.stringify({ metadata: index.metadata, weight_map: index.weight_map }, null, 2)}\n`, opts);
 }

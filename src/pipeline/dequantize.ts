@@ -6,6 +6,7 @@
 import { basename } from "node:path";
 import { KquantError } from "../errors.js";
 import { byteLengthOf } from "../formats/dtypes.js";
+import type { WriteOptions } from "../formats/atomic.js";
 import { writeNpz, type NpzEntry } from "../formats/npz.js";
 import { openTensors } from "../formats/open.js";
 import { createSafetensorsWriter } from "../formats/safetensors-writer.js";
@@ -169,7 +170,7 @@ function encodeFloats(values: Float32Array, dtype: FloatOut): Uint8Array {
   return new Uint8Array(bits.buffer);
 }
 
-export interface DequantizeJob {
+export interface DequantizeJob extends WriteOptions {
   input: string;
   output: string;
   dtype: FloatOut;
@@ -264,11 +265,11 @@ export async function runDequantize(job: DequantizeJob): Promise<DequantizeRepor
         members.push({ name: planned[i]!.name, dtype: planned[i]!.dtype, shape: planned[i]!.shape, bytes });
         report.bytes_written += bytes.length;
       }
-      await writeNpz(job.output, members);
+      await writeNpz(job.output, members, { fsync: job.fsync });
       return report;
     }
     const metadata: Record<string, string> = { ...(manifest.source.metadata ?? {}), kquant_dequantized_from: basename(job.input) };
-    const writer = await createSafetensorsWriter(job.output, planned, metadata);
+    const writer = await createSafetensorsWriter(job.output, planned, metadata, { fsync: job.fsync });
     try {
       for (const e of entries) {
         const bytes = await tensorBytes(e);

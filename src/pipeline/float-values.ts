@@ -9,15 +9,16 @@ export const FLOAT_DTYPES: ReadonlySet<StDType> = new Set<StDType>(["F32", "F16"
 /**
  * Little-endian tensor bytes as float32 values, or null for other dtypes: F16/BF16 exactly, F64
  * rounded to nearest even, float8 decoded to the values of its codes. Shared by quantize (the
- * source tensor), verify (the original) and inspect --stats.
+ * source tensor), verify (the original) and inspect --stats. Converted values go into `scratch`
+ * when it is long enough (a worker reuses one for every slice instead of making garbage).
  */
-export function floatValues(dtype: StDType, bytes: Uint8Array): Float32Array | null {
+export function floatValues(dtype: StDType, bytes: Uint8Array, scratch?: Float32Array): Float32Array | null {
   const width = dtype === "F64" ? 8 : dtype === "F32" ? 4 : dtype === "F16" || dtype === "BF16" ? 2 : 1;
   const aligned = bytes.byteOffset % width === 0 ? bytes : bytes.slice();
   const count = aligned.byteLength / width;
   // float32 is returned in place: no caller writes to it, and a copy would double the memory.
   if (dtype === "F32") return new Float32Array(aligned.buffer, aligned.byteOffset, count);
-  const out = new Float32Array(count);
+  const out = scratch !== undefined && scratch.length >= count ? scratch.subarray(0, count) : new Float32Array(count);
   switch (dtype) {
     case "F64":
       f64ToF32(new Float64Array(aligned.buffer, aligned.byteOffset, count), out);

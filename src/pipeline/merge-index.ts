@@ -7,7 +7,7 @@
 import { readdir, readFile, stat } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { KquantError } from "../errors.js";
-import { writeFileAtomic } from "../formats/atomic.js";
+import { writeFileAtomic, type WriteOptions } from "../formats/atomic.js";
 import { writeShardIndex } from "../formats/safetensors-writer.js";
 import { asUserError } from "../formats/io.js";
 import type { Manifest } from "./manifest.js";
@@ -61,7 +61,7 @@ async function readPart(path: string): Promise<PartManifest> {
 
 const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
 
-export async function mergeIndex(paths: readonly string[], opts: { force?: boolean } = {}): Promise<MergeReport> {
+export async function mergeIndex(paths: readonly string[], opts: { force?: boolean } & WriteOptions = {}): Promise<MergeReport> {
   const files = await findParts(paths);
   const parts = await Promise.all(files.map(async (f) => ({ file: f, part: await readPart(f) })));
   const first = parts[0]!;
@@ -134,7 +134,7 @@ export async function mergeIndex(paths: readonly string[], opts: { force?: boole
   const manifestPath = manifestPathFor(index);
   await checkOutputs([index, manifestPath], [], !!opts.force);
   const manifest: Manifest = { ...first.part.manifest, tensors };
-  await writeShardIndex(index, { metadata: { total_size: totalSize }, weight_map: weightMap });
-  await writeFileAtomic(manifestPath, `${JSON.stringify(manifest, null, 2)}\n`);
+  await writeShardIndex(index, { metadata: { total_size: totalSize }, weight_map: weightMap }, { fsync: opts.fsync });
+  await writeFileAtomic(manifestPath, `${JSON.stringify(manifest, null, 2)}\n`, { fsync: opts.fsync });
   return { index, manifest: manifestPath, parts: files.map((f) => basename(f)), shards: input.shards.length, tensors: covered, total_size: totalSize };
 }

@@ -50,8 +50,11 @@ interface Slot {
   free: Promise<void>;
 }
 
+/** Stored tensors start 8-aligned in the output buffer, so kernels can write float32 scales there directly. */
+const alignUp = (n: number): number => Math.ceil(n / 8) * 8;
+
 function storedBytesOf(step: Step): number {
-  return step.kind === "passthrough" ? 0 : storedOf(step).reduce((n, t) => n + byteLengthOf(t.dtype, t.shape), 0);
+  return step.kind === "passthrough" ? 0 : storedOf(step).reduce((n, t) => n + alignUp(byteLengthOf(t.dtype, t.shape)), 0);
 }
 
 export async function streamParallel(ctx: StreamContext): Promise<void> {
@@ -113,7 +116,7 @@ async function processOne(ctx: StreamContext, item: StreamItem, slot: Slot, wait
     const ranges = planned.map((t) => {
       const length = byteLengthOf(t.dtype, t.shape);
       const r: SharedRange = { buf: slot.out, offset, length };
-      offset += length;
+      offset = alignUp(offset + length);
       return r;
     });
     const split = rowSplitOf(step);

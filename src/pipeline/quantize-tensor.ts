@@ -11,8 +11,8 @@ import { broadcastLayout } from "../quant/broadcast.js";
 import { computeFloat8Scale, quantizeFloat8 } from "../quant/float8-scale.js";
 import { FLOAT8_MAX } from "../quant/float8.js";
 import { absMaxQuantizeGroupedWithZeroPoint } from "../quant/grouped.js";
-import { packInt4 } from "../quant/int4.js";
-import { byteView, type Tensor } from "../quant/tensor.js";
+import { packNibbles } from "../quant/int4.js";
+import { byteView, sizeOf, type Tensor } from "../quant/tensor.js";
 import { floatValues } from "./float-values.js";
 
 export interface StoredBytes {
@@ -24,11 +24,40 @@ export interface StoredBytes {
 export interface QuantizeOptions {
   /** Quantize tensors holding NaN or ±Inf anyway (Keras's arithmetic decides what they become). */
   allowNonFinite?: boolean;
+  /**
+   * Where the stored tensors go (e.g. views of a shared output buffer), each exactly its planned
+   * length; without it they are allocated.
+   */
+  into?: StoredBytes;
+  /** Working memory to reuse from call to call (one per thread). */
+  scratch?: Scratch;
+}
+
+/**
+ * The intermediates of one call (the float32 copy of a 16-bit source, int8 codes before packing),
+ * kept for the next call: a worker quantizing slice after slice then makes no garbage, which V8
+ * would collect late and in bulk, holding the peak memory up.
+ */
+export class Scratch {
+  private f32 = new Float32Array(0);
+  private i8 = new Int8Array(0);
+
+  float32(n: number): Float32Array {
+    if (this.f32.length < n) this.f32 = new Float32Array(n);
+    return this.f32.subarray(0, n);
+  }
+
+  int8(n: number): Int8Array {
+    if (this.i8.length < n) this.i8 = new Int8Array(n);
+    return this.i8.subarray(0, n);
+  }
 }
 
 /** The source tensor as float32 (F32 in place, others converted; see float-values.ts). */
-export function sourceTensor(step: QuantizeStep, bytes: Uint8Array): Tensor<Float32Array> {
-  return { dtype: "float32", shape: [...step.source.shape], data: floatValues(step.source.dtype, bytes)! };
+export function sourceTensor(step: QuantizeStep, bytes: Uint8Array, scratch?: Scratch): Tensor<Float32Array> {
+  const n = sizeOf(step.source.shape);
+  const converted = step.source.dtype === "F32" ? undefined : scratch?.float32(n);
+  return { dtype: "float32", shape: [...step.source.shape], data: floatValues(step.source.dtype, bytes, converted)! };
 }
 
 export function nonFiniteError(step: QuantizeStep, file: string, bad: number, total: number): KquantError {
@@ -39,17 +68,17 @@ export function nonFiniteError(step: QuantizeStep, file: string, bad: number, to
 
 /**
  * The kernels on one tensor (or one row slice of it, see row-split.ts). `bad` counts NaN/Inf;
- * when there are some and they are not allowed, nothing is computed and `stored` is null, so
- * the caller can report the whole tensor's count.
+ * when there are some and they are not allowed, `stored` is null (whatever was written to
+ * `into` is to be discarded), so the caller can report the whole tensor's count.
  */
 export function quantizeCounted(
   step: QuantizeStep,
   bytes: Uint8Array,
   opts: QuantizeOptions = {},
 ): { stored: StoredBytes | null; bad: number; total: number } {
-  const x = sourceTensor(step, bytes);
-  const bad = opts.allowNonFinite ? 0 : countNonFinite(x.data);
-  return { stored: bad > 0 ? null : quantizeFloat32(step, x), bad, total: x.data.length };
+  const x = sourceTensor(step, bytes, opts.scratch);
+  const { stored, nonFinite } = quantizeFloat32(step, x, !opts.allowNonFinite, opts);
+  return { stored: nonFinite > 0 ? null : stored, bad: nonFinite, total: x.data.length };
 }
 
 export function quantizeTensor(step: QuantizeStep, bytes: Uint8Array, file: string, opts: QuantizeOptions = {}): StoredBytes {
@@ -58,46 +87,82 @@ export function quantizeTensor(step: QuantizeStep, bytes: Uint8Array, file: stri
   return stored;
 }
 
-function quantizeFloat32(step: QuantizeStep, x: Tensor<Float32Array>): StoredBytes {
+/** `bytes` as float32 values when aligned for it, so a kernel can write there directly. */
+function float32View(bytes: Uint8Array | undefined): Float32Array | undefined {
+  return bytes !== undefined && bytes.byteOffset % 4 === 0 ? new Float32Array(bytes.buffer, bytes.byteOffset, bytes.length / 4) : undefined;
+}
+
+/** `computed` in the destination: already there when the kernel wrote into it, else copied. */
+function place(computed: Uint8Array, into: Uint8Array | undefined): Uint8Array {
+  if (into === undefined) return computed;
+  if (computed.buffer !== into.buffer || computed.byteOffset !== into.byteOffset) into.set(computed);
+  return into;
+}
+
+/**
+ * The stored bytes, and the NaN/Inf count when `count` is set. The count comes from the abs-max
+ * pass itself where the kernel can tell (a slice holds one exactly when its amax is not finite),
+ * so clean tensors cost no separate pass.
+ */
+function quantizeFloat32(step: QuantizeStep, x: Tensor<Float32Array>, count: boolean, opts: QuantizeOptions): { stored: StoredBytes; nonFinite: number } {
   const { spec } = step;
+  const { into, scratch } = opts;
   const valueRange = spec.valueRange ?? [-127, 127];
   const epsilon = spec.epsilon ?? 1e-7;
+  const n = x.data.length;
 
   switch (spec.mode) {
-    case "int8": {
-      const { values, scale } = absMaxQuantize(x, spec.axis, { valueRange, epsilon });
-      return { values: byteView(values.data), scale: byteView(scale.data) };
-    }
+    case "int8":
     case "int4": {
-      const { values, scale } = absMaxQuantize(x, spec.axis, { valueRange, epsilon });
-      const { packed } = packInt4(values, spec.packAxis!);
-      return { values: byteView(packed.data), scale: byteView(scale.data) };
+      const packed = spec.mode === "int4";
+      const direct = packed ? scratch?.int8(n) : into && new Int8Array(into.values.buffer, into.values.byteOffset, n);
+      const { values, scale, nonFinite } = absMaxQuantize(x, spec.axis, {
+        valueRange,
+        epsilon,
+        countNonFinite: count,
+        out: { values: direct, scale: float32View(into?.scale) },
+      });
+      const codes = byteView(values.data);
+      const stored = packed ? packInto(codes, x.shape, spec.packAxis!, step, into) : place(codes, into?.values);
+      return { stored: { values: stored, scale: place(byteView(scale.data), into?.scale) }, nonFinite };
     }
     case "int4_grouped": {
+      const nonFinite = count ? countNonFinite(x.data) : 0;
       // Axis 1 groups along the last axis directly: Keras's arithmetic on the transpose, with
       // scale and zero in the tensor's own orientation.
       const { values, scale, zeroPoint } = absMaxQuantizeGroupedWithZeroPoint(x, spec.blockSize!, {
         valueRange,
         epsilon,
         axis: spec.axis === 0 ? 0 : 1,
+        out: scratch?.int8(n),
       });
-      const { packed } = packInt4(values, spec.packAxis!);
-      return { values: byteView(packed.data), scale: byteView(scale.data), zero: byteView(zeroPoint.data) };
+      return {
+        stored: {
+          values: packInto(byteView(values.data), x.shape, spec.packAxis!, step, into),
+          scale: place(byteView(scale.data), into?.scale),
+          zero: place(byteView(zeroPoint.data), into?.zero),
+        },
+        nonFinite,
+      };
     }
     case "float8_e4m3fn":
     case "float8_e5m2": {
       const axes = spec.axis === null ? null : [spec.axis];
       const { amax, shape } = absMaxAlong(x.data, x.shape, axes);
-      const scale = computeFloat8Scale(
-        { dtype: "float32", shape, data: amax },
-        1,
-        FLOAT8_MAX[spec.mode],
-        spec.margin ?? 0,
-      );
-      const out = new Uint8Array(x.data.length);
+      // amax is NaN or Inf exactly where its slice holds a NaN or Inf.
+      const nonFinite = count && amax.some((m) => m - m !== 0) ? countNonFinite(x.data) : 0;
+      const scale = computeFloat8Scale({ dtype: "float32", shape, data: amax }, 1, FLOAT8_MAX[spec.mode], spec.margin ?? 0);
+      const out = into?.values ?? new Uint8Array(n);
       const layout = broadcastLayout(scale.data, shape, x.shape, `tensor "${step.source.name}" scale`);
       quantizeFloat8(x.data, layout.values, spec.mode, out, { inner: layout.inner });
-      return { values: out, scale: byteView(scale.data) };
+      return { stored: { values: out, scale: place(byteView(scale.data), into?.scale) }, nonFinite };
     }
   }
+}
+
+/** int4 codes packed two per byte along `axis` (Keras's pack_int4), into `into.values` if given. */
+function packInto(codes: Uint8Array, shape: readonly number[], axis: number, step: QuantizeStep, into: StoredBytes | undefined): Uint8Array {
+  const out = into?.values ?? new Uint8Array(sizeOf(step.values.shape));
+  packNibbles(codes, shape, axis, out);
+  return out;
 }

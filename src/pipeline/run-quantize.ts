@@ -7,7 +7,7 @@ import { KquantError } from "../errors.js";
 import { byteLengthOf } from "../formats/dtypes.js";
 import { openTensors } from "../formats/open.js";
 import { createSafetensorsWriter, writeShardIndex, type SafetensorsWriter } from "../formats/safetensors-writer.js";
-import { writeFileAtomic } from "../formats/atomic.js";
+import { writeFileAtomic, type WriteOptions } from "../formats/atomic.js";
 import type { PlannedTensor, TensorInfo, TensorReader } from "../formats/types.js";
 import { buildPlan, type Plan, type Step } from "../plan/plan.js";
 import type { Rule } from "../plan/rules.js";
@@ -22,7 +22,7 @@ import { startProgress } from "./progress.js";
 import { quantizeTensor } from "./quantize-tensor.js";
 import { DEFAULT_WORKER_URL, defaultThreads, WorkerPool, workerAvailable } from "./workers.js";
 
-export interface QuantizeJob {
+export interface QuantizeJob extends WriteOptions {
   input: string;
   /** Default: `<input stem>.<tag>.safetensors` beside the input. */
   output?: string;
@@ -147,7 +147,7 @@ async function writeAll(job: QuantizeJob, reader: TensorReader, plan: Plan, outp
   try {
     const items: StreamItem[] = [];
     for (const f of files) {
-      const writer = await createSafetensorsWriter(f.path, f.steps.flatMap(storedTensorsOf), metadataOf(f));
+      const writer = await createSafetensorsWriter(f.path, f.steps.flatMap(storedTensorsOf), metadataOf(f), { fsync: job.fsync });
       writers.push(writer);
       for (const step of f.steps) items.push({ step, writer });
     }
@@ -163,7 +163,7 @@ async function writeAll(job: QuantizeJob, reader: TensorReader, plan: Plan, outp
     await pool?.close();
   }
   if (job.shard) {
-    await writeFileAtomic(manifestPathOf(job, output), `${JSON.stringify(partOf(job.shard, reader, output, files, manifest), null, 2)}\n`);
+    await writeFileAtomic(manifestPathOf(job, output), `${JSON.stringify(partOf(job.shard, reader, output, files, manifest), null, 2)}\n`, { fsync: job.fsync });
     return;
   }
   if (isIndexPath(output)) {
@@ -175,9 +175,9 @@ async function writeAll(job: QuantizeJob, reader: TensorReader, plan: Plan, outp
         totalSize += byteLengthOf(t.dtype, t.shape);
       }
     }
-    await writeShardIndex(output, { metadata: { total_size: totalSize }, weight_map: weightMap });
+    await writeShardIndex(output, { metadata: { total_size: totalSize }, weight_map: weightMap }, { fsync: job.fsync });
   }
-  await writeFileAtomic(manifestPathFor(output), `${JSON.stringify(manifest, null, 2)}\n`);
+  await writeFileAtomic(manifestPathFor(output), `${JSON.stringify(manifest, null, 2)}\n`, { fsync: job.fsync });
 }
 
 /** Where the manifest goes: beside the output, or the part file of a --shard job. */

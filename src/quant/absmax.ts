@@ -66,6 +66,15 @@ export function allocQuant(dtype: QuantDType, n: number): QuantArray {
   }
 }
 
+/** `given` after checking it fits (the array type of `dtype`, `n` long), or a new array. */
+export function outArray(given: QuantArray | undefined, dtype: QuantDType, n: number, what: string): QuantArray {
+  if (given === undefined) return allocQuant(dtype, n);
+  if (given.constructor !== allocQuant(dtype, 0).constructor || given.length !== n) {
+    throw new KquantError(`${what}: output array is ${given.constructor.name}(${given.length}), expected ${dtype} × ${n}`);
+  }
+  return given;
+}
+
 /**
  * The clip bounds that make `cast(clip(r, lo, hi), dtype)` a plain typed-array store: clamping
  * commutes with min/max, so saturating the bounds to the dtype range equals saturating the
@@ -110,6 +119,11 @@ export interface AbsMaxOptions {
    * holds one exactly when its amax is NaN or Inf, so the values are only counted when some are.
    */
   countNonFinite?: boolean;
+  /**
+   * Arrays to write into instead of allocating (e.g. views of a shared output buffer): `values`
+   * of the output dtype's array type and the input's length, `scale` of the reduced size.
+   */
+  out?: { values?: QuantArray; scale?: Float32Array };
 }
 
 export interface AbsMaxResult {
@@ -151,9 +165,9 @@ export function absMaxQuantize(inputs: Tensor, axis: number | readonly number[] 
   const epsilon = opts.epsilon ?? DEFAULT_EPSILON;
   const shape = inputs.shape;
   const plan = planAbsMax(shape, normalizeAxes(axis, shape.length));
-  const out = allocQuant(dtype, data.length);
+  const out = outArray(opts.out?.values, dtype, data.length, "abs_max_quantize values");
   const [lo, hi] = clipBounds(valueRange, dtype);
-  const scale = new Float32Array(plan.outSize);
+  const scale = outArray(opts.out?.scale, "float32", plan.outSize, "abs_max_quantize scale") as Float32Array;
   let nonFinite = 0;
 
   const eps = flushSubnormal(Math.fround(epsilon));

@@ -46,7 +46,7 @@ import {
   DEFAULT_NAN,
   POSITIVE_QNAN,
   ROUND_MAGIC,
-  allocQuant,
+  outArray,
   checkQuantDType,
   clipBounds,
   float32Data,
@@ -61,6 +61,8 @@ export interface GroupedOptions {
   epsilon?: number;
   /** The axis the groups run along: 0 (Keras's (in, out) kernel, the default) or 1 (the last axis). */
   axis?: 0 | 1;
+  /** An array to write the values into instead of allocating (the output dtype's type, rows × cols long). */
+  out?: QuantArray;
 }
 
 export interface GroupedResult {
@@ -177,7 +179,7 @@ export function absMaxQuantizeGroupedWithZeroPoint(
 
   const inv = new Float32Array(scale.length);
   for (let i = 0; i < inv.length; i++) inv[i] = f32Div(1, scale[i]!);
-  const out = allocQuant(dtype, rows * cols);
+  const out = outArray(opts.out, dtype, rows * cols, `${WHAT} values`);
   const [vlo, vhi] = clipBounds(valueRange, dtype);
   if (out instanceof Float32Array) {
     forEachRun(L, (start, len, p, step) => quantizeFloatRun(data, start, len, inv, zero, p, step, vlo, vhi, out));

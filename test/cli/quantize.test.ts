@@ -1,7 +1,8 @@
 import { createHash } from "node:crypto";
 import { copyFileSync, readFileSync, writeFileSync } from "node:fs";
+import { open } from "node:fs/promises";
 import { join } from "node:path";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { openTensors } from "../../src/formats/open.js";
 import { writeNpy } from "../../src/formats/npy.js";
 import { writeNpz } from "../../src/formats/npz.js";
@@ -72,14 +73,25 @@ describe("kquant quantize on the demo checkpoint", () => {
     }
   });
 
-  it("is deterministic: the same input and options give byte-identical files", async () => {
+  it("is deterministic: the same input and options give byte-identical files (--fsync changes durability, not bytes)", async () => {
     const a = join(dir, "a.safetensors");
     const b = join(dir, "b.safetensors");
-    for (const mode of [["--int8"], ["--int4", "--block-size", "32"], ["--float8", "e5m2"]]) {
-      expect((await runCli("quantize", DEMO, ...mode, "-o", a, "--force", "-q")).code).toBe(0);
-      expect((await runCli("quantize", DEMO, ...mode, "-o", b, "--force", "-q")).code).toBe(0);
-      expect(fileHash(a)).toBe(fileHash(b));
-      expect(fileHash(`${a}.json`)).toBe(fileHash(`${b}.json`));
+    const probe = await open(join(dir, "probe"), "w");
+    const sync = vi.spyOn(Object.getPrototypeOf(probe) as { sync: () => Promise<void> }, "sync");
+    await probe.close();
+    try {
+      for (const mode of [["--int8"], ["--int4", "--block-size", "32"], ["--float8", "e5m2"]]) {
+        expect((await runCli("quantize", DEMO, ...mode, "-o", a, "--force", "-q")).code).toBe(0);
+        expect(sync).not.toHaveBeenCalled();
+        expect((await runCli("quantize", DEMO, ...mode, "-o", b, "--force", "-q", "--fsync")).code).toBe(0);
+        // The output and the manifest, each with its folder.
+        expect(sync).toHaveBeenCalledTimes(4);
+        sync.mockClear();
+        expect(fileHash(a)).toBe(fileHash(b));
+        expect(fileHash(`${a}.json`)).toBe(fileHash(`${b}.json`));
+      }
+    } finally {
+      sync.mockRestore();
     }
   });
 

@@ -1,6 +1,6 @@
-import { readFile, writeFile } from "node:fs/promises";
+import { open, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { KquantError } from "../../src/errors.js";
 import { tempPathFor, writeFileAtomic } from "../../src/formats/atomic.js";
 import { openTensors } from "../../src/formats/open.js";
@@ -58,5 +58,23 @@ describe("writeFileAtomic", () => {
     const err = await rejection(writeFileAtomic(join(dir, "missing", "f.txt"), "x"));
     expect(err).toBeInstanceOf(KquantError);
     expect(err.message).toBe(`${join(dir, "missing", "f.txt")}: no such file`);
+  });
+
+  it("flushes the file and its folder to disk only with fsync", async () => {
+    const dir = await tempDir();
+    const probe = await open(join(dir, "probe"), "w");
+    const proto = Object.getPrototypeOf(probe) as { sync: () => Promise<void> };
+    await probe.close();
+    const sync = vi.spyOn(proto, "sync");
+    try {
+      await writeFileAtomic(join(dir, "a.json"), "a");
+      expect(sync).not.toHaveBeenCalled();
+      await writeFileAtomic(join(dir, "b.json"), "b", { fsync: true });
+      // The temp file before the rename, then the folder that holds the new name.
+      expect(sync).toHaveBeenCalledTimes(2);
+    } finally {
+      sync.mockRestore();
+    }
+    expect(await readFile(join(dir, "b.json"), "utf8")).toBe("b");
   });
 });

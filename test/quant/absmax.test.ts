@@ -50,6 +50,34 @@ describe("absMaxQuantize matches Keras 3.15.1 (jax CPU) bit for bit", () => {
   }
 });
 
+describe("absMaxQuantize writes into given arrays", () => {
+  it("gives the golden bytes in caller-owned arrays, whatever they held", () => {
+    for (const c of golden.cases) {
+      const opts = intOptions<QuantDType>(c);
+      const x = decodeTensor(c.x);
+      const ev = decodeTensor(c.values);
+      const es = decodeTensor(c.scale);
+      const values = new (ev.data.constructor as new (n: number) => typeof ev.data)(ev.data.length).fill(99);
+      const scale = new Float32Array(es.data.length).fill(-3);
+      const r = absMaxQuantize(x, c.axis, { ...opts, out: { values: values as never, scale } });
+      expect(r.values.data, c.name).toBe(values);
+      expect(r.scale.data, c.name).toBe(scale);
+      expect(bytesOf(values), c.name).toEqual(bytesOf(ev.data));
+      expect(bytesOf(scale), c.name).toEqual(bytesOf(es.data));
+    }
+  });
+
+  it("refuses arrays of the wrong type or length", () => {
+    const x = { dtype: "float32" as const, shape: [2, 3], data: new Float32Array([1, -2, 3, 4, 5, -6]) };
+    expect(() => absMaxQuantize(x, -1, { out: { values: new Uint8Array(6) } })).toThrow(
+      "abs_max_quantize values: output array is Uint8Array(6), expected int8 × 6",
+    );
+    expect(() => absMaxQuantize(x, -1, { out: { scale: new Float32Array(3) } })).toThrow(
+      "abs_max_quantize scale: output array is Float32Array(3), expected float32 × 2",
+    );
+  });
+});
+
 describe("axes", () => {
   it("normalizes negative, tuple and null axes", () => {
     expect(normalizeAxes(-1, 3)).toEqual([2]);

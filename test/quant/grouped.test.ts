@@ -42,6 +42,18 @@ describe("absMaxQuantizeGroupedWithZeroPoint matches Keras 3.15.1 (default path)
       expectSame(r.zeroPoint, c.zero_point);
     });
   }
+  it("writes the same values into a caller-owned array", () => {
+    for (const c of golden.cases) {
+      const opts = intOptions<QuantDType>(c);
+      const ev = decodeTensor(c.values);
+      const out = new (ev.data.constructor as new (n: number) => typeof ev.data)(ev.data.length).fill(77);
+      const r = absMaxQuantizeGroupedWithZeroPoint(decodeTensor(c.x), c.block_size, { ...opts, out: out as never });
+      expect(r.values.data, c.name).toBe(out);
+      expectSame(r.values, c.values);
+    }
+    const x = { dtype: "float32" as const, shape: [2, 2], data: new Float32Array([1, 2, 3, 4]) };
+    expect(() => absMaxQuantizeGroupedWithZeroPoint(x, 2, { out: new Int8Array(3) })).toThrow(/output array is Int8Array\(3\), expected int8 × 4/);
+  });
   it("pins the default path, which differs from Keras's numpy path", () => {
     // If Keras ever made the two paths agree, grouped.ts's comment would be wrong.
     expect(golden.cases.filter((c) => !c.numpy_matches).length).toBeGreaterThan(0);

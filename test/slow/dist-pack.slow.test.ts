@@ -55,7 +55,7 @@ afterAll(() => {
 describe("npm pack", () => {
   it("ships the CLI launcher, the compiled library with types, and nothing else", () => {
     const paths = pack.files.map((f) => f.path);
-    for (const needed of ["package.json", "bin/kquant.js", "dist/index.js", "dist/index.d.ts", "dist/cli/main.js"]) {
+    for (const needed of ["package.json", "bin/kquant.js", "dist/kquant.cjs", "dist/index.js", "dist/index.d.ts", "dist/cli/main.js"]) {
       expect(paths).toContain(needed);
     }
     for (const p of paths) {

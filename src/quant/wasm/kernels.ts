@@ -18,7 +18,18 @@ const S = CHUNK * 4 + PAD;
 const OUT = 2 * (CHUNK * 4 + PAD);
 /** A second float32 window (grouped int4: the group's max, or its zero points). */
 const H = OUT + CHUNK + PAD;
-const PAGES = Math.ceil((H + CHUNK * 4 + PAD) / 65536);
+export const PAGES = Math.ceil((H + CHUNK * 4 + PAD) / 65536);
+
+/**
+ * The module's bytes, base64, assembled at build time into the CLI bundle (scripts/bundle.mjs):
+ * assembling them here costs each worker ~35 ms of JIT-cold JavaScript before its first tensor.
+ * Elsewhere (the library, tests) they are assembled on first use.
+ */
+declare const KQUANT_WASM_KERNELS: string | undefined;
+
+function moduleBytes(): Uint8Array {
+  return typeof KQUANT_WASM_KERNELS === "string" ? Buffer.from(KQUANT_WASM_KERNELS, "base64") : kernelModuleBytes(PAGES);
+}
 
 interface Exports {
   memory: { buffer: ArrayBuffer };
@@ -61,7 +72,7 @@ interface WasmApi {
 function load(): Kernels | null {
   try {
     const wasm = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
-    const e = new wasm.Instance(new wasm.Module(kernelModuleBytes(PAGES))).exports as Exports;
+    const e = new wasm.Instance(new wasm.Module(moduleBytes())).exports as Exports;
     return {
       e,
       x: new Float32Array(e.memory.buffer, X, CHUNK + PAD / 4),

@@ -1,6 +1,7 @@
 /**
- * Entry of the single-file executable. bin/kquant.js uses top-level await, which a CommonJS
- * bundle (all that Node 20's SEA runs) cannot hold, so the exit code is set from the promise.
+ * Entry of the CLI bundle (scripts/bundle.mjs), which bin/kquant.js and the single-file executable
+ * run. A CommonJS bundle (all that Node 20's SEA runs) cannot hold top-level await, so the exit
+ * code is set from the promise.
  */
 import { main } from "../src/cli/main.js";
 

@@ -1,0 +1,101 @@
+#!/usr/bin/env node
+/**
+ * The CLI as one CommonJS file, with the quantize worker inside it as a string. `npm run build`
+ * writes dist/kquant.cjs (what bin/kquant.js runs) and scripts/build-exe.mjs turns the same
+ * bundle into the single-file executable.
+ *
+ * Why a bundle: Node 20 resolves and compiles ~60 separate ES modules in ~150 ms before kquant
+ * does any work; one file loads in ~35 ms (bench/results.md). Worker threads start from the
+ * string too (`new Worker(KQUANT_BUNDLED_WORKER, { eval: true })` in src/pipeline/workers.ts),
+ * so they skip the module graph as well, and the executable, which has no files beside it, needs
+ * nothing else.
+ */
+import { readFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { build, formatMessages } from "esbuild";
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+
+/**
+ * src/version.ts reads ../package.json at run time, which the executable does not carry, so the
+ * bundle gets a module holding the version as a literal instead.
+ */
+function inlineVersion(version) {
+  return {
+    name: "inline-version",
+    setup(b) {
+      b.onLoad({ filter: /[\\/]src[\\/]version\.ts$/ }, () => ({
+        contents: `export const VERSION: string = ${JSON.stringify(version)};\n`,
+        loader: "ts",
+      }));
+    },
+  };
+}
+
+/** A warning here means a bundle that misbehaves at run time (e.g. an import.meta it cannot see). */
+async function bundle(options) {
+  const result = await build(options);
+  if (result.warnings.length > 0) {
+    const text = await formatMessages(result.warnings, { kind: "warning" });
+    throw new Error(`esbuild warnings:\n${text.join("")}`);
+  }
+  return result;
+}
+
+/**
+ * The SIMD kernels' WebAssembly module (src/quant/wasm), assembled once here so that no thread
+ * of the CLI spends its first tens of milliseconds assembling it; base64 for an esbuild define.
+ */
+async function wasmKernelsBase64() {
+  const wasmDir = join(ROOT, "src", "quant", "wasm");
+  const gen = await bundle({
+    stdin: { contents: 'export { kernelModuleBytes } from "./module.ts"; export { PAGES } from "./kernels.ts";', resolveDir: wasmDir, loader: "ts" },
+    bundle: true,
+    platform: "node",
+    format: "esm",
+    write: false,
+    logLevel: "silent",
+  });
+  const { kernelModuleBytes, PAGES } = await import(`data:text/javascript;base64,${Buffer.from(gen.outputFiles[0].text).toString("base64")}`);
+  return Buffer.from(kernelModuleBytes(PAGES)).toString("base64");
+}
+
+/** Writes the CLI bundle to `outfile` and returns the version it carries. */
+export async function bundleCli(outfile) {
+  const { version } = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8"));
+  /**
+   * `import.meta.url` does not exist in CommonJS (esbuild would leave it undefined, and
+   * `new URL(x, undefined)` throws as the module loads), so it becomes the bundle's own URL.
+   */
+  const common = {
+    bundle: true,
+    platform: "node",
+    format: "cjs",
+    target: "node20",
+    minifySyntax: true,
+    legalComments: "inline",
+    plugins: [inlineVersion(version)],
+    banner: { js: 'var __kquant_import_meta_url = require("node:url").pathToFileURL(__filename).href;' },
+    define: { "import.meta.url": "__kquant_import_meta_url", KQUANT_WASM_KERNELS: JSON.stringify(await wasmKernelsBase64()) },
+    logLevel: "silent",
+  };
+  const worker = await bundle({
+    ...common,
+    entryPoints: [join(ROOT, "src", "pipeline", "worker-entry.ts")],
+    write: false,
+    outfile: join(dirname(outfile), "worker.cjs"),
+  });
+  await bundle({
+    ...common,
+    entryPoints: [join(ROOT, "scripts", "cli-entry.ts")],
+    outfile,
+    define: { ...common.define, KQUANT_BUNDLED_WORKER: JSON.stringify(worker.outputFiles[0].text) },
+  });
+  return version;
+}
+
+// `node scripts/bundle.mjs [outfile]`: the npm build's step (default dist/kquant.cjs).
+if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
+  await bundleCli(resolve(process.argv[2] ?? join(ROOT, "dist", "kquant.cjs")));
+}

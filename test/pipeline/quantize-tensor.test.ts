@@ -1,0 +1,103 @@
+/**
+ * quantize-tensor.ts with destination buffers and reused scratch (what the workers do) against
+ * the allocating path (what the in-process loop does): the same bytes, and the same NaN/Inf
+ * counts whether the kernels count them in their abs-max pass or in a pass of their own.
+ */
+import { describe, expect, it } from "vitest";
+import type { TensorInfo } from "../../src/formats/types.js";
+import { rulesFromFlags, type QuantFlags } from "../../src/plan/from-flags.js";
+import { buildPlan, type QuantizeStep } from "../../src/plan/plan.js";
+import { byteLengthOf } from "../../src/formats/dtypes.js";
+import { quantizeCounted, Scratch, type StoredBytes } from "../../src/pipeline/quantize-tensor.js";
+import { countNonFinite } from "../../src/quant/finite.js";
+import { bytes, gaussian } from "../support/files.js";
+
+const MODES: [string, QuantFlags][] = [
+  ["int8", { mode: "int8" }],
+  ["int8 axis 0", { mode: "int8", axis: 0 }],
+  ["int8 per tensor", { mode: "int8", perTensor: true }],
+  ["int4", { mode: "int4" }],
+  ["int4 axis 0", { mode: "int4", axis: 0 }],
+  ["int4 block 32", { mode: "int4", blockSize: 32 }],
+  ["int4 block 16 axis 0", { mode: "int4", blockSize: 16, axis: 0 }],
+  ["float8", { mode: "float8" }],
+  ["float8 e5m2 per channel", { mode: "float8", float8Kind: "e5m2", axis: -1 }],
+];
+
+function stepFor(flags: QuantFlags, dtype: "F32" | "BF16", shape: number[]): QuantizeStep {
+  const info: TensorInfo = { name: "w", dtype, shape, byteLength: byteLengthOf(dtype, shape), file: "m.safetensors" };
+  const step = buildPlan("m.safetensors", [info], rulesFromFlags(flags)).steps[0]!;
+  if (step.kind !== "quantize") throw new Error("expected a quantize step");
+  return step;
+}
+
+/** `values` as the source bytes of `dtype` (bfloat16 by truncation). */
+function sourceBytes(values: Float32Array, dtype: "F32" | "BF16"): Uint8Array {
+  if (dtype === "F32") return bytes(values);
+  const bits = new Uint32Array(values.buffer, values.byteOffset, values.length);
+  return bytes(Uint16Array.from(bits, (b) => b >>> 16));
+}
+
+/**
+ * Destinations for every stored tensor in one shared buffer, each starting `skew` bytes past an
+ * 8-byte boundary: a skew that is not a multiple of 4 leaves the float32 scale unaligned, so the
+ * kernels cannot write it in place and it must be copied.
+ */
+function destinations(step: QuantizeStep, skew: number): { into: StoredBytes; all: Uint8Array } {
+  const lengths = [step.values, step.scale, ...(step.zero ? [step.zero] : [])].map((t) => byteLengthOf(t.dtype, t.shape));
+  const starts: number[] = [];
+  let offset = 0;
+  for (const n of lengths) {
+    starts.push(offset + skew);
+    offset = Math.ceil((offset + skew + n) / 8) * 8;
+  }
+  const all = new Uint8Array(new SharedArrayBuffer(offset)).fill(0xee);
+  const [values, scale, zero] = starts.map((s, i) => all.subarray(s, s + lengths[i]!));
+  return { into: { values: values!, scale: scale!, ...(zero ? { zero } : {}) }, all };
+}
+
+describe("quantizing into destination buffers with reused scratch", () => {
+  for (const [tag, flags] of MODES) {
+    for (const dtype of ["F32", "BF16"] as const) {
+      it(`${tag}, ${dtype}: the same bytes as the allocating path, in place or copied`, () => {
+        const shape = [96, 160];
+        const step = stepFor(flags, dtype, shape);
+        const scratch = new Scratch();
+        // A larger tensor first, so the scratch is longer than the next call needs and stale.
+        const big = stepFor(flags, dtype, [128, 160]);
+        quantizeCounted(big, sourceBytes(gaussian(128 * 160, 7), dtype), { scratch });
+
+        const source = sourceBytes(gaussian(96 * 160, 3), dtype);
+        const expected = quantizeCounted(step, source).stored!;
+        for (const skew of [0, 1]) {
+          const { into } = destinations(step, skew);
+          const got = quantizeCounted(step, source, { into, scratch });
+          expect(got.bad).toBe(0);
+          expect(got.stored!.values).toBe(into.values);
+          expect(got.stored!.scale).toBe(into.scale);
+          expect(Array.from(into.values)).toEqual(Array.from(expected.values));
+          expect(Array.from(into.scale)).toEqual(Array.from(expected.scale));
+          expect(into.zero && Array.from(into.zero)).toEqual(expected.zero && Array.from(expected.zero));
+        }
+      });
+    }
+
+    it(`${tag}: counts NaN and Inf as a separate pass would, and returns nothing`, () => {
+      const shape = [64, 96];
+      const step = stepFor(flags, "F32", shape);
+      const data = gaussian(64 * 96, 11);
+      data[3] = NaN;
+      data[64 * 96 - 1] = -Infinity;
+      data[40 * 96 + 7] = Infinity;
+      data[40 * 96 + 8] = NaN;
+      const got = quantizeCounted(step, bytes(data), { into: destinations(step, 0).into, scratch: new Scratch() });
+      expect(got.bad).toBe(countNonFinite(data));
+      expect(got.bad).toBe(4);
+      expect(got.stored).toBeNull();
+      // Allowed, the same tensor is quantized and nothing is counted.
+      const allowed = quantizeCounted(step, bytes(data), { allowNonFinite: true });
+      expect(allowed.bad).toBe(0);
+      expect(allowed.stored).not.toBeNull();
+    });
+  }
+});
