@@ -44,7 +44,7 @@ for (const file of [BUNDLE, BLOB, SEA_CONFIG, EXE]) rmSync(file, { force: true }
 // The npm build's bundle (scripts/bundle.mjs): the CLI with its worker inside, nothing to find on disk.
 let version;
 try {
-  version = await bundleCli(BUNDLE);
+  version = await bundleCli(BUNDLE, { standalone: true });
 } catch (err) {
   fail(err.message);
 }

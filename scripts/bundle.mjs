@@ -61,9 +61,14 @@ async function wasmKernelsBase64() {
   return Buffer.from(kernelModuleBytes(PAGES)).toString("base64");
 }
 
-/** Writes the CLI bundle to `outfile` and returns the version it carries. */
-export async function bundleCli(outfile) {
-  const { version } = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8"));
+/**
+ * Writes the CLI bundle to `outfile` and returns the version it carries. The npm package's bundle
+ * leaves the runtime dependencies to node_modules, where npm installs them anyway; a `standalone`
+ * bundle (the executable's) carries them too.
+ */
+export async function bundleCli(outfile, { standalone = false } = {}) {
+  const pkg = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8"));
+  const { version } = pkg;
   /**
    * `import.meta.url` does not exist in CommonJS (esbuild would leave it undefined, and
    * `new URL(x, undefined)` throws as the module loads), so it becomes the bundle's own URL.
@@ -90,6 +95,7 @@ export async function bundleCli(outfile) {
     ...common,
     entryPoints: [join(ROOT, "scripts", "cli-entry.ts")],
     outfile,
+    external: standalone ? [] : Object.keys(pkg.dependencies ?? {}),
     define: { ...common.define, KQUANT_BUNDLED_WORKER: JSON.stringify(worker.outputFiles[0].text) },
   });
   return version;

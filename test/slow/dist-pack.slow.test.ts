@@ -12,7 +12,8 @@ import { run, runOnTerminal, userEnv } from "../dist/run.js";
 
 const RUNTIME_DEPENDENCIES = ["cli-progress", "commander", "yauzl", "yazl"];
 // The fixtures alone (demo weights, golden vectors) are far larger: a tarball past this ships something it should not.
-const MAX_TARBALL_BYTES = 200_000;
+// (~196 kB today: the compiled library plus the CLI bundle, which carries the worker a second time as a string.)
+const MAX_TARBALL_BYTES = 300_000;
 const MINUTES = 60_000;
 
 interface PackedFile {
