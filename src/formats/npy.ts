@@ -237,7 +237,12 @@ export async function openNpy(path: string): Promise<TensorReader> {
       await readFully(fh, src, dataStart, path, `tensor "${name}"`);
       npyDataToLittleEndianC(header, src, out);
     };
-    return makeTensorReader(path, [{ info, fill }], null, () => fh.close());
+    // Little-endian C-order data is the tensor's bytes as they are: it can be read in parts.
+    const fillRange = async (out: Uint8Array, byteOffset: number): Promise<void> => {
+      await readFully(fh, out, dataStart + byteOffset, path, `tensor "${name}"`);
+    };
+    const asIs = !needsTranspose(header) && !header.bigEndian;
+    return makeTensorReader(path, [{ info, fill, ...(asIs ? { fillRange } : {}) }], null, () => fh.close());
   } catch (err) {
     await fh.close().catch(() => undefined);
     throw err;

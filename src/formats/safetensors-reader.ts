@@ -197,6 +197,9 @@ export async function openSafetensorsFile(file: string): Promise<OpenedSafetenso
         fill: async (out) => {
           await readFully(fh, out, position, file, `tensor "${info.name}"`);
         },
+        fillRange: async (out, byteOffset) => {
+          await readFully(fh, out, position + byteOffset, file, `tensor "${info.name}"`);
+        },
       };
     });
     return { header, fh, sources };

@@ -8,6 +8,8 @@ export interface TensorSource {
   info: TensorInfo;
   /** Fills `out` (exactly `info.byteLength` long) with little-endian C-order bytes. */
   fill(out: Uint8Array): Promise<void>;
+  /** Fills `out` with the bytes from `byteOffset` on, where the file holds them as they are. */
+  fillRange?(out: Uint8Array, byteOffset: number): Promise<void>;
 }
 
 export function makeTensorReader(
@@ -19,14 +21,18 @@ export function makeTensorReader(
   const byName = new Map<string, TensorSource>();
   for (const source of sources) byName.set(source.info.name, source);
   let closed: Promise<void> | null = null;
+  const sourceOf = (name: string): TensorSource => {
+    if (closed !== null) throw new KquantError(`${path}: tensor "${name}": reader is already closed`);
+    const source = byName.get(name);
+    if (source === undefined) throw new KquantError(`${path}: tensor "${name}": no such tensor`);
+    return source;
+  };
   return {
     path,
     tensors: sources.map((s) => s.info),
     metadata,
     async read(name: string, into?: Uint8Array): Promise<Uint8Array> {
-      if (closed !== null) throw new KquantError(`${path}: tensor "${name}": reader is already closed`);
-      const source = byName.get(name);
-      if (source === undefined) throw new KquantError(`${path}: tensor "${name}": no such tensor`);
+      const source = sourceOf(name);
       const { byteLength, file } = source.info;
       if (into === undefined && byteLength > bufferConstants.MAX_LENGTH) {
         throw new KquantError(
@@ -36,6 +42,33 @@ export function makeTensorReader(
       const out = outputBuffer(into, byteLength, file, name);
       await source.fill(out);
       return out;
+    },
+    async *readProgressively(name: string, into: Uint8Array, partBytes: number): AsyncIterable<number> {
+      const source = sourceOf(name);
+      const out = outputBuffer(into, source.info.byteLength, source.info.file, name);
+      if (source.fillRange === undefined) {
+        await source.fill(out);
+        yield out.length;
+        return;
+      }
+      // One part is always in flight: the next read runs while the caller works on the last part.
+      const step = Math.max(1, partBytes);
+      const readPart = (at: number): Promise<number> => {
+        const end = Math.min(out.length, at + step);
+        return source.fillRange!(out.subarray(at, end), at).then(() => end);
+      };
+      let next: Promise<number> | null = out.length > 0 ? readPart(0) : null;
+      try {
+        while (next !== null) {
+          const end = await next;
+          next = end < out.length ? readPart(end) : null;
+          yield end;
+        }
+      } finally {
+        // Stopped early (an error, or a caller that quit): leave no read running into `out`.
+        await next?.catch(() => undefined);
+      }
+      if (out.length === 0) yield 0;
     },
     close(): Promise<void> {
       closed ??= closeAll();

@@ -48,6 +48,13 @@ export interface TensorReader {
    * `into`, if given, must be exactly `byteLength` long and is filled and returned.
    */
   read(name: string, into?: Uint8Array): Promise<Uint8Array>;
+  /**
+   * Fills `into` (exactly `byteLength` long) front to back and yields how many bytes have landed
+   * after each part, so work on the first rows can start while the rest is read. Formats that
+   * store a tensor's bytes as they are (safetensors, little-endian C-order .npy) read parts of
+   * about `partBytes`; the others (compressed, transposed or byte-swapped data) fill it at once.
+   */
+  readProgressively(name: string, into: Uint8Array, partBytes: number): AsyncIterable<number>;
   close(): Promise<void>;
 }
 

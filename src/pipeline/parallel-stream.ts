@@ -1,12 +1,14 @@
 /**
- * The multi-threaded tensor loop: the main thread only reads and writes (both asynchronous),
- * worker threads quantize row slices and compute every sha256, all on SharedArrayBuffers.
+ * The multi-threaded tensor loop: the main thread reads (hashing the source as it lands) and
+ * writes, worker threads quantize row slices and hash the stored tensors, all on
+ * SharedArrayBuffers.
  *
- * Memory: one source buffer and one output buffer sized for the largest tensor, allocated once
- * and reused; a second pair (to read the next tensor while this one computes and writes) only
- * when the largest tensor's outputs are small (see DOUBLE_BUFFER_LIMIT), so peak memory stays
- * near two source tensors whatever the checkpoint's size. Workers hold at most one row slice's
- * intermediates each.
+ * Memory: source and output buffers sized for the largest tensor, allocated once and reused. A
+ * tensor hands its source buffer on as soon as its kernels are done, and its output buffer once
+ * written and hashed, so the next tensor is read while this one is written. Two output buffers
+ * and one source buffer (two while sources are small, see DOUBLE_SOURCE_LIMIT) keep the buffers
+ * under 2 × the largest source whatever the checkpoint's size: outputs are at most half their
+ * source. Workers hold one row slice's intermediates each.
  *
  * The bytes are those of the in-process loop: row slices are independent (row-split.ts) and
  * writes land at offsets the plan fixed, issued in plan order.
@@ -19,16 +21,18 @@ import type { TensorRecord } from "./manifest.js";
 import type { Progress } from "./progress.js";
 import { nonFiniteError } from "./quantize-tensor.js";
 import { rowRanges, rowSplitOf, sliceStep, storedOf } from "./row-split.js";
-import type { SharedRange, WorkerPool } from "./workers.js";
+import type { SharedRange, TaskResult, WorkerPool } from "./workers.js";
 
 /** Source bytes per quantize task: small enough to balance two cores and bound worker memory. */
 const SLICE_BYTES = 2 * 1024 * 1024;
+/** Source bytes per read: the slices within a part start while the next part is read. */
+const READ_BYTES = 4 * 1024 * 1024;
 /**
- * Two buffer pairs cost 2 × (largest source + largest outputs); the RSS goal is 2 × largest source
- * + 150 MiB, of which node and two worker isolates take ~95 MiB and the workers' garbage up to ~50.
- * So read-ahead only while both output buffers together stay under this.
+ * A second source buffer (reading a tensor while the last one is still being quantized) only up
+ * to this size: the RSS goal is 2 × the largest source + 150 MiB, of which node and two worker
+ * isolates take ~110 MiB, and three buffers of this size fit in the rest.
  */
-const DOUBLE_BUFFER_LIMIT = 16 * 1024 * 1024;
+const DOUBLE_SOURCE_LIMIT = 16 * 1024 * 1024;
 
 export interface StreamItem {
   step: Step;
@@ -44,9 +48,9 @@ export interface StreamContext {
   pool: WorkerPool;
 }
 
-interface Slot {
-  src: SharedArrayBuffer;
-  out: SharedArrayBuffer;
+/** A reusable buffer and when its last user is done with it. */
+interface Buffer {
+  buf: SharedArrayBuffer;
   free: Promise<void>;
 }
 
@@ -61,12 +65,10 @@ export async function streamParallel(ctx: StreamContext): Promise<void> {
   const { items } = ctx;
   const maxSource = Math.max(0, ...items.map((it) => it.step.source.byteLength));
   const maxStored = Math.max(0, ...items.map((it) => storedBytesOf(it.step)));
-  const slotCount = items.length > 1 && 2 * maxStored <= DOUBLE_BUFFER_LIMIT ? 2 : 1;
-  const slots: Slot[] = Array.from({ length: slotCount }, () => ({
-    src: new SharedArrayBuffer(maxSource),
-    out: new SharedArrayBuffer(maxStored),
-    free: Promise.resolve(),
-  }));
+  const buffers = (count: number, size: number): Buffer[] =>
+    Array.from({ length: count }, () => ({ buf: new SharedArrayBuffer(size), free: Promise.resolve() }));
+  const sources = buffers(items.length > 1 && maxSource <= DOUBLE_SOURCE_LIMIT ? 2 : 1, maxSource);
+  const outputs = buffers(items.length > 1 ? 2 : 1, maxStored);
 
   // Writes must be issued in plan order; each tensor waits for the previous one's turn.
   let previousTurn: Promise<void> = Promise.resolve();
@@ -74,68 +76,97 @@ export async function streamParallel(ctx: StreamContext): Promise<void> {
   const failures: { index: number; error: unknown }[] = [];
   const running: Promise<void>[] = [];
   for (let i = 0; i < items.length; i++) {
-    const slot = slots[i % slotCount]!;
+    const source = sources[i % sources.length]!;
+    const output = outputs[i % outputs.length]!;
     let passTurn!: () => void;
     const turn = new Promise<void>((resolve) => (passTurn = resolve));
     const waitTurn = previousTurn;
     previousTurn = turn;
-    const done = slot.free.then(async () => {
+    let releaseSource!: () => void;
+    const sourceReleased = new Promise<void>((resolve) => (releaseSource = resolve));
+    const done = Promise.all([source.free, output.free]).then(async () => {
       try {
-        if (failures.length === 0) await processOne(ctx, items[i]!, slot, waitTurn, passTurn);
+        if (failures.length === 0) await processOne(ctx, items[i]!, { src: source.buf, out: output.buf, releaseSource }, waitTurn, passTurn);
       } catch (error) {
         failures.push({ index: i, error });
       } finally {
+        releaseSource();
         passTurn();
       }
     });
-    slot.free = done;
+    source.free = sourceReleased;
+    output.free = done;
     running.push(done);
   }
   await Promise.all(running);
   if (failures.length > 0) throw failures.reduce((a, b) => (b.index < a.index ? b : a)).error;
 }
 
-async function processOne(ctx: StreamContext, item: StreamItem, slot: Slot, waitTurn: Promise<void>, passTurn: () => void): Promise<void> {
+/** The buffers one tensor works in; `releaseSource` hands the source buffer to the next tensor. */
+interface Work {
+  src: SharedArrayBuffer;
+  out: SharedArrayBuffer;
+  releaseSource: () => void;
+}
+
+async function processOne(ctx: StreamContext, item: StreamItem, slot: Work, waitTurn: Promise<void>, passTurn: () => void): Promise<void> {
   const { step, writer } = item;
   const { pool } = ctx;
   const n = step.source.byteLength;
   const source = new Uint8Array(slot.src, 0, n);
-  await ctx.reader.read(step.source.name, source);
-  const sourceRange: SharedRange = { buf: slot.src, offset: 0, length: n };
-  const sourceHash = pool.hash(sourceRange);
-  // Awaited below unless the tensor fails first; never an unhandled rejection.
-  sourceHash.catch(() => undefined);
   const record = ctx.records[step.source.name]!;
+  const planned = step.kind === "quantize" ? storedOf(step) : [];
+  let offset = 0;
+  const ranges = planned.map((t) => {
+    const length = byteLengthOf(t.dtype, t.shape);
+    const r: SharedRange = { buf: slot.out, offset, length };
+    offset = alignUp(offset + length);
+    return r;
+  });
+  const quantizeTask = (s: Step & { kind: "quantize" }, sourceRange: SharedRange, outputs: SharedRange[]) =>
+    pool.run({ kind: "quantize", step: s, source: sourceRange, outputs, allowNonFinite: ctx.allowNonFinite });
+
+  // Row slices start as soon as their rows have been read; the source is hashed here as it lands.
+  const split = step.kind === "quantize" ? rowSplitOf(step) : null;
+  const slices = split ? rowRanges(split, SLICE_BYTES) : [];
+  const tasks: Promise<TaskResult>[] = [];
+  // The source is hashed as it lands, on one worker (sha256 runs in order), the others quantizing.
+  const sourceHash = pool.hashStream();
+  let sourceDigest: Promise<string> | undefined;
+  let hashed = 0;
+  try {
+    for await (const filled of ctx.reader.readProgressively(step.source.name, source, READ_BYTES)) {
+      const part = { buf: slot.src, offset: hashed, length: filled - hashed };
+      if (filled < n) sourceHash.update(part);
+      else sourceDigest = sourceHash.digest(part);
+      hashed = filled;
+      while (split && tasks.length < slices.length && slices[tasks.length]![1] * split.sourceRowBytes <= filled) {
+        const [from, to] = slices[tasks.length]!;
+        const s = step as Step & { kind: "quantize" };
+        tasks.push(
+          quantizeTask(
+            sliceStep(s, split, from, to),
+            { buf: slot.src, offset: from * split.sourceRowBytes, length: (to - from) * split.sourceRowBytes },
+            ranges.map((r, j) => ({ buf: r.buf, offset: r.offset + from * split.storedRowBytes[j]!, length: (to - from) * split.storedRowBytes[j]! })),
+          ),
+        );
+      }
+    }
+  } catch (err) {
+    // Nothing may still be reading the buffer when it is handed to the next tensor.
+    await Promise.allSettled([...tasks, sourceHash.digest({ buf: slot.src, offset: 0, length: 0 })]);
+    throw err;
+  }
 
   let stored: { name: string; range: SharedRange }[];
   if (step.kind === "passthrough") {
-    stored = [{ name: step.output.name, range: sourceRange }];
+    record.sha256.source = await sourceDigest!;
+    stored = [{ name: step.output.name, range: { buf: slot.src, offset: 0, length: n } }];
   } else {
-    const planned = storedOf(step);
-    let offset = 0;
-    const ranges = planned.map((t) => {
-      const length = byteLengthOf(t.dtype, t.shape);
-      const r: SharedRange = { buf: slot.out, offset, length };
-      offset = alignUp(offset + length);
-      return r;
-    });
-    const split = rowSplitOf(step);
-    const tasks = split
-      ? rowRanges(split, SLICE_BYTES).map(([from, to]) =>
-          pool.run({
-            kind: "quantize",
-            step: sliceStep(step, split, from, to),
-            source: { buf: slot.src, offset: from * split.sourceRowBytes, length: (to - from) * split.sourceRowBytes },
-            outputs: ranges.map((r, j) => ({
-              buf: r.buf,
-              offset: r.offset + from * split.storedRowBytes[j]!,
-              length: (to - from) * split.storedRowBytes[j]!,
-            })),
-            allowNonFinite: ctx.allowNonFinite,
-          }),
-        )
-      : [pool.run({ kind: "quantize", step, source: sourceRange, outputs: ranges, allowNonFinite: ctx.allowNonFinite })];
+    if (!split) tasks.push(quantizeTask(step, { buf: slot.src, offset: 0, length: n }, ranges));
     const results = await Promise.all(tasks);
+    record.sha256.source = await sourceDigest!;
+    slot.releaseSource();
     const bad = results.reduce((sum, r) => sum + (r.kind === "quantize" ? r.bad : 0), 0);
     if (bad > 0) throw nonFiniteError(step, step.source.file, bad, elementCountOf(step.source.shape)!);
     stored = planned.map((t, j) => ({ name: t.name, range: ranges[j]! }));
@@ -145,9 +176,8 @@ async function processOne(ctx: StreamContext, item: StreamItem, slot: Slot, wait
   const writes = stored.map((s) => writer.write(s.name, new Uint8Array(s.range.buf, s.range.offset, s.range.length)));
   passTurn();
   // A passthrough tensor is stored as read: its stored hash is the source hash.
-  const hashes = step.kind === "passthrough" ? [sourceHash] : stored.map((s) => pool.hash(s.range));
-  const [sourceHex, storedHex] = await Promise.all([sourceHash, Promise.all(hashes), Promise.all(writes)]);
-  record.sha256.source = sourceHex;
+  const hashes = step.kind === "passthrough" ? [Promise.resolve(record.sha256.source)] : stored.map((s) => pool.hash(s.range));
+  const [storedHex] = await Promise.all([Promise.all(hashes), Promise.all(writes)]);
   stored.forEach((s, j) => (record.sha256.stored[s.name] = storedHex[j]!));
   ctx.progress.advance(n, step.source.name);
 }

@@ -3,7 +3,8 @@
  * thread owns, so nothing large is copied between threads. See workers.ts for the protocol.
  */
 import { parentPort } from "node:worker_threads";
-import { sha256Hex } from "./hash.js";
+import type { Hash } from "node:crypto";
+import { sha256Hex, sha256Stream } from "./hash.js";
 import { quantizeCounted, Scratch } from "./quantize-tensor.js";
 import type { Task, TaskResult } from "./workers.js";
 
@@ -13,8 +14,21 @@ const view = (r: { buf: SharedArrayBuffer; offset: number; length: number }) => 
 // so slice after slice allocates almost nothing and a worker's memory stays at one slice's worth.
 const scratch = new Scratch();
 
+/** Hashes being fed part by part (workers.ts hashStream), by stream id. */
+const streams = new Map<number, Hash>();
+
 function run(task: Task): TaskResult {
   if (task.kind === "hash") return { kind: "hash", hex: sha256Hex(view(task.data)) };
+  if (task.kind === "hash-part") {
+    const hash = streams.get(task.stream) ?? sha256Stream();
+    hash.update(view(task.data));
+    if (!task.final) {
+      streams.set(task.stream, hash);
+      return { kind: "hash", hex: "" };
+    }
+    streams.delete(task.stream);
+    return { kind: "hash", hex: hash.digest("hex") };
+  }
   const [values, scale, zero] = task.outputs.map(view);
   const { bad } = quantizeCounted(task.step, view(task.source), {
     allowNonFinite: task.allowNonFinite,

@@ -17,6 +17,8 @@ export interface SharedRange {
 
 export type Task =
   | { kind: "hash"; data: SharedRange }
+  /** The next part of a hash fed in order on one worker; `final` answers the digest, else "". */
+  | { kind: "hash-part"; stream: number; data: SharedRange; final: boolean }
   | { kind: "quantize"; step: QuantizeStep; source: SharedRange; outputs: SharedRange[]; allowNonFinite: boolean };
 
 export type TaskResult = { kind: "hash"; hex: string } | { kind: "quantize"; bad: number };
@@ -50,30 +52,39 @@ export function defaultThreads(): number {
   return Math.min(4, availableParallelism());
 }
 
+/**
+ * Tasks each worker may hold at once. More than one, so a worker goes straight on to its next
+ * task while the main thread is busy (hashing what it reads) instead of waiting to be handed one.
+ */
+const DEPTH = 3;
+
 export class WorkerPool {
-  private readonly idle: Worker[] = [];
-  private readonly busy = new Map<Worker, Pending>();
+  private readonly workers: Worker[] = [];
+  /** Tasks sent to each worker and not yet answered, by task id. */
+  private readonly sent = new Map<Worker, Map<number, Pending>>();
   private readonly queue: Pending[] = [];
   private nextId = 0;
+  private nextStream = 0;
   private failed: unknown = null;
 
   constructor(size: number, url: URL = DEFAULT_WORKER_URL) {
     for (let i = 0; i < size; i++) {
       const w = BUNDLED_WORKER !== undefined ? new Worker(BUNDLED_WORKER, { eval: true }) : new Worker(url);
+      const mine = new Map<number, Pending>();
       w.on("message", (msg: { id: number; ok: boolean; result?: TaskResult; error?: { name: string; message: string; stack?: string; exitCode?: number } }) => {
-        const p = this.busy.get(w)!;
-        this.busy.delete(w);
+        const p = mine.get(msg.id)!;
+        mine.delete(msg.id);
         if (msg.ok) p.resolve(msg.result!);
         else {
           const e = msg.error!;
           const err = e.name === "KquantError" ? new KquantError(e.message, e.exitCode) : Object.assign(new Error(e.message), { stack: e.stack });
           p.reject(err);
         }
-        this.idle.push(w);
         this.pump();
       });
       w.on("error", (err) => this.fail(err));
-      this.idle.push(w);
+      this.workers.push(w);
+      this.sent.set(w, mine);
     }
   }
 
@@ -89,22 +100,55 @@ export class WorkerPool {
     return ((await this.run({ kind: "hash", data })) as { hex: string }).hex;
   }
 
-  async close(): Promise<void> {
-    await Promise.all([...this.idle, ...this.busy.keys()].map((w) => w.terminate()));
+  /**
+   * A sha256 of bytes that arrive part by part (a tensor being read): every part goes to the same
+   * worker, whose message queue keeps them in order, while quantize tasks go to the others first.
+   */
+  hashStream(): { update(data: SharedRange): void; digest(data: SharedRange): Promise<string> } {
+    const stream = this.nextStream++;
+    const worker = this.workers[stream % this.workers.length]!;
+    const post = (data: SharedRange, final: boolean): Promise<TaskResult> => {
+      if (this.failed !== null) return Promise.reject(this.failed);
+      return new Promise((resolve, reject) => {
+        const p: Pending = { id: this.nextId++, task: { kind: "hash-part", stream, data, final }, resolve, reject };
+        this.sent.get(worker)!.set(p.id, p);
+        worker.postMessage({ id: p.id, task: p.task });
+      });
+    };
+    const parts: Promise<TaskResult>[] = [];
+    return {
+      update: (data) => void parts.push(post(data, false)),
+      digest: async (data) => {
+        const last = post(data, true);
+        await Promise.all(parts);
+        return ((await last) as { hex: string }).hex;
+      },
+    };
   }
 
+  async close(): Promise<void> {
+    await Promise.all(this.workers.map((w) => w.terminate()));
+  }
+
+  /** Hands queued tasks, in order, to the least-loaded workers with room. */
   private pump(): void {
-    while (this.idle.length > 0 && this.queue.length > 0) {
-      const w = this.idle.pop()!;
+    while (this.queue.length > 0) {
+      let best: Worker | null = null;
+      for (const w of this.workers) {
+        const load = this.sent.get(w)!.size;
+        if (load < DEPTH && (best === null || load < this.sent.get(best)!.size)) best = w;
+      }
+      if (best === null) return;
       const p = this.queue.shift()!;
-      this.busy.set(w, p);
-      w.postMessage({ id: p.id, task: p.task });
+      this.sent.get(best)!.set(p.id, p);
+      best.postMessage({ id: p.id, task: p.task });
     }
   }
 
   private fail(err: unknown): void {
     this.failed = err;
-    for (const p of [...this.busy.values(), ...this.queue.splice(0)]) p.reject(err);
-    this.busy.clear();
+    const pending = [...this.sent.values()].flatMap((m) => [...m.values()]);
+    for (const p of [...pending, ...this.queue.splice(0)]) p.reject(err);
+    for (const m of this.sent.values()) m.clear();
   }
 }

@@ -1,6 +1,6 @@
 import { PerformanceObserver, constants } from "node:perf_hooks";
 import { describe, expect, it } from "vitest";
-import { absMaxQuantize, type QuantDType } from "../../src/quant/absmax.js";
+import { absMaxQuantize, allocQuant, type QuantDType } from "../../src/quant/absmax.js";
 import { absMaxAlong, normalizeAxes } from "../../src/quant/axes.js";
 import { KquantError } from "../../src/errors.js";
 import { simdActive, useSimd } from "../../src/quant/wasm/kernels.js";
@@ -57,9 +57,9 @@ describe("absMaxQuantize writes into given arrays", () => {
       const x = decodeTensor(c.x);
       const ev = decodeTensor(c.values);
       const es = decodeTensor(c.scale);
-      const values = new (ev.data.constructor as new (n: number) => typeof ev.data)(ev.data.length).fill(99);
+      const values = allocQuant(ev.dtype as QuantDType, ev.data.length).fill(99);
       const scale = new Float32Array(es.data.length).fill(-3);
-      const r = absMaxQuantize(x, c.axis, { ...opts, out: { values: values as never, scale } });
+      const r = absMaxQuantize(x, c.axis, { ...opts, out: { values, scale } });
       expect(r.values.data, c.name).toBe(values);
       expect(r.scale.data, c.name).toBe(scale);
       expect(bytesOf(values), c.name).toEqual(bytesOf(ev.data));

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import type { QuantDType } from "../../src/quant/absmax.js";
+import { allocQuant, type QuantDType } from "../../src/quant/absmax.js";
 import { absMaxQuantizeGroupedWithZeroPoint } from "../../src/quant/grouped.js";
 import { KquantError } from "../../src/errors.js";
 import type { Tensor } from "../../src/quant/tensor.js";
@@ -46,8 +46,8 @@ describe("absMaxQuantizeGroupedWithZeroPoint matches Keras 3.15.1 (default path)
     for (const c of golden.cases) {
       const opts = intOptions<QuantDType>(c);
       const ev = decodeTensor(c.values);
-      const out = new (ev.data.constructor as new (n: number) => typeof ev.data)(ev.data.length).fill(77);
-      const r = absMaxQuantizeGroupedWithZeroPoint(decodeTensor(c.x), c.block_size, { ...opts, out: out as never });
+      const out = allocQuant(ev.dtype as QuantDType, ev.data.length).fill(77);
+      const r = absMaxQuantizeGroupedWithZeroPoint(decodeTensor(c.x), c.block_size, { ...opts, out });
       expect(r.values.data, c.name).toBe(out);
       expectSame(r.values, c.values);
     }
