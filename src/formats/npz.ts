@@ -4,8 +4,7 @@
  * Member data streams straight into the caller's buffer and its CRC-32 is checked.
  */
 import { Readable } from "node:stream";
-import yauzl from "yauzl";
-import yazl from "yazl";
+import type yauzl from "yauzl";
 import { KquantError } from "../errors.js";
 import { commitTemp, discardTemp, openTemp, type WriteOptions } from "./atomic.js";
 import { crc32 } from "./crc32.js";
@@ -14,7 +13,9 @@ import { encodeNpy, needsTranspose, npyDataStart, npyDataToLittleEndianC, NPY_PR
 import { makeTensorReader, type TensorSource } from "./tensor-reader.js";
 import type { TensorReader } from "./types.js";
 
-function openZip(path: string): Promise<yauzl.ZipFile> {
+/** The zip libraries load with the first .npz: most runs never touch one, and every start would pay for them. */
+async function openZip(path: string): Promise<yauzl.ZipFile> {
+  const { default: yauzl } = await import("yauzl");
   return new Promise((resolve, reject) => {
     yauzl.open(path, { lazyEntries: true, autoClose: false, validateEntrySizes: true, strictFileNames: true }, (err, zip) => {
       if (err) reject(err);
@@ -189,6 +190,7 @@ export async function writeNpz(path: string, entries: readonly NpzEntry[], optio
     seen.add(entry.name);
     return { member: `${entry.name}.npy`, parts: encodeNpy(path, entry.name, entry) };
   });
+  const { default: yazl } = await import("yazl");
   const zip = new yazl.ZipFile();
   const compress = options.compress === true;
   for (const { member, parts } of encoded) {

@@ -1,5 +1,4 @@
 /** A progress bar on stderr for long runs: tensor, bytes, rate, ETA. Silent off a terminal or with --quiet. */
-import cliProgress from "cli-progress";
 
 export interface Progress {
   /** `bytes` more source bytes are done; `label` is the tensor now being worked on. */
@@ -10,9 +9,11 @@ export interface Progress {
 const SILENT: Progress = { advance() {}, stop() {} };
 const MiB = 1024 * 1024;
 
-export function startProgress(totalBytes: number, opts: { quiet?: boolean; stream?: NodeJS.WriteStream } = {}): Progress {
+export async function startProgress(totalBytes: number, opts: { quiet?: boolean; stream?: NodeJS.WriteStream } = {}): Promise<Progress> {
   const stream = opts.stream ?? process.stderr;
   if (opts.quiet || !stream.isTTY) return SILENT;
+  // Loaded only when a bar is drawn: in CI and scripts (no terminal) it would only slow the start.
+  const { default: cliProgress } = await import("cli-progress");
   const bar = new cliProgress.SingleBar(
     {
       stream,

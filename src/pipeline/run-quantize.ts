@@ -140,7 +140,7 @@ async function writeAll(job: QuantizeJob, reader: TensorReader, plan: Plan, outp
   const metadataOf = (f: OutputFile) => ({ ...(reader.metadata ?? {}), [MANIFEST_KEY]: JSON.stringify(shardManifest(f)) });
 
   const totalBytes = plan.steps.reduce((n, s) => n + s.source.byteLength, 0);
-  const progress = startProgress(totalBytes, { quiet: job.quiet });
+  const progress = await startProgress(totalBytes, { quiet: job.quiet });
   const pool = workerPoolFor(job, totalBytes);
   // Every writer stays a temp file until all data is in, so a failure anywhere leaves no output at all.
   const writers: SafetensorsWriter[] = [];
