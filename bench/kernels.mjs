@@ -65,9 +65,12 @@ const bf16 = new Uint16Array(n);
 k.f32ToBf16Bits(x, bf16);
 const f32Out = new Float32Array(n);
 const codes = new Uint8Array(n);
+// The packed int4 tensor's shape, which quantize-tensor.ts takes from the plan.
+const packedShape = (packAxis) => (packAxis === 0 ? [rows / 2, cols] : [rows, cols / 2]);
 const step = (mode, extra = {}) => ({
   source: { name: "w", dtype: "F32", shape: [rows, cols] },
   spec: { mode, axis: 1, valueRange: [-127, 127], epsilon: 1e-7, ...extra },
+  ...(extra.packAxis === undefined ? {} : { values: { shape: packedShape(extra.packAxis) } }),
 });
 const bytes = new Uint8Array(x.buffer);
 const scaleRows = k.computeFloat8Scale({ dtype: "float32", shape: [1, 1], data: k.absMaxAlong(x, [rows, cols], null).amax }, 1, 448).data;
@@ -84,9 +87,11 @@ const kernels = {
   "f16 -> f32": () => k.f16BitsToF32(bf16, f32Out),
   "CLI int8 (count + quantize)": () => k.quantizeTensor(step("int8"), bytes, "bench"),
   "CLI int4 (count + quantize + pack)": () => k.quantizeTensor(step("int4", { valueRange: [-8, 7], packAxis: 1 }), bytes, "bench"),
-  "CLI int4 block 128": () => k.quantizeTensor({ ...step("int4_grouped", { valueRange: [-8, 7], blockSize: 128, packAxis: 0 }), spec: { mode: "int4_grouped", axis: 0, blockSize: 128, packAxis: 0, valueRange: [-8, 7], epsilon: 1e-7 } }, bytes, "bench"),
-  "CLI int4 block 128 axis=-1": () => k.quantizeTensor({ source: { name: "w", dtype: "F32", shape: [rows, cols] }, spec: { mode: "int4_grouped", axis: 1, blockSize: 128, packAxis: 1, valueRange: [-8, 7], epsilon: 1e-7 } }, bytes, "bench"),
+  "CLI int4 block 128": () => k.quantizeTensor(step("int4_grouped", { axis: 0, valueRange: [-8, 7], blockSize: 128, packAxis: 0 }), bytes, "bench"),
+  "CLI int4 block 128 axis=-1": () => k.quantizeTensor(step("int4_grouped", { axis: 1, valueRange: [-8, 7], blockSize: 128, packAxis: 1 }), bytes, "bench"),
   "absMaxQuantizeGroupedWithZeroPoint block 128 axis=0": () => k.absMaxQuantizeGroupedWithZeroPoint(t, 128),
+  "absMaxQuantizeGroupedWithZeroPoint block 128 axis=1": () => k.absMaxQuantizeGroupedWithZeroPoint(t, 128, { axis: 1 }),
+  "absMaxQuantizeGroupedWithZeroPoint block 32 axis=1": () => k.absMaxQuantizeGroupedWithZeroPoint(t, 32, { axis: 1 }),
   "CLI float8 e4m3 per-tensor": () => k.quantizeTensor({ source: { name: "w", dtype: "F32", shape: [rows, cols] }, spec: { mode: "float8_e4m3fn", axis: null } }, bytes, "bench"),
 };
 

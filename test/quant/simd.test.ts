@@ -9,7 +9,7 @@ import { quantizeFloat8 } from "../../src/quant/float8-scale.js";
 import { packInt4 } from "../../src/quant/int4.js";
 import { byteView } from "../../src/quant/tensor.js";
 import { absMaxQuantizeGroupedWithZeroPoint } from "../../src/quant/grouped.js";
-import { simdActive, simdQuantizeFloat8, simdQuantizeInt8, useSimd } from "../../src/quant/wasm/kernels.js";
+import { simdActive, simdQuantizeFloat8, simdQuantizeInt8, simdRowGroupMinMax, useSimd } from "../../src/quant/wasm/kernels.js";
 
 /** xorshift32, so every run tests the same values. */
 function rng(seed: number): () => number {
@@ -43,6 +43,67 @@ function nastyFloats(n: number, seed: number, specials: boolean): Float32Array {
     else x[i] = Math.fround(r() * 1e-30);
   }
   return x;
+}
+
+/**
+ * Rows of ordinary weights with specials sprinkled at a density drawn per row (none, rare, common,
+ * dense), so groups hold NaN, Inf, -0 or subnormals on their own as well as together; and rows
+ * made only of one kind (all NaN, all ±Inf, zeros of both signs and subnormals, which all flush to +0).
+ */
+function sprinkled(rows: number, cols: number, seed: number): Float32Array {
+  const r = rng(seed);
+  const x = nastyFloats(rows * cols, seed, false);
+  const bits = new Uint32Array(x.buffer);
+  const subnormal = () => ((r() * 0x007fffff) | 1) | (r() < 0.5 ? 0x80000000 : 0);
+  const special = (i: number, which: number): void => {
+    if (which < 0.25) x[i] = NaN;
+    else if (which < 0.3) bits[i] = 0xffc00000 | (r() * 0x3fffff); // negative NaN with a payload
+    else if (which < 0.45) x[i] = r() < 0.5 ? Infinity : -Infinity;
+    else if (which < 0.65) x[i] = r() < 0.5 ? -0 : 0;
+    else if (which < 0.9) bits[i] = subnormal();
+    else x[i] = MIN_NORMAL * (r() < 0.5 ? -1 : 1); // the smallest normals stay
+  };
+  const uniform = [
+    (i: number) => { x[i] = NaN; },
+    (i: number) => { x[i] = r() < 0.5 ? Infinity : -Infinity; },
+    (i: number) => { x[i] = r() < 0.5 ? -0 : 0; },
+    (i: number) => { if (r() < 0.5) bits[i] = subnormal(); else x[i] = -0; },
+    (i: number) => { x[i] = -Infinity; },
+  ];
+  for (let row = 0; row < rows; row++) {
+    const kind = r();
+    const base = row * cols;
+    if (kind < 0.1) {
+      const fill = uniform[Math.floor(r() * uniform.length)]!;
+      for (let c = 0; c < cols; c++) fill(base + c);
+      continue;
+    }
+    const density = kind < 0.3 ? 0 : kind < 0.6 ? 0.002 : kind < 0.85 ? 0.03 : 0.4;
+    for (let c = 0; c < cols; c++) if (r() < density) special(base + c, r());
+  }
+  return x;
+}
+
+/** Per (row, group of `block` columns): min and max of the flushed values, NaN if any — the plain way. */
+function rowGroupMinMax(x: Float32Array, rows: number, cols: number, block: number): { lo: Float32Array; hi: Float32Array } {
+  const nGroups = Math.ceil(cols / block);
+  const lo = new Float32Array(rows * nGroups);
+  const hi = new Float32Array(rows * nGroups);
+  for (let row = 0; row < rows; row++) {
+    for (let g = 0; g < nGroups; g++) {
+      let mn = Infinity;
+      let mx = -Infinity;
+      for (let c = g * block; c < Math.min((g + 1) * block, cols); c++) {
+        const v = x[row * cols + c]!;
+        const f = Math.abs(v) < MIN_NORMAL ? 0 : v; // -0 too becomes +0
+        mn = Number.isNaN(f) || Number.isNaN(mn) ? NaN : Math.min(mn, f);
+        mx = Number.isNaN(f) || Number.isNaN(mx) ? NaN : Math.max(mx, f);
+      }
+      lo[row * nGroups + g] = mn;
+      hi[row * nGroups + g] = mx;
+    }
+  }
+  return { lo, hi };
 }
 
 /** The quantize step written the plain way: flush, one float32 product, round half even, clamp, cast. */
@@ -260,6 +321,77 @@ describe("WebAssembly SIMD kernels equal the scalar loops bit for bit", () => {
       const b = withSimd(false, () => absMaxQuantizeGroupedWithZeroPoint({ ...t, data: clean }, block));
       expect(firstDifference(a.values.data, b.values.data)).toBe(-1);
       expect(firstDifference(a.scale.data, b.scale.data)).toBe(-1);
+    });
+  }
+  const blockSizes = [1, 3, 4, 7, 32, 128, 200];
+  const colCounts = [1, 2, 3, 5, 16, 37, 128, 200, 333, 1000, 1031];
+  it("grouped min/max along the last axis: the kernel gives the plain per-group min/max bits (NaN 0x7fc00000, no -0)", () => {
+    let groups = 0;
+    let nanGroups = 0;
+    for (const block of blockSizes) {
+      for (const cols of colCounts) {
+        const rows = Math.max(3, Math.ceil(6000 / cols));
+        const x = sprinkled(rows, cols, block * 7919 + cols);
+        const want = rowGroupMinMax(x, rows, cols, block);
+        const lo = new Float32Array(want.lo.length).fill(123);
+        const hi = new Float32Array(want.hi.length).fill(123);
+        expect(simdRowGroupMinMax(x, rows, cols, block, lo, hi)).toBe(true);
+        const at = `block ${block}, ${rows}×${cols}`;
+        expect(firstDifference(lo, want.lo), at).toBe(-1);
+        expect(firstDifference(hi, want.hi), at).toBe(-1);
+        groups += lo.length;
+        for (let i = 0; i < lo.length; i++) if (lo[i] !== lo[i]) nanGroups++;
+      }
+    }
+    // The data must leave most groups NaN-free, or min/max would hardly be tested.
+    expect(nanGroups).toBeGreaterThan(groups * 0.05);
+    expect(nanGroups).toBeLessThan(groups * 0.6);
+  });
+
+  it("grouped min/max along the last axis: zeros of both signs and subnormals flush to +0, ±Inf and NaN win as in the scalar loop", () => {
+    const f = (...v: number[]) => Float32Array.from(v);
+    const sub = new Float32Array(new Uint32Array([0x00000001, 0x807fffff, 0x00400000]).buffer);
+    const cases: { x: Float32Array; block: number; lo: number[]; hi: number[] }[] = [
+      { x: f(-0, -0, -0, -0, -0, -0, -0, -0, -0), block: 9, lo: [0], hi: [0] },
+      { x: f(-0, sub[1]!, sub[0]!, 0, sub[2]!, -0, 0), block: 7, lo: [0], hi: [0] },
+      { x: f(-1, sub[1]!, -0, 3, sub[0]!, -0, 0, 2, 5), block: 4, lo: [-1, 0, 5], hi: [3, 2, 5] },
+      { x: f(1, 2, 3, NaN, 4, 5, Infinity, -Infinity, 6), block: 3, lo: [1, NaN, -Infinity], hi: [3, NaN, Infinity] },
+      { x: f(-Infinity, -Infinity, -Infinity, -Infinity, -Infinity), block: 5, lo: [-Infinity], hi: [-Infinity] },
+      { x: f(7, 8, 9, 10, 11, 12, 13, 14, 15, NaN), block: 8, lo: [7, NaN], hi: [14, NaN] },
+      { x: f(NaN, NaN, NaN, NaN, NaN, NaN, NaN, NaN, 1), block: 8, lo: [NaN, 1], hi: [NaN, 1] },
+    ];
+    for (const { x, block, lo: wantLo, hi: wantHi } of cases) {
+      const lo = new Float32Array(wantLo.length);
+      const hi = new Float32Array(wantHi.length);
+      expect(simdRowGroupMinMax(x, 1, x.length, block, lo, hi)).toBe(true);
+      const nanBits = new Uint32Array(lo.buffer).filter((_, i) => lo[i] !== lo[i]);
+      expect([...nanBits].every((b) => b === 0x7fc00000)).toBe(true);
+      for (let i = 0; i < wantLo.length; i++) {
+        expect(Object.is(lo[i], wantLo[i]), `lo[${i}] = ${lo[i]}, want ${wantLo[i]}`).toBe(true);
+        expect(Object.is(hi[i], wantHi[i]), `hi[${i}] = ${hi[i]}, want ${wantHi[i]}`).toBe(true);
+      }
+    }
+    // Rows longer than a block of the kernels' memory stay with the scalar loop.
+    expect(simdRowGroupMinMax(new Float32Array(65537), 1, 65537, 128, new Float32Array(513), new Float32Array(513))).toBe(false);
+  });
+
+  for (const block of blockSizes) {
+    it(`grouped int4 along the last axis, block ${block}: SIMD scale, zero point and values equal the scalar loops`, () => {
+      // Shapes with cols < block, cols a multiple of block, partial last groups, and more rows than one kernel block holds.
+      const shapes: [number, number][] = [...colCounts.map((cols): [number, number] => [Math.max(2, Math.ceil(3000 / cols)), cols]), [70, 4096], [2, 70001]];
+      for (const [rows, cols] of shapes) {
+        const x = sprinkled(rows, cols, rows * 31 + cols + block);
+        const t = { dtype: "float32" as const, shape: [rows, cols], data: x };
+        for (const opts of [{}, { epsilon: 0 }, { valueRange: [-128, 127] as [number, number] }, { valueRange: [-7.5, 7.5] as [number, number] }, { dtype: "float32" as const }]) {
+          const fast = withSimd(true, () => absMaxQuantizeGroupedWithZeroPoint(t, block, { ...opts, axis: 1 }));
+          const slow = withSimd(false, () => absMaxQuantizeGroupedWithZeroPoint(t, block, { ...opts, axis: 1 }));
+          const at = `${rows}×${cols} ${JSON.stringify(opts)}`;
+          expect(fast.scale.shape, at).toEqual([rows, Math.ceil(cols / block)]);
+          expect(firstDifference(fast.scale.data, slow.scale.data), at).toBe(-1);
+          expect(firstDifference(fast.zeroPoint.data, slow.zeroPoint.data), at).toBe(-1);
+          expect(firstDifference(fast.values.data, slow.values.data), at).toBe(-1);
+        }
+      }
     });
   }
 });

@@ -45,6 +45,7 @@ interface Exports {
   pack_pairs(src: number, dst: number, m: number): void;
   pack_rows(a: number, b: number, dst: number, n: number): void;
   minmax_acc(x: number, lo: number, hi: number, n: number): void;
+  minmax_groups(x: number, lo: number, hi: number, rows: number, cols: number, bs: number): void;
   quant_vz(x: number, sv: number, zv: number, out: number, n: number, lo: number, hi: number): void;
 }
 
@@ -364,6 +365,28 @@ export function simdGroupMinMax(data: Float32Array, rows: number, cols: number, 
     // After every block of the group: the last copy holds the whole group's min/max.
     lo.set(k.s.subarray(0, cols), g * cols);
     hi.set(k.h.subarray(0, cols), g * cols);
+  });
+  return true;
+}
+
+/**
+ * Grouped int4 along the last axis (grouped.ts, groups of `blockSize` consecutive columns of each
+ * row, the last one possibly shorter): per (row, group) min and max of the flushed inputs into
+ * lo / hi, [rows, ceil(cols / blockSize)], NaN 0x7fc00000 where the group holds a NaN — what the
+ * scalar loop stores. Written over, not combined with, what lo / hi held. False if not handled
+ * (no SIMD, rows longer than a block).
+ */
+export function simdRowGroupMinMax(data: Float32Array, rows: number, cols: number, blockSize: number, lo: Float32Array, hi: Float32Array): boolean {
+  const k = simd();
+  if (k === null || rows === 0 || cols === 0 || cols > CHUNK || data.length !== rows * cols) return false;
+  const bs = Math.min(blockSize, cols); // keeps the kernel's byte arithmetic within 32 bits
+  const nGroups = Math.ceil(cols / bs);
+  forEachBlock(k, data, cols, (start, _len, runs) => {
+    k.e.minmax_groups(X, S, H, runs, cols, bs);
+    const m = runs * nGroups;
+    const at = (start / cols) * nGroups;
+    lo.set(k.s.subarray(0, m), at);
+    hi.set(k.h.subarray(0, m), at);
   });
   return true;
 }

@@ -14,6 +14,7 @@
  *   count_nonfinite(x, n) → i32           NaN/±Inf among ceil4(n) floats
  *   quant_s(x, out, n, s, lo, hi)         out[i] = clamp(sat_i8(trunc_sat(nearest(ftz(x[i]) * s))), lo, hi)
  *   quant_v(x, sv, out, n, lo, hi)        the same with s = sv[i]
+ *   minmax_groups(x, lo, hi, rows, cols, bs)  per group of bs floats of each row: ftz(min), ftz(max), NaN wins
  * The quantize clamp runs on the int8 lanes (two instructions per 16 values, where f32x4.min/max
  * are NaN-fixing sequences): for the integer nearest(p), trunc(clamp(p, lo, hi)) equals
  * clamp(p, trunc(lo), trunc(hi)), Inf saturates, and NaN becomes 0 — which the clamp keeps
@@ -113,6 +114,24 @@ const I8X16_MAX_S = 0x78;
 const F32X4_ABS = 0xe0;
 const F32X4_MUL = 0xe6;
 const I32X4_TRUNC_SAT_S = 0xf8;
+const I8X16_SHUFFLE = 0x0d;
+const F32X4_EXTRACT = 0x1f;
+const F32X4_NE = 0x42;
+const V128_ANY_TRUE = 0x53;
+const I32_SUB = 0x6b;
+const I32_MUL = 0x6c;
+const I32_AND = 0x71;
+const I32_OR = 0x72;
+const I32_SHL = 0x74;
+const I32_GT_U = 0x4b;
+const I32_GE_U = 0x4f;
+const F32_LOAD = 0x2a;
+const F32_STORE = 0x38;
+const F32_ABS = 0x8b;
+const F32_NE = 0x5c;
+const F32_LT = 0x5d;
+const F32_GT = 0x5e;
+const SELECT = 0x1b;
 
 /** `while (i < end) { body; i += step }` with i and end as locals. */
 function loop(i: number, end: number, step: number, body: number[]): number[] {
@@ -279,7 +298,7 @@ function buildFunctions(): Func[] {
       (k) => [...get(2), ...get(7), ...i32c(2), 0x74, I32_ADD, ...v128load(16 * k), ...simd(F32X4_ADD)],
     ),
   };
-  return [amax, amaxAcc, countNonFinite, quantS, quantV, ...float8Functions(), ...widenFunctions(), packPairs(), packRows(), minMaxAcc(), quantVZ];
+  return [amax, amaxAcc, countNonFinite, quantS, quantV, ...float8Functions(), ...widenFunctions(), packPairs(), packRows(), minMaxAcc(), quantVZ, minMaxGroups()];
 }
 
 /** float8 formats as the encoder needs them (float8.ts's FORMATS, with a float32 subnormal magic). */
@@ -448,6 +467,88 @@ function minMaxAcc(): Func {
         ...get(1), ...get(4), I32_ADD, ...get(1), ...get(4), I32_ADD, ...v128load(), ...get(6), ...simd(F32X4_MIN), ...v128store(),
         ...get(2), ...get(4), I32_ADD, ...get(2), ...get(4), I32_ADD, ...v128load(), ...get(6), ...simd(F32X4_MAX), ...v128store(),
       ]),
+    ],
+  };
+}
+
+/**
+ * minmax_groups(x, lo, hi, rows, cols, bs): for each of `rows` contiguous rows of `cols` floats
+ * at x, and each group of `bs` consecutive floats of the row (the last one possibly shorter),
+ * lo[j] / hi[j] = ftz(min / max of the group), NaN (0x7fc00000) if the group holds one; j counts
+ * groups row by row — grouped.ts's minMaxRun with step 0, bit for bit.
+ * As there, the comparisons run on the raw values and the flush comes once at the end (it is
+ * monotone, so it commutes with min/max, and sends -0 to +0, so which zero wins is moot), and
+ * NaN is kept aside: f32x4.pmin/pmax (one instruction each, where min/max are NaN-fixing
+ * sequences) keep the accumulator when the loaded lane is NaN, and an f32x4.ne mask notes it.
+ * Vectors cover the group's first len & ~3 floats, a scalar loop the rest.
+ */
+function minMaxGroups(): Func {
+  const X = 0, LO = 1, HI = 2, ROWS = 3, COLS = 4, BS = 5;
+  const P = 6, END_ = 7, ROW_END = 8, G_END = 9, V_END = 10, Q = 11, NAN = 12, COLS_B = 13, BS_B = 14;
+  const SMN = 15, SMX = 16, V = 17;
+  const MN = 18, MX = 19, VN = 20, W = 21, INF = 22, NINF = 23, ZERO = 24;
+  const shuffle = (lanes: number[]) => [...simd(I8X16_SHUFFLE), ...lanes];
+  const swapHalves = [8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7];
+  const swapPairs = [4, 5, 6, 7, 0, 1, 2, 3, 12, 13, 14, 15, 8, 9, 10, 11];
+  const horizontal = (acc: number, op: number, out: number): number[] => [
+    ...get(acc), ...get(acc), ...get(acc), ...shuffle(swapHalves), ...simd(op), ...set(acc),
+    ...get(acc), ...get(acc), ...get(acc), ...shuffle(swapPairs), ...simd(op),
+    ...simd(F32X4_EXTRACT), 0, ...set(out),
+  ];
+  // select(a, b, c) is c ? a : b
+  const store = (ptr: number, val: number): number[] => [
+    ...get(ptr), ...get(Q), I32_ADD,
+    0x43, 0x00, 0x00, 0xc0, 0x7f, // f32.const of the bits 0x7fc00000, grouped.ts's NaN
+    ...f32c(0), ...get(val), ...get(val), F32_ABS, ...f32c(MIN_NORMAL), F32_LT, SELECT,
+    ...get(NAN), SELECT,
+    F32_STORE, ...mem(2),
+  ];
+  return {
+    name: "minmax_groups",
+    params: [I32, I32, I32, I32, I32, I32],
+    results: [],
+    locals: [I32, I32, I32, I32, I32, I32, I32, I32, I32, F32, F32, F32, V128, V128, V128, V128, V128, V128, V128],
+    body: [
+      ...f32c(Infinity), ...simd(F32X4_SPLAT), ...set(INF),
+      ...f32c(-Infinity), ...simd(F32X4_SPLAT), ...set(NINF),
+      ...i32c(0), ...simd(I32X4_SPLAT), ...set(ZERO),
+      ...get(COLS), ...i32c(2), I32_SHL, ...set(COLS_B),
+      ...get(BS), ...i32c(2), I32_SHL, ...set(BS_B),
+      ...get(X), ...set(P),
+      ...get(X), ...get(ROWS), ...get(COLS_B), I32_MUL, I32_ADD, ...set(END_),
+      ...i32c(0), ...set(Q),
+      0x02, 0x40, // block: no rows → done
+      ...get(P), ...get(END_), I32_GE_U, 0x0d, 0,
+      0x03, 0x40, // loop over rows
+      ...get(P), ...get(COLS_B), I32_ADD, ...set(ROW_END),
+      0x03, 0x40, // loop over the row's groups (each holds at least one float)
+      // gEnd = min(p + bs, rowEnd); vEnd = p + ((gEnd - p) & ~15)
+      ...get(ROW_END), ...get(P), ...get(BS_B), I32_ADD, ...tee(G_END), ...get(G_END), ...get(ROW_END), I32_GT_U, SELECT, ...set(G_END),
+      ...get(P), ...get(G_END), ...get(P), I32_SUB, ...i32c(-16), I32_AND, I32_ADD, ...set(V_END),
+      ...get(INF), ...set(MN), ...get(NINF), ...set(MX), ...get(ZERO), ...set(VN),
+      ...loop(P, V_END, 16, [
+        ...get(P), ...v128load(), ...set(W),
+        ...get(MN), ...get(W), ...simd(F32X4_PMIN), ...set(MN),
+        ...get(MX), ...get(W), ...simd(F32X4_PMAX), ...set(MX),
+        ...get(VN), ...get(W), ...get(W), ...simd(F32X4_NE), ...simd(V128_OR), ...set(VN),
+      ]),
+      ...horizontal(MN, F32X4_PMIN, SMN),
+      ...horizontal(MX, F32X4_PMAX, SMX),
+      ...get(VN), ...simd(V128_ANY_TRUE), ...set(NAN),
+      ...loop(P, G_END, 4, [
+        ...get(P), F32_LOAD, ...mem(2), ...set(V),
+        ...get(V), ...get(SMN), ...get(V), ...get(SMN), F32_LT, SELECT, ...set(SMN),
+        ...get(V), ...get(SMX), ...get(V), ...get(SMX), F32_GT, SELECT, ...set(SMX),
+        ...get(NAN), ...get(V), ...get(V), F32_NE, I32_OR, ...set(NAN),
+      ]),
+      ...store(LO, SMN),
+      ...store(HI, SMX),
+      ...get(Q), ...i32c(4), I32_ADD, ...set(Q),
+      ...get(P), ...get(ROW_END), I32_LT_U, 0x0d, 0,
+      END, // groups
+      ...get(P), ...get(END_), I32_LT_U, 0x0d, 0,
+      END, // rows
+      END, // block
     ],
   };
 }
