@@ -7,6 +7,7 @@ import { rulesFromFlags, type QuantFlags } from "../../src/plan/from-flags.js";
 import { runQuantize } from "../../src/pipeline/run-quantize.js";
 import { gaussian, writeSafetensors } from "../support/files.js";
 import { writeShardedCheckpoint } from "./checkpoints.js";
+import { QUANT_MODES } from "./steps.js";
 import { bundleWorker } from "./worker-bundle.js";
 
 let dir: string;
@@ -41,20 +42,9 @@ async function quantize(flags: QuantFlags, threads: number, tag: string): Promis
   return filesOf(out);
 }
 
-const MODES: [string, QuantFlags][] = [
-  ["int8", { mode: "int8" }],
-  ["int8-axis0", { mode: "int8", axis: 0 }],
-  ["int8-per-tensor", { mode: "int8", perTensor: true }],
-  ["int4", { mode: "int4" }],
-  ["int4-axis0", { mode: "int4", axis: 0 }],
-  ["int4-block128", { mode: "int4", blockSize: 128 }],
-  ["int4-block64-axis0", { mode: "int4", blockSize: 64, axis: 0 }],
-  ["float8", { mode: "float8" }],
-  ["float8-e5m2-per-channel", { mode: "float8", float8Kind: "e5m2", axis: -1 }],
-];
 
 describe("worker threads give the bytes of the in-process loop", () => {
-  for (const [tag, flags] of MODES) {
+  for (const [tag, flags] of QUANT_MODES) {
     it(`${tag}: 2 workers and 1 worker write the same files as no worker`, async () => {
       const reference = await quantize(flags, 0, tag);
       expect(Object.keys(reference)).toEqual([

@@ -4,32 +4,13 @@
  * counts whether the kernels count them in their abs-max pass or in a pass of their own.
  */
 import { describe, expect, it } from "vitest";
-import type { TensorInfo } from "../../src/formats/types.js";
-import { rulesFromFlags, type QuantFlags } from "../../src/plan/from-flags.js";
-import { buildPlan, type QuantizeStep } from "../../src/plan/plan.js";
 import { byteLengthOf } from "../../src/formats/dtypes.js";
+import type { QuantizeStep } from "../../src/plan/plan.js";
 import { quantizeCounted, Scratch, type StoredBytes } from "../../src/pipeline/quantize-tensor.js";
 import { countNonFinite } from "../../src/quant/finite.js";
 import { bytes, gaussian } from "../support/files.js";
+import { QUANT_MODES, stepFor } from "./steps.js";
 
-const MODES: [string, QuantFlags][] = [
-  ["int8", { mode: "int8" }],
-  ["int8 axis 0", { mode: "int8", axis: 0 }],
-  ["int8 per tensor", { mode: "int8", perTensor: true }],
-  ["int4", { mode: "int4" }],
-  ["int4 axis 0", { mode: "int4", axis: 0 }],
-  ["int4 block 32", { mode: "int4", blockSize: 32 }],
-  ["int4 block 16 axis 0", { mode: "int4", blockSize: 16, axis: 0 }],
-  ["float8", { mode: "float8" }],
-  ["float8 e5m2 per channel", { mode: "float8", float8Kind: "e5m2", axis: -1 }],
-];
-
-function stepFor(flags: QuantFlags, dtype: "F32" | "BF16", shape: number[]): QuantizeStep {
-  const info: TensorInfo = { name: "w", dtype, shape, byteLength: byteLengthOf(dtype, shape), file: "m.safetensors" };
-  const step = buildPlan("m.safetensors", [info], rulesFromFlags(flags)).steps[0]!;
-  if (step.kind !== "quantize") throw new Error("expected a quantize step");
-  return step;
-}
 
 /** `values` as the source bytes of `dtype` (bfloat16 by truncation). */
 function sourceBytes(values: Float32Array, dtype: "F32" | "BF16"): Uint8Array {
@@ -57,14 +38,14 @@ function destinations(step: QuantizeStep, skew: number): { into: StoredBytes; al
 }
 
 describe("quantizing into destination buffers with reused scratch", () => {
-  for (const [tag, flags] of MODES) {
+  for (const [tag, flags] of QUANT_MODES) {
     for (const dtype of ["F32", "BF16"] as const) {
       it(`${tag}, ${dtype}: the same bytes as the allocating path, in place or copied`, () => {
         const shape = [96, 160];
-        const step = stepFor(flags, dtype, shape);
+        const step = stepFor(flags, shape, dtype);
         const scratch = new Scratch();
         // A larger tensor first, so the scratch is longer than the next call needs and stale.
-        const big = stepFor(flags, dtype, [128, 160]);
+        const big = stepFor(flags, [128, 160], dtype);
         quantizeCounted(big, sourceBytes(gaussian(128 * 160, 7), dtype), { scratch });
 
         const source = sourceBytes(gaussian(96 * 160, 3), dtype);
@@ -84,7 +65,7 @@ describe("quantizing into destination buffers with reused scratch", () => {
 
     it(`${tag}: counts NaN and Inf as a separate pass would, and returns nothing`, () => {
       const shape = [64, 96];
-      const step = stepFor(flags, "F32", shape);
+      const step = stepFor(flags, shape);
       const data = gaussian(64 * 96, 11);
       data[3] = NaN;
       data[64 * 96 - 1] = -Infinity;

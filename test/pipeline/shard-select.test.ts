@@ -1,8 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { parseShardSpec, selectShards } from "../../src/pipeline/shard-select.js";
 import { rowRanges, rowSplitOf, sliceStep } from "../../src/pipeline/row-split.js";
-import { buildPlan, type QuantizeStep } from "../../src/plan/plan.js";
-import { rulesFromFlags, type QuantFlags } from "../../src/plan/from-flags.js";
+import { stepFor } from "./steps.js";
 
 describe("--shard i/N", () => {
   it("parses 1-based i/N and refuses anything else", () => {
@@ -19,12 +18,6 @@ describe("--shard i/N", () => {
     expect(selectShards(names, { index: 7, count: 7 })).toEqual([]);
   });
 });
-
-function stepFor(flags: QuantFlags, shape: number[]): QuantizeStep {
-  const n = shape.reduce((a, b) => a * b, 1);
-  const plan = buildPlan("x.safetensors", [{ name: "w", dtype: "F32", shape, byteLength: n * 4, file: "x.safetensors" }], rulesFromFlags(flags));
-  return plan.steps[0] as QuantizeStep;
-}
 
 describe("row split", () => {
   it("splits only when axis 0 is neither reduced nor packed", () => {
