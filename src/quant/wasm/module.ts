@@ -480,13 +480,14 @@ function minMaxAcc(): Func {
  * monotone, so it commutes with min/max, and sends -0 to +0, so which zero wins is moot), and
  * NaN is kept aside: f32x4.pmin/pmax (one instruction each, where min/max are NaN-fixing
  * sequences) keep the accumulator when the loaded lane is NaN, and an f32x4.ne mask notes it.
- * Vectors cover the group's first len & ~3 floats, a scalar loop the rest.
+ * Vectors cover the group's first len & ~3 floats — two accumulator pairs, as one waits on the
+ * latency of its own chain — and a scalar loop the rest (all of a group shorter than 4).
  */
 function minMaxGroups(): Func {
   const X = 0, LO = 1, HI = 2, ROWS = 3, COLS = 4, BS = 5;
   const P = 6, END_ = 7, ROW_END = 8, G_END = 9, V_END = 10, Q = 11, NAN = 12, COLS_B = 13, BS_B = 14;
   const SMN = 15, SMX = 16, V = 17;
-  const MN = 18, MX = 19, VN = 20, W = 21, INF = 22, NINF = 23, ZERO = 24;
+  const MN = 18, MX = 19, MN2 = 20, MX2 = 21, VN = 22, W = 23, INF = 24, NINF = 25, ZERO = 26;
   const shuffle = (lanes: number[]) => [...simd(I8X16_SHUFFLE), ...lanes];
   const swapHalves = [8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7];
   const swapPairs = [4, 5, 6, 7, 0, 1, 2, 3, 12, 13, 14, 15, 8, 9, 10, 11];
@@ -495,6 +496,14 @@ function minMaxGroups(): Func {
     ...get(acc), ...get(acc), ...get(acc), ...shuffle(swapPairs), ...simd(op),
     ...simd(F32X4_EXTRACT), 0, ...set(out),
   ];
+  // pmin(a, b) = b < a ? b : a and pmax(a, b) = a < b ? b : a: a NaN in b leaves a as it was.
+  const accumulate = (offset: number, mn: number, mx: number): number[] => [
+    ...get(P), ...v128load(offset), ...set(W),
+    ...get(mn), ...get(W), ...simd(F32X4_PMIN), ...set(mn),
+    ...get(mx), ...get(W), ...simd(F32X4_PMAX), ...set(mx),
+    ...get(VN), ...get(W), ...get(W), ...simd(F32X4_NE), ...simd(V128_OR), ...set(VN),
+  ];
+  const left = (bytes: number): number[] => [...get(G_END), ...get(P), I32_SUB, ...i32c(bytes), I32_GE_U];
   // select(a, b, c) is c ? a : b
   const store = (ptr: number, val: number): number[] => [
     ...get(ptr), ...get(Q), I32_ADD,
@@ -507,7 +516,7 @@ function minMaxGroups(): Func {
     name: "minmax_groups",
     params: [I32, I32, I32, I32, I32, I32],
     results: [],
-    locals: [I32, I32, I32, I32, I32, I32, I32, I32, I32, F32, F32, F32, V128, V128, V128, V128, V128, V128, V128],
+    locals: [I32, I32, I32, I32, I32, I32, I32, I32, I32, F32, F32, F32, V128, V128, V128, V128, V128, V128, V128, V128, V128],
     body: [
       ...f32c(Infinity), ...simd(F32X4_SPLAT), ...set(INF),
       ...f32c(-Infinity), ...simd(F32X4_SPLAT), ...set(NINF),
@@ -522,19 +531,23 @@ function minMaxGroups(): Func {
       0x03, 0x40, // loop over rows
       ...get(P), ...get(COLS_B), I32_ADD, ...set(ROW_END),
       0x03, 0x40, // loop over the row's groups (each holds at least one float)
-      // gEnd = min(p + bs, rowEnd); vEnd = p + ((gEnd - p) & ~15)
+      // gEnd = min(p + bs, rowEnd)
       ...get(ROW_END), ...get(P), ...get(BS_B), I32_ADD, ...tee(G_END), ...get(G_END), ...get(ROW_END), I32_GT_U, SELECT, ...set(G_END),
-      ...get(P), ...get(G_END), ...get(P), I32_SUB, ...i32c(-16), I32_AND, I32_ADD, ...set(V_END),
-      ...get(INF), ...set(MN), ...get(NINF), ...set(MX), ...get(ZERO), ...set(VN),
-      ...loop(P, V_END, 16, [
-        ...get(P), ...v128load(), ...set(W),
-        ...get(MN), ...get(W), ...simd(F32X4_PMIN), ...set(MN),
-        ...get(MX), ...get(W), ...simd(F32X4_PMAX), ...set(MX),
-        ...get(VN), ...get(W), ...get(W), ...simd(F32X4_NE), ...simd(V128_OR), ...set(VN),
-      ]),
+      ...f32c(Infinity), ...set(SMN), ...f32c(-Infinity), ...set(SMX), ...i32c(0), ...set(NAN),
+      ...left(16), 0x04, 0x40, // if a whole vector is left
+      ...get(INF), ...tee(MN), ...set(MN2), ...get(NINF), ...tee(MX), ...set(MX2), ...get(ZERO), ...set(VN),
+      ...get(P), ...get(G_END), ...get(P), I32_SUB, ...i32c(-32), I32_AND, I32_ADD, ...set(V_END),
+      ...loop(P, V_END, 32, [...accumulate(0, MN, MX), ...accumulate(16, MN2, MX2)]),
+      ...left(16), 0x04, 0x40,
+      ...accumulate(0, MN, MX),
+      ...get(P), ...i32c(16), I32_ADD, ...set(P),
+      END,
+      ...get(MN), ...get(MN2), ...simd(F32X4_PMIN), ...set(MN),
+      ...get(MX), ...get(MX2), ...simd(F32X4_PMAX), ...set(MX),
       ...horizontal(MN, F32X4_PMIN, SMN),
       ...horizontal(MX, F32X4_PMAX, SMX),
       ...get(VN), ...simd(V128_ANY_TRUE), ...set(NAN),
+      END,
       ...loop(P, G_END, 4, [
         ...get(P), F32_LOAD, ...mem(2), ...set(V),
         ...get(V), ...get(SMN), ...get(V), ...get(SMN), F32_LT, SELECT, ...set(SMN),
