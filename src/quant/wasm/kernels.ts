@@ -47,6 +47,7 @@ interface Exports {
   minmax_acc(x: number, lo: number, hi: number, n: number): void;
   minmax_groups(x: number, lo: number, hi: number, rows: number, cols: number, bs: number): void;
   quant_vz(x: number, sv: number, zv: number, out: number, n: number, lo: number, hi: number): void;
+  quant_groups(x: number, sv: number, zv: number, out: number, rows: number, cols: number, bs: number, lo: number, hi: number): void;
 }
 
 interface Kernels {
@@ -425,9 +426,8 @@ export function simdQuantizeGroupedInt8(
 
 /**
  * Grouped int4 values along the last axis: as simdQuantizeGroupedInt8, with inv / zero per (row,
- * group of `blockSize` columns) — spread over a row's columns so quant_vz runs whole rows. False if
- * not handled (no SIMD, rows longer than a block, groups too short for the spreading to pay,
- * bounds that exclude 0).
+ * group of `blockSize` columns), [rows, ceil(cols / blockSize)]. False if not handled (no SIMD,
+ * rows longer than a block, bounds that exclude 0).
  */
 export function simdQuantizeRowGroupedInt8(
   data: Float32Array,
@@ -441,21 +441,17 @@ export function simdQuantizeRowGroupedInt8(
   out: Int8Array,
 ): boolean {
   const k = simd();
-  if (k === null || cols === 0 || cols > CHUNK || rows === 0 || blockSize < 8 || !int8Bounds(lo, hi)) return false;
+  if (k === null || cols === 0 || cols > CHUNK || rows === 0 || !int8Bounds(lo, hi)) return false;
   const l = Math.trunc(lo);
   const h = Math.trunc(hi);
-  const nGroups = Math.ceil(cols / blockSize);
-  forEachBlock(k, data, cols, (start, len) => {
-    const first = start / cols;
-    for (let j = 0, off = 0; off < len; j++, off += cols) {
-      const p = (first + j) * nGroups;
-      for (let g = 0, c0 = 0; g < nGroups; g++, c0 += blockSize) {
-        const c1 = Math.min(c0 + blockSize, cols);
-        k.s.fill(inv[p + g]!, c0, c1);
-        k.h.fill(zero[p + g]!, c0, c1);
-      }
-      k.e.quant_vz(X + off * 4, S, H, OUT + off, cols, l, h);
-    }
+  const bs = Math.min(blockSize, cols);
+  const nGroups = Math.ceil(cols / bs);
+  forEachBlock(k, data, cols, (start, len, runs) => {
+    const at = (start / cols) * nGroups;
+    const m = runs * nGroups;
+    k.s.set(inv.subarray(at, at + m));
+    for (let g = 0; g < m; g++) k.h[g] = zero[at + g]!;
+    k.e.quant_groups(X, S, H, OUT, runs, cols, bs, l, h);
     out.set(k.out.subarray(0, len), start);
   });
   return true;

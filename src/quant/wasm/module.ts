@@ -15,6 +15,7 @@
  *   quant_s(x, out, n, s, lo, hi)         out[i] = clamp(sat_i8(trunc_sat(nearest(ftz(x[i]) * s))), lo, hi)
  *   quant_v(x, sv, out, n, lo, hi)        the same with s = sv[i]
  *   minmax_groups(x, lo, hi, rows, cols, bs)  per group of bs floats of each row: ftz(min), ftz(max), NaN wins
+ *   quant_groups(x, sv, zv, out, rows, cols, bs, lo, hi)  quant_v + zero point with one scale / zero per such group
  * The quantize clamp runs on the int8 lanes (two instructions per 16 values, where f32x4.min/max
  * are NaN-fixing sequences): for the integer nearest(p), trunc(clamp(p, lo, hi)) equals
  * clamp(p, trunc(lo), trunc(hi)), Inf saturates, and NaN becomes 0 — which the clamp keeps
@@ -157,12 +158,19 @@ interface Func {
 
 const MIN_NORMAL = 2 ** -126;
 
-/** Quantize kernel body; `scaleAt(k)` pushes the scale vector for the k-th 4-lane group. */
-function quantBody(
-  scaleAt: (k: number) => number[],
-  L: { x: number; out: number; n: number; lo: number; hi: number; i: number; end: number; v: number; tiny: number; vlo: number; vhi: number },
-  afterRound: (k: number) => number[] = () => [],
-): number[] {
+interface QuantLocals { x: number; out: number; lo: number; hi: number; i: number; v: number; tiny: number; vlo: number; vhi: number }
+
+/** The quantize kernels' constants: the flush threshold and the int8 clamp bounds as vectors. */
+function quantSetup(L: QuantLocals): number[] {
+  return [
+    ...f32c(MIN_NORMAL), ...simd(F32X4_SPLAT), ...set(L.tiny),
+    ...get(L.lo), ...simd(I8X16_SPLAT), ...set(L.vlo),
+    ...get(L.hi), ...simd(I8X16_SPLAT), ...set(L.vhi),
+  ];
+}
+
+/** One quantize step, 16 values from element i; `scaleAt(k)` pushes the scale vector for the k-th 4-lane group. */
+function quantStep(scaleAt: (k: number) => number[], L: QuantLocals, afterRound: (k: number) => number[] = () => []): number[] {
   const lanes = (k: number): number[] => [
     // v = load(x + 4i + 16k); v = andnot(v, |v| < MIN_NORMAL)
     ...get(L.x), ...get(L.i), ...i32c(2), 0x74, I32_ADD, ...v128load(16 * k), ...tee(L.v),
@@ -171,20 +179,69 @@ function quantBody(
     ...simd(I32X4_TRUNC_SAT_S),
   ];
   return [
-    ...f32c(MIN_NORMAL), ...simd(F32X4_SPLAT), ...set(L.tiny),
-    ...get(L.lo), ...simd(I8X16_SPLAT), ...set(L.vlo),
-    ...get(L.hi), ...simd(I8X16_SPLAT), ...set(L.vhi),
+    ...get(L.out), ...get(L.i), I32_ADD,
+    ...lanes(0), ...lanes(1), ...simd(I16X8_NARROW_S),
+    ...lanes(2), ...lanes(3), ...simd(I16X8_NARROW_S),
+    ...simd(I8X16_NARROW_S),
+    ...get(L.vlo), ...simd(I8X16_MAX_S), ...get(L.vhi), ...simd(I8X16_MIN_S),
+    ...v128store(),
+  ];
+}
+
+/** Quantize kernel body over elements [0, n). */
+function quantBody(
+  scaleAt: (k: number) => number[],
+  L: QuantLocals & { n: number; end: number },
+  afterRound: (k: number) => number[] = () => [],
+): number[] {
+  return [
+    ...quantSetup(L),
     ...i32c(0), ...set(L.i),
     ...get(L.n), ...set(L.end),
-    ...loop(L.i, L.end, 16, [
-      ...get(L.out), ...get(L.i), I32_ADD,
-      ...lanes(0), ...lanes(1), ...simd(I16X8_NARROW_S),
-      ...lanes(2), ...lanes(3), ...simd(I16X8_NARROW_S),
-      ...simd(I8X16_NARROW_S),
-      ...get(L.vlo), ...simd(I8X16_MAX_S), ...get(L.vhi), ...simd(I8X16_MIN_S),
-      ...v128store(),
-    ]),
+    ...loop(L.i, L.end, 16, quantStep(scaleAt, L, afterRound)),
   ];
+}
+
+/**
+ * quant_groups(x, sv, zv, out, rows, cols, bs, lo, hi): quant_vz where the scale and zero are
+ * per group of `bs` consecutive floats of each of `rows` rows of `cols` (the last group of a row
+ * possibly shorter): sv[j] / zv[j] for the j-th group, row by row — grouped int4 along the last
+ * axis, without spreading the parameters over the columns first. Groups are done in order in
+ * whole vectors: a group's overhang lands in the next group's output, which that group then rewrites.
+ */
+function quantGroups(): Func {
+  const SV = 1, ZV = 2, ROWS = 4, COLS = 5, BS = 6;
+  const L: QuantLocals = { x: 0, out: 3, lo: 7, hi: 8, i: 9, v: 10, tiny: 11, vlo: 12, vhi: 13 };
+  const P = 14, ROW_END = 15, G_END = 16, J = 17, TOTAL = 18, VS = 19, VZ = 20;
+  const splatAt = (ptr: number) => [...get(ptr), ...get(J), I32_ADD, F32_LOAD, ...mem(2), ...simd(F32X4_SPLAT)];
+  return {
+    name: "quant_groups",
+    params: [I32, I32, I32, I32, I32, I32, I32, I32, I32],
+    results: [],
+    locals: [I32, V128, V128, V128, V128, I32, I32, I32, I32, I32, V128, V128],
+    body: [
+      ...quantSetup(L),
+      ...i32c(0), ...set(P), ...i32c(0), ...set(J),
+      ...get(ROWS), ...get(COLS), I32_MUL, ...set(TOTAL),
+      0x02, 0x40, // block: no rows → done
+      ...get(P), ...get(TOTAL), I32_GE_U, 0x0d, 0,
+      0x03, 0x40, // loop over rows
+      ...get(P), ...get(COLS), I32_ADD, ...set(ROW_END),
+      0x03, 0x40, // loop over the row's groups
+      // gEnd = min(p + bs, rowEnd); select(a, b, c) is c ? a : b
+      ...get(ROW_END), ...get(P), ...get(BS), I32_ADD, ...tee(G_END), ...get(G_END), ...get(ROW_END), I32_GT_U, SELECT, ...set(G_END),
+      ...splatAt(SV), ...set(VS), ...splatAt(ZV), ...set(VZ),
+      ...get(P), ...set(L.i),
+      ...loop(L.i, G_END, 16, quantStep(() => get(VS), L, () => [...get(VZ), ...simd(F32X4_ADD)])),
+      ...get(G_END), ...set(P),
+      ...get(J), ...i32c(4), I32_ADD, ...set(J),
+      ...get(P), ...get(ROW_END), I32_LT_U, 0x0d, 0,
+      END, // groups
+      ...get(P), ...get(TOTAL), I32_LT_U, 0x0d, 0,
+      END, // rows
+      END, // block
+    ],
+  };
 }
 
 function buildFunctions(): Func[] {
@@ -298,7 +355,7 @@ function buildFunctions(): Func[] {
       (k) => [...get(2), ...get(7), ...i32c(2), 0x74, I32_ADD, ...v128load(16 * k), ...simd(F32X4_ADD)],
     ),
   };
-  return [amax, amaxAcc, countNonFinite, quantS, quantV, ...float8Functions(), ...widenFunctions(), packPairs(), packRows(), minMaxAcc(), quantVZ, minMaxGroups()];
+  return [amax, amaxAcc, countNonFinite, quantS, quantV, ...float8Functions(), ...widenFunctions(), packPairs(), packRows(), minMaxAcc(), quantVZ, minMaxGroups(), quantGroups()];
 }
 
 /** float8 formats as the encoder needs them (float8.ts's FORMATS, with a float32 subnormal magic). */
