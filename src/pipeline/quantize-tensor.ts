@@ -60,6 +60,18 @@ export function sourceTensor(step: QuantizeStep, bytes: Uint8Array, scratch?: Sc
   return { dtype: "float32", shape: [...step.source.shape], data: floatValues(step.source.dtype, bytes, converted)! };
 }
 
+/**
+ * A float16 / bfloat16 source as its bit patterns, for the kernels that widen them themselves
+ * (abs-max int8 / int4); null for other dtypes.
+ */
+function sixteenBitTensor(step: QuantizeStep, bytes: Uint8Array): Tensor<Uint16Array> | null {
+  const { dtype, shape } = step.source;
+  if (dtype !== "BF16" && dtype !== "F16") return null;
+  const aligned = bytes.byteOffset % 2 === 0 ? bytes : bytes.slice();
+  const data = new Uint16Array(aligned.buffer, aligned.byteOffset, aligned.byteLength / 2);
+  return { dtype: dtype === "BF16" ? "bfloat16" : "float16", shape: [...shape], data };
+}
+
 export function nonFiniteError(step: QuantizeStep, file: string, bad: number, total: number): KquantError {
   return new KquantError(
     `${file}: tensor "${step.source.name}": ${bad} of ${total} values are NaN or Inf; nothing was written (--allow-nonfinite quantizes it anyway)`,
@@ -76,9 +88,8 @@ export function quantizeCounted(
   bytes: Uint8Array,
   opts: QuantizeOptions = {},
 ): { stored: StoredBytes | null; bad: number; total: number } {
-  const x = sourceTensor(step, bytes, opts.scratch);
-  const { stored, nonFinite } = quantizeFloat32(step, x, !opts.allowNonFinite, opts);
-  return { stored: nonFinite > 0 ? null : stored, bad: nonFinite, total: x.data.length };
+  const { stored, nonFinite } = quantizeSource(step, bytes, !opts.allowNonFinite, opts);
+  return { stored: nonFinite > 0 ? null : stored, bad: nonFinite, total: sizeOf(step.source.shape) };
 }
 
 export function quantizeTensor(step: QuantizeStep, bytes: Uint8Array, file: string, opts: QuantizeOptions = {}): StoredBytes {
@@ -104,29 +115,32 @@ function place(computed: Uint8Array, into: Uint8Array | undefined): Uint8Array {
  * pass itself where the kernel can tell (a slice holds one exactly when its amax is not finite),
  * so clean tensors cost no separate pass.
  */
-function quantizeFloat32(step: QuantizeStep, x: Tensor<Float32Array>, count: boolean, opts: QuantizeOptions): { stored: StoredBytes; nonFinite: number } {
+function quantizeSource(step: QuantizeStep, bytes: Uint8Array, count: boolean, opts: QuantizeOptions): { stored: StoredBytes; nonFinite: number } {
   const { spec } = step;
   const { into, scratch } = opts;
   const valueRange = spec.valueRange ?? [-127, 127];
   const epsilon = spec.epsilon ?? 1e-7;
-  const n = x.data.length;
+  const shape = step.source.shape;
+  const n = sizeOf(shape);
 
   switch (spec.mode) {
     case "int8":
     case "int4": {
       const packed = spec.mode === "int4";
       const direct = packed ? scratch?.int8(n) : into && new Int8Array(into.values.buffer, into.values.byteOffset, n);
-      const { values, scale, nonFinite } = absMaxQuantize(x, spec.axis, {
+      const input = sixteenBitTensor(step, bytes) ?? sourceTensor(step, bytes, scratch);
+      const { values, scale, nonFinite } = absMaxQuantize(input, spec.axis, {
         valueRange,
         epsilon,
         countNonFinite: count,
         out: { values: direct, scale: float32View(into?.scale) },
       });
       const codes = byteView(values.data);
-      const stored = packed ? packInto(codes, x.shape, spec.packAxis!, step, into) : place(codes, into?.values);
+      const stored = packed ? packInto(codes, shape, spec.packAxis!, step, into) : place(codes, into?.values);
       return { stored: { values: stored, scale: place(byteView(scale.data), into?.scale) }, nonFinite };
     }
     case "int4_grouped": {
+      const x = sourceTensor(step, bytes, scratch);
       const nonFinite = count ? countNonFinite(x.data) : 0;
       // Axis 1 groups along the last axis directly: Keras's arithmetic on the transpose, with
       // scale and zero in the tensor's own orientation.
@@ -138,7 +152,7 @@ function quantizeFloat32(step: QuantizeStep, x: Tensor<Float32Array>, count: boo
       });
       return {
         stored: {
-          values: packInto(byteView(values.data), x.shape, spec.packAxis!, step, into),
+          values: packInto(byteView(values.data), shape, spec.packAxis!, step, into),
           scale: place(byteView(scale.data), into?.scale),
           zero: place(byteView(zeroPoint.data), into?.zero),
         },
@@ -147,13 +161,14 @@ function quantizeFloat32(step: QuantizeStep, x: Tensor<Float32Array>, count: boo
     }
     case "float8_e4m3fn":
     case "float8_e5m2": {
+      const x = sourceTensor(step, bytes, scratch);
       const axes = spec.axis === null ? null : [spec.axis];
-      const { amax, shape } = absMaxAlong(x.data, x.shape, axes);
+      const { amax, shape: amaxShape } = absMaxAlong(x.data, x.shape, axes);
       // amax is NaN or Inf exactly where its slice holds a NaN or Inf.
       const nonFinite = count && amax.some((m) => m - m !== 0) ? countNonFinite(x.data) : 0;
-      const scale = computeFloat8Scale({ dtype: "float32", shape, data: amax }, 1, FLOAT8_MAX[spec.mode], spec.margin ?? 0);
+      const scale = computeFloat8Scale({ dtype: "float32", shape: amaxShape, data: amax }, 1, FLOAT8_MAX[spec.mode], spec.margin ?? 0);
       const out = into?.values ?? new Uint8Array(n);
-      const layout = broadcastLayout(scale.data, shape, x.shape, `tensor "${step.source.name}" scale`);
+      const layout = broadcastLayout(scale.data, amaxShape, x.shape, `tensor "${step.source.name}" scale`);
       quantizeFloat8(x.data, layout.values, spec.mode, out, { inner: layout.inner });
       return { stored: { values: out, scale: place(byteView(scale.data), into?.scale) }, nonFinite };
     }

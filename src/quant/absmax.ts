@@ -25,7 +25,7 @@ import type { Tensor } from "./tensor.js";
 import { toFloat32 } from "./convert.js";
 import { RunCursor, absMaxAlong, normalizeAxes, planAbsMax, type ReductionPlan } from "./axes.js";
 import { countNonFinite } from "./finite.js";
-import { simdAbsMaxQuantizeInt8Rows, simdQuantizeInt8 } from "./wasm/kernels.js";
+import { simdAbsMaxQuantizeInt8Rows, simdQuantizeInt8, type Float32Source } from "./wasm/kernels.js";
 import { MIN_NORMAL, f32Add, f32Div, flushSubnormal } from "./f32.js";
 
 /** Output dtypes kquant can write for integer quantization. */
@@ -159,13 +159,18 @@ export const POSITIVE_QNAN = 0x7fc00000;
 export const DEFAULT_NAN = 0xffc00000;
 
 export function absMaxQuantize(inputs: Tensor, axis: number | readonly number[] | null, opts: AbsMaxOptions = {}): AbsMaxResult {
-  const data = float32Data(inputs, "abs_max_quantize");
+  // float16 / bfloat16 go to the int8 kernel as they are (it widens them block by block, the same
+  // bits as the conversion); every other path takes the float32 values, converted once if needed.
+  const wide16 = inputs.dtype === "bfloat16" || inputs.dtype === "float16" ? (inputs.dtype as "bfloat16" | "float16") : null;
+  let converted: Float32Array | null = wide16 ? null : float32Data(inputs, "abs_max_quantize");
+  const float32 = (): Float32Array => (converted ??= float32Data(inputs, "abs_max_quantize"));
+  const count = inputs.data.length;
   const valueRange = opts.valueRange ?? [-127, 127];
   const dtype = checkQuantDType(opts.dtype ?? "int8", "abs_max_quantize");
   const epsilon = opts.epsilon ?? DEFAULT_EPSILON;
   const shape = inputs.shape;
   const plan = planAbsMax(shape, normalizeAxes(axis, shape.length));
-  const out = outArray(opts.out?.values, dtype, data.length, "abs_max_quantize values");
+  const out = outArray(opts.out?.values, dtype, count, "abs_max_quantize values");
   const [lo, hi] = clipBounds(valueRange, dtype);
   const scale = outArray(opts.out?.scale, "float32", plan.outSize, "abs_max_quantize scale") as Float32Array;
   let nonFinite = 0;
@@ -180,9 +185,11 @@ export function absMaxQuantize(inputs: Tensor, axis: number | readonly number[] 
     scaleInPlace(a, bits, o, top, eps);
   };
   // The CLI's case (int8 / int4 values, scale per row) in one SIMD pass per block.
-  if (out instanceof Int8Array && simdAbsMaxQuantizeInt8Rows(data, plan, scale, toScale, lo, hi, out)) {
-    if (opts.countNonFinite && anyBad) nonFinite = countNonFinite(data);
+  const source: Float32Source = wide16 ? { bits: inputs.data as Uint16Array, kind: wide16 } : float32();
+  if (out instanceof Int8Array && simdAbsMaxQuantizeInt8Rows(source, plan, scale, toScale, lo, hi, out)) {
+    if (opts.countNonFinite && anyBad) nonFinite = countNonFinite(float32());
   } else {
+    const data = float32();
     const { amax } = absMaxAlong(data, shape, plan);
     if (opts.countNonFinite) nonFinite = amax.every((m) => m - m === 0) ? 0 : countNonFinite(data);
     scale.set(absMaxScale(amax, valueRange[1], epsilon));

@@ -4,6 +4,7 @@ import { absMaxQuantize, allocQuant, type QuantDType } from "../../src/quant/abs
 import { absMaxAlong, normalizeAxes } from "../../src/quant/axes.js";
 import { KquantError } from "../../src/errors.js";
 import { simdActive, useSimd } from "../../src/quant/wasm/kernels.js";
+import { toFloat32 } from "../../src/quant/convert.js";
 import { bytesOf, decodeTensor, intOptions, loadGolden, type GoldenTensor } from "../support/golden.js";
 
 interface AbsMaxCase {
@@ -76,6 +77,47 @@ describe("absMaxQuantize writes into given arrays", () => {
       "abs_max_quantize scale: output array is Float32Array(3), expected float32 × 2",
     );
   });
+});
+
+describe("absMaxQuantize on float16 / bfloat16 bits", () => {
+  /** Every 16-bit pattern class: normals, subnormals, ±0, ±Inf, NaNs with payloads, random bits. */
+  function bits16(n: number, seed: number): Uint16Array {
+    const out = new Uint16Array(n);
+    let s = seed;
+    for (let i = 0; i < n; i++) {
+      s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+      out[i] = s >>> 16;
+    }
+    return out;
+  }
+
+  for (const kind of ["bfloat16", "float16"] as const) {
+    it(`${kind}: the kernel's own widening gives the bits of converting to float32 first`, () => {
+      // Random bit patterns hit NaN and Inf in many rows; a tame tensor keeps most rows finite.
+      const random = bits16(300 * 70, 5);
+      const tame = bits16(300 * 70, 9).map((b) => b & 0xbfff);
+      for (const data of [random, tame]) {
+        const x = { dtype: kind, shape: [300, 70], data };
+        const viaFloat32 = toFloat32(x);
+        for (const simd of [true, false]) {
+          const was = useSimd(simd);
+          try {
+            const direct = absMaxQuantize(x, -1, { countNonFinite: true });
+            const converted = absMaxQuantize(viaFloat32, -1, { countNonFinite: true });
+            expect(bytesOf(direct.values.data)).toEqual(bytesOf(converted.values.data));
+            expect(bytesOf(direct.scale.data)).toEqual(bytesOf(converted.scale.data));
+            expect(direct.nonFinite).toBe(converted.nonFinite);
+          } finally {
+            useSimd(was);
+          }
+        }
+        // Other axes and dtypes take the float32 path; they must agree too.
+        const r0 = absMaxQuantize(x, 0, { dtype: "int16" });
+        expect(bytesOf(r0.values.data)).toEqual(bytesOf(absMaxQuantize(viaFloat32, 0, { dtype: "int16" }).values.data));
+      }
+      expect(absMaxQuantize({ dtype: kind, shape: [300, 70], data: random }, -1, { countNonFinite: true }).nonFinite).toBeGreaterThan(0);
+    });
+  }
 });
 
 describe("axes", () => {

@@ -59,7 +59,27 @@ interface Kernels {
   x16: Uint16Array;
   x8: Uint8Array;
   h: Float32Array;
+  h16: Uint16Array;
   s32: Uint32Array;
+}
+
+/**
+ * What the quantize drivers read: float32 values, or float16 / bfloat16 bit patterns that are
+ * widened inside the module block by block (the same bits as convert.ts's widening), so a 16-bit
+ * tensor never makes the round trip through a float32 copy in JavaScript memory.
+ */
+export type Float32Source = Float32Array | { bits: Uint16Array; kind: "float16" | "bfloat16" };
+
+const lengthOf = (src: Float32Source): number => (src instanceof Float32Array ? src.length : src.bits.length);
+
+/** Elements [start, start + len) of `src` as float32 at the start of the X window. */
+function loadBlock(k: Kernels, src: Float32Source, start: number, len: number): void {
+  if (src instanceof Float32Array) {
+    k.x.set(src.subarray(start, start + len));
+    return;
+  }
+  k.h16.set(src.bits.subarray(start, start + len));
+  (src.kind === "bfloat16" ? k.e.bf16_to_f32 : k.e.f16_to_f32)(H, X, len);
 }
 
 let kernels: Kernels | null | undefined;
@@ -84,6 +104,7 @@ function load(): Kernels | null {
       x16: new Uint16Array(e.memory.buffer, X, CHUNK),
       x8: new Uint8Array(e.memory.buffer, X, 2 * CHUNK),
       h: new Float32Array(e.memory.buffer, H, CHUNK + PAD / 4),
+      h16: new Uint16Array(e.memory.buffer, H, CHUNK),
       s32: new Uint32Array(e.memory.buffer, S, CHUNK + PAD / 4),
     };
   } catch {
@@ -114,20 +135,20 @@ export function simdActive(): boolean {
  * len, runs)`), else pieces of at most CHUNK of one run, in order (`runs` = 0). Each block is
  * already copied to X when `visit` runs.
  */
-function forEachBlock(k: Kernels, data: Float32Array, n: number, visit: (start: number, len: number, runs: number) => void): void {
-  const total = data.length;
+function forEachBlock(k: Kernels, data: Float32Source, n: number, visit: (start: number, len: number, runs: number) => void): void {
+  const total = lengthOf(data);
   if (n <= CHUNK) {
     const perBlock = Math.floor(CHUNK / n) * n;
     for (let start = 0; start < total; start += perBlock) {
       const len = Math.min(perBlock, total - start);
-      k.x.set(data.subarray(start, start + len));
+      loadBlock(k, data, start, len);
       visit(start, len, len / n);
     }
   } else {
     for (let run = 0; run < total; run += n) {
       for (let off = 0; off < n; off += CHUNK) {
         const len = Math.min(CHUNK, n - off);
-        k.x.set(data.subarray(run + off, run + off + len));
+        loadBlock(k, data, run + off, len);
         visit(run + off, len, 0);
       }
     }
@@ -245,7 +266,7 @@ export function simdQuantizeInt8(data: Float32Array, plan: ReductionPlan, scale:
  * scale[o] in place, then the run is quantized. Returns false if the plan does not fit.
  */
 export function simdAbsMaxQuantizeInt8Rows(
-  data: Float32Array,
+  data: Float32Source,
   plan: ReductionPlan,
   scale: Float32Array,
   scaleOf: (amax: Float32Array, o: number) => void,
@@ -255,7 +276,7 @@ export function simdAbsMaxQuantizeInt8Rows(
 ): boolean {
   const k = simd();
   const n = plan.innerLen;
-  if (k === null || data.length === 0 || !int8Bounds(lo, hi)) return false;
+  if (k === null || lengthOf(data) === 0 || !int8Bounds(lo, hi)) return false;
   if (!plan.innerReduced || n > CHUNK || plan.outSize * n !== plan.inSize) return false;
   lo = Math.trunc(lo);
   hi = Math.trunc(hi);
