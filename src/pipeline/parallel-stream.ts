@@ -1,7 +1,7 @@
 /**
- * The multi-threaded tensor loop: the main thread reads (hashing the source as it lands) and
- * writes, worker threads quantize row slices and hash the stored tensors, all on
- * SharedArrayBuffers.
+ * The multi-threaded tensor loop: the main thread reads and writes, worker threads quantize row
+ * slices as soon as their rows have been read, hash the source as it lands (in order, on one
+ * worker) and hash the stored tensors, all on SharedArrayBuffers.
  *
  * Memory: source and output buffers sized for the largest tensor, allocated once and reused. A
  * tensor hands its source buffer on as soon as its kernels are done, and its output buffer once
@@ -49,7 +49,7 @@ export interface StreamContext {
 }
 
 /** A reusable buffer and when its last user is done with it. */
-interface Buffer {
+interface Reusable {
   buf: SharedArrayBuffer;
   free: Promise<void>;
 }
@@ -65,7 +65,7 @@ export async function streamParallel(ctx: StreamContext): Promise<void> {
   const { items } = ctx;
   const maxSource = Math.max(0, ...items.map((it) => it.step.source.byteLength));
   const maxStored = Math.max(0, ...items.map((it) => storedBytesOf(it.step)));
-  const buffers = (count: number, size: number): Buffer[] =>
+  const buffers = (count: number, size: number): Reusable[] =>
     Array.from({ length: count }, () => ({ buf: new SharedArrayBuffer(size), free: Promise.resolve() }));
   const sources = buffers(items.length > 1 && maxSource <= DOUBLE_SOURCE_LIMIT ? 2 : 1, maxSource);
   const outputs = buffers(items.length > 1 ? 2 : 1, maxStored);
@@ -126,7 +126,7 @@ async function processOne(ctx: StreamContext, item: StreamItem, slot: Work, wait
   const quantizeTask = (s: Step & { kind: "quantize" }, sourceRange: SharedRange, outputs: SharedRange[]) =>
     pool.run({ kind: "quantize", step: s, source: sourceRange, outputs, allowNonFinite: ctx.allowNonFinite });
 
-  // Row slices start as soon as their rows have been read; the source is hashed here as it lands.
+  // Row slices start as soon as their rows have been read.
   const split = step.kind === "quantize" ? rowSplitOf(step) : null;
   const slices = split ? rowRanges(split, SLICE_BYTES) : [];
   const tasks: Promise<TaskResult>[] = [];
