@@ -16,11 +16,12 @@
 import { byteLengthOf, elementCountOf } from "../formats/dtypes.js";
 import type { SafetensorsWriter } from "../formats/safetensors-writer.js";
 import type { TensorReader } from "../formats/types.js";
-import type { Step } from "../plan/plan.js";
+import type { QuantizeStep, Step } from "../plan/plan.js";
 import type { TensorRecord } from "./manifest.js";
 import type { Progress } from "./progress.js";
-import { nonFiniteError } from "./quantize-tensor.js";
-import { rowRanges, rowSplitOf, sliceStep, storedOf } from "./row-split.js";
+import { byteView } from "../quant/tensor.js";
+import { foldAbsMax, nonFiniteError, scaleFromAbsMax } from "./quantize-tensor.js";
+import { reducedSliceStep, reducedSplitOf, rowRanges, rowSplitOf, sliceStep, storedOf, type ReducedSplit } from "./row-split.js";
 import type { SharedRange, TaskResult, WorkerPool } from "./workers.js";
 
 /** Source bytes per quantize task: small enough to balance two cores and bound worker memory. */
@@ -123,12 +124,22 @@ async function processOne(ctx: StreamContext, item: StreamItem, slot: Work, wait
     offset = alignUp(offset + length);
     return r;
   });
-  const quantizeTask = (s: Step & { kind: "quantize" }, sourceRange: SharedRange, outputs: SharedRange[]) =>
-    pool.run({ kind: "quantize", step: s, source: sourceRange, outputs, allowNonFinite: ctx.allowNonFinite });
+  const sourceRows = (rowBytes: number, from: number, to: number): SharedRange => ({ buf: slot.src, offset: from * rowBytes, length: (to - from) * rowBytes });
 
-  // Row slices start as soon as their rows have been read.
+  // Independent row slices (row-split.ts) are quantized as soon as their rows have been read; a
+  // tensor whose scale reduces over rows starts its first pass (each slice's abs-max) the same way.
   const split = step.kind === "quantize" ? rowSplitOf(step) : null;
-  const slices = split ? rowRanges(split, SLICE_BYTES) : [];
+  const reduced = step.kind === "quantize" && split === null ? reducedSplitOf(step) : null;
+  const slices = split ? rowRanges(split, SLICE_BYTES) : reduced ? rowRanges(reduced, SLICE_BYTES, reduced.rowsPerValuesRow) : [];
+  const rowBytes = split?.sourceRowBytes ?? reduced?.sourceRowBytes ?? 0;
+  const sliceTask = ([from, to]: [number, number]): Promise<TaskResult> => {
+    const q = step as QuantizeStep;
+    if (split) {
+      const outputs = ranges.map((r, j) => ({ buf: r.buf, offset: r.offset + from * split.storedRowBytes[j]!, length: (to - from) * split.storedRowBytes[j]! }));
+      return pool.run({ kind: "quantize", step: sliceStep(q, split, from, to), source: sourceRows(rowBytes, from, to), outputs, allowNonFinite: ctx.allowNonFinite });
+    }
+    return pool.run({ kind: "amax", step: reducedSliceStep(q, reduced!, from, to), source: sourceRows(rowBytes, from, to), allowNonFinite: ctx.allowNonFinite });
+  };
   const tasks: Promise<TaskResult>[] = [];
   // The source is hashed as it lands, on one worker (sha256 runs in order), the others quantizing.
   const sourceHash = pool.hashStream();
@@ -140,17 +151,7 @@ async function processOne(ctx: StreamContext, item: StreamItem, slot: Work, wait
       if (filled < n) sourceHash.update(part);
       else sourceDigest = sourceHash.digest(part);
       hashed = filled;
-      while (split && tasks.length < slices.length && slices[tasks.length]![1] * split.sourceRowBytes <= filled) {
-        const [from, to] = slices[tasks.length]!;
-        const s = step as Step & { kind: "quantize" };
-        tasks.push(
-          quantizeTask(
-            sliceStep(s, split, from, to),
-            { buf: slot.src, offset: from * split.sourceRowBytes, length: (to - from) * split.sourceRowBytes },
-            ranges.map((r, j) => ({ buf: r.buf, offset: r.offset + from * split.storedRowBytes[j]!, length: (to - from) * split.storedRowBytes[j]! })),
-          ),
-        );
-      }
+      while (tasks.length < slices.length && slices[tasks.length]![1] * rowBytes <= filled) tasks.push(sliceTask(slices[tasks.length]!));
     }
   } catch (err) {
     // Nothing may still be reading the buffer when it is handed to the next tensor.
@@ -163,11 +164,16 @@ async function processOne(ctx: StreamContext, item: StreamItem, slot: Work, wait
     record.sha256.source = await sourceDigest!;
     stored = [{ name: step.output.name, range: { buf: slot.src, offset: 0, length: n } }];
   } else {
-    if (!split) tasks.push(quantizeTask(step, { buf: slot.src, offset: 0, length: n }, ranges));
-    const results = await Promise.all(tasks);
+    if (slices.length === 0) {
+      tasks.push(pool.run({ kind: "quantize", step, source: { buf: slot.src, offset: 0, length: n }, outputs: ranges, allowNonFinite: ctx.allowNonFinite }));
+    }
+    let results = await Promise.all(tasks);
+    if (reduced && nonFiniteIn(results) === 0) {
+      results = await Promise.all(secondPass(pool, step, reduced, slices, results, ranges, (from, to) => sourceRows(rowBytes, from, to)));
+    }
     record.sha256.source = await sourceDigest!;
     slot.releaseSource();
-    const bad = results.reduce((sum, r) => sum + (r.kind === "quantize" ? r.bad : 0), 0);
+    const bad = nonFiniteIn(results);
     if (bad > 0) throw nonFiniteError(step, step.source.file, bad, elementCountOf(step.source.shape)!);
     stored = planned.map((t, j) => ({ name: t.name, range: ranges[j]! }));
   }
@@ -180,4 +186,42 @@ async function processOne(ctx: StreamContext, item: StreamItem, slot: Work, wait
   const [storedHex] = await Promise.all([Promise.all(hashes), Promise.all(writes)]);
   stored.forEach((s, j) => (record.sha256.stored[s.name] = storedHex[j]!));
   ctx.progress.advance(n, step.source.name);
+}
+
+/** NaN and ±Inf the slices found (none are counted when they are allowed). */
+function nonFiniteIn(results: readonly TaskResult[]): number {
+  return results.reduce((sum, r) => sum + (r.kind === "hash" ? 0 : r.bad), 0);
+}
+
+/**
+ * The second pass of a reduced split: the slices' abs-maxes make the tensor's scale, stored in its
+ * output range, from which every slice's values are then quantized.
+ */
+function secondPass(
+  pool: WorkerPool,
+  step: QuantizeStep,
+  split: ReducedSplit,
+  slices: readonly [number, number][],
+  firstPass: readonly TaskResult[],
+  ranges: readonly SharedRange[],
+  sourceRows: (from: number, to: number) => SharedRange,
+): Promise<TaskResult>[] {
+  const amaxes = firstPass.map((r) => (r as { amax: Float32Array }).amax);
+  const amax = amaxes[0]!.slice();
+  for (const m of amaxes.slice(1)) foldAbsMax(amax, m);
+  const scale = byteView(scaleFromAbsMax(step, amax));
+  const [values, scaleRange] = [ranges[0]!, ranges[1]!];
+  if (scale.length !== scaleRange.length) throw new Error(`tensor "${step.source.name}": scale is ${scale.length} bytes, planned ${scaleRange.length}`);
+  new Uint8Array(scaleRange.buf, scaleRange.offset, scaleRange.length).set(scale);
+  return slices.map(([from, to]) => {
+    const first = from / split.rowsPerValuesRow;
+    const rows = Math.ceil((to - from) / split.rowsPerValuesRow);
+    return pool.run({
+      kind: "quantize-scaled",
+      step: reducedSliceStep(step, split, from, to),
+      source: sourceRows(from, to),
+      scale: scaleRange,
+      values: { buf: values.buf, offset: values.offset + first * split.valuesRowBytes, length: rows * split.valuesRowBytes },
+    });
+  });
 }

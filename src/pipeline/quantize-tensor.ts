@@ -4,14 +4,15 @@
  */
 import { KquantError } from "../errors.js";
 import type { QuantizeStep } from "../plan/plan.js";
-import { absMaxQuantize } from "../quant/absmax.js";
-import { absMaxAlong } from "../quant/axes.js";
+import { absMaxQuantize, absMaxScale, clipBounds, quantizeToInt } from "../quant/absmax.js";
+import { absMaxAlong, planAbsMax } from "../quant/axes.js";
 import { countNonFinite } from "../quant/finite.js";
 import { broadcastLayout } from "../quant/broadcast.js";
 import { computeFloat8Scale, quantizeFloat8 } from "../quant/float8-scale.js";
 import { FLOAT8_MAX } from "../quant/float8.js";
 import { absMaxQuantizeGroupedWithZeroPoint } from "../quant/grouped.js";
 import { packNibbles } from "../quant/int4.js";
+import { simdQuantizeInt8 } from "../quant/wasm/kernels.js";
 import { byteView, sizeOf, type Tensor } from "../quant/tensor.js";
 import { floatValues } from "./float-values.js";
 
@@ -181,3 +182,59 @@ function packInto(codes: Uint8Array, shape: readonly number[], axis: number, ste
   packNibbles(codes, shape, axis, out);
   return out;
 }
+
+/*
+ * A tensor whose scale reduces over its rows (axis 0 or one scale per tensor) is quantized in two
+ * passes over row slices (row-split.ts): every slice's abs-max, combined into the tensor's scale,
+ * then every slice quantized with it. Max is exact and order-free, so the bytes are those of the
+ * whole-tensor kernels; the point is that no thread ever holds more than a slice's float32 copy.
+ */
+
+/** Pass 1: the slice's abs-max along the reduced axes (kept dims flattened) and its NaN/Inf count. */
+export function sliceAbsMax(step: QuantizeStep, bytes: Uint8Array, opts: QuantizeOptions = {}): { amax: Float32Array; bad: number } {
+  const x = sourceTensor(step, bytes, opts.scratch);
+  const { amax } = absMaxAlong(x.data, x.shape, step.spec.axis === null ? null : [step.spec.axis]);
+  // amax is NaN or Inf exactly where its slice holds a NaN or Inf.
+  const bad = !opts.allowNonFinite && amax.some((m) => m - m !== 0) ? countNonFinite(x.data) : 0;
+  return { amax, bad };
+}
+
+/** Folds one slice's abs-max into the running one: the larger, NaN winning, as one pass would. */
+export function foldAbsMax(into: Float32Array, amax: Float32Array): void {
+  for (let i = 0; i < into.length; i++) {
+    const a = into[i]!;
+    const b = amax[i]!;
+    if (b !== b || b > a) into[i] = b;
+    else if (a !== a) into[i] = a;
+  }
+}
+
+/** The stored scale from the whole tensor's abs-max, as the one-pass kernels compute it. */
+export function scaleFromAbsMax(step: QuantizeStep, amax: Float32Array): Float32Array {
+  const { spec } = step;
+  if (isFloat8Mode(spec.mode)) {
+    return computeFloat8Scale({ dtype: "float32", shape: [amax.length], data: amax }, 1, FLOAT8_MAX[spec.mode], spec.margin ?? 0).data;
+  }
+  return absMaxScale(amax.slice(), (spec.valueRange ?? [-127, 127])[1], spec.epsilon ?? 1e-7);
+}
+
+/** Pass 2: the slice's values (packed for int4) with the whole tensor's `scale`, into `into.values` if given. */
+export function quantizeWithScale(step: QuantizeStep, bytes: Uint8Array, scale: Float32Array, opts: QuantizeOptions = {}): Uint8Array {
+  const { spec } = step;
+  const x = sourceTensor(step, bytes, opts.scratch);
+  const n = x.data.length;
+  if (isFloat8Mode(spec.mode)) {
+    const out = opts.into?.values ?? new Uint8Array(n);
+    const layout = broadcastLayout(scale, step.scale.shape, x.shape, `tensor "${step.source.name}" scale`);
+    quantizeFloat8(x.data, layout.values, spec.mode, out, { inner: layout.inner });
+    return out;
+  }
+  const plan = planAbsMax(x.shape, spec.axis === null ? null : [spec.axis]);
+  const [lo, hi] = clipBounds(spec.valueRange ?? [-127, 127], "int8");
+  const packed = spec.mode !== "int8";
+  const codes = packed ? (opts.scratch?.int8(n) ?? new Int8Array(n)) : opts.into ? new Int8Array(opts.into.values.buffer, opts.into.values.byteOffset, n) : new Int8Array(n);
+  if (!simdQuantizeInt8(x.data, plan, scale, lo, hi, codes)) quantizeToInt(x.data, scale, plan, lo, hi, codes);
+  return packed ? packInto(byteView(codes), x.shape, spec.packAxis!, step, opts.into) : place(byteView(codes), opts.into?.values);
+}
+
+const isFloat8Mode = (mode: QuantizeStep["spec"]["mode"]): mode is "float8_e4m3fn" | "float8_e5m2" => mode === "float8_e4m3fn" || mode === "float8_e5m2";

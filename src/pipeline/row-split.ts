@@ -52,9 +52,49 @@ export function sliceStep(step: QuantizeStep, split: RowSplit, from: number, to:
   };
 }
 
-/** Row ranges of at most about `targetBytes` of source each (at least one row per range). */
-export function rowRanges(split: RowSplit, targetBytes: number): [number, number][] {
-  const per = Math.max(1, Math.floor(targetBytes / split.sourceRowBytes));
+/**
+ * A tensor whose scale reduces over its rows (axis 0, or one scale per tensor) splits into row
+ * slices too, for two passes (quantize-tensor.ts: every slice's abs-max, then every slice's values
+ * with the whole tensor's scale). Only the values are sliced; int4 packed along axis 0 pairs rows,
+ * so its slices hold an even number of rows (all but the last).
+ */
+export interface ReducedSplit {
+  rows: number;
+  sourceRowBytes: number;
+  /** Source rows per stored values row: 2 when int4 packs pairs of rows, else 1. */
+  rowsPerValuesRow: number;
+  valuesRowBytes: number;
+}
+
+export function reducedSplitOf(step: QuantizeStep): ReducedSplit | null {
+  const { spec, source } = step;
+  const rows = source.shape[0];
+  if (source.shape.length < 2 || rows === undefined || rows < 2) return null;
+  if (spec.mode === "int4_grouped" || (spec.axis !== null && spec.axis !== 0)) return null;
+  return {
+    rows,
+    sourceRowBytes: source.byteLength / rows,
+    rowsPerValuesRow: spec.packAxis === 0 ? 2 : 1,
+    valuesRowBytes: byteLengthOf(step.values.dtype, step.values.shape) / step.values.shape[0]!,
+  };
+}
+
+/** The step for rows [from, to) of a reduced split: the slice's source and values, the whole tensor's scale. */
+export function reducedSliceStep(step: QuantizeStep, split: ReducedSplit, from: number, to: number): QuantizeStep {
+  const n = to - from;
+  return {
+    ...step,
+    source: { ...step.source, shape: [n, ...step.source.shape.slice(1)], byteLength: n * split.sourceRowBytes },
+    values: { ...step.values, shape: [Math.ceil(n / split.rowsPerValuesRow), ...step.values.shape.slice(1)] },
+  };
+}
+
+/**
+ * Row ranges of at most about `targetBytes` of source each (at least `multiple` rows per range, and
+ * a multiple of it in all but the last).
+ */
+export function rowRanges(split: { rows: number; sourceRowBytes: number }, targetBytes: number, multiple = 1): [number, number][] {
+  const per = Math.max(multiple, Math.floor(targetBytes / split.sourceRowBytes / multiple) * multiple);
   const out: [number, number][] = [];
   for (let r = 0; r < split.rows; r += per) out.push([r, Math.min(split.rows, r + per)]);
   return out;

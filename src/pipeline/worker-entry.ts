@@ -5,7 +5,7 @@
 import { parentPort } from "node:worker_threads";
 import type { Hash } from "node:crypto";
 import { sha256Hex, sha256Stream } from "./hash.js";
-import { quantizeCounted, Scratch } from "./quantize-tensor.js";
+import { quantizeCounted, quantizeWithScale, Scratch, sliceAbsMax } from "./quantize-tensor.js";
 import type { Task, TaskResult } from "./workers.js";
 
 const view = (r: { buf: SharedArrayBuffer; offset: number; length: number }) => new Uint8Array(r.buf, r.offset, r.length);
@@ -28,6 +28,12 @@ function run(task: Task): TaskResult {
     }
     streams.delete(task.stream);
     return { kind: "hash", hex: hash.digest("hex") };
+  }
+  if (task.kind === "amax") return { kind: "amax", ...sliceAbsMax(task.step, view(task.source), { allowNonFinite: task.allowNonFinite, scratch }) };
+  if (task.kind === "quantize-scaled") {
+    const scale = new Float32Array(task.scale.buf, task.scale.offset, task.scale.length / 4);
+    quantizeWithScale(task.step, view(task.source), scale, { into: { values: view(task.values), scale: new Uint8Array(0) }, scratch });
+    return { kind: "quantize", bad: 0 };
   }
   const [values, scale, zero] = task.outputs.map(view);
   const { bad } = quantizeCounted(task.step, view(task.source), {

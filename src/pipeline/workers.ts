@@ -19,9 +19,13 @@ export type Task =
   | { kind: "hash"; data: SharedRange }
   /** The next part of a hash fed in order on one worker; `final` answers the digest, else "". */
   | { kind: "hash-part"; stream: number; data: SharedRange; final: boolean }
-  | { kind: "quantize"; step: QuantizeStep; source: SharedRange; outputs: SharedRange[]; allowNonFinite: boolean };
+  | { kind: "quantize"; step: QuantizeStep; source: SharedRange; outputs: SharedRange[]; allowNonFinite: boolean }
+  /** The two passes of a tensor whose scale reduces over rows (quantize-tensor.ts): a slice's abs-max, */
+  | { kind: "amax"; step: QuantizeStep; source: SharedRange; allowNonFinite: boolean }
+  /** then its values with the whole tensor's float32 `scale`. */
+  | { kind: "quantize-scaled"; step: QuantizeStep; source: SharedRange; scale: SharedRange; values: SharedRange };
 
-export type TaskResult = { kind: "hash"; hex: string } | { kind: "quantize"; bad: number };
+export type TaskResult = { kind: "hash"; hex: string } | { kind: "quantize"; bad: number } | { kind: "amax"; amax: Float32Array; bad: number };
 
 interface Pending {
   id: number;

@@ -177,7 +177,7 @@ export function absMaxQuantize(inputs: Tensor, axis: number | readonly number[] 
 
   const eps = flushSubnormal(Math.fround(epsilon));
   const top = flushSubnormal(Math.fround(valueRange[1]));
-  const bits = new Uint32Array(scale.buffer);
+  const bits = new Uint32Array(scale.buffer, scale.byteOffset, scale.length);
   let anyBad = false;
   const toScale = (a: Float32Array, o: number): void => {
     const m = a[o]!;

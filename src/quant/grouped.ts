@@ -154,7 +154,7 @@ export function absMaxQuantizeGroupedWithZeroPoint(
   }
 
   const scale = new Float32Array(nGroups * others);
-  const scaleBits = new Uint32Array(scale.buffer);
+  const scaleBits = new Uint32Array(scale.buffer, scale.byteOffset, scale.length);
   const zero = new Int8Array(nGroups * others);
   const eps = epsilon > 0 ? flushSubnormal(Math.fround(epsilon)) : 0;
   const floor = Math.fround(1e-8);
@@ -184,7 +184,7 @@ export function absMaxQuantizeGroupedWithZeroPoint(
   const [vlo, vhi] = clipBounds(valueRange, dtype);
   if (out instanceof Float32Array) {
     forEachRun(L, (start, len, p, step) => quantizeFloatRun(data, start, len, inv, zero, p, step, vlo, vhi, out));
-    const outBits = new Uint32Array(out.buffer);
+    const outBits = new Uint32Array(out.buffer, out.byteOffset, out.length);
     forEachRun(L, (start, len, p, step) => {
       for (let i = start, q = p; i < start + len; i++, q += step) {
         const v = out[i]!;

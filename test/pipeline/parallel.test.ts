@@ -62,30 +62,60 @@ describe("worker threads give the bytes of the in-process loop", () => {
     });
   }
 
-  it("reports the whole tensor's NaN count, as the in-process loop does, and writes nothing", async () => {
-    const data = gaussian(1500 * 1024, 9);
+  /** An odd number of rows spread over several slices, NaN and ±Inf in the first and last slices. */
+  async function writeNonFinite(): Promise<string> {
+    const data = gaussian(1501 * 1024, 9);
     data[5] = NaN;
     data[1400 * 1024] = Infinity;
     data[1499 * 1024 + 3] = -Infinity;
+    data[1500 * 1024 + 7] = NaN;
     const bad = join(dir, "bad.safetensors");
-    await writeSafetensors(bad, [{ name: "w", dtype: "F32", shape: [1500, 1024], data }]);
-    const messages: string[] = [];
-    for (const threads of [0, 2]) {
-      const out = mkdtempSync(join(dir, `bad-t${threads}-`));
-      const run = runQuantize({
-        input: bad,
-        output: join(out, "bad.int8.safetensors"),
-        rules: rulesFromFlags({ mode: "int8" }),
-        tag: "int8",
-        options: {},
-        quiet: true,
-        threads,
-        workerUrl,
-      });
-      await expect(run).rejects.toThrow(/3 of 1536000 values are NaN or Inf/);
-      messages.push(((await run.catch((e: Error) => e)) as Error).message);
-      expect(readdirSync(out)).toEqual([]);
-    }
-    expect(messages[1]).toBe(messages[0]);
-  });
+    await writeSafetensors(bad, [{ name: "w", dtype: "F32", shape: [1501, 1024], data }]);
+    return bad;
+  }
+
+  for (const [tag, flags] of QUANT_MODES) {
+    it(`${tag}: reports the whole tensor's NaN count, as the in-process loop does, and writes nothing`, async () => {
+      const bad = await writeNonFinite();
+      const messages: string[] = [];
+      for (const threads of [0, 2]) {
+        const out = mkdtempSync(join(dir, `bad-${tag}-t${threads}-`));
+        const run = runQuantize({
+          input: bad,
+          output: join(out, "bad.q.safetensors"),
+          rules: rulesFromFlags(flags),
+          tag: "q",
+          options: {},
+          quiet: true,
+          threads,
+          workerUrl,
+        });
+        await expect(run).rejects.toThrow(/4 of 1537024 values are NaN or Inf/);
+        messages.push(((await run.catch((e: Error) => e)) as Error).message);
+        expect(readdirSync(out)).toEqual([]);
+      }
+      expect(messages[1]).toBe(messages[0]);
+    });
+
+    it(`${tag}: with --allow-nonfinite, workers write the bytes of the in-process loop`, async () => {
+      const bad = await writeNonFinite();
+      const written: Record<string, string>[] = [];
+      for (const threads of [0, 2]) {
+        const out = mkdtempSync(join(dir, `nonfinite-${tag}-t${threads}-`));
+        await runQuantize({
+          input: bad,
+          output: join(out, "bad.q.safetensors"),
+          rules: rulesFromFlags(flags),
+          tag: "q",
+          options: {},
+          quiet: true,
+          allowNonFinite: true,
+          threads,
+          workerUrl,
+        });
+        written.push(filesOf(out));
+      }
+      expect(written[1]).toEqual(written[0]);
+    });
+  }
 });

@@ -52,14 +52,15 @@ describe("absMaxQuantize matches Keras 3.15.1 (jax CPU) bit for bit", () => {
 });
 
 describe("absMaxQuantize writes into given arrays", () => {
-  it("gives the golden bytes in caller-owned arrays, whatever they held", () => {
+  it("gives the golden bytes in caller-owned arrays (views into a larger buffer), whatever they held", () => {
     for (const c of golden.cases) {
       const opts = intOptions<QuantDType>(c);
       const x = decodeTensor(c.x);
       const ev = decodeTensor(c.values);
       const es = decodeTensor(c.scale);
-      const values = allocQuant(ev.dtype as QuantDType, ev.data.length).fill(99);
-      const scale = new Float32Array(es.data.length).fill(-3);
+      // Views that start past their buffer's start, as the CLI's ranges of a shared output buffer do.
+      const values = allocQuant(ev.dtype as QuantDType, ev.data.length + 4).fill(99).subarray(4);
+      const scale = new Float32Array(es.data.length + 4).fill(-3).subarray(4);
       const r = absMaxQuantize(x, c.axis, { ...opts, out: { values, scale } });
       expect(r.values.data, c.name).toBe(values);
       expect(r.scale.data, c.name).toBe(scale);
