@@ -11,6 +11,11 @@ run() {
   local out="$work/$1.safetensors"; shift
   node "$root/bin/kquant.js" quantize "$demo" -o "$out" --quiet "$@"
   KERAS_BACKEND=jax JAX_PLATFORMS=cpu "$python" "$root/test/e2e/keras_check.py" "$demo" "$out"
+  # The demo is small enough to run in-process; the shipped CLI's worker threads must write the same bytes.
+  node "$root/bin/kquant.js" quantize "$demo" -o "$work/threads.safetensors" --quiet --force --threads 2 "$@"
+  cmp "$out" "$work/threads.safetensors"
+  cmp "$out.json" "$work/threads.safetensors.json"
+  echo "     and 2 worker threads wrote the same bytes"
 }
 run int8 --int8
 run int8-axis0 --int8 --axis 0
