@@ -21,7 +21,7 @@ import type { TensorRecord } from "./manifest.js";
 import type { Progress } from "./progress.js";
 import { byteView } from "../quant/tensor.js";
 import { foldAbsMax, nonFiniteError, scaleFromAbsMax } from "./quantize-tensor.js";
-import { reducedSliceStep, reducedSplitOf, rowRanges, rowSplitOf, sliceStep, storedOf, type ReducedSplit } from "./row-split.js";
+import { rowRanges, rowSplitOf, slicedRange, sliceStep, storedOf, type RowSplit } from "./row-split.js";
 import type { SharedRange, TaskResult, WorkerPool } from "./workers.js";
 
 /** Source bytes per quantize task: small enough to balance two cores and bound worker memory. */
@@ -126,19 +126,20 @@ async function processOne(ctx: StreamContext, item: StreamItem, slot: Work, wait
   });
   const sourceRows = (rowBytes: number, from: number, to: number): SharedRange => ({ buf: slot.src, offset: from * rowBytes, length: (to - from) * rowBytes });
 
-  // Independent row slices (row-split.ts) are quantized as soon as their rows have been read; a
-  // tensor whose scale reduces over rows starts its first pass (each slice's abs-max) the same way.
+  // Row slices (row-split.ts) are quantized as soon as their rows have been read; a tensor whose
+  // scale reduces over all rows starts its first pass (each slice's abs-max) the same way.
   const split = step.kind === "quantize" ? rowSplitOf(step) : null;
-  const reduced = step.kind === "quantize" && split === null ? reducedSplitOf(step) : null;
-  const slices = split ? rowRanges(split, SLICE_BYTES) : reduced ? rowRanges(reduced, SLICE_BYTES, reduced.rowsPerValuesRow) : [];
-  const rowBytes = split?.sourceRowBytes ?? reduced?.sourceRowBytes ?? 0;
+  const slices = split ? rowRanges(split, SLICE_BYTES) : [];
+  const rowBytes = split?.sourceRowBytes ?? 0;
   const sliceTask = ([from, to]: [number, number]): Promise<TaskResult> => {
-    const q = step as QuantizeStep;
-    if (split) {
-      const outputs = ranges.map((r, j) => ({ buf: r.buf, offset: r.offset + from * split.storedRowBytes[j]!, length: (to - from) * split.storedRowBytes[j]! }));
-      return pool.run({ kind: "quantize", step: sliceStep(q, split, from, to), source: sourceRows(rowBytes, from, to), outputs, allowNonFinite: ctx.allowNonFinite });
-    }
-    return pool.run({ kind: "amax", step: reducedSliceStep(q, reduced!, from, to), source: sourceRows(rowBytes, from, to), allowNonFinite: ctx.allowNonFinite });
+    const q = sliceStep(step as QuantizeStep, split!, from, to);
+    const source = sourceRows(rowBytes, from, to);
+    if (split!.reduced) return pool.run({ kind: "amax", step: q, source, allowNonFinite: ctx.allowNonFinite });
+    const outputs = ranges.map((r, j) => {
+      const part = slicedRange(split!.stored[j]!, from, to);
+      return { buf: r.buf, offset: r.offset + part.offset, length: part.length };
+    });
+    return pool.run({ kind: "quantize", step: q, source, outputs, allowNonFinite: ctx.allowNonFinite });
   };
   const tasks: Promise<TaskResult>[] = [];
   // The source is hashed as it lands, on one worker (sha256 runs in order), the others quantizing.
@@ -168,8 +169,8 @@ async function processOne(ctx: StreamContext, item: StreamItem, slot: Work, wait
       tasks.push(pool.run({ kind: "quantize", step, source: { buf: slot.src, offset: 0, length: n }, outputs: ranges, allowNonFinite: ctx.allowNonFinite }));
     }
     let results = await Promise.all(tasks);
-    if (reduced && nonFiniteIn(results) === 0) {
-      results = await Promise.all(secondPass(pool, step, reduced, slices, results, ranges, (from, to) => sourceRows(rowBytes, from, to)));
+    if (split?.reduced && nonFiniteIn(results) === 0) {
+      results = await Promise.all(secondPass(pool, step, split, slices, results, ranges, (from, to) => sourceRows(rowBytes, from, to)));
     }
     record.sha256.source = await sourceDigest!;
     slot.releaseSource();
@@ -200,7 +201,7 @@ function nonFiniteIn(results: readonly TaskResult[]): number {
 function secondPass(
   pool: WorkerPool,
   step: QuantizeStep,
-  split: ReducedSplit,
+  split: RowSplit,
   slices: readonly [number, number][],
   firstPass: readonly TaskResult[],
   ranges: readonly SharedRange[],
@@ -214,14 +215,13 @@ function secondPass(
   if (scale.length !== scaleRange.length) throw new Error(`tensor "${step.source.name}": scale is ${scale.length} bytes, planned ${scaleRange.length}`);
   new Uint8Array(scaleRange.buf, scaleRange.offset, scaleRange.length).set(scale);
   return slices.map(([from, to]) => {
-    const first = from / split.rowsPerValuesRow;
-    const rows = Math.ceil((to - from) / split.rowsPerValuesRow);
+    const part = slicedRange(split.stored[0]!, from, to);
     return pool.run({
       kind: "quantize-scaled",
-      step: reducedSliceStep(step, split, from, to),
+      step: sliceStep(step, split, from, to),
       source: sourceRows(from, to),
       scale: scaleRange,
-      values: { buf: values.buf, offset: values.offset + first * split.valuesRowBytes, length: rows * split.valuesRowBytes },
+      values: { buf: values.buf, offset: values.offset + part.offset, length: part.length },
     });
   });
 }

@@ -1,101 +1,92 @@
 /**
- * Splitting one tensor's quantization into independent row ranges (along axis 0), so that two
- * cores can share a single large tensor and a worker never holds more than a slice of it.
+ * Splitting one tensor's quantization into row ranges (along axis 0), so that two cores can share
+ * a single large tensor and no thread holds more than a slice of it.
  *
- * A range of rows is independent when axis 0 is neither reduced for the scale nor packed, and
- * every stored tensor keeps axis 0 at the source's length: then each stored tensor is, byte for
- * byte, the row slices' results laid end to end (row-major, axis 0 outermost). Per-tensor scales
- * (one amax over everything) and reductions or packing along axis 0 do not split.
+ * Each stored tensor that keeps axis 0 is, byte for byte, its slices' results laid end to end
+ * (row-major, axis 0 outermost), as long as no slice boundary falls inside one of its rows: int4
+ * packed along axis 0 makes one row of two source rows, grouped int4 along axis 0 one scale row of
+ * `blockSize` source rows, so slices hold whole multiples of those. A scale that reduces over all
+ * rows (axis 0, or one per tensor) is not sliced: such tensors take two passes (`reduced`;
+ * quantize-tensor.ts): every slice's abs-max, then every slice's values with the tensor's scale.
  */
 import { byteLengthOf } from "../formats/dtypes.js";
 import type { PlannedTensor } from "../formats/types.js";
 import type { QuantizeStep } from "../plan/plan.js";
 
+/** How a stored tensor follows the source's rows: `rowsPer` source rows make one of its rows. */
+export interface SlicedTensor {
+  rowsPer: number;
+  rowBytes: number;
+}
+
 export interface RowSplit {
   rows: number;
   /** Source bytes per row. */
   sourceRowBytes: number;
-  /** Bytes per row of each stored tensor, in stored order (values, scale, zero). */
-  storedRowBytes: number[];
+  /** Every slice but the last holds a multiple of this many rows. */
+  rowMultiple: number;
+  /** A last slice shorter than this joins the one before (see rowSplitOf). */
+  minLastRows: number;
+  /** Per stored tensor, in stored order (values, scale, zero); null for a scale that is not sliced. */
+  stored: (SlicedTensor | null)[];
+  /** The scale reduces over every row: two passes. */
+  reduced: boolean;
 }
 
 export function storedOf(step: QuantizeStep): PlannedTensor[] {
   return [step.values, step.scale, ...(step.zero ? [step.zero] : [])];
 }
 
+const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));
+
 export function rowSplitOf(step: QuantizeStep): RowSplit | null {
   const { spec, source } = step;
   const rows = source.shape[0];
   if (source.shape.length < 2 || rows === undefined || rows < 2) return null;
-  if (spec.axis === null || spec.axis === 0 || spec.packAxis === 0) return null;
-  // Grouping is only along axis 0 or (by transposing) axis 1 of a 2-D tensor.
-  if (spec.mode === "int4_grouped" && spec.axis !== 1) return null;
-  const stored = storedOf(step);
-  if (stored.some((t) => t.shape[0] !== rows)) return null;
-  return {
-    rows,
-    sourceRowBytes: source.byteLength / rows,
-    storedRowBytes: stored.map((t) => byteLengthOf(t.dtype, t.shape) / rows),
-  };
+  const grouped = spec.mode === "int4_grouped";
+  const groupsOfRows = grouped && spec.axis === 0;
+  const reduced = !grouped && (spec.axis === null || spec.axis === 0);
+  const rowsPerOf = [spec.packAxis === 0 ? 2 : 1, reduced ? null : groupsOfRows ? spec.blockSize! : 1];
+  const stored = storedOf(step).map((t, j): SlicedTensor | null => {
+    const rowsPer = rowsPerOf[Math.min(j, 1)]!;
+    return rowsPer === null ? null : { rowsPer, rowBytes: byteLengthOf(t.dtype, t.shape) / t.shape[0]! };
+  });
+  const rowMultiple = stored.reduce((m, s) => (s === null ? m : (m * s.rowsPer) / gcd(m, s.rowsPer)), 1);
+  // Keras pads a partial last group with zeros only when there is more than one group, so the
+  // slice that holds a partial last group must hold a whole group too, as the tensor does.
+  const partialLastGroup = groupsOfRows && rows > spec.blockSize! && rows % spec.blockSize! !== 0;
+  return { rows, sourceRowBytes: source.byteLength / rows, rowMultiple, minLastRows: partialLastGroup ? spec.blockSize! + 1 : 1, stored, reduced };
 }
 
-/** The step for rows [from, to) alone: the same spec on the slice's shapes. */
+/** The step for rows [from, to) alone: the same spec on the slice's shapes (a reduced scale stays whole). */
 export function sliceStep(step: QuantizeStep, split: RowSplit, from: number, to: number): QuantizeStep {
   const n = to - from;
-  const withRows = (t: PlannedTensor): PlannedTensor => ({ ...t, shape: [n, ...t.shape.slice(1)] });
+  const sliced = (t: PlannedTensor, s: SlicedTensor | null): PlannedTensor =>
+    s === null ? t : { ...t, shape: [Math.ceil(n / s.rowsPer), ...t.shape.slice(1)] };
   return {
     ...step,
     source: { ...step.source, shape: [n, ...step.source.shape.slice(1)], byteLength: n * split.sourceRowBytes },
-    values: withRows(step.values),
-    scale: withRows(step.scale),
-    ...(step.zero ? { zero: withRows(step.zero) } : {}),
+    values: sliced(step.values, split.stored[0]!),
+    scale: sliced(step.scale, split.stored[1]!),
+    ...(step.zero ? { zero: sliced(step.zero, split.stored[2]!) } : {}),
   };
 }
 
-/**
- * A tensor whose scale reduces over its rows (axis 0, or one scale per tensor) splits into row
- * slices too, for two passes (quantize-tensor.ts: every slice's abs-max, then every slice's values
- * with the whole tensor's scale). Only the values are sliced; int4 packed along axis 0 pairs rows,
- * so its slices hold an even number of rows (all but the last).
- */
-export interface ReducedSplit {
-  rows: number;
-  sourceRowBytes: number;
-  /** Source rows per stored values row: 2 when int4 packs pairs of rows, else 1. */
-  rowsPerValuesRow: number;
-  valuesRowBytes: number;
+/** Where rows [from, to) of a sliced stored tensor lie, relative to the tensor's first byte. */
+export function slicedRange(s: SlicedTensor, from: number, to: number): { offset: number; length: number } {
+  return { offset: (from / s.rowsPer) * s.rowBytes, length: Math.ceil((to - from) / s.rowsPer) * s.rowBytes };
 }
 
-export function reducedSplitOf(step: QuantizeStep): ReducedSplit | null {
-  const { spec, source } = step;
-  const rows = source.shape[0];
-  if (source.shape.length < 2 || rows === undefined || rows < 2) return null;
-  if (spec.mode === "int4_grouped" || (spec.axis !== null && spec.axis !== 0)) return null;
-  return {
-    rows,
-    sourceRowBytes: source.byteLength / rows,
-    rowsPerValuesRow: spec.packAxis === 0 ? 2 : 1,
-    valuesRowBytes: byteLengthOf(step.values.dtype, step.values.shape) / step.values.shape[0]!,
-  };
-}
-
-/** The step for rows [from, to) of a reduced split: the slice's source and values, the whole tensor's scale. */
-export function reducedSliceStep(step: QuantizeStep, split: ReducedSplit, from: number, to: number): QuantizeStep {
-  const n = to - from;
-  return {
-    ...step,
-    source: { ...step.source, shape: [n, ...step.source.shape.slice(1)], byteLength: n * split.sourceRowBytes },
-    values: { ...step.values, shape: [Math.ceil(n / split.rowsPerValuesRow), ...step.values.shape.slice(1)] },
-  };
-}
-
-/**
- * Row ranges of at most about `targetBytes` of source each (at least `multiple` rows per range, and
- * a multiple of it in all but the last).
- */
-export function rowRanges(split: { rows: number; sourceRowBytes: number }, targetBytes: number, multiple = 1): [number, number][] {
-  const per = Math.max(multiple, Math.floor(targetBytes / split.sourceRowBytes / multiple) * multiple);
+/** Row ranges of about `targetBytes` of source each, whole multiples of the split's rows but the last. */
+export function rowRanges(split: RowSplit, targetBytes: number): [number, number][] {
+  const m = split.rowMultiple;
+  const per = Math.max(m, Math.floor(targetBytes / split.sourceRowBytes / m) * m);
   const out: [number, number][] = [];
   for (let r = 0; r < split.rows; r += per) out.push([r, Math.min(split.rows, r + per)]);
+  const last = out[out.length - 1]!;
+  if (out.length > 1 && last[1] - last[0] < split.minLastRows) {
+    out.pop();
+    out[out.length - 1]![1] = split.rows;
+  }
   return out;
 }

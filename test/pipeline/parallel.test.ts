@@ -62,6 +62,24 @@ describe("worker threads give the bytes of the in-process loop", () => {
     });
   }
 
+  it("slice boundaries: an odd number of rows, a last slice that would hold a lone partial group", async () => {
+    // 1030 rows: slices of 512 rows leave 6, a partial group of 16 that must join the slice before.
+    const path = join(dir, "odd.safetensors");
+    await writeSafetensors(path, [
+      { name: "a", dtype: "F32", shape: [1030, 1024], data: gaussian(1030 * 1024, 21) },
+      { name: "b", dtype: "F32", shape: [1025, 1023], data: gaussian(1025 * 1023, 22) },
+    ]);
+    for (const [tag, flags] of QUANT_MODES) {
+      const written: Record<string, string>[] = [];
+      for (const threads of [0, 2]) {
+        const out = mkdtempSync(join(dir, `odd-${tag}-t${threads}-`));
+        await runQuantize({ input: path, output: join(out, "odd.q.safetensors"), rules: rulesFromFlags(flags), tag: "q", options: {}, quiet: true, threads, workerUrl });
+        written.push(filesOf(out));
+      }
+      expect(written[1], tag).toEqual(written[0]);
+    }
+  });
+
   /** An odd number of rows spread over several slices, NaN and ±Inf in the first and last slices. */
   async function writeNonFinite(): Promise<string> {
     const data = gaussian(1501 * 1024, 9);
