@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { rulesFromFlags, type QuantFlags } from "../../src/plan/from-flags.js";
-import { runQuantize } from "../../src/pipeline/run-quantize.js";
+import { runQuantize, type QuantizeJob } from "../../src/pipeline/run-quantize.js";
 import { gaussian, writeSafetensors } from "../support/files.js";
 import { writeShardedCheckpoint } from "./checkpoints.js";
 import { QUANT_MODES } from "./steps.js";
@@ -26,19 +26,17 @@ function filesOf(folder: string): Record<string, string> {
   return Object.fromEntries(readdirSync(folder).sort().map((n) => [n, createHash("sha256").update(readFileSync(join(folder, n))).digest("hex")]));
 }
 
-async function quantize(flags: QuantFlags, threads: number, tag: string): Promise<Record<string, string>> {
+/** A run of `from` as `flags` say into a fresh folder named after `tag`, with `threads` workers. */
+function runIn(from: string, output: string, flags: QuantFlags, threads: number, tag: string, extra: Partial<QuantizeJob> = {}): { run: Promise<unknown>; out: string } {
   const out = mkdtempSync(join(dir, `${tag}-t${threads}-`));
+  const run = runQuantize({ input: from, output: join(out, output), rules: rulesFromFlags(flags), tag: "q", options: { ...flags }, quiet: true, threads, workerUrl, ...extra });
+  return { run, out };
+}
+
+async function quantize(flags: QuantFlags, threads: number, tag: string): Promise<Record<string, string>> {
+  const { run, out } = runIn(input, "model.q.safetensors.index.json", flags, threads, tag);
+  await run;
   lastOut = out;
-  await runQuantize({
-    input,
-    output: join(out, "model.q.safetensors.index.json"),
-    rules: rulesFromFlags(flags),
-    tag: "q",
-    options: { ...flags },
-    quiet: true,
-    threads,
-    workerUrl,
-  });
   return filesOf(out);
 }
 
@@ -72,8 +70,8 @@ describe("worker threads give the bytes of the in-process loop", () => {
     for (const [tag, flags] of QUANT_MODES) {
       const written: Record<string, string>[] = [];
       for (const threads of [0, 2]) {
-        const out = mkdtempSync(join(dir, `odd-${tag}-t${threads}-`));
-        await runQuantize({ input: path, output: join(out, "odd.q.safetensors"), rules: rulesFromFlags(flags), tag: "q", options: {}, quiet: true, threads, workerUrl });
+        const { run, out } = runIn(path, "odd.q.safetensors", flags, threads, `odd-${tag}`);
+        await run;
         written.push(filesOf(out));
       }
       expect(written[1], tag).toEqual(written[0]);
@@ -97,17 +95,7 @@ describe("worker threads give the bytes of the in-process loop", () => {
       const bad = await writeNonFinite();
       const messages: string[] = [];
       for (const threads of [0, 2]) {
-        const out = mkdtempSync(join(dir, `bad-${tag}-t${threads}-`));
-        const run = runQuantize({
-          input: bad,
-          output: join(out, "bad.q.safetensors"),
-          rules: rulesFromFlags(flags),
-          tag: "q",
-          options: {},
-          quiet: true,
-          threads,
-          workerUrl,
-        });
+        const { run, out } = runIn(bad, "bad.q.safetensors", flags, threads, `bad-${tag}`);
         await expect(run).rejects.toThrow(/4 of 1537024 values are NaN or Inf/);
         messages.push(((await run.catch((e: Error) => e)) as Error).message);
         expect(readdirSync(out)).toEqual([]);
@@ -119,18 +107,8 @@ describe("worker threads give the bytes of the in-process loop", () => {
       const bad = await writeNonFinite();
       const written: Record<string, string>[] = [];
       for (const threads of [0, 2]) {
-        const out = mkdtempSync(join(dir, `nonfinite-${tag}-t${threads}-`));
-        await runQuantize({
-          input: bad,
-          output: join(out, "bad.q.safetensors"),
-          rules: rulesFromFlags(flags),
-          tag: "q",
-          options: {},
-          quiet: true,
-          allowNonFinite: true,
-          threads,
-          workerUrl,
-        });
+        const { run, out } = runIn(bad, "bad.q.safetensors", flags, threads, `nonfinite-${tag}`, { allowNonFinite: true });
+        await run;
         written.push(filesOf(out));
       }
       expect(written[1]).toEqual(written[0]);
