@@ -137,7 +137,7 @@ function quantizeSource(step: QuantizeStep, bytes: Uint8Array, count: boolean, o
         out: { values: direct, scale: float32View(into?.scale) },
       });
       const codes = byteView(values.data);
-      const stored = packed ? packInto(codes, shape, spec.packAxis!, step, into) : place(codes, into?.values);
+      const stored = packed ? packInto(codes, shape, spec.packAxis!, step, into?.values) : place(codes, into?.values);
       return { stored: { values: stored, scale: place(byteView(scale.data), into?.scale) }, nonFinite };
     }
     case "int4_grouped": {
@@ -153,7 +153,7 @@ function quantizeSource(step: QuantizeStep, bytes: Uint8Array, count: boolean, o
       });
       return {
         stored: {
-          values: packInto(byteView(values.data), shape, spec.packAxis!, step, into),
+          values: packInto(byteView(values.data), shape, spec.packAxis!, step, into?.values),
           scale: place(byteView(scale.data), into?.scale),
           zero: place(byteView(zeroPoint.data), into?.zero),
         },
@@ -177,8 +177,8 @@ function quantizeSource(step: QuantizeStep, bytes: Uint8Array, count: boolean, o
 }
 
 /** int4 codes packed two per byte along `axis` (Keras's pack_int4), into `into.values` if given. */
-function packInto(codes: Uint8Array, shape: readonly number[], axis: number, step: QuantizeStep, into: StoredBytes | undefined): Uint8Array {
-  const out = into?.values ?? new Uint8Array(sizeOf(step.values.shape));
+function packInto(codes: Uint8Array, shape: readonly number[], axis: number, step: QuantizeStep, into: Uint8Array | undefined): Uint8Array {
+  const out = into ?? new Uint8Array(sizeOf(step.values.shape));
   packNibbles(codes, shape, axis, out);
   return out;
 }
@@ -218,13 +218,13 @@ export function scaleFromAbsMax(step: QuantizeStep, amax: Float32Array): Float32
   return absMaxScale(amax.slice(), (spec.valueRange ?? [-127, 127])[1], spec.epsilon ?? 1e-7);
 }
 
-/** Pass 2: the slice's values (packed for int4) with the whole tensor's `scale`, into `into.values` if given. */
-export function quantizeWithScale(step: QuantizeStep, bytes: Uint8Array, scale: Float32Array, opts: QuantizeOptions = {}): Uint8Array {
+/** Pass 2: the slice's values (packed for int4) with the whole tensor's `scale`, into `opts.values` if given. */
+export function quantizeWithScale(step: QuantizeStep, bytes: Uint8Array, scale: Float32Array, opts: { values?: Uint8Array; scratch?: Scratch } = {}): Uint8Array {
   const { spec } = step;
   const x = sourceTensor(step, bytes, opts.scratch);
   const n = x.data.length;
   if (isFloat8Mode(spec.mode)) {
-    const out = opts.into?.values ?? new Uint8Array(n);
+    const out = opts.values ?? new Uint8Array(n);
     const layout = broadcastLayout(scale, step.scale.shape, x.shape, `tensor "${step.source.name}" scale`);
     quantizeFloat8(x.data, layout.values, spec.mode, out, { inner: layout.inner });
     return out;
@@ -232,9 +232,14 @@ export function quantizeWithScale(step: QuantizeStep, bytes: Uint8Array, scale: 
   const plan = planAbsMax(x.shape, spec.axis === null ? null : [spec.axis]);
   const [lo, hi] = clipBounds(spec.valueRange ?? [-127, 127], "int8");
   const packed = spec.mode !== "int8";
-  const codes = packed ? (opts.scratch?.int8(n) ?? new Int8Array(n)) : opts.into ? new Int8Array(opts.into.values.buffer, opts.into.values.byteOffset, n) : new Int8Array(n);
+  // int8 codes go straight into the destination; int4 codes wait in scratch to be packed there.
+  const codes = packed
+    ? (opts.scratch?.int8(n) ?? new Int8Array(n))
+    : opts.values
+      ? new Int8Array(opts.values.buffer, opts.values.byteOffset, n)
+      : new Int8Array(n);
   if (!simdQuantizeInt8(x.data, plan, scale, lo, hi, codes)) quantizeToInt(x.data, scale, plan, lo, hi, codes);
-  return packed ? packInto(byteView(codes), x.shape, spec.packAxis!, step, opts.into) : place(byteView(codes), opts.into?.values);
+  return packed ? packInto(byteView(codes), x.shape, spec.packAxis!, step, opts.values) : place(byteView(codes), opts.values);
 }
 
 const isFloat8Mode = (mode: QuantizeStep["spec"]["mode"]): mode is "float8_e4m3fn" | "float8_e5m2" => mode === "float8_e4m3fn" || mode === "float8_e5m2";

@@ -32,7 +32,7 @@ function run(task: Task): TaskResult {
   if (task.kind === "amax") return { kind: "amax", ...sliceAbsMax(task.step, view(task.source), { allowNonFinite: task.allowNonFinite, scratch }) };
   if (task.kind === "quantize-scaled") {
     const scale = new Float32Array(task.scale.buf, task.scale.offset, task.scale.length / 4);
-    quantizeWithScale(task.step, view(task.source), scale, { into: { values: view(task.values), scale: new Uint8Array(0) }, scratch });
+    quantizeWithScale(task.step, view(task.source), scale, { values: view(task.values), scratch });
     return { kind: "quantize", bad: 0 };
   }
   const [values, scale, zero] = task.outputs.map(view);

@@ -6,7 +6,8 @@
 import { describe, expect, it } from "vitest";
 import { byteLengthOf } from "../../src/formats/dtypes.js";
 import type { QuantizeStep } from "../../src/plan/plan.js";
-import { quantizeCounted, Scratch, type StoredBytes } from "../../src/pipeline/quantize-tensor.js";
+import { foldAbsMax, quantizeCounted, quantizeWithScale, scaleFromAbsMax, Scratch, sliceAbsMax, type StoredBytes } from "../../src/pipeline/quantize-tensor.js";
+import { rowRanges, rowSplitOf, slicedRange, sliceStep } from "../../src/pipeline/row-split.js";
 import { countNonFinite } from "../../src/quant/finite.js";
 import { bytes, gaussian } from "../support/files.js";
 import { QUANT_MODES, stepFor } from "./steps.js";
@@ -82,3 +83,40 @@ describe("quantizing into destination buffers with reused scratch", () => {
     });
   }
 });
+
+describe("two passes over row slices for scales that reduce over every row", () => {
+  for (const [tag, flags] of QUANT_MODES) {
+    for (const dtype of ["F32", "BF16"] as const) {
+      const shape = [37, 50];
+      const step = stepFor(flags, shape, dtype);
+      const split = rowSplitOf(step);
+      if (!split?.reduced) continue;
+      it(`${tag}, ${dtype}: slices' abs-max, folded, then slice by slice: the one-pass bytes`, () => {
+        const data = gaussian(37 * 50, 13);
+        data[3] = NaN; // in the first slice; an Inf in the last
+        data[36 * 50 + 9] = -Infinity;
+        const source = sourceBytes(data, dtype);
+        const whole = quantizeCounted(step, source, { allowNonFinite: true }).stored!;
+        const slices = rowRanges(split, 8 * split.sourceRowBytes);
+        expect(slices.length).toBeGreaterThan(3);
+        const part = (from: number, to: number) => source.subarray(from * split.sourceRowBytes, to * split.sourceRowBytes);
+        const scratch = new Scratch();
+        const passes = slices.map(([from, to]) => sliceAbsMax(sliceStep(step, split, from, to), part(from, to), { allowNonFinite: true, scratch }));
+        const amax = passes[0]!.amax.slice();
+        for (const p of passes.slice(1)) foldAbsMax(amax, p.amax);
+        const scale = scaleFromAbsMax(step, amax);
+        expect(Array.from(bytes(scale))).toEqual(Array.from(whole.scale));
+        const values = new Uint8Array(whole.values.length).fill(0xee);
+        for (const [from, to] of slices) {
+          const at = slicedRange(split.stored[0]!, from, to);
+          quantizeWithScale(sliceStep(step, split, from, to), part(from, to), scale, { values: values.subarray(at.offset, at.offset + at.length), scratch });
+        }
+        expect(Array.from(values)).toEqual(Array.from(whole.values));
+        // Refused NaN/Inf: the slices' counts add up to the tensor's.
+        const counted = slices.map(([from, to]) => sliceAbsMax(sliceStep(step, split, from, to), part(from, to)).bad);
+        expect(counted.reduce((a, b) => a + b, 0)).toBe(quantizeCounted(step, source).bad);
+      });
+    }
+  }
+});
+
