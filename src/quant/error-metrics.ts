@@ -21,6 +21,8 @@ export interface ErrorMetrics {
   nonFiniteMismatches: number;
 }
 
+const BLOCK = 64 * 1024;
+
 export class ErrorAccumulator {
   private count = 0;
   private maxAbs = 0;
@@ -35,14 +37,19 @@ export class ErrorAccumulator {
     if (reference.length !== approx.length) {
       throw new Error(`error metrics: reference has ${reference.length} elements, approximation ${approx.length}`);
     }
+    // In blocks: V8 optimises a function it has entered a few times, while one call over a whole
+    // tensor ran its loop unoptimised (~32 ns per element instead of ~5, measured).
+    for (let start = 0; start < reference.length; start += BLOCK) this.addRange(reference, approx, start, Math.min(reference.length, start + BLOCK));
+  }
+
+  private addRange(reference: ArrayLike<number>, approx: ArrayLike<number>, from: number, to: number): void {
     let maxAbs = this.maxAbs;
     let sumSqErr = 0;
     let sumSqRef = 0;
     let sumSqApprox = 0;
     let dot = 0;
     let finite = 0;
-    const n = reference.length;
-    for (let i = 0; i < n; i++) {
+    for (let i = from; i < to; i++) {
       const r = reference[i]!;
       const a = approx[i]!;
       const e = r - a;
