@@ -55,7 +55,7 @@ export class Scratch {
 }
 
 /** The source tensor as float32 (F32 in place, others converted; see float-values.ts). */
-export function sourceTensor(step: QuantizeStep, bytes: Uint8Array, scratch?: Scratch): Tensor<Float32Array> {
+function sourceTensor(step: QuantizeStep, bytes: Uint8Array, scratch?: Scratch): Tensor<Float32Array> {
   const n = sizeOf(step.source.shape);
   const converted = step.source.dtype === "F32" ? undefined : scratch?.float32(n);
   return { dtype: "float32", shape: [...step.source.shape], data: floatValues(step.source.dtype, bytes, converted)! };
