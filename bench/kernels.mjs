@@ -92,7 +92,7 @@ const kernels = {
   "absMaxQuantizeGroupedWithZeroPoint block 128 axis=0": () => k.absMaxQuantizeGroupedWithZeroPoint(t, 128),
   "absMaxQuantizeGroupedWithZeroPoint block 128 axis=1": () => k.absMaxQuantizeGroupedWithZeroPoint(t, 128, { axis: 1 }),
   "absMaxQuantizeGroupedWithZeroPoint block 32 axis=1": () => k.absMaxQuantizeGroupedWithZeroPoint(t, 32, { axis: 1 }),
-  "CLI float8 e4m3 per-tensor": () => k.quantizeTensor({ source: { name: "w", dtype: "F32", shape: [rows, cols] }, spec: { mode: "float8_e4m3fn", axis: null } }, bytes, "bench"),
+  "CLI float8 e4m3 per-tensor": () => k.quantizeTensor({ source: { name: "w", dtype: "F32", shape: [rows, cols] }, spec: { mode: "float8_e4m3fn", axis: null }, scale: { name: "w_scale", dtype: "F32", shape: [] } }, bytes, "bench"),
 };
 
 console.log(`node ${process.version}, ${rows}×${cols} float32, median of ${reps} runs (1 warm-up)${scalar ? ", SIMD off" : ""}\n`);

@@ -162,16 +162,11 @@ function quantizeSource(step: QuantizeStep, bytes: Uint8Array, count: boolean, o
     }
     case "float8_e4m3fn":
     case "float8_e5m2": {
+      // The two-pass kernels on one whole tensor: its abs-max, the scale, the values.
       const x = sourceTensor(step, bytes, scratch);
-      const axes = spec.axis === null ? null : [spec.axis];
-      const { amax, shape: amaxShape } = absMaxAlong(x.data, x.shape, axes);
-      // amax is NaN or Inf exactly where its slice holds a NaN or Inf.
-      const nonFinite = count && amax.some((m) => m - m !== 0) ? countNonFinite(x.data) : 0;
-      const scale = computeFloat8Scale({ dtype: "float32", shape: amaxShape, data: amax }, 1, FLOAT8_MAX[spec.mode], spec.margin ?? 0);
-      const out = into?.values ?? new Uint8Array(n);
-      const layout = broadcastLayout(scale.data, amaxShape, x.shape, `tensor "${step.source.name}" scale`);
-      quantizeFloat8(x.data, layout.values, spec.mode, out, { inner: layout.inner });
-      return { stored: { values: out, scale: place(byteView(scale.data), into?.scale) }, nonFinite };
+      const { amax, bad } = absMaxCounted(step, x, count);
+      const scale = scaleFromAbsMax(step, amax);
+      return { stored: { values: valuesWithScale(step, x, scale, into?.values, scratch), scale: place(byteView(scale), into?.scale) }, nonFinite: bad };
     }
   }
 }
@@ -192,10 +187,13 @@ function packInto(codes: Uint8Array, shape: readonly number[], axis: number, ste
 
 /** Pass 1: the slice's abs-max along the reduced axes (kept dims flattened) and its NaN/Inf count. */
 export function sliceAbsMax(step: QuantizeStep, bytes: Uint8Array, opts: QuantizeOptions = {}): { amax: Float32Array; bad: number } {
-  const x = sourceTensor(step, bytes, opts.scratch);
+  return absMaxCounted(step, sourceTensor(step, bytes, opts.scratch), !opts.allowNonFinite);
+}
+
+function absMaxCounted(step: QuantizeStep, x: Tensor<Float32Array>, count: boolean): { amax: Float32Array; bad: number } {
   const { amax } = absMaxAlong(x.data, x.shape, step.spec.axis === null ? null : [step.spec.axis]);
   // amax is NaN or Inf exactly where its slice holds a NaN or Inf.
-  const bad = !opts.allowNonFinite && amax.some((m) => m - m !== 0) ? countNonFinite(x.data) : 0;
+  const bad = count && amax.some((m) => m - m !== 0) ? countNonFinite(x.data) : 0;
   return { amax, bad };
 }
 
@@ -220,11 +218,14 @@ export function scaleFromAbsMax(step: QuantizeStep, amax: Float32Array): Float32
 
 /** Pass 2: the slice's values (packed for int4) with the whole tensor's `scale`, into `opts.values` if given. */
 export function quantizeWithScale(step: QuantizeStep, bytes: Uint8Array, scale: Float32Array, opts: { values?: Uint8Array; scratch?: Scratch } = {}): Uint8Array {
+  return valuesWithScale(step, sourceTensor(step, bytes, opts.scratch), scale, opts.values, opts.scratch);
+}
+
+function valuesWithScale(step: QuantizeStep, x: Tensor<Float32Array>, scale: Float32Array, into: Uint8Array | undefined, scratch: Scratch | undefined): Uint8Array {
   const { spec } = step;
-  const x = sourceTensor(step, bytes, opts.scratch);
   const n = x.data.length;
   if (isFloat8Mode(spec.mode)) {
-    const out = opts.values ?? new Uint8Array(n);
+    const out = into ?? new Uint8Array(n);
     const layout = broadcastLayout(scale, step.scale.shape, x.shape, `tensor "${step.source.name}" scale`);
     quantizeFloat8(x.data, layout.values, spec.mode, out, { inner: layout.inner });
     return out;
@@ -233,13 +234,9 @@ export function quantizeWithScale(step: QuantizeStep, bytes: Uint8Array, scale: 
   const [lo, hi] = clipBounds(spec.valueRange ?? [-127, 127], "int8");
   const packed = spec.mode !== "int8";
   // int8 codes go straight into the destination; int4 codes wait in scratch to be packed there.
-  const codes = packed
-    ? (opts.scratch?.int8(n) ?? new Int8Array(n))
-    : opts.values
-      ? new Int8Array(opts.values.buffer, opts.values.byteOffset, n)
-      : new Int8Array(n);
+  const codes = packed ? (scratch?.int8(n) ?? new Int8Array(n)) : into ? new Int8Array(into.buffer, into.byteOffset, n) : new Int8Array(n);
   if (!simdQuantizeInt8(x.data, plan, scale, lo, hi, codes)) quantizeToInt(x.data, scale, plan, lo, hi, codes);
-  return packed ? packInto(byteView(codes), x.shape, spec.packAxis!, step, opts.values) : place(byteView(codes), opts.values);
+  return packed ? packInto(byteView(codes), x.shape, spec.packAxis!, step, into) : place(byteView(codes), into);
 }
 
 const isFloat8Mode = (mode: QuantizeStep["spec"]["mode"]): mode is "float8_e4m3fn" | "float8_e5m2" => mode === "float8_e4m3fn" || mode === "float8_e5m2";

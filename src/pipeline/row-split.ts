@@ -46,9 +46,11 @@ export function rowSplitOf(step: QuantizeStep): RowSplit | null {
   const grouped = spec.mode === "int4_grouped";
   const groupsOfRows = grouped && spec.axis === 0;
   const reduced = !grouped && (spec.axis === null || spec.axis === 0);
-  const rowsPerOf = [spec.packAxis === 0 ? 2 : 1, reduced ? null : groupsOfRows ? spec.blockSize! : 1];
+  const valuesRowsPer = spec.packAxis === 0 ? 2 : 1;
+  // The zero point (grouped int4) is laid out as the scale.
+  const scaleRowsPer = reduced ? null : groupsOfRows ? spec.blockSize! : 1;
   const stored = storedOf(step).map((t, j): SlicedTensor | null => {
-    const rowsPer = rowsPerOf[Math.min(j, 1)]!;
+    const rowsPer = j === 0 ? valuesRowsPer : scaleRowsPer;
     return rowsPer === null ? null : { rowsPer, rowBytes: byteLengthOf(t.dtype, t.shape) / t.shape[0]! };
   });
   const rowMultiple = stored.reduce((m, s) => (s === null ? m : (m * s.rowsPer) / gcd(m, s.rowsPer)), 1);

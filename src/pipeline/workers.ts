@@ -58,7 +58,7 @@ export function defaultThreads(): number {
 
 /**
  * Tasks each worker may hold at once. More than one, so a worker goes straight on to its next
- * task while the main thread is busy (hashing what it reads) instead of waiting to be handed one.
+ * task instead of waiting for the main thread (busy with reads and writes) to hand it one.
  */
 const DEPTH = 3;
 
