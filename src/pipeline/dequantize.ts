@@ -13,6 +13,7 @@ import { createSafetensorsWriter } from "../formats/safetensors-writer.js";
 import type { PlannedTensor, StDType, TensorInfo, TensorReader } from "../formats/types.js";
 import { globToRegExp, matchesAny } from "../plan/glob.js";
 import { isFloat8, isInt4, type Mode } from "../plan/spec.js";
+import { scaleShapeOf, storedTensors, valuesShapeOf, type StoredGeometry, type StoredTensor } from "../plan/stored.js";
 import { f32ToBf16Bits, f32ToF16Bits } from "../quant/convert.js";
 import { dequantizeDivide, dequantizeMultiply, dequantizeZeroPoint, scaleLayout } from "../quant/dequantize.js";
 import { decodeFloat8 } from "../quant/float8.js";
@@ -51,52 +52,43 @@ export async function readManifest(reader: TensorReader): Promise<Manifest | nul
 }
 
 /** A tensor the manifest says is stored, with the dtype and shape it must have. */
-export interface ExpectedTensor {
-  role: "values" | "scale" | "zero" | "passthrough";
-  name: string;
-  dtype: StDType;
-  shape: number[];
-}
+export type ExpectedTensor = StoredTensor | (PlannedTensor & { role: "passthrough" });
 
-const VALUES_DTYPE: Record<Mode, StDType> = {
-  int8: "I8",
-  int4: "I8",
-  int4_grouped: "I8",
-  float8_e4m3fn: "F8_E4M3",
-  float8_e5m2: "F8_E5M2",
-};
+const MODES: ReadonlySet<string> = new Set<Mode>(["int8", "int4", "int4_grouped", "float8_e4m3fn", "float8_e5m2"]);
+
+/** The stored geometry a record describes (plan/stored.ts), or why it is inconsistent. */
+export function geometryOf(rec: TensorRecord): StoredGeometry | string {
+  const shape = rec.shape;
+  const rank = shape.length;
+  if (!MODES.has(rec.mode)) return `manifest mode ${JSON.stringify(rec.mode)} is unknown`;
+  const mode = rec.mode as Mode;
+  const axis = rec.axis ?? null;
+  if (axis !== null && !(Number.isInteger(axis) && axis >= 0 && axis < rank)) return `manifest axis ${axis} is out of range for shape [${shape}]`;
+  const g: StoredGeometry = { mode, axis };
+  if (isInt4(mode)) {
+    const pa = rec.pack_axis;
+    if (pa === undefined || !(Number.isInteger(pa) && pa >= 0 && pa < rank)) return `manifest pack_axis ${pa} is out of range for shape [${shape}]`;
+    if (rec.orig_len !== shape[pa]) return `manifest orig_len ${rec.orig_len} is not the length ${shape[pa]} of pack axis ${pa}`;
+    g.packAxis = pa;
+  }
+  if (mode === "int4_grouped") {
+    const block = rec.block_size;
+    if (axis === null || block === undefined || !(Number.isInteger(block) && block >= 1)) return `manifest block_size ${block} / axis ${axis} cannot group`;
+    if (typeof rec.zero !== "string") return "manifest record names no zero-point tensor";
+    g.blockSize = block;
+  }
+  return g;
+}
 
 /** What `rec`'s stored tensors must be, or why the record itself is inconsistent. */
 export function expectedTensors(name: string, rec: TensorRecord): ExpectedTensor[] | string {
   const shape = rec.shape;
   if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) return `manifest shape ${JSON.stringify(shape)} is not a shape`;
   if (rec.mode === "passthrough") return [{ role: "passthrough", name, dtype: rec.source_dtype, shape }];
-  if (!(rec.mode in VALUES_DTYPE)) return `manifest mode ${JSON.stringify(rec.mode)} is unknown`;
   if (typeof rec.values !== "string" || typeof rec.scale !== "string") return "manifest record names no values or scale tensor";
-  const rank = shape.length;
-  const axis = rec.axis ?? null;
-  if (axis !== null && !(Number.isInteger(axis) && axis >= 0 && axis < rank)) return `manifest axis ${axis} is out of range for shape [${shape}]`;
-
-  let valuesShape = shape;
-  if (isInt4(rec.mode)) {
-    const pa = rec.pack_axis;
-    if (pa === undefined || !(Number.isInteger(pa) && pa >= 0 && pa < rank)) return `manifest pack_axis ${pa} is out of range for shape [${shape}]`;
-    if (rec.orig_len !== shape[pa]) return `manifest orig_len ${rec.orig_len} is not the length ${shape[pa]} of pack axis ${pa}`;
-    valuesShape = shape.map((d, i) => (i === pa ? Math.ceil(d / 2) : d));
-  }
-  let scaleShape = shape.map((d, i) => (axis === null || i === axis ? 1 : d));
-  if (isFloat8(rec.mode) && axis === null) scaleShape = [];
-  const out: ExpectedTensor[] = [{ role: "values", name: rec.values, dtype: VALUES_DTYPE[rec.mode], shape: valuesShape }];
-  if (rec.mode === "int4_grouped") {
-    const block = rec.block_size;
-    if (axis === null || block === undefined || !(Number.isInteger(block) && block >= 1)) return `manifest block_size ${block} / axis ${axis} cannot group`;
-    if (typeof rec.zero !== "string") return "manifest record names no zero-point tensor";
-    const grouped = shape.map((d, i) => (i === axis ? Math.ceil(d / block) : d));
-    out.push({ role: "scale", name: rec.scale, dtype: "F32", shape: grouped }, { role: "zero", name: rec.zero, dtype: "I8", shape: grouped });
-  } else {
-    out.push({ role: "scale", name: rec.scale, dtype: "F32", shape: scaleShape });
-  }
-  return out;
+  const g = geometryOf(rec);
+  if (typeof g === "string") return g;
+  return storedTensors({ values: rec.values, scale: rec.scale, ...(rec.zero !== undefined ? { zero: rec.zero } : {}) }, shape, g);
 }
 
 /** The stored bytes of one record, by role. */
@@ -136,24 +128,23 @@ export function dequantizeRecord(rec: TensorRecord, parts: StoredParts): Float32
   const mode = rec.mode as Mode;
   const scale = f32View(parts.scale);
   const out = new Float32Array(byteLengthOf("F32", shape) / 4);
-  const axis = rec.axis ?? null;
+  const g = geometryOf(rec) as StoredGeometry;
+  const axis = g.axis;
   if (isFloat8(mode)) {
     const decoded = new Float32Array(parts.values.length);
     decodeFloat8(parts.values, decoded, mode);
-    dequantizeMultiply(decoded, scale, scaleLayout(shape, axis === null ? [] : shape.map((d, i) => (i === axis ? 1 : d))), out);
+    dequantizeMultiply(decoded, scale, scaleLayout(shape, scaleShapeOf(shape, g)), out);
     return out;
   }
   let q = i8View(parts.values);
   if (isInt4(mode)) {
-    const packedShape = shape.map((d, i) => (i === rec.pack_axis ? Math.ceil(d / 2) : d));
-    q = unpackInt4({ dtype: "int8", shape: packedShape, data: q }, rec.orig_len!, rec.pack_axis!, "int8").data as Int8Array;
+    q = unpackInt4({ dtype: "int8", shape: valuesShapeOf(shape, g), data: q }, shape[g.packAxis!]!, g.packAxis!, "int8").data as Int8Array;
   }
   if (mode === "int4_grouped") {
-    const grouped = shape.map((d, i) => (i === axis ? Math.ceil(d / rec.block_size!) : d));
-    const layout = scaleLayout(shape, grouped, { axis: axis!, blockSize: rec.block_size! });
+    const layout = scaleLayout(shape, scaleShapeOf(shape, g), { axis: axis!, blockSize: g.blockSize! });
     dequantizeZeroPoint(q, scale, i8View(parts.zero!), layout, out);
   } else {
-    dequantizeDivide(q, scale, scaleLayout(shape, shape.map((d, i) => (axis === null || i === axis ? 1 : d))), out);
+    dequantizeDivide(q, scale, scaleLayout(shape, scaleShapeOf(shape, g)), out);
   }
   return out;
 }

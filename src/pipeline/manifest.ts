@@ -5,6 +5,7 @@
 import type { StDType } from "../formats/types.js";
 import type { Step } from "../plan/plan.js";
 import { dequantizeFormula, type Mode } from "../plan/spec.js";
+import { storedRole, type StoredRole } from "../plan/stored.js";
 import { VERSION } from "../version.js";
 
 export const MANIFEST_KEY = "kquant";
@@ -62,21 +63,23 @@ export function recordFor(step: Step): TensorRecord {
     };
   }
   const { spec } = step;
-  const stored = [step.values, step.scale, ...(step.zero ? [step.zero] : [])];
+  const { stored } = step;
+  const nameOf = (role: StoredRole) => storedRole(stored, role)?.name;
+  const zero = nameOf("zero");
   return {
     mode: spec.mode,
     source_dtype: source.dtype,
     shape: source.shape,
     rule: step.origin,
     axis: spec.axis,
-    ...(spec.packAxis !== undefined ? { pack_axis: spec.packAxis, orig_len: step.origLen } : {}),
+    ...(spec.packAxis !== undefined ? { pack_axis: spec.packAxis, orig_len: source.shape[spec.packAxis] } : {}),
     ...(spec.blockSize !== undefined ? { block_size: spec.blockSize } : {}),
     ...(spec.valueRange !== undefined ? { value_range: spec.valueRange } : {}),
     ...(spec.epsilon !== undefined ? { epsilon: spec.epsilon } : {}),
     ...(spec.margin !== undefined ? { margin: spec.margin } : {}),
-    values: step.values.name,
-    scale: step.scale.name,
-    ...(step.zero ? { zero: step.zero.name } : {}),
+    values: nameOf("values"),
+    scale: nameOf("scale"),
+    ...(zero !== undefined ? { zero } : {}),
     dequantize: dequantizeFormula(spec.mode),
     sha256: {
       source: HASH_PLACEHOLDER,

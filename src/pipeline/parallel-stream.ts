@@ -21,7 +21,7 @@ import type { TensorRecord } from "./manifest.js";
 import type { Progress } from "./progress.js";
 import { byteView } from "../quant/tensor.js";
 import { foldAbsMax, nonFiniteError, scaleFromAbsMax } from "./quantize-tensor.js";
-import { rowRanges, rowSplitOf, slicedRange, sliceStep, storedOf, type RowSplit } from "./row-split.js";
+import { rowRanges, rowSplitOf, slicedRange, sliceStep, type RowSplit } from "./row-split.js";
 import type { SharedRange, TaskResult, WorkerPool } from "./workers.js";
 
 /** Source bytes per quantize task: small enough to balance two cores and bound worker memory. */
@@ -59,7 +59,7 @@ interface Reusable {
 const alignUp = (n: number): number => Math.ceil(n / 8) * 8;
 
 function storedBytesOf(step: Step): number {
-  return step.kind === "passthrough" ? 0 : storedOf(step).reduce((n, t) => n + alignUp(byteLengthOf(t.dtype, t.shape)), 0);
+  return step.kind === "passthrough" ? 0 : step.stored.reduce((n, t) => n + alignUp(byteLengthOf(t.dtype, t.shape)), 0);
 }
 
 export async function streamParallel(ctx: StreamContext): Promise<void> {
@@ -116,7 +116,7 @@ async function processOne(ctx: StreamContext, item: StreamItem, slot: Work, wait
   const n = step.source.byteLength;
   const source = new Uint8Array(slot.src, 0, n);
   const record = ctx.records[step.source.name]!;
-  const planned = step.kind === "quantize" ? storedOf(step) : [];
+  const planned = step.kind === "quantize" ? step.stored : [];
   let offset = 0;
   const ranges = planned.map((t) => {
     const length = byteLengthOf(t.dtype, t.shape);

@@ -2,6 +2,7 @@
  * One tensor through the kernels: source bytes in, the stored tensors' bytes out. Pure (no I/O),
  * so the streaming loop and the worker threads share it.
  */
+import { storedRole } from "../plan/stored.js";
 import { KquantError } from "../errors.js";
 import type { QuantizeStep } from "../plan/plan.js";
 import { absMaxQuantize, absMaxScale, clipBounds, quantizeToInt } from "../quant/absmax.js";
@@ -173,7 +174,7 @@ function quantizeSource(step: QuantizeStep, bytes: Uint8Array, count: boolean, o
 
 /** int4 codes packed two per byte along `axis` (Keras's pack_int4), into `into.values` if given. */
 function packInto(codes: Uint8Array, shape: readonly number[], axis: number, step: QuantizeStep, into: Uint8Array | undefined): Uint8Array {
-  const out = into ?? new Uint8Array(sizeOf(step.values.shape));
+  const out = into ?? new Uint8Array(sizeOf(storedRole(step.stored, "values")!.shape));
   packNibbles(codes, shape, axis, out);
   return out;
 }
@@ -226,7 +227,7 @@ function valuesWithScale(step: QuantizeStep, x: Tensor<Float32Array>, scale: Flo
   const n = x.data.length;
   if (isFloat8Mode(spec.mode)) {
     const out = into ?? new Uint8Array(n);
-    const layout = broadcastLayout(scale, step.scale.shape, x.shape, `tensor "${step.source.name}" scale`);
+    const layout = broadcastLayout(scale, storedRole(step.stored, "scale")!.shape, x.shape, `tensor "${step.source.name}" scale`);
     quantizeFloat8(x.data, layout.values, spec.mode, out, { inner: layout.inner });
     return out;
   }

@@ -10,8 +10,8 @@
  * quantize-tensor.ts): every slice's abs-max, then every slice's values with the tensor's scale.
  */
 import { byteLengthOf } from "../formats/dtypes.js";
-import type { PlannedTensor } from "../formats/types.js";
 import type { QuantizeStep } from "../plan/plan.js";
+import type { StoredTensor } from "../plan/stored.js";
 
 /** How a stored tensor follows the source's rows: `rowsPer` source rows make one of its rows. */
 export interface SlicedTensor {
@@ -33,10 +33,6 @@ export interface RowSplit {
   reduced: boolean;
 }
 
-export function storedOf(step: QuantizeStep): PlannedTensor[] {
-  return [step.values, step.scale, ...(step.zero ? [step.zero] : [])];
-}
-
 const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));
 
 export function rowSplitOf(step: QuantizeStep): RowSplit | null {
@@ -49,8 +45,8 @@ export function rowSplitOf(step: QuantizeStep): RowSplit | null {
   const valuesRowsPer = spec.packAxis === 0 ? 2 : 1;
   // The zero point (grouped int4) is laid out as the scale.
   const scaleRowsPer = reduced ? null : groupsOfRows ? spec.blockSize! : 1;
-  const stored = storedOf(step).map((t, j): SlicedTensor | null => {
-    const rowsPer = j === 0 ? valuesRowsPer : scaleRowsPer;
+  const stored = step.stored.map((t): SlicedTensor | null => {
+    const rowsPer = t.role === "values" ? valuesRowsPer : scaleRowsPer;
     return rowsPer === null ? null : { rowsPer, rowBytes: byteLengthOf(t.dtype, t.shape) / t.shape[0]! };
   });
   const rowMultiple = stored.reduce((m, s) => (s === null ? m : (m * s.rowsPer) / gcd(m, s.rowsPer)), 1);
@@ -63,14 +59,12 @@ export function rowSplitOf(step: QuantizeStep): RowSplit | null {
 /** The step for rows [from, to) alone: the same spec on the slice's shapes (a reduced scale stays whole). */
 export function sliceStep(step: QuantizeStep, split: RowSplit, from: number, to: number): QuantizeStep {
   const n = to - from;
-  const sliced = (t: PlannedTensor, s: SlicedTensor | null): PlannedTensor =>
+  const sliced = (t: StoredTensor, s: SlicedTensor | null): StoredTensor =>
     s === null ? t : { ...t, shape: [Math.ceil(n / s.rowsPer), ...t.shape.slice(1)] };
   return {
     ...step,
     source: { ...step.source, shape: [n, ...step.source.shape.slice(1)], byteLength: n * split.sourceRowBytes },
-    values: sliced(step.values, split.stored[0]!),
-    scale: sliced(step.scale, split.stored[1]!),
-    ...(step.zero ? { zero: sliced(step.zero, split.stored[2]!) } : {}),
+    stored: step.stored.map((t, j) => sliced(t, split.stored[j]!)),
   };
 }
 

@@ -8,8 +8,8 @@ import { byteLengthOf } from "../formats/dtypes.js";
 import { openTensors } from "../formats/open.js";
 import { createSafetensorsWriter, writeShardIndex, type SafetensorsWriter } from "../formats/safetensors-writer.js";
 import { writeFileAtomic, type WriteOptions } from "../formats/atomic.js";
-import type { PlannedTensor, TensorInfo, TensorReader } from "../formats/types.js";
-import { buildPlan, type Plan, type Step } from "../plan/plan.js";
+import type { TensorInfo, TensorReader } from "../formats/types.js";
+import { buildPlan, writtenTensorsOf, type Plan, type Step } from "../plan/plan.js";
 import type { Rule } from "../plan/rules.js";
 import { isFloat8, type Mode, type QuantSpec } from "../plan/spec.js";
 import { sha256Hex } from "./hash.js";
@@ -147,7 +147,7 @@ async function writeAll(job: QuantizeJob, reader: TensorReader, plan: Plan, outp
   try {
     const items: StreamItem[] = [];
     for (const f of files) {
-      const writer = await createSafetensorsWriter(f.path, f.steps.flatMap(storedTensorsOf), metadataOf(f), { fsync: job.fsync });
+      const writer = await createSafetensorsWriter(f.path, f.steps.flatMap(writtenTensorsOf), metadataOf(f), { fsync: job.fsync });
       writers.push(writer);
       for (const step of f.steps) items.push({ step, writer });
     }
@@ -170,7 +170,7 @@ async function writeAll(job: QuantizeJob, reader: TensorReader, plan: Plan, outp
     const weightMap: Record<string, string> = {};
     let totalSize = 0;
     for (const f of files) {
-      for (const t of f.steps.flatMap(storedTensorsOf)) {
+      for (const t of f.steps.flatMap(writtenTensorsOf)) {
         weightMap[t.name] = basename(f.path);
         totalSize += byteLengthOf(t.dtype, t.shape);
       }
@@ -201,7 +201,7 @@ function partOf(shard: ShardSpec, reader: TensorReader, output: string, files: O
     shards: files.map((f) => ({
       input: basename(f.steps[0]!.source.file),
       output: basename(f.path),
-      stored: f.steps.flatMap(storedTensorsOf).map((t) => ({ name: t.name, bytes: byteLengthOf(t.dtype, t.shape) })),
+      stored: f.steps.flatMap(writtenTensorsOf).map((t) => ({ name: t.name, bytes: byteLengthOf(t.dtype, t.shape) })),
       tensors: f.steps.map((s) => s.source.name),
     })),
     manifest,
@@ -241,16 +241,11 @@ async function streamInProcess(ctx: Omit<StreamContext, "pool">): Promise<void> 
   }
 }
 
-function storedTensorsOf(step: Step): PlannedTensor[] {
-  return step.kind === "passthrough" ? [step.output] : [step.values, step.scale, ...(step.zero ? [step.zero] : [])];
-}
-
 function storedPairs(step: Step & { kind: "quantize" }, out: ReturnType<typeof quantizeTensor>): [string, Uint8Array][] {
-  return [
-    [step.values.name, out.values],
-    [step.scale.name, out.scale],
-    ...(step.zero && out.zero ? ([[step.zero.name, out.zero]] as [string, Uint8Array][]) : []),
-  ];
+  return step.stored.flatMap((t): [string, Uint8Array][] => {
+    const bytes = out[t.role];
+    return bytes ? [[t.name, bytes]] : [];
+  });
 }
 
 /** A short human description of a spec, for the report. */
@@ -278,7 +273,7 @@ function reportOf(job: QuantizeJob, plan: Plan, output: string, files: OutputFil
         source_dtype: t.dtype,
         shape: t.shape,
         bytes_before: t.byteLength,
-        bytes_after: storedTensorsOf(s).reduce((n, o) => n + byteLengthOf(o.dtype, o.shape), 0),
+        bytes_after: writtenTensorsOf(s).reduce((n, o) => n + byteLengthOf(o.dtype, o.shape), 0),
       });
     }
   }

@@ -8,7 +8,8 @@ import { byteLengthOf } from "../formats/dtypes.js";
 import type { PlannedTensor, StDType, TensorInfo } from "../formats/types.js";
 import { normalizeAxes } from "../quant/axes.js";
 import { compileRules, firstMatch, type Rule } from "./rules.js";
-import { isFloat8, isInt4, type QuantSpec } from "./spec.js";
+import { isInt4, type QuantSpec } from "./spec.js";
+import { storedNamesOf, storedTensors, type StoredTensor } from "./stored.js";
 
 /** Source dtypes kquant quantizes (converted to float32 first, as documented). */
 export const FLOATING: ReadonlySet<StDType> = new Set<StDType>(["F32", "F16", "BF16", "F64"]);
@@ -19,11 +20,8 @@ export interface QuantizeStep {
   /** The spec with axes made non-negative for this tensor's rank. */
   spec: QuantSpec;
   origin: string;
-  values: PlannedTensor;
-  scale: PlannedTensor;
-  zero?: PlannedTensor;
-  /** int4: length of the packed axis before packing. */
-  origLen?: number;
+  /** What the kernels store for it (plan/stored.ts), in write order: values, scale[, zero]. */
+  stored: StoredTensor[];
 }
 
 export interface PassthroughStep {
@@ -34,6 +32,11 @@ export interface PassthroughStep {
 }
 
 export type Step = QuantizeStep | PassthroughStep;
+
+/** The tensors a step writes, in write order. */
+export function writtenTensorsOf(step: Step): PlannedTensor[] {
+  return step.kind === "passthrough" ? [step.output] : step.stored;
+}
 
 export interface Plan {
   steps: Step[];
@@ -83,9 +86,7 @@ export function buildPlan(path: string, tensors: readonly TensorInfo[], rules: r
     }
   }
 
-  const outputs = steps.flatMap((s) =>
-    s.kind === "passthrough" ? [s.output] : [s.values, s.scale, ...(s.zero ? [s.zero] : [])],
-  );
+  const outputs = steps.flatMap(writtenTensorsOf);
   const seen = new Set<string>();
   for (const o of outputs) {
     if (seen.has(o.name)) problems.push(`output tensor "${o.name}" would be written twice (an input tensor already has that name)`);
@@ -111,43 +112,19 @@ function planQuantize(t: TensorInfo, spec: QuantSpec, origin: string): QuantizeS
   if (spec.mode === "int8" && (lo < -128 || hi > 127)) return `value range [${lo}, ${hi}] does not fit int8`;
   if (isInt4(spec.mode) && (lo < -8 || hi > 7)) return `value range [${lo}, ${hi}] does not fit int4 [-8, 7]`;
 
-  const keepdims = t.shape.map((d, i) => (axis === null || i === axis ? 1 : d));
-  let values: PlannedTensor = { name: t.name, dtype: "I8", shape: t.shape };
-  let scale: PlannedTensor = { name: `${t.name}_scale`, dtype: "F32", shape: keepdims };
-  let zero: PlannedTensor | undefined;
   let packAxis: number | undefined;
-  let origLen: number | undefined;
-
   if (spec.mode === "int4_grouped") {
     if (rank !== 2) return `grouped int4 needs a 2-D tensor, got shape [${t.shape}]`;
     if (axis === null) return "grouped int4 needs an axis to group along, not --per-tensor";
     const block = spec.blockSize ?? 0;
     if (!Number.isInteger(block) || block < 1) return `block size ${spec.blockSize} is not a positive integer`;
-    const groupedShape = t.shape.map((d, i) => (i === axis ? Math.ceil(d / block) : d));
-    scale = { ...scale, shape: groupedShape };
-    zero = { name: `${t.name}_zero`, dtype: "I8", shape: groupedShape };
   }
   if (isInt4(spec.mode)) {
-    const pa = canonicalAxis(spec.packAxis ?? axis ?? -1, rank);
-    if (pa === undefined) return `pack axis ${spec.packAxis} is out of range for shape [${t.shape}]`;
-    packAxis = pa;
-    origLen = t.shape[pa];
-    values = { ...values, shape: t.shape.map((d, i) => (i === pa ? Math.ceil(d / 2) : d)) };
+    packAxis = canonicalAxis(spec.packAxis ?? axis ?? -1, rank);
+    if (packAxis === undefined) return `pack axis ${spec.packAxis} is out of range for shape [${t.shape}]`;
   }
-  if (isFloat8(spec.mode)) {
-    values = { ...values, dtype: spec.mode === "float8_e4m3fn" ? "F8_E4M3" : "F8_E5M2" };
-    // Keras keeps a float8 scale as a scalar; per channel it keeps dims like abs-max.
-    if (axis === null) scale = { ...scale, shape: [] };
-  }
-  byteLengthOf(values.dtype, values.shape); // throws on a shape the format cannot hold
-  return {
-    kind: "quantize",
-    source: t,
-    spec: { ...spec, axis, ...(packAxis !== undefined ? { packAxis } : {}) },
-    origin,
-    values,
-    scale,
-    ...(zero ? { zero } : {}),
-    ...(origLen !== undefined ? { origLen } : {}),
-  };
+  const canonical: QuantSpec = { ...spec, axis, ...(packAxis !== undefined ? { packAxis } : {}) };
+  const stored = storedTensors(storedNamesOf(t.name), t.shape, canonical);
+  for (const o of stored) byteLengthOf(o.dtype, o.shape); // throws on a shape the format cannot hold
+  return { kind: "quantize", source: t, spec: canonical, origin, stored };
 }

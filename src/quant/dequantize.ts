@@ -11,6 +11,7 @@
  * scale whose grouped dimension has ceil(n / block) entries. A layout is planned once per tensor;
  * the innermost dimension is walked in runs where the scale index is constant or steps by one.
  */
+import { groupCount } from "./groups.js";
 import { KquantError } from "../errors.js";
 import { f32Div, f32Mul } from "./f32.js";
 import { sizeOf } from "./tensor.js";
@@ -40,7 +41,7 @@ export function scaleLayoutProblem(
   if (sizeOf(scaleShape) === 1 && !group) return null;
   if (scaleShape.length !== shape.length) return `scale shape [${scaleShape}] has rank ${scaleShape.length}, values have rank ${shape.length}`;
   for (let d = 0; d < shape.length; d++) {
-    const want = group && d === group.axis ? Math.ceil(shape[d]! / group.blockSize) : shape[d]!;
+    const want = group && d === group.axis ? groupCount(shape[d]!, group.blockSize) : shape[d]!;
     const have = scaleShape[d]!;
     if (have !== want && !(have === 1 && !(group && d === group.axis))) {
       return `scale shape [${scaleShape}] does not fit values of shape [${shape}]${group ? ` grouped by ${group.blockSize} along axis ${group.axis}` : ""}`;

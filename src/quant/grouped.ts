@@ -38,6 +38,7 @@
  * input NaN's sign and payload instead); Inf - Inf gives x86's default NaN 0xFFC00000.
  */
 import { KquantError } from "../errors.js";
+import { groupCount } from "./groups.js";
 import { roundHalfEven } from "./round.js";
 import { simdGroupMinMax, simdQuantizeGroupedInt8, simdQuantizeRowGroupedInt8, simdRowGroupMinMax } from "./wasm/kernels.js";
 import type { Tensor } from "./tensor.js";
@@ -132,7 +133,7 @@ export function absMaxQuantizeGroupedWithZeroPoint(
   const alongLast = axis === 1;
   const along = alongLast ? cols : rows;
   const others = alongLast ? rows : cols;
-  const nGroups = Math.ceil(along / blockSize);
+  const nGroups = groupCount(along, blockSize);
   const L: GroupLayout = { rows, cols, blockSize, nGroups, alongLast };
   const paramShape = alongLast ? [rows, nGroups] : [nGroups, cols];
 

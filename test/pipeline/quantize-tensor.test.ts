@@ -26,7 +26,7 @@ function sourceBytes(values: Float32Array, dtype: "F32" | "BF16"): Uint8Array {
  * kernels cannot write it in place and it must be copied.
  */
 function destinations(step: QuantizeStep, skew: number): { into: StoredBytes; all: Uint8Array } {
-  const lengths = [step.values, step.scale, ...(step.zero ? [step.zero] : [])].map((t) => byteLengthOf(t.dtype, t.shape));
+  const lengths = step.stored.map((t) => byteLengthOf(t.dtype, t.shape));
   const starts: number[] = [];
   let offset = 0;
   for (const n of lengths) {

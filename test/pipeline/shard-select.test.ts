@@ -2,6 +2,10 @@ import { describe, expect, it } from "vitest";
 import { parseShardSpec, selectShards } from "../../src/pipeline/shard-select.js";
 import { rowRanges, rowSplitOf, slicedRange, sliceStep } from "../../src/pipeline/row-split.js";
 import { stepFor } from "./steps.js";
+import { storedRole } from "../../src/plan/stored.js";
+import type { QuantizeStep } from "../../src/plan/plan.js";
+
+const role = (step: QuantizeStep, r: "values" | "scale" | "zero") => storedRole(step.stored, r)!;
 
 describe("--shard i/N", () => {
   it("parses 1-based i/N and refuses anything else", () => {
@@ -48,8 +52,8 @@ describe("row split", () => {
     const last = sliceStep(step, s, 9, 10);
     expect(last.source.shape).toEqual([1, 6]);
     expect(last.source.byteLength).toBe(24);
-    expect(last.values.shape).toEqual([1, 6]);
-    expect(last.scale.shape).toEqual([1, 1]);
+    expect(role(last, "values").shape).toEqual([1, 6]);
+    expect(role(last, "scale").shape).toEqual([1, 1]);
     expect(rowRanges(s, 1)).toHaveLength(10);
   });
 
@@ -62,14 +66,14 @@ describe("row split", () => {
     expect(rowRanges(s, 24 * 8)).toEqual([[0, 8], [8, 18]]);
     expect(rowRanges(s, 24 * 5)).toEqual([[0, 4], [4, 8], [8, 12], [12, 18]]);
     const last = sliceStep(step, s, 12, 18);
-    expect(last.values.shape).toEqual([3, 6]);
-    expect(last.scale.shape).toEqual([2, 6]);
+    expect(role(last, "values").shape).toEqual([3, 6]);
+    expect(role(last, "scale").shape).toEqual([2, 6]);
     expect(slicedRange(s.stored[1]!, 12, 18)).toEqual({ offset: 3 * 24, length: 2 * 24 });
     // A reduced scale stays whole in every slice.
     const reduced = stepFor({ mode: "int4", axis: 0 }, [7, 6]);
     const r = rowSplitOf(reduced)!;
     expect(rowRanges(r, 24 * 3)).toEqual([[0, 2], [2, 4], [4, 6], [6, 7]]);
-    expect(sliceStep(reduced, r, 6, 7).scale.shape).toEqual([1, 6]);
-    expect(sliceStep(reduced, r, 6, 7).values.shape).toEqual([1, 6]);
+    expect(role(sliceStep(reduced, r, 6, 7), "scale").shape).toEqual([1, 6]);
+    expect(role(sliceStep(reduced, r, 6, 7), "values").shape).toEqual([1, 6]);
   });
 });

@@ -3,6 +3,10 @@ import type { TensorInfo } from "../../src/formats/types.js";
 import { rulesFromFlags, specFromFlags } from "../../src/plan/from-flags.js";
 import { globToRegExp } from "../../src/plan/glob.js";
 import { buildPlan } from "../../src/plan/plan.js";
+import { storedRole } from "../../src/plan/stored.js";
+import type { QuantizeStep } from "../../src/plan/plan.js";
+
+const role = (step: QuantizeStep, r: "values" | "scale" | "zero") => storedRole(step.stored, r)!;
 
 const t = (name: string, dtype: TensorInfo["dtype"], shape: number[]): TensorInfo => ({
   name,
@@ -45,8 +49,8 @@ describe("buildPlan with flags", () => {
     });
     const q = plan.steps[1]!;
     if (q.kind !== "quantize") throw new Error("expected quantize");
-    expect(q.values).toEqual({ name: "layer.q.weight", dtype: "I8", shape: [6, 5] });
-    expect(q.scale).toEqual({ name: "layer.q.weight_scale", dtype: "F32", shape: [6, 1] });
+    expect(role(q, "values")).toEqual({ role: "values", name: "layer.q.weight", dtype: "I8", shape: [6, 5] });
+    expect(role(q, "scale")).toEqual({ role: "scale", name: "layer.q.weight_scale", dtype: "F32", shape: [6, 1] });
     expect(q.spec.axis).toBe(1);
   });
 
@@ -54,9 +58,9 @@ describe("buildPlan with flags", () => {
     const plan = buildPlan("m.safetensors", model, rulesFromFlags({ mode: "int4", axis: 0 }));
     const q = plan.steps.find((s) => s.source.name === "layer.q.weight")!;
     if (q.kind !== "quantize") throw new Error("expected quantize");
-    expect(q.values.shape).toEqual([3, 5]);
-    expect(q.scale.shape).toEqual([1, 5]);
-    expect(q.origLen).toBe(6);
+    expect(role(q, "values").shape).toEqual([3, 5]);
+    expect(role(q, "scale").shape).toEqual([1, 5]);
+    expect(q.source.shape[q.spec.packAxis!]).toBe(6);
     expect(q.spec.packAxis).toBe(0);
   });
 
@@ -65,17 +69,17 @@ describe("buildPlan with flags", () => {
     const q = plan.steps[0]!;
     if (q.kind !== "quantize") throw new Error("expected quantize");
     expect(q.spec.mode).toBe("int4_grouped");
-    expect(q.scale.shape).toEqual([2, 3]);
-    expect(q.zero).toEqual({ name: "w_zero", dtype: "I8", shape: [2, 3] });
-    expect(q.values.shape).toEqual([4, 3]);
+    expect(role(q, "scale").shape).toEqual([2, 3]);
+    expect(role(q, "zero")).toEqual({ role: "zero", name: "w_zero", dtype: "I8", shape: [2, 3] });
+    expect(role(q, "values").shape).toEqual([4, 3]);
   });
 
   it("keeps a per-tensor float8 scale as a scalar", () => {
     const plan = buildPlan("m.safetensors", [t("w", "F32", [4, 4])], rulesFromFlags({ mode: "float8", float8Kind: "e5m2" }));
     const q = plan.steps[0]!;
     if (q.kind !== "quantize") throw new Error("expected quantize");
-    expect(q.values.dtype).toBe("F8_E5M2");
-    expect(q.scale.shape).toEqual([]);
+    expect(role(q, "values").dtype).toBe("F8_E5M2");
+    expect(role(q, "scale").shape).toEqual([]);
   });
 
   it("honours --include and --exclude, warning about patterns that match nothing", () => {
