@@ -26,7 +26,7 @@ export { quantizeFloat8, computeFloat8Scale } from "./src/quant/float8-scale.js"
 export { packInt4 } from "./src/quant/int4.js";
 export { bf16BitsToF32, f16BitsToF32, f32ToBf16Bits, f32ToF16Bits } from "./src/quant/convert.js";
 export { absMaxQuantizeGroupedWithZeroPoint } from "./src/quant/grouped.js";
-export { quantizeTensor } from "./src/pipeline/quantize-tensor.js";
+export { quantizeTensor } from "./src/pipeline/quantize/quantize-tensor.js";
 export { useSimd } from "./src/quant/wasm/kernels.js";
 `;
 const dir = mkdtempSync(join(tmpdir(), "kquant-kernels-"));

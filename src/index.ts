@@ -26,9 +26,9 @@ export type { PlannedTensor, StDType, TensorInfo, TensorReader } from "./formats
 export { createSafetensorsWriter, writeShardIndex } from "./formats/safetensors-writer.js";
 export { writeNpy } from "./formats/npy.js";
 export { writeNpz } from "./formats/npz.js";
-export { runQuantize } from "./pipeline/run-quantize.js";
-export { mergeIndex } from "./pipeline/merge-index.js";
-export type { QuantizeJob, QuantizeReport } from "./pipeline/run-quantize.js";
+export { runQuantize } from "./pipeline/quantize/run-quantize.js";
+export { mergeIndex } from "./pipeline/quantize/merge-index.js";
+export type { QuantizeJob, QuantizeReport } from "./pipeline/quantize/run-quantize.js";
 export { manifestFromMetadata } from "./pipeline/manifest.js";
 export type { Manifest, TensorRecord } from "./pipeline/manifest.js";
 export { VERSION } from "./version.js";

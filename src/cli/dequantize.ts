@@ -1,6 +1,6 @@
 /** `kquant dequantize`: a kquant output back to float tensors. */
 import { Command, Option } from "commander";
-import { runDequantize, type DequantizeReport, type FloatOut } from "../pipeline/dequantize.js";
+import { runDequantize, type DequantizeReport, type FloatOut } from "../pipeline/read-back/dequantize.js";
 import { formatBytes, jsonText } from "./present.js";
 import { fsyncOption } from "./write-options.js";
 

@@ -1,7 +1,7 @@
 /** `kquant inspect`: the tensors of a weight file, a kquant output's manifest, optional value statistics. */
 import { Command } from "commander";
-import { runInspect, type InspectReport } from "../pipeline/inspect.js";
-import { sparkline } from "../pipeline/stats.js";
+import { runInspect, type InspectReport } from "../pipeline/read-back/inspect.js";
+import { sparkline } from "../pipeline/read-back/stats.js";
 import { formatBytes, formatNumber, formatShape, jsonText, table } from "./present.js";
 import { parseInteger } from "./quantize.js";
 

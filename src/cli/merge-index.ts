@@ -1,6 +1,6 @@
 /** `kquant merge-index`: the index and manifest of a checkpoint quantized by `--shard i/N` jobs. */
 import { Command } from "commander";
-import { mergeIndex } from "../pipeline/merge-index.js";
+import { mergeIndex } from "../pipeline/quantize/merge-index.js";
 import { fsyncOption } from "./write-options.js";
 
 export function mergeIndexCommand(): Command {

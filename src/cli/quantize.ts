@@ -5,8 +5,8 @@ import { KquantError } from "../errors.js";
 import { rulesFromFlags, type QuantFlags } from "../plan/from-flags.js";
 import { parseRecipe } from "../plan/recipe.js";
 import type { Rule } from "../plan/rules.js";
-import { runQuantize, type QuantizeReport } from "../pipeline/run-quantize.js";
-import { parseShardSpec, type ShardSpec } from "../pipeline/shard-select.js";
+import { runQuantize, type QuantizeReport } from "../pipeline/quantize/run-quantize.js";
+import { parseShardSpec, type ShardSpec } from "../pipeline/quantize/shard-select.js";
 import { formatBytes, formatShape, table } from "./present.js";
 import { fsyncOption } from "./write-options.js";
 

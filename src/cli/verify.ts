@@ -1,7 +1,7 @@
 /** `kquant verify`: integrity of a kquant output, and its error against the original as a gate. */
 import { Command, InvalidArgumentError } from "commander";
 import { KquantError } from "../errors.js";
-import { runVerify, type TensorVerdict, type VerifyReport } from "../pipeline/verify.js";
+import { runVerify, type TensorVerdict, type VerifyReport } from "../pipeline/read-back/verify.js";
 import { formatNumber, jsonText } from "./present.js";
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];

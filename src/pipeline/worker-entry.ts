@@ -5,7 +5,7 @@
 import { parentPort } from "node:worker_threads";
 import type { Hash } from "node:crypto";
 import { sha256Hex, sha256Stream } from "./hash.js";
-import { quantizeCounted, quantizeWithScale, Scratch, sliceAbsMax } from "./quantize-tensor.js";
+import { quantizeCounted, quantizeWithScale, Scratch, sliceAbsMax } from "./quantize/quantize-tensor.js";
 import type { Task, TaskResult } from "./workers.js";
 
 const view = (r: { buf: SharedArrayBuffer; offset: number; length: number }) => new Uint8Array(r.buf, r.offset, r.length);

@@ -9,9 +9,9 @@
  * rows (axis 0, or one per tensor) is not sliced: such tensors take two passes (`reduced`;
  * quantize-tensor.ts): every slice's abs-max, then every slice's values with the tensor's scale.
  */
-import { byteLengthOf } from "../formats/dtypes.js";
-import type { QuantizeStep } from "../plan/plan.js";
-import type { StoredTensor } from "../plan/stored.js";
+import { byteLengthOf } from "../../formats/dtypes.js";
+import type { QuantizeStep } from "../../plan/plan.js";
+import type { StoredTensor } from "../../plan/stored.js";
 
 /** How a stored tensor follows the source's rows: `rowsPer` source rows make one of its rows. */
 export interface SlicedTensor {

@@ -2,20 +2,20 @@
  * One tensor through the kernels: source bytes in, the stored tensors' bytes out. Pure (no I/O),
  * so the streaming loop and the worker threads share it.
  */
-import { storedRole } from "../plan/stored.js";
-import { KquantError } from "../errors.js";
-import type { QuantizeStep } from "../plan/plan.js";
-import { absMaxQuantize, absMaxScale, clipBounds, quantizeToInt } from "../quant/absmax.js";
-import { absMaxAlong, planAbsMax } from "../quant/axes.js";
-import { countNonFinite } from "../quant/finite.js";
-import { broadcastLayout } from "../quant/broadcast.js";
-import { computeFloat8Scale, quantizeFloat8 } from "../quant/float8-scale.js";
-import { FLOAT8_MAX } from "../quant/float8.js";
-import { absMaxQuantizeGroupedWithZeroPoint } from "../quant/grouped.js";
-import { packNibbles } from "../quant/int4.js";
-import { simdQuantizeInt8 } from "../quant/wasm/kernels.js";
-import { byteView, sizeOf, type Tensor } from "../quant/tensor.js";
-import { floatValues } from "./float-values.js";
+import { storedRole } from "../../plan/stored.js";
+import { KquantError } from "../../errors.js";
+import type { QuantizeStep } from "../../plan/plan.js";
+import { absMaxQuantize, absMaxScale, clipBounds, quantizeToInt } from "../../quant/absmax.js";
+import { absMaxAlong, planAbsMax } from "../../quant/axes.js";
+import { countNonFinite } from "../../quant/finite.js";
+import { broadcastLayout } from "../../quant/broadcast.js";
+import { computeFloat8Scale, quantizeFloat8 } from "../../quant/float8-scale.js";
+import { FLOAT8_MAX } from "../../quant/float8.js";
+import { absMaxQuantizeGroupedWithZeroPoint } from "../../quant/grouped.js";
+import { packNibbles } from "../../quant/int4.js";
+import { simdQuantizeInt8 } from "../../quant/wasm/kernels.js";
+import { byteView, sizeOf, type Tensor } from "../../quant/tensor.js";
+import { floatValues } from "../read-back/float-values.js";
 
 export interface StoredBytes {
   values: Uint8Array;

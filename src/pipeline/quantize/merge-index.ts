@@ -6,11 +6,11 @@
  */
 import { readdir, readFile, stat } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
-import { KquantError } from "../errors.js";
-import { writeFileAtomic, type WriteOptions } from "../formats/atomic.js";
-import { writeShardIndex } from "../formats/safetensors-writer.js";
-import { asUserError } from "../formats/io.js";
-import type { Manifest } from "./manifest.js";
+import { KquantError } from "../../errors.js";
+import { writeFileAtomic, type WriteOptions } from "../../formats/atomic.js";
+import { writeShardIndex } from "../../formats/safetensors-writer.js";
+import { asUserError } from "../../formats/io.js";
+import type { Manifest } from "../manifest.js";
 import { checkOutputs, manifestPathFor } from "./outputs.js";
 import { PART_FILE_PATTERN, PART_FORMAT, type PartManifest } from "./part-manifest.js";
 

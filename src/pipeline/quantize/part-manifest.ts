@@ -4,7 +4,7 @@
  * belong together: `<output index>.part-<i>-of-<N>.json`.
  */
 import { createHash } from "node:crypto";
-import type { Manifest } from "./manifest.js";
+import type { Manifest } from "../manifest.js";
 
 export const PART_FORMAT = "kquant-part";
 

@@ -1,9 +1,9 @@
 import { describe, expect, it } from "vitest";
-import { parseShardSpec, selectShards } from "../../src/pipeline/shard-select.js";
-import { rowRanges, rowSplitOf, slicedRange, sliceStep } from "../../src/pipeline/row-split.js";
-import { stepFor } from "./steps.js";
-import { storedRole } from "../../src/plan/stored.js";
-import type { QuantizeStep } from "../../src/plan/plan.js";
+import { parseShardSpec, selectShards } from "../../../src/pipeline/quantize/shard-select.js";
+import { rowRanges, rowSplitOf, slicedRange, sliceStep } from "../../../src/pipeline/quantize/row-split.js";
+import { stepFor } from "../steps.js";
+import { storedRole } from "../../../src/plan/stored.js";
+import type { QuantizeStep } from "../../../src/plan/plan.js";
 
 const role = (step: QuantizeStep, r: "values" | "scale" | "zero") => storedRole(step.stored, r)!;
 

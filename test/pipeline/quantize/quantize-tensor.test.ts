@@ -4,13 +4,13 @@
  * counts whether the kernels count them in their abs-max pass or in a pass of their own.
  */
 import { describe, expect, it } from "vitest";
-import { byteLengthOf } from "../../src/formats/dtypes.js";
-import type { QuantizeStep } from "../../src/plan/plan.js";
-import { foldAbsMax, quantizeCounted, quantizeWithScale, scaleFromAbsMax, Scratch, sliceAbsMax, type StoredBytes } from "../../src/pipeline/quantize-tensor.js";
-import { rowRanges, rowSplitOf, slicedRange, sliceStep } from "../../src/pipeline/row-split.js";
-import { countNonFinite } from "../../src/quant/finite.js";
-import { bytes, gaussian } from "../support/files.js";
-import { QUANT_MODES, stepFor } from "./steps.js";
+import { byteLengthOf } from "../../../src/formats/dtypes.js";
+import type { QuantizeStep } from "../../../src/plan/plan.js";
+import { foldAbsMax, quantizeCounted, quantizeWithScale, scaleFromAbsMax, Scratch, sliceAbsMax, type StoredBytes } from "../../../src/pipeline/quantize/quantize-tensor.js";
+import { rowRanges, rowSplitOf, slicedRange, sliceStep } from "../../../src/pipeline/quantize/row-split.js";
+import { countNonFinite } from "../../../src/quant/finite.js";
+import { bytes, gaussian } from "../../support/files.js";
+import { QUANT_MODES, stepFor } from "../steps.js";
 
 
 /** `values` as the source bytes of `dtype` (bfloat16 by truncation). */

@@ -10,15 +10,15 @@
  * dequantized and measured against the original; thresholds make that a gate.
  * One record in memory at a time.
  */
-import { KquantError } from "../errors.js";
-import { openTensors } from "../formats/open.js";
-import type { TensorInfo, TensorReader } from "../formats/types.js";
-import { globToRegExp, matchesAny } from "../plan/glob.js";
-import { isFloat8, isInt4, type Mode } from "../plan/spec.js";
-import { ErrorAccumulator, type ErrorMetrics } from "../quant/error-metrics.js";
+import { KquantError } from "../../errors.js";
+import { openTensors } from "../../formats/open.js";
+import type { TensorInfo, TensorReader } from "../../formats/types.js";
+import { globToRegExp, matchesAny } from "../../plan/glob.js";
+import { isFloat8, isInt4, type Mode } from "../../plan/spec.js";
+import { ErrorAccumulator, type ErrorMetrics } from "../../quant/error-metrics.js";
 import { dequantizeRecord, expectedTensors, readManifest, type ExpectedTensor, type StoredParts } from "./dequantize.js";
-import { sha256Hex } from "./hash.js";
-import type { TensorRecord } from "./manifest.js";
+import { sha256Hex } from "../hash.js";
+import type { TensorRecord } from "../manifest.js";
 import { floatValues } from "./float-values.js";
 
 export interface Thresholds {

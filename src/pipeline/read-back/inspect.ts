@@ -2,13 +2,13 @@
  * `kquant inspect`: what a weight file holds. Reads headers only, except with `stats`, which
  * reads one floating tensor at a time.
  */
-import { bitsOf, byteLengthOf, elementCountOf } from "../formats/dtypes.js";
-import { openTensors } from "../formats/open.js";
-import type { StDType, TensorInfo } from "../formats/types.js";
-import { globToRegExp, matchesAny } from "../plan/glob.js";
-import { KquantError } from "../errors.js";
+import { bitsOf, byteLengthOf, elementCountOf } from "../../formats/dtypes.js";
+import { openTensors } from "../../formats/open.js";
+import type { StDType, TensorInfo } from "../../formats/types.js";
+import { globToRegExp, matchesAny } from "../../plan/glob.js";
+import { KquantError } from "../../errors.js";
 import { expectedTensors, readManifest } from "./dequantize.js";
-import { MANIFEST_KEY, type Manifest } from "./manifest.js";
+import { MANIFEST_KEY, type Manifest } from "../manifest.js";
 import { FLOAT_DTYPES, floatValues } from "./float-values.js";
 import { tensorStats, type TensorStats } from "./stats.js";
 

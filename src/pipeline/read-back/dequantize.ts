@@ -4,23 +4,23 @@
  * for safetensors; .npz members are gathered for the zip writer).
  */
 import { basename } from "node:path";
-import { KquantError } from "../errors.js";
-import { byteLengthOf } from "../formats/dtypes.js";
-import type { WriteOptions } from "../formats/atomic.js";
-import { writeNpz, type NpzEntry } from "../formats/npz.js";
-import { openTensors } from "../formats/open.js";
-import { createSafetensorsWriter } from "../formats/safetensors-writer.js";
-import type { PlannedTensor, StDType, TensorInfo, TensorReader } from "../formats/types.js";
-import { globToRegExp, matchesAny } from "../plan/glob.js";
-import { isFloat8, isInt4, type Mode } from "../plan/spec.js";
-import { scaleShapeOf, storedTensors, valuesShapeOf, type StoredGeometry, type StoredTensor } from "../plan/stored.js";
-import { f32ToBf16Bits, f32ToF16Bits } from "../quant/convert.js";
-import { dequantizeDivide, dequantizeMultiply, dequantizeZeroPoint, scaleLayout } from "../quant/dequantize.js";
-import { decodeFloat8 } from "../quant/float8.js";
-import { unpackInt4 } from "../quant/int4.js";
-import { byteView } from "../quant/tensor.js";
-import { manifestFromMetadata, type Manifest, type TensorRecord } from "./manifest.js";
-import { checkOutputs } from "./outputs.js";
+import { KquantError } from "../../errors.js";
+import { byteLengthOf } from "../../formats/dtypes.js";
+import type { WriteOptions } from "../../formats/atomic.js";
+import { writeNpz, type NpzEntry } from "../../formats/npz.js";
+import { openTensors } from "../../formats/open.js";
+import { createSafetensorsWriter } from "../../formats/safetensors-writer.js";
+import type { PlannedTensor, StDType, TensorInfo, TensorReader } from "../../formats/types.js";
+import { globToRegExp, matchesAny } from "../../plan/glob.js";
+import { isFloat8, isInt4, type Mode } from "../../plan/spec.js";
+import { scaleShapeOf, storedTensors, valuesShapeOf, type StoredGeometry, type StoredTensor } from "../../plan/stored.js";
+import { f32ToBf16Bits, f32ToF16Bits } from "../../quant/convert.js";
+import { dequantizeDivide, dequantizeMultiply, dequantizeZeroPoint, scaleLayout } from "../../quant/dequantize.js";
+import { decodeFloat8 } from "../../quant/float8.js";
+import { unpackInt4 } from "../../quant/int4.js";
+import { byteView } from "../../quant/tensor.js";
+import { manifestFromMetadata, type Manifest, type TensorRecord } from "../manifest.js";
+import { checkOutputs } from "../quantize/outputs.js";
 
 /**
  * The manifest of a kquant output, or null if it has none. A sharded output keeps one manifest per

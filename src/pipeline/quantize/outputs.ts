@@ -1,7 +1,7 @@
 /** Where a run writes: default names, the shard layout, and the refusal to clobber. */
 import { access, stat } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
-import { KquantError } from "../errors.js";
+import { KquantError } from "../../errors.js";
 
 const INPUT_SUFFIXES = [".safetensors.index.json", ".safetensors", ".npz", ".npy"];
 

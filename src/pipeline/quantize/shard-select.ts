@@ -4,7 +4,7 @@
  * only on the names and N: every job computes the same split without talking to the others.
  * With more jobs than shards, the extra jobs get nothing and write an empty part.
  */
-import { KquantError } from "../errors.js";
+import { KquantError } from "../../errors.js";
 
 export interface ShardSpec {
   /** 1-based. */

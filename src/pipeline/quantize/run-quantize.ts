@@ -3,24 +3,24 @@
  * bounded by the largest tensor whatever the checkpoint's size.
  */
 import { basename } from "node:path";
-import { KquantError } from "../errors.js";
-import { byteLengthOf } from "../formats/dtypes.js";
-import { openTensors } from "../formats/open.js";
-import { createSafetensorsWriter, writeShardIndex, type SafetensorsWriter } from "../formats/safetensors-writer.js";
-import { writeFileAtomic, type WriteOptions } from "../formats/atomic.js";
-import type { TensorInfo, TensorReader } from "../formats/types.js";
-import { buildPlan, writtenTensorsOf, type Plan, type Step } from "../plan/plan.js";
-import type { Rule } from "../plan/rules.js";
-import { isFloat8, type Mode, type QuantSpec } from "../plan/spec.js";
-import { sha256Hex } from "./hash.js";
-import { MANIFEST_KEY, newManifest, type Manifest } from "./manifest.js";
+import { KquantError } from "../../errors.js";
+import { byteLengthOf } from "../../formats/dtypes.js";
+import { openTensors } from "../../formats/open.js";
+import { createSafetensorsWriter, writeShardIndex, type SafetensorsWriter } from "../../formats/safetensors-writer.js";
+import { writeFileAtomic, type WriteOptions } from "../../formats/atomic.js";
+import type { TensorInfo, TensorReader } from "../../formats/types.js";
+import { buildPlan, writtenTensorsOf, type Plan, type Step } from "../../plan/plan.js";
+import type { Rule } from "../../plan/rules.js";
+import { isFloat8, type Mode, type QuantSpec } from "../../plan/spec.js";
+import { sha256Hex } from "../hash.js";
+import { MANIFEST_KEY, newManifest, type Manifest } from "../manifest.js";
 import { checkOutputs, defaultOutputPath, isIndexPath, manifestPathFor, shardOutputPath } from "./outputs.js";
 import { namesDigest, PART_FORMAT, partPathFor, type PartManifest } from "./part-manifest.js";
 import { selectShards, type ShardSpec } from "./shard-select.js";
 import { streamParallel, type StreamContext, type StreamItem } from "./parallel-stream.js";
-import { startProgress } from "./progress.js";
+import { startProgress } from "../progress.js";
 import { quantizeTensor } from "./quantize-tensor.js";
-import { DEFAULT_WORKER_URL, defaultThreads, WorkerPool, workerAvailable } from "./workers.js";
+import { DEFAULT_WORKER_URL, defaultThreads, WorkerPool, workerAvailable } from "../workers.js";
 
 export interface QuantizeJob extends WriteOptions {
   input: string;

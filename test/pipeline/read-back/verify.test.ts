@@ -2,12 +2,12 @@ import { copyFile, mkdtemp, readFile, rm, truncate } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { KquantError } from "../../src/errors.js";
-import { rulesFromFlags } from "../../src/plan/from-flags.js";
-import { runQuantize } from "../../src/pipeline/run-quantize.js";
-import { runVerify, type VerifyReport } from "../../src/pipeline/verify.js";
-import { writeShardIndex } from "../../src/formats/safetensors-writer.js";
-import { editTensor, fixStoredHash, writeGaussianCheckpoint } from "./tamper.js";
+import { KquantError } from "../../../src/errors.js";
+import { rulesFromFlags } from "../../../src/plan/from-flags.js";
+import { runQuantize } from "../../../src/pipeline/quantize/run-quantize.js";
+import { runVerify, type VerifyReport } from "../../../src/pipeline/read-back/verify.js";
+import { writeShardIndex } from "../../../src/formats/safetensors-writer.js";
+import { editTensor, fixStoredHash, writeGaussianCheckpoint } from "../tamper.js";
 
 let dir: string;
 let source: string;

@@ -13,16 +13,16 @@
  * The bytes are those of the in-process loop: row slices are independent (row-split.ts) and
  * writes land at offsets the plan fixed, issued in plan order.
  */
-import { byteLengthOf, elementCountOf } from "../formats/dtypes.js";
-import type { SafetensorsWriter } from "../formats/safetensors-writer.js";
-import type { TensorReader } from "../formats/types.js";
-import type { QuantizeStep, Step } from "../plan/plan.js";
-import type { TensorRecord } from "./manifest.js";
-import type { Progress } from "./progress.js";
-import { byteView } from "../quant/tensor.js";
+import { byteLengthOf, elementCountOf } from "../../formats/dtypes.js";
+import type { SafetensorsWriter } from "../../formats/safetensors-writer.js";
+import type { TensorReader } from "../../formats/types.js";
+import type { QuantizeStep, Step } from "../../plan/plan.js";
+import type { TensorRecord } from "../manifest.js";
+import type { Progress } from "../progress.js";
+import { byteView } from "../../quant/tensor.js";
 import { foldAbsMax, nonFiniteError, scaleFromAbsMax } from "./quantize-tensor.js";
 import { rowRanges, rowSplitOf, slicedRange, sliceStep, type RowSplit } from "./row-split.js";
-import type { SharedRange, TaskResult, WorkerPool } from "./workers.js";
+import type { SharedRange, TaskResult, WorkerPool } from "../workers.js";
 
 /** Source bytes per quantize task: small enough to balance two cores and bound worker memory. */
 const SLICE_BYTES = 2 * 1024 * 1024;
