@@ -1,7 +1,14 @@
-/** Where a run writes: default names, the shard layout, and the refusal to clobber. */
+/**
+ * Where a run writes: one decision (`outputPaths`) gives every path a quantize run creates (the
+ * data files with the steps each stores, the index, the manifest or a --shard job's part file),
+ * from default names and the shard layout; and the refusal to clobber.
+ */
 import { access, stat } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import { KquantError } from "../../errors.js";
+import type { Step } from "../../plan/plan.js";
+import { partPathFor } from "./part-manifest.js";
+import type { ShardSpec } from "./shard-select.js";
 
 const INPUT_SUFFIXES = [".safetensors.index.json", ".safetensors", ".npz", ".npy"];
 
@@ -50,4 +57,58 @@ async function exists(path: string): Promise<boolean> {
   } catch {
     return false;
   }
+}
+
+/** One output data file: the steps whose tensors it stores. */
+export interface OutputFile {
+  path: string;
+  steps: Step[];
+}
+
+/** Every path a quantize run creates. */
+export interface OutputPaths {
+  /** What the user named (or the default): a .safetensors file or a .safetensors.index.json. */
+  output: string;
+  /** The data files in write order, each with its steps. */
+  files: OutputFile[];
+  /** The index to write (a sharded output not split by --shard), else null. */
+  index: string | null;
+  /** The manifest beside the output, or a --shard job's part file for merge-index. */
+  manifest: string;
+  /** Every path above, for the clobber check. */
+  all: string[];
+}
+
+/** What decides the output paths of a run. */
+export interface OutputRequest {
+  input: string;
+  output?: string;
+  /** Names the default output ("int8", "int4-g32", …). */
+  tag: string;
+  shard?: ShardSpec;
+}
+
+/** The one decision of where a run writes (see OutputPaths); throws on an output that cannot hold the input's layout. */
+export function outputPaths(req: OutputRequest, steps: readonly Step[]): OutputPaths {
+  const output = req.output ?? defaultOutputPath(req.input, req.tag);
+  const sharded = isIndexPath(req.input);
+  if (!sharded && isIndexPath(output)) throw new KquantError(`${output}: a single-file input writes a single .safetensors file`);
+  if (sharded && !isIndexPath(output)) {
+    throw new KquantError(`${output}: a sharded input writes a sharded output; name it *.safetensors.index.json`);
+  }
+  let files: OutputFile[];
+  if (!sharded) {
+    files = [{ path: output, steps: [...steps] }];
+  } else {
+    const byShard = new Map<string, Step[]>();
+    for (const step of steps) {
+      const list = byShard.get(step.source.file) ?? [];
+      list.push(step);
+      byShard.set(step.source.file, list);
+    }
+    files = [...byShard].map(([shard, list]) => ({ path: shardOutputPath(output, shard, req.tag), steps: list }));
+  }
+  const index = sharded && !req.shard ? output : null;
+  const manifest = req.shard ? partPathFor(output, req.shard.index, req.shard.count) : manifestPathFor(output);
+  return { output, files, index, manifest, all: [...files.map((f) => f.path), ...(index ? [index] : []), manifest] };
 }

@@ -14,8 +14,8 @@ import type { Rule } from "../../plan/rules.js";
 import { isFloat8, type Mode, type QuantSpec } from "../../plan/spec.js";
 import { sha256Hex } from "../hash.js";
 import { MANIFEST_KEY, newManifest, type Manifest } from "../manifest.js";
-import { checkOutputs, defaultOutputPath, isIndexPath, manifestPathFor, shardOutputPath } from "./outputs.js";
-import { namesDigest, PART_FORMAT, partPathFor, type PartManifest } from "./part-manifest.js";
+import { checkOutputs, isIndexPath, outputPaths, type OutputFile, type OutputPaths } from "./outputs.js";
+import { namesDigest, PART_FORMAT, type PartManifest } from "./part-manifest.js";
 import { selectShards, type ShardSpec } from "./shard-select.js";
 import { streamParallel, type StreamContext, type StreamItem } from "./parallel-stream.js";
 import { startProgress } from "../progress.js";
@@ -79,28 +79,16 @@ export interface QuantizeReport {
   warnings: string[];
 }
 
-/** One output file: the steps whose tensors it stores. */
-interface OutputFile {
-  path: string;
-  steps: Step[];
-}
-
 export async function runQuantize(job: QuantizeJob): Promise<QuantizeReport> {
   const reader = await openTensors(job.input);
   try {
     const tensors = job.shard ? shardTensors(job.input, reader, job.shard) : reader.tensors;
     const plan = buildPlan(job.input, tensors, job.rules);
-    const output = job.output ?? defaultOutputPath(job.input, job.tag);
-    const files = layoutOutputs(job, reader, plan, output);
-    const report = reportOf(job, plan, output, files);
+    const paths = outputPaths(job, plan.steps);
+    const report = reportOf(job, plan, paths);
     if (job.dryRun) return report;
-
-    const written = files.map((f) => f.path);
-    const extra = job.shard
-      ? [report.manifest]
-      : [report.manifest, ...(files.length > 1 || isIndexPath(output) ? [output] : [])];
-    await checkOutputs([...written, ...extra], [job.input, ...new Set(reader.tensors.map((t) => t.file))], !!job.force);
-    await writeAll(job, reader, plan, output, files);
+    await checkOutputs(paths.all, [job.input, ...new Set(reader.tensors.map((t) => t.file))], !!job.force);
+    await writeAll(job, reader, plan, paths);
     return report;
   } finally {
     await reader.close();
@@ -114,24 +102,8 @@ function shardTensors(input: string, reader: TensorReader, shard: ShardSpec): re
   return reader.tensors.filter((t) => mine.has(basename(t.file)));
 }
 
-function layoutOutputs(job: QuantizeJob, reader: TensorReader, plan: Plan, output: string): OutputFile[] {
-  if (!isIndexPath(job.input)) {
-    if (isIndexPath(output)) throw new KquantError(`${output}: a single-file input writes a single .safetensors file`);
-    return [{ path: output, steps: plan.steps }];
-  }
-  if (!isIndexPath(output)) {
-    throw new KquantError(`${output}: a sharded input writes a sharded output; name it *.safetensors.index.json`);
-  }
-  const byShard = new Map<string, Step[]>();
-  for (const step of plan.steps) {
-    const list = byShard.get(step.source.file) ?? [];
-    list.push(step);
-    byShard.set(step.source.file, list);
-  }
-  return [...byShard].map(([shard, steps]) => ({ path: shardOutputPath(output, shard, job.tag), steps }));
-}
-
-async function writeAll(job: QuantizeJob, reader: TensorReader, plan: Plan, output: string, files: OutputFile[]): Promise<void> {
+async function writeAll(job: QuantizeJob, reader: TensorReader, plan: Plan, paths: OutputPaths): Promise<void> {
+  const { files } = paths;
   const manifest = newManifest(basename(job.input), reader.metadata, job.options, plan.steps);
   const shardManifest = (f: OutputFile): Manifest => ({
     ...manifest,
@@ -163,10 +135,10 @@ async function writeAll(job: QuantizeJob, reader: TensorReader, plan: Plan, outp
     await pool?.close();
   }
   if (job.shard) {
-    await writeFileAtomic(manifestPathOf(job, output), `${JSON.stringify(partOf(job.shard, reader, output, files, manifest), null, 2)}\n`, { fsync: job.fsync });
+    await writeFileAtomic(paths.manifest, `${JSON.stringify(partOf(job.shard, reader, paths.output, files, manifest), null, 2)}\n`, { fsync: job.fsync });
     return;
   }
-  if (isIndexPath(output)) {
+  if (paths.index) {
     const weightMap: Record<string, string> = {};
     let totalSize = 0;
     for (const f of files) {
@@ -175,14 +147,9 @@ async function writeAll(job: QuantizeJob, reader: TensorReader, plan: Plan, outp
         totalSize += byteLengthOf(t.dtype, t.shape);
       }
     }
-    await writeShardIndex(output, { metadata: { total_size: totalSize }, weight_map: weightMap }, { fsync: job.fsync });
+    await writeShardIndex(paths.index, { metadata: { total_size: totalSize }, weight_map: weightMap }, { fsync: job.fsync });
   }
-  await writeFileAtomic(manifestPathFor(output), `${JSON.stringify(manifest, null, 2)}\n`, { fsync: job.fsync });
-}
-
-/** Where the manifest goes: beside the output, or the part file of a --shard job. */
-function manifestPathOf(job: QuantizeJob, output: string): string {
-  return job.shard ? partPathFor(output, job.shard.index, job.shard.count) : manifestPathFor(output);
+  await writeFileAtomic(paths.manifest, `${JSON.stringify(manifest, null, 2)}\n`, { fsync: job.fsync });
 }
 
 function partOf(shard: ShardSpec, reader: TensorReader, output: string, files: OutputFile[], manifest: Manifest): PartManifest {
@@ -257,7 +224,7 @@ export function describeScheme(spec: QuantSpec): string {
   return `abs-max [${spec.valueRange?.join(",")}] ${where}${packed}`;
 }
 
-function reportOf(job: QuantizeJob, plan: Plan, output: string, files: OutputFile[]): QuantizeReport {
+function reportOf(job: QuantizeJob, plan: Plan, paths: OutputPaths): QuantizeReport {
   const quantized: QuantizedEntry[] = [];
   const skipped: SkippedEntry[] = [];
   for (const s of plan.steps) {
@@ -282,9 +249,9 @@ function reportOf(job: QuantizeJob, plan: Plan, output: string, files: OutputFil
     quantized.reduce((n, q) => n + q.bytes_after, 0) + skipped.reduce((n, s) => n + s.bytes, 0);
   return {
     input: job.input,
-    output,
-    manifest: manifestPathOf(job, output),
-    ...(isIndexPath(output) ? { shards: files.map((f) => f.path) } : {}),
+    output: paths.output,
+    manifest: paths.manifest,
+    ...(isIndexPath(paths.output) ? { shards: paths.files.map((f) => f.path) } : {}),
     dry_run: !!job.dryRun,
     quantized,
     skipped,
