@@ -7,6 +7,8 @@ import { parseRecipe } from "../plan/recipe.js";
 import type { Rule } from "../plan/rules.js";
 import { runQuantize, type QuantizeReport } from "../pipeline/quantize/run-quantize.js";
 import { parseShardSpec, type ShardSpec } from "../pipeline/quantize/shard-select.js";
+import { layoutNamed, LAYOUT_NAMES } from "../layouts/index.js";
+import type { Layout } from "../layouts/layout.js";
 import { formatBytes, formatShape, table } from "./present.js";
 import { fsyncOption } from "./write-options.js";
 
@@ -58,6 +60,7 @@ interface QuantizeCliOptions extends Omit<QuantFlags, "mode" | "float8Kind"> {
   allowNonfinite?: boolean;
   shard?: ShardSpec;
   threads?: number;
+  layout?: Layout;
 }
 
 export function quantizeCommand(): Command {
@@ -85,6 +88,7 @@ export function quantizeCommand(): Command {
     .option("-q, --quiet", "no progress bar, no report (errors still go to stderr)")
     .option("--allow-nonfinite", "quantize tensors that hold NaN or Inf instead of stopping")
     .option("--shard <i/N>", "sharded input: quantize only job i's share of the N jobs' input shards, then run merge-index", parseShard)
+    .option("--layout <name>", `how the output names and shapes the quantized tensors: ${LAYOUT_NAMES.join(", ")} (default kquant)`, layoutNamed)
     .option("--threads <n>", "worker threads (default: KQUANT_THREADS or one per core, at most 4; 0: none)", parseThreads)
     .addHelpText(
       "after",
@@ -104,7 +108,8 @@ Examples:
         ...(opts.output !== undefined ? { output: opts.output } : {}),
         rules,
         tag,
-        options,
+        options: { ...options, ...(opts.layout ? { layout: opts.layout.name } : {}) },
+        ...(opts.layout ? { layout: opts.layout } : {}),
         force: !!opts.force,
         fsync: !!opts.fsync,
         dryRun: !!opts.dryRun,

@@ -3,9 +3,12 @@
  * `__metadata__` under "kquant" and beside the output as `<output>.json`.
  */
 import type { StDType } from "../formats/types.js";
+import { KQUANT_LAYOUT } from "../layouts/kquant.js";
+import { layoutNamed } from "../layouts/index.js";
+import type { Layout, LayoutName } from "../layouts/layout.js";
 import type { Step } from "../plan/plan.js";
 import { dequantizeFormula, type Mode } from "../plan/spec.js";
-import { storedRole, type StoredRole } from "../plan/stored.js";
+import type { StoredRole } from "../plan/stored.js";
 import { VERSION } from "../version.js";
 
 export const MANIFEST_KEY = "kquant";
@@ -43,6 +46,8 @@ export interface Manifest {
   format: "kquant";
   format_version: number;
   kquant_version: string;
+  /** How the stored tensors are named and shaped (layouts/); absent in manifests before layouts: "kquant". */
+  layout?: LayoutName;
   /** The options the run was given, as the CLI understood them. */
   options: Record<string, unknown>;
   source: { file: string; metadata: Record<string, string> | null };
@@ -63,8 +68,9 @@ export function recordFor(step: Step): TensorRecord {
     };
   }
   const { spec } = step;
-  const { stored } = step;
-  const nameOf = (role: StoredRole) => storedRole(stored, role)?.name;
+  const { written } = step;
+  // The record names the written tensor that holds each stored role's bytes.
+  const nameOf = (role: StoredRole) => written.find((t) => t.from === role)?.name;
   const zero = nameOf("zero");
   return {
     mode: spec.mode,
@@ -83,12 +89,13 @@ export function recordFor(step: Step): TensorRecord {
     dequantize: dequantizeFormula(spec.mode),
     sha256: {
       source: HASH_PLACEHOLDER,
-      stored: Object.fromEntries(stored.map((t) => [t.name, HASH_PLACEHOLDER])),
+      stored: Object.fromEntries(written.map((t) => [t.name, HASH_PLACEHOLDER])),
     },
   };
 }
 
 export function newManifest(
+  layout: LayoutName,
   sourceFile: string,
   sourceMetadata: Readonly<Record<string, string>> | null,
   options: Record<string, unknown>,
@@ -98,6 +105,7 @@ export function newManifest(
     format: "kquant",
     format_version: MANIFEST_FORMAT,
     kquant_version: VERSION,
+    layout,
     options,
     source: { file: sourceFile, metadata: sourceMetadata ? { ...sourceMetadata } : null },
     tensors: Object.fromEntries(steps.map((s) => [s.source.name, recordFor(s)])),
@@ -114,4 +122,9 @@ export function manifestFromMetadata(metadata: Readonly<Record<string, string>> 
   const m = JSON.parse(text) as Manifest;
   if (m.format !== "kquant" || typeof m.tensors !== "object") throw new Error("not a kquant manifest");
   return m;
+}
+
+/** The layout a manifest's files are written in. */
+export function layoutOf(manifest: Manifest): Layout {
+  return manifest.layout === undefined ? KQUANT_LAYOUT : layoutNamed(manifest.layout);
 }

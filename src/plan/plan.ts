@@ -7,6 +7,8 @@ import { KquantError } from "../errors.js";
 import { byteLengthOf } from "../formats/dtypes.js";
 import type { PlannedTensor, StDType, TensorInfo } from "../formats/types.js";
 import { normalizeAxes } from "../quant/axes.js";
+import { KQUANT_LAYOUT } from "../layouts/kquant.js";
+import type { Layout, WrittenTensor } from "../layouts/layout.js";
 import { compileRules, firstMatch, type Rule } from "./rules.js";
 import { isInt4, type QuantSpec } from "./spec.js";
 import { storedNamesOf, storedTensors, type StoredTensor } from "./stored.js";
@@ -20,8 +22,10 @@ export interface QuantizeStep {
   /** The spec with axes made non-negative for this tensor's rank. */
   spec: QuantSpec;
   origin: string;
-  /** What the kernels store for it (plan/stored.ts), in write order: values, scale[, zero]. */
+  /** What the kernels make for it (plan/stored.ts), in order: values, scale[, zero]. */
   stored: StoredTensor[];
+  /** What the file holds for it, in write order: the stored tensors as the layout names, shapes or re-encodes them. */
+  written: WrittenTensor[];
 }
 
 export interface PassthroughStep {
@@ -35,7 +39,7 @@ export type Step = QuantizeStep | PassthroughStep;
 
 /** The tensors a step writes, in write order. */
 export function writtenTensorsOf(step: Step): PlannedTensor[] {
-  return step.kind === "passthrough" ? [step.output] : step.stored;
+  return step.kind === "passthrough" ? [step.output] : step.written;
 }
 
 export interface Plan {
@@ -54,7 +58,8 @@ export function canonicalAxis(axis: number, rank: number): number | undefined {
   }
 }
 
-export function buildPlan(path: string, tensors: readonly TensorInfo[], rules: readonly Rule[]): Plan {
+/** The plan for `tensors` under `rules` (first match wins), written in `layout`. */
+export function buildPlan(path: string, tensors: readonly TensorInfo[], rules: readonly Rule[], layout: Layout = KQUANT_LAYOUT): Plan {
   const compiled = compileRules(rules);
   const used = new Set<number>();
   const problems: string[] = [];
@@ -80,7 +85,12 @@ export function buildPlan(path: string, tensors: readonly TensorInfo[], rules: r
     } else if (t.shape.length < rule.minRank) {
       steps.push(passthrough(`rank ${t.shape.length} (biases and norms stay as they are)`));
     } else {
-      const step = planQuantize(t, rule.action.spec, rule.origin);
+      const spec = layout.adapt(t, rule.action.spec);
+      if (typeof spec === "string") {
+        steps.push(passthrough(`${layout.name} layout: ${spec}`));
+        continue;
+      }
+      const step = planQuantize(t, spec, rule.origin, layout);
       if (typeof step === "string") problems.push(`tensor "${t.name}": ${step}`);
       else steps.push(step);
     }
@@ -103,7 +113,7 @@ export function buildPlan(path: string, tensors: readonly TensorInfo[], rules: r
 }
 
 /** The step for one tensor, or why the spec cannot apply to it. */
-function planQuantize(t: TensorInfo, spec: QuantSpec, origin: string): QuantizeStep | string {
+function planQuantize(t: TensorInfo, spec: QuantSpec, origin: string, layout: Layout): QuantizeStep | string {
   const rank = t.shape.length;
   const axis = spec.axis === null ? null : canonicalAxis(spec.axis, rank);
   if (axis === undefined) return `axis ${spec.axis} is out of range for shape [${t.shape}]`;
@@ -125,6 +135,7 @@ function planQuantize(t: TensorInfo, spec: QuantSpec, origin: string): QuantizeS
   }
   const canonical: QuantSpec = { ...spec, axis, ...(packAxis !== undefined ? { packAxis } : {}) };
   const stored = storedTensors(storedNamesOf(t.name), t.shape, canonical);
-  for (const o of stored) byteLengthOf(o.dtype, o.shape); // throws on a shape the format cannot hold
-  return { kind: "quantize", source: t, spec: canonical, origin, stored };
+  const written = layout.written(t, canonical, stored);
+  for (const o of written) byteLengthOf(o.dtype, o.shape); // throws on a shape the format cannot hold
+  return { kind: "quantize", source: t, spec: canonical, origin, stored, written };
 }

@@ -22,6 +22,13 @@ export interface StoredTensor extends PlannedTensor {
   role: StoredRole;
 }
 
+/** The bytes of one quantized tensor's stored tensors, by role (zero only for grouped int4). */
+export interface StoredBytes {
+  values: Uint8Array;
+  scale: Uint8Array;
+  zero?: Uint8Array;
+}
+
 /** The stored tensors' names, by role. */
 export type StoredNames = { values: string; scale: string; zero?: string };
 

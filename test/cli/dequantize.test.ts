@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openTensors } from "../../src/formats/open.js";
 import { errorMetrics } from "../../src/quant/error-metrics.js";
-import { floatValues } from "../../src/pipeline/read-back/float-values.js";
+import { floatValues } from "../../src/pipeline/float-values.js";
 import { writeGaussianCheckpoint } from "../pipeline/tamper.js";
 import { DEMO, runCli as kquant } from "../support/cli.js";
 

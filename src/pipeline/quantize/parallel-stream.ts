@@ -17,6 +17,9 @@ import { byteLengthOf, elementCountOf } from "../../formats/dtypes.js";
 import type { SafetensorsWriter } from "../../formats/safetensors-writer.js";
 import type { TensorReader } from "../../formats/types.js";
 import type { QuantizeStep, Step } from "../../plan/plan.js";
+import { writtenBytes } from "../../layouts/layout.js";
+import type { StoredBytes } from "../../plan/stored.js";
+import { sha256Hex } from "../hash.js";
 import type { TensorRecord } from "../manifest.js";
 import type { Progress } from "../progress.js";
 import { byteView } from "../../quant/tensor.js";
@@ -160,7 +163,7 @@ async function processOne(ctx: StreamContext, item: StreamItem, slot: Work, wait
     throw err;
   }
 
-  let stored: { name: string; range: SharedRange }[];
+  let stored: Written[];
   if (step.kind === "passthrough") {
     record.sha256.source = await sourceDigest!;
     stored = [{ name: step.output.name, range: { buf: slot.src, offset: 0, length: n } }];
@@ -176,17 +179,34 @@ async function processOne(ctx: StreamContext, item: StreamItem, slot: Work, wait
     slot.releaseSource();
     const bad = nonFiniteIn(results);
     if (bad > 0) throw nonFiniteError(step, step.source.file, bad, elementCountOf(step.source.shape)!);
-    stored = planned.map((t, j) => ({ name: t.name, range: ranges[j]! }));
+    stored = writtenOf(step, ranges);
   }
 
   await waitTurn;
-  const writes = stored.map((s) => writer.write(s.name, new Uint8Array(s.range.buf, s.range.offset, s.range.length)));
+  const writes = stored.map((s) => writer.write(s.name, bytesOf(s)));
   passTurn();
   // A passthrough tensor is stored as read: its stored hash is the source hash.
-  const hashes = step.kind === "passthrough" ? [Promise.resolve(record.sha256.source)] : stored.map((s) => pool.hash(s.range));
+  const hashes =
+    step.kind === "passthrough"
+      ? [Promise.resolve(record.sha256.source)]
+      : stored.map((s) => ("range" in s ? pool.hash(s.range) : Promise.resolve(sha256Hex(s.bytes))));
   const [storedHex] = await Promise.all([Promise.all(hashes), Promise.all(writes)]);
   stored.forEach((s, j) => (record.sha256.stored[s.name] = storedHex[j]!));
   ctx.progress.advance(n, step.source.name);
+}
+
+/** A tensor to write: a range of a shared buffer (hashed by a worker), or bytes a layout made. */
+type Written = { name: string; range: SharedRange } | { name: string; bytes: Uint8Array };
+
+const bytesOf = (w: Written): Uint8Array => ("range" in w ? new Uint8Array(w.range.buf, w.range.offset, w.range.length) : w.bytes);
+
+/** The layout's written tensors: stored ranges as they are, or bytes it encodes from them. */
+function writtenOf(step: QuantizeStep, ranges: readonly SharedRange[]): Written[] {
+  const byRole = new Map(step.stored.map((t, j) => [t.role, ranges[j]!]));
+  const view = (r: SharedRange) => new Uint8Array(r.buf, r.offset, r.length);
+  const zero = byRole.get("zero");
+  const parts: StoredBytes = { values: view(byRole.get("values")!), scale: view(byRole.get("scale")!), ...(zero ? { zero: view(zero) } : {}) };
+  return step.written.map((t): Written => (t.from !== undefined ? { name: t.name, range: byRole.get(t.from)! } : { name: t.name, bytes: writtenBytes(t, parts) }));
 }
 
 /** NaN and ±Inf the slices found (none are counted when they are allowed). */

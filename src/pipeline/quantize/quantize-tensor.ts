@@ -2,7 +2,7 @@
  * One tensor through the kernels: source bytes in, the stored tensors' bytes out. Pure (no I/O),
  * so the streaming loop and the worker threads share it.
  */
-import { storedRole } from "../../plan/stored.js";
+import { storedRole, type StoredBytes } from "../../plan/stored.js";
 import { KquantError } from "../../errors.js";
 import type { QuantizeStep } from "../../plan/plan.js";
 import { absMaxQuantize, absMaxScale, clipBounds, quantizeToInt } from "../../quant/absmax.js";
@@ -15,13 +15,9 @@ import { absMaxQuantizeGroupedWithZeroPoint } from "../../quant/grouped.js";
 import { packNibbles } from "../../quant/int4.js";
 import { simdQuantizeInt8 } from "../../quant/wasm/kernels.js";
 import { byteView, sizeOf, type Tensor } from "../../quant/tensor.js";
-import { floatValues } from "../read-back/float-values.js";
+import { floatValues } from "../float-values.js";
 
-export interface StoredBytes {
-  values: Uint8Array;
-  scale: Uint8Array;
-  zero?: Uint8Array;
-}
+export type { StoredBytes };
 
 export interface QuantizeOptions {
   /** Quantize tensors holding NaN or ±Inf anyway (Keras's arithmetic decides what they become). */

@@ -9,6 +9,9 @@ import { openTensors } from "../../formats/open.js";
 import { createSafetensorsWriter, writeShardIndex, type SafetensorsWriter } from "../../formats/safetensors-writer.js";
 import { writeFileAtomic, type WriteOptions } from "../../formats/atomic.js";
 import type { TensorInfo, TensorReader } from "../../formats/types.js";
+import { KQUANT_LAYOUT } from "../../layouts/kquant.js";
+import { writtenBytes, type Layout } from "../../layouts/layout.js";
+import type { StoredBytes } from "../../plan/stored.js";
 import { buildPlan, writtenTensorsOf, type Plan, type Step } from "../../plan/plan.js";
 import type { Rule } from "../../plan/rules.js";
 import { isFloat8, type Mode, type QuantSpec } from "../../plan/spec.js";
@@ -27,6 +30,8 @@ export interface QuantizeJob extends WriteOptions {
   /** Default: `<input stem>.<tag>.safetensors` beside the input. */
   output?: string;
   rules: Rule[];
+  /** How the output names and shapes the quantized tensors (default: kquant's own). */
+  layout?: Layout;
   /** Names the default output: "int8", "int4", "float8", "recipe". */
   tag: string;
   /** Recorded in the manifest as given. */
@@ -83,7 +88,7 @@ export async function runQuantize(job: QuantizeJob): Promise<QuantizeReport> {
   const reader = await openTensors(job.input);
   try {
     const tensors = job.shard ? shardTensors(job.input, reader, job.shard) : reader.tensors;
-    const plan = buildPlan(job.input, tensors, job.rules);
+    const plan = buildPlan(job.input, tensors, job.rules, job.layout);
     const paths = outputPaths(job, plan.steps);
     const report = reportOf(job, plan, paths);
     if (job.dryRun) return report;
@@ -104,7 +109,7 @@ function shardTensors(input: string, reader: TensorReader, shard: ShardSpec): re
 
 async function writeAll(job: QuantizeJob, reader: TensorReader, plan: Plan, paths: OutputPaths): Promise<void> {
   const { files } = paths;
-  const manifest = newManifest(basename(job.input), reader.metadata, job.options, plan.steps);
+  const manifest = newManifest((job.layout ?? KQUANT_LAYOUT).name, basename(job.input), reader.metadata, job.options, plan.steps);
   const shardManifest = (f: OutputFile): Manifest => ({
     ...manifest,
     tensors: Object.fromEntries(f.steps.map((s) => [s.source.name, manifest.tensors[s.source.name]!])),
@@ -208,11 +213,8 @@ async function streamInProcess(ctx: Omit<StreamContext, "pool">): Promise<void> 
   }
 }
 
-function storedPairs(step: Step & { kind: "quantize" }, out: ReturnType<typeof quantizeTensor>): [string, Uint8Array][] {
-  return step.stored.flatMap((t): [string, Uint8Array][] => {
-    const bytes = out[t.role];
-    return bytes ? [[t.name, bytes]] : [];
-  });
+function storedPairs(step: Step & { kind: "quantize" }, out: StoredBytes): [string, Uint8Array][] {
+  return step.written.map((t) => [t.name, writtenBytes(t, out)]);
 }
 
 /** A short human description of a spec, for the report. */

@@ -13,13 +13,14 @@ import { createSafetensorsWriter } from "../../formats/safetensors-writer.js";
 import type { PlannedTensor, StDType, TensorInfo, TensorReader } from "../../formats/types.js";
 import { globToRegExp, matchesAny } from "../../plan/glob.js";
 import { isFloat8, isInt4, type Mode } from "../../plan/spec.js";
-import { scaleShapeOf, storedTensors, valuesShapeOf, type StoredGeometry, type StoredTensor } from "../../plan/stored.js";
+import type { Layout, WrittenTensor } from "../../layouts/layout.js";
+import { scaleShapeOf, storedNamesOf, storedTensors, valuesShapeOf, type StoredGeometry, type StoredRole } from "../../plan/stored.js";
 import { f32ToBf16Bits, f32ToF16Bits } from "../../quant/convert.js";
 import { dequantizeDivide, dequantizeMultiply, dequantizeZeroPoint, scaleLayout } from "../../quant/dequantize.js";
 import { decodeFloat8 } from "../../quant/float8.js";
 import { unpackInt4 } from "../../quant/int4.js";
 import { byteView } from "../../quant/tensor.js";
-import { manifestFromMetadata, type Manifest, type TensorRecord } from "../manifest.js";
+import { layoutOf, manifestFromMetadata, type Manifest, type TensorRecord } from "../manifest.js";
 import { checkOutputs } from "../quantize/outputs.js";
 
 /**
@@ -52,7 +53,11 @@ export async function readManifest(reader: TensorReader): Promise<Manifest | nul
 }
 
 /** A tensor the manifest says is stored, with the dtype and shape it must have. */
-export type ExpectedTensor = StoredTensor | (PlannedTensor & { role: "passthrough" });
+export type ExpectedTensor = PlannedTensor & {
+  /** The stored role whose bytes it holds, "passthrough", or "derived": bytes the layout makes (`encode`). */
+  role: StoredRole | "passthrough" | "derived";
+  encode?: WrittenTensor["encode"];
+};
 
 const MODES: ReadonlySet<string> = new Set<Mode>(["int8", "int4", "int4_grouped", "float8_e4m3fn", "float8_e5m2"]);
 
@@ -81,14 +86,22 @@ export function geometryOf(rec: TensorRecord): StoredGeometry | string {
 }
 
 /** What `rec`'s stored tensors must be, or why the record itself is inconsistent. */
-export function expectedTensors(name: string, rec: TensorRecord): ExpectedTensor[] | string {
+export function expectedTensors(name: string, rec: TensorRecord, layout: Layout): ExpectedTensor[] | string {
   const shape = rec.shape;
   if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) return `manifest shape ${JSON.stringify(shape)} is not a shape`;
   if (rec.mode === "passthrough") return [{ role: "passthrough", name, dtype: rec.source_dtype, shape }];
   if (typeof rec.values !== "string" || typeof rec.scale !== "string") return "manifest record names no values or scale tensor";
   const g = geometryOf(rec);
   if (typeof g === "string") return g;
-  return storedTensors({ values: rec.values, scale: rec.scale, ...(rec.zero !== undefined ? { zero: rec.zero } : {}) }, shape, g);
+  const stored = storedTensors(storedNamesOf(name), shape, g);
+  const written = layout.written({ name, dtype: rec.source_dtype, shape }, g, stored);
+  const out = written.map((t): ExpectedTensor => ({ name: t.name, dtype: t.dtype, shape: t.shape, role: t.from ?? "derived", ...(t.encode ? { encode: t.encode } : {}) }));
+  const recorded: [StoredRole, string | undefined][] = [["values", rec.values], ["scale", rec.scale], ["zero", rec.zero]];
+  for (const [role, recName] of recorded) {
+    const e = out.find((x) => x.role === role);
+    if (e?.name !== recName) return `manifest names ${recName === undefined ? "no" : `"${recName}" as the`} ${role} tensor, the ${layout.name} layout writes ${e ? `"${e.name}"` : "none"}`;
+  }
+  return out;
 }
 
 /** The stored bytes of one record, by role. */
@@ -188,11 +201,12 @@ export interface ManifestEntry {
 
 /** The manifest's records in order, each checked against the file's tensors (throws on the first problem). */
 export function checkedEntries(reader: TensorReader, manifest: Manifest): ManifestEntry[] {
+  const layout = layoutOf(manifest);
   const infos = new Map(reader.tensors.map((t) => [t.name, t]));
   const entries: ManifestEntry[] = [];
   const claimed = new Set<string>();
   for (const [name, record] of Object.entries(manifest.tensors)) {
-    const expected = expectedTensors(name, record);
+    const expected = expectedTensors(name, record, layout);
     if (typeof expected === "string") throw new KquantError(`${reader.path}: tensor "${name}": ${expected}`);
     checkStoredInfo(reader.path, name, expected, infos);
     for (const e of expected) claimed.add(e.name);

@@ -8,8 +8,8 @@ import type { StDType, TensorInfo } from "../../formats/types.js";
 import { globToRegExp, matchesAny } from "../../plan/glob.js";
 import { KquantError } from "../../errors.js";
 import { expectedTensors, readManifest } from "./dequantize.js";
-import { MANIFEST_KEY, type Manifest } from "../manifest.js";
-import { FLOAT_DTYPES, floatValues } from "./float-values.js";
+import { layoutOf, MANIFEST_KEY, type Manifest } from "../manifest.js";
+import { FLOAT_DTYPES, floatValues } from "../float-values.js";
 import { tensorStats, type TensorStats } from "./stats.js";
 
 export interface InspectOptions {
@@ -90,7 +90,7 @@ export function summariseManifest(manifest: Manifest, infos: ReadonlyMap<string,
     const srcBytes = (elements * bitsOf(rec.source_dtype)) / 8;
     sourceBytes += srcBytes;
     modes[rec.mode] = (modes[rec.mode] ?? 0) + 1;
-    const expected = expectedTensors(name, rec);
+    const expected = expectedTensors(name, rec, layoutOf(manifest));
     const stored = typeof expected === "string" ? [] : expected;
     const byRole = (role: string) => stored.find((e) => e.role === role);
     const values = byRole("values") ?? byRole("passthrough");

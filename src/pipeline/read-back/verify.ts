@@ -18,8 +18,9 @@ import { isFloat8, isInt4, type Mode } from "../../plan/spec.js";
 import { ErrorAccumulator, type ErrorMetrics } from "../../quant/error-metrics.js";
 import { dequantizeRecord, expectedTensors, readManifest, type ExpectedTensor, type StoredParts } from "./dequantize.js";
 import { sha256Hex } from "../hash.js";
-import type { TensorRecord } from "../manifest.js";
-import { floatValues } from "./float-values.js";
+import { layoutOf, type TensorRecord } from "../manifest.js";
+import type { Layout } from "../../layouts/layout.js";
+import { floatValues } from "../float-values.js";
 
 export interface Thresholds {
   minSqnr?: number;
@@ -147,6 +148,8 @@ function float8Problem(codes: Uint8Array, mode: "float8_e4m3fn" | "float8_e5m2")
   return count === 0 ? null : `${count} ${what} code(s) (first at index ${first}: 0x${codes[first]!.toString(16)})`;
 }
 
+const equalBytes = (a: Uint8Array, b: Uint8Array) => a.length === b.length && a.every((x, i) => x === b[i]);
+
 const i8 = (b: Uint8Array) => new Int8Array(b.buffer, b.byteOffset, b.byteLength);
 const f32 = (b: Uint8Array) => {
   const a = b.byteOffset % 4 === 0 ? b : b.slice();
@@ -213,8 +216,9 @@ export async function runVerify(path: string, opts: VerifyOptions = {}, onTensor
     const originals = new Map<string, TensorInfo>((original?.tensors ?? []).map((t) => [t.name, t]));
     const fileProblems: string[] = [];
     const claimed = new Set<string>();
+    const layout = layoutOf(manifest);
     for (const [name, rec] of Object.entries(manifest.tensors)) {
-      const e = expectedTensors(name, rec);
+      const e = expectedTensors(name, rec, layout);
       if (typeof e !== "string") for (const x of e) claimed.add(x.name);
     }
     for (const t of reader.tensors) {
@@ -231,7 +235,7 @@ export async function runVerify(path: string, opts: VerifyOptions = {}, onTensor
     for (const [name, rec] of Object.entries(manifest.tensors)) {
       if (!selected(name)) continue;
       const v: TensorVerdict = { name, mode: rec.mode, problems: [], gate_failures: [], ok: true };
-      hashes += await checkRecord(reader, infos, name, rec, v, original, originals, thresholds, opts.against);
+      hashes += await checkRecord(reader, infos, layout, name, rec, v, original, originals, thresholds, opts.against);
       v.ok = v.problems.length === 0 && v.gate_failures.length === 0;
       verdicts.push(v);
       onTensor?.(v);
@@ -271,6 +275,7 @@ export async function runVerify(path: string, opts: VerifyOptions = {}, onTensor
 async function checkRecord(
   reader: TensorReader,
   infos: ReadonlyMap<string, TensorInfo>,
+  layout: Layout,
   name: string,
   rec: TensorRecord,
   v: TensorVerdict,
@@ -279,7 +284,7 @@ async function checkRecord(
   thresholds: Thresholds,
   againstPath: string | undefined,
 ): Promise<number> {
-  const expected = expectedTensors(name, rec);
+  const expected = expectedTensors(name, rec, layout);
   if (typeof expected === "string") {
     v.problems.push(expected);
     return 0;
@@ -299,9 +304,11 @@ async function checkRecord(
 
   let hashes = 0;
   const bytes = new Map<string, Uint8Array>();
+  const derived: [ExpectedTensor, Uint8Array][] = [];
   for (const e of expected) {
     const data = await reader.read(e.name);
-    bytes.set(e.role, data);
+    if (e.role === "derived") derived.push([e, data]);
+    else bytes.set(e.role, data);
     const want = rec.sha256?.stored?.[e.name];
     if (typeof want !== "string") {
       v.problems.push(`${e.role} tensor "${e.name}" has no sha256 in the manifest`);
@@ -318,6 +325,10 @@ async function checkRecord(
       ? null
       : { values: bytes.get("values")!, scale: bytes.get("scale")!, ...(bytes.has("zero") ? { zero: bytes.get("zero")! } : {}) };
   if (parts) v.problems.push(...contentProblems(rec, expected, parts));
+  // A tensor the layout makes from the stored ones (or a constant) must be what it makes.
+  for (const [e, data] of derived) {
+    if (parts && e.encode && !equalBytes(e.encode(parts), data)) v.problems.push(`tensor "${e.name}" is not what the ${layout.name} layout makes from the stored tensors`);
+  }
 
   if (!original) return hashes;
   const orig = originals.get(name);

@@ -1,7 +1,7 @@
 /** Floating tensor bytes as float32: the one decoding every command uses. */
-import type { StDType } from "../../formats/types.js";
-import { bf16BitsToF32, f16BitsToF32, f64ToF32 } from "../../quant/convert.js";
-import { decodeFloat8 } from "../../quant/float8.js";
+import type { StDType } from "../formats/types.js";
+import { bf16BitsToF32, f16BitsToF32, f64ToF32 } from "../quant/convert.js";
+import { decodeFloat8 } from "../quant/float8.js";
 
 /** Dtypes `floatValues` can read. */
 export const FLOAT_DTYPES: ReadonlySet<StDType> = new Set<StDType>(["F32", "F16", "BF16", "F64", "F8_E4M3", "F8_E5M2"]);

@@ -1,0 +1,16 @@
+/** The layouts by name: `--layout NAME`. */
+import { KquantError } from "../errors.js";
+import { KQUANT_LAYOUT } from "./kquant.js";
+import type { Layout, LayoutName } from "./layout.js";
+
+const LAYOUTS: Partial<Record<LayoutName, Layout>> = { kquant: KQUANT_LAYOUT };
+
+/** The names `--layout` takes. */
+export const LAYOUT_NAMES = Object.keys(LAYOUTS) as LayoutName[];
+
+/** The layout called `name`; exits 2 naming the choices on any other. */
+export function layoutNamed(name: string): Layout {
+  const layout = LAYOUTS[name as LayoutName];
+  if (!layout) throw new KquantError(`--layout ${name}: unknown layout (choose ${LAYOUT_NAMES.join(", ")})`);
+  return layout;
+}
