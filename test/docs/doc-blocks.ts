@@ -3,6 +3,8 @@
  * run every one and compare. A ```sh block is run (its lines in order, in one shell); a ```text
  * block right after it is what the block prints (stdout then stderr). A block preceded by
  * `<!-- not run: why -->` is illustrative (or run elsewhere, e.g. by .ci/run) and is skipped.
+ * The README's set-up lines are run without their `npm ci && ` and `npm test`: the checkout under
+ * test is installed already, and CI runs both lines as they are (.ci/run).
  */
 export interface DocBlock {
   file: string;
@@ -45,12 +47,14 @@ export function docBlocks(file: string, markdown: string): DocBlock[] {
       lastComment = undefined;
       continue;
     }
-    const block: DocBlock = { file, line: start + 1, commands: body.join("\n"), ...(lastComment !== undefined ? { notRun: lastComment } : {}) };
+    const commands = body.filter((l) => l.trim() !== "npm test").map((l) => l.replace(/^npm ci && /, ""));
+    const block: DocBlock = { file, line: start + 1, commands: commands.join("\n"), ...(lastComment !== undefined ? { notRun: lastComment } : {}) };
     lastComment = undefined;
-    // Output shown right after (blank lines and a short lead-in sentence ending in ':' allowed).
+    // Output shown right after: a ```text block, after at most a short lead-in ending in ':'.
     let j = i;
-    while (j < lines.length && (lines[j]!.trim() === "" || (/:\s*$/.test(lines[j]!) && !FENCE.test(lines[j]!)))) j++;
-    if (j < lines.length && /^```text\s*$/.test(lines[j]!)) {
+    while (j < lines.length && j - i < 6 && !FENCE.test(lines[j]!)) j++;
+    const leadIn = lines.slice(i, j).filter((l) => l.trim() !== "");
+    if (j < lines.length && /^```text\s*$/.test(lines[j]!) && (leadIn.length === 0 || /:\s*$/.test(leadIn[leadIn.length - 1]!))) {
       const out: string[] = [];
       for (j++; j < lines.length && !/^```\s*$/.test(lines[j]!); j++) out.push(lines[j]!);
       block.output = out.join("\n");

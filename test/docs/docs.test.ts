@@ -58,6 +58,10 @@ for (const page of pages) {
       if (UPDATE) writeFileSync(join(ROOT, page), withOutputs(markdown, blocks, printedBy));
     });
 
+    it("runs every command block, or says why not", () => {
+      for (const b of blocks) expect(b.notRun ?? "run", `${page}:${b.line}`).not.toBe("");
+    });
+
     for (const b of blocks.filter((x) => x.notRun === undefined)) {
       it(`runs the commands at line ${b.line}${b.output !== undefined ? " and prints what it shows" : ""}`, () => {
         const script = `${b.output === undefined ? "set -e\n" : ""}npx() { if [ "$1" = kquant ]; then shift; kquant "$@"; else command npx "$@"; fi; }\n${b.commands}\n`;
