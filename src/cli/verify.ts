@@ -1,7 +1,11 @@
 /** `kquant verify`: integrity of a kquant output, and its error against the original as a gate. */
 import { Command, InvalidArgumentError } from "commander";
 import { KquantError } from "../errors.js";
+import { writeFileAtomic } from "../formats/atomic.js";
+import { checkOutputs } from "../pipeline/quantize/outputs.js";
 import { runVerify, type TensorVerdict, type VerifyReport } from "../pipeline/read-back/verify.js";
+import { HISTOGRAM_BINS } from "../quant/error-histogram.js";
+import { renderVerifyHtml } from "../report/html.js";
 import { formatNumber, jsonText } from "./present.js";
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
@@ -19,6 +23,8 @@ interface VerifyCliOptions {
   maxAbsError?: number;
   filter?: string[];
   json?: boolean;
+  html?: string;
+  force?: boolean;
 }
 
 export function verifyCommand(): Command {
@@ -31,6 +37,8 @@ export function verifyCommand(): Command {
     .option("--max-abs-error <x>", "fail tensors whose max abs error is above this (needs --against)", parseNumber)
     .option("--filter <glob>", "only tensors whose name matches (repeatable)", collect)
     .option("--json", "print the report as JSON on stdout")
+    .option("--html <file>", "also write the report as one self-contained HTML page (table, SQNR chart, error histograms)")
+    .option("-f, --force", "overwrite an existing --html file")
     .addHelpText(
       "after",
       `
@@ -38,10 +46,13 @@ Exit status: 0 all checks pass, 1 a check failed (each failing tensor is named),
 
 Examples:
   kquant verify model.int8.safetensors
-  kquant verify model.int4.safetensors --against model.safetensors --min-cosine 0.99`,
+  kquant verify model.int4.safetensors --against model.safetensors --min-cosine 0.99
+  kquant verify model.int4.safetensors --against model.safetensors --html report.html`,
     )
     .action(async (file: string, opts: VerifyCliOptions) => {
       const stream = !opts.json;
+      const inputs = opts.against !== undefined ? [file, opts.against] : [file];
+      if (opts.html !== undefined) await checkOutputs([opts.html], inputs, !!opts.force);
       const report = await runVerify(
         file,
         {
@@ -50,10 +61,14 @@ Examples:
           ...(opts.minCosine !== undefined ? { minCosine: opts.minCosine } : {}),
           ...(opts.maxAbsError !== undefined ? { maxAbsError: opts.maxAbsError } : {}),
           ...(opts.filter ? { filter: opts.filter } : {}),
+          ...(opts.html !== undefined ? { histogramBins: HISTOGRAM_BINS } : {}),
         },
         stream ? (v) => process.stdout.write(`${verdictLine(v)}\n`) : undefined,
       );
+      // Written whatever the verdict: a failing run is when the page is most wanted.
+      if (opts.html !== undefined) await writeFileAtomic(opts.html, renderVerifyHtml(report));
       process.stdout.write(`${opts.json ? jsonText(report) : summaryText(report)}\n`);
+      if (opts.html !== undefined && !opts.json) process.stdout.write(`HTML report: ${opts.html}\n`);
       if (!report.ok) throw new KquantError(failureMessage(report), 1);
     });
 }

@@ -21,6 +21,7 @@ import { sha256Hex } from "../hash.js";
 import { layoutOf, type TensorRecord } from "../manifest.js";
 import type { Layout } from "../../layouts/layout.js";
 import { floatValues } from "../float-values.js";
+import { errorHistogram, type ErrorHistogram } from "../../quant/error-histogram.js";
 
 export interface Thresholds {
   minSqnr?: number;
@@ -31,6 +32,8 @@ export interface Thresholds {
 export interface VerifyOptions extends Thresholds {
   against?: string;
   filter?: string[];
+  /** With `against`: also count each measured tensor's errors into this many bins (for the HTML report). */
+  histogramBins?: number;
 }
 
 export interface TensorVerdict {
@@ -40,6 +43,8 @@ export interface TensorVerdict {
   problems: string[];
   /** Against the original, quantized tensors only. */
   metrics?: ErrorMetrics;
+  /** With `histogramBins`: the distribution of (dequantized − original), when the max error is finite. */
+  error_histogram?: ErrorHistogram;
   /** Thresholds this tensor missed. */
   gate_failures: string[];
   ok: boolean;
@@ -235,7 +240,7 @@ export async function runVerify(path: string, opts: VerifyOptions = {}, onTensor
     for (const [name, rec] of Object.entries(manifest.tensors)) {
       if (!selected(name)) continue;
       const v: TensorVerdict = { name, mode: rec.mode, problems: [], gate_failures: [], ok: true };
-      hashes += await checkRecord(reader, infos, layout, name, rec, v, original, originals, thresholds, opts.against);
+      hashes += await checkRecord(reader, infos, layout, name, rec, v, original, originals, thresholds, opts.against, opts.histogramBins);
       v.ok = v.problems.length === 0 && v.gate_failures.length === 0;
       verdicts.push(v);
       onTensor?.(v);
@@ -283,6 +288,7 @@ async function checkRecord(
   originals: ReadonlyMap<string, TensorInfo>,
   thresholds: Thresholds,
   againstPath: string | undefined,
+  histogramBins: number | undefined,
 ): Promise<number> {
   const expected = expectedTensors(name, rec, layout);
   if (typeof expected === "string") {
@@ -351,8 +357,12 @@ async function checkRecord(
     return hashes;
   }
   const acc = new ErrorAccumulator();
-  acc.add(reference, dequantizeRecord(rec, parts));
+  const approx = dequantizeRecord(rec, parts);
+  acc.add(reference, approx);
   v.metrics = acc.result();
+  if (histogramBins !== undefined && Number.isFinite(v.metrics.maxAbsError)) {
+    v.error_histogram = errorHistogram(reference, approx, v.metrics.maxAbsError, histogramBins);
+  }
   v.gate_failures.push(...gateFailures(v.metrics, thresholds));
   return hashes;
 }
