@@ -19,6 +19,7 @@ import { decodeFloat8 } from "../quant/float8.js";
 import { unpackInt4 } from "../quant/int4.js";
 import { byteView } from "../quant/tensor.js";
 import { manifestFromMetadata, type Manifest, type TensorRecord } from "./manifest.js";
+import { outputKindOf } from "./output-kinds.js";
 import { checkOutputs } from "./outputs.js";
 
 /**
@@ -224,10 +225,7 @@ export async function readParts(reader: TensorReader, expected: readonly Expecte
 }
 
 export async function runDequantize(job: DequantizeJob): Promise<DequantizeReport> {
-  const toNpz = job.output.toLowerCase().endsWith(".npz");
-  if (!toNpz && !job.output.toLowerCase().endsWith(".safetensors")) {
-    throw new KquantError(`${job.output}: the output must end in .safetensors or .npz`);
-  }
+  const toNpz = outputKindOf("dequantize", job.output).format === "npz";
   if (toNpz && job.dtype === "bf16") throw new KquantError(`${job.output}: numpy has no bfloat16; write bf16 to .safetensors`);
   const reader = await openTensors(job.input);
   try {

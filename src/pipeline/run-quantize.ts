@@ -14,6 +14,7 @@ import type { Rule } from "../plan/rules.js";
 import { isFloat8, type Mode, type QuantSpec } from "../plan/spec.js";
 import { sha256Hex } from "./hash.js";
 import { MANIFEST_KEY, newManifest, type Manifest } from "./manifest.js";
+import { outputKindOf } from "./output-kinds.js";
 import { checkOutputs, defaultOutputPath, isIndexPath, manifestPathFor, shardOutputPath } from "./outputs.js";
 import { namesDigest, PART_FORMAT, partPathFor, type PartManifest } from "./part-manifest.js";
 import { selectShards, type ShardSpec } from "./shard-select.js";
@@ -86,6 +87,7 @@ interface OutputFile {
 }
 
 export async function runQuantize(job: QuantizeJob): Promise<QuantizeReport> {
+  if (job.output !== undefined) outputKindOf("quantize", job.output);
   const reader = await openTensors(job.input);
   try {
     const tensors = job.shard ? shardTensors(job.input, reader, job.shard) : reader.tensors;
