@@ -66,7 +66,10 @@ export function beginOutputs(): OutputScope {
     if (scope === mine) scope = null;
   };
   return {
-    keep: end,
+    keep() {
+      end();
+      mine.clear();
+    },
     removeSync() {
       end();
       return removeSync([...temps.keys(), ...mine]);
