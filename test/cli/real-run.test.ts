@@ -4,8 +4,8 @@
  * fills up (a real tmpfs), an output folder removed, a source truncated. Each disturbance comes
  * once the run's temp file exists (with data in it, for the interrupts), so the run is mid-write.
  */
-import { spawn } from "node:child_process";
-import { copyFileSync, mkdtempSync, readdirSync, rmSync, statSync, truncateSync } from "node:fs";
+import { execFileSync, spawn } from "node:child_process";
+import { copyFileSync, existsSync, mkdtempSync, readdirSync, rmSync, statSync, truncateSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -58,11 +58,11 @@ interface TerminalRun {
 }
 
 /**
- * Runs `kquant quantize` on a pseudo-terminal in `dir` and, once a temp file there holds 4 MiB,
+ * Runs `kquant <args>` on a pseudo-terminal in `dir` and, once a temp file there holds 4 MiB,
  * interrupts it with `how`: "ctrl-c" types ^C on the terminal, "SIGTERM" signals the process.
  */
-function interruptedRun(dir: string, how: "ctrl-c" | "SIGTERM"): Promise<TerminalRun> {
-  const command = `echo "pid=$$"; exec "${process.execPath}" "${cli}" quantize "${input}" --int8 -o model.int8.safetensors`;
+function interruptedRun(dir: string, args: string, how: "ctrl-c" | "SIGTERM"): Promise<TerminalRun> {
+  const command = `echo "pid=$$"; exec "${process.execPath}" "${cli}" ${args}`;
   const child = spawn("/usr/bin/script", ["-qfec", command, "/dev/null"], { cwd: dir, stdio: ["pipe", "pipe", "inherit"] });
   const chunks: Buffer[] = [];
   child.stdout.on("data", (d: Buffer) => chunks.push(d));
@@ -80,24 +80,46 @@ function interruptedRun(dir: string, how: "ctrl-c" | "SIGTERM"): Promise<Termina
   });
 }
 
-describe("an interrupted quantize", () => {
+/** What every interrupted run must show: exit code, an empty output folder, the cursor back last. */
+function expectCleanStop(run: TerminalRun, dir: string, signal: string, code: number, bar: boolean): void {
+  expect(run.code).toBe(code);
+  expect(readdirSync(dir)).toEqual([]);
+  const stopped = `kquant: stopped by ${signal}; removed 1 unfinished file(s), nothing was left\r\n`;
+  if (!bar) {
+    // No bar (dequantize draws none): the cursor was never hidden, and the line is the last thing.
+    expect(run.screen.endsWith(stopped)).toBe(true);
+    expect(run.screen).not.toContain(HIDE_CURSOR);
+    return;
+  }
+  // The bar was drawn (it hid the cursor), then the line saying what happened, then the cursor came back, last.
+  const hidden = run.screen.indexOf(HIDE_CURSOR);
+  expect(hidden).toBeGreaterThan(-1);
+  expect(run.screen.slice(hidden).endsWith(`${stopped}${SHOW_CURSOR}`)).toBe(true);
+  expect(run.screen.lastIndexOf(SHOW_CURSOR)).toBeGreaterThan(run.screen.lastIndexOf(HIDE_CURSOR));
+}
+
+describe("an interrupted run", () => {
   for (const [how, signal, code] of [
     ["ctrl-c", "SIGINT", 130],
     ["SIGTERM", "SIGTERM", 143],
   ] as const) {
-    it(`${how}: exits ${code}, leaves nothing, shows the cursor last, keeps the input`, async () => {
+    it(`quantize, ${how}: exits ${code}, leaves nothing, shows the cursor last, keeps the input`, async () => {
       const dir = mkdtempSync(join(root, "out-"));
-      const run = await interruptedRun(dir, how);
-      expect(run.code).toBe(code);
-      expect(readdirSync(dir)).toEqual([]);
-      // The bar was drawn (it hid the cursor), then the line saying what happened, then the cursor came back, last.
-      const hidden = run.screen.indexOf(HIDE_CURSOR);
-      expect(hidden).toBeGreaterThan(-1);
-      expect(run.screen.slice(hidden)).toMatch(new RegExp(`kquant: stopped by ${signal}; removed 1 unfinished file\\(s\\), nothing was left\\r\\n\\x1b\\[\\?25h$`));
-      expect(run.screen.lastIndexOf(SHOW_CURSOR)).toBeGreaterThan(run.screen.lastIndexOf(HIDE_CURSOR));
+      const run = await interruptedRun(dir, `quantize "${input}" --int8 -o model.int8.safetensors`, how);
+      expectCleanStop(run, dir, signal, code, true);
       expect(fileHash(input)).toBe(inputHash);
     });
   }
+
+  it("dequantize, ctrl-c: exits 130, leaves nothing, keeps the input", async () => {
+    const quantized = join(root, "model.int8.safetensors");
+    if (!existsSync(quantized)) execFileSync(process.execPath, [cli, "quantize", input, "--int8", "-o", quantized, "-q"]);
+    const before = fileHash(quantized);
+    const dir = mkdtempSync(join(root, "out-"));
+    const run = await interruptedRun(dir, `dequantize "${quantized}" -o model.f32.safetensors`, "ctrl-c");
+    expectCleanStop(run, dir, "SIGINT", 130, false);
+    expect(fileHash(quantized)).toBe(before);
+  });
 });
 
 interface PlainRun {
