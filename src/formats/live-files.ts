@@ -18,10 +18,12 @@ import { dirname, resolve } from "node:path";
 const temps = new Map<string, number>();
 let scope: Set<string> | null = null;
 
+/** Registers the temp file `path`, which will be `finalBytes` long when finished (0: not known). */
 export function trackTemp(path: string, finalBytes: number): void {
   temps.set(path, finalBytes);
 }
 
+/** `path` was renamed into place or deleted: no longer this registry's to remove. */
 export function untrackTemp(path: string): void {
   temps.delete(path);
 }
