@@ -31,14 +31,14 @@ describe("output kinds", () => {
       const npz = await kquant("quantize", input, "--int8", "-o", join(out.dir, "q.npz"));
       expect(npz.code).toBe(2);
       expect(npz.stderr).toBe(
-        `kquant: ${join(out.dir, "q.npz")}: quantize writes .safetensors.index.json or .safetensors, not .npz ` +
+        `kquant: ${join(out.dir, "q.npz")}: quantize writes .safetensors or .safetensors.index.json, not .npz ` +
           "(an .npz has no place for the scales' layout and the kquant manifest that dequantizing needs)\n",
       );
       const bin = await kquant("quantize", input, "--int8", "-o", join(out.dir, "q.bin"), "--dry-run");
       expect(bin.code).toBe(2);
-      expect(bin.stderr).toBe(`kquant: ${join(out.dir, "q.bin")}: quantize writes .safetensors.index.json or .safetensors, not .bin\n`);
+      expect(bin.stderr).toBe(`kquant: ${join(out.dir, "q.bin")}: quantize writes .safetensors or .safetensors.index.json, not .bin\n`);
       const bare = await kquant("quantize", input, "--int8", "-o", join(out.dir, "q"));
-      expect(bare.stderr).toBe(`kquant: ${join(out.dir, "q")}: quantize writes .safetensors.index.json or .safetensors, not a name without an extension\n`);
+      expect(bare.stderr).toBe(`kquant: ${join(out.dir, "q")}: quantize writes .safetensors or .safetensors.index.json, not a name without an extension\n`);
       expect(listDir(out.dir)).toEqual([]);
     } finally {
       out.cleanup();
@@ -55,6 +55,10 @@ describe("output kinds", () => {
       expect(bin.stderr).toBe(`kquant: ${join(out.dir, "d.bin")}: dequantize writes .safetensors or .npz, not .bin\n`);
       const npy = await kquant("dequantize", q, "-o", join(out.dir, "d.npy"));
       expect(npy.stderr).toBe(`kquant: ${join(out.dir, "d.npy")}: dequantize writes .safetensors or .npz, not .npy\n`);
+      const index = await kquant("dequantize", q, "-o", join(out.dir, "d.safetensors.index.json"));
+      expect(index.stderr).toBe(
+        `kquant: ${join(out.dir, "d.safetensors.index.json")}: dequantize writes .safetensors or .npz, not .safetensors.index.json (dequantize writes one file, whatever the input's shards)\n`,
+      );
       expect((await kquant("dequantize", q, "-o", join(out.dir, "d.NPZ"), "-q")).code).toBe(0);
       expect((await kquant("dequantize", q, "-o", join(out.dir, "d.safetensors"), "-q")).code).toBe(0);
       // The bytes say the format the name says: a zip archive and a safetensors header.
