@@ -8,6 +8,8 @@ export interface Progress {
 
 const SILENT: Progress = { advance() {}, stop() {} };
 
+const SHOW_CURSOR = "\x1b[?25h";
+
 /** Bars on screen now, each with what its stream needs to show the cursor again. */
 const drawn = new Map<Progress, NodeJS.WriteStream>();
 
@@ -24,7 +26,6 @@ export function releaseTerminal(): () => void {
   };
 }
 
-const SHOW_CURSOR = "\x1b[?25h";
 const MiB = 1024 * 1024;
 
 export async function startProgress(totalBytes: number, opts: { quiet?: boolean; stream?: NodeJS.WriteStream } = {}): Promise<Progress> {
