@@ -11,3 +11,9 @@ export class KquantError extends Error {
     this.name = "KquantError";
   }
 }
+
+/**
+ * The exit status of a fault in the machine rather than in the input (sysexits' EX_IOERR): the
+ * disk is full, a read failed, a file or folder changed or vanished while kquant used it.
+ */
+export const EXIT_IO_FAULT = 74;

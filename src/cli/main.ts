@@ -1,20 +1,25 @@
 /**
  * The `kquant` command. Exit codes: 0 done, 1 a check failed (verify thresholds, mismatches),
- * 2 bad usage or bad input. Errors are one line on stderr.
+ * 2 bad usage or bad input, 70 an internal error, 74 an I/O fault (disk full, read error, a file or
+ * folder changed or removed under kquant), 130/143/129 stopped by SIGINT/SIGTERM/SIGHUP. Errors are
+ * one line on stderr; a command that fails or is stopped leaves none of its outputs behind.
  */
 import { Command, CommanderError } from "commander";
 import { KquantError } from "../errors.js";
+import { beginOutputs } from "../formats/live-files.js";
 import { VERSION } from "../version.js";
 import { dequantizeCommand } from "./dequantize.js";
 import { inspectCommand } from "./inspect.js";
 import { mergeIndexCommand } from "./merge-index.js";
 import { quantizeCommand } from "./quantize.js";
+import { handleInterrupts } from "./signals.js";
 import { verifyCommand } from "./verify.js";
 
 // kquant prints no color or styling of its own, so NO_COLOR needs no switch: output is plain
 // text everywhere, and the progress bar (cursor moves only) appears only on a terminal.
 const TOP_LEVEL_HELP = `
-Exit status: 0 done, 1 a check failed (verify), 2 bad usage or bad input.
+Exit status: 0 done, 1 a check failed (verify), 2 bad usage or bad input, 70 internal error,
+74 I/O fault (disk full, read error, a file changed or removed while in use), 130 Ctrl-C, 143 SIGTERM.
 Run "kquant <command> --help" for each command's options and examples.
 
 Examples:
@@ -42,10 +47,17 @@ export function program(): Command {
 }
 
 export async function main(argv: string[]): Promise<number> {
+  // Every file the command writes is collected, so that a failure or an interrupt removes them all.
+  const outputs = beginOutputs();
+  const stopHandling = handleInterrupts(outputs);
   try {
     await program().parseAsync(argv);
+    outputs.keep();
     return 0;
   } catch (err) {
+    // A failed check (exit 1) is a finished command whose outputs are whole; any other error is not.
+    if (err instanceof KquantError && err.exitCode === 1) outputs.keep();
+    else outputs.removeSync();
     if (err instanceof CommanderError) {
       // Help and version exit 0; every other parse error is bad usage.
       return err.exitCode === 0 ? 0 : 2;
@@ -56,5 +68,7 @@ export async function main(argv: string[]): Promise<number> {
     }
     process.stderr.write(`kquant: internal error: ${(err as Error).stack ?? String(err)}\n`);
     return 70;
+  } finally {
+    stopHandling();
   }
 }

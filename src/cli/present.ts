@@ -1,15 +1,5 @@
 /** Plain-text presentation shared by the commands: sizes and aligned tables. */
-
-export function formatBytes(n: number): string {
-  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
-  let v = n;
-  let u = 0;
-  while (v >= 1024 && u < units.length - 1) {
-    v /= 1024;
-    u++;
-  }
-  return u === 0 ? `${n} B` : `${v.toFixed(v >= 100 ? 0 : v >= 10 ? 1 : 2)} ${units[u]}`;
-}
+export { formatBytes } from "../units.js";
 
 export function formatShape(shape: readonly number[]): string {
   return `[${shape.join(", ")}]`;

@@ -80,7 +80,7 @@ export function quantizeCommand(): Command {
     .option("--include <glob>", "quantize only matching tensor names (repeatable)", collect)
     .option("--exclude <glob>", "never quantize matching tensor names (repeatable)", collect)
     .option("--recipe <file>", "JSON rules, first match wins (see README)")
-    .option("-o, --output <path>", "output file (default: <input stem>.<mode>.safetensors beside the input)")
+    .option("-o, --output <path>", "output: *.safetensors, or *.safetensors.index.json for a sharded input (default: <input stem>.<mode>.safetensors beside the input)")
     .option("-f, --force", "overwrite an existing output")
     .addOption(fsyncOption())
     .option("--dry-run", "print the plan and sizes, write nothing")

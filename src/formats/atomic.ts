@@ -1,11 +1,17 @@
 /**
  * Writes that never leave a half-written file under the target's name: data goes to a temporary
  * file in the same folder (so the rename cannot cross file systems), then is renamed into place.
+ * Temp files and renamed outputs are registered in live-files.ts while they are being written, so
+ * an interrupt removes them too; a write whose size is known checks the free space first.
  */
 import { randomBytes } from "node:crypto";
-import { open, rename, rm, type FileHandle } from "node:fs/promises";
+import { open, rename, rm, stat, type FileHandle } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
-import { asUserError, writeFully } from "./io.js";
+import { EXIT_IO_FAULT, KquantError } from "../errors.js";
+import { formatBytes } from "../units.js";
+import { diskFullError, ensureFreeSpace, freeBytes } from "./disk-space.js";
+import { asUserError, errnoOf, writeFully } from "./io.js";
+import { forgetOutput, noteOutput, trackTemp, untrackTemp } from "./live-files.js";
 
 export interface WriteOptions {
   /**
@@ -22,13 +28,20 @@ export function tempPathFor(target: string): string {
   return join(dirname(target), `.${basename(target)}.${process.pid}.${randomBytes(6).toString("hex")}.tmp`);
 }
 
-/** A new temp file next to `target`, opened exclusively for writing. */
-export async function openTemp(target: string): Promise<{ fh: FileHandle; tempPath: string }> {
+/**
+ * A new temp file next to `target`, opened exclusively for writing. With `finalBytes` (the size
+ * the finished file will have), a folder without room for it is refused before anything is created.
+ */
+export async function openTemp(target: string, finalBytes = 0): Promise<{ fh: FileHandle; tempPath: string }> {
+  if (finalBytes > 0) await ensureFreeSpace(target, finalBytes);
   const tempPath = tempPathFor(target);
+  // Registered before it exists: an interrupt while the open is in flight still removes it.
+  trackTemp(tempPath, finalBytes);
   try {
     return { fh: await open(tempPath, "wx"), tempPath };
   } catch (err) {
-    throw asUserError(err, target);
+    untrackTemp(tempPath);
+    throw await writeError(err, target, finalBytes, false);
   }
 }
 
@@ -37,11 +50,14 @@ export async function commitTemp(fh: FileHandle, tempPath: string, target: strin
   try {
     if (opts.fsync) await fh.sync();
     await fh.close();
+    noteOutput(target);
     await rename(tempPath, target);
+    untrackTemp(tempPath);
   } catch (err) {
-    await fh.close().catch(() => undefined);
-    await removeQuietly(tempPath);
-    throw asUserError(err, target);
+    forgetOutput(target);
+    const size = await stat(tempPath).then((s) => s.size, () => 0);
+    await discardTemp(fh, tempPath);
+    throw await writeError(err, target, size);
   }
   if (opts.fsync) await syncFolder(dirname(target));
 }
@@ -50,10 +66,35 @@ export async function commitTemp(fh: FileHandle, tempPath: string, target: strin
 export async function discardTemp(fh: FileHandle, tempPath: string): Promise<void> {
   await fh.close().catch(() => undefined);
   await removeQuietly(tempPath);
+  untrackTemp(tempPath);
 }
 
 export async function removeQuietly(path: string): Promise<void> {
   await rm(path, { force: true }).catch(() => undefined);
+}
+
+/**
+ * A failed write to `target` (`needed` bytes when finished) as one line, once its temp file is
+ * gone: a full disk says what was needed and what is free; a folder or temp file removed under
+ * kquant says so (`wrote`: its temp file had been created); other errno codes as for reads
+ * (io.ts); anything else is returned as it is.
+ */
+export async function writeError(err: unknown, target: string, needed: number, wrote = true): Promise<unknown> {
+  if (err instanceof KquantError) return err;
+  const code = errnoOf(err);
+  const folder = dirname(target);
+  if (code === "ENOSPC" || code === "EDQUOT") {
+    const what = code === "EDQUOT" ? "over the disk quota: " : "";
+    return diskFullError(target, `${what}the disk filled up while writing it${needed > 0 ? `, which needs ${formatBytes(needed)}` : ""}`, await freeBytes(folder));
+  }
+  if (code === "ENOENT") {
+    const folderThere = await stat(folder).then((s) => s.isDirectory(), () => false);
+    const what = folderThere
+      ? "its temporary file was removed while kquant wrote it"
+      : `the output folder ${folder} ${wrote ? "was removed while kquant wrote into it" : "does not exist"}`;
+    return new KquantError(`${target}: ${what}`, EXIT_IO_FAULT);
+  }
+  return asUserError(err, target);
 }
 
 /** Makes the rename durable where the platform allows syncing a directory (not Windows). */
@@ -71,7 +112,8 @@ async function syncFolder(folder: string): Promise<void> {
 
 /** Writes `chunks` back to back to `target` atomically, without concatenating them in memory. */
 export async function writeChunksAtomic(target: string, chunks: readonly Uint8Array[], opts: WriteOptions = {}): Promise<void> {
-  const { fh, tempPath } = await openTemp(target);
+  const size = chunks.reduce((n, c) => n + c.length, 0);
+  const { fh, tempPath } = await openTemp(target, size);
   try {
     let position = 0;
     for (const chunk of chunks) {
@@ -80,7 +122,7 @@ export async function writeChunksAtomic(target: string, chunks: readonly Uint8Ar
     }
   } catch (err) {
     await discardTemp(fh, tempPath);
-    throw asUserError(err, target);
+    throw await writeError(err, target, size);
   }
   await commitTemp(fh, tempPath, target, opts);
 }

@@ -1,18 +1,30 @@
 /** Positional reads and writes that loop until done, in chunks a single fs call accepts. */
 import type { FileHandle } from "node:fs/promises";
-import { KquantError } from "../errors.js";
+import { EXIT_IO_FAULT, KquantError } from "../errors.js";
 
 /** fs calls take at most 2 GiB - 1 bytes; stay well below so a 4 GiB tensor is four calls. */
 const MAX_IO = 1 << 30;
 
-/** Fills `into` from `position`; a short file is an error naming `file` and `what`. */
+/**
+ * Fills `into` from `position`. Callers check the file's size when they open it, so a short read
+ * means the file shrank since: reported as such, naming `file` and `what`.
+ */
 export async function readFully(fh: FileHandle, into: Uint8Array, position: number, file: string, what: string): Promise<Uint8Array> {
   let done = 0;
   while (done < into.length) {
     const want = Math.min(MAX_IO, into.length - done);
-    const { bytesRead } = await fh.read(into, done, want, position + done);
+    let bytesRead: number;
+    try {
+      ({ bytesRead } = await fh.read(into, done, want, position + done));
+    } catch (err) {
+      throw asUserError(err, `${file}: ${what}`);
+    }
     if (bytesRead === 0) {
-      throw new KquantError(`${file}: ${what}: file ended early (read ${done} of ${into.length} bytes at offset ${position})`);
+      const size = await fh.stat().then((s) => `${s.size} bytes`, () => "shorter");
+      throw new KquantError(
+        `${file}: ${what}: the file was truncated while kquant read it (it is now ${size}, the data runs to byte ${position + into.length})`,
+        EXIT_IO_FAULT,
+      );
     }
     done += bytesRead;
   }
@@ -37,16 +49,35 @@ export function outputBuffer(into: Uint8Array | undefined, byteLength: number, f
   return into;
 }
 
-/** Turns "file not found" and friends into one-line user errors; anything else is rethrown. */
+/** errno codes that mean the path or its permissions are wrong: bad usage, exit 2. */
+const USAGE_ERRORS: Record<string, string> = {
+  ENOENT: "no such file",
+  EACCES: "permission denied",
+  EISDIR: "is a directory",
+  ENOTDIR: "a parent is not a directory",
+  EPERM: "operation not permitted",
+  EROFS: "read-only file system",
+};
+
+/** errno codes that mean the machine failed kquant: exit EXIT_IO_FAULT. */
+const FAULTS: Record<string, string> = {
+  EIO: "input/output error (a failing disk, or a network share that went away?)",
+  ESTALE: "stale file handle (a network share that went away?)",
+  ENOSPC: "no space left on the device",
+  EDQUOT: "disk quota exceeded",
+};
+
+/** Turns "file not found", a read error and friends into one-line user errors; anything else is rethrown. */
 export function asUserError(err: unknown, file: string): unknown {
-  const code = (err as NodeJS.ErrnoException | null)?.code;
-  const known: Record<string, string> = {
-    ENOENT: "no such file",
-    EACCES: "permission denied",
-    EISDIR: "is a directory",
-    ENOTDIR: "a parent is not a directory",
-    EPERM: "operation not permitted",
-  };
-  if (typeof code === "string" && known[code] !== undefined) return new KquantError(`${file}: ${known[code]}`);
+  const code = errnoOf(err);
+  if (code === undefined) return err;
+  if (USAGE_ERRORS[code] !== undefined) return new KquantError(`${file}: ${USAGE_ERRORS[code]}`);
+  if (FAULTS[code] !== undefined) return new KquantError(`${file}: ${FAULTS[code]}`, EXIT_IO_FAULT);
   return err;
+}
+
+/** The errno code of `err`, if it has one. */
+export function errnoOf(err: unknown): string | undefined {
+  const code = (err as NodeJS.ErrnoException | null)?.code;
+  return typeof code === "string" ? code : undefined;
 }

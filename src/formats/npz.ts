@@ -6,7 +6,7 @@
 import { Readable } from "node:stream";
 import type yauzl from "yauzl";
 import { KquantError } from "../errors.js";
-import { commitTemp, discardTemp, openTemp, type WriteOptions } from "./atomic.js";
+import { commitTemp, discardTemp, openTemp, writeError, type WriteOptions } from "./atomic.js";
 import { crc32 } from "./crc32.js";
 import { asUserError, writeFully } from "./io.js";
 import { encodeNpy, needsTranspose, npyDataStart, npyDataToLittleEndianC, NPY_PRELUDE_BYTES, parseNpyHeader, type NpyHeader, type NpyTensor } from "./npy.js";
@@ -205,7 +205,9 @@ export async function writeNpz(path: string, entries: readonly NpzEntry[], optio
     }
   }
   zip.end();
-  const { fh, tempPath } = await openTemp(path);
+  // The members' bytes: the archive is a little larger (zip headers), so the free-space check is a lower bound.
+  const memberBytes = encoded.reduce((n, { parts }) => n + parts.reduce((m, p) => m + p.length, 0), 0);
+  const { fh, tempPath } = await openTemp(path, memberBytes);
   try {
     // Plain positional writes: a FileHandle write stream keeps the handle busy and close() then stalls.
     let position = 0;
@@ -215,7 +217,7 @@ export async function writeNpz(path: string, entries: readonly NpzEntry[], optio
     }
   } catch (err) {
     await discardTemp(fh, tempPath);
-    throw asUserError(err, path);
+    throw await writeError(err, path, memberBytes);
   }
   await commitTemp(fh, tempPath, path, options);
 }

@@ -5,7 +5,7 @@
  */
 import type { FileHandle } from "node:fs/promises";
 import { KquantError } from "../errors.js";
-import { commitTemp, discardTemp, openTemp, writeFileAtomic, type WriteOptions } from "./atomic.js";
+import { commitTemp, discardTemp, openTemp, writeError, writeFileAtomic, type WriteOptions } from "./atomic.js";
 import { bitsOf, byteLengthProblem, elementCountOf, isStDType } from "./dtypes.js";
 import { writeFully } from "./io.js";
 import { MAX_HEADER_BYTES } from "./safetensors-reader.js";
@@ -97,7 +97,8 @@ export async function createSafetensorsWriter(
     position += t.byteLength;
   }
 
-  const { fh, tempPath } = await openTemp(path);
+  const fileBytes = position;
+  const { fh, tempPath } = await openTemp(path, fileBytes);
   let state: "open" | "finishing" | "done" | "aborted" = "open";
   let next = 0;
   const pending = new Set<Promise<void>>();
@@ -107,12 +108,16 @@ export async function createSafetensorsWriter(
     await Promise.allSettled([...pending]);
     await discardTemp(fh as FileHandle, tempPath);
   };
+  /** A failed write ends the writer: the temp file goes first, so the message counts the space it held as free. */
+  const fail = async (err: unknown): Promise<never> => {
+    await discard();
+    throw await writeError(err, path, fileBytes);
+  };
 
   try {
     await writeFully(fh, encodeHeader(headerJson(layout, initialMetadata), reserved), 0);
   } catch (err) {
-    await discard();
-    throw err;
+    await fail(err);
   }
 
   return {
@@ -132,7 +137,7 @@ export async function createSafetensorsWriter(
       const done = writeFully(fh, bytes, positions[index]!);
       pending.add(done);
       void done.finally(() => pending.delete(done)).catch(() => undefined);
-      return done;
+      return done.catch(fail);
     },
 
     async finish(finalMetadata?: Record<string, string>): Promise<void> {
@@ -154,8 +159,7 @@ export async function createSafetensorsWriter(
         await commitTemp(fh, tempPath, path, opts);
         state = "done";
       } catch (err) {
-        await discard();
-        throw err;
+        await fail(err);
       }
     },
 

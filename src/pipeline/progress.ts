@@ -7,6 +7,25 @@ export interface Progress {
 }
 
 const SILENT: Progress = { advance() {}, stop() {} };
+
+const SHOW_CURSOR = "\x1b[?25h";
+
+/** Bars on screen now, each with what its stream needs to show the cursor again. */
+const drawn = new Map<Progress, NodeJS.WriteStream>();
+
+/**
+ * For an interrupt (src/cli/signals.ts): stops every bar on screen and clears its line, and
+ * returns what shows the cursor again, to be called after any last message so that it is the
+ * last thing the terminal receives. Synchronous: terminal writes are, on Linux and macOS.
+ */
+export function releaseTerminal(): () => void {
+  const streams = [...drawn.values()];
+  for (const bar of [...drawn.keys()]) bar.stop();
+  return () => {
+    for (const stream of new Set(streams)) stream.write(SHOW_CURSOR);
+  };
+}
+
 const MiB = 1024 * 1024;
 
 export async function startProgress(totalBytes: number, opts: { quiet?: boolean; stream?: NodeJS.WriteStream } = {}): Promise<Progress> {
@@ -36,13 +55,16 @@ export async function startProgress(totalBytes: number, opts: { quiet?: boolean;
     };
   };
   bar.start(totalBytes, 0, fields(""));
-  return {
+  const progress: Progress = {
     advance(bytes, label) {
       done += bytes;
       bar.update(done, fields(label));
     },
     stop() {
+      drawn.delete(progress);
       bar.stop();
     },
   };
+  drawn.set(progress, stream);
+  return progress;
 }

@@ -57,7 +57,7 @@ describe("writeFileAtomic", () => {
     const dir = await tempDir();
     const err = await rejection(writeFileAtomic(join(dir, "missing", "f.txt"), "x"));
     expect(err).toBeInstanceOf(KquantError);
-    expect(err.message).toBe(`${join(dir, "missing", "f.txt")}: no such file`);
+    expect(err.message).toBe(`${join(dir, "missing", "f.txt")}: the output folder ${join(dir, "missing")} does not exist`);
   });
 
   it("flushes the file and its folder to disk only with fsync", async () => {

@@ -1,6 +1,6 @@
 /** Small checkpoints written with kquant's own writers, for tests that need a particular input. */
 import { createHash } from "node:crypto";
-import { readdirSync, readFileSync } from "node:fs";
+import { closeSync, openSync, readdirSync, readFileSync, writeSync } from "node:fs";
 import { createSafetensorsWriter } from "../../src/formats/safetensors-writer.js";
 import type { StDType } from "../../src/formats/types.js";
 import { byteView, type TypedArray } from "../../src/quant/tensor.js";
@@ -38,4 +38,29 @@ export function fileHash(path: string): string {
 
 export function listDir(dir: string): string[] {
   return readdirSync(dir).sort();
+}
+
+/**
+ * A large float32 safetensors checkpoint written in 4 MiB chunks without holding it in memory:
+ * `tensors` tensors `layer.<i>.weight` of `tensorBytes` bytes each, shaped [rows, 1024], of small
+ * finite values (one 4 MiB pattern repeated).
+ */
+export function writeLargeCheckpoint(path: string, tensors: number, tensorBytes: number): void {
+  const header: Record<string, unknown> = {};
+  for (let i = 0; i < tensors; i++) {
+    header[`layer.${i}.weight`] = { dtype: "F32", shape: [tensorBytes / 4 / 1024, 1024], data_offsets: [i * tensorBytes, (i + 1) * tensorBytes] };
+  }
+  const text = JSON.stringify(header);
+  const json = text.padEnd(Math.ceil(text.length / 8) * 8, " ");
+  const chunk = new Uint8Array(gaussian(1 << 20, 7).buffer);
+  const fd = openSync(path, "w");
+  try {
+    const length = Buffer.alloc(8);
+    length.writeBigUInt64LE(BigInt(json.length));
+    writeSync(fd, length);
+    writeSync(fd, Buffer.from(json));
+    for (let left = tensors * tensorBytes; left > 0; left -= chunk.length) writeSync(fd, chunk, 0, Math.min(left, chunk.length));
+  } finally {
+    closeSync(fd);
+  }
 }

@@ -19,6 +19,7 @@ import { sha256Hex } from "../hash.js";
 import { MANIFEST_KEY, newManifest, type Manifest } from "../manifest.js";
 import { checkOutputs, isIndexPath, outputPaths, type OutputFile, type OutputPaths } from "./outputs.js";
 import { namesDigest, PART_FORMAT, type PartManifest } from "./part-manifest.js";
+import { outputKindOf } from "../output-kinds.js";
 import { selectShards, type ShardSpec } from "./shard-select.js";
 import { streamParallel, type StreamContext, type StreamItem } from "./parallel-stream.js";
 import { startProgress } from "../progress.js";
@@ -85,6 +86,7 @@ export interface QuantizeReport {
 }
 
 export async function runQuantize(job: QuantizeJob): Promise<QuantizeReport> {
+  if (job.output !== undefined) outputKindOf("quantize", job.output);
   const reader = await openTensors(job.input);
   try {
     const tensors = job.shard ? shardTensors(job.input, reader, job.shard) : reader.tensors;

@@ -22,6 +22,7 @@ import { unpackInt4 } from "../../quant/int4.js";
 import { byteView } from "../../quant/tensor.js";
 import { layoutOf, manifestFromMetadata, type Manifest, type TensorRecord } from "../manifest.js";
 import { checkOutputs } from "../quantize/outputs.js";
+import { outputKindOf } from "../output-kinds.js";
 
 /**
  * The manifest of a kquant output, or null if it has none. A sharded output keeps one manifest per
@@ -229,10 +230,7 @@ export async function readParts(reader: TensorReader, expected: readonly Expecte
 }
 
 export async function runDequantize(job: DequantizeJob): Promise<DequantizeReport> {
-  const toNpz = job.output.toLowerCase().endsWith(".npz");
-  if (!toNpz && !job.output.toLowerCase().endsWith(".safetensors")) {
-    throw new KquantError(`${job.output}: the output must end in .safetensors or .npz`);
-  }
+  const toNpz = outputKindOf("dequantize", job.output).format === "npz";
   if (toNpz && job.dtype === "bf16") throw new KquantError(`${job.output}: numpy has no bfloat16; write bf16 to .safetensors`);
   const reader = await openTensors(job.input);
   try {

@@ -1,0 +1,99 @@
+/**
+ * The one process-wide registry of files this process is part-way through writing, so that an
+ * interrupt (src/cli/signals.ts) or a fault can remove them synchronously and leave nothing behind:
+ *
+ * - temp files (atomic.ts), from just before they are created until renamed or deleted, with the
+ *   size they will have when done (the free-space check counts what they still need);
+ * - while a command holds an `OutputScope`, the outputs it has renamed into place: a run writes
+ *   several files (shards, then the index, then the manifest), and one stopped half way must not
+ *   leave the first ones behind looking finished.
+ *
+ * Only paths are kept: removing them needs no open handle (on POSIX an open file can be unlinked,
+ * and writes still in flight then land in a file that no longer has a name).
+ */
+import { rmSync } from "node:fs";
+import { dirname, resolve } from "node:path";
+
+/** Live temp files → the byte size each will have when finished. */
+const temps = new Map<string, number>();
+let scope: Set<string> | null = null;
+
+/** Registers the temp file `path`, which will be `finalBytes` long when finished (0: not known). */
+export function trackTemp(path: string, finalBytes: number): void {
+  temps.set(path, finalBytes);
+}
+
+/** `path` was renamed into place or deleted: no longer this registry's to remove. */
+export function untrackTemp(path: string): void {
+  temps.delete(path);
+}
+
+/** Bytes the live temp files in `folder` will still take when finished (their planned sizes). */
+export function pendingBytesIn(folder: string): { bytes: number; files: number } {
+  let bytes = 0;
+  let files = 0;
+  for (const [path, size] of temps) {
+    if (resolve(dirname(path)) !== resolve(folder)) continue;
+    bytes += size;
+    files++;
+  }
+  return { bytes, files };
+}
+
+/**
+ * Notes that `target` is about to receive (or has received) a finished output. Called before
+ * the rename, so an interrupt while the rename is in flight still removes it.
+ */
+export function noteOutput(target: string): void {
+  scope?.add(target);
+}
+
+/** The rename into `target` failed: whatever is there is not this run's. */
+export function forgetOutput(target: string): void {
+  scope?.delete(target);
+}
+
+export interface OutputScope {
+  /** The command finished: its outputs stay. */
+  keep(): void;
+  /** The command failed or was stopped: removes its outputs and every live temp file; returns the paths removed. */
+  removeSync(): string[];
+}
+
+/** Starts collecting the outputs a command writes (one command at a time per process). */
+export function beginOutputs(): OutputScope {
+  const mine = new Set<string>();
+  scope = mine;
+  const end = () => {
+    if (scope === mine) scope = null;
+  };
+  return {
+    keep() {
+      end();
+      mine.clear();
+    },
+    removeSync() {
+      end();
+      return removeSync([...temps.keys(), ...mine]);
+    },
+  };
+}
+
+/** Removes every live temp file (not finished outputs); returns the paths removed. */
+export function removeLiveTempsSync(): string[] {
+  return removeSync([...temps.keys()]);
+}
+
+function removeSync(paths: readonly string[]): string[] {
+  const removed: string[] = [];
+  for (const path of paths) {
+    try {
+      rmSync(path);
+      removed.push(path);
+    } catch {
+      // Already gone (renamed, removed by its own error path, or never created).
+    }
+    temps.delete(path);
+  }
+  return removed;
+}
