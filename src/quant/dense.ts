@@ -31,6 +31,7 @@ import { absMaxQuantize, DEFAULT_EPSILON, DEFAULT_NAN, POSITIVE_QNAN, ROUND_MAGI
 import { packNibbles } from "./int4.js";
 import type { Tensor } from "./tensor.js";
 
+/** The Dense.quantize modes that store integer kernels (float8 stores no quantized kernel). */
 export type DenseQuantMode = "int8" | "int4";
 
 export interface DenseQuantOptions {
@@ -143,16 +144,7 @@ function quantizeGroupedNumpy(
   const lo = new Float32Array(nGroups * cols).fill(Infinity);
   const hi = new Float32Array(nGroups * cols).fill(-Infinity);
   const nan = new Uint8Array(nGroups * cols);
-  for (let r = 0; r < rows; r++) {
-    const g = Math.floor(r / blockSize) * cols;
-    const row = r * cols;
-    for (let c = 0; c < cols; c++) {
-      const v = x[row + c]!;
-      if (v < lo[g + c]!) lo[g + c] = v;
-      if (v > hi[g + c]!) hi[g + c] = v;
-      if (v !== v) nan[g + c] = 1;
-    }
-  }
+  for (let r = 0; r < rows; r++) minMaxRow(x, r * cols, cols, lo, hi, nan, Math.floor(r / blockSize) * cols);
   if (rows % blockSize !== 0) {
     const last = (nGroups - 1) * cols;
     for (let c = 0; c < cols; c++) {
@@ -176,13 +168,28 @@ function quantizeGroupedNumpy(
     zero[i] = Math.min(Math.max(Math.fround(-lo[i]! / s) + M - M - 8, -8), 7);
   }
   const values = new Int8Array(rows * cols);
-  for (let r = 0; r < rows; r++) {
-    const g = Math.floor(r / blockSize) * cols;
-    const row = r * cols;
-    for (let c = 0; c < cols; c++) {
-      const q = Math.fround(x[row + c]! / scale[g + c]!) + M - M + zero[g + c]!;
-      values[row + c] = Math.min(Math.max(q, -8), 7);
-    }
-  }
+  for (let r = 0; r < rows; r++) quantizeRow(x, r * cols, cols, scale, zero, Math.floor(r / blockSize) * cols, values);
   return { values, scale, zero };
+}
+
+// The two per-row loops are functions of their own: V8 optimises a small hot loop far better
+// than the same loop inside the large caller (as measured for grouped.ts).
+
+/** Min, max and NaN flags of one kernel row, into its group's entries starting at `g`. */
+function minMaxRow(x: Float32Array, row: number, cols: number, lo: Float32Array, hi: Float32Array, nan: Uint8Array, g: number): void {
+  for (let c = 0; c < cols; c++) {
+    const v = x[row + c]!;
+    if (v < lo[g + c]!) lo[g + c] = v;
+    if (v > hi[g + c]!) hi[g + c] = v;
+    if (v !== v) nan[g + c] = 1;
+  }
+}
+
+/** clip(round(x / scale) + zero, -8, 7) for one kernel row (see quantizeGroupedNumpy). */
+function quantizeRow(x: Float32Array, row: number, cols: number, scale: Float32Array, zero: Int8Array, g: number, out: Int8Array): void {
+  const M = ROUND_MAGIC;
+  for (let c = 0; c < cols; c++) {
+    const q = Math.fround(x[row + c]! / scale[g + c]!) + M - M + zero[g + c]!;
+    out[row + c] = Math.min(Math.max(q, -8), 7);
+  }
 }
