@@ -23,6 +23,9 @@
  * - grouped int4 is the numpy path of `abs_max_quantize_grouped_with_zero_point`, which is NOT
  *   the tensor path grouped.ts implements; quantizeGroupedNumpy below is that difference.
  *
+ * NaN and ±Inf give numpy's bytes on x86-64 (a NaN becomes int8 0; the vectors pin it), except
+ * that a NaN scale is written as +qNaN 0x7FC00000 where numpy would carry the input NaN's payload.
+ *
  * A bfloat16 / float16 kernel assigned to a float32 layer is cast to float32 (exactly) before
  * quantizing, so convert such kernels with `toFloat32` first: the bytes are the same.
  */
