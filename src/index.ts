@@ -9,6 +9,7 @@ export { KquantError } from "./errors.js";
 export { absMaxQuantize } from "./quant/absmax.js";
 export { absMaxQuantizeGroupedWithZeroPoint } from "./quant/grouped.js";
 export { packInt4, unpackInt4 } from "./quant/int4.js";
+export { quantizeDenseKernel, KERAS_INT4_BLOCK_SIZE, type DenseQuantMode, type DenseQuantOptions, type DenseQuantVariables } from "./quant/dense.js";
 export { computeFloat8Scale, computeFloat8AmaxHistory, quantizeAndDequantize } from "./quant/float8-scale.js";
 export { fakeQuantWithMinMaxVars } from "./quant/fake-quant.js";
 export { Quantizer, AbsMaxQuantizer, serialize, deserialize, get } from "./quant/quantizer.js";
