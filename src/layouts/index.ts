@@ -1,9 +1,10 @@
 /** The layouts by name: `--layout NAME`. */
 import { KquantError } from "../errors.js";
+import { KERAS_LAYOUT } from "./keras.js";
 import { KQUANT_LAYOUT } from "./kquant.js";
 import type { Layout, LayoutName } from "./layout.js";
 
-const LAYOUTS: Partial<Record<LayoutName, Layout>> = { kquant: KQUANT_LAYOUT };
+const LAYOUTS: Partial<Record<LayoutName, Layout>> = { kquant: KQUANT_LAYOUT, keras: KERAS_LAYOUT };
 
 /** The names `--layout` takes. */
 export const LAYOUT_NAMES = Object.keys(LAYOUTS) as LayoutName[];

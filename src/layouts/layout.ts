@@ -26,6 +26,11 @@ export interface WrittenTensor extends PlannedTensor {
 export interface Layout {
   readonly name: LayoutName;
   /**
+   * Why a rule's spec can never be written in this layout (the run stops before anything is
+   * read: a mode the format has no place for), or null. Checked once per rule.
+   */
+  check?(spec: QuantSpec): string | null;
+  /**
    * The spec this layout needs for `source`, from the one its rule gives (Keras layers fix the
    * axes, for example), or why the tensor cannot be stored this way: it then stays as it is.
    */

@@ -61,6 +61,10 @@ export function canonicalAxis(axis: number, rank: number): number | undefined {
 /** The plan for `tensors` under `rules` (first match wins), written in `layout`. */
 export function buildPlan(path: string, tensors: readonly TensorInfo[], rules: readonly Rule[], layout: Layout = KQUANT_LAYOUT): Plan {
   const compiled = compileRules(rules);
+  for (const r of compiled) {
+    const why = r.action.kind === "quantize" ? layout.check?.(r.action.spec) : null;
+    if (why) throw new KquantError(`${path}: --layout ${layout.name}: ${why}`);
+  }
   const used = new Set<number>();
   const problems: string[] = [];
   const steps: Step[] = [];

@@ -17,6 +17,12 @@ export interface QuantSpec {
   epsilon?: number;
   /** float8: `computeFloat8Scale`'s margin. */
   margin?: number;
+  /**
+   * Which Keras code the bytes follow: the `keras.quantizers` functions (the default), or what
+   * `Dense.quantize` stores ("dense-layer": numpy arithmetic, which differs for grouped int4 only;
+   * --layout keras).
+   */
+  kerasPath?: "quantizers" | "dense-layer";
 }
 
 /** Keras's defaults for each mode, the ones `kquant quantize --<mode>` uses unless told otherwise. */

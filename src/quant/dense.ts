@@ -136,8 +136,10 @@ function packLastAxis(values: Int8Array, rows: number, cols: number): Tensor<Int
  * NaN stores as 0 as numpy's float→int8 cast gives on x86-64. A NaN scale gets numpy's bits:
  * the input's NaN propagated (+qNaN 0x7FC00000 is all kquant writes) or, from Inf - Inf,
  * x86's default NaN 0xFFC00000.
+ * `x` is row-major (rows, cols), grouped along the rows; values come back unpacked, (rows, cols);
+ * scale and zero are (ceil(rows / blockSize), cols).
  */
-function quantizeGroupedNumpy(
+export function quantizeGroupedNumpy(
   x: Float32Array,
   rows: number,
   cols: number,

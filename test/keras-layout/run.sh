@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Proof by loading: writes the demo weights in the Keras Dense layout with the built library
-# (dist/), for int8, per-channel int4 and grouped int4, and runs load_check.py on each file under
-# every Keras backend (environments of scripts/pyenv.sh). Fails on the first difference.
+# Proof by loading: `kquant quantize --layout keras` writes the demo weights as Keras Dense
+# layers' variables, for int8, per-channel int4 and grouped int4, and load_check.py loads each
+# file into Keras under every backend (environments of scripts/pyenv.sh), comparing with Keras's
+# own Dense.quantize. Fails on the first difference.
 # Usage: test/keras-layout/run.sh [BACKEND...]   (default: tensorflow torch jax numpy)
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -9,16 +10,18 @@ root="$(cd "$here/../.." && pwd)"
 source_file="$root/fixtures/demo/tiny-llama.safetensors"
 backends=("${@:-tensorflow torch jax numpy}")
 read -r -a backends <<<"${backends[*]}"
-# mode [block size]: Keras's default int4 (128; the demo's in-dims are 64, 176, 256), per channel,
-# a block that divides every in-dim and one that divides none.
+# load_check.py's mode [block size] and the kquant flags that write it: Keras's default int4
+# (128; the demo's in-dims are 64, 176, 256), per channel, a block that divides every in-dim and
+# one that divides none.
 configs=("int8" "int4" "int4 -1" "int4 32" "int4 100")
+flags=("--int8" "--int4 --block-size 128" "--int4" "--int4 --block-size 32" "--int4 --block-size 100")
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 
 (cd "$root" && npm run build --silent >/dev/null)
 for i in "${!configs[@]}"; do
-  read -r -a c <<<"${configs[$i]}"
-  node "$here/write-layout.mjs" "$source_file" "$tmp/$i.safetensors" "${c[@]}"
+  read -r -a f <<<"${flags[$i]}"
+  node "$root/bin/kquant.js" quantize "$source_file" --layout keras "${f[@]}" -o "$tmp/$i.safetensors" --quiet
 done
 for backend in "${backends[@]}"; do
   case "$backend" in

@@ -5,12 +5,14 @@
 import { storedRole, type StoredBytes } from "../../plan/stored.js";
 import { KquantError } from "../../errors.js";
 import type { QuantizeStep } from "../../plan/plan.js";
+import type { QuantSpec } from "../../plan/spec.js";
 import { absMaxQuantize, absMaxScale, clipBounds, quantizeToInt } from "../../quant/absmax.js";
 import { absMaxAlong, planAbsMax } from "../../quant/axes.js";
 import { countNonFinite } from "../../quant/finite.js";
 import { broadcastLayout } from "../../quant/broadcast.js";
 import { computeFloat8Scale, quantizeFloat8 } from "../../quant/float8-scale.js";
 import { FLOAT8_MAX } from "../../quant/float8.js";
+import { quantizeGroupedNumpy } from "../../quant/dense.js";
 import { absMaxQuantizeGroupedWithZeroPoint } from "../../quant/grouped.js";
 import { packNibbles } from "../../quant/int4.js";
 import { simdQuantizeInt8 } from "../../quant/wasm/kernels.js";
@@ -140,19 +142,15 @@ function quantizeSource(step: QuantizeStep, bytes: Uint8Array, count: boolean, o
     case "int4_grouped": {
       const x = sourceTensor(step, bytes, scratch);
       const nonFinite = count ? countNonFinite(x.data) : 0;
-      // Axis 1 groups along the last axis directly: Keras's arithmetic on the transpose, with
-      // scale and zero in the tensor's own orientation.
-      const { values, scale, zeroPoint } = absMaxQuantizeGroupedWithZeroPoint(x, spec.blockSize!, {
-        valueRange,
-        epsilon,
-        axis: spec.axis === 0 ? 0 : 1,
-        out: scratch?.int8(n),
-      });
+      const { values, scale, zero } =
+        spec.kerasPath === "dense-layer"
+          ? quantizeGroupedNumpy(x.data, shape[0]!, shape[1]!, spec.blockSize!)
+          : groupedTensorPath(x, spec, scratch?.int8(n));
       return {
         stored: {
-          values: packInto(byteView(values.data), shape, spec.packAxis!, step, into?.values),
-          scale: place(byteView(scale.data), into?.scale),
-          zero: place(byteView(zeroPoint.data), into?.zero),
+          values: packInto(byteView(values), shape, spec.packAxis!, step, into?.values),
+          scale: place(byteView(scale), into?.scale),
+          zero: place(byteView(zero), into?.zero),
         },
         nonFinite,
       };
@@ -166,6 +164,19 @@ function quantizeSource(step: QuantizeStep, bytes: Uint8Array, count: boolean, o
       return { stored: { values: valuesWithScale(step, x, scale, into?.values, scratch), scale: place(byteView(scale), into?.scale) }, nonFinite: bad };
     }
   }
+}
+
+/** `keras.quantizers.abs_max_quantize_grouped_with_zero_point`'s default (tensor) path, along the spec's axis. */
+function groupedTensorPath(x: Tensor<Float32Array>, spec: QuantSpec, out: Int8Array | undefined): { values: Int8Array; scale: Float32Array; zero: Int8Array } {
+  // Axis 1 groups along the last axis directly: Keras's arithmetic on the transpose, with
+  // scale and zero in the tensor's own orientation.
+  const { values, scale, zeroPoint } = absMaxQuantizeGroupedWithZeroPoint(x, spec.blockSize!, {
+    valueRange: spec.valueRange ?? [-8, 7],
+    epsilon: spec.epsilon ?? 1e-7,
+    axis: spec.axis === 0 ? 0 : 1,
+    ...(out ? { out } : {}),
+  });
+  return { values: values.data as Int8Array, scale: scale.data, zero: zeroPoint.data as Int8Array };
 }
 
 /** int4 codes packed two per byte along `axis` (Keras's pack_int4), into `into.values` if given. */
