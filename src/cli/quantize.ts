@@ -145,7 +145,7 @@ async function rulesOf(opts: QuantizeCliOptions): Promise<{ rules: Rule[]; tag: 
     }
     rules.push(...parseRecipe(opts.recipe, text));
   }
-  if (flags) rules.push(...rulesFromFlags(flags));
+  if (flags) rules.push(...rulesFromFlags(flags, !!opts.layout?.int8Groups));
   const tag = opts.recipe ? "recipe" : mode!;
   const options = { ...(flags ?? {}), ...(opts.recipe ? { recipe: rules.length } : {}) };
   return { rules, tag, options };
