@@ -36,15 +36,17 @@ run() {
   done
 }
 
+# Bounds sit below what this model measures (printed), the floors where it sets them.
 run compressed-tensors int8 0.999 "--int8" "--int8"
-run compressed-tensors int4 0.95 "--int4" "--int4"
+run compressed-tensors int4 0.97 "--int4" "--int4"
 run compressed-tensors int4-g32 0.98 "--int4 --block-size 32" "--int4 --block-size 32"
-run compressed-tensors int4-g128 0.97 "--int4 --block-size 128" "--int4 --block-size 128"
-run compressed-tensors float8-e4m3 0.995 "--float8 e4m3" "--float8 e4m3"
+run compressed-tensors int4-g128 0.975 "--int4 --block-size 128" "--int4 --block-size 128"
+run compressed-tensors float8-e4m3 0.998 "--float8 e4m3" "--float8 e4m3"
 run mlx int8-g64 0.999 "--int8 --block-size 64" "--int8" 64 8
 run mlx int4-g32 0.98 "--int4 --block-size 32" "--int4 --block-size 32" 32 4
-run mlx int4-g64 0.97 "--int4 --block-size 64" "--int4 --block-size 64" 64 4
-run mlx int4-g128 0.96 "--int4 --block-size 128" "--int4 --block-size 128" 128 4
+run mlx int4-g64 0.975 "--int4 --block-size 64" "--int4 --block-size 64" 64 4
+run mlx int4-g128 0.965 "--int4 --block-size 128" "--int4 --block-size 128" 128 4
+run mlx int4-per-channel 0.965 "--int4" "--int4" 64 4
 (IFS=,; echo "[${cases[*]}]") > "$work/cases.json"
 
 # Pairs a format cannot hold: exit 2, one line, nothing written.
