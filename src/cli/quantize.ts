@@ -66,7 +66,7 @@ interface QuantizeCliOptions extends Omit<QuantFlags, "mode" | "float8Kind"> {
 export function quantizeCommand(): Command {
   return new Command("quantize")
     .description("quantize a checkpoint (safetensors, sharded index, .npy, .npz) to int8, packed int4 or float8")
-    .argument("<input>", "model.safetensors, model.safetensors.index.json, array.npy or arrays.npz")
+    .argument("<input>", "model.safetensors, model.safetensors.index.json, array.npy, arrays.npz, or a model folder (config.json + weights)")
     .option("--int8", "abs-max int8, value range [-127, 127]")
     .option("--int4", "abs-max int4 [-8, 7], two values packed per byte (with --block-size: grouped with zero point)")
     .addOption(new Option("--float8 [format]", "float8 with a computed scale").choices(["e4m3", "e5m2"]))
@@ -80,7 +80,7 @@ export function quantizeCommand(): Command {
     .option("--include <glob>", "quantize only matching tensor names (repeatable)", collect)
     .option("--exclude <glob>", "never quantize matching tensor names (repeatable)", collect)
     .option("--recipe <file>", "JSON rules, first match wins (see README)")
-    .option("-o, --output <path>", "output: *.safetensors, or *.safetensors.index.json for a sharded input (default: <input stem>.<mode>.safetensors beside the input)")
+    .option("-o, --output <path>", "output file, or folder for a model folder (default: <input stem>.<mode>.safetensors beside the input; <folder>-<mode>[-<layout>])")
     .option("-f, --force", "overwrite an existing output")
     .addOption(fsyncOption())
     .option("--dry-run", "print the plan and sizes, write nothing")
@@ -99,7 +99,9 @@ Examples:
   kquant quantize model.safetensors --int4 --block-size 128 --exclude 'lm_head.*'
   kquant quantize model.safetensors.index.json --float8 e5m2
   kquant quantize model.safetensors --recipe recipe.json --dry-run --json
-  kquant quantize model.safetensors.index.json --int8 --shard 2/4 -o out/model.int8.safetensors.index.json`,
+  kquant quantize model.safetensors.index.json --int8 --shard 2/4 -o out/model.int8.safetensors.index.json
+  kquant quantize MODEL_DIR --int4 --block-size 128 --layout compressed-tensors -o OUT_DIR
+  kquant quantize MODEL_DIR --int4 --block-size 64 --layout mlx -o OUT_DIR   (see docs/layouts.md)`,
     )
     .action(async (input: string, opts: QuantizeCliOptions) => {
       const { rules, tag, options } = await rulesOf(opts);
@@ -145,7 +147,7 @@ async function rulesOf(opts: QuantizeCliOptions): Promise<{ rules: Rule[]; tag: 
     }
     rules.push(...parseRecipe(opts.recipe, text));
   }
-  if (flags) rules.push(...rulesFromFlags(flags));
+  if (flags) rules.push(...rulesFromFlags(flags, !!opts.layout?.int8Groups));
   const tag = opts.recipe ? "recipe" : mode!;
   const options = { ...(flags ?? {}), ...(opts.recipe ? { recipe: rules.length } : {}) };
   return { rules, tag, options };

@@ -1,5 +1,6 @@
 /** One entry point for every format kquant reads, chosen by file name. */
 import { KquantError } from "../errors.js";
+import { folderWeights, isFolder } from "./folder.js";
 import { openNpy } from "./npy.js";
 import { openNpz } from "./npz.js";
 import { openSafetensors } from "./safetensors-reader.js";
@@ -7,6 +8,8 @@ import { openShardedSafetensors } from "./sharded.js";
 import type { TensorReader } from "./types.js";
 
 export async function openTensors(path: string): Promise<TensorReader> {
+  // A model folder reads as its weights (model.safetensors.index.json or model.safetensors).
+  if (await isFolder(path)) return openTensors(await folderWeights(path));
   const lower = path.toLowerCase();
   if (lower.endsWith(".safetensors.index.json")) return openShardedSafetensors(path);
   if (lower.endsWith(".safetensors")) return openSafetensors(path);

@@ -40,6 +40,26 @@ export interface Layout {
    * in write order. Reading back asks the same, from the manifest's record.
    */
   written(source: SourceTensor, geometry: StoredGeometry, stored: readonly StoredTensor[]): WrittenTensor[];
+  /**
+   * Reading back a layout that re-encodes: the source tensor's float32 values (its shape, row
+   * major) exactly as the target runtime computes them from the written tensors' bytes (by written
+   * name). Absent: the stored tensors are written verbatim and kquant's own dequantize applies.
+   */
+  dequantize?(source: SourceTensor, geometry: StoredGeometry, written: ReadonlyMap<string, Uint8Array>): Float32Array;
+  /**
+   * A model folder's config.json for a run with these tensors (absent: unchanged). Throws
+   * KquantError when the run's tensors cannot share one config of this layout.
+   */
+  config?(config: Readonly<Record<string, unknown>>, tensors: readonly LayoutTensor[]): Record<string, unknown>;
+  /** `--int8 --block-size N` means this layout's group size (MLX stores int8 in groups too). */
+  readonly int8Groups?: boolean;
+}
+
+/** What a layout's config sees of one tensor of the run: its spec (canonical axes), or null if it stays float. */
+export interface LayoutTensor {
+  name: string;
+  shape: readonly number[];
+  spec: QuantSpec | null;
 }
 
 /** The stored tensors written as they are: the identity every layout can start from. */

@@ -145,7 +145,7 @@ export class WorkerPool {
       if (best === null) return;
       const p = this.queue.shift()!;
       this.sent.get(best)!.set(p.id, p);
-      best.postMessage({ id: p.id, task: p.task });
+      best.postMessage({ id: p.id, task: cloneable(p.task) });
     }
   }
 
@@ -155,4 +155,9 @@ export class WorkerPool {
     for (const p of [...pending, ...this.queue.splice(0)]) p.reject(err);
     for (const m of this.sent.values()) m.clear();
   }
+}
+
+/** A task as a worker gets it: kernels never see the layout, whose written tensors may carry encode functions (not cloneable). */
+function cloneable(task: Task): Task {
+  return "step" in task && task.step.kind === "quantize" ? { ...task, step: { ...task.step, written: [] } } : task;
 }

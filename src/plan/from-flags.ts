@@ -17,13 +17,17 @@ export interface QuantFlags {
   exclude?: string[];
 }
 
-export function specFromFlags(f: QuantFlags): QuantSpec {
+/**
+ * The spec the flags ask for. `int8Groups`: the output layout stores int8 in groups (MLX), so
+ * --block-size with --int8 is its group size (kquant's int8 values and scales do not change).
+ */
+export function specFromFlags(f: QuantFlags, int8Groups = false): QuantSpec {
   let mode: Mode;
   if (f.mode === "float8") mode = f.float8Kind === "e5m2" ? "float8_e5m2" : "float8_e4m3fn";
   else if (f.mode === "int4" && f.blockSize !== undefined) mode = "int4_grouped";
   else mode = f.mode;
 
-  if (f.blockSize !== undefined && mode !== "int4_grouped") {
+  if (f.blockSize !== undefined && mode !== "int4_grouped" && !(int8Groups && mode === "int8")) {
     throw new KquantError("--block-size applies to --int4 only");
   }
   if (f.perTensor && f.axis !== undefined) throw new KquantError("--axis and --per-tensor exclude each other");
@@ -44,8 +48,8 @@ export function specFromFlags(f: QuantFlags): QuantSpec {
 }
 
 /** --exclude first (skip), then --include (or every name), all with the flags' spec. */
-export function rulesFromFlags(f: QuantFlags): Rule[] {
-  const spec = specFromFlags(f);
+export function rulesFromFlags(f: QuantFlags, int8Groups = false): Rule[] {
+  const spec = specFromFlags(f, int8Groups);
   const rules: Rule[] = [];
   if (f.exclude?.length) {
     rules.push({ patterns: f.exclude, action: { kind: "skip" }, origin: "--exclude", minRank: 0 });

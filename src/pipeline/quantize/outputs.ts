@@ -77,25 +77,52 @@ export interface OutputPaths {
   manifest: string;
   /** Every path above, for the clobber check. */
   all: string[];
+  /** A folder run: the output folder, the folder the files go to first, and its config.json there. */
+  folder?: { out: string; staging: string; config: string };
 }
 
 /** What decides the output paths of a run. */
 export interface OutputRequest {
+  /** The weights: a .safetensors file or index (a model folder's own, for a folder run). */
   input: string;
   output?: string;
   /** Names the default output ("int8", "int4-g32", …). */
   tag: string;
   shard?: ShardSpec;
+  /**
+   * A folder run (MODEL_DIR in, OUT_DIR out): the data files keep the input's names and are
+   * written into `staging` (a hidden folder beside `out`, renamed to it at the end; `out` itself
+   * for --shard jobs, which share it).
+   */
+  folder?: { out: string; staging: string };
+}
+
+/** A model folder's default output: `<dir>-<tag>` beside it (`-<layout>` added for other layouts than kquant's). */
+export function defaultFolderOutput(dir: string, tag: string, layout: string): string {
+  const clean = resolve(dir);
+  return `${clean}-${tag}${layout === "kquant" ? "" : `-${layout}`}`;
 }
 
 /** The one decision of where a run writes (see OutputPaths); throws on an output that cannot hold the input's layout. */
 export function outputPaths(req: OutputRequest, steps: readonly Step[]): OutputPaths {
+  if (req.folder) return folderOutputPaths(req, req.folder, steps);
   const output = req.output ?? defaultOutputPath(req.input, req.tag);
   const sharded = isIndexPath(req.input);
   if (!sharded && isIndexPath(output)) throw new KquantError(`${output}: a single-file input writes a single .safetensors file`);
   if (sharded && !isIndexPath(output)) {
     throw new KquantError(`${output}: a sharded input writes a sharded output; name it *.safetensors.index.json`);
   }
+  return pathsFrom(output, sharded, req.shard, steps, (shard) => shardOutputPath(output, shard, req.tag));
+}
+
+/** A folder run's paths: the input's file names (shards included) in the staging folder, the manifest beside the weights, config.json. */
+function folderOutputPaths(req: OutputRequest, folder: { out: string; staging: string }, steps: readonly Step[]): OutputPaths {
+  const output = join(folder.staging, basename(req.input));
+  const paths = pathsFrom(output, isIndexPath(req.input), req.shard, steps, (shard) => join(folder.staging, basename(shard)));
+  return { ...paths, folder: { ...folder, config: join(folder.staging, "config.json") } };
+}
+
+function pathsFrom(output: string, sharded: boolean, shard: ShardSpec | undefined, steps: readonly Step[], shardPath: (inputShard: string) => string): OutputPaths {
   let files: OutputFile[];
   if (!sharded) {
     files = [{ path: output, steps: [...steps] }];
@@ -106,9 +133,16 @@ export function outputPaths(req: OutputRequest, steps: readonly Step[]): OutputP
       list.push(step);
       byShard.set(step.source.file, list);
     }
-    files = [...byShard].map(([shard, list]) => ({ path: shardOutputPath(output, shard, req.tag), steps: list }));
+    files = [...byShard].map(([file, list]) => ({ path: shardPath(file), steps: list }));
   }
-  const index = sharded && !req.shard ? output : null;
-  const manifest = req.shard ? partPathFor(output, req.shard.index, req.shard.count) : manifestPathFor(output);
+  const index = sharded && !shard ? output : null;
+  const manifest = shard ? partPathFor(output, shard.index, shard.count) : manifestPathFor(output);
   return { output, files, index, manifest, all: [...files.map((f) => f.path), ...(index ? [index] : []), manifest] };
+}
+
+/** Where a path of a folder run ends up once the staging folder is renamed to the output folder. */
+export function finalPathOf(paths: OutputPaths, path: string): string {
+  if (!paths.folder) return path;
+  const { staging, out } = paths.folder;
+  return path.startsWith(staging) ? join(out, path.slice(staging.length)) : path;
 }

@@ -17,7 +17,9 @@ import type { Rule } from "../../plan/rules.js";
 import { isFloat8, type Mode, type QuantSpec } from "../../plan/spec.js";
 import { sha256Hex } from "../hash.js";
 import { MANIFEST_KEY, newManifest, type Manifest } from "../manifest.js";
-import { checkOutputs, isIndexPath, outputPaths, type OutputFile, type OutputPaths } from "./outputs.js";
+import { isFolder, openModelFolder } from "../../formats/folder.js";
+import { runInFolder } from "./folder-run.js";
+import { checkOutputs, finalPathOf, isIndexPath, outputPaths, type OutputFile, type OutputPaths } from "./outputs.js";
 import { namesDigest, PART_FORMAT, type PartManifest } from "./part-manifest.js";
 import { outputKindOf } from "../output-kinds.js";
 import { selectShards, type ShardSpec } from "./shard-select.js";
@@ -86,11 +88,19 @@ export interface QuantizeReport {
 }
 
 export async function runQuantize(job: QuantizeJob): Promise<QuantizeReport> {
-  if (job.output !== undefined) outputKindOf("quantize", job.output);
-  const reader = await openTensors(job.input);
+  // A model folder (config.json + weights) is quantized into a folder (folder-run.ts).
+  const folder = (await isFolder(job.input)) ? await openModelFolder(job.input) : null;
+  // Anything but a folder writes a file whose extension says its format (output-kinds.ts).
+  if (job.output !== undefined && !folder) outputKindOf("quantize", job.output);
+  const weights = folder?.weights ?? job.input;
+  const reader = await openTensors(weights);
   try {
-    const tensors = job.shard ? shardTensors(job.input, reader, job.shard) : reader.tensors;
-    const plan = buildPlan(job.input, tensors, job.rules, job.layout);
+    const tensors = job.shard ? shardTensors(weights, reader, job.shard) : reader.tensors;
+    const plan = buildPlan(weights, tensors, job.rules, job.layout);
+    if (folder) {
+      const paths = await runInFolder(job, folder, reader, plan, (p) => writeAll(job, reader, plan, p));
+      return reportOf(job, plan, paths);
+    }
     const paths = outputPaths(job, plan.steps);
     const report = reportOf(job, plan, paths);
     if (job.dryRun) return report;
@@ -251,11 +261,12 @@ function reportOf(job: QuantizeJob, plan: Plan, paths: OutputPaths): QuantizeRep
   const bytesBefore = plan.steps.reduce((n, s) => n + s.source.byteLength, 0);
   const bytesAfter =
     quantized.reduce((n, q) => n + q.bytes_after, 0) + skipped.reduce((n, s) => n + s.bytes, 0);
+  const final = (p: string) => finalPathOf(paths, p);
   return {
     input: job.input,
-    output: paths.output,
-    manifest: paths.manifest,
-    ...(isIndexPath(paths.output) ? { shards: paths.files.map((f) => f.path) } : {}),
+    output: paths.folder?.out ?? paths.output,
+    manifest: final(paths.manifest),
+    ...(isIndexPath(paths.output) ? { shards: paths.files.map((f) => final(f.path)) } : {}),
     dry_run: !!job.dryRun,
     quantized,
     skipped,

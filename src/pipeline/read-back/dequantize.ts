@@ -80,8 +80,11 @@ export function geometryOf(rec: TensorRecord): StoredGeometry | string {
   if (mode === "int4_grouped") {
     const block = rec.block_size;
     if (axis === null || block === undefined || !(Number.isInteger(block) && block >= 1)) return `manifest block_size ${block} / axis ${axis} cannot group`;
-    if (typeof rec.zero !== "string") return "manifest record names no zero-point tensor";
     g.blockSize = block;
+  } else if (rec.block_size !== undefined) {
+    // A layout's group size for modes kquant itself does not group (MLX's int8 and int4).
+    if (!(Number.isInteger(rec.block_size) && rec.block_size >= 1)) return `manifest block_size ${rec.block_size} is not a positive integer`;
+    g.blockSize = rec.block_size;
   }
   return g;
 }
@@ -91,13 +94,19 @@ export function expectedTensors(name: string, rec: TensorRecord, layout: Layout)
   const shape = rec.shape;
   if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) return `manifest shape ${JSON.stringify(shape)} is not a shape`;
   if (rec.mode === "passthrough") return [{ role: "passthrough", name, dtype: rec.source_dtype, shape }];
-  if (typeof rec.values !== "string" || typeof rec.scale !== "string") return "manifest record names no values or scale tensor";
   const g = geometryOf(rec);
   if (typeof g === "string") return g;
   const stored = storedTensors(storedNamesOf(name), shape, g);
-  const written = layout.written({ name, dtype: rec.source_dtype, shape }, g, stored);
+  let written: WrittenTensor[];
+  try {
+    written = layout.written({ name, dtype: rec.source_dtype, shape }, g, stored);
+  } catch (err) {
+    if (err instanceof KquantError) return err.message;
+    throw err;
+  }
   const out = written.map((t): ExpectedTensor => ({ name: t.name, dtype: t.dtype, shape: t.shape, role: t.from ?? "derived", ...(t.encode ? { encode: t.encode } : {}) }));
   const recorded: [StoredRole, string | undefined][] = [["values", rec.values], ["scale", rec.scale], ["zero", rec.zero]];
+  // The record names the tensors that hold a stored role's bytes as they are (none where the layout re-encodes it).
   for (const [role, recName] of recorded) {
     const e = out.find((x) => x.role === role);
     if (e?.name !== recName) return `manifest names ${recName === undefined ? "no" : `"${recName}" as the`} ${role} tensor, the ${layout.name} layout writes ${e ? `"${e.name}"` : "none"}`;
@@ -161,6 +170,18 @@ export function dequantizeRecord(rec: TensorRecord, parts: StoredParts): Float32
     dequantizeDivide(q, scale, scaleLayout(shape, scaleShapeOf(shape, g)), out);
   }
   return out;
+}
+
+/**
+ * One quantized record back to float32 (the source's shape): what the layout's target runtime
+ * computes from the written tensors when the layout re-encodes, else kquant's own dequantize.
+ */
+export async function dequantizeEntry(reader: TensorReader, layout: Layout, e: ManifestEntry): Promise<Float32Array> {
+  const { record: rec } = e;
+  if (!layout.dequantize) return dequantizeRecord(rec, await readParts(reader, e.expected));
+  const bytes = new Map<string, Uint8Array>();
+  for (const x of e.expected) bytes.set(x.name, await reader.read(x.name));
+  return layout.dequantize({ name: e.name, dtype: rec.source_dtype, shape: rec.shape }, geometryOf(rec) as StoredGeometry, bytes);
 }
 
 export type FloatOut = "f32" | "f16" | "bf16";
@@ -237,6 +258,7 @@ export async function runDequantize(job: DequantizeJob): Promise<DequantizeRepor
     const manifest = await readManifest(reader);
     if (manifest === null) throw new KquantError(`${job.input}: no kquant manifest in __metadata__; not a kquant output`);
     const patterns = (job.filter ?? []).map(globToRegExp);
+    const layout = layoutOf(manifest);
     const entries = checkedEntries(reader, manifest).filter((e) => patterns.length === 0 || matchesAny(e.name, patterns));
     if (entries.length === 0) throw new KquantError(`${job.input}: no tensor matches ${job.filter!.join(", ")}`);
     const outDtype = OUT_DTYPE[job.dtype];
@@ -258,7 +280,7 @@ export async function runDequantize(job: DequantizeJob): Promise<DequantizeRepor
         return reader.read(e.name);
       }
       report.dequantized.push({ name: e.name, mode: e.record.mode, shape: e.record.shape });
-      return encodeFloats(dequantizeRecord(e.record, await readParts(reader, e.expected)), job.dtype);
+      return encodeFloats(await dequantizeEntry(reader, layout, e), job.dtype);
     };
 
     if (toNpz) {

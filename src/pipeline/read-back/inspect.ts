@@ -93,7 +93,7 @@ export function summariseManifest(manifest: Manifest, infos: ReadonlyMap<string,
     const expected = expectedTensors(name, rec, layoutOf(manifest));
     const stored = typeof expected === "string" ? [] : expected;
     const byRole = (role: string) => stored.find((e) => e.role === role);
-    const values = byRole("values") ?? byRole("passthrough");
+    const values = byRole("values") ?? byRole("passthrough") ?? stored[0];
     const storedBytes = stored.reduce((n, e) => {
       const info = infos.get(e.name);
       return n + (info ? info.byteLength : byteLengthOf(e.dtype, e.shape));

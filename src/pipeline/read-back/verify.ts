@@ -16,7 +16,8 @@ import type { TensorInfo, TensorReader } from "../../formats/types.js";
 import { globToRegExp, matchesAny } from "../../plan/glob.js";
 import { isFloat8, isInt4, type Mode } from "../../plan/spec.js";
 import { ErrorAccumulator, type ErrorMetrics } from "../../quant/error-metrics.js";
-import { dequantizeRecord, expectedTensors, readManifest, type ExpectedTensor, type StoredParts } from "./dequantize.js";
+import type { StoredGeometry } from "../../plan/stored.js";
+import { dequantizeRecord, expectedTensors, geometryOf, readManifest, type ExpectedTensor, type StoredParts } from "./dequantize.js";
 import { sha256Hex } from "../hash.js";
 import { layoutOf, type TensorRecord } from "../manifest.js";
 import type { Layout } from "../../layouts/layout.js";
@@ -311,8 +312,10 @@ async function checkRecord(
   let hashes = 0;
   const bytes = new Map<string, Uint8Array>();
   const derived: [ExpectedTensor, Uint8Array][] = [];
+  const byName = new Map<string, Uint8Array>();
   for (const e of expected) {
     const data = await reader.read(e.name);
+    byName.set(e.name, data);
     if (e.role === "derived") derived.push([e, data]);
     else bytes.set(e.role, data);
     const want = rec.sha256?.stored?.[e.name];
@@ -326,8 +329,11 @@ async function checkRecord(
   if (rec.mode === "passthrough" && rec.sha256.stored[name] !== rec.sha256.source) {
     v.problems.push("passthrough tensor's stored and source sha256 differ in the manifest");
   }
+  // A layout that re-encodes is read back as its runtime reads it (its hashes guard the bytes).
+  const decoded = rec.mode === "passthrough" ? null : layoutDequantized(layout, name, rec, byName);
+  if (decoded?.problem) v.problems.push(decoded.problem);
   const parts: StoredParts | null =
-    rec.mode === "passthrough"
+    rec.mode === "passthrough" || decoded
       ? null
       : { values: bytes.get("values")!, scale: bytes.get("scale")!, ...(bytes.has("zero") ? { zero: bytes.get("zero")! } : {}) };
   if (parts) v.problems.push(...contentProblems(rec, expected, parts));
@@ -350,14 +356,14 @@ async function checkRecord(
   if (sha256Hex(origBytes) !== rec.sha256.source) {
     v.problems.push(`the original's sha256 differs from the manifest's source hash (not the file this was quantized from, or changed since)`);
   }
-  if (!parts || v.problems.length > 0) return hashes;
+  if ((!parts && !decoded) || v.problems.length > 0) return hashes;
   const reference = floatValues(orig.dtype, origBytes);
   if (reference === null) {
     v.problems.push(`the original's dtype ${orig.dtype} cannot be compared`);
     return hashes;
   }
   const acc = new ErrorAccumulator();
-  const approx = dequantizeRecord(rec, parts);
+  const approx = decoded ? decoded.values : dequantizeRecord(rec, parts!);
   acc.add(reference, approx);
   v.metrics = acc.result();
   if (histogramBins !== undefined && Number.isFinite(v.metrics.maxAbsError)) {
@@ -365,4 +371,12 @@ async function checkRecord(
   }
   v.gate_failures.push(...gateFailures(v.metrics, thresholds));
   return hashes;
+}
+
+/** A layout's runtime dequantize of one record, and a problem if it holds non-finite values; null for layouts that store kquant's tensors verbatim. */
+function layoutDequantized(layout: Layout, name: string, rec: TensorRecord, bytes: ReadonlyMap<string, Uint8Array>): { values: Float32Array; problem?: string } | null {
+  if (!layout.dequantize) return null;
+  const values = layout.dequantize({ name, dtype: rec.source_dtype, shape: rec.shape }, geometryOf(rec) as StoredGeometry, bytes);
+  const bad = values.findIndex((x) => !Number.isFinite(x));
+  return bad < 0 ? { values } : { values, problem: `the ${layout.name} layout's dequantized values are not finite (first at index ${bad})` };
 }

@@ -1,0 +1,213 @@
+/**
+ * `--layout compressed-tensors`: what transformers (and vLLM) load with `quant_method:
+ * compressed-tensors`, as compressed-tensors 0.20.0 reads it (compressors/naive_quantized,
+ * compressors/pack_quantized, quantization/lifecycle/forward_helpers.py). For a Linear weight
+ * `X.weight` of shape [out, in], quantized per output channel (kquant axis -1) or in groups
+ * along `in`:
+ *
+ *   --int8               int-quantized   X.weight I8 [out, in], X.weight_scale F32 [out, 1] = f32(1/s)
+ *   --int4               pack-quantized  X.weight_packed I32 [out, ceil(in/8)], X.weight_scale
+ *                                        F32 [out, 1] = f32(1/s), X.weight_shape I64 [2]
+ *   --int4 --block-size  pack-quantized  X.weight_packed, X.weight_scale F32 [out, in/g] = s,
+ *                                        X.weight_zero_point I32 [ceil(out/8), in/g], X.weight_shape
+ *   --float8 e4m3        float-quantized X.weight F8_E4M3, X.weight_scale F32 [1] (or [out, 1]) = s
+ *
+ * Its symmetric scale multiplies (x = q · scale) where kquant's divides (x = q / s), hence the
+ * reciprocal; Keras's own dequantize of a broadcast scale multiplies by that same f32(1/s), so
+ * the loaded weight is Keras's bit for bit. Packed codes are q + 8, eight per int32 word, the
+ * first in the lowest nibble; zero points are packed the same way along dim 0 (pack_to_int32's
+ * packed_dim=0). Embeddings and lm_head stay float and are listed in `ignore`, as is every
+ * Linear left float. compressed-tensors stores float8 only as e4m3 (QuantizationArgs.pytorch_dtype).
+ */
+import { KquantError } from "../errors.js";
+import type { QuantSpec } from "../plan/spec.js";
+import { isFloat8 } from "../plan/spec.js";
+import type { StoredGeometry } from "../plan/stored.js";
+import { decodeFloat8 } from "../quant/float8.js";
+import { bytesOfF32, f32Of, i64Bytes, isEmbeddingOrHead, moduleOf, reciprocals } from "./bytes.js";
+import { offsetCodes, packRows, transposeCodes, transposeWords, unpackRows, unsignedCodes, wordsPerRow } from "./codes.js";
+import type { Layout, LayoutTensor, SourceTensor, WrittenTensor } from "./layout.js";
+
+type Format = "int-quantized" | "pack-quantized" | "float-quantized";
+
+function formatOf(spec: Pick<QuantSpec, "mode">): Format {
+  if (spec.mode === "int8") return "int-quantized";
+  return isFloat8(spec.mode) ? "float-quantized" : "pack-quantized";
+}
+
+/** The spec this format needs for a Linear weight, or why it stays float. */
+function adapt(source: SourceTensor & { file?: string }, spec: QuantSpec): QuantSpec | string {
+  if (spec.mode === "float8_e5m2") {
+    throw new KquantError(
+      `${source.file ?? ""}: tensor "${source.name}": --layout compressed-tensors stores float8 weights as e4m3 only (compressed-tensors 0.20: num_bits 8 float is F8_E4M3); use --float8 e4m3`,
+    );
+  }
+  if (!source.name.endsWith(".weight")) return "only Linear weights (X.weight) are quantized";
+  if (source.shape.length !== 2) return `only 2-D [out, in] Linear weights are quantized, this is [${source.shape}]`;
+  if (isEmbeddingOrHead(source.name)) return "embeddings and lm_head stay float (listed in ignore)";
+  const inFeatures = source.shape[1]!;
+  if (spec.mode === "int4_grouped" && inFeatures % spec.blockSize! !== 0) {
+    return `group size ${spec.blockSize} does not divide in_features ${inFeatures}`;
+  }
+  if (isFloat8(spec.mode)) return { ...spec, axis: spec.axis === null ? null : 1 };
+  // Per output channel (a scale per row of [out, in]) or groups along `in`; int4 packed along `in`.
+  return { ...spec, axis: 1, ...(spec.mode === "int8" ? {} : { packAxis: 1 }) };
+}
+
+function checkGeometry(source: SourceTensor, g: StoredGeometry): void {
+  const ok = source.shape.length === 2 && (isFloat8(g.mode) ? g.axis === null || g.axis === 1 : g.axis === 1 && (g.mode === "int8" || g.packAxis === 1));
+  if (!ok) throw new KquantError(`tensor "${source.name}": axis ${g.axis} of shape [${source.shape}] is not a layout compressed-tensors holds`);
+}
+
+function written(source: SourceTensor, g: StoredGeometry): WrittenTensor[] {
+  checkGeometry(source, g);
+  const base = moduleOf(source.name);
+  const [out, inF] = source.shape as [number, number];
+  const reciprocal = (s: { scale: Uint8Array }) => bytesOfF32(reciprocals(f32Of(s.scale)));
+  const shape: WrittenTensor = { name: `${base}.weight_shape`, dtype: "I64", shape: [2], encode: () => i64Bytes([out, inF]) };
+  const packed: WrittenTensor = {
+    name: `${base}.weight_packed`,
+    dtype: "I32",
+    shape: [out, wordsPerRow(inF, 4)],
+    encode: (s) => packRows(unsignedCodes(s.values, out, inF, 4), 4),
+  };
+  switch (g.mode) {
+    case "int8":
+      return [
+        { name: `${base}.weight`, dtype: "I8", shape: [out, inF], from: "values" },
+        { name: `${base}.weight_scale`, dtype: "F32", shape: [out, 1], encode: reciprocal },
+      ];
+    case "int4":
+      return [packed, { name: `${base}.weight_scale`, dtype: "F32", shape: [out, 1], encode: reciprocal }, shape];
+    case "int4_grouped": {
+      const groups = inF / g.blockSize!;
+      return [
+        packed,
+        { name: `${base}.weight_scale`, dtype: "F32", shape: [out, groups], from: "scale" },
+        {
+          name: `${base}.weight_zero_point`,
+          dtype: "I32",
+          shape: [wordsPerRow(out, 4), groups],
+          encode: (s) => transposeWords(packRows(transposeCodes(offsetCodes(s.zero!, out, groups, 4)), 4), groups, wordsPerRow(out, 4)),
+        },
+        shape,
+      ];
+    }
+    case "float8_e4m3fn":
+    case "float8_e5m2":
+      return [
+        { name: `${base}.weight`, dtype: "F8_E4M3", shape: [out, inF], from: "values" },
+        { name: `${base}.weight_scale`, dtype: "F32", shape: g.axis === null ? [1] : [out, 1], from: "scale" },
+      ];
+  }
+}
+
+/** What compressed-tensors' decompression computes, in float32: (q - zero) · scale, the scale broadcast per row or group. */
+function dequantize(source: SourceTensor, g: StoredGeometry, bytes: ReadonlyMap<string, Uint8Array>): Float32Array {
+  checkGeometry(source, g);
+  const base = moduleOf(source.name);
+  const [out, inF] = source.shape as [number, number];
+  const get = (suffix: string) => bytes.get(`${base}.${suffix}`)!;
+  const scale = f32Of(get("weight_scale"));
+  const x = new Float32Array(out * inF);
+  if (isFloat8(g.mode)) {
+    decodeFloat8(get("weight"), x, "float8_e4m3fn");
+    for (let i = 0; i < x.length; i++) x[i] = x[i]! * scale[g.axis === null ? 0 : Math.floor(i / inF)]!;
+    return x;
+  }
+  let q: Int8Array;
+  if (g.mode === "int8") {
+    const w = get("weight");
+    q = new Int8Array(w.buffer, w.byteOffset, w.byteLength);
+  } else {
+    const u = unpackRows(get("weight_packed"), out, inF, 4).u;
+    q = Int8Array.from(u, (v) => v - 8);
+  }
+  if (g.mode !== "int4_grouped") {
+    for (let r = 0; r < out; r++) for (let c = 0; c < inF; c++) x[r * inF + c] = q[r * inF + c]! * scale[r]!;
+    return x;
+  }
+  const groups = inF / g.blockSize!;
+  const words = wordsPerRow(out, 4);
+  const z = transposeCodes(unpackRows(transposeWords(get("weight_zero_point"), words, groups), groups, out, 4)).u;
+  for (let r = 0; r < out; r++) {
+    for (let c = 0; c < inF; c++) {
+      const j = r * groups + Math.floor(c / g.blockSize!);
+      x[r * inF + c] = (q[r * inF + c]! - (z[j]! - 8)) * scale[j]!;
+    }
+  }
+  return x;
+}
+
+/** compressed-tensors' QuantizationArgs for a spec. */
+function weightArgs(spec: QuantSpec): Record<string, unknown> {
+  const grouped = spec.mode === "int4_grouped";
+  return {
+    num_bits: spec.mode === "int8" || isFloat8(spec.mode) ? 8 : 4,
+    type: isFloat8(spec.mode) ? "float" : "int",
+    symmetric: !grouped,
+    group_size: grouped ? spec.blockSize! : null,
+    strategy: grouped ? "group" : spec.axis === null ? "tensor" : "channel",
+    block_structure: null,
+    dynamic: false,
+    actorder: null,
+    observer: "minmax",
+    observer_kwargs: {},
+  };
+}
+
+/** config.json with `quantization_config`: one config group per distinct scheme, every float Linear in `ignore`. */
+function config(cfg: Readonly<Record<string, unknown>>, tensors: readonly LayoutTensor[]): Record<string, unknown> {
+  const groups = new Map<string, { format: Format; weights: Record<string, unknown>; modules: string[] }>();
+  const ignore: string[] = [];
+  for (const t of tensors) {
+    if (!t.name.endsWith(".weight") || t.shape.length !== 2) continue;
+    if (t.spec === null) {
+      ignore.push(moduleOf(t.name));
+      continue;
+    }
+    const weights = weightArgs(t.spec);
+    const key = JSON.stringify(weights);
+    const group = groups.get(key) ?? { format: formatOf(t.spec), weights, modules: [] };
+    group.modules.push(moduleOf(t.name));
+    groups.set(key, group);
+  }
+  const list = [...groups.values()];
+  if (list.length === 0) throw new KquantError("--layout compressed-tensors: no Linear weight is quantized, so there is no quantization_config to write");
+  const formats = new Set(list.map((g) => g.format));
+  const format = formats.size === 1 ? list[0]!.format : "mixed-precision";
+  const configGroups = Object.fromEntries(
+    list.map((g, i) => [
+      `group_${i}`,
+      {
+        // One scheme: every Linear not ignored. Several: each names its modules.
+        targets: list.length === 1 ? ["Linear"] : g.modules,
+        weights: g.weights,
+        input_activations: null,
+        output_activations: null,
+        format: g.format,
+      },
+    ]),
+  );
+  return {
+    ...cfg,
+    quantization_config: {
+      quant_method: "compressed-tensors",
+      format,
+      quantization_status: "compressed",
+      config_groups: configGroups,
+      ignore,
+      kv_cache_scheme: null,
+      global_compression_ratio: null,
+      sparsity_config: {},
+    },
+  };
+}
+
+export const COMPRESSED_TENSORS_LAYOUT: Layout = {
+  name: "compressed-tensors",
+  adapt,
+  written: (source, g) => written(source, g),
+  dequantize,
+  config,
+};

@@ -1,0 +1,111 @@
+/**
+ * `kquant quantize MODEL_DIR … -o OUT_DIR`: the weights are quantized as for files, into a
+ * staging folder beside OUT_DIR holding the input's file names; config.json is written for the
+ * layout (copied unchanged for kquant's own), every other file is copied byte for byte, and the
+ * staging folder is renamed to OUT_DIR. A failure or an interrupt removes the staging folder, so
+ * OUT_DIR is either the old one or the whole new one. `--shard i/N` jobs share OUT_DIR instead
+ * (each writes its shards and part, and the same config.json and copies, atomically).
+ */
+import { rmSync } from "node:fs";
+import { mkdir } from "node:fs/promises";
+import {
+  checkOutputFolder,
+  commitStaging,
+  CONFIG_FILE,
+  copyEntries,
+  createStaging,
+  discardStaging,
+  writeConfig,
+  type ModelFolder,
+} from "../../formats/folder.js";
+import { asUserError } from "../../formats/io.js";
+import type { TensorReader } from "../../formats/types.js";
+import { KQUANT_LAYOUT } from "../../layouts/kquant.js";
+import type { Layout, LayoutTensor } from "../../layouts/layout.js";
+import { buildPlan, type Plan, type Step } from "../../plan/plan.js";
+import type { Rule } from "../../plan/rules.js";
+import { checkOutputs, defaultFolderOutput, outputPaths, type OutputPaths } from "./outputs.js";
+import type { ShardSpec } from "./shard-select.js";
+
+/** What a folder run needs of the quantize job. */
+export interface FolderJob {
+  output?: string;
+  tag: string;
+  rules: Rule[];
+  layout?: Layout;
+  shard?: ShardSpec;
+  force?: boolean;
+  dryRun?: boolean;
+  fsync?: boolean;
+}
+
+/** The layout's view of a run's tensors. */
+export function layoutTensorsOf(steps: readonly Step[]): LayoutTensor[] {
+  return steps.map((s) => ({ name: s.source.name, shape: s.source.shape, spec: s.kind === "quantize" ? s.spec : null }));
+}
+
+/** config.json for the output, or null when the layout keeps it as it is (then it is copied). */
+function outputConfig(job: FolderJob, folder: ModelFolder, reader: TensorReader, plan: Plan): Record<string, unknown> | null {
+  const layout = job.layout ?? KQUANT_LAYOUT;
+  if (!layout.config) return null;
+  // A --shard job plans its own tensors only; the config describes them all, the same in every job.
+  const whole = job.shard ? buildPlan(folder.weights, reader.tensors, job.rules, layout) : plan;
+  return layout.config(folder.config, layoutTensorsOf(whole.steps));
+}
+
+/**
+ * Runs `writeFiles` (the weights, index and manifest at `paths`) for a folder input, then the
+ * config and the copies, and commits the folder. Returns the paths (in the staging folder).
+ */
+export async function runInFolder(
+  job: FolderJob,
+  folder: ModelFolder,
+  reader: TensorReader,
+  plan: Plan,
+  writeFiles: (paths: OutputPaths) => Promise<void>,
+): Promise<OutputPaths> {
+  const out = job.output ?? defaultFolderOutput(folder.dir, job.tag, (job.layout ?? KQUANT_LAYOUT).name);
+  const config = outputConfig(job, folder, reader, plan);
+  const copies = config === null ? [CONFIG_FILE, ...folder.others] : folder.others;
+  if (job.dryRun) return outputPaths({ input: folder.weights, tag: job.tag, folder: { out, staging: out } }, plan.steps);
+
+  if (job.shard) {
+    await checkOutputFolder(out, folder.dir, true);
+    await mkdir(out, { recursive: true }).catch((err: unknown) => {
+      throw asUserError(err, out);
+    });
+    const paths = outputPaths({ input: folder.weights, tag: job.tag, shard: job.shard, folder: { out, staging: out } }, plan.steps);
+    await checkOutputs(paths.all, [], !!job.force);
+    await writeFiles(paths);
+    await finishFolder(out, folder, config, copies, job);
+    return paths;
+  }
+
+  await checkOutputFolder(out, folder.dir, !!job.force);
+  const staging = await createStaging(out);
+  // An interrupt must not leave the staging folder behind (nor a half-written OUT_DIR: it is renamed last).
+  const onSignal = (signal: NodeJS.Signals) => {
+    rmSync(staging, { recursive: true, force: true });
+    process.exit(signal === "SIGINT" ? 130 : 143);
+  };
+  process.once("SIGINT", onSignal);
+  process.once("SIGTERM", onSignal);
+  try {
+    const paths = outputPaths({ input: folder.weights, tag: job.tag, folder: { out, staging } }, plan.steps);
+    await writeFiles(paths);
+    await finishFolder(staging, folder, config, copies, job);
+    await commitStaging(staging, out);
+    return paths;
+  } catch (err) {
+    await discardStaging(staging);
+    throw err;
+  } finally {
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
+  }
+}
+
+async function finishFolder(dir: string, folder: ModelFolder, config: Record<string, unknown> | null, copies: string[], job: FolderJob): Promise<void> {
+  if (config !== null) await writeConfig(dir, config, { fsync: !!job.fsync });
+  await copyEntries(folder.dir, dir, copies);
+}

@@ -1,0 +1,126 @@
+/** `kquant quantize MODEL_DIR … -o OUT_DIR` and the read-back commands on folders, through the CLI. */
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { runCli, tempDir } from "../support/cli.js";
+import { fileHash, listDir, writeSafetensors } from "../support/files.js";
+import { modelTensors, writeModelFolder } from "./model-folder.js";
+
+let dir: string;
+let cleanup: () => void;
+beforeEach(() => {
+  ({ dir, cleanup } = tempDir());
+});
+afterEach(() => cleanup());
+
+/** Every file of a folder with its sha256, to show an input untouched. */
+function snapshot(folder: string): Record<string, string> {
+  return Object.fromEntries(readdirSync(folder).sort().map((n) => [n, fileHash(join(folder, n))]));
+}
+
+async function modelIn(sharded = false): Promise<string> {
+  const src = join(dir, "model");
+  mkdirSync(src);
+  return writeModelFolder(src, sharded);
+}
+
+describe("a model folder in, a folder out", () => {
+  for (const sharded of [false, true]) {
+    it(`${sharded ? "sharded" : "one file"}: the input's file names, config.json and every other file as they were, the manifest; verify, inspect, dequantize read it`, async () => {
+      const src = await modelIn(sharded);
+      const out = join(dir, "out");
+      expect((await runCli("quantize", src, "--int8", "-o", out, "-q")).code).toBe(0);
+      const weights = listDir(src).filter((n) => n.startsWith("model"));
+      const manifest = sharded ? "model.safetensors.index.json.json" : "model.safetensors.json";
+      expect(listDir(out)).toEqual([...listDir(src), manifest].sort());
+      for (const n of ["config.json", "tokenizer.json", "README.md"]) expect(fileHash(join(out, n)), n).toBe(fileHash(join(src, n)));
+      for (const n of weights.filter((w) => w.endsWith(".safetensors"))) expect(fileHash(join(out, n))).not.toBe(fileHash(join(src, n)));
+      expect(listDir(dir)).toEqual(["model", "out"]); // no staging folder left
+
+      expect((await runCli("verify", out)).code).toBe(0);
+      const against = await runCli("verify", out, "--against", src, "--min-cosine", "0.999");
+      expect(against.code, against.stderr).toBe(0);
+      const inspect = await runCli("inspect", out);
+      expect(inspect.code).toBe(0);
+      expect(inspect.stdout).toMatch(/int8/);
+      expect((await runCli("dequantize", out, "-o", join(dir, "deq.safetensors"), "-q")).code).toBe(0);
+    });
+  }
+
+  it("writes config.json for the layout (the model's own keys kept)", async () => {
+    const src = await modelIn();
+    const out = join(dir, "out");
+    expect((await runCli("quantize", src, "--int4", "--block-size", "32", "--layout", "mlx", "-o", out, "-q")).code).toBe(0);
+    const config = JSON.parse(readFileSync(join(out, "config.json"), "utf8"));
+    expect(config).toMatchObject({ model_type: "llama", quantization: { group_size: 32, bits: 4 } });
+    expect(fileHash(join(out, "tokenizer.json"))).toBe(fileHash(join(src, "tokenizer.json")));
+  });
+
+  it("--dry-run writes nothing; an existing output stays without --force and is replaced with it", async () => {
+    const src = await modelIn();
+    const out = join(dir, "out");
+    expect((await runCli("quantize", src, "--int8", "-o", out, "--dry-run", "-q")).code).toBe(0);
+    expect(existsSync(out)).toBe(false);
+    mkdirSync(out);
+    writeFileSync(join(out, "old.txt"), "old");
+    const refused = await runCli("quantize", src, "--int8", "-o", out, "-q");
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(/already exists \(use --force/);
+    expect(listDir(out)).toEqual(["old.txt"]);
+    expect((await runCli("quantize", src, "--int8", "-o", out, "-q", "--force")).code).toBe(0);
+    expect(listDir(out)).not.toContain("old.txt");
+    expect(listDir(dir)).toEqual(["model", "out"]);
+  });
+
+  it("--shard i/N jobs share the output folder; merge-index completes it", async () => {
+    const src = await modelIn(true);
+    const out = join(dir, "out");
+    for (const job of ["1/2", "2/2"]) expect((await runCli("quantize", src, "--int8", "-o", out, "--shard", job, "-q")).code).toBe(0);
+    expect((await runCli("merge-index", out)).code).toBe(0);
+    expect((await runCli("verify", out, "--against", src)).code).toBe(0);
+    expect(fileHash(join(out, "config.json"))).toBe(fileHash(join(src, "config.json")));
+  });
+});
+
+describe("bad folder input: one line, exit 2, nothing written, the input untouched", () => {
+  const cases: [string, (src: string) => void, string[], RegExp][] = [
+    ["no config.json", (src) => writeFileSync(join(src, "config.json.bak"), "{}"), ["--int8"], /config\.json: a model folder needs config\.json/],
+    ["config.json not JSON", (src) => writeFileSync(join(src, "config.json"), "{ not json"), ["--int8"], /config\.json: not valid JSON/],
+    ["no weights", () => undefined, ["--int8"], /needs model\.safetensors\.index\.json or model\.safetensors/],
+    ["a layout/mode pair the format cannot hold", () => undefined, ["--float8", "e4m3", "--layout", "mlx"], /--layout mlx holds affine int4 and int8 only/],
+    ["output inside the input", () => undefined, ["--int8", "-o", "INSIDE"], /lie inside the input folder/],
+  ];
+  for (const [label, spoil, args, message] of cases) {
+    it(label, async () => {
+      const src = join(dir, "model");
+      mkdirSync(src);
+      if (label === "no weights") writeFileSync(join(src, "config.json"), "{}");
+      else if (label === "no config.json") await writeSafetensors(join(src, "model.safetensors"), modelTensors());
+      else await writeModelFolder(src);
+      if (label === "no config.json") expect(existsSync(join(src, "config.json"))).toBe(false);
+      spoil(src);
+      const before = snapshot(src);
+      const out = join(dir, "out");
+      const r = await runCli("quantize", src, ...args.map((a) => (a === "INSIDE" ? join(src, "q") : a)), ...(args.includes("-o") ? [] : ["-o", out]), "-q");
+      expect(r.code).toBe(2);
+      expect(r.stderr).toMatch(message);
+      expect(r.stderr.trim().split("\n")).toHaveLength(1);
+      expect(snapshot(src)).toEqual(before);
+      expect(listDir(dir)).toEqual(["model"]);
+    });
+  }
+
+  it("a failure while writing leaves neither the output nor its staging folder", async () => {
+    const src = join(dir, "model");
+    mkdirSync(src);
+    await writeModelFolder(src);
+    const tensors = modelTensors();
+    tensors[2]!.data[5] = Number.NaN; // the kernels stop on a non-finite value
+    await writeSafetensors(join(src, "model.safetensors"), tensors, { format: "pt" });
+    const before = snapshot(src);
+    const r = await runCli("quantize", src, "--int8", "-o", join(dir, "out"), "-q");
+    expect(r.code).toBe(2);
+    expect(snapshot(src)).toEqual(before);
+    expect(listDir(dir)).toEqual(["model"]);
+  });
+});
