@@ -126,9 +126,9 @@ Examples:
 
 async function rulesOf(opts: QuantizeCliOptions): Promise<{ rules: Rule[]; tag: string; options: Record<string, unknown> }> {
   const modes = [opts.int8 && "int8", opts.int4 && "int4", opts.float8 !== undefined && "float8"].filter(Boolean);
-  if (modes.length > 1) throw new KquantError(`choose one of --int8, --int4, --float8 (got ${modes.map((m) => `--${m}`).join(" ")})`);
+  if (modes.length > 1) throw new KquantError({ what: `${modes.map((m) => `--${m}`).join(" ")}: more than one mode`, hint: "choose one of --int8, --int4, --float8" });
   const mode = modes[0] as QuantFlags["mode"] | undefined;
-  if (!mode && !opts.recipe) throw new KquantError("choose a mode: --int8, --int4, --float8 or --recipe FILE");
+  if (!mode && !opts.recipe) throw new KquantError({ what: "no mode given", hint: "choose --int8, --int4, --float8 or --recipe FILE; see kquant quantize --help" });
 
   const flags: QuantFlags | undefined = mode && {
     mode,
@@ -141,7 +141,7 @@ async function rulesOf(opts: QuantizeCliOptions): Promise<{ rules: Rule[]; tag: 
     try {
       text = await readFile(opts.recipe, "utf8");
     } catch (e) {
-      throw new KquantError(`${opts.recipe}: cannot read the recipe (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+      throw new KquantError({ file: opts.recipe, what: `cannot read the recipe (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})` });
     }
     rules.push(...parseRecipe(opts.recipe, text));
   }

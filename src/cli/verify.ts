@@ -54,7 +54,7 @@ Examples:
         stream ? (v) => process.stdout.write(`${verdictLine(v)}\n`) : undefined,
       );
       process.stdout.write(`${opts.json ? jsonText(report) : summaryText(report)}\n`);
-      if (!report.ok) throw new KquantError(failureMessage(report), 1);
+      if (!report.ok) throw failureError(report);
     });
 }
 
@@ -82,11 +82,18 @@ export function summaryText(r: VerifyReport): string {
   return lines.join("\n");
 }
 
-export function failureMessage(r: VerifyReport): string {
+/**
+ * The one line a failed verify ends with (exit 1): the counts and the first failing tensor. The
+ * problems themselves are in the report (a FAIL line per tensor, or the JSON), not repeated here.
+ */
+export function failureError(r: VerifyReport): KquantError {
   const failing = r.tensors.filter((v) => !v.ok);
-  const named = failing.map((v) => `"${v.name}" (${[...v.problems, ...v.gate_failures].join("; ")})`);
-  const parts = [...r.file_problems, ...named];
-  const shown = parts.slice(0, 10).join(", ");
-  const more = parts.length > 10 ? ` and ${parts.length - 10} more` : "";
-  return `${r.file}: verify failed for ${failing.length} tensor(s)${r.file_problems.length ? ` and ${r.file_problems.length} file problem(s)` : ""}: ${shown}${more}`;
+  const first = r.file_problems.length === 0 ? failing[0] : undefined;
+  return new KquantError({
+    file: r.file,
+    ...(first ? { tensor: first.name } : {}),
+    what: `verify failed for ${failing.length} tensor(s)${r.file_problems.length ? ` and ${r.file_problems.length} file problem(s)` : ""}`,
+    hint: "the report lists each problem",
+    exitCode: 1,
+  });
 }

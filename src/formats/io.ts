@@ -12,7 +12,7 @@ export async function readFully(fh: FileHandle, into: Uint8Array, position: numb
     const want = Math.min(MAX_IO, into.length - done);
     const { bytesRead } = await fh.read(into, done, want, position + done);
     if (bytesRead === 0) {
-      throw new KquantError(`${file}: ${what}: file ended early (read ${done} of ${into.length} bytes at offset ${position})`);
+      throw new KquantError({ file, what: `${what}: file ended early (read ${done} of ${into.length} bytes at offset ${position})` });
     }
     done += bytesRead;
   }
@@ -32,7 +32,7 @@ export async function writeFully(fh: FileHandle, bytes: Uint8Array, position: nu
 export function outputBuffer(into: Uint8Array | undefined, byteLength: number, file: string, name: string): Uint8Array {
   if (into === undefined) return new Uint8Array(byteLength);
   if (into.length !== byteLength) {
-    throw new KquantError(`${file}: tensor "${name}": destination buffer is ${into.length} bytes, tensor is ${byteLength}`);
+    throw new KquantError({ file, tensor: name, what: `destination buffer is ${into.length} bytes, tensor is ${byteLength}` });
   }
   return into;
 }
@@ -47,6 +47,6 @@ export function asUserError(err: unknown, file: string): unknown {
     ENOTDIR: "a parent is not a directory",
     EPERM: "operation not permitted",
   };
-  if (typeof code === "string" && known[code] !== undefined) return new KquantError(`${file}: ${known[code]}`);
+  if (typeof code === "string" && known[code] !== undefined) return new KquantError({ file, what: `${known[code]}` });
   return err;
 }

@@ -12,5 +12,5 @@ export async function openTensors(path: string): Promise<TensorReader> {
   if (lower.endsWith(".safetensors")) return openSafetensors(path);
   if (lower.endsWith(".npy")) return openNpy(path);
   if (lower.endsWith(".npz")) return openNpz(path);
-  throw new KquantError(`${path}: unknown file type (expected .safetensors, .safetensors.index.json, .npy or .npz)`);
+  throw new KquantError({ file: path, what: "unknown file type", hint: "expected .safetensors, .safetensors.index.json, .npy or .npz" });
 }

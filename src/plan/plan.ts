@@ -103,7 +103,7 @@ export function buildPlan(path: string, tensors: readonly TensorInfo[], rules: r
     seen.add(o.name);
   }
   if (problems.length > 0) {
-    throw new KquantError(`${path}: ${problems.length} tensor(s) cannot take their rule: ${problems.join("; ")}`);
+    throw new KquantError({ file: path, what: `${problems.length} tensor(s) cannot take their rule: ${problems.join("; ")}` });
   }
 
   const warnings = compiled

@@ -33,17 +33,16 @@ export function parseRecipe(file: string, text: string): Rule[] {
   try {
     doc = JSON.parse(text);
   } catch (e) {
-    throw new KquantError(`${file}: recipe is not valid JSON (${(e as Error).message})`);
+    throw new KquantError({ file, what: `recipe is not valid JSON (${(e as Error).message})` });
   }
   const rules = (doc as { rules?: unknown })?.rules;
-  if (!Array.isArray(rules)) throw new KquantError(`${file}: recipe needs a "rules" array`);
+  if (!Array.isArray(rules)) throw new KquantError({ file, what: "recipe needs a \"rules\" array" });
   return rules.map((raw, i) => parseRule(file, i + 1, raw));
 }
 
 function parseRule(file: string, n: number, raw: unknown): Rule {
-  const where = `${file}: rule ${n}`;
   const fail = (what: string): never => {
-    throw new KquantError(`${where}: ${what}`);
+    throw new KquantError({ file, what: `rule ${n}: ${what}` });
   };
   if (typeof raw !== "object" || raw === null || Array.isArray(raw)) fail("is not an object");
   const r = raw as Record<string, unknown>;

@@ -71,9 +71,12 @@ function sixteenBitTensor(step: QuantizeStep, bytes: Uint8Array): Tensor<Uint16A
 }
 
 export function nonFiniteError(step: QuantizeStep, file: string, bad: number, total: number): KquantError {
-  return new KquantError(
-    `${file}: tensor "${step.source.name}": ${bad} of ${total} values are NaN or Inf; nothing was written (--allow-nonfinite quantizes it anyway)`,
-  );
+  return new KquantError({
+    file,
+    tensor: step.source.name,
+    what: `${bad} of ${total} values are NaN or Inf; nothing was written`,
+    hint: "--allow-nonfinite quantizes it anyway",
+  });
 }
 
 /**

@@ -102,7 +102,7 @@ export async function runQuantize(job: QuantizeJob): Promise<QuantizeReport> {
 
 /** The tensors of the input shards job `shard` owns (shard-select.ts). */
 function shardTensors(input: string, reader: TensorReader, shard: ShardSpec): readonly TensorInfo[] {
-  if (!isIndexPath(input)) throw new KquantError(`${input}: --shard needs a sharded input (*.safetensors.index.json)`);
+  if (!isIndexPath(input)) throw new KquantError({ file: input, what: "--shard needs a sharded input (*.safetensors.index.json)" });
   const mine = new Set(selectShards(reader.tensors.map((t) => basename(t.file)), shard));
   return reader.tensors.filter((t) => mine.has(basename(t.file)));
 }

@@ -33,7 +33,7 @@ export async function readManifest(reader: TensorReader): Promise<Manifest | nul
     try {
       return manifestFromMetadata(metadata);
     } catch (err) {
-      throw new KquantError(`${file}: the kquant manifest in __metadata__ is unreadable (${(err as Error).message.split("\n")[0]})`);
+      throw new KquantError({ file, what: `the kquant manifest in __metadata__ is unreadable (${(err as Error).message.split("\n")[0]})` });
     }
   };
   if (files.length <= 1) return parse(reader.metadata, files[0] ?? reader.path);
@@ -117,11 +117,13 @@ const sameShape = (a: readonly number[], b: readonly number[]) => a.length === b
 export function checkStoredInfo(file: string, name: string, expected: readonly ExpectedTensor[], infos: ReadonlyMap<string, TensorInfo>): void {
   for (const e of expected) {
     const info = infos.get(e.name);
-    if (info === undefined) throw new KquantError(`${file}: tensor "${name}": its ${e.role} tensor "${e.name}" is missing`);
+    if (info === undefined) throw new KquantError({ file, tensor: name, what: `its ${e.role} tensor "${e.name}" is missing` });
     if (info.dtype !== e.dtype || !sameShape(info.shape, e.shape)) {
-      throw new KquantError(
-        `${file}: tensor "${name}": ${e.role} tensor "${e.name}" is ${info.dtype} [${info.shape}], the manifest needs ${e.dtype} [${e.shape}]`,
-      );
+      throw new KquantError({
+        file,
+        tensor: name,
+        what: `${e.role} tensor "${e.name}" is ${info.dtype} [${info.shape}], the manifest needs ${e.dtype} [${e.shape}]`,
+      });
     }
   }
 }
@@ -207,13 +209,13 @@ export function checkedEntries(reader: TensorReader, manifest: Manifest): Manife
   const claimed = new Set<string>();
   for (const [name, record] of Object.entries(manifest.tensors)) {
     const expected = expectedTensors(name, record, layout);
-    if (typeof expected === "string") throw new KquantError(`${reader.path}: tensor "${name}": ${expected}`);
+    if (typeof expected === "string") throw new KquantError({ file: reader.path, tensor: name, what: expected });
     checkStoredInfo(reader.path, name, expected, infos);
     for (const e of expected) claimed.add(e.name);
     entries.push({ name, record, expected });
   }
   const stray = reader.tensors.find((t) => !claimed.has(t.name));
-  if (stray) throw new KquantError(`${reader.path}: tensor "${stray.name}" is in the file but not in the kquant manifest`);
+  if (stray) throw new KquantError({ file: reader.path, tensor: stray.name, what: "is in the file but not in the kquant manifest" });
   return entries;
 }
 
@@ -231,16 +233,16 @@ export async function readParts(reader: TensorReader, expected: readonly Expecte
 export async function runDequantize(job: DequantizeJob): Promise<DequantizeReport> {
   const toNpz = job.output.toLowerCase().endsWith(".npz");
   if (!toNpz && !job.output.toLowerCase().endsWith(".safetensors")) {
-    throw new KquantError(`${job.output}: the output must end in .safetensors or .npz`);
+    throw new KquantError({ file: job.output, what: "the output must end in .safetensors or .npz" });
   }
-  if (toNpz && job.dtype === "bf16") throw new KquantError(`${job.output}: numpy has no bfloat16; write bf16 to .safetensors`);
+  if (toNpz && job.dtype === "bf16") throw new KquantError({ file: job.output, what: "numpy has no bfloat16; write bf16 to .safetensors" });
   const reader = await openTensors(job.input);
   try {
     const manifest = await readManifest(reader);
-    if (manifest === null) throw new KquantError(`${job.input}: no kquant manifest in __metadata__; not a kquant output`);
+    if (manifest === null) throw new KquantError({ file: job.input, what: "no kquant manifest in __metadata__; not a kquant output" });
     const patterns = (job.filter ?? []).map(globToRegExp);
     const entries = checkedEntries(reader, manifest).filter((e) => patterns.length === 0 || matchesAny(e.name, patterns));
-    if (entries.length === 0) throw new KquantError(`${job.input}: no tensor matches ${job.filter!.join(", ")}`);
+    if (entries.length === 0) throw new KquantError({ file: job.input, what: `no tensor matches ${job.filter!.join(", ")}` });
     const outDtype = OUT_DTYPE[job.dtype];
     const planned: PlannedTensor[] = entries.map((e) => ({
       name: e.name,
@@ -249,7 +251,7 @@ export async function runDequantize(job: DequantizeJob): Promise<DequantizeRepor
     }));
     if (toNpz) {
       const bad = planned.find((p) => p.dtype === "BF16" || p.dtype.startsWith("F8") || p.dtype.startsWith("F4") || p.dtype.startsWith("F6"));
-      if (bad) throw new KquantError(`${job.output}: tensor "${bad.name}": numpy has no ${bad.dtype} dtype; write to .safetensors instead`);
+      if (bad) throw new KquantError({ file: job.output, tensor: bad.name, what: `numpy has no ${bad.dtype} dtype; write to .safetensors instead` });
     }
     await checkOutputs([job.output], [job.input, ...new Set(reader.tensors.map((t) => t.file))], !!job.force);
 

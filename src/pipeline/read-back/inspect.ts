@@ -155,7 +155,7 @@ export async function runInspect(path: string, opts: InspectOptions = {}): Promi
       tensors.push(entry);
     }
     if (patterns.length > 0 && tensors.length === 0 && !(manifest && Object.keys(manifest.tensors).some(selected))) {
-      throw new KquantError(`${path}: no tensor matches ${opts.filter!.join(", ")}`);
+      throw new KquantError({ file: path, what: `no tensor matches ${opts.filter!.join(", ")}` });
     }
 
     let kquant: KquantSummary | null = null;

@@ -201,13 +201,13 @@ export async function runVerify(path: string, opts: VerifyOptions = {}, onTensor
     ...(opts.maxAbsError !== undefined ? { maxAbsError: opts.maxAbsError } : {}),
   };
   if (Object.keys(thresholds).length > 0 && opts.against === undefined) {
-    throw new KquantError("--min-sqnr, --min-cosine and --max-abs-error compare with the original: give --against ORIGINAL");
+    throw new KquantError({ what: "--min-sqnr, --min-cosine and --max-abs-error compare with the original", hint: "give --against ORIGINAL" });
   }
   const reader = await openTensors(path);
   let original: TensorReader | undefined;
   try {
     const manifest = await readManifest(reader);
-    if (manifest === null) throw new KquantError(`${path}: no kquant manifest in __metadata__; not a kquant output, nothing to verify`);
+    if (manifest === null) throw new KquantError({ file: path, what: "no kquant manifest in __metadata__; not a kquant output, nothing to verify" });
     if (opts.against !== undefined) original = await openTensors(opts.against);
     const patterns = (opts.filter ?? []).map(globToRegExp);
     const selected = (name: string) => patterns.length === 0 || matchesAny(name, patterns);
@@ -240,7 +240,7 @@ export async function runVerify(path: string, opts: VerifyOptions = {}, onTensor
       verdicts.push(v);
       onTensor?.(v);
     }
-    if (verdicts.length === 0 && patterns.length > 0) throw new KquantError(`${path}: no tensor matches ${opts.filter!.join(", ")}`);
+    if (verdicts.length === 0 && patterns.length > 0) throw new KquantError({ file: path, what: `no tensor matches ${opts.filter!.join(", ")}` });
 
     const sqnrs = verdicts.flatMap((v) => (v.metrics ? [v.metrics.sqnrDb] : []));
     const finiteSqnrs = sqnrs.filter(Number.isFinite);
