@@ -117,17 +117,10 @@ function planQuantize(t: TensorInfo, spec: QuantSpec, origin: string, layout: La
   const rank = t.shape.length;
   const axis = spec.axis === null ? null : canonicalAxis(spec.axis, rank);
   if (axis === undefined) return `axis ${spec.axis} is out of range for shape [${t.shape}]`;
-  const [lo, hi] = spec.valueRange ?? [0, 0];
-
-  if (spec.mode === "int8" && (lo < -128 || hi > 127)) return `value range [${lo}, ${hi}] does not fit int8`;
-  if (isInt4(spec.mode) && (lo < -8 || hi > 7)) return `value range [${lo}, ${hi}] does not fit int4 [-8, 7]`;
-
   let packAxis: number | undefined;
   if (spec.mode === "int4_grouped") {
     if (rank !== 2) return `grouped int4 needs a 2-D tensor, got shape [${t.shape}]`;
     if (axis === null) return "grouped int4 needs an axis to group along, not --per-tensor";
-    const block = spec.blockSize ?? 0;
-    if (!Number.isInteger(block) || block < 1) return `block size ${spec.blockSize} is not a positive integer`;
   }
   if (isInt4(spec.mode)) {
     packAxis = canonicalAxis(spec.packAxis ?? axis ?? -1, rank);

@@ -14,6 +14,9 @@ import { KquantError } from "../errors.js";
 import { deserialize } from "../quant/quantizer.js";
 import type { Rule } from "./rules.js";
 import { defaultSpec, MODES, type Mode, type QuantSpec } from "./spec.js";
+import { specProblem, type SpecField } from "./spec-check.js";
+
+const RECIPE_KEY_OF: Record<SpecField, string> = { blockSize: "block_size", valueRange: "value_range", epsilon: "epsilon", margin: "margin" };
 
 const RULE_KEYS = new Set([
   "match",
@@ -116,5 +119,7 @@ function ruleSpec(r: Record<string, unknown>, fail: (what: string) => never): Qu
     if (typeof r.epsilon !== "number" || !(r.epsilon >= 0)) fail(`"epsilon" must be a non-negative number`);
     spec.epsilon = r.epsilon as number;
   }
+  const problem = specProblem(spec);
+  if (problem) fail(`"${RECIPE_KEY_OF[problem.field]}": ${problem.what}`);
   return spec;
 }

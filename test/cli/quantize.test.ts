@@ -184,6 +184,14 @@ describe("kquant quantize on bad input", () => {
     const unknown = await runCli("quantize", DEMO, "--int3");
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toMatch(/^kquant: unknown option '--int3'.* \(see kquant quantize --help\)\n$/);
+    const zero = await runCli("quantize", DEMO, "--int4", "--block-size", "0");
+    expect(zero.code).toBe(2);
+    expect(zero.stderr).toBe("kquant: --block-size 0: block size 0 is not a positive integer (see kquant quantize --help)\n");
+    const notInt = await runCli("quantize", DEMO, "--int4", "--block-size", "x");
+    expect(notInt.stderr).toBe("kquant: option '--block-size <n>' argument 'x' is invalid. not an integer (see kquant quantize --help)\n");
+    const noValue = await runCli("quantize", DEMO, "--int4", "--block-size");
+    expect(noValue.code).toBe(2);
+    expect(noValue.stderr).toBe("kquant: option '--block-size <n>' argument missing (see kquant quantize --help)\n");
     const missing = await runCli("quantize", join(dir, "nope.safetensors"), "--int8");
     expect(missing.code).toBe(2);
     expect(missing.stderr).toContain("nope.safetensors");

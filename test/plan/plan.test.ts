@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import type { TensorInfo } from "../../src/formats/types.js";
 import { rulesFromFlags, specFromFlags } from "../../src/plan/from-flags.js";
 import { globToRegExp } from "../../src/plan/glob.js";
+import { parseRecipe } from "../../src/plan/recipe.js";
 import { buildPlan } from "../../src/plan/plan.js";
 import { storedRole } from "../../src/plan/stored.js";
 import type { QuantizeStep } from "../../src/plan/plan.js";
@@ -113,9 +114,16 @@ describe("buildPlan with flags", () => {
 
 describe("flags", () => {
   it("reject combinations that mean nothing", () => {
-    expect(() => specFromFlags({ mode: "int8", blockSize: 128 })).toThrow(/--block-size applies to --int4 only/);
+    expect(() => specFromFlags({ mode: "int8", blockSize: 128 })).toThrow(/--block-size 128: applies to --int4 only/);
     expect(() => specFromFlags({ mode: "int8", axis: 0, perTensor: true })).toThrow(/exclude each other/);
     expect(() => specFromFlags({ mode: "float8", valueRange: [-1, 1] })).toThrow(/does not apply/);
+  });
+  it("are checked once, when the rules are built, naming the flag and its value", () => {
+    expect(() => specFromFlags({ mode: "int4", blockSize: 0 })).toThrow(/^--block-size 0: block size 0 is not a positive integer/);
+    expect(() => specFromFlags({ mode: "int8", valueRange: [-200, 127] })).toThrow(/^--value-range -200,127: value range \[-200, 127\] does not fit int8/);
+    expect(() => specFromFlags({ mode: "int4", valueRange: [-8, 9] })).toThrow(/^--value-range -8,9: .*does not fit int4/);
+    expect(() => specFromFlags({ mode: "float8", margin: 31 })).toThrow(/^--margin 31: margin 31 makes 2\*\*margin overflow int32/);
+    expect(() => parseRecipe("r.json", '{"rules":[{"match":"*","mode":"int4","block_size":-4}]}')).toThrow(/^r\.json: rule 1: "block_size": block size -4/);
   });
   it("default to Keras's arguments", () => {
     expect(specFromFlags({ mode: "int8" })).toEqual({ mode: "int8", axis: -1, valueRange: [-127, 127], epsilon: 1e-7 });

@@ -13,14 +13,13 @@ import { createSafetensorsWriter } from "../../formats/safetensors-writer.js";
 import type { PlannedTensor, StDType, TensorInfo, TensorReader } from "../../formats/types.js";
 import { globToRegExp, matchesAny } from "../../plan/glob.js";
 import { isFloat8, isInt4, type Mode } from "../../plan/spec.js";
-import type { Layout, WrittenTensor } from "../../layouts/layout.js";
-import { scaleShapeOf, storedNamesOf, storedTensors, valuesShapeOf, type StoredGeometry, type StoredRole } from "../../plan/stored.js";
+import { scaleShapeOf, valuesShapeOf, type StoredGeometry } from "../../plan/stored.js";
 import { f32ToBf16Bits, f32ToF16Bits } from "../../quant/convert.js";
 import { dequantizeDivide, dequantizeMultiply, dequantizeZeroPoint, scaleLayout } from "../../quant/dequantize.js";
 import { decodeFloat8 } from "../../quant/float8.js";
 import { unpackInt4 } from "../../quant/int4.js";
 import { byteView } from "../../quant/tensor.js";
-import { layoutOf, manifestFromMetadata, type Manifest, type TensorRecord } from "../manifest.js";
+import { geometryOf, layoutOf, manifestFromMetadata, storedOf, type ExpectedTensor, type Manifest, type TensorRecord } from "../manifest.js";
 import { checkOutputs } from "../quantize/outputs.js";
 
 /**
@@ -29,13 +28,7 @@ import { checkOutputs } from "../quantize/outputs.js";
  */
 export async function readManifest(reader: TensorReader): Promise<Manifest | null> {
   const files = [...new Set(reader.tensors.map((t) => t.file))];
-  const parse = (metadata: Readonly<Record<string, string>> | null, file: string): Manifest | null => {
-    try {
-      return manifestFromMetadata(metadata);
-    } catch (err) {
-      throw new KquantError({ file, what: `the kquant manifest in __metadata__ is unreadable (${(err as Error).message.split("\n")[0]})` });
-    }
-  };
+  const parse = (metadata: Readonly<Record<string, string>> | null, file: string): Manifest | null => manifestFromMetadata(metadata, file);
   if (files.length <= 1) return parse(reader.metadata, files[0] ?? reader.path);
   const found: Manifest[] = [];
   for (const file of files) {
@@ -52,57 +45,7 @@ export async function readManifest(reader: TensorReader): Promise<Manifest | nul
   return { ...found[0]!, tensors: Object.assign({}, ...found.map((m) => m.tensors)) as Manifest["tensors"] };
 }
 
-/** A tensor the manifest says is stored, with the dtype and shape it must have. */
-export type ExpectedTensor = PlannedTensor & {
-  /** The stored role whose bytes it holds, "passthrough", or "derived": bytes the layout makes (`encode`). */
-  role: StoredRole | "passthrough" | "derived";
-  encode?: WrittenTensor["encode"];
-};
-
-const MODES: ReadonlySet<string> = new Set<Mode>(["int8", "int4", "int4_grouped", "float8_e4m3fn", "float8_e5m2"]);
-
-/** The stored geometry a record describes (plan/stored.ts), or why it is inconsistent. */
-export function geometryOf(rec: TensorRecord): StoredGeometry | string {
-  const shape = rec.shape;
-  const rank = shape.length;
-  if (!MODES.has(rec.mode)) return `manifest mode ${JSON.stringify(rec.mode)} is unknown`;
-  const mode = rec.mode as Mode;
-  const axis = rec.axis ?? null;
-  if (axis !== null && !(Number.isInteger(axis) && axis >= 0 && axis < rank)) return `manifest axis ${axis} is out of range for shape [${shape}]`;
-  const g: StoredGeometry = { mode, axis };
-  if (isInt4(mode)) {
-    const pa = rec.pack_axis;
-    if (pa === undefined || !(Number.isInteger(pa) && pa >= 0 && pa < rank)) return `manifest pack_axis ${pa} is out of range for shape [${shape}]`;
-    if (rec.orig_len !== shape[pa]) return `manifest orig_len ${rec.orig_len} is not the length ${shape[pa]} of pack axis ${pa}`;
-    g.packAxis = pa;
-  }
-  if (mode === "int4_grouped") {
-    const block = rec.block_size;
-    if (axis === null || block === undefined || !(Number.isInteger(block) && block >= 1)) return `manifest block_size ${block} / axis ${axis} cannot group`;
-    if (typeof rec.zero !== "string") return "manifest record names no zero-point tensor";
-    g.blockSize = block;
-  }
-  return g;
-}
-
-/** What `rec`'s stored tensors must be, or why the record itself is inconsistent. */
-export function expectedTensors(name: string, rec: TensorRecord, layout: Layout): ExpectedTensor[] | string {
-  const shape = rec.shape;
-  if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) return `manifest shape ${JSON.stringify(shape)} is not a shape`;
-  if (rec.mode === "passthrough") return [{ role: "passthrough", name, dtype: rec.source_dtype, shape }];
-  if (typeof rec.values !== "string" || typeof rec.scale !== "string") return "manifest record names no values or scale tensor";
-  const g = geometryOf(rec);
-  if (typeof g === "string") return g;
-  const stored = storedTensors(storedNamesOf(name), shape, g);
-  const written = layout.written({ name, dtype: rec.source_dtype, shape }, g, stored);
-  const out = written.map((t): ExpectedTensor => ({ name: t.name, dtype: t.dtype, shape: t.shape, role: t.from ?? "derived", ...(t.encode ? { encode: t.encode } : {}) }));
-  const recorded: [StoredRole, string | undefined][] = [["values", rec.values], ["scale", rec.scale], ["zero", rec.zero]];
-  for (const [role, recName] of recorded) {
-    const e = out.find((x) => x.role === role);
-    if (e?.name !== recName) return `manifest names ${recName === undefined ? "no" : `"${recName}" as the`} ${role} tensor, the ${layout.name} layout writes ${e ? `"${e.name}"` : "none"}`;
-  }
-  return out;
-}
+export { expectedTensors, geometryOf, storedOf, type ExpectedTensor } from "../manifest.js";
 
 /** The stored bytes of one record, by role. */
 export interface StoredParts {
@@ -208,8 +151,7 @@ export function checkedEntries(reader: TensorReader, manifest: Manifest): Manife
   const entries: ManifestEntry[] = [];
   const claimed = new Set<string>();
   for (const [name, record] of Object.entries(manifest.tensors)) {
-    const expected = expectedTensors(name, record, layout);
-    if (typeof expected === "string") throw new KquantError({ file: reader.path, tensor: name, what: expected });
+    const expected = storedOf(name, record, layout);
     checkStoredInfo(reader.path, name, expected, infos);
     for (const e of expected) claimed.add(e.name);
     entries.push({ name, record, expected });

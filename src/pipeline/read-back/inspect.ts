@@ -7,8 +7,8 @@ import { openTensors } from "../../formats/open.js";
 import type { StDType, TensorInfo } from "../../formats/types.js";
 import { globToRegExp, matchesAny } from "../../plan/glob.js";
 import { KquantError } from "../../errors.js";
-import { expectedTensors, readManifest } from "./dequantize.js";
-import { layoutOf, MANIFEST_KEY, type Manifest } from "../manifest.js";
+import { readManifest } from "./dequantize.js";
+import { layoutOf, MANIFEST_KEY, storedOf, type Manifest } from "../manifest.js";
 import { FLOAT_DTYPES, floatValues } from "../float-values.js";
 import { tensorStats, type TensorStats } from "./stats.js";
 
@@ -90,8 +90,7 @@ export function summariseManifest(manifest: Manifest, infos: ReadonlyMap<string,
     const srcBytes = (elements * bitsOf(rec.source_dtype)) / 8;
     sourceBytes += srcBytes;
     modes[rec.mode] = (modes[rec.mode] ?? 0) + 1;
-    const expected = expectedTensors(name, rec, layoutOf(manifest));
-    const stored = typeof expected === "string" ? [] : expected;
+    const stored = storedOf(name, rec, layoutOf(manifest));
     const byRole = (role: string) => stored.find((e) => e.role === role);
     const values = byRole("values") ?? byRole("passthrough");
     const storedBytes = stored.reduce((n, e) => {

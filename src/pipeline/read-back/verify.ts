@@ -16,9 +16,9 @@ import type { TensorInfo, TensorReader } from "../../formats/types.js";
 import { globToRegExp, matchesAny } from "../../plan/glob.js";
 import { isFloat8, isInt4, type Mode } from "../../plan/spec.js";
 import { ErrorAccumulator, type ErrorMetrics } from "../../quant/error-metrics.js";
-import { dequantizeRecord, expectedTensors, readManifest, type ExpectedTensor, type StoredParts } from "./dequantize.js";
+import { dequantizeRecord, readManifest, type ExpectedTensor, type StoredParts } from "./dequantize.js";
 import { sha256Hex } from "../hash.js";
-import { layoutOf, type TensorRecord } from "../manifest.js";
+import { layoutOf, storedOf, type TensorRecord } from "../manifest.js";
 import type { Layout } from "../../layouts/layout.js";
 import { floatValues } from "../float-values.js";
 
@@ -218,8 +218,7 @@ export async function runVerify(path: string, opts: VerifyOptions = {}, onTensor
     const claimed = new Set<string>();
     const layout = layoutOf(manifest);
     for (const [name, rec] of Object.entries(manifest.tensors)) {
-      const e = expectedTensors(name, rec, layout);
-      if (typeof e !== "string") for (const x of e) claimed.add(x.name);
+      for (const x of storedOf(name, rec, layout)) claimed.add(x.name);
     }
     for (const t of reader.tensors) {
       if (!claimed.has(t.name)) fileProblems.push(`tensor "${t.name}" is stored but the manifest does not know it`);
@@ -284,11 +283,7 @@ async function checkRecord(
   thresholds: Thresholds,
   againstPath: string | undefined,
 ): Promise<number> {
-  const expected = expectedTensors(name, rec, layout);
-  if (typeof expected === "string") {
-    v.problems.push(expected);
-    return 0;
-  }
+  const expected = storedOf(name, rec, layout);
   let shapesOk = true;
   for (const e of expected) {
     const info = infos.get(e.name);
