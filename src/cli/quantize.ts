@@ -58,6 +58,7 @@ interface QuantizeCliOptions extends Omit<QuantFlags, "mode" | "float8Kind"> {
   json?: boolean;
   quiet?: boolean;
   allowNonfinite?: boolean;
+  strict?: boolean;
   shard?: ShardSpec;
   threads?: number;
   layout?: Layout;
@@ -87,6 +88,7 @@ export function quantizeCommand(): Command {
     .option("--json", "print the report as JSON on stdout")
     .option("-q, --quiet", "no progress bar, no report (errors still go to stderr)")
     .option("--allow-nonfinite", "quantize tensors that hold NaN or Inf instead of stopping")
+    .option("--strict", "a tensor that cannot take the mode (e.g. --block-size on a 4-D weight) fails the run instead of being kept as it is")
     .option("--shard <i/N>", "sharded input: quantize only job i's share of the N jobs' input shards, then run merge-index", parseShard)
     .option("--layout <name>", `how the output names and shapes the quantized tensors: ${LAYOUT_NAMES.join(", ")} (default kquant)`, layoutNamed)
     .option("--threads <n>", "worker threads (default: KQUANT_THREADS or one per core, at most 4; 0: none)", parseThreads)
@@ -115,6 +117,7 @@ Examples:
         dryRun: !!opts.dryRun,
         quiet: !!opts.quiet || !!opts.json,
         allowNonFinite: !!opts.allowNonfinite,
+        strict: !!opts.strict,
         ...(opts.shard ? { shard: opts.shard } : {}),
         ...(opts.threads !== undefined ? { threads: opts.threads } : {}),
       });

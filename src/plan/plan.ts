@@ -1,7 +1,9 @@
 /**
  * The plan: for every tensor of the input, what it becomes in the output. Built and checked
- * before anything is read or written, so a rule that cannot apply fails the run up front,
- * naming every offending tensor at once.
+ * before anything is read or written. A tensor that cannot take the mode a flag or a glob rule
+ * gives it (a block size on a 4-D conv weight, an axis its rank does not have) falls back: it is
+ * kept as it is, with the reason (`--strict` refuses instead); a rule that names the tensor
+ * exactly fails the run up front. A run that would quantize nothing fails too.
  */
 import { KquantError } from "../errors.js";
 import { byteLengthOf } from "../formats/dtypes.js";
@@ -45,6 +47,8 @@ export function writtenTensorsOf(step: Step): PlannedTensor[] {
 export interface Plan {
   steps: Step[];
   warnings: string[];
+  /** Tensors kept as they are because they cannot take the mode their rule gives them, in file order. */
+  fallbacks: PassthroughStep[];
   /** Every tensor the output will hold, in write order. */
   outputs: PlannedTensor[];
 }
@@ -58,12 +62,28 @@ export function canonicalAxis(axis: number, rank: number): number | undefined {
   }
 }
 
+export interface PlanOptions {
+  /** Refuse (exit 2) instead of falling back when a tensor cannot take its rule's mode. */
+  strict?: boolean;
+  /** A plan that quantizes no tensor is an error (default); a --shard job's share may hold none. */
+  requireQuantized?: boolean;
+}
+
+const GLOB_CHARS = /[*?]/;
+
 /** The plan for `tensors` under `rules` (first match wins), written in `layout`. */
-export function buildPlan(path: string, tensors: readonly TensorInfo[], rules: readonly Rule[], layout: Layout = KQUANT_LAYOUT): Plan {
+export function buildPlan(
+  path: string,
+  tensors: readonly TensorInfo[],
+  rules: readonly Rule[],
+  layout: Layout = KQUANT_LAYOUT,
+  opts: PlanOptions = {},
+): Plan {
   const compiled = compileRules(rules);
   const used = new Set<number>();
-  const problems: string[] = [];
+  const problems: { tensor: string; what: string }[] = [];
   const steps: Step[] = [];
+  const fallbacks: PassthroughStep[] = [];
 
   for (const t of tensors) {
     const index = firstMatch(compiled, t.name);
@@ -91,25 +111,49 @@ export function buildPlan(path: string, tensors: readonly TensorInfo[], rules: r
         continue;
       }
       const step = planQuantize(t, spec, rule.origin, layout);
-      if (typeof step === "string") problems.push(`tensor "${t.name}": ${step}`);
-      else steps.push(step);
+      if (typeof step !== "string") steps.push(step);
+      else if (rule.patterns.some((p) => !GLOB_CHARS.test(p) && p === t.name)) problems.push({ tensor: t.name, what: `${rule.origin} names it, and ${step}` });
+      else {
+        const fallback = passthrough(`cannot take ${rule.origin}: ${step}`);
+        steps.push(fallback);
+        fallbacks.push(fallback);
+      }
     }
   }
 
   const outputs = steps.flatMap(writtenTensorsOf);
   const seen = new Set<string>();
   for (const o of outputs) {
-    if (seen.has(o.name)) problems.push(`output tensor "${o.name}" would be written twice (an input tensor already has that name)`);
+    if (seen.has(o.name)) problems.push({ tensor: o.name, what: "would be written twice (an input tensor already has that name)" });
     seen.add(o.name);
   }
+  const more = (n: number) => (n > 1 ? ` (+${n - 1} more)` : "");
   if (problems.length > 0) {
-    throw new KquantError({ file: path, what: `${problems.length} tensor(s) cannot take their rule: ${problems.join("; ")}` });
+    const [first] = problems;
+    throw new KquantError({ file: path, tensor: first!.tensor, what: `${first!.what}${more(problems.length)}` });
   }
+  if (opts.strict && fallbacks.length > 0) {
+    const [first] = fallbacks;
+    throw new KquantError({ file: path, tensor: first!.source.name, what: `${first!.reason}${more(fallbacks.length)}`, hint: "without --strict they are kept as they are" });
+  }
+  if ((opts.requireQuantized ?? true) && !steps.some((s) => s.kind === "quantize")) throw nothingToQuantize(path, steps);
 
   const warnings = compiled
     .filter((r, i) => !used.has(i) && !r.catchAll)
     .map((r) => `rule ${r.origin} (${r.patterns.join(", ")}) matched no tensor`);
-  return { steps, warnings, outputs };
+  return { steps, warnings, fallbacks, outputs };
+}
+
+/** Why a plan quantizes nothing: its most common passthrough reason, and the count. */
+function nothingToQuantize(path: string, steps: readonly Step[]): KquantError {
+  const counts = new Map<string, number>();
+  for (const s of steps) if (s.kind === "passthrough") counts.set(s.reason, (counts.get(s.reason) ?? 0) + 1);
+  const [reason, n] = [...counts].sort((a, b) => b[1] - a[1])[0] ?? ["the input holds no tensor", 0];
+  return new KquantError({
+    file: path,
+    what: `nothing to quantize, nothing written; ${n > 0 ? `${n} of ${steps.length} tensors: ` : ""}${reason}`,
+    hint: "kquant inspect lists the names",
+  });
 }
 
 /** The step for one tensor, or why the spec cannot apply to it. */

@@ -162,17 +162,38 @@ describe("kquant quantize on bad input", () => {
     expect(forced.code).toBe(0);
   });
 
-  it("fails before writing when a rule does not suit a tensor, naming every one", async () => {
+  it("keeps a tensor the mode does not suit as it is, saying why in the report and the manifest; --strict refuses", async () => {
     const input = join(dir, "m.safetensors");
     await writeSafetensors(input, [
       { name: "conv.weight", dtype: "F32", shape: [2, 2, 4], data: gaussian(16) },
       { name: "fc.weight", dtype: "F32", shape: [4, 4], data: gaussian(16) },
       { name: "conv2.weight", dtype: "F32", shape: [2, 2, 2, 2], data: gaussian(16) },
     ]);
-    const res = await runCli("quantize", input, "--int4", "--block-size", "2");
-    expect(res.code).toBe(2);
-    expect(res.stderr).toMatch(/2 tensor\(s\) cannot take their rule: tensor "conv\.weight".*tensor "conv2\.weight"/);
+    const strict = await runCli("quantize", input, "--int4", "--block-size", "2", "--strict");
+    expect(strict.code).toBe(2);
+    expect(strict.stderr).toBe(
+      `kquant: ${input}: tensor "conv.weight": cannot take --int4: grouped int4 needs a 2-D tensor, got shape [2,2,4] (+1 more) (without --strict they are kept as they are)\n`,
+    );
     expect(listDir(dir)).toEqual(["m.safetensors"]);
+
+    const res = await runCli("quantize", input, "--int4", "--block-size", "2", "--json");
+    expect(res.code, res.stderr).toBe(0);
+    const report = JSON.parse(res.stdout);
+    expect(report.quantized.map((q: { name: string }) => q.name)).toEqual(["fc.weight"]);
+    expect(report.skipped.map((s: { name: string; reason: string }) => [s.name, s.reason])).toEqual([
+      ["conv.weight", "cannot take --int4: grouped int4 needs a 2-D tensor, got shape [2,2,4]"],
+      ["conv2.weight", "cannot take --int4: grouped int4 needs a 2-D tensor, got shape [2,2,2,2]"],
+    ]);
+    const manifest = JSON.parse(readFileSync(`${report.output}.json`, "utf8"));
+    expect(manifest.tensors["conv.weight"]).toMatchObject({ mode: "passthrough", reason: "cannot take --int4: grouped int4 needs a 2-D tensor, got shape [2,2,4]" });
+  });
+
+  it("a run that would quantize nothing exits 2 and writes nothing", async () => {
+    const res = await runCli("quantize", DEMO, "--int8", "--include", "nope.*", "-o", join(dir, "none.safetensors"));
+    expect(res.code).toBe(2);
+    expect(res.stderr).toMatch(/^kquant: .*tiny-llama\.safetensors: nothing to quantize, nothing written; 13 of 13 tensors: no rule matched \(kquant inspect lists the names\)\n$/);
+    expect(res.stderr.split("\n")).toHaveLength(2);
+    expect(listDir(dir)).toEqual([]);
   });
 
   it("exits 2 with one line for bad usage", async () => {

@@ -40,6 +40,8 @@ export interface QuantizeJob extends WriteOptions {
   dryRun?: boolean;
   quiet?: boolean;
   allowNonFinite?: boolean;
+  /** A tensor that cannot take its rule's mode fails the run instead of being kept as it is (plan.ts). */
+  strict?: boolean;
   /**
    * Worker threads for quantizing and hashing (default: KQUANT_THREADS or one per core, at most
    * 4). 0 runs everything on the calling thread, as does running from the TypeScript sources.
@@ -88,7 +90,7 @@ export async function runQuantize(job: QuantizeJob): Promise<QuantizeReport> {
   const reader = await openTensors(job.input);
   try {
     const tensors = job.shard ? shardTensors(job.input, reader, job.shard) : reader.tensors;
-    const plan = buildPlan(job.input, tensors, job.rules, job.layout);
+    const plan = buildPlan(job.input, tensors, job.rules, job.layout, { strict: !!job.strict, requireQuantized: !job.shard });
     const paths = outputPaths(job, plan.steps);
     const report = reportOf(job, plan, paths);
     if (job.dryRun) return report;
