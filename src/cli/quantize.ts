@@ -2,7 +2,9 @@
 import { readFile } from "node:fs/promises";
 import { Command, InvalidArgumentError, Option } from "commander";
 import { KquantError } from "../errors.js";
-import { rulesFromFlags, type QuantFlags } from "../plan/from-flags.js";
+import { basename } from "node:path";
+import { rulesFromFlags, specFromFlags, type QuantFlags } from "../plan/from-flags.js";
+import { tagOfRecipe, tagOfSpec } from "../plan/tag.js";
 import { parseRecipe } from "../plan/recipe.js";
 import type { Rule } from "../plan/rules.js";
 import { runQuantize, type QuantizeReport } from "../pipeline/quantize/run-quantize.js";
@@ -45,6 +47,15 @@ function parseEpsilon(value: string): number {
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 
+/** --float8's formats: kquant's short names and Keras's dtype names. */
+const FLOAT8_FORMATS: Record<string, "e4m3" | "e5m2"> = {
+  e4m3: "e4m3",
+  e4m3fn: "e4m3",
+  float8_e4m3fn: "e4m3",
+  e5m2: "e5m2",
+  float8_e5m2: "e5m2",
+};
+
 /** What commander parses: the quantization flags (as the plan takes them) plus the run's own. */
 interface QuantizeCliOptions extends Omit<QuantFlags, "mode" | "float8Kind"> {
   int8?: boolean;
@@ -70,7 +81,7 @@ export function quantizeCommand(): Command {
     .argument("<input>", "model.safetensors, model.safetensors.index.json, array.npy or arrays.npz")
     .option("--int8", "abs-max int8, value range [-127, 127]")
     .option("--int4", "abs-max int4 [-8, 7], two values packed per byte (with --block-size: grouped with zero point)")
-    .addOption(new Option("--float8 [format]", "float8 with a computed scale").choices(["e4m3", "e5m2"]))
+    .addOption(new Option("--float8 [format]", "float8 with a computed scale (format: e4m3 = e4m3fn = float8_e4m3fn, the default, or e5m2 = float8_e5m2)").choices(Object.keys(FLOAT8_FORMATS)))
     .option("--axis <n>", "axis reduced to compute the scale (Keras's meaning; default -1, float8: per tensor)", parseInteger)
     .option("--per-tensor", "one scale for the whole tensor")
     .option("--pack-axis <n>", "int4: axis to pack along (default: the quantization axis)", parseInteger)
@@ -135,7 +146,7 @@ async function rulesOf(opts: QuantizeCliOptions): Promise<{ rules: Rule[]; tag: 
 
   const flags: QuantFlags | undefined = mode && {
     mode,
-    ...(typeof opts.float8 === "string" ? { float8Kind: opts.float8 as "e4m3" | "e5m2" } : {}),
+    ...(typeof opts.float8 === "string" ? { float8Kind: FLOAT8_FORMATS[opts.float8]! } : {}),
     ...pick(opts, ["axis", "perTensor", "packAxis", "blockSize", "valueRange", "epsilon", "margin", "include", "exclude"]),
   };
   const rules: Rule[] = [];
@@ -149,7 +160,9 @@ async function rulesOf(opts: QuantizeCliOptions): Promise<{ rules: Rule[]; tag: 
     rules.push(...parseRecipe(opts.recipe, text));
   }
   if (flags) rules.push(...rulesFromFlags(flags));
-  const tag = opts.recipe ? "recipe" : mode!;
+  const extras = { ...(opts.layout ? { layout: opts.layout.name } : {}) };
+  const flagsTag = flags && tagOfSpec(specFromFlags(flags), { ...extras, ...pick(flags, ["include", "exclude"]) });
+  const tag = opts.recipe ? [tagOfRecipe(basename(opts.recipe).replace(/\.json$/i, ""), extras), flagsTag].filter(Boolean).join("-") : flagsTag!;
   const options = { ...(flags ?? {}), ...(opts.recipe ? { recipe: rules.length } : {}) };
   return { rules, tag, options };
 }

@@ -37,9 +37,9 @@ describe("kquant quantize on the demo checkpoint", () => {
     const res = await runCli("quantize", input, "--int4", "--axis", "0");
     expect(res.stderr).toBe("");
     expect(res.code).toBe(0);
-    const output = join(dir, "tiny.int4.safetensors");
+    const output = join(dir, "tiny.int4-axis0.safetensors");
     expect(res.stdout).toContain(`→ ${output}`);
-    expect(listDir(dir)).toEqual(["tiny.int4.safetensors", "tiny.int4.safetensors.json", "tiny.safetensors"]);
+    expect(listDir(dir)).toEqual(["tiny.int4-axis0.safetensors", "tiny.int4-axis0.safetensors.json", "tiny.safetensors"]);
     expect(fileHash(input)).toBe(before);
 
     const { tensors, metadata } = await readAll(output);
@@ -194,6 +194,35 @@ describe("kquant quantize on bad input", () => {
     expect(res.stderr).toMatch(/^kquant: .*tiny-llama\.safetensors: nothing to quantize, nothing written; 13 of 13 tensors: no rule matched \(kquant inspect lists the names\)\n$/);
     expect(res.stderr.split("\n")).toHaveLength(2);
     expect(listDir(dir)).toEqual([]);
+  });
+
+  it("default names carry every option that changes the bytes; --float8 takes Keras's format names", async () => {
+    const input = join(dir, "m.safetensors");
+    copyFileSync(DEMO, input);
+    const runs: [string[], string][] = [
+      [["--int4"], "m.int4.safetensors"],
+      [["--int4", "--block-size", "32"], "m.int4-g32.safetensors"],
+      [["--int4", "--block-size", "32", "--axis", "0"], "m.int4-g32-axis0.safetensors"],
+      [["--float8"], "m.float8-e4m3fn.safetensors"],
+      [["--float8", "e5m2"], "m.float8-e5m2.safetensors"],
+      [["--int8", "--per-tensor"], "m.int8-tensor.safetensors"],
+      [["--int8", "--value-range", "-7,7"], "m.int8-r-7_7.safetensors"],
+    ];
+    for (const [flags, name] of runs) {
+      const r = await runCli("quantize", input, ...flags, "--dry-run", "--json");
+      expect(r.code, r.stderr).toBe(0);
+      expect(JSON.parse(r.stdout).output).toBe(join(dir, name));
+    }
+    const include = JSON.parse((await runCli("quantize", input, "--int8", "--include", "lm_head.*", "--dry-run", "--json")).stdout).output;
+    expect(include).toMatch(/m\.int8-sel[0-9a-f]{6}\.safetensors$/);
+    for (const name of ["e4m3fn", "float8_e4m3fn", "float8_e5m2"]) {
+      const r = await runCli("quantize", input, "--float8", name, "-q", "--force");
+      expect(r.code, r.stderr).toBe(0);
+    }
+    const written = listDir(dir).filter((f) => f.endsWith(".safetensors"));
+    expect(written).toEqual(["m.float8-e4m3fn.safetensors", "m.float8-e5m2.safetensors", "m.safetensors"]);
+    const e4m3 = manifestFromMetadata((await readAll(join(dir, "m.float8-e4m3fn.safetensors"))).metadata)!;
+    expect(e4m3.tensors["lm_head.weight"]!.mode).toBe("float8_e4m3fn");
   });
 
   it("exits 2 with one line for bad usage", async () => {
