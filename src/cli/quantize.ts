@@ -11,7 +11,7 @@ import { runQuantize, type QuantizeReport } from "../pipeline/quantize/run-quant
 import { parseShardSpec, type ShardSpec } from "../pipeline/quantize/shard-select.js";
 import { layoutNamed, LAYOUT_NAMES } from "../layouts/index.js";
 import type { Layout } from "../layouts/layout.js";
-import { formatBytes, formatShape, table } from "./present.js";
+import { formatBytes, formatCount, formatShape, table } from "./present.js";
 import { fsyncOption } from "./write-options.js";
 
 export function parseInteger(value: string): number {
@@ -68,6 +68,7 @@ interface QuantizeCliOptions extends Omit<QuantFlags, "mode" | "float8Kind"> {
   dryRun?: boolean;
   json?: boolean;
   quiet?: boolean;
+  verbose?: boolean;
   allowNonfinite?: boolean;
   strict?: boolean;
   shard?: ShardSpec;
@@ -98,6 +99,7 @@ export function quantizeCommand(): Command {
     .option("--dry-run", "print the plan and sizes, write nothing")
     .option("--json", "print the report as JSON on stdout")
     .option("-q, --quiet", "no progress bar, no report (errors still go to stderr)")
+    .option("-v, --verbose", "list every tensor in the report (default: totals by mode and why tensors were kept)")
     .option("--allow-nonfinite", "quantize tensors that hold NaN or Inf instead of stopping")
     .option("--strict", "a tensor that cannot take the mode (e.g. --block-size on a 4-D weight) fails the run instead of being kept as it is")
     .option("--shard <i/N>", "sharded input: quantize only job i's share of the N jobs' input shards, then run merge-index", parseShard)
@@ -134,7 +136,7 @@ Examples:
       });
       for (const w of report.warnings) process.stderr.write(`kquant: warning: ${w}\n`);
       if (opts.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
-      else if (!opts.quiet) process.stdout.write(`${renderReport(report)}\n`);
+      else if (!opts.quiet) process.stdout.write(`${renderReport(report, !!opts.verbose)}\n`);
     });
 }
 
@@ -173,39 +175,57 @@ function pick<T extends object, K extends keyof T>(o: T, keys: K[]): Partial<Pic
   return out;
 }
 
-export function renderReport(r: QuantizeReport): string {
+/** The report as text: what was written (or would be), totals by mode, why tensors were kept; every tensor with `verbose`. */
+export function renderReport(r: QuantizeReport, verbose = false): string {
+  const s = r.summary;
   const lines: string[] = [];
-  lines.push(r.dry_run ? `Plan for ${r.input} (dry run, nothing written)` : `Quantized ${r.input} → ${r.output}`);
-  if (r.quantized.length) {
+  lines.push(r.dry_run ? `Dry run: would write ${r.output} (nothing written)` : `Quantized ${r.input} → ${r.output}`);
+  lines.push(
+    "",
+    table(
+      ["mode", "tensors", "parameters", "bits/weight", "before", "after"],
+      Object.entries(s.by_mode).map(([mode, t]) => [
+        mode,
+        String(t.tensors),
+        formatCount(t.parameters),
+        t.bits_per_weight.toFixed(2),
+        formatBytes(t.bytes_before),
+        formatBytes(t.bytes_after),
+      ]),
+      new Set([1, 2, 3, 4, 5]),
+    ),
+  );
+  const reasons = Object.entries(s.passthrough_reasons);
+  if (reasons.length && !verbose) {
+    lines.push("", `Kept as they are (${s.passthrough}):`);
+    for (const [reason, n] of reasons) lines.push(`  ${String(n).padStart(4)} × ${reason}`);
+  }
+  if (verbose && r.quantized.length) {
     lines.push("", `Quantized (${r.quantized.length}):`);
     lines.push(
       table(
         ["tensor", "dtype", "shape", "mode", "scheme", "before", "after"],
-        r.quantized.map((q) => [
-          q.name,
-          q.source_dtype,
-          formatShape(q.shape),
-          q.mode,
-          q.scheme,
-          formatBytes(q.bytes_before),
-          formatBytes(q.bytes_after),
-        ]),
+        r.quantized.map((q) => [q.name, q.source_dtype, formatShape(q.shape), q.mode, q.scheme, formatBytes(q.bytes_before), formatBytes(q.bytes_after)]),
         new Set([5, 6]),
       ),
     );
   }
-  if (r.skipped.length) {
+  if (verbose && r.skipped.length) {
     lines.push("", `Kept as they are (${r.skipped.length}):`);
     lines.push(
       table(
         ["tensor", "dtype", "shape", "reason", "size"],
-        r.skipped.map((s) => [s.name, s.dtype, formatShape(s.shape), s.reason, formatBytes(s.bytes)]),
+        r.skipped.map((k) => [k.name, k.dtype, formatShape(k.shape), k.reason, formatBytes(k.bytes)]),
         new Set([4]),
       ),
     );
   }
   const ratio = r.bytes_after > 0 ? (r.bytes_before / r.bytes_after).toFixed(2) : "-";
-  lines.push("", `Size: ${formatBytes(r.bytes_before)} → ${formatBytes(r.bytes_after)} (${ratio}× smaller)`);
-  if (!r.dry_run) lines.push(`Manifest: ${r.manifest}`);
+  lines.push(
+    "",
+    `Total: ${s.tensors} tensors, ${formatCount(s.parameters)} parameters, ${formatBytes(r.bytes_before)} → ${formatBytes(r.bytes_after)} (${ratio}× smaller), ${s.bits_per_weight.toFixed(2)} bits/weight`,
+  );
+  lines.push(r.dry_run ? `Manifest: would write ${r.manifest}` : `Manifest: ${r.manifest}`);
+  if (!verbose) lines.push("(--verbose lists every tensor)");
   return lines.join("\n");
 }

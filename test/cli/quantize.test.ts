@@ -137,6 +137,29 @@ describe("kquant quantize on the demo checkpoint", () => {
     ]);
     const lm = report.quantized.find((q: { name: string }) => q.name === "lm_head.weight");
     expect(lm).toMatchObject({ bytes_before: 256 * 64 * 4, bytes_after: 256 * 64 + 256 * 4 });
+    expect(report.summary).toMatchObject({ tensors: 13, quantized: 9, passthrough: 4, passthrough_reasons: { "rank 1 (biases and norms stay as they are)": 4 } });
+    // int8: 8 bits a value plus the float32 scales, per source parameter.
+    const q = report.quantized as { shape: number[]; bytes_after: number }[];
+    const params = q.reduce((n, e) => n + e.shape.reduce((a, b) => a * b, 1), 0);
+    expect(report.summary.by_mode.int8.parameters).toBe(params);
+    expect(report.summary.by_mode.int8.bits_per_weight).toBeCloseTo((q.reduce((n, e) => n + e.bytes_after, 0) * 8) / params, 9);
+    expect(report.summary.by_mode.int8.bits_per_weight).toBeGreaterThan(8);
+    expect(report.summary.bits_per_weight).toBeCloseTo((report.bytes_after * 8) / report.summary.parameters, 9);
+    expect(listDir(dir)).toEqual([]);
+  });
+
+  it("the text report: totals by mode and reasons grouped, the output path (dry run too); every tensor only with --verbose", async () => {
+    const out = join(dir, "out.safetensors");
+    const dry = await runCli("quantize", DEMO, "--int4", "--dry-run", "-o", out);
+    expect(dry.code).toBe(0);
+    expect(dry.stdout.split("\n")[0]).toBe(`Dry run: would write ${out} (nothing written)`);
+    expect(dry.stdout).toMatch(/^int4 +9 +[\d.]+ K +4\.\d\d /m);
+    expect(dry.stdout).toMatch(/^ +4 × rank 1 \(biases and norms stay as they are\)$/m);
+    expect(dry.stdout).toMatch(/^Total: 13 tensors, .* bits\/weight$/m);
+    expect(dry.stdout).not.toContain("lm_head.weight");
+    const verbose = await runCli("quantize", DEMO, "--int4", "--dry-run", "--verbose", "-o", out);
+    expect(verbose.stdout).toContain("lm_head.weight");
+    expect(verbose.stdout).toContain("model.norm.weight");
     expect(listDir(dir)).toEqual([]);
   });
 });

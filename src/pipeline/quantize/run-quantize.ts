@@ -4,7 +4,7 @@
  */
 import { basename } from "node:path";
 import { KquantError } from "../../errors.js";
-import { byteLengthOf } from "../../formats/dtypes.js";
+import { byteLengthOf, elementCountOf } from "../../formats/dtypes.js";
 import { openTensors } from "../../formats/open.js";
 import { createSafetensorsWriter, writeShardIndex, type SafetensorsWriter } from "../../formats/safetensors-writer.js";
 import { writeFileAtomic, type WriteOptions } from "../../formats/atomic.js";
@@ -72,6 +72,26 @@ export interface SkippedEntry {
   bytes: number;
 }
 
+/** Totals for the tensors of one mode (or "passthrough"). */
+export interface ModeTotals {
+  tensors: number;
+  /** Source elements (a packed int4 64×64 counts 4096). */
+  parameters: number;
+  bytes_before: number;
+  bytes_after: number;
+  /** Stored bits (values, scales and zero points) per source parameter. */
+  bits_per_weight: number;
+}
+
+export interface QuantizeSummary extends ModeTotals {
+  quantized: number;
+  passthrough: number;
+  /** By mode, passthrough included, in the order the modes first appear. */
+  by_mode: Record<string, ModeTotals>;
+  /** Why tensors were kept as they are: reason → count, most common first. */
+  passthrough_reasons: Record<string, number>;
+}
+
 export interface QuantizeReport {
   input: string;
   output: string;
@@ -83,6 +103,7 @@ export interface QuantizeReport {
   skipped: SkippedEntry[];
   bytes_before: number;
   bytes_after: number;
+  summary: QuantizeSummary;
   warnings: string[];
 }
 
@@ -261,6 +282,37 @@ function reportOf(job: QuantizeJob, plan: Plan, paths: OutputPaths): QuantizeRep
     skipped,
     bytes_before: bytesBefore,
     bytes_after: bytesAfter,
+    summary: summaryOf(quantized, skipped),
     warnings: plan.warnings,
+  };
+}
+
+function totalsOf(rows: { shape: number[]; before: number; after: number }[]): ModeTotals {
+  const parameters = rows.reduce((n, r) => n + (elementCountOf(r.shape) ?? 0), 0);
+  const bytesAfter = rows.reduce((n, r) => n + r.after, 0);
+  return {
+    tensors: rows.length,
+    parameters,
+    bytes_before: rows.reduce((n, r) => n + r.before, 0),
+    bytes_after: bytesAfter,
+    bits_per_weight: parameters === 0 ? 0 : (bytesAfter * 8) / parameters,
+  };
+}
+
+/** The report's totals: overall, by mode, and the passthrough reasons grouped. */
+function summaryOf(quantized: readonly QuantizedEntry[], skipped: readonly SkippedEntry[]): QuantizeSummary {
+  const rows = [
+    ...quantized.map((q) => ({ mode: q.mode as string, shape: q.shape, before: q.bytes_before, after: q.bytes_after })),
+    ...skipped.map((s) => ({ mode: "passthrough", shape: s.shape, before: s.bytes, after: s.bytes })),
+  ];
+  const modes = [...new Set(rows.map((r) => r.mode))];
+  const reasons = new Map<string, number>();
+  for (const s of skipped) reasons.set(s.reason, (reasons.get(s.reason) ?? 0) + 1);
+  return {
+    ...totalsOf(rows),
+    quantized: quantized.length,
+    passthrough: skipped.length,
+    by_mode: Object.fromEntries(modes.map((m) => [m, totalsOf(rows.filter((r) => r.mode === m))])),
+    passthrough_reasons: Object.fromEntries([...reasons].sort((a, b) => b[1] - a[1])),
   };
 }
