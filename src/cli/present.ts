@@ -34,6 +34,14 @@ export function table(header: string[], rows: string[][], right: ReadonlySet<num
   return [line(header), ...rows.map(line)].join("\n");
 }
 
+/**
+ * An object's own keys in snake_case (`minSqnr` → `min_sqnr`, `sqnrDb` → `sqnr_db`), the one key
+ * style of kquant's JSON. Shallow: maps keyed by tensor names or modes are not keys to rename.
+ */
+export function snakeKeys<T extends object>(o: T): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(o).map(([k, v]) => [k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`), v]));
+}
+
 /** JSON for machines; Infinity and NaN (SQNR of an exact tensor, stats of empty ones) become strings. */
 export function jsonText(value: unknown): string {
   return JSON.stringify(value, (_key, v: unknown) => (typeof v === "number" && !Number.isFinite(v) ? String(v) : v), 2);

@@ -11,7 +11,7 @@ import { runQuantize, type QuantizeReport } from "../pipeline/quantize/run-quant
 import { parseShardSpec, type ShardSpec } from "../pipeline/quantize/shard-select.js";
 import { layoutNamed, LAYOUT_NAMES } from "../layouts/index.js";
 import type { Layout } from "../layouts/layout.js";
-import { formatBytes, formatCount, formatShape, table } from "./present.js";
+import { formatBytes, formatCount, formatShape, snakeKeys, table } from "./present.js";
 import { fsyncOption } from "./write-options.js";
 
 export function parseInteger(value: string): number {
@@ -165,7 +165,7 @@ async function rulesOf(opts: QuantizeCliOptions): Promise<{ rules: Rule[]; tag: 
   const extras = { ...(opts.layout ? { layout: opts.layout.name } : {}) };
   const flagsTag = flags && tagOfSpec(specFromFlags(flags), { ...extras, ...pick(flags, ["include", "exclude"]) });
   const tag = opts.recipe ? [tagOfRecipe(basename(opts.recipe).replace(/\.json$/i, ""), extras), flagsTag].filter(Boolean).join("-") : flagsTag!;
-  const options = { ...(flags ?? {}), ...(opts.recipe ? { recipe: rules.length } : {}) };
+  const options = snakeKeys({ ...(flags ?? {}), ...(opts.recipe ? { recipe: rules.length } : {}) });
   return { rules, tag, options };
 }
 

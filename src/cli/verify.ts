@@ -2,7 +2,7 @@
 import { Command, InvalidArgumentError } from "commander";
 import { KquantError } from "../errors.js";
 import { runVerify, type TensorVerdict, type VerifyReport } from "../pipeline/read-back/verify.js";
-import { formatNumber, jsonText } from "./present.js";
+import { formatNumber, jsonText, snakeKeys } from "./present.js";
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 
@@ -53,9 +53,18 @@ Examples:
         },
         stream ? (v) => process.stdout.write(`${verdictLine(v)}\n`) : undefined,
       );
-      process.stdout.write(`${opts.json ? jsonText(report) : summaryText(report)}\n`);
+      process.stdout.write(`${opts.json ? jsonText(jsonReport(report)) : summaryText(report)}\n`);
       if (!report.ok) throw failureError(report);
     });
+}
+
+/** The report as --json prints it: the thresholds' and metrics' keys in snake_case like the rest. */
+export function jsonReport(r: VerifyReport): unknown {
+  return {
+    ...r,
+    thresholds: snakeKeys(r.thresholds),
+    tensors: r.tensors.map((v) => (v.metrics ? { ...v, metrics: snakeKeys(v.metrics) } : v)),
+  };
 }
 
 export function verdictLine(v: TensorVerdict): string {
