@@ -23,6 +23,10 @@ export interface InspectedTensor {
   name: string;
   dtype: StDType;
   shape: number[];
+  /**
+   * Model parameters it holds: its elements, or in a kquant output the source tensor's (a packed
+   * int4 64×64 holds 4096, not its 2048 bytes); scales and zero points hold none.
+   */
   parameters: number;
   bytes: number;
   file: string;
@@ -128,6 +132,18 @@ export function summariseManifest(manifest: Manifest, infos: ReadonlyMap<string,
   };
 }
 
+/** Parameters by stored tensor name in a kquant output: the source's elements on the values (or passthrough) tensor, 0 on the rest. */
+function sourceParameters(manifest: Manifest): Map<string, number> {
+  const out = new Map<string, number>();
+  const layout = layoutOf(manifest);
+  for (const [name, rec] of Object.entries(manifest.tensors)) {
+    for (const e of storedOf(name, rec, layout)) {
+      out.set(e.name, e.role === "values" || e.role === "passthrough" ? (elementCountOf(rec.shape) ?? 0) : 0);
+    }
+  }
+  return out;
+}
+
 export async function runInspect(path: string, opts: InspectOptions = {}): Promise<InspectReport> {
   const reader = await openTensors(path);
   try {
@@ -137,6 +153,7 @@ export async function runInspect(path: string, opts: InspectOptions = {}): Promi
     const infos = new Map(reader.tensors.map((t) => [t.name, t]));
     const allBytes = reader.tensors.reduce((n, t) => n + t.byteLength, 0);
 
+    const parameters = manifest ? sourceParameters(manifest) : new Map<string, number>();
     const tensors: InspectedTensor[] = [];
     for (const t of reader.tensors) {
       if (!selected(t.name)) continue;
@@ -144,7 +161,7 @@ export async function runInspect(path: string, opts: InspectOptions = {}): Promi
         name: t.name,
         dtype: t.dtype,
         shape: t.shape,
-        parameters: elementCountOf(t.shape) ?? 0,
+        parameters: parameters.get(t.name) ?? elementCountOf(t.shape) ?? 0,
         bytes: t.byteLength,
         file: t.file,
       };
