@@ -88,7 +88,7 @@ export function recordFor(step: Step): TensorRecord {
     values: nameOf("values"),
     scale: nameOf("scale"),
     ...(zero !== undefined ? { zero } : {}),
-    dequantize: dequantizeFormula(spec.mode),
+    dequantize: dequantizeFormula(spec, source.shape),
     sha256: {
       source: HASH_PLACEHOLDER,
       stored: Object.fromEntries(written.map((t) => [t.name, HASH_PLACEHOLDER])),

@@ -59,7 +59,7 @@ describe("kquant quantize on the demo checkpoint", () => {
       value_range: [-8, 7],
       epsilon: 1e-7,
       scale: "model.layers.0.mlp.gate_proj.weight_scale",
-      dequantize: "q / scale",
+      dequantize: "q = unpack_int4(values, orig_len=176, axis=0); q / scale",
     });
     expect(tensors["model.layers.0.mlp.gate_proj.weight"]).toMatchObject({ dtype: "I8", shape: [88, 64] });
     expect(tensors["model.layers.0.mlp.gate_proj.weight_scale"]).toMatchObject({ dtype: "F32", shape: [1, 64] });
