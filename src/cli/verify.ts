@@ -77,6 +77,9 @@ export function verdictLine(v: TensorVerdict): string {
   return `${status} ${v.name} (${v.mode})${metrics}${why.length ? `\n       ${why.join("\n       ")}` : ""}`;
 }
 
+/** Tensors the summary names as the worst by error. */
+const WORST_SHOWN = 3;
+
 export function summaryText(r: VerifyReport): string {
   const s = r.summary;
   const lines = r.file_problems.map((p) => `FAIL ${p}`);
@@ -87,6 +90,11 @@ export function summaryText(r: VerifyReport): string {
     lines.push(
       `Against ${r.against}: SQNR min ${formatNumber(s.min_sqnr_db)} dB, mean ${formatNumber(s.mean_sqnr_db)} dB; cosine min ${formatNumber(s.min_cosine, 6)}; max abs error ${formatNumber(s.max_abs_error)}`,
     );
+    const worst = r.tensors
+      .flatMap((v) => (v.metrics ? [{ name: v.name, sqnr: v.metrics.sqnrDb }] : []))
+      .sort((a, b) => a.sqnr - b.sqnr)
+      .slice(0, WORST_SHOWN);
+    lines.push(`Worst by SQNR: ${worst.map((w) => `${w.name} ${formatNumber(w.sqnr)} dB`).join(", ")}`);
   }
   return lines.join("\n");
 }

@@ -43,6 +43,13 @@ describe("kquant verify", () => {
     for (const l of lines) expect(l).toMatch(/SQNR \d+(\.\d+)? dB {2}cos 0\.99\d+ {2}max\|err\| \S+ {2}RMSE \S+/);
     const json = JSON.parse((await kquant("verify", int8, "--against", DEMO, "--json")).stdout);
     expect(json.ok).toBe(true);
+    // The summary names the three worst tensors by SQNR, worst first.
+    const worst = [...json.tensors]
+      .filter((t: { metrics?: unknown }) => t.metrics)
+      .sort((a: { metrics: { sqnr_db: number } }, b: { metrics: { sqnr_db: number } }) => a.metrics.sqnr_db - b.metrics.sqnr_db)
+      .slice(0, 3)
+      .map((t: { name: string }) => t.name);
+    expect(r.stdout).toMatch(new RegExp(`^Worst by SQNR: ${worst.map((n) => `${n.replace(/\./g, "\\.")} [\\d.]+ dB`).join(", ")}$`, "m"));
     expect(json.summary.min_sqnr_db).toBeGreaterThan(30);
   });
 
