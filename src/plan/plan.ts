@@ -136,7 +136,7 @@ export function buildPlan(
     const [first] = fallbacks;
     throw new KquantError({ file: path, tensor: first!.source.name, what: `${first!.reason}${more(fallbacks.length)}`, hint: "without --strict they are kept as they are" });
   }
-  if ((opts.requireQuantized ?? true) && !steps.some((s) => s.kind === "quantize")) throw nothingToQuantize(path, steps);
+  if ((opts.requireQuantized ?? true) && !steps.some((s) => s.kind === "quantize")) throw nothingToQuantize(path, steps, fallbacks);
 
   const warnings = compiled
     .filter((r, i) => !used.has(i) && !r.catchAll)
@@ -144,14 +144,19 @@ export function buildPlan(
   return { steps, warnings, fallbacks, outputs };
 }
 
-/** Why a plan quantizes nothing: its most common passthrough reason, and the count. */
-function nothingToQuantize(path: string, steps: readonly Step[]): KquantError {
+/** Why a plan quantizes nothing: the first fallback and their count, else the most common passthrough reason. */
+function nothingToQuantize(path: string, steps: readonly Step[], fallbacks: readonly PassthroughStep[]): KquantError {
+  const nothing = "nothing to quantize, nothing written";
+  const [first] = fallbacks;
+  if (first) {
+    return new KquantError({ file: path, tensor: first.source.name, what: `${nothing}; it${fallbacks.length > 1 ? ` and ${fallbacks.length - 1} other(s)` : ""} ${first.reason}` });
+  }
   const counts = new Map<string, number>();
   for (const s of steps) if (s.kind === "passthrough") counts.set(s.reason, (counts.get(s.reason) ?? 0) + 1);
   const [reason, n] = [...counts].sort((a, b) => b[1] - a[1])[0] ?? ["the input holds no tensor", 0];
   return new KquantError({
     file: path,
-    what: `nothing to quantize, nothing written; ${n > 0 ? `${n} of ${steps.length} tensors: ` : ""}${reason}`,
+    what: `${nothing}; ${n > 0 ? `${n} of ${steps.length} tensors: ` : ""}${reason}`,
     hint: "kquant inspect lists the names",
   });
 }

@@ -265,6 +265,12 @@ describe("kquant quantize on bad input", () => {
     const noValue = await runCli("quantize", DEMO, "--int4", "--block-size");
     expect(noValue.code).toBe(2);
     expect(noValue.stderr).toBe("kquant: option '--block-size <n>' argument missing (see kquant quantize --help)\n");
+    const folder = await runCli("quantize", dir, "--int8");
+    expect(folder.stderr).toBe(`kquant: ${dir}: is a folder (give its model.safetensors, or model.safetensors.index.json for a sharded model)\n`);
+    writeFileSync(join(dir, "model.pt"), "");
+    const pt = await runCli("quantize", join(dir, "model.pt"), "--int8");
+    expect(pt.code).toBe(2);
+    expect(pt.stderr).toMatch(/model\.pt: not a format kquant reads \(.*PyTorch pickles.*\) \(save it as \.safetensors first\)\n$/);
     const missing = await runCli("quantize", join(dir, "nope.safetensors"), "--int8");
     expect(missing.code).toBe(2);
     expect(missing.stderr).toContain("nope.safetensors");
