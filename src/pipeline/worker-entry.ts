@@ -56,6 +56,9 @@ parentPort!.on("message", ({ id, task }: { id: number; task: Task }) => {
   try {
     parentPort!.postMessage({ id, ok: true, result: run(task) });
   } catch (err) {
-    parentPort!.postMessage({ id, ok: false, error: workerError(err) });
+    // A kernel's own check names no file or tensor: the task's step does.
+    const source = "step" in task ? task.step.source : undefined;
+    const named = err instanceof KquantError && source ? err.within({ file: source.file, tensor: source.name }) : err;
+    parentPort!.postMessage({ id, ok: false, error: workerError(named) });
   }
 });

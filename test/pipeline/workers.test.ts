@@ -28,8 +28,10 @@ describe("WorkerPool", () => {
       expect(err).toBeInstanceOf(KquantError);
       const k = err as KquantError;
       expect(k.exitCode).toBe(2);
-      expect(k.what).toBe(new KquantError(k.fields()).what);
-      expect(k.format()).toMatch(/^kquant: \S/);
+      // Named by the worker from the task's step: the kernel's own message names no file or tensor.
+      expect(k.file).toBe("x.safetensors");
+      expect(k.tensor).toBe("w");
+      expect(k.format()).toMatch(/^kquant: x\.safetensors: tensor "w": \S/);
     } finally {
       await pool.close();
     }

@@ -94,7 +94,14 @@ export function quantizeCounted(
 }
 
 export function quantizeTensor(step: QuantizeStep, bytes: Uint8Array, file: string, opts: QuantizeOptions = {}): StoredBytes {
-  const { stored, bad, total } = quantizeCounted(step, bytes, opts);
+  let counted: ReturnType<typeof quantizeCounted>;
+  try {
+    counted = quantizeCounted(step, bytes, opts);
+  } catch (err) {
+    // A kernel's own check names no file or tensor.
+    throw err instanceof KquantError ? err.within({ file, tensor: step.source.name }) : err;
+  }
+  const { stored, bad, total } = counted;
   if (stored === null) throw nonFiniteError(step, file, bad, total);
   return stored;
 }
