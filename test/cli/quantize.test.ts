@@ -207,6 +207,7 @@ describe("kquant quantize on bad input", () => {
       ["conv.weight", "cannot take --int4: grouped int4 needs a 2-D tensor, got shape [2,2,4]"],
       ["conv2.weight", "cannot take --int4: grouped int4 needs a 2-D tensor, got shape [2,2,2,2]"],
     ]);
+    expect(report.summary.passthrough_reasons).toEqual({ "cannot take --int4: grouped int4 needs a 2-D tensor": 2 });
     const manifest = JSON.parse(readFileSync(`${report.output}.json`, "utf8"));
     expect(manifest.tensors["conv.weight"]).toMatchObject({ mode: "passthrough", reason: "cannot take --int4: grouped int4 needs a 2-D tensor, got shape [2,2,4]" });
   });

@@ -88,7 +88,7 @@ export interface QuantizeSummary extends ModeTotals {
   passthrough: number;
   /** By mode, passthrough included, in the order the modes first appear. */
   by_mode: Record<string, ModeTotals>;
-  /** Why tensors were kept as they are: reason → count, most common first. */
+  /** Why tensors were kept as they are: reason (without the shape it names) → count, most common first. */
   passthrough_reasons: Record<string, number>;
 }
 
@@ -307,7 +307,11 @@ function summaryOf(quantized: readonly QuantizedEntry[], skipped: readonly Skipp
   ];
   const modes = [...new Set(rows.map((r) => r.mode))];
   const reasons = new Map<string, number>();
-  for (const s of skipped) reasons.set(s.reason, (reasons.get(s.reason) ?? 0) + 1);
+  for (const s of skipped) {
+    // Grouped without the shape each reason names, so one cause is one line however many shapes it met.
+    const reason = s.reason.replace(/,? (?:got|for) shape \[[^\]]*\]/g, "");
+    reasons.set(reason, (reasons.get(reason) ?? 0) + 1);
+  }
   return {
     ...totalsOf(rows),
     quantized: quantized.length,
