@@ -43,7 +43,7 @@ export function program(): Command {
 
 /** Commander's "error: unknown option '--bogus'" as kquant's one line, pointing at the command's --help. */
 export function parserError(commanderMessage: string, help: string): KquantError {
-  const what = commanderMessage.trim().split("\n")[0]!.replace(/^error: /, "").replace(/\.$/, "");
+  const what = commanderMessage.trim().split("\n")[0]!.replace(/^error: /, "").replace(/ is invalid\. /, " is invalid: ").replace(/\.$/, "");
   return new KquantError({ what, hint: `see ${help}` });
 }
 

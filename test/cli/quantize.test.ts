@@ -262,7 +262,7 @@ describe("kquant quantize on bad input", () => {
     expect(zero.code).toBe(2);
     expect(zero.stderr).toBe("kquant: --block-size 0: block size 0 is not a positive integer (see kquant quantize --help)\n");
     const notInt = await runCli("quantize", DEMO, "--int4", "--block-size", "x");
-    expect(notInt.stderr).toBe("kquant: option '--block-size <n>' argument 'x' is invalid. not an integer (see kquant quantize --help)\n");
+    expect(notInt.stderr).toBe("kquant: option '--block-size <n>' argument 'x' is invalid: not an integer (see kquant quantize --help)\n");
     const noValue = await runCli("quantize", DEMO, "--int4", "--block-size");
     expect(noValue.code).toBe(2);
     expect(noValue.stderr).toBe("kquant: option '--block-size <n>' argument missing (see kquant quantize --help)\n");
