@@ -1,14 +1,67 @@
+/** The parts of a user error: where it is (file, tensor), what is wrong, what to do about it. */
+export interface KquantErrorFields {
+  /** What is wrong, without the file or tensor (they have their own fields). */
+  what: string;
+  /** The file (or option, e.g. "--block-size 0") the problem is in. */
+  file?: string;
+  /** The tensor, by its name in `file`. */
+  tensor?: string;
+  /** What the user can do about it, when there is something to say. */
+  hint?: string;
+  /** The process exit code the CLI uses (default 2: bad usage or bad input; 1: a check failed). */
+  exitCode?: number;
+}
+
+/** The longest line `format()` prints: a message longer than this is cut in its `what`. */
+export const MAX_ERROR_LINE = 200;
+
 /**
- * An error a user can act on: bad input, bad usage, a failed check. The message is one line
- * that names the file, the tensor and what is wrong; the CLI prints it and exits with `exitCode`.
+ * An error a user can act on: bad input, bad usage, a failed check. Built from fields (or, for the
+ * kernels' own checks, a bare `what`); `message` and `format()` assemble them here and nowhere else,
+ * so every error reads `<file>: tensor "<name>": <what> (<hint>)`.
  */
 export class KquantError extends Error {
-  constructor(
-    message: string,
-    readonly exitCode: number = 2,
-  ) {
-    super(message);
+  readonly what: string;
+  readonly file?: string;
+  readonly tensor?: string;
+  readonly hint?: string;
+  readonly exitCode: number;
+
+  constructor(fields: KquantErrorFields | string, exitCode?: number) {
+    const f: KquantErrorFields = typeof fields === "string" ? { what: fields } : fields;
+    super(messageOf(f));
     this.name = "KquantError";
+    this.what = f.what;
+    if (f.file !== undefined) this.file = f.file;
+    if (f.tensor !== undefined) this.tensor = f.tensor;
+    if (f.hint !== undefined) this.hint = f.hint;
+    this.exitCode = exitCode ?? f.exitCode ?? 2;
+  }
+
+  /** The fields, as plain data (what crosses from a worker thread to the main thread). */
+  fields(): KquantErrorFields {
+    return {
+      what: this.what,
+      ...(this.file !== undefined ? { file: this.file } : {}),
+      ...(this.tensor !== undefined ? { tensor: this.tensor } : {}),
+      ...(this.hint !== undefined ? { hint: this.hint } : {}),
+      exitCode: this.exitCode,
+    };
+  }
+
+  /** This error with `where` filled in where it names nothing yet (a kernel error gets its file and tensor). */
+  within(where: { file?: string; tensor?: string }): KquantError {
+    return new KquantError({ ...where, ...this.fields() });
+  }
+
+  /** The one line the CLI prints: `kquant: ` and the message, at most MAX_ERROR_LINE characters. */
+  format(): string {
+    const line = `kquant: ${this.message}`;
+    if (line.length <= MAX_ERROR_LINE) return line;
+    const tail = this.hint !== undefined ? ` (${this.hint})` : "";
+    const head = `kquant: ${whereOf(this).map((w) => `${w}: `).join("")}`;
+    const room = Math.max(MAX_ERROR_LINE - head.length - tail.length - 1, 20);
+    return `${head}${this.what.slice(0, room)}…${tail}`.slice(0, MAX_ERROR_LINE);
   }
 }
 
@@ -17,3 +70,15 @@ export class KquantError extends Error {
  * disk is full, a read failed, a file or folder changed or vanished while kquant used it.
  */
 export const EXIT_IO_FAULT = 74;
+
+function whereOf(f: Pick<KquantErrorFields, "file" | "tensor">): string[] {
+  const where: string[] = [];
+  if (f.file !== undefined) where.push(f.file);
+  if (f.tensor !== undefined) where.push(`tensor ${JSON.stringify(f.tensor)}`);
+  return where;
+}
+
+function messageOf(f: KquantErrorFields): string {
+  const hint = f.hint !== undefined ? ` (${f.hint})` : "";
+  return [...whereOf(f), f.what].join(": ") + hint;
+}

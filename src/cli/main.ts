@@ -33,17 +33,23 @@ export function program(): Command {
   const cmd = new Command("kquant")
     .description("Quantize model weight files to int8, packed int4 and float8, bit-exact with Keras 3")
     .version(VERSION, "-V, --version")
-    .showHelpAfterError("(run with --help for usage)")
-    .configureOutput({ outputError: (str, write) => write(str) })
     .addHelpText("after", TOP_LEVEL_HELP);
   cmd.addCommand(quantizeCommand());
   cmd.addCommand(inspectCommand());
   cmd.addCommand(verifyCommand());
   cmd.addCommand(dequantizeCommand());
   cmd.addCommand(mergeIndexCommand());
-  for (const sub of cmd.commands) sub.exitOverride();
-  cmd.exitOverride();
+  for (const c of [cmd, ...cmd.commands]) {
+    const help = c === cmd ? "kquant --help" : `kquant ${c.name()} --help`;
+    c.configureOutput({ outputError: (str, write) => write(`${parserError(str, help).format()}\n`) }).exitOverride();
+  }
   return cmd;
+}
+
+/** Commander's "error: unknown option '--bogus'" as kquant's one line, pointing at the command's --help. */
+export function parserError(commanderMessage: string, help: string): KquantError {
+  const what = commanderMessage.trim().split("\n")[0]!.replace(/^error: /, "").replace(/ is invalid\. /, " is invalid: ").replace(/\.$/, "");
+  return new KquantError({ what, hint: `see ${help}` });
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -63,7 +69,7 @@ export async function main(argv: string[]): Promise<number> {
       return err.exitCode === 0 ? 0 : 2;
     }
     if (err instanceof KquantError) {
-      process.stderr.write(`kquant: ${err.message}\n`);
+      process.stderr.write(`${err.format()}\n`);
       return err.exitCode;
     }
     process.stderr.write(`kquant: internal error: ${(err as Error).stack ?? String(err)}\n`);

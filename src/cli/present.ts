@@ -1,6 +1,14 @@
 /** Plain-text presentation shared by the commands: sizes and aligned tables. */
 export { formatBytes } from "../units.js";
 
+/** A parameter count: 4096, 1.23 M, 7.24 B. */
+export function formatCount(n: number): string {
+  if (n < 1e4) return String(n);
+  if (n < 1e6) return `${(n / 1e3).toFixed(1)} K`;
+  if (n < 1e9) return `${(n / 1e6).toFixed(2)} M`;
+  return `${(n / 1e9).toFixed(2)} B`;
+}
+
 export function formatShape(shape: readonly number[]): string {
   return `[${shape.join(", ")}]`;
 }
@@ -14,6 +22,14 @@ export function table(header: string[], rows: string[][], right: ReadonlySet<num
       .join("  ")
       .trimEnd();
   return [line(header), ...rows.map(line)].join("\n");
+}
+
+/**
+ * An object's own keys in snake_case (`minSqnr` → `min_sqnr`, `sqnrDb` → `sqnr_db`), the one key
+ * style of kquant's JSON. Shallow: maps keyed by tensor names or modes are not keys to rename.
+ */
+export function snakeKeys<T extends object>(o: T): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(o).map(([k, v]) => [k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`), v]));
 }
 
 /** JSON for machines; Infinity and NaN (SQNR of an exact tensor, stats of empty ones) become strings. */

@@ -2,14 +2,16 @@
 import { readFile } from "node:fs/promises";
 import { Command, InvalidArgumentError, Option } from "commander";
 import { KquantError } from "../errors.js";
-import { rulesFromFlags, type QuantFlags } from "../plan/from-flags.js";
+import { basename } from "node:path";
+import { rulesFromFlags, specFromFlags, type QuantFlags } from "../plan/from-flags.js";
+import { tagOfRecipe, tagOfSpec } from "../plan/tag.js";
 import { parseRecipe } from "../plan/recipe.js";
 import type { Rule } from "../plan/rules.js";
 import { runQuantize, type QuantizeReport } from "../pipeline/quantize/run-quantize.js";
 import { parseShardSpec, type ShardSpec } from "../pipeline/quantize/shard-select.js";
 import { layoutNamed, LAYOUT_NAMES } from "../layouts/index.js";
 import type { Layout } from "../layouts/layout.js";
-import { formatBytes, formatShape, table } from "./present.js";
+import { formatBytes, formatCount, formatShape, snakeKeys, table } from "./present.js";
 import { fsyncOption } from "./write-options.js";
 
 export function parseInteger(value: string): number {
@@ -45,6 +47,15 @@ function parseEpsilon(value: string): number {
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 
+/** --float8's formats: kquant's short names and Keras's dtype names. */
+const FLOAT8_FORMATS: Record<string, "e4m3" | "e5m2"> = {
+  e4m3: "e4m3",
+  e4m3fn: "e4m3",
+  float8_e4m3fn: "e4m3",
+  e5m2: "e5m2",
+  float8_e5m2: "e5m2",
+};
+
 /** What commander parses: the quantization flags (as the plan takes them) plus the run's own. */
 interface QuantizeCliOptions extends Omit<QuantFlags, "mode" | "float8Kind"> {
   int8?: boolean;
@@ -57,7 +68,9 @@ interface QuantizeCliOptions extends Omit<QuantFlags, "mode" | "float8Kind"> {
   dryRun?: boolean;
   json?: boolean;
   quiet?: boolean;
+  verbose?: boolean;
   allowNonfinite?: boolean;
+  strict?: boolean;
   shard?: ShardSpec;
   threads?: number;
   layout?: Layout;
@@ -69,7 +82,7 @@ export function quantizeCommand(): Command {
     .argument("<input>", "model.safetensors, model.safetensors.index.json, array.npy, arrays.npz, or a model folder (config.json + weights)")
     .option("--int8", "abs-max int8, value range [-127, 127]")
     .option("--int4", "abs-max int4 [-8, 7], two values packed per byte (with --block-size: grouped with zero point)")
-    .addOption(new Option("--float8 [format]", "float8 with a computed scale").choices(["e4m3", "e5m2"]))
+    .addOption(new Option("--float8 [format]", "float8 with a computed scale (format: e4m3 = e4m3fn = float8_e4m3fn, the default, or e5m2 = float8_e5m2)").choices(Object.keys(FLOAT8_FORMATS)))
     .option("--axis <n>", "axis reduced to compute the scale (Keras's meaning; default -1, float8: per tensor)", parseInteger)
     .option("--per-tensor", "one scale for the whole tensor")
     .option("--pack-axis <n>", "int4: axis to pack along (default: the quantization axis)", parseInteger)
@@ -86,7 +99,9 @@ export function quantizeCommand(): Command {
     .option("--dry-run", "print the plan and sizes, write nothing")
     .option("--json", "print the report as JSON on stdout")
     .option("-q, --quiet", "no progress bar, no report (errors still go to stderr)")
+    .option("-v, --verbose", "list every tensor in the report (default: totals by mode and why tensors were kept)")
     .option("--allow-nonfinite", "quantize tensors that hold NaN or Inf instead of stopping")
+    .option("--strict", "a tensor that cannot take the mode (e.g. --block-size on a 4-D weight) fails the run instead of being kept as it is")
     .option("--shard <i/N>", "sharded input: quantize only job i's share of the N jobs' input shards, then run merge-index", parseShard)
     .option("--layout <name>", `how the output names and shapes the quantized tensors: ${LAYOUT_NAMES.join(", ")} (default kquant)`, layoutNamed)
     .option("--threads <n>", "worker threads (default: KQUANT_THREADS or one per core, at most 4; 0: none)", parseThreads)
@@ -117,24 +132,25 @@ Examples:
         dryRun: !!opts.dryRun,
         quiet: !!opts.quiet || !!opts.json,
         allowNonFinite: !!opts.allowNonfinite,
+        strict: !!opts.strict,
         ...(opts.shard ? { shard: opts.shard } : {}),
         ...(opts.threads !== undefined ? { threads: opts.threads } : {}),
       });
       for (const w of report.warnings) process.stderr.write(`kquant: warning: ${w}\n`);
       if (opts.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
-      else if (!opts.quiet) process.stdout.write(`${renderReport(report)}\n`);
+      else if (!opts.quiet) process.stdout.write(`${renderReport(report, !!opts.verbose)}\n`);
     });
 }
 
 async function rulesOf(opts: QuantizeCliOptions): Promise<{ rules: Rule[]; tag: string; options: Record<string, unknown> }> {
   const modes = [opts.int8 && "int8", opts.int4 && "int4", opts.float8 !== undefined && "float8"].filter(Boolean);
-  if (modes.length > 1) throw new KquantError(`choose one of --int8, --int4, --float8 (got ${modes.map((m) => `--${m}`).join(" ")})`);
+  if (modes.length > 1) throw new KquantError({ what: `${modes.map((m) => `--${m}`).join(" ")}: more than one mode`, hint: "choose one of --int8, --int4, --float8" });
   const mode = modes[0] as QuantFlags["mode"] | undefined;
-  if (!mode && !opts.recipe) throw new KquantError("choose a mode: --int8, --int4, --float8 or --recipe FILE");
+  if (!mode && !opts.recipe) throw new KquantError({ what: "no mode given", hint: "choose --int8, --int4, --float8 or --recipe FILE; see kquant quantize --help" });
 
   const flags: QuantFlags | undefined = mode && {
     mode,
-    ...(typeof opts.float8 === "string" ? { float8Kind: opts.float8 as "e4m3" | "e5m2" } : {}),
+    ...(typeof opts.float8 === "string" ? { float8Kind: FLOAT8_FORMATS[opts.float8]! } : {}),
     ...pick(opts, ["axis", "perTensor", "packAxis", "blockSize", "valueRange", "epsilon", "margin", "include", "exclude"]),
   };
   const rules: Rule[] = [];
@@ -143,13 +159,15 @@ async function rulesOf(opts: QuantizeCliOptions): Promise<{ rules: Rule[]; tag: 
     try {
       text = await readFile(opts.recipe, "utf8");
     } catch (e) {
-      throw new KquantError(`${opts.recipe}: cannot read the recipe (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+      throw new KquantError({ file: opts.recipe, what: `cannot read the recipe (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})` });
     }
     rules.push(...parseRecipe(opts.recipe, text));
   }
   if (flags) rules.push(...rulesFromFlags(flags, !!opts.layout?.int8Groups));
-  const tag = opts.recipe ? "recipe" : mode!;
-  const options = { ...(flags ?? {}), ...(opts.recipe ? { recipe: rules.length } : {}) };
+  const extras = { ...(opts.layout ? { layout: opts.layout.name } : {}) };
+  const flagsTag = flags && tagOfSpec(specFromFlags(flags, !!opts.layout?.int8Groups), { ...extras, ...pick(flags, ["include", "exclude"]) });
+  const tag = opts.recipe ? [tagOfRecipe(basename(opts.recipe).replace(/\.json$/i, ""), extras), flagsTag].filter(Boolean).join("-") : flagsTag!;
+  const options = snakeKeys({ ...(flags ?? {}), ...(opts.recipe ? { recipe: rules.length } : {}) });
   return { rules, tag, options };
 }
 
@@ -159,39 +177,57 @@ function pick<T extends object, K extends keyof T>(o: T, keys: K[]): Partial<Pic
   return out;
 }
 
-export function renderReport(r: QuantizeReport): string {
+/** The report as text: what was written (or would be), totals by mode, why tensors were kept; every tensor with `verbose`. */
+export function renderReport(r: QuantizeReport, verbose = false): string {
+  const s = r.summary;
   const lines: string[] = [];
-  lines.push(r.dry_run ? `Plan for ${r.input} (dry run, nothing written)` : `Quantized ${r.input} → ${r.output}`);
-  if (r.quantized.length) {
+  lines.push(r.dry_run ? `Dry run: would write ${r.output} (nothing written)` : `Quantized ${r.input} → ${r.output}`);
+  lines.push(
+    "",
+    table(
+      ["mode", "tensors", "parameters", "bits/weight", "before", "after"],
+      Object.entries(s.by_mode).map(([mode, t]) => [
+        mode,
+        String(t.tensors),
+        formatCount(t.parameters),
+        t.bits_per_weight.toFixed(2),
+        formatBytes(t.bytes_before),
+        formatBytes(t.bytes_after),
+      ]),
+      new Set([1, 2, 3, 4, 5]),
+    ),
+  );
+  const reasons = Object.entries(s.passthrough_reasons);
+  if (reasons.length && !verbose) {
+    lines.push("", `Kept as they are (${s.passthrough}):`);
+    for (const [reason, n] of reasons) lines.push(`  ${String(n).padStart(4)} × ${reason}`);
+  }
+  if (verbose && r.quantized.length) {
     lines.push("", `Quantized (${r.quantized.length}):`);
     lines.push(
       table(
         ["tensor", "dtype", "shape", "mode", "scheme", "before", "after"],
-        r.quantized.map((q) => [
-          q.name,
-          q.source_dtype,
-          formatShape(q.shape),
-          q.mode,
-          q.scheme,
-          formatBytes(q.bytes_before),
-          formatBytes(q.bytes_after),
-        ]),
+        r.quantized.map((q) => [q.name, q.source_dtype, formatShape(q.shape), q.mode, q.scheme, formatBytes(q.bytes_before), formatBytes(q.bytes_after)]),
         new Set([5, 6]),
       ),
     );
   }
-  if (r.skipped.length) {
+  if (verbose && r.skipped.length) {
     lines.push("", `Kept as they are (${r.skipped.length}):`);
     lines.push(
       table(
         ["tensor", "dtype", "shape", "reason", "size"],
-        r.skipped.map((s) => [s.name, s.dtype, formatShape(s.shape), s.reason, formatBytes(s.bytes)]),
+        r.skipped.map((k) => [k.name, k.dtype, formatShape(k.shape), k.reason, formatBytes(k.bytes)]),
         new Set([4]),
       ),
     );
   }
   const ratio = r.bytes_after > 0 ? (r.bytes_before / r.bytes_after).toFixed(2) : "-";
-  lines.push("", `Size: ${formatBytes(r.bytes_before)} → ${formatBytes(r.bytes_after)} (${ratio}× smaller)`);
-  if (!r.dry_run) lines.push(`Manifest: ${r.manifest}`);
+  lines.push(
+    "",
+    `Total: ${s.tensors} tensors, ${formatCount(s.parameters)} parameters, ${formatBytes(r.bytes_before)} → ${formatBytes(r.bytes_after)} (${ratio}× smaller), ${s.bits_per_weight.toFixed(2)} bits/weight`,
+  );
+  lines.push(r.dry_run ? `Manifest: would write ${r.manifest}` : `Manifest: ${r.manifest}`);
+  if (!verbose) lines.push("(--verbose lists every tensor)");
   return lines.join("\n");
 }

@@ -6,7 +6,7 @@ import { checkOutputs } from "../pipeline/quantize/outputs.js";
 import { runVerify, type TensorVerdict, type VerifyReport } from "../pipeline/read-back/verify.js";
 import { HISTOGRAM_BINS } from "../quant/error-histogram.js";
 import { renderVerifyHtml } from "../report/html.js";
-import { formatNumber, jsonText } from "./present.js";
+import { formatNumber, jsonText, snakeKeys } from "./present.js";
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 
@@ -67,10 +67,19 @@ Examples:
       );
       // Written whatever the verdict: a failing run is when the page is most wanted.
       if (opts.html !== undefined) await writeFileAtomic(opts.html, renderVerifyHtml(report));
-      process.stdout.write(`${opts.json ? jsonText(report) : summaryText(report)}\n`);
+      process.stdout.write(`${opts.json ? jsonText(jsonReport(report)) : summaryText(report)}\n`);
       if (opts.html !== undefined && !opts.json) process.stdout.write(`HTML report: ${opts.html}\n`);
-      if (!report.ok) throw new KquantError(failureMessage(report), 1);
+      if (!report.ok) throw failureError(report);
     });
+}
+
+/** The report as --json prints it: the thresholds' and metrics' keys in snake_case like the rest. */
+export function jsonReport(r: VerifyReport): unknown {
+  return {
+    ...r,
+    thresholds: snakeKeys(r.thresholds),
+    tensors: r.tensors.map((v) => (v.metrics ? { ...v, metrics: snakeKeys(v.metrics) } : v)),
+  };
 }
 
 export function verdictLine(v: TensorVerdict): string {
@@ -83,6 +92,9 @@ export function verdictLine(v: TensorVerdict): string {
   return `${status} ${v.name} (${v.mode})${metrics}${why.length ? `\n       ${why.join("\n       ")}` : ""}`;
 }
 
+/** Tensors the summary names as the worst by error. */
+const WORST_SHOWN = 3;
+
 export function summaryText(r: VerifyReport): string {
   const s = r.summary;
   const lines = r.file_problems.map((p) => `FAIL ${p}`);
@@ -93,15 +105,27 @@ export function summaryText(r: VerifyReport): string {
     lines.push(
       `Against ${r.against}: SQNR min ${formatNumber(s.min_sqnr_db)} dB, mean ${formatNumber(s.mean_sqnr_db)} dB; cosine min ${formatNumber(s.min_cosine, 6)}; max abs error ${formatNumber(s.max_abs_error)}`,
     );
+    const worst = r.tensors
+      .flatMap((v) => (v.metrics ? [{ name: v.name, sqnr: v.metrics.sqnrDb }] : []))
+      .sort((a, b) => a.sqnr - b.sqnr)
+      .slice(0, WORST_SHOWN);
+    lines.push(`Worst by SQNR: ${worst.map((w) => `${w.name} ${formatNumber(w.sqnr)} dB`).join(", ")}`);
   }
   return lines.join("\n");
 }
 
-export function failureMessage(r: VerifyReport): string {
+/**
+ * The one line a failed verify ends with (exit 1): the counts and the first failing tensor. The
+ * problems themselves are in the report (a FAIL line per tensor, or the JSON), not repeated here.
+ */
+export function failureError(r: VerifyReport): KquantError {
   const failing = r.tensors.filter((v) => !v.ok);
-  const named = failing.map((v) => `"${v.name}" (${[...v.problems, ...v.gate_failures].join("; ")})`);
-  const parts = [...r.file_problems, ...named];
-  const shown = parts.slice(0, 10).join(", ");
-  const more = parts.length > 10 ? ` and ${parts.length - 10} more` : "";
-  return `${r.file}: verify failed for ${failing.length} tensor(s)${r.file_problems.length ? ` and ${r.file_problems.length} file problem(s)` : ""}: ${shown}${more}`;
+  const first = r.file_problems.length === 0 ? failing[0] : undefined;
+  return new KquantError({
+    file: r.file,
+    ...(first ? { tensor: first.name } : {}),
+    what: `verify failed for ${failing.length} tensor(s)${r.file_problems.length ? ` and ${r.file_problems.length} file problem(s)` : ""}`,
+    hint: "the report lists each problem",
+    exitCode: 1,
+  });
 }

@@ -69,7 +69,7 @@ export function byteLengthProblem(dtype: StDType, shape: readonly unknown[]): st
 /** Bytes taken by a `dtype` tensor of `shape`; refuses counts whose bits are not whole bytes. */
 export function byteLengthOf(dtype: StDType, shape: readonly number[]): number {
   const problem = byteLengthProblem(dtype, shape);
-  if (problem !== null) throw new KquantError(problem);
+  if (problem !== null) throw new KquantError({ what: problem });
   return (elementCountOf(shape)! * BITS[dtype]) / 8;
 }
 

@@ -21,10 +21,11 @@ export async function readFully(fh: FileHandle, into: Uint8Array, position: numb
     }
     if (bytesRead === 0) {
       const size = await fh.stat().then((s) => `${s.size} bytes`, () => "shorter");
-      throw new KquantError(
-        `${file}: ${what}: the file was truncated while kquant read it (it is now ${size}, the data runs to byte ${position + into.length})`,
-        EXIT_IO_FAULT,
-      );
+      throw new KquantError({
+        file,
+        what: `${what}: the file was truncated while kquant read it (it is now ${size}, the data runs to byte ${position + into.length})`,
+        exitCode: EXIT_IO_FAULT,
+      });
     }
     done += bytesRead;
   }
@@ -44,7 +45,7 @@ export async function writeFully(fh: FileHandle, bytes: Uint8Array, position: nu
 export function outputBuffer(into: Uint8Array | undefined, byteLength: number, file: string, name: string): Uint8Array {
   if (into === undefined) return new Uint8Array(byteLength);
   if (into.length !== byteLength) {
-    throw new KquantError(`${file}: tensor "${name}": destination buffer is ${into.length} bytes, tensor is ${byteLength}`);
+    throw new KquantError({ file, tensor: name, what: `destination buffer is ${into.length} bytes, tensor is ${byteLength}` });
   }
   return into;
 }
@@ -71,8 +72,8 @@ const FAULTS: Record<string, string> = {
 export function asUserError(err: unknown, file: string): unknown {
   const code = errnoOf(err);
   if (code === undefined) return err;
-  if (USAGE_ERRORS[code] !== undefined) return new KquantError(`${file}: ${USAGE_ERRORS[code]}`);
-  if (FAULTS[code] !== undefined) return new KquantError(`${file}: ${FAULTS[code]}`, EXIT_IO_FAULT);
+  if (USAGE_ERRORS[code] !== undefined) return new KquantError({ file, what: USAGE_ERRORS[code] });
+  if (FAULTS[code] !== undefined) return new KquantError({ file, what: FAULTS[code], exitCode: EXIT_IO_FAULT });
   return err;
 }
 

@@ -28,7 +28,7 @@ export interface NpyHeader {
 }
 
 const fail = (file: string, name: string, what: string): never => {
-  throw new KquantError(`${file}: tensor "${name}": ${what}`);
+  throw new KquantError({ file, tensor: name, what });
 };
 
 /** Total header size (prelude + dict) from the first bytes of a .npy (at least 12, or all there is). */
@@ -221,7 +221,7 @@ export async function openNpy(path: string): Promise<TensorReader> {
   try {
     const name = npyStem(path);
     const stats = await fh.stat();
-    if (!stats.isFile()) throw new KquantError(`${path}: not a regular file`);
+    if (!stats.isFile()) throw new KquantError({ file: path, what: "not a regular file" });
     const prelude = await readFully(fh, new Uint8Array(Math.min(NPY_PRELUDE_BYTES, stats.size)), 0, path, `tensor "${name}"`);
     const dataStart = npyDataStart(path, name, prelude);
     if (dataStart > stats.size) fail(path, name, `.npy header is ${dataStart} bytes but the file has ${stats.size}`);

@@ -67,7 +67,7 @@ async function readMemberHeader(path: string, name: string, zip: yauzl.ZipFile, 
   }
   const bytes = Buffer.concat(chunks);
   if (bytes.length < need) npyDataStart(path, name, bytes); // reports bad magic on tiny members
-  if (bytes.length < need) throw new KquantError(`${path}: tensor "${name}": member ends inside its .npy header (${bytes.length} of ${need} bytes)`);
+  if (bytes.length < need) throw new KquantError({ file: path, tensor: name, what: `member ends inside its .npy header (${bytes.length} of ${need} bytes)` });
   return parseNpyHeader(path, name, bytes);
 }
 
@@ -78,7 +78,7 @@ export async function openNpz(path: string): Promise<TensorReader> {
   } catch (err) {
     const user = asUserError(err, path);
     if (user instanceof KquantError) throw user;
-    throw new KquantError(`${path}: not a readable zip archive: ${zipMessage(err)}`);
+    throw new KquantError({ file: path, what: `not a readable zip archive: ${zipMessage(err)}` });
   }
   const close = async (): Promise<void> => {
     zip.close();
@@ -88,33 +88,35 @@ export async function openNpz(path: string): Promise<TensorReader> {
     try {
       entries = await listEntries(zip);
     } catch (err) {
-      throw new KquantError(`${path}: corrupt zip archive: ${zipMessage(err)}`);
+      throw new KquantError({ file: path, what: `corrupt zip archive: ${zipMessage(err)}` });
     }
     const sources: TensorSource[] = [];
     const seen = new Set<string>();
     for (const entry of entries) {
       const member = entry.fileName;
-      if (!member.endsWith(".npy")) throw new KquantError(`${path}: member "${member}" is not a .npy array`);
+      if (!member.endsWith(".npy")) throw new KquantError({ file: path, what: `member "${member}" is not a .npy array` });
       const name = member.slice(0, -".npy".length);
-      if (seen.has(name)) throw new KquantError(`${path}: tensor "${name}": the archive holds two members named "${member}"`);
+      if (seen.has(name)) throw new KquantError({ file: path, tensor: name, what: `the archive holds two members named "${member}"` });
       seen.add(name);
-      if (entry.isEncrypted()) throw new KquantError(`${path}: tensor "${name}": member is encrypted`);
+      if (entry.isEncrypted()) throw new KquantError({ file: path, tensor: name, what: "member is encrypted" });
       if (entry.compressionMethod !== 0 && entry.compressionMethod !== 8) {
-        throw new KquantError(`${path}: tensor "${name}": unsupported zip compression method ${entry.compressionMethod} (only stored and deflated)`);
+        throw new KquantError({ file: path, tensor: name, what: `unsupported zip compression method ${entry.compressionMethod} (only stored and deflated)` });
       }
       let header: NpyHeader;
       try {
         header = await readMemberHeader(path, name, zip, entry);
       } catch (err) {
         if (err instanceof KquantError) throw err;
-        throw new KquantError(`${path}: tensor "${name}": corrupt zip member: ${zipMessage(err)}`);
+        throw new KquantError({ file: path, tensor: name, what: `corrupt zip member: ${zipMessage(err)}` });
       }
       const dataLength = entry.uncompressedSize - header.dataStart;
       if (dataLength !== header.byteLength) {
         const how = dataLength < header.byteLength ? "truncated" : "has trailing bytes";
-        throw new KquantError(
-          `${path}: tensor "${name}": data is ${dataLength} bytes but shape ${JSON.stringify(header.shape)} of ${header.dtype} needs ${header.byteLength} (member ${how})`,
-        );
+        throw new KquantError({
+          file: path,
+          tensor: name,
+          what: `data is ${dataLength} bytes but shape ${JSON.stringify(header.shape)} of ${header.dtype} needs ${header.byteLength} (member ${how})`,
+        });
       }
       sources.push({
         info: { name, dtype: header.dtype, shape: header.shape, byteLength: header.byteLength, file: path },
@@ -145,13 +147,13 @@ async function readMemberData(path: string, name: string, zip: yauzl.ZipFile, en
       position += chunk.length;
     }
   } catch (err) {
-    throw new KquantError(`${path}: tensor "${name}": corrupt zip member: ${zipMessage(err)}`);
+    throw new KquantError({ file: path, tensor: name, what: `corrupt zip member: ${zipMessage(err)}` });
   }
   if (position !== entry.uncompressedSize) {
-    throw new KquantError(`${path}: tensor "${name}": member is ${position} bytes, the zip directory says ${entry.uncompressedSize}`);
+    throw new KquantError({ file: path, tensor: name, what: `member is ${position} bytes, the zip directory says ${entry.uncompressedSize}` });
   }
   if (crc >>> 0 !== entry.crc32 >>> 0) {
-    throw new KquantError(`${path}: tensor "${name}": CRC-32 mismatch (data ${hex(crc)}, zip directory ${hex(entry.crc32)}): the archive is corrupt`);
+    throw new KquantError({ file: path, tensor: name, what: `CRC-32 mismatch (data ${hex(crc)}, zip directory ${hex(entry.crc32)}): the archive is corrupt` });
   }
   npyDataToLittleEndianC(header, dest, out);
 }
@@ -185,8 +187,8 @@ function* chunked(parts: readonly Uint8Array[]): Generator<Buffer> {
 export async function writeNpz(path: string, entries: readonly NpzEntry[], options: NpzOptions = {}): Promise<void> {
   const seen = new Set<string>();
   const encoded = entries.map((entry) => {
-    if (typeof entry.name !== "string" || entry.name === "") throw new KquantError(`${path}: tensor ${JSON.stringify(entry.name)}: names must be non-empty strings`);
-    if (seen.has(entry.name)) throw new KquantError(`${path}: tensor "${entry.name}": given twice`);
+    if (typeof entry.name !== "string" || entry.name === "") throw new KquantError({ file: path, what: `tensor name ${JSON.stringify(entry.name)} is not a non-empty string` });
+    if (seen.has(entry.name)) throw new KquantError({ file: path, tensor: entry.name, what: "given twice" });
     seen.add(entry.name);
     return { member: `${entry.name}.npy`, parts: encodeNpy(path, entry.name, entry) };
   });
@@ -201,7 +203,7 @@ export async function writeNpz(path: string, entries: readonly NpzEntry[], optio
       );
     } catch (err) {
       // yazl refuses member paths such as "../x.npy" or "/abs.npy" synchronously.
-      throw new KquantError(`${path}: tensor "${member.slice(0, -4)}": cannot be stored as zip member "${member}": ${zipMessage(err)}`);
+      throw new KquantError({ file: path, tensor: member.slice(0, -4), what: `cannot be stored as zip member "${member}": ${zipMessage(err)}` });
     }
   }
   zip.end();

@@ -15,5 +15,20 @@ export async function openTensors(path: string): Promise<TensorReader> {
   if (lower.endsWith(".safetensors")) return openSafetensors(path);
   if (lower.endsWith(".npy")) return openNpy(path);
   if (lower.endsWith(".npz")) return openNpz(path);
-  throw new KquantError(`${path}: unknown file type (expected .safetensors, .safetensors.index.json, .npy or .npz)`);
+  throw unknownInput(path);
+}
+
+const PICKLES = [".bin", ".pt", ".pth", ".ckpt", ".pkl"];
+
+/** Why `path` is not an input kquant reads, with what to give instead. */
+function unknownInput(path: string): KquantError {
+  const lower = path.toLowerCase();
+  if (PICKLES.some((ext) => lower.endsWith(ext))) {
+    return new KquantError({
+      file: path,
+      what: "not a format kquant reads (.bin and .pt are usually PyTorch pickles, which can run code when loaded)",
+      hint: "save it as .safetensors first",
+    });
+  }
+  return new KquantError({ file: path, what: "unknown file type", hint: "expected .safetensors, .safetensors.index.json, .npy or .npz" });
 }

@@ -29,8 +29,8 @@ export interface SafetensorsHeader {
   metadata: Record<string, string> | null;
 }
 
-const fail = (file: string, what: string): never => {
-  throw new KquantError(`${file}: ${what}`);
+const fail = (file: string, what: string, tensor?: string): never => {
+  throw new KquantError({ file, ...(tensor !== undefined ? { tensor } : {}), what });
 };
 
 const describe = (value: unknown): string =>
@@ -87,9 +87,8 @@ export function parseSafetensorsHeader(
     throw err;
   }
   if (duplicate !== null) {
-    const where = duplicate.path.length === 0 ? "" : `tensor "${duplicate.path[0]}": `;
     const what = duplicate.path.length === 0 ? "tensor name" : "key";
-    fail(file, `${where}duplicate ${what} "${duplicate.key}" in header`);
+    fail(file, `duplicate ${what} "${duplicate.key}" in header`, duplicate.path[0]);
   }
 
   let metadata: Record<string, string> | null = null;
@@ -107,16 +106,16 @@ export function parseSafetensorsHeader(
   let cursor = 0;
   let previous: SafetensorsEntry | null = null;
   for (const entry of entries) {
-    const where = `tensor "${entry.name}": data_offsets [${entry.begin}, ${entry.end}]`;
+    const where = `data_offsets [${entry.begin}, ${entry.end}]`;
     if (entry.begin < cursor) {
-      fail(file, `${where} overlap tensor "${previous!.name}" which ends at ${cursor}`);
+      fail(file, `${where} overlap tensor "${previous!.name}" which ends at ${cursor}`, entry.name);
     }
     if (entry.begin > cursor) {
       const after = previous === null ? "the data section starts at 0" : `tensor "${previous.name}" ends at ${cursor}`;
-      fail(file, `${where} leave a gap of ${entry.begin - cursor} bytes (${after})`);
+      fail(file, `${where} leave a gap of ${entry.begin - cursor} bytes (${after})`, entry.name);
     }
     if (entry.end > dataLength) {
-      fail(file, `${where} run past the end of the data section (${dataLength} bytes; file truncated?)`);
+      fail(file, `${where} run past the end of the data section (${dataLength} bytes; file truncated?)`, entry.name);
     }
     cursor = entry.end;
     previous = entry;
@@ -140,31 +139,27 @@ function checkMetadata(file: string, value: unknown): Record<string, string> {
 }
 
 function checkEntry(file: string, name: string, value: unknown): SafetensorsEntry {
-  const at = `tensor "${name}"`;
   if (value === null || typeof value !== "object" || Array.isArray(value)) {
-    fail(file, `${at}: entry is ${describe(value)}, expected an object with dtype, shape and data_offsets`);
+    fail(file, `entry is ${describe(value)}, expected an object with dtype, shape and data_offsets`, name);
   }
   const { dtype, shape, data_offsets: offsets } = value as Record<string, unknown>;
-  if (!isStDType(dtype)) fail(file, `${at}: unknown dtype ${JSON.stringify(dtype) ?? "(missing)"}`);
+  if (!isStDType(dtype)) fail(file, `unknown dtype ${JSON.stringify(dtype) ?? "(missing)"}`, name);
   if (!Array.isArray(shape) || elementCountOf(shape) === null) {
-    fail(file, `${at}: shape ${JSON.stringify(shape) ?? "(missing)"} is not a list of non-negative integers`);
+    fail(file, `shape ${JSON.stringify(shape) ?? "(missing)"} is not a list of non-negative integers`, name);
   }
   const isOffset = (v: unknown): v is number => typeof v === "number" && Number.isSafeInteger(v) && v >= 0;
   if (!Array.isArray(offsets) || offsets.length !== 2 || !isOffset(offsets[0]) || !isOffset(offsets[1])) {
-    fail(file, `${at}: data_offsets ${JSON.stringify(offsets) ?? "(missing)"} is not a pair of non-negative integers`);
+    fail(file, `data_offsets ${JSON.stringify(offsets) ?? "(missing)"} is not a pair of non-negative integers`, name);
   }
   const [begin, end] = offsets as [number, number];
-  if (end < begin) fail(file, `${at}: data_offsets [${begin}, ${end}] end before they begin`);
+  if (end < begin) fail(file, `data_offsets [${begin}, ${end}] end before they begin`, name);
   const st = dtype as StDType;
   const dims = shape as number[];
   const problem = byteLengthProblem(st, dims);
-  if (problem !== null) fail(file, `${at}: ${problem}`);
+  if (problem !== null) fail(file, `${problem}`, name);
   const byteLength = (elementCountOf(dims)! * bitsOf(st)) / 8;
   if (end - begin !== byteLength) {
-    fail(
-      file,
-      `${at}: data_offsets [${begin}, ${end}] hold ${end - begin} bytes but ${st} ${JSON.stringify(dims)} needs ${byteLength}`,
-    );
+    fail(file, `data_offsets [${begin}, ${end}] hold ${end - begin} bytes but ${st} ${JSON.stringify(dims)} needs ${byteLength}`, name);
   }
   return { name, dtype: st, shape: [...dims], byteLength, file, begin, end };
 }

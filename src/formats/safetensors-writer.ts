@@ -39,11 +39,11 @@ function headerJson(layout: readonly Layout[], metadata: Record<string, string>)
 
 function checkMetadata(target: string, metadata: unknown): Record<string, string> {
   if (metadata === null || typeof metadata !== "object" || Array.isArray(metadata)) {
-    throw new KquantError(`${target}: metadata must be an object of strings`);
+    throw new KquantError({ file: target, what: "metadata must be an object of strings" });
   }
   const out: Record<string, string> = {};
   for (const [key, value] of Object.entries(metadata as Record<string, unknown>)) {
-    if (typeof value !== "string") throw new KquantError(`${target}: metadata "${key}" is ${typeof value}, expected a string`);
+    if (typeof value !== "string") throw new KquantError({ file: target, what: `metadata "${key}" is ${typeof value}, expected a string` });
     out[key] = value;
   }
   return out;
@@ -53,17 +53,17 @@ function planLayout(target: string, planned: readonly PlannedTensor[]): Layout[]
   const seen = new Set<string>();
   let offset = 0;
   return planned.map(({ name, dtype, shape }) => {
-    const at = `${target}: tensor "${name}"`;
-    if (typeof name !== "string" || name === "") throw new KquantError(`${target}: tensor ${JSON.stringify(name)}: names must be non-empty strings`);
-    if (name === "__metadata__") throw new KquantError(`${at}: the name is reserved for the header's metadata`);
-    if (seen.has(name)) throw new KquantError(`${at}: planned twice`);
+    const at = { file: target, tensor: name };
+    if (typeof name !== "string" || name === "") throw new KquantError({ file: target, what: `tensor name ${JSON.stringify(name)} is not a non-empty string` });
+    if (name === "__metadata__") throw new KquantError({ ...at, what: "the name is reserved for the header's metadata" });
+    if (seen.has(name)) throw new KquantError({ ...at, what: "planned twice" });
     seen.add(name);
-    if (!isStDType(dtype)) throw new KquantError(`${at}: unknown dtype ${JSON.stringify(dtype)}`);
+    if (!isStDType(dtype)) throw new KquantError({ ...at, what: `unknown dtype ${JSON.stringify(dtype)}` });
     if (!Array.isArray(shape) || elementCountOf(shape) === null) {
-      throw new KquantError(`${at}: shape ${JSON.stringify(shape)} is not a list of non-negative integers`);
+      throw new KquantError({ ...at, what: `shape ${JSON.stringify(shape)} is not a list of non-negative integers` });
     }
     const problem = byteLengthProblem(dtype, shape);
-    if (problem !== null) throw new KquantError(`${at}: ${problem}`);
+    if (problem !== null) throw new KquantError({ ...at, what: problem });
     const byteLength = (elementCountOf(shape)! * bitsOf(dtype)) / 8;
     const json = `{"dtype":${JSON.stringify(dtype)},"shape":${JSON.stringify(shape)},"data_offsets":[${offset},${offset + byteLength}]}`;
     offset += byteLength;
@@ -89,7 +89,7 @@ export async function createSafetensorsWriter(
   const initialMetadata = checkMetadata(path, metadata);
   const initialBytes = Buffer.byteLength(headerJson(layout, initialMetadata), "utf8");
   const reserved = Math.ceil(initialBytes / 8) * 8;
-  if (reserved > MAX_HEADER_BYTES) throw new KquantError(`${path}: header would be ${reserved} bytes, over the ${MAX_HEADER_BYTES}-byte limit readers accept`);
+  if (reserved > MAX_HEADER_BYTES) throw new KquantError({ file: path, what: `header would be ${reserved} bytes, over the ${MAX_HEADER_BYTES}-byte limit readers accept` });
   const positions: number[] = [];
   let position = 8 + reserved;
   for (const t of layout) {
@@ -122,15 +122,15 @@ export async function createSafetensorsWriter(
 
   return {
     write(name: string, bytes: Uint8Array): Promise<void> {
-      if (state !== "open") return Promise.reject(new KquantError(`${path}: tensor "${name}": write after the writer was ${state === "aborted" ? "aborted" : "finished"}`));
+      if (state !== "open") return Promise.reject(new KquantError({ file: path, tensor: name, what: `write after the writer was ${state === "aborted" ? "aborted" : "finished"}` }));
       const index = next;
       const expected = layout[index];
-      if (expected === undefined) return Promise.reject(new KquantError(`${path}: tensor "${name}": all ${layout.length} planned tensors are already written`));
+      if (expected === undefined) return Promise.reject(new KquantError({ file: path, tensor: name, what: `all ${layout.length} planned tensors are already written` }));
       if (name !== expected.name) {
-        return Promise.reject(new KquantError(`${path}: tensor "${name}": written out of order (planned tensor ${index + 1} of ${layout.length} is "${expected.name}")`));
+        return Promise.reject(new KquantError({ file: path, tensor: name, what: `written out of order (planned tensor ${index + 1} of ${layout.length} is "${expected.name}")` }));
       }
       if (bytes.length !== expected.byteLength) {
-        return Promise.reject(new KquantError(`${path}: tensor "${name}": got ${bytes.length} bytes, planned ${expected.byteLength}`));
+        return Promise.reject(new KquantError({ file: path, tensor: name, what: `got ${bytes.length} bytes, planned ${expected.byteLength}` }));
       }
       next++;
       // Offsets are fixed by the plan, so writes need not be awaited one by one to land in the right place.
@@ -141,19 +141,19 @@ export async function createSafetensorsWriter(
     },
 
     async finish(finalMetadata?: Record<string, string>): Promise<void> {
-      if (state !== "open") throw new KquantError(`${path}: finish() after the writer was ${state === "aborted" ? "aborted" : "finished"}`);
+      if (state !== "open") throw new KquantError({ file: path, what: `finish() after the writer was ${state === "aborted" ? "aborted" : "finished"}` });
       state = "finishing";
       try {
         const settled = await Promise.allSettled([...pending]);
         const failed = settled.find((s) => s.status === "rejected");
         if (failed !== undefined) throw (failed as PromiseRejectedResult).reason;
         if (next !== layout.length) {
-          throw new KquantError(`${path}: finish() after ${next} of ${layout.length} planned tensors (next is "${layout[next]!.name}")`);
+          throw new KquantError({ file: path, what: `finish() after ${next} of ${layout.length} planned tensors (next is "${layout[next]!.name}")` });
         }
         const json = headerJson(layout, finalMetadata === undefined ? initialMetadata : checkMetadata(path, finalMetadata));
         const bytes = Buffer.byteLength(json, "utf8");
         if (bytes > reserved) {
-          throw new KquantError(`${path}: final header is ${bytes} bytes but only ${reserved} were reserved (keep metadata values the same length as the initial placeholders)`);
+          throw new KquantError({ file: path, what: `final header is ${bytes} bytes but only ${reserved} were reserved (keep metadata values the same length as the initial placeholders)` });
         }
         await writeFully(fh, encodeHeader(json, reserved), 0);
         await commitTemp(fh, tempPath, path, opts);
@@ -179,10 +179,10 @@ export interface ShardIndex {
 export async function writeShardIndex(path: string, index: ShardIndex, opts: WriteOptions = {}): Promise<void> {
   const total = index.metadata?.total_size;
   if (typeof total !== "number" || !Number.isSafeInteger(total) || total < 0) {
-    throw new KquantError(`${path}: metadata.total_size must be a non-negative integer, got ${JSON.stringify(total)}`);
+    throw new KquantError({ file: path, what: `metadata.total_size must be a non-negative integer, got ${JSON.stringify(total)}` });
   }
   for (const [name, shard] of Object.entries(index.weight_map)) {
-    if (typeof shard !== "string" || shard === "") throw new KquantError(`${path}: tensor "${name}": weight_map value must be a shard file name`);
+    if (typeof shard !== "string" || shard === "") throw new KquantError({ file: path, tensor: name, what: "weight_map value must be a shard file name" });
   }
   await writeFileAtomic(path, `${JSON.stringify({ metadata: index.metadata, weight_map: index.weight_map }, null, 2)}\n`, opts);
 }

@@ -31,7 +31,7 @@ export async function openShardedSafetensors(indexPath: string): Promise<TensorR
         await stat(shardPath);
       } catch (err) {
         const user = asUserError(err, shardPath);
-        if (user instanceof KquantError) throw new KquantError(`${indexPath}: shard "${shardName}": ${user.message.slice(shardPath.length + 2)}`);
+        if (user instanceof KquantError) throw new KquantError({ ...user.fields(), file: indexPath, what: `shard "${shardName}": ${user.what}` });
         throw user;
       }
       const shard = await openSafetensorsFile(shardPath);
@@ -40,21 +40,21 @@ export async function openShardedSafetensors(indexPath: string): Promise<TensorR
         const { name, file } = source.info;
         const listed = weightMap[name];
         if (listed === undefined) {
-          throw new KquantError(`${indexPath}: tensor "${name}": in shard ${shardName} but not in the index's weight_map`);
+          throw new KquantError({ file: indexPath, tensor: name, what: `in shard ${shardName} but not in the index's weight_map` });
         }
         if (listed !== shardName) {
-          throw new KquantError(`${indexPath}: tensor "${name}": index says shard ${listed} but it is in ${shardName}`);
+          throw new KquantError({ file: indexPath, tensor: name, what: `index says shard ${listed} but it is in ${shardName}` });
         }
         const earlier = shardOf.get(name);
         if (earlier !== undefined) {
-          throw new KquantError(`${indexPath}: tensor "${name}": stored in both ${earlier} and ${file}`);
+          throw new KquantError({ file: indexPath, tensor: name, what: `stored in both ${earlier} and ${file}` });
         }
         shardOf.set(name, file);
         sources.push(source);
       }
     }
     for (const [name, shardName] of Object.entries(weightMap)) {
-      if (!shardOf.has(name)) throw new KquantError(`${indexPath}: tensor "${name}": index lists it in ${shardName} but that shard does not hold it`);
+      if (!shardOf.has(name)) throw new KquantError({ file: indexPath, tensor: name, what: `index lists it in ${shardName} but that shard does not hold it` });
     }
     // Shards of one checkpoint carry the same `__metadata__` (e.g. {"format":"pt"}); report the first.
     return makeTensorReader(indexPath, sources, opened[0]?.header.metadata ?? null, closeAll);
@@ -68,32 +68,32 @@ async function readWeightMap(indexPath: string): Promise<Record<string, string>>
   let text: string;
   try {
     const bytes = await readFile(indexPath);
-    if (bytes.length > MAX_INDEX_BYTES) throw new KquantError(`${indexPath}: index is ${bytes.length} bytes, larger than ${MAX_INDEX_BYTES}`);
+    if (bytes.length > MAX_INDEX_BYTES) throw new KquantError({ file: indexPath, what: `index is ${bytes.length} bytes, larger than ${MAX_INDEX_BYTES}` });
     text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
   } catch (err) {
     if (err instanceof KquantError) throw err;
-    if (err instanceof TypeError) throw new KquantError(`${indexPath}: index is not valid UTF-8`);
+    if (err instanceof TypeError) throw new KquantError({ file: indexPath, what: "index is not valid UTF-8" });
     throw asUserError(err, indexPath);
   }
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
   } catch (err) {
-    throw new KquantError(`${indexPath}: index is not valid JSON: ${(err as Error).message.split("\n")[0]}`);
+    throw new KquantError({ file: indexPath, what: `index is not valid JSON: ${(err as Error).message.split("\n")[0]}` });
   }
   const weightMap = (parsed as { weight_map?: unknown } | null)?.weight_map;
   if (weightMap === null || typeof weightMap !== "object" || Array.isArray(weightMap)) {
-    throw new KquantError(`${indexPath}: index has no "weight_map" object`);
+    throw new KquantError({ file: indexPath, what: "index has no \"weight_map\" object" });
   }
   const duplicate = findDuplicateKey(text);
   if (duplicate !== null) {
-    throw new KquantError(`${indexPath}: duplicate key "${duplicate.key}" in ${duplicate.path.join(".") || "the top level"}`);
+    throw new KquantError({ file: indexPath, what: `duplicate key "${duplicate.key}" in ${duplicate.path.join(".") || "the top level"}` });
   }
   const out: Record<string, string> = {};
   for (const [name, shard] of Object.entries(weightMap as Record<string, unknown>)) {
-    if (typeof shard !== "string") throw new KquantError(`${indexPath}: tensor "${name}": weight_map value is not a file name`);
+    if (typeof shard !== "string") throw new KquantError({ file: indexPath, tensor: name, what: "weight_map value is not a file name" });
     if (shard === "" || isAbsolute(shard) || normalize(shard).split(sep).includes("..") || shard.includes("\\")) {
-      throw new KquantError(`${indexPath}: tensor "${name}": shard ${JSON.stringify(shard)} is not a file in the index's folder`);
+      throw new KquantError({ file: indexPath, tensor: name, what: `shard ${JSON.stringify(shard)} is not a file in the index's folder` });
     }
     out[name] = shard;
   }

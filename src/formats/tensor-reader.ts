@@ -22,9 +22,9 @@ export function makeTensorReader(
   for (const source of sources) byName.set(source.info.name, source);
   let closed: Promise<void> | null = null;
   const sourceOf = (name: string): TensorSource => {
-    if (closed !== null) throw new KquantError(`${path}: tensor "${name}": reader is already closed`);
+    if (closed !== null) throw new KquantError({ file: path, tensor: name, what: "reader is already closed" });
     const source = byName.get(name);
-    if (source === undefined) throw new KquantError(`${path}: tensor "${name}": no such tensor`);
+    if (source === undefined) throw new KquantError({ file: path, tensor: name, what: "no such tensor" });
     return source;
   };
   return {
@@ -35,9 +35,7 @@ export function makeTensorReader(
       const source = sourceOf(name);
       const { byteLength, file } = source.info;
       if (into === undefined && byteLength > bufferConstants.MAX_LENGTH) {
-        throw new KquantError(
-          `${file}: tensor "${name}": ${byteLength} bytes is more than one buffer can hold (${bufferConstants.MAX_LENGTH} bytes)`,
-        );
+        throw new KquantError({ file, tensor: name, what: `${byteLength} bytes is more than one buffer can hold (${bufferConstants.MAX_LENGTH} bytes)` });
       }
       const out = outputBuffer(into, byteLength, file, name);
       await source.fill(out);

@@ -19,6 +19,6 @@ export const LAYOUT_NAMES = Object.keys(LAYOUTS) as LayoutName[];
 /** The layout called `name`; exits 2 naming the choices on any other. */
 export function layoutNamed(name: string): Layout {
   const layout = LAYOUTS[name as LayoutName];
-  if (!layout) throw new KquantError(`--layout ${name}: unknown layout (choose ${LAYOUT_NAMES.join(", ")})`);
+  if (!layout) throw new KquantError({ file: `--layout ${name}`, what: "unknown layout", hint: `choose ${LAYOUT_NAMES.join(", ")}` });
   return layout;
 }

@@ -2,13 +2,15 @@
  * The manifest: everything needed to read a kquant output back, stored in the safetensors
  * `__metadata__` under "kquant" and beside the output as `<output>.json`.
  */
-import type { StDType } from "../formats/types.js";
+import { KquantError } from "../errors.js";
+import type { PlannedTensor, StDType } from "../formats/types.js";
 import { KQUANT_LAYOUT } from "../layouts/kquant.js";
-import { layoutNamed } from "../layouts/index.js";
-import type { Layout, LayoutName } from "../layouts/layout.js";
+import { LAYOUT_NAMES, layoutNamed } from "../layouts/index.js";
+import type { Layout, LayoutName, WrittenTensor } from "../layouts/layout.js";
 import type { Step } from "../plan/plan.js";
-import { dequantizeFormula, type Mode } from "../plan/spec.js";
-import type { StoredRole } from "../plan/stored.js";
+import { specProblem } from "../plan/spec-check.js";
+import { dequantizeFormula, isInt4, MODES, type Mode } from "../plan/spec.js";
+import { storedNamesOf, storedTensors, type StoredGeometry, type StoredRole } from "../plan/stored.js";
 import { VERSION } from "../version.js";
 
 export const MANIFEST_KEY = "kquant";
@@ -86,7 +88,7 @@ export function recordFor(step: Step): TensorRecord {
     values: nameOf("values"),
     scale: nameOf("scale"),
     ...(zero !== undefined ? { zero } : {}),
-    dequantize: dequantizeFormula(spec.mode),
+    dequantize: dequantizeFormula(spec, source.shape),
     sha256: {
       source: HASH_PLACEHOLDER,
       stored: Object.fromEntries(written.map((t) => [t.name, HASH_PLACEHOLDER])),
@@ -113,15 +115,100 @@ export function newManifest(
 }
 
 /**
- * Reads the manifest of a kquant output from its `__metadata__`, or null if it has none.
- * Throws on a manifest that is there but unreadable.
+ * Reads the manifest of a kquant output (`file`) from its `__metadata__`, or null if it has none.
+ * Parsed and checked here, once: every record must describe stored tensors its layout can write
+ * (expectedTensors), so readers take records as they are. Throws naming the first bad record.
  */
-export function manifestFromMetadata(metadata: Readonly<Record<string, string>> | null): Manifest | null {
+export function manifestFromMetadata(metadata: Readonly<Record<string, string>> | null, file = "__metadata__"): Manifest | null {
   const text = metadata?.[MANIFEST_KEY];
   if (text === undefined) return null;
-  const m = JSON.parse(text) as Manifest;
-  if (m.format !== "kquant" || typeof m.tensors !== "object") throw new Error("not a kquant manifest");
+  const unreadable = (what: string, tensor?: string) =>
+    new KquantError({ file, ...(tensor !== undefined ? { tensor } : {}), what: `the kquant manifest ${what}` });
+  let m: Manifest;
+  try {
+    m = JSON.parse(text) as Manifest;
+  } catch (err) {
+    throw unreadable(`is not valid JSON (${(err as Error).message.split("\n")[0]})`);
+  }
+  if (m === null || typeof m !== "object" || m.format !== "kquant" || typeof m.tensors !== "object" || m.tensors === null) {
+    throw unreadable("is not a kquant manifest");
+  }
+  if (m.layout !== undefined && !(LAYOUT_NAMES as readonly string[]).includes(m.layout)) throw unreadable(`names an unknown layout ${JSON.stringify(m.layout)}`);
+  const layout = layoutOf(m);
+  for (const [name, rec] of Object.entries(m.tensors)) {
+    if (rec === null || typeof rec !== "object") throw unreadable("record is not an object", name);
+    const expected = expectedTensors(name, rec, layout);
+    if (typeof expected === "string") throw unreadable(`record: ${expected.replace(/^manifest /, "")}`, name);
+  }
   return m;
+}
+
+/** A tensor the manifest says is stored, with the dtype and shape it must have. */
+export type ExpectedTensor = PlannedTensor & {
+  /** The stored role whose bytes it holds, "passthrough", or "derived": bytes the layout makes (`encode`). */
+  role: StoredRole | "passthrough" | "derived";
+  encode?: WrittenTensor["encode"];
+};
+
+/** The stored geometry a record describes (plan/stored.ts), or why it is inconsistent. */
+export function geometryOf(rec: TensorRecord): StoredGeometry | string {
+  const shape = rec.shape;
+  const rank = shape.length;
+  if (!MODES.includes(rec.mode as Mode)) return `manifest mode ${JSON.stringify(rec.mode)} is unknown`;
+  const mode = rec.mode as Mode;
+  const axis = rec.axis ?? null;
+  if (axis !== null && !(Number.isInteger(axis) && axis >= 0 && axis < rank)) return `manifest axis ${axis} is out of range for shape [${shape}]`;
+  const g: StoredGeometry = { mode, axis };
+  if (isInt4(mode)) {
+    const pa = rec.pack_axis;
+    if (pa === undefined || !(Number.isInteger(pa) && pa >= 0 && pa < rank)) return `manifest pack_axis ${pa} is out of range for shape [${shape}]`;
+    if (rec.orig_len !== shape[pa]) return `manifest orig_len ${rec.orig_len} is not the length ${shape[pa]} of pack axis ${pa}`;
+    g.packAxis = pa;
+  }
+  if (mode === "int4_grouped") {
+    const block = rec.block_size;
+    if (axis === null) return "manifest axis null cannot group";
+    const problem = specProblem({ mode, axis, ...(block !== undefined ? { blockSize: block } : {}) });
+    if (problem) return `manifest ${problem.what}`;
+    g.blockSize = block!;
+  } else if (rec.block_size !== undefined) {
+    // A layout's group size for modes kquant itself does not group (MLX's int8 and int4).
+    if (!(Number.isInteger(rec.block_size) && rec.block_size >= 1)) return `manifest block_size ${rec.block_size} is not a positive integer`;
+    g.blockSize = rec.block_size;
+  }
+  return g;
+}
+
+/** What `rec`'s stored tensors must be, or why the record itself is inconsistent. */
+export function expectedTensors(name: string, rec: TensorRecord, layout: Layout): ExpectedTensor[] | string {
+  const shape = rec.shape;
+  if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) return `manifest shape ${JSON.stringify(shape)} is not a shape`;
+  if (rec.mode === "passthrough") return [{ role: "passthrough", name, dtype: rec.source_dtype, shape }];
+  const g = geometryOf(rec);
+  if (typeof g === "string") return g;
+  const stored = storedTensors(storedNamesOf(name), shape, g);
+  let written: WrittenTensor[];
+  try {
+    written = layout.written({ name, dtype: rec.source_dtype, shape }, g, stored);
+  } catch (err) {
+    if (err instanceof KquantError) return err.what;
+    throw err;
+  }
+  const out = written.map((t): ExpectedTensor => ({ name: t.name, dtype: t.dtype, shape: t.shape, role: t.from ?? "derived", ...(t.encode ? { encode: t.encode } : {}) }));
+  const recorded: [StoredRole, string | undefined][] = [["values", rec.values], ["scale", rec.scale], ["zero", rec.zero]];
+  // The record names the tensors that hold a stored role's bytes as they are (none where the layout re-encodes it).
+  for (const [role, recName] of recorded) {
+    const e = out.find((x) => x.role === role);
+    if (e?.name !== recName) return `manifest names ${recName === undefined ? "no" : `"${recName}" as the`} ${role} tensor, the ${layout.name} layout writes ${e ? `"${e.name}"` : "none"}`;
+  }
+  return out;
+}
+
+/** The stored tensors of a record of a manifest read by manifestFromMetadata (which checked it). */
+export function storedOf(name: string, rec: TensorRecord, layout: Layout): ExpectedTensor[] {
+  const expected = expectedTensors(name, rec, layout);
+  if (typeof expected === "string") throw new KquantError({ tensor: name, what: `unchecked manifest record: ${expected}` });
+  return expected;
 }
 
 /** The layout a manifest's files are written in. */

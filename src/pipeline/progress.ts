@@ -33,10 +33,15 @@ export async function startProgress(totalBytes: number, opts: { quiet?: boolean;
   if (opts.quiet || !stream.isTTY) return SILENT;
   // Loaded only when a bar is drawn: in CI and scripts (no terminal) it would only slow the start.
   const { default: cliProgress } = await import("cli-progress");
+  // Sized to the terminal: the bar shrinks first, then the tensor name loses its start, so the
+  // numbers are never cut off (cli-progress cuts the line at the terminal's width).
+  const columns = () => stream.columns || 80;
+  const barsize = Math.max(10, Math.min(40, columns() - 75));
   const bar = new cliProgress.SingleBar(
     {
       stream,
-      format: " {bar} {percentage}% | {done}/{all} MiB | {rate} MiB/s | ETA {eta_formatted} | {label}",
+      barsize,
+      format: " {bar} {percentage}% | {done}/{all} MiB | {rate} MiB/s | ETA {eta_formatted}{label}",
       hideCursor: true,
       clearOnComplete: true,
       etaBuffer: 20,
@@ -47,12 +52,16 @@ export async function startProgress(totalBytes: number, opts: { quiet?: boolean;
   let done = 0;
   const fields = (label: string) => {
     const seconds = Math.max((Date.now() - started) / 1000, 1e-3);
-    return {
-      label,
+    const numbers = {
       done: (done / MiB).toFixed(0),
       all: (totalBytes / MiB).toFixed(0),
       rate: (done / MiB / seconds).toFixed(0),
     };
+    // Everything but the label: the bar, " 100% | ", the numbers, and an ETA of up to 6 characters.
+    const fixed = 1 + barsize + 8 + numbers.done.length + numbers.all.length + 7 + numbers.rate.length + 15 + 6;
+    const room = columns() - fixed - 4;
+    const shown = room < 8 || label === "" ? "" : label.length <= room ? label : `…${label.slice(label.length - room + 1)}`;
+    return { ...numbers, label: shown === "" ? "" : ` | ${shown}` };
   };
   bar.start(totalBytes, 0, fields(""));
   const progress: Progress = {

@@ -6,7 +6,8 @@ import { parentPort } from "node:worker_threads";
 import type { Hash } from "node:crypto";
 import { sha256Hex, sha256Stream } from "./hash.js";
 import { quantizeCounted, quantizeWithScale, Scratch, sliceAbsMax } from "./quantize/quantize-tensor.js";
-import type { Task, TaskResult } from "./workers.js";
+import { KquantError } from "../errors.js";
+import type { Task, TaskResult, WorkerError } from "./workers.js";
 
 const view = (r: { buf: SharedArrayBuffer; offset: number; length: number }) => new Uint8Array(r.buf, r.offset, r.length);
 
@@ -44,11 +45,20 @@ function run(task: Task): TaskResult {
   return { kind: "quantize", bad };
 }
 
+/** `err` as posted to the main thread: structured cloning keeps plain data only, so a KquantError goes field by field. */
+function workerError(err: unknown): WorkerError {
+  if (err instanceof KquantError) return { fields: err.fields(), message: err.message };
+  const e = err as Error;
+  return { message: e?.message ?? String(err), ...(e?.stack !== undefined ? { stack: e.stack } : {}) };
+}
+
 parentPort!.on("message", ({ id, task }: { id: number; task: Task }) => {
   try {
     parentPort!.postMessage({ id, ok: true, result: run(task) });
   } catch (err) {
-    const e = err as Error & { exitCode?: number };
-    parentPort!.postMessage({ id, ok: false, error: { name: e.name, message: e.message, stack: e.stack, exitCode: e.exitCode } });
+    // A kernel's own check names no file or tensor: the task's step does.
+    const source = "step" in task ? task.step.source : undefined;
+    const named = err instanceof KquantError && source ? err.within({ file: source.file, tensor: source.name }) : err;
+    parentPort!.postMessage({ id, ok: false, error: workerError(named) });
   }
 });

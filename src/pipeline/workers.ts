@@ -6,7 +6,7 @@ import { existsSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
-import { KquantError } from "../errors.js";
+import { KquantError, type KquantErrorFields } from "../errors.js";
 import type { QuantizeStep } from "../plan/plan.js";
 
 export interface SharedRange {
@@ -24,6 +24,13 @@ export type Task =
   | { kind: "amax"; step: QuantizeStep; source: SharedRange; allowNonFinite: boolean }
   /** then its values with the whole tensor's float32 `scale`. */
   | { kind: "quantize-scaled"; step: QuantizeStep; source: SharedRange; scale: SharedRange; values: SharedRange };
+
+/** A failed task, as a worker posts it: a KquantError field by field, any other error as its message and stack. */
+export interface WorkerError {
+  fields?: KquantErrorFields;
+  message: string;
+  stack?: string;
+}
 
 export type TaskResult = { kind: "hash"; hex: string } | { kind: "quantize"; bad: number } | { kind: "amax"; amax: Float32Array; bad: number };
 
@@ -75,14 +82,13 @@ export class WorkerPool {
     for (let i = 0; i < size; i++) {
       const w = BUNDLED_WORKER !== undefined ? new Worker(BUNDLED_WORKER, { eval: true }) : new Worker(url);
       const mine = new Map<number, Pending>();
-      w.on("message", (msg: { id: number; ok: boolean; result?: TaskResult; error?: { name: string; message: string; stack?: string; exitCode?: number } }) => {
+      w.on("message", (msg: { id: number; ok: boolean; result?: TaskResult; error?: WorkerError }) => {
         const p = mine.get(msg.id)!;
         mine.delete(msg.id);
         if (msg.ok) p.resolve(msg.result!);
         else {
           const e = msg.error!;
-          const err = e.name === "KquantError" ? new KquantError(e.message, e.exitCode) : Object.assign(new Error(e.message), { stack: e.stack });
-          p.reject(err);
+          p.reject(e.fields ? new KquantError(e.fields) : Object.assign(new Error(e.message), { stack: e.stack }));
         }
         this.pump();
       });

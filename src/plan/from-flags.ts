@@ -2,6 +2,7 @@
 import { KquantError } from "../errors.js";
 import type { Rule } from "./rules.js";
 import { defaultSpec, type Mode, type QuantSpec } from "./spec.js";
+import { specProblem, type SpecField } from "./spec-check.js";
 
 export interface QuantFlags {
   mode: "int8" | "int4" | "float8";
@@ -27,24 +28,35 @@ export function specFromFlags(f: QuantFlags, int8Groups = false): QuantSpec {
   else if (f.mode === "int4" && f.blockSize !== undefined) mode = "int4_grouped";
   else mode = f.mode;
 
-  if (f.blockSize !== undefined && mode !== "int4_grouped" && !(int8Groups && mode === "int8")) {
-    throw new KquantError("--block-size applies to --int4 only");
-  }
-  if (f.perTensor && f.axis !== undefined) throw new KquantError("--axis and --per-tensor exclude each other");
-  if (f.packAxis !== undefined && f.mode !== "int4") throw new KquantError("--pack-axis applies to --int4 only");
-  if (f.margin !== undefined && f.mode !== "float8") throw new KquantError("--margin applies to --float8 only");
-  if (f.valueRange !== undefined && f.mode === "float8") throw new KquantError("--value-range does not apply to --float8");
+  const refuse = (flag: string, what: string) => {
+    throw new KquantError({ file: flag, what, hint: "see kquant quantize --help" });
+  };
+  if (f.blockSize !== undefined && mode !== "int4_grouped" && !(int8Groups && mode === "int8")) refuse(`--block-size ${f.blockSize}`, "applies to --int4 only");
+  if (f.perTensor && f.axis !== undefined) refuse(`--axis ${f.axis}`, "--axis and --per-tensor exclude each other");
+  if (f.packAxis !== undefined && f.mode !== "int4") refuse(`--pack-axis ${f.packAxis}`, "applies to --int4 only");
+  if (f.margin !== undefined && f.mode !== "float8") refuse(`--margin ${f.margin}`, "applies to --float8 only");
+  if (f.valueRange !== undefined && f.mode === "float8") refuse(`--value-range ${f.valueRange.join(",")}`, "does not apply to --float8");
 
-  const spec = defaultSpec(mode);
-  return {
-    ...spec,
-    axis: f.perTensor ? null : (f.axis ?? spec.axis),
+  const defaults = defaultSpec(mode);
+  const spec: QuantSpec = {
+    ...defaults,
+    axis: f.perTensor ? null : (f.axis ?? defaults.axis),
     ...(f.packAxis !== undefined ? { packAxis: f.packAxis } : {}),
     ...(f.blockSize !== undefined ? { blockSize: f.blockSize } : {}),
     ...(f.valueRange !== undefined ? { valueRange: f.valueRange } : {}),
     ...(f.epsilon !== undefined ? { epsilon: f.epsilon } : {}),
     ...(f.margin !== undefined ? { margin: f.margin } : {}),
   };
+  const problem = specProblem(spec);
+  if (problem) refuse(`${FLAG_OF[problem.field]} ${flagValue(f, problem.field)}`, problem.what);
+  return spec;
+}
+
+const FLAG_OF: Record<SpecField, string> = { blockSize: "--block-size", valueRange: "--value-range", epsilon: "--epsilon", margin: "--margin" };
+
+function flagValue(f: QuantFlags, field: SpecField): string {
+  const v = f[field];
+  return Array.isArray(v) ? v.join(",") : String(v);
 }
 
 /** --exclude first (skip), then --include (or every name), all with the flags' spec. */

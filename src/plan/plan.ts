@@ -1,7 +1,9 @@
 /**
  * The plan: for every tensor of the input, what it becomes in the output. Built and checked
- * before anything is read or written, so a rule that cannot apply fails the run up front,
- * naming every offending tensor at once.
+ * before anything is read or written. A tensor that cannot take the mode a flag or a glob rule
+ * gives it (a block size on a 4-D conv weight, an axis its rank does not have) falls back: it is
+ * kept as it is, with the reason (`--strict` refuses instead); a rule that names the tensor
+ * exactly fails the run up front. A run that would quantize nothing fails too.
  */
 import { KquantError } from "../errors.js";
 import { byteLengthOf } from "../formats/dtypes.js";
@@ -45,6 +47,8 @@ export function writtenTensorsOf(step: Step): PlannedTensor[] {
 export interface Plan {
   steps: Step[];
   warnings: string[];
+  /** Tensors kept as they are because they cannot take the mode their rule gives them, in file order. */
+  fallbacks: PassthroughStep[];
   /** Every tensor the output will hold, in write order. */
   outputs: PlannedTensor[];
 }
@@ -58,16 +62,32 @@ export function canonicalAxis(axis: number, rank: number): number | undefined {
   }
 }
 
+export interface PlanOptions {
+  /** Refuse (exit 2) instead of falling back when a tensor cannot take its rule's mode. */
+  strict?: boolean;
+  /** A plan that quantizes no tensor is an error (default); a --shard job's share may hold none. */
+  requireQuantized?: boolean;
+}
+
+const GLOB_CHARS = /[*?]/;
+
 /** The plan for `tensors` under `rules` (first match wins), written in `layout`. */
-export function buildPlan(path: string, tensors: readonly TensorInfo[], rules: readonly Rule[], layout: Layout = KQUANT_LAYOUT): Plan {
+export function buildPlan(
+  path: string,
+  tensors: readonly TensorInfo[],
+  rules: readonly Rule[],
+  layout: Layout = KQUANT_LAYOUT,
+  opts: PlanOptions = {},
+): Plan {
   const compiled = compileRules(rules);
   for (const r of compiled) {
     const why = r.action.kind === "quantize" ? layout.check?.(r.action.spec) : null;
     if (why) throw new KquantError(`${path}: --layout ${layout.name}: ${why}`);
   }
   const used = new Set<number>();
-  const problems: string[] = [];
+  const problems: { tensor: string; what: string }[] = [];
   const steps: Step[] = [];
+  const fallbacks: PassthroughStep[] = [];
 
   for (const t of tensors) {
     const index = firstMatch(compiled, t.name);
@@ -95,25 +115,54 @@ export function buildPlan(path: string, tensors: readonly TensorInfo[], rules: r
         continue;
       }
       const step = planQuantize(t, spec, rule.origin, layout);
-      if (typeof step === "string") problems.push(`tensor "${t.name}": ${step}`);
-      else steps.push(step);
+      if (typeof step !== "string") steps.push(step);
+      else if (rule.patterns.some((p) => !GLOB_CHARS.test(p) && p === t.name)) problems.push({ tensor: t.name, what: `${rule.origin} names it, and ${step}` });
+      else {
+        const fallback = passthrough(`cannot take ${rule.origin}: ${step}`);
+        steps.push(fallback);
+        fallbacks.push(fallback);
+      }
     }
   }
 
   const outputs = steps.flatMap(writtenTensorsOf);
   const seen = new Set<string>();
   for (const o of outputs) {
-    if (seen.has(o.name)) problems.push(`output tensor "${o.name}" would be written twice (an input tensor already has that name)`);
+    if (seen.has(o.name)) problems.push({ tensor: o.name, what: "would be written twice (an input tensor already has that name)" });
     seen.add(o.name);
   }
+  const more = (n: number) => (n > 1 ? ` (+${n - 1} more)` : "");
   if (problems.length > 0) {
-    throw new KquantError(`${path}: ${problems.length} tensor(s) cannot take their rule: ${problems.join("; ")}`);
+    const [first] = problems;
+    throw new KquantError({ file: path, tensor: first!.tensor, what: `${first!.what}${more(problems.length)}` });
   }
+  if (opts.strict && fallbacks.length > 0) {
+    const [first] = fallbacks;
+    throw new KquantError({ file: path, tensor: first!.source.name, what: `${first!.reason}${more(fallbacks.length)}`, hint: "without --strict they are kept as they are" });
+  }
+  if ((opts.requireQuantized ?? true) && !steps.some((s) => s.kind === "quantize")) throw nothingToQuantize(path, steps, fallbacks);
 
   const warnings = compiled
     .filter((r, i) => !used.has(i) && !r.catchAll)
     .map((r) => `rule ${r.origin} (${r.patterns.join(", ")}) matched no tensor`);
-  return { steps, warnings, outputs };
+  return { steps, warnings, fallbacks, outputs };
+}
+
+/** Why a plan quantizes nothing: the first fallback and their count, else the most common passthrough reason. */
+function nothingToQuantize(path: string, steps: readonly Step[], fallbacks: readonly PassthroughStep[]): KquantError {
+  const nothing = "nothing to quantize, nothing written";
+  const [first] = fallbacks;
+  if (first) {
+    return new KquantError({ file: path, tensor: first.source.name, what: `${nothing}; it${fallbacks.length > 1 ? ` and ${fallbacks.length - 1} other(s)` : ""} ${first.reason}` });
+  }
+  const counts = new Map<string, number>();
+  for (const s of steps) if (s.kind === "passthrough") counts.set(s.reason, (counts.get(s.reason) ?? 0) + 1);
+  const [reason, n] = [...counts].sort((a, b) => b[1] - a[1])[0] ?? ["the input holds no tensor", 0];
+  return new KquantError({
+    file: path,
+    what: `${nothing}; ${n > 0 ? `${n} of ${steps.length} tensors: ` : ""}${reason}`,
+    hint: "kquant inspect lists the names",
+  });
 }
 
 /** The step for one tensor, or why the spec cannot apply to it. */
@@ -121,17 +170,10 @@ function planQuantize(t: TensorInfo, spec: QuantSpec, origin: string, layout: La
   const rank = t.shape.length;
   const axis = spec.axis === null ? null : canonicalAxis(spec.axis, rank);
   if (axis === undefined) return `axis ${spec.axis} is out of range for shape [${t.shape}]`;
-  const [lo, hi] = spec.valueRange ?? [0, 0];
-
-  if (spec.mode === "int8" && (lo < -128 || hi > 127)) return `value range [${lo}, ${hi}] does not fit int8`;
-  if (isInt4(spec.mode) && (lo < -8 || hi > 7)) return `value range [${lo}, ${hi}] does not fit int4 [-8, 7]`;
-
   let packAxis: number | undefined;
   if (spec.mode === "int4_grouped") {
     if (rank !== 2) return `grouped int4 needs a 2-D tensor, got shape [${t.shape}]`;
     if (axis === null) return "grouped int4 needs an axis to group along, not --per-tensor";
-    const block = spec.blockSize ?? 0;
-    if (!Number.isInteger(block) || block < 1) return `block size ${spec.blockSize} is not a positive integer`;
   }
   if (isInt4(spec.mode)) {
     packAxis = canonicalAxis(spec.packAxis ?? axis ?? -1, rank);

@@ -14,6 +14,9 @@ import { KquantError } from "../errors.js";
 import { deserialize } from "../quant/quantizer.js";
 import type { Rule } from "./rules.js";
 import { defaultSpec, MODES, type Mode, type QuantSpec } from "./spec.js";
+import { specProblem, type SpecField } from "./spec-check.js";
+
+const RECIPE_KEY_OF: Record<SpecField, string> = { blockSize: "block_size", valueRange: "value_range", epsilon: "epsilon", margin: "margin" };
 
 const RULE_KEYS = new Set([
   "match",
@@ -33,17 +36,16 @@ export function parseRecipe(file: string, text: string): Rule[] {
   try {
     doc = JSON.parse(text);
   } catch (e) {
-    throw new KquantError(`${file}: recipe is not valid JSON (${(e as Error).message})`);
+    throw new KquantError({ file, what: `recipe is not valid JSON (${(e as Error).message})` });
   }
   const rules = (doc as { rules?: unknown })?.rules;
-  if (!Array.isArray(rules)) throw new KquantError(`${file}: recipe needs a "rules" array`);
+  if (!Array.isArray(rules)) throw new KquantError({ file, what: "recipe needs a \"rules\" array" });
   return rules.map((raw, i) => parseRule(file, i + 1, raw));
 }
 
 function parseRule(file: string, n: number, raw: unknown): Rule {
-  const where = `${file}: rule ${n}`;
   const fail = (what: string): never => {
-    throw new KquantError(`${where}: ${what}`);
+    throw new KquantError({ file, what: `rule ${n}: ${what}` });
   };
   if (typeof raw !== "object" || raw === null || Array.isArray(raw)) fail("is not an object");
   const r = raw as Record<string, unknown>;
@@ -117,5 +119,7 @@ function ruleSpec(r: Record<string, unknown>, fail: (what: string) => never): Qu
     if (typeof r.epsilon !== "number" || !(r.epsilon >= 0)) fail(`"epsilon" must be a non-negative number`);
     spec.epsilon = r.epsilon as number;
   }
+  const problem = specProblem(spec);
+  if (problem) fail(`"${RECIPE_KEY_OF[problem.field]}": ${problem.what}`);
   return spec;
 }

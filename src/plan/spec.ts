@@ -40,17 +40,31 @@ export function defaultSpec(mode: Mode): QuantSpec {
   }
 }
 
-/** How a stored tensor turns back into floats, in words (kept in the manifest). */
-export function dequantizeFormula(mode: Mode): string {
-  switch (mode) {
+/**
+ * How one tensor's stored tensors turn back into float32, complete enough to implement from the
+ * manifest alone (kept in each record as `dequantize`). `values`, `scale` and `zero` are the
+ * stored tensors the record names, as float32 after the unpacking shown; numpy broadcasting
+ * (the scale keeps the reduced axis as 1); `unpack_int4` is keras.quantizers.unpack_int4 (low
+ * nibble first, sign-extended); `repeat` is numpy's. `spec`'s axes are non-negative, `shape` is
+ * the source's, e.g. for grouped int4 of [64, 176] in groups of 32 along axis 1:
+ *   q = unpack_int4(values, orig_len=176, axis=1); (q - repeat(zero, 32, axis=1)[:, :176]) * repeat(scale, 32, axis=1)[:, :176]
+ */
+export function dequantizeFormula(spec: QuantSpec, shape: readonly number[]): string {
+  const unpack = spec.packAxis !== undefined ? `q = unpack_int4(values, orig_len=${shape[spec.packAxis]}, axis=${spec.packAxis}); ` : "q = values; ";
+  switch (spec.mode) {
     case "int8":
     case "int4":
-      return "q / scale";
-    case "int4_grouped":
-      return "(q - zero) * scale";
+      return `${unpack}q / scale`;
+    case "int4_grouped": {
+      const axis = spec.axis!;
+      const n = shape[axis];
+      const cut = axis === 0 ? `[:${n}]` : `[${", ".repeat(axis).replace(/, /g, ":, ")}:${n}]`;
+      const expand = (t: string) => `repeat(${t}, ${spec.blockSize}, axis=${axis})${cut}`;
+      return `${unpack}(q - ${expand("zero")}) * ${expand("scale")}`;
+    }
     case "float8_e4m3fn":
     case "float8_e5m2":
-      return "q * scale";
+      return `q = ${spec.mode}_to_float32(values); q * scale`;
   }
 }
 

@@ -60,6 +60,11 @@ describe("kquant inspect", () => {
     expect(down.bits_per_weight).toBeCloseTo(((64 * 88 + 64 * 6 * 4 + 64 * 6) * 8) / (64 * 176), 10);
     expect(k.compression_ratio).toBeCloseTo(k.source_bytes / k.stored_bytes, 12);
     expect(k.compression_ratio).toBeGreaterThan(3);
+    // Parameters come from the source shapes: the packed values hold the weights, scales and zeros none.
+    const stored = JSON.parse(r.stdout).tensors as { name: string; parameters: number }[];
+    expect(stored.find((t) => t.name === "model.layers.0.self_attn.q_proj.weight")!.parameters).toBe(64 * 64);
+    expect(stored.find((t) => t.name === "model.layers.0.self_attn.q_proj.weight_scale")!.parameters).toBe(0);
+    expect(JSON.parse(r.stdout).totals.parameters).toBe(2 * 256 * 64 + 4 * 64 * 64 + 3 * 176 * 64 + 4 * 64);
     const text = await kquant("inspect", join(dir, "demo.int4.safetensors"));
     expect(text.stdout).toMatch(/model\.layers\.0\.mlp\.down_proj\.weight\s+int4_grouped\s+BF16\s+\[64, 176\]\s+I8 \[64, 88\]\s+\[64, 6\] \+zero\s+176\s+5\.36/);
     expect(text.stdout).toMatch(/× smaller \(whole file\)/);

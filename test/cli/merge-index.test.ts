@@ -45,8 +45,8 @@ describe("kquant quantize --shard + kquant merge-index", () => {
     const parts = join(dir, "parts");
     await shardedRun(parts, 2, ["--int4", "--block-size", "64"]);
     expect(readdirSync(parts).sort()).toEqual([
-      "model-00001-of-00002.int4.safetensors",
-      "model-00002-of-00002.int4.safetensors",
+      "model-00001-of-00002.int4-g64.safetensors",
+      "model-00002-of-00002.int4-g64.safetensors",
       `${INDEX}.part-1-of-2.json`,
       `${INDEX}.part-2-of-2.json`,
     ]);

@@ -37,9 +37,9 @@ describe("kquant quantize on the demo checkpoint", () => {
     const res = await runCli("quantize", input, "--int4", "--axis", "0");
     expect(res.stderr).toBe("");
     expect(res.code).toBe(0);
-    const output = join(dir, "tiny.int4.safetensors");
+    const output = join(dir, "tiny.int4-axis0.safetensors");
     expect(res.stdout).toContain(`→ ${output}`);
-    expect(listDir(dir)).toEqual(["tiny.int4.safetensors", "tiny.int4.safetensors.json", "tiny.safetensors"]);
+    expect(listDir(dir)).toEqual(["tiny.int4-axis0.safetensors", "tiny.int4-axis0.safetensors.json", "tiny.safetensors"]);
     expect(fileHash(input)).toBe(before);
 
     const { tensors, metadata } = await readAll(output);
@@ -59,7 +59,7 @@ describe("kquant quantize on the demo checkpoint", () => {
       value_range: [-8, 7],
       epsilon: 1e-7,
       scale: "model.layers.0.mlp.gate_proj.weight_scale",
-      dequantize: "q / scale",
+      dequantize: "q = unpack_int4(values, orig_len=176, axis=0); q / scale",
     });
     expect(tensors["model.layers.0.mlp.gate_proj.weight"]).toMatchObject({ dtype: "I8", shape: [88, 64] });
     expect(tensors["model.layers.0.mlp.gate_proj.weight_scale"]).toMatchObject({ dtype: "F32", shape: [1, 64] });
@@ -137,6 +137,29 @@ describe("kquant quantize on the demo checkpoint", () => {
     ]);
     const lm = report.quantized.find((q: { name: string }) => q.name === "lm_head.weight");
     expect(lm).toMatchObject({ bytes_before: 256 * 64 * 4, bytes_after: 256 * 64 + 256 * 4 });
+    expect(report.summary).toMatchObject({ tensors: 13, quantized: 9, passthrough: 4, passthrough_reasons: { "rank 1 (biases and norms stay as they are)": 4 } });
+    // int8: 8 bits a value plus the float32 scales, per source parameter.
+    const q = report.quantized as { shape: number[]; bytes_after: number }[];
+    const params = q.reduce((n, e) => n + e.shape.reduce((a, b) => a * b, 1), 0);
+    expect(report.summary.by_mode.int8.parameters).toBe(params);
+    expect(report.summary.by_mode.int8.bits_per_weight).toBeCloseTo((q.reduce((n, e) => n + e.bytes_after, 0) * 8) / params, 9);
+    expect(report.summary.by_mode.int8.bits_per_weight).toBeGreaterThan(8);
+    expect(report.summary.bits_per_weight).toBeCloseTo((report.bytes_after * 8) / report.summary.parameters, 9);
+    expect(listDir(dir)).toEqual([]);
+  });
+
+  it("the text report: totals by mode and reasons grouped, the output path (dry run too); every tensor only with --verbose", async () => {
+    const out = join(dir, "out.safetensors");
+    const dry = await runCli("quantize", DEMO, "--int4", "--dry-run", "-o", out);
+    expect(dry.code).toBe(0);
+    expect(dry.stdout.split("\n")[0]).toBe(`Dry run: would write ${out} (nothing written)`);
+    expect(dry.stdout).toMatch(/^int4 +9 +[\d.]+ K +4\.\d\d /m);
+    expect(dry.stdout).toMatch(/^ +4 × rank 1 \(biases and norms stay as they are\)$/m);
+    expect(dry.stdout).toMatch(/^Total: 13 tensors, .* bits\/weight$/m);
+    expect(dry.stdout).not.toContain("lm_head.weight");
+    const verbose = await runCli("quantize", DEMO, "--int4", "--dry-run", "--verbose", "-o", out);
+    expect(verbose.stdout).toContain("lm_head.weight");
+    expect(verbose.stdout).toContain("model.norm.weight");
     expect(listDir(dir)).toEqual([]);
   });
 });
@@ -162,28 +185,94 @@ describe("kquant quantize on bad input", () => {
     expect(forced.code).toBe(0);
   });
 
-  it("fails before writing when a rule does not suit a tensor, naming every one", async () => {
+  it("keeps a tensor the mode does not suit as it is, saying why in the report and the manifest; --strict refuses", async () => {
     const input = join(dir, "m.safetensors");
     await writeSafetensors(input, [
       { name: "conv.weight", dtype: "F32", shape: [2, 2, 4], data: gaussian(16) },
       { name: "fc.weight", dtype: "F32", shape: [4, 4], data: gaussian(16) },
       { name: "conv2.weight", dtype: "F32", shape: [2, 2, 2, 2], data: gaussian(16) },
     ]);
-    const res = await runCli("quantize", input, "--int4", "--block-size", "2");
-    expect(res.code).toBe(2);
-    expect(res.stderr).toMatch(/2 tensor\(s\) cannot take their rule: tensor "conv\.weight".*tensor "conv2\.weight"/);
+    const strict = await runCli("quantize", input, "--int4", "--block-size", "2", "--strict");
+    expect(strict.code).toBe(2);
+    expect(strict.stderr).toBe(
+      `kquant: ${input}: tensor "conv.weight": cannot take --int4: grouped int4 needs a 2-D tensor, got shape [2,2,4] (+1 more) (without --strict they are kept as they are)\n`,
+    );
     expect(listDir(dir)).toEqual(["m.safetensors"]);
+
+    const res = await runCli("quantize", input, "--int4", "--block-size", "2", "--json");
+    expect(res.code, res.stderr).toBe(0);
+    const report = JSON.parse(res.stdout);
+    expect(report.quantized.map((q: { name: string }) => q.name)).toEqual(["fc.weight"]);
+    expect(report.skipped.map((s: { name: string; reason: string }) => [s.name, s.reason])).toEqual([
+      ["conv.weight", "cannot take --int4: grouped int4 needs a 2-D tensor, got shape [2,2,4]"],
+      ["conv2.weight", "cannot take --int4: grouped int4 needs a 2-D tensor, got shape [2,2,2,2]"],
+    ]);
+    expect(report.summary.passthrough_reasons).toEqual({ "cannot take --int4: grouped int4 needs a 2-D tensor": 2 });
+    const manifest = JSON.parse(readFileSync(`${report.output}.json`, "utf8"));
+    expect(manifest.tensors["conv.weight"]).toMatchObject({ mode: "passthrough", reason: "cannot take --int4: grouped int4 needs a 2-D tensor, got shape [2,2,4]" });
+  });
+
+  it("a run that would quantize nothing exits 2 and writes nothing", async () => {
+    const res = await runCli("quantize", DEMO, "--int8", "--include", "nope.*", "-o", join(dir, "none.safetensors"));
+    expect(res.code).toBe(2);
+    expect(res.stderr).toMatch(/^kquant: .*tiny-llama\.safetensors: nothing to quantize, nothing written; 13 of 13 tensors: no rule matched \(kquant inspect lists the names\)\n$/);
+    expect(res.stderr.split("\n")).toHaveLength(2);
+    expect(listDir(dir)).toEqual([]);
+  });
+
+  it("default names carry every option that changes the bytes; --float8 takes Keras's format names", async () => {
+    const input = join(dir, "m.safetensors");
+    copyFileSync(DEMO, input);
+    const runs: [string[], string][] = [
+      [["--int4"], "m.int4.safetensors"],
+      [["--int4", "--block-size", "32"], "m.int4-g32.safetensors"],
+      [["--int4", "--block-size", "32", "--axis", "0"], "m.int4-g32-axis0.safetensors"],
+      [["--float8"], "m.float8-e4m3fn.safetensors"],
+      [["--float8", "e5m2"], "m.float8-e5m2.safetensors"],
+      [["--int8", "--per-tensor"], "m.int8-tensor.safetensors"],
+      [["--int8", "--value-range", "-7,7"], "m.int8-r-7_7.safetensors"],
+    ];
+    for (const [flags, name] of runs) {
+      const r = await runCli("quantize", input, ...flags, "--dry-run", "--json");
+      expect(r.code, r.stderr).toBe(0);
+      expect(JSON.parse(r.stdout).output).toBe(join(dir, name));
+    }
+    const include = JSON.parse((await runCli("quantize", input, "--int8", "--include", "lm_head.*", "--dry-run", "--json")).stdout).output;
+    expect(include).toMatch(/m\.int8-sel[0-9a-f]{6}\.safetensors$/);
+    for (const name of ["e4m3fn", "float8_e4m3fn", "float8_e5m2"]) {
+      const r = await runCli("quantize", input, "--float8", name, "-q", "--force");
+      expect(r.code, r.stderr).toBe(0);
+    }
+    const written = listDir(dir).filter((f) => f.endsWith(".safetensors"));
+    expect(written).toEqual(["m.float8-e4m3fn.safetensors", "m.float8-e5m2.safetensors", "m.safetensors"]);
+    const e4m3 = manifestFromMetadata((await readAll(join(dir, "m.float8-e4m3fn.safetensors"))).metadata)!;
+    expect(e4m3.tensors["lm_head.weight"]!.mode).toBe("float8_e4m3fn");
   });
 
   it("exits 2 with one line for bad usage", async () => {
     const none = await runCli("quantize", DEMO);
     expect(none.code).toBe(2);
-    expect(none.stderr).toBe("kquant: choose a mode: --int8, --int4, --float8 or --recipe FILE\n");
+    expect(none.stderr).toBe("kquant: no mode given (choose --int8, --int4, --float8 or --recipe FILE; see kquant quantize --help)\n");
     const two = await runCli("quantize", DEMO, "--int8", "--int4");
     expect(two.code).toBe(2);
     const unknown = await runCli("quantize", DEMO, "--int3");
     expect(unknown.code).toBe(2);
-    expect(unknown.stderr).toContain("unknown option '--int3'");
+    expect(unknown.stderr).toMatch(/^kquant: unknown option '--int3'.* \(see kquant quantize --help\)\n$/);
+    const zero = await runCli("quantize", DEMO, "--int4", "--block-size", "0");
+    expect(zero.code).toBe(2);
+    expect(zero.stderr).toBe("kquant: --block-size 0: block size 0 is not a positive integer (see kquant quantize --help)\n");
+    const notInt = await runCli("quantize", DEMO, "--int4", "--block-size", "x");
+    expect(notInt.stderr).toBe("kquant: option '--block-size <n>' argument 'x' is invalid: not an integer (see kquant quantize --help)\n");
+    const noValue = await runCli("quantize", DEMO, "--int4", "--block-size");
+    expect(noValue.code).toBe(2);
+    expect(noValue.stderr).toBe("kquant: option '--block-size <n>' argument missing (see kquant quantize --help)\n");
+    const folder = await runCli("quantize", dir, "--int8");
+    // A folder is a model folder: without config.json it says so.
+    expect(folder.stderr).toBe(`kquant: ${join(dir, "config.json")}: a model folder needs config.json; there is none\n`);
+    writeFileSync(join(dir, "model.pt"), "");
+    const pt = await runCli("quantize", join(dir, "model.pt"), "--int8");
+    expect(pt.code).toBe(2);
+    expect(pt.stderr).toMatch(/model\.pt: not a format kquant reads \(.*PyTorch pickles.*\) \(save it as \.safetensors first\)\n$/);
     const missing = await runCli("quantize", join(dir, "nope.safetensors"), "--int8");
     expect(missing.code).toBe(2);
     expect(missing.stderr).toContain("nope.safetensors");

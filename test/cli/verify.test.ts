@@ -43,6 +43,13 @@ describe("kquant verify", () => {
     for (const l of lines) expect(l).toMatch(/SQNR \d+(\.\d+)? dB {2}cos 0\.99\d+ {2}max\|err\| \S+ {2}RMSE \S+/);
     const json = JSON.parse((await kquant("verify", int8, "--against", DEMO, "--json")).stdout);
     expect(json.ok).toBe(true);
+    // The summary names the three worst tensors by SQNR, worst first.
+    const worst = [...json.tensors]
+      .filter((t: { metrics?: unknown }) => t.metrics)
+      .sort((a: { metrics: { sqnr_db: number } }, b: { metrics: { sqnr_db: number } }) => a.metrics.sqnr_db - b.metrics.sqnr_db)
+      .slice(0, 3)
+      .map((t: { name: string }) => t.name);
+    expect(r.stdout).toMatch(new RegExp(`^Worst by SQNR: ${worst.map((n) => `${n.replace(/\./g, "\\.")} [\\d.]+ dB`).join(", ")}$`, "m"));
     expect(json.summary.min_sqnr_db).toBeGreaterThan(30);
   });
 
@@ -54,7 +61,7 @@ describe("kquant verify", () => {
     const r = await kquant("verify", path);
     expect(r.code).toBe(1);
     expect(r.stdout).toMatch(/^FAIL model\.layers\.0\.mlp\.up_proj\.weight \(int8\)\n\s+values tensor "model\.layers\.0\.mlp\.up_proj\.weight": sha256 differs/m);
-    expect(r.stderr).toMatch(/verify failed for 1 tensor\(s\): "model\.layers\.0\.mlp\.up_proj\.weight" \(values tensor .*sha256 differs/);
+    expect(r.stderr).toBe(`kquant: ${path}: tensor "model.layers.0.mlp.up_proj.weight": verify failed for 1 tensor(s) (the report lists each problem)\n`);
   });
 
   it("a wrong scale whose hash was fixed up → exit 1 naming the tensor and the scale", async () => {
@@ -63,7 +70,8 @@ describe("kquant verify", () => {
     await fixStoredHash(path, "lm_head.weight_scale");
     const r = await kquant("verify", path);
     expect(r.code).toBe(1);
-    expect(r.stderr).toContain('"lm_head.weight" (scale "lm_head.weight_scale": 1 of 256 scale value(s) are not finite and positive (first at index 3: -0.25))');
+    expect(r.stdout).toContain('FAIL lm_head.weight (int4)\n       scale "lm_head.weight_scale": 1 of 256 scale value(s) are not finite and positive (first at index 3: -0.25)');
+    expect(r.stderr).toMatch(/^kquant: .*bad-scale\.safetensors: tensor "lm_head\.weight": verify failed for 1 tensor\(s\)/);
   });
 
   it("a truncated file → exit 2 with a clear error", async () => {
@@ -81,9 +89,10 @@ describe("kquant verify", () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/verify failed for 9 tensor\(s\)/);
     for (const name of ["lm_head.weight", "model.embed_tokens.weight", "model.layers.0.mlp.down_proj.weight"]) {
-      expect(r.stderr).toMatch(new RegExp(`"${name.replace(/\./g, "\\.")}" \\(SQNR \\d+\\.\\d+ dB < 99\\)`));
+      expect(r.stdout).toMatch(new RegExp(`^FAIL ${name.replace(/\./g, "\\.")} \\(int4\\).*\n\\s+SQNR \\d+\\.\\d+ dB < 99$`, "m"));
     }
-    expect(r.stderr).not.toContain("model.norm.weight"); // passthrough tensors are exact
+    expect(r.stdout).toMatch(/^ok {3}model\.norm\.weight/m); // passthrough tensors are exact
+    expect(r.stderr.split("\n")).toHaveLength(2); // one line
   });
 
   it("bad usage is exit 2: thresholds without an original, a non-number threshold, a non-kquant file", async () => {

@@ -72,7 +72,8 @@ export async function checkDemoWorkflow(kquant: Kquant, dir: string): Promise<vo
   outputs.push(failed.stdout, failed.stderr);
   expect(failed.code).toBe(1);
   const matrix = [...original.values()].find((t) => t.shape.length >= 2)!.name;
-  expect(failed.stderr).toContain(matrix);
+  expect(failed.stdout).toMatch(new RegExp(`^FAIL ${matrix.replace(/\./g, "\\.")} `, "m"));
+  expect(failed.stderr).toMatch(/^kquant: demo\.int8\.safetensors: tensor ".*": verify failed for \d+ tensor\(s\)/);
 
   await ok("dequantize", "demo.int8.safetensors", "-o", "demo.f32.safetensors");
   const restored = await inspect("demo.f32.safetensors");

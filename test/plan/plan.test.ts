@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import type { TensorInfo } from "../../src/formats/types.js";
 import { rulesFromFlags, specFromFlags } from "../../src/plan/from-flags.js";
 import { globToRegExp } from "../../src/plan/glob.js";
+import { parseRecipe } from "../../src/plan/recipe.js";
 import { buildPlan } from "../../src/plan/plan.js";
 import { storedRole } from "../../src/plan/stored.js";
 import type { QuantizeStep } from "../../src/plan/plan.js";
@@ -95,27 +96,57 @@ describe("buildPlan with flags", () => {
     expect(none.warnings).toEqual(["rule --exclude (nope) matched no tensor"]);
   });
 
-  it("fails up front naming every tensor that cannot take its rule", () => {
+  it("keeps a tensor that cannot take a flag's mode as it is, with the reason", () => {
     const tensors = [t("a", "F32", [2, 3, 4]), t("b", "F32", [4, 4]), t("c", "F32", [2, 2, 2])];
-    expect(() => buildPlan("m.safetensors", tensors, rulesFromFlags({ mode: "int4", axis: 0, blockSize: 2 }))).toThrow(
-      /m\.safetensors: 2 tensor\(s\) cannot take their rule: tensor "a": grouped int4 needs a 2-D tensor.*tensor "c"/,
+    const plan = buildPlan("m.safetensors", tensors, rulesFromFlags({ mode: "int4", axis: 0, blockSize: 2 }));
+    expect(plan.steps.map((s) => s.kind)).toEqual(["passthrough", "quantize", "passthrough"]);
+    expect(plan.fallbacks.map((s) => [s.source.name, s.reason])).toEqual([
+      ["a", "cannot take --int4: grouped int4 needs a 2-D tensor, got shape [2,3,4]"],
+      ["c", "cannot take --int4: grouped int4 needs a 2-D tensor, got shape [2,2,2]"],
+    ]);
+  });
+
+  it("--strict refuses a fallback with one line naming the first tensor and the count", () => {
+    const tensors = [t("a", "F32", [2, 3, 4]), t("b", "F32", [4, 4]), t("c", "F32", [2, 2, 2])];
+    expect(() => buildPlan("m.safetensors", tensors, rulesFromFlags({ mode: "int4", axis: 0, blockSize: 2 }), undefined, { strict: true })).toThrow(
+      /^m\.safetensors: tensor "a": cannot take --int4: grouped int4 needs a 2-D tensor, got shape \[2,3,4\] \(\+1 more\) \(without --strict/,
     );
+  });
+
+  it("a glob rule falls back on a rank-1 bias; a rule naming the tensor exactly fails", () => {
+    const tensors = [t("w", "F32", [4, 4]), t("bias", "F32", [4])];
+    const glob = buildPlan("m.safetensors", tensors, parseRecipe("r.json", '{"rules":[{"match":"*","mode":"int4","block_size":2}]}'));
+    expect(glob.fallbacks.map((s) => s.source.name)).toEqual(["bias"]);
+    const exact = parseRecipe("r.json", '{"rules":[{"match":["bias","w"],"mode":"int4","block_size":2}]}');
+    expect(() => buildPlan("m.safetensors", tensors, exact)).toThrow(/^m\.safetensors: tensor "bias": recipe rule 1 names it, and grouped int4 needs a 2-D tensor/);
+  });
+
+  it("a plan that quantizes nothing is an error (an axis no tensor has, an --include that matches nothing)", () => {
     expect(() => buildPlan("m.safetensors", [t("b", "F32", [4, 4])], rulesFromFlags({ mode: "int8", axis: 2 }))).toThrow(
-      /tensor "b": axis 2 is out of range for shape \[4,4\]/,
+      /^m\.safetensors: tensor "b": nothing to quantize, nothing written; it cannot take --int8: axis 2 is out of range for shape \[4,4\]$/,
     );
+    expect(() => buildPlan("m.safetensors", model, rulesFromFlags({ mode: "int8", include: ["nope.*"] }))).toThrow(/nothing to quantize.*no rule matched/);
+    expect(buildPlan("m.safetensors", [t("n", "F32", [4])], rulesFromFlags({ mode: "int8" }), undefined, { requireQuantized: false }).steps).toHaveLength(1);
   });
 
   it("refuses an output name that collides with an input tensor", () => {
     const tensors = [t("w", "F32", [2, 2]), t("w_scale", "F32", [2])];
-    expect(() => buildPlan("m.safetensors", tensors, rulesFromFlags({ mode: "int8" }))).toThrow(/"w_scale" would be written twice/);
+    expect(() => buildPlan("m.safetensors", tensors, rulesFromFlags({ mode: "int8" }))).toThrow(/tensor "w_scale": would be written twice/);
   });
 });
 
 describe("flags", () => {
   it("reject combinations that mean nothing", () => {
-    expect(() => specFromFlags({ mode: "int8", blockSize: 128 })).toThrow(/--block-size applies to --int4 only/);
+    expect(() => specFromFlags({ mode: "int8", blockSize: 128 })).toThrow(/--block-size 128: applies to --int4 only/);
     expect(() => specFromFlags({ mode: "int8", axis: 0, perTensor: true })).toThrow(/exclude each other/);
     expect(() => specFromFlags({ mode: "float8", valueRange: [-1, 1] })).toThrow(/does not apply/);
+  });
+  it("are checked once, when the rules are built, naming the flag and its value", () => {
+    expect(() => specFromFlags({ mode: "int4", blockSize: 0 })).toThrow(/^--block-size 0: block size 0 is not a positive integer/);
+    expect(() => specFromFlags({ mode: "int8", valueRange: [-200, 127] })).toThrow(/^--value-range -200,127: value range \[-200, 127\] does not fit int8/);
+    expect(() => specFromFlags({ mode: "int4", valueRange: [-8, 9] })).toThrow(/^--value-range -8,9: .*does not fit int4/);
+    expect(() => specFromFlags({ mode: "float8", margin: 31 })).toThrow(/^--margin 31: margin 31 makes 2\*\*margin overflow int32/);
+    expect(() => parseRecipe("r.json", '{"rules":[{"match":"*","mode":"int4","block_size":-4}]}')).toThrow(/^r\.json: rule 1: "block_size": block size -4/);
   });
   it("default to Keras's arguments", () => {
     expect(specFromFlags({ mode: "int8" })).toEqual({ mode: "int8", axis: -1, valueRange: [-127, 127], epsilon: 1e-7 });

@@ -89,8 +89,8 @@ describe("the verify page in headless Chromium", () => {
     expect((await kquant("quantize", DEMO, "--int4", "-o", quantized, "-q")).code).toBe(0);
     const r = await kquant("verify", quantized, "--against", DEMO, "--html", html, "--json");
     expect(r.code, r.stderr).toBe(0);
-    const report = JSON.parse(r.stdout) as { tensors: { name: string; metrics?: { sqnrDb: number | string; count: number } }[] };
-    const measured = report.tensors.filter((t) => t.metrics).map((t) => ({ name: t.name, sqnr: Number(t.metrics!.sqnrDb), count: t.metrics!.count }));
+    const report = JSON.parse(r.stdout) as { tensors: { name: string; metrics?: { sqnr_db: number | string; count: number } }[] };
+    const measured = report.tensors.filter((t) => t.metrics).map((t) => ({ name: t.name, sqnr: Number(t.metrics!.sqnr_db), count: t.metrics!.count }));
     expect(measured).toHaveLength(9);
 
     const { page, url, requests, errors } = await load(html);

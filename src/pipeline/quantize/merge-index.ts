@@ -36,7 +36,7 @@ export async function findParts(paths: readonly string[]): Promise<string[]> {
     if (!isDir) out.push(p);
     else out.push(...(await readdir(p)).filter((n) => PART_FILE_PATTERN.test(n)).sort().map((n) => join(p, n)));
   }
-  if (out.length === 0) throw new KquantError(`${paths.join(" ")}: no part files (*.safetensors.index.json.part-I-of-N.json) found`);
+  if (out.length === 0) throw new KquantError({ file: paths.join(" "), what: "no part files (*.safetensors.index.json.part-I-of-N.json) found" });
   return [...new Set(out)];
 }
 
@@ -51,10 +51,10 @@ async function readPart(path: string): Promise<PartManifest> {
   try {
     part = JSON.parse(text) as PartManifest;
   } catch (err) {
-    throw new KquantError(`${path}: not valid JSON: ${(err as Error).message.split("\n")[0]}`);
+    throw new KquantError({ file: path, what: `not valid JSON: ${(err as Error).message.split("\n")[0]}` });
   }
   if (part?.format !== PART_FORMAT || !Array.isArray(part.shards) || typeof part.manifest?.tensors !== "object") {
-    throw new KquantError(`${path}: not a kquant part manifest (written by kquant quantize --shard i/N)`);
+    throw new KquantError({ file: path, what: "not a kquant part manifest (written by kquant quantize --shard i/N)" });
   }
   return part;
 }
@@ -69,8 +69,8 @@ export async function mergeIndex(paths: readonly string[], opts: { force?: boole
   const byNumber = new Map<number, string>();
   for (const { file, part } of parts) {
     const differs = (what: string, mine: unknown, theirs: unknown) =>
-      new KquantError(`${file}: ${what} ${JSON.stringify(mine)} differs from ${JSON.stringify(theirs)} in ${first.file}`);
-    if (dirname(file) !== folder) throw new KquantError(`${file}: every part must be in one folder (${folder}), beside its output shards`);
+      new KquantError({ file, what: `${what} ${JSON.stringify(mine)} differs from ${JSON.stringify(theirs)} in ${first.file}` });
+    if (dirname(file) !== folder) throw new KquantError({ file, what: `every part must be in one folder (${folder}), beside its output shards` });
     if (part.parts !== first.part.parts) throw differs("part count", part.parts, first.part.parts);
     if (part.index !== first.part.index) throw differs("output index", part.index, first.part.index);
     if (!same(part.input, first.part.input)) throw differs("input", part.input.file, first.part.input.file);
@@ -81,25 +81,25 @@ export async function mergeIndex(paths: readonly string[], opts: { force?: boole
     if (!same(m.options, f.options)) throw differs("options", m.options, f.options);
     if (!same(m.source, f.source)) throw differs("source", m.source, f.source);
     const earlier = byNumber.get(part.part);
-    if (earlier !== undefined) throw new KquantError(`${file}: part ${part.part} of ${part.parts} is also in ${earlier}`);
+    if (earlier !== undefined) throw new KquantError({ file, what: `part ${part.part} of ${part.parts} is also in ${earlier}` });
     byNumber.set(part.part, file);
   }
   const { parts: count, input } = first.part;
   const missing = Array.from({ length: count }, (_, k) => k + 1).filter((k) => !byNumber.has(k));
-  if (missing.length > 0) throw new KquantError(`${folder}: parts ${missing.join(", ")} of ${count} are missing`);
+  if (missing.length > 0) throw new KquantError({ file: folder, what: `parts ${missing.join(", ")} of ${count} are missing` });
 
   // Every input shard once, in the order an unsharded run writes them (sorted names).
   const shardOwner = new Map<string, { file: string; shard: PartManifest["shards"][number]; records: Manifest["tensors"] }>();
   for (const { file, part } of parts) {
     for (const shard of part.shards) {
       const other = shardOwner.get(shard.input);
-      if (other !== undefined) throw new KquantError(`${file}: input shard ${shard.input} was also quantized by ${other.file}`);
-      if (!input.shards.includes(shard.input)) throw new KquantError(`${file}: input shard ${shard.input} is not a shard of ${input.file}`);
+      if (other !== undefined) throw new KquantError({ file, what: `input shard ${shard.input} was also quantized by ${other.file}` });
+      if (!input.shards.includes(shard.input)) throw new KquantError({ file, what: `input shard ${shard.input} is not a shard of ${input.file}` });
       shardOwner.set(shard.input, { file, shard, records: part.manifest.tensors });
     }
   }
   const uncovered = input.shards.filter((s) => !shardOwner.has(s));
-  if (uncovered.length > 0) throw new KquantError(`${folder}: input shards ${uncovered.join(", ")} are in no part`);
+  if (uncovered.length > 0) throw new KquantError({ file: folder, what: `input shards ${uncovered.join(", ")} are in no part` });
 
   const weightMap: Record<string, string> = {};
   const tensors: Manifest["tensors"] = {};
@@ -107,26 +107,26 @@ export async function mergeIndex(paths: readonly string[], opts: { force?: boole
   for (const name of input.shards) {
     const { file, shard, records } = shardOwner.get(name)!;
     for (const t of shard.tensors) {
-      if (Object.prototype.hasOwnProperty.call(tensors, t)) throw new KquantError(`${file}: tensor "${t}" is in more than one part`);
+      if (Object.prototype.hasOwnProperty.call(tensors, t)) throw new KquantError({ file, what: `tensor "${t}" is in more than one part` });
       const record = records[t];
-      if (record === undefined) throw new KquantError(`${file}: tensor "${t}" has no manifest record`);
+      if (record === undefined) throw new KquantError({ file, what: `tensor "${t}" has no manifest record` });
       tensors[t] = record;
     }
     for (const s of shard.stored) {
-      if (Object.prototype.hasOwnProperty.call(weightMap, s.name)) throw new KquantError(`${file}: stored tensor "${s.name}" is written twice`);
+      if (Object.prototype.hasOwnProperty.call(weightMap, s.name)) throw new KquantError({ file, what: `stored tensor "${s.name}" is written twice` });
       weightMap[s.name] = shard.output;
       totalSize += s.bytes;
     }
   }
   const covered = Object.keys(tensors).length;
   if (covered !== input.tensor_count) {
-    throw new KquantError(`${folder}: the parts cover ${covered} tensors but ${input.file} has ${input.tensor_count}`);
+    throw new KquantError({ file: folder, what: `the parts cover ${covered} tensors but ${input.file} has ${input.tensor_count}` });
   }
   for (const { shard } of shardOwner.values()) {
     try {
       await stat(join(folder, shard.output));
     } catch {
-      throw new KquantError(`${join(folder, shard.output)}: output shard is missing (copy every job's outputs into ${folder})`);
+      throw new KquantError({ file: join(folder, shard.output), what: "output shard is missing", hint: `copy every job's outputs into ${folder}` });
     }
   }
 

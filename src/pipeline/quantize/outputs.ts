@@ -39,13 +39,13 @@ export function shardOutputPath(outputIndex: string, inputShard: string, tag: st
 export async function checkOutputs(outputs: readonly string[], inputs: readonly string[], force: boolean): Promise<void> {
   const inputSet = new Set(inputs.map((p) => resolve(p)));
   for (const out of outputs) {
-    if (inputSet.has(resolve(out))) throw new KquantError(`${out}: the output would overwrite the input`);
+    if (inputSet.has(resolve(out))) throw new KquantError({ file: out, what: "the output would overwrite the input" });
     const folder = dirname(out);
     if (!(await stat(folder).then((s) => s.isDirectory(), () => false))) {
-      throw new KquantError(`${out}: the output folder ${folder} does not exist`);
+      throw new KquantError({ file: out, what: `the output folder ${folder} does not exist` });
     }
     if (!force && (await exists(out))) {
-      throw new KquantError(`${out}: output already exists (use --force to overwrite it)`);
+      throw new KquantError({ file: out, what: "output already exists", hint: "use --force to overwrite it" });
     }
   }
 }
@@ -108,9 +108,9 @@ export function outputPaths(req: OutputRequest, steps: readonly Step[]): OutputP
   if (req.folder) return folderOutputPaths(req, req.folder, steps);
   const output = req.output ?? defaultOutputPath(req.input, req.tag);
   const sharded = isIndexPath(req.input);
-  if (!sharded && isIndexPath(output)) throw new KquantError(`${output}: a single-file input writes a single .safetensors file`);
+  if (!sharded && isIndexPath(output)) throw new KquantError({ file: output, what: "a single-file input writes a single .safetensors file" });
   if (sharded && !isIndexPath(output)) {
-    throw new KquantError(`${output}: a sharded input writes a sharded output; name it *.safetensors.index.json`);
+    throw new KquantError({ file: output, what: "a sharded input writes a sharded output; name it *.safetensors.index.json" });
   }
   return pathsFrom(output, sharded, req.shard, steps, (shard) => shardOutputPath(output, shard, req.tag));
 }

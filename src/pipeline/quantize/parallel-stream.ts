@@ -184,6 +184,8 @@ async function processOne(ctx: StreamContext, item: StreamItem, slot: Work, wait
 
   await waitTurn;
   const writes = stored.map((s) => writer.write(s.name, bytesOf(s)));
+  // Counted in its turn, so the progress bar names tensors in file order, as they are written.
+  ctx.progress.advance(n, step.source.name);
   passTurn();
   // A passthrough tensor is stored as read: its stored hash is the source hash.
   const hashes =
@@ -192,7 +194,6 @@ async function processOne(ctx: StreamContext, item: StreamItem, slot: Work, wait
       : stored.map((s) => ("range" in s ? pool.hash(s.range) : Promise.resolve(sha256Hex(s.bytes))));
   const [storedHex] = await Promise.all([Promise.all(hashes), Promise.all(writes)]);
   stored.forEach((s, j) => (record.sha256.stored[s.name] = storedHex[j]!));
-  ctx.progress.advance(n, step.source.name);
 }
 
 /** A tensor to write: a range of a shared buffer (hashed by a worker), or bytes a layout made. */

@@ -73,9 +73,12 @@ function sixteenBitTensor(step: QuantizeStep, bytes: Uint8Array): Tensor<Uint16A
 }
 
 export function nonFiniteError(step: QuantizeStep, file: string, bad: number, total: number): KquantError {
-  return new KquantError(
-    `${file}: tensor "${step.source.name}": ${bad} of ${total} values are NaN or Inf; nothing was written (--allow-nonfinite quantizes it anyway)`,
-  );
+  return new KquantError({
+    file,
+    tensor: step.source.name,
+    what: `${bad} of ${total} values are NaN or Inf; nothing was written`,
+    hint: "--allow-nonfinite quantizes it anyway",
+  });
 }
 
 /**
@@ -93,7 +96,14 @@ export function quantizeCounted(
 }
 
 export function quantizeTensor(step: QuantizeStep, bytes: Uint8Array, file: string, opts: QuantizeOptions = {}): StoredBytes {
-  const { stored, bad, total } = quantizeCounted(step, bytes, opts);
+  let counted: ReturnType<typeof quantizeCounted>;
+  try {
+    counted = quantizeCounted(step, bytes, opts);
+  } catch (err) {
+    // A kernel's own check names no file or tensor.
+    throw err instanceof KquantError ? err.within({ file, tensor: step.source.name }) : err;
+  }
+  const { stored, bad, total } = counted;
   if (stored === null) throw nonFiniteError(step, file, bad, total);
   return stored;
 }

@@ -4,7 +4,7 @@
  */
 import { basename } from "node:path";
 import { KquantError } from "../../errors.js";
-import { byteLengthOf } from "../../formats/dtypes.js";
+import { byteLengthOf, elementCountOf } from "../../formats/dtypes.js";
 import { openTensors } from "../../formats/open.js";
 import { createSafetensorsWriter, writeShardIndex, type SafetensorsWriter } from "../../formats/safetensors-writer.js";
 import { writeFileAtomic, type WriteOptions } from "../../formats/atomic.js";
@@ -43,6 +43,8 @@ export interface QuantizeJob extends WriteOptions {
   dryRun?: boolean;
   quiet?: boolean;
   allowNonFinite?: boolean;
+  /** A tensor that cannot take its rule's mode fails the run instead of being kept as it is (plan.ts). */
+  strict?: boolean;
   /**
    * Worker threads for quantizing and hashing (default: KQUANT_THREADS or one per core, at most
    * 4). 0 runs everything on the calling thread, as does running from the TypeScript sources.
@@ -73,6 +75,26 @@ export interface SkippedEntry {
   bytes: number;
 }
 
+/** Totals for the tensors of one mode (or "passthrough"). */
+export interface ModeTotals {
+  tensors: number;
+  /** Source elements (a packed int4 64×64 counts 4096). */
+  parameters: number;
+  bytes_before: number;
+  bytes_after: number;
+  /** Stored bits (values, scales and zero points) per source parameter. */
+  bits_per_weight: number;
+}
+
+export interface QuantizeSummary extends ModeTotals {
+  quantized: number;
+  passthrough: number;
+  /** By mode, passthrough included, in the order the modes first appear. */
+  by_mode: Record<string, ModeTotals>;
+  /** Why tensors were kept as they are: reason (without the shape it names) → count, most common first. */
+  passthrough_reasons: Record<string, number>;
+}
+
 export interface QuantizeReport {
   input: string;
   output: string;
@@ -84,6 +106,7 @@ export interface QuantizeReport {
   skipped: SkippedEntry[];
   bytes_before: number;
   bytes_after: number;
+  summary: QuantizeSummary;
   warnings: string[];
 }
 
@@ -96,7 +119,7 @@ export async function runQuantize(job: QuantizeJob): Promise<QuantizeReport> {
   const reader = await openTensors(weights);
   try {
     const tensors = job.shard ? shardTensors(weights, reader, job.shard) : reader.tensors;
-    const plan = buildPlan(weights, tensors, job.rules, job.layout);
+    const plan = buildPlan(weights, tensors, job.rules, job.layout, { strict: !!job.strict, requireQuantized: !job.shard });
     if (folder) {
       const paths = await runInFolder(job, folder, reader, plan, (p) => writeAll(job, reader, plan, p));
       return reportOf(job, plan, paths);
@@ -114,7 +137,7 @@ export async function runQuantize(job: QuantizeJob): Promise<QuantizeReport> {
 
 /** The tensors of the input shards job `shard` owns (shard-select.ts). */
 function shardTensors(input: string, reader: TensorReader, shard: ShardSpec): readonly TensorInfo[] {
-  if (!isIndexPath(input)) throw new KquantError(`${input}: --shard needs a sharded input (*.safetensors.index.json)`);
+  if (!isIndexPath(input)) throw new KquantError({ file: input, what: "--shard needs a sharded input (*.safetensors.index.json)" });
   const mine = new Set(selectShards(reader.tensors.map((t) => basename(t.file)), shard));
   return reader.tensors.filter((t) => mine.has(basename(t.file)));
 }
@@ -272,6 +295,41 @@ function reportOf(job: QuantizeJob, plan: Plan, paths: OutputPaths): QuantizeRep
     skipped,
     bytes_before: bytesBefore,
     bytes_after: bytesAfter,
+    summary: summaryOf(quantized, skipped),
     warnings: plan.warnings,
+  };
+}
+
+function totalsOf(rows: { shape: number[]; before: number; after: number }[]): ModeTotals {
+  const parameters = rows.reduce((n, r) => n + (elementCountOf(r.shape) ?? 0), 0);
+  const bytesAfter = rows.reduce((n, r) => n + r.after, 0);
+  return {
+    tensors: rows.length,
+    parameters,
+    bytes_before: rows.reduce((n, r) => n + r.before, 0),
+    bytes_after: bytesAfter,
+    bits_per_weight: parameters === 0 ? 0 : (bytesAfter * 8) / parameters,
+  };
+}
+
+/** The report's totals: overall, by mode, and the passthrough reasons grouped. */
+function summaryOf(quantized: readonly QuantizedEntry[], skipped: readonly SkippedEntry[]): QuantizeSummary {
+  const rows = [
+    ...quantized.map((q) => ({ mode: q.mode as string, shape: q.shape, before: q.bytes_before, after: q.bytes_after })),
+    ...skipped.map((s) => ({ mode: "passthrough", shape: s.shape, before: s.bytes, after: s.bytes })),
+  ];
+  const modes = [...new Set(rows.map((r) => r.mode))];
+  const reasons = new Map<string, number>();
+  for (const s of skipped) {
+    // Grouped without the shape each reason names, so one cause is one line however many shapes it met.
+    const reason = s.reason.replace(/,? (?:got|for) shape \[[^\]]*\]/g, "");
+    reasons.set(reason, (reasons.get(reason) ?? 0) + 1);
+  }
+  return {
+    ...totalsOf(rows),
+    quantized: quantized.length,
+    passthrough: skipped.length,
+    by_mode: Object.fromEntries(modes.map((m) => [m, totalsOf(rows.filter((r) => r.mode === m))])),
+    passthrough_reasons: Object.fromEntries([...reasons].sort((a, b) => b[1] - a[1])),
   };
 }

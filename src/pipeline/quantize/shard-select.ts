@@ -17,7 +17,7 @@ export function parseShardSpec(text: string): ShardSpec {
   const index = m ? Number(m[1]) : NaN;
   const count = m ? Number(m[2]) : NaN;
   if (!m || count < 1 || index < 1 || index > count) {
-    throw new KquantError(`--shard ${JSON.stringify(text)}: expected i/N with 1 <= i <= N, e.g. 1/4`);
+    throw new KquantError({ file: `--shard ${JSON.stringify(text)}`, what: "expected i/N with 1 <= i <= N", hint: "e.g. --shard 1/4" });
   }
   return { index, count };
 }

@@ -13,14 +13,14 @@ import { createSafetensorsWriter } from "../../formats/safetensors-writer.js";
 import type { PlannedTensor, StDType, TensorInfo, TensorReader } from "../../formats/types.js";
 import { globToRegExp, matchesAny } from "../../plan/glob.js";
 import { isFloat8, isInt4, type Mode } from "../../plan/spec.js";
-import type { Layout, WrittenTensor } from "../../layouts/layout.js";
-import { scaleShapeOf, storedNamesOf, storedTensors, valuesShapeOf, type StoredGeometry, type StoredRole } from "../../plan/stored.js";
+import { scaleShapeOf, valuesShapeOf, type StoredGeometry } from "../../plan/stored.js";
+import type { Layout } from "../../layouts/layout.js";
 import { f32ToBf16Bits, f32ToF16Bits } from "../../quant/convert.js";
 import { dequantizeDivide, dequantizeMultiply, dequantizeZeroPoint, scaleLayout } from "../../quant/dequantize.js";
 import { decodeFloat8 } from "../../quant/float8.js";
 import { unpackInt4 } from "../../quant/int4.js";
 import { byteView } from "../../quant/tensor.js";
-import { layoutOf, manifestFromMetadata, type Manifest, type TensorRecord } from "../manifest.js";
+import { geometryOf, layoutOf, manifestFromMetadata, storedOf, type ExpectedTensor, type Manifest, type TensorRecord } from "../manifest.js";
 import { checkOutputs } from "../quantize/outputs.js";
 import { outputKindOf } from "../output-kinds.js";
 
@@ -30,13 +30,7 @@ import { outputKindOf } from "../output-kinds.js";
  */
 export async function readManifest(reader: TensorReader): Promise<Manifest | null> {
   const files = [...new Set(reader.tensors.map((t) => t.file))];
-  const parse = (metadata: Readonly<Record<string, string>> | null, file: string): Manifest | null => {
-    try {
-      return manifestFromMetadata(metadata);
-    } catch (err) {
-      throw new KquantError(`${file}: the kquant manifest in __metadata__ is unreadable (${(err as Error).message.split("\n")[0]})`);
-    }
-  };
+  const parse = (metadata: Readonly<Record<string, string>> | null, file: string): Manifest | null => manifestFromMetadata(metadata, file);
   if (files.length <= 1) return parse(reader.metadata, files[0] ?? reader.path);
   const found: Manifest[] = [];
   for (const file of files) {
@@ -53,66 +47,7 @@ export async function readManifest(reader: TensorReader): Promise<Manifest | nul
   return { ...found[0]!, tensors: Object.assign({}, ...found.map((m) => m.tensors)) as Manifest["tensors"] };
 }
 
-/** A tensor the manifest says is stored, with the dtype and shape it must have. */
-export type ExpectedTensor = PlannedTensor & {
-  /** The stored role whose bytes it holds, "passthrough", or "derived": bytes the layout makes (`encode`). */
-  role: StoredRole | "passthrough" | "derived";
-  encode?: WrittenTensor["encode"];
-};
-
-const MODES: ReadonlySet<string> = new Set<Mode>(["int8", "int4", "int4_grouped", "float8_e4m3fn", "float8_e5m2"]);
-
-/** The stored geometry a record describes (plan/stored.ts), or why it is inconsistent. */
-export function geometryOf(rec: TensorRecord): StoredGeometry | string {
-  const shape = rec.shape;
-  const rank = shape.length;
-  if (!MODES.has(rec.mode)) return `manifest mode ${JSON.stringify(rec.mode)} is unknown`;
-  const mode = rec.mode as Mode;
-  const axis = rec.axis ?? null;
-  if (axis !== null && !(Number.isInteger(axis) && axis >= 0 && axis < rank)) return `manifest axis ${axis} is out of range for shape [${shape}]`;
-  const g: StoredGeometry = { mode, axis };
-  if (isInt4(mode)) {
-    const pa = rec.pack_axis;
-    if (pa === undefined || !(Number.isInteger(pa) && pa >= 0 && pa < rank)) return `manifest pack_axis ${pa} is out of range for shape [${shape}]`;
-    if (rec.orig_len !== shape[pa]) return `manifest orig_len ${rec.orig_len} is not the length ${shape[pa]} of pack axis ${pa}`;
-    g.packAxis = pa;
-  }
-  if (mode === "int4_grouped") {
-    const block = rec.block_size;
-    if (axis === null || block === undefined || !(Number.isInteger(block) && block >= 1)) return `manifest block_size ${block} / axis ${axis} cannot group`;
-    g.blockSize = block;
-  } else if (rec.block_size !== undefined) {
-    // A layout's group size for modes kquant itself does not group (MLX's int8 and int4).
-    if (!(Number.isInteger(rec.block_size) && rec.block_size >= 1)) return `manifest block_size ${rec.block_size} is not a positive integer`;
-    g.blockSize = rec.block_size;
-  }
-  return g;
-}
-
-/** What `rec`'s stored tensors must be, or why the record itself is inconsistent. */
-export function expectedTensors(name: string, rec: TensorRecord, layout: Layout): ExpectedTensor[] | string {
-  const shape = rec.shape;
-  if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) return `manifest shape ${JSON.stringify(shape)} is not a shape`;
-  if (rec.mode === "passthrough") return [{ role: "passthrough", name, dtype: rec.source_dtype, shape }];
-  const g = geometryOf(rec);
-  if (typeof g === "string") return g;
-  const stored = storedTensors(storedNamesOf(name), shape, g);
-  let written: WrittenTensor[];
-  try {
-    written = layout.written({ name, dtype: rec.source_dtype, shape }, g, stored);
-  } catch (err) {
-    if (err instanceof KquantError) return err.message;
-    throw err;
-  }
-  const out = written.map((t): ExpectedTensor => ({ name: t.name, dtype: t.dtype, shape: t.shape, role: t.from ?? "derived", ...(t.encode ? { encode: t.encode } : {}) }));
-  const recorded: [StoredRole, string | undefined][] = [["values", rec.values], ["scale", rec.scale], ["zero", rec.zero]];
-  // The record names the tensors that hold a stored role's bytes as they are (none where the layout re-encodes it).
-  for (const [role, recName] of recorded) {
-    const e = out.find((x) => x.role === role);
-    if (e?.name !== recName) return `manifest names ${recName === undefined ? "no" : `"${recName}" as the`} ${role} tensor, the ${layout.name} layout writes ${e ? `"${e.name}"` : "none"}`;
-  }
-  return out;
-}
+export { expectedTensors, geometryOf, storedOf, type ExpectedTensor } from "../manifest.js";
 
 /** The stored bytes of one record, by role. */
 export interface StoredParts {
@@ -127,11 +62,13 @@ const sameShape = (a: readonly number[], b: readonly number[]) => a.length === b
 export function checkStoredInfo(file: string, name: string, expected: readonly ExpectedTensor[], infos: ReadonlyMap<string, TensorInfo>): void {
   for (const e of expected) {
     const info = infos.get(e.name);
-    if (info === undefined) throw new KquantError(`${file}: tensor "${name}": its ${e.role} tensor "${e.name}" is missing`);
+    if (info === undefined) throw new KquantError({ file, tensor: name, what: `its ${e.role} tensor "${e.name}" is missing` });
     if (info.dtype !== e.dtype || !sameShape(info.shape, e.shape)) {
-      throw new KquantError(
-        `${file}: tensor "${name}": ${e.role} tensor "${e.name}" is ${info.dtype} [${info.shape}], the manifest needs ${e.dtype} [${e.shape}]`,
-      );
+      throw new KquantError({
+        file,
+        tensor: name,
+        what: `${e.role} tensor "${e.name}" is ${info.dtype} [${info.shape}], the manifest needs ${e.dtype} [${e.shape}]`,
+      });
     }
   }
 }
@@ -228,14 +165,13 @@ export function checkedEntries(reader: TensorReader, manifest: Manifest): Manife
   const entries: ManifestEntry[] = [];
   const claimed = new Set<string>();
   for (const [name, record] of Object.entries(manifest.tensors)) {
-    const expected = expectedTensors(name, record, layout);
-    if (typeof expected === "string") throw new KquantError(`${reader.path}: tensor "${name}": ${expected}`);
+    const expected = storedOf(name, record, layout);
     checkStoredInfo(reader.path, name, expected, infos);
     for (const e of expected) claimed.add(e.name);
     entries.push({ name, record, expected });
   }
   const stray = reader.tensors.find((t) => !claimed.has(t.name));
-  if (stray) throw new KquantError(`${reader.path}: tensor "${stray.name}" is in the file but not in the kquant manifest`);
+  if (stray) throw new KquantError({ file: reader.path, tensor: stray.name, what: "is in the file but not in the kquant manifest" });
   return entries;
 }
 
@@ -252,15 +188,15 @@ export async function readParts(reader: TensorReader, expected: readonly Expecte
 
 export async function runDequantize(job: DequantizeJob): Promise<DequantizeReport> {
   const toNpz = outputKindOf("dequantize", job.output).format === "npz";
-  if (toNpz && job.dtype === "bf16") throw new KquantError(`${job.output}: numpy has no bfloat16; write bf16 to .safetensors`);
+  if (toNpz && job.dtype === "bf16") throw new KquantError({ file: job.output, what: "numpy has no bfloat16; write bf16 to .safetensors" });
   const reader = await openTensors(job.input);
   try {
     const manifest = await readManifest(reader);
-    if (manifest === null) throw new KquantError(`${job.input}: no kquant manifest in __metadata__; not a kquant output`);
+    if (manifest === null) throw new KquantError({ file: job.input, what: "no kquant manifest in __metadata__; not a kquant output" });
     const patterns = (job.filter ?? []).map(globToRegExp);
     const layout = layoutOf(manifest);
     const entries = checkedEntries(reader, manifest).filter((e) => patterns.length === 0 || matchesAny(e.name, patterns));
-    if (entries.length === 0) throw new KquantError(`${job.input}: no tensor matches ${job.filter!.join(", ")}`);
+    if (entries.length === 0) throw new KquantError({ file: job.input, what: `no tensor matches ${job.filter!.join(", ")}` });
     const outDtype = OUT_DTYPE[job.dtype];
     const planned: PlannedTensor[] = entries.map((e) => ({
       name: e.name,
@@ -269,7 +205,7 @@ export async function runDequantize(job: DequantizeJob): Promise<DequantizeRepor
     }));
     if (toNpz) {
       const bad = planned.find((p) => p.dtype === "BF16" || p.dtype.startsWith("F8") || p.dtype.startsWith("F4") || p.dtype.startsWith("F6"));
-      if (bad) throw new KquantError(`${job.output}: tensor "${bad.name}": numpy has no ${bad.dtype} dtype; write to .safetensors instead`);
+      if (bad) throw new KquantError({ file: job.output, tensor: bad.name, what: `numpy has no ${bad.dtype} dtype; write to .safetensors instead` });
     }
     await checkOutputs([job.output], [job.input, ...new Set(reader.tensors.map((t) => t.file))], !!job.force);
 

@@ -7,8 +7,8 @@ import { openTensors } from "../../formats/open.js";
 import type { StDType, TensorInfo } from "../../formats/types.js";
 import { globToRegExp, matchesAny } from "../../plan/glob.js";
 import { KquantError } from "../../errors.js";
-import { expectedTensors, readManifest } from "./dequantize.js";
-import { layoutOf, MANIFEST_KEY, type Manifest } from "../manifest.js";
+import { readManifest } from "./dequantize.js";
+import { layoutOf, MANIFEST_KEY, storedOf, type Manifest } from "../manifest.js";
 import { FLOAT_DTYPES, floatValues } from "../float-values.js";
 import { tensorStats, type TensorStats } from "./stats.js";
 
@@ -23,6 +23,10 @@ export interface InspectedTensor {
   name: string;
   dtype: StDType;
   shape: number[];
+  /**
+   * Model parameters it holds: its elements, or in a kquant output the source tensor's (a packed
+   * int4 64×64 holds 4096, not its 2048 bytes); scales and zero points hold none.
+   */
   parameters: number;
   bytes: number;
   file: string;
@@ -90,8 +94,7 @@ export function summariseManifest(manifest: Manifest, infos: ReadonlyMap<string,
     const srcBytes = (elements * bitsOf(rec.source_dtype)) / 8;
     sourceBytes += srcBytes;
     modes[rec.mode] = (modes[rec.mode] ?? 0) + 1;
-    const expected = expectedTensors(name, rec, layoutOf(manifest));
-    const stored = typeof expected === "string" ? [] : expected;
+    const stored = storedOf(name, rec, layoutOf(manifest));
     const byRole = (role: string) => stored.find((e) => e.role === role);
     const values = byRole("values") ?? byRole("passthrough") ?? stored[0];
     const storedBytes = stored.reduce((n, e) => {
@@ -129,6 +132,18 @@ export function summariseManifest(manifest: Manifest, infos: ReadonlyMap<string,
   };
 }
 
+/** Parameters by stored tensor name in a kquant output: the source's elements on the values (or passthrough) tensor, 0 on the rest. */
+function sourceParameters(manifest: Manifest): Map<string, number> {
+  const out = new Map<string, number>();
+  const layout = layoutOf(manifest);
+  for (const [name, rec] of Object.entries(manifest.tensors)) {
+    for (const e of storedOf(name, rec, layout)) {
+      out.set(e.name, e.role === "values" || e.role === "passthrough" ? (elementCountOf(rec.shape) ?? 0) : 0);
+    }
+  }
+  return out;
+}
+
 export async function runInspect(path: string, opts: InspectOptions = {}): Promise<InspectReport> {
   const reader = await openTensors(path);
   try {
@@ -138,6 +153,7 @@ export async function runInspect(path: string, opts: InspectOptions = {}): Promi
     const infos = new Map(reader.tensors.map((t) => [t.name, t]));
     const allBytes = reader.tensors.reduce((n, t) => n + t.byteLength, 0);
 
+    const parameters = manifest ? sourceParameters(manifest) : new Map<string, number>();
     const tensors: InspectedTensor[] = [];
     for (const t of reader.tensors) {
       if (!selected(t.name)) continue;
@@ -145,7 +161,7 @@ export async function runInspect(path: string, opts: InspectOptions = {}): Promi
         name: t.name,
         dtype: t.dtype,
         shape: t.shape,
-        parameters: elementCountOf(t.shape) ?? 0,
+        parameters: parameters.get(t.name) ?? elementCountOf(t.shape) ?? 0,
         bytes: t.byteLength,
         file: t.file,
       };
@@ -155,7 +171,7 @@ export async function runInspect(path: string, opts: InspectOptions = {}): Promi
       tensors.push(entry);
     }
     if (patterns.length > 0 && tensors.length === 0 && !(manifest && Object.keys(manifest.tensors).some(selected))) {
-      throw new KquantError(`${path}: no tensor matches ${opts.filter!.join(", ")}`);
+      throw new KquantError({ file: path, what: `no tensor matches ${opts.filter!.join(", ")}` });
     }
 
     let kquant: KquantSummary | null = null;

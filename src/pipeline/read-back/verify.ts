@@ -17,9 +17,9 @@ import { globToRegExp, matchesAny } from "../../plan/glob.js";
 import { isFloat8, isInt4, type Mode } from "../../plan/spec.js";
 import { ErrorAccumulator, type ErrorMetrics } from "../../quant/error-metrics.js";
 import type { StoredGeometry } from "../../plan/stored.js";
-import { dequantizeRecord, expectedTensors, geometryOf, readManifest, type ExpectedTensor, type StoredParts } from "./dequantize.js";
+import { dequantizeRecord, geometryOf, readManifest, type ExpectedTensor, type StoredParts } from "./dequantize.js";
 import { sha256Hex } from "../hash.js";
-import { layoutOf, type TensorRecord } from "../manifest.js";
+import { layoutOf, storedOf, type TensorRecord } from "../manifest.js";
 import type { Layout } from "../../layouts/layout.js";
 import { floatValues } from "../float-values.js";
 import { errorHistogram, type ErrorHistogram } from "../../quant/error-histogram.js";
@@ -207,13 +207,13 @@ export async function runVerify(path: string, opts: VerifyOptions = {}, onTensor
     ...(opts.maxAbsError !== undefined ? { maxAbsError: opts.maxAbsError } : {}),
   };
   if (Object.keys(thresholds).length > 0 && opts.against === undefined) {
-    throw new KquantError("--min-sqnr, --min-cosine and --max-abs-error compare with the original: give --against ORIGINAL");
+    throw new KquantError({ what: "--min-sqnr, --min-cosine and --max-abs-error compare with the original", hint: "give --against ORIGINAL" });
   }
   const reader = await openTensors(path);
   let original: TensorReader | undefined;
   try {
     const manifest = await readManifest(reader);
-    if (manifest === null) throw new KquantError(`${path}: no kquant manifest in __metadata__; not a kquant output, nothing to verify`);
+    if (manifest === null) throw new KquantError({ file: path, what: "no kquant manifest in __metadata__; not a kquant output, nothing to verify" });
     if (opts.against !== undefined) original = await openTensors(opts.against);
     const patterns = (opts.filter ?? []).map(globToRegExp);
     const selected = (name: string) => patterns.length === 0 || matchesAny(name, patterns);
@@ -224,8 +224,7 @@ export async function runVerify(path: string, opts: VerifyOptions = {}, onTensor
     const claimed = new Set<string>();
     const layout = layoutOf(manifest);
     for (const [name, rec] of Object.entries(manifest.tensors)) {
-      const e = expectedTensors(name, rec, layout);
-      if (typeof e !== "string") for (const x of e) claimed.add(x.name);
+      for (const x of storedOf(name, rec, layout)) claimed.add(x.name);
     }
     for (const t of reader.tensors) {
       if (!claimed.has(t.name)) fileProblems.push(`tensor "${t.name}" is stored but the manifest does not know it`);
@@ -246,7 +245,7 @@ export async function runVerify(path: string, opts: VerifyOptions = {}, onTensor
       verdicts.push(v);
       onTensor?.(v);
     }
-    if (verdicts.length === 0 && patterns.length > 0) throw new KquantError(`${path}: no tensor matches ${opts.filter!.join(", ")}`);
+    if (verdicts.length === 0 && patterns.length > 0) throw new KquantError({ file: path, what: `no tensor matches ${opts.filter!.join(", ")}` });
 
     const sqnrs = verdicts.flatMap((v) => (v.metrics ? [v.metrics.sqnrDb] : []));
     const finiteSqnrs = sqnrs.filter(Number.isFinite);
@@ -291,11 +290,7 @@ async function checkRecord(
   againstPath: string | undefined,
   histogramBins: number | undefined,
 ): Promise<number> {
-  const expected = expectedTensors(name, rec, layout);
-  if (typeof expected === "string") {
-    v.problems.push(expected);
-    return 0;
-  }
+  const expected = storedOf(name, rec, layout);
   let shapesOk = true;
   for (const e of expected) {
     const info = infos.get(e.name);
