@@ -5,7 +5,8 @@
 import { KquantError } from "../errors.js";
 import type { QuantizeStep } from "../plan/plan.js";
 import { absMaxQuantize, absMaxScale, clipBounds, quantizeToInt } from "../quant/absmax.js";
-import { absMaxAlong, planAbsMax } from "../quant/axes.js";
+import { planAbsMax } from "../quant/axes.js";
+import { absMaxAlong } from "../quant/absmax-along.js";
 import { countNonFinite } from "../quant/finite.js";
 import { broadcastLayout } from "../quant/broadcast.js";
 import { computeFloat8Scale, quantizeFloat8 } from "../quant/float8-scale.js";

@@ -14,7 +14,7 @@ interface FakeQuantCase {
   expected: GoldenTensor;
 }
 
-const golden = loadGolden<FakeQuantCase>("fake_quant");
+const golden = loadGolden<FakeQuantCase>("fake_quant", "jax");
 
 describe("fake_quant_with_min_max_vars: golden vectors from Keras (jax)", () => {
   it("covers bits 2..16, narrow range, per-channel with negative axes, 16-bit inputs, degenerate ranges", () => {

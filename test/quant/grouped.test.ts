@@ -19,7 +19,7 @@ interface GroupedCase {
   numpy_matches: boolean;
 }
 
-const golden = loadGolden<GroupedCase>("grouped");
+const golden = loadGolden<GroupedCase>("grouped", "jax");
 
 function expectSame(actual: { dtype: string; shape: number[]; data: Parameters<typeof bytesOf>[0] }, want: GoldenTensor) {
   const e = decodeTensor(want);

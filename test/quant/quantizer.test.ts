@@ -23,7 +23,7 @@ type Case =
   | { kind: "call"; how: "kwargs" | "get"; spec: Kwargs | string; axis: number | null; x: GoldenTensor; values: GoldenTensor; scale: GoldenTensor }
   | { kind: "error"; action: "construct" | "get" | "base_get_config"; arg: unknown; message: string };
 
-const golden = loadGolden<Case>("quantizer");
+const golden = loadGolden<Case>("quantizer", "jax");
 const of = <K extends Case["kind"]>(kind: K) => golden.cases.filter((c): c is Extract<Case, { kind: K }> => c.kind === kind);
 
 function options(k: Kwargs): AbsMaxQuantizerOptions {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { ROUND_MAGIC, absMaxQuantize, quantizeToInt } from "../../src/quant/absmax.js";
-import { absMaxAlong, planReduction } from "../../src/quant/axes.js";
+import { planReduction } from "../../src/quant/axes.js";
+import { absMaxAlong } from "../../src/quant/absmax-along.js";
 import { MIN_NORMAL } from "../../src/quant/f32.js";
 import { countNonFinite, countNonFiniteScalar } from "../../src/quant/finite.js";
 import { roundHalfEven } from "../../src/quant/round.js";

@@ -1,0 +1,66 @@
+/**
+ * The Keras backends whose arithmetic kquant reproduces, and what sets them apart on CPU
+ * (measured with the real Keras 3.15.1: fixtures/keras/vectors/<backend>/ pins every point).
+ * Backends that agree share code: the kernels read one row of this table, never the name.
+ */
+import { KquantError } from "../errors.js";
+
+/** A Keras backend: KERAS_BACKEND's value. */
+export type KerasBackend = "tensorflow" | "torch" | "jax" | "numpy";
+
+export const KERAS_BACKENDS: readonly KerasBackend[] = ["tensorflow", "torch", "jax", "numpy"];
+
+/** Keras's own default backend, and kquant's. */
+export const DEFAULT_BACKEND: KerasBackend = "tensorflow";
+
+export interface BackendBehaviour {
+  /**
+   * `x / y` with a broadcast divisor: "exact" IEEE division, or "reciprocal": XLA rewrites it to
+   * `x * f32(1 / y)` (jax), which differs in the last bit (grouped int4 scales and values,
+   * float8 codes on ties).
+   */
+  divide: "exact" | "reciprocal";
+  /**
+   * Flush-to-zero / denormals-are-zero: subnormal operands count as zero and subnormal results
+   * become zero (XLA:CPU and TensorFlow's Eigen set both); torch and numpy keep them.
+   */
+  flushSubnormals: boolean;
+  /**
+   * float → integer cast of a value outside the integer type: "saturate" to its bounds (XLA,
+   * TensorFlow) or "wrap" as C's cast through int32 does (torch, numpy: 300 → 44 in int8).
+   */
+  intCast: "saturate" | "wrap";
+  /** abs_max_quantize with axis=None: keepdims scale of rank n, or a 0-d scale (torch's amax). */
+  scalarScaleRank0: boolean;
+  /**
+   * Whether a cast to uint16 / uint32 exists: torch has neither, and Keras maps them to int32 /
+   * int64 (kquant writes int32 for uint16 and refuses uint32).
+   */
+  wideUnsigned: boolean;
+  /**
+   * Whether a float → integer cast of a value outside the integer type is defined: TensorFlow's
+   * Eigen saturates in its 8-wide packets and wraps in the scalar tail, so the bytes depend on
+   * where a value sits; kquant refuses value ranges wider than the output dtype there.
+   */
+  outOfRangeCast: boolean;
+}
+
+const BEHAVIOURS: Readonly<Record<KerasBackend, BackendBehaviour>> = {
+  tensorflow: { divide: "exact", flushSubnormals: true, intCast: "saturate", scalarScaleRank0: false, wideUnsigned: true, outOfRangeCast: false },
+  jax: { divide: "reciprocal", flushSubnormals: true, intCast: "saturate", scalarScaleRank0: false, wideUnsigned: true, outOfRangeCast: true },
+  torch: { divide: "exact", flushSubnormals: false, intCast: "wrap", scalarScaleRank0: true, wideUnsigned: false, outOfRangeCast: true },
+  numpy: { divide: "exact", flushSubnormals: false, intCast: "wrap", scalarScaleRank0: false, wideUnsigned: true, outOfRangeCast: true },
+};
+
+export function isKerasBackend(name: string): name is KerasBackend {
+  return (KERAS_BACKENDS as readonly string[]).includes(name);
+}
+
+/** The behaviour row of `backend` (default: Keras's default, tensorflow); unknown names are refused. */
+export function behaviourOf(backend: KerasBackend | undefined, what = "keras backend"): BackendBehaviour {
+  const b = backend ?? DEFAULT_BACKEND;
+  if (!isKerasBackend(b)) {
+    throw new KquantError(`${what}: unknown Keras backend ${JSON.stringify(b)} (expected one of ${KERAS_BACKENDS.join(", ")})`);
+  }
+  return BEHAVIOURS[b];
+}
