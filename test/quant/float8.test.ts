@@ -36,7 +36,7 @@ interface Float8Case {
   sha256?: string;
 }
 
-const golden = loadGolden<Float8Case>("float8");
+const golden = loadGolden<Float8Case>("float8", "jax");
 const codec = golden.cases.filter((c) => c.op === "decode" || c.op === "encode" || c.op === "max");
 
 describe("float8: golden vectors from jax astype (asserted equal to ml_dtypes)", () => {
