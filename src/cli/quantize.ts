@@ -9,6 +9,7 @@ import { runQuantize, type QuantizeReport } from "../pipeline/run-quantize.js";
 import { parseShardSpec, type ShardSpec } from "../pipeline/shard-select.js";
 import { formatBytes, formatShape, table } from "./present.js";
 import { fsyncOption } from "./write-options.js";
+import { DEFAULT_BACKEND, KERAS_BACKENDS, isKerasBackend, type KerasBackend } from "../quant/backend.js";
 
 export function parseInteger(value: string): number {
   if (!/^-?\d+$/.test(value)) throw new InvalidArgumentError("not an integer.");
@@ -43,6 +44,11 @@ function parseEpsilon(value: string): number {
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 
+function parseBackend(value: string): KerasBackend {
+  if (!isKerasBackend(value)) throw new InvalidArgumentError(`expected one of ${KERAS_BACKENDS.join(", ")}.`);
+  return value;
+}
+
 /** What commander parses: the quantization flags (as the plan takes them) plus the run's own. */
 interface QuantizeCliOptions extends Omit<QuantFlags, "mode" | "float8Kind"> {
   int8?: boolean;
@@ -58,6 +64,7 @@ interface QuantizeCliOptions extends Omit<QuantFlags, "mode" | "float8Kind"> {
   allowNonfinite?: boolean;
   shard?: ShardSpec;
   threads?: number;
+  kerasBackend: KerasBackend;
 }
 
 export function quantizeCommand(): Command {
@@ -74,6 +81,7 @@ export function quantizeCommand(): Command {
     .option("--value-range <min,max>", "integer value range (int8 default -127,127; int4 -8,7)", parseRange)
     .option("--epsilon <x>", "abs-max epsilon (default 1e-7)", parseEpsilon)
     .option("--margin <n>", "float8: scale margin, a power of two (default 0)", parseInteger)
+    .option("--keras-backend <name>", `whose arithmetic the bytes reproduce: ${KERAS_BACKENDS.join(", ")}`, parseBackend, DEFAULT_BACKEND)
     .option("--include <glob>", "quantize only matching tensor names (repeatable)", collect)
     .option("--exclude <glob>", "never quantize matching tensor names (repeatable)", collect)
     .option("--recipe <file>", "JSON rules, first match wins (see README)")
@@ -141,9 +149,12 @@ async function rulesOf(opts: QuantizeCliOptions): Promise<{ rules: Rule[]; tag: 
     rules.push(...parseRecipe(opts.recipe, text));
   }
   if (flags) rules.push(...rulesFromFlags(flags));
+  // The backend applies to every quantize rule, the recipe's too.
+  const backend = opts.kerasBackend;
+  const withBackend = rules.map((r) => (r.action.kind === "quantize" ? { ...r, action: { ...r.action, spec: { ...r.action.spec, backend } } } : r));
   const tag = opts.recipe ? "recipe" : mode!;
-  const options = { ...(flags ?? {}), ...(opts.recipe ? { recipe: rules.length } : {}) };
-  return { rules, tag, options };
+  const options = { ...(flags ?? {}), ...(opts.recipe ? { recipe: rules.length } : {}), keras_backend: backend };
+  return { rules: withBackend, tag, options };
 }
 
 function pick<T extends object, K extends keyof T>(o: T, keys: K[]): Partial<Pick<T, K>> {

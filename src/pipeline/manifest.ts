@@ -5,7 +5,8 @@
 import type { StDType } from "../formats/types.js";
 import type { Step } from "../plan/plan.js";
 import { dequantizeFormula, type Mode } from "../plan/spec.js";
-import { VERSION } from "../version.js";
+import { KERAS_VERSION, VERSION } from "../version.js";
+import { DEFAULT_BACKEND, type KerasBackend } from "../quant/backend.js";
 
 export const MANIFEST_KEY = "kquant";
 export const MANIFEST_FORMAT = 1;
@@ -29,6 +30,8 @@ export interface TensorRecord {
   value_range?: [number, number];
   epsilon?: number;
   margin?: number;
+  /** The Keras backend whose arithmetic the stored bytes reproduce. */
+  backend?: KerasBackend;
   /** Names of the stored tensors. */
   values?: string;
   scale?: string;
@@ -42,6 +45,8 @@ export interface Manifest {
   format: "kquant";
   format_version: number;
   kquant_version: string;
+  /** The Keras release the stored bytes match (bit for bit, on `backend`). */
+  keras_version?: string;
   /** The options the run was given, as the CLI understood them. */
   options: Record<string, unknown>;
   source: { file: string; metadata: Record<string, string> | null };
@@ -74,6 +79,7 @@ export function recordFor(step: Step): TensorRecord {
     ...(spec.valueRange !== undefined ? { value_range: spec.valueRange } : {}),
     ...(spec.epsilon !== undefined ? { epsilon: spec.epsilon } : {}),
     ...(spec.margin !== undefined ? { margin: spec.margin } : {}),
+    backend: spec.backend ?? DEFAULT_BACKEND,
     values: step.values.name,
     scale: step.scale.name,
     ...(step.zero ? { zero: step.zero.name } : {}),
@@ -95,6 +101,7 @@ export function newManifest(
     format: "kquant",
     format_version: MANIFEST_FORMAT,
     kquant_version: VERSION,
+    keras_version: KERAS_VERSION,
     options,
     source: { file: sourceFile, metadata: sourceMetadata ? { ...sourceMetadata } : null },
     tensors: Object.fromEntries(steps.map((s) => [s.source.name, recordFor(s)])),

@@ -5,6 +5,7 @@
 import { KquantError } from "../errors.js";
 import type { QuantizeStep } from "../plan/plan.js";
 import { absMaxQuantize, absMaxScale, clipBounds, quantizeToInt } from "../quant/absmax.js";
+import { behaviourOf } from "../quant/backend.js";
 import { planAbsMax } from "../quant/axes.js";
 import { absMaxAlong } from "../quant/absmax-along.js";
 import { countNonFinite } from "../quant/finite.js";
@@ -134,6 +135,7 @@ function quantizeSource(step: QuantizeStep, bytes: Uint8Array, count: boolean, o
       const { values, scale, nonFinite } = absMaxQuantize(input, spec.axis, {
         valueRange,
         epsilon,
+        backend: spec.backend,
         countNonFinite: count,
         out: { values: direct, scale: float32View(into?.scale) },
       });
@@ -149,6 +151,7 @@ function quantizeSource(step: QuantizeStep, bytes: Uint8Array, count: boolean, o
       const { values, scale, zeroPoint } = absMaxQuantizeGroupedWithZeroPoint(x, spec.blockSize!, {
         valueRange,
         epsilon,
+        backend: spec.backend,
         axis: spec.axis === 0 ? 0 : 1,
         out: scratch?.int8(n),
       });
@@ -212,9 +215,9 @@ export function foldAbsMax(into: Float32Array, amax: Float32Array): void {
 export function scaleFromAbsMax(step: QuantizeStep, amax: Float32Array): Float32Array {
   const { spec } = step;
   if (isFloat8Mode(spec.mode)) {
-    return computeFloat8Scale({ dtype: "float32", shape: [amax.length], data: amax }, 1, FLOAT8_MAX[spec.mode], spec.margin ?? 0).data;
+    return computeFloat8Scale({ dtype: "float32", shape: [amax.length], data: amax }, 1, FLOAT8_MAX[spec.mode], spec.margin ?? 0, spec.backend).data;
   }
-  return absMaxScale(amax.slice(), (spec.valueRange ?? [-127, 127])[1], spec.epsilon ?? 1e-7);
+  return absMaxScale(amax.slice(), (spec.valueRange ?? [-127, 127])[1], spec.epsilon ?? 1e-7, behaviourOf(spec.backend).flushSubnormals);
 }
 
 /** Pass 2: the slice's values (packed for int4) with the whole tensor's `scale`, into `opts.values` if given. */
@@ -228,15 +231,16 @@ function valuesWithScale(step: QuantizeStep, x: Tensor<Float32Array>, scale: Flo
   if (isFloat8Mode(spec.mode)) {
     const out = into ?? new Uint8Array(n);
     const layout = broadcastLayout(scale, step.scale.shape, x.shape, `tensor "${step.source.name}" scale`);
-    quantizeFloat8(x.data, layout.values, spec.mode, out, { inner: layout.inner });
+    quantizeFloat8(x.data, layout.values, spec.mode, out, { inner: layout.inner, backend: spec.backend });
     return out;
   }
   const plan = planAbsMax(x.shape, spec.axis === null ? null : [spec.axis]);
-  const [lo, hi] = clipBounds(spec.valueRange ?? [-127, 127], "int8");
+  const b = behaviourOf(spec.backend);
+  const [lo, hi] = clipBounds(spec.valueRange ?? [-127, 127], "int8", b.flushSubnormals, b.intCast === "wrap");
   const packed = spec.mode !== "int8";
   // int8 codes go straight into the destination; int4 codes wait in scratch to be packed there.
   const codes = packed ? (scratch?.int8(n) ?? new Int8Array(n)) : into ? new Int8Array(into.buffer, into.byteOffset, n) : new Int8Array(n);
-  if (!simdQuantizeInt8(x.data, plan, scale, lo, hi, codes)) quantizeToInt(x.data, scale, plan, lo, hi, codes);
+  if (!simdQuantizeInt8(x.data, plan, scale, lo, hi, codes, b.flushSubnormals)) quantizeToInt(x.data, scale, plan, lo, hi, codes, b.flushSubnormals);
   return packed ? packInto(byteView(codes), x.shape, spec.packAxis!, step, into) : place(byteView(codes), into);
 }
 
