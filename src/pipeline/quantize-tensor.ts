@@ -146,6 +146,8 @@ function quantizeSource(step: QuantizeStep, bytes: Uint8Array, count: boolean, o
     case "int4_grouped": {
       const x = sourceTensor(step, bytes, scratch);
       const nonFinite = count ? countNonFinite(x.data) : 0;
+      // Refused anyway (quantizeCounted drops the bytes): no need to ask a backend that cannot cast NaN.
+      if (nonFinite > 0) return { stored: { values: new Uint8Array(0), scale: new Uint8Array(0) }, nonFinite };
       // Axis 1 groups along the last axis directly: Keras's arithmetic on the transpose, with
       // scale and zero in the tensor's own orientation.
       const { values, scale, zeroPoint } = absMaxQuantizeGroupedWithZeroPoint(x, spec.blockSize!, {

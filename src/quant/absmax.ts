@@ -109,7 +109,8 @@ export function clipBounds(valueRange: readonly [number, number], dtype: QuantDT
 export function backendDType(dtype: QuantDType, valueRange: readonly [number, number], b: BackendBehaviour, what: string): QuantDType {
   if (!b.wideUnsigned && dtype === "uint32") throw new KquantError(`${what}: this backend has no uint32 (Keras casts to int64 there), which kquant does not write`);
   const r = RANGES[dtype];
-  if (!b.outOfRangeCast && r && (valueRange[0] < r[0] || valueRange[1] > r[1])) {
+  // Rounded values lie within [ceil(lo), floor(hi)]: only those bounds can leave the dtype.
+  if (!b.outOfRangeCast && r && (Math.ceil(valueRange[0]) < r[0] || Math.floor(valueRange[1]) > r[1])) {
     throw new KquantError(
       `${what}: value range ${JSON.stringify(valueRange)} exceeds ${dtype}; this backend's cast of out-of-range values depends on the element's position, so no bytes would match`,
     );

@@ -76,8 +76,10 @@ describe("quantizing into destination buffers with reused scratch", () => {
       expect(got.bad).toBe(countNonFinite(data));
       expect(got.bad).toBe(4);
       expect(got.stored).toBeNull();
-      // Allowed, the same tensor is quantized and nothing is counted.
-      const allowed = quantizeCounted(step, bytes(data), { allowNonFinite: true });
+      // Allowed, the same tensor is quantized and nothing is counted (on jax: tensorflow refuses
+      // NaN where it reaches grouped int4's integer cast).
+      const onJax = { ...step, spec: { ...step.spec, backend: "jax" as const } };
+      const allowed = quantizeCounted(onJax, bytes(data), { allowNonFinite: true });
       expect(allowed.bad).toBe(0);
       expect(allowed.stored).not.toBeNull();
     });
