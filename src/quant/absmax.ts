@@ -187,8 +187,6 @@ export function absMaxScale(amax: Float32Array, rangeMax: number, epsilon: numbe
 /** NaN patterns XLA:CPU produces: propagated from |x| (sign cleared) and x86's default NaN. */
 export const POSITIVE_QNAN = 0x7fc00000;
 export const DEFAULT_NAN = 0xffc00000;
-/** The NaN torch's amax over a whole tensor gives (measured: fixtures/keras/vectors/torch/abs_max.json). */
-const TORCH_FULL_REDUCTION_NAN = 0xffffffff;
 
 export function absMaxQuantize(inputs: Tensor, axis: number | readonly number[] | null, opts: AbsMaxOptions = {}): AbsMaxResult {
   // float16 / bfloat16 go to the int8 kernel as they are (it widens them block by block, the same
@@ -235,9 +233,9 @@ export function absMaxQuantize(inputs: Tensor, axis: number | readonly number[] 
       quantizeToInt(data, scale, plan, lo, hi, out, flush);
     }
   }
-  // torch's amax over every axis drops keepdims' ones: a 0-d scale; its NaN there is all ones.
+  // torch's amax over every axis drops keepdims' ones: a 0-d scale (and its NaN is all ones).
   const scaleShape = axis === null && b.scalarScaleRank0 ? [] : plan.outShape;
-  if (axis === null && b.scalarScaleRank0 && scale[0] !== scale[0]) bits[0] = TORCH_FULL_REDUCTION_NAN;
+  if (axis === null && b.fullReductionNaN !== null && scale[0] !== scale[0]) bits[0] = b.fullReductionNaN;
   return {
     values: { dtype, shape: [...shape], data: out },
     scale: { dtype: "float32", shape: scaleShape, data: scale },

@@ -43,13 +43,25 @@ export interface BackendBehaviour {
    * where a value sits; kquant refuses value ranges wider than the output dtype there.
    */
   outOfRangeCast: boolean;
+  /**
+   * float32 ⇄ float8 casts: "ml_dtypes" (jax, numpy, tensorflow: e4m3fn overflow and ±Inf → NaN,
+   * e5m2 NaN → 0x7e, decoded NaN 0x7fc00000) or "torch" (e4m3fn overflow and ±Inf saturate to
+   * ±448, e5m2 NaN → 0x7f, a decoded NaN keeps the code's mantissa as payload, e.g. 0x7ff00000).
+   */
+  float8Cast: Float8Cast;
+  /** jax only: its float16 / bfloat16 → e5m2 convert drops the sign of NaN (every NaN is 0x7f). */
+  e5m2NaNUnsignedFrom16: boolean;
+  /** The bits of a NaN that a max over a whole tensor returns (torch: all ones), or null: the NaN as found. */
+  fullReductionNaN: number | null;
 }
 
+export type Float8Cast = "ml_dtypes" | "torch";
+
 const BEHAVIOURS: Readonly<Record<KerasBackend, BackendBehaviour>> = {
-  tensorflow: { divide: "exact", flushSubnormals: true, intCast: "saturate", scalarScaleRank0: false, wideUnsigned: true, outOfRangeCast: false },
-  jax: { divide: "reciprocal", flushSubnormals: true, intCast: "saturate", scalarScaleRank0: false, wideUnsigned: true, outOfRangeCast: true },
-  torch: { divide: "exact", flushSubnormals: false, intCast: "wrap", scalarScaleRank0: true, wideUnsigned: false, outOfRangeCast: true },
-  numpy: { divide: "exact", flushSubnormals: false, intCast: "wrap", scalarScaleRank0: false, wideUnsigned: true, outOfRangeCast: true },
+  tensorflow: { divide: "exact", flushSubnormals: true, intCast: "saturate", scalarScaleRank0: false, wideUnsigned: true, outOfRangeCast: false, float8Cast: "ml_dtypes", e5m2NaNUnsignedFrom16: false , fullReductionNaN: null },
+  jax: { divide: "reciprocal", flushSubnormals: true, intCast: "saturate", scalarScaleRank0: false, wideUnsigned: true, outOfRangeCast: true, float8Cast: "ml_dtypes", e5m2NaNUnsignedFrom16: true , fullReductionNaN: null },
+  torch: { divide: "exact", flushSubnormals: false, intCast: "wrap", scalarScaleRank0: true, wideUnsigned: false, outOfRangeCast: true, float8Cast: "torch", e5m2NaNUnsignedFrom16: false , fullReductionNaN: 0xffffffff },
+  numpy: { divide: "exact", flushSubnormals: false, intCast: "wrap", scalarScaleRank0: false, wideUnsigned: true, outOfRangeCast: true, float8Cast: "ml_dtypes", e5m2NaNUnsignedFrom16: false , fullReductionNaN: null },
 };
 
 export function isKerasBackend(name: string): name is KerasBackend {

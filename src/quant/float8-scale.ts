@@ -90,7 +90,8 @@ export function quantizeFloat8(
   }
   roundTo(divisors, byReciprocal ? quotientDType : "float32");
 
-  if (quotientDType === "float32" && simdQuantizeFloat8(inputs, divisors, inner, byReciprocal, f, out, b.flushSubnormals)) return;
+  const cast = b.float8Cast;
+  if (quotientDType === "float32" && simdQuantizeFloat8(inputs, divisors, inner, byReciprocal, f, out, b.flushSubnormals, cast === "torch")) return;
 
   const max = FLOAT8_MAX[f];
   const block = new Float32Array(Math.min(BLOCK, n));
@@ -139,8 +140,8 @@ export function quantizeFloat8(
       else if (v > max) q[j] = max;
     }
     const codes = out.subarray(start, start + len);
-    encodeFloat8(q, codes, f);
-    if (f === "float8_e5m2" && quotientDType !== "float32") {
+    encodeFloat8(q, codes, f, cast);
+    if (f === "float8_e5m2" && quotientDType !== "float32" && b.e5m2NaNUnsignedFrom16) {
       // jax's float16/bfloat16 → e5m2 convert drops the sign of NaN: every NaN is 0x7f.
       for (let j = 0; j < len; j++) if ((codes[j]! & 0x7f) > 0x7c) codes[j] = 0x7f;
     }
@@ -166,7 +167,8 @@ export function quantizeAndDequantize(
   backend?: KerasBackend,
 ): Tensor<Float32Array | Uint16Array> {
   const kind = float8Format(quantizedDtype);
-  const f32 = f32Arith(behaviourOf(backend, "quantize_and_dequantize").flushSubnormals);
+  const b = behaviourOf(backend, "quantize_and_dequantize");
+  const f32 = f32Arith(b.flushSubnormals);
   if (computeDtype !== "float32" && computeDtype !== "float16" && computeDtype !== "bfloat16") {
     throw new KquantError(`quantize_and_dequantize: compute dtype ${String(computeDtype)} is not float32/float16/bfloat16`);
   }
@@ -185,7 +187,7 @@ export function quantizeAndDequantize(
   });
 
   const result = new Float32Array(n);
-  decodeFloat8(codes, result, kind);
+  decodeFloat8(codes, result, kind, b.float8Cast);
   const { values, period, inner } = layout;
   for (let i = 0; i < n; i++) {
     const sc = f32.flush(values[Math.floor(i / inner) % period]!);
@@ -241,12 +243,12 @@ export function computeFloat8Scale(
 
 /** max(|x|) as jnp.max(jnp.abs(x)) gives it on XLA:CPU: NaN wins; each max op flushes subnormals
  * (a one-element x needs no max op, so its subnormal survives). */
-function absMaxForHistory(x: Float32Array, flush: boolean): number {
+function absMaxForHistory(x: Float32Array, flush: boolean, fullReductionNaN: number | null): number {
   if (x.length === 1) return Math.abs(x[0]!);
   let m = 0;
   for (let i = 0; i < x.length; i++) {
     const v = Math.abs(x[i]!);
-    if (v !== v) return v;
+    if (v !== v) return fullReductionNaN === null ? v : new Float32Array(new Uint32Array([fullReductionNaN]).buffer)[0]!;
     if (v > m) m = v;
   }
   return f32Arith(flush).flush(m);
@@ -257,7 +259,7 @@ function absMaxForHistory(x: Float32Array, flush: boolean): number {
  * elements, as jnp.roll without an axis does), then write max(|x|) into its first row.
  */
 export function computeFloat8AmaxHistory(x: Tensor, amaxHistory: Tensor, backend?: KerasBackend): Tensor<Float32Array> {
-  const flush = behaviourOf(backend, "compute_float8_amax_history").flushSubnormals;
+  const { flushSubnormals: flush, fullReductionNaN } = behaviourOf(backend, "compute_float8_amax_history");
   const xs = f32Tensor(x, "compute_float8_amax_history x");
   if (xs.data.length === 0) {
     throw new KquantError(`compute_float8_amax_history: x of shape ${JSON.stringify(x.shape)} is empty`);
@@ -277,6 +279,6 @@ export function computeFloat8AmaxHistory(x: Tensor, amaxHistory: Tensor, backend
   ob.set(hb.subarray(1), 0);
   ob[n - 1] = hb[0]!;
   const row = n / amaxHistory.shape[0]!;
-  out.fill(absMaxForHistory(xs.data, flush), 0, row);
+  out.fill(absMaxForHistory(xs.data, flush, fullReductionNaN), 0, row);
   return { dtype: "float32", shape: [...amaxHistory.shape], data: out };
 }

@@ -320,12 +320,13 @@ export function simdQuantizeFloat8(
   kind: "float8_e4m3fn" | "float8_e5m2",
   out: Uint8Array,
   flush = true,
+  torchCast = false,
 ): boolean {
   const k = simdFlushing(flush);
   const period = divisors.length;
   if (k === null || inputs.length === 0 || period === 0) return false;
   for (let c = 0; c < period; c++) if (divisors[c] !== divisors[c]) return false;
-  const name = `f8${kind.slice(7)}_${byReciprocal ? "mul" : "div"}` as const;
+  const name = `f8${kind.slice(7)}${torchCast ? "t" : ""}_${byReciprocal ? "mul" : "div"}` as const;
   const n = inputs.length;
   if (period === 1 || inner >= 16) {
     const f = k.e[`${name}_s`];

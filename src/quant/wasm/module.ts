@@ -372,7 +372,7 @@ const F8 = {
 };
 
 /**
- * f8<kind>_<mul|div>_<s|v>: codes of clip(ftz(ftz(x) op d), ±max), the CLI's float8 quantize with a
+ * f8<kind>[t]_<mul|div>_<s|v>: codes of clip(ftz(ftz(x) op d), ±max), the CLI's float8 quantize with a
  * float32 quotient. `s`: (x, out, n, d) with one divisor; `v`: (x, dv, out, n) with d = dv[i].
  * Flushes keep the sign (a zero's sign reaches the code). NaN divisors stay with the scalar loop:
  * which NaN a product of two NaNs keeps is the engine's choice there.
@@ -381,7 +381,12 @@ const F8 = {
  */
 function float8Functions(): Func[] {
   const funcs: Func[] = [];
-  for (const [kind, f] of Object.entries(F8)) {
+  // "t": torch's cast (e4m3fn overflow saturates to 0x7e, e5m2 NaN is 0x7f), see float8.ts.
+  const flavours = Object.entries(F8).flatMap(([kind, f]) => [
+    [kind, f] as const,
+    [`${kind}t`, kind === "e4m3fn" ? { ...f, overflowCode: 0x7e } : { ...f, nanCode: 0x7f }] as const,
+  ]);
+  for (const [kind, f] of flavours) {
     for (const op of ["mul", "div"] as const) {
       for (const form of ["s", "v"] as const) {
         // Locals after the 4 params: 4 i, 5 end, 6 dS (v128), 7 tiny, 8 keepSign, 9 b, 10 a, 11 sign, 12 code.
