@@ -53,15 +53,17 @@ export interface BackendBehaviour {
   e5m2NaNUnsignedFrom16: boolean;
   /** The bits of a NaN that a max over a whole tensor returns (torch: all ones), or null: the NaN as found. */
   fullReductionNaN: number | null;
+  /** fake_quant_with_min_max_vars: Keras's own ops ("keras") or tf.quantization's kernel ("tensorflow"). */
+  fakeQuantKernel: "keras" | "tensorflow";
 }
 
 export type Float8Cast = "ml_dtypes" | "torch";
 
 const BEHAVIOURS: Readonly<Record<KerasBackend, BackendBehaviour>> = {
-  tensorflow: { divide: "exact", flushSubnormals: true, intCast: "saturate", scalarScaleRank0: false, wideUnsigned: true, outOfRangeCast: false, float8Cast: "ml_dtypes", e5m2NaNUnsignedFrom16: false , fullReductionNaN: null },
-  jax: { divide: "reciprocal", flushSubnormals: true, intCast: "saturate", scalarScaleRank0: false, wideUnsigned: true, outOfRangeCast: true, float8Cast: "ml_dtypes", e5m2NaNUnsignedFrom16: true , fullReductionNaN: null },
-  torch: { divide: "exact", flushSubnormals: false, intCast: "wrap", scalarScaleRank0: true, wideUnsigned: false, outOfRangeCast: true, float8Cast: "torch", e5m2NaNUnsignedFrom16: false , fullReductionNaN: 0xffffffff },
-  numpy: { divide: "exact", flushSubnormals: false, intCast: "wrap", scalarScaleRank0: false, wideUnsigned: true, outOfRangeCast: true, float8Cast: "ml_dtypes", e5m2NaNUnsignedFrom16: false , fullReductionNaN: null },
+  tensorflow: { divide: "exact", flushSubnormals: true, intCast: "saturate", scalarScaleRank0: false, wideUnsigned: true, outOfRangeCast: false, float8Cast: "ml_dtypes", e5m2NaNUnsignedFrom16: false , fullReductionNaN: null, fakeQuantKernel: "tensorflow" },
+  jax: { divide: "reciprocal", flushSubnormals: true, intCast: "saturate", scalarScaleRank0: false, wideUnsigned: true, outOfRangeCast: true, float8Cast: "ml_dtypes", e5m2NaNUnsignedFrom16: true , fullReductionNaN: null, fakeQuantKernel: "keras" },
+  torch: { divide: "exact", flushSubnormals: false, intCast: "wrap", scalarScaleRank0: true, wideUnsigned: false, outOfRangeCast: true, float8Cast: "torch", e5m2NaNUnsignedFrom16: false , fullReductionNaN: 0xffffffff, fakeQuantKernel: "keras" },
+  numpy: { divide: "exact", flushSubnormals: false, intCast: "wrap", scalarScaleRank0: false, wideUnsigned: true, outOfRangeCast: true, float8Cast: "ml_dtypes", e5m2NaNUnsignedFrom16: false , fullReductionNaN: null, fakeQuantKernel: "keras" },
 };
 
 export function isKerasBackend(name: string): name is KerasBackend {

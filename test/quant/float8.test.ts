@@ -9,7 +9,7 @@ import {
   type ComputeDType,
 } from "../../src/quant/float8-scale.js";
 import { behaviourOf } from "../../src/quant/backend.js";
-import { KERAS_BACKENDS, bytesOf, decodeTensor, loadGolden, refused, type GoldenTensor } from "../support/golden.js";
+import { KERAS_BACKENDS, bytesOf, decodeTensor, loadGolden, nanBlind, refused, type GoldenTensor } from "../support/golden.js";
 
 interface QdqResult {
   scale: GoldenTensor;
@@ -39,13 +39,6 @@ interface Float8Case {
 
 const golden = loadGolden<Float8Case>("float8", "jax");
 
-/** The values' bit patterns with every NaN as one marker (float32 or 16-bit bits). */
-function nanBlind(t: { dtype: string; data: { buffer: ArrayBufferLike; byteOffset: number; length: number } }): (number | "NaN")[] {
-  const wide = t.dtype === "float32";
-  const bits = wide ? new Uint32Array(t.data.buffer, t.data.byteOffset, t.data.length) : new Uint16Array(t.data.buffer, t.data.byteOffset, t.data.length);
-  const nan = (b: number) => (wide ? (b & 0x7fffffff) > 0x7f800000 : t.dtype === "float16" ? (b & 0x7fff) > 0x7c00 : (b & 0x7fff) > 0x7f80);
-  return Array.from(bits, (b) => (nan(b) ? "NaN" : b));
-}
 const codec = golden.cases.filter((c) => c.op === "decode" || c.op === "encode" || c.op === "max");
 
 describe("float8: golden vectors from each backend's keras.ops.cast", () => {

@@ -95,3 +95,11 @@ export function intOptions<D extends string>(c: KerasIntArgs): { valueRange?: [n
     ...(c.epsilon !== null ? { epsilon: c.epsilon } : {}),
   };
 }
+
+/** The values' bit patterns with every NaN as one marker (float32 or 16-bit bits). */
+export function nanBlind(t: { dtype: string; data: { buffer: ArrayBufferLike; byteOffset: number; length: number } }): (number | "NaN")[] {
+  const wide = t.dtype === "float32";
+  const bits = wide ? new Uint32Array(t.data.buffer, t.data.byteOffset, t.data.length) : new Uint16Array(t.data.buffer, t.data.byteOffset, t.data.length);
+  const nan = (b: number) => (wide ? (b & 0x7fffffff) > 0x7f800000 : t.dtype === "float16" ? (b & 0x7fff) > 0x7c00 : (b & 0x7fff) > 0x7f80);
+  return Array.from(bits, (b) => (nan(b) ? "NaN" : b));
+}
