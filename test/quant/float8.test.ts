@@ -1,4 +1,9 @@
 import { createHash } from "node:crypto";
+import { absMaxAlong } from "../../src/quant/absmax-along.js";
+import { normalizeAxes } from "../../src/quant/axes.js";
+import { broadcastLayout } from "../../src/quant/broadcast.js";
+import type { Tensor } from "../../src/quant/tensor.js";
+import { useSimd } from "../../src/quant/wasm/kernels.js";
 import { describe, expect, it } from "vitest";
 import { FLOAT8_MAX, decodeFloat8, encodeFloat8, type Float8Kind } from "../../src/quant/float8.js";
 import {
@@ -18,7 +23,9 @@ interface QdqResult {
 }
 
 interface Float8Case {
-  op: "decode" | "encode" | "max" | "compute_scale" | "amax_history" | "qdq";
+  op: "decode" | "encode" | "max" | "compute_scale" | "amax_history" | "qdq" | "cli";
+  axis?: number | null;
+  codes?: GoldenTensor;
   note?: string;
   amax?: GoldenTensor;
   scale?: GoldenTensor;
@@ -214,4 +221,30 @@ describe(`quantize_and_dequantize and quantizeFloat8 (golden from Keras on ${bac
     }
   }
 });
+  describe(`kquant quantize --float8's arithmetic (golden from Keras on ${backend})`, () => {
+    const cli = golden.cases.filter((c) => c.op === "cli");
+    it("covers a 1e-30..1e37 range, a subnormal scale, ties and a margin, for both kinds", () => {
+      expect(cli.length).toBe(12);
+    });
+    for (const c of cli) {
+      it(`${c.kind}: ${c.note}`, () => {
+        const x = decodeTensor(c.x!) as Tensor<Float32Array>;
+        // As quantize-tensor.ts does it: the abs-max, the scale from it, the codes with that scale.
+        const { amax, shape } = absMaxAlong(x.data, x.shape, normalizeAxes(c.axis ?? null, x.shape.length));
+        const scale = computeFloat8Scale({ dtype: "float32", shape, data: amax }, 1, FLOAT8_MAX[c.kind], c.margin, backend);
+        expect(bytesOf(scale.data)).toEqual(bytesOf(decodeTensor(c.scale!).data));
+        const layout = broadcastLayout(scale.data, shape, x.shape, "scale");
+        for (const simd of [true, false]) {
+          const codes = new Uint8Array(x.data.length);
+          const was = useSimd(simd);
+          try {
+            quantizeFloat8(x.data, layout.values, c.kind, codes, { inner: layout.inner, backend });
+          } finally {
+            useSimd(was);
+          }
+          expect(bytesOf(codes)).toEqual(bytesOf(decodeTensor(c.codes!).data));
+        }
+      });
+    }
+  });
 }
