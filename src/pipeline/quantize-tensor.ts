@@ -4,7 +4,7 @@
  */
 import { KquantError } from "../errors.js";
 import type { QuantizeStep } from "../plan/plan.js";
-import { absMaxQuantize, absMaxScale, clipBounds, quantizeToInt } from "../quant/absmax.js";
+import { absMaxQuantize, absMaxScale, clipBounds, quantizeToInt, refuseNaNCast } from "../quant/absmax.js";
 import { behaviourOf } from "../quant/backend.js";
 import { planAbsMax } from "../quant/axes.js";
 import { absMaxAlong } from "../quant/absmax-along.js";
@@ -238,6 +238,7 @@ function valuesWithScale(step: QuantizeStep, x: Tensor<Float32Array>, scale: Flo
   }
   const plan = planAbsMax(x.shape, spec.axis === null ? null : [spec.axis]);
   const b = behaviourOf(spec.backend);
+  refuseNaNCast(x.data, scale, plan, b, `tensor "${step.source.name}"`);
   const [lo, hi] = clipBounds(spec.valueRange ?? [-127, 127], "int8", b.flushSubnormals, b.intCast === "wrap");
   const packed = spec.mode !== "int8";
   // int8 codes go straight into the destination; int4 codes wait in scratch to be packed there.

@@ -6,9 +6,10 @@
  *   q     = cast(clip(round_half_even(x * scale), lo, hi), dtype)
  *
  * Where the backends differ (backend.ts): tensorflow and jax flush subnormals (below), torch
- * and numpy keep them; torch and numpy cast values outside the output dtype by wrapping (C's
- * cast), tensorflow and jax saturate; torch returns a 0-d scale for axis=None. The rest is the
- * same on all four, and the NaN patterns below are those of every backend.
+ * and numpy keep them; values outside the output dtype (a value range wider than it) wrap on
+ * torch and numpy (C's cast), saturate on jax, and are refused on tensorflow (its cast depends on
+ * the element's position); torch returns a 0-d scale for axis=None, writes uint16 as int32, and
+ * gives an all-ones NaN scale there. The rest is the same on all four.
  *
  * What jax really does, measured (fixtures/keras/gen_abs_max.py pins every point):
  * - python-float epsilon and value_range are weakly typed, so they become float32;
@@ -118,6 +119,30 @@ export function backendDType(dtype: QuantDType, valueRange: readonly [number, nu
   return !b.wideUnsigned && dtype === "uint16" ? "int32" : dtype;
 }
 
+/**
+ * Refuses, on a backend whose integer cast of NaN depends on the element's position
+ * (tensorflow), a quantization that sends NaN to the cast: x · scale is NaN where the scale is
+ * NaN (a NaN in the slice), 0 next to an Inf, or Inf (an all-zero slice with epsilon 0) next to
+ * a zero. Costs a pass only when some scale is not a positive finite number.
+ */
+export function refuseNaNCast(data: Float32Array, scale: Float32Array, plan: ReductionPlan, b: BackendBehaviour, what: string): void {
+  if (b.outOfRangeCast || scale.every((s) => s > 0 && s < Infinity)) return;
+  const tiny = b.flushSubnormals ? MIN_NORMAL : 0;
+  const step = plan.innerReduced ? 0 : 1;
+  const c = new RunCursor(plan);
+  while (c.next()) {
+    for (let i = 0; i < plan.innerLen; i++) {
+      const x = data[c.inOffset + i]!;
+      const product = (x < tiny && x > -tiny ? 0 : x) * scale[c.outOffset + i * step]!;
+      if (product !== product) {
+        throw new KquantError(
+          `${what}: NaN reaches the integer cast (the tensor holds NaN or Inf, or an all-zero slice with epsilon 0); this backend's cast of NaN depends on the element's position, so no bytes would match`,
+        );
+      }
+    }
+  }
+}
+
 export function checkQuantDType(dtype: string, what: string): QuantDType {
   if (!isQuantDType(dtype)) {
     throw new KquantError(`${what}: unsupported output dtype ${dtype} (expected one of ${Object.keys(RANGES).join(", ")})`);
@@ -146,6 +171,8 @@ export interface AbsMaxOptions {
   /**
    * Also report how many inputs are NaN or ±Inf (`nonFinite`), without a separate pass: a slice
    * holds one exactly when its amax is NaN or Inf, so the values are only counted when some are.
+   * A caller that counts is one that discards the values when there are some: on tensorflow they
+   * are then not refused (see nanReachesCast), but neither are they TensorFlow's.
    */
   countNonFinite?: boolean;
   /**
@@ -233,6 +260,7 @@ export function absMaxQuantize(inputs: Tensor, axis: number | readonly number[] 
       quantizeToInt(data, scale, plan, lo, hi, out, flush);
     }
   }
+  if (!(out instanceof Float32Array) && !(opts.countNonFinite && nonFinite > 0)) refuseNaNCast(float32(), scale, plan, b, "abs_max_quantize");
   // torch's amax over every axis drops keepdims' ones: a 0-d scale (and its NaN is all ones).
   const scaleShape = axis === null && b.scalarScaleRank0 ? [] : plan.outShape;
   if (axis === null && b.fullReductionNaN !== null && scale[0] !== scale[0]) bits[0] = b.fullReductionNaN;

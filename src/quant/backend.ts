@@ -8,11 +8,13 @@ import { KquantError } from "../errors.js";
 /** A Keras backend: KERAS_BACKEND's value. */
 export type KerasBackend = "tensorflow" | "torch" | "jax" | "numpy";
 
+/** Every backend kquant reproduces, in the order the golden vectors dedupe them. */
 export const KERAS_BACKENDS: readonly KerasBackend[] = ["tensorflow", "torch", "jax", "numpy"];
 
 /** Keras's own default backend, and kquant's. */
 export const DEFAULT_BACKEND: KerasBackend = "tensorflow";
 
+/** One backend's row of the table: what its CPU arithmetic does where the backends differ. */
 export interface BackendBehaviour {
   /**
    * `x / y` with a broadcast divisor: "exact" IEEE division, or "reciprocal": XLA rewrites it to
@@ -38,9 +40,10 @@ export interface BackendBehaviour {
    */
   wideUnsigned: boolean;
   /**
-   * Whether a float → integer cast of a value outside the integer type is defined: TensorFlow's
-   * Eigen saturates in its 8-wide packets and wraps in the scalar tail, so the bytes depend on
-   * where a value sits; kquant refuses value ranges wider than the output dtype there.
+   * Whether a float → integer cast of a value outside the integer type (NaN included) is the same
+   * everywhere: TensorFlow's Eigen saturates it in whole packets (the first 32·⌊n/32⌋ of n int8
+   * results, NaN → -128) and wraps it in the scalar tail (NaN → 0), so the bytes depend on where
+   * a value sits; kquant refuses what would reach such a cast there.
    */
   outOfRangeCast: boolean;
   /**
@@ -57,15 +60,61 @@ export interface BackendBehaviour {
   fakeQuantKernel: "keras" | "tensorflow";
 }
 
+/** Whose float32 ⇄ float8 conversion a backend runs (see BackendBehaviour.float8Cast). */
 export type Float8Cast = "ml_dtypes" | "torch";
 
 const BEHAVIOURS: Readonly<Record<KerasBackend, BackendBehaviour>> = {
-  tensorflow: { divide: "exact", flushSubnormals: true, intCast: "saturate", scalarScaleRank0: false, wideUnsigned: true, outOfRangeCast: false, float8Cast: "ml_dtypes", e5m2NaNUnsignedFrom16: false , fullReductionNaN: null, fakeQuantKernel: "tensorflow" },
-  jax: { divide: "reciprocal", flushSubnormals: true, intCast: "saturate", scalarScaleRank0: false, wideUnsigned: true, outOfRangeCast: true, float8Cast: "ml_dtypes", e5m2NaNUnsignedFrom16: true , fullReductionNaN: null, fakeQuantKernel: "keras" },
-  torch: { divide: "exact", flushSubnormals: false, intCast: "wrap", scalarScaleRank0: true, wideUnsigned: false, outOfRangeCast: true, float8Cast: "torch", e5m2NaNUnsignedFrom16: false , fullReductionNaN: 0xffffffff, fakeQuantKernel: "keras" },
-  numpy: { divide: "exact", flushSubnormals: false, intCast: "wrap", scalarScaleRank0: false, wideUnsigned: true, outOfRangeCast: true, float8Cast: "ml_dtypes", e5m2NaNUnsignedFrom16: false , fullReductionNaN: null, fakeQuantKernel: "keras" },
+  tensorflow: {
+    divide: "exact",
+    flushSubnormals: true,
+    intCast: "saturate",
+    scalarScaleRank0: false,
+    wideUnsigned: true,
+    outOfRangeCast: false,
+    float8Cast: "ml_dtypes",
+    e5m2NaNUnsignedFrom16: false,
+    fullReductionNaN: null,
+    fakeQuantKernel: "tensorflow",
+  },
+  jax: {
+    divide: "reciprocal",
+    flushSubnormals: true,
+    intCast: "saturate",
+    scalarScaleRank0: false,
+    wideUnsigned: true,
+    outOfRangeCast: true,
+    float8Cast: "ml_dtypes",
+    e5m2NaNUnsignedFrom16: true,
+    fullReductionNaN: null,
+    fakeQuantKernel: "keras",
+  },
+  torch: {
+    divide: "exact",
+    flushSubnormals: false,
+    intCast: "wrap",
+    scalarScaleRank0: true,
+    wideUnsigned: false,
+    outOfRangeCast: true,
+    float8Cast: "torch",
+    e5m2NaNUnsignedFrom16: false,
+    fullReductionNaN: 0xffffffff,
+    fakeQuantKernel: "keras",
+  },
+  numpy: {
+    divide: "exact",
+    flushSubnormals: false,
+    intCast: "wrap",
+    scalarScaleRank0: false,
+    wideUnsigned: true,
+    outOfRangeCast: true,
+    float8Cast: "ml_dtypes",
+    e5m2NaNUnsignedFrom16: false,
+    fullReductionNaN: null,
+    fakeQuantKernel: "keras",
+  },
 };
 
+/** Whether `name` is one of KERAS_BACKENDS. */
 export function isKerasBackend(name: string): name is KerasBackend {
   return (KERAS_BACKENDS as readonly string[]).includes(name);
 }

@@ -177,8 +177,8 @@ export function absMaxQuantizeGroupedWithZeroPoint(
   if (!b.outOfRangeCast && qminSigned < -128) {
     throw new KquantError(`${WHAT}: value range ${JSON.stringify(valueRange)} makes ${bits}-bit zero points, beyond int8; this backend's cast of them depends on the element's position, so no bytes would match`);
   }
-  if (!b.outOfRangeCast && lo.some((v) => v !== v)) {
-    throw new KquantError(`${WHAT}: NaN in the input; this backend's cast of NaN to an integer depends on the element's position, so no bytes would match`);
+  if (!b.outOfRangeCast && dtype !== "float32" && (lo.some((v) => !Number.isFinite(v)) || hi.some((v) => !Number.isFinite(v)))) {
+    throw new KquantError(`${WHAT}: NaN or Inf in the input (it sends NaN to the integer cast); this backend's cast of NaN depends on the element's position, so no bytes would match`);
   }
   const zLo = wrap ? qminSigned : Math.max(qminSigned, -128);
   const zHi = wrap ? qmaxSigned : Math.min(qmaxSigned, 127);

@@ -40,7 +40,8 @@ for (const backend of KERAS_BACKENDS) {
         const opts = { ...intOptions<QuantDType>(c), backend };
         const x = decodeTensor(c.x);
         const range = c.value_range ?? [-8, 7];
-        if (backend === "tensorflow" && (range[1] - range[0] + 1 > 256 || Array.from(x.data as Float32Array).some((v) => v !== v))) {
+        const nonFinite = Array.from(x.data as Float32Array).some((v) => !Number.isFinite(v));
+        if (backend === "tensorflow" && (range[1] - range[0] + 1 > 256 || (nonFinite && c.dtype !== "float32"))) {
           // TensorFlow's cast of what int8 cannot hold (NaN included) depends on the element's position.
           expect(() => absMaxQuantizeGroupedWithZeroPoint(x, c.block_size, opts)).toThrow("depends on the element's position");
           return;
