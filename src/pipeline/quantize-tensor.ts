@@ -75,6 +75,16 @@ function sixteenBitTensor(step: QuantizeStep, bytes: Uint8Array): Tensor<Uint16A
   return { dtype: dtype === "BF16" ? "bfloat16" : "float16", shape: [...shape], data };
 }
 
+/** A kernel's refusal (e.g. a backend that cannot reproduce what it would write) as `file: tensor "name": why`. */
+function naming<T>(step: QuantizeStep, run: () => T): T {
+  try {
+    return run();
+  } catch (e) {
+    if (e instanceof KquantError) throw new KquantError(`${step.source.file}: tensor "${step.source.name}": ${e.message}`);
+    throw e;
+  }
+}
+
 export function nonFiniteError(step: QuantizeStep, file: string, bad: number, total: number): KquantError {
   return new KquantError(
     `${file}: tensor "${step.source.name}": ${bad} of ${total} values are NaN or Inf; nothing was written (--allow-nonfinite quantizes it anyway)`,
@@ -91,7 +101,7 @@ export function quantizeCounted(
   bytes: Uint8Array,
   opts: QuantizeOptions = {},
 ): { stored: StoredBytes | null; bad: number; total: number } {
-  const { stored, nonFinite } = quantizeSource(step, bytes, !opts.allowNonFinite, opts);
+  const { stored, nonFinite } = naming(step, () => quantizeSource(step, bytes, !opts.allowNonFinite, opts));
   return { stored: nonFinite > 0 ? null : stored, bad: nonFinite, total: sizeOf(step.source.shape) };
 }
 
@@ -224,7 +234,7 @@ export function scaleFromAbsMax(step: QuantizeStep, amax: Float32Array): Float32
 
 /** Pass 2: the slice's values (packed for int4) with the whole tensor's `scale`, into `opts.values` if given. */
 export function quantizeWithScale(step: QuantizeStep, bytes: Uint8Array, scale: Float32Array, opts: { values?: Uint8Array; scratch?: Scratch } = {}): Uint8Array {
-  return valuesWithScale(step, sourceTensor(step, bytes, opts.scratch), scale, opts.values, opts.scratch);
+  return naming(step, () => valuesWithScale(step, sourceTensor(step, bytes, opts.scratch), scale, opts.values, opts.scratch));
 }
 
 function valuesWithScale(step: QuantizeStep, x: Tensor<Float32Array>, scale: Float32Array, into: Uint8Array | undefined, scratch: Scratch | undefined): Uint8Array {
@@ -238,7 +248,7 @@ function valuesWithScale(step: QuantizeStep, x: Tensor<Float32Array>, scale: Flo
   }
   const plan = planAbsMax(x.shape, spec.axis === null ? null : [spec.axis]);
   const b = behaviourOf(spec.backend);
-  refuseNaNCast(x.data, scale, plan, b, `tensor "${step.source.name}"`);
+  refuseNaNCast(x.data, scale, plan, b, "abs_max_quantize");
   const [lo, hi] = clipBounds(spec.valueRange ?? [-127, 127], "int8", b.flushSubnormals, b.intCast === "wrap");
   const packed = spec.mode !== "int8";
   // int8 codes go straight into the destination; int4 codes wait in scratch to be packed there.
