@@ -25,10 +25,11 @@ function inlineVersion(version) {
   return {
     name: "inline-version",
     setup(b) {
-      b.onLoad({ filter: /[\\/]src[\\/]version\.ts$/ }, () => ({
-        contents: `export const VERSION: string = ${JSON.stringify(version)};\n`,
-        loader: "ts",
-      }));
+      b.onLoad({ filter: /[\\/]src[\\/]version\.ts$/ }, (args) => {
+        // Its other constants (KERAS_VERSION) are literals already: keep them.
+        const rest = readFileSync(args.path, "utf8").match(/^export const KERAS_VERSION[^\n]*$/m)?.[0] ?? "";
+        return { contents: `export const VERSION: string = ${JSON.stringify(version)};\n${rest}\n`, loader: "ts" };
+      });
     },
   };
 }

@@ -5,7 +5,9 @@
 export type { DType, Tensor, TypedArray } from "./quant/tensor.js";
 export { KquantError } from "./errors.js";
 
-// keras.quantizers
+// keras.quantizers, on the Keras backend of your choice (default tensorflow, Keras's default)
+export { KERAS_BACKENDS, DEFAULT_BACKEND, isKerasBackend } from "./quant/backend.js";
+export type { KerasBackend } from "./quant/backend.js";
 export { absMaxQuantize } from "./quant/absmax.js";
 export { absMaxQuantizeGroupedWithZeroPoint } from "./quant/grouped.js";
 export { packInt4, unpackInt4 } from "./quant/int4.js";
@@ -19,7 +21,8 @@ export type { AbsMaxQuantizerOptions, QuantizerConfig, SerializedQuantizer } fro
 export { toFloat32, fromFloat32 } from "./quant/convert.js";
 export { encodeFloat8, decodeFloat8, FLOAT8_MAX } from "./quant/float8.js";
 export type { Float8Kind } from "./quant/float8.js";
-export { absMaxAlong, normalizeAxes } from "./quant/axes.js";
+export { normalizeAxes } from "./quant/axes.js";
+export { absMaxAlong } from "./quant/absmax-along.js";
 
 // Files and the quantize pipeline.
 export { openTensors } from "./formats/open.js";
@@ -32,4 +35,4 @@ export { mergeIndex } from "./pipeline/quantize/merge-index.js";
 export type { QuantizeJob, QuantizeReport } from "./pipeline/quantize/run-quantize.js";
 export { manifestFromMetadata } from "./pipeline/manifest.js";
 export type { Manifest, TensorRecord } from "./pipeline/manifest.js";
-export { VERSION } from "./version.js";
+export { VERSION, KERAS_VERSION } from "./version.js";

@@ -7,7 +7,7 @@
 import { Command, CommanderError } from "commander";
 import { KquantError } from "../errors.js";
 import { beginOutputs } from "../formats/live-files.js";
-import { VERSION } from "../version.js";
+import { KERAS_VERSION, VERSION } from "../version.js";
 import { dequantizeCommand } from "./dequantize.js";
 import { inspectCommand } from "./inspect.js";
 import { mergeIndexCommand } from "./merge-index.js";
@@ -32,7 +32,7 @@ Examples:
 export function program(): Command {
   const cmd = new Command("kquant")
     .description("Quantize model weight files to int8, packed int4 and float8, bit-exact with Keras 3")
-    .version(VERSION, "-V, --version")
+    .version(`kquant ${VERSION} (Keras ${KERAS_VERSION})`, "-V, --version")
     .addHelpText("after", TOP_LEVEL_HELP);
   cmd.addCommand(quantizeCommand());
   cmd.addCommand(inspectCommand());

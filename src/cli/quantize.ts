@@ -13,6 +13,7 @@ import { layoutNamed, LAYOUT_NAMES } from "../layouts/index.js";
 import type { Layout } from "../layouts/layout.js";
 import { formatBytes, formatCount, formatShape, snakeKeys, table } from "./present.js";
 import { fsyncOption } from "./write-options.js";
+import { DEFAULT_BACKEND, KERAS_BACKENDS, isKerasBackend, type KerasBackend } from "../quant/backend.js";
 
 export function parseInteger(value: string): number {
   if (!/^-?\d+$/.test(value)) throw new InvalidArgumentError("not an integer.");
@@ -56,6 +57,11 @@ const FLOAT8_FORMATS: Record<string, "e4m3" | "e5m2"> = {
   float8_e5m2: "e5m2",
 };
 
+function parseBackend(value: string): KerasBackend {
+  if (!isKerasBackend(value)) throw new InvalidArgumentError(`expected one of ${KERAS_BACKENDS.join(", ")}.`);
+  return value;
+}
+
 /** What commander parses: the quantization flags (as the plan takes them) plus the run's own. */
 interface QuantizeCliOptions extends Omit<QuantFlags, "mode" | "float8Kind"> {
   int8?: boolean;
@@ -74,6 +80,8 @@ interface QuantizeCliOptions extends Omit<QuantFlags, "mode" | "float8Kind"> {
   shard?: ShardSpec;
   threads?: number;
   layout?: Layout;
+
+  kerasBackend: KerasBackend;
 }
 
 export function quantizeCommand(): Command {
@@ -90,6 +98,7 @@ export function quantizeCommand(): Command {
     .option("--value-range <min,max>", "integer value range (int8 default -127,127; int4 -8,7)", parseRange)
     .option("--epsilon <x>", "abs-max epsilon (default 1e-7)", parseEpsilon)
     .option("--margin <n>", "float8: scale margin, a power of two (default 0)", parseInteger)
+    .option("--keras-backend <name>", `whose arithmetic the bytes reproduce: ${KERAS_BACKENDS.join(", ")}`, parseBackend, DEFAULT_BACKEND)
     .option("--include <glob>", "quantize only matching tensor names (repeatable)", collect)
     .option("--exclude <glob>", "never quantize matching tensor names (repeatable)", collect)
     .option("--recipe <file>", "JSON rules, first match wins (see README)")
@@ -164,11 +173,14 @@ async function rulesOf(opts: QuantizeCliOptions): Promise<{ rules: Rule[]; tag: 
     rules.push(...parseRecipe(opts.recipe, text));
   }
   if (flags) rules.push(...rulesFromFlags(flags, !!opts.layout?.int8Groups));
-  const extras = { ...(opts.layout ? { layout: opts.layout.name } : {}) };
+  // The backend applies to every quantize rule, the recipe's too.
+  const backend = opts.kerasBackend;
+  const withBackend = rules.map((r) => (r.action.kind === "quantize" ? { ...r, action: { ...r.action, spec: { ...r.action.spec, backend } } } : r));
+  const extras = { ...(opts.layout ? { layout: opts.layout.name } : {}), ...(backend !== DEFAULT_BACKEND ? { backend } : {}) };
   const flagsTag = flags && tagOfSpec(specFromFlags(flags, !!opts.layout?.int8Groups), { ...extras, ...pick(flags, ["include", "exclude"]) });
   const tag = opts.recipe ? [tagOfRecipe(basename(opts.recipe).replace(/\.json$/i, ""), extras), flagsTag].filter(Boolean).join("-") : flagsTag!;
-  const options = snakeKeys({ ...(flags ?? {}), ...(opts.recipe ? { recipe: rules.length } : {}) });
-  return { rules, tag, options };
+  const options = snakeKeys({ ...(flags ?? {}), ...(opts.recipe ? { recipe: rules.length } : {}), kerasBackend: backend });
+  return { rules: withBackend, tag, options };
 }
 
 function pick<T extends object, K extends keyof T>(o: T, keys: K[]): Partial<Pick<T, K>> {

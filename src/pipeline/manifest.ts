@@ -12,6 +12,8 @@ import { specProblem } from "../plan/spec-check.js";
 import { dequantizeFormula, isInt4, MODES, type Mode } from "../plan/spec.js";
 import { storedNamesOf, storedTensors, type StoredGeometry, type StoredRole } from "../plan/stored.js";
 import { VERSION } from "../version.js";
+import { KERAS_VERSION } from "../version.js";
+import { DEFAULT_BACKEND, type KerasBackend } from "../quant/backend.js";
 
 export const MANIFEST_KEY = "kquant";
 export const MANIFEST_FORMAT = 1;
@@ -35,6 +37,8 @@ export interface TensorRecord {
   value_range?: [number, number];
   epsilon?: number;
   margin?: number;
+  /** The Keras backend whose arithmetic the stored bytes reproduce. */
+  backend?: KerasBackend;
   /** Names of the stored tensors. */
   values?: string;
   scale?: string;
@@ -50,6 +54,8 @@ export interface Manifest {
   kquant_version: string;
   /** How the stored tensors are named and shaped (layouts/); absent in manifests before layouts: "kquant". */
   layout?: LayoutName;
+  /** The Keras release the stored bytes match (bit for bit, on `backend`). */
+  keras_version?: string;
   /** The options the run was given, as the CLI understood them. */
   options: Record<string, unknown>;
   source: { file: string; metadata: Record<string, string> | null };
@@ -85,6 +91,7 @@ export function recordFor(step: Step): TensorRecord {
     ...(spec.valueRange !== undefined ? { value_range: spec.valueRange } : {}),
     ...(spec.epsilon !== undefined ? { epsilon: spec.epsilon } : {}),
     ...(spec.margin !== undefined ? { margin: spec.margin } : {}),
+    backend: spec.backend ?? DEFAULT_BACKEND,
     values: nameOf("values"),
     scale: nameOf("scale"),
     ...(zero !== undefined ? { zero } : {}),
@@ -108,6 +115,7 @@ export function newManifest(
     format_version: MANIFEST_FORMAT,
     kquant_version: VERSION,
     layout,
+    keras_version: KERAS_VERSION,
     options,
     source: { file: sourceFile, metadata: sourceMetadata ? { ...sourceMetadata } : null },
     tensors: Object.fromEntries(steps.map((s) => [s.source.name, recordFor(s)])),

@@ -1,4 +1,5 @@
 /** What one tensor's quantization looks like: the mode and its Keras arguments. */
+import type { KerasBackend } from "../quant/backend.js";
 
 export type Mode = "int8" | "int4" | "int4_grouped" | "float8_e4m3fn" | "float8_e5m2";
 
@@ -23,6 +24,8 @@ export interface QuantSpec {
    * --layout keras).
    */
   kerasPath?: "quantizers" | "dense-layer";
+  /** The Keras backend whose arithmetic the bytes reproduce (default tensorflow, Keras's default). */
+  backend?: KerasBackend;
 }
 
 /** Keras's defaults for each mode, the ones `kquant quantize --<mode>` uses unless told otherwise. */

@@ -1,5 +1,6 @@
 /**
- * Axis handling and the abs-max reduction shared by every quantizer.
+ * Axis handling and the reduction geometry shared by every quantizer (pure: the abs-max that
+ * walks it lives in absmax-along.ts, beside the SIMD kernels it drives).
  *
  * A reduction over arbitrary axes of a row-major tensor is planned once: adjacent dimensions
  * that are both reduced (or both kept) are merged and size-1 dimensions dropped, leaving
@@ -7,7 +8,6 @@
  * odometer, so the per-element cost is one load and one compare whatever the axes are.
  */
 import { KquantError } from "../errors.js";
-import { simdAbsMaxAlong } from "./wasm/kernels.js";
 
 /**
  * Keras/numpy axis argument → sorted, unique, non-negative axes. `null` means every axis.
@@ -127,38 +127,6 @@ export class RunCursor {
     this.finished = true;
     return false;
   }
-}
-
-/**
- * max(|x|) over `axes` (null = all), keepdims. NaN propagates as jnp.max does; the values are
- * the raw input magnitudes (no flush of subnormals: that belongs to the arithmetic that
- * consumes them, see f32.ts). Reducing over an empty axis is an error, as in jax.
- */
-export function absMaxAlong(
-  data: Float32Array,
-  shape: readonly number[],
-  axes: readonly number[] | null | ReductionPlan,
-): { amax: Float32Array; shape: number[] } {
-  const plan = axes !== null && "innerLen" in axes ? axes : planAbsMax(shape, axes);
-  const amax = new Float32Array(plan.outSize);
-  if (simdAbsMaxAlong(data, plan, amax)) return { amax, shape: plan.outShape };
-  const n = plan.innerLen;
-  const c = new RunCursor(plan);
-  if (plan.innerReduced) {
-    while (c.next()) {
-      const o = c.outOffset;
-      let m = amax[o]!;
-      for (let i = c.inOffset, end = i + n; i < end; i++) m = Math.max(m, Math.abs(data[i]!));
-      amax[o] = m;
-    }
-  } else {
-    while (c.next()) {
-      const inOff = c.inOffset;
-      const outOff = c.outOffset;
-      for (let i = 0; i < n; i++) amax[outOff + i] = Math.max(amax[outOff + i]!, Math.abs(data[inOff + i]!));
-    }
-  }
-  return { amax, shape: plan.outShape };
 }
 
 /** The plan of an abs-max over `axes` (null = all); reducing over an empty axis is an error, as in jax. */

@@ -83,7 +83,7 @@ export function quantizeDenseKernel(
     if (opts.blockSize !== undefined && opts.blockSize !== null) {
       throw new KquantError(`${WHAT}: int8 takes no block size (Keras quantizes int8 per output unit)`);
     }
-    const { values, scale } = absMaxQuantize(source, 0, { valueRange: [-127, 127], dtype: "int8" });
+    const { values, scale } = absMaxQuantize(source, 0, { valueRange: [-127, 127], dtype: "int8", backend: "numpy" });
     return {
       kernel: { dtype: "int8", shape: [inputDim, units], data: values.data as Int8Array },
       kernel_scale: { dtype: "float32", shape: [units], data: scale.data },
@@ -92,7 +92,7 @@ export function quantizeDenseKernel(
   if (opts.mode !== "int4") throw new KquantError(`${WHAT}: mode must be int8 or int4, got ${String(opts.mode)}`);
   const blockSize = opts.blockSize === undefined ? KERAS_INT4_BLOCK_SIZE : opts.blockSize;
   if (blockSize === null || blockSize === -1) {
-    const { values, scale } = absMaxQuantize(source, 0, { valueRange: [-8, 7], dtype: "int8" });
+    const { values, scale } = absMaxQuantize(source, 0, { valueRange: [-8, 7], dtype: "int8", backend: "numpy" });
     return {
       kernel: packLastAxis(values.data as Int8Array, inputDim, units),
       kernel_scale: { dtype: "float32", shape: [units], data: scale.data },

@@ -26,3 +26,30 @@ export function f32Mul(a: number, b: number): number {
 export function f32Div(a: number, b: number): number {
   return flushSubnormal(Math.fround(a / b));
 }
+
+/**
+ * float32 scalar arithmetic of one backend: with flush-to-zero (XLA:CPU, TensorFlow's Eigen) or
+ * plain IEEE float32 that keeps subnormals (torch, numpy). Operands are flushed by the callers.
+ */
+export interface F32Arith {
+  /** The backend's view of an operand: flushed to a signed zero if subnormal, or as is. */
+  flush(x: number): number;
+  add(a: number, b: number): number;
+  sub(a: number, b: number): number;
+  mul(a: number, b: number): number;
+  div(a: number, b: number): number;
+}
+
+const FLUSHING: F32Arith = { flush: flushSubnormal, add: f32Add, sub: f32Sub, mul: f32Mul, div: f32Div };
+const KEEPING: F32Arith = {
+  flush: (x) => x,
+  add: (a, b) => Math.fround(a + b),
+  sub: (a, b) => Math.fround(a - b),
+  mul: (a, b) => Math.fround(a * b),
+  div: (a, b) => Math.fround(a / b),
+};
+
+/** The arithmetic of a backend that flushes subnormals (`flush`) or keeps them. */
+export function f32Arith(flush: boolean): F32Arith {
+  return flush ? FLUSHING : KEEPING;
+}

@@ -15,7 +15,8 @@
  * min/max of shape (C,) acts on the last axis; use (C, 1) for axis 0, as in Keras).
  */
 import { KquantError } from "../errors.js";
-import { f32Add, f32Div, f32Mul, f32Sub, flushSubnormal } from "./f32.js";
+import { f32Arith, type F32Arith } from "./f32.js";
+import { behaviourOf, type KerasBackend } from "./backend.js";
 import { fromFloat32, toFloat32 } from "./convert.js";
 import { broadcastLayout, broadcastShapes, expandTo, type ParamLayout } from "./broadcast.js";
 import { roundHalfEven } from "./round.js";
@@ -25,6 +26,8 @@ export interface FakeQuantOptions {
   numBits?: number;
   narrowRange?: boolean;
   axis?: number | null;
+  /** The Keras backend whose arithmetic to reproduce (default tensorflow, Keras's default). */
+  backend?: KerasBackend;
 }
 
 /** Per-channel quantities of adjust_and_nudge plus the quant_zero the forward pass derives. */
@@ -87,13 +90,13 @@ function clip(v: number, lo: number, hi: number): number {
 
 /** A NaN operand of a commutative op decides the result, not the engine's operand order:
  * XLA lets the broadcast parameter's NaN win (measured on quantize_and_dequantize). */
-function mulParam(a: number, param: number): number {
-  return param !== param ? param : f32Mul(a, param);
+function mulParam(a: number, param: number, f: F32Arith): number {
+  return param !== param ? param : f.mul(a, param);
 }
 
 /** Element-wise product of two same-shape arrays: x86 returns the first NaN operand. */
-function mulFirst(a: number, b: number): number {
-  return a !== a ? a : b !== b ? b : f32Mul(a, b);
+function mulFirst(a: number, b: number, f: F32Arith): number {
+  return a !== a ? a : b !== b ? b : f.mul(a, b);
 }
 
 function adjustAndNudge(
@@ -101,13 +104,15 @@ function adjustAndNudge(
   max: Float32Array,
   numBits: number,
   narrowRange: boolean,
+  f: F32Arith,
+  reciprocal: boolean,
 ): NudgedRange {
   const quantMax = 2 ** numBits - 1;
   const quantMin = narrowRange ? 1 : 0;
   const levels = quantMax - quantMin;
   const n = min.length;
   // A non-scalar range divided by the python int is multiplied by its reciprocal instead (XLA).
-  const invLevels = n > 1 ? f32Div(1, levels) : 0;
+  const invLevels = reciprocal && n > 1 ? f.div(1, levels) : 0;
   const out: NudgedRange = {
     nudgedMin: new Float32Array(n),
     nudgedMax: new Float32Array(n),
@@ -116,20 +121,20 @@ function adjustAndNudge(
     quantZero: new Float32Array(n),
   };
   for (let i = 0; i < n; i++) {
-    const lo = flushSubnormal(min[i]!);
-    const diff = f32Sub(flushSubnormal(max[i]!), lo);
-    const scale = n > 1 ? f32Mul(diff, invLevels) : f32Div(diff, levels);
-    const invScale = f32Div(levels, diff);
-    const zpFromMin = f32Sub(quantMin, f32Div(lo, scale));
+    const lo = f.flush(min[i]!);
+    const diff = f.sub(f.flush(max[i]!), lo);
+    const scale = reciprocal && n > 1 ? f.mul(diff, invLevels) : f.div(diff, levels);
+    const invScale = f.div(levels, diff);
+    const zpFromMin = f.sub(quantMin, f.div(lo, scale));
     const clipped = clip(zpFromMin, quantMin, quantMax);
     const zp = clipped !== clipped ? clipped : roundHalfEven(clipped);
-    const nudgedMin = mulFirst(f32Sub(quantMin, zp), scale);
-    const nudgedMax = mulFirst(f32Sub(quantMax, zp), scale);
+    const nudgedMin = mulFirst(f.sub(quantMin, zp), scale, f);
+    const nudgedMax = mulFirst(f.sub(quantMax, zp), scale, f);
     out.scale[i] = scale;
     out.invScale[i] = invScale;
     out.nudgedMin[i] = nudgedMin;
     out.nudgedMax[i] = nudgedMax;
-    out.quantZero[i] = Math.floor(f32Add(mulFirst(-nudgedMin, invScale), 0.5));
+    out.quantZero[i] = Math.floor(f.add(mulFirst(-nudgedMin, invScale, f), 0.5));
   }
   return out;
 }
@@ -169,7 +174,13 @@ export function fakeQuantWithMinMaxVars(
   const paramShape = broadcastShapes(lo.shape, hi.shape, "fake_quant_with_min_max_vars min_vals/max_vals");
   const loFull = broadcastLayoutValues(lo, paramShape);
   const hiFull = broadcastLayoutValues(hi, paramShape);
-  const r = adjustAndNudge(loFull, hiFull, numBits, narrowRange);
+  const b = behaviourOf(opts.backend, "fake_quant_with_min_max_vars");
+  const f = f32Arith(b.flushSubnormals);
+  if (b.fakeQuantKernel === "tensorflow") {
+    const out = fakeQuantTensorflow(x, lo, hi, numBits, narrowRange, opts.axis ?? null, f);
+    return outDtype === "float32" ? out : fromFloat32(out, outDtype);
+  }
+  const r = adjustAndNudge(loFull, hiFull, numBits, narrowRange, f, b.divide === "reciprocal");
 
   const what = "fake_quant_with_min_max_vars min_vals/max_vals";
   const layout = (v: Float32Array): ParamLayout => broadcastLayout(v, paramShape, x.shape, what);
@@ -188,10 +199,10 @@ export function fakeQuantWithMinMaxVars(
   let k = 0;
   for (let i = 0; i < n; i++) {
     const lower = nmin[channel]!;
-    const clamped = clip(flushSubnormal(src[i]!), lower, nMax[channel]!);
-    const shifted = f32Sub(clamped, lower);
-    const level = Math.floor(f32Add(f32Sub(mulParam(shifted, inv[channel]!), qz[channel]!), 0.5));
-    result[i] = mulParam(level, scale[channel]!);
+    const clamped = clip(f.flush(src[i]!), lower, nMax[channel]!);
+    const shifted = f.sub(clamped, lower);
+    const level = Math.floor(f.add(f.sub(mulParam(shifted, inv[channel]!, f), qz[channel]!), 0.5));
+    result[i] = mulParam(level, scale[channel]!, f);
     if (++k === inner) {
       k = 0;
       if (++channel === period) channel = 0;
@@ -204,4 +215,69 @@ export function fakeQuantWithMinMaxVars(
 /** A min/max tensor spread to the broadcast shape of min and max (adjust_and_nudge's shape). */
 function broadcastLayoutValues(t: Tensor<Float32Array>, shape: number[]): Float32Array {
   return t.data.length === sizeOf(shape) ? t.data : expandTo(t.data, t.shape, shape);
+}
+
+/** std::round: halves away from zero. */
+function roundHalfAway(v: number): number {
+  return v < 0 ? -Math.floor(-v + 0.5) : Math.floor(v + 0.5);
+}
+
+/**
+ * TensorFlow's Nudge (fake_quant_ops_functor.h), scalar float32 code under TF's flush-to-zero:
+ * the zero point clamps by comparison and rounds half away from zero (std::round).
+ */
+function nudgeTensorflow(min: number, max: number, quantMin: number, quantMax: number, f: F32Arith) {
+  const levels = quantMax - quantMin;
+  const diff = f.sub(f.flush(max), f.flush(min));
+  const scale = f.div(diff, levels);
+  const invScale = f.div(levels, diff);
+  const zpFromMin = f.sub(quantMin, f.div(f.flush(min), scale));
+  const zp = zpFromMin < quantMin ? quantMin : zpFromMin > quantMax ? quantMax : zpFromMin === zpFromMin ? roundHalfAway(zpFromMin) & 0xffff : 0;
+  const nudgedMin = f.mul(f.sub(quantMin, zp), scale);
+  const nudgedMax = f.mul(f.sub(quantMax, zp), scale);
+  return { scale, invScale, nudgedMin, nudgedMax, quantZero: Math.floor(f.add(f.mul(-nudgedMin, invScale), 0.5)) };
+}
+
+/**
+ * Keras on tensorflow calls tf.quantization.fake_quant_with_min_max_vars (axis None: min/max
+ * reshaped to scalars; the functor divides by the nudged scale) or its _per_channel form (axis
+ * swapped last; min/max of rank 1; the functor multiplies by the inverse scale). A range of
+ * exactly [0, 0] gives zeros.
+ */
+function fakeQuantTensorflow(
+  x: Tensor<Float32Array>,
+  lo: Tensor<Float32Array>,
+  hi: Tensor<Float32Array>,
+  numBits: number,
+  narrowRange: boolean,
+  axis: number | null,
+  f: F32Arith,
+): Tensor<Float32Array> {
+  const quantMin = narrowRange ? 1 : 0;
+  const quantMax = 2 ** numBits - 1;
+  const what = "fake_quant_with_min_max_vars (tensorflow)";
+  const rank = x.shape.length;
+  const ax = axis === null ? null : axis < 0 ? axis + rank : axis;
+  const channels = ax === null ? 1 : x.shape[ax]!;
+  if (ax === null ? lo.data.length !== 1 || hi.data.length !== 1 : lo.shape.length !== 1 || hi.shape.length !== 1 || lo.data.length !== channels || hi.data.length !== channels) {
+    throw new KquantError(`${what}: min/max must be ${ax === null ? "one value each" : `of shape (${channels},)`}, got ${JSON.stringify(lo.shape)} / ${JSON.stringify(hi.shape)}`);
+  }
+  const inner = ax === null ? 1 : sizeOf(x.shape.slice(ax + 1));
+  const src = x.data;
+  const out = new Float32Array(src.length);
+  for (let c = 0; c < channels; c++) {
+    const mn = lo.data[c]!;
+    const mx = hi.data[c]!;
+    if (f.flush(mn) === 0 && f.flush(mx) === 0) continue; // zeros (the compare sees subnormals as 0: DAZ)
+    const r = nudgeTensorflow(mn, mx, quantMin, quantMax, f);
+    for (let i = 0; i < src.length; i++) {
+      if (ax !== null && Math.floor(i / inner) % channels !== c) continue;
+      const v = f.flush(src[i]!);
+      const clamped = Math.max(Math.min(v, r.nudgedMax), r.nudgedMin);
+      const shifted = f.sub(clamped, r.nudgedMin);
+      const q = ax === null ? f.div(shifted, r.scale) : f.mul(shifted, r.invScale);
+      out[i] = f.mul(Math.floor(f.add(f.sub(q, r.quantZero), 0.5)), r.scale);
+    }
+  }
+  return { dtype: "float32", shape: [...x.shape], data: out };
 }

@@ -1,7 +1,11 @@
 /**
  * `keras.quantizers` float8 helpers — compute_float8_scale, compute_float8_amax_history,
  * quantize_and_dequantize — bit-exact with Keras 3.15.1 on jax CPU, plus `quantizeFloat8`,
- * the quantize half that the CLI uses to store float8 weights.
+ * the quantize half that the CLI uses to store float8 weights. `backend` picks another Keras
+ * backend's arithmetic (backend.ts): torch and numpy keep subnormals (a subnormal scale then
+ * divides instead of saturating every code) and every backend but jax divides exactly.
+ * TensorFlow's ops.reciprocal on 8 or more floats is Eigen's rcpps + Newton step, whose last
+ * bit depends on the CPU; kquant computes its exact scalar path (the result for fewer than 8).
  *
  * What jax really computes (fixtures/keras/gen_float8.py pins each point):
  * - every op is one float32 op, and XLA:CPU runs with flush-to-zero / denormals-are-zero:
@@ -17,7 +21,8 @@
  */
 import { KquantError } from "../errors.js";
 import { broadcastLayout, broadcastShapes, expandTo } from "./broadcast.js";
-import { MIN_NORMAL, f32Div, f32Mul, flushSubnormal } from "./f32.js";
+import { MIN_NORMAL, f32Arith } from "./f32.js";
+import { behaviourOf, type KerasBackend } from "./backend.js";
 import { roundF32ThroughBits, toFloat32, f32ToBf16Bits, f32ToF16Bits } from "./convert.js";
 import { FLOAT8_MAX, decodeFloat8, encodeFloat8, float8Format, type Float8Kind } from "./float8.js";
 import { sizeOf, type Tensor } from "./tensor.js";
@@ -57,8 +62,11 @@ export function quantizeFloat8(
   scale: number | Float32Array,
   kind: Float8Kind,
   out: Uint8Array,
-  options: { inner?: number; quotientDType?: ComputeDType; reciprocal?: boolean } = {},
+  options: { inner?: number; quotientDType?: ComputeDType; reciprocal?: boolean; backend?: KerasBackend } = {},
 ): void {
+  const b = behaviourOf(options.backend, "quantizeFloat8");
+  const f32 = f32Arith(b.flushSubnormals);
+  const tiny = b.flushSubnormals ? MIN_NORMAL : 0;
   if (out.length !== inputs.length) {
     throw new KquantError(`quantizeFloat8: ${inputs.length} inputs but ${out.length} output codes`);
   }
@@ -73,16 +81,17 @@ export function quantizeFloat8(
   }
   const quotientDType = options.quotientDType ?? "float32";
   const n = inputs.length;
-  const byReciprocal = (options.reciprocal ?? period < n) && quotientDType !== "bfloat16";
+  const byReciprocal = b.divide === "reciprocal" && (options.reciprocal ?? period < n) && quotientDType !== "bfloat16";
   // Per channel: the reciprocal (rounded as XLA rounds it) or the flushed divisor.
   const divisors = new Float32Array(period);
   for (let c = 0; c < period; c++) {
-    const sc = flushSubnormal(scales[c]!);
-    divisors[c] = byReciprocal ? f32Div(1, sc) : sc;
+    const sc = f32.flush(scales[c]!);
+    divisors[c] = byReciprocal ? f32.div(1, sc) : sc;
   }
   roundTo(divisors, byReciprocal ? quotientDType : "float32");
 
-  if (quotientDType === "float32" && simdQuantizeFloat8(inputs, divisors, inner, byReciprocal, f, out)) return;
+  const cast = b.float8Cast;
+  if (quotientDType === "float32" && simdQuantizeFloat8(inputs, divisors, inner, byReciprocal, f, out, b.flushSubnormals, cast === "torch")) return;
 
   const max = FLOAT8_MAX[f];
   const block = new Float32Array(Math.min(BLOCK, n));
@@ -97,11 +106,11 @@ export function quantizeFloat8(
     if (byReciprocal) {
       for (let j = 0; j < len; j++) {
         let x = inputs[start + j]!;
-        if (x < MIN_NORMAL && x > -MIN_NORMAL) x *= 0;
+        if (x < tiny && x > -tiny) x *= 0;
         // XLA multiplies by the broadcast reciprocal first, so a NaN scale's NaN wins over a NaN input;
         // JS engines may commute the product, hence the explicit choice.
         let p = d !== d ? d : Math.fround(x * d);
-        if (p < MIN_NORMAL && p > -MIN_NORMAL) p *= 0;
+        if (p < tiny && p > -tiny) p *= 0;
         q[j] = p;
         if (++k === inner) {
           k = 0;
@@ -112,9 +121,9 @@ export function quantizeFloat8(
     } else {
       for (let j = 0; j < len; j++) {
         let x = inputs[start + j]!;
-        if (x < MIN_NORMAL && x > -MIN_NORMAL) x *= 0;
+        if (x < tiny && x > -tiny) x *= 0;
         let p = Math.fround(x / d);
-        if (p < MIN_NORMAL && p > -MIN_NORMAL) p *= 0;
+        if (p < tiny && p > -tiny) p *= 0;
         q[j] = p;
         if (++k === inner) {
           k = 0;
@@ -131,8 +140,8 @@ export function quantizeFloat8(
       else if (v > max) q[j] = max;
     }
     const codes = out.subarray(start, start + len);
-    encodeFloat8(q, codes, f);
-    if (f === "float8_e5m2" && quotientDType !== "float32") {
+    encodeFloat8(q, codes, f, cast);
+    if (f === "float8_e5m2" && quotientDType !== "float32" && b.e5m2NaNUnsignedFrom16) {
       // jax's float16/bfloat16 → e5m2 convert drops the sign of NaN: every NaN is 0x7f.
       for (let j = 0; j < len; j++) if ((codes[j]! & 0x7f) > 0x7c) codes[j] = 0x7f;
     }
@@ -155,8 +164,11 @@ export function quantizeAndDequantize(
   scale: Tensor | number,
   quantizedDtype: Float8Kind,
   computeDtype: ComputeDType,
+  backend?: KerasBackend,
 ): Tensor<Float32Array | Uint16Array> {
   const kind = float8Format(quantizedDtype);
+  const b = behaviourOf(backend, "quantize_and_dequantize");
+  const f32 = f32Arith(b.flushSubnormals);
   if (computeDtype !== "float32" && computeDtype !== "float16" && computeDtype !== "bfloat16") {
     throw new KquantError(`quantize_and_dequantize: compute dtype ${String(computeDtype)} is not float32/float16/bfloat16`);
   }
@@ -171,14 +183,15 @@ export function quantizeAndDequantize(
     inner: layout.inner,
     quotientDType: promote(inputs.dtype, computeDtype),
     reciprocal: s.data.length < n,
+    ...(backend !== undefined ? { backend } : {}),
   });
 
   const result = new Float32Array(n);
-  decodeFloat8(codes, result, kind);
+  decodeFloat8(codes, result, kind, b.float8Cast);
   const { values, period, inner } = layout;
   for (let i = 0; i < n; i++) {
-    const sc = flushSubnormal(values[Math.floor(i / inner) % period]!);
-    result[i] = sc !== sc ? sc : f32Mul(result[i]!, sc);
+    const sc = f32.flush(values[Math.floor(i / inner) % period]!);
+    result[i] = sc !== sc ? sc : f32.mul(result[i]!, sc);
   }
   if (computeDtype === "float32") return { dtype: "float32", shape: [...x.shape], data: result };
   const bits = new Uint16Array(n);
@@ -197,7 +210,10 @@ export function computeFloat8Scale(
   scale: Tensor | number,
   dtypeMax: number,
   margin = 0,
+  backend?: KerasBackend,
 ): Tensor<Float32Array> {
+  const b = behaviourOf(backend, "compute_float8_scale");
+  const f = f32Arith(b.flushSubnormals);
   if (Number.isInteger(margin) && margin >= 31) {
     throw new KquantError(`compute_float8_scale: margin ${margin} makes 2**margin overflow int32, as Keras does`);
   }
@@ -206,43 +222,44 @@ export function computeFloat8Scale(
   const shape = broadcastShapes(a.shape, s.shape, "compute_float8_scale amax/scale");
   const av = a.data.length === sizeOf(shape) ? a.data : expandTo(a.data, a.shape, shape);
   const sv = s.data.length === sizeOf(shape) ? s.data : expandTo(s.data, s.shape, shape);
-  const top = flushSubnormal(Math.fround(dtypeMax));
-  const div = flushSubnormal(Math.fround(2 ** margin));
+  const top = f.flush(Math.fround(dtypeMax));
+  const div = f.flush(Math.fround(2 ** margin));
   const out = new Float32Array(sizeOf(shape));
   // Dividing a non-scalar by the broadcast 2**margin is a multiplication by its reciprocal in XLA.
-  const byReciprocal = out.length > 1;
-  const invDiv = f32Div(1, div);
+  const byReciprocal = b.divide === "reciprocal" && out.length > 1;
+  const invDiv = f.div(1, div);
   for (let i = 0; i < out.length; i++) {
     const raw = av[i]!;
-    const am = flushSubnormal(raw);
-    const fallback = f32Div(1, flushSubnormal(sv[i]!));
-    const q = f32Div(top, am);
-    let sf = byReciprocal ? f32Mul(q, invDiv) : f32Div(q, div);
+    const am = f.flush(raw);
+    const fallback = f.div(1, f.flush(sv[i]!));
+    const q = f.div(top, am);
+    let sf = byReciprocal ? f.mul(q, invDiv) : f.div(q, div);
     if (!(am > 0)) sf = fallback;
     if (!Number.isFinite(raw)) sf = fallback;
-    out[i] = f32Div(1, sf);
+    out[i] = f.div(1, sf);
   }
   return { dtype: "float32", shape, data: out };
 }
 
 /** max(|x|) as jnp.max(jnp.abs(x)) gives it on XLA:CPU: NaN wins; each max op flushes subnormals
  * (a one-element x needs no max op, so its subnormal survives). */
-function absMaxForHistory(x: Float32Array): number {
+function absMaxForHistory(x: Float32Array, flush: boolean, fullReductionNaN: number | null): number {
   if (x.length === 1) return Math.abs(x[0]!);
   let m = 0;
   for (let i = 0; i < x.length; i++) {
     const v = Math.abs(x[i]!);
-    if (v !== v) return v;
+    if (v !== v) return fullReductionNaN === null ? v : new Float32Array(new Uint32Array([fullReductionNaN]).buffer)[0]!;
     if (v > m) m = v;
   }
-  return flushSubnormal(m);
+  return f32Arith(flush).flush(m);
 }
 
 /**
  * keras.quantizers.compute_float8_amax_history: roll the history left by one (over all its
  * elements, as jnp.roll without an axis does), then write max(|x|) into its first row.
  */
-export function computeFloat8AmaxHistory(x: Tensor, amaxHistory: Tensor): Tensor<Float32Array> {
+export function computeFloat8AmaxHistory(x: Tensor, amaxHistory: Tensor, backend?: KerasBackend): Tensor<Float32Array> {
+  const { flushSubnormals: flush, fullReductionNaN } = behaviourOf(backend, "compute_float8_amax_history");
   const xs = f32Tensor(x, "compute_float8_amax_history x");
   if (xs.data.length === 0) {
     throw new KquantError(`compute_float8_amax_history: x of shape ${JSON.stringify(x.shape)} is empty`);
@@ -262,6 +279,6 @@ export function computeFloat8AmaxHistory(x: Tensor, amaxHistory: Tensor): Tensor
   ob.set(hb.subarray(1), 0);
   ob[n - 1] = hb[0]!;
   const row = n / amaxHistory.shape[0]!;
-  out.fill(absMaxForHistory(xs.data), 0, row);
+  out.fill(absMaxForHistory(xs.data, flush, fullReductionNaN), 0, row);
   return { dtype: "float32", shape: [...amaxHistory.shape], data: out };
 }

@@ -5,8 +5,11 @@
  * float8_e4m3fn has no infinity: |x| > 464 (the tie between 448 and the missing 480 goes to 448)
  * and ±inf encode as NaN 0x7f / 0xff. float8_e5m2 overflows to ±inf (|x| ≥ 61440) and encodes
  * every NaN as 0x7e / 0xfe. Decoding gives float32 NaN 0x7fc00000 with the code's sign.
+ * torch's casts (`cast: "torch"`) differ there only: e4m3fn overflow and ±Inf saturate to ±448
+ * (0x7e), e5m2 NaN encodes as 0x7f, and a decoded NaN keeps the code's mantissa as its payload.
  */
 import { KquantError } from "../errors.js";
+import type { Float8Cast } from "./backend.js";
 
 export type Float8Kind = "float8_e4m3fn" | "float8_e5m2";
 
@@ -56,44 +59,53 @@ const FORMATS: Record<Float8Kind, Float8Format> = {
   },
 };
 
+/** The format as `cast` encodes it: torch saturates e4m3fn overflow and writes e5m2 NaN as 0x7f. */
+function formatFor(kind: Float8Kind, cast: Float8Cast): Float8Format {
+  const f = FORMATS[kind];
+  if (cast !== "torch") return f;
+  return kind === "float8_e4m3fn" ? { ...f, overflowCode: 0x7e } : { ...f, nanCode: 0x7f };
+}
+
 export function float8Format(kind: string): Float8Kind {
   if (kind === "float8_e4m3fn" || kind === "float8_e5m2") return kind;
   throw new KquantError(`float8: unknown kind ${kind} (expected float8_e4m3fn or float8_e5m2)`);
 }
 
 /** Decodes one code to float32 bits, by the format's definition (used to build the tables). */
-function decodeBits(code: number, kind: Float8Kind): number {
+function decodeBits(code: number, kind: Float8Kind, cast: Float8Cast): number {
   const sign = (code & 0x80) << 24;
   const mag = code & 0x7f;
   const manBits = kind === "float8_e4m3fn" ? 3 : 2;
   const bias = kind === "float8_e4m3fn" ? 7 : 15;
   const exp = mag >>> manBits;
   const man = mag & ((1 << manBits) - 1);
-  if (kind === "float8_e4m3fn" && mag === 0x7f) return (sign | 0x7fc00000) >>> 0;
+  // torch widens a NaN's mantissa into the float32 payload (quieted); ml_dtypes gives the default NaN.
+  const nan = cast === "torch" ? 0x7fc00000 | (man << (23 - manBits)) : 0x7fc00000;
+  if (kind === "float8_e4m3fn" && mag === 0x7f) return (sign | nan) >>> 0;
   if (kind === "float8_e5m2" && exp === 31) {
-    return (sign | (man === 0 ? 0x7f800000 : 0x7fc00000)) >>> 0;
+    return (sign | (man === 0 ? 0x7f800000 : nan)) >>> 0;
   }
   const value = exp === 0 ? man * 2 ** (1 - bias - manBits) : (1 + man / (1 << manBits)) * 2 ** (exp - bias);
   const f = new Float32Array([value]);
   return (sign | new Uint32Array(f.buffer)[0]) >>> 0;
 }
 
-const decodeLuts: Partial<Record<Float8Kind, Uint32Array>> = {};
+const decodeLuts = new Map<string, Uint32Array>();
 
-/** float32 bit patterns of all 256 codes. */
-export function float8DecodeTable(kind: Float8Kind): Uint32Array {
-  let lut = decodeLuts[kind];
+/** float32 bit patterns of all 256 codes, as `cast` decodes them. */
+export function float8DecodeTable(kind: Float8Kind, cast: Float8Cast = "ml_dtypes"): Uint32Array {
+  let lut = decodeLuts.get(`${kind}/${cast}`);
   if (lut === undefined) {
     lut = new Uint32Array(256);
-    for (let c = 0; c < 256; c++) lut[c] = decodeBits(c, kind);
-    decodeLuts[kind] = lut;
+    for (let c = 0; c < 256; c++) lut[c] = decodeBits(c, kind, cast);
+    decodeLuts.set(`${kind}/${cast}`, lut);
   }
   return lut;
 }
 
 /** Encodes one float32, given as its bits and its value. */
-export function encodeFloat8Bits(bits: number, value: number, kind: Float8Kind): number {
-  return encodeOne(bits, value, FORMATS[kind]);
+export function encodeFloat8Bits(bits: number, value: number, kind: Float8Kind, cast: Float8Cast = "ml_dtypes"): number {
+  return encodeOne(bits, value, formatFor(kind, cast));
 }
 
 function encodeOne(bits: number, value: number, f: Float8Format): number {
@@ -109,23 +121,23 @@ function encodeOne(bits: number, value: number, f: Float8Format): number {
   return sign | ((mag + f.subnormalMagic - f.subnormalMagic) * f.subnormalScale);
 }
 
-/** dst[i] = float8 code of src[i]. */
-export function encodeFloat8(src: Float32Array, dst: Uint8Array, kind: Float8Kind): void {
+/** dst[i] = float8 code of src[i] (`cast`: whose conversion, see the file comment). */
+export function encodeFloat8(src: Float32Array, dst: Uint8Array, kind: Float8Kind, cast: Float8Cast = "ml_dtypes"): void {
   if (src.length !== dst.length) {
     throw new KquantError(`float32 → ${kind}: source has ${src.length} elements but destination has ${dst.length}`);
   }
-  const f = FORMATS[float8Format(kind)];
+  const f = formatFor(float8Format(kind), cast);
   const bits = new Uint32Array(src.buffer, src.byteOffset, src.length);
   const n = src.length;
   for (let i = 0; i < n; i++) dst[i] = encodeOne(bits[i], src[i], f);
 }
 
-/** dst[i] = float32 value of code src[i]. */
-export function decodeFloat8(src: Uint8Array, dst: Float32Array, kind: Float8Kind): void {
+/** dst[i] = float32 value of code src[i] (`cast`: whose conversion, see the file comment). */
+export function decodeFloat8(src: Uint8Array, dst: Float32Array, kind: Float8Kind, cast: Float8Cast = "ml_dtypes"): void {
   if (src.length !== dst.length) {
     throw new KquantError(`${kind} → float32: source has ${src.length} elements but destination has ${dst.length}`);
   }
-  const lut = float8DecodeTable(float8Format(kind));
+  const lut = float8DecodeTable(float8Format(kind), cast);
   const out = new Uint32Array(dst.buffer, dst.byteOffset, dst.length);
   const n = src.length;
   for (let i = 0; i < n; i++) out[i] = lut[src[i]];

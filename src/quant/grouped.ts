@@ -1,6 +1,7 @@
 /**
  * `keras.quantizers.abs_max_quantize_grouped_with_zero_point` on a float32 [rows, cols] tensor,
- * bit-exact with Keras 3.15.1's DEFAULT path (to_numpy=False), which goes through
+ * bit-exact with Keras 3.15.1's DEFAULT path (to_numpy=False) on each CPU backend (`backend`,
+ * default tensorflow), which goes through
  * `compute_quantization_parameters(transpose(x), bits, symmetric=False, per_channel=True,
  * group_size=block_size, epsilon, signed=True)`. Groups are `blockSize` consecutive rows.
  *
@@ -21,12 +22,13 @@
  *   scale = range / (2^bits - 1), replaced by float32(1e-8) where <= 0.
  * - zero = clip(round(-min / scale) + qmin, qmin, qmax_signed) cast to int8 (saturating,
  *   NaN → 0); values = cast(clip(round(x / scale) + zero, value_range), dtype).
- * - All arithmetic is float32 with XLA:CPU's flush-to-zero / denormals-are-zero.
- * - XLA rewrites a division by a broadcast operand into a multiplication by its float32
- *   reciprocal (jnp.divide is jitted, so the broadcast and the divide are one computation).
- *   range / maxq and x / scale[group] are therefore range * f32(1/maxq) and
+ * - All arithmetic is float32; tensorflow and jax flush subnormals (flush-to-zero /
+ *   denormals-are-zero), torch and numpy keep them (a subnormal column's range is then not 0).
+ * - jax only: XLA rewrites a division by a broadcast operand into a multiplication by its
+ *   float32 reciprocal (jnp.divide is jitted, so the broadcast and the divide are one
+ *   computation). range / maxq and x / scale[group] are therefore range * f32(1/maxq) and
  *   x * f32(1/scale), which differ from IEEE division in the last bit; -min / scale divides
- *   two same-shape arrays and stays a true division.
+ *   two same-shape arrays and stays a true division. The other backends divide exactly.
  *
  * The numpy path (to_numpy=True) differs and is NOT what this implements: it always pads
  * before min/max (also for a single group), skips the min == max widening and the 1e-8 floor,
@@ -49,12 +51,14 @@ import {
   ROUND_MAGIC,
   outArray,
   checkQuantDType,
+  backendDType,
   clipBounds,
   float32Data,
   type QuantArray,
   type QuantDType,
 } from "./absmax.js";
-import { MIN_NORMAL, f32Add, f32Div, f32Mul, f32Sub, flushSubnormal } from "./f32.js";
+import { MIN_NORMAL, f32Arith } from "./f32.js";
+import { behaviourOf, type KerasBackend } from "./backend.js";
 
 export interface GroupedOptions {
   valueRange?: readonly [number, number];
@@ -64,6 +68,8 @@ export interface GroupedOptions {
   axis?: 0 | 1;
   /** An array to write the values into instead of allocating (the output dtype's type, rows × cols long). */
   out?: QuantArray;
+  /** The Keras backend whose arithmetic to reproduce (default tensorflow, Keras's default). */
+  backend?: KerasBackend;
 }
 
 export interface GroupedResult {
@@ -120,7 +126,11 @@ export function absMaxQuantizeGroupedWithZeroPoint(
   const axis = opts.axis ?? 0;
   if (axis !== 0 && axis !== 1) throw new KquantError(`${WHAT}: axis must be 0 or 1, got ${String(axis)}`);
   const valueRange = opts.valueRange ?? [-8, 7];
-  const dtype = checkQuantDType(opts.dtype ?? "int8", WHAT);
+  const b = behaviourOf(opts.backend, WHAT);
+  const f = f32Arith(b.flushSubnormals);
+  const divide = b.divide === "exact";
+  const tiny = b.flushSubnormals ? MIN_NORMAL : 0;
+  const dtype = backendDType(checkQuantDType(opts.dtype ?? "int8", WHAT), valueRange, b, WHAT);
   const epsilon = opts.epsilon ?? DEFAULT_EPSILON;
   const levels = valueRange[1] - valueRange[0] + 1;
   if (!(levels >= 2)) {
@@ -129,7 +139,8 @@ export function absMaxQuantizeGroupedWithZeroPoint(
   const bits = Math.floor(Math.log2(levels));
   const qminSigned = -(2 ** (bits - 1));
   const qmaxSigned = 2 ** (bits - 1) - 1;
-  const invMaxq = Math.fround(1 / Math.fround(2 ** bits - 1));
+  const maxq = Math.fround(2 ** bits - 1);
+  const invMaxq = Math.fround(1 / maxq);
   const alongLast = axis === 1;
   const along = alongLast ? cols : rows;
   const others = alongLast ? rows : cols;
@@ -140,9 +151,9 @@ export function absMaxQuantizeGroupedWithZeroPoint(
   const lo = new Float32Array(nGroups * others).fill(Infinity);
   const hi = new Float32Array(nGroups * others).fill(-Infinity);
   const simdMinMax = alongLast ? simdRowGroupMinMax : simdGroupMinMax;
-  if (!simdMinMax(data, rows, cols, blockSize, lo, hi)) {
+  if (!simdMinMax(data, rows, cols, blockSize, lo, hi, b.flushSubnormals)) {
     // Math.min/max on float32 arrays cost V8 ~11 ns per element here; f32x4.min/max are the same ops.
-    forEachRun(L, (start, len, p, step) => minMaxRun(data, start, len, lo, hi, p, step));
+    forEachRun(L, (start, len, p, step) => minMaxRun(data, start, len, lo, hi, p, step, tiny));
   }
   if (nGroups > 1 && along % blockSize !== 0) {
     // The last group of each row (axis 1) or column (axis 0).
@@ -157,34 +168,46 @@ export function absMaxQuantizeGroupedWithZeroPoint(
   const scale = new Float32Array(nGroups * others);
   const scaleBits = new Uint32Array(scale.buffer, scale.byteOffset, scale.length);
   const zero = new Int8Array(nGroups * others);
-  const eps = epsilon > 0 ? flushSubnormal(Math.fround(epsilon)) : 0;
+  const eps = epsilon > 0 ? f.flush(Math.fround(epsilon)) : 0;
   const floor = Math.fround(1e-8);
-  // The zero point is cast to int8, which saturates; clamping the clip bounds does the same.
-  const zLo = Math.max(qminSigned, -128);
-  const zHi = Math.min(qmaxSigned, 127);
+  // The zero point is cast to int8, which saturates (clamping the clip bounds does the same) or
+  // wraps (torch, numpy: the Int8Array store wraps as their C cast does). TensorFlow's cast of
+  // what int8 cannot hold depends on the element's position (8-wide packets saturate, NaN
+  // included, the tail wraps), so kquant refuses to guess there.
+  const wrap = b.intCast === "wrap";
+  if (!b.outOfRangeCast && qminSigned < -128) {
+    throw new KquantError(`${WHAT}: value range ${JSON.stringify(valueRange)} makes ${bits}-bit zero points, beyond int8; this backend's cast of them depends on the element's position, so no bytes would match`);
+  }
+  if (!b.outOfRangeCast && dtype !== "float32" && (lo.some((v) => !Number.isFinite(v)) || hi.some((v) => !Number.isFinite(v)))) {
+    throw new KquantError(`${WHAT}: NaN or Inf in the input (it sends NaN to the integer cast); this backend's cast of NaN depends on the element's position, so no bytes would match`);
+  }
+  const zLo = wrap ? qminSigned : Math.max(qminSigned, -128);
+  const zHi = wrap ? qmaxSigned : Math.min(qmaxSigned, 127);
   for (let i = 0; i < scale.length; i++) {
     let mn = lo[i]!;
     let mx = hi[i]!;
     if (mn === mx) {
-      mn = f32Sub(mn, 1);
-      mx = f32Add(mx, 1);
+      mn = f.sub(mn, 1);
+      mx = f.add(mx, 1);
     }
-    let range = f32Sub(mx, mn);
-    if (epsilon > 0) range = f32Add(range, eps);
-    let s = f32Mul(range, invMaxq);
+    let range = f.sub(mx, mn);
+    if (epsilon > 0) range = f.add(range, eps);
+    let s = divide ? f.div(range, maxq) : f.mul(range, invMaxq);
     if (s <= 0) s = floor;
     if (s !== s) scaleBits[i] = mn !== mn || mx !== mx ? POSITIVE_QNAN : DEFAULT_NAN;
     else scale[i] = s;
-    const z = f32Add(roundHalfEven(f32Div(-mn, s)), qminSigned);
+    const z = f.add(roundHalfEven(f.div(-mn, s)), qminSigned);
     zero[i] = Math.min(Math.max(z, zLo), zHi);
   }
 
-  const inv = new Float32Array(scale.length);
-  for (let i = 0; i < inv.length; i++) inv[i] = f32Div(1, scale[i]!);
+  // What x is divided by (the scale, flushed as an operand) or multiplied with (jax: its reciprocal).
+  const by = new Float32Array(scale.length);
+  for (let i = 0; i < by.length; i++) by[i] = divide ? f.flush(scale[i]!) : f.div(1, scale[i]!);
   const out = outArray(opts.out, dtype, rows * cols, `${WHAT} values`);
-  const [vlo, vhi] = clipBounds(valueRange, dtype);
+  const [vlo, vhi] = clipBounds(valueRange, dtype, b.flushSubnormals, b.intCast === "wrap");
+  const q: Quotient = { by, divide, tiny };
   if (out instanceof Float32Array) {
-    forEachRun(L, (start, len, p, step) => quantizeFloatRun(data, start, len, inv, zero, p, step, vlo, vhi, out));
+    forEachRun(L, (start, len, p, step) => quantizeFloatRun(data, start, len, q, zero, p, step, vlo, vhi, out));
     const outBits = new Uint32Array(out.buffer, out.byteOffset, out.length);
     forEachRun(L, (start, len, p, step) => {
       for (let i = start, q = p; i < start + len; i++, q += step) {
@@ -193,7 +216,7 @@ export function absMaxQuantizeGroupedWithZeroPoint(
       }
     });
   } else {
-    quantizeGroupedInt(data, L, inv, zero, vlo, vhi, out);
+    quantizeGroupedInt(data, L, q, zero, vlo, vhi, out);
   }
   return {
     values: { dtype, shape: [rows, cols], data: out },
@@ -206,7 +229,7 @@ export function absMaxQuantizeGroupedWithZeroPoint(
  * Per group: min and max of the flushed inputs (NaN wins, as jnp.min/max) over one run. A
  * function of its own, as are the quantize loops: inside the large caller V8 optimised them far worse.
  */
-function minMaxRun(data: Float32Array, start: number, len: number, lo: Float32Array, hi: Float32Array, p: number, step: number): void {
+function minMaxRun(data: Float32Array, start: number, len: number, lo: Float32Array, hi: Float32Array, p: number, step: number, tiny: number): void {
   const end = start + len;
   if (step === 0) {
     // Comparisons on the raw values, flushed once at the end: the flush is monotone, so it
@@ -222,23 +245,30 @@ function minMaxRun(data: Float32Array, start: number, len: number, lo: Float32Ar
       if (v > mx) mx = v;
       if (v !== v) nan = true;
     }
-    lo[p] = nan ? NaN : mn < MIN_NORMAL && mn > -MIN_NORMAL ? 0 : mn;
-    hi[p] = nan ? NaN : mx < MIN_NORMAL && mx > -MIN_NORMAL ? 0 : mx;
+    lo[p] = nan ? NaN : mn < tiny && mn > -tiny ? 0 : mn;
+    hi[p] = nan ? NaN : mx < tiny && mx > -tiny ? 0 : mx;
     return;
   }
   for (let i = start, q = p; i < end; i++, q += step) {
     const v = data[i]!;
-    const x = v < MIN_NORMAL && v > -MIN_NORMAL ? 0 : v;
+    const x = v < tiny && v > -tiny ? 0 : v;
     lo[q] = Math.min(lo[q]!, x);
     hi[q] = Math.max(hi[q]!, x);
   }
+}
+
+/** x's quotient by the group's scale: `by` holds divisors (`divide`) or jax's reciprocals; `tiny` the flush threshold. */
+interface Quotient {
+  by: Float32Array;
+  divide: boolean;
+  tiny: number;
 }
 
 function quantizeFloatRun(
   data: Float32Array,
   start: number,
   len: number,
-  inv: Float32Array,
+  q: Quotient,
   zero: Int8Array,
   p: number,
   step: number,
@@ -246,12 +276,13 @@ function quantizeFloatRun(
   vhi: number,
   out: Float32Array,
 ): void {
+  const { by, divide, tiny } = q;
   for (let i = start, g = p; i < start + len; i++, g += step) {
     const v = data[i]!;
-    const x = v < MIN_NORMAL && v > -MIN_NORMAL ? 0 : v;
-    // A subnormal product rounds to ±0 either way, so it needs no flush before rounding.
-    const q = Math.fround(roundHalfEven(Math.fround(x * inv[g]!)) + zero[g]!);
-    out[i] = Math.min(Math.max(q, vlo), vhi);
+    const x = v < tiny && v > -tiny ? 0 : v;
+    // A subnormal quotient rounds to ±0 either way, so it needs no flush before rounding.
+    const r = Math.fround(roundHalfEven(Math.fround(divide ? x / by[g]! : x * by[g]!)) + zero[g]!);
+    out[i] = Math.min(Math.max(r, vlo), vhi);
   }
 }
 
@@ -261,14 +292,16 @@ function quantizeFloatRun(
  * store through V8's slow truncation). The input flush only matters when some inv · 2^-126 can
  * exceed 0.5: otherwise a subnormal's product rounds to ±0 and adds nothing to the zero point.
  */
-function quantizeGroupedInt(data: Float32Array, L: GroupLayout, inv: Float32Array, zero: Int8Array, vlo: number, vhi: number, out: QuantArray): void {
+function quantizeGroupedInt(data: Float32Array, L: GroupLayout, q: Quotient, zero: Int8Array, vlo: number, vhi: number, out: QuantArray): void {
   const { rows, cols, blockSize } = L;
+  const { by, divide, tiny } = q;
   if (out instanceof Int8Array) {
     const simd = L.alongLast ? simdQuantizeRowGroupedInt8 : simdQuantizeGroupedInt8;
-    if (simd(data, rows, cols, blockSize, inv, zero, vlo, vhi, out)) return;
+    if (simd(data, rows, cols, blockSize, by, zero, vlo, vhi, out, tiny > 0, divide)) return;
   }
-  const flush = !inv.every((s) => s * MIN_NORMAL <= 0.5);
-  forEachRun(L, (start, len, p, step) => quantizeIntRun(data, start, len, inv, zero, p, step, vlo, vhi, out, flush));
+  const flush = tiny > 0 && !by.every((d) => (divide ? MIN_NORMAL / d : d * MIN_NORMAL) <= 0.5);
+  const run = divide ? quantizeIntRunDividing : quantizeIntRun;
+  forEachRun(L, (start, len, p, step) => run(data, start, len, by, zero, p, step, vlo, vhi, out, flush));
 }
 
 function quantizeIntRun(
@@ -295,6 +328,35 @@ function quantizeIntRun(
   } else {
     for (let i = start, g = p; i < end; i++, g += step) {
       out[i] = Math.min(Math.max(Math.fround(Math.fround(data[i]! * inv[g]!) + M - M + zero[g]!), vlo), vhi);
+    }
+  }
+}
+
+/** quantizeIntRun with x / by[g] (exact division: every backend but jax). */
+function quantizeIntRunDividing(
+  data: Float32Array,
+  start: number,
+  len: number,
+  inv: Float32Array,
+  zero: Int8Array,
+  p: number,
+  step: number,
+  vlo: number,
+  vhi: number,
+  out: QuantArray,
+  flush: boolean,
+): void {
+  const M = ROUND_MAGIC;
+  const end = start + len;
+  if (flush) {
+    for (let i = start, g = p; i < end; i++, g += step) {
+      const v = data[i]!;
+      const x = v < MIN_NORMAL && v > -MIN_NORMAL ? 0 : v;
+      out[i] = Math.min(Math.max(Math.fround(Math.fround(x / inv[g]!) + M - M + zero[g]!), vlo), vhi);
+    }
+  } else {
+    for (let i = start, g = p; i < end; i++, g += step) {
+      out[i] = Math.min(Math.max(Math.fround(Math.fround(data[i]! / inv[g]!) + M - M + zero[g]!), vlo), vhi);
     }
   }
 }

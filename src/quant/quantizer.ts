@@ -19,6 +19,7 @@
 import { KquantError } from "../errors.js";
 import type { Tensor } from "./tensor.js";
 import { DEFAULT_EPSILON, absMaxQuantize, type QuantArray, type QuantDType } from "./absmax.js";
+import type { KerasBackend } from "./backend.js";
 
 export type ConfigValue = null | boolean | number | string | ConfigValue[] | { [key: string]: ConfigValue };
 export type QuantizerConfig = { [key: string]: ConfigValue };
@@ -105,6 +106,8 @@ export interface AbsMaxQuantizerOptions {
   valueRange?: readonly [number, number];
   epsilon?: number;
   outputDtype?: string;
+  /** The Keras backend whose arithmetic to reproduce (default tensorflow); not part of Keras's config. */
+  backend?: KerasBackend;
 }
 
 export class AbsMaxQuantizer extends Quantizer {
@@ -112,6 +115,7 @@ export class AbsMaxQuantizer extends Quantizer {
   readonly axis: number[] | null;
   readonly valueRange: [number, number];
   readonly epsilon: number;
+  readonly backend: KerasBackend | undefined;
 
   constructor(opts: AbsMaxQuantizerOptions = {}) {
     const outputDtype = opts.outputDtype ?? "int8";
@@ -120,6 +124,7 @@ export class AbsMaxQuantizer extends Quantizer {
     this.axis = axis === null ? null : typeof axis === "number" ? [axis] : [...axis];
     this.valueRange = [...(opts.valueRange ?? [-127, 127])] as [number, number];
     this.epsilon = opts.epsilon ?? DEFAULT_EPSILON;
+    this.backend = opts.backend;
     if (outputDtype === "int8" && (this.valueRange[0] < -128 || this.valueRange[1] > 127)) {
       throw new KquantError(
         "Quantizer with output_dtype='int8' requires value_range to be within the interval " +
@@ -138,6 +143,7 @@ export class AbsMaxQuantizer extends Quantizer {
       valueRange: this.valueRange,
       dtype: this.outputDtype as QuantDType,
       epsilon: this.epsilon,
+      ...(this.backend !== undefined ? { backend: this.backend } : {}),
     });
   }
 

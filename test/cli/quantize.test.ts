@@ -181,7 +181,14 @@ describe("kquant quantize on bad input", () => {
       `kquant: ${input}: tensor "bad.weight": 3 of 64 values are NaN or Inf; nothing was written (--allow-nonfinite quantizes it anyway)\n`,
     );
     expect(listDir(dir)).toEqual(["nan.safetensors"]);
-    const forced = await runCli("quantize", input, "--int8", "-q", "--allow-nonfinite");
+    // Allowed: on tensorflow (the default) NaN would reach an integer cast whose result depends
+    // on the element's position, which kquant refuses; on jax it is written.
+    const onTensorflow = await runCli("quantize", input, "--int8", "-q", "--allow-nonfinite");
+    expect(onTensorflow.code).toBe(2);
+    expect(onTensorflow.stderr.trim().split("\n")).toHaveLength(1);
+    expect(onTensorflow.stderr).toContain("a NaN reaches the int cast, which on this backend depends on its position (torch, jax and numpy cast NaN to 0)");
+    expect(listDir(dir)).toEqual(["nan.safetensors"]);
+    const forced = await runCli("quantize", input, "--int8", "-q", "--allow-nonfinite", "--keras-backend", "jax");
     expect(forced.code).toBe(0);
   });
 
@@ -379,5 +386,33 @@ describe("recipes", () => {
     const res = await runCli("quantize", DEMO, "--recipe", recipe);
     expect(res.code).toBe(2);
     expect(res.stderr).toBe(`kquant: ${recipe}: rule 1: unknown key "bits"\n`);
+  });
+});
+
+describe("kquant quantize --keras-backend", () => {
+  it("refuses an unknown backend with one line, exit 2, and writes nothing", async () => {
+    const input = join(dir, "tiny.safetensors");
+    copyFileSync(DEMO, input);
+    const res = await runCli("quantize", input, "--int8", "--keras-backend", "mlx");
+    expect(res.code).toBe(2);
+    expect(res.stderr.trim().split("\n")).toHaveLength(1);
+    expect(res.stderr).toContain("expected one of tensorflow, torch, jax, numpy");
+    expect(listDir(dir)).toEqual(["tiny.safetensors"]);
+  });
+
+  it("records the backend (default tensorflow) and the Keras version in the manifest", async () => {
+    const input = join(dir, "tiny.safetensors");
+    copyFileSync(DEMO, input);
+    for (const backend of [undefined, "torch"]) {
+      const out = join(dir, `out-${backend ?? "default"}.safetensors`);
+      const res = await runCli("quantize", input, "--int4", "--block-size", "32", "-o", out, ...(backend ? ["--keras-backend", backend] : []));
+      expect(res.code).toBe(0);
+      const m = manifestFromMetadata((await readAll(out)).metadata)!;
+      expect(m.keras_version).toBe("3.15.1");
+      expect(m.options.keras_backend).toBe(backend ?? "tensorflow");
+      const quantized = Object.values(m.tensors).filter((t) => t.mode !== "passthrough");
+      expect(quantized.length).toBeGreaterThan(0);
+      for (const t of quantized) expect(t.backend).toBe(backend ?? "tensorflow");
+    }
   });
 });

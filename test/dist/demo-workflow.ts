@@ -42,7 +42,7 @@ export async function checkDemoWorkflow(kquant: Kquant, dir: string): Promise<vo
     return new Map(report.tensors.map((t) => [t.name, t]));
   };
 
-  expect((await ok("--version")).stdout.trim()).toBe(PACKAGE_VERSION);
+  expect((await ok("--version")).stdout.trim()).toBe(`kquant ${PACKAGE_VERSION} (Keras 3.15.1)`);
   await checkHelp(ok);
 
   const original = await inspect("demo.safetensors");

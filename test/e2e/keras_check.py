@@ -1,8 +1,9 @@
-"""Reads a kquant output with Python's safetensors + numpy and re-derives every stored tensor
-with the real Keras (jax, CPU) from the original checkpoint: int values, packed nibbles, scales,
-zero points and float8 codes must be identical, byte for byte.
+"""Reads kquant outputs with Python's safetensors + numpy and re-derives every stored tensor
+with the real Keras (CPU, the backend KERAS_BACKEND names) from the original checkpoint: int
+values, packed nibbles, scales, zero points and float8 codes must be identical, byte for byte.
+Each output's manifest must name that backend. One process checks every output given.
 
-usage: keras_check.py ORIGINAL.safetensors QUANTIZED.safetensors
+usage: keras_check.py ORIGINAL.safetensors QUANTIZED.safetensors [QUANTIZED.safetensors ...]
 """
 
 import json
@@ -24,7 +25,17 @@ for _name, _dtype in F8.items():
 
 
 def as_f32(x):
-    return np.asarray(x).astype(np.float32)
+    return np.asarray(keras.ops.convert_to_numpy(x)).astype(np.float32)
+
+
+def host(x):
+    """A backend tensor as numpy, bits unchanged (torch float8 has no numpy view of its own)."""
+    if keras.backend.backend() == "torch":
+        import torch
+
+        if x.dtype in (torch.float8_e4m3fn, torch.float8_e5m2):
+            return x.detach().cpu().view(torch.uint8).numpy()
+    return np.asarray(keras.ops.convert_to_numpy(x))
 
 
 def same(name, what, got, want):
@@ -40,8 +51,11 @@ def check(original_path, quantized_path):
     original = load_file(original_path)
     stored = load_file(quantized_path)
     counts = {}
+    backend = keras.backend.backend()
     for name, rec in manifest["tensors"].items():
         mode = rec["mode"]
+        if mode != "passthrough" and rec.get("backend") != backend:
+            raise SystemExit(f"FAIL {name}: quantized for Keras backend {rec.get('backend')}, checked on {backend}")
         counts[mode] = counts.get(mode, 0) + 1
         src = original[name]
         if mode == "passthrough":
@@ -53,22 +67,26 @@ def check(original_path, quantized_path):
             q, scale = quantizers.abs_max_quantize(
                 x, axis, value_range=tuple(rec["value_range"]), epsilon=rec["epsilon"]
             )
-            q = np.asarray(q)
+            q = host(q)
             if mode == "int4":
-                q = np.asarray(quantizers.pack_int4(q, axis=rec["pack_axis"])[0])
+                q = host(quantizers.pack_int4(q, axis=rec["pack_axis"])[0])
                 unpacked = quantizers.unpack_int4(stored[name], rec["orig_len"], axis=rec["pack_axis"])
                 same(name, "unpacked int4", np.asarray(unpacked).shape, x.shape)
             same(name, "values", stored[name], q)
-            same(name, "scale", stored[rec["scale"]], as_f32(scale))
+            scale = as_f32(scale)
+            if axis is None:
+                # torch returns a 0-d scale here; kquant stores every per-tensor scale keepdims.
+                scale = scale.reshape(stored[rec["scale"]].shape)
+            same(name, "scale", stored[rec["scale"]], scale)
         elif mode == "int4_grouped":
             kernel = x if axis == 0 else x.T
             q, scale, zero = quantizers.abs_max_quantize_grouped_with_zero_point(
                 kernel, rec["block_size"], value_range=tuple(rec["value_range"]), epsilon=rec["epsilon"]
             )
-            q, scale, zero = np.asarray(q), as_f32(scale), np.asarray(zero).astype(np.int8)
+            q, scale, zero = host(q), as_f32(scale), host(zero).astype(np.int8)
             if axis != 0:
                 q, scale, zero = q.T, scale.T, zero.T
-            q = np.asarray(quantizers.pack_int4(np.ascontiguousarray(q), axis=rec["pack_axis"])[0])
+            q = host(quantizers.pack_int4(np.ascontiguousarray(q), axis=rec["pack_axis"])[0])
             same(name, "values", stored[name], q)
             same(name, "scale", stored[rec["scale"]], scale)
             same(name, "zero point", stored[rec["zero"]], zero)
@@ -79,14 +97,15 @@ def check(original_path, quantized_path):
             )
             scale = as_f32(scale)
             dmax = np.float32(ml_dtypes.finfo(F8[mode]).max)
-            q = keras.ops.cast(keras.ops.clip(keras.ops.divide(x, scale), -dmax, dmax), mode)
-            same(name, "float8 codes", stored[name].view(np.uint8), np.asarray(q).view(np.uint8))
+            q = keras.ops.cast(keras.ops.clip(keras.ops.divide(keras.ops.convert_to_tensor(x), keras.ops.convert_to_tensor(scale)), -dmax, dmax), mode)
+            same(name, "float8 codes", stored[name].view(np.uint8), host(q).view(np.uint8))
             same(name, "scale", stored[rec["scale"]], scale)
         else:
             raise SystemExit(f"FAIL {name}: unknown mode {mode}")
     summary = ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
-    print(f"PASS {quantized_path}: every tensor matches Keras {keras.__version__} ({summary})")
+    print(f"PASS {quantized_path}: every tensor matches Keras {keras.__version__} on {backend} ({summary})")
 
 
 if __name__ == "__main__":
-    check(sys.argv[1], sys.argv[2])
+    for quantized in sys.argv[2:]:
+        check(sys.argv[1], quantized)

@@ -45,11 +45,23 @@ run verify "$work/minilm.int8.safetensors" --against "$model" --min-sqnr 28 --mi
 run verify "$work/minilm.int4.safetensors" --against "$model" --min-sqnr 12 --min-cosine 0.97 | tail -n 2
 run verify "$work/minilm.float8.safetensors" --against "$model" --min-sqnr 30 --min-cosine 0.9995 | tail -n 2
 # The real Keras re-derives every stored tensor of the real model (millions of values per tensor, so
-# the SIMD kernels' full blocks and tails are checked against Keras directly, not only the demo's).
-keras_python="$(bash "$root/fixtures/keras/venv.sh")"
-for mode in int8 int4 float8 int4-axis0; do
-  KERAS_BACKEND=jax JAX_PLATFORMS=cpu "$keras_python" "$root/test/e2e/keras_check.py" "$model" "$work/minilm.$mode.safetensors" |
-    sed "s#$work/##g"
+# the SIMD kernels' full blocks and tails are checked against Keras directly, not only the demo's),
+# on each backend: kquant --keras-backend X checked by Keras with KERAS_BACKEND=X, one Python
+# process per backend. The outputs above (default: tensorflow) are checked there too.
+env_of() { case "$1" in tensorflow) echo keras-tf ;; torch) echo keras-torch ;; *) echo keras-jax ;; esac; }
+for backend in tensorflow torch jax numpy; do
+  outputs=()
+  if [[ "$backend" == tensorflow ]]; then
+    outputs=("$work"/minilm.{int8,int4,float8,int4-axis0}.safetensors)
+  else
+    kquant quantize "$model" --int8 -o "$work/$backend.int8.safetensors" --quiet --keras-backend "$backend"
+    kquant quantize "$model" --int4 --block-size 128 -o "$work/$backend.int4.safetensors" --quiet --keras-backend "$backend"
+    kquant quantize "$model" --float8 -o "$work/$backend.float8.safetensors" --quiet --keras-backend "$backend"
+    outputs=("$work/$backend".{int8,int4,float8}.safetensors)
+  fi
+  keras_python="$(bash "$root/scripts/pyenv.sh" "$(env_of "$backend")")"
+  KERAS_BACKEND="$backend" JAX_PLATFORMS=cpu CUDA_VISIBLE_DEVICES="" TF_CPP_MIN_LOG_LEVEL=3 PYTHONWARNINGS=ignore \
+    "$keras_python" "$root/test/e2e/keras_check.py" "$model" "${outputs[@]}" | sed "s#$work/##g"
 done
 run dequantize "$work/minilm.int8.safetensors" -o "$work/minilm.dequantized.safetensors"
 run dequantize "$work/minilm.int4.safetensors" -o "$work/minilm.dequantized.npz" --dtype f16

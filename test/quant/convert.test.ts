@@ -22,7 +22,7 @@ interface ConvertCase {
   sha256?: string;
 }
 
-const golden = loadGolden<ConvertCase>("convert");
+const golden = loadGolden<ConvertCase>("convert", "jax");
 const explicit = golden.cases.filter((c) => c.input !== undefined);
 const sweeps = golden.cases.filter((c) => c.sweep !== undefined);
 

@@ -24,7 +24,7 @@ interface UnpackCase {
   unpacked: GoldenTensor;
 }
 
-const golden = loadGolden<RoundtripCase | UnpackCase>("int4");
+const golden = loadGolden<RoundtripCase | UnpackCase>("int4", "jax");
 const i8 = (shape: number[], values: number[]) => ({ dtype: "int8" as const, shape, data: Int8Array.from(values) });
 
 describe("Keras's documented pack_int4 examples", () => {

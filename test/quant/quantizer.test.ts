@@ -23,7 +23,7 @@ type Case =
   | { kind: "call"; how: "kwargs" | "get"; spec: Kwargs | string; axis: number | null; x: GoldenTensor; values: GoldenTensor; scale: GoldenTensor }
   | { kind: "error"; action: "construct" | "get" | "base_get_config"; arg: unknown; message: string };
 
-const golden = loadGolden<Case>("quantizer");
+const golden = loadGolden<Case>("quantizer", "jax");
 const of = <K extends Case["kind"]>(kind: K) => golden.cases.filter((c): c is Extract<Case, { kind: K }> => c.kind === kind);
 
 function options(k: Kwargs): AbsMaxQuantizerOptions {
@@ -130,5 +130,23 @@ describe("errors carry Keras's messages", () => {
     expect(pyRepr({ a: [1, 1e-7, "x'y", "q\"'z"], b: null, c: true })).toBe(
       `{'a': [1, 1e-07, "x'y", 'q"\\'z'], 'b': None, 'c': True}`,
     );
+  });
+});
+
+describe("AbsMaxQuantizer on a chosen Keras backend", () => {
+  it("quantizes as absMaxQuantize does on that backend (a subnormal scale kept on torch, flushed on tensorflow)", () => {
+    for (const backend of ["tensorflow", "torch"] as const) {
+      const c = loadGolden<{ name: string; x: GoldenTensor; values: GoldenTensor; scale: GoldenTensor }>("abs_max", backend).cases.find(
+        (k) => k.name === "huge small range",
+      )!;
+      const q = new AbsMaxQuantizer({ axis: -1, valueRange: [-1, 1], backend });
+      const { values, scale } = q.quantize(decodeTensor(c.x));
+      expect(bytesOf(values.data)).toEqual(bytesOf(decodeTensor(c.values).data));
+      expect(bytesOf(scale.data)).toEqual(bytesOf(decodeTensor(c.scale).data));
+      expect(q.getConfig()).not.toHaveProperty("backend");
+    }
+    // The two backends do differ on this case, so the option is what decides.
+    const [tf, torch] = (["tensorflow", "torch"] as const).map((b) => loadGolden<{ name: string; values: GoldenTensor }>("abs_max", b).cases.find((k) => k.name === "huge small range")!.values.b64);
+    expect(tf).not.toBe(torch);
   });
 });

@@ -1,6 +1,8 @@
 import { describe, expect, it } from "vitest";
+import { KERAS_BACKENDS } from "../../src/quant/backend.js";
 import { ROUND_MAGIC, absMaxQuantize, quantizeToInt } from "../../src/quant/absmax.js";
-import { absMaxAlong, planReduction } from "../../src/quant/axes.js";
+import { planReduction } from "../../src/quant/axes.js";
+import { absMaxAlong } from "../../src/quant/absmax-along.js";
 import { MIN_NORMAL } from "../../src/quant/f32.js";
 import { countNonFinite, countNonFiniteScalar } from "../../src/quant/finite.js";
 import { roundHalfEven } from "../../src/quant/round.js";
@@ -189,9 +191,10 @@ describe("WebAssembly SIMD kernels equal the scalar loops bit for bit", () => {
         const x = nastyFloats(n, n + shape.length, specials);
         const t = { dtype: "float32" as const, shape, data: x };
         const ranges: [number, number][] = [[-8, 7], [-127.9, 127.9], [2, 100]]; // the last excludes 0: no SIMD clamp
-        for (const opts of [{}, { epsilon: 0 }, ...ranges.map((valueRange) => ({ valueRange }))]) {
-          const fast = withSimd(true, () => absMaxQuantize(t, axis, { ...opts, countNonFinite: true }));
-          const slow = withSimd(false, () => absMaxQuantize(t, axis, { ...opts, countNonFinite: true }));
+        // tensorflow flushes subnormals (as jax), torch keeps them (as numpy); the kernels follow either.
+        for (const backend of ["tensorflow", "torch"] as const) for (const opts of [{}, { epsilon: 0 }, ...ranges.map((valueRange) => ({ valueRange }))]) {
+          const fast = withSimd(true, () => absMaxQuantize(t, axis, { ...opts, backend, countNonFinite: true }));
+          const slow = withSimd(false, () => absMaxQuantize(t, axis, { ...opts, backend, countNonFinite: true }));
           expect(firstDifference(fast.values.data, slow.values.data)).toBe(-1);
           expect(firstDifference(fast.scale.data, slow.scale.data)).toBe(-1);
           const bad = countNonFiniteScalar(x);
@@ -242,16 +245,17 @@ describe("WebAssembly SIMD kernels equal the scalar loops bit for bit", () => {
         // quotients; 0 and Inf make invalid products (x86's default NaN).
         const pick = [1, 2 ** -3, 2 ** 7, 448 / 3.7, 1e-3, 1e30, 2 ** -130, 0, Infinity, -2, 5e-39];
         let checked = 0;
-        for (const reciprocal of [true, false]) {
+        // jax: reciprocal or division, subnormals flushed; torch: division, subnormals kept.
+        for (const [backend, reciprocal] of [["jax", true], ["jax", false], ["torch", false]] as const) {
           const scale = Float32Array.from({ length: period }, (_, c) => (period === 1 ? 448 / 13 : pick[c % pick.length]! * (1 + Math.floor(r() * 4))));
           const simdOut = new Uint8Array(n);
           const scalarOut = new Uint8Array(n);
-          withSimd(true, () => quantizeFloat8(x, scale, kind, simdOut, { inner, reciprocal }));
-          withSimd(false, () => quantizeFloat8(x, scale, kind, scalarOut, { inner, reciprocal }));
+          withSimd(true, () => quantizeFloat8(x, scale, kind, simdOut, { inner, reciprocal, backend }));
+          withSimd(false, () => quantizeFloat8(x, scale, kind, scalarOut, { inner, reciprocal, backend }));
           expect(firstDifference(simdOut, scalarOut)).toBe(-1);
           checked += n;
         }
-        expect(checked).toBeGreaterThan(1_900_000);
+        expect(checked).toBeGreaterThan(2_900_000);
       });
     }
   }
@@ -309,7 +313,9 @@ describe("WebAssembly SIMD kernels equal the scalar loops bit for bit", () => {
     it(`grouped int4 ${rows}×${cols} block ${block}: SIMD min/max and values equal the scalar loops`, () => {
       const x = nastyFloats(rows * cols, rows + cols, true);
       const t = { dtype: "float32" as const, shape: [rows, cols], data: x };
-      for (const opts of [{}, { epsilon: 0 }, { valueRange: [-128, 127] as [number, number] }, { valueRange: [-7.5, 7.5] as [number, number] }]) {
+      // With NaN in the data: jax (reciprocal, flushed) and torch (division, kept); tensorflow refuses NaN.
+      for (const backend of ["jax", "torch"] as const) for (const o of [{}, { epsilon: 0 }, { valueRange: [-128, 127] as [number, number] }, { valueRange: [-7.5, 7.5] as [number, number] }]) {
+        const opts = { ...o, backend };
         const fast = withSimd(true, () => absMaxQuantizeGroupedWithZeroPoint(t, block, opts));
         const slow = withSimd(false, () => absMaxQuantizeGroupedWithZeroPoint(t, block, opts));
         expect(firstDifference(fast.values.data, slow.values.data)).toBe(-1);
@@ -317,10 +323,12 @@ describe("WebAssembly SIMD kernels equal the scalar loops bit for bit", () => {
         expect(firstDifference(fast.zeroPoint.data, slow.zeroPoint.data)).toBe(-1);
       }
       const clean = nastyFloats(rows * cols, rows * cols, false);
-      const a = withSimd(true, () => absMaxQuantizeGroupedWithZeroPoint({ ...t, data: clean }, block));
-      const b = withSimd(false, () => absMaxQuantizeGroupedWithZeroPoint({ ...t, data: clean }, block));
-      expect(firstDifference(a.values.data, b.values.data)).toBe(-1);
-      expect(firstDifference(a.scale.data, b.scale.data)).toBe(-1);
+      for (const backend of KERAS_BACKENDS) {
+        const a = withSimd(true, () => absMaxQuantizeGroupedWithZeroPoint({ ...t, data: clean }, block, { backend }));
+        const b = withSimd(false, () => absMaxQuantizeGroupedWithZeroPoint({ ...t, data: clean }, block, { backend }));
+        expect(firstDifference(a.values.data, b.values.data)).toBe(-1);
+        expect(firstDifference(a.scale.data, b.scale.data)).toBe(-1);
+      }
     });
   }
   const blockSizes = [1, 3, 4, 7, 32, 128, 200];
@@ -382,9 +390,9 @@ describe("WebAssembly SIMD kernels equal the scalar loops bit for bit", () => {
       for (const [rows, cols] of shapes) {
         const x = sprinkled(rows, cols, rows * 31 + cols + block);
         const t = { dtype: "float32" as const, shape: [rows, cols], data: x };
-        for (const opts of [{}, { epsilon: 0 }, { valueRange: [-128, 127] as [number, number] }, { valueRange: [-7.5, 7.5] as [number, number] }, { dtype: "float32" as const }]) {
-          const fast = withSimd(true, () => absMaxQuantizeGroupedWithZeroPoint(t, block, { ...opts, axis: 1 }));
-          const slow = withSimd(false, () => absMaxQuantizeGroupedWithZeroPoint(t, block, { ...opts, axis: 1 }));
+        for (const backend of ["jax", "torch"] as const) for (const opts of [{}, { epsilon: 0 }, { valueRange: [-128, 127] as [number, number] }, { valueRange: [-7.5, 7.5] as [number, number] }, { dtype: "float32" as const }]) {
+          const fast = withSimd(true, () => absMaxQuantizeGroupedWithZeroPoint(t, block, { ...opts, axis: 1, backend }));
+          const slow = withSimd(false, () => absMaxQuantizeGroupedWithZeroPoint(t, block, { ...opts, axis: 1, backend }));
           const at = `${rows}×${cols} ${JSON.stringify(opts)}`;
           expect(fast.scale.shape, at).toEqual([rows, Math.ceil(cols / block)]);
           expect(firstDifference(fast.scale.data, slow.scale.data), at).toBe(-1);

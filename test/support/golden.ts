@@ -1,7 +1,15 @@
-/** Loads golden vectors written by fixtures/keras/generate.py (exact bytes, little-endian). */
+/**
+ * Loads golden vectors written by fixtures/keras/generate.py under each Keras backend and merged
+ * by merge.py (exact bytes, little-endian): fixtures/keras/vectors/<backend>/<name>.json, where a
+ * case equal to an earlier backend's is stored as {"same_as": backend} and resolved here.
+ */
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import type { DType, Tensor, TypedArray } from "../../src/quant/tensor.js";
+import { KERAS_BACKENDS, type KerasBackend } from "../../src/quant/backend.js";
+
+export { KERAS_BACKENDS };
+export type { KerasBackend };
 
 export interface GoldenTensor {
   dtype: string;
@@ -17,8 +25,26 @@ export interface GoldenFile<C> {
 
 const vectorsDir = fileURLToPath(new URL("../../fixtures/keras/vectors/", import.meta.url));
 
-export function loadGolden<C>(name: string): GoldenFile<C> {
-  return JSON.parse(readFileSync(`${vectorsDir}${name}.json`, "utf8")) as GoldenFile<C>;
+const cache = new Map<string, GoldenFile<unknown>>();
+
+/** The vectors `name` as Keras on `backend` computed them, every case resolved. */
+export function loadGolden<C>(name: string, backend: KerasBackend): GoldenFile<C> {
+  const key = `${backend}/${name}`;
+  const hit = cache.get(key);
+  if (hit) return hit as GoldenFile<C>;
+  const raw = JSON.parse(readFileSync(`${vectorsDir}${key}.json`, "utf8")) as GoldenFile<C | { same_as: KerasBackend }>;
+  const cases = raw.cases.map((c, i) => {
+    const ref = (c as { same_as?: KerasBackend }).same_as;
+    return ref === undefined ? (c as C) : loadGolden<C>(name, ref).cases[i]!;
+  });
+  const file = { ...raw, cases };
+  cache.set(key, file);
+  return file;
+}
+
+/** Whether a case's computation was refused by its backend (recorded as {error: class name}). */
+export function refused(t: unknown): t is { error: string } {
+  return typeof t === "object" && t !== null && "error" in t;
 }
 
 const views: Record<string, (b: ArrayBuffer) => TypedArray> = {
@@ -68,4 +94,12 @@ export function intOptions<D extends string>(c: KerasIntArgs): { valueRange?: [n
     ...(c.dtype ? { dtype: c.dtype as D } : {}),
     ...(c.epsilon !== null ? { epsilon: c.epsilon } : {}),
   };
+}
+
+/** The values' bit patterns with every NaN as one marker (float32 or 16-bit bits). */
+export function nanBlind(t: { dtype: string; data: { buffer: ArrayBufferLike; byteOffset: number; length: number } }): (number | "NaN")[] {
+  const wide = t.dtype === "float32";
+  const bits = wide ? new Uint32Array(t.data.buffer, t.data.byteOffset, t.data.length) : new Uint16Array(t.data.buffer, t.data.byteOffset, t.data.length);
+  const nan = (b: number) => (wide ? (b & 0x7fffffff) > 0x7f800000 : t.dtype === "float16" ? (b & 0x7fff) > 0x7c00 : (b & 0x7fff) > 0x7f80);
+  return Array.from(bits, (b) => (nan(b) ? "NaN" : b));
 }

@@ -6,8 +6,10 @@ import { storedRole, type StoredBytes } from "../../plan/stored.js";
 import { KquantError } from "../../errors.js";
 import type { QuantizeStep } from "../../plan/plan.js";
 import type { QuantSpec } from "../../plan/spec.js";
-import { absMaxQuantize, absMaxScale, clipBounds, quantizeToInt } from "../../quant/absmax.js";
-import { absMaxAlong, planAbsMax } from "../../quant/axes.js";
+import { absMaxQuantize, absMaxScale, clipBounds, quantizeToInt, refuseNaNCast } from "../../quant/absmax.js";
+import { behaviourOf } from "../../quant/backend.js";
+import { planAbsMax } from "../../quant/axes.js";
+import { absMaxAlong } from "../../quant/absmax-along.js";
 import { countNonFinite } from "../../quant/finite.js";
 import { broadcastLayout } from "../../quant/broadcast.js";
 import { computeFloat8Scale, quantizeFloat8 } from "../../quant/float8-scale.js";
@@ -72,6 +74,15 @@ function sixteenBitTensor(step: QuantizeStep, bytes: Uint8Array): Tensor<Uint16A
   return { dtype: dtype === "BF16" ? "bfloat16" : "float16", shape: [...shape], data };
 }
 
+/** Runs a kernel: its own checks (e.g. a backend that cannot reproduce what it would write) get the step's file and tensor. */
+function naming<T>(step: QuantizeStep, run: () => T): T {
+  try {
+    return run();
+  } catch (err) {
+    throw err instanceof KquantError ? err.within({ file: step.source.file, tensor: step.source.name }) : err;
+  }
+}
+
 export function nonFiniteError(step: QuantizeStep, file: string, bad: number, total: number): KquantError {
   return new KquantError({
     file,
@@ -91,19 +102,12 @@ export function quantizeCounted(
   bytes: Uint8Array,
   opts: QuantizeOptions = {},
 ): { stored: StoredBytes | null; bad: number; total: number } {
-  const { stored, nonFinite } = quantizeSource(step, bytes, !opts.allowNonFinite, opts);
+  const { stored, nonFinite } = naming(step, () => quantizeSource(step, bytes, !opts.allowNonFinite, opts));
   return { stored: nonFinite > 0 ? null : stored, bad: nonFinite, total: sizeOf(step.source.shape) };
 }
 
 export function quantizeTensor(step: QuantizeStep, bytes: Uint8Array, file: string, opts: QuantizeOptions = {}): StoredBytes {
-  let counted: ReturnType<typeof quantizeCounted>;
-  try {
-    counted = quantizeCounted(step, bytes, opts);
-  } catch (err) {
-    // A kernel's own check names no file or tensor.
-    throw err instanceof KquantError ? err.within({ file, tensor: step.source.name }) : err;
-  }
-  const { stored, bad, total } = counted;
+  const { stored, bad, total } = quantizeCounted(step, bytes, opts);
   if (stored === null) throw nonFiniteError(step, file, bad, total);
   return stored;
 }
@@ -142,6 +146,7 @@ function quantizeSource(step: QuantizeStep, bytes: Uint8Array, count: boolean, o
       const { values, scale, nonFinite } = absMaxQuantize(input, spec.axis, {
         valueRange,
         epsilon,
+        backend: spec.backend,
         countNonFinite: count,
         out: { values: direct, scale: float32View(into?.scale) },
       });
@@ -152,6 +157,8 @@ function quantizeSource(step: QuantizeStep, bytes: Uint8Array, count: boolean, o
     case "int4_grouped": {
       const x = sourceTensor(step, bytes, scratch);
       const nonFinite = count ? countNonFinite(x.data) : 0;
+      // Refused anyway (quantizeCounted drops the bytes): no need to ask a backend that cannot cast NaN.
+      if (nonFinite > 0) return { stored: { values: new Uint8Array(0), scale: new Uint8Array(0) }, nonFinite };
       const { values, scale, zero } =
         spec.kerasPath === "dense-layer"
           ? quantizeGroupedNumpy(x.data, shape[0]!, shape[1]!, spec.blockSize!)
@@ -183,6 +190,7 @@ function groupedTensorPath(x: Tensor<Float32Array>, spec: QuantSpec, out: Int8Ar
   const { values, scale, zeroPoint } = absMaxQuantizeGroupedWithZeroPoint(x, spec.blockSize!, {
     valueRange: spec.valueRange ?? [-8, 7],
     epsilon: spec.epsilon ?? 1e-7,
+    ...(spec.backend ? { backend: spec.backend } : {}),
     axis: spec.axis === 0 ? 0 : 1,
     ...(out ? { out } : {}),
   });
@@ -229,14 +237,14 @@ export function foldAbsMax(into: Float32Array, amax: Float32Array): void {
 export function scaleFromAbsMax(step: QuantizeStep, amax: Float32Array): Float32Array {
   const { spec } = step;
   if (isFloat8Mode(spec.mode)) {
-    return computeFloat8Scale({ dtype: "float32", shape: [amax.length], data: amax }, 1, FLOAT8_MAX[spec.mode], spec.margin ?? 0).data;
+    return computeFloat8Scale({ dtype: "float32", shape: [amax.length], data: amax }, 1, FLOAT8_MAX[spec.mode], spec.margin ?? 0, spec.backend).data;
   }
-  return absMaxScale(amax.slice(), (spec.valueRange ?? [-127, 127])[1], spec.epsilon ?? 1e-7);
+  return absMaxScale(amax.slice(), (spec.valueRange ?? [-127, 127])[1], spec.epsilon ?? 1e-7, behaviourOf(spec.backend).flushSubnormals);
 }
 
 /** Pass 2: the slice's values (packed for int4) with the whole tensor's `scale`, into `opts.values` if given. */
 export function quantizeWithScale(step: QuantizeStep, bytes: Uint8Array, scale: Float32Array, opts: { values?: Uint8Array; scratch?: Scratch } = {}): Uint8Array {
-  return valuesWithScale(step, sourceTensor(step, bytes, opts.scratch), scale, opts.values, opts.scratch);
+  return naming(step, () => valuesWithScale(step, sourceTensor(step, bytes, opts.scratch), scale, opts.values, opts.scratch));
 }
 
 function valuesWithScale(step: QuantizeStep, x: Tensor<Float32Array>, scale: Float32Array, into: Uint8Array | undefined, scratch: Scratch | undefined): Uint8Array {
@@ -245,15 +253,17 @@ function valuesWithScale(step: QuantizeStep, x: Tensor<Float32Array>, scale: Flo
   if (isFloat8Mode(spec.mode)) {
     const out = into ?? new Uint8Array(n);
     const layout = broadcastLayout(scale, storedRole(step.stored, "scale")!.shape, x.shape, `tensor "${step.source.name}" scale`);
-    quantizeFloat8(x.data, layout.values, spec.mode, out, { inner: layout.inner });
+    quantizeFloat8(x.data, layout.values, spec.mode, out, { inner: layout.inner, backend: spec.backend });
     return out;
   }
   const plan = planAbsMax(x.shape, spec.axis === null ? null : [spec.axis]);
-  const [lo, hi] = clipBounds(spec.valueRange ?? [-127, 127], "int8");
+  const b = behaviourOf(spec.backend);
+  refuseNaNCast(x.data, scale, plan, b, "abs_max_quantize");
+  const [lo, hi] = clipBounds(spec.valueRange ?? [-127, 127], "int8", b.flushSubnormals, b.intCast === "wrap");
   const packed = spec.mode !== "int8";
   // int8 codes go straight into the destination; int4 codes wait in scratch to be packed there.
   const codes = packed ? (scratch?.int8(n) ?? new Int8Array(n)) : into ? new Int8Array(into.buffer, into.byteOffset, n) : new Int8Array(n);
-  if (!simdQuantizeInt8(x.data, plan, scale, lo, hi, codes)) quantizeToInt(x.data, scale, plan, lo, hi, codes);
+  if (!simdQuantizeInt8(x.data, plan, scale, lo, hi, codes, b.flushSubnormals)) quantizeToInt(x.data, scale, plan, lo, hi, codes, b.flushSubnormals);
   return packed ? packInto(byteView(codes), x.shape, spec.packAxis!, step, into) : place(byteView(codes), into);
 }
 

@@ -9,6 +9,7 @@
  */
 import { RunCursor, type ReductionPlan } from "../axes.js";
 import { kernelModuleBytes } from "./module.js";
+import { MIN_NORMAL } from "../f32.js";
 
 /** Elements per block: 256 KiB of float32 stays in L2 between the amax and quantize passes. */
 const CHUNK = 1 << 16;
@@ -48,6 +49,9 @@ interface Exports {
   minmax_groups(x: number, lo: number, hi: number, rows: number, cols: number, bs: number): void;
   quant_vz(x: number, sv: number, zv: number, out: number, n: number, lo: number, hi: number): void;
   quant_groups(x: number, sv: number, zv: number, out: number, rows: number, cols: number, bs: number, lo: number, hi: number): void;
+  quant_vz_div(x: number, sv: number, zv: number, out: number, n: number, lo: number, hi: number): void;
+  quant_groups_div(x: number, sv: number, zv: number, out: number, rows: number, cols: number, bs: number, lo: number, hi: number): void;
+  set_tiny(t: number): void;
 }
 
 interface Kernels {
@@ -116,6 +120,13 @@ function simd(): Kernels | null {
   if (!enabled) return null;
   if (kernels === undefined) kernels = load();
   return kernels;
+}
+
+/** The kernels with their flush threshold set: subnormals flushed (FTZ/DAZ backends) or kept. */
+function simdFlushing(flush: boolean): Kernels | null {
+  const k = simd();
+  k?.e.set_tiny(flush ? MIN_NORMAL : 0);
+  return k;
 }
 
 /** Turns the SIMD kernels off (or back on) for this thread; returns the previous setting. For tests and benchmarks. */
@@ -223,8 +234,8 @@ export function simdAbsMaxAlong(data: Float32Array, plan: ReductionPlan, amax: F
  * quantizeToInt. False if not handled (no SIMD, a plan the drivers do not walk, or bounds that
  * exclude 0).
  */
-export function simdQuantizeInt8(data: Float32Array, plan: ReductionPlan, scale: Float32Array, lo: number, hi: number, out: Int8Array): boolean {
-  const k = simd();
+export function simdQuantizeInt8(data: Float32Array, plan: ReductionPlan, scale: Float32Array, lo: number, hi: number, out: Int8Array, flush = true): boolean {
+  const k = simdFlushing(flush);
   if (k === null || data.length === 0 || !int8Bounds(lo, hi)) return false;
   lo = Math.trunc(lo);
   hi = Math.trunc(hi);
@@ -273,8 +284,9 @@ export function simdAbsMaxQuantizeInt8Rows(
   lo: number,
   hi: number,
   out: Int8Array,
+  flush = true,
 ): boolean {
-  const k = simd();
+  const k = simdFlushing(flush);
   const n = plan.innerLen;
   if (k === null || lengthOf(data) === 0 || !int8Bounds(lo, hi)) return false;
   if (!plan.innerReduced || n > CHUNK || plan.outSize * n !== plan.inSize) return false;
@@ -307,12 +319,14 @@ export function simdQuantizeFloat8(
   byReciprocal: boolean,
   kind: "float8_e4m3fn" | "float8_e5m2",
   out: Uint8Array,
+  flush = true,
+  torchCast = false,
 ): boolean {
-  const k = simd();
+  const k = simdFlushing(flush);
   const period = divisors.length;
   if (k === null || inputs.length === 0 || period === 0) return false;
   for (let c = 0; c < period; c++) if (divisors[c] !== divisors[c]) return false;
-  const name = `f8${kind.slice(7)}_${byReciprocal ? "mul" : "div"}` as const;
+  const name = `f8${kind.slice(7)}${torchCast ? "t" : ""}_${byReciprocal ? "mul" : "div"}` as const;
   const n = inputs.length;
   if (period === 1 || inner >= 16) {
     const f = k.e[`${name}_s`];
@@ -375,8 +389,8 @@ export function simdPackPairs(src: Uint8Array, out: Uint8Array): boolean {
  * column) min and max of the flushed inputs into lo / hi (pre-filled with ±Inf). False if not
  * handled (no SIMD, or rows longer than a block).
  */
-export function simdGroupMinMax(data: Float32Array, rows: number, cols: number, blockSize: number, lo: Float32Array, hi: Float32Array): boolean {
-  const k = simd();
+export function simdGroupMinMax(data: Float32Array, rows: number, cols: number, blockSize: number, lo: Float32Array, hi: Float32Array, flush = true): boolean {
+  const k = simdFlushing(flush);
   if (k === null || cols === 0 || cols > CHUNK || rows === 0) return false;
   forEachGroupBlock(k, data, rows, cols, blockSize, (g, first) => {
     if (first) {
@@ -398,8 +412,8 @@ export function simdGroupMinMax(data: Float32Array, rows: number, cols: number, 
  * scalar loop stores. Written over, not combined with, what lo / hi held. False if not handled
  * (no SIMD, rows longer than a block).
  */
-export function simdRowGroupMinMax(data: Float32Array, rows: number, cols: number, blockSize: number, lo: Float32Array, hi: Float32Array): boolean {
-  const k = simd();
+export function simdRowGroupMinMax(data: Float32Array, rows: number, cols: number, blockSize: number, lo: Float32Array, hi: Float32Array, flush = true): boolean {
+  const k = simdFlushing(flush);
   if (k === null || rows === 0 || cols === 0 || cols > CHUNK || data.length !== rows * cols) return false;
   const bs = Math.min(blockSize, cols); // keeps the kernel's byte arithmetic within 32 bits
   const nGroups = Math.ceil(cols / bs);
@@ -415,7 +429,8 @@ export function simdRowGroupMinMax(data: Float32Array, rows: number, cols: numbe
 
 /**
  * Grouped int4 values: int8(clamp(nearest(ftz(x) · inv) + zero, lo, hi)) with inv / zero per
- * (group, column). False if not handled (no SIMD, rows longer than a block, bounds that exclude 0).
+ * (group, column); with `divide`, `inv` holds the scales and the kernel divides by them (exact
+ * division); `flush` false keeps subnormal inputs (torch, numpy). False if not handled (no SIMD, rows longer than a block, bounds that exclude 0).
  */
 export function simdQuantizeGroupedInt8(
   data: Float32Array,
@@ -427,11 +442,14 @@ export function simdQuantizeGroupedInt8(
   lo: number,
   hi: number,
   out: Int8Array,
+  flush = true,
+  divide = false,
 ): boolean {
-  const k = simd();
+  const k = simdFlushing(flush);
   if (k === null || cols === 0 || cols > CHUNK || rows === 0 || !int8Bounds(lo, hi)) return false;
   const l = Math.trunc(lo);
   const h = Math.trunc(hi);
+  const quant = divide ? k.e.quant_vz_div : k.e.quant_vz;
   let blockStart = 0;
   forEachGroupBlock(k, data, rows, cols, blockSize, (g, first, start) => {
     if (first) {
@@ -439,7 +457,7 @@ export function simdQuantizeGroupedInt8(
       for (let c = 0; c < cols; c++) k.h[c] = zero[g * cols + c]!;
     }
     blockStart = start;
-  }, (_g, off) => k.e.quant_vz(X + off * 4, S, H, OUT + off, cols, l, h), (_g, len) => {
+  }, (_g, off) => quant(X + off * 4, S, H, OUT + off, cols, l, h), (_g, len) => {
     out.set(k.out.subarray(0, len), blockStart);
   });
   return true;
@@ -460,11 +478,14 @@ export function simdQuantizeRowGroupedInt8(
   lo: number,
   hi: number,
   out: Int8Array,
+  flush = true,
+  divide = false,
 ): boolean {
-  const k = simd();
+  const k = simdFlushing(flush);
   if (k === null || cols === 0 || cols > CHUNK || rows === 0 || !int8Bounds(lo, hi)) return false;
   const l = Math.trunc(lo);
   const h = Math.trunc(hi);
+  const quant = divide ? k.e.quant_groups_div : k.e.quant_groups;
   const bs = Math.min(blockSize, cols);
   const nGroups = Math.ceil(cols / bs);
   forEachBlock(k, data, cols, (start, len, runs) => {
@@ -472,7 +493,7 @@ export function simdQuantizeRowGroupedInt8(
     const m = runs * nGroups;
     k.s.set(inv.subarray(at, at + m));
     for (let g = 0; g < m; g++) k.h[g] = zero[at + g]!;
-    k.e.quant_groups(X, S, H, OUT, runs, cols, bs, l, h);
+    quant(X, S, H, OUT, runs, cols, bs, l, h);
     out.set(k.out.subarray(0, len), start);
   });
   return true;

@@ -157,25 +157,27 @@ interface Func {
 }
 
 const MIN_NORMAL = 2 ** -126;
+/** global.get of the flush threshold: MIN_NORMAL (flush subnormals) or 0 (keep them), see set_tiny. */
+const TINY_NOW = [0x23, 0x00];
 
 interface QuantLocals { x: number; out: number; lo: number; hi: number; i: number; v: number; tiny: number; vlo: number; vhi: number }
 
 /** The quantize kernels' constants: the flush threshold and the int8 clamp bounds as vectors. */
 function quantSetup(L: QuantLocals): number[] {
   return [
-    ...f32c(MIN_NORMAL), ...simd(F32X4_SPLAT), ...set(L.tiny),
+    ...TINY_NOW, ...simd(F32X4_SPLAT), ...set(L.tiny),
     ...get(L.lo), ...simd(I8X16_SPLAT), ...set(L.vlo),
     ...get(L.hi), ...simd(I8X16_SPLAT), ...set(L.vhi),
   ];
 }
 
 /** One quantize step, 16 values from element i; `scaleAt(k)` pushes the scale vector for the k-th 4-lane group. */
-function quantStep(scaleAt: (k: number) => number[], L: QuantLocals, afterRound: (k: number) => number[] = () => []): number[] {
+function quantStep(scaleAt: (k: number) => number[], L: QuantLocals, afterRound: (k: number) => number[] = () => [], op = F32X4_MUL): number[] {
   const lanes = (k: number): number[] => [
     // v = load(x + 4i + 16k); v = andnot(v, |v| < MIN_NORMAL)
     ...get(L.x), ...get(L.i), ...i32c(2), 0x74, I32_ADD, ...v128load(16 * k), ...tee(L.v),
     ...get(L.v), ...simd(F32X4_ABS), ...get(L.tiny), ...simd(F32X4_LT), ...simd(V128_ANDNOT),
-    ...scaleAt(k), ...simd(F32X4_MUL), ...simd(F32X4_NEAREST), ...afterRound(k),
+    ...scaleAt(k), ...simd(op), ...simd(F32X4_NEAREST), ...afterRound(k),
     ...simd(I32X4_TRUNC_SAT_S),
   ];
   return [
@@ -193,12 +195,13 @@ function quantBody(
   scaleAt: (k: number) => number[],
   L: QuantLocals & { n: number; end: number },
   afterRound: (k: number) => number[] = () => [],
+  op = F32X4_MUL,
 ): number[] {
   return [
     ...quantSetup(L),
     ...i32c(0), ...set(L.i),
     ...get(L.n), ...set(L.end),
-    ...loop(L.i, L.end, 16, quantStep(scaleAt, L, afterRound)),
+    ...loop(L.i, L.end, 16, quantStep(scaleAt, L, afterRound, op)),
   ];
 }
 
@@ -209,13 +212,13 @@ function quantBody(
  * axis, without spreading the parameters over the columns first. Groups are done in order in
  * whole vectors: a group's overhang lands in the next group's output, which that group then rewrites.
  */
-function quantGroups(): Func {
+function quantGroups(op: "mul" | "div"): Func {
   const SV = 1, ZV = 2, ROWS = 4, COLS = 5, BS = 6;
   const L: QuantLocals = { x: 0, out: 3, lo: 7, hi: 8, i: 9, v: 10, tiny: 11, vlo: 12, vhi: 13 };
   const P = 14, ROW_END = 15, G_END = 16, J = 17, TOTAL = 18, VS = 19, VZ = 20;
   const splatAt = (ptr: number) => [...get(ptr), ...get(J), I32_ADD, F32_LOAD, ...mem(2), ...simd(F32X4_SPLAT)];
   return {
-    name: "quant_groups",
+    name: op === "mul" ? "quant_groups" : "quant_groups_div",
     params: [I32, I32, I32, I32, I32, I32, I32, I32, I32],
     results: [],
     locals: [I32, V128, V128, V128, V128, I32, I32, I32, I32, I32, V128, V128],
@@ -232,7 +235,7 @@ function quantGroups(): Func {
       ...get(ROW_END), ...get(P), ...get(BS), I32_ADD, ...tee(G_END), ...get(G_END), ...get(ROW_END), I32_GT_U, SELECT, ...set(G_END),
       ...splatAt(SV), ...set(VS), ...splatAt(ZV), ...set(VZ),
       ...get(P), ...set(L.i),
-      ...loop(L.i, G_END, 16, quantStep(() => get(VS), L, () => [...get(VZ), ...simd(F32X4_ADD)])),
+      ...loop(L.i, G_END, 16, quantStep(() => get(VS), L, () => [...get(VZ), ...simd(F32X4_ADD)], op === "mul" ? F32X4_MUL : F32X4_DIV)),
       ...get(G_END), ...set(P),
       ...get(J), ...i32c(4), I32_ADD, ...set(J),
       ...get(P), ...get(ROW_END), I32_LT_U, 0x0d, 0,
@@ -344,8 +347,9 @@ function buildFunctions(): Func[] {
   };
   // quant_vz(x, sv, zv, out, n, lo, hi): quant_v with zv[i] added after rounding (grouped int4).
   // Locals: 7 i, 8 end, 9 v, 10 tiny, 11 vlo, 12 vhi.
-  const quantVZ: Func = {
-    name: "quant_vz",
+  // quant_vz_div: the same with x / sv[i] (the exact division of every backend but jax).
+  const quantVZ = (op: "mul" | "div"): Func => ({
+    name: op === "mul" ? "quant_vz" : "quant_vz_div",
     params: [I32, I32, I32, I32, I32, I32, I32],
     results: [],
     locals: [I32, I32, V128, V128, V128, V128],
@@ -353,9 +357,12 @@ function buildFunctions(): Func[] {
       (k) => [...get(1), ...get(7), ...i32c(2), 0x74, I32_ADD, ...v128load(16 * k)],
       { x: 0, out: 3, n: 4, lo: 5, hi: 6, i: 7, end: 8, v: 9, tiny: 10, vlo: 11, vhi: 12 },
       (k) => [...get(2), ...get(7), ...i32c(2), 0x74, I32_ADD, ...v128load(16 * k), ...simd(F32X4_ADD)],
+      op === "mul" ? F32X4_MUL : F32X4_DIV,
     ),
-  };
-  return [amax, amaxAcc, countNonFinite, quantS, quantV, ...float8Functions(), ...widenFunctions(), packPairs(), packRows(), minMaxAcc(), quantVZ, minMaxGroups(), quantGroups()];
+  });
+  // set_tiny(t): the flush threshold every kernel reads (MIN_NORMAL: flush subnormals, 0: keep them).
+  const setTiny: Func = { name: "set_tiny", params: [F32], results: [], locals: [], body: [...get(0), 0x24, 0x00] };
+  return [amax, amaxAcc, countNonFinite, quantS, quantV, ...float8Functions(), ...widenFunctions(), packPairs(), packRows(), minMaxAcc(), quantVZ("mul"), minMaxGroups(), quantGroups("mul"), quantVZ("div"), quantGroups("div"), setTiny];
 }
 
 /** float8 formats as the encoder needs them (float8.ts's FORMATS, with a float32 subnormal magic). */
@@ -365,7 +372,7 @@ const F8 = {
 };
 
 /**
- * f8<kind>_<mul|div>_<s|v>: codes of clip(ftz(ftz(x) op d), ±max), the CLI's float8 quantize with a
+ * f8<kind>[t]_<mul|div>_<s|v>: codes of clip(ftz(ftz(x) op d), ±max), the CLI's float8 quantize with a
  * float32 quotient. `s`: (x, out, n, d) with one divisor; `v`: (x, dv, out, n) with d = dv[i].
  * Flushes keep the sign (a zero's sign reaches the code). NaN divisors stay with the scalar loop:
  * which NaN a product of two NaNs keeps is the engine's choice there.
@@ -374,7 +381,12 @@ const F8 = {
  */
 function float8Functions(): Func[] {
   const funcs: Func[] = [];
-  for (const [kind, f] of Object.entries(F8)) {
+  // "t": torch's cast (e4m3fn overflow saturates to 0x7e, e5m2 NaN is 0x7f), see float8.ts.
+  const flavours = Object.entries(F8).flatMap(([kind, f]) => [
+    [kind, f] as const,
+    [`${kind}t`, kind === "e4m3fn" ? { ...f, overflowCode: 0x7e } : { ...f, nanCode: 0x7f }] as const,
+  ]);
+  for (const [kind, f] of flavours) {
     for (const op of ["mul", "div"] as const) {
       for (const form of ["s", "v"] as const) {
         // Locals after the 4 params: 4 i, 5 end, 6 dS (v128), 7 tiny, 8 keepSign, 9 b, 10 a, 11 sign, 12 code.
@@ -415,7 +427,7 @@ function float8Functions(): Func[] {
           locals: [I32, I32, V128, V128, V128, V128, V128, V128, V128],
           body: [
             ...(form === "s" ? [...get(D), ...simd(F32X4_SPLAT), ...set(DS)] : []),
-            ...f32c(MIN_NORMAL), ...simd(F32X4_SPLAT), ...set(TINY),
+            ...TINY_NOW, ...simd(F32X4_SPLAT), ...set(TINY),
             ...splat(0x7fffffff), ...set(MAG),
             ...i32c(0), ...set(I),
             ...get(N), ...set(END),
@@ -516,7 +528,7 @@ function minMaxAcc(): Func {
     results: [],
     locals: [I32, I32, V128, V128],
     body: [
-      ...f32c(MIN_NORMAL), ...simd(F32X4_SPLAT), ...set(7),
+      ...TINY_NOW, ...simd(F32X4_SPLAT), ...set(7),
       ...i32c(0), ...set(4), ...get(3), ...i32c(2), 0x74, ...set(5),
       ...loop(4, 5, 16, [
         ...get(0), ...get(4), I32_ADD, ...v128load(), ...set(6),
@@ -565,7 +577,7 @@ function minMaxGroups(): Func {
   const store = (ptr: number, val: number): number[] => [
     ...get(ptr), ...get(Q), I32_ADD,
     0x43, 0x00, 0x00, 0xc0, 0x7f, // f32.const of the bits 0x7fc00000, grouped.ts's NaN
-    ...f32c(0), ...get(val), ...get(val), F32_ABS, ...f32c(MIN_NORMAL), F32_LT, SELECT,
+    ...f32c(0), ...get(val), ...get(val), F32_ABS, ...TINY_NOW, F32_LT, SELECT,
     ...get(NAN), SELECT,
     F32_STORE, ...mem(2),
   ];
@@ -656,6 +668,8 @@ export function kernelModuleBytes(pages: number): Uint8Array {
   const typeSec = section(1, [...uleb(types.length), ...types.flat()]);
   const funcSec = section(3, [...uleb(funcs.length), ...funcs.flatMap((_, i) => uleb(i))]);
   const memSec = section(5, [1, 0x00, ...uleb(pages)]);
+  // One mutable f32 global: the flush threshold (set_tiny), MIN_NORMAL until set.
+  const globalSec = section(6, [1, F32, 1, ...f32c(MIN_NORMAL), END]);
   const name = (s: string) => vec([...new TextEncoder().encode(s)]);
   const exports = [[...name("memory"), 0x02, 0], ...funcs.map((f, i) => [...name(f.name), 0x00, ...uleb(i)])];
   const exportSec = section(7, [...uleb(exports.length), ...exports.flat()]);
@@ -664,5 +678,5 @@ export function kernelModuleBytes(pages: number): Uint8Array {
     return vec([...uleb(f.locals.length), ...locals, ...f.body, END]);
   });
   const codeSec = section(10, [...uleb(bodies.length), ...bodies.flat()]);
-  return new Uint8Array([0x00, 0x61, 0x73, 0x6d, 1, 0, 0, 0, ...typeSec, ...funcSec, ...memSec, ...exportSec, ...codeSec]);
+  return new Uint8Array([0x00, 0x61, 0x73, 0x6d, 1, 0, 0, 0, ...typeSec, ...funcSec, ...memSec, ...globalSec, ...exportSec, ...codeSec]);
 }

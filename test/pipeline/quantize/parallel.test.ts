@@ -1,3 +1,4 @@
+import type { KerasBackend } from "../../../src/quant/backend.js";
 import { createHash } from "node:crypto";
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -29,7 +30,11 @@ function filesOf(folder: string): Record<string, string> {
 /** A run of `from` as `flags` say into a fresh folder named after `tag`, with `threads` workers. */
 function runIn(from: string, output: string, flags: QuantFlags, threads: number, tag: string, extra: Partial<QuantizeJob> = {}): { run: Promise<unknown>; out: string } {
   const out = mkdtempSync(join(dir, `${tag}-t${threads}-`));
-  const run = runQuantize({ input: from, output: join(out, output), rules: rulesFromFlags(flags), tag: "q", options: { ...flags }, quiet: true, threads, workerUrl, ...extra });
+  // NaN cannot reach grouped int4's cast on tensorflow (the default backend refuses it), so the
+  // --allow-nonfinite runs use jax's arithmetic, which kquant reproduces NaN and all.
+  const backend: KerasBackend | undefined = extra.allowNonFinite ? "jax" : undefined;
+  const rules = rulesFromFlags(flags).map((r) => (r.action.kind === "quantize" && backend ? { ...r, action: { ...r.action, spec: { ...r.action.spec, backend } } } : r));
+  const run = runQuantize({ input: from, output: join(out, output), rules, tag: "q", options: { ...flags }, quiet: true, threads, workerUrl, ...extra });
   return { run, out };
 }
 
