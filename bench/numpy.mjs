@@ -27,9 +27,12 @@ function python() {
   return py;
 }
 
-function main() {
+/** Runs the retired comparison; `args` are the bench's command-line arguments. */
+export function runNumpyBench(args) {
+  large = args.includes("--large");
+  const runsAt = args.indexOf("--runs");
+  runs = runsAt >= 0 ? Number(args[runsAt + 1]) : large ? 1 : 3;
   mkdirSync(work, { recursive: true });
-  const kquant = join(root, "bin", "kquant.js");
   execFileSync("npm", ["run", "--silent", "build"], { cwd: root, stdio: "inherit" }); // time the code as it is now
 
   // 4096×1024 F32 is 16 MiB; --large uses 16384×4096 (256 MiB F32) tensors for a >4 GiB checkpoint.

@@ -157,8 +157,9 @@ function report(rows, notes, run) {
   const range = ([a, b], d = 2) => (Number.isFinite(a) ? `${f(a, d)}-${f(b, d)}` : "-");
   const lines = [
     `Machine at the start: ${run.startMachine}; load average at the end ${run.endLoad}.`,
-    `llama-quantize: llama.cpp 0c1e570 vendored by llama-cpp-python 0.3.36, Release, GGML_NATIVE, CPU only` +
-      (run.binary ? ` (built in ${run.buildSeconds} by bench/llama/build.sh).` : "."),
+    ...(run.binary
+      ? [`llama-quantize: llama.cpp 0c1e570 vendored by llama-cpp-python 0.3.36, Release, GGML_NATIVE, CPU only (built in ${run.buildSeconds} by bench/llama/build.sh).`]
+      : []),
     `Both tools on ${THREADS} threads; seconds are medians of the pairs, peak RSS the largest of the runs; ` +
       `ratio = kquant / llama-quantize, spread = range of the pairs' own ratios.`,
     ...notes,
