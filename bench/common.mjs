@@ -1,0 +1,107 @@
+/**
+ * What the bench's comparisons share: the generated safetensors inputs, timing one command with its
+ * peak RSS, medians, and the machine's description.
+ */
+import { execFileSync, spawnSync } from "node:child_process";
+import { closeSync, existsSync, openSync, readFileSync, renameSync, writeFileSync, writeSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+export const here = dirname(fileURLToPath(import.meta.url));
+export const root = join(here, "..");
+export const work = join(here, "work");
+export const kquant = join(root, "bin", "kquant.js");
+export const MiB = 1024 * 1024;
+
+/**
+ * A safetensors file of `count` tensors of `shape` (2-D), named layers.NNN.weight, deterministic
+ * pseudo-normal values; BF16 holds the same stream as F32, rounded to nearest even. Written once.
+ */
+export function generate(path, dtype, count, shape) {
+  if (existsSync(path)) return;
+  const width = dtype === "F32" ? 4 : 2;
+  const elements = shape[0] * shape[1];
+  const bytes = elements * width;
+  const header = {};
+  for (let i = 0; i < count; i++) {
+    header[`layers.${String(i).padStart(3, "0")}.weight`] = { dtype, shape, data_offsets: [i * bytes, (i + 1) * bytes] };
+  }
+  let json = JSON.stringify(header);
+  json += " ".repeat((8 - (json.length % 8)) % 8);
+  const prefix = Buffer.alloc(8);
+  prefix.writeBigUInt64LE(BigInt(json.length));
+  const fd = openSync(`${path}.tmp`, "w");
+  writeSync(fd, prefix);
+  writeSync(fd, json);
+  const f32 = new Float32Array(elements);
+  const u32 = new Uint32Array(f32.buffer);
+  const bf16 = new Uint16Array(elements);
+  let s = 0x9e3779b9;
+  for (let t = 0; t < count; t++) {
+    // xorshift32; the sum of four uniforms is close enough to a normal for weights. Row scales
+    // vary so per-channel scales differ.
+    for (let i = 0; i < elements; i++) {
+      let acc = 0;
+      for (let k = 0; k < 4; k++) {
+        s ^= s << 13;
+        s ^= s >>> 17;
+        s ^= s << 5;
+        acc += (s >>> 0) / 4294967296;
+      }
+      f32[i] = (acc - 2) * (0.01 + ((i / shape[1]) | 0) % 7 * 0.003);
+    }
+    if (dtype === "F32") writeSync(fd, f32);
+    else {
+      for (let i = 0; i < elements; i++) bf16[i] = (u32[i] + 0x7fff + ((u32[i] >>> 16) & 1)) >>> 16;
+      writeSync(fd, bf16);
+    }
+  }
+  closeSync(fd);
+  renameSync(`${path}.tmp`, path);
+}
+
+/**
+ * Wall seconds and peak RSS (MiB, /usr/bin/time's %M) of one command; `stderr` is its standard
+ * error (llama-quantize logs there). Throws when the command fails.
+ */
+export function measure(cmd, argv, env = process.env) {
+  const timeFile = join(work, "time.txt");
+  const start = process.hrtime.bigint();
+  const r = spawnSync("/usr/bin/time", ["-o", timeFile, "-f", "%M", cmd, ...argv], {
+    stdio: ["ignore", "ignore", "pipe"],
+    env,
+    maxBuffer: 64 * MiB,
+  });
+  const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+  if (r.status !== 0) throw new Error(`${cmd} ${argv.join(" ")} failed: ${r.stderr}`);
+  const kib = Number(readFileSync(timeFile, "utf8").trim().split("\n").pop());
+  return { seconds, rssMiB: kib / 1024, stderr: r.stderr.toString() };
+}
+
+/** The middle value (upper middle for an even count). */
+export const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+/** One line: cores, CPU model, RAM, available memory and load average right now, node. */
+export function machine() {
+  const cpu = readFileSync("/proc/cpuinfo", "utf8").match(/model name\s*:\s*(.*)/)?.[1] ?? "unknown";
+  const meminfo = readFileSync("/proc/meminfo", "utf8");
+  const kib = (key) => Number(meminfo.match(new RegExp(`${key}:\\s*(\\d+)`))?.[1] ?? NaN);
+  const gib = (k) => (k / 1024 ** 2).toFixed(1);
+  const load = readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ");
+  return (
+    `nproc ${execFileSync("nproc").toString().trim()}, ${cpu}, ${gib(kib("MemTotal"))} GiB RAM ` +
+    `(${gib(kib("MemAvailable"))} GiB available), load average ${load}; node ${process.version}`
+  );
+}
+
+/** Replaces the block between `<!-- bench:TAG -->` markers in bench/results.md (appends it if absent). */
+export function writeResultsBlock(tag, text) {
+  const target = join(here, "results.md");
+  const [open, close] = [`<!-- bench:${tag} -->`, `<!-- /bench:${tag} -->`];
+  const block = `${open}\n${text}\n${close}`;
+  const old = existsSync(target) ? readFileSync(target, "utf8") : "# Benchmark results\n";
+  const at = old.indexOf(open);
+  const next = at >= 0 ? old.slice(0, at) + block + old.slice(old.indexOf(close) + close.length) : `${old.trimEnd()}\n\n${block}\n`;
+  writeFileSync(target, next);
+  process.stderr.write(`written to ${target}\n`);
+}

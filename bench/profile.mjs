@@ -1,0 +1,153 @@
+#!/usr/bin/env node
+/**
+ * Where kquant's CPU time goes: `node bench/profile.mjs [--runs N] [--size 256M]` runs the CLI
+ * under `node --cpu-prof` (every thread writes a profile) on the F32 set of bench/llama/compare.mjs
+ * for `--int8` and `--int4 --block-size 32`, 2 threads, and sums each function's self time into
+ * stages. A function is put in a stage by the source file that declares it (src/**), else by the
+ * Node internal it is (module loader, crypto hash, fs, message ports). Prints, per case, the median
+ * over the runs of each stage's milliseconds on the main thread and on the workers, and the
+ * functions with the most self time.
+ */
+import { execFileSync, spawnSync } from "node:child_process";
+import { mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { join, relative } from "node:path";
+import { generate, kquant, median, root, work } from "./common.mjs";
+
+const args = process.argv.slice(2);
+const option = (name, fallback) => (args.includes(name) ? args[args.indexOf(name) + 1] : fallback);
+const runs = Number(option("--runs", "3"));
+const size = option("--size", "256M");
+const COUNT = { "256M": 16, "2G": 128 }[size];
+const CASES = [
+  { name: "F32 --int8", flags: ["--int8"] },
+  { name: "F32 --int4 --block-size 32", flags: ["--int4", "--block-size", "32"] },
+];
+const STAGES = ["start-up", "read", "hash", "kernel", "grouped scale/zero JS", "pipeline JS", "messages", "write", "GC", "other", "idle"];
+
+/** Function name → stage, from the `function NAME` declarations under src/. */
+function sourceStages() {
+  const stages = new Map();
+  const walk = (dir) => {
+    for (const e of readdirSync(dir, { withFileTypes: true })) {
+      const p = join(dir, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (p.endsWith(".ts")) {
+        const file = relative(join(root, "src"), p);
+        for (const m of readFileSync(p, "utf8").matchAll(/function\s*\*?\s*(\w+)\s*[(<]/g)) stages.set(m[1], stageOfFile(file, m[1]));
+      }
+    }
+  };
+  walk(join(root, "src"));
+  return stages;
+}
+
+function stageOfFile(file, name) {
+  if (file === "quant/grouped.ts" && name === "absMaxQuantizeGroupedWithZeroPoint") return "grouped scale/zero JS";
+  if (file === "quant/f32.ts" || file === "quant/round.ts") return "grouped scale/zero JS"; // its float32 helpers
+  if (file.startsWith("quant/")) return "kernel";
+  if (file === "pipeline/hash.ts") return "hash";
+  if (/formats\/(safetensors-writer|atomic)|pipeline\/outputs|pipeline\/manifest/.test(file)) return "write";
+  if (/formats\//.test(file)) return "read";
+  if (file.startsWith("pipeline/")) return "pipeline JS";
+  return "start-up"; // cli, plan: argument parsing and planning
+}
+
+function stageOf(node, parents, fromSource) {
+  const frame = node.callFrame;
+  const { functionName: name, url } = frame;
+  if (name === "(idle)") return "idle";
+  if (name === "(garbage collector)") return "GC";
+  if (url.startsWith("wasm://") || name.startsWith("wasm-function") || name === "GenericJSToWasmWrapper") return "kernel";
+  if (/crypto/.test(url) || name === "update" || name === "digest") return "hash";
+  if (/modules|lexer|realm|bootstrap|pre_execution|process\/execution|^node:vm|^vm$|helpers/.test(url)) return "start-up";
+  if (/^(compileFunction|compileForInternalLoader|internalBinding|evalScript|Module|startThread|E|makeNodeError\w*)$/.test(name)) return "start-up";
+  if (/messageport|event_target|worker_threads|events/.test(url) || name === "postMessage") return "messages";
+  if (/^(read|open|openFileHandle|stat|fstat|readFileSync|close)$/.test(name)) return "read";
+  if (/^(writeBuffer|writeBuffers|write|writev|rename|fsync|ftruncate)$/.test(name)) return "write";
+  if (url.startsWith("node:") && frame.lineNumber === 0) return "start-up"; // a built-in module's top level
+  if (url.endsWith("kquant.cjs") || url === "[worker eval]") {
+    // An arrow function (a kernel's block visitor, a message handler) belongs to the stage of the
+    // nearest named kquant function that called it.
+    for (let n = node; n; n = parents.get(n.id)) {
+      const cf = n.callFrame;
+      if ((cf.url.endsWith("kquant.cjs") || cf.url === "[worker eval]") && fromSource.has(cf.functionName)) return fromSource.get(cf.functionName);
+    }
+    return "pipeline JS";
+  }
+  return "other";
+}
+
+/** Self milliseconds by stage and by function for one .cpuprofile. */
+function summarise(file, fromSource) {
+  const p = JSON.parse(readFileSync(file, "utf8"));
+  const byId = new Map(p.nodes.map((n) => [n.id, n]));
+  const parents = new Map();
+  for (const n of p.nodes) for (const child of n.children ?? []) parents.set(child, n);
+  const self = new Map();
+  p.samples.forEach((id, i) => self.set(id, (self.get(id) ?? 0) + (p.timeDeltas[i] ?? 0) / 1000));
+  const stages = Object.fromEntries(STAGES.map((s) => [s, 0]));
+  const functions = new Map();
+  for (const [id, ms] of self) {
+    const node = byId.get(id);
+    const frame = node.callFrame;
+    const stage = stageOf(node, parents, fromSource);
+    stages[stage] += ms;
+    const key = `${frame.functionName || "(anonymous)"} [${stage}]`;
+    functions.set(key, (functions.get(key) ?? 0) + ms);
+  }
+  return { stages, functions, wall: (p.endTime - p.startTime) / 1000 };
+}
+
+function main() {
+  const fromSource = sourceStages();
+  const input = join(work, `llama-${size}-f32.safetensors`);
+  mkdirSync(work, { recursive: true });
+  generate(input, "F32", COUNT, [4096, 1024]);
+  execFileSync("cat", [input], { stdio: ["ignore", "ignore", "inherit"] });
+  for (const c of CASES) {
+    const perRun = [];
+    for (let run = 0; run < runs; run++) {
+      const dir = join(work, "profile");
+      rmSync(dir, { recursive: true, force: true });
+      const out = join(work, "out.safetensors");
+      const argv = ["--cpu-prof", "--cpu-prof-dir", dir, kquant, "quantize", input, ...c.flags, "--threads", "2", "-o", out, "--force", "--quiet"];
+      const start = process.hrtime.bigint();
+      const r = spawnSync(process.execPath, argv, { stdio: "inherit" });
+      const wall = Number(process.hrtime.bigint() - start) / 1e6;
+      if (r.status !== 0) throw new Error(`profiled run failed (${r.status})`);
+      // Profiles are named CPU.<date>.<time>.<pid>.<thread>.<seq>; thread 0 is the main thread.
+      const files = readdirSync(dir).sort();
+      const threads = files.map((f) => ({ main: f.split(".")[4] === "0", ...summarise(join(dir, f), fromSource) }));
+      perRun.push({ wall, threads });
+      rmSync(out, { force: true });
+      rmSync(`${out}.json`, { force: true });
+    }
+    report(c.name, perRun);
+  }
+}
+
+function report(name, perRun) {
+  const f = (x) => x.toFixed(0);
+  const stageMs = (run, main) =>
+    Object.fromEntries(STAGES.map((s) => [s, run.threads.filter((t) => t.main === main).reduce((a, t) => a + t.stages[s], 0)]));
+  const mains = perRun.map((r) => stageMs(r, true));
+  const workers = perRun.map((r) => stageMs(r, false));
+  const lines = [
+    `### ${name}, ${size}, 2 threads: ${perRun.length} profiled run(s), wall ${f(median(perRun.map((r) => r.wall)))} ms (median, with the profiler)`,
+    "",
+    "| stage | main thread ms | workers ms (both) | CPU ms (main + workers) |",
+    "|---|---:|---:|---:|",
+  ];
+  for (const s of STAGES) {
+    const m = median(mains.map((x) => x[s]));
+    const w = median(workers.map((x) => x[s]));
+    lines.push(`| ${s} | ${f(m)} | ${f(w)} | ${s === "idle" ? "-" : f(m + w)} |`);
+  }
+  const all = new Map();
+  for (const run of perRun) for (const t of run.threads) for (const [k, ms] of t.functions) all.set(k, (all.get(k) ?? 0) + ms / perRun.length);
+  const top = [...all].filter(([k]) => !k.startsWith("(idle)")).sort((a, b) => b[1] - a[1]).slice(0, 12);
+  lines.push("", `Top self time (mean ms per run, all threads): ${top.map(([k, ms]) => `${k} ${f(ms)}`).join("; ")}.`, "");
+  process.stdout.write(`${lines.join("\n")}\n`);
+}
+
+main();
