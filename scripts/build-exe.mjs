@@ -71,7 +71,8 @@ chmodSync(EXE, 0o755);
 await postject.inject(EXE, "NODE_SEA_BLOB", readFileSync(BLOB), { sentinelFuse: SENTINEL_FUSE });
 
 const reported = execFileSync(EXE, ["--version"], { encoding: "utf8", env: { PATH: "" } }).trim();
-if (reported !== version) fail(`${EXE} --version printed "${reported}", expected "${version}"`);
+// `kquant --version` names the Keras release too: "kquant 0.1.0 (Keras 3.15.1)".
+if (!reported.startsWith(`kquant ${version} `)) fail(`${EXE} --version printed "${reported}", expected "kquant ${version} (Keras …)"`);
 
 const mb = (statSync(EXE).size / 1e6).toFixed(1);
 process.stdout.write(`${EXE}: kquant ${version} (${mb} MB, Node ${process.versions.node}, linux-x64)\n`);
