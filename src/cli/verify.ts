@@ -23,7 +23,7 @@ interface VerifyCliOptions {
 
 export function verifyCommand(): Command {
   return new Command("verify")
-    .description("check a kquant output: structure, sha256 of every tensor, and (with --against) the error against the original")
+    .description("check a kquant output: structure, the hash of every tensor, and (with --against) the error against the original")
     .argument("<quantized>", "a kquant output (.safetensors or .safetensors.index.json)")
     .option("--against <original>", "the checkpoint it was quantized from: check source hashes, measure the error")
     .option("--min-sqnr <dB>", "fail tensors whose SQNR is below this (needs --against)", parseNumber)
@@ -72,7 +72,7 @@ export function summaryText(r: VerifyReport): string {
   const s = r.summary;
   const lines = r.file_problems.map((p) => `FAIL ${p}`);
   lines.push(
-    `${r.ok ? "OK" : "FAILED"}: ${s.tensors - s.failed} of ${s.tensors} tensors pass (${s.quantized} quantized, ${s.passthrough} kept), ${s.hashes_checked} sha256 checked`,
+    `${r.ok ? "OK" : "FAILED"}: ${s.tensors - s.failed} of ${s.tensors} tensors pass (${s.quantized} quantized, ${s.passthrough} kept), ${s.hashes_checked} hashes checked`,
   );
   if (r.against !== null && s.min_sqnr_db !== null) {
     lines.push(

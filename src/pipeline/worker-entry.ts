@@ -3,8 +3,7 @@
  * thread owns, so nothing large is copied between threads. See workers.ts for the protocol.
  */
 import { parentPort } from "node:worker_threads";
-import type { Hash } from "node:crypto";
-import { sha256Hex, sha256Stream } from "./hash.js";
+import { hashHex, hashStream, type HashStream } from "./hash.js";
 import { quantizeCounted, quantizeWithScale, Scratch, sliceAbsMax } from "./quantize/quantize-tensor.js";
 import type { Task, TaskResult } from "./workers.js";
 
@@ -15,19 +14,19 @@ const view = (r: { buf: SharedArrayBuffer; offset: number; length: number }) => 
 const scratch = new Scratch();
 
 /** Hashes being fed part by part (workers.ts hashStream), by stream id. */
-const streams = new Map<number, Hash>();
+const streams = new Map<number, HashStream>();
 
-function run(task: Task): TaskResult {
-  if (task.kind === "hash") return { kind: "hash", hex: sha256Hex(view(task.data)) };
+async function run(task: Task): Promise<TaskResult> {
+  if (task.kind === "hash") return { kind: "hash", hex: await hashHex(view(task.data)) };
   if (task.kind === "hash-part") {
-    const hash = streams.get(task.stream) ?? sha256Stream();
+    const hash = streams.get(task.stream) ?? (await hashStream());
     hash.update(view(task.data));
     if (!task.final) {
       streams.set(task.stream, hash);
       return { kind: "hash", hex: "" };
     }
     streams.delete(task.stream);
-    return { kind: "hash", hex: hash.digest("hex") };
+    return { kind: "hash", hex: hash.digest() };
   }
   if (task.kind === "amax") return { kind: "amax", ...sliceAbsMax(task.step, view(task.source), { allowNonFinite: task.allowNonFinite, scratch }) };
   if (task.kind === "quantize-scaled") {
@@ -44,11 +43,16 @@ function run(task: Task): TaskResult {
   return { kind: "quantize", bad };
 }
 
+// Tasks run one after another in arrival order, even when one awaits (a hasher being created):
+// the parts of a hash stream must be fed in order.
+let previous: Promise<void> = Promise.resolve();
 parentPort!.on("message", ({ id, task }: { id: number; task: Task }) => {
-  try {
-    parentPort!.postMessage({ id, ok: true, result: run(task) });
-  } catch (err) {
-    const e = err as Error & { exitCode?: number };
-    parentPort!.postMessage({ id, ok: false, error: { name: e.name, message: e.message, stack: e.stack, exitCode: e.exitCode } });
-  }
+  previous = previous.then(async () => {
+    try {
+      parentPort!.postMessage({ id, ok: true, result: await run(task) });
+    } catch (err) {
+      const e = err as Error & { exitCode?: number };
+      parentPort!.postMessage({ id, ok: false, error: { name: e.name, message: e.message, stack: e.stack, exitCode: e.exitCode } });
+    }
+  });
 });
