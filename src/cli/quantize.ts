@@ -3,9 +3,8 @@ import { readFile } from "node:fs/promises";
 import { Command, InvalidArgumentError, Option } from "commander";
 import { KquantError } from "../errors.js";
 import { rulesFromFlags, type QuantFlags } from "../plan/from-flags.js";
-import { parseRecipe } from "../plan/recipe.js";
 import type { Rule } from "../plan/rules.js";
-import { runQuantize, type QuantizeReport } from "../pipeline/quantize/run-quantize.js";
+import type { QuantizeReport } from "../pipeline/quantize/run-quantize.js";
 import { parseShardSpec, type ShardSpec } from "../pipeline/quantize/shard-select.js";
 import { layoutNamed, LAYOUT_NAMES } from "../layouts/index.js";
 import type { Layout } from "../layouts/layout.js";
@@ -103,6 +102,8 @@ Examples:
     )
     .action(async (input: string, opts: QuantizeCliOptions) => {
       const { rules, tag, options } = await rulesOf(opts);
+      // Loaded when the command runs, so that `--version`, `--help` and the other commands do not pay for it.
+      const { runQuantize } = await import("../pipeline/quantize/run-quantize.js");
       const report = await runQuantize({
         input,
         ...(opts.output !== undefined ? { output: opts.output } : {}),
@@ -143,6 +144,7 @@ async function rulesOf(opts: QuantizeCliOptions): Promise<{ rules: Rule[]; tag: 
     } catch (e) {
       throw new KquantError(`${opts.recipe}: cannot read the recipe (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
     }
+    const { parseRecipe } = await import("../plan/recipe.js");
     rules.push(...parseRecipe(opts.recipe, text));
   }
   if (flags) rules.push(...rulesFromFlags(flags));

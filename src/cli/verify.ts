@@ -1,7 +1,7 @@
 /** `kquant verify`: integrity of a kquant output, and its error against the original as a gate. */
 import { Command, InvalidArgumentError } from "commander";
 import { KquantError } from "../errors.js";
-import { runVerify, type TensorVerdict, type VerifyReport } from "../pipeline/read-back/verify.js";
+import type { TensorVerdict, VerifyReport } from "../pipeline/read-back/verify.js";
 import { formatNumber, jsonText } from "./present.js";
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
@@ -42,6 +42,8 @@ Examples:
     )
     .action(async (file: string, opts: VerifyCliOptions) => {
       const stream = !opts.json;
+      // Loaded when the command runs, so that `--version`, `--help` and the other commands do not pay for it.
+      const { runVerify } = await import("../pipeline/read-back/verify.js");
       const report = await runVerify(
         file,
         {

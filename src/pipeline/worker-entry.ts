@@ -5,6 +5,7 @@
 import { parentPort } from "node:worker_threads";
 import { hashHex, hashStream, type HashStream } from "./hash.js";
 import { quantizeCounted, quantizeWithScale, Scratch, sliceAbsMax } from "./quantize/quantize-tensor.js";
+import { simdActive } from "../quant/wasm/kernels.js";
 import type { Task, TaskResult } from "./workers.js";
 
 const view = (r: { buf: SharedArrayBuffer; offset: number; length: number }) => new Uint8Array(r.buf, r.offset, r.length);
@@ -42,6 +43,11 @@ async function run(task: Task): Promise<TaskResult> {
   });
   return { kind: "quantize", bad };
 }
+
+// The hasher and the SIMD kernels are made while the main thread still plans and reads, not on
+// the first task (the spent hasher waits in hash.ts for it).
+void hashStream().then((h) => h.digest());
+simdActive();
 
 // Tasks run one after another in arrival order, even when one awaits (a hasher being created):
 // the parts of a hash stream must be fed in order.

@@ -86,16 +86,20 @@ export interface QuantizeReport {
 
 export async function runQuantize(job: QuantizeJob): Promise<QuantizeReport> {
   const reader = await openTensors(job.input);
+  let pool: WorkerPool | null = null;
   try {
     const tensors = job.shard ? shardTensors(job.input, reader, job.shard) : reader.tensors;
+    // The workers start (each compiles its bundle and kernels) while this thread plans.
+    if (!job.dryRun) pool = workerPoolFor(job, tensors.reduce((n, t) => n + t.byteLength, 0));
     const plan = buildPlan(job.input, tensors, job.rules, job.layout);
     const paths = outputPaths(job, plan.steps);
     const report = reportOf(job, plan, paths);
     if (job.dryRun) return report;
     await checkOutputs(paths.all, [job.input, ...new Set(reader.tensors.map((t) => t.file))], !!job.force);
-    await writeAll(job, reader, plan, paths);
+    await writeAll(job, reader, plan, paths, pool);
     return report;
   } finally {
+    await pool?.close();
     await reader.close();
   }
 }
@@ -107,7 +111,7 @@ function shardTensors(input: string, reader: TensorReader, shard: ShardSpec): re
   return reader.tensors.filter((t) => mine.has(basename(t.file)));
 }
 
-async function writeAll(job: QuantizeJob, reader: TensorReader, plan: Plan, paths: OutputPaths): Promise<void> {
+async function writeAll(job: QuantizeJob, reader: TensorReader, plan: Plan, paths: OutputPaths, pool: WorkerPool | null): Promise<void> {
   const { files } = paths;
   const manifest = newManifest((job.layout ?? KQUANT_LAYOUT).name, basename(job.input), reader.metadata, job.options, plan.steps);
   const shardManifest = (f: OutputFile): Manifest => ({
@@ -118,7 +122,6 @@ async function writeAll(job: QuantizeJob, reader: TensorReader, plan: Plan, path
 
   const totalBytes = plan.steps.reduce((n, s) => n + s.source.byteLength, 0);
   const progress = await startProgress(totalBytes, { quiet: job.quiet });
-  const pool = workerPoolFor(job, totalBytes);
   // Every writer stays a temp file until all data is in, so a failure anywhere leaves no output at all.
   const writers: SafetensorsWriter[] = [];
   try {
@@ -137,7 +140,6 @@ async function writeAll(job: QuantizeJob, reader: TensorReader, plan: Plan, path
     throw err;
   } finally {
     progress.stop();
-    await pool?.close();
   }
   if (job.shard) {
     await writeFileAtomic(paths.manifest, `${JSON.stringify(partOf(job.shard, reader, paths.output, files, manifest), null, 2)}\n`, { fsync: job.fsync });
