@@ -10,6 +10,7 @@ import { layoutNamed, LAYOUT_NAMES } from "../layouts/index.js";
 import type { Layout } from "../layouts/layout.js";
 import { formatBytes, formatShape, table } from "./present.js";
 import { fsyncOption } from "./write-options.js";
+import { threadsOption } from "./threads-option.js";
 
 export function parseInteger(value: string): number {
   if (!/^-?\d+$/.test(value)) throw new InvalidArgumentError("not an integer.");
@@ -22,12 +23,6 @@ function parseShard(value: string): ShardSpec {
   } catch {
     throw new InvalidArgumentError("expected i/N with 1 <= i <= N, e.g. 1/4.");
   }
-}
-
-function parseThreads(value: string): number {
-  const n = parseInteger(value);
-  if (n < 0) throw new InvalidArgumentError("expected a non-negative integer.");
-  return n;
 }
 
 function parseRange(value: string): [number, number] {
@@ -88,7 +83,7 @@ export function quantizeCommand(): Command {
     .option("--allow-nonfinite", "quantize tensors that hold NaN or Inf instead of stopping")
     .option("--shard <i/N>", "sharded input: quantize only job i's share of the N jobs' input shards, then run merge-index", parseShard)
     .option("--layout <name>", `how the output names and shapes the quantized tensors: ${LAYOUT_NAMES.join(", ")} (default kquant)`, layoutNamed)
-    .option("--threads <n>", "worker threads (default: KQUANT_THREADS or one per core, at most 4; 0: none)", parseThreads)
+    .addOption(threadsOption())
     .addHelpText(
       "after",
       `

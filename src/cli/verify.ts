@@ -1,6 +1,7 @@
 /** `kquant verify`: integrity of a kquant output, and its error against the original as a gate. */
 import { Command, InvalidArgumentError } from "commander";
 import { KquantError } from "../errors.js";
+import { threadsOption } from "./threads-option.js";
 import type { TensorVerdict, VerifyReport } from "../pipeline/read-back/verify.js";
 import { formatNumber, jsonText } from "./present.js";
 
@@ -19,6 +20,7 @@ interface VerifyCliOptions {
   maxAbsError?: number;
   filter?: string[];
   json?: boolean;
+  threads?: number;
 }
 
 export function verifyCommand(): Command {
@@ -31,6 +33,7 @@ export function verifyCommand(): Command {
     .option("--max-abs-error <x>", "fail tensors whose max abs error is above this (needs --against)", parseNumber)
     .option("--filter <glob>", "only tensors whose name matches (repeatable)", collect)
     .option("--json", "print the report as JSON on stdout")
+    .addOption(threadsOption())
     .addHelpText(
       "after",
       `
@@ -52,6 +55,7 @@ Examples:
           ...(opts.minCosine !== undefined ? { minCosine: opts.minCosine } : {}),
           ...(opts.maxAbsError !== undefined ? { maxAbsError: opts.maxAbsError } : {}),
           ...(opts.filter ? { filter: opts.filter } : {}),
+          ...(opts.threads !== undefined ? { threads: opts.threads } : {}),
         },
         stream ? (v) => process.stdout.write(`${verdictLine(v)}\n`) : undefined,
       );

@@ -7,6 +7,7 @@ import { hashHex, hashStream, type HashStream } from "./hash.js";
 import { quantizeCounted, quantizeWithScale, Scratch, sliceAbsMax } from "./quantize/quantize-tensor.js";
 import { simdActive } from "../quant/wasm/kernels.js";
 import type { Task, TaskResult } from "./workers.js";
+import { checkRecordBytes } from "./read-back/verify.js";
 
 const view = (r: { buf: SharedArrayBuffer; offset: number; length: number }) => new Uint8Array(r.buf, r.offset, r.length);
 
@@ -29,6 +30,7 @@ async function run(task: Task): Promise<TaskResult> {
     streams.delete(task.stream);
     return { kind: "hash", hex: hash.digest() };
   }
+  if (task.kind === "verify-record") return { kind: "verify-record", findings: await checkRecordBytes(task.input) };
   if (task.kind === "amax") return { kind: "amax", ...sliceAbsMax(task.step, view(task.source), { allowNonFinite: task.allowNonFinite, scratch }) };
   if (task.kind === "quantize-scaled") {
     const scale = new Float32Array(task.scale.buf, task.scale.offset, task.scale.length / 4);

@@ -8,6 +8,7 @@ import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
 import { KquantError } from "../errors.js";
 import type { QuantizeStep } from "../plan/plan.js";
+import type { RecordBytes, RecordFindings } from "./read-back/verify.js";
 
 export interface SharedRange {
   buf: SharedArrayBuffer;
@@ -23,9 +24,15 @@ export type Task =
   /** The two passes of a tensor whose scale reduces over rows (quantize-tensor.ts): a slice's abs-max, */
   | { kind: "amax"; step: QuantizeStep; source: SharedRange; allowNonFinite: boolean }
   /** then its values with the whole tensor's float32 `scale`. */
-  | { kind: "quantize-scaled"; step: QuantizeStep; source: SharedRange; scale: SharedRange; values: SharedRange };
+  | { kind: "quantize-scaled"; step: QuantizeStep; source: SharedRange; scale: SharedRange; values: SharedRange }
+  /** verify's checks of one record (read-back/verify.ts checkRecordBytes), its bytes in shared memory. */
+  | { kind: "verify-record"; input: RecordBytes };
 
-export type TaskResult = { kind: "hash"; hex: string } | { kind: "quantize"; bad: number } | { kind: "amax"; amax: Float32Array; bad: number };
+export type TaskResult =
+  | { kind: "hash"; hex: string }
+  | { kind: "quantize"; bad: number }
+  | { kind: "amax"; amax: Float32Array; bad: number }
+  | { kind: "verify-record"; findings: RecordFindings };
 
 interface Pending {
   id: number;
@@ -96,6 +103,11 @@ export class WorkerPool {
       this.workers.push(w);
       this.sent.set(w, mine);
     }
+  }
+
+  /** Worker threads in the pool. */
+  get size(): number {
+    return this.workers.length;
   }
 
   run(task: Task): Promise<TaskResult> {

@@ -5,6 +5,7 @@
 import { build } from "esbuild";
 import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
+import { VERSION } from "../../src/version.js";
 
 export async function bundleWorker(dir: string): Promise<URL> {
   const outfile = join(dir, "worker-entry.mjs");
@@ -16,6 +17,16 @@ export async function bundleWorker(dir: string): Promise<URL> {
     target: "node20",
     outfile,
     logLevel: "silent",
+    // src/version.ts reads ../package.json beside itself, which a bundle in a temporary folder has
+    // not got (read-back checks in the worker reach it through the manifest module).
+    plugins: [
+      {
+        name: "inline-version",
+        setup(b) {
+          b.onLoad({ filter: /[\\/]src[\\/]version\.ts$/ }, () => ({ contents: `export const VERSION = ${JSON.stringify(VERSION)};`, loader: "ts" }));
+        },
+      },
+    ],
   });
   return pathToFileURL(outfile);
 }

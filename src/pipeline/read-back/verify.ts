@@ -12,15 +12,18 @@
  */
 import { KquantError } from "../../errors.js";
 import { openTensors } from "../../formats/open.js";
-import type { TensorInfo, TensorReader } from "../../formats/types.js";
+import type { StDType, TensorInfo, TensorReader } from "../../formats/types.js";
 import { globToRegExp, matchesAny } from "../../plan/glob.js";
 import { isFloat8, isInt4, type Mode } from "../../plan/spec.js";
 import { ErrorAccumulator, type ErrorMetrics } from "../../quant/error-metrics.js";
 import { dequantizeRecord, expectedTensors, readManifest, type ExpectedTensor, type StoredParts } from "./dequantize.js";
 import { hashHex, HEX_LENGTH } from "../hash.js";
 import { hashesOf, layoutOf, type TensorRecord } from "../manifest.js";
-import type { Layout } from "../../layouts/layout.js";
+import type { Layout, LayoutName } from "../../layouts/layout.js";
+import { layoutNamed } from "../../layouts/index.js";
 import { floatValues } from "../float-values.js";
+import { inFlight, inOrder, readBackPool, recordChecker, type ReadBackThreads } from "./parallel-verify.js";
+import type { WorkerPool } from "../workers.js";
 
 export interface Thresholds {
   minSqnr?: number;
@@ -28,7 +31,7 @@ export interface Thresholds {
   maxAbsError?: number;
 }
 
-export interface VerifyOptions extends Thresholds {
+export interface VerifyOptions extends Thresholds, ReadBackThreads {
   against?: string;
   filter?: string[];
 }
@@ -205,6 +208,7 @@ export async function runVerify(path: string, opts: VerifyOptions = {}, onTensor
   }
   const reader = await openTensors(path);
   let original: TensorReader | undefined;
+  let pool: WorkerPool | null = null;
   try {
     const manifest = await readManifest(reader);
     if (manifest === null) throw new KquantError(`${path}: no kquant manifest in __metadata__; not a kquant output, nothing to verify`);
@@ -232,14 +236,30 @@ export async function runVerify(path: string, opts: VerifyOptions = {}, onTensor
 
     const verdicts: TensorVerdict[] = [];
     let hashes = 0;
-    for (const [name, rec] of Object.entries(manifest.tensors)) {
-      if (!selected(name)) continue;
-      const v: TensorVerdict = { name, mode: rec.mode, problems: [], gate_failures: [], ok: true };
-      hashes += await checkRecord(reader, infos, layout, name, rec, v, original, originals, thresholds, opts.against);
-      v.ok = v.problems.length === 0 && v.gate_failures.length === 0;
-      verdicts.push(v);
-      onTensor?.(v);
-    }
+    const records = Object.entries(manifest.tensors).filter(([name]) => selected(name));
+    const bytes = records.reduce((n, [name]) => n + (infos.get(name)?.byteLength ?? 0) + (originals.get(name)?.byteLength ?? 0), 0);
+    pool = readBackPool(opts, bytes);
+    const checker = recordChecker(pool);
+    // Records are checked a few at a time (on the workers, while the next are read) and reported in order.
+    const verdictOf = ([name, rec]: [string, TensorRecord]) => ({ name, mode: rec.mode, problems: [], gate_failures: [], ok: true }) as TensorVerdict;
+    const started = new Map<string, TensorVerdict>();
+    await inOrder(
+      records,
+      inFlight(pool),
+      ([name, rec]) => {
+        const v = verdictOf([name, rec]);
+        started.set(name, v);
+        return checkRecord(reader, infos, layout, name, rec, v, original, originals, thresholds, opts.against, checker);
+      },
+      (checked, [name]) => {
+        const v = started.get(name)!;
+        started.delete(name);
+        hashes += checked;
+        v.ok = v.problems.length === 0 && v.gate_failures.length === 0;
+        verdicts.push(v);
+        onTensor?.(v);
+      },
+    );
     if (verdicts.length === 0 && patterns.length > 0) throw new KquantError(`${path}: no tensor matches ${opts.filter!.join(", ")}`);
 
     const sqnrs = verdicts.flatMap((v) => (v.metrics ? [v.metrics.sqnrDb] : []));
@@ -266,6 +286,7 @@ export async function runVerify(path: string, opts: VerifyOptions = {}, onTensor
       ok: failed === 0 && fileProblems.length === 0,
     };
   } finally {
+    await pool?.close();
     await reader.close();
     await original?.close();
   }
@@ -283,6 +304,7 @@ async function checkRecord(
   originals: ReadonlyMap<string, TensorInfo>,
   thresholds: Thresholds,
   againstPath: string | undefined,
+  checker: RecordChecker = checkRecordBytes,
 ): Promise<number> {
   const expected = expectedTensors(name, rec, layout);
   if (typeof expected === "string") {
@@ -302,62 +324,97 @@ async function checkRecord(
   }
   if (!shapesOk) return 0;
 
+  // The bytes land where the checker wants them (shared memory for a worker thread).
+  const stored: [string, Uint8Array][] = [];
+  for (const e of expected) stored.push([e.name, await reader.read(e.name, checker.buffer?.(infos.get(e.name)!.byteLength))]);
+  let against: RecordBytes["original"];
+  if (original) {
+    const orig = originals.get(name);
+    if (orig === undefined) against = { problem: `not in the original ${againstPath}` };
+    else if (orig.dtype !== rec.source_dtype || !sameShape(orig.shape, rec.shape)) {
+      against = { problem: `the original is ${orig.dtype} [${orig.shape}], the manifest says the source was ${rec.source_dtype} [${rec.shape}]` };
+    } else against = { dtype: orig.dtype, bytes: await original.read(name, checker.buffer?.(orig.byteLength)) };
+  }
+  const checked = await checker({ name, rec, layout: layout.name, stored, ...(against ? { original: against } : {}) });
+  v.problems.push(...checked.problems);
+  if (checked.metrics) {
+    v.metrics = checked.metrics;
+    v.gate_failures.push(...gateFailures(v.metrics, thresholds));
+  }
+  return checked.hashes;
+}
+
+/** One record's bytes, as checkRecordBytes takes them (plain data, so a worker thread can take them too). */
+export interface RecordBytes {
+  name: string;
+  rec: TensorRecord;
+  layout: LayoutName;
+  /** Every tensor expectedTensors() names for the record, by name. */
+  stored: [string, Uint8Array][];
+  /** With --against: the original tensor, or why it cannot be compared. */
+  original?: { dtype: StDType; bytes: Uint8Array } | { problem: string };
+}
+
+export interface RecordFindings {
+  problems: string[];
+  /** Stored hashes compared. */
+  hashes: number;
+  metrics?: ErrorMetrics;
+}
+
+/** checkRecordBytes, here or on a worker thread (parallel-verify.ts), with where it wants the bytes read to. */
+export type RecordChecker = ((input: RecordBytes) => Promise<RecordFindings>) & { buffer?: (bytes: number) => Uint8Array };
+
+/**
+ * The checks that need a record's bytes (shapes already checked): hashes, contents, what a layout
+ * derives, and against the original its source hash and the error.
+ */
+export async function checkRecordBytes(input: RecordBytes): Promise<RecordFindings> {
+  const { name, rec } = input;
+  const layout = layoutNamed(input.layout);
+  const expected = expectedTensors(name, rec, layout) as ExpectedTensor[];
+  const problems: string[] = [];
+  const data = new Map(input.stored);
   let hashes = 0;
   const bytes = new Map<string, Uint8Array>();
   const derived: [ExpectedTensor, Uint8Array][] = [];
   const { algorithm, hashes: recorded } = hashesOf(rec);
-  if (!Object.hasOwn(HEX_LENGTH, algorithm)) {
-    v.problems.push(`manifest hash algorithm ${JSON.stringify(algorithm)} is unknown`);
-    return 0;
-  }
+  if (!Object.hasOwn(HEX_LENGTH, algorithm)) return { problems: [`manifest hash algorithm ${JSON.stringify(algorithm)} is unknown`], hashes: 0 };
   for (const e of expected) {
-    const data = await reader.read(e.name);
-    if (e.role === "derived") derived.push([e, data]);
-    else bytes.set(e.role, data);
+    const stored = data.get(e.name)!;
+    if (e.role === "derived") derived.push([e, stored]);
+    else bytes.set(e.role, stored);
     const want = recorded?.stored?.[e.name];
     if (typeof want !== "string") {
-      v.problems.push(`${e.role} tensor "${e.name}" has no ${algorithm} hash in the manifest`);
+      problems.push(`${e.role} tensor "${e.name}" has no ${algorithm} hash in the manifest`);
       continue;
     }
     hashes++;
-    if ((await hashHex(data, algorithm)) !== want) v.problems.push(`${e.role} tensor "${e.name}": ${algorithm} hash differs from the manifest (its bytes changed after quantization)`);
+    if ((await hashHex(stored, algorithm)) !== want) problems.push(`${e.role} tensor "${e.name}": ${algorithm} hash differs from the manifest (its bytes changed after quantization)`);
   }
   if (rec.mode === "passthrough" && recorded?.stored[name] !== recorded?.source) {
-    v.problems.push(`passthrough tensor's stored and source ${algorithm} hashes differ in the manifest`);
+    problems.push(`passthrough tensor's stored and source ${algorithm} hashes differ in the manifest`);
   }
   const parts: StoredParts | null =
     rec.mode === "passthrough"
       ? null
       : { values: bytes.get("values")!, scale: bytes.get("scale")!, ...(bytes.has("zero") ? { zero: bytes.get("zero")! } : {}) };
-  if (parts) v.problems.push(...contentProblems(rec, expected, parts));
+  if (parts) problems.push(...contentProblems(rec, expected, parts));
   // A tensor the layout makes from the stored ones (or a constant) must be what it makes.
-  for (const [e, data] of derived) {
-    if (parts && e.encode && !equalBytes(e.encode(parts), data)) v.problems.push(`tensor "${e.name}" is not what the ${layout.name} layout makes from the stored tensors`);
+  for (const [e, stored] of derived) {
+    if (parts && e.encode && !equalBytes(e.encode(parts), stored)) problems.push(`tensor "${e.name}" is not what the ${layout.name} layout makes from the stored tensors`);
   }
 
-  if (!original) return hashes;
-  const orig = originals.get(name);
-  if (orig === undefined) {
-    v.problems.push(`not in the original ${againstPath}`);
-    return hashes;
+  const orig = input.original;
+  if (orig === undefined) return { problems, hashes };
+  if ("problem" in orig) return { problems: [...problems, orig.problem], hashes };
+  if ((await hashHex(orig.bytes, algorithm)) !== recorded?.source) {
+    problems.push(`the original's ${algorithm} hash differs from the manifest's source hash (not the file this was quantized from, or changed since)`);
   }
-  if (orig.dtype !== rec.source_dtype || !sameShape(orig.shape, rec.shape)) {
-    v.problems.push(`the original is ${orig.dtype} [${orig.shape}], the manifest says the source was ${rec.source_dtype} [${rec.shape}]`);
-    return hashes;
-  }
-  const origBytes = await original.read(name);
-  if ((await hashHex(origBytes, algorithm)) !== recorded?.source) {
-    v.problems.push(`the original's ${algorithm} hash differs from the manifest's source hash (not the file this was quantized from, or changed since)`);
-  }
-  if (!parts || v.problems.length > 0) return hashes;
-  const reference = floatValues(orig.dtype, origBytes);
-  if (reference === null) {
-    v.problems.push(`the original's dtype ${orig.dtype} cannot be compared`);
-    return hashes;
-  }
+  if (!parts || problems.length > 0) return { problems, hashes };
+  const reference = floatValues(orig.dtype, orig.bytes);
+  if (reference === null) return { problems: [...problems, `the original's dtype ${orig.dtype} cannot be compared`], hashes };
   const acc = new ErrorAccumulator();
   acc.add(reference, dequantizeRecord(rec, parts));
-  v.metrics = acc.result();
-  v.gate_failures.push(...gateFailures(v.metrics, thresholds));
-  return hashes;
+  return { problems, hashes, metrics: acc.result() };
 }
