@@ -9,6 +9,8 @@ import { Worker } from "node:worker_threads";
 import { KquantError } from "../errors.js";
 import type { QuantizeStep } from "../plan/plan.js";
 import type { RecordBytes, RecordFindings } from "./read-back/verify.js";
+import type { FloatOut, StoredParts } from "./read-back/dequantize.js";
+import type { TensorRecord } from "./manifest.js";
 
 export interface SharedRange {
   buf: SharedArrayBuffer;
@@ -26,13 +28,16 @@ export type Task =
   /** then its values with the whole tensor's float32 `scale`. */
   | { kind: "quantize-scaled"; step: QuantizeStep; source: SharedRange; scale: SharedRange; values: SharedRange }
   /** verify's checks of one record (read-back/verify.ts checkRecordBytes), its bytes in shared memory. */
-  | { kind: "verify-record"; input: RecordBytes };
+  | { kind: "verify-record"; input: RecordBytes }
+  /** dequantize's work on one record (read-back/dequantize.ts dequantizeBytes) into `out`. */
+  | { kind: "dequantize-record"; rec: TensorRecord; parts: StoredParts; dtype: FloatOut; out: Uint8Array };
 
 export type TaskResult =
   | { kind: "hash"; hex: string }
   | { kind: "quantize"; bad: number }
   | { kind: "amax"; amax: Float32Array; bad: number }
-  | { kind: "verify-record"; findings: RecordFindings };
+  | { kind: "verify-record"; findings: RecordFindings }
+  | { kind: "done" };
 
 interface Pending {
   id: number;

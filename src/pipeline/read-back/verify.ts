@@ -16,13 +16,14 @@ import type { StDType, TensorInfo, TensorReader } from "../../formats/types.js";
 import { globToRegExp, matchesAny } from "../../plan/glob.js";
 import { isFloat8, isInt4, type Mode } from "../../plan/spec.js";
 import { ErrorAccumulator, type ErrorMetrics } from "../../quant/error-metrics.js";
-import { dequantizeRecord, expectedTensors, readManifest, type ExpectedTensor, type StoredParts } from "./dequantize.js";
+import { expectedTensors, readManifest, type ExpectedTensor, type StoredParts } from "./dequantize.js";
 import { hashHex, HEX_LENGTH } from "../hash.js";
 import { hashesOf, layoutOf, type TensorRecord } from "../manifest.js";
 import type { Layout, LayoutName } from "../../layouts/layout.js";
 import { layoutNamed } from "../../layouts/index.js";
-import { floatValues } from "../float-values.js";
-import { inFlight, inOrder, readBackPool, recordChecker, type ReadBackThreads } from "./parallel-verify.js";
+import { FLOAT_DTYPES, floatValues } from "../float-values.js";
+import { dequantizedBlocks } from "./row-blocks.js";
+import { inFlight, inOrder, readBackPool, recordChecker, type ReadBackThreads } from "./parallel-read-back.js";
 import type { WorkerPool } from "../workers.js";
 
 export interface Thresholds {
@@ -362,7 +363,7 @@ export interface RecordFindings {
   metrics?: ErrorMetrics;
 }
 
-/** checkRecordBytes, here or on a worker thread (parallel-verify.ts), with where it wants the bytes read to. */
+/** checkRecordBytes, here or on a worker thread (parallel-read-back.ts), with where it wants the bytes read to. */
 export type RecordChecker = ((input: RecordBytes) => Promise<RecordFindings>) & { buffer?: (bytes: number) => Uint8Array };
 
 /**
@@ -412,9 +413,15 @@ export async function checkRecordBytes(input: RecordBytes): Promise<RecordFindin
     problems.push(`the original's ${algorithm} hash differs from the manifest's source hash (not the file this was quantized from, or changed since)`);
   }
   if (!parts || problems.length > 0) return { problems, hashes };
-  const reference = floatValues(orig.dtype, orig.bytes);
-  if (reference === null) return { problems: [...problems, `the original's dtype ${orig.dtype} cannot be compared`], hashes };
+  if (!FLOAT_DTYPES.has(orig.dtype)) return { problems: [...problems, `the original's dtype ${orig.dtype} cannot be compared`], hashes };
   const acc = new ErrorAccumulator();
-  acc.add(reference, dequantizeRecord(rec, parts));
+  // Block by block (row-blocks.ts), the original decoded alongside: no float32 copy of either whole tensor.
+  const width = orig.bytes.length / Math.max(1, rec.shape.reduce((a, b) => a * b, 1));
+  let scratch: Float32Array | undefined;
+  for (const [from, to, approx] of dequantizedBlocks(rec, parts)) {
+    const reference = floatValues(orig.dtype, orig.bytes.subarray(from * width, to * width), scratch)!;
+    if (orig.dtype !== "F32") scratch = reference;
+    acc.add(reference, approx);
+  }
   return { problems, hashes, metrics: acc.result() };
 }

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { rulesFromFlags } from "../../../src/plan/from-flags.js";
 import { runQuantize } from "../../../src/pipeline/quantize/run-quantize.js";
-import { inOrder, SharedBuffers } from "../../../src/pipeline/read-back/parallel-verify.js";
+import { inOrder, SharedBuffers } from "../../../src/pipeline/read-back/parallel-read-back.js";
 import { runVerify, type TensorVerdict } from "../../../src/pipeline/read-back/verify.js";
 import { editTensor, writeGaussianCheckpoint } from "../tamper.js";
 import { bundleWorker } from "../worker-bundle.js";
@@ -67,7 +67,7 @@ describe("inOrder", () => {
       return i * 10;
     };
     const finished: number[] = [];
-    await expect(inOrder([0, 1, 2, 3, 4], 3, start, (r) => finished.push(r))).rejects.toThrow("failed 2");
+    await expect(inOrder([0, 1, 2, 3, 4], 3, start, (r) => void finished.push(r))).rejects.toThrow("failed 2");
     expect(finished).toEqual([0, 10]);
     expect(peak).toBe(3);
     // Nothing started after the failure is left running.

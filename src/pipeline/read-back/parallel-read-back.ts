@@ -5,6 +5,8 @@
  * order; a few are in flight at once (`inFlight`), so memory stays at a few tensors' bytes.
  */
 import { DEFAULT_WORKER_URL, defaultThreads, WorkerPool, workerAvailable } from "../workers.js";
+import type { TensorRecord } from "../manifest.js";
+import { dequantizeBytes, type FloatOut, type StoredParts } from "./dequantize.js";
 import { checkRecordBytes, type RecordBytes, type RecordChecker, type RecordFindings } from "./verify.js";
 
 export interface ReadBackThreads {
@@ -69,6 +71,32 @@ export function recordChecker(pool: WorkerPool | null): RecordChecker {
   return Object.assign(check, { buffer: (n: number) => buffers.take(n) });
 }
 
+/**
+ * dequantizeBytes on the pool's workers, or here without one: `buffer` is where to read the
+ * stored tensors, and `done(bytes)` hands back the memory of output bytes once written.
+ */
+export function recordDequantizer(pool: WorkerPool | null): {
+  (rec: TensorRecord, parts: StoredParts, dtype: FloatOut, outBytes: number): Promise<Uint8Array>;
+  buffer?: (bytes: number) => Uint8Array;
+  done(bytes: Uint8Array): void;
+} {
+  if (pool === null) return Object.assign(async (rec: TensorRecord, parts: StoredParts, dtype: FloatOut) => dequantizeBytes(rec, parts, dtype), { done: () => undefined });
+  const buffers = new SharedBuffers();
+  const run = async (rec: TensorRecord, parts: StoredParts, dtype: FloatOut, outBytes: number): Promise<Uint8Array> => {
+    const out = buffers.take(outBytes);
+    try {
+      await pool.run({ kind: "dequantize-record", rec, parts, dtype, out });
+    } catch (err) {
+      buffers.give([out]);
+      throw err;
+    } finally {
+      buffers.give([parts.values, parts.scale, ...(parts.zero ? [parts.zero] : [])]);
+    }
+    return out;
+  };
+  return Object.assign(run, { buffer: (n: number) => buffers.take(n), done: (bytes: Uint8Array) => buffers.give([bytes]) });
+}
+
 /** Records in flight at once: one per worker and one being read, or one at a time without workers. */
 export const inFlight = (pool: WorkerPool | null): number => (pool === null ? 1 : pool.size + 1);
 
@@ -77,12 +105,17 @@ export const inFlight = (pool: WorkerPool | null): number => (pool === null ? 1 
  * result in order. After a failure nothing new starts, and the first failure in order is thrown
  * once those running have settled (none is left unobserved).
  */
-export async function inOrder<T, R>(items: Iterable<T>, limit: number, start: (item: T) => Promise<R>, finish: (result: R, item: T) => void): Promise<void> {
+export async function inOrder<T, R>(
+  items: Iterable<T>,
+  limit: number,
+  start: (item: T) => Promise<R>,
+  finish: (result: R, item: T) => void | Promise<void>,
+): Promise<void> {
   const running: { item: T; done: Promise<R> }[] = [];
   const next = async () => {
     const { item, done } = running.shift()!;
     try {
-      finish(await done, item);
+      await finish(await done, item);
     } catch (err) {
       await Promise.allSettled(running.map((r) => r.done));
       throw err;
