@@ -1,9 +1,10 @@
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { rulesFromFlags } from "../../../src/plan/from-flags.js";
 import { runQuantize } from "../../../src/pipeline/quantize/run-quantize.js";
+import { runDequantize } from "../../../src/pipeline/read-back/dequantize.js";
 import { inOrder, SharedBuffers } from "../../../src/pipeline/read-back/parallel-read-back.js";
 import { runVerify, type TensorVerdict } from "../../../src/pipeline/read-back/verify.js";
 import { editTensor, writeGaussianCheckpoint } from "../tamper.js";
@@ -48,6 +49,21 @@ describe("runVerify on worker threads", () => {
       expect(seen).toEqual(TENSORS.map((t) => t.name));
       expect(threaded.tensors.find((t) => t.name === "d.weight")!.problems.join()).toMatch(/hash differs/);
       expect(threaded.tensors.find((t) => t.name === "a.weight")!.metrics!.cosine).toBeGreaterThan(0.9);
+    }, 60_000);
+  }
+});
+
+describe("runDequantize on worker threads", () => {
+  for (const dtype of ["f32", "bf16"] as const) {
+    it(`${dtype}: the bytes of the in-process run`, async () => {
+      const output = join(dir, `q.dq.${dtype}.safetensors`);
+      await runQuantize({ input: source, output, rules: rulesFromFlags({ mode: "int4", blockSize: 8 }), tag: "q", options: {}, quiet: true });
+      const threaded = join(dir, `dq.${dtype}.t2.safetensors`);
+      const inProcess = join(dir, `dq.${dtype}.t0.safetensors`);
+      const a = await runDequantize({ input: output, output: threaded, dtype, threads: 2, workerUrl });
+      const b = await runDequantize({ input: output, output: inProcess, dtype, threads: 0 });
+      expect(a).toEqual({ ...b, output: threaded });
+      expect(await readFile(threaded)).toEqual(await readFile(inProcess));
     }, 60_000);
   }
 });
