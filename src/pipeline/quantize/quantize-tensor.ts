@@ -162,7 +162,7 @@ function quantizeSource(step: QuantizeStep, bytes: Uint8Array, count: boolean, o
       const { values, scale, zero } =
         spec.kerasPath === "dense-layer"
           ? quantizeGroupedNumpy(x.data, shape[0]!, shape[1]!, spec.blockSize!)
-          : groupedTensorPath(x, spec, scratch?.int8(n));
+          : groupedTensorPath(x, spec, { valueRange, epsilon }, scratch?.int8(n));
       return {
         stored: {
           values: packInto(byteView(values), shape, spec.packAxis!, step, into?.values),
@@ -184,12 +184,16 @@ function quantizeSource(step: QuantizeStep, bytes: Uint8Array, count: boolean, o
 }
 
 /** `keras.quantizers.abs_max_quantize_grouped_with_zero_point`'s default (tensor) path, along the spec's axis. */
-function groupedTensorPath(x: Tensor<Float32Array>, spec: QuantSpec, out: Int8Array | undefined): { values: Int8Array; scale: Float32Array; zero: Int8Array } {
+function groupedTensorPath(
+  x: Tensor<Float32Array>,
+  spec: QuantSpec,
+  args: { valueRange: readonly [number, number]; epsilon: number },
+  out: Int8Array | undefined,
+): { values: Int8Array; scale: Float32Array; zero: Int8Array } {
   // Axis 1 groups along the last axis directly: Keras's arithmetic on the transpose, with
   // scale and zero in the tensor's own orientation.
   const { values, scale, zeroPoint } = absMaxQuantizeGroupedWithZeroPoint(x, spec.blockSize!, {
-    valueRange: spec.valueRange ?? [-8, 7],
-    epsilon: spec.epsilon ?? 1e-7,
+    ...args,
     ...(spec.backend ? { backend: spec.backend } : {}),
     axis: spec.axis === 0 ? 0 : 1,
     ...(out ? { out } : {}),
