@@ -79,6 +79,8 @@ export async function bundleCli(outfile, { standalone = false } = {}) {
     platform: "node",
     format: "cjs",
     target: "node20",
+    // hash-wasm's ES build, whose unused algorithms esbuild leaves out (its CommonJS "main" holds them all).
+    mainFields: ["module", "main"],
     minifySyntax: true,
     legalComments: "inline",
     plugins: [inlineVersion(version)],
@@ -97,8 +99,9 @@ export async function bundleCli(outfile, { standalone = false } = {}) {
     entryPoints: [join(ROOT, "scripts", "cli-entry.ts")],
     outfile,
     // commander is inside even so: loading it from node_modules cost every start ~18 ms (resolving
-    // and compiling its files); the others load only when a run needs them (a terminal, an .npz).
-    external: standalone ? [] : Object.keys(pkg.dependencies ?? {}).filter((d) => d !== "commander"),
+    // and compiling its files), and hash-wasm (every run hashes); the others load only when a run
+    // needs them (a terminal, an .npz).
+    external: standalone ? [] : Object.keys(pkg.dependencies ?? {}).filter((d) => d !== "commander" && d !== "hash-wasm"),
     define: { ...common.define, KQUANT_BUNDLED_WORKER: JSON.stringify(worker.outputFiles[0].text) },
   });
   return version;

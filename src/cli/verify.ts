@@ -6,6 +6,7 @@ import { checkOutputs } from "../pipeline/quantize/outputs.js";
 import { runVerify, type TensorVerdict, type VerifyReport } from "../pipeline/read-back/verify.js";
 import { HISTOGRAM_BINS } from "../quant/error-histogram.js";
 import { renderVerifyHtml } from "../report/html.js";
+import { verifyStatusLine } from "../report/status.js";
 import { formatNumber, jsonText, snakeKeys } from "./present.js";
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
@@ -29,7 +30,7 @@ interface VerifyCliOptions {
 
 export function verifyCommand(): Command {
   return new Command("verify")
-    .description("check a kquant output: structure, sha256 of every tensor, and (with --against) the error against the original")
+    .description("check a kquant output: structure, the hash of every tensor, and (with --against) the error against the original")
     .argument("<quantized>", "a kquant output (.safetensors or .safetensors.index.json)")
     .option("--against <original>", "the checkpoint it was quantized from: check source hashes, measure the error")
     .option("--min-sqnr <dB>", "fail tensors whose SQNR is below this (needs --against)", parseNumber)
@@ -98,9 +99,7 @@ const WORST_SHOWN = 3;
 export function summaryText(r: VerifyReport): string {
   const s = r.summary;
   const lines = r.file_problems.map((p) => `FAIL ${p}`);
-  lines.push(
-    `${r.ok ? "OK" : "FAILED"}: ${s.tensors - s.failed} of ${s.tensors} tensors pass (${s.quantized} quantized, ${s.passthrough} kept), ${s.hashes_checked} sha256 checked`,
-  );
+  lines.push(verifyStatusLine(r));
   if (r.against !== null && s.min_sqnr_db !== null) {
     lines.push(
       `Against ${r.against}: SQNR min ${formatNumber(s.min_sqnr_db)} dB, mean ${formatNumber(s.mean_sqnr_db)} dB; cosine min ${formatNumber(s.min_cosine, 6)}; max abs error ${formatNumber(s.max_abs_error)}`,

@@ -14,12 +14,19 @@ import { storedNamesOf, storedTensors, type StoredGeometry, type StoredRole } fr
 import { VERSION } from "../version.js";
 import { KERAS_VERSION } from "../version.js";
 import { DEFAULT_BACKEND, type KerasBackend } from "../quant/backend.js";
+import { HASH_ALGORITHM, HEX_LENGTH, type HashAlgorithm } from "./hash.js";
 
 export const MANIFEST_KEY = "kquant";
 export const MANIFEST_FORMAT = 1;
 
 /** Hashes are fixed-length hex, so a header laid out with this placeholder keeps its size when filled in. */
-export const HASH_PLACEHOLDER = "0".repeat(64);
+export const HASH_PLACEHOLDER = "0".repeat(HEX_LENGTH[HASH_ALGORITHM]);
+
+/** Hashes (hex) of the source tensor's bytes and of each stored tensor's bytes, by stored name. */
+export interface TensorHashes {
+  source: string;
+  stored: Record<string, string>;
+}
 
 export interface TensorRecord {
   mode: Mode | "passthrough";
@@ -44,8 +51,17 @@ export interface TensorRecord {
   scale?: string;
   zero?: string;
   dequantize?: string;
-  /** sha256 (hex) of the source tensor's bytes and of each stored tensor's bytes, by stored name. */
-  sha256: { source: string; stored: Record<string, string> };
+  /** The algorithm of `hashes` (hash.ts); absent in manifests written before it, which hold `sha256`. */
+  hash?: HashAlgorithm;
+  hashes?: TensorHashes;
+  /** Manifests written before `hash`: sha256 hashes. */
+  sha256?: TensorHashes;
+}
+
+/** A record's hashes and their algorithm (an older manifest's sha256 included); undefined hashes when it has none. */
+export function hashesOf(rec: TensorRecord): { algorithm: HashAlgorithm; hashes: TensorHashes | undefined } {
+  if (rec.hash !== undefined) return { algorithm: rec.hash, hashes: rec.hashes };
+  return { algorithm: "sha256", hashes: rec.sha256 };
 }
 
 export interface Manifest {
@@ -72,7 +88,8 @@ export function recordFor(step: Step): TensorRecord {
       source_dtype: source.dtype,
       shape: source.shape,
       reason: step.reason,
-      sha256: { source: HASH_PLACEHOLDER, stored: { [step.output.name]: HASH_PLACEHOLDER } },
+      hash: HASH_ALGORITHM,
+      hashes: { source: HASH_PLACEHOLDER, stored: { [step.output.name]: HASH_PLACEHOLDER } },
     };
   }
   const { spec } = step;
@@ -96,7 +113,8 @@ export function recordFor(step: Step): TensorRecord {
     scale: nameOf("scale"),
     ...(zero !== undefined ? { zero } : {}),
     dequantize: dequantizeFormula(spec, source.shape),
-    sha256: {
+    hash: HASH_ALGORITHM,
+    hashes: {
       source: HASH_PLACEHOLDER,
       stored: Object.fromEntries(written.map((t) => [t.name, HASH_PLACEHOLDER])),
     },
@@ -145,6 +163,7 @@ export function manifestFromMetadata(metadata: Readonly<Record<string, string>> 
   const layout = layoutOf(m);
   for (const [name, rec] of Object.entries(m.tensors)) {
     if (rec === null || typeof rec !== "object") throw unreadable("record is not an object", name);
+    if (rec.hash !== undefined && !Object.hasOwn(HEX_LENGTH, rec.hash)) throw unreadable(`record names an unknown hash algorithm ${JSON.stringify(rec.hash)}`, name);
     const expected = expectedTensors(name, rec, layout);
     if (typeof expected === "string") throw unreadable(`record: ${expected.replace(/^manifest /, "")}`, name);
   }

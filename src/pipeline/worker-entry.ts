@@ -3,8 +3,7 @@
  * thread owns, so nothing large is copied between threads. See workers.ts for the protocol.
  */
 import { parentPort } from "node:worker_threads";
-import type { Hash } from "node:crypto";
-import { sha256Hex, sha256Stream } from "./hash.js";
+import { hashHex, hashStream, type HashStream } from "./hash.js";
 import { quantizeCounted, quantizeWithScale, Scratch, sliceAbsMax } from "./quantize/quantize-tensor.js";
 import { KquantError } from "../errors.js";
 import type { Task, TaskResult, WorkerError } from "./workers.js";
@@ -16,19 +15,19 @@ const view = (r: { buf: SharedArrayBuffer; offset: number; length: number }) => 
 const scratch = new Scratch();
 
 /** Hashes being fed part by part (workers.ts hashStream), by stream id. */
-const streams = new Map<number, Hash>();
+const streams = new Map<number, HashStream>();
 
-function run(task: Task): TaskResult {
-  if (task.kind === "hash") return { kind: "hash", hex: sha256Hex(view(task.data)) };
+async function run(task: Task): Promise<TaskResult> {
+  if (task.kind === "hash") return { kind: "hash", hex: await hashHex(view(task.data)) };
   if (task.kind === "hash-part") {
-    const hash = streams.get(task.stream) ?? sha256Stream();
+    const hash = streams.get(task.stream) ?? (await hashStream());
     hash.update(view(task.data));
     if (!task.final) {
       streams.set(task.stream, hash);
       return { kind: "hash", hex: "" };
     }
     streams.delete(task.stream);
-    return { kind: "hash", hex: hash.digest("hex") };
+    return { kind: "hash", hex: hash.digest() };
   }
   if (task.kind === "amax") return { kind: "amax", ...sliceAbsMax(task.step, view(task.source), { allowNonFinite: task.allowNonFinite, scratch }) };
   if (task.kind === "quantize-scaled") {
@@ -52,13 +51,18 @@ function workerError(err: unknown): WorkerError {
   return { message: e?.message ?? String(err), ...(e?.stack !== undefined ? { stack: e.stack } : {}) };
 }
 
+// Tasks run one after another in arrival order, even when one awaits (a hasher being created):
+// the parts of a hash stream must be fed in order.
+let previous: Promise<void> = Promise.resolve();
 parentPort!.on("message", ({ id, task }: { id: number; task: Task }) => {
-  try {
-    parentPort!.postMessage({ id, ok: true, result: run(task) });
-  } catch (err) {
-    // A kernel's own check names no file or tensor: the task's step does.
-    const source = "step" in task ? task.step.source : undefined;
-    const named = err instanceof KquantError && source ? err.within({ file: source.file, tensor: source.name }) : err;
-    parentPort!.postMessage({ id, ok: false, error: workerError(named) });
-  }
+  previous = previous.then(async () => {
+    try {
+      parentPort!.postMessage({ id, ok: true, result: await run(task) });
+    } catch (err) {
+      // A kernel's own check names no file or tensor: the task's step does.
+      const source = "step" in task ? task.step.source : undefined;
+      const named = err instanceof KquantError && source ? err.within({ file: source.file, tensor: source.name }) : err;
+      parentPort!.postMessage({ id, ok: false, error: workerError(named) });
+    }
+  });
 });

@@ -111,7 +111,7 @@ export class WorkerPool {
   }
 
   /**
-   * A sha256 of bytes that arrive part by part (a tensor being read): every part goes to the same
+   * A hash (hash.ts) of bytes that arrive part by part (a tensor being read): every part goes to the same
    * worker, whose message queue keeps them in order, while quantize tasks go to the others first.
    */
   hashStream(): { update(data: SharedRange): void; digest(data: SharedRange): Promise<string> } {

@@ -9,6 +9,7 @@ import { formatNumber } from "../cli/present.js";
 import type { TensorVerdict, VerifyReport } from "../pipeline/read-back/verify.js";
 import { histogramChart, sqnrChart } from "./charts.js";
 import { escapeHtml as esc } from "./escape.js";
+import { verifyStatusLine } from "./status.js";
 
 export interface HtmlOptions {
   /** How many of the worst tensors (lowest SQNR) get an error histogram; 4 by default. */
@@ -27,7 +28,7 @@ export function renderVerifyHtml(report: VerifyReport, opts: HtmlOptions = {}): 
   const s = report.summary;
   const measured = worstFirst(report.tensors);
   const withHistogram = measured.filter((t) => t.error_histogram !== undefined).slice(0, opts.histograms ?? 4);
-  const status = `${report.ok ? "OK" : "FAILED"}: ${s.tensors - s.failed} of ${s.tensors} tensors pass (${s.quantized} quantized, ${s.passthrough} kept), ${s.hashes_checked} sha256 checked`;
+  const status = verifyStatusLine(report);
 
   const facts: [string, string][] = [
     ["Quantized file", report.file],

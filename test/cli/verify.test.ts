@@ -32,7 +32,7 @@ describe("kquant verify", () => {
     const r = await kquant("verify", int8);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^ok {3}model\.layers\.0\.self_attn\.q_proj\.weight \(int8\)$/m);
-    expect(r.stdout).toMatch(/^OK: 13 of 13 tensors pass \(9 quantized, 4 kept\), 22 sha256 checked$/m);
+    expect(r.stdout).toMatch(/^OK: 13 of 13 tensors pass \(9 quantized, 4 kept\), 22 hashes checked$/m);
   });
 
   it("--against measures every quantized tensor against the original", async () => {
@@ -60,7 +60,7 @@ describe("kquant verify", () => {
     });
     const r = await kquant("verify", path);
     expect(r.code).toBe(1);
-    expect(r.stdout).toMatch(/^FAIL model\.layers\.0\.mlp\.up_proj\.weight \(int8\)\n\s+values tensor "model\.layers\.0\.mlp\.up_proj\.weight": sha256 differs/m);
+    expect(r.stdout).toMatch(/^FAIL model\.layers\.0\.mlp\.up_proj\.weight \(int8\)\n\s+values tensor "model\.layers\.0\.mlp\.up_proj\.weight": xxh3-128 hash differs/m);
     expect(r.stderr).toBe(`kquant: ${path}: tensor "model.layers.0.mlp.up_proj.weight": verify failed for 1 tensor(s) (the report lists each problem)\n`);
   });
 

@@ -1,7 +1,8 @@
 /** Test helpers: gaussian checkpoints, and surgery on a safetensors file's bytes and manifest hashes. */
-import { createHash } from "node:crypto";
 import { readFile, writeFile } from "node:fs/promises";
 import { createSafetensorsWriter } from "../../src/formats/safetensors-writer.js";
+import { hashHex } from "../../src/pipeline/hash.js";
+import { hashesOf, type TensorRecord } from "../../src/pipeline/manifest.js";
 
 /** Deterministic standard normal samples (LCG + Box–Muller). */
 export function gaussian(n: number, seed: number, std = 1): Float32Array {
@@ -59,16 +60,18 @@ export async function editTensor(path: string, name: string, edit: (data: Buffer
 }
 
 /**
- * Replaces the manifest's sha256 of stored tensor `name` with the hash of its current bytes, so
+ * Replaces the manifest's hash of stored tensor `name` with the hash of its current bytes, so
  * that only a semantic check can catch the edit (hashes are fixed-length, so the header keeps its size).
  */
 export async function fixStoredHash(path: string, name: string): Promise<void> {
   const bytes = await readFile(path);
   const { header } = await headerOf(path);
-  const manifest = JSON.parse(header.__metadata__!.kquant!) as { tensors: Record<string, { sha256: { stored: Record<string, string> } }> };
-  const old = Object.values(manifest.tensors).find((r) => name in r.sha256.stored)!.sha256.stored[name]!;
+  const manifest = JSON.parse(header.__metadata__!.kquant!) as { tensors: Record<string, TensorRecord> };
+  const rec = Object.values(manifest.tensors).find((r) => name in (hashesOf(r).hashes?.stored ?? {}))!;
+  const { algorithm, hashes } = hashesOf(rec);
+  const old = hashes!.stored[name]!;
   const [start, end] = await tensorRange(path, name);
-  const fresh = createHash("sha256").update(bytes.subarray(start, end)).digest("hex");
+  const fresh = await hashHex(bytes.subarray(start, end), algorithm);
   const text = bytes.toString("latin1");
   const at = text.indexOf(old);
   if (at < 0 || text.indexOf(old, at + 1) >= 0) throw new Error(`hash of ${name} not found exactly once`);

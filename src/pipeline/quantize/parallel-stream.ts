@@ -19,8 +19,8 @@ import type { TensorReader } from "../../formats/types.js";
 import type { QuantizeStep, Step } from "../../plan/plan.js";
 import { writtenBytes } from "../../layouts/layout.js";
 import type { StoredBytes } from "../../plan/stored.js";
-import { sha256Hex } from "../hash.js";
-import type { TensorRecord } from "../manifest.js";
+import { hashHex } from "../hash.js";
+import { hashesOf, type TensorRecord } from "../manifest.js";
 import type { Progress } from "../progress.js";
 import { byteView } from "../../quant/tensor.js";
 import { foldAbsMax, nonFiniteError, scaleFromAbsMax } from "./quantize-tensor.js";
@@ -118,7 +118,7 @@ async function processOne(ctx: StreamContext, item: StreamItem, slot: Work, wait
   const { pool } = ctx;
   const n = step.source.byteLength;
   const source = new Uint8Array(slot.src, 0, n);
-  const record = ctx.records[step.source.name]!;
+  const record = hashesOf(ctx.records[step.source.name]!).hashes!; // filled in as the hashes come
   const planned = step.kind === "quantize" ? step.stored : [];
   let offset = 0;
   const ranges = planned.map((t) => {
@@ -145,7 +145,7 @@ async function processOne(ctx: StreamContext, item: StreamItem, slot: Work, wait
     return pool.run({ kind: "quantize", step: q, source, outputs, allowNonFinite: ctx.allowNonFinite });
   };
   const tasks: Promise<TaskResult>[] = [];
-  // The source is hashed as it lands, on one worker (sha256 runs in order), the others quantizing.
+  // The source is hashed as it lands, on one worker (the hash runs in order), the others quantizing.
   const sourceHash = pool.hashStream();
   let sourceDigest: Promise<string> | undefined;
   let hashed = 0;
@@ -165,7 +165,7 @@ async function processOne(ctx: StreamContext, item: StreamItem, slot: Work, wait
 
   let stored: Written[];
   if (step.kind === "passthrough") {
-    record.sha256.source = await sourceDigest!;
+    record.source = await sourceDigest!;
     stored = [{ name: step.output.name, range: { buf: slot.src, offset: 0, length: n } }];
   } else {
     if (slices.length === 0) {
@@ -175,7 +175,7 @@ async function processOne(ctx: StreamContext, item: StreamItem, slot: Work, wait
     if (split?.reduced && nonFiniteIn(results) === 0) {
       results = await Promise.all(secondPass(pool, step, split, slices, results, ranges, (from, to) => sourceRows(rowBytes, from, to)));
     }
-    record.sha256.source = await sourceDigest!;
+    record.source = await sourceDigest!;
     slot.releaseSource();
     const bad = nonFiniteIn(results);
     if (bad > 0) throw nonFiniteError(step, step.source.file, bad, elementCountOf(step.source.shape)!);
@@ -190,10 +190,10 @@ async function processOne(ctx: StreamContext, item: StreamItem, slot: Work, wait
   // A passthrough tensor is stored as read: its stored hash is the source hash.
   const hashes =
     step.kind === "passthrough"
-      ? [Promise.resolve(record.sha256.source)]
-      : stored.map((s) => ("range" in s ? pool.hash(s.range) : Promise.resolve(sha256Hex(s.bytes))));
+      ? [Promise.resolve(record.source)]
+      : stored.map((s) => ("range" in s ? pool.hash(s.range) : hashHex(s.bytes)));
   const [storedHex] = await Promise.all([Promise.all(hashes), Promise.all(writes)]);
-  stored.forEach((s, j) => (record.sha256.stored[s.name] = storedHex[j]!));
+  stored.forEach((s, j) => (record.stored[s.name] = storedHex[j]!));
 }
 
 /** A tensor to write: a range of a shared buffer (hashed by a worker), or bytes a layout made. */

@@ -15,8 +15,8 @@ import type { StoredBytes } from "../../plan/stored.js";
 import { buildPlan, writtenTensorsOf, type Plan, type Step } from "../../plan/plan.js";
 import type { Rule } from "../../plan/rules.js";
 import { isFloat8, type Mode, type QuantSpec } from "../../plan/spec.js";
-import { sha256Hex } from "../hash.js";
-import { MANIFEST_KEY, newManifest, type Manifest } from "../manifest.js";
+import { hashHex } from "../hash.js";
+import { hashesOf, MANIFEST_KEY, newManifest, type Manifest } from "../manifest.js";
 import { isFolder, openModelFolder } from "../../formats/folder.js";
 import { runInFolder } from "./folder-run.js";
 import { checkOutputs, finalPathOf, isIndexPath, outputPaths, type OutputFile, type OutputPaths } from "./outputs.js";
@@ -234,14 +234,14 @@ function workerPoolFor(job: QuantizeJob, totalBytes: number): WorkerPool | null 
 async function streamInProcess(ctx: Omit<StreamContext, "pool">): Promise<void> {
   for (const { step, writer } of ctx.items) {
     const bytes = await ctx.reader.read(step.source.name);
-    const record = ctx.records[step.source.name]!;
-    record.sha256.source = sha256Hex(bytes);
+    const record = hashesOf(ctx.records[step.source.name]!).hashes!;
+    record.source = await hashHex(bytes);
     const stored: [string, Uint8Array][] =
       step.kind === "passthrough"
         ? [[step.output.name, bytes]]
         : storedPairs(step, quantizeTensor(step, bytes, step.source.file, { allowNonFinite: ctx.allowNonFinite }));
     for (const [name, data] of stored) {
-      record.sha256.stored[name] = sha256Hex(data);
+      record.stored[name] = await hashHex(data);
       await writer.write(name, data);
     }
     ctx.progress.advance(step.source.byteLength, step.source.name);

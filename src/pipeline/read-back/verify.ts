@@ -2,7 +2,7 @@
  * `kquant verify`: is a kquant output sound, and (with an original) how close is it?
  *
  * Always: the manifest agrees with the stored tensors (dtypes, shapes, packed lengths, scale and
- * zero shapes), every stored tensor's sha256 matches the manifest, and the contents make sense
+ * zero shapes), every stored tensor's hash (xxh3-128, sha256 in older manifests) matches the manifest, and the contents make sense
  * (scales finite and positive, integer codes inside the value range, int4 padding nibbles zero,
  * zero points in range, no NaN float8 codes) — so a flipped byte is found by its hash, and a bad
  * value whose hash was fixed up is still found by its meaning.
@@ -18,8 +18,8 @@ import { isFloat8, isInt4, type Mode } from "../../plan/spec.js";
 import { ErrorAccumulator, type ErrorMetrics } from "../../quant/error-metrics.js";
 import type { StoredGeometry } from "../../plan/stored.js";
 import { dequantizeRecord, geometryOf, readManifest, type ExpectedTensor, type StoredParts } from "./dequantize.js";
-import { sha256Hex } from "../hash.js";
-import { layoutOf, storedOf, type TensorRecord } from "../manifest.js";
+import { hashHex } from "../hash.js";
+import { hashesOf, layoutOf, storedOf, type TensorRecord } from "../manifest.js";
 import type { Layout } from "../../layouts/layout.js";
 import { floatValues } from "../float-values.js";
 import { errorHistogram, type ErrorHistogram } from "../../quant/error-histogram.js";
@@ -308,21 +308,22 @@ async function checkRecord(
   const bytes = new Map<string, Uint8Array>();
   const derived: [ExpectedTensor, Uint8Array][] = [];
   const byName = new Map<string, Uint8Array>();
+  const { algorithm, hashes: recorded } = hashesOf(rec);
   for (const e of expected) {
     const data = await reader.read(e.name);
     byName.set(e.name, data);
     if (e.role === "derived") derived.push([e, data]);
     else bytes.set(e.role, data);
-    const want = rec.sha256?.stored?.[e.name];
+    const want = recorded?.stored?.[e.name];
     if (typeof want !== "string") {
-      v.problems.push(`${e.role} tensor "${e.name}" has no sha256 in the manifest`);
+      v.problems.push(`${e.role} tensor "${e.name}" has no ${algorithm} hash in the manifest`);
       continue;
     }
     hashes++;
-    if (sha256Hex(data) !== want) v.problems.push(`${e.role} tensor "${e.name}": sha256 differs from the manifest (its bytes changed after quantization)`);
+    if ((await hashHex(data, algorithm)) !== want) v.problems.push(`${e.role} tensor "${e.name}": ${algorithm} hash differs from the manifest (its bytes changed after quantization)`);
   }
-  if (rec.mode === "passthrough" && rec.sha256.stored[name] !== rec.sha256.source) {
-    v.problems.push("passthrough tensor's stored and source sha256 differ in the manifest");
+  if (rec.mode === "passthrough" && recorded?.stored[name] !== recorded?.source) {
+    v.problems.push(`passthrough tensor's stored and source ${algorithm} hashes differ in the manifest`);
   }
   // A layout that re-encodes is read back as its runtime reads it (its hashes guard the bytes).
   const decoded = rec.mode === "passthrough" ? null : layoutDequantized(layout, name, rec, byName);
@@ -348,8 +349,8 @@ async function checkRecord(
     return hashes;
   }
   const origBytes = await original.read(name);
-  if (sha256Hex(origBytes) !== rec.sha256.source) {
-    v.problems.push(`the original's sha256 differs from the manifest's source hash (not the file this was quantized from, or changed since)`);
+  if ((await hashHex(origBytes, algorithm)) !== recorded?.source) {
+    v.problems.push(`the original's ${algorithm} hash differs from the manifest's source hash (not the file this was quantized from, or changed since)`);
   }
   if ((!parts && !decoded) || v.problems.length > 0) return hashes;
   const reference = floatValues(orig.dtype, origBytes);
