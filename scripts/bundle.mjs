@@ -1,14 +1,15 @@
 #!/usr/bin/env node
 /**
- * The CLI as one CommonJS file, with the quantize worker inside it as a string. `npm run build`
- * writes dist/kquant.cjs (what bin/kquant.js runs) and scripts/build-exe.mjs turns the same
- * bundle into the single-file executable.
+ * The CLI as one CommonJS file. `npm run build` writes dist/kquant.cjs (what bin/kquant.js runs)
+ * and the worker threads' bundle beside it, dist/kquant-worker.cjs; scripts/build-exe.mjs makes a
+ * `standalone` bundle, with the worker inside it as a string, and turns that into the single-file
+ * executable.
  *
  * Why a bundle: Node 20 resolves and compiles ~60 separate ES modules in ~150 ms before kquant
- * does any work; one file loads in ~35 ms (bench/results.md). Worker threads start from the
- * string too (`new Worker(KQUANT_BUNDLED_WORKER, { eval: true })` in src/pipeline/workers.ts),
- * so they skip the module graph as well, and the executable, which has no files beside it, needs
- * nothing else.
+ * does any work; one file loads in ~35 ms (bench/results.md). Worker threads start from one file
+ * too, so they skip the module graph as well: its own (KQUANT_WORKER_FILE in
+ * src/pipeline/workers.ts), kept out of the CLI bundle, which every start compiles, or in the
+ * executable, which has no files beside it, the string KQUANT_BUNDLED_WORKER.
  */
 import { readFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
@@ -33,6 +34,24 @@ function inlineVersion(version) {
     },
   };
 }
+
+/**
+ * commander requires node:child_process as it loads, for subcommands that are executables of
+ * their own, which kquant has none of; loading it costs every start ~7 ms, so commander gets it
+ * on first use instead.
+ */
+const lazyChildProcess = {
+  name: "lazy-child-process",
+  setup(b) {
+    b.onResolve({ filter: /^node:child_process$/ }, (args) =>
+      /[\\/]node_modules[\\/]commander[\\/]/.test(args.importer) ? { path: "child_process", namespace: "lazy" } : undefined,
+    );
+    b.onLoad({ filter: /.*/, namespace: "lazy" }, () => ({
+      contents: 'let m; module.exports = new Proxy({}, { get: (_, key) => (m ??= require("node:child_process"))[key] });',
+      loader: "js",
+    }));
+  },
+};
 
 /** A warning here means a bundle that misbehaves at run time (e.g. an import.meta it cannot see). */
 async function bundle(options) {
@@ -83,26 +102,67 @@ export async function bundleCli(outfile, { standalone = false } = {}) {
     mainFields: ["module", "main"],
     minifySyntax: true,
     legalComments: "inline",
-    plugins: [inlineVersion(version)],
+    plugins: [inlineVersion(version), lazyChildProcess],
     banner: { js: 'var __kquant_import_meta_url = require("node:url").pathToFileURL(__filename).href;' },
     define: { "import.meta.url": "__kquant_import_meta_url", KQUANT_WASM_KERNELS: JSON.stringify(await wasmKernelsBase64()) },
     logLevel: "silent",
   };
+  const workerFile = "kquant-worker.cjs";
   const worker = await bundle({
     ...common,
     entryPoints: [join(ROOT, "src", "pipeline", "worker-entry.ts")],
-    write: false,
-    outfile: join(dirname(outfile), "worker.cjs"),
+    write: !standalone,
+    outfile: join(dirname(outfile), standalone ? "worker.cjs" : workerFile),
   });
+  // commander is inside even so: loading it from node_modules cost every start ~18 ms (resolving
+  // and compiling its files), and hash-wasm (every run hashes); the others load only when a run
+  // needs them (a terminal, an .npz).
+  const external = standalone ? [] : Object.keys(pkg.dependencies ?? {}).filter((d) => d !== "commander" && d !== "hash-wasm");
+  const define = { ...common.define, ...(standalone ? { KQUANT_BUNDLED_WORKER: JSON.stringify(worker.outputFiles[0].text) } : { KQUANT_WORKER_FILE: JSON.stringify(`./${workerFile}`) }) };
+  if (standalone) {
+    // One file: what the commands import lazily is inside it, initialised when first imported.
+    await bundle({ ...common, entryPoints: [join(ROOT, "scripts", "cli-entry.ts")], outfile, external, define });
+    return version;
+  }
+  /*
+   * The npm build splits the CLI so that a start compiles only what its command needs: the shell
+   * (commander and the commands' options, all that `--version` and `--help` run) and, loaded by
+   * a command when it runs, the pipeline (what src/cli/*.ts import with `await import(...)`).
+   * errors.ts is a file of its own that both require, so KquantError is one class for both.
+   */
+  const dir = dirname(outfile);
+  const files = { errors: "./kquant-errors.cjs", pipeline: "./kquant-pipeline.cjs" };
+  const errorsPath = join(ROOT, "src", "errors.ts");
+  const sharedErrors = {
+    name: "shared-errors",
+    setup(b) {
+      b.onResolve({ filter: /[\\/]errors\.js$/ }, (args) =>
+        resolve(args.resolveDir, args.path.replace(/\.js$/, ".ts")) === errorsPath ? { path: files.errors, external: true } : undefined,
+      );
+    },
+  };
+  const lazy = new Set();
+  const lazyPipeline = {
+    name: "lazy-pipeline",
+    setup(b) {
+      b.onResolve({ filter: /.*/ }, (args) => {
+        if (args.kind !== "dynamic-import" || !args.importer.startsWith(join(ROOT, "src", "cli"))) return undefined;
+        lazy.add(resolve(args.resolveDir, args.path.replace(/\.js$/, ".ts")));
+        return { path: files.pipeline, external: true };
+      });
+    },
+  };
+  // `import()` of a file beside it becomes require(): through Node's ES module loader a CommonJS
+  // file is lexed for its exports before it is compiled.
+  const split = { ...common, external, define, supported: { "dynamic-import": false } };
+  await bundle({ ...split, entryPoints: [errorsPath], outfile: join(dir, files.errors) });
+  // Every start compiles the shell, so it is kept small (no whitespace: ~40 % of commander's bytes).
+  await bundle({ ...split, entryPoints: [join(ROOT, "scripts", "cli-entry.ts")], outfile, minifyWhitespace: true, plugins: [...common.plugins, sharedErrors, lazyPipeline] });
   await bundle({
-    ...common,
-    entryPoints: [join(ROOT, "scripts", "cli-entry.ts")],
-    outfile,
-    // commander is inside even so: loading it from node_modules cost every start ~18 ms (resolving
-    // and compiling its files), and hash-wasm (every run hashes); the others load only when a run
-    // needs them (a terminal, an .npz).
-    external: standalone ? [] : Object.keys(pkg.dependencies ?? {}).filter((d) => d !== "commander" && d !== "hash-wasm"),
-    define: { ...common.define, KQUANT_BUNDLED_WORKER: JSON.stringify(worker.outputFiles[0].text) },
+    ...split,
+    stdin: { contents: [...lazy].map((p) => `export * from ${JSON.stringify(p)};`).join("\n"), resolveDir: ROOT, loader: "ts" },
+    outfile: join(dir, files.pipeline),
+    plugins: [...common.plugins, sharedErrors],
   });
   return version;
 }

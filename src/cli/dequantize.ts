@@ -1,6 +1,6 @@
 /** `kquant dequantize`: a kquant output back to float tensors. */
 import { Command, Option } from "commander";
-import { runDequantize, type DequantizeReport, type FloatOut } from "../pipeline/read-back/dequantize.js";
+import type { DequantizeReport, FloatOut } from "../pipeline/read-back/dequantize.js";
 import { formatBytes, jsonText } from "./present.js";
 import { fsyncOption } from "./write-options.js";
 
@@ -38,6 +38,8 @@ Examples:
   kquant dequantize model.int4.safetensors -o weights.npz --dtype f16`,
     )
     .action(async (file: string, opts: DequantizeCliOptions) => {
+      // Loaded when the command runs, so that `--version`, `--help` and the other commands do not pay for it.
+      const { runDequantize } = await import("../pipeline/read-back/dequantize.js");
       const report = await runDequantize({
         input: file,
         output: opts.output,

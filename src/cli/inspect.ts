@@ -1,6 +1,6 @@
 /** `kquant inspect`: the tensors of a weight file, a kquant output's manifest, optional value statistics. */
 import { Command } from "commander";
-import { runInspect, type InspectReport } from "../pipeline/read-back/inspect.js";
+import type { InspectReport } from "../pipeline/read-back/inspect.js";
 import { sparkline } from "../pipeline/read-back/stats.js";
 import { formatBytes, formatNumber, formatShape, jsonText, table } from "./present.js";
 import { parseInteger } from "./quantize.js";
@@ -31,6 +31,8 @@ Examples:
   kquant inspect model.safetensors --stats --json`,
     )
     .action(async (file: string, opts: InspectCliOptions) => {
+      // Loaded when the command runs, so that `--version`, `--help` and the other commands do not pay for it.
+      const { runInspect } = await import("../pipeline/read-back/inspect.js");
       const report = await runInspect(file, {
         stats: !!opts.stats,
         ...(opts.filter ? { filter: opts.filter } : {}),

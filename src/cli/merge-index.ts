@@ -1,6 +1,5 @@
 /** `kquant merge-index`: the index and manifest of a checkpoint quantized by `--shard i/N` jobs. */
 import { Command } from "commander";
-import { mergeIndex } from "../pipeline/quantize/merge-index.js";
 import { fsyncOption } from "./write-options.js";
 
 export function mergeIndexCommand(): Command {
@@ -18,6 +17,8 @@ Examples:
   kquant merge-index out/model.int8.safetensors.index.json.part-*-of-4.json`,
     )
     .action(async (paths: string[], opts: { force?: boolean; fsync?: boolean; json?: boolean }) => {
+      // Loaded when the command runs, so that `--version`, `--help` and the other commands do not pay for it.
+      const { mergeIndex } = await import("../pipeline/quantize/merge-index.js");
       const report = await mergeIndex(paths, { force: !!opts.force, fsync: !!opts.fsync });
       if (opts.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
       else {

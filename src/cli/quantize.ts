@@ -5,9 +5,8 @@ import { KquantError } from "../errors.js";
 import { basename } from "node:path";
 import { rulesFromFlags, specFromFlags, type QuantFlags } from "../plan/from-flags.js";
 import { tagOfRecipe, tagOfSpec } from "../plan/tag.js";
-import { parseRecipe } from "../plan/recipe.js";
 import type { Rule } from "../plan/rules.js";
-import { runQuantize, type QuantizeReport } from "../pipeline/quantize/run-quantize.js";
+import type { QuantizeReport } from "../pipeline/quantize/run-quantize.js";
 import { parseShardSpec, type ShardSpec } from "../pipeline/quantize/shard-select.js";
 import { layoutNamed, LAYOUT_NAMES } from "../layouts/index.js";
 import type { Layout } from "../layouts/layout.js";
@@ -129,6 +128,8 @@ Examples:
     )
     .action(async (input: string, opts: QuantizeCliOptions) => {
       const { rules, tag, options } = await rulesOf(opts);
+      // Loaded when the command runs, so that `--version`, `--help` and the other commands do not pay for it.
+      const { runQuantize } = await import("../pipeline/quantize/run-quantize.js");
       const report = await runQuantize({
         input,
         ...(opts.output !== undefined ? { output: opts.output } : {}),
@@ -170,6 +171,7 @@ async function rulesOf(opts: QuantizeCliOptions): Promise<{ rules: Rule[]; tag: 
     } catch (e) {
       throw new KquantError({ file: opts.recipe, what: `cannot read the recipe (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})` });
     }
+    const { parseRecipe } = await import("../plan/recipe.js");
     rules.push(...parseRecipe(opts.recipe, text));
   }
   if (flags) rules.push(...rulesFromFlags(flags, !!opts.layout?.int8Groups));

@@ -3,9 +3,8 @@ import { Command, InvalidArgumentError } from "commander";
 import { KquantError } from "../errors.js";
 import { writeFileAtomic } from "../formats/atomic.js";
 import { checkOutputs } from "../pipeline/quantize/outputs.js";
-import { runVerify, type TensorVerdict, type VerifyReport } from "../pipeline/read-back/verify.js";
+import type { TensorVerdict, VerifyReport } from "../pipeline/read-back/verify.js";
 import { HISTOGRAM_BINS } from "../quant/error-histogram.js";
-import { renderVerifyHtml } from "../report/html.js";
 import { verifyStatusLine } from "../report/status.js";
 import { formatNumber, jsonText, snakeKeys } from "./present.js";
 
@@ -54,6 +53,8 @@ Examples:
       const stream = !opts.json;
       const inputs = opts.against !== undefined ? [file, opts.against] : [file];
       if (opts.html !== undefined) await checkOutputs([opts.html], inputs, !!opts.force);
+      // Loaded when the command runs, so that `--version`, `--help` and the other commands do not pay for it.
+      const { runVerify } = await import("../pipeline/read-back/verify.js");
       const report = await runVerify(
         file,
         {
@@ -67,7 +68,10 @@ Examples:
         stream ? (v) => process.stdout.write(`${verdictLine(v)}\n`) : undefined,
       );
       // Written whatever the verdict: a failing run is when the page is most wanted.
-      if (opts.html !== undefined) await writeFileAtomic(opts.html, renderVerifyHtml(report));
+      if (opts.html !== undefined) {
+        const { renderVerifyHtml } = await import("../report/html.js");
+        await writeFileAtomic(opts.html, renderVerifyHtml(report));
+      }
       process.stdout.write(`${opts.json ? jsonText(jsonReport(report)) : summaryText(report)}\n`);
       if (opts.html !== undefined && !opts.json) process.stdout.write(`HTML report: ${opts.html}\n`);
       if (!report.ok) throw failureError(report);

@@ -7,6 +7,7 @@ import { hashHex, hashStream, type HashStream } from "./hash.js";
 import { quantizeCounted, quantizeWithScale, Scratch, sliceAbsMax } from "./quantize/quantize-tensor.js";
 import { KquantError } from "../errors.js";
 import type { Task, TaskResult, WorkerError } from "./workers.js";
+import { simdActive } from "../quant/wasm/kernels.js";
 
 const view = (r: { buf: SharedArrayBuffer; offset: number; length: number }) => new Uint8Array(r.buf, r.offset, r.length);
 
@@ -50,6 +51,11 @@ function workerError(err: unknown): WorkerError {
   const e = err as Error;
   return { message: e?.message ?? String(err), ...(e?.stack !== undefined ? { stack: e.stack } : {}) };
 }
+
+// The hasher and the SIMD kernels are made while the main thread still plans and reads, not on
+// the first task (the spent hasher waits in hash.ts for it).
+void hashStream().then((h) => h.digest());
+simdActive();
 
 // Tasks run one after another in arrival order, even when one awaits (a hasher being created):
 // the parts of a hash stream must be fed in order.

@@ -41,8 +41,14 @@ interface Pending {
   reject: (e: unknown) => void;
 }
 
-/** The compiled worker beside this module (dist/pipeline/worker-entry.js). */
-export const DEFAULT_WORKER_URL = new URL("./worker-entry.js", import.meta.url);
+/**
+ * The CLI bundle's worker is a bundle of its own beside it (scripts/bundle.mjs names it here, an
+ * esbuild define); in the library it is the compiled worker-entry.js beside this module.
+ */
+declare const KQUANT_WORKER_FILE: string | undefined;
+
+/** The worker script threads start from when not told otherwise. */
+export const DEFAULT_WORKER_URL = new URL(typeof KQUANT_WORKER_FILE === "string" ? KQUANT_WORKER_FILE : "./worker-entry.js", import.meta.url);
 
 /**
  * The single-file executable has no worker file on disk: scripts/build-exe.mjs bundles the worker

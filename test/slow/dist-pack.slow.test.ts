@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { checkDemoWorkflow, expectNoColor, PACKAGE_VERSION, REPO } from "../dist/demo-workflow.js";
 import { run, runOnTerminal, userEnv } from "../dist/run.js";
 
-const RUNTIME_DEPENDENCIES = ["cli-progress", "commander", "yauzl", "yazl"];
+const RUNTIME_DEPENDENCIES = ["cli-progress", "commander", "hash-wasm", "yauzl", "yazl"];
 // The fixtures alone (demo weights, golden vectors) are far larger: a tarball past this ships something it should not.
 // (~306 kB today: the compiled library plus the CLI bundle, which carries commander and, as a string, the worker;
 // it grew with the layouts, the per-backend kernels and the HTML report.)
@@ -97,7 +97,7 @@ describe("npm pack", () => {
 });
 
 describe("installed from the tarball with --omit=dev", () => {
-  it("brings only the four runtime dependencies (and theirs), no dev tools", () => {
+  it("brings only the five runtime dependencies (and theirs), no dev tools", () => {
     const installed = readdirSync(join(app, "node_modules")).filter((n) => !n.startsWith("."));
     expect(installed).toEqual(expect.arrayContaining(["kquant", ...RUNTIME_DEPENDENCIES]));
     for (const dev of ["typescript", "vitest", "esbuild", "postject", "@types", "vite"]) expect(installed).not.toContain(dev);

@@ -117,20 +117,24 @@ export async function runQuantize(job: QuantizeJob): Promise<QuantizeReport> {
   if (job.output !== undefined && !folder) outputKindOf("quantize", job.output);
   const weights = folder?.weights ?? job.input;
   const reader = await openTensors(weights);
+  let pool: WorkerPool | null = null;
   try {
     const tensors = job.shard ? shardTensors(weights, reader, job.shard) : reader.tensors;
+    // The workers start (each compiles its bundle and kernels) while this thread plans.
+    if (!job.dryRun) pool = workerPoolFor(job, tensors.reduce((n, t) => n + t.byteLength, 0));
     const plan = buildPlan(weights, tensors, job.rules, job.layout, { strict: !!job.strict, requireQuantized: !job.shard });
     if (folder) {
-      const paths = await runInFolder(job, folder, reader, plan, (p) => writeAll(job, reader, plan, p));
+      const paths = await runInFolder(job, folder, reader, plan, (p) => writeAll(job, reader, plan, p, pool));
       return reportOf(job, plan, paths);
     }
     const paths = outputPaths(job, plan.steps);
     const report = reportOf(job, plan, paths);
     if (job.dryRun) return report;
     await checkOutputs(paths.all, [job.input, ...new Set(reader.tensors.map((t) => t.file))], !!job.force);
-    await writeAll(job, reader, plan, paths);
+    await writeAll(job, reader, plan, paths, pool);
     return report;
   } finally {
+    await pool?.close();
     await reader.close();
   }
 }
@@ -142,7 +146,7 @@ function shardTensors(input: string, reader: TensorReader, shard: ShardSpec): re
   return reader.tensors.filter((t) => mine.has(basename(t.file)));
 }
 
-async function writeAll(job: QuantizeJob, reader: TensorReader, plan: Plan, paths: OutputPaths): Promise<void> {
+async function writeAll(job: QuantizeJob, reader: TensorReader, plan: Plan, paths: OutputPaths, pool: WorkerPool | null): Promise<void> {
   const { files } = paths;
   const manifest = newManifest((job.layout ?? KQUANT_LAYOUT).name, basename(job.input), reader.metadata, job.options, plan.steps);
   const shardManifest = (f: OutputFile): Manifest => ({
@@ -153,7 +157,6 @@ async function writeAll(job: QuantizeJob, reader: TensorReader, plan: Plan, path
 
   const totalBytes = plan.steps.reduce((n, s) => n + s.source.byteLength, 0);
   const progress = await startProgress(totalBytes, { quiet: job.quiet });
-  const pool = workerPoolFor(job, totalBytes);
   // Every writer stays a temp file until all data is in, so a failure anywhere leaves no output at all.
   const writers: SafetensorsWriter[] = [];
   try {
@@ -172,7 +175,6 @@ async function writeAll(job: QuantizeJob, reader: TensorReader, plan: Plan, path
     throw err;
   } finally {
     progress.stop();
-    await pool?.close();
   }
   if (job.shard) {
     await writeFileAtomic(paths.manifest, `${JSON.stringify(partOf(job.shard, reader, paths.output, files, manifest), null, 2)}\n`, { fsync: job.fsync });
