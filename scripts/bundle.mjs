@@ -22,7 +22,7 @@ const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
  * src/version.ts reads ../package.json at run time, which the executable does not carry, so the
  * bundle gets a module holding the version as a literal instead.
  */
-function inlineVersion(version) {
+export function inlineVersion(version) {
   return {
     name: "inline-version",
     setup(b) {

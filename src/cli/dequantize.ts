@@ -3,6 +3,7 @@ import { Command, Option } from "commander";
 import type { DequantizeReport, FloatOut } from "../pipeline/read-back/dequantize.js";
 import { formatBytes, jsonText } from "./present.js";
 import { fsyncOption } from "./write-options.js";
+import { threadsOption } from "./threads-option.js";
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 
@@ -11,6 +12,7 @@ interface DequantizeCliOptions {
   dtype: FloatOut;
   force?: boolean;
   fsync?: boolean;
+  threads?: number;
   filter?: string[];
   json?: boolean;
   quiet?: boolean;
@@ -27,6 +29,7 @@ export function dequantizeCommand(): Command {
     .addOption(fsyncOption())
     .option("--json", "print the report as JSON on stdout")
     .option("-q, --quiet", "print nothing on success")
+    .addOption(threadsOption())
     .addHelpText(
       "after",
       `
@@ -47,6 +50,7 @@ Examples:
         force: !!opts.force,
         fsync: !!opts.fsync,
         ...(opts.filter ? { filter: opts.filter } : {}),
+        ...(opts.threads !== undefined ? { threads: opts.threads } : {}),
       });
       if (opts.json) process.stdout.write(`${jsonText(report)}\n`);
       else if (!opts.quiet) process.stdout.write(`${renderDequantize(report)}\n`);

@@ -13,6 +13,7 @@ import type { Layout } from "../layouts/layout.js";
 import { formatBytes, formatCount, formatShape, snakeKeys, table } from "./present.js";
 import { fsyncOption } from "./write-options.js";
 import { DEFAULT_BACKEND, KERAS_BACKENDS, isKerasBackend, type KerasBackend } from "../quant/backend.js";
+import { threadsOption } from "./threads-option.js";
 
 export function parseInteger(value: string): number {
   if (!/^-?\d+$/.test(value)) throw new InvalidArgumentError("not an integer.");
@@ -25,12 +26,6 @@ function parseShard(value: string): ShardSpec {
   } catch {
     throw new InvalidArgumentError("expected i/N with 1 <= i <= N, e.g. 1/4.");
   }
-}
-
-function parseThreads(value: string): number {
-  const n = parseInteger(value);
-  if (n < 0) throw new InvalidArgumentError("expected a non-negative integer.");
-  return n;
 }
 
 function parseRange(value: string): [number, number] {
@@ -112,7 +107,7 @@ export function quantizeCommand(): Command {
     .option("--strict", "a tensor that cannot take the mode (e.g. --block-size on a 4-D weight) fails the run instead of being kept as it is")
     .option("--shard <i/N>", "sharded input: quantize only job i's share of the N jobs' input shards, then run merge-index", parseShard)
     .option("--layout <name>", `how the output names and shapes the quantized tensors: ${LAYOUT_NAMES.join(", ")} (default kquant)`, layoutNamed)
-    .option("--threads <n>", "worker threads (default: KQUANT_THREADS or one per core, at most 4; 0: none)", parseThreads)
+    .addOption(threadsOption())
     .addHelpText(
       "after",
       `

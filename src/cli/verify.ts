@@ -3,6 +3,7 @@ import { Command, InvalidArgumentError } from "commander";
 import { KquantError } from "../errors.js";
 import { writeFileAtomic } from "../formats/atomic.js";
 import { checkOutputs } from "../pipeline/quantize/outputs.js";
+import { threadsOption } from "./threads-option.js";
 import type { TensorVerdict, VerifyReport } from "../pipeline/read-back/verify.js";
 import { HISTOGRAM_BINS } from "../quant/error-histogram.js";
 import { verifyStatusLine } from "../report/status.js";
@@ -25,6 +26,7 @@ interface VerifyCliOptions {
   json?: boolean;
   html?: string;
   force?: boolean;
+  threads?: number;
 }
 
 export function verifyCommand(): Command {
@@ -39,6 +41,7 @@ export function verifyCommand(): Command {
     .option("--json", "print the report as JSON on stdout")
     .option("--html <file>", "also write the report as one self-contained HTML page (table, SQNR chart, error histograms)")
     .option("-f, --force", "overwrite an existing --html file")
+    .addOption(threadsOption())
     .addHelpText(
       "after",
       `
@@ -64,6 +67,7 @@ Examples:
           ...(opts.maxAbsError !== undefined ? { maxAbsError: opts.maxAbsError } : {}),
           ...(opts.filter ? { filter: opts.filter } : {}),
           ...(opts.html !== undefined ? { histogramBins: HISTOGRAM_BINS } : {}),
+          ...(opts.threads !== undefined ? { threads: opts.threads } : {}),
         },
         stream ? (v) => process.stdout.write(`${verdictLine(v)}\n`) : undefined,
       );

@@ -1,9 +1,9 @@
 /**
  * The integrity hashes in the manifest. New outputs use XXH3-128 (hash-wasm's WebAssembly build):
- * sha256 took a third of quantize's CPU, XXH3-128 costs ~60 % of it per byte (memcpy into the
- * module included), and a tensor's
- * hash only has to catch bytes that changed, not resist someone forging them. Manifests written
- * before name no algorithm and hold sha256 hashes; `verify` still reads them.
+ * sha256 took a third of quantize's CPU, XXH3-128 costs ~60 % of it per byte (the copy into the
+ * module included), and a tensor's hash only has to catch bytes that changed, not resist someone
+ * forging them. Manifests written before name no algorithm and hold sha256 hashes; `verify`
+ * still reads them.
  */
 import { createHash } from "node:crypto";
 import { createXXHash128, type IHasher } from "hash-wasm";

@@ -8,6 +8,8 @@ import { quantizeCounted, quantizeWithScale, Scratch, sliceAbsMax } from "./quan
 import { KquantError } from "../errors.js";
 import type { Task, TaskResult, WorkerError } from "./workers.js";
 import { simdActive } from "../quant/wasm/kernels.js";
+import { checkRecordBytes } from "./read-back/verify.js";
+import { dequantizeBytes } from "./read-back/dequantize.js";
 
 const view = (r: { buf: SharedArrayBuffer; offset: number; length: number }) => new Uint8Array(r.buf, r.offset, r.length);
 
@@ -29,6 +31,13 @@ async function run(task: Task): Promise<TaskResult> {
     }
     streams.delete(task.stream);
     return { kind: "hash", hex: hash.digest() };
+  }
+  if (task.kind === "verify-record") return { kind: "verify-record", findings: await checkRecordBytes(task.input) };
+  if (task.kind === "dequantize-record") {
+    const bytes = dequantizeBytes(task.rec, task.parts, task.dtype, task.out);
+    // float32 output is written straight into `out`; 16-bit output is encoded there.
+    if (bytes.buffer !== task.out.buffer) task.out.set(bytes);
+    return { kind: "done" };
   }
   if (task.kind === "amax") return { kind: "amax", ...sliceAbsMax(task.step, view(task.source), { allowNonFinite: task.allowNonFinite, scratch }) };
   if (task.kind === "quantize-scaled") {

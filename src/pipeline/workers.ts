@@ -8,6 +8,9 @@ import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
 import { KquantError, type KquantErrorFields } from "../errors.js";
 import type { QuantizeStep } from "../plan/plan.js";
+import type { RecordBytes, RecordFindings } from "./read-back/verify.js";
+import type { FloatOut, StoredParts } from "./read-back/dequantize.js";
+import type { TensorRecord } from "./manifest.js";
 
 export interface SharedRange {
   buf: SharedArrayBuffer;
@@ -23,7 +26,11 @@ export type Task =
   /** The two passes of a tensor whose scale reduces over rows (quantize-tensor.ts): a slice's abs-max, */
   | { kind: "amax"; step: QuantizeStep; source: SharedRange; allowNonFinite: boolean }
   /** then its values with the whole tensor's float32 `scale`. */
-  | { kind: "quantize-scaled"; step: QuantizeStep; source: SharedRange; scale: SharedRange; values: SharedRange };
+  | { kind: "quantize-scaled"; step: QuantizeStep; source: SharedRange; scale: SharedRange; values: SharedRange }
+  /** verify's checks of one record (read-back/verify.ts checkRecordBytes), its bytes in shared memory. */
+  | { kind: "verify-record"; input: RecordBytes }
+  /** dequantize's work on one record (read-back/dequantize.ts dequantizeBytes) into `out`. */
+  | { kind: "dequantize-record"; rec: TensorRecord; parts: StoredParts; dtype: FloatOut; out: Uint8Array };
 
 /** A failed task, as a worker posts it: a KquantError field by field, any other error as its message and stack. */
 export interface WorkerError {
@@ -32,7 +39,12 @@ export interface WorkerError {
   stack?: string;
 }
 
-export type TaskResult = { kind: "hash"; hex: string } | { kind: "quantize"; bad: number } | { kind: "amax"; amax: Float32Array; bad: number };
+export type TaskResult =
+  | { kind: "hash"; hex: string }
+  | { kind: "quantize"; bad: number }
+  | { kind: "amax"; amax: Float32Array; bad: number }
+  | { kind: "verify-record"; findings: RecordFindings }
+  | { kind: "done" };
 
 interface Pending {
   id: number;
@@ -102,6 +114,11 @@ export class WorkerPool {
       this.workers.push(w);
       this.sent.set(w, mine);
     }
+  }
+
+  /** Worker threads in the pool. */
+  get size(): number {
+    return this.workers.length;
   }
 
   run(task: Task): Promise<TaskResult> {

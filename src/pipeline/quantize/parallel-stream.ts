@@ -212,7 +212,7 @@ function writtenOf(step: QuantizeStep, ranges: readonly SharedRange[]): Written[
 
 /** NaN and ±Inf the slices found (none are counted when they are allowed). */
 function nonFiniteIn(results: readonly TaskResult[]): number {
-  return results.reduce((sum, r) => sum + (r.kind === "hash" ? 0 : r.bad), 0);
+  return results.reduce((sum, r) => sum + ("bad" in r ? r.bad : 0), 0);
 }
 
 /**

@@ -23,6 +23,8 @@ import { byteView } from "../../quant/tensor.js";
 import { geometryOf, layoutOf, manifestFromMetadata, storedOf, type ExpectedTensor, type Manifest, type TensorRecord } from "../manifest.js";
 import { checkOutputs } from "../quantize/outputs.js";
 import { outputKindOf } from "../output-kinds.js";
+import type { WorkerPool } from "../workers.js";
+import { inFlight, inOrder, readBackPool, recordDequantizer, type ReadBackThreads } from "./parallel-read-back.js";
 
 /**
  * The manifest of a kquant output, or null if it has none. A sharded output keeps one manifest per
@@ -82,12 +84,15 @@ function i8View(bytes: Uint8Array): Int8Array {
   return new Int8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
-/** One quantized record back to float32, in the source tensor's shape (the stored shapes must already be checked). */
-export function dequantizeRecord(rec: TensorRecord, parts: StoredParts): Float32Array {
+/**
+ * One quantized record back to float32, in the source tensor's shape (the stored shapes must
+ * already be checked), into `into` if given (exactly that many elements).
+ */
+export function dequantizeRecord(rec: TensorRecord, parts: StoredParts, into?: Float32Array): Float32Array {
   const shape = rec.shape;
   const mode = rec.mode as Mode;
   const scale = f32View(parts.scale);
-  const out = new Float32Array(byteLengthOf("F32", shape) / 4);
+  const out = into ?? new Float32Array(byteLengthOf("F32", shape) / 4);
   const g = geometryOf(rec) as StoredGeometry;
   const axis = g.axis;
   if (isFloat8(mode)) {
@@ -125,15 +130,24 @@ export type FloatOut = "f32" | "f16" | "bf16";
 
 const OUT_DTYPE: Record<FloatOut, StDType> = { f32: "F32", f16: "F16", bf16: "BF16" };
 
-function encodeFloats(values: Float32Array, dtype: FloatOut): Uint8Array {
+function encodeFloats(values: Float32Array, dtype: FloatOut, into?: Uint8Array): Uint8Array {
   if (dtype === "f32") return byteView(values);
-  const bits = new Uint16Array(values.length);
+  const bits = into ? new Uint16Array(into.buffer, into.byteOffset, values.length) : new Uint16Array(values.length);
   if (dtype === "f16") f32ToF16Bits(values, bits);
   else f32ToBf16Bits(values, bits);
-  return new Uint8Array(bits.buffer);
+  return byteView(bits);
 }
 
-export interface DequantizeJob extends WriteOptions {
+/**
+ * One quantized record as the output's bytes (`dtype`), into `into` if given (its exact length,
+ * 4-aligned): a float32 output is dequantized there directly.
+ */
+export function dequantizeBytes(rec: TensorRecord, parts: StoredParts, dtype: FloatOut, into?: Uint8Array): Uint8Array {
+  const direct = dtype === "f32" && into ? new Float32Array(into.buffer, into.byteOffset, into.length / 4) : undefined;
+  return encodeFloats(dequantizeRecord(rec, parts, direct), dtype, into);
+}
+
+export interface DequantizeJob extends WriteOptions, ReadBackThreads {
   input: string;
   output: string;
   dtype: FloatOut;
@@ -175,10 +189,11 @@ export function checkedEntries(reader: TensorReader, manifest: Manifest): Manife
   return entries;
 }
 
-export async function readParts(reader: TensorReader, expected: readonly ExpectedTensor[]): Promise<StoredParts> {
+/** A record's stored tensors by role, read into `buffer(bytes)` if given. */
+export async function readParts(reader: TensorReader, expected: readonly ExpectedTensor[], buffer?: (bytes: number) => Uint8Array): Promise<StoredParts> {
   const get = async (role: ExpectedTensor["role"]) => {
     const e = expected.find((x) => x.role === role);
-    return e ? reader.read(e.name) : undefined;
+    return e ? reader.read(e.name, buffer?.(byteLengthOf(e.dtype, e.shape))) : undefined;
   };
   const values = (await get("values"))!;
   const scale = (await get("scale"))!;
@@ -190,6 +205,7 @@ export async function runDequantize(job: DequantizeJob): Promise<DequantizeRepor
   const toNpz = outputKindOf("dequantize", job.output).format === "npz";
   if (toNpz && job.dtype === "bf16") throw new KquantError({ file: job.output, what: "numpy has no bfloat16; write bf16 to .safetensors" });
   const reader = await openTensors(job.input);
+  let pool: WorkerPool | null = null;
   try {
     const manifest = await readManifest(reader);
     if (manifest === null) throw new KquantError({ file: job.input, what: "no kquant manifest in __metadata__; not a kquant output" });
@@ -216,27 +232,35 @@ export async function runDequantize(job: DequantizeJob): Promise<DequantizeRepor
         return reader.read(e.name);
       }
       report.dequantized.push({ name: e.name, mode: e.record.mode, shape: e.record.shape });
-      return encodeFloats(await dequantizeEntry(reader, layout, e), job.dtype);
+      // A layout that re-encodes is read back as its runtime reads it, here; kquant's own stored tensors on the workers.
+      if (layout.dequantize) return encodeFloats(await dequantizeEntry(reader, layout, e), job.dtype);
+      return dequantizer(e.record, await readParts(reader, e.expected, dequantizer.buffer), job.dtype, byteLengthOf(outDtype, e.record.shape));
     };
+    // Tensors are dequantized a few at a time (on the workers, while the next are read) and written in order.
+    const inputBytes = entries.reduce((n, e) => n + e.expected.reduce((m, x) => m + byteLengthOf(x.dtype, x.shape), 0), 0);
+    pool = readBackPool(job, inputBytes);
+    const dequantizer = recordDequantizer(pool);
+    const each = (write: (e: ManifestEntry, bytes: Uint8Array) => Promise<void>) =>
+      inOrder(entries, inFlight(pool), tensorBytes, async (bytes, e) => {
+        await write(e, bytes);
+        report.bytes_written += bytes.length;
+        dequantizer.done(bytes);
+      });
 
     if (toNpz) {
       const members: NpzEntry[] = [];
-      for (let i = 0; i < entries.length; i++) {
-        const bytes = await tensorBytes(entries[i]!);
-        members.push({ name: planned[i]!.name, dtype: planned[i]!.dtype, shape: planned[i]!.shape, bytes });
-        report.bytes_written += bytes.length;
-      }
+      await each(async (e, bytes) => {
+        const p = planned[entries.indexOf(e)]!;
+        // The zip writer keeps every member until the end, so none may stay in reused memory.
+        members.push({ name: p.name, dtype: p.dtype, shape: p.shape, bytes: bytes.buffer instanceof SharedArrayBuffer ? bytes.slice() : bytes });
+      });
       await writeNpz(job.output, members, { fsync: job.fsync });
       return report;
     }
     const metadata: Record<string, string> = { ...(manifest.source.metadata ?? {}), kquant_dequantized_from: basename(job.input) };
     const writer = await createSafetensorsWriter(job.output, planned, metadata, { fsync: job.fsync });
     try {
-      for (const e of entries) {
-        const bytes = await tensorBytes(e);
-        await writer.write(e.name, bytes);
-        report.bytes_written += bytes.length;
-      }
+      await each((e, bytes) => writer.write(e.name, bytes));
       await writer.finish();
     } catch (err) {
       await writer.abort();
@@ -244,6 +268,7 @@ export async function runDequantize(job: DequantizeJob): Promise<DequantizeRepor
     }
     return report;
   } finally {
+    await pool?.close();
     await reader.close();
   }
 }

@@ -8,21 +8,25 @@
  * value whose hash was fixed up is still found by its meaning.
  * With `against`: the source hashes match the original's tensors, and each quantized tensor is
  * dequantized and measured against the original; thresholds make that a gate.
- * One record in memory at a time.
+ * A few records in memory at a time, checked on worker threads (parallel-read-back.ts).
  */
 import { KquantError } from "../../errors.js";
 import { openTensors } from "../../formats/open.js";
-import type { TensorInfo, TensorReader } from "../../formats/types.js";
+import type { StDType, TensorInfo, TensorReader } from "../../formats/types.js";
 import { globToRegExp, matchesAny } from "../../plan/glob.js";
 import { isFloat8, isInt4, type Mode } from "../../plan/spec.js";
 import { ErrorAccumulator, type ErrorMetrics } from "../../quant/error-metrics.js";
 import type { StoredGeometry } from "../../plan/stored.js";
-import { dequantizeRecord, geometryOf, readManifest, type ExpectedTensor, type StoredParts } from "./dequantize.js";
+import { geometryOf, readManifest, type ExpectedTensor, type StoredParts } from "./dequantize.js";
 import { hashHex } from "../hash.js";
 import { hashesOf, layoutOf, storedOf, type TensorRecord } from "../manifest.js";
-import type { Layout } from "../../layouts/layout.js";
-import { floatValues } from "../float-values.js";
+import type { Layout, LayoutName } from "../../layouts/layout.js";
+import { layoutNamed } from "../../layouts/index.js";
+import { FLOAT_DTYPES, floatValues } from "../float-values.js";
 import { errorHistogram, type ErrorHistogram } from "../../quant/error-histogram.js";
+import { dequantizedBlocks } from "./row-blocks.js";
+import { inFlight, inOrder, readBackPool, recordChecker, type ReadBackThreads } from "./parallel-read-back.js";
+import type { WorkerPool } from "../workers.js";
 
 export interface Thresholds {
   minSqnr?: number;
@@ -30,7 +34,7 @@ export interface Thresholds {
   maxAbsError?: number;
 }
 
-export interface VerifyOptions extends Thresholds {
+export interface VerifyOptions extends Thresholds, ReadBackThreads {
   against?: string;
   filter?: string[];
   /** With `against`: also count each measured tensor's errors into this many bins (for the HTML report). */
@@ -211,6 +215,7 @@ export async function runVerify(path: string, opts: VerifyOptions = {}, onTensor
   }
   const reader = await openTensors(path);
   let original: TensorReader | undefined;
+  let pool: WorkerPool | null = null;
   try {
     const manifest = await readManifest(reader);
     if (manifest === null) throw new KquantError({ file: path, what: "no kquant manifest in __metadata__; not a kquant output, nothing to verify" });
@@ -237,14 +242,29 @@ export async function runVerify(path: string, opts: VerifyOptions = {}, onTensor
 
     const verdicts: TensorVerdict[] = [];
     let hashes = 0;
-    for (const [name, rec] of Object.entries(manifest.tensors)) {
-      if (!selected(name)) continue;
-      const v: TensorVerdict = { name, mode: rec.mode, problems: [], gate_failures: [], ok: true };
-      hashes += await checkRecord(reader, infos, layout, name, rec, v, original, originals, thresholds, opts.against, opts.histogramBins);
-      v.ok = v.problems.length === 0 && v.gate_failures.length === 0;
-      verdicts.push(v);
-      onTensor?.(v);
-    }
+    const records = Object.entries(manifest.tensors).filter(([name]) => selected(name));
+    const bytes = records.reduce((n, [name]) => n + (infos.get(name)?.byteLength ?? 0) + (originals.get(name)?.byteLength ?? 0), 0);
+    pool = readBackPool(opts, bytes);
+    const checker = recordChecker(pool);
+    // Records are checked a few at a time (on the workers, while the next are read) and reported in order.
+    const started = new Map<string, TensorVerdict>();
+    await inOrder(
+      records,
+      inFlight(pool),
+      ([name, rec]) => {
+        const v: TensorVerdict = { name, mode: rec.mode, problems: [], gate_failures: [], ok: true };
+        started.set(name, v);
+        return checkRecord({ reader, infos, layout, original, originals, thresholds, againstPath: opts.against, histogramBins: opts.histogramBins, checker }, name, rec, v);
+      },
+      (checked, [name]) => {
+        const v = started.get(name)!;
+        started.delete(name);
+        hashes += checked;
+        v.ok = v.problems.length === 0 && v.gate_failures.length === 0;
+        verdicts.push(v);
+        onTensor?.(v);
+      },
+    );
     if (verdicts.length === 0 && patterns.length > 0) throw new KquantError({ file: path, what: `no tensor matches ${opts.filter!.join(", ")}` });
 
     const sqnrs = verdicts.flatMap((v) => (v.metrics ? [v.metrics.sqnrDb] : []));
@@ -271,25 +291,28 @@ export async function runVerify(path: string, opts: VerifyOptions = {}, onTensor
       ok: failed === 0 && fileProblems.length === 0,
     };
   } finally {
+    await pool?.close();
     await reader.close();
     await original?.close();
   }
 }
 
-/** Checks one record into `v`; returns how many stored hashes it compared. */
-async function checkRecord(
-  reader: TensorReader,
-  infos: ReadonlyMap<string, TensorInfo>,
-  layout: Layout,
-  name: string,
-  rec: TensorRecord,
-  v: TensorVerdict,
-  original: TensorReader | undefined,
-  originals: ReadonlyMap<string, TensorInfo>,
-  thresholds: Thresholds,
-  againstPath: string | undefined,
-  histogramBins: number | undefined,
-): Promise<number> {
+/** What checking a record needs besides the record: the files, the thresholds, where the work runs. */
+interface CheckContext {
+  reader: TensorReader;
+  infos: ReadonlyMap<string, TensorInfo>;
+  layout: Layout;
+  original: TensorReader | undefined;
+  originals: ReadonlyMap<string, TensorInfo>;
+  thresholds: Thresholds;
+  againstPath: string | undefined;
+  histogramBins: number | undefined;
+  checker: RecordChecker;
+}
+
+/** Checks one record into `v`: shapes here, the rest where `checker` runs; returns how many stored hashes it compared. */
+async function checkRecord(ctx: CheckContext, name: string, rec: TensorRecord, v: TensorVerdict): Promise<number> {
+  const { reader, infos, layout, original, checker } = ctx;
   const expected = storedOf(name, rec, layout);
   let shapesOk = true;
   for (const e of expected) {
@@ -304,69 +327,132 @@ async function checkRecord(
   }
   if (!shapesOk) return 0;
 
+  // The bytes land where the checker wants them (shared memory for a worker thread).
+  const stored: [string, Uint8Array][] = [];
+  for (const e of expected) stored.push([e.name, await reader.read(e.name, checker.buffer?.(infos.get(e.name)!.byteLength))]);
+  let against: RecordBytes["original"];
+  if (original) {
+    const orig = ctx.originals.get(name);
+    if (orig === undefined) against = { problem: `not in the original ${ctx.againstPath}` };
+    else if (orig.dtype !== rec.source_dtype || !sameShape(orig.shape, rec.shape)) {
+      against = { problem: `the original is ${orig.dtype} [${orig.shape}], the manifest says the source was ${rec.source_dtype} [${rec.shape}]` };
+    } else against = { dtype: orig.dtype, bytes: await original.read(name, checker.buffer?.(orig.byteLength)) };
+  }
+  const checked = await checker({
+    name,
+    rec,
+    layout: layout.name,
+    stored,
+    ...(against ? { original: against } : {}),
+    ...(ctx.histogramBins !== undefined ? { histogramBins: ctx.histogramBins } : {}),
+  });
+  v.problems.push(...checked.problems);
+  if (checked.metrics) {
+    v.metrics = checked.metrics;
+    if (checked.histogram) v.error_histogram = checked.histogram;
+    v.gate_failures.push(...gateFailures(v.metrics, ctx.thresholds));
+  }
+  return checked.hashes;
+}
+
+/** One record's bytes, as checkRecordBytes takes them (plain data, so a worker thread can take them too). */
+export interface RecordBytes {
+  name: string;
+  rec: TensorRecord;
+  layout: LayoutName;
+  /** Every tensor the record's layout writes for it (manifest.ts storedOf), by name. */
+  stored: [string, Uint8Array][];
+  /** With --against: the original tensor, or why it cannot be compared. */
+  original?: { dtype: StDType; bytes: Uint8Array } | { problem: string };
+  /** With an original: also count the errors into this many bins. */
+  histogramBins?: number;
+}
+
+export interface RecordFindings {
+  problems: string[];
+  /** Stored hashes compared. */
+  hashes: number;
+  metrics?: ErrorMetrics;
+  histogram?: ErrorHistogram;
+}
+
+/** checkRecordBytes, here or on a worker thread (parallel-read-back.ts), with where it wants the bytes read to. */
+export type RecordChecker = ((input: RecordBytes) => Promise<RecordFindings>) & { buffer?: (bytes: number) => Uint8Array };
+
+/**
+ * The checks that need a record's bytes (shapes already checked): hashes, contents, what a layout
+ * derives, and against the original its source hash and the error.
+ */
+export async function checkRecordBytes(input: RecordBytes): Promise<RecordFindings> {
+  const { name, rec } = input;
+  const layout = layoutNamed(input.layout);
+  const expected = storedOf(name, rec, layout);
+  const problems: string[] = [];
+  const data = new Map(input.stored);
   let hashes = 0;
   const bytes = new Map<string, Uint8Array>();
   const derived: [ExpectedTensor, Uint8Array][] = [];
-  const byName = new Map<string, Uint8Array>();
   const { algorithm, hashes: recorded } = hashesOf(rec);
   for (const e of expected) {
-    const data = await reader.read(e.name);
-    byName.set(e.name, data);
-    if (e.role === "derived") derived.push([e, data]);
-    else bytes.set(e.role, data);
+    const stored = data.get(e.name)!;
+    if (e.role === "derived") derived.push([e, stored]);
+    else bytes.set(e.role, stored);
     const want = recorded?.stored?.[e.name];
     if (typeof want !== "string") {
-      v.problems.push(`${e.role} tensor "${e.name}" has no ${algorithm} hash in the manifest`);
+      problems.push(`${e.role} tensor "${e.name}" has no ${algorithm} hash in the manifest`);
       continue;
     }
     hashes++;
-    if ((await hashHex(data, algorithm)) !== want) v.problems.push(`${e.role} tensor "${e.name}": ${algorithm} hash differs from the manifest (its bytes changed after quantization)`);
+    if ((await hashHex(stored, algorithm)) !== want) problems.push(`${e.role} tensor "${e.name}": ${algorithm} hash differs from the manifest (its bytes changed after quantization)`);
   }
   if (rec.mode === "passthrough" && recorded?.stored[name] !== recorded?.source) {
-    v.problems.push(`passthrough tensor's stored and source ${algorithm} hashes differ in the manifest`);
+    problems.push(`passthrough tensor's stored and source ${algorithm} hashes differ in the manifest`);
   }
   // A layout that re-encodes is read back as its runtime reads it (its hashes guard the bytes).
-  const decoded = rec.mode === "passthrough" ? null : layoutDequantized(layout, name, rec, byName);
-  if (decoded?.problem) v.problems.push(decoded.problem);
+  const decoded = rec.mode === "passthrough" ? null : layoutDequantized(layout, name, rec, data);
+  if (decoded?.problem) problems.push(decoded.problem);
   const parts: StoredParts | null =
     rec.mode === "passthrough" || decoded
       ? null
       : { values: bytes.get("values")!, scale: bytes.get("scale")!, ...(bytes.has("zero") ? { zero: bytes.get("zero")! } : {}) };
-  if (parts) v.problems.push(...contentProblems(rec, expected, parts));
+  if (parts) problems.push(...contentProblems(rec, expected, parts));
   // A tensor the layout makes from the stored ones (or a constant) must be what it makes.
-  for (const [e, data] of derived) {
-    if (parts && e.encode && !equalBytes(e.encode(parts), data)) v.problems.push(`tensor "${e.name}" is not what the ${layout.name} layout makes from the stored tensors`);
+  for (const [e, stored] of derived) {
+    if (parts && e.encode && !equalBytes(e.encode(parts), stored)) problems.push(`tensor "${e.name}" is not what the ${layout.name} layout makes from the stored tensors`);
   }
 
-  if (!original) return hashes;
-  const orig = originals.get(name);
-  if (orig === undefined) {
-    v.problems.push(`not in the original ${againstPath}`);
-    return hashes;
+  const orig = input.original;
+  if (orig === undefined) return { problems, hashes };
+  if ("problem" in orig) return { problems: [...problems, orig.problem], hashes };
+  if ((await hashHex(orig.bytes, algorithm)) !== recorded?.source) {
+    problems.push(`the original's ${algorithm} hash differs from the manifest's source hash (not the file this was quantized from, or changed since)`);
   }
-  if (orig.dtype !== rec.source_dtype || !sameShape(orig.shape, rec.shape)) {
-    v.problems.push(`the original is ${orig.dtype} [${orig.shape}], the manifest says the source was ${rec.source_dtype} [${rec.shape}]`);
-    return hashes;
-  }
-  const origBytes = await original.read(name);
-  if ((await hashHex(origBytes, algorithm)) !== recorded?.source) {
-    v.problems.push(`the original's ${algorithm} hash differs from the manifest's source hash (not the file this was quantized from, or changed since)`);
-  }
-  if ((!parts && !decoded) || v.problems.length > 0) return hashes;
-  const reference = floatValues(orig.dtype, origBytes);
-  if (reference === null) {
-    v.problems.push(`the original's dtype ${orig.dtype} cannot be compared`);
-    return hashes;
+  if ((!parts && !decoded) || problems.length > 0) return { problems, hashes };
+  if (!FLOAT_DTYPES.has(orig.dtype)) return { problems: [...problems, `the original's dtype ${orig.dtype} cannot be compared`], hashes };
+  // Block by block (row-blocks.ts), the original decoded alongside: no float32 copy of either whole tensor.
+  const { dtype: origDtype, bytes: origBytes } = orig;
+  const width = origBytes.length / Math.max(1, rec.shape.reduce((a, b) => a * b, 1));
+  let scratch: Float32Array | undefined;
+  function* pairs(): Generator<[Float32Array, Float32Array]> {
+    const blocks: Iterable<[number, number, Float32Array]> = decoded ? [[0, decoded.values.length, decoded.values]] : dequantizedBlocks(rec, parts!);
+    for (const [from, to, approx] of blocks) {
+      const reference = floatValues(origDtype, origBytes.subarray(from * width, to * width), scratch)!;
+      if (origDtype !== "F32") scratch = reference;
+      yield [reference, approx];
+    }
   }
   const acc = new ErrorAccumulator();
-  const approx = decoded ? decoded.values : dequantizeRecord(rec, parts!);
-  acc.add(reference, approx);
-  v.metrics = acc.result();
-  if (histogramBins !== undefined && Number.isFinite(v.metrics.maxAbsError)) {
-    v.error_histogram = errorHistogram(reference, approx, v.metrics.maxAbsError, histogramBins);
+  for (const [reference, approx] of pairs()) acc.add(reference, approx);
+  const metrics = acc.result();
+  if (input.histogramBins === undefined || !Number.isFinite(metrics.maxAbsError)) return { problems, hashes, metrics };
+  // A second pass: the bins span the max error, known only now (counts add up block by block).
+  let histogram: ErrorHistogram | undefined;
+  for (const [reference, approx] of pairs()) {
+    const h = errorHistogram(reference, approx, metrics.maxAbsError, input.histogramBins);
+    if (histogram === undefined) histogram = h;
+    else h.counts.forEach((c, i) => (histogram!.counts[i]! += c));
   }
-  v.gate_failures.push(...gateFailures(v.metrics, thresholds));
-  return hashes;
+  return { problems, hashes, metrics, ...(histogram ? { histogram } : {}) };
 }
 
 /** A layout's runtime dequantize of one record, and a problem if it holds non-finite values; null for layouts that store kquant's tensors verbatim. */

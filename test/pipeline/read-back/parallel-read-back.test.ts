@@ -1,0 +1,150 @@
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { rulesFromFlags } from "../../../src/plan/from-flags.js";
+import { runQuantize } from "../../../src/pipeline/quantize/run-quantize.js";
+import { dequantizeRecord, readManifest, readParts, runDequantize } from "../../../src/pipeline/read-back/dequantize.js";
+import { openTensors } from "../../../src/formats/open.js";
+import { layoutNamed } from "../../../src/layouts/index.js";
+import { layoutOf, storedOf } from "../../../src/pipeline/manifest.js";
+import { floatValues } from "../../../src/pipeline/float-values.js";
+import { errorHistogram } from "../../../src/quant/error-histogram.js";
+import { inOrder, SharedBuffers } from "../../../src/pipeline/read-back/parallel-read-back.js";
+import { runVerify, type TensorVerdict } from "../../../src/pipeline/read-back/verify.js";
+import { editTensor, writeGaussianCheckpoint } from "../tamper.js";
+import { bundleWorker } from "../worker-bundle.js";
+
+let dir: string;
+let source: string;
+let workerUrl: URL;
+
+const TENSORS = [
+  { name: "a.weight", shape: [64, 48] },
+  { name: "b.weight", shape: [33, 20] },
+  { name: "c.bias", shape: [20] },
+  { name: "d.weight", shape: [96, 32] },
+];
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), "kquant-parallel-verify-"));
+  workerUrl = await bundleWorker(dir);
+  source = join(dir, "source.safetensors");
+  await writeGaussianCheckpoint(source, TENSORS);
+}, 60_000);
+
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe("runVerify on worker threads", () => {
+  for (const [tag, flags] of [
+    ["int8", { mode: "int8" }],
+    ["grouped", { mode: "int4", blockSize: 8 }],
+    ["float8", { mode: "float8" }],
+  ] as const) {
+    it(`${tag}: the report of the in-process run, verdicts in manifest order, a damaged tensor named`, async () => {
+      const output = join(dir, `q.${tag}.safetensors`);
+      await runQuantize({ input: source, output, rules: rulesFromFlags(flags), tag, options: {}, quiet: true });
+      await editTensor(output, "d.weight", (d) => (d[3] ^= 0x10));
+      const seen: string[] = [];
+      const threaded = await runVerify(output, { against: source, threads: 2, workerUrl }, (v: TensorVerdict) => seen.push(v.name));
+      const inProcess = await runVerify(output, { against: source, threads: 0 });
+      expect(threaded).toEqual(inProcess);
+      expect(seen).toEqual(TENSORS.map((t) => t.name));
+      expect(threaded.tensors.find((t) => t.name === "d.weight")!.problems.join()).toMatch(/hash differs/);
+      expect(threaded.tensors.find((t) => t.name === "a.weight")!.metrics!.cosine).toBeGreaterThan(0.9);
+    }, 60_000);
+  }
+});
+
+describe("runVerify's error histogram", () => {
+  it("on the workers and a layout that re-encodes (mlx): the in-process report", async () => {
+    const mlxSource = join(dir, "mlx-source.safetensors");
+    await writeGaussianCheckpoint(mlxSource, [
+      { name: "a.weight", shape: [64, 64] },
+      { name: "b.weight", shape: [32, 128] },
+      { name: "c.bias", shape: [64] },
+      { name: "d.weight", shape: [16, 64] },
+    ]);
+    const output = join(dir, "q.mlx.safetensors");
+    await runQuantize({ input: mlxSource, output, rules: rulesFromFlags({ mode: "int4", blockSize: 32 }, true), tag: "mlx", options: {}, quiet: true, layout: layoutNamed("mlx") });
+    const threaded = await runVerify(output, { against: mlxSource, threads: 2, workerUrl, histogramBins: 41 });
+    const inProcess = await runVerify(output, { against: mlxSource, threads: 0, histogramBins: 41 });
+    expect(threaded).toEqual(inProcess);
+    expect(threaded.tensors.filter((t) => t.error_histogram !== undefined).length).toBe(3);
+  }, 60_000);
+
+  it("counted block by block on a tensor verify cuts into blocks, it is the whole tensor's histogram", async () => {
+    const big = join(dir, "big.safetensors");
+    await writeGaussianCheckpoint(big, [{ name: "w", shape: [2048, 1024] }]);
+    const output = join(dir, "big.int8.safetensors");
+    await runQuantize({ input: big, output, rules: rulesFromFlags({ mode: "int8" }), tag: "int8", options: {}, quiet: true });
+    const report = await runVerify(output, { against: big, threads: 0, histogramBins: 41 });
+    const t = report.tensors[0]!;
+    const q = await openTensors(output);
+    const o = await openTensors(big);
+    try {
+      const manifest = (await readManifest(q))!;
+      const expected = storedOf("w", manifest.tensors.w!, layoutOf(manifest));
+      const whole = dequantizeRecord(manifest.tensors.w!, await readParts(q, expected));
+      const reference = floatValues("F32", await o.read("w"))!;
+      expect(t.error_histogram).toEqual(errorHistogram(reference, whole, t.metrics!.maxAbsError, 41));
+      expect(t.error_histogram!.counts.reduce((a, b) => a + b, 0)).toBe(2048 * 1024);
+    } finally {
+      await q.close();
+      await o.close();
+    }
+  }, 60_000);
+});
+
+describe("runDequantize on worker threads", () => {
+  for (const dtype of ["f32", "bf16"] as const) {
+    it(`${dtype}: the bytes of the in-process run`, async () => {
+      const output = join(dir, `q.dq.${dtype}.safetensors`);
+      await runQuantize({ input: source, output, rules: rulesFromFlags({ mode: "int4", blockSize: 8 }), tag: "q", options: {}, quiet: true });
+      const threaded = join(dir, `dq.${dtype}.t2.safetensors`);
+      const inProcess = join(dir, `dq.${dtype}.t0.safetensors`);
+      const a = await runDequantize({ input: output, output: threaded, dtype, threads: 2, workerUrl });
+      const b = await runDequantize({ input: output, output: inProcess, dtype, threads: 0 });
+      expect(a).toEqual({ ...b, output: threaded });
+      expect(await readFile(threaded)).toEqual(await readFile(inProcess));
+    }, 60_000);
+  }
+});
+
+describe("inOrder", () => {
+  it("finishes in order with at most `limit` running, and throws the first failure in order after the rest settle", async () => {
+    let running = 0;
+    let peak = 0;
+    const settled: number[] = [];
+    const start = async (i: number) => {
+      running++;
+      peak = Math.max(peak, running);
+      await new Promise((r) => setTimeout(r, (5 - i) * 3));
+      running--;
+      settled.push(i);
+      if (i === 2 || i === 3) throw new Error(`failed ${i}`);
+      return i * 10;
+    };
+    const finished: number[] = [];
+    await expect(inOrder([0, 1, 2, 3, 4], 3, start, (r) => void finished.push(r))).rejects.toThrow("failed 2");
+    expect(finished).toEqual([0, 10]);
+    expect(peak).toBe(3);
+    // Nothing started after the failure is left running.
+    expect(running).toBe(0);
+  });
+});
+
+describe("SharedBuffers", () => {
+  it("reuses the smallest free buffer that fits, and makes one when none does", () => {
+    const b = new SharedBuffers();
+    const big = b.take(100);
+    const small = b.take(10);
+    expect(big.buffer).toBeInstanceOf(SharedArrayBuffer);
+    b.give([big, small]);
+    expect(b.take(8).buffer).toBe(small.buffer);
+    expect(b.take(50).buffer).toBe(big.buffer);
+    expect(b.take(50).buffer).not.toBe(big.buffer);
+  });
+});
