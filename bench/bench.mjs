@@ -3,11 +3,15 @@
  * `npm run bench [-- --sizes 256M,2G] [-- --pairs N] [-- --dtypes F32,BF16]`: kquant against
  * llama.cpp's llama-quantize on the same tensors (bench/llama/compare.mjs; `--llama` is accepted
  * and is the default). `npm run bench -- --numpy [--large] [--runs N]`: the comparison with NumPy
- * and `cp` that issue #12 retired (bench/numpy.mjs). Both write their tables into bench/results.md.
+ * and `cp` that issue #12 retired (bench/numpy.mjs). `npm run bench -- --read-back [--sizes
+ * 256M,2G,4G]`: verify and dequantize against quantize (bench/read-back.mjs). All write their
+ * tables into bench/results.md.
  */
 import { runLlamaBench } from "./llama/compare.mjs";
 import { runNumpyBench } from "./numpy.mjs";
+import { runReadBackBench } from "./read-back.mjs";
 
 const args = process.argv.slice(2);
-if (args.includes("--numpy") || args.includes("--large")) runNumpyBench(args);
+if (args.includes("--read-back")) runReadBackBench(args);
+else if (args.includes("--numpy") || args.includes("--large")) runNumpyBench(args);
 else runLlamaBench(args);

@@ -1,6 +1,7 @@
 /** `kquant dequantize`: a kquant output back to float tensors. */
 import { Command, Option } from "commander";
-import type { DequantizeReport, FloatOut } from "../pipeline/read-back/dequantize.js";
+import type { DequantizeReport } from "../pipeline/read-back/dequantize.js";
+import type { FloatOut } from "../pipeline/read-back/record-values.js";
 import { formatBytes, jsonText } from "./present.js";
 import { fsyncOption } from "./write-options.js";
 import { threadsOption } from "./threads-option.js";

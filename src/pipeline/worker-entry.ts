@@ -8,8 +8,8 @@ import { quantizeCounted, quantizeWithScale, Scratch, sliceAbsMax } from "./quan
 import { KquantError } from "../errors.js";
 import type { Task, TaskResult, WorkerError } from "./workers.js";
 import { simdActive } from "../quant/wasm/kernels.js";
-import { checkRecordBytes } from "./read-back/verify.js";
-import { dequantizeBytes } from "./read-back/dequantize.js";
+import { checkRecordBytes } from "./read-back/check-record.js";
+import { dequantizeBytes } from "./read-back/record-values.js";
 
 const view = (r: { buf: SharedArrayBuffer; offset: number; length: number }) => new Uint8Array(r.buf, r.offset, r.length);
 

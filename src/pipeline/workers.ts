@@ -8,8 +8,8 @@ import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
 import { KquantError, type KquantErrorFields } from "../errors.js";
 import type { QuantizeStep } from "../plan/plan.js";
-import type { RecordBytes, RecordFindings } from "./read-back/verify.js";
-import type { FloatOut, StoredParts } from "./read-back/dequantize.js";
+import type { RecordBytes, RecordFindings } from "./read-back/check-record.js";
+import type { FloatOut, StoredParts } from "./read-back/record-values.js";
 import type { TensorRecord } from "./manifest.js";
 
 export interface SharedRange {
@@ -27,9 +27,9 @@ export type Task =
   | { kind: "amax"; step: QuantizeStep; source: SharedRange; allowNonFinite: boolean }
   /** then its values with the whole tensor's float32 `scale`. */
   | { kind: "quantize-scaled"; step: QuantizeStep; source: SharedRange; scale: SharedRange; values: SharedRange }
-  /** verify's checks of one record (read-back/verify.ts checkRecordBytes), its bytes in shared memory. */
+  /** verify's checks of one record (read-back/check-record.ts checkRecordBytes), its bytes in shared memory. */
   | { kind: "verify-record"; input: RecordBytes }
-  /** dequantize's work on one record (read-back/dequantize.ts dequantizeBytes) into `out`. */
+  /** dequantize's work on one record (read-back/record-values.ts dequantizeBytes) into `out`. */
   | { kind: "dequantize-record"; rec: TensorRecord; parts: StoredParts; dtype: FloatOut; out: Uint8Array };
 
 /** A failed task, as a worker posts it: a KquantError field by field, any other error as its message and stack. */
@@ -82,10 +82,19 @@ export function defaultThreads(): number {
 }
 
 /**
- * Tasks each worker may hold at once. More than one, so a worker goes straight on to its next
- * task instead of waiting for the main thread (busy with reads and writes) to hand it one.
+ * Tasks each worker may hold at once by default. More than one, so a worker goes straight on to
+ * its next task instead of waiting for the main thread (busy with reads and writes) to hand it one.
  */
 const DEPTH = 3;
+
+export interface PoolOptions {
+  /**
+   * Tasks a worker may hold at once (default 3, for quantize's many short slices). Read-back hands
+   * out whole records, which are few and long: held back in the queue (depth 1), each goes to the
+   * first worker that is free instead of waiting behind another on a busy one.
+   */
+  depth?: number;
+}
 
 export class WorkerPool {
   private readonly workers: Worker[] = [];
@@ -95,8 +104,10 @@ export class WorkerPool {
   private nextId = 0;
   private nextStream = 0;
   private failed: unknown = null;
+  private readonly depth: number;
 
-  constructor(size: number, url: URL = DEFAULT_WORKER_URL) {
+  constructor(size: number, url: URL = DEFAULT_WORKER_URL, options: PoolOptions = {}) {
+    this.depth = options.depth ?? DEPTH;
     for (let i = 0; i < size; i++) {
       const w = BUNDLED_WORKER !== undefined ? new Worker(BUNDLED_WORKER, { eval: true }) : new Worker(url);
       const mine = new Map<number, Pending>();
@@ -169,7 +180,7 @@ export class WorkerPool {
       let best: Worker | null = null;
       for (const w of this.workers) {
         const load = this.sent.get(w)!.size;
-        if (load < DEPTH && (best === null || load < this.sent.get(best)!.size)) best = w;
+        if (load < this.depth && (best === null || load < this.sent.get(best)!.size)) best = w;
       }
       if (best === null) return;
       const p = this.queue.shift()!;

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { buildPlan, type QuantizeStep } from "../../src/plan/plan.js";
 import { quantizeTensor } from "../../src/pipeline/quantize/quantize-tensor.js";
-import { dequantizeRecord } from "../../src/pipeline/read-back/dequantize.js";
+import { dequantizeRecord } from "../../src/pipeline/read-back/record-values.js";
 import { rulesFromFlags } from "../../src/plan/from-flags.js";
 import { manifestFromMetadata, newManifest, recordFor, MANIFEST_KEY } from "../../src/pipeline/manifest.js";
 

@@ -12,19 +12,17 @@ import { openTensors } from "../../formats/open.js";
 import { createSafetensorsWriter } from "../../formats/safetensors-writer.js";
 import type { PlannedTensor, StDType, TensorInfo, TensorReader } from "../../formats/types.js";
 import { globToRegExp, matchesAny } from "../../plan/glob.js";
-import { isFloat8, isInt4, type Mode } from "../../plan/spec.js";
-import { scaleShapeOf, valuesShapeOf, type StoredGeometry } from "../../plan/stored.js";
+import type { Mode } from "../../plan/spec.js";
+import type { StoredGeometry } from "../../plan/stored.js";
 import type { Layout } from "../../layouts/layout.js";
 import { f32ToBf16Bits, f32ToF16Bits } from "../../quant/convert.js";
-import { dequantizeDivide, dequantizeMultiply, dequantizeZeroPoint, scaleLayout } from "../../quant/dequantize.js";
-import { decodeFloat8 } from "../../quant/float8.js";
-import { unpackInt4 } from "../../quant/int4.js";
 import { byteView } from "../../quant/tensor.js";
 import { geometryOf, layoutOf, manifestFromMetadata, storedOf, type ExpectedTensor, type Manifest, type TensorRecord } from "../manifest.js";
 import { checkOutputs } from "../quantize/outputs.js";
 import { outputKindOf } from "../output-kinds.js";
 import type { WorkerPool } from "../workers.js";
 import { inFlight, inOrder, readBackPool, recordDequantizer, type ReadBackThreads } from "./parallel-read-back.js";
+import { dequantizeRecord, type FloatOut, type StoredParts } from "./record-values.js";
 
 /**
  * The manifest of a kquant output, or null if it has none. A sharded output keeps one manifest per
@@ -51,12 +49,6 @@ export async function readManifest(reader: TensorReader): Promise<Manifest | nul
 
 export { expectedTensors, geometryOf, storedOf, type ExpectedTensor } from "../manifest.js";
 
-/** The stored bytes of one record, by role. */
-export interface StoredParts {
-  values: Uint8Array;
-  scale: Uint8Array;
-  zero?: Uint8Array;
-}
 
 const sameShape = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((d, i) => d === b[i]);
 
@@ -75,45 +67,6 @@ export function checkStoredInfo(file: string, name: string, expected: readonly E
   }
 }
 
-function f32View(bytes: Uint8Array): Float32Array {
-  const aligned = bytes.byteOffset % 4 === 0 ? bytes : bytes.slice();
-  return new Float32Array(aligned.buffer, aligned.byteOffset, aligned.byteLength / 4);
-}
-
-function i8View(bytes: Uint8Array): Int8Array {
-  return new Int8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-}
-
-/**
- * One quantized record back to float32, in the source tensor's shape (the stored shapes must
- * already be checked), into `into` if given (exactly that many elements).
- */
-export function dequantizeRecord(rec: TensorRecord, parts: StoredParts, into?: Float32Array): Float32Array {
-  const shape = rec.shape;
-  const mode = rec.mode as Mode;
-  const scale = f32View(parts.scale);
-  const out = into ?? new Float32Array(byteLengthOf("F32", shape) / 4);
-  const g = geometryOf(rec) as StoredGeometry;
-  const axis = g.axis;
-  if (isFloat8(mode)) {
-    const decoded = new Float32Array(parts.values.length);
-    decodeFloat8(parts.values, decoded, mode);
-    dequantizeMultiply(decoded, scale, scaleLayout(shape, scaleShapeOf(shape, g)), out);
-    return out;
-  }
-  let q = i8View(parts.values);
-  if (isInt4(mode)) {
-    q = unpackInt4({ dtype: "int8", shape: valuesShapeOf(shape, g), data: q }, shape[g.packAxis!]!, g.packAxis!, "int8").data as Int8Array;
-  }
-  if (mode === "int4_grouped") {
-    const layout = scaleLayout(shape, scaleShapeOf(shape, g), { axis: axis!, blockSize: g.blockSize! });
-    dequantizeZeroPoint(q, scale, i8View(parts.zero!), layout, out);
-  } else {
-    dequantizeDivide(q, scale, scaleLayout(shape, scaleShapeOf(shape, g)), out);
-  }
-  return out;
-}
-
 /**
  * One quantized record back to float32 (the source's shape): what the layout's target runtime
  * computes from the written tensors when the layout re-encodes, else kquant's own dequantize.
@@ -126,25 +79,15 @@ export async function dequantizeEntry(reader: TensorReader, layout: Layout, e: M
   return layout.dequantize({ name: e.name, dtype: rec.source_dtype, shape: rec.shape }, geometryOf(rec) as StoredGeometry, bytes);
 }
 
-export type FloatOut = "f32" | "f16" | "bf16";
-
 const OUT_DTYPE: Record<FloatOut, StDType> = { f32: "F32", f16: "F16", bf16: "BF16" };
 
-function encodeFloats(values: Float32Array, dtype: FloatOut, into?: Uint8Array): Uint8Array {
+/** A layout runtime's float32 values as the output dtype's bytes. */
+function encodeFloats(values: Float32Array, dtype: FloatOut): Uint8Array {
   if (dtype === "f32") return byteView(values);
-  const bits = into ? new Uint16Array(into.buffer, into.byteOffset, values.length) : new Uint16Array(values.length);
+  const bits = new Uint16Array(values.length);
   if (dtype === "f16") f32ToF16Bits(values, bits);
   else f32ToBf16Bits(values, bits);
   return byteView(bits);
-}
-
-/**
- * One quantized record as the output's bytes (`dtype`), into `into` if given (its exact length,
- * 4-aligned): a float32 output is dequantized there directly.
- */
-export function dequantizeBytes(rec: TensorRecord, parts: StoredParts, dtype: FloatOut, into?: Uint8Array): Uint8Array {
-  const direct = dtype === "f32" && into ? new Float32Array(into.buffer, into.byteOffset, into.length / 4) : undefined;
-  return encodeFloats(dequantizeRecord(rec, parts, direct), dtype, into);
 }
 
 export interface DequantizeJob extends WriteOptions, ReadBackThreads {

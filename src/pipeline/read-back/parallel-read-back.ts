@@ -6,8 +6,8 @@
  */
 import { DEFAULT_WORKER_URL, defaultThreads, WorkerPool, workerAvailable } from "../workers.js";
 import type { TensorRecord } from "../manifest.js";
-import { dequantizeBytes, type FloatOut, type StoredParts } from "./dequantize.js";
-import { checkRecordBytes, type RecordBytes, type RecordChecker, type RecordFindings } from "./verify.js";
+import { checkRecordBytes, type RecordBytes, type RecordChecker, type RecordFindings } from "./check-record.js";
+import { dequantizeBytes, type FloatOut, type StoredParts } from "./record-values.js";
 
 export interface ReadBackThreads {
   /** Worker threads (default: KQUANT_THREADS or one per core, at most 4); 0 works on the calling thread. */
@@ -28,7 +28,7 @@ export function readBackPool(opts: ReadBackThreads, totalBytes: number): WorkerP
   const threads = opts.threads ?? (small ? 0 : defaultThreads());
   const url = opts.workerUrl ?? DEFAULT_WORKER_URL;
   if (threads < 1 || !workerAvailable(url)) return null;
-  return new WorkerPool(threads, url);
+  return new WorkerPool(threads, url, { depth: 1 });
 }
 
 /**
@@ -56,12 +56,15 @@ export class SharedBuffers {
   }
 }
 
-/** checkRecordBytes on the pool's workers, or here without one. */
+/**
+ * checkRecordBytes on the pool's workers, or here without one. Either way the bytes are read into
+ * reused buffers: fresh ones per record left the garbage collector a tensor's worth each time.
+ */
 export function recordChecker(pool: WorkerPool | null): RecordChecker {
-  if (pool === null) return checkRecordBytes;
   const buffers = new SharedBuffers();
   const check = async (input: RecordBytes): Promise<RecordFindings> => {
     try {
+      if (pool === null) return await checkRecordBytes(input);
       const r = await pool.run({ kind: "verify-record", input });
       return (r as { kind: "verify-record"; findings: RecordFindings }).findings;
     } finally {
@@ -72,20 +75,20 @@ export function recordChecker(pool: WorkerPool | null): RecordChecker {
 }
 
 /**
- * dequantizeBytes on the pool's workers, or here without one: `buffer` is where to read the
- * stored tensors, and `done(bytes)` hands back the memory of output bytes once written.
+ * dequantizeBytes on the pool's workers, or here without one, in reused buffers: `buffer` is where
+ * to read the stored tensors, and `done(bytes)` hands back the memory of output bytes once written.
  */
 export function recordDequantizer(pool: WorkerPool | null): {
   (rec: TensorRecord, parts: StoredParts, dtype: FloatOut, outBytes: number): Promise<Uint8Array>;
-  buffer?: (bytes: number) => Uint8Array;
+  buffer: (bytes: number) => Uint8Array;
   done(bytes: Uint8Array): void;
 } {
-  if (pool === null) return Object.assign(async (rec: TensorRecord, parts: StoredParts, dtype: FloatOut) => dequantizeBytes(rec, parts, dtype), { done: () => undefined });
   const buffers = new SharedBuffers();
   const run = async (rec: TensorRecord, parts: StoredParts, dtype: FloatOut, outBytes: number): Promise<Uint8Array> => {
     const out = buffers.take(outBytes);
     try {
-      await pool.run({ kind: "dequantize-record", rec, parts, dtype, out });
+      if (pool === null) dequantizeBytes(rec, parts, dtype, out);
+      else await pool.run({ kind: "dequantize-record", rec, parts, dtype, out });
     } catch (err) {
       buffers.give([out]);
       throw err;

@@ -12,21 +12,17 @@
  */
 import { KquantError } from "../../errors.js";
 import { openTensors } from "../../formats/open.js";
-import type { StDType, TensorInfo, TensorReader } from "../../formats/types.js";
+import type { TensorInfo, TensorReader } from "../../formats/types.js";
+import type { Layout } from "../../layouts/layout.js";
 import { globToRegExp, matchesAny } from "../../plan/glob.js";
-import { isFloat8, isInt4, type Mode } from "../../plan/spec.js";
-import { ErrorAccumulator, type ErrorMetrics } from "../../quant/error-metrics.js";
-import type { StoredGeometry } from "../../plan/stored.js";
-import { geometryOf, readManifest, type ExpectedTensor, type StoredParts } from "./dequantize.js";
-import { hashHex } from "../hash.js";
-import { hashesOf, layoutOf, storedOf, type TensorRecord } from "../manifest.js";
-import type { Layout, LayoutName } from "../../layouts/layout.js";
-import { layoutNamed } from "../../layouts/index.js";
-import { FLOAT_DTYPES, floatValues } from "../float-values.js";
-import { errorHistogram, type ErrorHistogram } from "../../quant/error-histogram.js";
-import { dequantizedBlocks } from "./row-blocks.js";
-import { inFlight, inOrder, readBackPool, recordChecker, type ReadBackThreads } from "./parallel-read-back.js";
+import type { Mode } from "../../plan/spec.js";
+import type { ErrorHistogram } from "../../quant/error-histogram.js";
+import type { ErrorMetrics } from "../../quant/error-metrics.js";
+import { layoutOf, storedOf, type TensorRecord } from "../manifest.js";
 import type { WorkerPool } from "../workers.js";
+import type { RecordBytes, RecordChecker } from "./check-record.js";
+import { readManifest } from "./dequantize.js";
+import { inFlight, inOrder, readBackPool, recordChecker, type ReadBackThreads } from "./parallel-read-back.js";
 
 export interface Thresholds {
   minSqnr?: number;
@@ -74,123 +70,6 @@ export interface VerifyReport {
     max_abs_error: number | null;
   };
   ok: boolean;
-}
-
-const DEFAULT_RANGE: Record<Mode, [number, number]> = {
-  int8: [-127, 127],
-  int4: [-8, 7],
-  int4_grouped: [-8, 7],
-  float8_e4m3fn: [0, 0],
-  float8_e5m2: [0, 0],
-};
-
-/** int8 codes outside [lo, hi]: how many and the first one. */
-function outsideRange(codes: Int8Array, lo: number, hi: number): string | null {
-  let count = 0;
-  let first = -1;
-  for (let i = 0; i < codes.length; i++) {
-    const v = codes[i]!;
-    if (v < lo || v > hi) {
-      if (count === 0) first = i;
-      count++;
-    }
-  }
-  return count === 0 ? null : `${count} code(s) outside [${lo}, ${hi}] (first at index ${first}: ${codes[first]})`;
-}
-
-/** Both nibbles of every packed byte inside [lo, hi], and the padding nibble zero when the packed axis had odd length. */
-function int4Problems(packed: Int8Array, packedShape: readonly number[], packAxis: number, origLen: number, lo: number, hi: number): string[] {
-  const outer = packedShape.slice(0, packAxis).reduce((a, b) => a * b, 1);
-  const p = packedShape[packAxis]!;
-  const inner = packedShape.slice(packAxis + 1).reduce((a, b) => a * b, 1);
-  const padded = origLen % 2 === 1;
-  let bad = 0;
-  let firstBad = -1;
-  let badPadding = 0;
-  let firstPadding = -1;
-  for (let o = 0; o < outer; o++) {
-    for (let j = 0; j < p; j++) {
-      const lastRow = padded && j === p - 1;
-      const base = (o * p + j) * inner;
-      for (let k = 0; k < inner; k++) {
-        const b = packed[base + k]! & 0xff;
-        const low = ((b & 0x0f) ^ 8) - 8;
-        const high = ((b >> 4) ^ 8) - 8;
-        if (low < lo || low > hi || (!lastRow && (high < lo || high > hi))) {
-          if (bad++ === 0) firstBad = base + k;
-        }
-        if (lastRow && high !== 0) {
-          if (badPadding++ === 0) firstPadding = base + k;
-        }
-      }
-    }
-  }
-  const out: string[] = [];
-  if (bad > 0) out.push(`${bad} packed byte(s) hold a nibble outside [${lo}, ${hi}] (first at byte ${firstBad}: 0x${(packed[firstBad]! & 0xff).toString(16).padStart(2, "0")})`);
-  if (badPadding > 0) out.push(`${badPadding} padding nibble(s) are not zero (orig_len ${origLen} is odd; first at byte ${firstPadding})`);
-  return out;
-}
-
-function scaleProblem(scale: Float32Array): string | null {
-  let count = 0;
-  let first = -1;
-  for (let i = 0; i < scale.length; i++) {
-    const s = scale[i]!;
-    if (!(s > 0 && s < Infinity)) {
-      if (count === 0) first = i;
-      count++;
-    }
-  }
-  return count === 0 ? null : `${count} of ${scale.length} scale value(s) are not finite and positive (first at index ${first}: ${scale[first]})`;
-}
-
-function float8Problem(codes: Uint8Array, mode: "float8_e4m3fn" | "float8_e5m2"): string | null {
-  const mask = mode === "float8_e4m3fn" ? 0x7f : 0x7c;
-  let count = 0;
-  let first = -1;
-  for (let i = 0; i < codes.length; i++) {
-    if ((codes[i]! & mask) === mask) {
-      if (count === 0) first = i;
-      count++;
-    }
-  }
-  const what = mode === "float8_e4m3fn" ? "NaN" : "NaN or Inf";
-  return count === 0 ? null : `${count} ${what} code(s) (first at index ${first}: 0x${codes[first]!.toString(16)})`;
-}
-
-const equalBytes = (a: Uint8Array, b: Uint8Array) => a.length === b.length && a.every((x, i) => x === b[i]);
-
-const i8 = (b: Uint8Array) => new Int8Array(b.buffer, b.byteOffset, b.byteLength);
-const f32 = (b: Uint8Array) => {
-  const a = b.byteOffset % 4 === 0 ? b : b.slice();
-  return new Float32Array(a.buffer, a.byteOffset, a.byteLength / 4);
-};
-
-/** What is wrong with the contents of one record's stored tensors (shapes already checked). */
-export function contentProblems(rec: TensorRecord, expected: readonly ExpectedTensor[], parts: StoredParts): string[] {
-  const mode = rec.mode as Mode;
-  const values = expected.find((e) => e.role === "values")!;
-  const problems: string[] = [];
-  const tag = (role: string, msg: string | null) => {
-    if (msg !== null) problems.push(`${role} "${expected.find((e) => e.role === role)!.name}": ${msg}`);
-  };
-  tag("scale", scaleProblem(f32(parts.scale)));
-  if (isFloat8(mode)) {
-    tag("values", float8Problem(parts.values, mode));
-    return problems;
-  }
-  const [lo, hi] = rec.value_range ?? DEFAULT_RANGE[mode];
-  if (isInt4(mode)) {
-    for (const p of int4Problems(i8(parts.values), values.shape, rec.pack_axis!, rec.orig_len!, lo, hi)) tag("values", p);
-  } else {
-    tag("values", outsideRange(i8(parts.values), lo, hi));
-  }
-  if (mode === "int4_grouped" && parts.zero) {
-    // Keras's zero point lives in the signed range of the bit width value_range implies.
-    const bits = Math.floor(Math.log2(hi - lo + 1));
-    tag("zero", outsideRange(i8(parts.zero), -(2 ** (bits - 1)), 2 ** (bits - 1) - 1));
-  }
-  return problems;
 }
 
 const sameShape = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((d, i) => d === b[i]);
@@ -355,110 +234,3 @@ async function checkRecord(ctx: CheckContext, name: string, rec: TensorRecord, v
   return checked.hashes;
 }
 
-/** One record's bytes, as checkRecordBytes takes them (plain data, so a worker thread can take them too). */
-export interface RecordBytes {
-  name: string;
-  rec: TensorRecord;
-  layout: LayoutName;
-  /** Every tensor the record's layout writes for it (manifest.ts storedOf), by name. */
-  stored: [string, Uint8Array][];
-  /** With --against: the original tensor, or why it cannot be compared. */
-  original?: { dtype: StDType; bytes: Uint8Array } | { problem: string };
-  /** With an original: also count the errors into this many bins. */
-  histogramBins?: number;
-}
-
-export interface RecordFindings {
-  problems: string[];
-  /** Stored hashes compared. */
-  hashes: number;
-  metrics?: ErrorMetrics;
-  histogram?: ErrorHistogram;
-}
-
-/** checkRecordBytes, here or on a worker thread (parallel-read-back.ts), with where it wants the bytes read to. */
-export type RecordChecker = ((input: RecordBytes) => Promise<RecordFindings>) & { buffer?: (bytes: number) => Uint8Array };
-
-/**
- * The checks that need a record's bytes (shapes already checked): hashes, contents, what a layout
- * derives, and against the original its source hash and the error.
- */
-export async function checkRecordBytes(input: RecordBytes): Promise<RecordFindings> {
-  const { name, rec } = input;
-  const layout = layoutNamed(input.layout);
-  const expected = storedOf(name, rec, layout);
-  const problems: string[] = [];
-  const data = new Map(input.stored);
-  let hashes = 0;
-  const bytes = new Map<string, Uint8Array>();
-  const derived: [ExpectedTensor, Uint8Array][] = [];
-  const { algorithm, hashes: recorded } = hashesOf(rec);
-  for (const e of expected) {
-    const stored = data.get(e.name)!;
-    if (e.role === "derived") derived.push([e, stored]);
-    else bytes.set(e.role, stored);
-    const want = recorded?.stored?.[e.name];
-    if (typeof want !== "string") {
-      problems.push(`${e.role} tensor "${e.name}" has no ${algorithm} hash in the manifest`);
-      continue;
-    }
-    hashes++;
-    if ((await hashHex(stored, algorithm)) !== want) problems.push(`${e.role} tensor "${e.name}": ${algorithm} hash differs from the manifest (its bytes changed after quantization)`);
-  }
-  if (rec.mode === "passthrough" && recorded?.stored[name] !== recorded?.source) {
-    problems.push(`passthrough tensor's stored and source ${algorithm} hashes differ in the manifest`);
-  }
-  // A layout that re-encodes is read back as its runtime reads it (its hashes guard the bytes).
-  const decoded = rec.mode === "passthrough" ? null : layoutDequantized(layout, name, rec, data);
-  if (decoded?.problem) problems.push(decoded.problem);
-  const parts: StoredParts | null =
-    rec.mode === "passthrough" || decoded
-      ? null
-      : { values: bytes.get("values")!, scale: bytes.get("scale")!, ...(bytes.has("zero") ? { zero: bytes.get("zero")! } : {}) };
-  if (parts) problems.push(...contentProblems(rec, expected, parts));
-  // A tensor the layout makes from the stored ones (or a constant) must be what it makes.
-  for (const [e, stored] of derived) {
-    if (parts && e.encode && !equalBytes(e.encode(parts), stored)) problems.push(`tensor "${e.name}" is not what the ${layout.name} layout makes from the stored tensors`);
-  }
-
-  const orig = input.original;
-  if (orig === undefined) return { problems, hashes };
-  if ("problem" in orig) return { problems: [...problems, orig.problem], hashes };
-  if ((await hashHex(orig.bytes, algorithm)) !== recorded?.source) {
-    problems.push(`the original's ${algorithm} hash differs from the manifest's source hash (not the file this was quantized from, or changed since)`);
-  }
-  if ((!parts && !decoded) || problems.length > 0) return { problems, hashes };
-  if (!FLOAT_DTYPES.has(orig.dtype)) return { problems: [...problems, `the original's dtype ${orig.dtype} cannot be compared`], hashes };
-  // Block by block (row-blocks.ts), the original decoded alongside: no float32 copy of either whole tensor.
-  const { dtype: origDtype, bytes: origBytes } = orig;
-  const width = origBytes.length / Math.max(1, rec.shape.reduce((a, b) => a * b, 1));
-  let scratch: Float32Array | undefined;
-  function* pairs(): Generator<[Float32Array, Float32Array]> {
-    const blocks: Iterable<[number, number, Float32Array]> = decoded ? [[0, decoded.values.length, decoded.values]] : dequantizedBlocks(rec, parts!);
-    for (const [from, to, approx] of blocks) {
-      const reference = floatValues(origDtype, origBytes.subarray(from * width, to * width), scratch)!;
-      if (origDtype !== "F32") scratch = reference;
-      yield [reference, approx];
-    }
-  }
-  const acc = new ErrorAccumulator();
-  for (const [reference, approx] of pairs()) acc.add(reference, approx);
-  const metrics = acc.result();
-  if (input.histogramBins === undefined || !Number.isFinite(metrics.maxAbsError)) return { problems, hashes, metrics };
-  // A second pass: the bins span the max error, known only now (counts add up block by block).
-  let histogram: ErrorHistogram | undefined;
-  for (const [reference, approx] of pairs()) {
-    const h = errorHistogram(reference, approx, metrics.maxAbsError, input.histogramBins);
-    if (histogram === undefined) histogram = h;
-    else h.counts.forEach((c, i) => (histogram!.counts[i]! += c));
-  }
-  return { problems, hashes, metrics, ...(histogram ? { histogram } : {}) };
-}
-
-/** A layout's runtime dequantize of one record, and a problem if it holds non-finite values; null for layouts that store kquant's tensors verbatim. */
-function layoutDequantized(layout: Layout, name: string, rec: TensorRecord, bytes: ReadonlyMap<string, Uint8Array>): { values: Float32Array; problem?: string } | null {
-  if (!layout.dequantize) return null;
-  const values = layout.dequantize({ name, dtype: rec.source_dtype, shape: rec.shape }, geometryOf(rec) as StoredGeometry, bytes);
-  const bad = values.findIndex((x) => !Number.isFinite(x));
-  return bad < 0 ? { values } : { values, problem: `the ${layout.name} layout's dequantized values are not finite (first at index ${bad})` };
-}

@@ -3,8 +3,8 @@ import { rulesFromFlags } from "../../../src/plan/from-flags.js";
 import { buildPlan, type QuantizeStep } from "../../../src/plan/plan.js";
 import { newManifest } from "../../../src/pipeline/manifest.js";
 import { quantizeTensor } from "../../../src/pipeline/quantize/quantize-tensor.js";
-import { dequantizeRecord } from "../../../src/pipeline/read-back/dequantize.js";
-import { dequantizedBlocks } from "../../../src/pipeline/read-back/row-blocks.js";
+import { dequantizeBytes, dequantizedBlocks, dequantizeRecord } from "../../../src/pipeline/read-back/record-values.js";
+import { f32ToBf16Bits, f32ToF16Bits } from "../../../src/quant/convert.js";
 import { gaussian } from "../tamper.js";
 
 /** One tensor quantized as `flags` say: its manifest record and stored parts. */
@@ -27,6 +27,14 @@ describe("dequantizedBlocks", () => {
     ["float8 per tensor", [40, 12], { mode: "float8" }],
   ];
   for (const [tag, shape, flags] of cases) {
+    it(`${tag}: in place into a whole tensor's array, the whole tensor's values`, () => {
+      const { rec, parts } = quantized(shape, flags);
+      const whole = dequantizeRecord(rec, parts);
+      const into = new Float32Array(whole.length).fill(Number.NaN);
+      for (const [from, to, values] of dequantizedBlocks(rec, parts, 96, 24, into)) expect(values).toEqual(into.subarray(from, to));
+      expect(Buffer.from(into.buffer)).toEqual(Buffer.from(whole.buffer));
+    });
+
     it(`${tag}: blocks in order, cut on the alignment, the whole tensor's values`, () => {
       const { rec, parts } = quantized(shape, flags);
       const whole = dequantizeRecord(rec, parts);
@@ -50,4 +58,29 @@ describe("dequantizedBlocks", () => {
     const { rec, parts } = quantized([4, 6], { mode: "int8" });
     expect([...dequantizedBlocks(rec, parts, 96, 24)].map(([a, b]) => [a, b])).toEqual([[0, 24]]);
   });
+});
+
+describe("dequantizeBytes", () => {
+  // Past one block (2^20 elements), so the output is written block by block.
+  const shape = [1030, 1024];
+  for (const [tag, flags] of [
+    ["int8", { mode: "int8" }],
+    ["packed int4 along axis 0", { mode: "int4", axis: 0 }],
+    ["grouped int4", { mode: "int4", blockSize: 32 }],
+    ["float8", { mode: "float8" }],
+  ] as const) {
+    it(`${tag}: f32, f16 and bf16 bytes are the whole tensor's values encoded`, () => {
+      const { rec, parts } = quantized(shape, flags);
+      const whole = dequantizeRecord(rec, parts);
+      expect(Buffer.from(dequantizeBytes(rec, parts, "f32"))).toEqual(Buffer.from(whole.buffer));
+      const f16 = new Uint16Array(whole.length);
+      f32ToF16Bits(whole, f16);
+      expect(Buffer.from(dequantizeBytes(rec, parts, "f16"))).toEqual(Buffer.from(f16.buffer));
+      const bf16 = new Uint16Array(whole.length);
+      f32ToBf16Bits(whole, bf16);
+      const into = new Uint8Array(whole.length * 2 + 8).subarray(8);
+      expect(dequantizeBytes(rec, parts, "bf16", into)).toBe(into);
+      expect(Buffer.from(into)).toEqual(Buffer.from(bf16.buffer));
+    });
+  }
 });
