@@ -123,10 +123,12 @@ export function backendDType(dtype: QuantDType, valueRange: readonly [number, nu
  * Refuses, on a backend whose integer cast of NaN depends on the element's position
  * (tensorflow), a quantization that sends NaN to the cast: x · scale is NaN where the scale is
  * NaN (a NaN in the slice), 0 next to an Inf, or Inf (an all-zero slice with epsilon 0) next to
- * a zero. Costs a pass only when some scale is not a positive finite number.
+ * a zero. Costs a pass only when some scale is not a positive finite number; `values` may be a
+ * function that makes them, so a 16-bit source is widened to float32 only then.
  */
-export function refuseNaNCast(data: Float32Array, scale: Float32Array, plan: ReductionPlan, b: BackendBehaviour, what: string): void {
+export function refuseNaNCast(values: Float32Array | (() => Float32Array), scale: Float32Array, plan: ReductionPlan, b: BackendBehaviour, what: string): void {
   if (b.outOfRangeCast || scale.every((s) => s > 0 && s < Infinity)) return;
+  const data = typeof values === "function" ? values() : values;
   const tiny = b.flushSubnormals ? MIN_NORMAL : 0;
   const step = plan.innerReduced ? 0 : 1;
   const c = new RunCursor(plan);
@@ -261,7 +263,7 @@ export function absMaxQuantize(inputs: Tensor, axis: number | readonly number[] 
       quantizeToInt(data, scale, plan, lo, hi, out, flush);
     }
   }
-  if (!(out instanceof Float32Array) && !(opts.countNonFinite && nonFinite > 0)) refuseNaNCast(float32(), scale, plan, b, "abs_max_quantize");
+  if (!(out instanceof Float32Array) && !(opts.countNonFinite && nonFinite > 0)) refuseNaNCast(float32, scale, plan, b, "abs_max_quantize");
   // torch's amax over every axis drops keepdims' ones: a 0-d scale (and its NaN is all ones).
   const scaleShape = axis === null && b.scalarScaleRank0 ? [] : plan.outShape;
   if (axis === null && b.fullReductionNaN !== null && scale[0] !== scale[0]) bits[0] = b.fullReductionNaN;

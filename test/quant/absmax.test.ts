@@ -137,6 +137,16 @@ describe("absMaxQuantize on float16 / bfloat16 bits", () => {
     return out;
   }
 
+  it("bfloat16 with a NaN: tensorflow refuses the NaN cast (widened only then), jax writes it", () => {
+    const data = Uint16Array.from({ length: 24 }, (_, i) => 0x3f80 + i); // 1.0, 1.0078125, …
+    data[5] = 0x7fc0; // NaN
+    const x = { dtype: "bfloat16" as const, shape: [4, 6], data };
+    expect(() => absMaxQuantize(x, -1, { backend: "tensorflow" })).toThrow(/a NaN reaches the int cast/);
+    const onJax = absMaxQuantize(x, -1, { backend: "jax" });
+    expect(Number.isNaN((onJax.scale.data as Float32Array)[0])).toBe(true);
+    expect(absMaxQuantize({ ...x, data: data.map((b, i) => (i === 5 ? 0x3f80 : b)) }, -1, { backend: "tensorflow" }).scale.data.every((v) => v > 0)).toBe(true);
+  });
+
   for (const kind of ["bfloat16", "float16"] as const) {
     it(`${kind}: the kernel's own widening gives the bits of converting to float32 first`, () => {
       // Random bit patterns hit NaN and Inf in many rows; a tame tensor keeps most rows finite.
