@@ -20,7 +20,7 @@ const only = onlyAt >= 0 ? new Set(args[onlyAt + 1].split(",")) : null;
 
 const entry = `
 export { absMaxQuantize } from "./src/quant/absmax.js";
-export { absMaxAlong } from "./src/quant/axes.js";
+export { absMaxAlong } from "./src/quant/absmax-along.js";
 export { countNonFinite } from "./src/quant/finite.js";
 export { quantizeFloat8, computeFloat8Scale } from "./src/quant/float8-scale.js";
 export { packInt4 } from "./src/quant/int4.js";
@@ -28,6 +28,7 @@ export { bf16BitsToF32, f16BitsToF32, f32ToBf16Bits, f32ToF16Bits } from "./src/
 export { absMaxQuantizeGroupedWithZeroPoint } from "./src/quant/grouped.js";
 export { quantizeTensor } from "./src/pipeline/quantize/quantize-tensor.js";
 export { useSimd } from "./src/quant/wasm/kernels.js";
+export { storedNamesOf, storedTensors } from "./src/plan/stored.js";
 `;
 const dir = mkdtempSync(join(tmpdir(), "kquant-kernels-"));
 const out = join(dir, "kernels.mjs");
@@ -65,13 +66,12 @@ const bf16 = new Uint16Array(n);
 k.f32ToBf16Bits(x, bf16);
 const f32Out = new Float32Array(n);
 const codes = new Uint8Array(n);
-// The packed int4 tensor's shape, which quantize-tensor.ts takes from the plan.
-const packedShape = (packAxis) => (packAxis === 0 ? [rows / 2, cols] : [rows, cols / 2]);
-const step = (mode, extra = {}) => ({
-  source: { name: "w", dtype: "F32", shape: [rows, cols] },
-  spec: { mode, axis: 1, valueRange: [-127, 127], epsilon: 1e-7, ...extra },
-  ...(extra.packAxis === undefined ? {} : { values: { shape: packedShape(extra.packAxis) } }),
-});
+// A plan step as quantize-tensor.ts takes it: the source, the spec and the stored tensors (plan/stored.ts).
+const step = (mode, extra = {}) => {
+  const spec = { mode, axis: 1, valueRange: [-127, 127], epsilon: 1e-7, ...extra };
+  const geometry = { mode, axis: spec.axis, packAxis: spec.packAxis, blockSize: spec.blockSize };
+  return { kind: "quantize", source: { name: "w", dtype: "F32", shape: [rows, cols] }, spec, stored: k.storedTensors(k.storedNamesOf("w"), [rows, cols], geometry) };
+};
 const bytes = new Uint8Array(x.buffer);
 const scaleRows = k.computeFloat8Scale({ dtype: "float32", shape: [1, 1], data: k.absMaxAlong(x, [rows, cols], null).amax }, 1, 448).data;
 
@@ -88,11 +88,12 @@ const kernels = {
   "CLI int8 (count + quantize)": () => k.quantizeTensor(step("int8"), bytes, "bench"),
   "CLI int4 (count + quantize + pack)": () => k.quantizeTensor(step("int4", { valueRange: [-8, 7], packAxis: 1 }), bytes, "bench"),
   "CLI int4 block 128": () => k.quantizeTensor(step("int4_grouped", { axis: 0, valueRange: [-8, 7], blockSize: 128, packAxis: 0 }), bytes, "bench"),
+  "CLI int4 block 32 axis=-1": () => k.quantizeTensor(step("int4_grouped", { axis: 1, valueRange: [-8, 7], blockSize: 32, packAxis: 1 }), bytes, "bench"),
   "CLI int4 block 128 axis=-1": () => k.quantizeTensor(step("int4_grouped", { axis: 1, valueRange: [-8, 7], blockSize: 128, packAxis: 1 }), bytes, "bench"),
   "absMaxQuantizeGroupedWithZeroPoint block 128 axis=0": () => k.absMaxQuantizeGroupedWithZeroPoint(t, 128),
   "absMaxQuantizeGroupedWithZeroPoint block 128 axis=1": () => k.absMaxQuantizeGroupedWithZeroPoint(t, 128, { axis: 1 }),
   "absMaxQuantizeGroupedWithZeroPoint block 32 axis=1": () => k.absMaxQuantizeGroupedWithZeroPoint(t, 32, { axis: 1 }),
-  "CLI float8 e4m3 per-tensor": () => k.quantizeTensor({ source: { name: "w", dtype: "F32", shape: [rows, cols] }, spec: { mode: "float8_e4m3fn", axis: null }, scale: { name: "w_scale", dtype: "F32", shape: [] } }, bytes, "bench"),
+  "CLI float8 e4m3 per-tensor": () => k.quantizeTensor(step("float8_e4m3fn", { axis: null }), bytes, "bench"),
 };
 
 console.log(`node ${process.version}, ${rows}×${cols} float32, median of ${reps} runs (1 warm-up)${scalar ? ", SIMD off" : ""}\n`);
