@@ -15,6 +15,7 @@ import { groupCount } from "./groups.js";
 import { KquantError } from "../errors.js";
 import { f32Div, f32Mul } from "./f32.js";
 import { sizeOf } from "./tensor.js";
+import { simdDequantizeRuns, type RunWalker } from "./wasm/read-back-kernels.js";
 
 /**
  * Not broadcast.ts's ParamLayout: that one maps element i to values[floor(i / inner) % period],
@@ -111,6 +112,9 @@ export function forEachScaleRun(
   }
 }
 
+/** The layout's runs, for the SIMD drivers (which see no layout). */
+const runsOf = (layout: ScaleLayout): RunWalker => (visit) => forEachScaleRun(layout, visit);
+
 function checkSizes(layout: ScaleLayout, parts: Record<string, { length: number }>, out: Float32Array): void {
   const n = sizeOf(layout.shape);
   if (out.length !== n) throw new KquantError(`dequantize: output has ${out.length} elements, shape [${layout.shape}] needs ${n}`);
@@ -148,6 +152,7 @@ export function dequantizeDivide(q: Int8Array, scale: Float32Array, layout: Scal
 }
 
 function dequantizeMultiplyInt(q: Int8Array, factor: Float32Array, layout: ScaleLayout, out: Float32Array): void {
+  if (simdDequantizeRuns({ kind: "int8", q, factor }, runsOf(layout), out)) return;
   forEachScaleRun(layout, (start, length, s, step) => {
     const [x, f, o] = [q, factor, out];
     const end = start + length;
@@ -164,6 +169,7 @@ export function dequantizeZeroPoint(
   out: Float32Array,
 ): void {
   checkSizes(layout, { values: q, scale, zero }, out);
+  if (simdDequantizeRuns({ kind: "zero-point", q, scale, zero }, runsOf(layout), out)) return;
   forEachScaleRun(layout, (start, length, s, step) => {
     const [x, d, z, o] = [q, scale, zero, out];
     const end = start + length;
@@ -174,6 +180,7 @@ export function dequantizeZeroPoint(
 /** float8 (already decoded to float32): out = x * scale. */
 export function dequantizeMultiply(x: Float32Array, scale: Float32Array, layout: ScaleLayout, out: Float32Array): void {
   checkSizes(layout, { values: x, scale }, out);
+  if (simdDequantizeRuns({ kind: "float32", x, scale }, runsOf(layout), out)) return;
   forEachScaleRun(layout, (start, length, s, step) => {
     const [v, d, o] = [x, scale, out];
     const end = start + length;

@@ -1,10 +1,15 @@
 /**
  * How far a dequantized tensor is from its original, accumulated in float64 in one streaming
  * pass (chunks may come in any size), so a tensor never has to be held twice.
+ * The sums run over blocks of ERROR_BLOCK elements, in WebAssembly SIMD where it can (two
+ * float64 lanes per sum): their last digits depend on the order of addition, which is fixed by
+ * the block boundaries, not by who feeds the blocks or how many threads there are.
  *
  * Pairs that are both NaN, or the same infinity, agree and are left out of the sums; any other
  * pair with a non-finite side is a mismatch, counted and reported as an infinite max error.
  */
+
+import { simdErrorSums } from "./wasm/read-back-kernels.js";
 
 export interface ErrorMetrics {
   /** Elements compared (finite pairs). */
@@ -45,6 +50,20 @@ export class ErrorAccumulator {
   }
 
   private addRange(reference: ArrayLike<number>, approx: ArrayLike<number>, from: number, to: number): void {
+    // Float32 blocks go through the SIMD sums (two float64 lanes per sum, a fixed order), the
+    // few pairs past the last whole vector and any block holding a non-finite error through the loop below.
+    if (reference instanceof Float32Array && approx instanceof Float32Array) {
+      const sums = simdErrorSums(reference, approx, from, to);
+      if (sums !== null) {
+        this.maxAbs = Math.max(this.maxAbs, sums.maxAbs);
+        this.sumSqErr += sums.sumSqErr;
+        this.sumSqRef += sums.sumSqRef;
+        this.sumSqApprox += sums.sumSqApprox;
+        this.dot += sums.dot;
+        this.count += sums.count;
+        from += sums.count;
+      }
+    }
     let maxAbs = this.maxAbs;
     let sumSqErr = 0;
     let sumSqRef = 0;

@@ -12,13 +12,13 @@ import { kernelModuleBytes } from "./module.js";
 import { MIN_NORMAL } from "../f32.js";
 
 /** Elements per block: 256 KiB of float32 stays in L2 between the amax and quantize passes. */
-const CHUNK = 1 << 16;
+export const CHUNK = 1 << 16;
 const PAD = 64;
-const X = 0;
-const S = CHUNK * 4 + PAD;
-const OUT = 2 * (CHUNK * 4 + PAD);
+export const X = 0;
+export const S = CHUNK * 4 + PAD;
+export const OUT = 2 * (CHUNK * 4 + PAD);
 /** A second float32 window (grouped int4: the group's max, or its zero points). */
-const H = OUT + CHUNK + PAD;
+export const H = OUT + CHUNK + PAD;
 export const PAGES = Math.ceil((H + CHUNK * 4 + PAD) / 65536);
 
 /**
@@ -52,9 +52,13 @@ interface Exports {
   quant_vz_div(x: number, sv: number, zv: number, out: number, n: number, lo: number, hi: number): void;
   quant_groups_div(x: number, sv: number, zv: number, out: number, rows: number, cols: number, bs: number, lo: number, hi: number): void;
   set_tiny(t: number): void;
+  deq_i8_v(q: number, fv: number, out: number, n: number): void;
+  deq_zp_v(q: number, sv: number, zv: number, out: number, n: number): void;
+  deq_f32_v(x: number, fv: number, out: number, n: number): void;
+  err_sums(r: number, a: number, n: number, res: number): number;
 }
 
-interface Kernels {
+export interface Kernels {
   e: Exports;
   x: Float32Array;
   s: Float32Array;
@@ -64,6 +68,10 @@ interface Kernels {
   x8: Uint8Array;
   h: Float32Array;
   h16: Uint16Array;
+  /** The H window as int8 (read-back: zero points). */
+  h8: Int8Array;
+  /** The OUT window as float64 (read-back: error sums). */
+  out64: Float64Array;
   s32: Uint32Array;
 }
 
@@ -109,6 +117,8 @@ function load(): Kernels | null {
       x8: new Uint8Array(e.memory.buffer, X, 2 * CHUNK),
       h: new Float32Array(e.memory.buffer, H, CHUNK + PAD / 4),
       h16: new Uint16Array(e.memory.buffer, H, CHUNK),
+      h8: new Int8Array(e.memory.buffer, H, CHUNK + PAD),
+      out64: new Float64Array(e.memory.buffer, OUT, 8),
       s32: new Uint32Array(e.memory.buffer, S, CHUNK + PAD / 4),
     };
   } catch {
@@ -116,7 +126,7 @@ function load(): Kernels | null {
   }
 }
 
-function simd(): Kernels | null {
+export function simd(): Kernels | null {
   if (!enabled) return null;
   if (kernels === undefined) kernels = load();
   return kernels;

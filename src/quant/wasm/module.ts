@@ -16,6 +16,7 @@
  *   quant_v(x, sv, out, n, lo, hi)        the same with s = sv[i]
  *   minmax_groups(x, lo, hi, rows, cols, bs)  per group of bs floats of each row: ftz(min), ftz(max), NaN wins
  *   quant_groups(x, sv, zv, out, rows, cols, bs, lo, hi)  quant_v + zero point with one scale / zero per such group
+ *   deq_*, err_sums                       dequantize and verify's error sums (read-back-module.ts)
  * The quantize clamp runs on the int8 lanes (two instructions per 16 values, where f32x4.min/max
  * are NaN-fixing sequences): for the integer nearest(p), trunc(clamp(p, lo, hi)) equals
  * clamp(p, trunc(lo), trunc(hi)), Inf saturates, and NaN becomes 0 — which the clamp keeps
@@ -24,141 +25,88 @@
  * the buffers and ignore, or overwrite, what lies past n.
  */
 
-const I32 = 0x7f;
-const F32 = 0x7d;
-const V128 = 0x7b;
+import {
+  I32,
+  F32,
+  V128,
+  uleb,
+  vec,
+  section,
+  get,
+  set,
+  tee,
+  i32c,
+  f32c,
+  simd,
+  mem,
+  v128load,
+  v128store,
+  END,
+  I32_ADD,
+  I32_LT_U,
+  F32X4_SPLAT,
+  I32X4_SPLAT,
+  I32X4_EXTRACT,
+  F32X4_LT,
+  I32X4_GT_S,
+  V128_AND,
+  V128_ANDNOT,
+  I8X16_NARROW_S,
+  I16X8_NARROW_S,
+  F32X4_NEAREST,
+  I32X4_ADD,
+  I32X4_SUB,
+  I32X4_MAX_S,
+  I32X4_SHR_U,
+  I32X4_SHL,
+  I16X8_SPLAT,
+  I8X16_SHL,
+  I16X8_SHR_U,
+  I32X4_EXTEND_LOW_U,
+  I32X4_EXTEND_HIGH_U,
+  I32X4_EQ,
+  F32X4_SUB,
+  V128_BITSELECT,
+  V128_OR,
+  F32X4_ADD,
+  F32X4_MIN,
+  F32X4_MAX,
+  F32X4_DIV,
+  F32X4_PMIN,
+  F32X4_PMAX,
+  I16X8_NARROW_U,
+  I8X16_NARROW_U,
+  I8X16_SPLAT,
+  I8X16_MIN_S,
+  I8X16_MAX_S,
+  F32X4_ABS,
+  F32X4_MUL,
+  I32X4_TRUNC_SAT_S,
+  I8X16_SHUFFLE,
+  F32X4_EXTRACT,
+  F32X4_NE,
+  V128_ANY_TRUE,
+  I32_SUB,
+  I32_MUL,
+  I32_AND,
+  I32_OR,
+  I32_SHL,
+  I32_GT_U,
+  I32_GE_U,
+  F32_LOAD,
+  F32_STORE,
+  F32_ABS,
+  F32_NE,
+  F32_LT,
+  F32_GT,
+  SELECT,
+  loop,
+  MIN_NORMAL,
+  TINY_NOW,
+  type Func,
+} from "./assembler.js";
+import { readBackFunctions } from "./read-back-module.js";
 
-function uleb(n: number): number[] {
-  const out: number[] = [];
-  do {
-    let b = n & 0x7f;
-    n >>>= 7;
-    if (n !== 0) b |= 0x80;
-    out.push(b);
-  } while (n !== 0);
-  return out;
-}
-
-function sleb(n: number): number[] {
-  const out: number[] = [];
-  for (;;) {
-    const b = n & 0x7f;
-    n >>= 7;
-    if ((n === 0 && (b & 0x40) === 0) || (n === -1 && (b & 0x40) !== 0)) {
-      out.push(b);
-      return out;
-    }
-    out.push(b | 0x80);
-  }
-}
-
-function f32Bytes(x: number): number[] {
-  return [...new Uint8Array(new Float32Array([x]).buffer)];
-}
-
-function vec(bytes: number[]): number[] {
-  return [...uleb(bytes.length), ...bytes];
-}
-
-function section(id: number, body: number[]): number[] {
-  return [id, ...vec(body)];
-}
-
-// Instructions.
-const get = (i: number) => [0x20, ...uleb(i)];
-const set = (i: number) => [0x21, ...uleb(i)];
-const tee = (i: number) => [0x22, ...uleb(i)];
-const i32c = (v: number) => [0x41, ...sleb(v)];
-const f32c = (v: number) => [0x43, ...f32Bytes(v)];
-const simd = (op: number) => [0xfd, ...uleb(op)];
-const mem = (align: number, offset = 0) => [...uleb(align), ...uleb(offset)];
-const v128load = (offset = 0) => [...simd(0x00), ...mem(0, offset)];
-const v128store = (offset = 0) => [...simd(0x0b), ...mem(0, offset)];
-const END = 0x0b;
-const I32_ADD = 0x6a;
-const I32_LT_U = 0x49;
-const F32X4_SPLAT = 0x13;
-const I32X4_SPLAT = 0x11;
-const I32X4_EXTRACT = 0x1b;
-const F32X4_LT = 0x43;
-const I32X4_GT_S = 0x3b;
-const V128_AND = 0x4e;
-const V128_ANDNOT = 0x4f;
-const I8X16_NARROW_S = 0x65;
-const I16X8_NARROW_S = 0x85;
-const F32X4_NEAREST = 0x6a;
-const I32X4_ADD = 0xae;
-const I32X4_SUB = 0xb1;
-const I32X4_MAX_S = 0xb8;
-const I32X4_SHR_U = 0xad;
-const I32X4_SHL = 0xab;
-const I16X8_SPLAT = 0x10;
-const I8X16_SHL = 0x6b;
-const I16X8_SHR_U = 0x8d;
-const I32X4_EXTEND_LOW_U = 0xa9;
-const I32X4_EXTEND_HIGH_U = 0xaa;
-const I32X4_EQ = 0x37;
-const F32X4_SUB = 0xe5;
-const V128_BITSELECT = 0x52;
-const V128_OR = 0x50;
-const F32X4_ADD = 0xe4;
-const F32X4_MIN = 0xe8;
-const F32X4_MAX = 0xe9;
-const F32X4_DIV = 0xe7;
-const F32X4_PMIN = 0xea;
-const F32X4_PMAX = 0xeb;
-const I16X8_NARROW_U = 0x86;
-const I8X16_NARROW_U = 0x66;
-const I8X16_SPLAT = 0x0f;
-const I8X16_MIN_S = 0x76;
-const I8X16_MAX_S = 0x78;
-const F32X4_ABS = 0xe0;
-const F32X4_MUL = 0xe6;
-const I32X4_TRUNC_SAT_S = 0xf8;
-const I8X16_SHUFFLE = 0x0d;
-const F32X4_EXTRACT = 0x1f;
-const F32X4_NE = 0x42;
-const V128_ANY_TRUE = 0x53;
-const I32_SUB = 0x6b;
-const I32_MUL = 0x6c;
-const I32_AND = 0x71;
-const I32_OR = 0x72;
-const I32_SHL = 0x74;
-const I32_GT_U = 0x4b;
-const I32_GE_U = 0x4f;
-const F32_LOAD = 0x2a;
-const F32_STORE = 0x38;
-const F32_ABS = 0x8b;
-const F32_NE = 0x5c;
-const F32_LT = 0x5d;
-const F32_GT = 0x5e;
-const SELECT = 0x1b;
-
-/** `while (i < end) { body; i += step }` with i and end as locals. */
-function loop(i: number, end: number, step: number, body: number[]): number[] {
-  return [
-    0x02, 0x40, // block
-    ...get(i), ...get(end), 0x4f, 0x0d, 0, // i >= end (unsigned) → break
-    0x03, 0x40, // loop
-    ...body,
-    ...get(i), ...i32c(step), I32_ADD, ...tee(i),
-    ...get(end), I32_LT_U, 0x0d, 0, // continue while i < end
-    END,
-    END,
-  ];
-}
-
-interface Func {
-  name: string;
-  params: number[];
-  results: number[];
-  locals: number[];
-  body: number[];
-}
-
-const MIN_NORMAL = 2 ** -126;
-/** global.get of the flush threshold: MIN_NORMAL (flush subnormals) or 0 (keep them), see set_tiny. */
-const TINY_NOW = [0x23, 0x00];
 
 interface QuantLocals { x: number; out: number; lo: number; hi: number; i: number; v: number; tiny: number; vlo: number; vhi: number }
 
@@ -362,7 +310,7 @@ function buildFunctions(): Func[] {
   });
   // set_tiny(t): the flush threshold every kernel reads (MIN_NORMAL: flush subnormals, 0: keep them).
   const setTiny: Func = { name: "set_tiny", params: [F32], results: [], locals: [], body: [...get(0), 0x24, 0x00] };
-  return [amax, amaxAcc, countNonFinite, quantS, quantV, ...float8Functions(), ...widenFunctions(), packPairs(), packRows(), minMaxAcc(), quantVZ("mul"), minMaxGroups(), quantGroups("mul"), quantVZ("div"), quantGroups("div"), setTiny];
+  return [amax, amaxAcc, countNonFinite, quantS, quantV, ...float8Functions(), ...widenFunctions(), packPairs(), packRows(), minMaxAcc(), quantVZ("mul"), minMaxGroups(), quantGroups("mul"), quantVZ("div"), quantGroups("div"), setTiny, ...readBackFunctions()];
 }
 
 /** float8 formats as the encoder needs them (float8.ts's FORMATS, with a float32 subnormal magic). */

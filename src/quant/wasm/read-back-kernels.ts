@@ -1,0 +1,90 @@
+/**
+ * JS drivers of the read-back kernels (read-back-module.ts): dequantize walks a tensor in
+ * windows of CHUNK elements, laying each run's scale (and zero point) beside its values in the
+ * module's memory, one kernel call per window; the error sums take a block at a time. They report
+ * `false` / null where they do not apply (no WebAssembly SIMD, a NaN or infinite factor, whose NaN
+ * bits the scalar loops decide) and the callers keep their scalar loops, which give the same bits.
+ */
+import { CHUNK, H, OUT, S, X, simd } from "./kernels.js";
+
+/** A run of elements sharing one scale entry (`step` 0) or walking the scale (`step` 1), as dequantize.ts's forEachScaleRun visits them. */
+export type RunWalker = (visit: (start: number, length: number, scaleIndex: number, scaleStep: number) => void) => void;
+
+/** What a dequantize kernel reads: int8 codes × factor, grouped codes with zero points, or float32 values × scale. */
+export type DequantizeSource = { kind: "int8"; q: Int8Array; factor: Float32Array } | { kind: "zero-point"; q: Int8Array; scale: Float32Array; zero: Int8Array } | { kind: "float32"; x: Float32Array; scale: Float32Array };
+
+const allFinite = (a: Float32Array): boolean => {
+  for (let i = 0; i < a.length; i++) if (a[i]! - a[i]! !== 0) return false;
+  return true;
+};
+
+/**
+ * out = the source dequantized run by run (runs in order, covering out), or false with out
+ * untouched when the kernels cannot do it. Factors must be finite; for float32 sources, the values too.
+ */
+export function simdDequantizeRuns(src: DequantizeSource, runs: RunWalker, out: Float32Array): boolean {
+  const k = simd();
+  const factor = src.kind === "int8" ? src.factor : src.scale;
+  if (k === null || !allFinite(factor) || (src.kind === "float32" && !allFinite(src.x))) return false;
+  const zero = src.kind === "zero-point" ? src.zero : null;
+  let chunkStart = 0;
+  let filled = 0;
+  const flush = (): void => {
+    if (filled === 0) return;
+    const end = chunkStart + filled;
+    if (src.kind === "float32") {
+      k.h.set(src.x.subarray(chunkStart, end));
+      k.e.deq_f32_v(H, S, X, filled);
+    } else {
+      k.out.set(src.q.subarray(chunkStart, end));
+      if (src.kind === "int8") k.e.deq_i8_v(OUT, S, X, filled);
+      else k.e.deq_zp_v(OUT, S, H, X, filled);
+    }
+    out.set(k.x.subarray(0, filled), chunkStart);
+    chunkStart = end;
+    filled = 0;
+  };
+  // Runs come in order and cover the tensor, so a window's elements are contiguous.
+  runs((_start, length, s, step) => {
+    let j = s;
+    for (let left = length; left > 0; ) {
+      const take = Math.min(left, CHUNK - filled);
+      if (step === 0) {
+        k.s.fill(factor[j]!, filled, filled + take);
+        if (zero) k.h8.fill(zero[j]!, filled, filled + take);
+      } else {
+        k.s.set(factor.subarray(j, j + take), filled);
+        if (zero) k.h8.set(zero.subarray(j, j + take), filled);
+        j += take;
+      }
+      filled += take;
+      left -= take;
+      if (filled === CHUNK) flush();
+    }
+  });
+  flush();
+  return true;
+}
+
+/** The sums of ErrorAccumulator over pairs [from, from + n & ~3): Σe², Σr², Σa², Σr·a, max |e|. */
+export interface ErrorSums {
+  sumSqErr: number;
+  sumSqRef: number;
+  sumSqApprox: number;
+  dot: number;
+  maxAbs: number;
+  /** Pairs summed (a multiple of 4; the caller sums the rest). */
+  count: number;
+}
+
+/** The sums of pairs [from, to) in whole vectors, or null when some error is not finite (or no SIMD). `to - from` ≤ CHUNK. */
+export function simdErrorSums(reference: Float32Array, approx: Float32Array, from: number, to: number): ErrorSums | null {
+  const k = simd();
+  if (k === null) return null;
+  const n = to - from;
+  k.x.set(reference.subarray(from, to));
+  k.s.set(approx.subarray(from, to));
+  if (k.e.err_sums(X, S, n, OUT) !== 0) return null;
+  const r = k.out64;
+  return { sumSqErr: r[0]!, sumSqRef: r[1]!, sumSqApprox: r[2]!, dot: r[3]!, maxAbs: r[4]!, count: n & ~3 };
+}

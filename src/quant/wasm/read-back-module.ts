@@ -1,0 +1,155 @@
+/**
+ * The read-back kernels of the SIMD module (module.ts assembles them with the quantize ones, so
+ * they share its memory windows): dequantize and the error sums of `verify --against`.
+ *
+ *   deq_i8_v(q, fv, out, n)        out[i] = ftz(f32(q[i]) · fv[i])           int8 codes × factor
+ *   deq_zp_v(q, sv, zv, out, n)    out[i] = ftz(sv[i] · f32(q[i] − zv[i]))    grouped int4
+ *   deq_f32_v(x, fv, out, n)       out[i] = ftz(x[i] · fv[i])                decoded float8 × scale
+ *   err_sums(r, a, n, res) → i32   over the first n & ~3 pairs, e = f64(r) − f64(a): Σe², Σr², Σa²,
+ *                                  Σr·a and max |e| as float64 at res[0..4]; returns 1 (and writes
+ *                                  nothing) when some e is not finite, which Σe² shows: a finite
+ *                                  float32 difference squared stays far inside float64's range.
+ *
+ * Each dequantize lane is one IEEE float32 product, the same bits as Math.fround of the double
+ * product in dequantize.ts, and ftz keeps the sign of a flushed zero as flushSubnormal (x · 0)
+ * does: v & ~(|v| < 2^-126 ? 0x7fffffff : 0). Dequantize always flushes (Keras's layers on
+ * XLA:CPU). n is rounded up to a multiple of 4: callers pad their windows.
+ * err_sums keeps two float64 lanes per sum (even and odd elements), added at the end: a fixed
+ * order, so the sums of a block are the same whoever computes it.
+ */
+import {
+  END,
+  F32X4_ABS,
+  F32X4_LT,
+  F32X4_MUL,
+  F32X4_SPLAT,
+  I32,
+  I32_ADD,
+  I32_SHL,
+  I32X4_SPLAT,
+  I32X4_SUB,
+  I8X16_SHUFFLE,
+  MIN_NORMAL,
+  V128,
+  V128_AND,
+  V128_ANDNOT,
+  V128_ANY_TRUE,
+  f32c,
+  get,
+  i32c,
+  loop,
+  mem,
+  set,
+  simd,
+  tee,
+  v128load,
+  v128store,
+  type Func,
+} from "./assembler.js";
+
+const V128_LOAD32_ZERO = 0x5c;
+const I16X8_EXTEND_LOW_I8X16_S = 0x87;
+const I32X4_EXTEND_LOW_I16X8_S = 0xa7;
+const F32X4_CONVERT_I32X4_S = 0xfa;
+const F64X2_PROMOTE_LOW_F32X4 = 0x5f;
+const F64X2_ABS = 0xec;
+const F64X2_ADD = 0xf0;
+const F64X2_SUB = 0xf1;
+const F64X2_MUL = 0xf2;
+const F64X2_PMAX = 0xf7;
+const F64X2_NE = 0x48;
+const F64X2_EXTRACT = 0x21;
+const F64_ADD = 0xa0;
+const F64_MAX = 0xa5;
+const F64_STORE = 0x39;
+const RETURN = 0x0f;
+
+/** Byte address base + i · shift (i an element index in local `i`). */
+const at = (base: number, i: number, shift: number): number[] => [...get(base), ...get(i), ...(shift > 0 ? [...i32c(shift), I32_SHL] : []), I32_ADD];
+
+/** Four int8 at base + i, widened to i32 lanes. */
+const int8x4 = (base: number, i: number): number[] => [...at(base, i, 0), ...simd(V128_LOAD32_ZERO), ...mem(0), ...simd(I16X8_EXTEND_LOW_I8X16_S), ...simd(I32X4_EXTEND_LOW_I16X8_S)];
+
+/**
+ * A dequantize kernel: params (inputs..., out, n); `value` pushes the 4 float32 results of element
+ * i before the flush. Locals after the params: i, tiny (v128), mag (v128), v (v128).
+ */
+function dequantizeKernel(name: string, inputs: number, value: (i: number) => number[]): Func {
+  const OUT = inputs, N = inputs + 1, I = inputs + 2, TINY = inputs + 3, MAG = inputs + 4, V = inputs + 5;
+  return {
+    name,
+    params: Array<number>(inputs + 2).fill(I32),
+    results: [],
+    locals: [I32, V128, V128, V128],
+    body: [
+      ...f32c(MIN_NORMAL), ...simd(F32X4_SPLAT), ...set(TINY),
+      ...i32c(0x7fffffff), ...simd(I32X4_SPLAT), ...set(MAG),
+      ...i32c(0), ...set(I),
+      ...loop(I, N, 4, [
+        ...at(OUT, I, 2),
+        ...value(I), ...tee(V),
+        // v & ~(|v| < tiny & 0x7fffffff): a subnormal becomes a zero of its sign
+        ...get(V), ...simd(F32X4_ABS), ...get(TINY), ...simd(F32X4_LT), ...get(MAG), ...simd(V128_AND), ...simd(V128_ANDNOT),
+        ...v128store(),
+      ]),
+    ],
+  };
+}
+
+function errSums(): Func {
+  const R = 0, A = 1, N = 2, RES = 3;
+  // Local 6 is spare.
+  const I = 4, END_ = 5, SERR = 7, SREF = 8, SAPP = 9, DOT = 10, MX = 11, RV = 12, AV = 13, E = 14, RL = 15, AL = 16, T = 17;
+  const HIGH_TO_LOW = [8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15];
+  const half = (high: boolean): number[] => {
+    const lanes = (v: number) => [...get(v), ...(high ? [...get(v), ...simd(I8X16_SHUFFLE), ...HIGH_TO_LOW] : []), ...simd(F64X2_PROMOTE_LOW_F32X4)];
+    const accumulate = (acc: number, x: number[], y: number[]) => [...get(acc), ...x, ...y, ...simd(F64X2_MUL), ...simd(F64X2_ADD), ...set(acc)];
+    return [
+      ...lanes(RV), ...set(RL), ...lanes(AV), ...set(AL),
+      ...get(RL), ...get(AL), ...simd(F64X2_SUB), ...set(E),
+      ...get(MX), ...get(E), ...simd(F64X2_ABS), ...simd(F64X2_PMAX), ...set(MX),
+      ...accumulate(SERR, get(E), get(E)),
+      ...accumulate(SREF, get(RL), get(RL)),
+      ...accumulate(SAPP, get(AL), get(AL)),
+      ...accumulate(DOT, get(RL), get(AL)),
+    ];
+  };
+  const store = (k: number, v: number, combine: number) => [...get(RES), ...get(v), ...simd(F64X2_EXTRACT), 0, ...get(v), ...simd(F64X2_EXTRACT), 1, combine, F64_STORE, ...mem(3, 8 * k)];
+  return {
+    name: "err_sums",
+    params: [I32, I32, I32, I32],
+    results: [I32],
+    locals: [I32, I32, V128, V128, V128, V128, V128, V128, V128, V128, V128, V128, V128, V128],
+    body: [
+      ...i32c(0), ...set(I),
+      ...get(N), ...i32c(-4), 0x71, ...set(END_), // n & ~3
+      ...loop(I, END_, 4, [
+        ...at(R, I, 2), ...v128load(), ...set(RV),
+        ...at(A, I, 2), ...v128load(), ...set(AV),
+        ...half(false),
+        ...half(true),
+      ]),
+      // A non-finite e makes Σe² Inf or NaN (a finite float32 difference squared stays far below
+      // float64's range): then return 1. t = s − s is 0 in both lanes exactly when both are finite.
+      ...get(SERR), ...get(SERR), ...simd(F64X2_SUB), ...tee(T), ...get(T), ...simd(F64X2_NE),
+      ...simd(V128_ANY_TRUE), 0x04, 0x40, ...i32c(1), RETURN, END,
+      ...store(0, SERR, F64_ADD), ...store(1, SREF, F64_ADD), ...store(2, SAPP, F64_ADD), ...store(3, DOT, F64_ADD), ...store(4, MX, F64_MAX),
+      ...i32c(0),
+    ],
+  };
+}
+
+/** The read-back functions, in the order module.ts appends them. */
+export function readBackFunctions(): Func[] {
+  return [
+    dequantizeKernel("deq_i8_v", 2, (i) => [...int8x4(0, i), ...simd(F32X4_CONVERT_I32X4_S), ...at(1, i, 2), ...v128load(), ...simd(F32X4_MUL)]),
+    dequantizeKernel("deq_zp_v", 3, (i) => [
+      ...at(1, i, 2), ...v128load(),
+      ...int8x4(0, i), ...int8x4(2, i), ...simd(I32X4_SUB), ...simd(F32X4_CONVERT_I32X4_S),
+      ...simd(F32X4_MUL),
+    ]),
+    dequantizeKernel("deq_f32_v", 2, (i) => [...at(0, i, 2), ...v128load(), ...at(1, i, 2), ...v128load(), ...simd(F32X4_MUL)]),
+    errSums(),
+  ];
+}
+

@@ -1,0 +1,171 @@
+import { describe, expect, it } from "vitest";
+import { dequantizeDivide, dequantizeMultiply, dequantizeZeroPoint, scaleLayout } from "../../src/quant/dequantize.js";
+import { ErrorAccumulator, ERROR_BLOCK } from "../../src/quant/error-metrics.js";
+import { useSimd } from "../../src/quant/wasm/kernels.js";
+
+/** `run()` with the SIMD kernels off: the scalar loops, the reference. */
+function scalar<T>(run: () => T): T {
+  const was = useSimd(false);
+  try {
+    return run();
+  } finally {
+    useSimd(was);
+  }
+}
+
+function lcg(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 4294967296;
+}
+
+/** The first element whose bits differ, or -1 (deep-comparing megabytes is slow). */
+function firstDifference(a: Float32Array, b: Float32Array): number {
+  const x = new Uint32Array(a.buffer, a.byteOffset, a.length);
+  const y = new Uint32Array(b.buffer, b.byteOffset, b.length);
+  if (x.length !== y.length) return Math.min(x.length, y.length);
+  for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return i;
+  return -1;
+}
+
+/** Codes over the whole int8 range, in an offset view of a larger buffer. */
+function codes(n: number, seed: number): Int8Array {
+  const r = lcg(seed);
+  const q = new Int8Array(n + 3).subarray(3);
+  for (let i = 0; i < n; i++) q[i] = Math.floor(r() * 256) - 128;
+  return q;
+}
+
+/** Scales from tiny (products flush to signed zeros) to large. */
+function scales(n: number, seed: number): Float32Array {
+  const r = lcg(seed);
+  return Float32Array.from({ length: n }, (_, i) => (i % 5 === 0 ? 2 ** -140 : i % 7 === 0 ? 3e30 : 0.001 + r()));
+}
+
+describe("dequantize kernels: the bits of the scalar loops", () => {
+  // Odd sizes: windows end mid-run, runs end mid-vector.
+  for (const [rows, cols] of [[37, 1027], [300, 333], [1, 70001]] as const) {
+    const n = rows * cols;
+    const q = codes(n, rows);
+
+    it(`int8 ${rows}×${cols}, a scale per row and per column (multiplied by reciprocals)`, () => {
+      for (const scaleShape of [[rows, 1], [1, cols]]) {
+        const s = scales(scaleShape[0]! * scaleShape[1]!, cols);
+        const layout = scaleLayout([rows, cols], scaleShape);
+        const simd = new Float32Array(n);
+        dequantizeDivide(q, s, layout, simd);
+        const ref = scalar(() => {
+          const out = new Float32Array(n);
+          dequantizeDivide(q, s, layout, out);
+          return out;
+        });
+        expect(firstDifference(simd, ref)).toBe(-1);
+      }
+    });
+
+    it(`grouped ${rows}×${cols}: groups along either axis, a partial last group, signed zeros`, () => {
+      for (const axis of [0, 1]) {
+        const block = 32;
+        const groups = Math.ceil((axis === 0 ? rows : cols) / block);
+        const scaleShape = axis === 0 ? [groups, cols] : [rows, groups];
+        const s = scales(scaleShape[0]! * scaleShape[1]!, 3);
+        const r = lcg(9);
+        const zero = Int8Array.from({ length: s.length }, () => Math.floor(r() * 16) - 8);
+        const layout = scaleLayout([rows, cols], scaleShape, { axis, blockSize: block });
+        const simd = new Float32Array(n);
+        dequantizeZeroPoint(q, s, zero, layout, simd);
+        const ref = scalar(() => {
+          const out = new Float32Array(n);
+          dequantizeZeroPoint(q, s, zero, layout, out);
+          return out;
+        });
+        expect(firstDifference(simd, ref)).toBe(-1);
+        expect(simd.some((v) => Object.is(v, -0))).toBe(true);
+      }
+    });
+
+    it(`float32 × scale ${rows}×${cols} (decoded float8), per tensor and per row`, () => {
+      const r = lcg(5);
+      const x = Float32Array.from({ length: n }, () => (r() - 0.5) * 448);
+      for (const scaleShape of [[], [rows, 1]]) {
+        const s = scales(Math.max(1, scaleShape.reduce((a, b) => a * b, 1)), 11);
+        const layout = scaleLayout([rows, cols], scaleShape);
+        const simd = new Float32Array(n);
+        dequantizeMultiply(x, s, layout, simd);
+        const ref = scalar(() => {
+          const out = new Float32Array(n);
+          dequantizeMultiply(x, s, layout, out);
+          return out;
+        });
+        expect(firstDifference(simd, ref)).toBe(-1);
+      }
+    });
+  }
+
+  it("NaN and infinite factors or values stay with the scalar loops (their NaN bits are the engine's)", () => {
+    const q = codes(4096, 1);
+    const s = scales(64, 2);
+    s[3] = Number.NaN;
+    s[4] = 0; // its reciprocal is Inf: 0 × Inf is NaN
+    const layout = scaleLayout([64, 64], [64, 1]);
+    const simd = new Float32Array(4096);
+    dequantizeDivide(q, s, layout, simd);
+    const ref = scalar(() => {
+      const out = new Float32Array(4096);
+      dequantizeDivide(q, s, layout, out);
+      return out;
+    });
+    expect(firstDifference(simd, ref)).toBe(-1);
+  });
+});
+
+describe("error sums", () => {
+  const n = 3 * ERROR_BLOCK + 1234;
+  const r = lcg(42);
+  const reference = Float32Array.from({ length: n }, () => (r() - 0.5) * 2);
+  const approx = reference.map((v, i) => (i % 3 === 0 ? v : Math.fround(v + (r() - 0.5) * 1e-3)));
+
+  it("agree with the scalar sums to rounding, max error and count exactly", () => {
+    const simd = new ErrorAccumulator();
+    simd.add(reference, approx);
+    const ref = scalar(() => {
+      const acc = new ErrorAccumulator();
+      acc.add(reference, approx);
+      return acc.result();
+    });
+    const m = simd.result();
+    expect(m.count).toBe(ref.count);
+    expect(m.maxAbsError).toBe(ref.maxAbsError);
+    expect(m.sqnrDb).toBeCloseTo(ref.sqnrDb, 9);
+    expect(m.cosine).toBeCloseTo(ref.cosine, 12);
+    expect(m.rmse / ref.rmse).toBeCloseTo(1, 12);
+  });
+
+  it("are the same bits whether fed whole or in aligned blocks", () => {
+    const whole = new ErrorAccumulator();
+    whole.add(reference, approx);
+    const blocks = new ErrorAccumulator();
+    for (let s = 0; s < n; s += 2 * ERROR_BLOCK) blocks.add(reference.subarray(s, s + 2 * ERROR_BLOCK), approx.subarray(s, s + 2 * ERROR_BLOCK));
+    expect(blocks.result()).toEqual(whole.result());
+  });
+
+  it("a block with a non-finite pair is summed by the loop, which counts agreeing and mismatched pairs", () => {
+    const a = approx.slice();
+    const b = reference.slice();
+    a[ERROR_BLOCK + 5] = Number.NaN;
+    b[ERROR_BLOCK + 5] = Number.NaN;
+    a[2 * ERROR_BLOCK + 7] = Number.POSITIVE_INFINITY;
+    const simd = new ErrorAccumulator();
+    simd.add(b, a);
+    const m = simd.result();
+    const ref = scalar(() => {
+      const acc = new ErrorAccumulator();
+      acc.add(b, a);
+      return acc.result();
+    });
+    expect(m.nonFiniteAgreeing).toBe(1);
+    expect(m.nonFiniteMismatches).toBe(1);
+    expect(m.maxAbsError).toBe(Infinity);
+    expect(m.count).toBe(ref.count);
+    expect(m.sqnrDb).toBeCloseTo(ref.sqnrDb, 9);
+  });
+});
