@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { dequantizeDivide, dequantizeMultiply, dequantizeZeroPoint, scaleLayout } from "../../src/quant/dequantize.js";
 import { ErrorAccumulator, ERROR_BLOCK } from "../../src/quant/error-metrics.js";
 import { useSimd } from "../../src/quant/wasm/kernels.js";
+import { simdByteRanges } from "../../src/quant/wasm/read-back-kernels.js";
 
 /** `run()` with the SIMD kernels off: the scalar loops, the reference. */
 function scalar<T>(run: () => T): T {
@@ -167,5 +168,33 @@ describe("error sums", () => {
     expect(m.maxAbsError).toBe(Infinity);
     expect(m.count).toBe(ref.count);
     expect(m.sqnrDb).toBeCloseTo(ref.sqnrDb, 9);
+  });
+});
+
+describe("byte ranges (verify's content checks)", () => {
+  it("are the bytes' own ranges, over windows and an odd tail (whose zero padding counts too)", () => {
+    const r = lcg(3);
+    for (const n of [1, 17, 65536 + 1001]) {
+      // Mostly a narrow range, so extremes come from a few planted bytes.
+      const bytes = Uint8Array.from({ length: n }, () => Math.floor(r() * 8));
+      if (n > 17) {
+        bytes[n - 1] = 0x80; // -128, its low nibble 0
+        bytes[70000] = 0x7f; // 127: low nibble 7 (-1 + 8), & 0x7f = 0x7f
+        bytes[5] = 0x7c; // e5m2's Inf bits, low nibble -4
+      }
+      const got = simdByteRanges(bytes)!;
+      // The last window is padded with zeros to whole vectors: 0 is in every range a check asks about.
+      const all = n % 16 === 0 ? bytes : Uint8Array.from([...bytes, 0]);
+      const s8 = Array.from(all, (b) => (b << 24) >> 24);
+      const low = Array.from(all, (b) => ((b & 0x0f) ^ 8) - 8);
+      expect(got).toEqual({
+        min: Math.min(...s8),
+        max: Math.max(...s8),
+        minLow: Math.min(...low),
+        maxLow: Math.max(...low),
+        max7f: Math.max(...Array.from(all, (b) => b & 0x7f)),
+        max7c: Math.max(...Array.from(all, (b) => b & 0x7c)),
+      });
+    }
   });
 });

@@ -14,6 +14,7 @@ import { ErrorAccumulator, type ErrorMetrics } from "../../quant/error-metrics.j
 import { FLOAT_DTYPES, floatValues } from "../float-values.js";
 import { hashHex } from "../hash.js";
 import { geometryOf, hashesOf, storedOf, type ExpectedTensor, type TensorRecord } from "../manifest.js";
+import { simdByteRanges } from "../../quant/wasm/read-back-kernels.js";
 import { dequantizedBlocks, type StoredParts } from "./record-values.js";
 
 const DEFAULT_RANGE: Record<Mode, [number, number]> = {
@@ -50,6 +51,8 @@ const highNibble = (b: number) => ((b >> 4) ^ 8) - 8;
 
 /** int8 codes outside [lo, hi]: how many and the first one. */
 function outsideRange(codes: Int8Array, lo: number, hi: number): string | null {
+  const r = simdByteRanges(asBytes(codes));
+  if (r !== null && r.min >= lo && r.max <= hi) return null;
   const { count, first } = countFlagged(asBytes(codes), byteTable((b) => signed8(b) < lo || signed8(b) > hi));
   return count === 0 ? null : `${count} code(s) outside [${lo}, ${hi}] (first at index ${first}: ${codes[first]})`;
 }
@@ -66,12 +69,15 @@ function int4Problems(packed: Int8Array, packedShape: readonly number[], packAxi
   const lowBad = byteTable((b) => outside(lowNibble(b)));
   const paddingBad = byteTable((b) => highNibble(b) !== 0);
   const bytes = asBytes(packed);
+  // Every nibble in range (the usual answer, from one SIMD pass): only the padding is left to look at.
+  const r = simdByteRanges(bytes);
+  const inRange = r !== null && r.min >> 4 >= lo && r.max >> 4 <= hi && r.minLow >= lo && r.maxLow <= hi;
   let bad = 0;
   let firstBad = -1;
   let badPadding = 0;
   let firstPadding = -1;
   for (let o = 0; o < outer; o++) {
-    for (let j = 0; j < p; j++) {
+    for (let j = inRange ? (padded ? p - 1 : p) : 0; j < p; j++) {
       const lastRow = padded && j === p - 1;
       const base = (o * p + j) * inner;
       const found = countFlagged(bytes, lastRow ? lowBad : bothBad, base, base + inner);
@@ -110,6 +116,8 @@ const FLOAT8_BAD = {
 };
 
 function float8Problem(codes: Uint8Array, mode: "float8_e4m3fn" | "float8_e5m2"): string | null {
+  const r = simdByteRanges(codes);
+  if (r !== null && (mode === "float8_e4m3fn" ? r.max7f < 0x7f : r.max7c < 0x7c)) return null;
   const { count, first } = countFlagged(codes, FLOAT8_BAD[mode]);
   const what = mode === "float8_e4m3fn" ? "NaN" : "NaN or Inf";
   return count === 0 ? null : `${count} ${what} code(s) (first at index ${first}: 0x${codes[first]!.toString(16)})`;

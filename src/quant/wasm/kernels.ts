@@ -56,6 +56,7 @@ interface Exports {
   deq_zp_v(q: number, sv: number, zv: number, out: number, n: number): void;
   deq_f32_v(x: number, fv: number, out: number, n: number): void;
   err_sums(r: number, a: number, n: number, res: number): number;
+  byte_ranges(x: number, n: number, res: number): void;
 }
 
 export interface Kernels {

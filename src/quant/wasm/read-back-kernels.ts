@@ -88,3 +88,43 @@ export function simdErrorSums(reference: Float32Array, approx: Float32Array, fro
   const r = k.out64;
   return { sumSqErr: r[0]!, sumSqRef: r[1]!, sumSqApprox: r[2]!, dot: r[3]!, maxAbs: r[4]!, count: n & ~3 };
 }
+
+/** What verify's content checks need to know of a byte array (see byte_ranges). */
+export interface ByteRanges {
+  /** Bytes as int8. */
+  min: number;
+  max: number;
+  /** Low nibbles as signed 4-bit values; high nibbles are (byte as int8) >> 4, so min >> 4 and max >> 4. */
+  minLow: number;
+  maxLow: number;
+  /** Unsigned max of byte & 0x7f (0x7f: some float8 e4m3fn NaN) and of byte & 0x7c (0x7c: some e5m2 NaN or Inf). */
+  max7f: number;
+  max7c: number;
+}
+
+/**
+ * The ranges of `bytes`, or null without SIMD. Window by window; the last window is padded with
+ * zeros to whole vectors, and they count: 0 lies in every range a check asks about, so a range
+ * that holds the bytes holds it too (at worst a check falls back to its exact loop).
+ */
+export function simdByteRanges(bytes: Uint8Array): ByteRanges | null {
+  const k = simd();
+  if (k === null) return null;
+  const r: ByteRanges = { min: 127, max: -128, minLow: 7, maxLow: -8, max7f: 0, max7c: 0 };
+  const lanes = new Int8Array(k.e.memory.buffer, S, 96);
+  for (let from = 0; from < bytes.length; from += CHUNK) {
+    const n = Math.min(CHUNK, bytes.length - from);
+    k.outU8.set(bytes.subarray(from, from + n));
+    k.outU8.fill(0, n, n + 16);
+    k.e.byte_ranges(OUT, n, S);
+    for (let i = 0; i < 16; i++) {
+      r.min = Math.min(r.min, lanes[i]!);
+      r.max = Math.max(r.max, lanes[16 + i]!);
+      r.minLow = Math.min(r.minLow, lanes[32 + i]! >> 4);
+      r.maxLow = Math.max(r.maxLow, lanes[48 + i]! >> 4);
+      r.max7f = Math.max(r.max7f, lanes[64 + i]! & 0xff);
+      r.max7c = Math.max(r.max7c, lanes[80 + i]! & 0xff);
+    }
+  }
+  return r;
+}

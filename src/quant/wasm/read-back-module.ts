@@ -9,6 +9,10 @@
  *                                  Σr·a and max |e| as float64 at res[0..4]; returns 1 (and writes
  *                                  nothing) when some e is not finite, which Σe² shows: a finite
  *                                  float32 difference squared stays far inside float64's range.
+ *   byte_ranges(x, n, res)         over ceil16(n) bytes, six 16-lane accumulators at res (96 bytes):
+ *                                  min and max of the bytes as int8, of (byte << 4) as int8 (the low
+ *                                  nibble · 16), and the unsigned max of byte & 0x7f and of byte & 0x7c
+ *                                  (float8 e4m3fn NaN, e5m2 NaN/Inf) — verify's content checks.
  *
  * Each dequantize lane is one IEEE float32 product, the same bits as Math.fround of the double
  * product in dequantize.ts, and ftz keeps the sign of a flushed zero as flushSubnormal (x · 0)
@@ -28,6 +32,10 @@ import {
   I32_SHL,
   I32X4_SPLAT,
   I32X4_SUB,
+  I8X16_MAX_S,
+  I8X16_MIN_S,
+  I8X16_SHL,
+  I8X16_SPLAT,
   I8X16_SHUFFLE,
   MIN_NORMAL,
   V128,
@@ -63,6 +71,7 @@ const F64_ADD = 0xa0;
 const F64_MAX = 0xa5;
 const F64_STORE = 0x39;
 const RETURN = 0x0f;
+const I8X16_MAX_U = 0x79;
 
 /** Byte address base + i · shift (i an element index in local `i`). */
 const at = (base: number, i: number, shift: number): number[] => [...get(base), ...get(i), ...(shift > 0 ? [...i32c(shift), I32_SHL] : []), I32_ADD];
@@ -139,6 +148,33 @@ function errSums(): Func {
   };
 }
 
+function byteRanges(): Func {
+  const X_ = 0, N = 1, RES = 2, I = 3, V = 4, MN = 5, MX = 6, MNL = 7, MXL = 8, M7F = 9, M7C = 10, LOW = 11;
+  const acc = (a: number, value: number[], op: number) => [...get(a), ...value, ...simd(op), ...set(a)];
+  const masked = (m: number) => [...get(V), ...i32c(m), ...simd(I8X16_SPLAT), ...simd(V128_AND)];
+  const keep = (k: number, a: number) => [...get(RES), ...get(a), ...v128store(16 * k)];
+  return {
+    name: "byte_ranges",
+    params: [I32, I32, I32],
+    results: [],
+    locals: [I32, V128, V128, V128, V128, V128, V128, V128, V128],
+    body: [
+      // Accumulators start at the other end of their range (max_u ones at 0, as locals are).
+      ...i32c(127), ...simd(I8X16_SPLAT), ...tee(MN), ...set(MNL),
+      ...i32c(-128), ...simd(I8X16_SPLAT), ...tee(MX), ...set(MXL),
+      ...i32c(0), ...set(I),
+      ...loop(I, N, 16, [
+        ...at(X_, I, 0), ...v128load(), ...set(V),
+        ...acc(MN, get(V), I8X16_MIN_S), ...acc(MX, get(V), I8X16_MAX_S),
+        ...get(V), ...i32c(4), ...simd(I8X16_SHL), ...set(LOW),
+        ...acc(MNL, get(LOW), I8X16_MIN_S), ...acc(MXL, get(LOW), I8X16_MAX_S),
+        ...acc(M7F, masked(0x7f), I8X16_MAX_U), ...acc(M7C, masked(0x7c), I8X16_MAX_U),
+      ]),
+      ...keep(0, MN), ...keep(1, MX), ...keep(2, MNL), ...keep(3, MXL), ...keep(4, M7F), ...keep(5, M7C),
+    ],
+  };
+}
+
 /** The read-back functions, in the order module.ts appends them. */
 export function readBackFunctions(): Func[] {
   return [
@@ -150,6 +186,7 @@ export function readBackFunctions(): Func[] {
     ]),
     dequantizeKernel("deq_f32_v", 2, (i) => [...at(0, i, 2), ...v128load(), ...at(1, i, 2), ...v128load(), ...simd(F32X4_MUL)]),
     errSums(),
+    byteRanges(),
   ];
 }
 
