@@ -42,7 +42,7 @@ function sourceStages() {
 }
 
 function stageOfFile(file, name) {
-  if (file === "quant/grouped.ts" && name === "absMaxQuantizeGroupedWithZeroPoint") return "grouped scale/zero JS";
+  if (file === "quant/grouped.ts" && (name === "absMaxQuantizeGroupedWithZeroPoint" || name === "groupParameters")) return "grouped scale/zero JS";
   if (file === "quant/f32.ts" || file === "quant/round.ts") return "grouped scale/zero JS"; // its float32 helpers
   if (file.startsWith("quant/")) return "kernel";
   if (file === "pipeline/hash.ts") return "hash";
@@ -58,19 +58,21 @@ function stageOf(node, parents, fromSource) {
   if (name === "(idle)") return "idle";
   if (name === "(garbage collector)") return "GC";
   if (url.startsWith("wasm://") || name.startsWith("wasm-function") || name === "GenericJSToWasmWrapper") return "kernel";
-  if (/crypto/.test(url) || name === "update" || name === "digest") return "hash";
+  // node:crypto (sha256, older manifests) or hash-wasm's XXH3 (bundled: its copy into the module's memory, update, digest)
+  if (/crypto/.test(url) || /^(update|digest|updateUInt8Array|getDigestHex|writeMemory|encodeResult)$/.test(name)) return "hash";
   if (/modules|lexer|realm|bootstrap|pre_execution|process\/execution|^node:vm|^vm$|helpers/.test(url)) return "start-up";
   if (/^(compileFunction|compileForInternalLoader|internalBinding|evalScript|Module|startThread|E|makeNodeError\w*)$/.test(name)) return "start-up";
   if (/messageport|event_target|worker_threads|events/.test(url) || name === "postMessage") return "messages";
   if (/^(read|open|openFileHandle|stat|fstat|readFileSync|close)$/.test(name)) return "read";
   if (/^(writeBuffer|writeBuffers|write|writev|rename|fsync|ftruncate)$/.test(name)) return "write";
   if (url.startsWith("node:") && frame.lineNumber === 0) return "start-up"; // a built-in module's top level
-  if (url.endsWith("kquant.cjs") || url === "[worker eval]") {
+  const ours = (u) => /kquant(-\w+)?\.cjs$/.test(u) || u === "[worker eval]"; // the CLI's split bundles
+  if (ours(url)) {
     // An arrow function (a kernel's block visitor, a message handler) belongs to the stage of the
     // nearest named kquant function that called it.
     for (let n = node; n; n = parents.get(n.id)) {
       const cf = n.callFrame;
-      if ((cf.url.endsWith("kquant.cjs") || cf.url === "[worker eval]") && fromSource.has(cf.functionName)) return fromSource.get(cf.functionName);
+      if (ours(cf.url) && fromSource.has(cf.functionName)) return fromSource.get(cf.functionName);
     }
     return "pipeline JS";
   }

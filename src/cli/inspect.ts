@@ -1,13 +1,14 @@
 /** `kquant inspect`: the tensors of a weight file, a kquant output's manifest, optional value statistics. */
 import { Command } from "commander";
 import type { InspectReport } from "../pipeline/read-back/inspect.js";
-import { sparkline } from "../pipeline/read-back/stats.js";
 import { formatBytes, formatNumber, formatShape, jsonText, table } from "./present.js";
 import { parseInteger } from "./quantize.js";
+import { threadsOption } from "./threads-option.js";
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 
 interface InspectCliOptions {
+  threads?: number;
   stats?: boolean;
   json?: boolean;
   filter?: string[];
@@ -22,6 +23,7 @@ export function inspectCommand(): Command {
     .option("--filter <glob>", "only tensors whose name matches (repeatable; * matches dots too)", collect)
     .option("--bins <n>", "histogram bins for --stats", parseInteger, 10)
     .option("--json", "print the report as JSON on stdout")
+    .addOption(threadsOption())
     .addHelpText(
       "after",
       `
@@ -37,6 +39,7 @@ Examples:
         stats: !!opts.stats,
         ...(opts.filter ? { filter: opts.filter } : {}),
         bins: Math.max(1, opts.bins ?? 10),
+        ...(opts.threads !== undefined ? { threads: opts.threads } : {}),
       });
       process.stdout.write(`${opts.json ? jsonText(report) : renderInspect(report)}\n`);
     });
@@ -123,4 +126,13 @@ export function renderInspect(r: InspectReport): string {
     );
   }
   return lines.join("\n");
+}
+
+const BARS = ["▁", "▂", "▃", "▄", "▅", "▆", "▇", "█"];
+
+/** One character per bin, the tallest bin a full block; empty bins a space. */
+function sparkline(counts: readonly number[]): string {
+  const top = Math.max(0, ...counts);
+  if (top === 0) return " ".repeat(counts.length);
+  return counts.map((c) => (c === 0 ? " " : BARS[Math.min(BARS.length - 1, Math.floor((c / top) * BARS.length - 1e-9))]!)).join("");
 }

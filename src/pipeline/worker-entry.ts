@@ -10,6 +10,7 @@ import type { Task, TaskResult, WorkerError } from "./workers.js";
 import { simdActive } from "../quant/wasm/kernels.js";
 import { checkRecordBytes } from "./read-back/check-record.js";
 import { dequantizeBytes } from "./read-back/record-values.js";
+import { tensorStatsOf } from "./read-back/stats.js";
 
 const view = (r: { buf: SharedArrayBuffer; offset: number; length: number }) => new Uint8Array(r.buf, r.offset, r.length);
 
@@ -32,6 +33,7 @@ async function run(task: Task): Promise<TaskResult> {
     streams.delete(task.stream);
     return { kind: "hash", hex: hash.digest() };
   }
+  if (task.kind === "stats") return { kind: "stats", stats: tensorStatsOf(task.dtype, task.bytes, task.bins) };
   if (task.kind === "verify-record") return { kind: "verify-record", findings: await checkRecordBytes(task.input) };
   if (task.kind === "dequantize-record") {
     const bytes = dequantizeBytes(task.rec, task.parts, task.dtype, task.out);

@@ -11,6 +11,8 @@ import type { QuantizeStep } from "../plan/plan.js";
 import type { RecordBytes, RecordFindings } from "./read-back/check-record.js";
 import type { FloatOut, StoredParts } from "./read-back/record-values.js";
 import type { TensorRecord } from "./manifest.js";
+import type { StDType } from "../formats/types.js";
+import type { TensorStats } from "./read-back/stats.js";
 
 export interface SharedRange {
   buf: SharedArrayBuffer;
@@ -30,7 +32,9 @@ export type Task =
   /** verify's checks of one record (read-back/check-record.ts checkRecordBytes), its bytes in shared memory. */
   | { kind: "verify-record"; input: RecordBytes }
   /** dequantize's work on one record (read-back/record-values.ts dequantizeBytes) into `out`. */
-  | { kind: "dequantize-record"; rec: TensorRecord; parts: StoredParts; dtype: FloatOut; out: Uint8Array };
+  | { kind: "dequantize-record"; rec: TensorRecord; parts: StoredParts; dtype: FloatOut; out: Uint8Array }
+  /** inspect --stats of one tensor's bytes (read-back/stats.ts tensorStatsOf). */
+  | { kind: "stats"; dtype: StDType; bytes: Uint8Array; bins: number };
 
 /** A failed task, as a worker posts it: a KquantError field by field, any other error as its message and stack. */
 export interface WorkerError {
@@ -44,6 +48,7 @@ export type TaskResult =
   | { kind: "quantize"; bad: number }
   | { kind: "amax"; amax: Float32Array; bad: number }
   | { kind: "verify-record"; findings: RecordFindings }
+  | { kind: "stats"; stats: TensorStats }
   | { kind: "done" };
 
 interface Pending {

@@ -10,12 +10,12 @@ import type { Layout, LayoutName } from "../../layouts/layout.js";
 import { isFloat8, isInt4, type Mode } from "../../plan/spec.js";
 import type { StoredGeometry } from "../../plan/stored.js";
 import { errorHistogram, type ErrorHistogram } from "../../quant/error-histogram.js";
-import { ErrorAccumulator, type ErrorMetrics } from "../../quant/error-metrics.js";
+import { blockSums, ErrorAccumulator, type BlockSums, type ErrorMetrics } from "../../quant/error-metrics.js";
 import { FLOAT_DTYPES, floatValues } from "../float-values.js";
 import { hashHex } from "../hash.js";
 import { geometryOf, hashesOf, storedOf, type ExpectedTensor, type TensorRecord } from "../manifest.js";
 import { simdByteRanges } from "../../quant/wasm/read-back-kernels.js";
-import { dequantizedBlocks, type StoredParts } from "./record-values.js";
+import { dequantizedBlockCount, dequantizedBlocks, type StoredParts } from "./record-values.js";
 
 const DEFAULT_RANGE: Record<Mode, [number, number]> = {
   int8: [-127, 127],
@@ -169,6 +169,13 @@ export interface RecordBytes {
   original?: { dtype: StDType; bytes: Uint8Array } | { problem: string };
   /** With an original: also count the errors into this many bins. */
   histogramBins?: number;
+  /**
+   * Only a share of the measurement (a record too large to check on one thread, verify.ts): the
+   * error sums of dequantized blocks [from, to), or with `limit` their histogram counts. No checks.
+   */
+  share?: { from: number; to: number; limit?: number };
+  /** false: the checks only; the caller measures (in shares). */
+  measure?: boolean;
 }
 
 export interface RecordFindings {
@@ -177,6 +184,11 @@ export interface RecordFindings {
   hashes: number;
   metrics?: ErrorMetrics;
   histogram?: ErrorHistogram;
+  /** With `measure: false`: whether the record may be measured (no problems, comparable values). */
+  measurable?: boolean;
+  /** With a `share`: the blocks' error sums in order, or their histogram counts. */
+  sums?: BlockSums[];
+  counts?: number[];
 }
 
 /** checkRecordBytes, here or on a worker thread (parallel-read-back.ts), with where it wants the bytes read to. */
@@ -187,6 +199,7 @@ export type RecordChecker = ((input: RecordBytes) => Promise<RecordFindings>) & 
  * derives, and against the original its source hash and the error.
  */
 export async function checkRecordBytes(input: RecordBytes): Promise<RecordFindings> {
+  if (input.share) return measureShare(input, input.share);
   const { name, rec } = input;
   const layout = layoutNamed(input.layout);
   const expected = storedOf(name, rec, layout);
@@ -232,30 +245,59 @@ export async function checkRecordBytes(input: RecordBytes): Promise<RecordFindin
   }
   if ((!parts && !decoded) || problems.length > 0) return { problems, hashes };
   if (!FLOAT_DTYPES.has(orig.dtype)) return { problems: [...problems, `the original's dtype ${orig.dtype} cannot be compared`], hashes };
-  // Block by block (row-blocks.ts), the original decoded alongside: no float32 copy of either whole tensor.
-  const { dtype: origDtype, bytes: origBytes } = orig;
-  const width = origBytes.length / Math.max(1, rec.shape.reduce((a, b) => a * b, 1));
-  let scratch: Float32Array | undefined;
-  function* pairs(): Generator<[Float32Array, Float32Array]> {
-    const blocks: Iterable<[number, number, Float32Array]> = decoded ? [[0, decoded.values.length, decoded.values]] : dequantizedBlocks(rec, parts!);
-    for (const [from, to, approx] of blocks) {
-      const reference = floatValues(origDtype, origBytes.subarray(from * width, to * width), scratch)!;
-      if (origDtype !== "F32") scratch = reference;
-      yield [reference, approx];
-    }
-  }
+  if (input.measure === false) return { problems, hashes, measurable: true };
+  const pairs = comparison(orig, rec, decoded, parts);
   const acc = new ErrorAccumulator();
   for (const [reference, approx] of pairs()) acc.add(reference, approx);
   const metrics = acc.result();
   if (input.histogramBins === undefined || !Number.isFinite(metrics.maxAbsError)) return { problems, hashes, metrics };
   // A second pass: the bins span the max error, known only now (counts add up block by block).
-  let histogram: ErrorHistogram | undefined;
-  for (const [reference, approx] of pairs()) {
-    const h = errorHistogram(reference, approx, metrics.maxAbsError, input.histogramBins);
-    if (histogram === undefined) histogram = h;
-    else h.counts.forEach((c, i) => (histogram!.counts[i]! += c));
-  }
-  return { problems, hashes, metrics, ...(histogram ? { histogram } : {}) };
+  const counts = histogramCounts(pairs(), metrics.maxAbsError, input.histogramBins);
+  return { problems, hashes, metrics, histogram: { limit: metrics.maxAbsError, counts } };
+}
+
+/** The (original, dequantized) float32 pairs of a record, block of rows by block (record-values.ts), the blocks of `range` only if given. */
+type Pairs = (range?: [number, number]) => Generator<[Float32Array, Float32Array]>;
+
+/** Block by block, the original decoded alongside: no float32 copy of either whole tensor (but a layout's own whole decoding). */
+function comparison(orig: { dtype: StDType; bytes: Uint8Array }, rec: TensorRecord, decoded: { values: Float32Array } | null, parts: StoredParts | null): Pairs {
+  const { dtype, bytes } = orig;
+  const width = bytes.length / Math.max(1, rec.shape.reduce((a, b) => a * b, 1));
+  let scratch: Float32Array | undefined;
+  return function* (range) {
+    const blocks: Iterable<[number, number, Float32Array]> = decoded ? [[0, decoded.values.length, decoded.values]] : dequantizedBlocks(rec, parts!, undefined, undefined, undefined, range);
+    for (const [from, to, approx] of blocks) {
+      const reference = floatValues(dtype, bytes.subarray(from * width, to * width), scratch)!;
+      if (dtype !== "F32") scratch = reference;
+      yield [reference, approx];
+    }
+  };
+}
+
+/** The counts of an error histogram of `limit` over the pairs (integers: the order they add up in does not matter). */
+function histogramCounts(pairs: Iterable<[Float32Array, Float32Array]>, limit: number, bins: number): number[] {
+  const counts = new Array<number>(bins).fill(0);
+  for (const [reference, approx] of pairs) errorHistogram(reference, approx, limit, bins).counts.forEach((c, i) => (counts[i]! += c));
+  return counts;
+}
+
+/** How many blocks a record's comparison walks (the shares split them). */
+export function comparisonBlocks(rec: TensorRecord): number {
+  return dequantizedBlockCount(rec);
+}
+
+/** A share of a record's measurement (RecordBytes.share): no checks, the caller made them. */
+function measureShare(input: RecordBytes, share: { from: number; to: number; limit?: number }): RecordFindings {
+  const layout = layoutNamed(input.layout);
+  const orig = input.original as { dtype: StDType; bytes: Uint8Array };
+  const data = new Map(input.stored);
+  const byRole = new Map(storedOf(input.name, input.rec, layout).map((e) => [e.role, data.get(e.name)!]));
+  const parts: StoredParts = { values: byRole.get("values")!, scale: byRole.get("scale")!, ...(byRole.has("zero") ? { zero: byRole.get("zero")! } : {}) };
+  const pairs = comparison(orig, input.rec, null, parts)([share.from, share.to]);
+  if (share.limit !== undefined) return { problems: [], hashes: 0, counts: histogramCounts(pairs, share.limit, input.histogramBins!) };
+  const sums: BlockSums[] = [];
+  for (const [reference, approx] of pairs) sums.push(...blockSums(reference, approx));
+  return { problems: [], hashes: 0, sums };
 }
 
 /** A layout's runtime dequantize of one record, and a problem if it holds non-finite values; null for layouts that store kquant's tensors verbatim. */

@@ -180,11 +180,12 @@ export async function runDequantize(job: DequantizeJob): Promise<DequantizeRepor
       return dequantizer(e.record, await readParts(reader, e.expected, dequantizer.buffer), job.dtype, byteLengthOf(outDtype, e.record.shape));
     };
     // Tensors are dequantized a few at a time (on the workers, while the next are read) and written in order.
-    const inputBytes = entries.reduce((n, e) => n + e.expected.reduce((m, x) => m + byteLengthOf(x.dtype, x.shape), 0), 0);
-    pool = readBackPool(job, inputBytes);
+    // What a record holds in memory while it is dequantized: its stored tensors and its output.
+    const weigh = (e: ManifestEntry) => e.expected.reduce((m, x) => m + byteLengthOf(x.dtype, x.shape), 0) + byteLengthOf(outDtype, e.record.shape);
+    pool = readBackPool(job, entries.reduce((n, e) => n + weigh(e), 0));
     const dequantizer = recordDequantizer(pool);
     const each = (write: (e: ManifestEntry, bytes: Uint8Array) => Promise<void>) =>
-      inOrder(entries, inFlight(pool), tensorBytes, async (bytes, e) => {
+      inOrder(entries, inFlight(pool, entries, weigh), tensorBytes, async (bytes, e) => {
         await write(e, bytes);
         report.bytes_written += bytes.length;
         dequantizer.done(bytes);

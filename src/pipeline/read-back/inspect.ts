@@ -9,10 +9,12 @@ import { globToRegExp, matchesAny } from "../../plan/glob.js";
 import { KquantError } from "../../errors.js";
 import { readManifest } from "./dequantize.js";
 import { layoutOf, MANIFEST_KEY, storedOf, type Manifest } from "../manifest.js";
-import { FLOAT_DTYPES, floatValues } from "../float-values.js";
-import { tensorStats, type TensorStats } from "./stats.js";
+import { FLOAT_DTYPES } from "../float-values.js";
+import type { WorkerPool } from "../workers.js";
+import { inFlight, inOrder, readBackPool, statsComputer, type ReadBackThreads } from "./parallel-read-back.js";
+import type { TensorStats } from "./stats.js";
 
-export interface InspectOptions {
+export interface InspectOptions extends ReadBackThreads {
   stats?: boolean;
   filter?: string[];
   /** Histogram bins for `stats` (default 10). */
@@ -146,6 +148,7 @@ function sourceParameters(manifest: Manifest): Map<string, number> {
 
 export async function runInspect(path: string, opts: InspectOptions = {}): Promise<InspectReport> {
   const reader = await openTensors(path);
+  let pool: WorkerPool | null = null;
   try {
     const patterns = (opts.filter ?? []).map(globToRegExp);
     const selected = (name: string) => patterns.length === 0 || matchesAny(name, patterns);
@@ -154,21 +157,28 @@ export async function runInspect(path: string, opts: InspectOptions = {}): Promi
     const allBytes = reader.tensors.reduce((n, t) => n + t.byteLength, 0);
 
     const parameters = manifest ? sourceParameters(manifest) : new Map<string, number>();
-    const tensors: InspectedTensor[] = [];
-    for (const t of reader.tensors) {
-      if (!selected(t.name)) continue;
-      const entry: InspectedTensor = {
+    const tensors: InspectedTensor[] = reader.tensors
+      .filter((t) => selected(t.name))
+      .map((t) => ({
         name: t.name,
         dtype: t.dtype,
         shape: t.shape,
         parameters: parameters.get(t.name) ?? elementCountOf(t.shape) ?? 0,
         bytes: t.byteLength,
         file: t.file,
-      };
-      if (opts.stats && FLOAT_DTYPES.has(t.dtype)) {
-        entry.stats = tensorStats(floatValues(t.dtype, await reader.read(t.name))!, opts.bins ?? 10);
-      }
-      tensors.push(entry);
+      }));
+    if (opts.stats) {
+      // A few tensors at a time on the workers (parallel-read-back.ts), while the next are read.
+      const floats = reader.tensors.filter((t) => selected(t.name) && FLOAT_DTYPES.has(t.dtype));
+      pool = readBackPool(opts, floats.reduce((n, t) => n + t.byteLength, 0));
+      const stats = statsComputer(pool);
+      const byName = new Map(tensors.map((e) => [e.name, e]));
+      await inOrder(
+        floats,
+        inFlight(pool, floats, (t) => t.byteLength),
+        async (t) => stats(t.dtype, await reader.read(t.name, stats.buffer(t.byteLength)), opts.bins ?? 10),
+        (s, t) => void (byName.get(t.name)!.stats = s),
+      );
     }
     if (patterns.length > 0 && tensors.length === 0 && !(manifest && Object.keys(manifest.tensors).some(selected))) {
       throw new KquantError({ file: path, what: `no tensor matches ${opts.filter!.join(", ")}` });
@@ -197,6 +207,7 @@ export async function runInspect(path: string, opts: InspectOptions = {}): Promi
       kquant,
     };
   } finally {
+    await pool?.close();
     await reader.close();
   }
 }

@@ -1,13 +1,19 @@
 /**
- * Read-back on worker threads: `verify` and `dequantize` hand each record's bytes, read into
+ * Read-back on worker threads: `verify`, `dequantize` and `inspect --stats` hand each record's bytes, read into
  * SharedArrayBuffers, to the quantize workers (workers.ts), which hash, check and dequantize them
  * while the main thread reads the next records. Records are finished and reported in manifest
  * order; a few are in flight at once (`inFlight`), so memory stays at a few tensors' bytes.
  */
 import { DEFAULT_WORKER_URL, defaultThreads, WorkerPool, workerAvailable } from "../workers.js";
 import type { TensorRecord } from "../manifest.js";
-import { checkRecordBytes, type RecordBytes, type RecordChecker, type RecordFindings } from "./check-record.js";
+import { checkRecordBytes, comparisonBlocks, type RecordBytes, type RecordChecker, type RecordFindings } from "./check-record.js";
+import { layoutNamed } from "../../layouts/index.js";
+import { ErrorAccumulator } from "../../quant/error-metrics.js";
 import { dequantizeBytes, type FloatOut, type StoredParts } from "./record-values.js";
+import { tensorStatsOf, type TensorStats } from "./stats.js";
+import type { StDType } from "../../formats/types.js";
+
+const MiB = 1024 * 1024;
 
 export interface ReadBackThreads {
   /** Worker threads (default: KQUANT_THREADS or one per core, at most 4); 0 works on the calling thread. */
@@ -65,6 +71,7 @@ export function recordChecker(pool: WorkerPool | null): RecordChecker {
   const check = async (input: RecordBytes): Promise<RecordFindings> => {
     try {
       if (pool === null) return await checkRecordBytes(input);
+      if (shared(pool, input)) return await checkInShares(pool, input);
       const r = await pool.run({ kind: "verify-record", input });
       return (r as { kind: "verify-record"; findings: RecordFindings }).findings;
     } finally {
@@ -72,6 +79,39 @@ export function recordChecker(pool: WorkerPool | null): RecordChecker {
     }
   };
   return Object.assign(check, { buffer: (n: number) => buffers.take(n) });
+}
+
+/** An original this large is measured by every worker, a share of its blocks each (it is alone in flight, inFlight). */
+const SHARED_BYTES = 32 * MiB;
+
+function shared(pool: WorkerPool, input: RecordBytes): boolean {
+  const o = input.original;
+  return (
+    pool.size > 1 && o !== undefined && "bytes" in o && o.bytes.length >= SHARED_BYTES && input.rec.mode !== "passthrough" && !layoutNamed(input.layout).dequantize && comparisonBlocks(input.rec) > 1
+  );
+}
+
+/**
+ * One record on every worker: the checks on one, the error sums of its blocks in shares on all,
+ * added in block order (the bits of one thread's pass), then the histogram the same way.
+ */
+async function checkInShares(pool: WorkerPool, input: RecordBytes): Promise<RecordFindings> {
+  const blocks = comparisonBlocks(input.rec);
+  const per = Math.ceil(blocks / pool.size);
+  const shares: [number, number][] = [];
+  for (let from = 0; from < blocks; from += per) shares.push([from, Math.min(blocks, from + per)]);
+  const run = async (task: RecordBytes) => ((await pool.run({ kind: "verify-record", input: task })) as { kind: "verify-record"; findings: RecordFindings }).findings;
+  const [checked, ...sums] = await Promise.all([run({ ...input, measure: false }), ...shares.map(([from, to]) => run({ ...input, share: { from, to } }))]);
+  if (!checked.measurable) return checked;
+  const acc = new ErrorAccumulator();
+  for (const s of sums) for (const b of s.sums!) acc.addSums(b);
+  const metrics = acc.result();
+  const findings: RecordFindings = { problems: checked.problems, hashes: checked.hashes, metrics };
+  if (input.histogramBins === undefined || !Number.isFinite(metrics.maxAbsError)) return findings;
+  const counted = await Promise.all(shares.map(([from, to]) => run({ ...input, share: { from, to, limit: metrics.maxAbsError } })));
+  const counts = new Array<number>(input.histogramBins).fill(0);
+  for (const c of counted) c.counts!.forEach((x, i) => (counts[i]! += x));
+  return { ...findings, histogram: { limit: metrics.maxAbsError, counts } };
 }
 
 /**
@@ -100,23 +140,60 @@ export function recordDequantizer(pool: WorkerPool | null): {
   return Object.assign(run, { buffer: (n: number) => buffers.take(n), done: (bytes: Uint8Array) => buffers.give([bytes]) });
 }
 
-/** Records in flight at once: one per worker and one being read, or one at a time without workers. */
-export const inFlight = (pool: WorkerPool | null): number => (pool === null ? 1 : pool.size + 1);
+/**
+ * tensorStatsOf on the pool's workers, or here without one, with the bytes read into reused
+ * buffers (`buffer`).
+ */
+export function statsComputer(pool: WorkerPool | null): ((dtype: StDType, bytes: Uint8Array, bins: number) => Promise<TensorStats>) & { buffer: (bytes: number) => Uint8Array } {
+  const buffers = new SharedBuffers();
+  const compute = async (dtype: StDType, bytes: Uint8Array, bins: number): Promise<TensorStats> => {
+    try {
+      if (pool === null) return tensorStatsOf(dtype, bytes, bins);
+      return ((await pool.run({ kind: "stats", dtype, bytes, bins })) as { kind: "stats"; stats: TensorStats }).stats;
+    } finally {
+      buffers.give([bytes]);
+    }
+  };
+  return Object.assign(compute, { buffer: (n: number) => buffers.take(n) });
+}
+
+/** How much read-back holds at once: records, and the bytes they weigh (their tensors in memory). */
+export interface FlightLimit<T> {
+  count: number;
+  bytes: number;
+  weigh: (item: T) => number;
+}
+
 
 /**
- * Runs `start(item)` for the items in order with at most `limit` running, and `finish` on each
- * result in order. After a failure nothing new starts, and the first failure in order is thrown
- * once those running have settled (none is left unobserved).
+ * One record per worker and one being read (one at a time without workers), as long as they weigh
+ * at most 1.5 × the heaviest record + 32 MiB together: records of small tensors go a few at a
+ * time, records of large ones (hundreds of MiB) one at a time, so read-back stays within the
+ * memory bound (2 × the largest tensor + 150 MiB) whatever the tensor sizes.
+ */
+export function inFlight<T>(pool: WorkerPool | null, items: readonly T[], weigh: (item: T) => number): FlightLimit<T> {
+  const heaviest = items.reduce((m, item) => Math.max(m, weigh(item)), 0);
+  return { count: pool === null ? 1 : pool.size + 1, bytes: 1.5 * heaviest + 32 * MiB, weigh };
+}
+
+/**
+ * Runs `start(item)` for the items in order within `limit` (a count and a weight; an item that
+ * outweighs the limit alone still runs, alone), and `finish` on each result in order. After a
+ * failure nothing new starts, and the first failure in order is thrown once those running have
+ * settled (none is left unobserved).
  */
 export async function inOrder<T, R>(
   items: Iterable<T>,
-  limit: number,
+  limit: FlightLimit<T> | number,
   start: (item: T) => Promise<R>,
   finish: (result: R, item: T) => void | Promise<void>,
 ): Promise<void> {
-  const running: { item: T; done: Promise<R> }[] = [];
+  const { count, bytes, weigh } = typeof limit === "number" ? { count: limit, bytes: Infinity, weigh: () => 0 } : limit;
+  const running: { item: T; weight: number; done: Promise<R> }[] = [];
+  let held = 0;
   const next = async () => {
-    const { item, done } = running.shift()!;
+    const { item, weight, done } = running.shift()!;
+    held -= weight;
     try {
       await finish(await done, item);
     } catch (err) {
@@ -125,10 +202,12 @@ export async function inOrder<T, R>(
     }
   };
   for (const item of items) {
+    const weight = weigh(item);
+    while (running.length > 0 && (running.length >= count || held + weight > bytes)) await next();
     const done = start(item);
     done.catch(() => undefined);
-    running.push({ item, done });
-    if (running.length >= limit) await next();
+    running.push({ item, weight, done });
+    held += weight;
   }
   while (running.length > 0) await next();
 }

@@ -86,7 +86,8 @@ const broadcast = (shape: readonly number[], scaleShape: readonly number[]) =>
  * that cannot be cut so comes as one block. The `values` array is reused from block to block and
  * by the next call on this thread (a fresh one per tensor left the garbage collector megabytes
  * each time): use each block before taking the next, and finish one walk before starting another.
- * With `into` (the whole tensor's n floats) the blocks are dequantized in place there instead.
+ * With `into` (the whole tensor's n floats) the blocks are dequantized in place there instead;
+ * with `range`, only blocks [from, to) of the walk are made (a share of it for one thread).
  */
 export function* dequantizedBlocks(
   rec: TensorRecord,
@@ -94,44 +95,58 @@ export function* dequantizedBlocks(
   targetElements = 1 << 20,
   align = ERROR_BLOCK,
   into?: Float32Array,
+  range?: [number, number],
 ): Generator<[number, number, Float32Array]> {
+  const plan = blockPlan(rec, targetElements, align);
+  const [first, end] = range ?? [0, plan.count];
+  if (plan.per === 0) {
+    if (first <= 0 && end > 0) yield [0, plan.n, dequantizeRecord(rec, parts, into)];
+    return;
+  }
+  const { per, cols, rows, split, stored } = plan;
   const shape = rec.shape;
-  const n = shape.reduce((a, b) => a * b, 1);
-  const whole = (): [number, number, Float32Array] => [0, n, dequantizeRecord(rec, parts, into)];
-  const g = geometryOf(rec) as StoredGeometry;
-  const stored = storedTensors(storedNamesOf("x"), shape, g);
-  const step = { spec: { mode: g.mode, axis: g.axis, packAxis: g.packAxis, blockSize: g.blockSize }, source: { shape, byteLength: n * 4 }, stored };
-  const split = n > targetElements ? rowSplitOf(step as unknown as QuantizeStep) : null;
-  const rows = shape[0]!;
-  const cols = n / rows;
-  if (split === null || cols === 0) {
-    yield whole();
-    return;
-  }
-  const multiple = lcm(split.rowMultiple, align / gcd(align, cols));
-  const per = Math.max(multiple, Math.floor(targetElements / cols / multiple) * multiple);
-  const last = rows % per;
-  const sliceShape = (k: number) => [k, ...shape.slice(1)];
-  const sameBroadcast = (k: number) => broadcast(sliceShape(k), scaleShapeOf(sliceShape(k), g)) === broadcast(shape, scaleShapeOf(shape, g));
-  if (per >= rows || (last !== 0 && (last < split.minLastRows || !sameBroadcast(last))) || !sameBroadcast(per)) {
-    yield whole();
-    return;
-  }
   if (!into && spareBlock.length < per * cols) spareBlock = new Float32Array(per * cols);
-  for (let from = 0; from < rows; from += per) {
+  for (let b = Math.max(0, first); b < Math.min(end, plan.count); b++) {
+    const from = b * per;
     const to = Math.min(rows, from + per);
     const k = to - from;
     const slice = (role: "values" | "scale" | "zero", bytes: Uint8Array): Uint8Array => {
-      const s = split.stored[stored.findIndex((t) => t.role === role)]!;
+      const s = split!.stored[stored.findIndex((t) => t.role === role)]!;
       if (s === null) return bytes;
       const r = slicedRange(s, from, to);
       return bytes.subarray(r.offset, r.offset + r.length);
     };
     const sub: StoredParts = { values: slice("values", parts.values), scale: slice("scale", parts.scale), ...(parts.zero ? { zero: slice("zero", parts.zero) } : {}) };
-    const subRec: TensorRecord = { ...rec, shape: sliceShape(k), ...(rec.pack_axis === 0 ? { orig_len: k } : {}) };
+    const subRec: TensorRecord = { ...rec, shape: [k, ...shape.slice(1)], ...(rec.pack_axis === 0 ? { orig_len: k } : {}) };
     const target = into ? into.subarray(from * cols, to * cols) : spareBlock.subarray(0, k * cols);
     yield [from * cols, to * cols, dequantizeRecord(subRec, sub, target)];
   }
+}
+
+/** How many blocks dequantizedBlocks yields for `rec` (with its default sizes). */
+export function dequantizedBlockCount(rec: TensorRecord): number {
+  return blockPlan(rec, 1 << 20, ERROR_BLOCK).count;
+}
+
+/** Where dequantizedBlocks cuts: `per` rows a block (0: one block, the whole tensor). */
+function blockPlan(rec: TensorRecord, targetElements: number, align: number) {
+  const shape = rec.shape;
+  const n = shape.reduce((a, b) => a * b, 1);
+  const g = geometryOf(rec) as StoredGeometry;
+  const stored = storedTensors(storedNamesOf("x"), shape, g);
+  const whole = { per: 0, count: 1, n, rows: 0, cols: 0, split: null, stored };
+  const step = { spec: { mode: g.mode, axis: g.axis, packAxis: g.packAxis, blockSize: g.blockSize }, source: { shape, byteLength: n * 4 }, stored };
+  const split = n > targetElements ? rowSplitOf(step as unknown as QuantizeStep) : null;
+  const rows = shape[0]!;
+  const cols = n / rows;
+  if (split === null || cols === 0) return whole;
+  const multiple = lcm(split.rowMultiple, align / gcd(align, cols));
+  const per = Math.max(multiple, Math.floor(targetElements / cols / multiple) * multiple);
+  const last = rows % per;
+  const sliceShape = (k: number) => [k, ...shape.slice(1)];
+  const sameBroadcast = (k: number) => broadcast(sliceShape(k), scaleShapeOf(sliceShape(k), g)) === broadcast(shape, scaleShapeOf(shape, g));
+  if (per >= rows || (last !== 0 && (last < split.minLastRows || !sameBroadcast(last))) || !sameBroadcast(per)) return whole;
+  return { per, count: Math.ceil(rows / per), n, rows, cols, split, stored };
 }
 
 /**

@@ -2,6 +2,8 @@
  * Values of one tensor as float32 and their summary (`kquant inspect --stats`): two passes over
  * one tensor in memory, sums in float64 so the mean and std of large tensors stay accurate.
  */
+import type { StDType } from "../../formats/types.js";
+import { floatValues } from "../float-values.js";
 
 export interface TensorStats {
   count: number;
@@ -16,6 +18,11 @@ export interface TensorStats {
   inf: number;
   /** Counts of finite values in equal-width bins from min to max. */
   histogram: { lo: number; hi: number; counts: number[] };
+}
+
+/** The stats of a floating tensor's bytes (float-values.ts reads them as float32). */
+export function tensorStatsOf(dtype: StDType, bytes: Uint8Array, bins = 10): TensorStats {
+  return tensorStats(floatValues(dtype, bytes)!, bins);
 }
 
 export function tensorStats(values: Float32Array, bins = 10): TensorStats {
@@ -72,13 +79,4 @@ export function tensorStats(values: Float32Array, bins = 10): TensorStats {
     inf,
     histogram: { lo: min, hi: max, counts },
   };
-}
-
-const BARS = ["▁", "▂", "▃", "▄", "▅", "▆", "▇", "█"];
-
-/** One character per bin, the tallest bin a full block; empty bins a space. */
-export function sparkline(counts: readonly number[]): string {
-  const top = Math.max(0, ...counts);
-  if (top === 0) return " ".repeat(counts.length);
-  return counts.map((c) => (c === 0 ? " " : BARS[Math.min(BARS.length - 1, Math.floor((c / top) * BARS.length - 1e-9))]!)).join("");
 }

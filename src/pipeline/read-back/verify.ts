@@ -122,14 +122,16 @@ export async function runVerify(path: string, opts: VerifyOptions = {}, onTensor
     const verdicts: TensorVerdict[] = [];
     let hashes = 0;
     const records = Object.entries(manifest.tensors).filter(([name]) => selected(name));
-    const bytes = records.reduce((n, [name]) => n + (infos.get(name)?.byteLength ?? 0) + (originals.get(name)?.byteLength ?? 0), 0);
-    pool = readBackPool(opts, bytes);
+    // What a record holds in memory while it is checked: its stored tensors and the original.
+    const weigh = ([name, rec]: [string, TensorRecord]) =>
+      storedOf(name, rec, layout).reduce((n, x) => n + (infos.get(x.name)?.byteLength ?? 0), 0) + (originals.get(name)?.byteLength ?? 0);
+    pool = readBackPool(opts, records.reduce((n, r) => n + weigh(r), 0));
     const checker = recordChecker(pool);
     // Records are checked a few at a time (on the workers, while the next are read) and reported in order.
     const started = new Map<string, TensorVerdict>();
     await inOrder(
       records,
-      inFlight(pool),
+      inFlight(pool, records, weigh),
       ([name, rec]) => {
         const v: TensorVerdict = { name, mode: rec.mode, problems: [], gate_failures: [], ok: true };
         started.set(name, v);

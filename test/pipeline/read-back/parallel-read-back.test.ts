@@ -11,8 +11,10 @@ import { layoutNamed } from "../../../src/layouts/index.js";
 import { layoutOf, storedOf } from "../../../src/pipeline/manifest.js";
 import { floatValues } from "../../../src/pipeline/float-values.js";
 import { errorHistogram } from "../../../src/quant/error-histogram.js";
-import { inOrder, SharedBuffers } from "../../../src/pipeline/read-back/parallel-read-back.js";
+import { inFlight, inOrder, SharedBuffers } from "../../../src/pipeline/read-back/parallel-read-back.js";
+import type { WorkerPool } from "../../../src/pipeline/workers.js";
 import { runVerify, type TensorVerdict } from "../../../src/pipeline/read-back/verify.js";
+import { runInspect } from "../../../src/pipeline/read-back/inspect.js";
 import { editTensor, writeGaussianCheckpoint } from "../tamper.js";
 import { bundleWorker } from "../worker-bundle.js";
 
@@ -99,6 +101,31 @@ describe("runVerify's error histogram", () => {
   }, 60_000);
 });
 
+describe("runVerify of a record large enough to share between the workers", () => {
+  it("the in-process report, bit for bit (metrics and histogram)", async () => {
+    const big = join(dir, "shared.safetensors");
+    await writeGaussianCheckpoint(big, [{ name: "w", shape: [8192, 1024] }]); // 32 MiB of float32
+    for (const flags of [{ mode: "int8" }, { mode: "int4", blockSize: 32 }] as const) {
+      const output = join(dir, `shared.${flags.mode}.safetensors`);
+      await runQuantize({ input: big, output, rules: rulesFromFlags(flags), tag: "q", options: {}, quiet: true });
+      const threaded = await runVerify(output, { against: big, threads: 2, workerUrl, histogramBins: 41 });
+      const inProcess = await runVerify(output, { against: big, threads: 0, histogramBins: 41 });
+      expect(threaded).toEqual(inProcess);
+      expect(threaded.tensors[0]!.error_histogram!.counts.reduce((a, b) => a + b, 0)).toBe(8192 * 1024);
+    }
+  }, 120_000);
+});
+
+describe("runInspect --stats on worker threads", () => {
+  it("the in-process report, tensors in file order", async () => {
+    const threaded = await runInspect(source, { stats: true, bins: 7, threads: 2, workerUrl });
+    const inProcess = await runInspect(source, { stats: true, bins: 7, threads: 0 });
+    expect(threaded).toEqual(inProcess);
+    expect(threaded.tensors.map((t) => t.name)).toEqual(TENSORS.map((t) => t.name));
+    expect(threaded.tensors.every((t) => t.stats !== undefined && t.stats.histogram.counts.length === 7)).toBe(true);
+  }, 60_000);
+});
+
 describe("runDequantize on worker threads", () => {
   for (const dtype of ["f32", "bf16"] as const) {
     it(`${dtype}: the bytes of the in-process run`, async () => {
@@ -134,6 +161,37 @@ describe("inOrder", () => {
     expect(peak).toBe(3);
     // Nothing started after the failure is left running.
     expect(running).toBe(0);
+  });
+
+  it("keeps the weight in flight within the limit's bytes; a record heavier than that runs alone", async () => {
+    const weights = [10, 10, 10, 40, 10, 10, 100, 5, 5];
+    const limit = inFlight({ size: 2 } as WorkerPool, weights, (w) => w);
+    expect(limit.count).toBe(3);
+    expect(limit.bytes).toBe(1.5 * 100 + 32 * 1024 * 1024);
+    const tight = { ...limit, bytes: 45 };
+    let held = 0;
+    let peakHeld = 0;
+    const alone: boolean[] = [];
+    let running = 0;
+    const finished: number[] = [];
+    await inOrder(
+      weights.map((w, i) => [w, i] as const),
+      { ...tight, weigh: ([w]) => w },
+      async ([w]) => {
+        running++;
+        held += w;
+        peakHeld = Math.max(peakHeld, w > 45 ? 0 : held);
+        if (w > 45) alone.push(running === 1);
+        await new Promise((r) => setTimeout(r, 2));
+        running--;
+        held -= w;
+        return w;
+      },
+      (_, [, i]) => void finished.push(i),
+    );
+    expect(finished).toEqual(weights.map((_, i) => i));
+    expect(peakHeld).toBeLessThanOrEqual(45);
+    expect(alone).toEqual([true]);
   });
 });
 
