@@ -9,9 +9,10 @@
  * (targets: verify ≤ 0.5 ×, verify --against ≤ 1.5 ×, dequantize ≤ 1.5 ×; memory ≤ 2 × the largest
  * tensor + 150 MiB).
  */
+import { execFileSync } from "node:child_process";
 import { mkdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { generate, kquant, machine, measure, median, MiB, work, writeResultsBlock } from "./common.mjs";
+import { generate, kquant, machine, measure, median, MiB, root, work, writeResultsBlock } from "./common.mjs";
 
 const THREADS = "2";
 const SETS = {
@@ -36,6 +37,7 @@ export function runReadBackBench(args) {
   for (const s of sizes) if (!(s in SETS)) throw new Error(`--sizes: ${s} is not one of ${Object.keys(SETS).join(", ")}`);
   for (const m of modes) if (!(m in MODES)) throw new Error(`--modes: ${m} is not one of ${Object.keys(MODES).join(", ")}`);
   mkdirSync(work, { recursive: true });
+  execFileSync("npm", ["run", "--silent", "build"], { cwd: root, stdio: "inherit" }); // time the code as it is now
   const startMachine = machine();
   for (const size of sizes) {
     const { count, shape } = SETS[size];
