@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { fakeQuantWithMinMaxVars } from "../../src/quant/fake-quant.js";
 import type { Tensor } from "../../src/quant/tensor.js";
-import { KERAS_BACKENDS, bytesOf, decodeTensor, loadGolden, nanBlind, refused, type GoldenTensor } from "../support/golden.js";
+import { KERAS_BACKENDS, decodeTensor, loadGolden, nanBlind, refused, type GoldenTensor } from "../support/golden.js";
 
 interface FakeQuantCase {
   note: string;
@@ -37,13 +37,11 @@ for (const backend of KERAS_BACKENDS) {
         const got = run();
         expect(got.dtype).toBe(expected.dtype);
         expect(got.shape).toEqual(expected.shape);
-        if (backend === "jax") {
-          expect(bytesOf(got.data)).toEqual(bytesOf(expected.data));
-        } else {
-          // Which NaN (sign, payload) comes out of min/max/arithmetic on NaN differs between
-          // these backends' vectorised body and scalar tail; every other bit is exact.
-          expect(nanBlind(got)).toEqual(nanBlind(expected));
-        }
+        // Which NaN (sign, payload) comes out of min/max/arithmetic on NaN differs between the
+        // backends' vectorised body and scalar tail, and between CPUs (jax's degenerate ranges gave
+        // 0x7fc00000 on one machine, 0xffc00000 on another): the vectors hold one quiet NaN for every
+        // NaN (gen_fake_quant.py), and every other bit is exact.
+        expect(nanBlind(got)).toEqual(nanBlind(expected));
       });
     }
   });
@@ -62,7 +60,7 @@ describe("fake_quant_with_min_max_vars: golden vectors from Keras (jax)", () => 
   it("takes plain numbers for per-tensor min/max", () => {
     const c = golden.cases.find((k) => k.note === "per-tensor [-0.3, 2.7] bits 8 narrow False")!;
     const got = fakeQuantWithMinMaxVars(decodeTensor(c.x), -0.3, 2.7, { backend: "jax" });
-    expect(bytesOf(got.data)).toEqual(bytesOf(decodeTensor(c.expected).data));
+    expect(nanBlind(got)).toEqual(nanBlind(decodeTensor(c.expected)));
   });
 });
 
