@@ -92,6 +92,7 @@ export function defaultThreads(): number {
  */
 const DEPTH = 3;
 
+/** How a WorkerPool hands out tasks. */
 export interface PoolOptions {
   /**
    * Tasks a worker may hold at once (default 3, for quantize's many short slices). Read-back hands

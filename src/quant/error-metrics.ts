@@ -108,6 +108,7 @@ function sumsOf(reference: ArrayLike<number>, approx: ArrayLike<number>, from: n
   return s;
 }
 
+/** The metrics of a tensor fed in blocks (add, or addSums with blocks computed elsewhere), in order. */
 export class ErrorAccumulator {
   private count = 0;
   private maxAbs = 0;

@@ -178,6 +178,7 @@ export interface RecordBytes {
   measure?: boolean;
 }
 
+/** What checkRecordBytes found: problems, hashes compared, and against an original the error. */
 export interface RecordFindings {
   problems: string[];
   /** Stored hashes compared. */

@@ -15,6 +15,7 @@ import type { StDType } from "../../formats/types.js";
 
 const MiB = 1024 * 1024;
 
+/** Where read-back runs: worker threads, and the script they start from. */
 export interface ReadBackThreads {
   /** Worker threads (default: KQUANT_THREADS or one per core, at most 4); 0 works on the calling thread. */
   threads?: number;

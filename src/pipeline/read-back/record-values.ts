@@ -28,6 +28,7 @@ export interface StoredParts {
   zero?: Uint8Array;
 }
 
+/** The floating dtype dequantize writes (float32, float16 or bfloat16). */
 export type FloatOut = "f32" | "f16" | "bf16";
 
 function f32View(bytes: Uint8Array): Float32Array {

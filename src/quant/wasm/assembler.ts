@@ -128,6 +128,7 @@ export function loop(i: number, end: number, step: number, body: number[]): numb
   ];
 }
 
+/** One function of the module: its signature, locals beyond the params, and body (without the final end). */
 export interface Func {
   name: string;
   params: number[];
@@ -136,6 +137,7 @@ export interface Func {
   body: number[];
 }
 
+/** The smallest normal float32: the flush threshold. */
 export const MIN_NORMAL = 2 ** -126;
 /** global.get of the flush threshold: MIN_NORMAL (flush subnormals) or 0 (keep them), see set_tiny. */
 export const TINY_NOW = [0x23, 0x00];

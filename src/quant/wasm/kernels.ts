@@ -14,6 +14,7 @@ import { MIN_NORMAL } from "../f32.js";
 /** Elements per block: 256 KiB of float32 stays in L2 between the amax and quantize passes. */
 export const CHUNK = 1 << 16;
 const PAD = 64;
+/** Byte offsets of the memory windows: X and S float32, OUT int8, H float32 (or 16-bit / int8 views). */
 export const X = 0;
 export const S = CHUNK * 4 + PAD;
 export const OUT = 2 * (CHUNK * 4 + PAD);
@@ -59,6 +60,7 @@ interface Exports {
   byte_ranges(x: number, n: number, res: number): void;
 }
 
+/** One thread's instance of the module: its exports and typed views of its memory windows. */
 export interface Kernels {
   e: Exports;
   x: Float32Array;
@@ -127,6 +129,7 @@ function load(): Kernels | null {
   }
 }
 
+/** This thread's kernels (instantiated on first use), or null without WebAssembly SIMD or when turned off (useSimd). */
 export function simd(): Kernels | null {
   if (!enabled) return null;
   if (kernels === undefined) kernels = load();
