@@ -40,9 +40,16 @@
  * input NaN's sign and payload instead); Inf - Inf gives x86's default NaN 0xFFC00000.
  */
 import { KquantError } from "../errors.js";
-import { groupCount } from "./groups.js";
+import { groupCount, type GroupRule } from "./groups.js";
 import { roundHalfEven } from "./round.js";
-import { simdGroupMinMax, simdQuantizeGroupedInt8, simdQuantizeRowGroupedInt8, simdRowGroupMinMax } from "./wasm/kernels.js";
+import type { Float32Source } from "./wasm/kernels.js";
+import {
+  simdGroupMinMax,
+  simdGroupParameters,
+  simdQuantizeGroupedInt8,
+  simdRowGroupMinMax,
+  simdRowGroupedQuantize,
+} from "./wasm/grouped-kernels.js";
 import type { Tensor } from "./tensor.js";
 import {
   DEFAULT_EPSILON,
@@ -109,16 +116,26 @@ function forEachRun(L: GroupLayout, visit: (start: number, len: number, p: numbe
   }
 }
 
-export function absMaxQuantizeGroupedWithZeroPoint(
-  inputs: Tensor,
-  blockSize: number,
-  opts: GroupedOptions = {},
-): GroupedResult {
-  const data = float32Data(inputs, WHAT);
-  if (inputs.shape.length !== 2) {
-    throw new KquantError(`${WHAT}: expected a 2-D tensor, got shape ${JSON.stringify(inputs.shape)}`);
+/** What every grouped path derives from the shape, block size and options (validated once here). */
+interface GroupedSetup {
+  rows: number;
+  cols: number;
+  alongLast: boolean;
+  nGroups: number;
+  dtype: QuantDType;
+  rule: GroupRule;
+  /** The values' clip bounds. */
+  vlo: number;
+  vhi: number;
+  /** Whether this backend's integer cast of NaN is something kquant reproduces. */
+  castsNaN: boolean;
+}
+
+function groupedSetup(shape: readonly number[], blockSize: number, opts: GroupedOptions): GroupedSetup {
+  if (shape.length !== 2) {
+    throw new KquantError(`${WHAT}: expected a 2-D tensor, got shape ${JSON.stringify(shape)}`);
   }
-  const [rows, cols] = inputs.shape as [number, number];
+  const [rows, cols] = shape as [number, number];
   if (rows === 0 || cols === 0) throw new KquantError(`${WHAT}: input tensor cannot be empty`);
   if (!Number.isInteger(blockSize) || blockSize <= 0) {
     throw new KquantError(`${WHAT}: block size must be a positive integer, got ${blockSize}`);
@@ -128,8 +145,6 @@ export function absMaxQuantizeGroupedWithZeroPoint(
   const valueRange = opts.valueRange ?? [-8, 7];
   const b = behaviourOf(opts.backend, WHAT);
   const f = f32Arith(b.flushSubnormals);
-  const divide = b.divide === "exact";
-  const tiny = b.flushSubnormals ? MIN_NORMAL : 0;
   const dtype = backendDType(checkQuantDType(opts.dtype ?? "int8", WHAT), valueRange, b, WHAT);
   const epsilon = opts.epsilon ?? DEFAULT_EPSILON;
   const levels = valueRange[1] - valueRange[0] + 1;
@@ -140,31 +155,7 @@ export function absMaxQuantizeGroupedWithZeroPoint(
   const qminSigned = -(2 ** (bits - 1));
   const qmaxSigned = 2 ** (bits - 1) - 1;
   const maxq = Math.fround(2 ** bits - 1);
-  const invMaxq = Math.fround(1 / maxq);
   const alongLast = axis === 1;
-  const along = alongLast ? cols : rows;
-  const others = alongLast ? rows : cols;
-  const nGroups = groupCount(along, blockSize);
-  const L: GroupLayout = { rows, cols, blockSize, nGroups, alongLast };
-  const paramShape = alongLast ? [rows, nGroups] : [nGroups, cols];
-
-  const lo = new Float32Array(nGroups * others).fill(Infinity);
-  const hi = new Float32Array(nGroups * others).fill(-Infinity);
-  const simdMinMax = alongLast ? simdRowGroupMinMax : simdGroupMinMax;
-  if (!simdMinMax(data, rows, cols, blockSize, lo, hi, b.flushSubnormals)) {
-    // Math.min/max on float32 arrays cost V8 ~11 ns per element here; f32x4.min/max are the same ops.
-    forEachRun(L, (start, len, p, step) => minMaxRun(data, start, len, lo, hi, p, step, tiny));
-  }
-  if (nGroups > 1 && along % blockSize !== 0) {
-    // The last group of each row (axis 1) or column (axis 0).
-    const first = alongLast ? nGroups - 1 : (nGroups - 1) * cols;
-    const stride = alongLast ? nGroups : 1;
-    for (let o = 0, i = first; o < others; o++, i += stride) {
-      lo[i] = Math.min(lo[i]!, 0);
-      hi[i] = Math.max(hi[i]!, 0);
-    }
-  }
-
   // The zero point is cast to int8, which saturates (clamping the clip bounds does the same) or
   // wraps (torch, numpy: the Int8Array store wraps as their C cast does). TensorFlow's cast of
   // what int8 cannot hold depends on the element's position (8-wide packets saturate, NaN
@@ -173,23 +164,68 @@ export function absMaxQuantizeGroupedWithZeroPoint(
   if (!b.outOfRangeCast && qminSigned < -128) {
     throw new KquantError(`${WHAT}: value range ${JSON.stringify(valueRange)} makes ${bits}-bit zero points, beyond int8; this backend's cast of them depends on the element's position, so no bytes would match`);
   }
-  const params = groupParameters(lo, hi, {
-    tiny,
-    divide,
+  const rule: GroupRule = {
+    tiny: b.flushSubnormals ? MIN_NORMAL : 0,
+    divide: b.divide === "exact",
     maxq,
-    invMaxq,
+    invMaxq: Math.fround(1 / maxq),
     eps: epsilon > 0 ? f.flush(Math.fround(epsilon)) : 0,
     qminSigned,
     zLo: wrap ? qminSigned : Math.max(qminSigned, -128),
     zHi: wrap ? qmaxSigned : Math.min(qmaxSigned, 127),
-  });
-  if (!b.outOfRangeCast && dtype !== "float32" && params.nonFinite) {
+  };
+  const [vlo, vhi] = clipBounds(valueRange, dtype, b.flushSubnormals, wrap);
+  return { rows, cols, alongLast, nGroups: groupCount(alongLast ? cols : rows, blockSize), dtype, rule, vlo, vhi, castsNaN: b.outOfRangeCast };
+}
+
+/** Throws where a NaN or Inf would reach an integer cast that this backend does not make reproducible. */
+function refuseNaNCastOf(setup: GroupedSetup, nonFinite: boolean): void {
+  if (nonFinite && !setup.castsNaN && setup.dtype !== "float32") {
     throw new KquantError(`${WHAT}: NaN or Inf in the input (it sends NaN to the integer cast); this backend's cast of NaN depends on the element's position, so no bytes would match`);
   }
-  const { scale, zero, by } = params;
+}
+
+export function absMaxQuantizeGroupedWithZeroPoint(
+  inputs: Tensor,
+  blockSize: number,
+  opts: GroupedOptions = {},
+): GroupedResult {
+  const data = float32Data(inputs, WHAT);
+  const setup = groupedSetup(inputs.shape, blockSize, opts);
+  const { rows, cols, alongLast, nGroups, dtype, rule, vlo, vhi } = setup;
+  const others = alongLast ? rows : cols;
+  const L: GroupLayout = { rows, cols, blockSize, nGroups, alongLast };
+  const paramShape = alongLast ? [rows, nGroups] : [nGroups, cols];
   const out = outArray(opts.out, dtype, rows * cols, `${WHAT} values`);
-  const [vlo, vhi] = clipBounds(valueRange, dtype, b.flushSubnormals, b.intCast === "wrap");
-  const q: Quotient = { by, divide, tiny };
+  const result = (scale: Float32Array, zero: Int8Array): GroupedResult => ({
+    values: { dtype, shape: [rows, cols], data: out },
+    scale: { dtype: "float32", shape: paramShape, data: scale },
+    zeroPoint: { dtype: "int8", shape: paramShape, data: zero },
+  });
+
+  if (alongLast && out instanceof Int8Array) {
+    // Every step on one copy of each block of rows (grouped-kernels.ts), where SIMD applies.
+    const scale = new Float32Array(rows * nGroups);
+    const zero = new Int8Array(rows * nGroups);
+    const nonFinite = simdRowGroupedQuantize(data, rows, cols, blockSize, rule, vlo, vhi, { values: out, packed: false, scale, zero });
+    if (nonFinite !== null) {
+      refuseNaNCastOf(setup, nonFinite);
+      return result(scale, zero);
+    }
+  }
+
+  const lo = new Float32Array(nGroups * others).fill(Infinity);
+  const hi = new Float32Array(nGroups * others).fill(-Infinity);
+  const simdMinMax = alongLast ? simdRowGroupMinMax : simdGroupMinMax;
+  if (!simdMinMax(data, rows, cols, blockSize, lo, hi, rule.tiny > 0)) {
+    // Math.min/max on float32 arrays cost V8 ~11 ns per element here; f32x4.min/max are the same ops.
+    forEachRun(L, (start, len, p, step) => minMaxRun(data, start, len, lo, hi, p, step, rule.tiny));
+  }
+  padLastGroups(lo, hi, L);
+  const params = groupParameters(lo, hi, rule);
+  refuseNaNCastOf(setup, params.nonFinite);
+  const { scale, zero, by } = params;
+  const q: Quotient = { by, divide: rule.divide, tiny: rule.tiny };
   if (out instanceof Float32Array) {
     forEachRun(L, (start, len, p, step) => quantizeFloatRun(data, start, len, q, zero, p, step, vlo, vhi, out));
     const outBits = new Uint32Array(out.buffer, out.byteOffset, out.length);
@@ -202,27 +238,47 @@ export function absMaxQuantizeGroupedWithZeroPoint(
   } else {
     quantizeGroupedInt(data, L, q, zero, vlo, vhi, out);
   }
-  return {
-    values: { dtype, shape: [rows, cols], data: out },
-    scale: { dtype: "float32", shape: paramShape, data: scale },
-    zeroPoint: { dtype: "int8", shape: paramShape, data: zero },
-  };
+  return result(scale, zero);
 }
 
-/** What the per-group parameters need besides each group's min and max (see groupParameters). */
-interface ParameterRule {
-  /** Subnormals strictly inside ±tiny become zero (tensorflow, jax); 0 keeps them. */
-  tiny: number;
-  /** x / scale (every backend but jax) or x · f32(1 / scale) (jax). */
-  divide: boolean;
-  maxq: number;
-  invMaxq: number;
-  /** The flushed float32 epsilon, or 0 when epsilon is not positive (then it is not added). */
-  eps: number;
-  qminSigned: number;
-  /** The zero point's bounds after the int8 cast (saturating or wrapping). */
-  zLo: number;
-  zHi: number;
+/**
+ * Grouped int4 along the last axis (`axis: 1`), the codes packed two per byte along the row as
+ * Keras's pack_int4 packs them, straight from `src`: float32 values, or float16 / bfloat16 bit
+ * patterns (widened exactly, block by block). `into.values` holds rows × cols / 2 bytes,
+ * `into.scale` / `into.zero` rows × ceil(cols / blockSize). The bits of
+ * absMaxQuantizeGroupedWithZeroPoint followed by packInt4. Returns whether some group held NaN
+ * or ±Inf (the values are then Keras's arithmetic on them, unchecked: callers refuse or redo
+ * them with absMaxQuantizeGroupedWithZeroPoint), or null where this fused SIMD path does not
+ * apply (no SIMD, an odd row, rows longer than 65536, a dtype or value range beyond int8).
+ */
+export function quantizeRowGroupedPacked(
+  src: Float32Source,
+  shape: readonly [number, number],
+  blockSize: number,
+  opts: Omit<GroupedOptions, "axis" | "out" | "dtype">,
+  into: { values: Uint8Array; scale: Float32Array; zero: Int8Array },
+): { nonFinite: boolean } | null {
+  const setup = groupedSetup(shape, blockSize, { ...opts, axis: 1 });
+  if (setup.dtype !== "int8") return null;
+  const { rows, cols, rule, vlo, vhi } = setup;
+  const nonFinite = simdRowGroupedQuantize(src, rows, cols, blockSize, rule, vlo, vhi, { ...into, packed: true });
+  return nonFinite === null ? null : { nonFinite };
+}
+
+/**
+ * Keras pads a partial last group with zeros before min / max when there is more than one group:
+ * 0 joins the range of the last group of each row (axis 1) or column (axis 0).
+ */
+function padLastGroups(lo: Float32Array, hi: Float32Array, L: GroupLayout): void {
+  const along = L.alongLast ? L.cols : L.rows;
+  if (L.nGroups <= 1 || along % L.blockSize === 0) return;
+  const others = L.alongLast ? L.rows : L.cols;
+  const first = L.alongLast ? L.nGroups - 1 : (L.nGroups - 1) * L.cols;
+  const stride = L.alongLast ? L.nGroups : 1;
+  for (let o = 0, i = first; o < others; o++, i += stride) {
+    lo[i] = Math.min(lo[i]!, 0);
+    hi[i] = Math.max(hi[i]!, 0);
+  }
 }
 
 /** 2^23: a float32 at least this large is an integer, so it rounds to itself. */
@@ -239,12 +295,14 @@ const F32_INTEGERS = 8388608;
  * ~360 ms through the generic per-op helpers and roundHalfEven; this is a few ns per group.
  * `nonFinite` says whether some group saw NaN or Inf.
  */
-function groupParameters(lo: Float32Array, hi: Float32Array, r: ParameterRule): { scale: Float32Array; zero: Int8Array; by: Float32Array; nonFinite: boolean } {
+function groupParameters(lo: Float32Array, hi: Float32Array, r: GroupRule): { scale: Float32Array; zero: Int8Array; by: Float32Array; nonFinite: boolean } {
   const n = lo.length;
   const scale = new Float32Array(n);
-  const scaleBits = new Uint32Array(scale.buffer);
   const zero = new Int8Array(n);
   const by = new Float32Array(n);
+  const fast = simdGroupParameters(lo, hi, r, scale, zero, by);
+  if (fast !== null) return { scale, zero, by, nonFinite: fast };
+  const scaleBits = new Uint32Array(scale.buffer);
   const { tiny, divide, maxq, invMaxq, eps, qminSigned, zLo, zHi } = r;
   const floor = Math.fround(1e-8);
   const M = ROUND_MAGIC;
@@ -356,10 +414,8 @@ function quantizeFloatRun(
 function quantizeGroupedInt(data: Float32Array, L: GroupLayout, q: Quotient, zero: Int8Array, vlo: number, vhi: number, out: QuantArray): void {
   const { rows, cols, blockSize } = L;
   const { by, divide, tiny } = q;
-  if (out instanceof Int8Array) {
-    const simd = L.alongLast ? simdQuantizeRowGroupedInt8 : simdQuantizeGroupedInt8;
-    if (simd(data, rows, cols, blockSize, by, zero, vlo, vhi, out, tiny > 0, divide)) return;
-  }
+  // (int8 along the last axis went through simdRowGroupedQuantize already.)
+  if (out instanceof Int8Array && !L.alongLast && simdQuantizeGroupedInt8(data, rows, cols, blockSize, by, zero, vlo, vhi, out, tiny > 0, divide)) return;
   const flush = tiny > 0 && !by.every((d) => (divide ? MIN_NORMAL / d : d * MIN_NORMAL) <= 0.5);
   const run = divide ? quantizeIntRunDividing : quantizeIntRun;
   forEachRun(L, (start, len, p, step) => run(data, start, len, by, zero, p, step, vlo, vhi, out, flush));

@@ -16,7 +16,7 @@ export const QUANT_MODES: [string, QuantFlags][] = [
 ];
 
 /** The plan's step for one tensor "w" of `shape` quantized as `flags` say. */
-export function stepFor(flags: QuantFlags, shape: number[], dtype: "F32" | "BF16" = "F32"): QuantizeStep {
+export function stepFor(flags: QuantFlags, shape: number[], dtype: "F32" | "BF16" | "F16" = "F32"): QuantizeStep {
   const info = { name: "w", dtype, shape, byteLength: byteLengthOf(dtype, shape), file: "x.safetensors" };
   const step = buildPlan("x.safetensors", [info], rulesFromFlags(flags)).steps[0]!;
   if (step.kind !== "quantize") throw new Error(`expected a quantize step for ${JSON.stringify(flags)} on ${JSON.stringify(shape)}`);

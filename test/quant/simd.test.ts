@@ -11,7 +11,8 @@ import { quantizeFloat8 } from "../../src/quant/float8-scale.js";
 import { packInt4 } from "../../src/quant/int4.js";
 import { byteView } from "../../src/quant/tensor.js";
 import { absMaxQuantizeGroupedWithZeroPoint } from "../../src/quant/grouped.js";
-import { simdActive, simdQuantizeFloat8, simdQuantizeInt8, simdRowGroupMinMax, useSimd } from "../../src/quant/wasm/kernels.js";
+import { simdActive, simdQuantizeFloat8, simdQuantizeInt8, useSimd } from "../../src/quant/wasm/kernels.js";
+import { simdRowGroupMinMax } from "../../src/quant/wasm/grouped-kernels.js";
 
 /** xorshift32, so every run tests the same values. */
 function rng(seed: number): () => number {

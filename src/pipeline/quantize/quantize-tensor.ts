@@ -15,7 +15,7 @@ import { broadcastLayout } from "../../quant/broadcast.js";
 import { computeFloat8Scale, quantizeFloat8 } from "../../quant/float8-scale.js";
 import { FLOAT8_MAX } from "../../quant/float8.js";
 import { quantizeGroupedNumpy } from "../../quant/dense.js";
-import { absMaxQuantizeGroupedWithZeroPoint } from "../../quant/grouped.js";
+import { absMaxQuantizeGroupedWithZeroPoint, quantizeRowGroupedPacked } from "../../quant/grouped.js";
 import { packNibbles } from "../../quant/int4.js";
 import { simdQuantizeInt8 } from "../../quant/wasm/kernels.js";
 import { byteView, sizeOf, type Tensor } from "../../quant/tensor.js";
@@ -155,6 +155,9 @@ function quantizeSource(step: QuantizeStep, bytes: Uint8Array, count: boolean, o
       return { stored: { values: stored, scale: place(byteView(scale.data), into?.scale) }, nonFinite };
     }
     case "int4_grouped": {
+      const fused = spec.kerasPath !== "dense-layer" && spec.axis !== 0 && spec.packAxis === 1 ? rowGroupedPacked(step, bytes, { valueRange, epsilon }, into) : null;
+      if (fused !== null && !fused.nonFinite) return { stored: fused.stored, nonFinite: 0 };
+      // Not for the fused kernels, or NaN / Inf in it: counted and refused, or quantized here.
       const x = sourceTensor(step, bytes, scratch);
       const nonFinite = count ? countNonFinite(x.data) : 0;
       // Refused anyway (quantizeCounted drops the bytes): no need to ask a backend that cannot cast NaN.
@@ -181,6 +184,38 @@ function quantizeSource(step: QuantizeStep, bytes: Uint8Array, count: boolean, o
       return { stored: { values: valuesWithScale(step, x, scale, into?.values, scratch), scale: place(byteView(scale), into?.scale) }, nonFinite: bad };
     }
   }
+}
+
+/**
+ * Grouped int4 along the last axis, packed along it, in one fused pass over the source (float32
+ * or 16-bit, widened in the kernels): the bytes of groupedTensorPath + packInto. Null where that
+ * pass does not apply; `nonFinite` when some group held NaN or Inf (the bytes are then dropped).
+ */
+function rowGroupedPacked(
+  step: QuantizeStep,
+  bytes: Uint8Array,
+  args: { valueRange: readonly [number, number]; epsilon: number },
+  into: StoredBytes | undefined,
+): { stored: StoredBytes; nonFinite: boolean } | null {
+  const { spec, source } = step;
+  if (source.shape.length !== 2) return null;
+  const [rows, cols] = source.shape as [number, number];
+  const groups = rows * Math.ceil(cols / spec.blockSize!);
+  const sixteen = sixteenBitTensor(step, bytes);
+  const src = sixteen ? { bits: sixteen.data, kind: sixteen.dtype as "bfloat16" | "float16" } : source.dtype === "F32" ? floatValues("F32", bytes)! : null;
+  if (src === null) return null;
+  const stored = {
+    values: into?.values ?? new Uint8Array(sizeOf(storedRole(step.stored, "values")!.shape)),
+    scale: into?.scale ?? new Uint8Array(groups * 4),
+    zero: into?.zero ?? new Uint8Array(groups),
+  };
+  const scale = float32View(stored.scale);
+  if (scale === undefined) return null;
+  const zero = new Int8Array(stored.zero.buffer, stored.zero.byteOffset, groups);
+  const done = naming(step, () =>
+    quantizeRowGroupedPacked(src, [rows, cols], spec.blockSize!, { ...args, ...(spec.backend ? { backend: spec.backend } : {}) }, { values: stored.values, scale, zero }),
+  );
+  return done === null ? null : { stored, nonFinite: done.nonFinite };
 }
 
 /** `keras.quantizers.abs_max_quantize_grouped_with_zero_point`'s default (tensor) path, along the spec's axis. */

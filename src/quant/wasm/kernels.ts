@@ -20,7 +20,11 @@ export const S = CHUNK * 4 + PAD;
 export const OUT = 2 * (CHUNK * 4 + PAD);
 /** A second float32 window (grouped int4: the group's max, or its zero points). */
 export const H = OUT + CHUNK + PAD;
-export const PAGES = Math.ceil((H + CHUNK * 4 + PAD) / 65536);
+/** Grouped int4's outputs per block: stored scales (float32), zero points (int8) and packed codes. */
+export const SC = H + CHUNK * 4 + PAD;
+export const Z8 = SC + CHUNK * 4 + PAD;
+export const PK = Z8 + CHUNK + PAD;
+export const PAGES = Math.ceil((PK + CHUNK / 2 + PAD) / 65536);
 
 /**
  * The module's bytes, base64, assembled at build time into the CLI bundle (scripts/bundle.mjs):
@@ -58,6 +62,8 @@ interface Exports {
   deq_f32_v(x: number, fv: number, out: number, n: number): void;
   err_sums(r: number, a: number, n: number, res: number): number;
   byte_ranges(x: number, n: number, res: number): void;
+  group_params(lo: number, hi: number, n: number, sc: number, z8: number, eps: number, q: number, qmin: number, zlo: number, zhi: number): number;
+  group_params_div(lo: number, hi: number, n: number, sc: number, z8: number, eps: number, q: number, qmin: number, zlo: number, zhi: number): number;
 }
 
 /** One thread's instance of the module: its exports and typed views of its memory windows. */
@@ -76,6 +82,10 @@ export interface Kernels {
   /** The OUT window as float64 (read-back: error sums). */
   out64: Float64Array;
   s32: Uint32Array;
+  /** The SC, Z8 and PK windows: a block's stored scales, zero points and packed int4 codes. */
+  sc: Float32Array;
+  z8: Int8Array;
+  pk: Uint8Array;
 }
 
 /**
@@ -85,10 +95,10 @@ export interface Kernels {
  */
 export type Float32Source = Float32Array | { bits: Uint16Array; kind: "float16" | "bfloat16" };
 
-const lengthOf = (src: Float32Source): number => (src instanceof Float32Array ? src.length : src.bits.length);
+export const lengthOf = (src: Float32Source): number => (src instanceof Float32Array ? src.length : src.bits.length);
 
 /** Elements [start, start + len) of `src` as float32 at the start of the X window. */
-function loadBlock(k: Kernels, src: Float32Source, start: number, len: number): void {
+export function loadBlock(k: Kernels, src: Float32Source, start: number, len: number): void {
   if (src instanceof Float32Array) {
     k.x.set(src.subarray(start, start + len));
     return;
@@ -123,6 +133,9 @@ function load(): Kernels | null {
       h8: new Int8Array(e.memory.buffer, H, CHUNK + PAD),
       out64: new Float64Array(e.memory.buffer, OUT, 8),
       s32: new Uint32Array(e.memory.buffer, S, CHUNK + PAD / 4),
+      sc: new Float32Array(e.memory.buffer, SC, CHUNK + PAD / 4),
+      z8: new Int8Array(e.memory.buffer, Z8, CHUNK + PAD),
+      pk: new Uint8Array(e.memory.buffer, PK, CHUNK / 2 + PAD),
     };
   } catch {
     return null; // no WebAssembly SIMD here: the scalar loops do the work
@@ -137,7 +150,7 @@ export function simd(): Kernels | null {
 }
 
 /** The kernels with their flush threshold set: subnormals flushed (FTZ/DAZ backends) or kept. */
-function simdFlushing(flush: boolean): Kernels | null {
+export function simdFlushing(flush: boolean): Kernels | null {
   const k = simd();
   k?.e.set_tiny(flush ? MIN_NORMAL : 0);
   return k;
@@ -160,7 +173,7 @@ export function simdActive(): boolean {
  * len, runs)`), else pieces of at most CHUNK of one run, in order (`runs` = 0). Each block is
  * already copied to X when `visit` runs.
  */
-function forEachBlock(k: Kernels, data: Float32Source, n: number, visit: (start: number, len: number, runs: number) => void): void {
+export function forEachBlock(k: Kernels, data: Float32Source, n: number, visit: (start: number, len: number, runs: number) => void): void {
   const total = lengthOf(data);
   if (n <= CHUNK) {
     const perBlock = Math.floor(CHUNK / n) * n;
@@ -203,7 +216,7 @@ function perInner(plan: ReductionPlan): boolean {
 }
 
 /** Clip bounds the kernels' int8 clamp reproduces (see module.ts): NaN's 0 must lie within them. */
-function int8Bounds(lo: number, hi: number): boolean {
+export function int8Bounds(lo: number, hi: number): boolean {
   const l = Math.trunc(lo);
   const h = Math.trunc(hi);
   return l >= -128 && h <= 127 && l <= 0 && h >= 0;
@@ -396,150 +409,6 @@ export function simdPackPairs(src: Uint8Array, out: Uint8Array): boolean {
     out.set(k.outU8.subarray(0, m), j);
   }
   return true;
-}
-
-/**
- * Grouped int4 (grouped.ts, groups of `blockSize` rows of a rows × cols matrix): per (group,
- * column) min and max of the flushed inputs into lo / hi (pre-filled with ±Inf). False if not
- * handled (no SIMD, or rows longer than a block).
- */
-export function simdGroupMinMax(data: Float32Array, rows: number, cols: number, blockSize: number, lo: Float32Array, hi: Float32Array, flush = true): boolean {
-  const k = simdFlushing(flush);
-  if (k === null || cols === 0 || cols > CHUNK || rows === 0) return false;
-  forEachGroupBlock(k, data, rows, cols, blockSize, (g, first) => {
-    if (first) {
-      k.s.set(lo.subarray(g * cols, (g + 1) * cols));
-      k.h.set(hi.subarray(g * cols, (g + 1) * cols));
-    }
-  }, (_g, off) => k.e.minmax_acc(X + off * 4, S, H, cols), (g) => {
-    // After every block of the group: the last copy holds the whole group's min/max.
-    lo.set(k.s.subarray(0, cols), g * cols);
-    hi.set(k.h.subarray(0, cols), g * cols);
-  });
-  return true;
-}
-
-/**
- * Grouped int4 along the last axis (grouped.ts, groups of `blockSize` consecutive columns of each
- * row, the last one possibly shorter): per (row, group) min and max of the flushed inputs into
- * lo / hi, [rows, ceil(cols / blockSize)], NaN 0x7fc00000 where the group holds a NaN — what the
- * scalar loop stores. Written over, not combined with, what lo / hi held. False if not handled
- * (no SIMD, rows longer than a block).
- */
-export function simdRowGroupMinMax(data: Float32Array, rows: number, cols: number, blockSize: number, lo: Float32Array, hi: Float32Array, flush = true): boolean {
-  const k = simdFlushing(flush);
-  if (k === null || rows === 0 || cols === 0 || cols > CHUNK || data.length !== rows * cols) return false;
-  const bs = Math.min(blockSize, cols); // keeps the kernel's byte arithmetic within 32 bits
-  const nGroups = Math.ceil(cols / bs);
-  forEachBlock(k, data, cols, (start, _len, runs) => {
-    k.e.minmax_groups(X, S, H, runs, cols, bs);
-    const m = runs * nGroups;
-    const at = (start / cols) * nGroups;
-    lo.set(k.s.subarray(0, m), at);
-    hi.set(k.h.subarray(0, m), at);
-  });
-  return true;
-}
-
-/**
- * Grouped int4 values: int8(clamp(nearest(ftz(x) · inv) + zero, lo, hi)) with inv / zero per
- * (group, column); with `divide`, `inv` holds the scales and the kernel divides by them (exact
- * division); `flush` false keeps subnormal inputs (torch, numpy). False if not handled (no SIMD, rows longer than a block, bounds that exclude 0).
- */
-export function simdQuantizeGroupedInt8(
-  data: Float32Array,
-  rows: number,
-  cols: number,
-  blockSize: number,
-  inv: Float32Array,
-  zero: Int8Array,
-  lo: number,
-  hi: number,
-  out: Int8Array,
-  flush = true,
-  divide = false,
-): boolean {
-  const k = simdFlushing(flush);
-  if (k === null || cols === 0 || cols > CHUNK || rows === 0 || !int8Bounds(lo, hi)) return false;
-  const l = Math.trunc(lo);
-  const h = Math.trunc(hi);
-  const quant = divide ? k.e.quant_vz_div : k.e.quant_vz;
-  let blockStart = 0;
-  forEachGroupBlock(k, data, rows, cols, blockSize, (g, first, start) => {
-    if (first) {
-      k.s.set(inv.subarray(g * cols, (g + 1) * cols));
-      for (let c = 0; c < cols; c++) k.h[c] = zero[g * cols + c]!;
-    }
-    blockStart = start;
-  }, (_g, off) => quant(X + off * 4, S, H, OUT + off, cols, l, h), (_g, len) => {
-    out.set(k.out.subarray(0, len), blockStart);
-  });
-  return true;
-}
-
-/**
- * Grouped int4 values along the last axis: as simdQuantizeGroupedInt8, with inv / zero per (row,
- * group of `blockSize` columns), [rows, ceil(cols / blockSize)]. False if not handled (no SIMD,
- * rows longer than a block, bounds that exclude 0).
- */
-export function simdQuantizeRowGroupedInt8(
-  data: Float32Array,
-  rows: number,
-  cols: number,
-  blockSize: number,
-  inv: Float32Array,
-  zero: Int8Array,
-  lo: number,
-  hi: number,
-  out: Int8Array,
-  flush = true,
-  divide = false,
-): boolean {
-  const k = simdFlushing(flush);
-  if (k === null || cols === 0 || cols > CHUNK || rows === 0 || !int8Bounds(lo, hi)) return false;
-  const l = Math.trunc(lo);
-  const h = Math.trunc(hi);
-  const quant = divide ? k.e.quant_groups_div : k.e.quant_groups;
-  const bs = Math.min(blockSize, cols);
-  const nGroups = Math.ceil(cols / bs);
-  forEachBlock(k, data, cols, (start, len, runs) => {
-    const at = (start / cols) * nGroups;
-    const m = runs * nGroups;
-    k.s.set(inv.subarray(at, at + m));
-    for (let g = 0; g < m; g++) k.h[g] = zero[at + g]!;
-    quant(X, S, H, OUT, runs, cols, bs, l, h);
-    out.set(k.out.subarray(0, len), start);
-  });
-  return true;
-}
-
-/**
- * Blocks of whole rows that stay within one group, each copied to X before `open(g,
- * firstBlockOfGroup, start)`; then `row(g, offsetInBlock)` per row and `close(g, blockLen)`.
- */
-function forEachGroupBlock(
-  k: Kernels,
-  data: Float32Array,
-  rows: number,
-  cols: number,
-  blockSize: number,
-  open: (g: number, first: boolean, start: number) => void,
-  row: (g: number, off: number) => void,
-  close: (g: number, len: number) => void,
-): void {
-  const rowsPerBlock = Math.max(1, Math.floor(CHUNK / cols));
-  for (let r0 = 0, g = 0; r0 < rows; g++, r0 += blockSize) {
-    const gEnd = Math.min(r0 + blockSize, rows);
-    for (let r = r0; r < gEnd; r += rowsPerBlock) {
-      const r1 = Math.min(r + rowsPerBlock, gEnd);
-      const start = r * cols;
-      const len = (r1 - r) * cols;
-      k.x.set(data.subarray(start, start + len));
-      open(g, r === r0, start);
-      for (let off = 0; off < len; off += cols) row(g, off);
-      close(g, len);
-    }
-  }
 }
 
 /**

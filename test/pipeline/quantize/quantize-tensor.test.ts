@@ -9,13 +9,24 @@ import type { QuantizeStep } from "../../../src/plan/plan.js";
 import { foldAbsMax, quantizeCounted, quantizeWithScale, scaleFromAbsMax, Scratch, sliceAbsMax, type StoredBytes } from "../../../src/pipeline/quantize/quantize-tensor.js";
 import { rowRanges, rowSplitOf, slicedRange, sliceStep } from "../../../src/pipeline/quantize/row-split.js";
 import { countNonFinite } from "../../../src/quant/finite.js";
+import { KERAS_BACKENDS } from "../../../src/quant/backend.js";
+import { absMaxQuantizeGroupedWithZeroPoint } from "../../../src/quant/grouped.js";
+import { packInt4 } from "../../../src/quant/int4.js";
+import { simdActive, useSimd } from "../../../src/quant/wasm/kernels.js";
+import { floatValues } from "../../../src/pipeline/float-values.js";
+import { f32ToF16Bits } from "../../../src/quant/convert.js";
 import { bytes, gaussian } from "../../support/files.js";
 import { QUANT_MODES, stepFor } from "../steps.js";
 
 
-/** `values` as the source bytes of `dtype` (bfloat16 by truncation). */
-function sourceBytes(values: Float32Array, dtype: "F32" | "BF16"): Uint8Array {
+/** `values` as the source bytes of `dtype` (bfloat16 by truncation, float16 rounded). */
+function sourceBytes(values: Float32Array, dtype: "F32" | "BF16" | "F16"): Uint8Array {
   if (dtype === "F32") return bytes(values);
+  if (dtype === "F16") {
+    const half = new Uint16Array(values.length);
+    f32ToF16Bits(values, half);
+    return bytes(half);
+  }
   const bits = new Uint32Array(values.buffer, values.byteOffset, values.length);
   return bytes(Uint16Array.from(bits, (b) => b >>> 16));
 }
@@ -124,3 +135,65 @@ describe("two passes over row slices for scales that reduce over every row", () 
   }
 });
 
+
+describe("grouped int4 along the last axis, fused into one pass over the source", () => {
+  /** Weights with what the per-group arithmetic must get right: constant groups, zeros, subnormals, wide ranges. */
+  function awkward(rows: number, cols: number, seed: number): Float32Array {
+    const x = gaussian(rows * cols, seed);
+    const bits = new Uint32Array(x.buffer);
+    for (let c = 0; c < cols; c++) x[c] = 0.75; // a constant first row
+    for (let c = 0; c < Math.min(cols, 40); c++) x[cols + c] = c % 3 === 0 ? -0 : 0;
+    for (let i = 2 * cols; i < x.length; i += 17) bits[i] = (i * 2654435761) & 0x807fffff; // subnormals of both signs
+    for (let i = 2 * cols + 5; i < x.length; i += 101) x[i] = (i % 2 ? -1 : 1) * 3.0e4;
+    return x;
+  }
+  const cases: [number, number, number][] = [
+    [96, 160, 32], // whole groups
+    [9, 64, 128], // one group per row, shorter than the block
+    [12, 70, 32], // a partial last group, zero-padded
+    [5, 33, 8], // an odd row: packed by the general path
+    [3, 2, 1], // groups of one
+  ];
+  for (const dtype of ["F32", "BF16", "F16"] as const) {
+    it(`${dtype}: the bytes of the library's grouped quantizer (scalar loops) and pack_int4, on every backend`, () => {
+      expect(simdActive()).toBe(true);
+      for (const [rows, cols, blockSize] of cases) {
+        const source = sourceBytes(awkward(rows, cols, rows * cols), dtype);
+        const widened = floatValues(dtype, source)!;
+        for (const backend of KERAS_BACKENDS) {
+          const planned = stepFor({ mode: "int4", blockSize }, [rows, cols], dtype);
+          const step = { ...planned, spec: { ...planned.spec, backend } };
+          const got = quantizeCounted(step, source).stored!;
+          const was = useSimd(false);
+          try {
+            const want = absMaxQuantizeGroupedWithZeroPoint({ dtype: "float32", shape: [rows, cols], data: widened }, blockSize, { axis: 1, backend });
+            const packed = packInt4(want.values, 1).packed.data;
+            const at = `${rows}×${cols} block ${blockSize} on ${backend}`;
+            expect(Array.from(got.values), at).toEqual(Array.from(bytes(packed)));
+            expect(Array.from(got.scale), at).toEqual(Array.from(bytes(want.scale.data)));
+            expect(Array.from(got.zero!), at).toEqual(Array.from(bytes(want.zeroPoint.data)));
+          } finally {
+            useSimd(was);
+          }
+        }
+      }
+    });
+  }
+
+  it("NaN and Inf: counted and refused, or (allowed) the library's bytes", () => {
+    const [rows, cols, blockSize] = [16, 64, 32];
+    const data = awkward(rows, cols, 5);
+    data[70] = NaN;
+    data[200] = Infinity;
+    const step = stepFor({ mode: "int4", blockSize }, [rows, cols]);
+    const refused = quantizeCounted(step, bytes(data));
+    expect(refused.stored).toBeNull();
+    expect(refused.bad).toBe(2);
+    for (const backend of ["jax", "torch"] as const) {
+      const allowed = quantizeCounted({ ...step, spec: { ...step.spec, backend } }, bytes(data), { allowNonFinite: true }).stored!;
+      const want = absMaxQuantizeGroupedWithZeroPoint({ dtype: "float32", shape: [rows, cols], data }, blockSize, { axis: 1, backend });
+      expect(Array.from(allowed.values)).toEqual(Array.from(bytes(packInt4(want.values, 1).packed.data)));
+      expect(Array.from(allowed.scale)).toEqual(Array.from(bytes(want.scale.data)));
+    }
+  });
+});
