@@ -58,9 +58,17 @@ export function runReadBackBench(args) {
       };
       const times = Object.fromEntries(Object.keys(commands).map((c) => [c, []]));
       const rss = Object.fromEntries(Object.keys(commands).map((c) => [c, 0]));
+      const outputOf = { quantize: quantized, dequantize: restored };
       for (let run = 0; run < runs; run++) {
         for (const [name, argv] of Object.entries(commands)) {
           process.stderr.write(`${size} ${mode} ${name} run ${run + 1}/${runs}\n`);
+          // Each command starts on a quiet disk and writes a new file: the previous run's output
+          // is removed and the dirty pages flushed outside the timing, so neither the file
+          // system's flush of a file replaced by rename (ext4's auto_da_alloc) nor the writeback
+          // of the runs before lands in one command's time. (Replacing an existing output is
+          // timed separately: see bench/results.md.)
+          if (outputOf[name]) rmSync(outputOf[name], { force: true });
+          execFileSync("sync");
           const m = measure(process.execPath, [kquant, ...argv, "--threads", THREADS]);
           times[name].push(m.seconds);
           rss[name] = Math.max(rss[name], m.rssMiB);

@@ -2,7 +2,8 @@ import { describe, expect, it } from "vitest";
 import { dequantizeDivide, dequantizeMultiply, dequantizeZeroPoint, scaleLayout } from "../../src/quant/dequantize.js";
 import { ErrorAccumulator, ERROR_BLOCK } from "../../src/quant/error-metrics.js";
 import { useSimd } from "../../src/quant/wasm/kernels.js";
-import { simdByteRanges } from "../../src/quant/wasm/read-back-kernels.js";
+import { simdByteRanges, simdDequantizeRowGroups } from "../../src/quant/wasm/read-back-kernels.js";
+import { packInt4, unpackInt4 } from "../../src/quant/int4.js";
 
 /** `run()` with the SIMD kernels off: the scalar loops, the reference. */
 function scalar<T>(run: () => T): T {
@@ -101,6 +102,39 @@ describe("dequantize kernels: the bits of the scalar loops", () => {
       }
     });
   }
+
+  // Even rows (packed pairs), blocks that divide a row or leave a partial last group (odd too),
+  // groups longer than a row, rows that fill a window exactly or leave a remainder.
+  for (const [rows, cols, block] of [[37, 1026, 32], [300, 334, 7], [5, 65536, 128], [70, 4096, 32], [3, 2, 1], [9, 10, 64]] as const) {
+    it(`grouped along packed rows ${rows}×${cols} block ${block}: unpacked and dequantized in the kernels, the scalar bits`, () => {
+      const n = rows * cols;
+      const r = lcg(rows + cols);
+      const q = Int8Array.from({ length: n }, () => Math.floor(r() * 16) - 8);
+      const packed = packInt4({ dtype: "int8", shape: [rows, cols], data: q }, 1).packed.data as Int8Array;
+      const groups = Math.ceil(cols / block);
+      const s = scales(rows * groups, block);
+      const zero = Int8Array.from({ length: s.length }, () => Math.floor(r() * 16) - 8);
+      const got = new Float32Array(n).fill(NaN);
+      const bytes = new Uint8Array(packed.buffer, packed.byteOffset, packed.length);
+      expect(simdDequantizeRowGroups(bytes, s, zero, rows, cols, block, got)).toBe(true);
+      const ref = scalar(() => {
+        const unpacked = unpackInt4({ dtype: "int8", shape: [rows, cols / 2], data: packed }, cols, 1, "int8").data as Int8Array;
+        const out = new Float32Array(n);
+        dequantizeZeroPoint(unpacked, s, zero, scaleLayout([rows, cols], [rows, groups], { axis: 1, blockSize: block }), out);
+        return out;
+      });
+      expect(firstDifference(got, ref)).toBe(-1);
+      expect(got.some((v) => Object.is(v, -0))).toBe(true);
+    });
+  }
+
+  it("grouped along packed rows: odd rows and non-finite scales are left to the general path", () => {
+    const s = new Float32Array([1, 2, 3]);
+    const z = new Int8Array(3);
+    expect(simdDequantizeRowGroups(new Uint8Array(6), s, z, 3, 3, 4, new Float32Array(9))).toBe(false);
+    s[1] = Infinity;
+    expect(simdDequantizeRowGroups(new Uint8Array(3), s, z, 3, 2, 4, new Float32Array(6))).toBe(false);
+  });
 
   it("NaN and infinite factors or values stay with the scalar loops (their NaN bits are the engine's)", () => {
     const q = codes(4096, 1);

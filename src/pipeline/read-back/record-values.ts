@@ -18,6 +18,7 @@ import { dequantizeDivide, dequantizeMultiply, dequantizeZeroPoint, scaleLayout 
 import { ERROR_BLOCK } from "../../quant/error-metrics.js";
 import { decodeFloat8 } from "../../quant/float8.js";
 import { unpackInt4 } from "../../quant/int4.js";
+import { simdDequantizeRowGroups } from "../../quant/wasm/read-back-kernels.js";
 import { geometryOf, type TensorRecord } from "../manifest.js";
 import { rowSplitOf, slicedRange } from "../quantize/row-split.js";
 
@@ -56,6 +57,10 @@ export function dequantizeRecord(rec: TensorRecord, parts: StoredParts, into?: F
     decodeFloat8(parts.values, decoded, mode);
     dequantizeMultiply(decoded, scale, scaleLayout(shape, scaleShapeOf(shape, g)), out);
     return out;
+  }
+  if (mode === "int4_grouped" && shape.length === 2 && axis === 1 && g.packAxis === 1) {
+    // Groups and packing along the rows: unpacked and dequantized block by block in the kernels.
+    if (simdDequantizeRowGroups(parts.values, scale, i8View(parts.zero!), shape[0]!, shape[1]!, g.blockSize!, out)) return out;
   }
   let q = i8View(parts.values);
   if (isInt4(mode)) {

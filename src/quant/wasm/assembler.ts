@@ -128,6 +128,47 @@ export function loop(i: number, end: number, step: number, body: number[]): numb
   ];
 }
 
+/** The locals rowGroups walks with (indices), and the params it reads. */
+export interface RowGroupLocals {
+  rows: number;
+  cols: number;
+  bs: number;
+  /** The group's first element, one past its last, its row's end, the element count: set by the walk. */
+  p: number;
+  gEnd: number;
+  rowEnd: number;
+  total: number;
+  /** The group's index (times `jStep`): 0 for the first group, advanced after each. */
+  j: number;
+}
+
+/**
+ * For each group of `bs` consecutive elements of each of `rows` rows of `cols` (the last group
+ * of a row possibly shorter), row by row: `group` runs with p, gEnd and j set — grouped int4's
+ * walk along the last axis, shared by the kernels that quantize and dequantize it.
+ */
+export function rowGroups(L: RowGroupLocals, jStep: number, group: number[]): number[] {
+  return [
+    ...i32c(0), ...set(L.p), ...i32c(0), ...set(L.j),
+    ...get(L.rows), ...get(L.cols), 0x6c, ...set(L.total), // i32.mul
+    0x02, 0x40, // block: no rows → done
+    ...get(L.p), ...get(L.total), 0x4f, 0x0d, 0, // p >= total → break
+    0x03, 0x40, // loop over rows
+    ...get(L.p), ...get(L.cols), I32_ADD, ...set(L.rowEnd),
+    0x03, 0x40, // loop over the row's groups
+    // gEnd = min(p + bs, rowEnd); select(a, b, c) is c ? a : b
+    ...get(L.rowEnd), ...get(L.p), ...get(L.bs), I32_ADD, ...tee(L.gEnd), ...get(L.gEnd), ...get(L.rowEnd), 0x4b, 0x1b, ...set(L.gEnd),
+    ...group,
+    ...get(L.gEnd), ...set(L.p),
+    ...get(L.j), ...i32c(jStep), I32_ADD, ...set(L.j),
+    ...get(L.p), ...get(L.rowEnd), I32_LT_U, 0x0d, 0,
+    END, // groups
+    ...get(L.p), ...get(L.total), I32_LT_U, 0x0d, 0,
+    END, // rows
+    END, // block
+  ];
+}
+
 /** One function of the module: its signature, locals beyond the params, and body (without the final end). */
 export interface Func {
   name: string;

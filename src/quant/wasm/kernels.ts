@@ -62,6 +62,8 @@ interface Exports {
   deq_f32_v(x: number, fv: number, out: number, n: number): void;
   err_sums(r: number, a: number, n: number, res: number): number;
   byte_ranges(x: number, n: number, res: number): void;
+  unpack_pairs(src: number, dst: number, m: number): void;
+  deq_groups(q: number, sv: number, zv: number, out: number, rows: number, cols: number, bs: number): void;
   group_params(lo: number, hi: number, n: number, sc: number, z8: number, eps: number, q: number, qmin: number, zlo: number, zhi: number): number;
   group_params_div(lo: number, hi: number, n: number, sc: number, z8: number, eps: number, q: number, qmin: number, zlo: number, zhi: number): number;
 }

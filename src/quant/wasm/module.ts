@@ -102,6 +102,7 @@ import {
   F32_GT,
   SELECT,
   loop,
+  rowGroups,
   MIN_NORMAL,
   TINY_NOW,
   type Func,
@@ -174,25 +175,11 @@ function quantGroups(op: "mul" | "div"): Func {
     locals: [I32, V128, V128, V128, V128, I32, I32, I32, I32, I32, V128, V128],
     body: [
       ...quantSetup(L),
-      ...i32c(0), ...set(P), ...i32c(0), ...set(J),
-      ...get(ROWS), ...get(COLS), I32_MUL, ...set(TOTAL),
-      0x02, 0x40, // block: no rows → done
-      ...get(P), ...get(TOTAL), I32_GE_U, 0x0d, 0,
-      0x03, 0x40, // loop over rows
-      ...get(P), ...get(COLS), I32_ADD, ...set(ROW_END),
-      0x03, 0x40, // loop over the row's groups
-      // gEnd = min(p + bs, rowEnd); select(a, b, c) is c ? a : b
-      ...get(ROW_END), ...get(P), ...get(BS), I32_ADD, ...tee(G_END), ...get(G_END), ...get(ROW_END), I32_GT_U, SELECT, ...set(G_END),
-      ...splatAt(SV), ...set(VS), ...splatAt(ZV), ...set(VZ),
-      ...get(P), ...set(L.i),
-      ...loop(L.i, G_END, 16, quantStep(() => get(VS), L, () => [...get(VZ), ...simd(F32X4_ADD)], op === "mul" ? F32X4_MUL : F32X4_DIV)),
-      ...get(G_END), ...set(P),
-      ...get(J), ...i32c(4), I32_ADD, ...set(J),
-      ...get(P), ...get(ROW_END), I32_LT_U, 0x0d, 0,
-      END, // groups
-      ...get(P), ...get(TOTAL), I32_LT_U, 0x0d, 0,
-      END, // rows
-      END, // block
+      ...rowGroups({ rows: ROWS, cols: COLS, bs: BS, p: P, gEnd: G_END, rowEnd: ROW_END, total: TOTAL, j: J }, 4, [
+        ...splatAt(SV), ...set(VS), ...splatAt(ZV), ...set(VZ),
+        ...get(P), ...set(L.i),
+        ...loop(L.i, G_END, 16, quantStep(() => get(VS), L, () => [...get(VZ), ...simd(F32X4_ADD)], op === "mul" ? F32X4_MUL : F32X4_DIV)),
+      ]),
     ],
   };
 }

@@ -5,7 +5,7 @@
  * `false` / null where they do not apply (no WebAssembly SIMD, a NaN or infinite factor, whose NaN
  * bits the scalar loops decide) and the callers keep their scalar loops, which give the same bits.
  */
-import { CHUNK, H, OUT, S, X, simd } from "./kernels.js";
+import { CHUNK, H, OUT, PK, S, X, simd } from "./kernels.js";
 
 /** A run of elements sharing one scale entry (`step` 0) or walking the scale (`step` 1), as dequantize.ts's forEachScaleRun visits them. */
 export type RunWalker = (visit: (start: number, length: number, scaleIndex: number, scaleStep: number) => void) => void;
@@ -63,6 +63,33 @@ export function simdDequantizeRuns(src: DequantizeSource, runs: RunWalker, out: 
     }
   });
   flush();
+  return true;
+}
+
+/**
+ * Grouped int4 along the last axis, packed along it: out = ftz(scale · f32(q − zero)) for the
+ * rows × cols codes packed two per byte in `packed` (cols even), with scale / zero per group of
+ * `blockSize` codes of each row ([rows, ceil(cols / blockSize)]) — what unpackInt4 followed by
+ * dequantizeZeroPoint gives, block by block of whole rows without a JS step per group. False
+ * where it does not apply (no SIMD, an odd or over-long row, a NaN or infinite scale).
+ */
+export function simdDequantizeRowGroups(packed: Uint8Array, scale: Float32Array, zero: Int8Array, rows: number, cols: number, blockSize: number, out: Float32Array): boolean {
+  const k = simd();
+  if (k === null || cols % 2 !== 0 || cols > CHUNK || rows === 0 || !allFinite(scale)) return false;
+  const bs = Math.min(blockSize, cols);
+  const nGroups = Math.ceil(cols / bs);
+  const perBlock = Math.floor(CHUNK / cols);
+  for (let r0 = 0; r0 < rows; r0 += perBlock) {
+    const runs = Math.min(perBlock, rows - r0);
+    const len = runs * cols;
+    const m = runs * nGroups;
+    k.pk.set(packed.subarray((r0 * cols) / 2, (r0 * cols + len) / 2));
+    k.e.unpack_pairs(PK, OUT, len / 2);
+    k.s.set(scale.subarray(r0 * nGroups, r0 * nGroups + m));
+    k.h8.set(zero.subarray(r0 * nGroups, r0 * nGroups + m));
+    k.e.deq_groups(OUT, S, H, X, runs, cols, bs);
+    out.set(k.x.subarray(0, len), r0 * cols);
+  }
   return true;
 }
 

@@ -9,6 +9,9 @@
  *                                  Σr·a and max |e| as float64 at res[0..4]; returns 1 (and writes
  *                                  nothing) when some e is not finite, which Σe² shows: a finite
  *                                  float32 difference squared stays far inside float64's range.
+ *   unpack_pairs(src, dst, m)      m packed bytes → 2m sign-extended int4 codes, low nibble first
+ *   deq_groups(q, sv, zv, out, rows, cols, bs)  deq_zp_v with one scale / zero point per group
+ *                                  of bs codes of each row (grouped int4 along the last axis)
  *   byte_ranges(x, n, res)         over ceil16(n) bytes, six 16-lane accumulators at res (96 bytes):
  *                                  min and max of the bytes as int8, of (byte << 4) as int8 (the low
  *                                  nibble · 16), and the unsigned max of byte & 0x7f and of byte & 0x7c
@@ -23,6 +26,8 @@
  */
 import {
   END,
+  F32_LOAD,
+  rowGroups,
   F32X4_ABS,
   F32X4_LT,
   F32X4_MUL,
@@ -72,6 +77,8 @@ const F64_MAX = 0xa5;
 const F64_STORE = 0x39;
 const RETURN = 0x0f;
 const I8X16_MAX_U = 0x79;
+const I8X16_SHR_S = 0x6c;
+const I32_LOAD8_S = 0x2c;
 
 /** Byte address base + i · shift (i an element index in local `i`). */
 const at = (base: number, i: number, shift: number): number[] => [...get(base), ...get(i), ...(shift > 0 ? [...i32c(shift), I32_SHL] : []), I32_ADD];
@@ -175,6 +182,67 @@ function byteRanges(): Func {
   };
 }
 
+/**
+ * unpack_pairs(src, dst, m): the m packed bytes at src as 2m int8 codes at dst, low nibble first,
+ * each sign-extended — int4.ts's unpacking along a last axis of even length, 16 bytes a step
+ * (callers pad their windows): low = (b << 4) >> 4 and high = b >> 4, arithmetic shifts.
+ */
+function unpackPairs(): Func {
+  const SRC = 0, DST = 1, M = 2, I = 3, V = 4, LO = 5, HI = 6;
+  const interleave = (half: number) => [...get(LO), ...get(HI), ...simd(I8X16_SHUFFLE), ...Array.from({ length: 16 }, (_, j) => (j % 2 === 0 ? 0 : 16) + 8 * half + (j >> 1))];
+  return {
+    name: "unpack_pairs",
+    params: [I32, I32, I32],
+    results: [],
+    locals: [I32, V128, V128, V128],
+    body: [
+      ...i32c(0), ...set(I),
+      ...loop(I, M, 16, [
+        ...at(SRC, I, 0), ...v128load(), ...set(V),
+        ...get(V), ...i32c(4), ...simd(I8X16_SHL), ...i32c(4), ...simd(I8X16_SHR_S), ...set(LO),
+        ...get(V), ...i32c(4), ...simd(I8X16_SHR_S), ...set(HI),
+        ...at(DST, I, 1), ...interleave(0), ...v128store(),
+        ...at(DST, I, 1), ...interleave(1), ...v128store(16),
+      ]),
+    ],
+  };
+}
+
+/**
+ * deq_groups(q, sv, zv, out, rows, cols, bs): deq_zp_v where the scale and zero point are per
+ * group of `bs` consecutive codes of each of `rows` rows of `cols` (the last group of a row
+ * possibly shorter): sv[j] (float32) / zv[j] (int8) for the j-th group, row by row — grouped int4
+ * along the last axis, without spreading the parameters over the elements first. Groups go in
+ * order in whole vectors of 4: a group's overhang lands in the next group's output, which that
+ * group then rewrites (and past the last one, in the window's padding).
+ */
+function deqGroups(): Func {
+  const Q = 0, SV = 1, ZV = 2, OUT_ = 3, ROWS = 4, COLS = 5, BS = 6;
+  const P = 7, ROW_END = 8, G_END = 9, J = 10, TOTAL = 11, I = 12;
+  const VS = 13, VZ = 14, TINY = 15, MAG = 16, V = 17;
+  return {
+    name: "deq_groups",
+    params: [I32, I32, I32, I32, I32, I32, I32],
+    results: [],
+    locals: [I32, I32, I32, I32, I32, I32, V128, V128, V128, V128, V128],
+    body: [
+      ...f32c(MIN_NORMAL), ...simd(F32X4_SPLAT), ...set(TINY),
+      ...i32c(0x7fffffff), ...simd(I32X4_SPLAT), ...set(MAG),
+      ...rowGroups({ rows: ROWS, cols: COLS, bs: BS, p: P, gEnd: G_END, rowEnd: ROW_END, total: TOTAL, j: J }, 1, [
+        ...get(SV), ...get(J), ...i32c(2), I32_SHL, I32_ADD, F32_LOAD, ...mem(2), ...simd(F32X4_SPLAT), ...set(VS),
+        ...get(ZV), ...get(J), I32_ADD, I32_LOAD8_S, ...mem(0), ...simd(I32X4_SPLAT), ...set(VZ),
+        ...get(P), ...set(I),
+        ...loop(I, G_END, 4, [
+          ...at(OUT_, I, 2),
+          ...get(VS), ...int8x4(Q, I), ...get(VZ), ...simd(I32X4_SUB), ...simd(F32X4_CONVERT_I32X4_S), ...simd(F32X4_MUL), ...tee(V),
+          ...get(V), ...simd(F32X4_ABS), ...get(TINY), ...simd(F32X4_LT), ...get(MAG), ...simd(V128_AND), ...simd(V128_ANDNOT),
+          ...v128store(),
+        ]),
+      ]),
+    ],
+  };
+}
+
 /** The read-back functions, in the order module.ts appends them. */
 export function readBackFunctions(): Func[] {
   return [
@@ -187,6 +255,8 @@ export function readBackFunctions(): Func[] {
     dequantizeKernel("deq_f32_v", 2, (i) => [...at(0, i, 2), ...v128load(), ...at(1, i, 2), ...v128load(), ...simd(F32X4_MUL)]),
     errSums(),
     byteRanges(),
+    unpackPairs(),
+    deqGroups(),
   ];
 }
 
