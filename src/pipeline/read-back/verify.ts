@@ -22,7 +22,7 @@ import { layoutOf, storedOf, type TensorRecord } from "../manifest.js";
 import type { WorkerPool } from "../workers.js";
 import type { RecordBytes, RecordChecker } from "./check-record.js";
 import { readManifest } from "./dequantize.js";
-import { inFlight, inOrder, readBackPool, recordChecker, type ReadBackThreads } from "./parallel-read-back.js";
+import { MIN_PARALLEL_CHECK_BYTES, inFlight, inOrder, readBackPool, recordChecker, type ReadBackThreads } from "./parallel-read-back.js";
 
 export interface Thresholds {
   minSqnr?: number;
@@ -125,7 +125,7 @@ export async function runVerify(path: string, opts: VerifyOptions = {}, onTensor
     // What a record holds in memory while it is checked: its stored tensors and the original.
     const weigh = ([name, rec]: [string, TensorRecord]) =>
       storedOf(name, rec, layout).reduce((n, x) => n + (infos.get(x.name)?.byteLength ?? 0), 0) + (originals.get(name)?.byteLength ?? 0);
-    pool = readBackPool(opts, records.reduce((n, r) => n + weigh(r), 0));
+    pool = readBackPool(opts, records.reduce((n, r) => n + weigh(r), 0), original ? undefined : MIN_PARALLEL_CHECK_BYTES);
     const checker = recordChecker(pool);
     // Records are checked a few at a time (on the workers, while the next are read) and reported in order.
     const started = new Map<string, TensorVerdict>();

@@ -11,7 +11,7 @@ import { layoutNamed } from "../../../src/layouts/index.js";
 import { layoutOf, storedOf } from "../../../src/pipeline/manifest.js";
 import { floatValues } from "../../../src/pipeline/float-values.js";
 import { errorHistogram } from "../../../src/quant/error-histogram.js";
-import { inFlight, inOrder, SharedBuffers } from "../../../src/pipeline/read-back/parallel-read-back.js";
+import { inFlight, inOrder, MIN_PARALLEL_CHECK_BYTES, readBackPool, SharedBuffers } from "../../../src/pipeline/read-back/parallel-read-back.js";
 import type { WorkerPool } from "../../../src/pipeline/workers.js";
 import { runVerify, type TensorVerdict } from "../../../src/pipeline/read-back/verify.js";
 import { runInspect } from "../../../src/pipeline/read-back/inspect.js";
@@ -205,5 +205,24 @@ describe("SharedBuffers", () => {
     expect(b.take(8).buffer).toBe(small.buffer);
     expect(b.take(50).buffer).toBe(big.buffer);
     expect(b.take(50).buffer).not.toBe(big.buffer);
+  });
+});
+
+describe("readBackPool", () => {
+  it("starts workers from 8 MiB, for integrity checks alone from MIN_PARALLEL_CHECK_BYTES, and always when asked", async () => {
+    const env = process.env.KQUANT_THREADS;
+    delete process.env.KQUANT_THREADS;
+    const MiB = 1024 * 1024;
+    try {
+      expect(readBackPool({ workerUrl }, 4 * MiB)).toBeNull();
+      expect(readBackPool({ workerUrl }, 64 * MiB, MIN_PARALLEL_CHECK_BYTES)).toBeNull();
+      const pools = [readBackPool({ workerUrl }, 64 * MiB), readBackPool({ workerUrl }, MIN_PARALLEL_CHECK_BYTES, MIN_PARALLEL_CHECK_BYTES), readBackPool({ workerUrl, threads: 1 }, 1, MIN_PARALLEL_CHECK_BYTES)];
+      expect(pools.map((p) => p?.size ?? 0).every((n) => n >= 1)).toBe(true);
+      expect(pools[2]!.size).toBe(1);
+      await Promise.all(pools.map((p) => p!.close()));
+      expect(readBackPool({ workerUrl, threads: 0 }, 1024 * MiB)).toBeNull();
+    } finally {
+      if (env !== undefined) process.env.KQUANT_THREADS = env;
+    }
   });
 });
