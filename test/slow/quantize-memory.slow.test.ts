@@ -57,7 +57,7 @@ describe("quantize's peak memory on 256 MiB tensors", () => {
   // tensor (404-506 MiB measured): a buffer per tensor let two sources live at once (663-715 MiB,
   // over the promised 662), which this tighter bound catches.
   const bound = (1.6 * TENSOR) / MiB + 150;
-  for (const mode of [["--int8"], ["--int4", "--block-size", "32"], ["--int4"]]) {
+  for (const mode of [["--int8"], ["--int4", "--block-size", "32"], ["--int4"], ["--float8"]]) {
     for (const threads of ["0", "2"]) {
       it(`${mode.join(" ")} --threads ${threads}: under 1.6 × the tensor + 150 MiB`, () => {
         const peak = peakMiB([...mode, "--threads", threads]);
