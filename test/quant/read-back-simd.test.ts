@@ -1,24 +1,9 @@
 import { describe, expect, it } from "vitest";
+import { lcg, scalar } from "../support/simd.js";
 import { dequantizeDivide, dequantizeMultiply, dequantizeZeroPoint, scaleLayout } from "../../src/quant/dequantize.js";
 import { ErrorAccumulator, ERROR_BLOCK } from "../../src/quant/error-metrics.js";
-import { useSimd } from "../../src/quant/wasm/kernels.js";
 import { simdByteRanges, simdDequantizeRowGroups } from "../../src/quant/wasm/read-back-kernels.js";
 import { packInt4, unpackInt4 } from "../../src/quant/int4.js";
-
-/** `run()` with the SIMD kernels off: the scalar loops, the reference. */
-function scalar<T>(run: () => T): T {
-  const was = useSimd(false);
-  try {
-    return run();
-  } finally {
-    useSimd(was);
-  }
-}
-
-function lcg(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 4294967296;
-}
 
 /** The first element whose bits differ, or -1 (deep-comparing megabytes is slow). */
 function firstDifference(a: Float32Array, b: Float32Array): number {

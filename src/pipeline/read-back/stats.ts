@@ -1,9 +1,11 @@
 /**
  * Values of one tensor as float32 and their summary (`kquant inspect --stats`): two passes over
- * one tensor in memory, sums in float64 so the mean and std of large tensors stay accurate.
+ * one tensor in memory (SIMD kernels where the engine has them), sums in float64 so the mean and
+ * std of large tensors stay accurate.
  */
 import type { StDType } from "../../formats/types.js";
 import { floatValues } from "../float-values.js";
+import { simdLaneSums, simdSquaresAndHistogram, type LaneSums } from "../../quant/wasm/stats-kernels.js";
 
 export interface TensorStats {
   count: number;
@@ -25,47 +27,33 @@ export function tensorStatsOf(dtype: StDType, bytes: Uint8Array, bins = 10): Ten
   return tensorStats(floatValues(dtype, bytes)!, bins);
 }
 
+/**
+ * The summary of `values`. Sums are float64 in four lanes (element i in lane i % 4, the lanes
+ * added as (0 + 1) + (2 + 3)): the SIMD kernels' order, which the scalar loops here keep, so
+ * the figures are the same bits either way. A zero min or max is reported as +0.
+ */
 export function tensorStats(values: Float32Array, bins = 10): TensorStats {
-  let min = Infinity;
-  let max = -Infinity;
-  let sum = 0;
-  let finite = 0;
-  let zeros = 0;
-  let nan = 0;
-  let inf = 0;
   const n = values.length;
-  for (let i = 0; i < n; i++) {
-    const v = values[i]!;
-    if (v !== v) {
-      nan++;
-      continue;
-    }
-    if (v === Infinity || v === -Infinity) {
-      inf++;
-      continue;
-    }
-    if (v === 0) zeros++;
-    if (v < min) min = v;
-    if (v > max) max = v;
-    sum += v;
-    finite++;
-  }
+  const first = laneSums(values);
+  const { zeros, nan, inf } = first;
+  const finite = n - nan - inf;
   const counts = new Array<number>(bins).fill(0);
   if (finite === 0) {
     return { count: n, min: null, max: null, mean: null, std: null, abs_max: null, zeros, nan, inf, histogram: { lo: 0, hi: 0, counts } };
   }
-  const mean = sum / finite;
-  const width = (max - min) / bins;
-  const binCounts = new Float64Array(bins);
-  let sq = 0;
-  for (let i = 0; i < n; i++) {
-    const v = values[i]!;
-    if (!Number.isFinite(v)) continue;
-    const d = v - mean;
-    sq += d * d;
-    const b = width > 0 ? Math.min(bins - 1, Math.floor((v - min) / width)) : 0;
-    binCounts[b]!++;
+  let min = Infinity;
+  let max = -Infinity;
+  for (let l = 0; l < 4; l++) {
+    if (first.min[l]! < min) min = first.min[l]!;
+    if (first.max[l]! > max) max = first.max[l]!;
   }
+  min += 0; // -0 → +0
+  max += 0;
+  const mean = addLanes(first.sums) / finite;
+  const width = (max - min) / bins;
+  const second = secondPass(values, mean, min, width, bins);
+  const sq = addLanes(second.squares);
+  const binCounts = second.counts ?? Float64Array.from({ length: bins }, (_, b) => (b === 0 ? finite : 0));
   for (let b = 0; b < bins; b++) counts[b] = binCounts[b]!;
   return {
     count: n,
@@ -79,4 +67,51 @@ export function tensorStats(values: Float32Array, bins = 10): TensorStats {
     inf,
     histogram: { lo: min, hi: max, counts },
   };
+}
+
+const addLanes = (l: Float64Array): number => l[0]! + l[1]! + (l[2]! + l[3]!);
+
+/** stats_sums (stats-module.ts): on SIMD up to n & ~3, the rest (or all, without SIMD) here, in the same lanes. */
+function laneSums(values: Float32Array): LaneSums {
+  const n = values.length;
+  const fast = simdLaneSums(values);
+  const r = fast ?? { sums: new Float64Array(4), min: new Float32Array(4).fill(Infinity), max: new Float32Array(4).fill(-Infinity), zeros: 0, nan: 0, inf: 0 };
+  for (let i = fast ? n & ~3 : 0; i < n; i++) {
+    const v = values[i]!;
+    if (v - v !== 0) {
+      if (v !== v) r.nan++;
+      else r.inf++;
+      continue;
+    }
+    const l = i & 3;
+    if (v === 0) r.zeros++;
+    if (v < r.min[l]!) r.min[l] = v;
+    if (v > r.max[l]!) r.max[l] = v;
+    r.sums[l] += v;
+  }
+  return r;
+}
+
+/**
+ * Per lane Σ (x − mean)² of the finite values (as stats_sq) and, when width > 0, their counts in
+ * `bins` bins of `width` from `lo` (as stats_hist); null counts when width is 0.
+ */
+function secondPass(values: Float32Array, mean: number, lo: number, width: number, bins: number): { squares: Float64Array; counts: Float64Array | null } {
+  const n = values.length;
+  const fast = simdSquaresAndHistogram(values, mean, lo, width, bins);
+  const squares = fast?.squares ?? new Float64Array(4);
+  for (let i = fast ? n & ~3 : 0; i < n; i++) {
+    const v = values[i]!;
+    if (v - v !== 0) continue;
+    const d = v - mean;
+    squares[i & 3] += d * d;
+  }
+  if (fast || !(width > 0)) return { squares, counts: fast?.counts ?? null };
+  const counts = new Float64Array(bins);
+  for (let i = 0; i < n; i++) {
+    const v = values[i]!;
+    if (v - v !== 0) continue;
+    counts[Math.min(bins - 1, Math.floor((v - lo) / width))]!++;
+  }
+  return { squares, counts };
 }

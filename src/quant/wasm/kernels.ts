@@ -65,6 +65,9 @@ interface Exports {
   unpack_pairs(src: number, dst: number, m: number): void;
   deq_groups(q: number, sv: number, zv: number, out: number, rows: number, cols: number, bs: number): void;
   group_params(lo: number, hi: number, n: number, sc: number, z8: number, eps: number, q: number, qmin: number, zlo: number, zhi: number): number;
+  stats_sums(x: number, n: number, res: number): void;
+  stats_sq(x: number, n: number, mean: number, res: number): void;
+  stats_hist(x: number, n: number, lo: number, width: number, last: number, hist: number): void;
   group_params_div(lo: number, hi: number, n: number, sc: number, z8: number, eps: number, q: number, qmin: number, zlo: number, zhi: number): number;
 }
 

@@ -18,6 +18,7 @@
  *   quant_groups(x, sv, zv, out, rows, cols, bs, lo, hi)  quant_v + zero point with one scale / zero per such group
  *   deq_*, err_sums                       dequantize and verify's error sums (read-back-module.ts)
  *   group_params(_div)                    grouped int4's per-group scale and zero point (grouped-module.ts)
+ *   stats_*                               inspect --stats's sums, counts and histogram (stats-module.ts)
  * The quantize clamp runs on the int8 lanes (two instructions per 16 values, where f32x4.min/max
  * are NaN-fixing sequences): for the integer nearest(p), trunc(clamp(p, lo, hi)) equals
  * clamp(p, trunc(lo), trunc(hi)), Inf saturates, and NaN becomes 0 — which the clamp keeps
@@ -109,6 +110,7 @@ import {
 } from "./assembler.js";
 import { readBackFunctions } from "./read-back-module.js";
 import { groupParamsFunctions } from "./grouped-module.js";
+import { statsFunctions } from "./stats-module.js";
 
 
 interface QuantLocals { x: number; out: number; lo: number; hi: number; i: number; v: number; tiny: number; vlo: number; vhi: number }
@@ -299,7 +301,7 @@ function buildFunctions(): Func[] {
   });
   // set_tiny(t): the flush threshold every kernel reads (MIN_NORMAL: flush subnormals, 0: keep them).
   const setTiny: Func = { name: "set_tiny", params: [F32], results: [], locals: [], body: [...get(0), 0x24, 0x00] };
-  return [amax, amaxAcc, countNonFinite, quantS, quantV, ...float8Functions(), ...widenFunctions(), packPairs(), packRows(), minMaxAcc(), quantVZ("mul"), minMaxGroups(), quantGroups("mul"), quantVZ("div"), quantGroups("div"), setTiny, ...readBackFunctions(), ...groupParamsFunctions()];
+  return [amax, amaxAcc, countNonFinite, quantS, quantV, ...float8Functions(), ...widenFunctions(), packPairs(), packRows(), minMaxAcc(), quantVZ("mul"), minMaxGroups(), quantGroups("mul"), quantVZ("div"), quantGroups("div"), setTiny, ...readBackFunctions(), ...groupParamsFunctions(), ...statsFunctions()];
 }
 
 /** float8 formats as the encoder needs them (float8.ts's FORMATS, with a float32 subnormal magic). */
