@@ -4,11 +4,11 @@
  *
  * For each set (256M: 16 × 4096×1024 F32; 2G: 128 of them; 4G: 17 × 16384×4096 F32, 4.25 GiB with
  * 256 MiB tensors) and mode (`--int8`; `--int4 --block-size 32`), with the default threads (one
- * worker per core), each writing a new output on a flushed disk: the quantize, then
- * on its output `verify` (integrity only), `verify --against` the source and `dequantize` to F32,
- * interleaved run by run; medians, the largest peak RSS, and each command's ratio to the quantize
- * (targets: verify ≤ 0.5 ×, verify --against ≤ 1.5 ×, dequantize ≤ 1.5 ×; memory ≤ 2 × the largest
- * tensor + 150 MiB).
+ * worker per core), each writing a new output on a flushed disk: the quantize, then on its output
+ * `verify` (integrity only), `verify --against` the source and `dequantize` to F32, and `inspect
+ * --stats` of the source, interleaved run by run; medians, the largest peak RSS, and each
+ * command's ratio to the quantize (targets: verify ≤ 0.5 ×, the others ≤ 1.5 ×; memory ≤ 2 × the
+ * largest tensor + 150 MiB).
  */
 import { execFileSync } from "node:child_process";
 import { mkdirSync, readFileSync, rmSync } from "node:fs";
@@ -25,7 +25,7 @@ const MODES = {
   int8: ["--int8"],
   g32: ["--int4", "--block-size", "32"],
 };
-const TARGETS = { quantize: 1, verify: 0.5, "verify --against": 1.5, dequantize: 1.5 };
+const TARGETS = { quantize: 1, verify: 0.5, "verify --against": 1.5, dequantize: 1.5, "inspect --stats": 1.5 };
 
 function option(args, name, fallback) {
   const at = args.indexOf(name);
@@ -56,6 +56,8 @@ export function runReadBackBench(args) {
         verify: ["verify", quantized],
         "verify --against": ["verify", quantized, "--against", source],
         dequantize: ["dequantize", quantized, "-o", restored, "--force", "--quiet"],
+        // The source's statistics: the same bytes quantize reads, summarised instead.
+        "inspect --stats": ["inspect", source, "--stats"],
       };
       const times = Object.fromEntries(Object.keys(commands).map((c) => [c, []]));
       const rss = Object.fromEntries(Object.keys(commands).map((c) => [c, 0]));

@@ -181,11 +181,12 @@ export interface FlightLimit<T> {
  * One record per worker and one being read (one at a time without workers), as long as they weigh
  * at most 1.5 × the heaviest record + 32 MiB together: records of small tensors go a few at a
  * time, records of large ones (hundreds of MiB) one at a time, so read-back stays within the
- * memory bound (2 × the largest tensor + 150 MiB) whatever the tensor sizes.
+ * memory bound (2 × the largest tensor + 150 MiB) whatever the tensor sizes. `minBytes` raises the
+ * weight allowed, for a caller whose records hold nothing but the tensor itself.
  */
-export function inFlight<T>(pool: WorkerPool | null, items: readonly T[], weigh: (item: T) => number): FlightLimit<T> {
+export function inFlight<T>(pool: WorkerPool | null, items: readonly T[], weigh: (item: T) => number, minBytes = 0): FlightLimit<T> {
   const heaviest = items.reduce((m, item) => Math.max(m, weigh(item)), 0);
-  return { count: pool === null ? 1 : pool.size + 1, bytes: 1.5 * heaviest + 32 * MiB, weigh };
+  return { count: pool === null ? 1 : pool.size + 1, bytes: Math.max(minBytes, 1.5 * heaviest + 32 * MiB), weigh };
 }
 
 /**

@@ -226,3 +226,19 @@ describe("readBackPool", () => {
     }
   });
 });
+
+describe("inFlight", () => {
+  const MiB = 1024 * 1024;
+  const pool = { size: 2 } as WorkerPool;
+  const items = [16 * MiB, 256 * MiB, 100 * MiB];
+  it("holds one record per worker and one being read, within 1.5 × the heaviest + 32 MiB", () => {
+    const limit = inFlight(pool, items, (w) => w);
+    expect(limit.count).toBe(3);
+    expect(limit.bytes).toBe(1.5 * 256 * MiB + 32 * MiB);
+    expect(inFlight(null, items, (w) => w).count).toBe(1);
+  });
+  it("lets a caller whose records hold only the tensor raise the weight (inspect --stats of float32: two of the largest)", () => {
+    expect(inFlight(pool, items, (w) => w, 512 * MiB).bytes).toBe(512 * MiB);
+    expect(inFlight(pool, [16 * MiB], (w) => w, 32 * MiB).bytes).toBe(1.5 * 16 * MiB + 32 * MiB);
+  });
+});
