@@ -6,6 +6,8 @@
 import type { StDType } from "../../formats/types.js";
 import { floatValues } from "../float-values.js";
 import { simdLaneSums, simdSquaresAndHistogram, type LaneSums } from "../../quant/wasm/stats-kernels.js";
+import { lengthOf, simdActive, type Float32Source } from "../../quant/wasm/kernels.js";
+import { bf16BitsToF32, f16BitsToF32 } from "../../quant/convert.js";
 
 export interface TensorStats {
   count: number;
@@ -22,9 +24,26 @@ export interface TensorStats {
   histogram: { lo: number; hi: number; counts: number[] };
 }
 
-/** The stats of a floating tensor's bytes (float-values.ts reads them as float32). */
+/**
+ * The stats of a floating tensor's bytes (float-values.ts reads them as float32). float16 and
+ * bfloat16 go to the kernels as their bits, widened block by block: a float32 copy of the whole
+ * tensor would hold twice its bytes more in memory.
+ */
 export function tensorStatsOf(dtype: StDType, bytes: Uint8Array, bins = 10): TensorStats {
+  if ((dtype === "BF16" || dtype === "F16") && simdActive()) {
+    const aligned = bytes.byteOffset % 2 === 0 ? bytes : bytes.slice();
+    const bits = new Uint16Array(aligned.buffer, aligned.byteOffset, aligned.byteLength / 2);
+    return tensorStats({ bits, kind: dtype === "BF16" ? "bfloat16" : "float16" }, bins);
+  }
   return tensorStats(floatValues(dtype, bytes)!, bins);
+}
+
+/** Elements [from, n) of `src` as float32 (a few: the tail the kernels leave, or all without them). */
+function valuesFrom(src: Float32Source, from: number): Float32Array {
+  if (src instanceof Float32Array) return src.subarray(from);
+  const out = new Float32Array(src.bits.length - from);
+  (src.kind === "bfloat16" ? bf16BitsToF32 : f16BitsToF32)(src.bits.subarray(from), out);
+  return out;
 }
 
 /**
@@ -32,8 +51,8 @@ export function tensorStatsOf(dtype: StDType, bytes: Uint8Array, bins = 10): Ten
  * added as (0 + 1) + (2 + 3)): the SIMD kernels' order, which the scalar loops here keep, so
  * the figures are the same bits either way. A zero min or max is reported as +0.
  */
-export function tensorStats(values: Float32Array, bins = 10): TensorStats {
-  const n = values.length;
+export function tensorStats(values: Float32Source, bins = 10): TensorStats {
+  const n = lengthOf(values);
   const first = laneSums(values);
   const { zeros, nan, inf } = first;
   const finite = n - nan - inf;
@@ -72,12 +91,14 @@ export function tensorStats(values: Float32Array, bins = 10): TensorStats {
 const addLanes = (l: Float64Array): number => l[0]! + l[1]! + (l[2]! + l[3]!);
 
 /** stats_sums (stats-module.ts): on SIMD up to n & ~3, the rest (or all, without SIMD) here, in the same lanes. */
-function laneSums(values: Float32Array): LaneSums {
-  const n = values.length;
-  const fast = simdLaneSums(values);
+function laneSums(src: Float32Source): LaneSums {
+  const n = lengthOf(src);
+  const fast = simdLaneSums(src);
   const r = fast ?? { sums: new Float64Array(4), min: new Float32Array(4).fill(Infinity), max: new Float32Array(4).fill(-Infinity), zeros: 0, nan: 0, inf: 0 };
-  for (let i = fast ? n & ~3 : 0; i < n; i++) {
-    const v = values[i]!;
+  const from = fast ? n & ~3 : 0;
+  const values = valuesFrom(src, from);
+  for (let i = from; i < n; i++) {
+    const v = values[i - from]!;
     if (v - v !== 0) {
       if (v !== v) r.nan++;
       else r.inf++;
@@ -96,17 +117,20 @@ function laneSums(values: Float32Array): LaneSums {
  * Per lane Σ (x − mean)² of the finite values (as stats_sq) and, when width > 0, their counts in
  * `bins` bins of `width` from `lo` (as stats_hist); null counts when width is 0.
  */
-function secondPass(values: Float32Array, mean: number, lo: number, width: number, bins: number): { squares: Float64Array; counts: Float64Array | null } {
-  const n = values.length;
-  const fast = simdSquaresAndHistogram(values, mean, lo, width, bins);
+function secondPass(src: Float32Source, mean: number, lo: number, width: number, bins: number): { squares: Float64Array; counts: Float64Array | null } {
+  const n = lengthOf(src);
+  const fast = simdSquaresAndHistogram(src, mean, lo, width, bins);
   const squares = fast?.squares ?? new Float64Array(4);
-  for (let i = fast ? n & ~3 : 0; i < n; i++) {
-    const v = values[i]!;
+  const from = fast ? n & ~3 : 0;
+  const tail = valuesFrom(src, from);
+  for (let i = from; i < n; i++) {
+    const v = tail[i - from]!;
     if (v - v !== 0) continue;
     const d = v - mean;
     squares[i & 3] += d * d;
   }
   if (fast || !(width > 0)) return { squares, counts: fast?.counts ?? null };
+  const values = tail; // from 0: without the kernels the tail is the whole tensor
   const counts = new Float64Array(bins);
   for (let i = 0; i < n; i++) {
     const v = values[i]!;

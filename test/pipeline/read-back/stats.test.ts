@@ -5,7 +5,8 @@
  */
 import { describe, expect, it } from "vitest";
 import { lcg, scalar } from "../../support/simd.js";
-import { tensorStats, type TensorStats } from "../../../src/pipeline/read-back/stats.js";
+import { tensorStats, tensorStatsOf, type TensorStats } from "../../../src/pipeline/read-back/stats.js";
+import { bf16BitsToF32, f16BitsToF32 } from "../../../src/quant/convert.js";
 
 /** The summary as stats.ts computed it before the lanes: one sequential float64 sum. */
 function reference(values: Float32Array, bins: number): TensorStats {
@@ -93,5 +94,21 @@ describe("tensorStats", () => {
     expect(Object.is(s.min, 0)).toBe(true);
     expect(tensorStats(Float32Array.of(-3, -0)).max).toBe(0);
     expect(Object.is(tensorStats(Float32Array.of(-3, -0)).max, 0)).toBe(true);
+  });
+
+  it("float16 and bfloat16 bits widened block by block give the stats of their float32 values", () => {
+    const r = lcg(7);
+    for (const n of [150_003, 5, 2]) {
+      const bits = Uint16Array.from({ length: n }, () => Math.floor(r() * 65536));
+      const bytes = new Uint8Array(bits.buffer);
+      for (const [dtype, widen] of [["BF16", bf16BitsToF32], ["F16", f16BitsToF32]] as const) {
+        const wide = new Float32Array(n);
+        widen(bits, wide);
+        const got = tensorStatsOf(dtype, bytes, 10);
+        expect(got).toEqual(tensorStats(wide, 10));
+        expect(got).toEqual(scalar(() => tensorStatsOf(dtype, bytes, 10)));
+        if (n > 1000) expect(got.nan + got.inf).toBeGreaterThan(0); // random bits hold NaN and Inf patterns
+      }
+    }
   });
 });
