@@ -1,4 +1,5 @@
 /** Floating tensor bytes as float32: the one decoding every command uses. */
+import type { Float32Source } from "../quant/wasm/kernels.js";
 import type { StDType } from "../formats/types.js";
 import { bf16BitsToF32, f16BitsToF32, f64ToF32 } from "../quant/convert.js";
 import { decodeFloat8 } from "../quant/float8.js";
@@ -38,4 +39,16 @@ export function floatValues(dtype: StDType, bytes: Uint8Array, scratch?: Float32
     default:
       return null;
   }
+}
+
+/**
+ * What the SIMD kernels read without a float32 copy: a float32 tensor's values in place, or a
+ * float16 / bfloat16 tensor's bit patterns (widened in the kernels block by block); null for
+ * other dtypes.
+ */
+export function float32Source(dtype: StDType, bytes: Uint8Array): Float32Source | null {
+  if (dtype === "F32") return floatValues(dtype, bytes);
+  if (dtype !== "BF16" && dtype !== "F16") return null;
+  const aligned = bytes.byteOffset % 2 === 0 ? bytes : bytes.slice();
+  return { bits: new Uint16Array(aligned.buffer, aligned.byteOffset, aligned.byteLength / 2), kind: dtype === "BF16" ? "bfloat16" : "float16" };
 }

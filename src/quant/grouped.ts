@@ -40,7 +40,7 @@
  * input NaN's sign and payload instead); Inf - Inf gives x86's default NaN 0xFFC00000.
  */
 import { KquantError } from "../errors.js";
-import { groupCount, type GroupRule } from "./groups.js";
+import { groupCount, padLastGroups, type GroupLayout, type GroupRule } from "./groups.js";
 import { roundHalfEven } from "./round.js";
 import type { Float32Source } from "./wasm/kernels.js";
 import {
@@ -88,19 +88,6 @@ export interface GroupedResult {
 }
 
 const WHAT = "abs_max_quantize_grouped_with_zero_point";
-
-/**
- * Where element (r, c)'s group parameters live. Both layouts walk the input in runs that are
- * contiguous in memory, along which the parameter index advances by `step`: a whole row with
- * step 1 when grouping along axis 0, one group of a row with step 0 along the last axis.
- */
-interface GroupLayout {
-  rows: number;
-  cols: number;
-  blockSize: number;
-  nGroups: number;
-  alongLast: boolean;
-}
 
 function forEachRun(L: GroupLayout, visit: (start: number, len: number, p: number, step: number) => void): void {
   const { rows, cols, blockSize, nGroups } = L;
@@ -265,21 +252,6 @@ export function quantizeRowGroupedPacked(
   return nonFinite === null ? null : { nonFinite };
 }
 
-/**
- * Keras pads a partial last group with zeros before min / max when there is more than one group:
- * 0 joins the range of the last group of each row (axis 1) or column (axis 0).
- */
-function padLastGroups(lo: Float32Array, hi: Float32Array, L: GroupLayout): void {
-  const along = L.alongLast ? L.cols : L.rows;
-  if (L.nGroups <= 1 || along % L.blockSize === 0) return;
-  const others = L.alongLast ? L.rows : L.cols;
-  const first = L.alongLast ? L.nGroups - 1 : (L.nGroups - 1) * L.cols;
-  const stride = L.alongLast ? L.nGroups : 1;
-  for (let o = 0, i = first; o < others; o++, i += stride) {
-    lo[i] = Math.min(lo[i]!, 0);
-    hi[i] = Math.max(hi[i]!, 0);
-  }
-}
 
 /** 2^23: a float32 at least this large is an integer, so it rounds to itself. */
 const F32_INTEGERS = 8388608;

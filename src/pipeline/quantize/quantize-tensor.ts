@@ -19,7 +19,7 @@ import { absMaxQuantizeGroupedWithZeroPoint, quantizeRowGroupedPacked } from "..
 import { packNibbles } from "../../quant/int4.js";
 import { simdQuantizeInt8 } from "../../quant/wasm/kernels.js";
 import { byteView, sizeOf, type Tensor } from "../../quant/tensor.js";
-import { floatValues } from "../float-values.js";
+import { float32Source, floatValues } from "../float-values.js";
 
 export type { StoredBytes };
 
@@ -68,10 +68,8 @@ function sourceTensor(step: QuantizeStep, bytes: Uint8Array, scratch?: Scratch):
  */
 function sixteenBitTensor(step: QuantizeStep, bytes: Uint8Array): Tensor<Uint16Array> | null {
   const { dtype, shape } = step.source;
-  if (dtype !== "BF16" && dtype !== "F16") return null;
-  const aligned = bytes.byteOffset % 2 === 0 ? bytes : bytes.slice();
-  const data = new Uint16Array(aligned.buffer, aligned.byteOffset, aligned.byteLength / 2);
-  return { dtype: dtype === "BF16" ? "bfloat16" : "float16", shape: [...shape], data };
+  const src = dtype === "F32" ? null : float32Source(dtype, bytes);
+  return src === null || src instanceof Float32Array ? null : { dtype: src.kind, shape: [...shape], data: src.bits };
 }
 
 /** Runs a kernel: its own checks (e.g. a backend that cannot reproduce what it would write) get the step's file and tensor. */
@@ -200,10 +198,9 @@ function rowGroupedPacked(
   const { spec, source } = step;
   if (source.shape.length !== 2) return null;
   const [rows, cols] = source.shape as [number, number];
-  const groups = rows * Math.ceil(cols / spec.blockSize!);
-  const sixteen = sixteenBitTensor(step, bytes);
-  const src = sixteen ? { bits: sixteen.data, kind: sixteen.dtype as "bfloat16" | "float16" } : source.dtype === "F32" ? floatValues("F32", bytes)! : null;
+  const src = float32Source(source.dtype, bytes);
   if (src === null) return null;
+  const groups = sizeOf(storedRole(step.stored, "zero")!.shape);
   const stored = {
     values: into?.values ?? new Uint8Array(sizeOf(storedRole(step.stored, "values")!.shape)),
     scale: into?.scale ?? new Uint8Array(groups * 4),

@@ -4,7 +4,7 @@
  * std of large tensors stay accurate.
  */
 import type { StDType } from "../../formats/types.js";
-import { floatValues } from "../float-values.js";
+import { float32Source, floatValues } from "../float-values.js";
 import { simdLaneSums, simdSquaresAndHistogram, type LaneSums } from "../../quant/wasm/stats-kernels.js";
 import { lengthOf, simdActive, type Float32Source } from "../../quant/wasm/kernels.js";
 import { bf16BitsToF32, f16BitsToF32 } from "../../quant/convert.js";
@@ -30,12 +30,8 @@ export interface TensorStats {
  * tensor would hold twice its bytes more in memory.
  */
 export function tensorStatsOf(dtype: StDType, bytes: Uint8Array, bins = 10): TensorStats {
-  if ((dtype === "BF16" || dtype === "F16") && simdActive()) {
-    const aligned = bytes.byteOffset % 2 === 0 ? bytes : bytes.slice();
-    const bits = new Uint16Array(aligned.buffer, aligned.byteOffset, aligned.byteLength / 2);
-    return tensorStats({ bits, kind: dtype === "BF16" ? "bfloat16" : "float16" }, bins);
-  }
-  return tensorStats(floatValues(dtype, bytes)!, bins);
+  const inPlace = simdActive() ? float32Source(dtype, bytes) : null;
+  return tensorStats(inPlace ?? floatValues(dtype, bytes)!, bins);
 }
 
 /** Elements [from, n) of `src` as float32 (a few: the tail the kernels leave, or all without them). */
@@ -130,10 +126,10 @@ function secondPass(src: Float32Source, mean: number, lo: number, width: number,
     squares[i & 3] += d * d;
   }
   if (fast || !(width > 0)) return { squares, counts: fast?.counts ?? null };
-  const values = tail; // from 0: without the kernels the tail is the whole tensor
+  // Without the kernels `tail` is the whole tensor (from 0).
   const counts = new Float64Array(bins);
   for (let i = 0; i < n; i++) {
-    const v = values[i]!;
+    const v = tail[i]!;
     if (v - v !== 0) continue;
     counts[Math.min(bins - 1, Math.floor((v - lo) / width))]!++;
   }

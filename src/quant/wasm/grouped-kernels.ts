@@ -5,7 +5,7 @@
  * fused block by block. As kernels.ts's drivers, each returns false / null where it does not
  * apply, and callers keep their scalar loops, which compute the same bits.
  */
-import type { GroupRule } from "../groups.js";
+import { padLastGroups, type GroupRule } from "../groups.js";
 import { CHUNK, H, OUT, PK, S, SC, X, Z8, forEachBlock, int8Bounds, lengthOf, simdFlushing, type Float32Source, type Kernels } from "./kernels.js";
 
 /**
@@ -181,18 +181,12 @@ export function simdRowGroupedQuantize(
   const h = Math.trunc(hi);
   const bs = Math.min(blockSize, cols); // keeps the kernel's byte arithmetic within 32 bits
   const nGroups = Math.ceil(cols / bs);
-  const padded = nGroups > 1 && cols % bs !== 0;
   const quant = rule.divide ? k.e.quant_groups_div : k.e.quant_groups;
   let nonFinite = false;
   forEachBlock(k, src, cols, (start, len, runs) => {
     k.e.minmax_groups(X, S, H, runs, cols, bs);
     const m = runs * nGroups;
-    if (padded) {
-      for (let j = nGroups - 1; j < m; j += nGroups) {
-        k.s[j] = Math.min(k.s[j]!, 0);
-        k.h[j] = Math.max(k.h[j]!, 0);
-      }
-    }
+    padLastGroups(k.s.subarray(0, m), k.h.subarray(0, m), { rows: runs, cols, blockSize: bs, nGroups, alongLast: true });
     nonFinite = groupParams(k, rule, m) || nonFinite;
     quant(X, S, H, OUT, runs, cols, bs, l, h);
     const at = (start / cols) * nGroups;
