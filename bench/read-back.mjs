@@ -9,6 +9,11 @@
  * --stats` of the source, interleaved run by run; medians, the largest peak RSS, and each
  * command's ratio to the quantize (targets: verify ≤ 0.5 ×, the others ≤ 1.5 ×; memory ≤ 2 × the
  * largest tensor + 150 MiB).
+ *
+ * `dequantize` writes the F32 tensors back, four to eight times the bytes quantize writes, so once
+ * those bytes pass the kernel's dirty-page limits its time is the disk's. Each run therefore also
+ * times `cp` of dequantize's output to a new file (after the same `sync`): the OS's floor for
+ * writing that many bytes right then, printed beside dequantize.
  */
 import { execFileSync } from "node:child_process";
 import { mkdirSync, readFileSync, rmSync } from "node:fs";
@@ -26,6 +31,8 @@ const MODES = {
   g32: ["--int4", "--block-size", "32"],
 };
 const TARGETS = { quantize: 1, verify: 0.5, "verify --against": 1.5, dequantize: 1.5, "inspect --stats": 1.5 };
+/** The row of the write floor: not a kquant command, so it has no target. */
+const FLOOR = "cp of dequantize's output";
 
 function option(args, name, fallback) {
   const at = args.indexOf(name);
@@ -51,6 +58,7 @@ export function runReadBackBench(args) {
     for (const mode of modes) {
       const quantized = join(work, `readback-${size}-${mode}.safetensors`);
       const restored = join(work, `readback-${size}-${mode}.f32.safetensors`);
+      const copied = `${restored}.copy`;
       const commands = {
         quantize: ["quantize", source, ...MODES[mode], "-o", quantized, "--force", "--quiet"],
         verify: ["verify", quantized],
@@ -59,8 +67,9 @@ export function runReadBackBench(args) {
         // The source's statistics: the same bytes quantize reads, summarised instead.
         "inspect --stats": ["inspect", source, "--stats"],
       };
-      const times = Object.fromEntries(Object.keys(commands).map((c) => [c, []]));
-      const rss = Object.fromEntries(Object.keys(commands).map((c) => [c, 0]));
+      const names = [...Object.keys(commands), FLOOR];
+      const times = Object.fromEntries(names.map((c) => [c, []]));
+      const rss = Object.fromEntries(names.map((c) => [c, 0]));
       const outputOf = { quantize: quantized, dequantize: restored };
       for (let run = 0; run < runs; run++) {
         for (const [name, argv] of Object.entries(commands)) {
@@ -77,11 +86,19 @@ export function runReadBackBench(args) {
           const m = measure(process.execPath, [kquant, ...argv]);
           times[name].push(m.seconds);
           rss[name] = Math.max(rss[name], m.rssMiB);
+          if (name === "dequantize") {
+            rmSync(copied, { force: true });
+            execFileSync("sync");
+            const floor = measure("cp", [restored, copied]);
+            times[FLOOR].push(floor.seconds);
+            rss[FLOOR] = Math.max(rss[FLOOR], floor.rssMiB);
+            rmSync(copied, { force: true });
+          }
         }
       }
       rmSync(restored, { force: true });
       const q = median(times.quantize);
-      for (const name of Object.keys(commands)) {
+      for (const name of names) {
         const t = median(times[name]);
         rows.push({ mode, name, runs, t, range: [Math.min(...times[name]), Math.max(...times[name])], ratio: t / q, rss: rss[name] });
       }
@@ -96,8 +113,13 @@ export function runReadBackBench(args) {
       "|---|---|---:|---:|---:|---:|---:|",
       ...rows.map(
         (r) =>
-          `| ${r.mode} | ${r.name} | ${f(r.t)} (${f(r.range[0])}-${f(r.range[1])}) | ${f(r.ratio)} | ${r.name === "quantize" ? "-" : `≤ ${TARGETS[r.name]}`} | ${f(r.rss, 0)} | ${f(bound, 0)} |`,
+          `| ${r.mode} | ${r.name} | ${f(r.t)} (${f(r.range[0])}-${f(r.range[1])}) | ${f(r.ratio)} | ${r.name in TARGETS && r.name !== "quantize" ? `≤ ${TARGETS[r.name]}` : "-"} | ${f(r.rss, 0)} | ${r.name === FLOOR ? "-" : f(bound, 0)} |`,
       ),
+      "",
+      ...modes.map((mode) => {
+        const t = (name) => rows.find((r) => r.mode === mode && r.name === name).t;
+        return `${mode}: dequantize / ${FLOOR} = ${f(t("dequantize") / t(FLOOR))}.`;
+      }),
     ];
     const table = lines.join("\n");
     process.stdout.write(`${table}\n`);
