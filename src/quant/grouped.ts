@@ -252,7 +252,6 @@ export function quantizeRowGroupedPacked(
   return nonFinite === null ? null : { nonFinite };
 }
 
-
 /** 2^23: a float32 at least this large is an integer, so it rounds to itself. */
 const F32_INTEGERS = 8388608;
 

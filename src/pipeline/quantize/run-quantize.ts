@@ -2,6 +2,7 @@
  * `kquant quantize`: formats → plan → kernels → writer, one tensor at a time, so memory stays
  * bounded by the largest tensor whatever the checkpoint's size.
  */
+import { constants as bufferConstants } from "node:buffer";
 import { basename } from "node:path";
 import { KquantError } from "../../errors.js";
 import { byteLengthOf, elementCountOf } from "../../formats/dtypes.js";
@@ -26,7 +27,6 @@ import { selectShards, type ShardSpec } from "./shard-select.js";
 import { streamParallel, type StreamContext, type StreamItem } from "./parallel-stream.js";
 import { startProgress } from "../progress.js";
 import { quantizeTensor, Scratch } from "./quantize-tensor.js";
-import { constants as bufferConstants } from "node:buffer";
 import { DEFAULT_WORKER_URL, defaultThreads, WorkerPool, workerAvailable } from "../workers.js";
 
 export interface QuantizeJob extends WriteOptions {

@@ -175,9 +175,10 @@ export async function runInspect(path: string, opts: InspectOptions = {}): Promi
       const byName = new Map(tensors.map((e) => [e.name, e]));
       await inOrder(
         floats,
-        // Float32 tensors are summarised in place, so a record holds its tensor and nothing else:
-        // two of the largest fit the bound (2 × the largest + 150 MiB), and both workers are busy
-        // even on tensors of hundreds of MiB. Other dtypes are widened to a float32 copy first.
+        // Float32 tensors are summarised in place on every engine, so a record holds its tensor and
+        // nothing else: two of the largest fit the bound (2 × the largest + 150 MiB), and both
+        // workers are busy even on tensors of hundreds of MiB. Other dtypes may be widened to a
+        // float32 copy first (float8 and float64 always, float16 and bfloat16 without SIMD).
         inFlight(pool, floats, (t) => t.byteLength, floats.every((t) => t.dtype === "F32") ? 2 * Math.max(...floats.map((t) => t.byteLength)) : 0),
         async (t) => stats(t.dtype, await reader.read(t.name, stats.buffer(t.byteLength)), opts.bins ?? 10),
         (s, t) => void (byName.get(t.name)!.stats = s),

@@ -116,7 +116,6 @@ function forEachGroupBlock(
   }
 }
 
-
 /** group_params on the first m groups of the S (min) and H (max) windows, whose padding lanes it zeroes first; true if some min or max is NaN or ±Inf. */
 function groupParams(k: Kernels, rule: GroupRule, m: number): boolean {
   k.s.fill(0, m, (m + 3) & ~3);

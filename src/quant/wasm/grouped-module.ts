@@ -24,21 +24,29 @@ import {
   F32,
   F32X4_ABS,
   F32X4_ADD,
+  F32X4_CONVERT_I32X4_S,
   F32X4_DIV,
+  F32X4_EQ,
+  F32X4_GT,
+  F32X4_LE,
   F32X4_LT,
   F32X4_MUL,
   F32X4_NE,
   F32X4_NEAREST,
+  F32X4_NEG,
   F32X4_SPLAT,
   F32X4_SUB,
   I32,
-  I32_ADD,
-  I32_SHL,
   I32X4_EXTRACT,
   I32X4_MAX_S,
+  I32X4_MIN_S,
   I32X4_SHL,
+  I32X4_SHR_S,
   I32X4_SPLAT,
   I32X4_TRUNC_SAT_S,
+  I32_ADD,
+  I32_SHL,
+  I32_STORE,
   I8X16_SHUFFLE,
   TINY_NOW,
   V128,
@@ -59,15 +67,6 @@ import {
   v128store,
   type Func,
 } from "./assembler.js";
-
-const F32X4_EQ = 0x41;
-const F32X4_LE = 0x45;
-const F32X4_GT = 0x44;
-const F32X4_NEG = 0xe1;
-const F32X4_CONVERT_I32X4_S = 0xfa;
-const I32X4_SHR_S = 0xac;
-const I32X4_MIN_S = 0xb6;
-const I32_STORE = 0x36;
 
 /** The bits grouped.ts stores for a NaN scale: the input's NaN, or x86's default NaN (Inf − Inf). */
 const POSITIVE_QNAN = 0x7fc00000;

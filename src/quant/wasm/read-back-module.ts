@@ -26,32 +26,51 @@
  */
 import {
   END,
-  F32_LOAD,
-  rowGroups,
   F32X4_ABS,
+  F32X4_CONVERT_I32X4_S,
   F32X4_LT,
   F32X4_MUL,
   F32X4_SPLAT,
+  F32_LOAD,
+  F64X2_ABS,
+  F64X2_ADD,
+  F64X2_EXTRACT,
+  F64X2_MUL,
+  F64X2_NE,
+  F64X2_PMAX,
+  F64X2_PROMOTE_LOW_F32X4,
+  F64X2_SUB,
+  F64_ADD,
+  F64_MAX,
+  F64_STORE,
+  I16X8_EXTEND_LOW_I8X16_S,
   I32,
-  I32_ADD,
-  I32_SHL,
+  I32X4_EXTEND_LOW_I16X8_S,
   I32X4_SPLAT,
   I32X4_SUB,
+  I32_ADD,
+  I32_LOAD8_S,
+  I32_SHL,
   I8X16_MAX_S,
+  I8X16_MAX_U,
   I8X16_MIN_S,
   I8X16_SHL,
-  I8X16_SPLAT,
+  I8X16_SHR_S,
   I8X16_SHUFFLE,
+  I8X16_SPLAT,
   MIN_NORMAL,
+  RETURN,
   V128,
   V128_AND,
   V128_ANDNOT,
   V128_ANY_TRUE,
+  V128_LOAD32_ZERO,
   f32c,
   get,
   i32c,
   loop,
   mem,
+  rowGroups,
   set,
   simd,
   tee,
@@ -59,26 +78,6 @@ import {
   v128store,
   type Func,
 } from "./assembler.js";
-
-const V128_LOAD32_ZERO = 0x5c;
-const I16X8_EXTEND_LOW_I8X16_S = 0x87;
-const I32X4_EXTEND_LOW_I16X8_S = 0xa7;
-const F32X4_CONVERT_I32X4_S = 0xfa;
-const F64X2_PROMOTE_LOW_F32X4 = 0x5f;
-const F64X2_ABS = 0xec;
-const F64X2_ADD = 0xf0;
-const F64X2_SUB = 0xf1;
-const F64X2_MUL = 0xf2;
-const F64X2_PMAX = 0xf7;
-const F64X2_NE = 0x48;
-const F64X2_EXTRACT = 0x21;
-const F64_ADD = 0xa0;
-const F64_MAX = 0xa5;
-const F64_STORE = 0x39;
-const RETURN = 0x0f;
-const I8X16_MAX_U = 0x79;
-const I8X16_SHR_S = 0x6c;
-const I32_LOAD8_S = 0x2c;
 
 /** Byte address base + i · shift (i an element index in local `i`). */
 const at = (base: number, i: number, shift: number): number[] => [...get(base), ...get(i), ...(shift > 0 ? [...i32c(shift), I32_SHL] : []), I32_ADD];

@@ -54,6 +54,8 @@ export function simdSquaresAndHistogram(values: Float32Source, mean: number, lo:
   const k = simd();
   if (k === null || bins > CHUNK) return null;
   const squares = new Float64Array(k.e.memory.buffer, OUT, 4);
+  // The counts follow the sums and may run on into the windows after OUT, which these kernels do
+  // not use: up to CHUNK of them stay inside the module's memory.
   const HIST = OUT + 32;
   const hist = new Int32Array(k.e.memory.buffer, HIST, bins);
   squares.fill(0);

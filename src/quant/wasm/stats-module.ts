@@ -16,19 +16,40 @@
  * without SIMD.
  */
 import {
+  END,
   F32,
-  F32_LOAD,
+  F32X4_EQ,
   F32X4_NE,
   F32X4_PMAX,
   F32X4_PMIN,
   F32X4_SPLAT,
   F32X4_SUB,
+  F32_EQ,
+  F32_LOAD,
+  F32_SUB,
+  F64,
+  F64X2_ADD,
+  F64X2_MUL,
+  F64X2_PROMOTE_LOW_F32X4,
+  F64X2_SPLAT,
+  F64X2_SUB,
+  F64_DIV,
+  F64_FLOOR,
+  F64_PROMOTE_F32,
+  F64_SUB,
   I32,
-  I32_ADD,
-  I32_SHL,
   I32X4_SPLAT,
   I32X4_SUB,
+  I32_ADD,
+  I32_LOAD,
+  I32_LT_S,
+  I32_SHL,
+  I32_STORE,
+  I32_TRUNC_SAT_F64_S,
+  I64X2_EXTEND_LOW_I32X4_S,
   I8X16_SHUFFLE,
+  IF,
+  SELECT,
   V128,
   V128_AND,
   V128_ANDNOT,
@@ -46,28 +67,6 @@ import {
   v128store,
   type Func,
 } from "./assembler.js";
-
-const F64 = 0x7c;
-const F32X4_EQ_ = 0x41;
-const F64X2_PROMOTE_LOW_F32X4 = 0x5f;
-const F64X2_SPLAT = 0x14;
-const F64X2_ADD = 0xf0;
-const F64X2_SUB = 0xf1;
-const F64X2_MUL = 0xf2;
-const I64X2_EXTEND_LOW_I32X4_S = 0xc7;
-const F64_PROMOTE_F32 = 0xbb;
-const F64_SUB = 0xa1;
-const F64_DIV = 0xa3;
-const F64_FLOOR = 0x9c;
-const F32_SUB = 0x93;
-const F32_EQ = 0x5b;
-const I32_LOAD = 0x28;
-const I32_STORE = 0x36;
-const I32_LT_S = 0x48;
-const SELECT = 0x1b;
-const IF = 0x04;
-const END = 0x0b;
-const I32_TRUNC_SAT_F64_S = [0xfc, 0x02];
 
 /** The upper two float32 lanes moved down, for f64x2.promote_low. */
 const HIGH_TO_LOW = [8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15];
@@ -95,11 +94,11 @@ function statsSums(): Func {
       ...loop(I, END_, 16, [
         ...get(X), ...get(I), I32_ADD, ...v128load(), ...set(V),
         // finite: v − v == 0; NaN: v != v; ±Inf: neither
-        ...get(V), ...get(V), ...simd(F32X4_SUB), ...get(ZERO), ...simd(F32X4_EQ_), ...set(FIN),
+        ...get(V), ...get(V), ...simd(F32X4_SUB), ...get(ZERO), ...simd(F32X4_EQ), ...set(FIN),
         ...get(V), ...get(V), ...simd(F32X4_NE), ...set(NANM),
         ...count(CN, get(NANM)),
         ...count(CI, [...i32c(-1), ...simd(I32X4_SPLAT), ...get(FIN), ...get(NANM), ...simd(V128_OR), ...simd(V128_ANDNOT)]),
-        ...count(CZ, [...get(V), ...get(ZERO), ...simd(F32X4_EQ_)]),
+        ...count(CZ, [...get(V), ...get(ZERO), ...simd(F32X4_EQ)]),
         ...get(MN), ...get(V), ...get(INF), ...get(FIN), ...simd(V128_BITSELECT), ...simd(F32X4_PMIN), ...set(MN),
         ...get(MX), ...get(V), ...get(NINF), ...get(FIN), ...simd(V128_BITSELECT), ...simd(F32X4_PMAX), ...set(MX),
         ...get(V), ...get(FIN), ...simd(V128_AND), ...set(VZ),
@@ -138,7 +137,7 @@ function statsSq(): Func {
       ...get(N), ...i32c(2), I32_SHL, ...set(END_),
       ...loop(I, END_, 16, [
         ...get(X), ...get(I), I32_ADD, ...v128load(), ...set(V),
-        ...get(V), ...get(V), ...simd(F32X4_SUB), ...get(ZERO), ...simd(F32X4_EQ_), ...set(FIN),
+        ...get(V), ...get(V), ...simd(F32X4_SUB), ...get(ZERO), ...simd(F32X4_EQ), ...set(FIN),
         ...half(SLO, false),
         ...half(SHI, true),
       ]),

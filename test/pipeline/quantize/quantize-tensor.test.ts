@@ -12,12 +12,12 @@ import { countNonFinite } from "../../../src/quant/finite.js";
 import { KERAS_BACKENDS } from "../../../src/quant/backend.js";
 import { absMaxQuantizeGroupedWithZeroPoint } from "../../../src/quant/grouped.js";
 import { packInt4 } from "../../../src/quant/int4.js";
-import { simdActive, useSimd } from "../../../src/quant/wasm/kernels.js";
+import { simdActive } from "../../../src/quant/wasm/kernels.js";
+import { scalar } from "../../support/simd.js";
 import { floatValues } from "../../../src/pipeline/float-values.js";
 import { f32ToF16Bits } from "../../../src/quant/convert.js";
 import { bytes, gaussian } from "../../support/files.js";
 import { QUANT_MODES, stepFor } from "../steps.js";
-
 
 /** `values` as the source bytes of `dtype` (bfloat16 by truncation, float16 rounded). */
 function sourceBytes(values: Float32Array, dtype: "F32" | "BF16" | "F16"): Uint8Array {
@@ -135,7 +135,6 @@ describe("two passes over row slices for scales that reduce over every row", () 
   }
 });
 
-
 describe("grouped int4 along the last axis, fused into one pass over the source", () => {
   /** Weights with what the per-group arithmetic must get right: constant groups, zeros, subnormals, wide ranges. */
   function awkward(rows: number, cols: number, seed: number): Float32Array {
@@ -164,17 +163,12 @@ describe("grouped int4 along the last axis, fused into one pass over the source"
           const planned = stepFor({ mode: "int4", blockSize }, [rows, cols], dtype);
           const step = { ...planned, spec: { ...planned.spec, backend } };
           const got = quantizeCounted(step, source).stored!;
-          const was = useSimd(false);
-          try {
-            const want = absMaxQuantizeGroupedWithZeroPoint({ dtype: "float32", shape: [rows, cols], data: widened }, blockSize, { axis: 1, backend });
-            const packed = packInt4(want.values, 1).packed.data;
-            const at = `${rows}×${cols} block ${blockSize} on ${backend}`;
-            expect(Array.from(got.values), at).toEqual(Array.from(bytes(packed)));
-            expect(Array.from(got.scale), at).toEqual(Array.from(bytes(want.scale.data)));
-            expect(Array.from(got.zero!), at).toEqual(Array.from(bytes(want.zeroPoint.data)));
-          } finally {
-            useSimd(was);
-          }
+          const want = scalar(() => absMaxQuantizeGroupedWithZeroPoint({ dtype: "float32", shape: [rows, cols], data: widened }, blockSize, { axis: 1, backend }));
+          const packed = scalar(() => packInt4(want.values, 1).packed.data);
+          const at = `${rows}×${cols} block ${blockSize} on ${backend}`;
+          expect(Array.from(got.values), at).toEqual(Array.from(bytes(packed)));
+          expect(Array.from(got.scale), at).toEqual(Array.from(bytes(want.scale.data)));
+          expect(Array.from(got.zero!), at).toEqual(Array.from(bytes(want.zeroPoint.data)));
         }
       }
     });
