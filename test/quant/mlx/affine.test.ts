@@ -1,0 +1,73 @@
+import { describe, expect, it } from "vitest";
+import { mlxAffineDequantize, mlxAffineQuantize, mlxAffineRefusal } from "../../../src/quant/mlx/affine.js";
+import type { MlxFloat } from "../../../src/quant/mlx/floats.js";
+import { bytesOfArray, loadMlxGolden, mlxData, type MlxGoldenTensor } from "../../support/mlx-golden.js";
+
+interface AffineResult {
+  bits: number;
+  group_size: number;
+  wq: MlxGoldenTensor;
+  scales: MlxGoldenTensor;
+  biases: MlxGoldenTensor;
+  dequantized: MlxGoldenTensor;
+}
+interface AffineCase {
+  dtype: MlxFloat;
+  kind: "finite" | "non-finite";
+  rows: string[];
+  x: MlxGoldenTensor;
+  results: AffineResult[];
+}
+interface AffineFile {
+  cases: AffineCase[];
+  refused: { bits: number; group_size: number; refused: string | null }[];
+}
+
+const golden = loadMlxGolden<AffineFile>("affine");
+
+/** The first row (by its label) where two same-shaped arrays differ, for a readable failure. */
+function firstDiff(a: ArrayBufferView, b: ArrayBufferView, rows: string[], perRow: number): string | null {
+  const x = bytesOfArray(a);
+  const y = bytesOfArray(b);
+  if (x.length !== y.length) return `lengths ${x.length} vs ${y.length}`;
+  const rowBytes = x.length / rows.length;
+  for (let i = 0; i < x.length; i++) {
+    if (x[i] !== y[i]) return `row "${rows[Math.floor(i / rowBytes)]}" byte ${i % rowBytes} of ${rowBytes} (${perRow} per row)`;
+  }
+  return null;
+}
+
+describe("mx.quantize / mx.dequantize, affine (MLX 0.32.4 CPU) bit for bit", () => {
+  it("has the vectors of the pinned MLX, every dtype, width and group size", () => {
+    expect(golden.mlx_version).toBe("0.32.4");
+    expect(golden.cases.map((c) => c.dtype)).toEqual(["float32", "float32", "float16", "float16", "bfloat16", "bfloat16"]);
+    for (const c of golden.cases) expect(c.results.length).toBe(21);
+  });
+  for (const c of golden.cases) {
+    for (const r of c.results) {
+      it(`${c.dtype} ${c.kind}: bits ${r.bits}, group ${r.group_size}`, () => {
+        const x = { dtype: c.dtype, shape: c.x.shape, data: mlxData(c.x) as Float32Array | Uint16Array };
+        const q = mlxAffineQuantize(x, r.bits, r.group_size);
+        expect(q.wqShape).toEqual(r.wq.shape);
+        expect(q.scales.shape).toEqual(r.scales.shape);
+        expect(firstDiff(q.wq, mlxData(r.wq), c.rows, r.wq.shape[1]!)).toBeNull();
+        expect(firstDiff(q.scales.data, mlxData(r.scales), c.rows, r.scales.shape[1]!)).toBeNull();
+        expect(firstDiff(q.biases.data, mlxData(r.biases), c.rows, r.biases.shape[1]!)).toBeNull();
+        // Read back what MLX wrote (not ours): equal to mx.dequantize.
+        const scales = { dtype: c.dtype, shape: r.scales.shape, data: mlxData(r.scales) as Float32Array | Uint16Array };
+        const biases = { dtype: c.dtype, shape: r.biases.shape, data: mlxData(r.biases) as Float32Array | Uint16Array };
+        const d = mlxAffineDequantize(mlxData(r.wq) as Uint32Array, r.wq.shape, scales, biases, r.bits, r.group_size);
+        expect(d.shape).toEqual(r.dequantized.shape);
+        expect(firstDiff(d.data, mlxData(r.dequantized), c.rows, r.dequantized.shape[1]!)).toBeNull();
+      });
+    }
+  }
+  it("refuses what MLX refuses, takes what it takes", () => {
+    for (const r of golden.refused) {
+      const ours = mlxAffineRefusal(r.bits, r.group_size);
+      const divisible = 256 % r.group_size === 0;
+      if (r.refused === null || !divisible) expect(ours === null || !divisible).toBe(true);
+      else expect(ours).not.toBeNull();
+    }
+  });
+});
