@@ -1,0 +1,164 @@
+/**
+ * MLX's microscaling float modes, bit for bit as `mx.quantize(w, mode=...)` and `mx.dequantize`
+ * compute them on the CPU (mlx[cpu] 0.32.4: the op graph `fp_quantize` / `fp_dequantize` in
+ * mlx/ops.cpp, each op rounding to the input's dtype; docs/mlx-reference.md gives each rule and
+ * fixtures/mlx/ pins it):
+ *
+ *   mxfp4  groups of 32, fp4 e2m1 codes, E8M0 scale bytes (2^(byte − 127))
+ *   mxfp8  groups of 32, fp8 e4m3 codes, E8M0 scale bytes
+ *   nvfp4  groups of 16, fp4 e2m1 codes, fp8 e4m3 scale bytes (no global scale)
+ *
+ * Shapes: w [rows, cols]; wq U32 [rows, cols·bits/32] (codes little-endian, element i at bit i·bits
+ * of the row's word stream); scales U8 [rows, cols/group].
+ */
+import { KquantError } from "../../errors.js";
+import { f32Bits, f32FromBits, roundTo, storeAs, valuesOf, type MlxFloat } from "./floats.js";
+import type { MlxFloatTensor } from "./affine.js";
+import { rint } from "./affine.js";
+
+/** MLX's microscaling modes. */
+export type MlxFpMode = "mxfp4" | "mxfp8" | "nvfp4";
+
+/** Each mode's one group size and bit width (MLX takes no other). */
+export const MLX_FP_MODES: Readonly<Record<MlxFpMode, { groupSize: number; bits: number }>> = {
+  mxfp4: { groupSize: 32, bits: 4 },
+  mxfp8: { groupSize: 32, bits: 8 },
+  nvfp4: { groupSize: 16, bits: 4 },
+};
+
+/** MLX's refusal of a group size or bit width for `mode`, as one line; null when MLX takes them. */
+export function mlxFpRefusal(mode: MlxFpMode, bits: number, groupSize: number): string | null {
+  const m = MLX_FP_MODES[mode];
+  if (groupSize !== m.groupSize) return `MLX's ${mode} takes group size ${m.groupSize} only, not ${groupSize}`;
+  if (bits !== m.bits) return `MLX's ${mode} takes ${m.bits} bits only, not ${bits}`;
+  return null;
+}
+
+/** fp4 e2m1 code → value, MLX's order (codes 8..15 are the negatives, 8 is −0). */
+export const FP4_VALUES: readonly number[] = [0, 0.5, 1, 1.5, 2, 3, 4, 6, -0, -0.5, -1, -1.5, -2, -3, -4, -6];
+
+/**
+ * float32 value → fp8 e4m3 byte as MLX's CPU ToFP8 (mlx/backend/cpu/unary_ops.h): round to
+ * nearest even, |x| ≥ 464 (and ±inf, and NaN) saturate to ±448 (0x7e | sign), subnormals kept.
+ */
+export function mlxToFp8(x: number): number {
+  let bits = f32Bits(x);
+  if (Number.isNaN(x)) bits = 0xffc00000; // x86's default NaN (JS keeps no NaN sign)
+  const sign = (bits >>> 24) & 0x80;
+  const a = bits & 0x7fffffff;
+  if (a >= 543 << 21) return sign | 0x7e;
+  if (a < 121 << 23) {
+    // f + 2^14 in float32 rounds the value to a multiple of 2^-9 (ties to even)
+    const low = (f32Bits(Math.fround(f32FromBits(a) + 16384)) - (141 << 23)) & 0xff;
+    return sign | low;
+  }
+  const odd = (a >>> 20) & 1;
+  return sign | (((a + (((7 - 127) << 23) >>> 0) + 0x7ffff + odd) >>> 20) & 0xff);
+}
+
+/** fp8 e4m3 byte → float32 value as MLX's FromFP8 (0x7f / 0xff read as ±480, not NaN). */
+export function mlxFromFp8(b: number): number {
+  const v = (b & 127) << 7; // float16 bits
+  const e = v >>> 10;
+  const m = v & 0x3ff;
+  const mag = (e === 0 ? m * 2 ** -24 : (1024 + m) * 2 ** (e - 25)) * 256;
+  return b & 128 ? -mag : mag;
+}
+
+/** argmin over FP4_VALUES of |v − lut| as MLX's graph computes it (each difference stored in `dt`; first minimum wins). */
+function fp4Code(v: number, dt: MlxFloat): number {
+  let best = 0;
+  let bestD = NaN;
+  for (let i = 0; i < 16; i++) {
+    const d = Math.abs(roundTo(v - FP4_VALUES[i]!, dt));
+    if (i === 0 || d < bestD || (Number.isNaN(d) && !Number.isNaN(bestD))) {
+      best = i;
+      bestD = d;
+    }
+  }
+  return best;
+}
+
+/** float → uint8 as the compiled cast does on x86 (to int32, truncated; out of range is 0x80000000). */
+function toUint8(x: number): number {
+  const t = Math.trunc(x);
+  return Number.isFinite(t) && t >= -(2 ** 31) && t < 2 ** 31 ? t & 0xff : 0;
+}
+
+/** mx.quantize in mode mxfp4 / mxfp8 / nvfp4 on the CPU: the packed codes and uint8 scales. */
+export function mlxFpQuantize(w: MlxFloatTensor, mode: MlxFpMode): { wq: Uint32Array; wqShape: number[]; scales: Uint8Array; scalesShape: number[] } {
+  const { groupSize, bits } = MLX_FP_MODES[mode];
+  if (w.shape.length < 2) throw new KquantError(`mx.quantize needs at least 2 dimensions, this is [${w.shape.join(", ")}]`);
+  const cols = w.shape[w.shape.length - 1]!;
+  if (cols % groupSize !== 0) throw new KquantError(`the last dimension ${cols} is not a multiple of ${mode}'s group size ${groupSize}`);
+  const dt = w.dtype;
+  const x = valuesOf(w.data, dt);
+  const groups = x.length / groupSize;
+  const maxval = bits === 4 ? 6 : 448;
+  const wq = new Uint32Array((x.length * bits) / 32);
+  const scales = new Uint8Array(groups);
+  const q = new Float64Array(groupSize);
+  for (let g = 0; g < groups; g++) {
+    const start = g * groupSize;
+    let amax = -Infinity;
+    for (let j = 0; j < groupSize; j++) {
+      const a = Math.abs(x[start + j]!);
+      if (!(a <= amax)) amax = a; // max reduction: a NaN wins
+    }
+    let s = roundTo(amax / maxval, dt);
+    let wscale: number; // what w is divided by
+    let tail: (v: number) => number = (v) => v; // nvfp4 multiplies by the float32 1.0
+    if (groupSize === 16) {
+      scales[g] = mlxToFp8(s);
+      wscale = roundTo(mlxFromFp8(scales[g]!), dt);
+      tail = (v) => Math.fround(v);
+    } else {
+      const e = s === 0 ? 0 : Math.ceil(Math.log2(s));
+      wscale = roundTo(2 ** e, dt);
+      scales[g] = toUint8(roundTo(e + 127, dt));
+      s = e;
+    }
+    for (let j = 0; j < groupSize; j++) q[j] = tail(roundTo(x[start + j]! / wscale, dt));
+    const diffType: MlxFloat = groupSize === 16 ? "float32" : dt;
+    for (let j = 0; j < groupSize; j++) {
+      const i = start + j;
+      const code = bits === 4 ? fp4Code(q[j]!, diffType) : mlxToFp8(q[j]!);
+      const bit = i * bits;
+      wq[bit >>> 5] = (wq[bit >>> 5]! | (code << (bit & 31))) >>> 0;
+    }
+  }
+  const lead = w.shape.slice(0, -1);
+  return { wq, wqShape: [...lead, (cols * bits) / 32], scales, scalesShape: [...lead, cols / groupSize] };
+}
+
+/**
+ * mx.dequantize(wq, scales, mode=...) on the CPU, into `dtype` (MLX's default is bfloat16):
+ * code value · scale, with the scale 2^(byte − 127) (mxfp) or the e4m3 byte's value (nvfp4), each
+ * op stored in `dtype`.
+ */
+export function mlxFpDequantize(
+  wq: Uint32Array,
+  wqShape: readonly number[],
+  scales: Uint8Array,
+  mode: MlxFpMode,
+  dtype: MlxFloat = "bfloat16",
+): MlxFloatTensor {
+  const { groupSize, bits } = MLX_FP_MODES[mode];
+  const count = (wq.length * 32) / bits;
+  if (scales.length * groupSize !== count) throw new KquantError(`${scales.length} scales of ${groupSize} do not cover ${count} codes`);
+  const bytes = new Uint8Array(wq.buffer, wq.byteOffset, wq.byteLength);
+  const scaleOf = new Float64Array(scales.length);
+  for (let g = 0; g < scales.length; g++) {
+    scaleOf[g] =
+      groupSize === 16
+        ? roundTo(roundTo(mlxFromFp8(scales[g]!), dtype), dtype)
+        : roundTo(2 ** roundTo(scales[g]! - 127, dtype), dtype);
+  }
+  const out = new Float64Array(count);
+  for (let i = 0; i < count; i++) {
+    const v = bits === 4 ? FP4_VALUES[(bytes[i >>> 1]! >>> ((i & 1) * 4)) & 15]! : roundTo(mlxFromFp8(bytes[i]!), dtype);
+    out[i] = roundTo(v * scaleOf[Math.floor(i / groupSize)]!, dtype);
+  }
+  const lead = wqShape.slice(0, -1);
+  return { dtype, shape: [...lead, (wqShape[wqShape.length - 1]! * 32) / bits], data: storeAs(out, dtype) };
+}
