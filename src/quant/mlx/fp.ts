@@ -14,7 +14,6 @@
 import { KquantError } from "../../errors.js";
 import { f32Bits, f32FromBits, roundTo, storeAs, valuesOf, type MlxFloat } from "./floats.js";
 import type { MlxFloatTensor } from "./affine.js";
-import { rint } from "./affine.js";
 
 /** MLX's microscaling modes. */
 export type MlxFpMode = "mxfp4" | "mxfp8" | "nvfp4";
@@ -40,10 +39,11 @@ export const FP4_VALUES: readonly number[] = [0, 0.5, 1, 1.5, 2, 3, 4, 6, -0, -0
 /**
  * float32 value → fp8 e4m3 byte as MLX's CPU ToFP8 (mlx/backend/cpu/unary_ops.h): round to
  * nearest even, |x| ≥ 464 (and ±inf, and NaN) saturate to ±448 (0x7e | sign), subnormals kept.
+ * A NaN's sign (which a JS number does not carry) is `negativeNaN`.
  */
-export function mlxToFp8(x: number): number {
-  let bits = f32Bits(x);
-  if (Number.isNaN(x)) bits = 0xffc00000; // x86's default NaN (JS keeps no NaN sign)
+export function mlxToFp8(x: number, negativeNaN = false): number {
+  if (Number.isNaN(x)) return negativeNaN ? 0xfe : 0x7e;
+  const bits = f32Bits(x);
   const sign = (bits >>> 24) & 0x80;
   const a = bits & 0x7fffffff;
   if (a >= 543 << 21) return sign | 0x7e;
@@ -79,10 +79,17 @@ function fp4Code(v: number, dt: MlxFloat): number {
   return best;
 }
 
-/** float → uint8 as the compiled cast does on x86 (to int32, truncated; out of range is 0x80000000). */
+/** float → uint8 as MLX's cast does on x86 (to int32, truncated, low byte; NaN and out of range are 0x80000000). */
 function toUint8(x: number): number {
   const t = Math.trunc(x);
   return Number.isFinite(t) && t >= -(2 ** 31) && t < 2 ** 31 ? t & 0xff : 0;
+}
+
+/** Whether element i of a stored float tensor has its sign bit set (a NaN's included). */
+function negative(w: MlxFloatTensor, i: number): boolean {
+  const d = w.data;
+  if (w.dtype === "float32") return new Uint32Array(d.buffer, d.byteOffset + i * 4, 1)[0]! >>> 31 === 1;
+  return (d[i]! & 0x8000) !== 0;
 }
 
 /** mx.quantize in mode mxfp4 / mxfp8 / nvfp4 on the CPU: the packed codes and uint8 scales. */
@@ -101,28 +108,30 @@ export function mlxFpQuantize(w: MlxFloatTensor, mode: MlxFpMode): { wq: Uint32A
   for (let g = 0; g < groups; g++) {
     const start = g * groupSize;
     let amax = -Infinity;
-    for (let j = 0; j < groupSize; j++) {
+    for (let j = 0; j < groupSize && !Number.isNaN(amax); j++) {
       const a = Math.abs(x[start + j]!);
-      if (!(a <= amax)) amax = a; // max reduction: a NaN wins
+      if (!(a <= amax)) amax = a; // max reduction: a NaN wins, and stays
     }
-    let s = roundTo(amax / maxval, dt);
+    const s = roundTo(amax / maxval, dt);
     let wscale: number; // what w is divided by
-    let tail: (v: number) => number = (v) => v; // nvfp4 multiplies by the float32 1.0
     if (groupSize === 16) {
-      scales[g] = mlxToFp8(s);
+      scales[g] = mlxToFp8(s); // s · (float32 1.0): float32, exact
       wscale = roundTo(mlxFromFp8(scales[g]!), dt);
-      tail = (v) => Math.fround(v);
     } else {
-      const e = s === 0 ? 0 : Math.ceil(Math.log2(s));
+      // ceil(log2(s)), exact; a NaN or infinite s makes the int32 cast's INT_MIN, so w is
+      // divided by 2^INT_MIN = 0 and the byte is the low byte of (INT_MIN + 127) stored in dt.
+      const l = s === 0 ? 0 : Math.ceil(Math.log2(s));
+      const e = Number.isFinite(l) ? l : -(2 ** 31);
       wscale = roundTo(2 ** e, dt);
       scales[g] = toUint8(roundTo(e + 127, dt));
-      s = e;
     }
-    for (let j = 0; j < groupSize; j++) q[j] = tail(roundTo(x[start + j]! / wscale, dt));
+    for (let j = 0; j < groupSize; j++) q[j] = roundTo(x[start + j]! / wscale, dt);
+    // nvfp4's quotient is multiplied by a float32 1.0, so its distances to the fp4 values are float32
     const diffType: MlxFloat = groupSize === 16 ? "float32" : dt;
     for (let j = 0; j < groupSize; j++) {
       const i = start + j;
-      const code = bits === 4 ? fp4Code(q[j]!, diffType) : mlxToFp8(q[j]!);
+      // x/0 keeps x's NaN (its sign from the stored bits); 0/0 is x86's default NaN (sign set)
+      const code = bits === 4 ? fp4Code(q[j]!, diffType) : mlxToFp8(q[j]!, Number.isNaN(x[i]!) ? negative(w, i) : true);
       const bit = i * bits;
       wq[bit >>> 5] = (wq[bit >>> 5]! | (code << (bit & 31))) >>> 0;
     }
