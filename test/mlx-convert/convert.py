@@ -1,0 +1,111 @@
+"""Makes a tiny random Llama (numpy, nothing downloaded) and converts it with the real
+mlx_lm.convert in every quantization mode, bit width, group size and --dtype the comparison needs.
+
+Usage: convert.py WORK_DIR. Writes WORK_DIR/float (the Hugging Face folder, float32), one folder per
+conversion and WORK_DIR/cases.json listing them. intermediate_size 192 is not a multiple of 128, so
+at group size 128 mlx_lm leaves down_proj float (its rule, checked on the TypeScript side).
+"""
+
+import contextlib
+import io
+import json
+import os
+import sys
+
+import numpy as np
+from safetensors.numpy import save_file
+
+VOCAB = 256
+HIDDEN = 128
+INTER = 192
+LAYERS = 2
+HEADS = 4
+KV_HEADS = 2
+
+
+def make_model(folder):
+    os.makedirs(folder)
+    rng = np.random.default_rng(0)
+    head = HIDDEN // HEADS
+    shapes = {"model.embed_tokens.weight": (VOCAB, HIDDEN), "model.norm.weight": (HIDDEN,), "lm_head.weight": (VOCAB, HIDDEN)}
+    for i in range(LAYERS):
+        p = f"model.layers.{i}."
+        shapes |= {
+            p + "self_attn.q_proj.weight": (HIDDEN, HIDDEN),
+            p + "self_attn.k_proj.weight": (KV_HEADS * head, HIDDEN),
+            p + "self_attn.v_proj.weight": (KV_HEADS * head, HIDDEN),
+            p + "self_attn.o_proj.weight": (HIDDEN, HIDDEN),
+            p + "mlp.gate_proj.weight": (INTER, HIDDEN),
+            p + "mlp.up_proj.weight": (INTER, HIDDEN),
+            p + "mlp.down_proj.weight": (HIDDEN, INTER),
+            p + "input_layernorm.weight": (HIDDEN,),
+            p + "post_attention_layernorm.weight": (HIDDEN,),
+        }
+    tensors = {}
+    for name, shape in shapes.items():
+        if name.endswith("norm.weight"):
+            tensors[name] = (1 + 0.1 * rng.standard_normal(shape)).astype(np.float32)
+        else:
+            tensors[name] = (0.02 * rng.standard_normal(shape)).astype(np.float32)
+    save_file(tensors, os.path.join(folder, "model.safetensors"), metadata={"format": "pt"})
+    config = {
+        "architectures": ["LlamaForCausalLM"],
+        "model_type": "llama",
+        "vocab_size": VOCAB,
+        "hidden_size": HIDDEN,
+        "intermediate_size": INTER,
+        "num_hidden_layers": LAYERS,
+        "num_attention_heads": HEADS,
+        "num_key_value_heads": KV_HEADS,
+        "max_position_embeddings": 128,
+        "rms_norm_eps": 1e-6,
+        "rope_theta": 10000.0,
+        "tie_word_embeddings": False,
+        "bos_token_id": 1,
+        "eos_token_id": 2,
+        "torch_dtype": "float32",
+    }
+    with open(os.path.join(folder, "config.json"), "w") as f:
+        json.dump(config, f, indent=2)
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    words = ["<unk>", "<s>", "</s>"] + [f"w{i}" for i in range(VOCAB - 3)]
+    tok = Tokenizer(models.WordLevel({w: i for i, w in enumerate(words)}, unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>", bos_token="<s>", eos_token="</s>").save_pretrained(folder)
+
+
+def conversions():
+    dtypes = ["bfloat16", "float16", "float32"]
+    out = []
+    k = 0
+    for bits in (1, 2, 3, 4, 5, 6, 8):
+        for group in (32, 64, 128):
+            out.append(("affine", bits, group, dtypes[k % 3]))
+            k += 1
+    for mode in ("mxfp4", "mxfp8", "nvfp4"):
+        for dtype in dtypes:
+            out.append((mode, None, None, dtype))
+    out.append(("affine", None, None, None))  # mlx_lm's defaults, the model's own dtype
+    return out
+
+
+def main(work):
+    from mlx_lm import convert
+
+    source = os.path.join(work, "float")
+    make_model(source)
+    cases = []
+    for mode, bits, group, dtype in conversions():
+        name = f"{mode}-b{bits or 'default'}-g{group or 'default'}-{dtype or 'model'}"
+        folder = os.path.join(work, name)
+        with contextlib.redirect_stdout(io.StringIO()):
+            convert(source, folder, quantize=True, q_group_size=group, q_bits=bits, q_mode=mode, dtype=dtype)
+        cases.append({"folder": folder, "mode": mode, "bits": bits, "group_size": group, "dtype": dtype or "float32"})
+    with open(os.path.join(work, "cases.json"), "w") as f:
+        json.dump({"source": source, "cases": cases}, f, indent=1)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])

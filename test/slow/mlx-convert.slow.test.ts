@@ -1,0 +1,113 @@
+/**
+ * kquant's MLX kernels against the real mlx_lm.convert (0.32.2, mlx[cpu] 0.32.4): a tiny random
+ * Llama (test/mlx-convert/convert.py, made at test time) converted in every affine width × group
+ * size, mxfp4, mxfp8 and nvfp4, under each --dtype; every tensor mlx_lm wrote must be what the
+ * kernels make from the float source cast to that dtype, byte for byte, the float ones the cast
+ * itself, and config.json's `quantization` mlx_lm's {group_size, bits, mode}. Also pins which
+ * tensors mlx_lm quantizes (Linear and Embedding weights whose last dimension the group divides).
+ */
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { openTensors } from "../../src/formats/open.js";
+import type { TensorReader } from "../../src/formats/types.js";
+import { mlxAffineQuantize } from "../../src/quant/mlx/affine.js";
+import { storeAs, type MlxFloat } from "../../src/quant/mlx/floats.js";
+import { MLX_FP_MODES, mlxFpQuantize, type MlxFpMode } from "../../src/quant/mlx/fp.js";
+
+const root = fileURLToPath(new URL("../../", import.meta.url));
+
+interface Case {
+  folder: string;
+  mode: "affine" | MlxFpMode;
+  bits: number | null;
+  group_size: number | null;
+  dtype: MlxFloat;
+}
+
+let work = "";
+let cases: Case[] = [];
+let source = "";
+
+beforeAll(() => {
+  work = mkdtempSync(join(tmpdir(), "kquant-mlx-convert-"));
+  const python = execFileSync("bash", [join(root, "scripts/pyenv.sh"), "mlx"], { encoding: "utf8" }).trim();
+  execFileSync(python, [join(root, "test/mlx-convert/convert.py"), work], {
+    env: { ...process.env, HF_HUB_OFFLINE: "1", TRANSFORMERS_OFFLINE: "1", PYTHONWARNINGS: "ignore" },
+    stdio: ["ignore", "ignore", "inherit"],
+  });
+  const manifest = JSON.parse(readFileSync(join(work, "cases.json"), "utf8")) as { source: string; cases: Case[] };
+  source = manifest.source;
+  cases = manifest.cases;
+}, 10 * 60_000);
+
+afterAll(() => {
+  if (work) rmSync(work, { recursive: true, force: true });
+});
+
+const bytes = (a: ArrayBufferView) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
+const DTYPE_TAG: Record<MlxFloat, string> = { float32: "F32", float16: "F16", bfloat16: "BF16" };
+
+async function f32Of(reader: TensorReader, name: string): Promise<Float32Array> {
+  const b = await reader.read(name);
+  return new Float32Array(b.buffer, b.byteOffset, b.byteLength / 4);
+}
+
+describe("mlx_lm.convert's folders equal kquant's MLX kernels on the same source, byte for byte", () => {
+  it("converts in every mode, width, group size and dtype", async () => {
+    expect(cases.length).toBe(31);
+    const src = await openTensors(source);
+    try {
+      for (const c of cases) {
+        const out = await openTensors(c.folder);
+        try {
+          const mode = c.mode;
+          const group = c.group_size ?? (mode === "affine" ? 64 : MLX_FP_MODES[mode].groupSize);
+          const bits = c.bits ?? (mode === "affine" ? 4 : MLX_FP_MODES[mode].bits);
+          const config = JSON.parse(readFileSync(join(c.folder, "config.json"), "utf8")) as Record<string, unknown>;
+          const params = { group_size: group, bits, mode };
+          expect(config.quantization, c.folder).toEqual(params);
+          expect(config.quantization_config, c.folder).toEqual(params);
+          const names = new Set(out.tensors.map((t) => t.name));
+          const expected = new Set<string>();
+          for (const t of src.tensors) {
+            const base = t.name.replace(/\.weight$/, "");
+            const quantizable = t.name.endsWith(".weight") && t.shape.length === 2 && !t.name.includes("norm") && t.shape[1]! % group === 0;
+            const x = storeAs(await f32Of(src, t.name), c.dtype);
+            const label = `${c.folder}: ${t.name}`;
+            if (!quantizable) {
+              expected.add(t.name);
+              const info = out.tensors.find((o) => o.name === t.name)!;
+              expect(info?.dtype, label).toBe(DTYPE_TAG[c.dtype]);
+              expect(bytes(await out.read(t.name)).equals(bytes(x)), label).toBe(true);
+              continue;
+            }
+            const w = { dtype: c.dtype, shape: t.shape, data: x };
+            const got = async (n: string) => bytes(await out.read(`${base}.${n}`));
+            if (mode === "affine") {
+              const q = mlxAffineQuantize(w, bits, group);
+              expect((await got("weight")).equals(bytes(q.wq)), `${label} codes`).toBe(true);
+              expect((await got("scales")).equals(bytes(q.scales.data)), `${label} scales`).toBe(true);
+              expect((await got("biases")).equals(bytes(q.biases.data)), `${label} biases`).toBe(true);
+              expected.add(`${base}.biases`);
+            } else {
+              const q = mlxFpQuantize(w, mode);
+              expect((await got("weight")).equals(bytes(q.wq)), `${label} codes`).toBe(true);
+              expect((await got("scales")).equals(bytes(q.scales)), `${label} scales`).toBe(true);
+            }
+            expected.add(`${base}.weight`);
+            expected.add(`${base}.scales`);
+          }
+          expect([...names].sort(), c.folder).toEqual([...expected].sort());
+        } finally {
+          await out.close();
+        }
+      }
+    } finally {
+      await src.close();
+    }
+  }, 10 * 60_000);
+});
