@@ -65,18 +65,41 @@ export function mlxFromFp8(b: number): number {
   return b & 128 ? -mag : mag;
 }
 
-/** argmin over FP4_VALUES of |v − lut| as MLX's graph computes it (each difference stored in `dt`; first minimum wins). */
-function fp4Code(v: number, dt: MlxFloat): number {
+/** argmin over FP4_VALUES of |v − lut| as MLX's graph computes it: each difference stored in `dt`, the first minimum wins. */
+export function fp4CodeScan(v: number, dt: MlxFloat): number {
   let best = 0;
-  let bestD = NaN;
-  for (let i = 0; i < 16; i++) {
+  let bestD = Math.abs(roundTo(v - FP4_VALUES[0]!, dt));
+  for (let i = 1; i < 16; i++) {
     const d = Math.abs(roundTo(v - FP4_VALUES[i]!, dt));
-    if (i === 0 || d < bestD || (Number.isNaN(d) && !Number.isNaN(bestD))) {
+    if (d < bestD) {
       best = i;
       bestD = d;
     }
   }
-  return best;
+  return best; // a NaN v has NaN distances only: code 0
+}
+
+/** The fp4 magnitudes, ascending (codes 0..7). */
+const FP4_GRID = FP4_VALUES.slice(0, 8);
+
+/**
+ * fp4CodeScan's answer from the two grid values around |v| alone, for |v| ≤ 8: there every other
+ * entry is at least 0.5 farther, more than the dtype's rounding of a distance below 14 can close,
+ * so only the two neighbours can be (rounded) nearest; on a (rounded) tie the lower magnitude comes
+ * first in the table, and a negative v next to 0 takes +0 (code 0, before −0). Past 8, distances
+ * of a large |v| can round together, and the scan decides.
+ */
+export function fp4Code(v: number, dt: MlxFloat): number {
+  const a = Math.abs(v);
+  if (!(a <= 8)) return fp4CodeScan(v, dt);
+  let hi = 1;
+  while (hi < 7 && FP4_GRID[hi]! < a) hi++;
+  const lo = a <= FP4_GRID[hi]! && hi > 0 && FP4_GRID[hi - 1]! <= a ? hi - 1 : hi;
+  const sign = v < 0 || Object.is(v, -0) ? 8 : 0;
+  const dLo = Math.abs(roundTo(a - FP4_GRID[lo]!, dt));
+  const dHi = Math.abs(roundTo(a - FP4_GRID[hi]!, dt));
+  const k = dHi < dLo ? hi : lo;
+  return k === 0 ? 0 : sign | k;
 }
 
 /** float → uint8 as MLX's cast does on x86 (to int32, truncated, low byte; NaN and out of range are 0x80000000). */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { MLX_FP_MODES, mlxFpDequantize, mlxFpQuantize, mlxFpRefusal, type MlxFpMode } from "../../../src/quant/mlx/fp.js";
-import { f32FromBits, type MlxFloat } from "../../../src/quant/mlx/floats.js";
+import { MLX_FP_MODES, fp4Code, fp4CodeScan, mlxFpDequantize, mlxFpQuantize, mlxFpRefusal, type MlxFpMode } from "../../../src/quant/mlx/fp.js";
+import { bf16Value, f16Value, f32Bits, f32FromBits, type MlxFloat } from "../../../src/quant/mlx/floats.js";
 import { bytesOfArray, loadMlxGolden, mlxData, type MlxGoldenTensor } from "../../support/mlx-golden.js";
 
 interface FpResult {
@@ -100,5 +100,36 @@ describe("mx.quantize / mx.dequantize, mxfp4 / mxfp8 / nvfp4 (MLX 0.32.4 CPU) bi
       expect(d.scales_shape).toEqual([1, 256 / groupSize]);
       expect(d.wq_shape).toEqual([1, (256 * bits) / 32]);
     }
+  });
+});
+
+describe("fp4Code's two-neighbour search equals the full 16-entry argmin MLX runs", () => {
+  for (const dt of ["float16", "bfloat16"] as const) {
+    it(`on every ${dt} value, as each dtype's and as float32 distances`, () => {
+      const of = dt === "float16" ? f16Value : bf16Value;
+      let checked = 0;
+      for (let h = 0; h < 65536; h++) {
+        const v = of(h);
+        for (const diff of [dt, "float32"] as const) {
+          if (fp4Code(v, diff) !== fp4CodeScan(v, diff)) throw new Error(`${dt} 0x${h.toString(16)} (${v}) in ${diff}: ${fp4Code(v, diff)} vs ${fp4CodeScan(v, diff)}`);
+        }
+        checked++;
+      }
+      expect(checked).toBe(65536);
+    });
+  }
+  it("on float32 values around every tie and at random", () => {
+    const values: number[] = [];
+    for (const g of [0, 0.25, 0.5, 0.75, 1, 1.25, 1.5, 1.75, 2, 2.5, 3, 3.5, 4, 5, 6, 7, 8]) {
+      let x = Math.fround(g);
+      for (let k = 0; k < 8; k++) x = f32FromBits(f32Bits(x) + 1);
+      for (let k = 0; k < 16; k++, x = f32FromBits(f32Bits(x) - 1)) values.push(x, -x);
+    }
+    let seed = 12345;
+    for (let i = 0; i < 20000; i++) {
+      seed = (seed * 1103515245 + 12345) >>> 0;
+      values.push(Math.fround((seed / 2 ** 32) * 20 - 10));
+    }
+    for (const v of values) expect(fp4Code(v, "float32"), `${v}`).toBe(fp4CodeScan(v, "float32"));
   });
 });
