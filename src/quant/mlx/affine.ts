@@ -11,7 +11,7 @@
  *   biases  dtype [rows, cols/groupSize]   and the weight reads back as scales · u + biases
  */
 import { KquantError } from "../../errors.js";
-import { roundTo, storeAs, valuesOf, type MlxFloat } from "./floats.js";
+import { rounderOf, storeAs, valuesOf, type MlxFloat } from "./floats.js";
 
 /** The bit widths mx.quantize takes in affine mode. */
 export const MLX_AFFINE_BITS: readonly number[] = [1, 2, 3, 4, 5, 6, 8];
@@ -170,9 +170,10 @@ export function mlxAffineDequantize(
   const b = valuesOf(biases.data, dtype);
   const u = mlxUnpackCodes(wq, count, bits);
   const out = new Float64Array(count);
+  const round = rounderOf(dtype);
   for (let i = 0; i < count; i++) {
     const g = Math.floor(i / groupSize);
-    out[i] = roundTo(roundTo(u[i]! * s[g]!, dtype) + b[g]!, dtype);
+    out[i] = round(round(u[i]! * s[g]!) + b[g]!);
   }
   return { dtype, shape: [...wqShape.slice(0, -1), cols], data: storeAs(out, dtype) };
 }

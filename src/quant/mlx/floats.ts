@@ -75,9 +75,28 @@ export function bf16Bits(x: number): number {
 
 /** x (any number) stored as `dtype`, read back as a number: float32 rounding, then the 16-bit store. */
 export function roundTo(x: number, dtype: MlxFloat): number {
+  return ROUNDERS[dtype](x);
+}
+
+/** bfloat16's store and read-back in one step (round to nearest even on the float32 bits). */
+function roundBf16(x: number): number {
+  F32[0] = x;
+  const b = U32[0]!;
+  if ((b & 0x7fffffff) > 0x7f800000) return NaN;
+  U32[0] = (b + 0x7fff + ((b >>> 16) & 1)) & 0xffff0000;
+  return F32[0]!;
+}
+
+function roundF16(x: number): number {
   const f = Math.fround(x);
-  if (dtype === "float32" || Number.isNaN(f)) return f;
-  return dtype === "float16" ? f16Value(f16Bits(f)) : bf16Value(bf16Bits(f));
+  return Number.isNaN(f) ? f : f16Value(f16Bits(f));
+}
+
+const ROUNDERS: Readonly<Record<MlxFloat, (x: number) => number>> = { float32: Math.fround, float16: roundF16, bfloat16: roundBf16 };
+
+/** The store-and-read-back of `dtype` as one function (roundTo without the dispatch, for loops). */
+export function rounderOf(dtype: MlxFloat): (x: number) => number {
+  return ROUNDERS[dtype];
 }
 
 /** The values of a float32 tensor's data or a float16 / bfloat16 tensor's bit patterns, as float32 numbers. */

@@ -12,7 +12,7 @@
  * of the row's word stream); scales U8 [rows, cols/group].
  */
 import { KquantError } from "../../errors.js";
-import { f32Bits, f32FromBits, roundTo, storeAs, valuesOf, type MlxFloat } from "./floats.js";
+import { f32Bits, f32FromBits, rounderOf, roundTo, storeAs, valuesOf, type MlxFloat } from "./floats.js";
 import type { MlxFloatTensor } from "./affine.js";
 
 /** MLX's microscaling modes. */
@@ -67,10 +67,11 @@ export function mlxFromFp8(b: number): number {
 
 /** argmin over FP4_VALUES of |v − lut| as MLX's graph computes it: each difference stored in `dt`, the first minimum wins. */
 export function fp4CodeScan(v: number, dt: MlxFloat): number {
+  const r = rounderOf(dt);
   let best = 0;
-  let bestD = Math.abs(roundTo(v - FP4_VALUES[0]!, dt));
+  let bestD = Math.abs(r(v - FP4_VALUES[0]!));
   for (let i = 1; i < 16; i++) {
-    const d = Math.abs(roundTo(v - FP4_VALUES[i]!, dt));
+    const d = Math.abs(r(v - FP4_VALUES[i]!));
     if (d < bestD) {
       best = i;
       bestD = d;
@@ -96,8 +97,9 @@ export function fp4Code(v: number, dt: MlxFloat): number {
   while (hi < 7 && FP4_GRID[hi]! < a) hi++;
   const lo = a <= FP4_GRID[hi]! && hi > 0 && FP4_GRID[hi - 1]! <= a ? hi - 1 : hi;
   const sign = v < 0 || Object.is(v, -0) ? 8 : 0;
-  const dLo = Math.abs(roundTo(a - FP4_GRID[lo]!, dt));
-  const dHi = Math.abs(roundTo(a - FP4_GRID[hi]!, dt));
+  const r = rounderOf(dt);
+  const dLo = Math.abs(r(a - FP4_GRID[lo]!));
+  const dHi = Math.abs(r(a - FP4_GRID[hi]!));
   const k = dHi < dLo ? hi : lo;
   return k === 0 ? 0 : sign | k;
 }
@@ -128,6 +130,7 @@ export function mlxFpQuantize(w: MlxFloatTensor, mode: MlxFpMode): { wq: Uint32A
   const wq = new Uint32Array((x.length * bits) / 32);
   const scales = new Uint8Array(groups);
   const q = new Float64Array(groupSize);
+  const round = rounderOf(dt);
   for (let g = 0; g < groups; g++) {
     const start = g * groupSize;
     let amax = -Infinity;
@@ -148,7 +151,7 @@ export function mlxFpQuantize(w: MlxFloatTensor, mode: MlxFpMode): { wq: Uint32A
       wscale = roundTo(2 ** e, dt);
       scales[g] = toUint8(roundTo(e + 127, dt));
     }
-    for (let j = 0; j < groupSize; j++) q[j] = roundTo(x[start + j]! / wscale, dt);
+    for (let j = 0; j < groupSize; j++) q[j] = round(x[start + j]! / wscale);
     // nvfp4's quotient is multiplied by a float32 1.0, so its distances to the fp4 values are float32
     const diffType: MlxFloat = groupSize === 16 ? "float32" : dt;
     for (let j = 0; j < groupSize; j++) {
@@ -187,9 +190,10 @@ export function mlxFpDequantize(
         : roundTo(2 ** roundTo(scales[g]! - 127, dtype), dtype);
   }
   const out = new Float64Array(count);
+  const round = rounderOf(dtype);
   for (let i = 0; i < count; i++) {
     const v = bits === 4 ? FP4_VALUES[(bytes[i >>> 1]! >>> ((i & 1) * 4)) & 15]! : roundTo(mlxFromFp8(bytes[i]!), dtype);
-    out[i] = roundTo(v * scaleOf[Math.floor(i / groupSize)]!, dtype);
+    out[i] = round(v * scaleOf[Math.floor(i / groupSize)]!);
   }
   const lead = wqShape.slice(0, -1);
   return { dtype, shape: [...lead, (wqShape[wqShape.length - 1]! * 32) / bits], data: storeAs(out, dtype) };
