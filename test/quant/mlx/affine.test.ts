@@ -80,3 +80,28 @@ describe("mx.quantize / mx.dequantize, affine (MLX 0.32.4 CPU) bit for bit", () 
     }
   });
 });
+
+interface StackedCase {
+  dtype: MlxFloat;
+  bits: number;
+  group_size: number;
+  x: MlxGoldenTensor;
+  wq: MlxGoldenTensor;
+  scales: MlxGoldenTensor;
+  biases: MlxGoldenTensor;
+}
+
+describe("mx.quantize of stacked weights [experts, out, in] (mlx_lm's SwitchLinear)", () => {
+  const stacked = loadMlxGolden<{ stacked: StackedCase[] }>("affine").stacked;
+  it("has 3-D cases", () => expect(stacked.map((s) => s.x.shape.length)).toEqual([3, 3, 3]));
+  for (const s of stacked) {
+    it(`${s.dtype} bits ${s.bits} group ${s.group_size}: groups along the last axis, leading axes kept`, () => {
+      const q = mlxAffineQuantize({ dtype: s.dtype, shape: s.x.shape, data: mlxData(s.x) as Float32Array | Uint16Array }, s.bits, s.group_size);
+      expect(q.wqShape).toEqual(s.wq.shape);
+      expect(q.scales.shape).toEqual(s.scales.shape);
+      expect(bytesOfArray(q.wq).equals(bytesOfArray(mlxData(s.wq)))).toBe(true);
+      expect(bytesOfArray(q.scales.data).equals(bytesOfArray(mlxData(s.scales)))).toBe(true);
+      expect(bytesOfArray(q.biases.data).equals(bytesOfArray(mlxData(s.biases)))).toBe(true);
+    });
+  }
+});
