@@ -12,7 +12,7 @@
  * of the row's word stream); scales U8 [rows, cols/group].
  */
 import { KquantError } from "../../errors.js";
-import { f32Bits, f32FromBits, rounderOf, roundTo, storeAs, valuesOf, type MlxFloat } from "./floats.js";
+import { bf16Bits, bf16Value, f16Bits, f16Value, f32Bits, f32FromBits, rounderOf, roundTo, storeAs, valuesOf, type MlxFloat } from "./floats.js";
 import type { MlxFloatTensor } from "./affine.js";
 
 /** MLX's microscaling modes. */
@@ -104,6 +104,24 @@ export function fp4Code(v: number, dt: MlxFloat): number {
   return k === 0 ? 0 : sign | k;
 }
 
+const FP4_TABLES = new Map<string, Uint8Array>();
+
+/**
+ * The fp4 code of every float16 (or bfloat16) bit pattern, distances in `diff`: 64 KiB, built once,
+ * so a 16-bit quotient's code is one lookup.
+ */
+function fp4Table(dt: "float16" | "bfloat16", diff: MlxFloat): Uint8Array {
+  const key = `${dt}/${diff}`;
+  let t = FP4_TABLES.get(key);
+  if (t === undefined) {
+    t = new Uint8Array(65536);
+    const of = dt === "float16" ? f16Value : bf16Value;
+    for (let h = 0; h < 65536; h++) t[h] = fp4Code(of(h), diff);
+    FP4_TABLES.set(key, t);
+  }
+  return t;
+}
+
 /** float → uint8 as MLX's cast does on x86 (to int32, truncated, low byte; NaN and out of range are 0x80000000). */
 function toUint8(x: number): number {
   const t = Math.trunc(x);
@@ -131,6 +149,10 @@ export function mlxFpQuantize(w: MlxFloatTensor, mode: MlxFpMode): { wq: Uint32A
   const scales = new Uint8Array(groups);
   const q = new Float64Array(groupSize);
   const round = rounderOf(dt);
+  // nvfp4's quotient is multiplied by a float32 1.0, so its distances to the fp4 values are float32
+  const diffType: MlxFloat = groupSize === 16 ? "float32" : dt;
+  const table = bits === 4 && dt !== "float32" ? fp4Table(dt, diffType) : null;
+  const bitsOf = dt === "float16" ? f16Bits : dt === "bfloat16" ? bf16Bits : null;
   for (let g = 0; g < groups; g++) {
     const start = g * groupSize;
     let amax = -Infinity;
@@ -151,13 +173,22 @@ export function mlxFpQuantize(w: MlxFloatTensor, mode: MlxFpMode): { wq: Uint32A
       wscale = roundTo(2 ** e, dt);
       scales[g] = toUint8(roundTo(e + 127, dt));
     }
+    if (table !== null) {
+      // fp4 of a 16-bit quotient: its bit pattern indexes the codes
+      for (let j = 0; j < groupSize; j++) {
+        const i = start + j;
+        const code = table[bitsOf!(Math.fround(x[i]! / wscale))]!;
+        wq[i >>> 3] = (wq[i >>> 3]! | (code << ((i & 7) * 4))) >>> 0;
+      }
+      continue;
+    }
     for (let j = 0; j < groupSize; j++) q[j] = round(x[start + j]! / wscale);
-    // nvfp4's quotient is multiplied by a float32 1.0, so its distances to the fp4 values are float32
-    const diffType: MlxFloat = groupSize === 16 ? "float32" : dt;
     for (let j = 0; j < groupSize; j++) {
       const i = start + j;
-      // x/0 keeps x's NaN (its sign from the stored bits); 0/0 is x86's default NaN (sign set)
-      const code = bits === 4 ? fp4Code(q[j]!, diffType) : mlxToFp8(q[j]!, Number.isNaN(x[i]!) ? negative(w, i) : true);
+      // The quotient is stored in dt before the cast: x/0 keeps x's NaN and 0/0 makes x86's default
+      // NaN (sign set), and float32 / float16 keep that sign where bfloat16 stores every NaN positive.
+      const nanSign = dt !== "bfloat16" && (Number.isNaN(x[i]!) ? negative(w, i) : true);
+      const code = bits === 4 ? fp4Code(q[j]!, diffType) : mlxToFp8(q[j]!, nanSign);
       const bit = i * bits;
       wq[bit >>> 5] = (wq[bit >>> 5]! | (code << (bit & 31))) >>> 0;
     }
