@@ -21,7 +21,8 @@ import { KquantError } from "../errors.js";
 import { isFloat8, type QuantSpec } from "../plan/spec.js";
 import type { StoredGeometry } from "../plan/stored.js";
 import { bytesOfF32, f32Of, moduleOf, reciprocals } from "./bytes.js";
-import { packRows, unpackRows, unsignedCodes, wordsPerRow } from "./codes.js";
+import { mlxAffineDequantize } from "../quant/mlx/affine.js";
+import { packRows, unsignedCodes, wordsPerRow } from "./codes.js";
 import type { Layout, LayoutTensor, SourceTensor, WrittenTensor } from "./layout.js";
 
 /** The group sizes mlx.core.quantize takes for affine int4 and int8. */
@@ -88,23 +89,19 @@ function written(source: SourceTensor, g: StoredGeometry): WrittenTensor[] {
   ];
 }
 
-/** What mx.dequantize computes: scales · u + biases in float32, each operation rounded. */
+/** What mx.dequantize computes (src/quant/mlx/affine.ts): scales · u + biases in float32, each operation rounded. */
 function dequantize(source: SourceTensor, g: StoredGeometry, bytes: ReadonlyMap<string, Uint8Array>): Float32Array {
   const group = checkGeometry(source, g);
   const base = moduleOf(source.name);
   const [out, inF] = source.shape as [number, number];
-  const groups = inF / group;
-  const u = unpackRows(bytes.get(`${base}.weight`)!, out, inF, bitsOf(g)).u;
-  const scales = f32Of(bytes.get(`${base}.scales`)!);
-  const biases = f32Of(bytes.get(`${base}.biases`)!);
-  const x = new Float32Array(out * inF);
-  for (let r = 0; r < out; r++) {
-    for (let c = 0; c < inF; c++) {
-      const j = r * groups + Math.floor(c / group);
-      x[r * inF + c] = Math.fround(scales[j]! * u[r * inF + c]!) + biases[j]!;
-    }
-  }
-  return x;
+  const bits = bitsOf(g);
+  const w = bytes.get(`${base}.weight`)!;
+  const aligned = w.byteOffset % 4 === 0 ? w : w.slice();
+  const wq = new Uint32Array(aligned.buffer, aligned.byteOffset, aligned.byteLength / 4);
+  const groupsShape = [out, inF / group];
+  const scales = { dtype: "float32" as const, shape: groupsShape, data: f32Of(bytes.get(`${base}.scales`)!) };
+  const biases = { dtype: "float32" as const, shape: groupsShape, data: f32Of(bytes.get(`${base}.biases`)!) };
+  return mlxAffineDequantize(wq, [out, wordsPerRow(inF, bits)], scales, biases, bits, group).data as Float32Array;
 }
 
 /** config.json with `quantization: {group_size, bits}` (and mlx_lm's copy under quantization_config); tensors of another size or width named per module. */
