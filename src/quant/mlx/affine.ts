@@ -45,13 +45,21 @@ export function mlxAffineRefusal(bits: number, groupSize: number): string | null
   return null;
 }
 
-function checkShape(shape: readonly number[], groupSize: number): [number, number] {
+/**
+ * [rows, cols] of a tensor MLX quantizes in groups of `groupSize` (leading dims folded into rows),
+ * or why not in one line: fewer than 2 dimensions, a last dimension the group does not divide,
+ * data of another length than the shape's.
+ */
+export function mlxRowsCols(w: Pick<MlxFloatTensor, "shape" | "data">, groupSize: number, what = "the group size"): [number, number] {
+  const shape = w.shape;
   if (shape.length < 2) throw new KquantError(`mx.quantize needs at least 2 dimensions, this is [${shape.join(", ")}]`);
   const cols = shape[shape.length - 1]!;
   if (cols % groupSize !== 0) {
-    throw new KquantError(`the last dimension ${cols} is not a multiple of the group size ${groupSize}`);
+    throw new KquantError(`the last dimension ${cols} is not a multiple of ${what} ${groupSize}`);
   }
-  return [shape.slice(0, -1).reduce((a, b) => a * b, 1), cols];
+  const rows = shape.slice(0, -1).reduce((a, b) => a * b, 1);
+  if (rows * cols !== w.data.length) throw new KquantError(`shape [${shape.join(", ")}] holds ${rows * cols} values, the data ${w.data.length}`);
+  return [rows, cols];
 }
 
 const EPS = Math.fround(1e-7);
@@ -72,7 +80,7 @@ export function rint(x: number): number {
 export function mlxAffineQuantize(w: MlxFloatTensor, bits: number, groupSize: number): MlxAffineQuantized {
   const refusal = mlxAffineRefusal(bits, groupSize);
   if (refusal) throw new KquantError(refusal);
-  const [rows, cols] = checkShape(w.shape, groupSize);
+  const [rows, cols] = mlxRowsCols(w, groupSize);
   const x = valuesOf(w.data, w.dtype);
   const nBins = (1 << bits) - 1;
   const groups = (rows * cols) / groupSize;

@@ -13,7 +13,7 @@
  */
 import { KquantError } from "../../errors.js";
 import { bf16Bits, bf16Value, f16Bits, f16Value, f32Bits, f32FromBits, rounderOf, roundTo, storeAs, valuesOf, type MlxFloat } from "./floats.js";
-import type { MlxFloatTensor } from "./affine.js";
+import { mlxRowsCols, type MlxFloatTensor } from "./affine.js";
 
 /** MLX's microscaling modes. */
 export type MlxFpMode = "mxfp4" | "mxfp8" | "nvfp4";
@@ -138,9 +138,7 @@ function negative(w: MlxFloatTensor, i: number): boolean {
 /** mx.quantize in mode mxfp4 / mxfp8 / nvfp4 on the CPU: the packed codes and uint8 scales. */
 export function mlxFpQuantize(w: MlxFloatTensor, mode: MlxFpMode): { wq: Uint32Array; wqShape: number[]; scales: Uint8Array; scalesShape: number[] } {
   const { groupSize, bits } = MLX_FP_MODES[mode];
-  if (w.shape.length < 2) throw new KquantError(`mx.quantize needs at least 2 dimensions, this is [${w.shape.join(", ")}]`);
-  const cols = w.shape[w.shape.length - 1]!;
-  if (cols % groupSize !== 0) throw new KquantError(`the last dimension ${cols} is not a multiple of ${mode}'s group size ${groupSize}`);
+  const cols = mlxRowsCols(w, groupSize, `${mode}'s group size`)[1];
   const dt = w.dtype;
   const x = valuesOf(w.data, dt);
   const groups = x.length / groupSize;

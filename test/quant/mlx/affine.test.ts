@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { mlxAffineDequantize, mlxAffineQuantize, mlxAffineRefusal } from "../../../src/quant/mlx/affine.js";
 import type { MlxFloat } from "../../../src/quant/mlx/floats.js";
+import { mlxFpQuantize } from "../../../src/quant/mlx/fp.js";
 import { bytesOfArray, loadMlxGolden, mlxData, type MlxGoldenTensor } from "../../support/mlx-golden.js";
 
 interface AffineResult {
@@ -104,4 +105,15 @@ describe("mx.quantize of stacked weights [experts, out, in] (mlx_lm's SwitchLine
       expect(bytesOfArray(q.biases.data).equals(bytesOfArray(mlxData(s.biases)))).toBe(true);
     });
   }
+});
+
+describe("what MLX cannot quantize is refused in one line", () => {
+  const f32 = (shape: number[], n = shape.reduce((a, b) => a * b, 1)) => ({ dtype: "float32" as const, shape, data: new Float32Array(n) });
+  it("fewer than 2 dimensions, a last dimension the group does not divide, data of another length", () => {
+    expect(() => mlxAffineQuantize(f32([64]), 4, 64)).toThrow(/^mx.quantize needs at least 2 dimensions, this is \[64\]$/);
+    expect(() => mlxAffineQuantize(f32([2, 96]), 4, 64)).toThrow(/^the last dimension 96 is not a multiple of the group size 64$/);
+    expect(() => mlxAffineQuantize(f32([2, 64], 100), 4, 64)).toThrow(/^shape \[2, 64\] holds 128 values, the data 100$/);
+    expect(() => mlxFpQuantize(f32([2, 48]), "mxfp4")).toThrow(/^the last dimension 48 is not a multiple of mxfp4's group size 32$/);
+    expect(mlxFpQuantize(f32([2, 48]), "nvfp4").scalesShape).toEqual([2, 3]);
+  });
 });
