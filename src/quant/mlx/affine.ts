@@ -9,6 +9,9 @@
  *                                      of the row at bit i·bits (3-, 5- and 6-bit codes cross words)
  *   scales  dtype [rows, cols/groupSize]
  *   biases  dtype [rows, cols/groupSize]   and the weight reads back as scales · u + biases
+ *
+ * Every group fills whole uint32 words (32·bits bits for every accepted size), so any block of
+ * whole rows quantizes on its own into the matching slice of words, scales and biases.
  */
 import { KquantError } from "../../errors.js";
 import { rounderOf, storeAs, valuesOf, type MlxFloat } from "./floats.js";
