@@ -104,20 +104,21 @@ export function fp4Code(v: number, dt: MlxFloat): number {
   return k === 0 ? 0 : sign | k;
 }
 
-const FP4_TABLES = new Map<string, Uint8Array>();
+const CODE_TABLES = new Map<string, Uint8Array>();
 
 /**
- * The fp4 code of every float16 (or bfloat16) bit pattern, distances in `diff`: 64 KiB, built once,
+ * The code of every float16 (or bfloat16) bit pattern: fp4 with distances in `diff`, or fp8
+ * ("e4m3"; a NaN pattern's entry is unused, the caller knows the NaN's sign): 64 KiB, built once,
  * so a 16-bit quotient's code is one lookup.
  */
-function fp4Table(dt: "float16" | "bfloat16", diff: MlxFloat): Uint8Array {
+function codeTable(dt: "float16" | "bfloat16", diff: MlxFloat | "e4m3"): Uint8Array {
   const key = `${dt}/${diff}`;
-  let t = FP4_TABLES.get(key);
+  let t = CODE_TABLES.get(key);
   if (t === undefined) {
     t = new Uint8Array(65536);
     const of = dt === "float16" ? f16Value : bf16Value;
-    for (let h = 0; h < 65536; h++) t[h] = fp4Code(of(h), diff);
-    FP4_TABLES.set(key, t);
+    for (let h = 0; h < 65536; h++) t[h] = diff === "e4m3" ? mlxToFp8(of(h)) : fp4Code(of(h), diff);
+    CODE_TABLES.set(key, t);
   }
   return t;
 }
@@ -135,6 +136,18 @@ function negative(w: MlxFloatTensor, i: number): boolean {
   return (d[i]! & 0x8000) !== 0;
 }
 
+/**
+ * The sign of a NaN quotient w[i] / scale as stored in w's dtype before the fp8 cast: x/0 keeps
+ * an input NaN (its sign from the stored bits) and 0/0 makes x86's default NaN (sign set);
+ * float32 and float16 keep that sign, bfloat16 stores every NaN positive.
+ */
+function quotientNaNNegative(w: MlxFloatTensor, i: number): boolean {
+  if (w.dtype === "bfloat16") return false;
+  const d = w.data;
+  const isNaN = w.dtype === "float32" ? Number.isNaN(d[i]!) : (d[i]! & 0x7c00) === 0x7c00 && (d[i]! & 0x3ff) !== 0;
+  return isNaN ? negative(w, i) : true;
+}
+
 /** mx.quantize in mode mxfp4 / mxfp8 / nvfp4 on the CPU: the packed codes and uint8 scales. */
 export function mlxFpQuantize(w: MlxFloatTensor, mode: MlxFpMode): { wq: Uint32Array; wqShape: number[]; scales: Uint8Array; scalesShape: number[] } {
   const { groupSize, bits } = MLX_FP_MODES[mode];
@@ -149,7 +162,7 @@ export function mlxFpQuantize(w: MlxFloatTensor, mode: MlxFpMode): { wq: Uint32A
   const round = rounderOf(dt);
   // nvfp4's quotient is multiplied by a float32 1.0, so its distances to the fp4 values are float32
   const diffType: MlxFloat = groupSize === 16 ? "float32" : dt;
-  const table = bits === 4 && dt !== "float32" ? fp4Table(dt, diffType) : null;
+  const table = dt === "float32" ? null : codeTable(dt, bits === 4 ? diffType : "e4m3");
   const bitsOf = dt === "float16" ? f16Bits : dt === "bfloat16" ? bf16Bits : null;
   for (let g = 0; g < groups; g++) {
     const start = g * groupSize;
@@ -171,8 +184,8 @@ export function mlxFpQuantize(w: MlxFloatTensor, mode: MlxFpMode): { wq: Uint32A
       wscale = roundTo(2 ** e, dt);
       scales[g] = toUint8(roundTo(e + 127, dt));
     }
-    if (table !== null) {
-      // fp4 of a 16-bit quotient: its bit pattern indexes the codes
+    if (table !== null && bits === 4) {
+      // fp4 of a 16-bit quotient: its bit pattern indexes the codes (a NaN's pattern gives code 0)
       for (let j = 0; j < groupSize; j++) {
         const i = start + j;
         const code = table[bitsOf!(Math.fround(x[i]! / wscale))]!;
@@ -180,13 +193,20 @@ export function mlxFpQuantize(w: MlxFloatTensor, mode: MlxFpMode): { wq: Uint32A
       }
       continue;
     }
+    if (table !== null) {
+      // fp8 of a 16-bit quotient, one byte each; a NaN's sign is the stored quotient's (below)
+      const bytes = new Uint8Array(wq.buffer, wq.byteOffset, wq.byteLength);
+      for (let j = 0; j < groupSize; j++) {
+        const i = start + j;
+        const v = x[i]! / wscale;
+        bytes[i] = v === v ? table[bitsOf!(Math.fround(v))]! : mlxToFp8(NaN, quotientNaNNegative(w, i));
+      }
+      continue;
+    }
     for (let j = 0; j < groupSize; j++) q[j] = round(x[start + j]! / wscale);
     for (let j = 0; j < groupSize; j++) {
       const i = start + j;
-      // The quotient is stored in dt before the cast: x/0 keeps x's NaN and 0/0 makes x86's default
-      // NaN (sign set), and float32 / float16 keep that sign where bfloat16 stores every NaN positive.
-      const nanSign = dt !== "bfloat16" && (Number.isNaN(x[i]!) ? negative(w, i) : true);
-      const code = bits === 4 ? fp4Code(q[j]!, diffType) : mlxToFp8(q[j]!, nanSign);
+      const code = bits === 4 ? fp4Code(q[j]!, diffType) : mlxToFp8(q[j]!, quotientNaNNegative(w, i));
       const bit = i * bits;
       wq[bit >>> 5] = (wq[bit >>> 5]! | (code << (bit & 31))) >>> 0;
     }
