@@ -1,0 +1,82 @@
+import { createHash } from "node:crypto";
+import { describe, expect, it } from "vitest";
+import { bf16Bits } from "../../../src/quant/llmc/arith.js";
+import { llmcGlobalScale, quantizeLlmcLinear, type LlmcWeight } from "../../../src/quant/llmc/linear.js";
+import { formatOf, llmcPreset } from "../../../src/quant/llmc/presets.js";
+import { llmcFusedSets, llmcIgnoreMatcher, llmcQuantizable, splitTensorName } from "../../../src/plan/llmc-targets.js";
+import { bytesOf } from "../../support/golden.js";
+import { loadLlmcGolden, prngWeight } from "../../support/llmc.js";
+
+interface Digest {
+  dtype: string;
+  shape: number[];
+  sha256: string;
+  prng_seed?: number;
+}
+
+interface Case {
+  op: "model" | "model_free_ptq";
+  preset?: string;
+  tensors: Record<string, Digest>;
+  quantization_config?: { format: string; ignore: string[] };
+  converter_equal?: boolean;
+  error?: { message: string };
+}
+
+const golden = loadLlmcGolden<Case>("model_free");
+const model = golden.cases.find((c) => c.op === "model")!;
+const sha = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
+
+/** The tiny Llama's weights, rebuilt from prng.py's seeds (bfloat16, as transformers saved them). */
+const weights = new Map<string, { digest: Digest; w: LlmcWeight }>(
+  Object.entries(model.tensors).map(([name, d]) => {
+    const [rows, cols] = d.shape.length === 2 ? (d.shape as [number, number]) : [1, d.shape[0]!];
+    return [name, { digest: d, w: prngWeight(d.prng_seed!, [rows, cols], "bfloat16") }];
+  }),
+);
+
+function bf16Bytes(values: Float32Array): Uint8Array {
+  return bytesOf(Uint16Array.from(values, (v) => bf16Bits(v)));
+}
+
+describe("model_free_ptq on a tiny Llama (transformers, 1 layer): every output tensor, every data-free preset", () => {
+  it("rebuilds the model's weights bit for bit", () => {
+    expect(weights.size).toBe(12);
+    for (const [name, { digest, w }] of weights) expect([name, sha(bf16Bytes(w.values))]).toEqual([name, digest.sha256]);
+  });
+
+  for (const c of golden.cases.filter((k) => k.op === "model_free_ptq")) {
+    it(`${c.preset}${c.error ? ": refused" : ""}`, () => {
+      const preset = llmcPreset(c.preset!);
+      if (c.error) {
+        expect(preset.refusal).toBe(c.error.message);
+        return;
+      }
+      // the reference's own check: model_free_ptq's files equal its converter's per-tensor output
+      expect(c.converter_equal).toBe(true);
+      expect(c.quantization_config!.format).toBe(formatOf(preset));
+      const names = [...weights.keys()];
+      const quantized = new Set(llmcQuantizable(names, llmcIgnoreMatcher(c.quantization_config!.ignore)));
+      const globals = new Map<string, number>();
+      if (preset.weights!.strategy === "tensor_group") {
+        for (const set of llmcFusedSets(names)) {
+          const members = set.filter((n) => quantized.has(n));
+          const gs = llmcGlobalScale(members.map((n) => weights.get(n)!.w));
+          for (const n of members) globals.set(n, gs);
+        }
+      }
+      const got: Record<string, Digest> = {};
+      for (const [name, { digest, w }] of weights) {
+        if (!quantized.has(name)) {
+          got[name] = { dtype: "bfloat16", shape: digest.shape, sha256: sha(bf16Bytes(w.values)) };
+          continue;
+        }
+        const prefix = `${splitTensorName(name).module}.`;
+        for (const [suffix, t] of quantizeLlmcLinear(w, preset, globals.get(name))) {
+          got[prefix + suffix] = { dtype: t.dtype, shape: t.shape, sha256: sha(bytesOf(t.data)) };
+        }
+      }
+      expect(got).toEqual(c.tensors);
+    });
+  }
+});
