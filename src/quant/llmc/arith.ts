@@ -13,7 +13,11 @@ export type LlmcDType = "float32" | "bfloat16";
 const F = new Float32Array(1);
 const U = new Uint32Array(F.buffer);
 
-/** float32 value → the nearest bfloat16 value, ties to even (torch's round_to_nearest_even). */
+/**
+ * A double → float32 (storing into a Float32Array rounds to nearest even, as Math.fround) → the
+ * nearest bfloat16 value, ties to even (torch's round_to_nearest_even). The double rounding is
+ * exact for + - * / of float32 operands.
+ */
 export function roundBf16(x: number): number {
   if (x !== x) return NaN;
   F[0] = x;
@@ -35,7 +39,7 @@ export type Rounder = (x: number) => number;
 
 const ROUNDERS: Record<LlmcDType, Rounder> = {
   float32: Math.fround,
-  bfloat16: (x) => roundBf16(Math.fround(x)),
+  bfloat16: roundBf16,
 };
 
 /** The rounding of T's elementwise ops: T(a op b) = round(a op b) for + - * / of T values. */

@@ -38,6 +38,18 @@ export function fp4Code(v: number): number {
   return neg | index;
 }
 
+/**
+ * fp4Code(castToFp4(x)) in one step: the sign bit is set exactly when x < 0 (a negative value
+ * that rounds to 0 gives -0, code 8; -0 and NaN give code 0).
+ */
+export function fp4CodeOf(x: number): number {
+  const neg = x < 0;
+  const a = neg ? -x : x;
+  // castToFp4's thresholds counted without branches (random weights defeat branch prediction)
+  const i = +(a > 0.25) + +(a >= 0.75) + +(a > 1.25) + +(a >= 1.75) + +(a > 2.5) + +(a >= 3.5) + +(a > 5);
+  return neg ? 8 | i : i;
+}
+
 /** pack_fp4_to_uint8: element 2k in the low nibble, 2k+1 in the high one (`codes.length` even). */
 export function packFp4Codes(codes: Uint8Array, out: Uint8Array): void {
   for (let k = 0; k < out.length; k++) out[k] = (codes[2 * k]! & 15) | ((codes[2 * k + 1]! & 15) << 4);

@@ -19,13 +19,12 @@
  */
 import { KquantError } from "../../errors.js";
 import type { Tensor } from "../tensor.js";
-import { bf16Bits, clamp, maxNan, minNan, rounderOf, type LlmcDType } from "./arith.js";
+import { bf16Bits, maxNan, roundBf16, type LlmcDType } from "./arith.js";
 import { compressMxScale } from "./e8m0.js";
-import { castToFp4, fp4Code, packFp4Codes } from "./fp4.js";
+import { fp4CodeOf, packFp4Codes } from "./fp4.js";
 import { packColumnsInt32, packRowsInt32 } from "./pack-int32.js";
 import { formatOf, type LlmcArgs, type LlmcPreset } from "./presets.js";
-import { fp8Code, globalScale, groupQParams, quantRange, type GroupQParams } from "./qparams.js";
-import { roundHalfEven } from "../round.js";
+import { fp8Code, globalScale, groupQParams, quantRange } from "./qparams.js";
 
 /** A Linear weight as model_free_ptq reads it: row-major [rows, cols] values of dtype T, widened to float32. */
 export interface LlmcWeight {
@@ -85,44 +84,62 @@ export function llmcAbsMax(values: Float32Array): number {
   return m;
 }
 
-/** The groups the scale is over: [scaleRows, scaleCols] and each element's group. */
+/** Adding and subtracting 1.5 · 2^52 rounds a double to an integer, ties to even (|x| < 2^51). */
+const ROUND_MAGIC = 6755399441055744;
+
+/**
+ * How the scale's groups tile the weight: each row splits into `perRow` runs of `len` elements
+ * (a whole row per channel, 16 / 32 / 128 per group, 128 per block), and run k of row r belongs to
+ * group `rowBase(r) + k` of the [scaleRows, scaleCols] scale.
+ */
 interface Grouping {
+  len: number;
+  perRow: number;
   scaleRows: number;
   scaleCols: number;
-  groupOf(r: number, c: number): number;
+  rowBase(r: number): number;
 }
 
 function groupingOf(a: LlmcArgs, rows: number, cols: number): Grouping {
   switch (a.strategy) {
     case "channel":
-      return { scaleRows: rows, scaleCols: 1, groupOf: (r) => r };
+      return { len: cols, perRow: 1, scaleRows: rows, scaleCols: 1, rowBase: (r) => r };
     case "group":
     case "tensor_group": {
-      const g = a.groupSize!;
-      const n = cols / g;
-      return { scaleRows: rows, scaleCols: n, groupOf: (r, c) => r * n + Math.floor(c / g) };
+      const n = cols / a.groupSize!;
+      return { len: a.groupSize!, perRow: n, scaleRows: rows, scaleCols: n, rowBase: (r) => r * n };
     }
     case "block": {
       const [bh, bw] = a.blockStructure!;
-      const n = Math.ceil(cols / bw);
-      return { scaleRows: Math.ceil(rows / bh), scaleCols: n, groupOf: (r, c) => Math.floor(r / bh) * n + Math.floor(c / bw) };
+      const n = cols / bw;
+      return { len: bw, perRow: n, scaleRows: Math.ceil(rows / bh), scaleCols: n, rowBase: (r) => Math.floor(r / bh) * n };
     }
     default:
       throw new KquantError(`llm-compressor: weight strategy ${a.strategy} is not one model_free_ptq presets use`);
   }
 }
 
-function scaleTensor(values: Float64Array | number[], shape: number[], dtype: LlmcDType): Tensor {
+function scaleTensor(values: Float64Array, shape: number[], dtype: LlmcDType): Tensor {
   if (dtype === "float32") return { dtype: "float32", shape, data: Float32Array.from(values) };
   const bits = new Uint16Array(values.length);
   for (let i = 0; i < values.length; i++) bits[i] = bf16Bits(values[i]!);
   return { dtype: "bfloat16", shape, data: bits };
 }
 
+/** The group of each run of `g.len` elements of the row-major weight, in order. */
+function runGroups(g: Grouping, rows: number): Int32Array {
+  const out = new Int32Array(rows * g.perRow);
+  for (let r = 0; r < rows; r++) {
+    const base = g.rowBase(r);
+    for (let k = 0; k < g.perRow; k++) out[r * g.perRow + k] = base + k;
+  }
+  return out;
+}
+
 /**
  * The compressed tensors model_free_ptq writes for `w` under `preset` (suffix → tensor, in the
  * module's state-dict order). `globalScale` (NVFP4 only) is the fused set's global scale
- * (globalScale(max absmax of q/k/v or gate/up)); by default the tensor's own.
+ * (llmcGlobalScale of q/k/v or gate/up); by default the tensor's own.
  * Throws when llmcRefusal names a reason.
  */
 export function quantizeLlmcLinear(w: LlmcWeight, preset: LlmcPreset, globalScale?: number): Map<string, Tensor> {
@@ -131,38 +148,54 @@ export function quantizeLlmcLinear(w: LlmcWeight, preset: LlmcPreset, globalScal
   const a = preset.weights!;
   const format = formatOf(preset);
   const { rows, cols, values, dtype } = w;
-  const r = rounderOf(dtype);
   const grouping = groupingOf(a, rows, cols);
+  const len = grouping.len;
   const nGroups = grouping.scaleRows * grouping.scaleCols;
   const mins = new Float64Array(nGroups).fill(Infinity);
   const maxs = new Float64Array(nGroups).fill(-Infinity);
-  for (let i = 0; i < rows; i++) {
-    for (let c = 0; c < cols; c++) {
-      const g = grouping.groupOf(i, c);
-      const v = values[i * cols + c]!;
-      mins[g] = minNan(mins[g]!, v);
-      maxs[g] = maxNan(maxs[g]!, v);
+  const groups = runGroups(grouping, rows);
+  for (let run = 0, start = 0; run < groups.length; run++, start += len) {
+    const g = groups[run]!;
+    let mn = mins[g]!;
+    let mx = maxs[g]!;
+    for (let i = start; i < start + len; i++) {
+      const v = values[i]!;
+      if (v !== v) {
+        mn = mx = NaN;
+        break;
+      }
+      if (v < mn) mn = v;
+      if (v > mx) mx = v;
     }
+    mins[g] = mn !== mn || mins[g] !== mins[g] ? NaN : mn;
+    maxs[g] = mx !== mx || maxs[g] !== maxs[g] ? NaN : mx;
   }
-  const gs = a.strategy === "tensor_group" ? (globalScale ?? globalScaleOf(w)) : undefined;
-  const qp: GroupQParams[] = [];
-  for (let g = 0; g < nGroups; g++) qp.push(groupQParams(mins[g]!, maxs[g]!, a, dtype, gs));
+  const gs = a.strategy === "tensor_group" ? (globalScale ?? llmcGlobalScale([w])) : undefined;
+  const scales = new Float64Array(nGroups);
+  const zeros = new Int8Array(nGroups);
+  for (let g = 0; g < nGroups; g++) {
+    const q = groupQParams(mins[g]!, maxs[g]!, a, dtype, gs);
+    scales[g] = q.scale;
+    zeros[g] = q.zeroPoint;
+  }
 
   const [qmin, qmax] = quantRange(a);
+  const bf16 = dtype === "bfloat16";
   const n = rows * cols;
   const out = new Map<string, Tensor>();
   const scaleShape = [grouping.scaleRows, grouping.scaleCols];
-  const scales = qp.map((q) => q.scale);
 
   if (a.type === "int") {
     const codes = new Int8Array(n);
-    for (let i = 0; i < rows; i++) {
-      for (let c = 0; c < cols; c++) {
-        const q = qp[grouping.groupOf(i, c)]!;
-        let v = r(values[i * cols + c]! / q.scale);
-        if (!a.symmetric) v = r(v + q.zeroPoint);
-        v = clamp(v, qmin, qmax);
-        codes[i * cols + c] = v !== v ? 0 : roundHalfEven(v);
+    for (let run = 0, start = 0; run < groups.length; run++, start += len) {
+      const g = groups[run]!;
+      const s = scales[g]!;
+      const zp = zeros[g]!;
+      for (let i = start; i < start + len; i++) {
+        let v = bf16 ? roundBf16(values[i]! / s) : Math.fround(values[i]! / s);
+        if (zp !== 0) v = bf16 ? roundBf16(v + zp) : Math.fround(v + zp);
+        v = v < qmin ? qmin : v > qmax ? qmax : v;
+        codes[i] = v !== v ? 0 : v + ROUND_MAGIC - ROUND_MAGIC; // half to even, |v| ≤ 128
       }
     }
     if (format === "pack-quantized") {
@@ -170,9 +203,8 @@ export function quantizeLlmcLinear(w: LlmcWeight, preset: LlmcPreset, globalScal
       out.set("weight_scale", scaleTensor(scales, scaleShape, dtype));
       out.set("weight_shape", { dtype: "int64", shape: [2], data: BigInt64Array.from([BigInt(rows), BigInt(cols)]) });
       if (!a.symmetric) {
-        const zp = Int8Array.from(qp.map((q) => q.zeroPoint));
         const [zr, zc] = scaleShape as [number, number];
-        out.set("weight_zero_point", { dtype: "int32", shape: [Math.ceil((zr * a.numBits) / 32), zc], data: packColumnsInt32(zp, zr, zc, a.numBits) });
+        out.set("weight_zero_point", { dtype: "int32", shape: [Math.ceil((zr * a.numBits) / 32), zc], data: packColumnsInt32(zeros, zr, zc, a.numBits) });
       }
     } else {
       out.set("weight", { dtype: "int8", shape: [rows, cols], data: codes });
@@ -183,10 +215,11 @@ export function quantizeLlmcLinear(w: LlmcWeight, preset: LlmcPreset, globalScal
 
   if (a.numBits === 8) {
     const codes = new Uint8Array(n);
-    for (let i = 0; i < rows; i++) {
-      for (let c = 0; c < cols; c++) {
-        const q = qp[grouping.groupOf(i, c)]!;
-        codes[i * cols + c] = fp8Code(clamp(r(values[i * cols + c]! / q.scale), -448, 448));
+    for (let run = 0, start = 0; run < groups.length; run++, start += len) {
+      const s = scales[groups[run]!]!;
+      for (let i = start; i < start + len; i++) {
+        const q = bf16 ? roundBf16(values[i]! / s) : Math.fround(values[i]! / s);
+        codes[i] = fp8Code(q < -448 ? -448 : q > 448 ? 448 : q);
       }
     }
     out.set("weight", { dtype: "float8_e4m3fn", shape: [rows, cols], data: codes });
@@ -199,12 +232,13 @@ export function quantizeLlmcLinear(w: LlmcWeight, preset: LlmcPreset, globalScal
 
   // FP4: NVFP4 divides in float32 by f32(scale / global); MXFP4 divides in T.
   const codes = new Uint8Array(n);
-  const divisor = gs === undefined ? scales : scales.map((s) => Math.fround(s / gs));
-  const rd = gs === undefined ? r : Math.fround;
-  for (let i = 0; i < rows; i++) {
-    for (let c = 0; c < cols; c++) {
-      const d = divisor[grouping.groupOf(i, c)]!;
-      codes[i * cols + c] = fp4Code(castToFp4(clamp(rd(values[i * cols + c]! / d), -6, 6)));
+  const divisors = gs === undefined ? scales : scales.map((s) => Math.fround(s / gs));
+  const inBf16 = gs === undefined && bf16;
+  for (let run = 0, start = 0; run < groups.length; run++, start += len) {
+    const d = divisors[groups[run]!]!;
+    for (let i = start; i < start + len; i++) {
+      const q = inBf16 ? roundBf16(values[i]! / d) : Math.fround(values[i]! / d);
+      codes[i] = fp4CodeOf(q < -6 ? -6 : q > 6 ? 6 : q);
     }
   }
   const packed = new Uint8Array(n / 2);
@@ -218,10 +252,6 @@ export function quantizeLlmcLinear(w: LlmcWeight, preset: LlmcPreset, globalScal
     out.set("weight_scale", { dtype: "uint8", shape: scaleShape, data: Uint8Array.from(scales, compressMxScale) });
   }
   return out;
-}
-
-function globalScaleOf(w: LlmcWeight): number {
-  return llmcGlobalScale([w]);
 }
 
 /** NVFP4's global scale shared by a fused set of weights (q/k/v, gate/up), or one weight alone. */

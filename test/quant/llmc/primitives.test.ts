@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { bf16Bits, type LlmcDType } from "../../../src/quant/llmc/arith.js";
 import { mxExponentRawBits, roundToPowerOf2Bits } from "../../../src/quant/llmc/e8m0.js";
-import { castToFp4, fp4Code, packFp4Codes } from "../../../src/quant/llmc/fp4.js";
+import { castToFp4, fp4Code, fp4CodeOf, packFp4Codes } from "../../../src/quant/llmc/fp4.js";
 import { packColumnsInt32, packRowsInt32 } from "../../../src/quant/llmc/pack-int32.js";
 import { llmcPreset } from "../../../src/quant/llmc/presets.js";
 import { globalScale, groupQParams } from "../../../src/quant/llmc/qparams.js";
@@ -77,6 +77,8 @@ describe("llm-compressor primitives: golden vectors from compressed-tensors 0.19
       // -0 results (a negative value rounded to zero) keep their sign: pack_fp4 reads it
       const exp = floatValues(c.expected!).values;
       expect(got.map((v) => Object.is(v, -0))).toEqual(Array.from(exp, (v) => Object.is(v, -0)));
+      // the fused cast-and-code the kernels use writes the code pack_fp4_to_uint8 gives the cast
+      expect(Array.from(values, fp4CodeOf)).toEqual(Array.from(exp, fp4Code));
     });
   }
 
