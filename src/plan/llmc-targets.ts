@@ -81,3 +81,24 @@ export function llmcFusedSets(names: readonly string[]): string[][] {
   }
   return sets;
 }
+
+/** What model_free_ptq does with one tensor of a checkpoint. */
+export type LlmcAction =
+  | { kind: "copy" }
+  | { kind: "quantize"; /** the names whose absmax sets its NVFP4 global scale (itself alone if not fused) */ globalSet: string[] };
+
+/**
+ * The action for every tensor name (in the order given) under a scheme whose weights use
+ * `tensorGroup` (NVFP4's TENSOR_GROUP strategy: fused sets share a global scale) and `ignore`.
+ */
+export function llmcActions(names: readonly string[], ignore: readonly string[], tensorGroup: boolean): Map<string, LlmcAction> {
+  const quantized = new Set(llmcQuantizable(names, llmcIgnoreMatcher(ignore)));
+  const sets = new Map<string, string[]>();
+  if (tensorGroup) {
+    for (const set of llmcFusedSets(names)) {
+      const members = set.filter((n) => quantized.has(n));
+      for (const n of members) sets.set(n, members);
+    }
+  }
+  return new Map(names.map((n) => [n, quantized.has(n) ? { kind: "quantize", globalSet: sets.get(n) ?? [n] } : { kind: "copy" }]));
+}

@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { bf16Bits } from "../../../src/quant/llmc/arith.js";
 import { llmcGlobalScale, quantizeLlmcLinear, type LlmcWeight } from "../../../src/quant/llmc/linear.js";
 import { formatOf, llmcPreset } from "../../../src/quant/llmc/presets.js";
-import { llmcFusedSets, llmcIgnoreMatcher, llmcQuantizable, splitTensorName } from "../../../src/plan/llmc-targets.js";
+import { llmcActions, splitTensorName } from "../../../src/plan/llmc-targets.js";
 import { bytesOf } from "../../support/golden.js";
 import { loadLlmcGolden, prngWeight } from "../../support/llmc.js";
 
@@ -21,6 +21,7 @@ interface Case {
   tensors: Record<string, Digest>;
   quantization_config?: { format: string; ignore: string[] };
   converter_equal?: boolean;
+  index?: unknown;
   error?: { message: string };
 }
 
@@ -55,29 +56,31 @@ describe("model_free_ptq on a tiny Llama (transformers, 1 layer): every output t
       }
       // the reference's own check: model_free_ptq's files equal its converter's per-tensor output
       expect(c.converter_equal).toBe(true);
-      const names = [...weights.keys()];
-      const quantized = new Set(llmcQuantizable(names, llmcIgnoreMatcher(c.ignore!)));
-      expect(c.quantization_config!.format).toBe(quantized.size > 0 ? formatOf(preset) : "dense");
-      const globals = new Map<string, number>();
-      if (preset.weights!.strategy === "tensor_group") {
-        for (const set of llmcFusedSets(names)) {
-          const members = set.filter((n) => quantized.has(n));
-          const gs = llmcGlobalScale(members.map((n) => weights.get(n)!.w));
-          for (const n of members) globals.set(n, gs);
-        }
-      }
+      const tensorGroup = preset.weights!.strategy === "tensor_group";
+      const actions = llmcActions([...weights.keys()], c.ignore!, tensorGroup);
+      const quantizedAny = [...actions.values()].some((a) => a.kind === "quantize");
+      expect(c.quantization_config!.format).toBe(quantizedAny ? formatOf(preset) : "dense");
       const got: Record<string, Digest> = {};
+      let totalSize = 0;
       for (const [name, { digest, w }] of weights) {
-        if (!quantized.has(name)) {
-          got[name] = { dtype: "bfloat16", shape: digest.shape, sha256: sha(bf16Bytes(w.values)) };
+        const action = actions.get(name)!;
+        if (action.kind === "copy") {
+          const bytes = bf16Bytes(w.values);
+          got[name] = { dtype: "bfloat16", shape: digest.shape, sha256: sha(bytes) };
+          totalSize += bytes.length;
           continue;
         }
+        const gs = tensorGroup ? llmcGlobalScale(action.globalSet.map((n) => weights.get(n)!.w)) : undefined;
         const prefix = `${splitTensorName(name).module}.`;
-        for (const [suffix, t] of quantizeLlmcLinear(w, preset, globals.get(name))) {
-          got[prefix + suffix] = { dtype: t.dtype, shape: t.shape, sha256: sha(bytesOf(t.data)) };
+        for (const [suffix, t] of quantizeLlmcLinear(w, preset, gs)) {
+          const bytes = bytesOf(t.data);
+          got[prefix + suffix] = { dtype: t.dtype, shape: t.shape, sha256: sha(bytes) };
+          totalSize += bytes.length;
         }
       }
       expect(got).toEqual(c.tensors);
+      // the index model_free_ptq writes: every tensor in the one shard, total_size = their bytes
+      expect(c.index).toEqual({ metadata: { total_size: totalSize }, weight_map: Object.fromEntries(Object.keys(got).sort().map((k) => [k, "model.safetensors"])) });
     });
   }
 });
