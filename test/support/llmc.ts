@@ -39,8 +39,11 @@ export function goldenWeight(t: GoldenTensor): LlmcWeight {
   return { dtype, rows: t.shape[0]!, cols: t.shape[1]!, values };
 }
 
-/** prng.py's xorshift32 inputs: ((x >> 8) - 2^23) · 2^-26 per step, rounded to `dtype` like torch's `.to()`. */
-export function prngWeight(seed: number, shape: [number, number], dtype: LlmcDType): LlmcWeight {
+/**
+ * prng.py's xorshift32 inputs: ((x >> 8) - 2^23) · 2^-26 per step (`wide`: · 2^-(16 + (x & 31))),
+ * rounded to `dtype` like torch's `.to()`.
+ */
+export function prngWeight(seed: number, shape: [number, number], dtype: LlmcDType, wide = false): LlmcWeight {
   const n = shape[0] * shape[1];
   const values = new Float32Array(n);
   let x = seed >>> 0;
@@ -50,7 +53,7 @@ export function prngWeight(seed: number, shape: [number, number], dtype: LlmcDTy
     x ^= x >>> 17;
     x ^= x << 5;
     x >>>= 0;
-    const v = Math.fround(((x >>> 8) - 2 ** 23) * 2 ** -26);
+    const v = Math.fround(((x >>> 8) - 2 ** 23) * 2 ** -(wide ? 16 + (x & 31) : 26));
     values[i] = dtype === "bfloat16" ? roundBf16(v) : v;
   }
   return { dtype, rows: shape[0], cols: shape[1], values };

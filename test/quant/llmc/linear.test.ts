@@ -15,7 +15,7 @@ interface Case {
   dtype?: LlmcDType;
   input_case?: string;
   input?: GoldenTensor;
-  input_prng?: { seed: number; shape: [number, number] };
+  input_prng?: { seed: number; shape: [number, number]; wide: boolean };
   inputs?: Record<string, GoldenTensor>;
   outputs?: Record<string, Out>;
   same_as?: string;
@@ -28,7 +28,7 @@ const PREFIX = "model.layers.0.mlp.down_proj.";
 
 const inputs = new Map<string, LlmcWeight>();
 for (const c of golden.cases.filter((k) => k.op === "input")) {
-  const w = c.input ? goldenWeight(c.input) : prngWeight(c.input_prng!.seed, c.input_prng!.shape, c.dtype!);
+  const w = c.input ? goldenWeight(c.input) : prngWeight(c.input_prng!.seed, c.input_prng!.shape, c.dtype!, c.input_prng!.wide);
   inputs.set(`${c.dtype}/${c.input_case}`, w);
 }
 
