@@ -5,7 +5,8 @@
  */
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { roundBf16, type LlmcDType } from "../../src/quant/llmc/arith.js";
+import { bf16BitsToF32, f16BitsToF32 } from "../../src/quant/convert.js";
+import { rounderOf, type LlmcDType } from "../../src/quant/llmc/arith.js";
 import type { LlmcWeight } from "../../src/quant/llmc/linear.js";
 import { decodeTensor, type GoldenTensor } from "./golden.js";
 
@@ -22,14 +23,18 @@ export function loadLlmcGolden<C>(name: string): LlmcGoldenFile<C> {
   return JSON.parse(readFileSync(`${dir}${name}.json`, "utf8")) as LlmcGoldenFile<C>;
 }
 
-/** A golden float32 / bfloat16 tensor as float32 values (exact), with its dtype. */
+/** A golden float32 / bfloat16 / float16 tensor as float32 values (exact), with its dtype. */
 export function floatValues(t: GoldenTensor): { dtype: LlmcDType; values: Float32Array } {
   const d = decodeTensor(t);
   if (t.dtype === "float32") return { dtype: "float32", values: d.data as Float32Array };
-  if (t.dtype !== "bfloat16") throw new Error(`llmc golden: ${t.dtype} is not a weight dtype`);
   const bits = d.data as Uint16Array;
   const out = new Float32Array(bits.length);
-  new Uint32Array(out.buffer).set(Array.from(bits, (b) => b << 16));
+  if (t.dtype === "float16") {
+    f16BitsToF32(bits, out);
+    return { dtype: "float16", values: out };
+  }
+  if (t.dtype !== "bfloat16") throw new Error(`llmc golden: ${t.dtype} is not a weight dtype`);
+  bf16BitsToF32(bits, out);
   return { dtype: "bfloat16", values: out };
 }
 
@@ -54,7 +59,7 @@ export function prngWeight(seed: number, shape: [number, number], dtype: LlmcDTy
     x ^= x << 5;
     x >>>= 0;
     const v = Math.fround(((x >>> 8) - 2 ** 23) * 2 ** -(wide ? 16 + (x & 31) : 26));
-    values[i] = dtype === "bfloat16" ? roundBf16(v) : v;
+    values[i] = rounderOf(dtype)(v);
   }
   return { dtype, rows: shape[0], cols: shape[1], values };
 }

@@ -4,20 +4,22 @@
  * (round_to_quantized_type_dtype to uint8, maybe_convert_from_mx_exp) and compress_mx_scale
  * (compressors/mx_utils.py).
  */
-import type { LlmcDType } from "./arith.js";
+import { f16Value } from "../convert.js";
+import { storedBits, type LlmcDType } from "./arith.js";
 
 const F = new Float32Array(1);
 const U = new Uint32Array(F.buffer);
 
 /**
- * round_to_power_2 on T's bits (float32 bits, or bfloat16 bits in the low 16): add half of the
- * part of the mantissa below E2M1's one bit (bfloat16 + 1 << 5, float32 + 1 << 21), then keep
+ * round_to_power_2 on T's bits (float32 bits, or the 16-bit pattern): add half of the part of
+ * the mantissa below E2M1's one bit (bfloat16 + 1 << 5, float16 + 1 << 8, float32 + 1 << 21), then keep
  * sign and exponent. So a mantissa ≥ 1.75 goes up to the next power of two (1.75 · 2^k →
  * 2^(k+1)), the largest finite values become ∞, subnormals round among the subnormal steps, and a
  * NaN becomes ±∞ or ±0 depending on its payload (the carry can reach the sign bit).
  */
 export function roundToPowerOf2Bits(bits: number, dtype: LlmcDType): number {
   if (dtype === "bfloat16") return (bits + (1 << 5)) & 0xff80;
+  if (dtype === "float16") return (bits + (1 << 8)) & 0xfc00;
   return ((bits + (1 << 21)) & 0xff800000) >>> 0;
 }
 
@@ -31,12 +33,12 @@ export function roundToPowerOf2(x: number, dtype: LlmcDType): number {
 }
 
 function toBits(x: number, dtype: LlmcDType): number {
-  if (x !== x) return dtype === "bfloat16" ? 0xffff : 0xffffffff;
-  F[0] = x;
-  return dtype === "bfloat16" ? U[0]! >>> 16 : U[0]!;
+  if (x !== x) return dtype === "float32" ? 0xffffffff : 0xffff;
+  return storedBits(x, dtype);
 }
 
 function fromBits(b: number, dtype: LlmcDType): number {
+  if (dtype === "float16") return f16Value(b);
   U[0] = dtype === "bfloat16" ? (b << 16) >>> 0 : b;
   return F[0]!;
 }

@@ -13,13 +13,13 @@
  *   mxfp4-pack-quantized  weight_packed U8 [out, in/2], weight_scale U8 (E8M0) [out, in/32]
  *   mxfp8-quantized       weight F8_E4M3 [out, in], weight_scale U8 (E8M0) [out, in/32]
  *
- * T is the weight's dtype (float32 or bfloat16). Each element: q = T(x / scale) (NVFP4: float32
+ * T is the weight's dtype (float32, bfloat16 or float16). Each element: q = T(x / scale) (NVFP4: float32
  * x / f32(scale / global)), + zero point in T (ASYM), clamped to the range, then rounded half to
  * even (int; NaN → 0), cast to FP8 (torch, ties to even) or to E2M1 (fp4.ts).
  */
 import { KquantError } from "../../errors.js";
 import type { Tensor } from "../tensor.js";
-import { bf16Bits, maxNan, roundBf16, type LlmcDType } from "./arith.js";
+import { maxNan, roundBf16, rounderOf, storedBits, type LlmcDType } from "./arith.js";
 import { compressMxScale } from "./e8m0.js";
 import { fp4CodeOf, packFp4Codes } from "./fp4.js";
 import { packColumnsInt32, packRowsInt32 } from "./pack-int32.js";
@@ -122,8 +122,8 @@ function groupingOf(a: LlmcArgs, rows: number, cols: number): Grouping {
 function scaleTensor(values: Float64Array, shape: number[], dtype: LlmcDType): Tensor {
   if (dtype === "float32") return { dtype: "float32", shape, data: Float32Array.from(values) };
   const bits = new Uint16Array(values.length);
-  for (let i = 0; i < values.length; i++) bits[i] = bf16Bits(values[i]!);
-  return { dtype: "bfloat16", shape, data: bits };
+  for (let i = 0; i < values.length; i++) bits[i] = storedBits(values[i]!, dtype);
+  return { dtype, shape, data: bits };
 }
 
 /** The group of each run of `g.len` elements of the row-major weight, in order. */
@@ -181,6 +181,8 @@ export function quantizeLlmcLinear(w: LlmcWeight, preset: LlmcPreset, globalScal
 
   const [qmin, qmax] = quantRange(a);
   const bf16 = dtype === "bfloat16";
+  const f32 = dtype === "float32";
+  const rt = rounderOf(dtype);
   const n = rows * cols;
   const out = new Map<string, Tensor>();
   const scaleShape = [grouping.scaleRows, grouping.scaleCols];
@@ -192,8 +194,8 @@ export function quantizeLlmcLinear(w: LlmcWeight, preset: LlmcPreset, globalScal
       const s = scales[g]!;
       const zp = zeros[g]!;
       for (let i = start; i < start + len; i++) {
-        let v = bf16 ? roundBf16(values[i]! / s) : Math.fround(values[i]! / s);
-        if (zp !== 0) v = bf16 ? roundBf16(v + zp) : Math.fround(v + zp);
+        let v = bf16 ? roundBf16(values[i]! / s) : f32 ? Math.fround(values[i]! / s) : rt(values[i]! / s);
+        if (zp !== 0) v = bf16 ? roundBf16(v + zp) : f32 ? Math.fround(v + zp) : rt(v + zp);
         v = v < qmin ? qmin : v > qmax ? qmax : v;
         codes[i] = v !== v ? 0 : v + ROUND_MAGIC - ROUND_MAGIC; // half to even, |v| ≤ 128
       }
@@ -218,7 +220,7 @@ export function quantizeLlmcLinear(w: LlmcWeight, preset: LlmcPreset, globalScal
     for (let run = 0, start = 0; run < groups.length; run++, start += len) {
       const s = scales[groups[run]!]!;
       for (let i = start; i < start + len; i++) {
-        const q = bf16 ? roundBf16(values[i]! / s) : Math.fround(values[i]! / s);
+        const q = bf16 ? roundBf16(values[i]! / s) : f32 ? Math.fround(values[i]! / s) : rt(values[i]! / s);
         codes[i] = fp8Code(q < -448 ? -448 : q > 448 ? 448 : q);
       }
     }
@@ -234,10 +236,11 @@ export function quantizeLlmcLinear(w: LlmcWeight, preset: LlmcPreset, globalScal
   const codes = new Uint8Array(n);
   const divisors = gs === undefined ? scales : scales.map((s) => Math.fround(s / gs));
   const inBf16 = gs === undefined && bf16;
+  const inF16 = gs === undefined && dtype === "float16";
   for (let run = 0, start = 0; run < groups.length; run++, start += len) {
     const d = divisors[groups[run]!]!;
     for (let i = start; i < start + len; i++) {
-      const q = inBf16 ? roundBf16(values[i]! / d) : Math.fround(values[i]! / d);
+      const q = inBf16 ? roundBf16(values[i]! / d) : inF16 ? rt(values[i]! / d) : Math.fround(values[i]! / d);
       codes[i] = fp4CodeOf(q < -6 ? -6 : q > 6 ? 6 : q);
     }
   }

@@ -84,11 +84,12 @@ export function groupQParams(mn: number, mx: number, a: LlmcArgs, dtype: LlmcDTy
 /**
  * generate_gparam for NVFP4's global scale from the absmax of the tensor (or of its fused set:
  * q/k/v, gate/up): `448 * 6 / t` is torch's __rtruediv__, reciprocal then multiply, so
- * f32(T(T(1 / max(absmax, 2^-126)) · 2688)), with NaN and ±∞ replaced by 1.
+ * f32(T(T(1 / max(absmax, tiny)) · 2688)) (tiny: T's smallest normal), with NaN and ±∞ replaced
+ * by 1 — in float16 the product overflows for an absmax below ~0.041.
  */
 export function globalScale(absmax: number, dtype: LlmcDType): number {
   const r = rounderOf(dtype);
-  const a = absmax !== absmax ? NaN : Math.max(absmax, TINY);
+  const a = absmax !== absmax ? NaN : Math.max(absmax, TINY[dtype]);
   const g = r(r(1 / a) * 2688);
   return g !== g || g === Infinity || g === -Infinity ? 1 : g;
 }

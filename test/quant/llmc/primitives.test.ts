@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { bf16Bits, type LlmcDType } from "../../../src/quant/llmc/arith.js";
+import { storedBits, type LlmcDType } from "../../../src/quant/llmc/arith.js";
 import { mxExponentRawBits, roundToPowerOf2Bits } from "../../../src/quant/llmc/e8m0.js";
 import { castToFp4, fp4Code, fp4CodeOf, packFp4Codes } from "../../../src/quant/llmc/fp4.js";
 import { packColumnsInt32, packRowsInt32 } from "../../../src/quant/llmc/pack-int32.js";
@@ -29,7 +29,7 @@ const cases = (op: string) => golden.cases.filter((c) => c.op === op);
 /** Values as the golden tensor's dtype stores them (float32 or bfloat16 bits), NaN-blind. */
 function asStored(values: ArrayLike<number>, dtype: string): (number | "NaN")[] {
   if (dtype === "float32") return nanBlind({ dtype, data: Float32Array.from(values) });
-  return nanBlind({ dtype: "bfloat16", data: Uint16Array.from(Array.from(values), (v) => bf16Bits(v)) });
+  return nanBlind({ dtype, data: Uint16Array.from(Array.from(values), (v) => storedBits(v, dtype as LlmcDType)) });
 }
 
 /** A float32 / bfloat16 golden tensor's raw bit patterns (NaN payloads and signs kept). */
@@ -37,7 +37,7 @@ function rawBits(t: GoldenTensor): { dtype: LlmcDType; bits: Uint32Array | Uint1
   const d = decodeTensor(t).data as Float32Array | Uint16Array;
   return t.dtype === "float32"
     ? { dtype: "float32", bits: new Uint32Array(d.buffer, d.byteOffset, d.length) }
-    : { dtype: "bfloat16", bits: d as Uint16Array };
+    : { dtype: t.dtype as LlmcDType, bits: d as Uint16Array };
 }
 
 function expectedStored(t: GoldenTensor): (number | "NaN")[] {
@@ -48,8 +48,8 @@ describe("llm-compressor primitives: golden vectors from compressed-tensors 0.19
   it("come from the pinned reference and cover both dtypes", () => {
     expect(golden.compressed_tensors_version).toBe("0.19.0");
     expect(golden.llmcompressor_version).toBe("0.14.0.1");
-    expect(cases("round_to_power_2").map((c) => c.input!.dtype)).toEqual(["float32", "bfloat16"]);
-    expect(cases("calculate_qparams")).toHaveLength(28);
+    expect(cases("round_to_power_2").map((c) => c.input!.dtype)).toEqual(["float32", "bfloat16", "float16"]);
+    expect(cases("calculate_qparams")).toHaveLength(42);
     expect(cases("pack_to_int32")).toHaveLength(64);
   });
 
