@@ -24,9 +24,10 @@ export function roundToPowerOf2Bits(bits: number, dtype: LlmcDType): number {
 }
 
 /**
- * round_to_power_2 of a value. A NaN absmax comes out of torch's vectorised NaN-propagating
- * max / min as the all-ones pattern (0xffffffff, 0xffff in bfloat16), whose carry clears every
- * bit: it rounds to +0, so a NaN group gets the smallest exponent (measured: scale 2^-127).
+ * round_to_power_2 of a value. A NaN absmax is taken as the all-ones pattern torch's vectorised
+ * NaN-propagating max / min write (0xffffffff, 0xffff), whose carry clears every bit: it rounds to
+ * +0, the smallest exponent (measured: scale 2^-127). Its scalar code writes 0x7fc00000 instead,
+ * which rounds to ∞: kquant refuses NaN weights (linear.ts llmcValueRefusal).
  */
 export function roundToPowerOf2(x: number, dtype: LlmcDType): number {
   return fromBits(roundToPowerOf2Bits(toBits(x, dtype), dtype), dtype);

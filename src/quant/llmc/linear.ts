@@ -56,11 +56,11 @@ export function llmcRefusal(preset: LlmcPreset, shape: readonly number[]): strin
 
 /**
  * Why kquant leaves a weight with NaN or ±∞ float: model_free_ptq's bytes there are not a
- * function of the values. torch's CPU loops run a vector body over the first multiple of 2·(lanes)
- * elements and a scalar tail: a NaN that min / max / clamp produce is 0xffffffff in the body and
- * 0x7fc00000 in the tail (bfloat16: 0xffff, 0x7fc0), and its sign then picks the E8M0 exponent
- * (0 or 255), the FP8 code (0x7f or 0xff) and the E2M1 code (0 or 8) — measured, see
- * docs/llmcompressor.md. So the output depends on where the value sits and on the CPU's vector width.
+ * function of the values. torch's CPU loops have a vectorised body and a scalar remainder: a NaN
+ * that min / max / clamp produce is 0xffffffff from the vector code and 0x7fc00000 from the scalar
+ * code (bfloat16: 0xffff, 0x7fc0), and its sign then picks the E8M0 exponent (0 or 255), the FP8
+ * code (0x7f or 0xff) and the E2M1 code (0 or 8) — measured, see docs/llmcompressor.md. So the
+ * output depends on the tensor's size, where the value sits and the CPU's vector width.
  */
 export function llmcValueRefusal(values: Float32Array): string | null {
   for (let i = 0; i < values.length; i++) {
