@@ -14,7 +14,13 @@ import { KquantError } from "../errors.js";
 /** Whether module name `m` is ignored: model_free_ptq's `ignore` list, as match_name reads it. */
 export function llmcIgnoreMatcher(ignore: readonly string[]): (module: string) => boolean {
   const exact = new Set(ignore.filter((i) => !i.startsWith("re:")));
-  const patterns = ignore.filter((i) => i.startsWith("re:")).map((i) => new RegExp(`^(?:${i.slice(3)})`, "u"));
+  const patterns = ignore.filter((i) => i.startsWith("re:")).map((i) => {
+    try {
+      return new RegExp(`^(?:${i.slice(3)})`, "u");
+    } catch (e) {
+      throw new KquantError(`ignore entry ${JSON.stringify(i)}: not a regular expression kquant can run (${(e as Error).message})`);
+    }
+  });
   return (m) => exact.has(m) || patterns.some((p) => p.test(m));
 }
 

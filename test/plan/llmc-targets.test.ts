@@ -26,6 +26,10 @@ describe("model_free_ptq's name rules: golden vectors from llm-compressor 0.14.0
     });
   }
 
+  it("refuses an ignore pattern JavaScript cannot compile, naming it (Python's (?P<name>) groups)", () => {
+    expect(() => llmcIgnoreMatcher(["re:(?P<x>mlp)"])).toThrow(/^ignore entry "re:\(\?P<x>mlp\)": not a regular expression/);
+  });
+
   for (const c of golden.cases.filter((k) => k.op === "match_quantizable_tensors")) {
     it(`quantized tensors with ignore ${JSON.stringify(c.ignore)}`, () => {
       expect(llmcQuantizable(c.names, llmcIgnoreMatcher(c.ignore!))).toEqual(c.quantized);
