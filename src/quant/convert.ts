@@ -80,6 +80,21 @@ function floatBitsToBfloatBits(bits: number): number {
   return (bits + 0x7fff + ((bits >>> 16) & 1)) >>> 16;
 }
 
+const SCALAR = new Float32Array(1);
+const SCALAR_BITS = new Uint32Array(SCALAR.buffer);
+
+/** One value (rounded to float32 first) → float16 bits, as f32ToF16Bits converts each element. */
+export function f16BitsOf(x: number): number {
+  SCALAR[0] = x;
+  return floatBitsToHalfBits(SCALAR_BITS[0]!, SCALAR[0]!);
+}
+
+/** The float32 value of float16 bits `h`. */
+export function f16Value(h: number): number {
+  SCALAR_BITS[0] = halfToFloatLut()[h]!;
+  return SCALAR[0]!;
+}
+
 export function f16BitsToF32(src: Uint16Array, dst: Float32Array): void {
   checkLengths(src, dst, "float16 → float32");
   if (simdWiden16(src, u32View(dst), "float16")) return;

@@ -59,11 +59,14 @@ const FORMATS: Record<Float8Kind, Float8Format> = {
   },
 };
 
+const TORCH_FORMATS: Record<Float8Kind, Float8Format> = {
+  float8_e4m3fn: { ...FORMATS.float8_e4m3fn, overflowCode: 0x7e },
+  float8_e5m2: { ...FORMATS.float8_e5m2, nanCode: 0x7f },
+};
+
 /** The format as `cast` encodes it: torch saturates e4m3fn overflow and writes e5m2 NaN as 0x7f. */
 function formatFor(kind: Float8Kind, cast: Float8Cast): Float8Format {
-  const f = FORMATS[kind];
-  if (cast !== "torch") return f;
-  return kind === "float8_e4m3fn" ? { ...f, overflowCode: 0x7e } : { ...f, nanCode: 0x7f };
+  return cast === "torch" ? TORCH_FORMATS[kind] : FORMATS[kind];
 }
 
 export function float8Format(kind: string): Float8Kind {

@@ -1,0 +1,265 @@
+/**
+ * model_free_ptq's quantization of one Linear weight [out, in] under a preset, byte for byte as
+ * llm-compressor 0.14.0.1 + compressed-tensors 0.19.0 write it on CPU
+ * (llmcompressor/entrypoints/model_free/converter.py: initialize_quantized_linear, calibrate_weight,
+ * compress_module). The tensors returned are the module's compressed state dict, by suffix:
+ *
+ *   pack-quantized        weight_packed I32 [out, ceil(in·b/32)], weight_scale T [out, in/128],
+ *                         weight_shape I64 [2], + weight_zero_point I32 [ceil(out·b/32), in/128] (ASYM)
+ *   int-quantized         weight I8 [out, in] (codes), weight_scale T [out, in/128] or [out, 1]
+ *   float-quantized       weight F8_E4M3 [out, in], weight_scale T [out, 1] or [⌈out/128⌉, ⌈in/128⌉]
+ *   nvfp4-pack-quantized  weight_packed U8 [out, in/2], weight_scale F8_E4M3 [out, in/16],
+ *                         weight_global_scale F32 [1]
+ *   mxfp4-pack-quantized  weight_packed U8 [out, in/2], weight_scale U8 (E8M0) [out, in/32]
+ *   mxfp8-quantized       weight F8_E4M3 [out, in], weight_scale U8 (E8M0) [out, in/32]
+ *
+ * T is the weight's dtype (float32, bfloat16 or float16). Each element: q = T(x / scale) (NVFP4: float32
+ * x / f32(scale / global)), + zero point in T (ASYM), clamped to the range, then rounded half to
+ * even (int; NaN → 0), cast to FP8 (torch, ties to even) or to E2M1 (fp4.ts).
+ */
+import { KquantError } from "../../errors.js";
+import type { Tensor } from "../tensor.js";
+import { maxNan, roundBf16, rounderOf, storedBits, type LlmcDType } from "./arith.js";
+import { compressMxScale } from "./e8m0.js";
+import { fp4CodeOf, packFp4Codes } from "./fp4.js";
+import { packColumnsInt32, packRowsInt32 } from "./pack-int32.js";
+import { formatOf, type LlmcArgs, type LlmcPreset } from "./presets.js";
+import { fp8Code, globalScale, groupQParams, quantRange } from "./qparams.js";
+
+/** A Linear weight as model_free_ptq reads it: row-major [rows, cols] values of dtype T, widened to float32. */
+export interface LlmcWeight {
+  dtype: LlmcDType;
+  rows: number;
+  cols: number;
+  values: Float32Array;
+}
+
+/**
+ * Why model_free_ptq cannot write this weight under `preset` (it raises, or writes a file it
+ * cannot save), or null. 2-D only; groups must divide in (an unflatten to [-1, g] fails
+ * otherwise, in < g included); FP8_BLOCK pads in to a multiple of 128 and then hands
+ * safetensors a non-contiguous slice, which save_file refuses.
+ */
+export function llmcRefusal(preset: LlmcPreset, shape: readonly number[]): string | null {
+  if (preset.refusal !== null) return preset.refusal;
+  const w = preset.weights!;
+  if (shape.length !== 2) return `expected 2D linear weight, but got shape (${shape.join(", ")})`;
+  const cols = shape[1]!;
+  if ((w.strategy === "group" || w.strategy === "tensor_group") && (cols % w.groupSize! !== 0 || cols === 0)) {
+    return `group size ${w.groupSize} does not divide in_features ${cols} (unflatten to [-1, ${w.groupSize}] fails)`;
+  }
+  if (w.strategy === "block" && cols % w.blockStructure![1] !== 0) {
+    return `block width ${w.blockStructure![1]} does not divide in_features ${cols} (model_free_ptq pads, then safetensors refuses the non-contiguous weight)`;
+  }
+  return null;
+}
+
+/**
+ * Why kquant leaves a weight with NaN or ±∞ float: model_free_ptq's bytes there are not a
+ * function of the values. torch's CPU loops have a vectorised body and a scalar remainder: a NaN
+ * that min / max / clamp produce is 0xffffffff from the vector code and 0x7fc00000 from the scalar
+ * code (bfloat16: 0xffff, 0x7fc0), and its sign then picks the E8M0 exponent (0 or 255), the FP8
+ * code (0x7f or 0xff) and the E2M1 code (0 or 8) — measured, see docs/llmcompressor.md. So the
+ * output depends on the tensor's size, where the value sits and the CPU's vector width.
+ */
+export function llmcValueRefusal(values: Float32Array): string | null {
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i]!;
+    if (v !== v || v === Infinity || v === -Infinity) {
+      return `non-finite value ${v} at element ${i}: model_free_ptq's bytes for it depend on torch's vectorisation (NaN patterns differ between its vector body and scalar tail)`;
+    }
+  }
+  return null;
+}
+
+/** The absmax NVFP4's global scale is computed from: max |x| over the tensor, NaN if any is NaN. */
+export function llmcAbsMax(values: Float32Array): number {
+  let m = 0;
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i]!;
+    if (v !== v) return NaN;
+    const a = v < 0 ? -v : v;
+    if (a > m) m = a;
+  }
+  return m;
+}
+
+/** Adding and subtracting 1.5 · 2^52 rounds a double to an integer, ties to even (|x| < 2^51). */
+const ROUND_MAGIC = 6755399441055744;
+
+/**
+ * How the scale's groups tile the weight: each row splits into `perRow` runs of `len` elements
+ * (a whole row per channel, 16 / 32 / 128 per group, 128 per block), and run k of row r belongs to
+ * group `rowBase(r) + k` of the [scaleRows, scaleCols] scale.
+ */
+interface Grouping {
+  len: number;
+  perRow: number;
+  scaleRows: number;
+  scaleCols: number;
+  rowBase(r: number): number;
+}
+
+function groupingOf(a: LlmcArgs, rows: number, cols: number): Grouping {
+  switch (a.strategy) {
+    case "channel":
+      return { len: cols, perRow: 1, scaleRows: rows, scaleCols: 1, rowBase: (r) => r };
+    case "group":
+    case "tensor_group": {
+      const n = cols / a.groupSize!;
+      return { len: a.groupSize!, perRow: n, scaleRows: rows, scaleCols: n, rowBase: (r) => r * n };
+    }
+    case "block": {
+      const [bh, bw] = a.blockStructure!;
+      const n = cols / bw;
+      return { len: bw, perRow: n, scaleRows: Math.ceil(rows / bh), scaleCols: n, rowBase: (r) => Math.floor(r / bh) * n };
+    }
+    default:
+      throw new KquantError(`llm-compressor: weight strategy ${a.strategy} is not one model_free_ptq presets use`);
+  }
+}
+
+function scaleTensor(values: Float64Array, shape: number[], dtype: LlmcDType): Tensor {
+  if (dtype === "float32") return { dtype: "float32", shape, data: Float32Array.from(values) };
+  const bits = new Uint16Array(values.length);
+  for (let i = 0; i < values.length; i++) bits[i] = storedBits(values[i]!, dtype);
+  return { dtype, shape, data: bits };
+}
+
+/** The group of each run of `g.len` elements of the row-major weight, in order. */
+function runGroups(g: Grouping, rows: number): Int32Array {
+  const out = new Int32Array(rows * g.perRow);
+  for (let r = 0; r < rows; r++) {
+    const base = g.rowBase(r);
+    for (let k = 0; k < g.perRow; k++) out[r * g.perRow + k] = base + k;
+  }
+  return out;
+}
+
+/**
+ * The compressed tensors model_free_ptq writes for `w` under `preset` (suffix → tensor, in the
+ * module's state-dict order). `globalScale` (NVFP4 only) is the fused set's global scale
+ * (llmcGlobalScale of q/k/v or gate/up); by default the tensor's own.
+ * Throws when llmcRefusal names a reason.
+ */
+export function quantizeLlmcLinear(w: LlmcWeight, preset: LlmcPreset, globalScale?: number): Map<string, Tensor> {
+  const why = llmcRefusal(preset, [w.rows, w.cols]);
+  if (why !== null) throw new KquantError(`llm-compressor ${preset.name}: ${why}`);
+  const a = preset.weights!;
+  const format = formatOf(preset);
+  const { rows, cols, values, dtype } = w;
+  const grouping = groupingOf(a, rows, cols);
+  const len = grouping.len;
+  const nGroups = grouping.scaleRows * grouping.scaleCols;
+  const mins = new Float64Array(nGroups).fill(Infinity);
+  const maxs = new Float64Array(nGroups).fill(-Infinity);
+  const groups = runGroups(grouping, rows);
+  for (let run = 0, start = 0; run < groups.length; run++, start += len) {
+    const g = groups[run]!;
+    let mn = mins[g]!;
+    let mx = maxs[g]!;
+    for (let i = start; i < start + len; i++) {
+      const v = values[i]!;
+      if (v !== v) {
+        mn = mx = NaN;
+        break;
+      }
+      if (v < mn) mn = v;
+      if (v > mx) mx = v;
+    }
+    mins[g] = mn !== mn || mins[g] !== mins[g] ? NaN : mn;
+    maxs[g] = mx !== mx || maxs[g] !== maxs[g] ? NaN : mx;
+  }
+  const gs = a.strategy === "tensor_group" ? (globalScale ?? llmcGlobalScale([w])) : undefined;
+  const scales = new Float64Array(nGroups);
+  const zeros = new Int8Array(nGroups);
+  for (let g = 0; g < nGroups; g++) {
+    const q = groupQParams(mins[g]!, maxs[g]!, a, dtype, gs);
+    scales[g] = q.scale;
+    zeros[g] = q.zeroPoint;
+  }
+
+  const [qmin, qmax] = quantRange(a);
+  const bf16 = dtype === "bfloat16";
+  const f32 = dtype === "float32";
+  const rt = rounderOf(dtype);
+  const n = rows * cols;
+  const out = new Map<string, Tensor>();
+  const scaleShape = [grouping.scaleRows, grouping.scaleCols];
+
+  if (a.type === "int") {
+    const codes = new Int8Array(n);
+    for (let run = 0, start = 0; run < groups.length; run++, start += len) {
+      const g = groups[run]!;
+      const s = scales[g]!;
+      const zp = zeros[g]!;
+      for (let i = start; i < start + len; i++) {
+        let v = bf16 ? roundBf16(values[i]! / s) : f32 ? Math.fround(values[i]! / s) : rt(values[i]! / s);
+        if (zp !== 0) v = bf16 ? roundBf16(v + zp) : f32 ? Math.fround(v + zp) : rt(v + zp);
+        v = v < qmin ? qmin : v > qmax ? qmax : v;
+        codes[i] = v !== v ? 0 : v + ROUND_MAGIC - ROUND_MAGIC; // half to even, |v| ≤ 128
+      }
+    }
+    if (format === "pack-quantized") {
+      out.set("weight_packed", { dtype: "int32", shape: [rows, Math.ceil((cols * a.numBits) / 32)], data: packRowsInt32(codes, rows, cols, a.numBits) });
+      out.set("weight_scale", scaleTensor(scales, scaleShape, dtype));
+      out.set("weight_shape", { dtype: "int64", shape: [2], data: BigInt64Array.from([BigInt(rows), BigInt(cols)]) });
+      if (!a.symmetric) {
+        const [zr, zc] = scaleShape as [number, number];
+        out.set("weight_zero_point", { dtype: "int32", shape: [Math.ceil((zr * a.numBits) / 32), zc], data: packColumnsInt32(zeros, zr, zc, a.numBits) });
+      }
+    } else {
+      out.set("weight", { dtype: "int8", shape: [rows, cols], data: codes });
+      out.set("weight_scale", scaleTensor(scales, scaleShape, dtype));
+    }
+    return out;
+  }
+
+  if (a.numBits === 8) {
+    const codes = new Uint8Array(n);
+    for (let run = 0, start = 0; run < groups.length; run++, start += len) {
+      const s = scales[groups[run]!]!;
+      for (let i = start; i < start + len; i++) {
+        const q = bf16 ? roundBf16(values[i]! / s) : f32 ? Math.fround(values[i]! / s) : rt(values[i]! / s);
+        codes[i] = fp8Code(q < -448 ? -448 : q > 448 ? 448 : q);
+      }
+    }
+    out.set("weight", { dtype: "float8_e4m3fn", shape: [rows, cols], data: codes });
+    out.set(
+      "weight_scale",
+      format === "mxfp8-quantized" ? { dtype: "uint8", shape: scaleShape, data: Uint8Array.from(scales, compressMxScale) } : scaleTensor(scales, scaleShape, dtype),
+    );
+    return out;
+  }
+
+  // FP4: NVFP4 divides in float32 by f32(scale / global); MXFP4 divides in T.
+  const codes = new Uint8Array(n);
+  const divisors = gs === undefined ? scales : scales.map((s) => Math.fround(s / gs));
+  const inBf16 = gs === undefined && bf16;
+  const inF16 = gs === undefined && dtype === "float16";
+  for (let run = 0, start = 0; run < groups.length; run++, start += len) {
+    const d = divisors[groups[run]!]!;
+    for (let i = start; i < start + len; i++) {
+      const q = inBf16 ? roundBf16(values[i]! / d) : inF16 ? rt(values[i]! / d) : Math.fround(values[i]! / d);
+      codes[i] = fp4CodeOf(q < -6 ? -6 : q > 6 ? 6 : q);
+    }
+  }
+  const packed = new Uint8Array(n / 2);
+  packFp4Codes(codes, packed);
+  if (gs !== undefined) {
+    out.set("weight_global_scale", { dtype: "float32", shape: [1], data: Float32Array.of(gs) });
+    out.set("weight_packed", { dtype: "uint8", shape: [rows, cols / 2], data: packed });
+    out.set("weight_scale", { dtype: "float8_e4m3fn", shape: scaleShape, data: Uint8Array.from(scales, (s) => fp8Code(s)) });
+  } else {
+    out.set("weight_packed", { dtype: "uint8", shape: [rows, cols / 2], data: packed });
+    out.set("weight_scale", { dtype: "uint8", shape: scaleShape, data: Uint8Array.from(scales, compressMxScale) });
+  }
+  return out;
+}
+
+/** NVFP4's global scale shared by a fused set of weights (q/k/v, gate/up), or one weight alone. */
+export function llmcGlobalScale(weights: readonly LlmcWeight[]): number {
+  let m = 0;
+  for (const w of weights) m = maxNan(m, llmcAbsMax(w.values));
+  return globalScale(m, weights[0]!.dtype);
+}

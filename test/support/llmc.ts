@@ -1,0 +1,65 @@
+/**
+ * The llm-compressor golden vectors (fixtures/llmcompressor/vectors/<name>.json, written by
+ * fixtures/llmcompressor/make-vectors.sh from the real llm-compressor + compressed-tensors), and
+ * the deterministic inputs their large cases are built from (fixtures/llmcompressor/prng.py).
+ */
+import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { bf16BitsToF32, f16BitsToF32 } from "../../src/quant/convert.js";
+import { rounderOf, type LlmcDType } from "../../src/quant/llmc/arith.js";
+import type { LlmcWeight } from "../../src/quant/llmc/linear.js";
+import { decodeTensor, type GoldenTensor } from "./golden.js";
+
+export interface LlmcGoldenFile<C> {
+  llmcompressor_version: string;
+  compressed_tensors_version: string;
+  torch_version: string;
+  cases: C[];
+}
+
+const dir = fileURLToPath(new URL("../../fixtures/llmcompressor/vectors/", import.meta.url));
+
+export function loadLlmcGolden<C>(name: string): LlmcGoldenFile<C> {
+  return JSON.parse(readFileSync(`${dir}${name}.json`, "utf8")) as LlmcGoldenFile<C>;
+}
+
+/** A golden float32 / bfloat16 / float16 tensor as float32 values (exact), with its dtype. */
+export function floatValues(t: GoldenTensor): { dtype: LlmcDType; values: Float32Array } {
+  const d = decodeTensor(t);
+  if (t.dtype === "float32") return { dtype: "float32", values: d.data as Float32Array };
+  const bits = d.data as Uint16Array;
+  const out = new Float32Array(bits.length);
+  if (t.dtype === "float16") {
+    f16BitsToF32(bits, out);
+    return { dtype: "float16", values: out };
+  }
+  if (t.dtype !== "bfloat16") throw new Error(`llmc golden: ${t.dtype} is not a weight dtype`);
+  bf16BitsToF32(bits, out);
+  return { dtype: "bfloat16", values: out };
+}
+
+/** A golden 2-D weight as the kernels take it. */
+export function goldenWeight(t: GoldenTensor): LlmcWeight {
+  const { dtype, values } = floatValues(t);
+  return { dtype, rows: t.shape[0]!, cols: t.shape[1]!, values };
+}
+
+/**
+ * prng.py's xorshift32 inputs: ((x >> 8) - 2^23) · 2^-26 per step (`wide`: · 2^-(16 + (x & 31))),
+ * rounded to `dtype` like torch's `.to()`.
+ */
+export function prngWeight(seed: number, shape: [number, number], dtype: LlmcDType, wide = false): LlmcWeight {
+  const n = shape[0] * shape[1];
+  const values = new Float32Array(n);
+  let x = seed >>> 0;
+  for (let i = 0; i < n; i++) {
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    const v = Math.fround(((x >>> 8) - 2 ** 23) * 2 ** -(wide ? 16 + (x & 31) : 26));
+    values[i] = rounderOf(dtype)(v);
+  }
+  return { dtype, rows: shape[0], cols: shape[1], values };
+}
