@@ -95,7 +95,9 @@ export function parseSafetensorsHeader(
   const entries: SafetensorsEntry[] = [];
   for (const [name, value] of Object.entries(parsed as Record<string, unknown>)) {
     if (name === "__metadata__") {
-      metadata = checkMetadata(file, value);
+      // The reference's header is `Option<HashMap>`: null means no metadata (mx.save_safetensors
+      // writes it so when given none).
+      if (value !== null) metadata = checkMetadata(file, value);
       continue;
     }
     entries.push(checkEntry(file, name, value));
@@ -127,7 +129,7 @@ export function parseSafetensorsHeader(
 }
 
 function checkMetadata(file: string, value: unknown): Record<string, string> {
-  if (value === null || typeof value !== "object" || Array.isArray(value)) {
+  if (typeof value !== "object" || Array.isArray(value)) {
     fail(file, `__metadata__ is ${describe(value)}, expected an object of strings`);
   }
   const out: Record<string, string> = {};
@@ -139,7 +141,7 @@ function checkMetadata(file: string, value: unknown): Record<string, string> {
 }
 
 function checkEntry(file: string, name: string, value: unknown): SafetensorsEntry {
-  if (value === null || typeof value !== "object" || Array.isArray(value)) {
+  if (typeof value !== "object" || Array.isArray(value)) {
     fail(file, `entry is ${describe(value)}, expected an object with dtype, shape and data_offsets`, name);
   }
   const { dtype, shape, data_offsets: offsets } = value as Record<string, unknown>;

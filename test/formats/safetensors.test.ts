@@ -174,6 +174,16 @@ describe("safetensors reader", () => {
     await r.close();
   });
 
+  it("reads a null __metadata__ as no metadata, as the reference does (mx.save_safetensors writes it)", async () => {
+    const dir = await tempDir();
+    const path = join(dir, "x.safetensors");
+    await writeFile(path, specFile('{"__metadata__":null,"a":{"dtype":"U8","shape":[2],"data_offsets":[0,2]}}', new Uint8Array([7, 9])));
+    const r = await openTensors(path);
+    expect(r.metadata).toBeNull();
+    expect(await r.read("a")).toEqual(new Uint8Array([7, 9]));
+    await r.close();
+  });
+
   it("explains misuse of read()", async () => {
     const dir = await tempDir();
     const path = join(dir, "r.safetensors");
