@@ -14,6 +14,7 @@ import { formatBytes, formatCount, formatShape, snakeKeys, table } from "./prese
 import { fsyncOption } from "./write-options.js";
 import { DEFAULT_BACKEND, KERAS_BACKENDS, isKerasBackend, type KerasBackend } from "../quant/backend.js";
 import { threadsOption } from "./threads-option.js";
+import { allModes } from "../modes/registry.js";
 
 export function parseInteger(value: string): number {
   if (!/^-?\d+$/.test(value)) throw new InvalidArgumentError("not an integer.");
@@ -42,14 +43,10 @@ function parseEpsilon(value: string): number {
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 
-/** --float8's formats: kquant's short names and Keras's dtype names. */
-const FLOAT8_FORMATS: Record<string, "e4m3" | "e5m2"> = {
-  e4m3: "e4m3",
-  e4m3fn: "e4m3",
-  float8_e4m3fn: "e4m3",
-  e5m2: "e5m2",
-  float8_e5m2: "e5m2",
-};
+/** --float8's formats: kquant's short names and Keras's dtype names (the float8 modes' descriptors'). */
+const FLOAT8_FORMATS: string[] = allModes()
+  .filter((m) => m.flag === "float8")
+  .flatMap((m) => m.formats ?? []);
 
 function parseBackend(value: string): KerasBackend {
   if (!isKerasBackend(value)) throw new InvalidArgumentError(`expected one of ${KERAS_BACKENDS.join(", ")}.`);
@@ -84,7 +81,7 @@ export function quantizeCommand(): Command {
     .argument("<input>", "model.safetensors, model.safetensors.index.json, array.npy, arrays.npz, or a model folder (config.json + weights)")
     .option("--int8", "abs-max int8, value range [-127, 127]")
     .option("--int4", "abs-max int4 [-8, 7], two values packed per byte (with --block-size: grouped with zero point)")
-    .addOption(new Option("--float8 [format]", "float8 with a computed scale (format: e4m3 = e4m3fn = float8_e4m3fn, the default, or e5m2 = float8_e5m2)").choices(Object.keys(FLOAT8_FORMATS)))
+    .addOption(new Option("--float8 [format]", "float8 with a computed scale (format: e4m3 = e4m3fn = float8_e4m3fn, the default, or e5m2 = float8_e5m2)").choices(FLOAT8_FORMATS))
     .option("--axis <n>", "axis reduced to compute the scale (Keras's meaning; default -1, float8: per tensor)", parseInteger)
     .option("--per-tensor", "one scale for the whole tensor")
     .option("--pack-axis <n>", "int4: axis to pack along (default: the quantization axis)", parseInteger)
@@ -148,14 +145,14 @@ Examples:
 }
 
 async function rulesOf(opts: QuantizeCliOptions): Promise<{ rules: Rule[]; tag: string; options: Record<string, unknown> }> {
-  const modes = [opts.int8 && "int8", opts.int4 && "int4", opts.float8 !== undefined && "float8"].filter(Boolean);
+  const modes = [opts.int8 && "int8", opts.int4 && "int4", opts.float8 !== undefined && "float8"].filter((m): m is string => !!m);
   if (modes.length > 1) throw new KquantError({ what: `${modes.map((m) => `--${m}`).join(" ")}: more than one mode`, hint: "choose one of --int8, --int4, --float8" });
-  const mode = modes[0] as QuantFlags["mode"] | undefined;
+  const mode = modes[0];
   if (!mode && !opts.recipe) throw new KquantError({ what: "no mode given", hint: "choose --int8, --int4, --float8 or --recipe FILE; see kquant quantize --help" });
 
-  const flags: QuantFlags | undefined = mode && {
+  const flags: QuantFlags | undefined = mode === undefined ? undefined : {
     mode,
-    ...(typeof opts.float8 === "string" ? { float8Kind: FLOAT8_FORMATS[opts.float8]! } : {}),
+    ...(typeof opts.float8 === "string" ? { float8Kind: opts.float8 } : {}),
     ...pick(opts, ["axis", "perTensor", "packAxis", "blockSize", "valueRange", "epsilon", "margin", "include", "exclude"]),
   };
   const rules: Rule[] = [];
