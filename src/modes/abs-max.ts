@@ -14,7 +14,8 @@ import type { QuantSpec } from "../plan/spec.js";
 import type { StoredBytes, StoredGeometry } from "../plan/stored.js";
 import { int4Problems, outsideRange } from "./code-checks.js";
 import { f32Of, float32View, i8Of, keptScaleShape, packedShape, packInto, place, unpackFormula, whereOf } from "./kernel-bytes.js";
-import type { CodeFacts, KernelInput, KernelOutput, ModeDescriptor, ModeSpecProblem } from "./types.js";
+import type { SpecProblem } from "../plan/spec-check.js";
+import type { CodeFacts, KernelInput, KernelOutput, ModeDescriptor } from "./types.js";
 
 const DEFAULT_RANGE: readonly [number, number] = [-127, 127];
 const DEFAULT_EPSILON = 1e-7;
@@ -69,18 +70,19 @@ export function intCodeProblems(parts: StoredBytes, f: CodeFacts, packed: boolea
 }
 
 /** A value range that does not fit the mode's `bits`-bit codes [lo, hi]. */
-export function rangeProblem(spec: QuantSpec, bits: number, [lo, hi]: readonly [number, number]): ModeSpecProblem | null {
+export function rangeProblem(spec: QuantSpec, bits: number, [lo, hi]: readonly [number, number]): SpecProblem | null {
   const r = spec.valueRange;
   if (r === undefined || (r[0] >= lo && r[1] <= hi)) return null;
   return { field: "valueRange", what: `value range [${r[0]}, ${r[1]}] does not fit int${bits} [${lo}, ${hi}]` };
 }
 
 /** The parts int8 and int4 share: abs-max codes divided by a symmetric scale. */
-function absMaxMode(m: { name: "int8" | "int4"; bits: number; codeRange: readonly [number, number]; packed: boolean; withBlockSize?: "int4_grouped"; defaultRange: [number, number] }): ModeDescriptor {
+function absMaxMode(m: { name: "int8" | "int4"; flagHelp: string; bits: number; codeRange: readonly [number, number]; packed: boolean; withBlockSize?: "int4_grouped"; defaultRange: [number, number] }): ModeDescriptor {
   return {
     name: m.name,
     flag: m.name,
     flagDefault: true,
+    flagHelp: m.flagHelp,
     ...(m.withBlockSize ? { withBlockSize: m.withBlockSize } : {}),
     bits: m.bits,
     kind: "int",
@@ -107,7 +109,15 @@ function absMaxMode(m: { name: "int8" | "int4"; bits: number; codeRange: readonl
 }
 
 /** int8: abs-max codes in [-127, 127] by default. */
-export const INT8 = absMaxMode({ name: "int8", bits: 8, codeRange: [-128, 127], packed: false, defaultRange: [-127, 127] });
+export const INT8 = absMaxMode({ name: "int8", flagHelp: "abs-max int8, value range [-127, 127]", bits: 8, codeRange: [-128, 127], packed: false, defaultRange: [-127, 127] });
 
 /** int4: abs-max codes in [-8, 7], packed two per byte; with a block size, int4_grouped. */
-export const INT4 = absMaxMode({ name: "int4", bits: 4, codeRange: [-8, 7], packed: true, withBlockSize: "int4_grouped", defaultRange: [-8, 7] });
+export const INT4 = absMaxMode({
+  name: "int4",
+  flagHelp: "abs-max int4 [-8, 7], two values packed per byte (with --block-size: grouped with zero point)",
+  bits: 4,
+  codeRange: [-8, 7],
+  packed: true,
+  withBlockSize: "int4_grouped",
+  defaultRange: [-8, 7],
+});

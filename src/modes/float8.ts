@@ -50,7 +50,7 @@ function float8Mode(kind: Float8Kind, valuesDtype: StDType, formats: readonly st
     name: kind,
     flag: "float8",
     formats,
-    ...(flagDefault ? { flagDefault } : {}),
+    ...(flagDefault ? { flagDefault, flagHelp: "float8 with a computed scale (format: e4m3 = e4m3fn = float8_e4m3fn, the default, or e5m2 = float8_e5m2)" } : {}),
     bits: 8,
     kind: "float",
     packed: false,

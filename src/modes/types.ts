@@ -6,13 +6,11 @@
 import type { StDType } from "../formats/types.js";
 import type { Float32Source } from "../quant/wasm/kernels.js";
 import type { QuantSpec } from "../plan/spec.js";
+import type { SpecProblem } from "../plan/spec-check.js";
 import type { StoredBytes, StoredGeometry, StoredRole } from "../plan/stored.js";
 import type { Float8Kind } from "../quant/float8.js";
 import type { Tensor } from "../quant/tensor.js";
 import type { Mode } from "./registry.js";
-
-/** What is wrong with a spec's field (plan/spec-check.ts names it per caller: --block-size, "block_size"). */
-export type ModeSpecProblem = { field: "blockSize" | "valueRange"; what: string };
 
 /**
  * One tensor (or one row slice of it, quantize/row-split.ts) as a mode's kernel gets it: the
@@ -67,7 +65,9 @@ export interface ModeDescriptor {
   readonly name: Mode;
   /** The quantize flag that selects it (--int8, --int4, --float8). */
   readonly flag: string;
-  /** The --float8 format names that select it (with `flag`), the first one kquant's own. */
+  /** The help of `flag`, given by the mode `flag` chooses by default. */
+  readonly flagHelp?: string;
+  /** The format names that select it with `flag` (--float8 e5m2), the first one kquant's own. */
   readonly formats?: readonly string[];
   /** Chosen by `flag` when no format is given. */
   readonly flagDefault?: boolean;
@@ -96,7 +96,7 @@ export interface ModeDescriptor {
   /** Keras's defaults, the ones `kquant quantize --<flag>` uses unless told otherwise. */
   defaults(): QuantSpec;
   /** Its own checks of a spec, whatever tensor it meets (the shared ones are plan/spec-check.ts's), or null. */
-  specProblem?(spec: QuantSpec): ModeSpecProblem | null;
+  specProblem?(spec: QuantSpec): SpecProblem | null;
   /** Why a tensor of `shape` cannot take it with `axis` (canonical), or null. */
   shapeProblem?(shape: readonly number[], axis: number | null): string | null;
   /** The scale's shape (and the zero point's). */
