@@ -14,7 +14,7 @@ import { formatBytes, formatCount, formatShape, snakeKeys, table } from "./prese
 import { fsyncOption } from "./write-options.js";
 import { DEFAULT_BACKEND, KERAS_BACKENDS, isKerasBackend, type KerasBackend } from "../quant/backend.js";
 import { threadsOption } from "./threads-option.js";
-import { allModes, modeFlags } from "../modes/registry.js";
+import { allModes, formatName, modeFlags } from "../modes/registry.js";
 
 export function parseInteger(value: string): number {
   if (!/^-?\d+$/.test(value)) throw new InvalidArgumentError("not an integer.");
@@ -161,7 +161,7 @@ async function rulesOf(opts: QuantizeCliOptions): Promise<{ rules: Rule[]; tag: 
 
   const flags: QuantFlags | undefined = mode === undefined ? undefined : {
     mode,
-    ...(typeof given(mode) === "string" ? { float8Kind: given(mode) as string } : {}),
+    ...(typeof given(mode) === "string" ? { float8Kind: formatName(mode, given(mode) as string)! } : {}),
     ...pick(opts, ["axis", "perTensor", "packAxis", "blockSize", "valueRange", "epsilon", "margin", "include", "exclude"]),
   };
   const rules: Rule[] = [];

@@ -48,6 +48,14 @@ export function modeOfFlag(flag: string, opts: { format?: string; blockSize?: bo
   return opts.blockSize && d.withBlockSize !== undefined ? d.withBlockSize : d.name;
 }
 
+/**
+ * kquant's own name for format `format` of `flag` (the first of the descriptor's `formats`:
+ * e4m3fn and float8_e4m3fn are e4m3), as manifests record it; undefined when no mode takes it.
+ */
+export function formatName(flag: string, format: string): string | undefined {
+  return DESCRIPTORS.find((d) => d.flag === flag && d.formats?.includes(format))?.formats?.[0];
+}
+
 /** The quantize flags that select a mode (--int8, --int4, --float8), in registration order. */
 export function modeFlags(): string[] {
   return [...new Set(DESCRIPTORS.map((d) => d.flag))];

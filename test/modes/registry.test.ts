@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { KquantError } from "../../src/errors.js";
-import { allModes, isMode, modeNamed, modeOfFlag, MODES } from "../../src/modes/registry.js";
+import { allModes, formatName, isMode, modeNamed, modeOfFlag, MODES } from "../../src/modes/registry.js";
 import type { ModeDescriptor } from "../../src/modes/types.js";
 import { buildPlan, type QuantizeStep } from "../../src/plan/plan.js";
 import { parseRecipe } from "../../src/plan/recipe.js";
@@ -79,6 +79,8 @@ describe("the registry", () => {
     expect(modeOfFlag("float8")).toBe("float8_e4m3fn");
     for (const f of ["e4m3", "e4m3fn", "float8_e4m3fn"]) expect(modeOfFlag("float8", { format: f })).toBe("float8_e4m3fn");
     for (const f of ["e5m2", "float8_e5m2"]) expect(modeOfFlag("float8", { format: f })).toBe("float8_e5m2");
+    // Manifests record kquant's own format name, whichever spelling was given.
+    expect(["e4m3", "e4m3fn", "float8_e4m3fn", "e5m2", "float8_e5m2", "e9"].map((f) => formatName("float8", f))).toEqual(["e4m3", "e4m3", "e4m3", "e5m2", "e5m2", undefined]);
     const recipeMode = (rule: Record<string, unknown>) => {
       const r = parseRecipe("r.json", JSON.stringify({ rules: [{ match: "*", ...rule }] }))[0]!;
       return r.action.kind === "quantize" ? r.action.spec.mode : r.action.kind;
