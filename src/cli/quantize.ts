@@ -14,6 +14,7 @@ import { formatBytes, formatCount, formatShape, snakeKeys, table } from "./prese
 import { fsyncOption } from "./write-options.js";
 import { DEFAULT_BACKEND, KERAS_BACKENDS, isKerasBackend, type KerasBackend } from "../quant/backend.js";
 import { threadsOption } from "./threads-option.js";
+import { allModes, formatName, modeFlags } from "../modes/registry.js";
 
 export function parseInteger(value: string): number {
   if (!/^-?\d+$/.test(value)) throw new InvalidArgumentError("not an integer.");
@@ -42,14 +43,18 @@ function parseEpsilon(value: string): number {
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 
-/** --float8's formats: kquant's short names and Keras's dtype names. */
-const FLOAT8_FORMATS: Record<string, "e4m3" | "e5m2"> = {
-  e4m3: "e4m3",
-  e4m3fn: "e4m3",
-  float8_e4m3fn: "e4m3",
-  e5m2: "e5m2",
-  float8_e5m2: "e5m2",
-};
+/**
+ * The mode flags the registered modes contribute, in registration order: `--int8`, `--int4`,
+ * `--float8 [format]` (a flag some of whose modes have formats takes one, from their `formats`).
+ */
+function modeOptions(): Option[] {
+  return modeFlags().map((flag) => {
+    const modes = allModes().filter((m) => m.flag === flag);
+    const formats = modes.flatMap((m) => m.formats ?? []);
+    const help = modes.find((m) => m.flagHelp !== undefined)?.flagHelp ?? `${flag} quantization`;
+    return formats.length > 0 ? new Option(`--${flag} [format]`, help).choices(formats) : new Option(`--${flag}`, help);
+  });
+}
 
 function parseBackend(value: string): KerasBackend {
   if (!isKerasBackend(value)) throw new InvalidArgumentError(`expected one of ${KERAS_BACKENDS.join(", ")}.`);
@@ -79,12 +84,11 @@ interface QuantizeCliOptions extends Omit<QuantFlags, "mode" | "float8Kind"> {
 }
 
 export function quantizeCommand(): Command {
-  return new Command("quantize")
+  const command = new Command("quantize")
     .description("quantize a checkpoint (safetensors, sharded index, .npy, .npz) to int8, packed int4 or float8")
-    .argument("<input>", "model.safetensors, model.safetensors.index.json, array.npy, arrays.npz, or a model folder (config.json + weights)")
-    .option("--int8", "abs-max int8, value range [-127, 127]")
-    .option("--int4", "abs-max int4 [-8, 7], two values packed per byte (with --block-size: grouped with zero point)")
-    .addOption(new Option("--float8 [format]", "float8 with a computed scale (format: e4m3 = e4m3fn = float8_e4m3fn, the default, or e5m2 = float8_e5m2)").choices(Object.keys(FLOAT8_FORMATS)))
+    .argument("<input>", "model.safetensors, model.safetensors.index.json, array.npy, arrays.npz, or a model folder (config.json + weights)");
+  for (const option of modeOptions()) command.addOption(option);
+  return command
     .option("--axis <n>", "axis reduced to compute the scale (Keras's meaning; default -1, float8: per tensor)", parseInteger)
     .option("--per-tensor", "one scale for the whole tensor")
     .option("--pack-axis <n>", "int4: axis to pack along (default: the quantization axis)", parseInteger)
@@ -148,14 +152,16 @@ Examples:
 }
 
 async function rulesOf(opts: QuantizeCliOptions): Promise<{ rules: Rule[]; tag: string; options: Record<string, unknown> }> {
-  const modes = [opts.int8 && "int8", opts.int4 && "int4", opts.float8 !== undefined && "float8"].filter(Boolean);
-  if (modes.length > 1) throw new KquantError({ what: `${modes.map((m) => `--${m}`).join(" ")}: more than one mode`, hint: "choose one of --int8, --int4, --float8" });
-  const mode = modes[0] as QuantFlags["mode"] | undefined;
-  if (!mode && !opts.recipe) throw new KquantError({ what: "no mode given", hint: "choose --int8, --int4, --float8 or --recipe FILE; see kquant quantize --help" });
+  const given = (flag: string): unknown => (opts as unknown as Record<string, unknown>)[flag];
+  const flagNames = modeFlags().map((f) => `--${f}`).join(", ");
+  const modes = modeFlags().filter((f) => given(f) !== undefined);
+  if (modes.length > 1) throw new KquantError({ what: `${modes.map((m) => `--${m}`).join(" ")}: more than one mode`, hint: `choose one of ${flagNames}` });
+  const mode = modes[0];
+  if (!mode && !opts.recipe) throw new KquantError({ what: "no mode given", hint: `choose ${flagNames} or --recipe FILE; see kquant quantize --help` });
 
-  const flags: QuantFlags | undefined = mode && {
+  const flags: QuantFlags | undefined = mode === undefined ? undefined : {
     mode,
-    ...(typeof opts.float8 === "string" ? { float8Kind: FLOAT8_FORMATS[opts.float8]! } : {}),
+    ...(typeof given(mode) === "string" ? { float8Kind: formatName(mode, given(mode) as string)! } : {}),
     ...pick(opts, ["axis", "perTensor", "packAxis", "blockSize", "valueRange", "epsilon", "margin", "include", "exclude"]),
   };
   const rules: Rule[] = [];

@@ -20,8 +20,8 @@
  * Linear left float. compressed-tensors stores float8 only as e4m3 (QuantizationArgs.pytorch_dtype).
  */
 import { KquantError } from "../errors.js";
+import { modeNamed } from "../modes/registry.js";
 import type { QuantSpec } from "../plan/spec.js";
-import { isFloat8 } from "../plan/spec.js";
 import type { StoredGeometry } from "../plan/stored.js";
 import { decodeFloat8 } from "../quant/float8.js";
 import { bytesOfF32, f32Of, i64Bytes, isEmbeddingOrHead, moduleOf, reciprocals } from "./bytes.js";
@@ -30,14 +30,18 @@ import type { Layout, LayoutTensor, SourceTensor, WrittenTensor } from "./layout
 
 type Format = "int-quantized" | "pack-quantized" | "float-quantized";
 
+const isFloat = (g: Pick<QuantSpec, "mode">): boolean => modeNamed(g.mode).kind === "float";
+const isPacked = (g: Pick<QuantSpec, "mode">): boolean => modeNamed(g.mode).packed;
+
 function formatOf(spec: Pick<QuantSpec, "mode">): Format {
-  if (spec.mode === "int8") return "int-quantized";
-  return isFloat8(spec.mode) ? "float-quantized" : "pack-quantized";
+  if (isFloat(spec)) return "float-quantized";
+  return isPacked(spec) ? "pack-quantized" : "int-quantized";
 }
 
 /** The spec this format needs for a Linear weight, or why it stays float. */
 function adapt(source: SourceTensor & { file?: string }, spec: QuantSpec): QuantSpec | string {
-  if (spec.mode === "float8_e5m2") {
+  const float8 = modeNamed(spec.mode).float8;
+  if (float8 !== undefined && float8 !== "float8_e4m3fn") {
     throw new KquantError(
       `${source.file ?? ""}: tensor "${source.name}": --layout compressed-tensors stores float8 weights as e4m3 only (compressed-tensors 0.20: num_bits 8 float is F8_E4M3); use --float8 e4m3`,
     );
@@ -46,16 +50,16 @@ function adapt(source: SourceTensor & { file?: string }, spec: QuantSpec): Quant
   if (source.shape.length !== 2) return `only 2-D [out, in] Linear weights are quantized, this is [${source.shape}]`;
   if (isEmbeddingOrHead(source.name)) return "embeddings and lm_head stay float (listed in ignore)";
   const inFeatures = source.shape[1]!;
-  if (spec.mode === "int4_grouped" && inFeatures % spec.blockSize! !== 0) {
+  if (modeNamed(spec.mode).grouped && inFeatures % spec.blockSize! !== 0) {
     return `group size ${spec.blockSize} does not divide in_features ${inFeatures}`;
   }
-  if (isFloat8(spec.mode)) return { ...spec, axis: spec.axis === null ? null : 1 };
+  if (isFloat(spec)) return { ...spec, axis: spec.axis === null ? null : 1 };
   // Per output channel (a scale per row of [out, in]) or groups along `in`; int4 packed along `in`.
-  return { ...spec, axis: 1, ...(spec.mode === "int8" ? {} : { packAxis: 1 }) };
+  return { ...spec, axis: 1, ...(isPacked(spec) ? { packAxis: 1 } : {}) };
 }
 
 function checkGeometry(source: SourceTensor, g: StoredGeometry): void {
-  const ok = source.shape.length === 2 && (isFloat8(g.mode) ? g.axis === null || g.axis === 1 : g.axis === 1 && (g.mode === "int8" || g.packAxis === 1));
+  const ok = source.shape.length === 2 && (isFloat(g) ? g.axis === null || g.axis === 1 : g.axis === 1 && (!isPacked(g) || g.packAxis === 1));
   if (!ok) throw new KquantError(`tensor "${source.name}": axis ${g.axis} of shape [${source.shape}] is not a layout compressed-tensors holds`);
 }
 
@@ -71,35 +75,28 @@ function written(source: SourceTensor, g: StoredGeometry): WrittenTensor[] {
     shape: [out, wordsPerRow(inF, 4)],
     encode: (s) => packRows(unsignedCodes(s.values, out, inF, 4), 4),
   };
-  switch (g.mode) {
-    case "int8":
-      return [
-        { name: `${base}.weight`, dtype: "I8", shape: [out, inF], from: "values" },
-        { name: `${base}.weight_scale`, dtype: "F32", shape: [out, 1], encode: reciprocal },
-      ];
-    case "int4":
-      return [packed, { name: `${base}.weight_scale`, dtype: "F32", shape: [out, 1], encode: reciprocal }, shape];
-    case "int4_grouped": {
-      const groups = inF / g.blockSize!;
-      return [
-        packed,
-        { name: `${base}.weight_scale`, dtype: "F32", shape: [out, groups], from: "scale" },
-        {
-          name: `${base}.weight_zero_point`,
-          dtype: "I32",
-          shape: [wordsPerRow(out, 4), groups],
-          encode: (s) => transposeWords(packRows(transposeCodes(offsetCodes(s.zero!, out, groups, 4)), 4), groups, wordsPerRow(out, 4)),
-        },
-        shape,
-      ];
-    }
-    case "float8_e4m3fn":
-    case "float8_e5m2":
-      return [
-        { name: `${base}.weight`, dtype: "F8_E4M3", shape: [out, inF], from: "values" },
-        { name: `${base}.weight_scale`, dtype: "F32", shape: g.axis === null ? [1] : [out, 1], from: "scale" },
-      ];
+  const scale: WrittenTensor = { name: `${base}.weight_scale`, dtype: "F32", shape: [out, 1], encode: reciprocal };
+  const mode = modeNamed(g.mode);
+  if (mode.kind === "float") {
+    return [
+      { name: `${base}.weight`, dtype: "F8_E4M3", shape: [out, inF], from: "values" },
+      { name: `${base}.weight_scale`, dtype: "F32", shape: g.axis === null ? [1] : [out, 1], from: "scale" },
+    ];
   }
+  if (!mode.packed) return [{ name: `${base}.weight`, dtype: "I8", shape: [out, inF], from: "values" }, scale];
+  if (!mode.zeroPoint) return [packed, scale, shape];
+  const groups = inF / g.blockSize!;
+  return [
+    packed,
+    { name: `${base}.weight_scale`, dtype: "F32", shape: [out, groups], from: "scale" },
+    {
+      name: `${base}.weight_zero_point`,
+      dtype: "I32",
+      shape: [wordsPerRow(out, 4), groups],
+      encode: (s) => transposeWords(packRows(transposeCodes(offsetCodes(s.zero!, out, groups, 4)), 4), groups, wordsPerRow(out, 4)),
+    },
+    shape,
+  ];
 }
 
 /** What compressed-tensors' decompression computes, in float32: (q - zero) · scale, the scale broadcast per row or group. */
@@ -110,20 +107,20 @@ function dequantize(source: SourceTensor, g: StoredGeometry, bytes: ReadonlyMap<
   const get = (suffix: string) => bytes.get(`${base}.${suffix}`)!;
   const scale = f32Of(get("weight_scale"));
   const x = new Float32Array(out * inF);
-  if (isFloat8(g.mode)) {
+  if (isFloat(g)) {
     decodeFloat8(get("weight"), x, "float8_e4m3fn");
     for (let i = 0; i < x.length; i++) x[i] = x[i]! * scale[g.axis === null ? 0 : Math.floor(i / inF)]!;
     return x;
   }
   let q: Int8Array;
-  if (g.mode === "int8") {
+  if (!isPacked(g)) {
     const w = get("weight");
     q = new Int8Array(w.buffer, w.byteOffset, w.byteLength);
   } else {
     const u = unpackRows(get("weight_packed"), out, inF, 4).u;
     q = Int8Array.from(u, (v) => v - 8);
   }
-  if (g.mode !== "int4_grouped") {
+  if (!modeNamed(g.mode).zeroPoint) {
     for (let r = 0; r < out; r++) for (let c = 0; c < inF; c++) x[r * inF + c] = q[r * inF + c]! * scale[r]!;
     return x;
   }
@@ -141,10 +138,11 @@ function dequantize(source: SourceTensor, g: StoredGeometry, bytes: ReadonlyMap<
 
 /** compressed-tensors' QuantizationArgs for a spec. */
 function weightArgs(spec: QuantSpec): Record<string, unknown> {
-  const grouped = spec.mode === "int4_grouped";
+  const mode = modeNamed(spec.mode);
+  const grouped = mode.grouped;
   return {
-    num_bits: spec.mode === "int8" || isFloat8(spec.mode) ? 8 : 4,
-    type: isFloat8(spec.mode) ? "float" : "int",
+    num_bits: mode.bits,
+    type: mode.kind,
     symmetric: !grouped,
     group_size: grouped ? spec.blockSize! : null,
     strategy: grouped ? "group" : spec.axis === null ? "tensor" : "channel",

@@ -13,16 +13,19 @@
  * `layer.quantize("int4")`, is `--block-size 128`. The layout fixes the axes (scales per unit,
  * groups along the input rows); float8 has no Dense kernel to store and is refused.
  */
+import { modeNamed } from "../modes/registry.js";
 import type { QuantSpec } from "../plan/spec.js";
 import { asStored, type Layout, type WrittenTensor } from "./layout.js";
 
 /** Why a spec cannot be stored as a Keras Dense layer's variables, or null. */
 function unsupported(spec: QuantSpec): string | null {
-  if (spec.mode === "float8_e4m3fn" || spec.mode === "float8_e5m2") {
+  const mode = modeNamed(spec.mode);
+  if (mode.kind !== "int") {
     return "Keras's Dense.quantize stores no float8 kernel (it takes int8 and int4); choose --int8 or --int4";
   }
-  const [lo, hi] = spec.valueRange ?? (spec.mode === "int8" ? [-127, 127] : [-8, 7]);
-  const keras = spec.mode === "int8" ? [-127, 127] : [-8, 7];
+  // Dense.quantize uses the mode's default value range (int8 [-127, 127], int4 [-8, 7]).
+  const keras = mode.defaults().valueRange!;
+  const [lo, hi] = spec.valueRange ?? keras;
   if (lo !== keras[0] || hi !== keras[1]) return `Dense.quantize uses the value range [${keras}], not [${lo}, ${hi}]`;
   if ((spec.epsilon ?? 1e-7) !== 1e-7) return `Dense.quantize uses epsilon 1e-7, not ${spec.epsilon}`;
   return null;
@@ -39,7 +42,7 @@ export const KERAS_LAYOUT: Layout = {
   written(source, geometry, stored) {
     const out: WrittenTensor[] = asStored(stored);
     const scale = out.find((t) => t.from === "scale")!;
-    if (geometry.mode !== "int4_grouped") {
+    if (!modeNamed(geometry.mode).grouped) {
       // Keras keeps the per-unit scale as (units,), not keepdims (1, units): the same bytes.
       scale.shape = [source.shape[1]!];
       return out;

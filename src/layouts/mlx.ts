@@ -18,7 +18,8 @@
  * every module whose `scales` the folder holds. config.json gets `quantization: {group_size, bits}`.
  */
 import { KquantError } from "../errors.js";
-import { isFloat8, type QuantSpec } from "../plan/spec.js";
+import { modeNamed } from "../modes/registry.js";
+import type { QuantSpec } from "../plan/spec.js";
 import type { StoredGeometry } from "../plan/stored.js";
 import { bytesOfF32, f32Of, moduleOf, reciprocals } from "./bytes.js";
 import { mlxAffineDequantize } from "../quant/mlx/affine.js";
@@ -29,10 +30,16 @@ import type { Layout, LayoutTensor, SourceTensor, WrittenTensor } from "./layout
 export const MLX_GROUP_SIZES: readonly number[] = [32, 64, 128];
 const DEFAULT_GROUP_SIZE = 64;
 
-const bitsOf = (g: Pick<QuantSpec, "mode">): 4 | 8 => (g.mode === "int8" ? 8 : 4);
+const bitsOf = (g: Pick<QuantSpec, "mode">): 4 | 8 => modeNamed(g.mode).bits as 4 | 8;
+
+/** MLX's affine layout holds integer codes of 4 or 8 bits only. */
+const holds = (g: Pick<QuantSpec, "mode">): boolean => {
+  const m = modeNamed(g.mode);
+  return m.kind === "int" && (m.bits === 4 || m.bits === 8);
+};
 
 function adapt(source: SourceTensor & { file?: string }, spec: QuantSpec): QuantSpec | string {
-  if (isFloat8(spec.mode)) {
+  if (!holds(spec)) {
     throw new KquantError(`${source.file ?? ""}: tensor "${source.name}": --layout mlx holds affine int4 and int8 only, not float8`);
   }
   const group = spec.blockSize ?? DEFAULT_GROUP_SIZE;
@@ -44,13 +51,13 @@ function adapt(source: SourceTensor & { file?: string }, spec: QuantSpec): Quant
   const inFeatures = source.shape[1]!;
   if (inFeatures % group !== 0) return `group size ${group} does not divide the last dimension ${inFeatures}`;
   // Scales per output row (or per group along the last axis), int4 packed along the last axis.
-  return { ...spec, axis: 1, blockSize: group, ...(spec.mode === "int8" ? {} : { packAxis: 1 }) };
+  return { ...spec, axis: 1, blockSize: group, ...(modeNamed(spec.mode).packed ? { packAxis: 1 } : {}) };
 }
 
 function checkGeometry(source: SourceTensor, g: StoredGeometry): number {
   const group = g.blockSize;
   const ok =
-    source.shape.length === 2 && !isFloat8(g.mode) && g.axis === 1 && (g.mode === "int8" || g.packAxis === 1) && group !== undefined && source.shape[1]! % group === 0;
+    source.shape.length === 2 && holds(g) && g.axis === 1 && (!modeNamed(g.mode).packed || g.packAxis === 1) && group !== undefined && source.shape[1]! % group === 0;
   if (!ok) throw new KquantError(`tensor "${source.name}": ${g.mode} axis ${g.axis} block ${group} of shape [${source.shape}] is not a layout MLX holds`);
   return group!;
 }
@@ -62,7 +69,7 @@ function written(source: SourceTensor, g: StoredGeometry): WrittenTensor[] {
   const groups = inF / group;
   const bits = bitsOf(g);
   const half = 1 << (bits - 1);
-  const affine = g.mode === "int4_grouped";
+  const affine = modeNamed(g.mode).zeroPoint;
   // Symmetric per-channel codes: one reciprocal scale per row, repeated over the row's groups.
   const rowScales = (scale: Uint8Array) => {
     const r = reciprocals(f32Of(scale));

@@ -9,7 +9,8 @@ import { LAYOUT_NAMES, layoutNamed } from "../layouts/index.js";
 import type { Layout, LayoutName, WrittenTensor } from "../layouts/layout.js";
 import type { Step } from "../plan/plan.js";
 import { specProblem } from "../plan/spec-check.js";
-import { dequantizeFormula, isInt4, MODES, type Mode } from "../plan/spec.js";
+import { dequantizeFormula, type Mode } from "../plan/spec.js";
+import { isMode, modeNamed } from "../modes/registry.js";
 import { storedNamesOf, storedTensors, type StoredGeometry, type StoredRole } from "../plan/stored.js";
 import { VERSION } from "../version.js";
 import { KERAS_VERSION } from "../version.js";
@@ -181,18 +182,19 @@ export type ExpectedTensor = PlannedTensor & {
 export function geometryOf(rec: TensorRecord): StoredGeometry | string {
   const shape = rec.shape;
   const rank = shape.length;
-  if (!MODES.includes(rec.mode as Mode)) return `manifest mode ${JSON.stringify(rec.mode)} is unknown`;
-  const mode = rec.mode as Mode;
+  if (!isMode(rec.mode)) return `manifest mode ${JSON.stringify(rec.mode)} is unknown`;
+  const mode = rec.mode;
+  const d = modeNamed(mode);
   const axis = rec.axis ?? null;
   if (axis !== null && !(Number.isInteger(axis) && axis >= 0 && axis < rank)) return `manifest axis ${axis} is out of range for shape [${shape}]`;
   const g: StoredGeometry = { mode, axis };
-  if (isInt4(mode)) {
+  if (d.packed) {
     const pa = rec.pack_axis;
     if (pa === undefined || !(Number.isInteger(pa) && pa >= 0 && pa < rank)) return `manifest pack_axis ${pa} is out of range for shape [${shape}]`;
     if (rec.orig_len !== shape[pa]) return `manifest orig_len ${rec.orig_len} is not the length ${shape[pa]} of pack axis ${pa}`;
     g.packAxis = pa;
   }
-  if (mode === "int4_grouped") {
+  if (d.grouped) {
     const block = rec.block_size;
     if (axis === null) return "manifest axis null cannot group";
     const problem = specProblem({ mode, axis, ...(block !== undefined ? { blockSize: block } : {}) });

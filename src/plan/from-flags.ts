@@ -1,12 +1,15 @@
 /** Rules from command-line flags: --int8 / --int4 / --float8 with --axis, --include, --exclude. */
 import { KquantError } from "../errors.js";
 import type { Rule } from "./rules.js";
-import { defaultSpec, type Mode, type QuantSpec } from "./spec.js";
+import { modeNamed, modeOfFlag } from "../modes/registry.js";
+import type { QuantSpec } from "./spec.js";
 import { specProblem, type SpecField } from "./spec-check.js";
 
 export interface QuantFlags {
-  mode: "int8" | "int4" | "float8";
-  float8Kind?: "e4m3" | "e5m2";
+  /** The mode flag given (a descriptor's `flag`: int8, int4, float8). */
+  mode: string;
+  /** --float8's format (a descriptor's `formats`: e4m3, e5m2, float8_e5m2, …). */
+  float8Kind?: string;
   axis?: number;
   perTensor?: boolean;
   packAxis?: number;
@@ -23,21 +26,21 @@ export interface QuantFlags {
  * --block-size with --int8 is its group size (kquant's int8 values and scales do not change).
  */
 export function specFromFlags(f: QuantFlags, int8Groups = false): QuantSpec {
-  let mode: Mode;
-  if (f.mode === "float8") mode = f.float8Kind === "e5m2" ? "float8_e5m2" : "float8_e4m3fn";
-  else if (f.mode === "int4" && f.blockSize !== undefined) mode = "int4_grouped";
-  else mode = f.mode;
+  const mode = modeOfFlag(f.mode, { ...(f.float8Kind !== undefined ? { format: f.float8Kind } : {}), blockSize: f.blockSize !== undefined });
+  const d = modeNamed(mode);
 
   const refuse = (flag: string, what: string) => {
     throw new KquantError({ file: flag, what, hint: "see kquant quantize --help" });
   };
-  if (f.blockSize !== undefined && mode !== "int4_grouped" && !(int8Groups && mode === "int8")) refuse(`--block-size ${f.blockSize}`, "applies to --int4 only");
+  // A layout that groups int8 itself (MLX) takes --block-size as its group size.
+  const groups = d.grouped || (int8Groups && d.kind === "int" && !d.packed);
+  if (f.blockSize !== undefined && !groups) refuse(`--block-size ${f.blockSize}`, "applies to --int4 only");
   if (f.perTensor && f.axis !== undefined) refuse(`--axis ${f.axis}`, "--axis and --per-tensor exclude each other");
-  if (f.packAxis !== undefined && f.mode !== "int4") refuse(`--pack-axis ${f.packAxis}`, "applies to --int4 only");
-  if (f.margin !== undefined && f.mode !== "float8") refuse(`--margin ${f.margin}`, "applies to --float8 only");
-  if (f.valueRange !== undefined && f.mode === "float8") refuse(`--value-range ${f.valueRange.join(",")}`, "does not apply to --float8");
+  if (f.packAxis !== undefined && !d.packed) refuse(`--pack-axis ${f.packAxis}`, "applies to --int4 only");
+  if (f.margin !== undefined && d.kind !== "float") refuse(`--margin ${f.margin}`, "applies to --float8 only");
+  if (f.valueRange !== undefined && d.kind !== "int") refuse(`--value-range ${f.valueRange.join(",")}`, "does not apply to --float8");
 
-  const defaults = defaultSpec(mode);
+  const defaults = d.defaults();
   const spec: QuantSpec = {
     ...defaults,
     axis: f.perTensor ? null : (f.axis ?? defaults.axis),

@@ -12,7 +12,8 @@ import { normalizeAxes } from "../quant/axes.js";
 import { KQUANT_LAYOUT } from "../layouts/kquant.js";
 import type { Layout, WrittenTensor } from "../layouts/layout.js";
 import { compileRules, firstMatch, type Rule } from "./rules.js";
-import { isInt4, type QuantSpec } from "./spec.js";
+import { modeNamed } from "../modes/registry.js";
+import type { QuantSpec } from "./spec.js";
 import { storedNamesOf, storedTensors, type StoredTensor } from "./stored.js";
 
 /** Source dtypes kquant quantizes (converted to float32 first, as documented). */
@@ -171,11 +172,10 @@ function planQuantize(t: TensorInfo, spec: QuantSpec, origin: string, layout: La
   const axis = spec.axis === null ? null : canonicalAxis(spec.axis, rank);
   if (axis === undefined) return `axis ${spec.axis} is out of range for shape [${t.shape}]`;
   let packAxis: number | undefined;
-  if (spec.mode === "int4_grouped") {
-    if (rank !== 2) return `grouped int4 needs a 2-D tensor, got shape [${t.shape}]`;
-    if (axis === null) return "grouped int4 needs an axis to group along, not --per-tensor";
-  }
-  if (isInt4(spec.mode)) {
+  const mode = modeNamed(spec.mode);
+  const problem = mode.shapeProblem?.(t.shape, axis) ?? null;
+  if (problem !== null) return problem;
+  if (mode.packed) {
     packAxis = canonicalAxis(spec.packAxis ?? axis ?? -1, rank);
     if (packAxis === undefined) return `pack axis ${spec.packAxis} is out of range for shape [${t.shape}]`;
   }

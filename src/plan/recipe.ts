@@ -13,7 +13,8 @@
 import { KquantError } from "../errors.js";
 import { deserialize } from "../quant/quantizer.js";
 import type { Rule } from "./rules.js";
-import { defaultSpec, MODES, type Mode, type QuantSpec } from "./spec.js";
+import { allModes, isMode, modeFlags, modeNamed, modeOfFlag, MODES } from "../modes/registry.js";
+import type { QuantSpec } from "./spec.js";
 import { specProblem, type SpecField } from "./spec-check.js";
 
 const RECIPE_KEY_OF: Record<SpecField, string> = { blockSize: "block_size", valueRange: "value_range", epsilon: "epsilon", margin: "margin" };
@@ -63,22 +64,38 @@ function parseRule(file: string, n: number, raw: unknown): Rule {
   return { ...base, action: { kind: "quantize", spec: ruleSpec(r, fail) } };
 }
 
+/**
+ * The mode a recipe's "mode" names: a mode (int4 with a block_size is its grouped variant) or a
+ * quantize flag (float8: its default format); undefined for anything else.
+ */
+function recipeMode(named: unknown, blockSize: boolean): string | undefined {
+  if (typeof named !== "string") return undefined;
+  if (isMode(named)) {
+    const next = modeNamed(named).withBlockSize;
+    return blockSize && next !== undefined ? next : named;
+  }
+  return modeFlags().includes(named) ? modeOfFlag(named) : undefined;
+}
+
+/** The modes a Keras AbsMaxQuantizer can describe: "int8 or int4". */
+const allAbsMax = (): string => allModes().filter((m) => m.absMaxQuantizer).map((m) => m.name).join(" or ");
+
 function ruleSpec(r: Record<string, unknown>, fail: (what: string) => never): QuantSpec {
   const int = (k: string): number | undefined => {
     if (r[k] === undefined) return undefined;
     if (!Number.isInteger(r[k])) fail(`"${k}" must be an integer`);
     return r[k] as number;
   };
-  let mode = r.mode === undefined ? (r.keras !== undefined ? "int8" : undefined) : r.mode;
-  if (mode === "float8") mode = "float8_e4m3fn";
-  if (mode === "int4" && r.block_size !== undefined) mode = "int4_grouped";
-  if (typeof mode !== "string" || !MODES.includes(mode as Mode)) {
-    fail(`"mode" must be one of ${MODES.join(", ")}, float8 (or give "keras" or "skip")`);
+  const named = r.mode === undefined ? (r.keras !== undefined ? "int8" : undefined) : r.mode;
+  const mode = recipeMode(named, r.block_size !== undefined);
+  if (mode === undefined) {
+    fail(`"mode" must be one of ${MODES.join(", ")}, ${modeFlags().filter((f) => !isMode(f)).join(", ")} (or give "keras" or "skip")`);
   }
-  let spec: QuantSpec = defaultSpec(mode as Mode);
+  const d = modeNamed(mode);
+  let spec: QuantSpec = d.defaults();
 
   if (r.keras !== undefined) {
-    if (mode !== "int8" && mode !== "int4") fail(`a "keras" quantizer is stored as int8 or int4, not ${mode}`);
+    if (!d.absMaxQuantizer) fail(`a "keras" quantizer is stored as ${allAbsMax()}, not ${mode}`);
     let config: Record<string, unknown>;
     try {
       config = deserialize(r.keras as never).getConfig() as Record<string, unknown>;

@@ -3,7 +3,8 @@
  * once: when flags or a recipe become rules, and when a manifest record is read back. What depends
  * on the tensor's rank (axes, 2-D for grouping) is the plan's (plan.ts).
  */
-import { isInt4, type QuantSpec } from "./spec.js";
+import { modeNamed } from "../modes/registry.js";
+import type { QuantSpec } from "./spec.js";
 
 /** A spec field a problem is about, so each caller can name it its own way (--block-size, "block_size"). */
 export type SpecField = "blockSize" | "valueRange" | "epsilon" | "margin";
@@ -15,16 +16,14 @@ export interface SpecProblem {
 
 /** What is wrong with `spec` on any tensor, or null. */
 export function specProblem(spec: QuantSpec): SpecProblem | null {
-  if (spec.mode === "int4_grouped") {
-    const block = spec.blockSize;
-    if (block === undefined || !Number.isInteger(block) || block < 1) return { field: "blockSize", what: `block size ${block} is not a positive integer` };
-  }
+  // The mode's own checks (a block size, a value range its codes hold), the block size first.
+  const own = modeNamed(spec.mode).specProblem?.(spec) ?? null;
+  if (own?.field === "blockSize") return own;
   if (spec.valueRange !== undefined) {
     const [lo, hi] = spec.valueRange;
     if (!(Number.isInteger(lo) && Number.isInteger(hi) && lo < hi)) return { field: "valueRange", what: `value range [${lo}, ${hi}] is not two increasing integers` };
-    if (spec.mode === "int8" && (lo < -128 || hi > 127)) return { field: "valueRange", what: `value range [${lo}, ${hi}] does not fit int8 [-128, 127]` };
-    if (isInt4(spec.mode) && (lo < -8 || hi > 7)) return { field: "valueRange", what: `value range [${lo}, ${hi}] does not fit int4 [-8, 7]` };
   }
+  if (own) return own;
   if (spec.epsilon !== undefined && !(spec.epsilon >= 0)) return { field: "epsilon", what: `epsilon ${spec.epsilon} is not a non-negative number` };
   if (spec.margin !== undefined && !Number.isInteger(spec.margin)) return { field: "margin", what: `margin ${spec.margin} is not an integer` };
   if (spec.margin !== undefined && spec.margin >= 31) return { field: "margin", what: `margin ${spec.margin} makes 2**margin overflow int32 (Keras refuses it too)` };

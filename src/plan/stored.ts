@@ -1,5 +1,6 @@
 /**
- * What a quantized tensor stores: the one home for the stored tensors' roles, dtypes and shapes.
+ * What a quantized tensor stores: the stored tensors' roles, names, dtypes and shapes, from the
+ * mode's descriptor (src/modes: its values dtype, packing, scale shape, zero point).
  * The plan asks here what to write, the manifest what to record, the row split how stored rows
  * follow source rows, and dequantize/verify what a record's tensors must look like.
  *
@@ -12,8 +13,9 @@
  * - zero (grouped int4 only): I8, the scale's shape.
  */
 import type { PlannedTensor } from "../formats/types.js";
-import { groupCount } from "../quant/groups.js";
-import { isFloat8, isInt4, type QuantSpec } from "./spec.js";
+import { modeNamed } from "../modes/registry.js";
+import { packedShape } from "../modes/kernel-bytes.js";
+import type { QuantSpec } from "./spec.js";
 
 export type StoredRole = "values" | "scale" | "zero";
 
@@ -42,16 +44,12 @@ export type StoredGeometry = Pick<QuantSpec, "mode" | "axis" | "packAxis" | "blo
 
 /** The values' shape: the source's, with the int4 pack axis halved (rounded up). */
 export function valuesShapeOf(shape: readonly number[], g: StoredGeometry): number[] {
-  const pa = isInt4(g.mode) ? g.packAxis : undefined;
-  return shape.map((d, i) => (i === pa ? Math.ceil(d / 2) : d));
+  return packedShape(shape, modeNamed(g.mode).packed ? g.packAxis : undefined);
 }
 
 /** The scale's shape (and the zero point's, for grouped int4). */
 export function scaleShapeOf(shape: readonly number[], g: StoredGeometry): number[] {
-  const { axis } = g;
-  if (g.mode === "int4_grouped") return shape.map((d, i) => (i === axis ? groupCount(d, g.blockSize!) : d));
-  if (isFloat8(g.mode) && axis === null) return [];
-  return shape.map((d, i) => (axis === null || i === axis ? 1 : d));
+  return modeNamed(g.mode).scaleShape(shape, g);
 }
 
 /**
@@ -59,14 +57,15 @@ export function scaleShapeOf(shape: readonly number[], g: StoredGeometry): numbe
  * named by `names`. Shape: see the module comment.
  */
 export function storedTensors(names: StoredNames, shape: readonly number[], g: StoredGeometry): StoredTensor[] {
-  const dtype = g.mode === "float8_e4m3fn" ? "F8_E4M3" : g.mode === "float8_e5m2" ? "F8_E5M2" : "I8";
+  const mode = modeNamed(g.mode);
+  const dtype = mode.valuesDtype;
   const scaleShape = scaleShapeOf(shape, g);
   const out: StoredTensor[] = [
     { role: "values", name: names.values, dtype, shape: valuesShapeOf(shape, g) },
     { role: "scale", name: names.scale, dtype: "F32", shape: scaleShape },
   ];
-  if (g.mode === "int4_grouped") {
-    if (names.zero === undefined) throw new Error("grouped int4 stores a zero point: it needs a name");
+  if (mode.zeroPoint) {
+    if (names.zero === undefined) throw new Error(`${g.mode} stores a zero point: it needs a name`);
     out.push({ role: "zero", name: names.zero, dtype: "I8", shape: [...scaleShape] });
   }
   return out;

@@ -1,7 +1,7 @@
 /**
  * The tag in a default output name (`model.<tag>.safetensors`): every option that changes the
  * output's bytes, so two different runs never write the same name. Options left at Keras's
- * defaults (defaultSpec) are not spelled out.
+ * defaults (the mode descriptor's) are not spelled out; the mode's part is its descriptor's `tag`.
  *
  *   --int8                          int8
  *   --int4 --block-size 32          int4-g32
@@ -12,7 +12,8 @@
  *   --int8 --include 'mlp.*'        int8-sel3f9a1c (a digest of the selection)
  */
 import { createHash } from "node:crypto";
-import { defaultSpec, type QuantSpec } from "./spec.js";
+import { modeNamed } from "../modes/registry.js";
+import type { QuantSpec } from "./spec.js";
 
 export interface TagExtras {
   /** The layout, when not kquant's own. */
@@ -24,8 +25,9 @@ export interface TagExtras {
 
 /** The tag for a run of `spec` (see above). */
 export function tagOfSpec(spec: QuantSpec, extras: TagExtras = {}): string {
-  const d = defaultSpec(spec.mode);
-  const parts: string[] = [spec.mode.replace("_grouped", "").replace("float8_", "float8-")];
+  const mode = modeNamed(spec.mode);
+  const d = mode.defaults();
+  const parts: string[] = [mode.tag];
   if (spec.blockSize !== undefined) parts.push(`g${spec.blockSize}`);
   if (spec.axis !== d.axis) parts.push(spec.axis === null ? "tensor" : `axis${spec.axis}`);
   if (spec.packAxis !== undefined && spec.packAxis !== spec.axis) parts.push(`pack${spec.packAxis}`);

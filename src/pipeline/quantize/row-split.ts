@@ -12,6 +12,7 @@
 import { byteLengthOf } from "../../formats/dtypes.js";
 import type { QuantizeStep } from "../../plan/plan.js";
 import type { StoredTensor } from "../../plan/stored.js";
+import { modeNamed } from "../../modes/registry.js";
 
 /** How a stored tensor follows the source's rows: `rowsPer` source rows make one of its rows. */
 export interface SlicedTensor {
@@ -39,7 +40,7 @@ export function rowSplitOf(step: QuantizeStep): RowSplit | null {
   const { spec, source } = step;
   const rows = source.shape[0];
   if (source.shape.length < 2 || rows === undefined || rows < 2) return null;
-  const grouped = spec.mode === "int4_grouped";
+  const grouped = modeNamed(spec.mode).grouped;
   const groupsOfRows = grouped && spec.axis === 0;
   const reduced = !grouped && (spec.axis === null || spec.axis === 0);
   const valuesRowsPer = spec.packAxis === 0 ? 2 : 1;

@@ -15,7 +15,8 @@ import { writtenBytes, type Layout } from "../../layouts/layout.js";
 import type { StoredBytes } from "../../plan/stored.js";
 import { buildPlan, writtenTensorsOf, type Plan, type Step } from "../../plan/plan.js";
 import type { Rule } from "../../plan/rules.js";
-import { isFloat8, type Mode, type QuantSpec } from "../../plan/spec.js";
+import type { Mode, QuantSpec } from "../../plan/spec.js";
+import { modeNamed } from "../../modes/registry.js";
 import { hashHex } from "../hash.js";
 import { hashesOf, MANIFEST_KEY, newManifest, type Manifest } from "../manifest.js";
 import { isFolder, openModelFolder } from "../../formats/folder.js";
@@ -262,13 +263,9 @@ function storedPairs(step: Step & { kind: "quantize" }, out: StoredBytes): [stri
   return step.written.map((t) => [t.name, writtenBytes(t, out)]);
 }
 
-/** A short human description of a spec, for the report. */
+/** A short human description of a spec, for the report (its mode descriptor's). */
 export function describeScheme(spec: QuantSpec): string {
-  const where = spec.axis === null ? "per tensor" : `axis ${spec.axis}`;
-  if (isFloat8(spec.mode)) return `amax ${where}, margin ${spec.margin ?? 0}`;
-  const packed = spec.packAxis !== undefined ? `, packed axis ${spec.packAxis}` : "";
-  if (spec.mode === "int4_grouped") return `zero point, block ${spec.blockSize} ${where}${packed}`;
-  return `abs-max [${spec.valueRange?.join(",")}] ${where}${packed}`;
+  return modeNamed(spec.mode).describe(spec);
 }
 
 function reportOf(job: QuantizeJob, plan: Plan, paths: OutputPaths): QuantizeReport {

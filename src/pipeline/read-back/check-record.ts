@@ -7,94 +7,14 @@
 import type { StDType } from "../../formats/types.js";
 import { layoutNamed } from "../../layouts/index.js";
 import type { Layout, LayoutName } from "../../layouts/layout.js";
-import { isFloat8, isInt4, type Mode } from "../../plan/spec.js";
+import { modeNamed } from "../../modes/registry.js";
 import type { StoredGeometry } from "../../plan/stored.js";
 import { errorHistogram, type ErrorHistogram } from "../../quant/error-histogram.js";
 import { blockSums, ErrorAccumulator, type BlockSums, type ErrorMetrics } from "../../quant/error-metrics.js";
 import { FLOAT_DTYPES, floatValues } from "../float-values.js";
 import { hashHex } from "../hash.js";
 import { geometryOf, hashesOf, storedOf, type ExpectedTensor, type TensorRecord } from "../manifest.js";
-import { simdByteRanges } from "../../quant/wasm/read-back-kernels.js";
 import { dequantizedBlockCount, dequantizedBlocks, type StoredParts } from "./record-values.js";
-
-const DEFAULT_RANGE: Record<Mode, [number, number]> = {
-  int8: [-127, 127],
-  int4: [-8, 7],
-  int4_grouped: [-8, 7],
-  float8_e4m3fn: [0, 0],
-  float8_e5m2: [0, 0],
-};
-
-/**
- * Counts the bytes whose flag in `bad` (indexed by the byte's unsigned value) is 1, with the first
- * such index: one table load per byte and no branch, several times faster than comparing each
- * code (integrity-only `verify` is mostly this and the hashes).
- */
-function countFlagged(bytes: Uint8Array, bad: Uint8Array, from = 0, to = bytes.length): { count: number; first: number } {
-  let count = 0;
-  for (let i = from; i < to; i++) count += bad[bytes[i]!]!;
-  if (count === 0) return { count, first: -1 };
-  let first = from;
-  while (bad[bytes[first]!] === 0) first++;
-  return { count, first };
-}
-
-/** A 256-entry table: 1 where `isBad(byte)`. */
-function byteTable(isBad: (byte: number) => boolean): Uint8Array {
-  return Uint8Array.from({ length: 256 }, (_, b) => (isBad(b) ? 1 : 0));
-}
-
-const asBytes = (a: Int8Array) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
-const signed8 = (b: number) => (b << 24) >> 24;
-const lowNibble = (b: number) => ((b & 0x0f) ^ 8) - 8;
-const highNibble = (b: number) => ((b >> 4) ^ 8) - 8;
-
-/** int8 codes outside [lo, hi]: how many and the first one. */
-function outsideRange(codes: Int8Array, lo: number, hi: number): string | null {
-  const r = simdByteRanges(asBytes(codes));
-  if (r !== null && r.min >= lo && r.max <= hi) return null;
-  const { count, first } = countFlagged(asBytes(codes), byteTable((b) => signed8(b) < lo || signed8(b) > hi));
-  return count === 0 ? null : `${count} code(s) outside [${lo}, ${hi}] (first at index ${first}: ${codes[first]})`;
-}
-
-/** Both nibbles of every packed byte inside [lo, hi], and the padding nibble zero when the packed axis had odd length. */
-function int4Problems(packed: Int8Array, packedShape: readonly number[], packAxis: number, origLen: number, lo: number, hi: number): string[] {
-  const outer = packedShape.slice(0, packAxis).reduce((a, b) => a * b, 1);
-  const p = packedShape[packAxis]!;
-  const inner = packedShape.slice(packAxis + 1).reduce((a, b) => a * b, 1);
-  const padded = origLen % 2 === 1;
-  const outside = (v: number) => v < lo || v > hi;
-  const bothBad = byteTable((b) => outside(lowNibble(b)) || outside(highNibble(b)));
-  // The last packed row of an odd axis holds values in its low nibbles only, zeros above.
-  const lowBad = byteTable((b) => outside(lowNibble(b)));
-  const paddingBad = byteTable((b) => highNibble(b) !== 0);
-  const bytes = asBytes(packed);
-  // Every nibble in range (the usual answer, from one SIMD pass): only the padding is left to look at.
-  const r = simdByteRanges(bytes);
-  const inRange = r !== null && r.min >> 4 >= lo && r.max >> 4 <= hi && r.minLow >= lo && r.maxLow <= hi;
-  let bad = 0;
-  let firstBad = -1;
-  let badPadding = 0;
-  let firstPadding = -1;
-  for (let o = 0; o < outer; o++) {
-    for (let j = inRange ? (padded ? p - 1 : p) : 0; j < p; j++) {
-      const lastRow = padded && j === p - 1;
-      const base = (o * p + j) * inner;
-      const found = countFlagged(bytes, lastRow ? lowBad : bothBad, base, base + inner);
-      if (found.count > 0 && bad === 0) firstBad = found.first;
-      bad += found.count;
-      if (lastRow) {
-        const pad = countFlagged(bytes, paddingBad, base, base + inner);
-        if (pad.count > 0 && badPadding === 0) firstPadding = pad.first;
-        badPadding += pad.count;
-      }
-    }
-  }
-  const out: string[] = [];
-  if (bad > 0) out.push(`${bad} packed byte(s) hold a nibble outside [${lo}, ${hi}] (first at byte ${firstBad}: 0x${(packed[firstBad]! & 0xff).toString(16).padStart(2, "0")})`);
-  if (badPadding > 0) out.push(`${badPadding} padding nibble(s) are not zero (orig_len ${origLen} is odd; first at byte ${firstPadding})`);
-  return out;
-}
 
 function scaleProblem(scale: Float32Array): string | null {
   let count = 0;
@@ -109,52 +29,29 @@ function scaleProblem(scale: Float32Array): string | null {
   return count === 0 ? null : `${count} of ${scale.length} scale value(s) are not finite and positive (first at index ${first}: ${scale[first]})`;
 }
 
-/** NaN codes (and Inf for e5m2): exponent and mantissa bits all set, either sign. */
-const FLOAT8_BAD = {
-  float8_e4m3fn: byteTable((b) => (b & 0x7f) === 0x7f),
-  float8_e5m2: byteTable((b) => (b & 0x7c) === 0x7c),
-};
-
-function float8Problem(codes: Uint8Array, mode: "float8_e4m3fn" | "float8_e5m2"): string | null {
-  const r = simdByteRanges(codes);
-  if (r !== null && (mode === "float8_e4m3fn" ? r.max7f < 0x7f : r.max7c < 0x7c)) return null;
-  const { count, first } = countFlagged(codes, FLOAT8_BAD[mode]);
-  const what = mode === "float8_e4m3fn" ? "NaN" : "NaN or Inf";
-  return count === 0 ? null : `${count} ${what} code(s) (first at index ${first}: 0x${codes[first]!.toString(16)})`;
-}
-
 const equalBytes = (a: Uint8Array, b: Uint8Array) => a.length === b.length && a.every((x, i) => x === b[i]);
 
-const i8 = (b: Uint8Array) => new Int8Array(b.buffer, b.byteOffset, b.byteLength);
 const f32 = (b: Uint8Array) => {
   const a = b.byteOffset % 4 === 0 ? b : b.slice();
   return new Float32Array(a.buffer, a.byteOffset, a.byteLength / 4);
 };
 
-/** What is wrong with the contents of one record's stored tensors (shapes already checked). */
+/** What is wrong with the contents of one record's stored tensors (shapes already checked): the scale here, the codes by the mode. */
 export function contentProblems(rec: TensorRecord, expected: readonly ExpectedTensor[], parts: StoredParts): string[] {
-  const mode = rec.mode as Mode;
-  const values = expected.find((e) => e.role === "values")!;
+  const mode = modeNamed(rec.mode);
   const problems: string[] = [];
   const tag = (role: string, msg: string | null) => {
     if (msg !== null) problems.push(`${role} "${expected.find((e) => e.role === role)!.name}": ${msg}`);
   };
   tag("scale", scaleProblem(f32(parts.scale)));
-  if (isFloat8(mode)) {
-    tag("values", float8Problem(parts.values, mode));
-    return problems;
-  }
-  const [lo, hi] = rec.value_range ?? DEFAULT_RANGE[mode];
-  if (isInt4(mode)) {
-    for (const p of int4Problems(i8(parts.values), values.shape, rec.pack_axis!, rec.orig_len!, lo, hi)) tag("values", p);
-  } else {
-    tag("values", outsideRange(i8(parts.values), lo, hi));
-  }
-  if (mode === "int4_grouped" && parts.zero) {
-    // Keras's zero point lives in the signed range of the bit width value_range implies.
-    const bits = Math.floor(Math.log2(hi - lo + 1));
-    tag("zero", outsideRange(i8(parts.zero), -(2 ** (bits - 1)), 2 ** (bits - 1) - 1));
-  }
+  const valueRange = rec.value_range ?? mode.defaults().valueRange;
+  const facts = {
+    valuesShape: expected.find((e) => e.role === "values")!.shape,
+    ...(valueRange !== undefined ? { valueRange } : {}),
+    ...(rec.pack_axis !== undefined ? { packAxis: rec.pack_axis } : {}),
+    ...(rec.orig_len !== undefined ? { origLen: rec.orig_len } : {}),
+  };
+  for (const [role, msg] of mode.codeProblems(parts, facts)) tag(role, msg);
   return problems;
 }
 

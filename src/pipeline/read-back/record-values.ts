@@ -11,68 +11,27 @@
  */
 import type { QuantizeStep } from "../../plan/plan.js";
 import { byteLengthOf } from "../../formats/dtypes.js";
-import { isFloat8, isInt4, type Mode } from "../../plan/spec.js";
-import { scaleShapeOf, storedNamesOf, storedTensors, valuesShapeOf, type StoredGeometry } from "../../plan/stored.js";
+import { modeNamed } from "../../modes/registry.js";
+import { scaleShapeOf, storedNamesOf, storedTensors, type StoredBytes, type StoredGeometry } from "../../plan/stored.js";
 import { f32ToBf16Bits, f32ToF16Bits } from "../../quant/convert.js";
-import { dequantizeDivide, dequantizeMultiply, dequantizeZeroPoint, scaleLayout } from "../../quant/dequantize.js";
 import { ERROR_BLOCK } from "../../quant/error-metrics.js";
-import { decodeFloat8 } from "../../quant/float8.js";
-import { unpackInt4 } from "../../quant/int4.js";
-import { simdDequantizeRowGroups } from "../../quant/wasm/read-back-kernels.js";
 import { geometryOf, type TensorRecord } from "../manifest.js";
 import { rowSplitOf, slicedRange } from "../quantize/row-split.js";
 
 /** The stored bytes of one record, by role. */
-export interface StoredParts {
-  values: Uint8Array;
-  scale: Uint8Array;
-  zero?: Uint8Array;
-}
+export type StoredParts = StoredBytes;
 
 /** The floating dtype dequantize writes (float32, float16 or bfloat16). */
 export type FloatOut = "f32" | "f16" | "bf16";
 
-function f32View(bytes: Uint8Array): Float32Array {
-  const aligned = bytes.byteOffset % 4 === 0 ? bytes : bytes.slice();
-  return new Float32Array(aligned.buffer, aligned.byteOffset, aligned.byteLength / 4);
-}
-
-function i8View(bytes: Uint8Array): Int8Array {
-  return new Int8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-}
-
 /**
  * One quantized record back to float32, in the source tensor's shape (the stored shapes must
- * already be checked), into `into` if given (exactly that many elements).
+ * already be checked), into `into` if given (exactly that many elements): its mode's read-back.
  */
 export function dequantizeRecord(rec: TensorRecord, parts: StoredParts, into?: Float32Array): Float32Array {
-  const shape = rec.shape;
-  const mode = rec.mode as Mode;
-  const scale = f32View(parts.scale);
-  const out = into ?? new Float32Array(byteLengthOf("F32", shape) / 4);
   const g = geometryOf(rec) as StoredGeometry;
-  const axis = g.axis;
-  if (isFloat8(mode)) {
-    const decoded = new Float32Array(parts.values.length);
-    decodeFloat8(parts.values, decoded, mode);
-    dequantizeMultiply(decoded, scale, scaleLayout(shape, scaleShapeOf(shape, g)), out);
-    return out;
-  }
-  if (mode === "int4_grouped" && shape.length === 2 && axis === 1 && g.packAxis === 1) {
-    // Groups and packing along the rows: unpacked and dequantized block by block in the kernels.
-    if (simdDequantizeRowGroups(parts.values, scale, i8View(parts.zero!), shape[0]!, shape[1]!, g.blockSize!, out)) return out;
-  }
-  let q = i8View(parts.values);
-  if (isInt4(mode)) {
-    q = unpackInt4({ dtype: "int8", shape: valuesShapeOf(shape, g), data: q }, shape[g.packAxis!]!, g.packAxis!, "int8").data as Int8Array;
-  }
-  if (mode === "int4_grouped") {
-    const layout = scaleLayout(shape, scaleShapeOf(shape, g), { axis: axis!, blockSize: g.blockSize! });
-    dequantizeZeroPoint(q, scale, i8View(parts.zero!), layout, out);
-  } else {
-    dequantizeDivide(q, scale, scaleLayout(shape, scaleShapeOf(shape, g)), out);
-  }
-  return out;
+  const out = into ?? new Float32Array(byteLengthOf("F32", rec.shape) / 4);
+  return modeNamed(g.mode).dequantize(rec.shape, g, parts, out);
 }
 
 /** The blocks' float32 array, kept for the next record on this thread. */
