@@ -54,7 +54,7 @@ const lazyChildProcess = {
 };
 
 /** A warning here means a bundle that misbehaves at run time (e.g. an import.meta it cannot see). */
-async function bundle(options) {
+export async function bundle(options) {
   const result = await build(options);
   if (result.warnings.length > 0) {
     const text = await formatMessages(result.warnings, { kind: "warning" });
@@ -67,7 +67,7 @@ async function bundle(options) {
  * The SIMD kernels' WebAssembly module (src/quant/wasm), assembled once here so that no thread
  * of the CLI spends its first tens of milliseconds assembling it; base64 for an esbuild define.
  */
-async function wasmKernelsBase64() {
+export async function wasmKernelsBase64() {
   const wasmDir = join(ROOT, "src", "quant", "wasm");
   const gen = await bundle({
     stdin: { contents: 'export { kernelModuleBytes } from "./module.ts"; export { PAGES } from "./kernels.ts";', resolveDir: wasmDir, loader: "ts" },

@@ -14,6 +14,7 @@ import { mergeIndexCommand } from "./merge-index.js";
 import { quantizeCommand } from "./quantize.js";
 import { handleInterrupts } from "./signals.js";
 import { verifyCommand } from "./verify.js";
+import { webCommand } from "./web.js";
 
 // kquant prints no color or styling of its own, so NO_COLOR needs no switch: output is plain
 // text everywhere, and the progress bar (cursor moves only) appears only on a terminal.
@@ -39,6 +40,7 @@ export function program(): Command {
   cmd.addCommand(verifyCommand());
   cmd.addCommand(dequantizeCommand());
   cmd.addCommand(mergeIndexCommand());
+  cmd.addCommand(webCommand());
   for (const c of [cmd, ...cmd.commands]) {
     const help = c === cmd ? "kquant --help" : `kquant ${c.name()} --help`;
     c.configureOutput({ outputError: (str, write) => write(`${parserError(str, help).format()}\n`) }).exitOverride();

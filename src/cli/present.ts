@@ -1,5 +1,5 @@
 /** Plain-text presentation shared by the commands: sizes and aligned tables. */
-export { formatBytes } from "../units.js";
+export { formatBytes, snakeKeys } from "../units.js";
 
 /** A parameter count: 4096, 1.23 M, 7.24 B. */
 export function formatCount(n: number): string {
@@ -22,14 +22,6 @@ export function table(header: string[], rows: string[][], right: ReadonlySet<num
       .join("  ")
       .trimEnd();
   return [line(header), ...rows.map(line)].join("\n");
-}
-
-/**
- * An object's own keys in snake_case (`minSqnr` → `min_sqnr`, `sqnrDb` → `sqnr_db`), the one key
- * style of kquant's JSON. Shallow: maps keyed by tensor names or modes are not keys to rename.
- */
-export function snakeKeys<T extends object>(o: T): Record<string, unknown> {
-  return Object.fromEntries(Object.entries(o).map(([k, v]) => [k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`), v]));
 }
 
 /** JSON for machines; Infinity and NaN (SQNR of an exact tensor, stats of empty ones) become strings. */

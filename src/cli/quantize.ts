@@ -3,18 +3,15 @@ import { readFile } from "node:fs/promises";
 import { Command, InvalidArgumentError, Option } from "commander";
 import { KquantError } from "../errors.js";
 import { basename } from "node:path";
-import { rulesFromFlags, specFromFlags, type QuantFlags } from "../plan/from-flags.js";
-import { tagOfRecipe, tagOfSpec } from "../plan/tag.js";
-import type { Rule } from "../plan/rules.js";
+import { jobRulesOf, type JobRules, type ModeOptions } from "../plan/quantize-flags.js";
 import type { QuantizeReport } from "../pipeline/quantize/run-quantize.js";
 import { parseShardSpec, type ShardSpec } from "../pipeline/quantize/shard-select.js";
 import { layoutNamed, LAYOUT_NAMES } from "../layouts/index.js";
-import type { Layout } from "../layouts/layout.js";
-import { formatBytes, formatCount, formatShape, snakeKeys, table } from "./present.js";
+import { formatBytes, formatCount, formatShape, table } from "./present.js";
 import { fsyncOption } from "./write-options.js";
 import { DEFAULT_BACKEND, KERAS_BACKENDS, isKerasBackend, type KerasBackend } from "../quant/backend.js";
 import { threadsOption } from "./threads-option.js";
-import { allModes, formatName, modeFlags } from "../modes/registry.js";
+import { allModes, modeFlags } from "../modes/registry.js";
 
 export function parseInteger(value: string): number {
   if (!/^-?\d+$/.test(value)) throw new InvalidArgumentError("not an integer.");
@@ -62,10 +59,7 @@ function parseBackend(value: string): KerasBackend {
 }
 
 /** What commander parses: the quantization flags (as the plan takes them) plus the run's own. */
-interface QuantizeCliOptions extends Omit<QuantFlags, "mode" | "float8Kind"> {
-  int8?: boolean;
-  int4?: boolean;
-  float8?: string | boolean;
+interface QuantizeCliOptions extends ModeOptions {
   recipe?: string;
   output?: string;
   force?: boolean;
@@ -78,9 +72,6 @@ interface QuantizeCliOptions extends Omit<QuantFlags, "mode" | "float8Kind"> {
   strict?: boolean;
   shard?: ShardSpec;
   threads?: number;
-  layout?: Layout;
-
-  kerasBackend: KerasBackend;
 }
 
 export function quantizeCommand(): Command {
@@ -151,45 +142,20 @@ Examples:
     });
 }
 
-async function rulesOf(opts: QuantizeCliOptions): Promise<{ rules: Rule[]; tag: string; options: Record<string, unknown> }> {
-  const given = (flag: string): unknown => (opts as unknown as Record<string, unknown>)[flag];
-  const flagNames = modeFlags().map((f) => `--${f}`).join(", ");
-  const modes = modeFlags().filter((f) => given(f) !== undefined);
-  if (modes.length > 1) throw new KquantError({ what: `${modes.map((m) => `--${m}`).join(" ")}: more than one mode`, hint: `choose one of ${flagNames}` });
-  const mode = modes[0];
-  if (!mode && !opts.recipe) throw new KquantError({ what: "no mode given", hint: `choose ${flagNames} or --recipe FILE; see kquant quantize --help` });
-
-  const flags: QuantFlags | undefined = mode === undefined ? undefined : {
-    mode,
-    ...(typeof given(mode) === "string" ? { float8Kind: formatName(mode, given(mode) as string)! } : {}),
-    ...pick(opts, ["axis", "perTensor", "packAxis", "blockSize", "valueRange", "epsilon", "margin", "include", "exclude"]),
-  };
-  const rules: Rule[] = [];
-  if (opts.recipe) {
-    let text: string;
-    try {
-      text = await readFile(opts.recipe, "utf8");
-    } catch (e) {
-      throw new KquantError({ file: opts.recipe, what: `cannot read the recipe (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})` });
-    }
-    const { parseRecipe } = await import("../plan/recipe.js");
-    rules.push(...parseRecipe(opts.recipe, text));
+/** The recipe file (read here, parsed by plan/recipe.ts) and the flags as the job's rules (plan/quantize-flags.ts). */
+async function rulesOf(opts: QuantizeCliOptions): Promise<JobRules> {
+  if (!opts.recipe) return jobRulesOf(opts);
+  const fileName = basename(opts.recipe);
+  // The flags' own problems (more than one mode) come before the recipe's.
+  jobRulesOf(opts, { fileName, rules: [] });
+  let text: string;
+  try {
+    text = await readFile(opts.recipe, "utf8");
+  } catch (e) {
+    throw new KquantError({ file: opts.recipe, what: `cannot read the recipe (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})` });
   }
-  if (flags) rules.push(...rulesFromFlags(flags, !!opts.layout?.int8Groups));
-  // The backend applies to every quantize rule, the recipe's too.
-  const backend = opts.kerasBackend;
-  const withBackend = rules.map((r) => (r.action.kind === "quantize" ? { ...r, action: { ...r.action, spec: { ...r.action.spec, backend } } } : r));
-  const extras = { ...(opts.layout ? { layout: opts.layout.name } : {}), ...(backend !== DEFAULT_BACKEND ? { backend } : {}) };
-  const flagsTag = flags && tagOfSpec(specFromFlags(flags, !!opts.layout?.int8Groups), { ...extras, ...pick(flags, ["include", "exclude"]) });
-  const tag = opts.recipe ? [tagOfRecipe(basename(opts.recipe).replace(/\.json$/i, ""), extras), flagsTag].filter(Boolean).join("-") : flagsTag!;
-  const options = snakeKeys({ ...(flags ?? {}), ...(opts.recipe ? { recipe: rules.length } : {}), kerasBackend: backend });
-  return { rules: withBackend, tag, options };
-}
-
-function pick<T extends object, K extends keyof T>(o: T, keys: K[]): Partial<Pick<T, K>> {
-  const out: Partial<Pick<T, K>> = {};
-  for (const k of keys) if (o[k] !== undefined) out[k] = o[k];
-  return out;
+  const { parseRecipe } = await import("../plan/recipe.js");
+  return jobRulesOf(opts, { fileName, rules: parseRecipe(opts.recipe, text) });
 }
 
 /** The report as text: what was written (or would be), totals by mode, why tensors were kept; every tensor with `verbose`. */

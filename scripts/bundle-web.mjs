@@ -1,0 +1,72 @@
+#!/usr/bin/env node
+/**
+ * The page (web/) as static files in dist/web/: index.html, style.css, main.js (the page) and
+ * worker.js (the Web Worker that runs the pipeline), built by esbuild from web/ and src/ — the
+ * same source as the CLI, not a copy. src/ reaches Node's modules, which the browser has not; the
+ * bundle maps them to web/shims/ and the page's file system (web/vfs.ts), so the readers,
+ * planner, kernels and writers run unchanged. `npm run build` calls this after the CLI bundle.
+ */
+import { copyFileSync, mkdirSync, readFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { bundle, inlineVersion, wasmKernelsBase64 } from "./bundle.mjs";
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+const WEB = join(ROOT, "web");
+
+/** Node module → its stand-in in the page. */
+const SHIMS = {
+  "node:fs/promises": "vfs.ts",
+  "node:fs": "vfs.ts",
+  "node:path": "shims/path.ts",
+  "node:crypto": "shims/crypto.ts",
+  "node:buffer": "shims/buffer.ts",
+  "node:zlib": "shims/node-misc.ts",
+  "node:stream": "shims/node-misc.ts",
+  "node:worker_threads": "shims/node-misc.ts",
+  "node:os": "shims/node-misc.ts",
+  "node:url": "shims/node-misc.ts",
+  "node:module": "shims/node-misc.ts",
+  yauzl: "shims/npz-unsupported.ts",
+  // progress.ts loads cli-progress only for a terminal, which the page never has.
+  "cli-progress": "shims/node-misc.ts",
+  yazl: "shims/npz-unsupported.ts",
+};
+
+const browserShims = {
+  name: "browser-shims",
+  setup(b) {
+    b.onResolve({ filter: /^(node:[a-z_/]+|yauzl|yazl|cli-progress)$/ }, (args) => {
+      const file = SHIMS[args.path];
+      if (file === undefined) return { errors: [{ text: `${args.path} has no stand-in in the page (scripts/bundle-web.mjs SHIMS)` }] };
+      return { path: join(WEB, file) };
+    });
+  },
+};
+
+/** Builds dist/web (or `outdir`). */
+export async function bundleWeb(outdir = join(ROOT, "dist", "web")) {
+  const { version } = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8"));
+  mkdirSync(outdir, { recursive: true });
+  await bundle({
+    entryPoints: { main: join(WEB, "main.ts"), worker: join(WEB, "worker.ts") },
+    outdir,
+    bundle: true,
+    platform: "browser",
+    format: "esm",
+    target: "chrome110",
+    mainFields: ["module", "browser", "main"],
+    minifySyntax: true,
+    legalComments: "inline",
+    plugins: [inlineVersion(version), browserShims],
+    inject: [join(WEB, "shims", "globals.ts")],
+    define: { KQUANT_WASM_KERNELS: JSON.stringify(await wasmKernelsBase64()) },
+    logLevel: "silent",
+  });
+  for (const f of ["index.html", "style.css"]) copyFileSync(join(WEB, f), join(outdir, f));
+  return outdir;
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
+  await bundleWeb(process.argv[2] ? resolve(process.argv[2]) : undefined);
+}

@@ -1,0 +1,383 @@
+/**
+ * The page: picks files, shows the inspect table, turns the controls into the CLI's options,
+ * and drives the worker (worker.ts), which runs src/'s pipeline. Everything the user sees of a
+ * failure is the CLI's one-line message. Hooks for tests and scripts are the data-testid
+ * attributes of index.html (docs/web.md).
+ */
+import { LAYOUT_NAMES } from "../src/layouts/index.js";
+import { DEFAULT_BACKEND, KERAS_BACKENDS } from "../src/quant/backend.js";
+import { formatBytes } from "../src/units.js";
+import { VERSION } from "../src/version.js";
+import type { QuantizeReport } from "../src/pipeline/quantize/run-quantize.js";
+import type { Choice, FromWorker, PickedFile, TensorRow, ToWorker } from "./protocol.js";
+
+/** Outputs larger than this are not offered as a download (a Blob the browser holds); pick a folder instead. */
+export const MAX_DOWNLOAD_BYTES = 4 * 1024 ** 3;
+/** Folders dropped on the page are walked at most this deep (a model folder is one or two levels). */
+const MAX_DROP_DEPTH = 8;
+
+const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
+const el = {
+  fileInput: $<HTMLInputElement>("file-input"),
+  folderInput: $<HTMLInputElement>("folder-input"),
+  drop: $<HTMLDivElement>("drop"),
+  inputName: $<HTMLParagraphElement>("input-name"),
+  inspect: $<HTMLDivElement>("inspect"),
+  filter: $<HTMLInputElement>("filter"),
+  totals: $<HTMLParagraphElement>("inspect-totals"),
+  tbody: $<HTMLTableElement>("tensors").tBodies[0]!,
+  mode: $<HTMLSelectElement>("mode"),
+  blockSize: $<HTMLInputElement>("block-size"),
+  float8: $<HTMLSelectElement>("float8-format"),
+  backend: $<HTMLSelectElement>("backend"),
+  layout: $<HTMLSelectElement>("layout"),
+  recipe: $<HTMLTextAreaElement>("recipe"),
+  recipeStatus: $<HTMLParagraphElement>("recipe-status"),
+  summary: $<HTMLDivElement>("summary"),
+  quantize: $<HTMLButtonElement>("quantize"),
+  cancel: $<HTMLButtonElement>("cancel"),
+  progress: $<HTMLProgressElement>("progress"),
+  progressText: $<HTMLParagraphElement>("progress-text"),
+  outputs: $<HTMLDivElement>("outputs"),
+  outputList: $<HTMLUListElement>("output-list"),
+  download: $<HTMLAnchorElement>("download"),
+  manifest: $<HTMLAnchorElement>("manifest-download"),
+  saveFolder: $<HTMLButtonElement>("save-folder"),
+  limits: $<HTMLParagraphElement>("limits"),
+  error: $<HTMLDivElement>("error"),
+};
+
+for (const b of KERAS_BACKENDS) el.backend.add(new Option(b === DEFAULT_BACKEND ? `${b} (default)` : b, b));
+for (const l of LAYOUT_NAMES) el.layout.add(new Option(l === "kquant" ? "kquant (default)" : l, l === "kquant" ? "" : l));
+$("version").textContent = VERSION;
+el.limits.textContent = `Downloads are offered up to ${formatBytes(MAX_DOWNLOAD_BYTES)} per file; for larger outputs, save to a folder.`;
+
+let worker = newWorker();
+let picked: PickedFile[] = [];
+let tensors: TensorRow[] = [];
+let running = false;
+let urls: string[] = [];
+let lastOutputs: { path: string; blob: Blob }[] = [];
+
+function newWorker(): Worker {
+  const w = new Worker(new URL("./worker.js", import.meta.url), { type: "module" });
+  w.onmessage = (e: MessageEvent<FromWorker>) => onMessage(e.data);
+  w.onerror = (e) => showError(`kquant: internal error: ${e.message}`);
+  return w;
+}
+
+function send(msg: ToWorker): void {
+  worker.postMessage(msg);
+}
+
+function showError(text: string): void {
+  el.error.textContent = text;
+}
+
+function choice(): Choice {
+  const block = el.blockSize.value.trim();
+  return {
+    mode: el.mode.value,
+    blockSize: block === "" ? null : Number(block),
+    float8Format: el.float8.value,
+    backend: el.backend.value,
+    layout: el.layout.value,
+    recipe: el.recipe.value,
+  };
+}
+
+function syncControls(): void {
+  el.blockSize.disabled = el.mode.value !== "int4";
+  el.float8.disabled = el.mode.value !== "float8";
+  el.quantize.disabled = running || tensors.length === 0;
+  el.cancel.disabled = !running;
+}
+
+// ---- input -------------------------------------------------------------------------------
+
+function open(files: PickedFile[]): void {
+  if (running) return;
+  picked = files;
+  tensors = [];
+  clearOutputs();
+  showError("");
+  el.inspect.hidden = true;
+  el.inputName.textContent = files.length === 1 ? `Reading ${files[0]!.path}…` : `Reading ${files.length} files…`;
+  syncControls();
+  send({ type: "open", files });
+}
+
+el.fileInput.addEventListener("change", () => {
+  open([...(el.fileInput.files ?? [])].map((file) => ({ path: file.name, file })));
+  el.fileInput.value = "";
+});
+el.folderInput.addEventListener("change", () => {
+  open([...(el.folderInput.files ?? [])].map((file) => ({ path: file.webkitRelativePath || file.name, file })));
+  el.folderInput.value = "";
+});
+
+el.drop.addEventListener("dragover", (e) => {
+  e.preventDefault();
+  el.drop.classList.add("over");
+});
+el.drop.addEventListener("dragleave", () => el.drop.classList.remove("over"));
+el.drop.addEventListener("drop", (e) => {
+  e.preventDefault();
+  el.drop.classList.remove("over");
+  const entries = [...(e.dataTransfer?.items ?? [])].map((i) => i.webkitGetAsEntry()).filter((x): x is FileSystemEntry => x !== null);
+  filesOf(entries).then(open, (err: unknown) => showError(`kquant: ${(err as Error).message}`));
+});
+
+/** The files under dropped entries, walked breadth first to MAX_DROP_DEPTH, with paths relative to the drop. */
+async function filesOf(roots: FileSystemEntry[]): Promise<PickedFile[]> {
+  const out: PickedFile[] = [];
+  let level: { entry: FileSystemEntry; path: string }[] = roots.map((entry) => ({ entry, path: entry.name }));
+  for (let depth = 0; level.length > 0; depth++) {
+    if (depth > MAX_DROP_DEPTH) throw new Error(`the dropped folder is nested deeper than ${MAX_DROP_DEPTH} levels`);
+    const next: typeof level = [];
+    for (const { entry, path } of level) {
+      if (entry.isFile) {
+        out.push({ path, file: await new Promise<File>((res, rej) => (entry as FileSystemFileEntry).file(res, rej)) });
+      } else if (entry.isDirectory) {
+        const reader = (entry as FileSystemDirectoryEntry).createReader();
+        for (;;) {
+          const batch = await new Promise<FileSystemEntry[]>((res, rej) => reader.readEntries(res, rej));
+          if (batch.length === 0) break;
+          for (const child of batch) next.push({ entry: child, path: `${path}/${child.name}` });
+        }
+      }
+    }
+    level = next;
+  }
+  return out;
+}
+
+const count = (shape: number[]) => shape.reduce((n, d) => n * d, 1);
+
+function renderTensors(): void {
+  const q = el.filter.value.trim().toLowerCase();
+  const shown = q === "" ? tensors : tensors.filter((t) => t.name.toLowerCase().includes(q));
+  const rows = shown.slice(0, 2000).map((t) => {
+    const tr = document.createElement("tr");
+    const cells: [string, string][] = [
+      [t.name, "name"],
+      [t.dtype, ""],
+      [`[${t.shape.join(", ")}]`, ""],
+      [count(t.shape).toLocaleString("en-US"), "num"],
+      [formatBytes(t.byteLength), "num"],
+    ];
+    for (const [text, cls] of cells) {
+      const td = document.createElement("td");
+      td.textContent = text;
+      if (cls) td.className = cls;
+      tr.append(td);
+    }
+    return tr;
+  });
+  el.tbody.replaceChildren(...rows);
+  const params = tensors.reduce((n, t) => n + count(t.shape), 0);
+  const bytes = tensors.reduce((n, t) => n + t.byteLength, 0);
+  const more = shown.length > rows.length ? ` (first ${rows.length} shown)` : "";
+  el.totals.textContent = `${tensors.length} tensors, ${params.toLocaleString("en-US")} parameters, ${formatBytes(bytes)}${q ? `; ${shown.length} match${more}` : more}`;
+}
+el.filter.addEventListener("input", renderTensors);
+
+// ---- choices, recipe and dry run ---------------------------------------------------------
+
+let planTimer: ReturnType<typeof setTimeout> | undefined;
+function replan(): void {
+  syncControls();
+  clearTimeout(planTimer);
+  planTimer = setTimeout(() => {
+    send({ type: "recipe", text: el.recipe.value });
+    if (tensors.length > 0 && !running) send({ type: "plan", choice: choice() });
+  }, 120);
+}
+for (const c of [el.mode, el.blockSize, el.float8, el.backend, el.layout, el.recipe]) c.addEventListener("input", replan);
+
+function renderSummary(r: QuantizeReport): void {
+  const table = document.createElement("table");
+  table.innerHTML = '<thead><tr><th scope="col">mode</th><th scope="col" class="num">tensors</th><th scope="col" class="num">parameters</th><th scope="col" class="num">bits/weight</th><th scope="col" class="num">before</th><th scope="col" class="num">after</th></tr></thead><tbody></tbody>';
+  const rows = [...Object.entries(r.summary.by_mode), ["total", r.summary] as const];
+  for (const [mode, t] of rows) {
+    const tr = document.createElement("tr");
+    for (const [text, num] of [
+      [mode, false],
+      [String(t.tensors), true],
+      [t.parameters.toLocaleString("en-US"), true],
+      [t.bits_per_weight.toFixed(2), true],
+      [formatBytes(t.bytes_before), true],
+      [formatBytes(t.bytes_after), true],
+    ] as const) {
+      const td = document.createElement("td");
+      td.textContent = text;
+      if (num) td.className = "num";
+      tr.append(td);
+    }
+    table.tBodies[0]!.append(tr);
+  }
+  const p = document.createElement("p");
+  p.textContent = `Would write ${r.output} and its manifest ${r.manifest}.`;
+  const reasons = Object.entries(r.summary.passthrough_reasons).map(([why, n]) => `${n} × ${why}`);
+  const kept = document.createElement("p");
+  kept.className = "muted";
+  kept.textContent = reasons.length > 0 ? `Kept as they are: ${reasons.join("; ")}` : "";
+  const scroll = document.createElement("div");
+  scroll.className = "scroll";
+  scroll.append(table);
+  el.summary.replaceChildren(p, scroll, kept);
+}
+
+// ---- run -------------------------------------------------------------------------------------
+
+function clearOutputs(): void {
+  for (const u of urls) URL.revokeObjectURL(u);
+  urls = [];
+  lastOutputs = [];
+  el.outputs.hidden = true;
+  el.outputList.replaceChildren();
+  el.download.removeAttribute("href");
+  el.manifest.removeAttribute("href");
+}
+
+el.quantize.addEventListener("click", () => {
+  if (running || tensors.length === 0) return;
+  clearOutputs();
+  showError("");
+  running = true;
+  el.progress.value = 0;
+  el.progressText.textContent = "Starting…";
+  syncControls();
+  send({ type: "run", choice: choice(), totalBytes: tensors.reduce((n, t) => n + t.byteLength, 0) });
+});
+
+el.cancel.addEventListener("click", () => {
+  if (!running) return;
+  // The worker holds everything the run wrote; terminating it stops the run at once and drops it all.
+  worker.terminate();
+  running = false;
+  el.progress.value = 0;
+  el.progressText.textContent = "Cancelled: nothing was written.";
+  worker = newWorker();
+  if (picked.length > 0) send({ type: "open", files: picked });
+  syncControls();
+});
+
+const MiB = 1024 * 1024;
+function renderProgress(done: number, total: number, elapsedMs: number): void {
+  el.progress.value = total > 0 ? done / total : 1;
+  const rate = elapsedMs > 0 ? done / MiB / (elapsedMs / 1000) : 0;
+  const eta = rate > 0 ? (total - done) / MiB / rate : NaN;
+  el.progressText.textContent = `${formatBytes(done)} of ${formatBytes(total)}, ${rate.toFixed(1)} MiB/s${Number.isFinite(eta) ? `, ETA ${eta.toFixed(1)} s` : ""}`;
+}
+
+const baseName = (p: string) => p.slice(p.lastIndexOf("/") + 1);
+
+function linkTo(a: HTMLAnchorElement, path: string, blob: Blob): void {
+  const url = URL.createObjectURL(blob);
+  urls.push(url);
+  a.href = url;
+  a.download = baseName(path);
+}
+
+function showOutputs(report: QuantizeReport, outputs: { path: string; blob: Blob }[]): void {
+  lastOutputs = outputs;
+  const key = (p: string) => p.replace(/^\/+/, "");
+  const main = outputs.find((o) => key(o.path) === key(report.output)) ?? outputs.find((o) => !o.path.endsWith(".json")) ?? outputs[0];
+  const manifest = outputs.find((o) => key(o.path) === key(report.manifest));
+  const items = outputs.map((o) => {
+    const li = document.createElement("li");
+    const a = document.createElement("a");
+    a.dataset.testid = "output-file";
+    a.textContent = `${key(o.path)} (${formatBytes(o.blob.size)})`;
+    if (o.blob.size <= MAX_DOWNLOAD_BYTES) linkTo(a, o.path, o.blob);
+    li.append(a);
+    return li;
+  });
+  el.outputList.replaceChildren(...items);
+  if (main && main.blob.size <= MAX_DOWNLOAD_BYTES) linkTo(el.download, main.path, main.blob);
+  el.download.textContent = main ? `Download ${baseName(main.path)}` : "Download";
+  if (manifest) linkTo(el.manifest, manifest.path, manifest.blob);
+  el.manifest.textContent = manifest ? `Download ${baseName(manifest.path)}` : "Download the manifest";
+  el.saveFolder.hidden = !("showDirectoryPicker" in window);
+  el.outputs.hidden = false;
+}
+
+el.saveFolder.addEventListener("click", () => {
+  saveToFolder().catch((err: unknown) => {
+    if ((err as Error).name !== "AbortError") showError(`kquant: cannot save to the folder (${(err as Error).message})`);
+  });
+});
+
+interface DirHandle {
+  getDirectoryHandle(name: string, o: { create: boolean }): Promise<DirHandle>;
+  getFileHandle(name: string, o: { create: boolean }): Promise<{ createWritable(): Promise<WritableStream> }>;
+}
+
+/** Streams every output into a folder the user picks (File System Access API), in the CLI's names. */
+async function saveToFolder(): Promise<void> {
+  const root = await (window as unknown as { showDirectoryPicker(o: object): Promise<DirHandle> }).showDirectoryPicker({ mode: "readwrite" });
+  for (const o of lastOutputs) {
+    const parts = o.path.split("/").filter(Boolean);
+    let dir = root;
+    for (const p of parts.slice(0, -1)) dir = await dir.getDirectoryHandle(p, { create: true });
+    const fh = await dir.getFileHandle(parts[parts.length - 1]!, { create: true });
+    // The browser writes to a swap file and replaces the target on close: never a half-written file.
+    await o.blob.stream().pipeTo(await fh.createWritable());
+  }
+  el.progressText.textContent = `Saved ${lastOutputs.length} file(s).`;
+}
+
+// ---- worker messages -------------------------------------------------------------------------
+
+function onMessage(msg: FromWorker): void {
+  switch (msg.type) {
+    case "opened": {
+      tensors = msg.tensors;
+      el.inputName.textContent = `Input: ${msg.input}`;
+      el.inspect.hidden = false;
+      renderTensors();
+      replan();
+      break;
+    }
+    case "recipe-ok":
+      el.recipe.removeAttribute("aria-invalid");
+      el.recipeStatus.textContent = el.recipe.value.trim() === "" ? "" : "Recipe OK.";
+      break;
+    case "planned":
+      renderSummary(msg.report);
+      if (!running) showError("");
+      break;
+    case "progress":
+      if (running) renderProgress(msg.done, msg.total, msg.elapsedMs);
+      break;
+    case "done":
+      running = false;
+      renderProgress(msg.report.bytes_before, msg.report.bytes_before, msg.elapsedMs);
+      el.progressText.textContent += ` — done in ${(msg.elapsedMs / 1000).toFixed(2)} s`;
+      showOutputs(msg.report, msg.outputs);
+      syncControls();
+      break;
+    case "error":
+      if (msg.request === "recipe") {
+        el.recipe.setAttribute("aria-invalid", "true");
+        el.recipeStatus.textContent = msg.text;
+        break;
+      }
+      if (msg.request === "open") {
+        tensors = [];
+        el.inputName.textContent = "";
+        el.summary.replaceChildren();
+      }
+      if (msg.request === "run") {
+        running = false;
+        el.progress.value = 0;
+        el.progressText.textContent = "Stopped: nothing was written.";
+      }
+      showError(msg.text);
+      syncControls();
+      break;
+  }
+}
+
+syncControls();

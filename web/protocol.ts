@@ -1,0 +1,62 @@
+/** What the page (main.ts) and its worker (worker.ts) say to each other, and how picked files become the input path. */
+import { KquantError } from "../src/errors.js";
+
+/** The page's choices: the CLI's quantize options. */
+export interface Choice {
+  /** "int8", "int4", "float8" (the CLI's flags without dashes), or "" for the recipe alone. */
+  mode: string;
+  /** --block-size (int4), or null for per-channel int4. */
+  blockSize: number | null;
+  /** --float8's format: e4m3 or e5m2. */
+  float8Format: string;
+  /** --keras-backend. */
+  backend: string;
+  /** --layout, "" for the default (kquant). */
+  layout: string;
+  /** The recipe's JSON text, "" for none. */
+  recipe: string;
+}
+
+/** A picked file, at its path relative to the pick (a folder's name first for a folder). */
+export interface PickedFile {
+  path: string;
+  file: File;
+}
+
+export interface TensorRow {
+  name: string;
+  dtype: string;
+  shape: number[];
+  byteLength: number;
+  file: string;
+}
+
+export type ToWorker =
+  | { type: "open"; files: PickedFile[] }
+  | { type: "recipe"; text: string }
+  | { type: "plan"; choice: Choice }
+  | { type: "run"; choice: Choice; totalBytes: number };
+
+export type FromWorker =
+  | { type: "opened"; input: string; metadata: Readonly<Record<string, string>> | null; tensors: TensorRow[] }
+  | { type: "recipe-ok" }
+  | { type: "planned"; report: import("../src/pipeline/quantize/run-quantize.js").QuantizeReport }
+  | { type: "progress"; done: number; total: number; elapsedMs: number }
+  | { type: "done"; report: import("../src/pipeline/quantize/run-quantize.js").QuantizeReport; outputs: { path: string; blob: Blob }[]; elapsedMs: number }
+  | { type: "error"; request: ToWorker["type"]; text: string };
+
+const READS = "expected .safetensors, .safetensors.index.json (with its shards), .npy, .npz, or a model folder";
+
+/**
+ * The path kquant opens for `paths` (as picked): a folder (its first path segment) for a folder
+ * pick, the index among a sharded set, or the one file. Throws the one-line error otherwise.
+ */
+export function inputOf(paths: readonly string[]): string {
+  if (paths.length === 0) throw new KquantError({ what: "no file picked", hint: READS });
+  const tops = new Set(paths.map((p) => (p.includes("/") ? p.slice(0, p.indexOf("/")) : null)));
+  if (tops.size === 1 && !tops.has(null)) return [...tops][0]!;
+  const index = paths.filter((p) => p.toLowerCase().endsWith(".safetensors.index.json"));
+  if (index.length === 1) return index[0]!;
+  if (paths.length === 1) return paths[0]!;
+  throw new KquantError({ what: `${paths.length} files picked`, hint: "pick one file, a .safetensors.index.json with its shards, or one model folder" });
+}

@@ -1,0 +1,110 @@
+/**
+ * The page's Web Worker: src/'s readers, planner, kernels and writers, run in-process (threads 0)
+ * on the page's file system (vfs.ts), exactly as `kquant quantize` runs them. The page (main.ts)
+ * posts the files the user picked and the options; this answers with the tensors, the dry-run
+ * report, progress, and the written files as Blobs. Cancel terminates this worker: its memory,
+ * written files included, goes with it.
+ */
+import { KquantError } from "../src/errors.js";
+import { openTensors } from "../src/formats/open.js";
+import { layoutNamed } from "../src/layouts/index.js";
+import { runQuantize, type QuantizeReport } from "../src/pipeline/quantize/run-quantize.js";
+import { parseRecipe } from "../src/plan/recipe.js";
+import { jobRulesOf, type ModeOptions } from "../src/plan/quantize-flags.js";
+import { isKerasBackend } from "../src/quant/backend.js";
+import { blobOf, clearWritten, inputBytesRead, mount, reset, writtenFiles } from "./vfs.js";
+import { inputOf, type Choice, type FromWorker, type ToWorker } from "./protocol.js";
+
+/** The recipe textarea's file name: it names the output as `--recipe recipe.json` does. */
+export const RECIPE_FILE = "recipe.json";
+
+let input: string | null = null;
+
+function post(message: FromWorker, transfer: Transferable[] = []): void {
+  (self as unknown as Worker).postMessage(message, transfer);
+}
+
+/** The page's choices as the CLI's options (src/cli/quantize.ts parses the same flags into the same shape). */
+function jobOf(choice: Choice) {
+  if (!isKerasBackend(choice.backend)) throw new KquantError({ file: "--keras-backend", what: `unknown backend ${choice.backend}` });
+  const opts: ModeOptions = {
+    kerasBackend: choice.backend,
+    ...(choice.layout !== "" ? { layout: layoutNamed(choice.layout) } : {}),
+    ...(choice.mode === "int8" ? { int8: true } : {}),
+    ...(choice.mode === "int4" ? { int4: true, ...(choice.blockSize !== null ? { blockSize: choice.blockSize } : {}) } : {}),
+    ...(choice.mode === "float8" ? { float8: choice.float8Format } : {}),
+  };
+  const recipe = choice.recipe.trim() === "" ? undefined : { fileName: RECIPE_FILE, rules: parseRecipe(RECIPE_FILE, choice.recipe) };
+  return { ...jobRulesOf(opts, recipe), ...(opts.layout ? { layout: opts.layout } : {}), layoutName: opts.layout?.name };
+}
+
+async function quantize(choice: Choice, dryRun: boolean): Promise<QuantizeReport> {
+  if (input === null) throw new KquantError({ what: "no input file picked" });
+  const { rules, tag, options, layout, layoutName } = jobOf(choice);
+  return runQuantize({
+    input,
+    rules,
+    tag,
+    options: { ...options, ...(layoutName ? { layout: layoutName } : {}) },
+    ...(layout ? { layout } : {}),
+    dryRun,
+    quiet: true,
+    threads: 0,
+  });
+}
+
+function errorText(err: unknown): string {
+  if (err instanceof KquantError) return err.format();
+  const e = err as Error;
+  if (e?.name === "QuotaExceededError" || e instanceof RangeError) {
+    return `kquant: out of memory or storage in the browser (${e.message})`;
+  }
+  return `kquant: internal error: ${e?.message ?? String(err)}`;
+}
+
+async function handle(msg: ToWorker): Promise<void> {
+  switch (msg.type) {
+    case "open": {
+      reset();
+      input = null;
+      for (const f of msg.files) mount(f.path, f.file);
+      input = inputOf(msg.files.map((f) => f.path));
+      const reader = await openTensors(input);
+      try {
+        post({ type: "opened", input, metadata: reader.metadata, tensors: reader.tensors.map((t) => ({ name: t.name, dtype: t.dtype, shape: t.shape, byteLength: t.byteLength, file: t.file })) });
+      } finally {
+        await reader.close();
+      }
+      return;
+    }
+    case "recipe": {
+      if (msg.text.trim() !== "") parseRecipe(RECIPE_FILE, msg.text);
+      post({ type: "recipe-ok" });
+      return;
+    }
+    case "plan": {
+      post({ type: "planned", report: await quantize(msg.choice, true) });
+      return;
+    }
+    case "run": {
+      clearWritten();
+      const total = msg.totalBytes;
+      const started = performance.now();
+      const timer = setInterval(() => post({ type: "progress", done: Math.min(inputBytesRead, total), total, elapsedMs: performance.now() - started }), 200);
+      let report: QuantizeReport;
+      try {
+        report = await quantize(msg.choice, false);
+      } finally {
+        clearInterval(timer);
+      }
+      const outputs = writtenFiles().map((path) => ({ path, blob: blobOf(path)! }));
+      post({ type: "done", report, outputs, elapsedMs: performance.now() - started });
+      return;
+    }
+  }
+}
+
+self.onmessage = (event: MessageEvent<ToWorker>) => {
+  const msg = event.data;
+  handle(msg).catch((err: unknown) => post({ type: "error", request: msg.type, text: errorText(err) }));
+};
