@@ -86,6 +86,11 @@ function choice(): Choice {
   };
 }
 
+/** The run's state on <body data-state>, for scripts and tests: idle, running, done, failed, cancelled. */
+function setState(state: "idle" | "running" | "done" | "failed" | "cancelled"): void {
+  document.body.dataset.state = state;
+}
+
 function syncControls(): void {
   el.blockSize.disabled = el.mode.value !== "int4";
   el.float8.disabled = el.mode.value !== "float8";
@@ -99,11 +104,13 @@ function open(files: PickedFile[]): void {
   if (running) return;
   picked = files;
   tensors = [];
+  setState("idle");
+  document.body.dataset.input = "reading";
   clearOutputs();
   showError("");
   el.inspect.hidden = true;
   el.inputName.textContent = files.length === 1 ? `Reading ${files[0]!.path}…` : `Reading ${files.length} files…`;
-  syncControls();
+syncControls();
   send({ type: "open", files });
 }
 
@@ -186,7 +193,7 @@ el.filter.addEventListener("input", renderTensors);
 
 let planTimer: ReturnType<typeof setTimeout> | undefined;
 function replan(): void {
-  syncControls();
+syncControls();
   clearTimeout(planTimer);
   planTimer = setTimeout(() => {
     send({ type: "recipe", text: el.recipe.value });
@@ -245,9 +252,10 @@ el.quantize.addEventListener("click", () => {
   clearOutputs();
   showError("");
   running = true;
+  setState("running");
   el.progress.value = 0;
   el.progressText.textContent = "Starting…";
-  syncControls();
+syncControls();
   send({ type: "run", choice: choice(), totalBytes: tensors.reduce((n, t) => n + t.byteLength, 0) });
 });
 
@@ -256,11 +264,12 @@ el.cancel.addEventListener("click", () => {
   // The worker holds everything the run wrote; terminating it stops the run at once and drops it all.
   worker.terminate();
   running = false;
+  setState("cancelled");
   el.progress.value = 0;
   el.progressText.textContent = "Cancelled: nothing was written.";
   worker = newWorker();
   if (picked.length > 0) send({ type: "open", files: picked });
-  syncControls();
+syncControls();
 });
 
 const MiB = 1024 * 1024;
@@ -334,6 +343,7 @@ function onMessage(msg: FromWorker): void {
   switch (msg.type) {
     case "opened": {
       tensors = msg.tensors;
+      document.body.dataset.input = "ready";
       el.inputName.textContent = `Input: ${msg.input}`;
       el.inspect.hidden = false;
       renderTensors();
@@ -356,7 +366,8 @@ function onMessage(msg: FromWorker): void {
       renderProgress(msg.report.bytes_before, msg.report.bytes_before, msg.elapsedMs);
       el.progressText.textContent += ` — done in ${(msg.elapsedMs / 1000).toFixed(2)} s`;
       showOutputs(msg.report, msg.outputs);
-      syncControls();
+      setState("done");
+syncControls();
       break;
     case "error":
       if (msg.request === "recipe") {
@@ -365,19 +376,22 @@ function onMessage(msg: FromWorker): void {
         break;
       }
       if (msg.request === "open") {
+        document.body.dataset.input = "failed";
         tensors = [];
         el.inputName.textContent = "";
         el.summary.replaceChildren();
       }
       if (msg.request === "run") {
         running = false;
+        setState("failed");
         el.progress.value = 0;
         el.progressText.textContent = "Stopped: nothing was written.";
       }
       showError(msg.text);
-      syncControls();
+syncControls();
       break;
   }
 }
 
+setState("idle");
 syncControls();

@@ -104,7 +104,10 @@ async function handle(msg: ToWorker): Promise<void> {
   }
 }
 
+/** One request at a time, in the order posted: a dry run never reads while a run resets the files. */
+let queue: Promise<void> = Promise.resolve();
+
 self.onmessage = (event: MessageEvent<ToWorker>) => {
   const msg = event.data;
-  handle(msg).catch((err: unknown) => post({ type: "error", request: msg.type, text: errorText(err) }));
+  queue = queue.then(() => handle(msg).catch((err: unknown) => post({ type: "error", request: msg.type, text: errorText(err) })));
 };

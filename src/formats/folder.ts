@@ -5,6 +5,7 @@
  * its target and renamed into place, so a failed or interrupted run leaves no half-written folder.
  */
 import { copyFile, cp, mkdir, readdir, readFile, rename, rm, stat } from "node:fs/promises";
+import { parseJson } from "./json-syntax.js";
 import { basename, isAbsolute, join, relative, resolve, sep } from "node:path";
 import { KquantError } from "../errors.js";
 import { tempPathFor, writeFileAtomic, type WriteOptions } from "./atomic.js";
@@ -53,9 +54,9 @@ export async function openModelFolder(dir: string): Promise<ModelFolder> {
   }
   let config: unknown;
   try {
-    config = JSON.parse(text);
+    config = parseJson(text);
   } catch (err) {
-    throw new KquantError(`${configPath}: not valid JSON: ${(err as Error).message.split("\n")[0]}`);
+    throw new KquantError(`${configPath}: not valid JSON: ${(err as Error).message}`);
   }
   if (config === null || typeof config !== "object" || Array.isArray(config)) throw new KquantError(`${configPath}: not a JSON object`);
   const weights = await folderWeights(dir);

@@ -3,6 +3,7 @@
  * `Metadata::validate`, plus refusing duplicate names (which serde and JSON.parse silently merge).
  */
 import { open, type FileHandle } from "node:fs/promises";
+import { parseJson } from "./json-syntax.js";
 import { KquantError } from "../errors.js";
 import { bitsOf, byteLengthProblem, elementCountOf, isStDType } from "./dtypes.js";
 import { asUserError, readFully } from "./io.js";
@@ -72,9 +73,9 @@ export function parseSafetensorsHeader(
   }
   let parsed: unknown;
   try {
-    parsed = JSON.parse(text);
+    parsed = parseJson(text);
   } catch (err) {
-    fail(file, `header is not valid JSON: ${(err as Error).message.split("\n")[0]}`);
+    fail(file, `header is not valid JSON: ${(err as Error).message}`);
   }
   if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) {
     fail(file, `header is ${describe(parsed)}, expected a JSON object`);

@@ -4,6 +4,7 @@
  * a tensor listed in the wrong shard, missing, or present but unlisted is an error.
  */
 import { readFile, stat } from "node:fs/promises";
+import { parseJson } from "./json-syntax.js";
 import { dirname, isAbsolute, join, normalize, sep } from "node:path";
 import { KquantError } from "../errors.js";
 import { asUserError } from "./io.js";
@@ -77,9 +78,9 @@ async function readWeightMap(indexPath: string): Promise<Record<string, string>>
   }
   let parsed: unknown;
   try {
-    parsed = JSON.parse(text);
+    parsed = parseJson(text);
   } catch (err) {
-    throw new KquantError({ file: indexPath, what: `index is not valid JSON: ${(err as Error).message.split("\n")[0]}` });
+    throw new KquantError({ file: indexPath, what: `index is not valid JSON: ${(err as Error).message}` });
   }
   const weightMap = (parsed as { weight_map?: unknown } | null)?.weight_map;
   if (weightMap === null || typeof weightMap !== "object" || Array.isArray(weightMap)) {

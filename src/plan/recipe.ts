@@ -11,6 +11,7 @@
  * value_range and epsilon (stored as int8, or packed int4 with "mode": "int4").
  */
 import { KquantError } from "../errors.js";
+import { parseJson } from "../formats/json-syntax.js";
 import { deserialize } from "../quant/quantizer.js";
 import type { Rule } from "./rules.js";
 import { allModes, isMode, modeFlags, modeNamed, modeOfFlag, MODES } from "../modes/registry.js";
@@ -35,7 +36,7 @@ const RULE_KEYS = new Set([
 export function parseRecipe(file: string, text: string): Rule[] {
   let doc: unknown;
   try {
-    doc = JSON.parse(text);
+    doc = parseJson(text);
   } catch (e) {
     throw new KquantError({ file, what: `recipe is not valid JSON (${(e as Error).message})` });
   }

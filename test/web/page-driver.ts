@@ -1,0 +1,210 @@
+/// <reference lib="dom" />
+/// <reference lib="dom.iterable" />
+/**
+ * Drives the page (web/, served as `kquant web` serves it) in Debian's headless Chromium through
+ * its data-testid hooks, and runs the same quantize through the CLI, for tests that compare the
+ * bytes (test/web/page.test.ts, and the full sweep test/slow/dist-web.slow.test.ts).
+ */
+import { createHash } from "node:crypto";
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { basename, join, relative } from "node:path";
+import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
+import { DEMO } from "../support/cli.js";
+
+export const CHROMIUM = "/usr/bin/chromium";
+
+/** One quantize choice, as the page's controls and the CLI's flags both take it. */
+export interface Case {
+  mode: "int8" | "int4" | "float8";
+  blockSize?: number;
+  float8?: "e4m3" | "e5m2";
+  backend: "tensorflow" | "torch" | "jax" | "numpy";
+  layout: "kquant" | "keras" | "compressed-tensors" | "mlx";
+}
+
+/** The CLI's flags for `c` (what the page's controls mean). */
+export function flagsOf(c: Case): string[] {
+  const mode = c.mode === "float8" ? ["--float8", c.float8 ?? "e4m3"] : [`--${c.mode}`];
+  return [
+    ...mode,
+    ...(c.blockSize !== undefined ? ["--block-size", String(c.blockSize)] : []),
+    "--keras-backend",
+    c.backend,
+    ...(c.layout !== "kquant" ? ["--layout", c.layout] : []),
+  ];
+}
+
+export const label = (c: Case) => flagsOf(c).join(" ");
+
+/** Every mode the page offers (int4 per channel and grouped, both float8 formats). */
+export const MODES: Pick<Case, "mode" | "blockSize" | "float8">[] = [
+  { mode: "int8" },
+  { mode: "int4" },
+  { mode: "int4", blockSize: 16 },
+  { mode: "float8", float8: "e4m3" },
+  { mode: "float8", float8: "e5m2" },
+];
+export const BACKENDS: Case["backend"][] = ["tensorflow", "torch", "jax", "numpy"];
+export const LAYOUTS: Case["layout"][] = ["kquant", "keras", "compressed-tensors", "mlx"];
+
+/** A deterministic multi-tensor safetensors file: F32, F16 and BF16 matrices, a 3-D tensor, a bias, an int tensor. */
+export function writeMultiTensorFile(path: string): void {
+  const specs: { name: string; dtype: string; shape: number[] }[] = [
+    { name: "model.layers.0.mlp.down_proj.weight", dtype: "F32", shape: [48, 64] },
+    { name: "model.layers.0.mlp.up_proj.weight", dtype: "F16", shape: [64, 48] },
+    { name: "model.layers.0.self_attn.q_proj.weight", dtype: "BF16", shape: [32, 32] },
+    { name: "model.layers.0.self_attn.q_proj.bias", dtype: "F32", shape: [32] },
+    { name: "model.conv.weight", dtype: "F32", shape: [4, 8, 16] },
+    { name: "model.embed_tokens.weight", dtype: "F32", shape: [80, 32] },
+    { name: "model.position_ids", dtype: "I64", shape: [8] },
+  ];
+  let seed = 12345;
+  const rand = () => {
+    seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+    return seed / 2 ** 32 - 0.5;
+  };
+  const header: Record<string, unknown> = { __metadata__: { format: "pt" } };
+  const blobs: Buffer[] = [];
+  let offset = 0;
+  for (const s of specs) {
+    const n = s.shape.reduce((a, b) => a * b, 1);
+    let bytes: Buffer;
+    if (s.dtype === "I64") {
+      bytes = Buffer.alloc(8 * n);
+      for (let i = 0; i < n; i++) bytes.writeBigInt64LE(BigInt(i), 8 * i);
+    } else {
+      const f = new Float32Array(n);
+      for (let i = 0; i < n; i++) f[i] = rand() * (1 + (i % 7));
+      if (s.dtype === "F32") bytes = Buffer.from(f.buffer);
+      else {
+        bytes = Buffer.alloc(2 * n);
+        const u = new Uint32Array(f.buffer);
+        for (let i = 0; i < n; i++) bytes.writeUInt16LE(s.dtype === "BF16" ? u[i]! >>> 16 : toHalf(f[i]!), 2 * i);
+      }
+    }
+    header[s.name] = { dtype: s.dtype, shape: s.shape, data_offsets: [offset, offset + bytes.length] };
+    offset += bytes.length;
+    blobs.push(bytes);
+  }
+  const json = Buffer.from(JSON.stringify(header));
+  const len = Buffer.alloc(8);
+  len.writeBigUInt64LE(BigInt(json.length));
+  writeFileSync(path, Buffer.concat([len, json, ...blobs]));
+}
+
+/** float32 → float16 bits, truncating (any half value will do: the test data only needs to be float16). */
+function toHalf(v: number): number {
+  const f = new Float32Array([v]);
+  const x = new Uint32Array(f.buffer)[0]!;
+  const sign = (x >>> 16) & 0x8000;
+  const exp = ((x >>> 23) & 0xff) - 127 + 15;
+  if (exp <= 0) return sign;
+  if (exp >= 31) return sign | 0x7bff;
+  return sign | (exp << 10) | ((x >>> 13) & 0x3ff);
+}
+
+/** The test inputs: the demo and a generated multi-tensor file, each in a folder of its own. */
+export function makeInputs(dir: string): { demo: string; multi: string } {
+  mkdirSync(join(dir, "demo"));
+  mkdirSync(join(dir, "multi"));
+  const demo = join(dir, "demo", basename(DEMO));
+  copyFileSync(DEMO, demo);
+  const multi = join(dir, "multi", "multi.safetensors");
+  writeMultiTensorFile(multi);
+  return { demo, multi };
+}
+
+export const sha256 = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest("hex");
+
+/** Files under `dir` (relative path → sha256), leaving out `except`. */
+export function hashesUnder(dir: string, except: ReadonlySet<string> = new Set()): Record<string, string> {
+  const out: Record<string, string> = {};
+  const walk = (d: string) => {
+    for (const name of readdirSync(d).sort()) {
+      const p = join(d, name);
+      if (statSync(p).isDirectory()) walk(p);
+      else if (!except.has(relative(dir, p))) out[relative(dir, p)] = sha256(readFileSync(p));
+    }
+  };
+  if (existsSync(dir)) walk(dir);
+  return out;
+}
+
+export interface Loaded {
+  context: BrowserContext;
+  page: Page;
+  /** Every request the page (and its worker) made. */
+  requests: string[];
+  /** Console errors and uncaught exceptions (a CSP violation is a console error too). */
+  errors: string[];
+}
+
+let launched: Promise<Browser> | undefined;
+
+/** The one browser of a test file, launched on first use; a missing Chromium fails the test (never skips it). */
+export function browser(): Promise<Browser> {
+  if (!existsSync(CHROMIUM)) {
+    throw new Error(`${CHROMIUM} is missing: run \`bash test/report/ensure-chromium.sh\` (installs Debian's chromium package) before this test`);
+  }
+  launched ??= chromium.launch({ executablePath: CHROMIUM });
+  return launched;
+}
+
+export async function closeBrowser(): Promise<void> {
+  await (await launched)?.close();
+  launched = undefined;
+}
+
+/** Opens the page at `url` in a fresh context that records every request and error. */
+export async function loadPage(url: string, viewport = { width: 1100, height: 900 }): Promise<Loaded> {
+  const context = await (await browser()).newContext({ viewport, deviceScaleFactor: 1, acceptDownloads: true });
+  const loaded: Loaded = { context, page: await context.newPage(), requests: [], errors: [] };
+  context.on("request", (r) => loaded.requests.push(r.url()));
+  loaded.page.on("websocket", (ws) => loaded.requests.push(ws.url()));
+  loaded.page.on("console", (m) => {
+    if (m.type() === "error") loaded.errors.push(m.text());
+  });
+  loaded.page.on("pageerror", (e) => loaded.errors.push(String(e)));
+  await loaded.page.goto(url, { waitUntil: "load" });
+  return loaded;
+}
+
+const hook = (page: Page, id: string) => page.getByTestId(id);
+
+/** Picks `files` in the page's file input and waits until it has read them (or refused them). */
+export async function pick(page: Page, files: string | string[]): Promise<"ready" | "failed"> {
+  await hook(page, "file-input").setInputFiles(files);
+  await page.waitForFunction(() => document.body.dataset.input === "ready" || document.body.dataset.input === "failed");
+  return (await page.evaluate(() => document.body.dataset.input)) as "ready" | "failed";
+}
+
+/** Sets the page's controls to `c`. */
+export async function choose(page: Page, c: Case): Promise<void> {
+  await hook(page, "mode").selectOption(c.mode);
+  if (c.mode === "int4") await hook(page, "block-size").fill(c.blockSize === undefined ? "" : String(c.blockSize));
+  if (c.mode === "float8") await hook(page, "float8-format").selectOption(c.float8 ?? "e4m3");
+  await hook(page, "backend").selectOption(c.backend);
+  await hook(page, "layout").selectOption(c.layout === "kquant" ? "" : c.layout);
+}
+
+export type RunResult = { files: Record<string, string> } | { error: string };
+
+/**
+ * Clicks quantize, waits for the run to end, and saves every output through the browser's
+ * download into `saveDir`: the files' names and sha256, or the error line the page shows.
+ */
+export async function runInPage(page: Page, saveDir: string): Promise<RunResult> {
+  await hook(page, "quantize").click();
+  await page.waitForFunction(() => document.body.dataset.state === "done" || document.body.dataset.state === "failed");
+  if ((await page.evaluate(() => document.body.dataset.state)) === "failed") return { error: (await hook(page, "error").textContent()) ?? "" };
+  const links = hook(page, "output-file");
+  const files: Record<string, string> = {};
+  for (let i = 0; i < (await links.count()); i++) {
+    const [download] = await Promise.all([page.waitForEvent("download"), links.nth(i).click()]);
+    const name = (await links.nth(i).textContent())!.replace(/ \([^)]*\)$/, "");
+    const to = join(saveDir, name);
+    await download.saveAs(to);
+    files[name] = sha256(readFileSync(to));
+  }
+  return { files };
+}

@@ -1,0 +1,194 @@
+/// <reference lib="dom" />
+/// <reference lib="dom.iterable" />
+/**
+ * The page (web/) in Debian's headless Chromium, built by scripts/bundle-web.mjs and served as
+ * `kquant web` serves it (src/serve/page-server.ts): it quantizes the demo and a generated
+ * multi-tensor file through its data-testid hooks, and the downloaded files are byte for byte
+ * `kquant quantize`'s with the same options; no request leaves its origin; cancel leaves nothing;
+ * a malformed file shows the CLI's one-line message. Every mode, backend and layout of both
+ * inputs: test/slow/dist-web.slow.test.ts, on the built CLI's `kquant web`.
+ */
+import { execFileSync } from "node:child_process";
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import type { Server } from "node:http";
+import { tmpdir } from "node:os";
+import { basename, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { openTensors } from "../../src/formats/open.js";
+import { pageFiles, PAGE_CSP, servePage } from "../../src/serve/page-server.js";
+import { runCli } from "../support/cli.js";
+import { choose, closeBrowser, flagsOf, hashesUnder, label, loadPage, makeInputs, pick, runInPage, type Case, type Loaded } from "./page-driver.js";
+
+const REPO = fileURLToPath(new URL("../../", import.meta.url));
+const CORPUS = join(REPO, "fixtures", "bad", "files");
+
+let work: string;
+let server: Server;
+let url: string;
+let inputs: { demo: string; multi: string };
+let shared: Loaded;
+
+beforeAll(async () => {
+  work = mkdtempSync(join(tmpdir(), "kquant-web-"));
+  const site = join(work, "site");
+  execFileSync(process.execPath, [join(REPO, "scripts", "bundle-web.mjs"), site]);
+  server = await servePage(pageFiles(site), 0);
+  const address = server.address();
+  url = `http://127.0.0.1:${typeof address === "object" && address ? address.port : 0}/`;
+  inputs = makeInputs(work);
+  shared = await loadPage(url);
+});
+
+afterAll(async () => {
+  await closeBrowser();
+  await new Promise((r) => server?.close(r));
+  rmSync(work, { recursive: true, force: true });
+});
+
+let n = 0;
+/** `kquant quantize <copy of input> <flags>` in a fresh folder: its outputs' names and sha256 (or its error line). */
+async function cli(input: string, c: Case): Promise<{ files: Record<string, string> } | { error: string }> {
+  const dir = join(work, `cli-${n++}`);
+  mkdirSync(dir);
+  const copy = join(dir, basename(input));
+  copyFileSync(input, copy);
+  const r = await runCli("quantize", copy, ...flagsOf(c), "-q");
+  if (r.code !== 0) return { error: r.stderr.trim().replaceAll(`${dir}/`, "") };
+  return { files: hashesUnder(dir, new Set([basename(input)])) };
+}
+
+async function pageRun(input: string, c: Case): Promise<{ files: Record<string, string> } | { error: string }> {
+  const { page } = shared;
+  if ((await page.evaluate(() => document.body.dataset.picked)) !== input) {
+    expect(await pick(page, input)).toBe("ready");
+    await page.evaluate((p) => (document.body.dataset.picked = p), input);
+  }
+  await choose(page, c);
+  const saveDir = join(work, `page-${n++}`);
+  mkdirSync(saveDir);
+  return runInPage(page, saveDir);
+}
+
+const CASES: Case[] = [
+  { mode: "int8", backend: "tensorflow", layout: "kquant" },
+  { mode: "int4", backend: "tensorflow", layout: "kquant" },
+  { mode: "int4", blockSize: 16, backend: "torch", layout: "kquant" },
+  { mode: "float8", float8: "e4m3", backend: "jax", layout: "kquant" },
+  { mode: "float8", float8: "e5m2", backend: "numpy", layout: "kquant" },
+  { mode: "int8", backend: "torch", layout: "keras" },
+  { mode: "int4", blockSize: 16, backend: "tensorflow", layout: "compressed-tensors" },
+  { mode: "int4", blockSize: 16, backend: "jax", layout: "mlx" },
+];
+
+describe("the page served as kquant web serves it", () => {
+  it("loads with its policy, requests nothing but its own files, and logs no error", async () => {
+    const res = await fetch(url);
+    expect(res.headers.get("content-security-policy")).toBe(PAGE_CSP);
+    expect((await fetch(`${url}../etc/passwd`)).status).toBe(404);
+    const { page, requests, errors } = shared;
+    expect(await page.getByTestId("quantize").isDisabled()).toBe(true);
+    for (const id of ["file-input", "folder-input", "mode", "block-size", "float8-format", "backend", "layout", "recipe", "summary", "quantize", "cancel", "progress", "download", "manifest-download", "error", "report"]) {
+      expect(await page.getByTestId(id).count(), id).toBe(1);
+    }
+    expect(await page.getByTestId("mode").locator("option").evaluateAll((os) => os.map((o) => (o as HTMLOptionElement).value))).toEqual(["int8", "int4", "float8", ""]);
+    expect(requests.filter((r) => !r.startsWith(url))).toEqual([]);
+    expect(errors).toEqual([]);
+  });
+
+  it("shows the inspect table and the dry-run summary of a picked file", async () => {
+    const { page } = shared;
+    expect(await pick(page, inputs.demo)).toBe("ready");
+    await page.evaluate((p) => (document.body.dataset.picked = p), inputs.demo);
+    const names = (await openTensors(inputs.demo).then(async (r) => (await r.close(), r.tensors))).map((t) => t.name);
+    expect(await page.locator("#tensors tbody tr td.name").allTextContents()).toEqual(names);
+    await page.getByTestId("filter").fill("MLP");
+    expect(await page.locator("#tensors tbody tr td.name").allTextContents()).toEqual(names.filter((t) => t.includes("mlp")));
+    await page.getByTestId("filter").fill("");
+    await choose(page, { mode: "int8", backend: "tensorflow", layout: "kquant" });
+    await page.waitForFunction(() => document.querySelector("[data-testid=summary]")?.textContent?.includes("tiny-llama.int8.safetensors"));
+    const dry = await runCli("quantize", inputs.demo, "--int8", "--dry-run", "--json");
+    const bits = (JSON.parse(dry.stdout) as { summary: { bits_per_weight: number } }).summary.bits_per_weight.toFixed(2);
+    expect(await page.getByTestId("summary").textContent()).toContain(bits);
+  });
+
+  for (const which of ["demo", "multi"] as const) {
+    for (const c of CASES) {
+      it(`${which}: ${label(c)} downloads the CLI's bytes`, async () => {
+        const want = await cli(inputs[which], c);
+        const got = await pageRun(inputs[which], c);
+        expect(got).toEqual(want);
+        if ("files" in want) expect(Object.keys(want.files).length).toBeGreaterThanOrEqual(2);
+      });
+    }
+  }
+
+  it("an option the CLI refuses shows the CLI's line and writes nothing", async () => {
+    const c: Case = { mode: "int4", blockSize: 0, backend: "tensorflow", layout: "kquant" };
+    const want = await cli(inputs.demo, c);
+    expect(want).toHaveProperty("error");
+    expect(await pageRun(inputs.demo, c)).toEqual(want);
+    expect(await shared.page.getByTestId("download").getAttribute("href")).toBeNull();
+  });
+
+  it("a malformed file from fixtures/bad shows the CLI's message, an unknown type says what it reads", async () => {
+    const { page } = shared;
+    for (const name of ["st-invalid-json.safetensors", "st-overlapping.safetensors", "npy-bad-magic.npy"]) {
+      const r = await runCli("inspect", join(CORPUS, name));
+      expect(r.code).toBe(2);
+      expect(await pick(page, join(CORPUS, name))).toBe("failed");
+      expect(await page.getByTestId("error").textContent()).toBe(r.stderr.trim().replaceAll(`${CORPUS}/`, ""));
+      expect(await page.getByTestId("quantize").isDisabled()).toBe(true);
+    }
+    const bin = join(work, "pytorch_model.bin");
+    writeFileSync(bin, "not read");
+    expect(await pick(page, bin)).toBe("failed");
+    expect(await page.getByTestId("error").textContent()).toBe((await runCli("inspect", bin)).stderr.trim().replaceAll(`${work}/`, ""));
+    await page.evaluate(() => delete document.body.dataset.picked);
+  });
+
+  it("a recipe is checked as it is typed, pointing at the line that does not parse", async () => {
+    const { page } = shared;
+    await page.getByTestId("recipe").fill('{ "rules": [\n  { "match": "*", "mode": "int8" },\n  { "match": }\n] }');
+    await page.waitForFunction(() => document.querySelector("#recipe")?.getAttribute("aria-invalid") === "true");
+    expect(await page.locator("#recipe-status").textContent()).toBe("kquant: recipe.json: recipe is not valid JSON (line 3, column 14: expected a value, found '}')");
+    await page.getByTestId("recipe").fill('{ "rules": [ { "match": "*", "mode": "int8" } ] }');
+    await page.waitForFunction(() => document.querySelector("#recipe")?.getAttribute("aria-invalid") === null);
+    await page.getByTestId("recipe").fill("");
+  });
+
+  it("cancel stops a run at once and leaves nothing", async () => {
+    const big = join(work, "big.safetensors");
+    writeBigFile(big);
+    const loaded = await loadPage(url);
+    const { page } = loaded;
+    expect(await pick(page, big)).toBe("ready");
+    await choose(page, { mode: "int4", blockSize: 32, backend: "tensorflow", layout: "kquant" });
+    await page.getByTestId("quantize").click();
+    await page.waitForFunction(() => Number((document.querySelector("[data-testid=progress]") as HTMLProgressElement).value) > 0);
+    await page.getByTestId("cancel").click();
+    expect(await page.evaluate(() => document.body.dataset.state)).toBe("cancelled");
+    expect(await page.locator("#outputs").isHidden()).toBe(true);
+    expect(await page.getByTestId("download").getAttribute("href")).toBeNull();
+    expect(await page.getByTestId("progress").evaluate((p) => (p as HTMLProgressElement).value)).toBe(0);
+    // The page is usable again, with the same input.
+    await page.waitForFunction(() => !(document.querySelector("[data-testid=quantize]") as HTMLButtonElement).disabled);
+    await loaded.context.close();
+  });
+});
+
+/** 4 × 16 MiB of float32: long enough in the page to be cancelled mid-run. */
+function writeBigFile(path: string): void {
+  const count = 4;
+  const bytesEach = 16 * 1024 * 1024;
+  const header: Record<string, unknown> = {};
+  for (let i = 0; i < count; i++) header[`w${i}`] = { dtype: "F32", shape: [2048, bytesEach / 4 / 2048], data_offsets: [i * bytesEach, (i + 1) * bytesEach] };
+  const json = Buffer.from(JSON.stringify(header));
+  const len = Buffer.alloc(8);
+  len.writeBigUInt64LE(BigInt(json.length));
+  const data = Buffer.alloc(count * bytesEach);
+  const f = new Float32Array(data.buffer, data.byteOffset, data.length / 4);
+  for (let i = 0; i < f.length; i++) f[i] = ((i * 2654435761) % 1000) / 1000 - 0.5;
+  writeFileSync(path, Buffer.concat([len, json, data]));
+}
+
