@@ -6,7 +6,8 @@
  * bundle maps them to web/shims/ and the page's file system (web/vfs.ts), so the readers,
  * planner, kernels and writers run unchanged. `npm run build` calls this after the CLI bundle.
  */
-import { copyFileSync, mkdirSync, readFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { bundle, inlineVersion, wasmKernelsBase64 } from "./bundle.mjs";
@@ -44,6 +45,24 @@ const browserShims = {
   },
 };
 
+/**
+ * The CSP sources that let the verify report (src/report/html.ts, shown in the page in an iframe,
+ * which inherits the page's policy) run its one <style> and one <script>, and nothing else inline.
+ */
+async function reportHashes() {
+  const gen = await bundle({
+    stdin: { contents: 'export { REPORT_STYLE, REPORT_SCRIPT } from "./html.ts";', resolveDir: join(ROOT, "src", "report"), loader: "ts" },
+    bundle: true,
+    platform: "node",
+    format: "esm",
+    write: false,
+    logLevel: "silent",
+  });
+  const { REPORT_STYLE, REPORT_SCRIPT } = await import(`data:text/javascript;base64,${Buffer.from(gen.outputFiles[0].text).toString("base64")}`);
+  const hash = (text) => `'sha256-${createHash("sha256").update(text, "utf8").digest("base64")}'`;
+  return { style: hash(REPORT_STYLE), script: hash(REPORT_SCRIPT) };
+}
+
 /** Builds dist/web (or `outdir`). */
 export async function bundleWeb(outdir = join(ROOT, "dist", "web")) {
   const { version } = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8"));
@@ -63,7 +82,10 @@ export async function bundleWeb(outdir = join(ROOT, "dist", "web")) {
     define: { KQUANT_WASM_KERNELS: JSON.stringify(await wasmKernelsBase64()) },
     logLevel: "silent",
   });
-  for (const f of ["index.html", "style.css"]) copyFileSync(join(WEB, f), join(outdir, f));
+  const hashes = await reportHashes();
+  const html = readFileSync(join(WEB, "index.html"), "utf8").replace("%REPORT_SCRIPT_HASH%", hashes.script).replace("%REPORT_STYLE_HASH%", hashes.style);
+  writeFileSync(join(outdir, "index.html"), html);
+  copyFileSync(join(WEB, "style.css"), join(outdir, "style.css"));
   return outdir;
 }
 

@@ -44,6 +44,9 @@ const el = {
   manifest: $<HTMLAnchorElement>("manifest-download"),
   saveFolder: $<HTMLButtonElement>("save-folder"),
   limits: $<HTMLParagraphElement>("limits"),
+  report: $<HTMLDivElement>("report"),
+  reportDownload: $<HTMLAnchorElement>("report-download"),
+  checkNote: $<HTMLParagraphElement>("check-note"),
   error: $<HTMLDivElement>("error"),
 };
 
@@ -58,6 +61,7 @@ let tensors: TensorRow[] = [];
 let running = false;
 let urls: string[] = [];
 let lastOutputs: { path: string; blob: Blob }[] = [];
+let lastOutputName = "";
 
 function newWorker(): Worker {
   const w = new Worker(new URL("./worker.js", import.meta.url), { type: "module" });
@@ -110,7 +114,7 @@ function open(files: PickedFile[]): void {
   showError("");
   el.inspect.hidden = true;
   el.inputName.textContent = files.length === 1 ? `Reading ${files[0]!.path}…` : `Reading ${files.length} files…`;
-syncControls();
+  syncControls();
   send({ type: "open", files });
 }
 
@@ -193,7 +197,7 @@ el.filter.addEventListener("input", renderTensors);
 
 let planTimer: ReturnType<typeof setTimeout> | undefined;
 function replan(): void {
-syncControls();
+  syncControls();
   clearTimeout(planTimer);
   planTimer = setTimeout(() => {
     send({ type: "recipe", text: el.recipe.value });
@@ -237,7 +241,26 @@ function renderSummary(r: QuantizeReport): void {
 
 // ---- run -------------------------------------------------------------------------------------
 
+/**
+ * The verify report (src/report/html.ts, the page `kquant verify --html` writes) in a sandboxed
+ * frame: it inherits this page's policy, which allows its one style and script by hash.
+ */
+function showReport(html: string, status: string): void {
+  const frame = document.createElement("iframe");
+  frame.title = "verify report";
+  frame.setAttribute("sandbox", "allow-scripts");
+  frame.srcdoc = html;
+  el.report.replaceChildren(frame);
+  el.checkNote.textContent = status;
+  const name = `${baseName(lastOutputName).replace(/\.safetensors(\.index\.json)?$/, "")}.verify.html`;
+  linkTo(el.reportDownload, name, new Blob([html], { type: "text/html" }));
+  el.reportDownload.textContent = `Download ${name}`;
+  el.reportDownload.hidden = false;
+}
+
 function clearOutputs(): void {
+  el.report.replaceChildren();
+  el.reportDownload.hidden = true;
   for (const u of urls) URL.revokeObjectURL(u);
   urls = [];
   lastOutputs = [];
@@ -255,7 +278,7 @@ el.quantize.addEventListener("click", () => {
   setState("running");
   el.progress.value = 0;
   el.progressText.textContent = "Starting…";
-syncControls();
+  syncControls();
   send({ type: "run", choice: choice(), totalBytes: tensors.reduce((n, t) => n + t.byteLength, 0) });
 });
 
@@ -269,7 +292,7 @@ el.cancel.addEventListener("click", () => {
   el.progressText.textContent = "Cancelled: nothing was written.";
   worker = newWorker();
   if (picked.length > 0) send({ type: "open", files: picked });
-syncControls();
+  syncControls();
 });
 
 const MiB = 1024 * 1024;
@@ -367,7 +390,13 @@ function onMessage(msg: FromWorker): void {
       el.progressText.textContent += ` — done in ${(msg.elapsedMs / 1000).toFixed(2)} s`;
       showOutputs(msg.report, msg.outputs);
       setState("done");
-syncControls();
+      syncControls();
+      el.checkNote.textContent = "Reading the output back and comparing it with the input…";
+      lastOutputName = msg.report.output;
+      send({ type: "verify", output: msg.report.output });
+      break;
+    case "verified":
+      showReport(msg.html, msg.status);
       break;
     case "error":
       if (msg.request === "recipe") {
@@ -388,7 +417,7 @@ syncControls();
         el.progressText.textContent = "Stopped: nothing was written.";
       }
       showError(msg.text);
-syncControls();
+      syncControls();
       break;
   }
 }

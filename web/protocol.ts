@@ -35,7 +35,9 @@ export type ToWorker =
   | { type: "open"; files: PickedFile[] }
   | { type: "recipe"; text: string }
   | { type: "plan"; choice: Choice }
-  | { type: "run"; choice: Choice; totalBytes: number };
+  | { type: "run"; choice: Choice; totalBytes: number }
+  /** `kquant verify <output> --against <input> --html`: the report's page. */
+  | { type: "verify"; output: string };
 
 export type FromWorker =
   | { type: "opened"; input: string; metadata: Readonly<Record<string, string>> | null; tensors: TensorRow[] }
@@ -43,6 +45,7 @@ export type FromWorker =
   | { type: "planned"; report: import("../src/pipeline/quantize/run-quantize.js").QuantizeReport }
   | { type: "progress"; done: number; total: number; elapsedMs: number }
   | { type: "done"; report: import("../src/pipeline/quantize/run-quantize.js").QuantizeReport; outputs: { path: string; blob: Blob }[]; elapsedMs: number }
+  | { type: "verified"; html: string; ok: boolean; status: string }
   | { type: "error"; request: ToWorker["type"]; text: string };
 
 const READS = "expected .safetensors, .safetensors.index.json (with its shards), .npy, .npz, or a model folder";

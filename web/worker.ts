@@ -12,6 +12,10 @@ import { runQuantize, type QuantizeReport } from "../src/pipeline/quantize/run-q
 import { parseRecipe } from "../src/plan/recipe.js";
 import { jobRulesOf, type ModeOptions } from "../src/plan/quantize-flags.js";
 import { isKerasBackend } from "../src/quant/backend.js";
+import { HISTOGRAM_BINS } from "../src/quant/error-histogram.js";
+import { runVerify } from "../src/pipeline/read-back/verify.js";
+import { renderVerifyHtml } from "../src/report/html.js";
+import { verifyStatusLine } from "../src/report/status.js";
 import { blobOf, clearWritten, inputBytesRead, mount, reset, writtenFiles } from "./vfs.js";
 import { inputOf, type Choice, type FromWorker, type ToWorker } from "./protocol.js";
 
@@ -99,6 +103,13 @@ async function handle(msg: ToWorker): Promise<void> {
       }
       const outputs = writtenFiles().map((path) => ({ path, blob: blobOf(path)! }));
       post({ type: "done", report, outputs, elapsedMs: performance.now() - started });
+      return;
+    }
+    case "verify": {
+      if (input === null) throw new KquantError({ what: "no input file picked" });
+      // As `kquant verify OUTPUT --against INPUT --html FILE` runs it (src/cli/verify.ts).
+      const report = await runVerify(msg.output, { against: input, histogramBins: HISTOGRAM_BINS, threads: 0 });
+      post({ type: "verified", html: renderVerifyHtml(report), ok: report.ok, status: verifyStatusLine(report) });
       return;
     }
   }

@@ -86,11 +86,11 @@ export function renderVerifyHtml(report: VerifyReport, opts: HtmlOptions = {}): 
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <link rel="icon" href="data:,">
 <title>kquant verify: ${esc(report.file)}</title>
-<style>${STYLE}</style>
+<style>${REPORT_STYLE}</style>
 </head>
 <body>
 ${body.join("\n")}
-<script>${SORT_SCRIPT}</script>
+<script>${REPORT_SCRIPT}</script>
 </body>
 </html>
 `;
@@ -132,7 +132,8 @@ function tensorTable(tensors: readonly TensorVerdict[]): string {
   return `<table class="sortable"><thead><tr>${head}</tr></thead><tbody>\n${rows.join("\n")}\n</tbody></table>`;
 }
 
-const STYLE = `
+/** The report's stylesheet (its <style>); the page (web/) allows it in its iframe by hash. */
+export const REPORT_STYLE = `
 :root { color-scheme: light; --ok: #2f6db5; --fail: #c0392b; --grid: #e3e6ea; --ink: #1d2329; --muted: #5f6b76; }
 body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif; color: var(--ink); margin: 24px auto; max-width: 1200px; padding: 0 16px; }
 h1 { font-size: 22px; margin: 0 0 6px; } h2 { font-size: 17px; margin: 28px 0 6px; }
@@ -159,8 +160,11 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: now
 tr.fail td { background: #fdf3f2; } tr.fail td:nth-child(3) { color: var(--fail); font-weight: 600; }
 `;
 
-/** Click (or Enter on) a heading: sort by that column, again to reverse; cells without a value stay last. */
-const SORT_SCRIPT = `
+/**
+ * Click (or Enter on) a heading: sort by that column, again to reverse; cells without a value stay
+ * last. The report's <script>; the page (web/) allows it in its iframe by hash.
+ */
+export const REPORT_SCRIPT = `
 "use strict";
 for (const table of document.querySelectorAll("table.sortable")) {
   const heads = Array.from(table.tHead.rows[0].cells);

@@ -10,9 +10,17 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { KquantError } from "../errors.js";
 
-/** The page's policy: its own scripts, styles and worker; WebAssembly compiled from bytes; no connection anywhere. */
-export const PAGE_CSP =
-  "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; worker-src 'self'; style-src 'self'; img-src 'self' data: blob:; connect-src 'none'; form-action 'none'; base-uri 'none'; frame-ancestors 'none'";
+/**
+ * The page's policy, which has one home: the Content-Security-Policy <meta> of its index.html
+ * (its own scripts, styles and worker; WebAssembly compiled from bytes; the verify report's
+ * hashed style and script; no connection anywhere). Served as a header too, with what a <meta>
+ * cannot say (frame-ancestors), so that the worker's script is held to it as well.
+ */
+export function pagePolicy(indexHtml: string): string {
+  const m = /<meta http-equiv="Content-Security-Policy" content="([^"]+)">/.exec(indexHtml);
+  if (m === null) throw new KquantError({ file: "index.html", what: "the page has no Content-Security-Policy" });
+  return `${m[1]}; frame-ancestors 'none'`;
+}
 
 const TYPES: Record<string, string> = {
   ".html": "text/html; charset=utf-8",
@@ -50,11 +58,14 @@ export function pageFiles(dir: string): Map<string, { body: Buffer; type: string
 
 /** Serves `files` on 127.0.0.1:`port` (0: a free port); resolves with the server once it listens. */
 export function servePage(files: Map<string, { body: Buffer; type: string }>, port: number): Promise<Server> {
+  const index = files.get("/index.html");
+  if (index === undefined) throw new KquantError({ what: "the page has no index.html", hint: "run npm run build" });
+  const policy = pagePolicy(index.body.toString("utf8"));
   const server = createServer((req, res) => {
     const path = (req.url ?? "/").split(/[?#]/)[0]!;
     const file = files.get(path);
     const headers = {
-      "Content-Security-Policy": PAGE_CSP,
+      "Content-Security-Policy": policy,
       "X-Content-Type-Options": "nosniff",
       "Referrer-Policy": "no-referrer",
       "Cross-Origin-Opener-Policy": "same-origin",

@@ -9,14 +9,14 @@
  * inputs: test/slow/dist-web.slow.test.ts, on the built CLI's `kquant web`.
  */
 import { execFileSync } from "node:child_process";
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import type { Server } from "node:http";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openTensors } from "../../src/formats/open.js";
-import { pageFiles, PAGE_CSP, servePage } from "../../src/serve/page-server.js";
+import { pageFiles, pagePolicy, servePage } from "../../src/serve/page-server.js";
 import { runCli } from "../support/cli.js";
 import { choose, closeBrowser, flagsOf, hashesUnder, label, loadPage, makeInputs, pick, runInPage, type Case, type Loaded } from "./page-driver.js";
 
@@ -84,7 +84,9 @@ const CASES: Case[] = [
 describe("the page served as kquant web serves it", () => {
   it("loads with its policy, requests nothing but its own files, and logs no error", async () => {
     const res = await fetch(url);
-    expect(res.headers.get("content-security-policy")).toBe(PAGE_CSP);
+    const policy = res.headers.get("content-security-policy")!;
+    expect(policy).toBe(pagePolicy(await res.text()));
+    expect(policy).toMatch(/^default-src 'none'; script-src 'self' 'wasm-unsafe-eval' 'sha256-[^']+'; .*connect-src 'none'/);
     expect((await fetch(`${url}../etc/passwd`)).status).toBe(404);
     const { page, requests, errors } = shared;
     expect(await page.getByTestId("quantize").isDisabled()).toBe(true);
@@ -122,6 +124,29 @@ describe("the page served as kquant web serves it", () => {
       });
     }
   }
+
+  it("the Check step shows the report kquant verify --html writes, and offers it as a download", async () => {
+    const { page } = shared;
+    const c: Case = { mode: "int4", blockSize: 16, backend: "tensorflow", layout: "kquant" };
+    const dir = join(work, `verify-${n++}`);
+    mkdirSync(dir);
+    expect(await pageRun(inputs.multi, c)).toHaveProperty("files");
+    await page.waitForSelector("[data-testid=report] iframe");
+    const shown = await page.locator("[data-testid=report] iframe").getAttribute("srcdoc");
+    const frame = page.frameLocator("[data-testid=report] iframe");
+    expect(await frame.locator("#tensors tbody tr").count()).toBe(7);
+    expect(await frame.locator("#sqnr-chart svg").count()).toBe(1);
+    // The CLI's page for the same output, against the same input.
+    copyFileSync(inputs.multi, join(dir, "multi.safetensors"));
+    expect((await runCli("quantize", join(dir, "multi.safetensors"), ...flagsOf(c), "-q")).code).toBe(0);
+    const out = join(dir, "multi.int4-g16.safetensors");
+    const r = await runCli("verify", out, "--against", join(dir, "multi.safetensors"), "--html", join(dir, "r.html"));
+    expect(r.code).toBe(0);
+    expect(shown).toBe(readFileSync(join(dir, "r.html"), "utf8").replaceAll(`${dir}/`, ""));
+    const [download] = await Promise.all([page.waitForEvent("download"), page.getByTestId("report-download").click()]);
+    expect(download.suggestedFilename()).toBe("multi.int4-g16.verify.html");
+    expect(shared.errors).toEqual([]);
+  });
 
   it("an option the CLI refuses shows the CLI's line and writes nothing", async () => {
     const c: Case = { mode: "int4", blockSize: 0, backend: "tensorflow", layout: "kquant" };
@@ -164,9 +189,19 @@ describe("the page served as kquant web serves it", () => {
     const { page } = loaded;
     expect(await pick(page, big)).toBe("ready");
     await choose(page, { mode: "int4", blockSize: 32, backend: "tensorflow", layout: "kquant" });
-    await page.getByTestId("quantize").click();
-    await page.waitForFunction(() => Number((document.querySelector("[data-testid=progress]") as HTMLProgressElement).value) > 0);
-    await page.getByTestId("cancel").click();
+    // Both clicks in one task of the page: the run (64 MiB read and quantized) has surely begun and not ended.
+    const states = await page.evaluate(async () => {
+      const button = (id: string) => document.querySelector(`[data-testid=${id}]`) as HTMLButtonElement;
+      button("quantize").click();
+      const during = document.body.dataset.state;
+      await new Promise((r) => setTimeout(r, 50));
+      const cancelEnabled = !button("cancel").disabled;
+      button("cancel").click();
+      return { during, cancelEnabled, after: document.body.dataset.state };
+    });
+    expect(states).toEqual({ during: "running", cancelEnabled: true, after: "cancelled" });
+    // Nothing arrives from the stopped run later.
+    await page.waitForTimeout(1500);
     expect(await page.evaluate(() => document.body.dataset.state)).toBe("cancelled");
     expect(await page.locator("#outputs").isHidden()).toBe(true);
     expect(await page.getByTestId("download").getAttribute("href")).toBeNull();
