@@ -1,0 +1,107 @@
+/// <reference lib="dom" />
+/**
+ * The built CLI's `kquant web` (dist/, from `npm run build`) serves the page, and the page's
+ * downloads equal the built CLI's `kquant quantize` files, sha256 for sha256, for every mode
+ * (int8, int4 per channel, grouped int4, float8 e4m3 and e5m2), every Keras backend and every
+ * layout, on the demo and a generated multi-tensor file, and for a model folder picked through
+ * the folder input in every layout; no request leaves the page's origin. (npm test's
+ * test/web/page.test.ts runs a cross-section of these from the sources.)
+ */
+import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { basename, join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { run, userEnv } from "../dist/run.js";
+import { REPO } from "../dist/demo-workflow.js";
+import { BACKENDS, choose, closeBrowser, flagsOf, hashesUnder, label, LAYOUTS, loadPage, makeInputs, MODES, pick, runInPage, type Case, type Loaded } from "../web/page-driver.js";
+
+const KQUANT = join(REPO, "bin", "kquant.js");
+let work: string;
+let server: ChildProcessWithoutNullStreams;
+let url: string;
+let inputs: { demo: string; multi: string };
+let loaded: Loaded;
+
+beforeAll(async () => {
+  const built = await run("npm", ["run", "build"], { cwd: REPO, env: userEnv() });
+  expect(built.code, built.stderr).toBe(0);
+  work = mkdtempSync(join(tmpdir(), "kquant-dist-web-"));
+  inputs = makeInputs(work);
+  server = spawn(process.execPath, [KQUANT, "web"], { cwd: work, env: userEnv() });
+  url = await new Promise<string>((resolve, reject) => {
+    let out = "";
+    server.stdout.setEncoding("utf8").on("data", (s: string) => {
+      out += s;
+      const m = /^kquant: serving the page at (http:\/\/127\.0\.0\.1:\d+\/) \(Ctrl-C stops it\)$/m.exec(out);
+      if (m) resolve(m[1]!);
+    });
+    server.on("exit", (code) => reject(new Error(`kquant web exited with ${code}: ${out}`)));
+  });
+  loaded = await loadPage(url);
+});
+
+afterAll(async () => {
+  await closeBrowser();
+  server?.kill("SIGINT");
+  rmSync(work, { recursive: true, force: true });
+});
+
+let n = 0;
+/** The built CLI on a copy of `input` (a file, or a folder) in a fresh folder: every file it wrote, by path, with its sha256. */
+async function cli(input: string, c: Case, folder = false): Promise<{ files: Record<string, string> } | { error: string }> {
+  const dir = join(work, `cli-${n++}`);
+  mkdirSync(dir);
+  const copy = join(dir, basename(input));
+  if (folder) {
+    mkdirSync(copy);
+    for (const f of ["config.json", "model.safetensors"]) copyFileSync(join(input, f), join(copy, f));
+  } else copyFileSync(input, copy);
+  const r = await run(process.execPath, [KQUANT, "quantize", basename(input), ...flagsOf(c), "-q"], { cwd: dir, env: userEnv() });
+  if (r.code !== 0) return { error: r.stderr.trim() };
+  const files = hashesUnder(dir);
+  for (const k of Object.keys(files)) if (k === basename(input) || k.startsWith(`${basename(input)}/`)) delete files[k];
+  return { files };
+}
+
+const ALL: Case[] = MODES.flatMap((m) => BACKENDS.flatMap((backend) => LAYOUTS.map((layout) => ({ ...m, backend, layout }))));
+
+describe("kquant web (built): the page's bytes are the CLI's", () => {
+  for (const which of ["demo", "multi"] as const) {
+    it(`${which}: every mode × backend × layout (${ALL.length} runs)`, async () => {
+      const { page } = loaded;
+      expect(await pick(page, inputs[which])).toBe("ready");
+      for (const c of ALL) {
+        const want = await cli(inputs[which], c);
+        await choose(page, c);
+        const saveDir = join(work, `page-${n++}`);
+        mkdirSync(saveDir);
+        expect(await runInPage(page, saveDir), `${which} ${label(c)}`).toEqual(want);
+      }
+    });
+  }
+
+  it("a model folder picked through the folder input, in every layout", async () => {
+    const model = join(work, "tiny-model");
+    mkdirSync(model);
+    copyFileSync(inputs.demo, join(model, "model.safetensors"));
+    writeFileSync(join(model, "config.json"), `${JSON.stringify({ architectures: ["LlamaForCausalLM"], model_type: "llama", hidden_size: 64 }, null, 2)}\n`);
+    const { page } = loaded;
+    await page.getByTestId("folder-input").setInputFiles(model);
+    await page.waitForFunction(() => document.body.dataset.input === "ready" || document.body.dataset.input === "failed");
+    expect(await page.evaluate(() => document.body.dataset.input)).toBe("ready");
+    for (const layout of LAYOUTS) {
+      const c: Case = { mode: "int4", blockSize: 16, backend: "tensorflow", layout };
+      const want = await cli(model, c, true);
+      await choose(page, c);
+      const saveDir = join(work, `page-${n++}`);
+      mkdirSync(saveDir);
+      expect(await runInPage(page, saveDir), `folder ${label(c)}`).toEqual(want);
+    }
+  });
+
+  it("requested nothing outside its origin and logged no error", () => {
+    expect(loaded.requests.filter((r) => !r.startsWith(url))).toEqual([]);
+    expect(loaded.errors).toEqual([]);
+  });
+});
