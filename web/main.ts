@@ -50,8 +50,9 @@ const el = {
   error: $<HTMLDivElement>("error"),
 };
 
-for (const b of KERAS_BACKENDS) el.backend.add(new Option(b === DEFAULT_BACKEND ? `${b} (default)` : b, b));
-for (const l of LAYOUT_NAMES) el.layout.add(new Option(l === "kquant" ? "kquant (default)" : l, l === "kquant" ? "" : l));
+// The defaults first, as the CLI's.
+for (const b of [DEFAULT_BACKEND, ...KERAS_BACKENDS.filter((x) => x !== DEFAULT_BACKEND)]) el.backend.add(new Option(b, b));
+for (const l of LAYOUT_NAMES) el.layout.add(new Option(l, l === "kquant" ? "" : l));
 $("version").textContent = VERSION;
 el.limits.textContent = `Downloads are offered up to ${formatBytes(MAX_DOWNLOAD_BYTES)} per file; for larger outputs, save to a folder.`;
 
@@ -62,6 +63,7 @@ let running = false;
 let urls: string[] = [];
 let lastOutputs: { path: string; blob: Blob }[] = [];
 let lastOutputName = "";
+const CHECK_NOTE = el.checkNote.textContent;
 
 function newWorker(): Worker {
   const w = new Worker(new URL("./worker.js", import.meta.url), { type: "module" });
@@ -111,6 +113,9 @@ function open(files: PickedFile[]): void {
   setState("idle");
   document.body.dataset.input = "reading";
   clearOutputs();
+  el.progress.value = 0;
+  el.progressText.textContent = "";
+  el.checkNote.textContent = CHECK_NOTE;
   showError("");
   el.inspect.hidden = true;
   el.inputName.textContent = files.length === 1 ? `Reading ${files[0]!.path}…` : `Reading ${files.length} files…`;
