@@ -75,7 +75,8 @@ export async function bundleWeb(outdir = join(ROOT, "dist", "web")) {
     format: "esm",
     target: "chrome110",
     mainFields: ["module", "browser", "main"],
-    minifySyntax: true,
+    // Minified: the page is downloaded (and it rides in the npm package), never read there.
+    minify: true,
     legalComments: "inline",
     plugins: [inlineVersion(version), browserShims],
     inject: [join(WEB, "shims", "globals.ts")],
