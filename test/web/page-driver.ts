@@ -47,9 +47,10 @@ export const MODES: Pick<Case, "mode" | "blockSize" | "float8">[] = [
 export const BACKENDS: Case["backend"][] = ["tensorflow", "torch", "jax", "numpy"];
 export const LAYOUTS: Case["layout"][] = ["kquant", "keras", "compressed-tensors", "mlx"];
 
-/** A deterministic multi-tensor safetensors file: F32, F16 and BF16 matrices, a 3-D tensor, a bias, an int tensor. */
-export function writeMultiTensorFile(path: string): void {
-  const specs: { name: string; dtype: string; shape: number[] }[] = [
+type Spec = { name: string; dtype: string; shape: number[] };
+
+/** The multi-tensor file's tensors: F32, F16 and BF16 matrices, a 3-D tensor, a bias, an int tensor. */
+const MULTI: Spec[] = [
     { name: "model.layers.0.mlp.down_proj.weight", dtype: "F32", shape: [48, 64] },
     { name: "model.layers.0.mlp.up_proj.weight", dtype: "F16", shape: [64, 48] },
     { name: "model.layers.0.self_attn.q_proj.weight", dtype: "BF16", shape: [32, 32] },
@@ -57,8 +58,35 @@ export function writeMultiTensorFile(path: string): void {
     { name: "model.conv.weight", dtype: "F32", shape: [4, 8, 16] },
     { name: "model.embed_tokens.weight", dtype: "F32", shape: [80, 32] },
     { name: "model.position_ids", dtype: "I64", shape: [8] },
-  ];
-  let seed = 12345;
+];
+
+/** A deterministic multi-tensor safetensors file (MULTI). */
+export function writeMultiTensorFile(path: string): void {
+  writeSafetensors(path, MULTI);
+}
+
+/**
+ * MULTI as a sharded checkpoint in `dir`: model-0000{1,2}-of-00002.safetensors and
+ * model.safetensors.index.json; returns the three paths, the index first.
+ */
+export function writeShardedFiles(dir: string): string[] {
+  const half = Math.ceil(MULTI.length / 2);
+  const shards = [MULTI.slice(0, half), MULTI.slice(half)];
+  const names = shards.map((_, i) => `model-0000${i + 1}-of-00002.safetensors`);
+  const weightMap: Record<string, string> = {};
+  let total = 0;
+  shards.forEach((specs, i) => {
+    total += writeSafetensors(join(dir, names[i]!), specs, 777 + i);
+    for (const s of specs) weightMap[s.name] = names[i]!;
+  });
+  const index = join(dir, "model.safetensors.index.json");
+  writeFileSync(index, `${JSON.stringify({ metadata: { total_size: total }, weight_map: weightMap }, null, 2)}\n`);
+  return [index, ...names.map((n) => join(dir, n))];
+}
+
+/** Writes `specs` with deterministic values; returns the data bytes. */
+function writeSafetensors(path: string, specs: Spec[], firstSeed = 12345): number {
+  let seed = firstSeed;
   const rand = () => {
     seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
     return seed / 2 ** 32 - 0.5;
@@ -90,6 +118,7 @@ export function writeMultiTensorFile(path: string): void {
   const len = Buffer.alloc(8);
   len.writeBigUInt64LE(BigInt(json.length));
   writeFileSync(path, Buffer.concat([len, json, ...blobs]));
+  return offset;
 }
 
 /** float32 → float16 bits, truncating (any half value will do: the test data only needs to be float16). */

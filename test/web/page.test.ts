@@ -18,7 +18,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openTensors } from "../../src/formats/open.js";
 import { pageFiles, pagePolicy, servePage } from "../../src/serve/page-server.js";
 import { runCli } from "../support/cli.js";
-import { choose, closeBrowser, flagsOf, hashesUnder, label, loadPage, makeInputs, pick, runInPage, type Case, type Loaded } from "./page-driver.js";
+import { choose, closeBrowser, flagsOf, hashesUnder, label, loadPage, makeInputs, pick, runInPage, writeShardedFiles, type Case, type Loaded } from "./page-driver.js";
 
 const REPO = fileURLToPath(new URL("../../", import.meta.url));
 const CORPUS = join(REPO, "fixtures", "bad", "files");
@@ -148,6 +148,40 @@ describe("the page served as kquant web serves it", () => {
     expect(shared.errors).toEqual([]);
   });
 
+  it("a sharded checkpoint: the index picked with its shards gives the CLI's shards, index and manifest", async () => {
+    const dir = join(work, "sharded");
+    mkdirSync(dir);
+    const files = writeShardedFiles(dir);
+    const c: Case = { mode: "int8", backend: "tensorflow", layout: "kquant" };
+    const cliDir = join(work, `cli-${n++}`);
+    mkdirSync(cliDir);
+    for (const f of files) copyFileSync(f, join(cliDir, basename(f)));
+    expect((await runCli("quantize", join(cliDir, basename(files[0]!)), ...flagsOf(c), "-q")).code).toBe(0);
+    const want = hashesUnder(cliDir, new Set(files.map((f) => basename(f))));
+    expect(Object.keys(want)).toHaveLength(4);
+    const { page } = shared;
+    expect(await pick(page, files)).toBe("ready");
+    await page.evaluate(() => (document.body.dataset.picked = "sharded"));
+    expect(await page.locator("#tensors tbody tr").count()).toBe(7);
+    await choose(page, c);
+    const saveDir = join(work, `page-${n++}`);
+    mkdirSync(saveDir);
+    expect(await runInPage(page, saveDir)).toEqual({ files: want });
+  });
+
+  it("a folder without weights, and two unrelated files, say so in one line", async () => {
+    const { page } = shared;
+    const empty = join(work, "no-weights");
+    mkdirSync(empty);
+    writeFileSync(join(empty, "config.json"), "{}\n");
+    await page.getByTestId("folder-input").setInputFiles(empty);
+    await page.waitForFunction(() => document.body.dataset.input === "failed");
+    expect(await page.getByTestId("error").textContent()).toBe("kquant: no-weights: a model folder needs model.safetensors.index.json or model.safetensors; found neither");
+    expect(await pick(page, [inputs.demo, inputs.multi])).toBe("failed");
+    expect(await page.getByTestId("error").textContent()).toBe("kquant: 2 files picked (pick one file, a .safetensors.index.json with its shards, or one model folder)");
+    await page.evaluate(() => delete document.body.dataset.picked);
+  });
+
   it("an option the CLI refuses shows the CLI's line and writes nothing", async () => {
     const c: Case = { mode: "int4", blockSize: 0, backend: "tensorflow", layout: "kquant" };
     const want = await cli(inputs.demo, c);
@@ -189,7 +223,7 @@ describe("the page served as kquant web serves it", () => {
     const { page } = loaded;
     expect(await pick(page, big)).toBe("ready");
     await choose(page, { mode: "int4", blockSize: 32, backend: "tensorflow", layout: "kquant" });
-    // Both clicks in one task of the page: the run (64 MiB read and quantized) has surely begun and not ended.
+    // Both clicks in one task of the page: the run (32 MiB read and quantized) has surely begun and not ended.
     const states = await page.evaluate(async () => {
       const button = (id: string) => document.querySelector(`[data-testid=${id}]`) as HTMLButtonElement;
       button("quantize").click();
@@ -212,10 +246,10 @@ describe("the page served as kquant web serves it", () => {
   });
 });
 
-/** 4 × 16 MiB of float32: long enough in the page to be cancelled mid-run. */
+/** 4 × 8 MiB of float32: long enough in the page to be cancelled mid-run. */
 function writeBigFile(path: string): void {
   const count = 4;
-  const bytesEach = 16 * 1024 * 1024;
+  const bytesEach = 8 * 1024 * 1024;
   const header: Record<string, unknown> = {};
   for (let i = 0; i < count; i++) header[`w${i}`] = { dtype: "F32", shape: [2048, bytesEach / 4 / 2048], data_offsets: [i * bytesEach, (i + 1) * bytesEach] };
   const json = Buffer.from(JSON.stringify(header));
