@@ -200,10 +200,13 @@ export async function loadPage(url: string, viewport = { width: 1100, height: 90
 
 const hook = (page: Page, id: string) => page.getByTestId(id);
 
+/** How long a step may take on a loaded 2-core CI machine (Playwright's default is 30 s). */
+const WAIT_MS = 90_000;
+
 /** Picks `files` in the page's file input and waits until it has read them (or refused them). */
 export async function pick(page: Page, files: string | string[]): Promise<"ready" | "failed"> {
   await hook(page, "file-input").setInputFiles(files);
-  await page.waitForFunction(() => document.body.dataset.input === "ready" || document.body.dataset.input === "failed");
+  await page.waitForFunction(() => document.body.dataset.input === "ready" || document.body.dataset.input === "failed", undefined, { timeout: WAIT_MS });
   return (await page.evaluate(() => document.body.dataset.input)) as "ready" | "failed";
 }
 
@@ -223,13 +226,17 @@ export type RunResult = { files: Record<string, string> } | { error: string };
  * download into `saveDir`: the files' names and sha256, or the error line the page shows.
  */
 export async function runInPage(page: Page, saveDir: string): Promise<RunResult> {
-  await hook(page, "quantize").click();
-  await page.waitForFunction(() => document.body.dataset.state === "done" || document.body.dataset.state === "failed");
+  await hook(page, "quantize").click({ timeout: WAIT_MS });
+  await page
+    .waitForFunction(() => document.body.dataset.state === "done" || document.body.dataset.state === "failed", undefined, { timeout: WAIT_MS })
+    .catch(async (err: unknown) => {
+      throw new Error(`the run did not end: state ${await page.evaluate(() => document.body.dataset.state)}, error "${await hook(page, "error").textContent()}" (${String(err)})`);
+    });
   if ((await page.evaluate(() => document.body.dataset.state)) === "failed") return { error: (await hook(page, "error").textContent()) ?? "" };
   const links = hook(page, "output-file");
   const files: Record<string, string> = {};
   for (let i = 0; i < (await links.count()); i++) {
-    const [download] = await Promise.all([page.waitForEvent("download"), links.nth(i).click()]);
+    const [download] = await Promise.all([page.waitForEvent("download", { timeout: WAIT_MS }), links.nth(i).click({ timeout: WAIT_MS })]);
     const name = (await links.nth(i).textContent())!.replace(/ \([^)]*\)$/, "");
     const to = join(saveDir, name);
     await download.saveAs(to);
