@@ -182,6 +182,36 @@ describe("the page served as kquant web serves it", () => {
     await page.evaluate(() => delete document.body.dataset.picked);
   });
 
+  it("Save to a folder writes the CLI's files into the folder picked (File System Access API; the origin's private folder here)", async () => {
+    const { context } = shared;
+    const page = await context.newPage();
+    // Headless Chromium has no picker to click through: the folder "picked" is the origin's private file system.
+    await page.addInitScript(() => {
+      (window as unknown as { showDirectoryPicker: () => Promise<FileSystemDirectoryHandle> }).showDirectoryPicker = () => navigator.storage.getDirectory();
+    });
+    await page.goto(url);
+    const c: Case = { mode: "int4", blockSize: 16, backend: "torch", layout: "compressed-tensors" };
+    const want = await cli(inputs.demo, c);
+    expect(want).toHaveProperty("files");
+    expect(await pick(page, inputs.demo)).toBe("ready");
+    await choose(page, c);
+    await page.getByTestId("quantize").click();
+    await page.waitForFunction(() => document.body.dataset.state === "done");
+    await page.getByTestId("save-folder").click();
+    await page.waitForFunction(() => document.querySelector("#progress-text")?.textContent?.startsWith("Saved "));
+    const saved = await page.evaluate(async () => {
+      const root = await navigator.storage.getDirectory();
+      const out: Record<string, string> = {};
+      for await (const [name, handle] of (root as unknown as { entries(): AsyncIterable<[string, FileSystemFileHandle]> }).entries()) {
+        const bytes = await (await handle.getFile()).arrayBuffer();
+        out[name] = [...new Uint8Array(await crypto.subtle.digest("SHA-256", bytes))].map((b) => b.toString(16).padStart(2, "0")).join("");
+      }
+      return out;
+    });
+    expect({ files: saved }).toEqual(want);
+    await page.close();
+  });
+
   it("an option the CLI refuses shows the CLI's line and writes nothing", async () => {
     const c: Case = { mode: "int4", blockSize: 0, backend: "tensorflow", layout: "kquant" };
     const want = await cli(inputs.demo, c);
