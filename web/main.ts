@@ -5,6 +5,7 @@
  * attributes of index.html (docs/web.md).
  */
 import { LAYOUT_NAMES } from "../src/layouts/index.js";
+import { allModes, modeFlags } from "../src/modes/registry.js";
 import { DEFAULT_BACKEND, KERAS_BACKENDS } from "../src/quant/backend.js";
 import { formatBytes } from "../src/units.js";
 import { VERSION } from "../src/version.js";
@@ -50,6 +51,14 @@ const el = {
   error: $<HTMLDivElement>("error"),
 };
 
+// The mode picker is the registry's: its flags (the CLI's, without dashes), then "recipe only";
+// the formats of a flag that has them (--float8 e5m2), by kquant's name for each.
+const recipeOnly = el.mode.options[0]!;
+for (const flag of modeFlags()) el.mode.add(new Option(flag, flag), recipeOnly);
+el.mode.value = modeFlags()[0]!;
+const formatsOf = (flag: string) => allModes().filter((m) => m.flag === flag && m.formats !== undefined);
+const formatFlag = modeFlags().find((f) => formatsOf(f).length > 0);
+for (const m of formatFlag ? formatsOf(formatFlag) : []) el.float8.add(new Option(m.formats![0]!, m.formats![0]!));
 // The defaults first, as the CLI's.
 for (const b of [DEFAULT_BACKEND, ...KERAS_BACKENDS.filter((x) => x !== DEFAULT_BACKEND)]) el.backend.add(new Option(b, b));
 for (const l of LAYOUT_NAMES) el.layout.add(new Option(l, l === "kquant" ? "" : l));
@@ -98,8 +107,9 @@ function setState(state: "idle" | "running" | "done" | "failed" | "cancelled"): 
 }
 
 function syncControls(): void {
-  el.blockSize.disabled = el.mode.value !== "int4";
-  el.float8.disabled = el.mode.value !== "float8";
+  // --block-size goes with any flag, as on the command line (int4 grouped; int8 in MLX's groups); the CLI's checks answer the rest.
+  el.blockSize.disabled = el.mode.value === "";
+  el.float8.disabled = el.mode.value !== formatFlag;
   el.quantize.disabled = running || tensors.length === 0;
   el.cancel.disabled = !running;
 }

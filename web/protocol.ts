@@ -3,9 +3,9 @@ import { KquantError } from "../src/errors.js";
 
 /** The page's choices: the CLI's quantize options. */
 export interface Choice {
-  /** "int8", "int4", "float8" (the CLI's flags without dashes), or "" for the recipe alone. */
+  /** A registered mode's flag without dashes (int8, int4, float8), or "" for the recipe alone. */
   mode: string;
-  /** --block-size (int4), or null for per-channel int4. */
+  /** --block-size (grouped int4; int8 in MLX's groups), or null for none. */
   blockSize: number | null;
   /** --float8's format: e4m3 or e5m2. */
   float8Format: string;

@@ -12,6 +12,7 @@ import { runQuantize, type QuantizeReport } from "../src/pipeline/quantize/run-q
 import { parseRecipe } from "../src/plan/recipe.js";
 import { jobRulesOf, type ModeOptions } from "../src/plan/quantize-flags.js";
 import { isKerasBackend } from "../src/quant/backend.js";
+import { allModes } from "../src/modes/registry.js";
 import { HISTOGRAM_BINS } from "../src/quant/error-histogram.js";
 import { runVerify } from "../src/pipeline/read-back/verify.js";
 import { renderVerifyHtml } from "../src/report/html.js";
@@ -31,12 +32,13 @@ function post(message: FromWorker, transfer: Transferable[] = []): void {
 /** The page's choices as the CLI's options (src/cli/quantize.ts parses the same flags into the same shape). */
 function jobOf(choice: Choice) {
   if (!isKerasBackend(choice.backend)) throw new KquantError({ file: "--keras-backend", what: `unknown backend ${choice.backend}` });
+  // The mode flag as commander gives it: true, or the format of a flag that takes one (--float8 e5m2).
+  const takesFormat = allModes().some((m) => m.flag === choice.mode && m.formats !== undefined);
   const opts: ModeOptions = {
     kerasBackend: choice.backend,
     ...(choice.layout !== "" ? { layout: layoutNamed(choice.layout) } : {}),
-    ...(choice.mode === "int8" ? { int8: true } : {}),
-    ...(choice.mode === "int4" ? { int4: true, ...(choice.blockSize !== null ? { blockSize: choice.blockSize } : {}) } : {}),
-    ...(choice.mode === "float8" ? { float8: choice.float8Format } : {}),
+    ...(choice.mode !== "" ? { [choice.mode]: takesFormat ? choice.float8Format : true } : {}),
+    ...(choice.mode !== "" && choice.blockSize !== null ? { blockSize: choice.blockSize } : {}),
   };
   const recipe = choice.recipe.trim() === "" ? undefined : { fileName: RECIPE_FILE, rules: parseRecipe(RECIPE_FILE, choice.recipe) };
   return { ...jobRulesOf(opts, recipe), ...(opts.layout ? { layout: opts.layout } : {}), layoutName: opts.layout?.name };

@@ -1,8 +1,9 @@
 /// <reference lib="dom" />
 /**
  * The built CLI's `kquant web` (dist/, from `npm run build`) serves the page, and the page's
- * downloads equal the built CLI's `kquant quantize` files, sha256 for sha256, for every mode
- * (int8, int4 per channel, grouped int4, float8 e4m3 and e5m2), every Keras backend and every
+ * downloads equal the built CLI's `kquant quantize` files (or its error line), sha256 for sha256,
+ * for every mode (int8 with and without --block-size, int4 per channel, grouped int4, float8 e4m3
+ * and e5m2), every Keras backend and every
  * layout, on the demo and a generated multi-tensor file, and for a model folder picked through
  * the folder input in every layout; no request leaves the page's origin. (npm test's
  * test/web/page.test.ts runs a cross-section of these from the sources.)

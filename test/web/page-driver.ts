@@ -36,9 +36,10 @@ export function flagsOf(c: Case): string[] {
 
 export const label = (c: Case) => flagsOf(c).join(" ");
 
-/** Every mode the page offers (int4 per channel and grouped, both float8 formats). */
+/** Every mode the page offers (int8, and in groups for MLX; int4 per channel and grouped; both float8 formats). */
 export const MODES: Pick<Case, "mode" | "blockSize" | "float8">[] = [
   { mode: "int8" },
+  { mode: "int8", blockSize: 32 },
   { mode: "int4" },
   { mode: "int4", blockSize: 16 },
   { mode: "float8", float8: "e4m3" },
@@ -213,7 +214,7 @@ export async function pick(page: Page, files: string | string[]): Promise<"ready
 /** Sets the page's controls to `c`. */
 export async function choose(page: Page, c: Case): Promise<void> {
   await hook(page, "mode").selectOption(c.mode);
-  if (c.mode === "int4") await hook(page, "block-size").fill(c.blockSize === undefined ? "" : String(c.blockSize));
+  await hook(page, "block-size").fill(c.blockSize === undefined ? "" : String(c.blockSize));
   if (c.mode === "float8") await hook(page, "float8-format").selectOption(c.float8 ?? "e4m3");
   await hook(page, "backend").selectOption(c.backend);
   await hook(page, "layout").selectOption(c.layout === "kquant" ? "" : c.layout);

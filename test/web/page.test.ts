@@ -79,6 +79,7 @@ const CASES: Case[] = [
   { mode: "int8", backend: "torch", layout: "keras" },
   { mode: "int4", blockSize: 16, backend: "tensorflow", layout: "compressed-tensors" },
   { mode: "int4", blockSize: 16, backend: "jax", layout: "mlx" },
+  { mode: "int8", blockSize: 32, backend: "numpy", layout: "mlx" },
 ];
 
 describe("the page served as kquant web serves it", () => {
