@@ -2,12 +2,13 @@
  * The folder model_free_ptq (llm-compressor 0.14.0.1) writes, as far as it is not arithmetic:
  * which output shard holds which source tensor's outputs, the order safetensors' save_file puts
  * tensors in, the index (always written, `total_size` = the sum of the tensors' bytes) and
- * config.json (re-dumped with indent=2, sort_keys=True). No I/O here: pipeline/quantize/scheme-run.ts
+ * config.json (re-dumped with indent=2, sort_keys=True, formats/python-json.ts). No I/O here: pipeline/quantize/scheme-run.ts
  * reads and writes.
  */
 import { KquantError } from "../errors.js";
 import { ST_DTYPES } from "../formats/dtypes.js";
 import type { StDType } from "../formats/types.js";
+import { parsePythonJson, pythonJson } from "../formats/python-json.js";
 
 /**
  * llm-compressor's DEFAULT_FUSED_MAPPINGS (entrypoints/model_free/microscale.py): a primary weight's
@@ -63,29 +64,16 @@ export function saveFileOrder<T extends { name: string; dtype: StDType }>(tensor
   return [...tensors].sort((a, b) => rank(b.dtype) - rank(a.dtype) || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }
 
-/** Python's json.dumps (ensure_ascii, default separators; `indent` and sort_keys as given). */
-export function pythonJson(value: unknown, opts: { indent?: number; sortKeys?: boolean } = {}, depth = 0): string {
-  const ascii = (s: string) => JSON.stringify(s).replace(/[\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
-  if (value === null || typeof value !== "object") return typeof value === "string" ? ascii(value) : JSON.stringify(value);
-  const pad = opts.indent === undefined ? "" : `\n${" ".repeat(opts.indent * (depth + 1))}`;
-  const end = opts.indent === undefined ? "" : `\n${" ".repeat(opts.indent * depth)}`;
-  const sep = opts.indent === undefined ? ", " : ",";
-  if (Array.isArray(value)) {
-    if (value.length === 0) return "[]";
-    return `[${value.map((v) => pad + pythonJson(v, opts, depth + 1)).join(sep)}${end}]`;
-  }
-  const keys = Object.keys(value);
-  if (opts.sortKeys) keys.sort();
-  if (keys.length === 0) return "{}";
-  return `{${keys.map((k) => `${pad}${ascii(k)}: ${pythonJson((value as Record<string, unknown>)[k], opts, depth + 1)}`).join(sep)}${end}}`;
-}
-
-/** model.safetensors.index.json as update_safetensors_index writes it (json.dump, no indent). */
+/** model.safetensors.index.json as update_safetensors_index writes it (json.dump, indent=2, sort_keys=True). */
 export function llmcIndexText(totalSize: number, weightMap: Readonly<Record<string, string>>): string {
-  return pythonJson({ metadata: { total_size: totalSize }, weight_map: weightMap });
+  return pythonJson({ metadata: { total_size: totalSize }, weight_map: weightMap }, { indent: 2, sortKeys: true });
 }
 
-/** config.json with `quantization_config` set, as update_config re-dumps it (indent=2, sort_keys=True, no final newline). */
-export function llmcConfigText(config: Readonly<Record<string, unknown>>, quantizationConfig: Record<string, unknown>): string {
+/**
+ * config.json with `quantization_config` set, as update_config re-dumps what json.load read from
+ * `configText` (indent=2, sort_keys=True, numbers as Python writes them, no final newline).
+ */
+export function llmcConfigText(configText: string, file: string, quantizationConfig: Record<string, unknown>): string {
+  const config = parsePythonJson(configText, file) as Record<string, unknown>;
   return pythonJson({ ...config, quantization_config: quantizationConfig }, { indent: 2, sortKeys: true });
 }

@@ -1,8 +1,9 @@
 /**
  * `kquant quantize MODEL_DIR --scheme NAME` against llm-compressor's model_free_ptq itself: the
- * tiny Llama of fixtures/llmcompressor/gen_model_free.py is rebuilt from its recorded seeds, and
- * every output folder's files, tensors (name, dtype, shape, sha256), index and quantization_config
- * are compared with what the reference wrote (vectors/model_free.json).
+ * tiny Llama of fixtures/llmcompressor/gen_model_free.py is rebuilt from its recorded seeds and
+ * JSON texts, and every output folder's files (sha256 of each), tensors (name, dtype, shape,
+ * sha256), index and quantization_config are compared with what the reference wrote
+ * (vectors/model_free.json).
  */
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
@@ -33,8 +34,7 @@ const inputs: TestTensor[] = Object.entries(model.tensors).map(([name, d]) => {
 
 function writeFolder(path: string, shards: TestTensor[][] | null): Promise<void> {
   mkdirSync(path);
-  writeFileSync(join(path, "config.json"), JSON.stringify(model.config_json, null, 2));
-  writeFileSync(join(path, "generation_config.json"), '{"bos_token_id": 1}\n');
+  for (const [name, text] of Object.entries(model.texts!)) writeFileSync(join(path, name), text);
   if (shards === null) return writeSafetensors(join(path, "model.safetensors"), inputs);
   const names = shards.map((_, i) => `model-0000${i + 1}-of-0000${shards.length}.safetensors`);
   const weightMap = Object.fromEntries(shards.flatMap((s, i) => s.map((t) => [t.name, names[i]!])));
@@ -86,7 +86,8 @@ describe("quantize MODEL_DIR --scheme: model_free_ptq's folder, for every preset
         expect(qc).toEqual(c.quantization_config);
         delete config.quantization_config;
         expect(config).toEqual(model.config_json);
-        expect(readFileSync(join(out, "generation_config.json"), "utf8")).toBe('{"bos_token_id": 1}\n');
+        // the files themselves, byte for byte: tensor order in the file, the index's and config.json's text
+        expect(Object.fromEntries(c.files!.map((f) => [f, sha(readFileSync(join(out, f)))]))).toEqual(c.file_sha256);
       });
     });
 });

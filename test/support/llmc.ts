@@ -78,7 +78,11 @@ export interface ModelFreeCase {
   preset?: string;
   ignore?: string[];
   config_json?: Record<string, unknown>;
+  /** The input folder's config.json and generation_config.json as transformers wrote them. */
+  texts?: Record<string, string>;
   tensors: Record<string, ModelFreeDigest>;
+  /** sha256 of every file model_free_ptq wrote. */
+  file_sha256?: Record<string, string>;
   quantization_config?: Record<string, unknown> & { format: string; ignore: string[] };
   files?: string[];
   converter_equal?: boolean;

@@ -7,11 +7,13 @@
  * quantized once (refusals, NVFP4's global absmax), the second writes shard by shard, so one
  * shard's output is in memory at a time. Nothing is written when anything is refused.
  */
+import { readFile } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { KquantError } from "../../errors.js";
 import { writeFileAtomic } from "../../formats/atomic.js";
 import { stDTypeOfKeras } from "../../formats/dtypes.js";
 import { CONFIG_FILE, copyEntries, openModelFolder, WEIGHT_FILES } from "../../formats/folder.js";
+import { asUserError } from "../../formats/io.js";
 import { openTensors } from "../../formats/open.js";
 import { createSafetensorsWriter } from "../../formats/safetensors-writer.js";
 import type { StDType, TensorInfo, TensorReader } from "../../formats/types.js";
@@ -177,7 +179,11 @@ async function runOn(job: SchemeJob, scheme: SchemeDescriptor, folder: Awaited<R
     }
     const sorted = Object.fromEntries(Object.entries(weightMap).sort(([a], [b]) => (a < b ? -1 : 1)));
     await writeFileAtomic(join(staging, WEIGHT_FILES[0]), llmcIndexText(totalSize, sorted), { fsync: !!job.fsync });
-    await writeFileAtomic(join(staging, CONFIG_FILE), llmcConfigText(folder.config, qc), { fsync: !!job.fsync });
+    const configPath = join(folder.dir, CONFIG_FILE);
+    const configText = await readFile(configPath, "utf8").catch((err: unknown) => {
+      throw asUserError(err, configPath);
+    });
+    await writeFileAtomic(join(staging, CONFIG_FILE), llmcConfigText(configText, configPath, qc), { fsync: !!job.fsync });
     await copyEntries(folder.dir, staging, others);
   });
   return {
