@@ -150,6 +150,16 @@ describe("quantize --scheme: bad input, nothing written", () => {
     expect(Object.keys(qc.config_groups)).toEqual(["w4a16"]);
   });
 
+  it("a file instead of a folder, or a folder none of whose weights the format holds, exits 2", async () => {
+    const file = await runCli("quantize", join(dir, "odd", "model.safetensors"), "--scheme", "W8A16", "-o", join(dir, "f"));
+    expect(file.code).toBe(2);
+    expect(file.stderr).toMatch(/model\.safetensors: --scheme takes a model folder/);
+    const none = await runCli("quantize", join(dir, "odd"), "--scheme", "W8A16", "--ignore", "a", "-o", join(dir, "none"));
+    expect(none.code).toBe(2);
+    expect(none.stderr).toMatch(/odd: no weight can take W8A16, nothing written \(b\.weight: group size 128 does not divide in_features 96/);
+    expect(existsSync(join(dir, "none"))).toBe(false);
+  });
+
   it("--exclude globs become ignore entries (the weight's module); --ignore without --scheme is refused", async () => {
     await ready;
     const out = join(dir, "excluded");

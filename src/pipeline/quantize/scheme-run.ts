@@ -12,7 +12,7 @@ import { basename, join } from "node:path";
 import { KquantError } from "../../errors.js";
 import { writeFileAtomic } from "../../formats/atomic.js";
 import { stDTypeOfKeras } from "../../formats/dtypes.js";
-import { CONFIG_FILE, copyEntries, openModelFolder, WEIGHT_FILES } from "../../formats/folder.js";
+import { CONFIG_FILE, copyEntries, isFolder, openModelFolder, WEIGHT_FILES } from "../../formats/folder.js";
 import { asUserError } from "../../formats/io.js";
 import { openTensors } from "../../formats/open.js";
 import { createSafetensorsWriter } from "../../formats/safetensors-writer.js";
@@ -104,6 +104,9 @@ function ignoreOf(job: SchemeJob, names: readonly string[]): string[] {
 /** Runs model_free_ptq's equivalent on `job.input`; throws a KquantError (nothing written) on bad input. */
 export async function runScheme(job: SchemeJob): Promise<SchemeReport> {
   const scheme = schemeNamed(job.scheme);
+  if (!(await isFolder(job.input))) {
+    throw new KquantError({ file: job.input, what: "--scheme takes a model folder (config.json beside model.safetensors or its index), as model_free_ptq does" });
+  }
   const folder = await openModelFolder(job.input);
   if ("quantization_config" in folder.config) {
     throw new KquantError({ file: join(job.input, CONFIG_FILE), what: "the model already has a quantization_config", hint: "--scheme quantizes float checkpoints" });
@@ -143,6 +146,10 @@ async function runOn(job: SchemeJob, scheme: SchemeDescriptor, folder: Awaited<R
   ignore = [...ignore, ...kept.map((k) => splitTensorName(k.name).module)];
   const actions = llmcActions(names, ignore, tensorGroup);
   const quantized = [...actions].filter(([, a]) => a.kind === "quantize").map(([n]) => n);
+  if (quantized.length === 0 && kept.length > 0) {
+    const k = kept[0]!;
+    throw new KquantError({ file: job.input, what: `no weight can take ${scheme.name}, nothing written (${k.name}: ${k.reason})` });
+  }
 
   const shardOf = reader.tensors.map((t) => [t.name, basename(t.file)] as const);
   const shards = [...new Set(shardOf.map(([, s]) => s))];
