@@ -72,6 +72,8 @@ interface QuantizeCliOptions extends ModeOptions {
   strict?: boolean;
   shard?: ShardSpec;
   threads?: number;
+  scheme?: string;
+  ignore?: string[];
 }
 
 export function quantizeCommand(): Command {
@@ -103,6 +105,8 @@ export function quantizeCommand(): Command {
     .option("--shard <i/N>", "sharded input: quantize only job i's share of the N jobs' input shards, then run merge-index", parseShard)
     .option("--layout <name>", `how the output names and shapes the quantized tensors: ${LAYOUT_NAMES.join(", ")} (default kquant)`, layoutNamed)
     .addOption(threadsOption())
+    .option("--scheme <name>", "MODEL_DIR: llm-compressor's model_free_ptq with this preset (W4A16, FP8_DYNAMIC, NVFP4A16, MXFP4, ...), a compressed-tensors folder (docs/llmcompressor.md)")
+    .option("--ignore <entry>", "--scheme: a module model_free_ptq leaves float, by name or re:PATTERN (repeatable)", collect)
     .addHelpText(
       "after",
       `
@@ -114,9 +118,12 @@ Examples:
   kquant quantize model.safetensors --recipe recipe.json --dry-run --json
   kquant quantize model.safetensors.index.json --int8 --shard 2/4 -o out/model.int8.safetensors.index.json
   kquant quantize MODEL_DIR --int4 --block-size 128 --layout compressed-tensors -o OUT_DIR
-  kquant quantize MODEL_DIR --int4 --block-size 64 --layout mlx -o OUT_DIR   (see docs/layouts.md)`,
+  kquant quantize MODEL_DIR --int4 --block-size 64 --layout mlx -o OUT_DIR   (see docs/layouts.md)
+  kquant quantize MODEL_DIR --scheme W4A16 --ignore lm_head -o OUT_DIR`,
     )
     .action(async (input: string, opts: QuantizeCliOptions) => {
+      if (opts.scheme !== undefined) return schemeAction(input, opts);
+      if (opts.ignore !== undefined) throw new KquantError({ file: "--ignore", what: "only applies with --scheme", hint: "use --exclude GLOB with a mode flag" });
       const { rules, tag, options } = await rulesOf(opts);
       // Loaded when the command runs, so that `--version`, `--help` and the other commands do not pay for it.
       const { runQuantize } = await import("../pipeline/quantize/run-quantize.js");
@@ -140,6 +147,37 @@ Examples:
       if (opts.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
       else if (!opts.quiet) process.stdout.write(`${renderReport(report, !!opts.verbose)}\n`);
     });
+}
+
+/** The flags --scheme takes besides its own: the rest belong to kquant's Keras modes. */
+const SCHEME_FLAGS = new Set(["scheme", "ignore", "exclude", "output", "force", "fsync", "json", "quiet", "strict", "kerasBackend", "verbose"]);
+
+async function schemeAction(input: string, opts: QuantizeCliOptions): Promise<void> {
+  const other = Object.keys(opts).find((k) => !SCHEME_FLAGS.has(k) && (opts as unknown as Record<string, unknown>)[k] !== undefined);
+  if (other !== undefined) {
+    const flag = `--${other.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+    throw new KquantError({ file: flag, what: "does not apply with --scheme (the preset fixes the quantization and the compressed-tensors layout)", hint: "see docs/llmcompressor.md" });
+  }
+  const { runScheme } = await import("../pipeline/quantize/scheme-run.js");
+  const report = await runScheme({
+    input,
+    scheme: opts.scheme!,
+    ...(opts.output !== undefined ? { output: opts.output } : {}),
+    ...(opts.ignore ? { ignore: opts.ignore } : {}),
+    ...(opts.exclude ? { exclude: opts.exclude } : {}),
+    strict: !!opts.strict,
+    force: !!opts.force,
+    fsync: !!opts.fsync,
+  });
+  for (const k of report.kept) process.stderr.write(`kquant: warning: ${k.name} stays float: ${k.reason}\n`);
+  if (opts.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+  else if (!opts.quiet) {
+    const ratio = report.bytes_after > 0 ? (report.bytes_before / report.bytes_after).toFixed(2) : "-";
+    process.stdout.write(
+      `Quantized ${report.input} → ${report.output} (${report.scheme}, ${report.format})\n` +
+        `${report.quantized.length} weights quantized, ${report.kept.length} kept float, ${formatBytes(report.bytes_before)} → ${formatBytes(report.bytes_after)} (${ratio}× smaller)\n`,
+    );
+  }
 }
 
 /** The recipe file (read here, parsed by plan/recipe.ts) and the flags as the job's rules (plan/quantize-flags.ts). */

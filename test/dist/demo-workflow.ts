@@ -3,7 +3,7 @@
  * checkpoint, with the exit codes scripts rely on. Shared by the two distribution tests so both
  * artifacts are held to the same behaviour.
  */
-import { copyFileSync, existsSync, readFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { expect } from "vitest";
@@ -50,6 +50,15 @@ export async function checkDemoWorkflow(kquant: Kquant, dir: string): Promise<vo
 
   await ok("quantize", "demo.safetensors", "--int8", "-o", "demo.int8.safetensors");
   expect(existsSync(join(dir, "demo.int8.safetensors"))).toBe(true);
+
+  // llm-compressor's preset on a model folder: a compressed-tensors folder with its index and quantization_config
+  mkdirSync(join(dir, "demo-model"));
+  copyFileSync(DEMO_SOURCE, join(dir, "demo-model", "model.safetensors"));
+  writeFileSync(join(dir, "demo-model", "config.json"), '{"model_type": "llama"}');
+  await ok("quantize", "demo-model", "--scheme", "fp8_dynamic", "--ignore", "lm_head", "-o", "demo-fp8", "-q");
+  const qc = (JSON.parse(readFileSync(join(dir, "demo-fp8", "config.json"), "utf8")) as { quantization_config: { format: string } }).quantization_config;
+  expect(qc.format).toBe("float-quantized");
+  expect((await inspect("demo-fp8/model.safetensors")).get("model.layers.0.mlp.up_proj.weight")?.dtype).toBe("F8_E4M3");
   // kquant's documented layout: matrices become int8 with a per-channel `<name>_scale`, rank-1 tensors stay.
   const quantized = await inspect("demo.int8.safetensors");
   for (const [name, t] of original) {

@@ -63,3 +63,29 @@ export function prngWeight(seed: number, shape: [number, number], dtype: LlmcDTy
   }
   return { dtype, rows: shape[0], cols: shape[1], values };
 }
+
+/** One tensor of vectors/model_free.json: dtype (torch's name), shape, sha256 of its bytes; an input's prng.py seed. */
+export interface ModelFreeDigest {
+  dtype: string;
+  shape: number[];
+  sha256: string;
+  prng_seed?: number;
+}
+
+/** A case of vectors/model_free.json: the tiny Llama ("model") or one model_free_ptq run. */
+export interface ModelFreeCase {
+  op: "model" | "model_free_ptq";
+  preset?: string;
+  ignore?: string[];
+  config_json?: Record<string, unknown>;
+  /** The input folder's config.json and generation_config.json as transformers wrote them. */
+  texts?: Record<string, string>;
+  tensors: Record<string, ModelFreeDigest>;
+  /** sha256 of every file model_free_ptq wrote. */
+  file_sha256?: Record<string, string>;
+  quantization_config?: Record<string, unknown> & { format: string; ignore: string[] };
+  files?: string[];
+  converter_equal?: boolean;
+  index?: { metadata: { total_size: number }; weight_map: Record<string, string> };
+  error?: { message: string };
+}

@@ -81,7 +81,23 @@ export async function runInFolder(
     return paths;
   }
 
-  await checkOutputFolder(out, folder.dir, !!job.force);
+  let staged: OutputPaths | undefined;
+  await inStaging(out, folder.dir, !!job.force, async (staging) => {
+    staged = outputPaths({ input: folder.weights, tag: job.tag, folder: { out, staging } }, plan.steps);
+    await writeFiles(staged);
+    await finishFolder(staging, folder, config, copies, job);
+  });
+  return staged!;
+}
+
+/**
+ * Builds output folder `out` (refused when it is or lies inside `inputDir`, or exists without
+ * `force`) in a hidden staging folder beside it, filled by `fill`, then renamed into place. A
+ * failure or an interrupt (SIGINT, SIGTERM) removes the staging folder: `out` is the old one or
+ * the whole new one.
+ */
+export async function inStaging(out: string, inputDir: string, force: boolean, fill: (staging: string) => Promise<void>): Promise<void> {
+  await checkOutputFolder(out, inputDir, force);
   const staging = await createStaging(out);
   // An interrupt must not leave the staging folder behind (nor a half-written OUT_DIR: it is renamed last).
   const onSignal = (signal: NodeJS.Signals) => {
@@ -91,11 +107,8 @@ export async function runInFolder(
   process.once("SIGINT", onSignal);
   process.once("SIGTERM", onSignal);
   try {
-    const paths = outputPaths({ input: folder.weights, tag: job.tag, folder: { out, staging } }, plan.steps);
-    await writeFiles(paths);
-    await finishFolder(staging, folder, config, copies, job);
+    await fill(staging);
     await commitStaging(staging, out);
-    return paths;
   } catch (err) {
     await discardStaging(staging);
     throw err;

@@ -5,27 +5,11 @@ import { llmcGlobalScale, quantizeLlmcLinear, type LlmcWeight } from "../../../s
 import { formatOf, llmcPreset } from "../../../src/quant/llmc/presets.js";
 import { llmcActions, splitTensorName } from "../../../src/plan/llmc-targets.js";
 import { bytesOf } from "../../support/golden.js";
-import { loadLlmcGolden, prngWeight } from "../../support/llmc.js";
+import { loadLlmcGolden, prngWeight, type ModelFreeCase, type ModelFreeDigest } from "../../support/llmc.js";
 
-interface Digest {
-  dtype: string;
-  shape: number[];
-  sha256: string;
-  prng_seed?: number;
-}
+type Digest = ModelFreeDigest;
 
-interface Case {
-  op: "model" | "model_free_ptq";
-  preset?: string;
-  ignore?: string[];
-  tensors: Record<string, Digest>;
-  quantization_config?: { format: string; ignore: string[] };
-  converter_equal?: boolean;
-  index?: unknown;
-  error?: { message: string };
-}
-
-const golden = loadLlmcGolden<Case>("model_free");
+const golden = loadLlmcGolden<ModelFreeCase>("model_free");
 const model = golden.cases.find((c) => c.op === "model")!;
 const sha = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
 

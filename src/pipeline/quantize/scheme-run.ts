@@ -1,0 +1,221 @@
+/**
+ * `kquant quantize MODEL_DIR --scheme NAME`: llm-compressor's model_free_ptq, folder in, folder out.
+ * Every weight the reference quantizes (plan/llmc-targets.ts) goes through its kernels
+ * (quant/llmc/linear.ts); the rest is copied as it is; the folder is laid out as the reference
+ * lays it out (layouts/llmc-folder.ts: shards, tensor order, index, config.json with its
+ * quantization_config, layouts/llmc-config.ts). Two passes: the first reads each weight to be
+ * quantized once (refusals, NVFP4's global absmax), the second writes shard by shard, so one
+ * shard's output is in memory at a time. Nothing is written when anything is refused.
+ */
+import { readFile } from "node:fs/promises";
+import { basename, join } from "node:path";
+import { KquantError } from "../../errors.js";
+import { writeFileAtomic } from "../../formats/atomic.js";
+import { stDTypeOfKeras } from "../../formats/dtypes.js";
+import { CONFIG_FILE, copyEntries, isFolder, openModelFolder, WEIGHT_FILES } from "../../formats/folder.js";
+import { asUserError } from "../../formats/io.js";
+import { openTensors } from "../../formats/open.js";
+import { createSafetensorsWriter } from "../../formats/safetensors-writer.js";
+import type { StDType, TensorInfo, TensorReader } from "../../formats/types.js";
+import { llmcQuantizationConfig } from "../../layouts/llmc-config.js";
+import { llmcConfigText, llmcIndexText, llmcShardSources, saveFileOrder } from "../../layouts/llmc-folder.js";
+import { schemeNamed, type SchemeDescriptor } from "../../modes/llmc-schemes.js";
+import { globToRegExp } from "../../plan/glob.js";
+import { llmcActions, llmcIgnoreMatcher, splitTensorName, type LlmcAction } from "../../plan/llmc-targets.js";
+import { bf16BitsToF32, f16BitsToF32 } from "../../quant/convert.js";
+import type { LlmcDType } from "../../quant/llmc/arith.js";
+import { llmcAbsMax, llmcRefusal, llmcValueRefusal, quantizeLlmcLinear, type LlmcWeight } from "../../quant/llmc/linear.js";
+import { globalScale } from "../../quant/llmc/qparams.js";
+import { inStaging } from "./folder-run.js";
+
+/** What a --scheme run needs. */
+export interface SchemeJob {
+  /** The model folder (config.json + model.safetensors or its index). */
+  input: string;
+  /** The output folder (default: `<input>-<scheme lower case>`). */
+  output?: string;
+  /** The preset's name, any case (written as given in quantization_config, as model_free_ptq does). */
+  scheme: string;
+  /** model_free_ptq's ignore list: module names, `re:` patterns. */
+  ignore?: readonly string[];
+  /** Tensor-name globs never quantized: a weight `M.weight` they match puts `M` in the ignore list. */
+  exclude?: readonly string[];
+  /** A weight the format cannot hold fails the run instead of staying float. */
+  strict?: boolean;
+  force?: boolean;
+  fsync?: boolean;
+}
+
+/** A weight the reference would quantize that stays float, and why. */
+export interface SchemeKept {
+  name: string;
+  reason: string;
+}
+
+/** What a --scheme run did. */
+export interface SchemeReport {
+  input: string;
+  output: string;
+  scheme: string;
+  format: string;
+  /** The ignore list written into quantization_config (the given one, then kept weights' modules). */
+  ignore: string[];
+  quantized: string[];
+  kept: SchemeKept[];
+  /** The output's weight files, in order. */
+  shards: string[];
+  bytes_before: number;
+  bytes_after: number;
+}
+
+const WEIGHT_DTYPES: Partial<Record<StDType, LlmcDType>> = { F32: "float32", BF16: "bfloat16", F16: "float16" };
+
+/** A weight's values as model_free_ptq reads them (float32 widened from T). */
+function weightOf(info: TensorInfo, bytes: Uint8Array): LlmcWeight {
+  const dtype = WEIGHT_DTYPES[info.dtype]!;
+  const a = bytes.byteOffset % 4 === 0 ? bytes : bytes.slice();
+  let values: Float32Array;
+  if (dtype === "float32") values = new Float32Array(a.buffer, a.byteOffset, a.byteLength / 4);
+  else {
+    values = new Float32Array(a.byteLength / 2);
+    (dtype === "bfloat16" ? bf16BitsToF32 : f16BitsToF32)(new Uint16Array(a.buffer, a.byteOffset, a.byteLength / 2), values);
+  }
+  return { dtype, rows: info.shape[0]!, cols: info.shape[1]!, values };
+}
+
+/** Why a weight the reference would quantize stays float, from its dtype and shape (null: it can be quantized). */
+function shapeRefusal(s: SchemeDescriptor, info: TensorInfo): string | null {
+  if (WEIGHT_DTYPES[info.dtype] === undefined) return `dtype ${info.dtype} is not a float weight model_free_ptq quantizes (F32, BF16, F16)`;
+  return llmcRefusal(s.preset, info.shape);
+}
+
+/** The ignore list with `exclude`'s weights' modules added (exact names, in tensor order). */
+function ignoreOf(job: SchemeJob, names: readonly string[]): string[] {
+  const ignore = [...(job.ignore ?? [])];
+  const globs = (job.exclude ?? []).map(globToRegExp);
+  const ignored = llmcIgnoreMatcher(ignore);
+  for (const n of names) {
+    const { module, param } = splitTensorName(n);
+    if (param === "weight" && globs.some((g) => g.test(n)) && !ignored(module) && !ignore.includes(module)) ignore.push(module);
+  }
+  return ignore;
+}
+
+/** Runs model_free_ptq's equivalent on `job.input`; throws a KquantError (nothing written) on bad input. */
+export async function runScheme(job: SchemeJob): Promise<SchemeReport> {
+  const scheme = schemeNamed(job.scheme);
+  if (!(await isFolder(job.input))) {
+    throw new KquantError({ file: job.input, what: "--scheme takes a model folder (config.json beside model.safetensors or its index), as model_free_ptq does" });
+  }
+  const folder = await openModelFolder(job.input);
+  if ("quantization_config" in folder.config) {
+    throw new KquantError({ file: join(job.input, CONFIG_FILE), what: "the model already has a quantization_config", hint: "--scheme quantizes float checkpoints" });
+  }
+  const reader = await openTensors(folder.weights);
+  try {
+    return await runOn(job, scheme, folder, reader);
+  } finally {
+    await reader.close();
+  }
+}
+
+async function runOn(job: SchemeJob, scheme: SchemeDescriptor, folder: Awaited<ReturnType<typeof openModelFolder>>, reader: TensorReader): Promise<SchemeReport> {
+  const infos = new Map(reader.tensors.map((t) => [t.name, t]));
+  const names = reader.tensors.map((t) => t.name);
+  const tensorGroup = scheme.preset.weights!.strategy === "tensor_group";
+  let ignore = ignoreOf(job, names);
+
+  // Pass 1: the weights the format cannot hold (kept float, their modules added to ignore), and each one's absmax.
+  const kept: SchemeKept[] = [];
+  const absmax = new Map<string, number>();
+  for (const [name, action] of llmcActions(names, ignore, false)) {
+    if (action.kind !== "quantize") continue;
+    const info = infos.get(name)!;
+    let why = shapeRefusal(scheme, info);
+    if (why === null) {
+      const w = weightOf(info, await reader.read(name));
+      why = llmcValueRefusal(w.values);
+      absmax.set(name, llmcAbsMax(w.values));
+    }
+    if (why !== null) kept.push({ name, reason: why });
+  }
+  if (kept.length > 0 && job.strict) {
+    const k = kept[0]!;
+    throw new KquantError({ file: infos.get(k.name)!.file, tensor: k.name, what: `${scheme.name}: ${k.reason}` });
+  }
+  ignore = [...ignore, ...kept.map((k) => splitTensorName(k.name).module)];
+  const actions = llmcActions(names, ignore, tensorGroup);
+  const quantized = [...actions].filter(([, a]) => a.kind === "quantize").map(([n]) => n);
+  if (quantized.length === 0 && kept.length > 0) {
+    const k = kept[0]!;
+    throw new KquantError({ file: job.input, what: `no weight can take ${scheme.name}, nothing written (${k.name}: ${k.reason})` });
+  }
+
+  const shardOf = reader.tensors.map((t) => [t.name, basename(t.file)] as const);
+  const shards = [...new Set(shardOf.map(([, s]) => s))];
+  const sources = llmcShardSources(shardOf, shards, tensorGroup);
+  const out = job.output ?? `${folder.dir.replace(/[\\/]+$/, "")}-${scheme.name.toLowerCase()}`;
+  const others = folder.others.filter((n) => !(WEIGHT_FILES as readonly string[]).includes(n));
+  const qc = llmcQuantizationConfig(scheme.preset, job.scheme, ignore, quantized.length > 0);
+  const weightMap: Record<string, string> = {};
+  let totalSize = 0;
+
+  await inStaging(out, folder.dir, !!job.force, async (staging) => {
+    for (const shard of shards) {
+      const tensors: { name: string; dtype: StDType; shape: number[]; bytes: Uint8Array }[] = [];
+      for (const name of sources.get(shard)!) {
+        const info = infos.get(name)!;
+        const bytes = await reader.read(name);
+        const action = actions.get(name)!;
+        if (action.kind === "copy") tensors.push({ name, dtype: info.dtype, shape: info.shape, bytes });
+        else tensors.push(...quantizeOne(scheme, info, bytes, action, absmax));
+      }
+      const ordered = saveFileOrder(tensors);
+      const writer = await createSafetensorsWriter(join(staging, shard), ordered.map(({ name, dtype, shape }) => ({ name, dtype, shape })), {}, { fsync: !!job.fsync });
+      try {
+        for (const t of ordered) {
+          await writer.write(t.name, t.bytes);
+          weightMap[t.name] = shard;
+          totalSize += t.bytes.length;
+        }
+        await writer.finish();
+      } catch (err) {
+        await writer.abort();
+        throw err;
+      }
+    }
+    const sorted = Object.fromEntries(Object.entries(weightMap).sort(([a], [b]) => (a < b ? -1 : 1)));
+    await writeFileAtomic(join(staging, WEIGHT_FILES[0]), llmcIndexText(totalSize, sorted), { fsync: !!job.fsync });
+    const configPath = join(folder.dir, CONFIG_FILE);
+    const configText = await readFile(configPath, "utf8").catch((err: unknown) => {
+      throw asUserError(err, configPath);
+    });
+    await writeFileAtomic(join(staging, CONFIG_FILE), llmcConfigText(configText, configPath, qc), { fsync: !!job.fsync });
+    await copyEntries(folder.dir, staging, others);
+  });
+  return {
+    input: job.input,
+    output: out,
+    scheme: scheme.name,
+    format: String(qc.format),
+    ignore,
+    quantized,
+    kept,
+    shards,
+    bytes_before: reader.tensors.reduce((n, t) => n + t.byteLength, 0),
+    bytes_after: totalSize,
+  };
+}
+
+/** One weight's compressed tensors, named `M.<suffix>`. */
+function quantizeOne(scheme: SchemeDescriptor, info: TensorInfo, bytes: Uint8Array, action: Extract<LlmcAction, { kind: "quantize" }>, absmax: ReadonlyMap<string, number>) {
+  const w = weightOf(info, bytes);
+  const gs = scheme.preset.weights!.strategy === "tensor_group" ? globalScale(action.globalSet.reduce((m, n) => Math.max(m, absmax.get(n)!), 0), w.dtype) : undefined;
+  const prefix = `${splitTensorName(info.name).module}.`;
+  return [...quantizeLlmcLinear(w, scheme.preset, gs)].map(([suffix, t]) => ({
+    name: prefix + suffix,
+    dtype: stDTypeOfKeras(t.dtype),
+    shape: [...t.shape],
+    bytes: new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength),
+  }));
+}
