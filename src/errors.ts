@@ -12,9 +12,6 @@ export interface KquantErrorFields {
   exitCode?: number;
 }
 
-/** The longest line `format()` prints: a message longer than this is cut in its `what`. */
-export const MAX_ERROR_LINE = 200;
-
 /**
  * An error a user can act on: bad input, bad usage, a failed check. Built from fields (or, for the
  * kernels' own checks, a bare `what`); `message` and `format()` assemble them here and nowhere else,
@@ -54,14 +51,12 @@ export class KquantError extends Error {
     return new KquantError({ ...where, ...this.fields() });
   }
 
-  /** The one line the CLI prints: `kquant: ` and the message, at most MAX_ERROR_LINE characters. */
+  /**
+   * The one line the CLI prints: `kquant: ` and the whole message, never cut (a long path or a
+   * list of choices is the part the user needs); line breaks inside it become spaces.
+   */
   format(): string {
-    const line = `kquant: ${this.message}`;
-    if (line.length <= MAX_ERROR_LINE) return line;
-    const tail = this.hint !== undefined ? ` (${this.hint})` : "";
-    const head = `kquant: ${whereOf(this).map((w) => `${w}: `).join("")}`;
-    const room = Math.max(MAX_ERROR_LINE - head.length - tail.length - 1, 20);
-    return `${head}${this.what.slice(0, room)}…${tail}`.slice(0, MAX_ERROR_LINE);
+    return `kquant: ${this.message.replace(/\s*\n\s*/g, " ")}`;
   }
 }
 
