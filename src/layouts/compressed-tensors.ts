@@ -154,6 +154,16 @@ function weightArgs(spec: QuantSpec): Record<string, unknown> {
   };
 }
 
+/**
+ * The output heads a model shares with its embeddings (transformers' tie_word_embeddings, true
+ * unless the config says false): `lm_head` when the checkpoint holds no `lm_head.weight`.
+ */
+function tiedHeads(cfg: Readonly<Record<string, unknown>>, tensors: readonly LayoutTensor[]): string[] {
+  const tied = cfg.tie_word_embeddings !== false;
+  const hasHead = tensors.some((t) => /(^|\.)lm_head\.weight$/.test(t.name));
+  return tied && !hasHead ? ["lm_head"] : [];
+}
+
 /** config.json with `quantization_config`: one config group per distinct scheme, every float Linear in `ignore`. */
 function config(cfg: Readonly<Record<string, unknown>>, tensors: readonly LayoutTensor[]): Record<string, unknown> {
   const groups = new Map<string, { format: Format; weights: Record<string, unknown>; modules: string[] }>();
@@ -170,6 +180,9 @@ function config(cfg: Readonly<Record<string, unknown>>, tensors: readonly Layout
     group.modules.push(moduleOf(t.name));
     groups.set(key, group);
   }
+  // A tied (shared) output head has no tensor of its own, yet the model has an lm_head Linear: not
+  // ignored, transformers would quantize it, find no weight_scale and initialise it anew.
+  for (const head of tiedHeads(cfg, tensors)) if (!ignore.includes(head)) ignore.push(head);
   const list = [...groups.values()];
   if (list.length === 0) throw new KquantError("--layout compressed-tensors: no Linear weight is quantized, so there is no quantization_config to write");
   const formats = new Set(list.map((g) => g.format));

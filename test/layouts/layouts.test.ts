@@ -25,12 +25,12 @@ afterEach(() => {
   cleanups = [];
 });
 
-async function quantizeFolder(flags: QuantFlags, layout: Layout): Promise<{ src: string; out: string; deq: Map<string, Float32Array>; tensors: Map<string, Uint8Array>; dtypes: Map<string, string> }> {
+async function quantizeFolder(flags: QuantFlags, layout: Layout, tied = false): Promise<{ src: string; out: string; deq: Map<string, Float32Array>; tensors: Map<string, Uint8Array>; dtypes: Map<string, string> }> {
   const { dir, cleanup } = tempDir();
   cleanups.push(cleanup);
   const src = join(dir, "in");
   mkdirSync(src);
-  await writeModelFolder(src);
+  await writeModelFolder(src, false, tied);
   const out = join(dir, `out-${layout.name}`);
   await runQuantize({ input: src, output: out, rules: rulesFromFlags(flags, !!layout.int8Groups), layout, tag: flags.mode, options: {}, quiet: true, threads: 0 });
   const deqPath = join(dir, `deq-${layout.name}.safetensors`);
@@ -111,6 +111,14 @@ describe("--layout compressed-tensors", () => {
     expect(q.ignore).toEqual(["model.embed_tokens", "model.layers.0.mlp.odd_proj", "lm_head"]);
     expect(q.config_groups.group_0).toMatchObject({ targets: ["Linear"], weights: { num_bits: 4, type: "int", symmetric: false, strategy: "group", group_size: 32 } });
     expect(config(ct.out).model_type).toBe("llama");
+  });
+
+  it("tied embeddings (no lm_head.weight in the file): lm_head is still in ignore, or transformers would initialise it anew", async () => {
+    for (const flags of [{ mode: "int8" }, { mode: "int4" }] as QuantFlags[]) {
+      const ct = await quantizeFolder(flags, COMPRESSED_TENSORS_LAYOUT, true);
+      expect(ct.tensors.has("lm_head.weight")).toBe(false);
+      expect(config(ct.out).quantization_config.ignore).toEqual(["model.embed_tokens", "lm_head"]);
+    }
   });
 
   it("int4 per channel pads a row of 37 codes to 5 words; float8 per tensor keeps a [1] scale", async () => {

@@ -27,10 +27,14 @@ export function modelTensors(): TestTensor[] {
 
 export const CONFIG = { architectures: ["LlamaForCausalLM"], model_type: "llama", hidden_size: 64 };
 
-/** Writes the folder (one file, or two shards with an index) and returns its path. */
-export async function writeModelFolder(dir: string, sharded = false): Promise<string> {
-  const tensors = modelTensors();
-  writeFileSync(join(dir, "config.json"), `${JSON.stringify(CONFIG, null, 2)}\n`);
+/**
+ * Writes the folder (one file, or two shards with an index) and returns its path. `tied`: as
+ * transformers saves a model with tie_word_embeddings, no lm_head.weight and the config says so.
+ */
+export async function writeModelFolder(dir: string, sharded = false, tied = false): Promise<string> {
+  const tensors = modelTensors().filter((t) => !tied || t.name !== "lm_head.weight");
+  const config = tied ? { ...CONFIG, tie_word_embeddings: true } : CONFIG;
+  writeFileSync(join(dir, "config.json"), `${JSON.stringify(config, null, 2)}\n`);
   writeFileSync(join(dir, "tokenizer.json"), '{"model": {"type": "WordLevel"}}\n');
   writeFileSync(join(dir, "README.md"), "# a test model\n");
   if (!sharded) {
