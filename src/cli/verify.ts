@@ -6,6 +6,7 @@ import { checkOutputs } from "../pipeline/quantize/outputs.js";
 import { threadsOption } from "./threads-option.js";
 import type { TensorVerdict, VerifyReport } from "../pipeline/read-back/verify.js";
 import { HISTOGRAM_BINS } from "../quant/error-histogram.js";
+import { defaultFloorText } from "../pipeline/read-back/floor.js";
 import { verifyStatusLine } from "../report/status.js";
 import { formatNumber, jsonText, snakeKeys } from "./present.js";
 
@@ -45,6 +46,9 @@ export function verifyCommand(): Command {
     .addHelpText(
       "after",
       `
+With --against and no threshold flag, every quantized tensor must reach a default SQNR floor:
+${defaultFloorText()} (any threshold flag replaces it).
+
 Exit status: 0 all checks pass, 1 a check failed (each failing tensor is named), 2 bad usage or unreadable input.
 
 Examples:

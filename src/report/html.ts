@@ -39,6 +39,7 @@ export function renderVerifyHtml(report: VerifyReport, opts: HtmlOptions = {}): 
     ...(t.minSqnr !== undefined ? [`SQNR ≥ ${t.minSqnr} dB`] : []),
     ...(t.minCosine !== undefined ? [`cosine ≥ ${t.minCosine}`] : []),
     ...(t.maxAbsError !== undefined ? [`max |error| ≤ ${t.maxAbsError}`] : []),
+    ...(t.minSqnrByMode !== undefined ? [`default floor: SQNR ≥ ${Object.entries(t.minSqnrByMode).map(([m, v]) => `${v} dB (${m})`).join(", ")}`] : []),
   ];
   facts.push(["Thresholds", gates.length ? gates.join(", ") : "none"]);
   if (s.min_sqnr_db !== null) {

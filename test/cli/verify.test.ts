@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { editTensor, fixStoredHash } from "../pipeline/tamper.js";
 import { DEMO, runCli as kquant } from "../support/cli.js";
+import { gaussian, writeSafetensors } from "../support/files.js";
 
 let dir: string;
 let int8: string;
@@ -93,6 +94,27 @@ describe("kquant verify", () => {
     }
     expect(r.stdout).toMatch(/^ok {3}model\.norm\.weight/m); // passthrough tensors are exact
     expect(r.stderr.split("\n")).toHaveLength(2); // one line
+  });
+
+  it("--against with no threshold applies the default floor: a wrecked int4 tensor fails, a sound one passes", async () => {
+    // One 50σ outlier: a single scale for the whole tensor (--per-tensor) rounds every other weight to 0.
+    const w = gaussian(64 * 256, 7, 0.02);
+    w[300] = 1;
+    const src = join(dir, "outlier.safetensors");
+    await writeSafetensors(src, [{ name: "mlp.down_proj.weight", dtype: "F32", shape: [64, 256], data: w }], { format: "pt" });
+    const wrecked = join(dir, "outlier.tensor.safetensors");
+    const sound = join(dir, "outlier.rows.safetensors");
+    expect((await kquant("quantize", src, "--int4", "--per-tensor", "-o", wrecked, "-q")).code).toBe(0);
+    expect((await kquant("quantize", src, "--int4", "-o", sound, "-q")).code).toBe(0);
+    const r = await kquant("verify", wrecked, "--against", src);
+    expect(r.code, r.stdout).toBe(1);
+    expect(r.stdout).toMatch(/^\s+SQNR \d\.\d+ dB < 10, the default floor for int4 \(a threshold flag replaces it\)$/m);
+    const ok = await kquant("verify", sound, "--against", src);
+    expect(ok.code, ok.stdout).toBe(0);
+    // A threshold flag replaces the floor; the JSON names the floor per mode.
+    expect((await kquant("verify", wrecked, "--against", src, "--min-sqnr", "-1000")).code).toBe(0);
+    const json = JSON.parse((await kquant("verify", sound, "--against", src, "--json")).stdout);
+    expect(json.thresholds.min_sqnr_by_mode).toMatchObject({ int8: 30, int4: 10, int4_grouped: 10 });
   });
 
   it("bad usage is exit 2: thresholds without an original, a non-number threshold, a non-kquant file", async () => {

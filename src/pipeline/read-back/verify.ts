@@ -22,13 +22,17 @@ import { layoutOf, storedOf, type TensorRecord } from "../manifest.js";
 import type { WorkerPool } from "../workers.js";
 import type { RecordBytes, RecordChecker } from "./check-record.js";
 import { readManifest } from "./dequantize.js";
+import { DEFAULT_MIN_SQNR } from "./floor.js";
 import { MIN_PARALLEL_CHECK_BYTES, inFlight, inOrder, readBackPool, recordChecker, type ReadBackThreads } from "./parallel-read-back.js";
 
 export interface Thresholds {
   minSqnr?: number;
   minCosine?: number;
   maxAbsError?: number;
+  /** The default floor (no threshold given): the least SQNR in dB each mode must reach. */
+  minSqnrByMode?: Partial<Record<Mode, number>>;
 }
+
 
 export interface VerifyOptions extends Thresholds, ReadBackThreads {
   against?: string;
@@ -74,10 +78,14 @@ export interface VerifyReport {
 
 const sameShape = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((d, i) => d === b[i]);
 
-function gateFailures(m: ErrorMetrics, t: Thresholds): string[] {
+function gateFailures(m: ErrorMetrics, t: Thresholds, mode: Mode | "passthrough"): string[] {
   const out: string[] = [];
   if (m.nonFiniteMismatches > 0) out.push(`${m.nonFiniteMismatches} value(s) non-finite on one side only`);
   if (t.minSqnr !== undefined && !(m.sqnrDb >= t.minSqnr)) out.push(`SQNR ${m.sqnrDb.toFixed(2)} dB < ${t.minSqnr}`);
+  const floor = mode === "passthrough" ? undefined : t.minSqnrByMode?.[mode];
+  if (floor !== undefined && !(m.sqnrDb >= floor)) {
+    out.push(`SQNR ${m.sqnrDb.toFixed(2)} dB < ${floor}, the default floor for ${mode} (a threshold flag replaces it)`);
+  }
   if (t.minCosine !== undefined && !(m.cosine >= t.minCosine)) out.push(`cosine ${m.cosine.toFixed(6)} < ${t.minCosine}`);
   if (t.maxAbsError !== undefined && !(m.maxAbsError <= t.maxAbsError)) out.push(`max abs error ${m.maxAbsError.toPrecision(4)} > ${t.maxAbsError}`);
   return out;
@@ -92,6 +100,7 @@ export async function runVerify(path: string, opts: VerifyOptions = {}, onTensor
   if (Object.keys(thresholds).length > 0 && opts.against === undefined) {
     throw new KquantError({ what: "--min-sqnr, --min-cosine and --max-abs-error compare with the original", hint: "give --against ORIGINAL" });
   }
+  if (Object.keys(thresholds).length === 0 && opts.against !== undefined) thresholds.minSqnrByMode = { ...DEFAULT_MIN_SQNR };
   const reader = await openTensors(path);
   let original: TensorReader | undefined;
   let pool: WorkerPool | null = null;
@@ -231,7 +240,7 @@ async function checkRecord(ctx: CheckContext, name: string, rec: TensorRecord, v
   if (checked.metrics) {
     v.metrics = checked.metrics;
     if (checked.histogram) v.error_histogram = checked.histogram;
-    v.gate_failures.push(...gateFailures(v.metrics, ctx.thresholds));
+    v.gate_failures.push(...gateFailures(v.metrics, ctx.thresholds, rec.mode));
   }
   return checked.hashes;
 }
