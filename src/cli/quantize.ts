@@ -142,8 +142,8 @@ Examples:
         strict: !!opts.strict,
         ...(opts.shard ? { shard: opts.shard } : {}),
         ...(opts.threads !== undefined ? { threads: opts.threads } : {}),
+        onWarning: (w) => process.stderr.write(`kquant: warning: ${w}\n`),
       });
-      for (const w of report.warnings) process.stderr.write(`kquant: warning: ${w}\n`);
       if (opts.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
       else if (!opts.quiet) process.stdout.write(`${renderReport(report, !!opts.verbose)}\n`);
     });

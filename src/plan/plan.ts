@@ -11,6 +11,7 @@ import type { PlannedTensor, StDType, TensorInfo } from "../formats/types.js";
 import { normalizeAxes } from "../quant/axes.js";
 import { KQUANT_LAYOUT } from "../layouts/kquant.js";
 import type { Layout, WrittenTensor } from "../layouts/layout.js";
+import { planAdvice, type SourceFacts } from "./advice.js";
 import { compileRules, firstMatch, type Rule } from "./rules.js";
 import { modeNamed } from "../modes/registry.js";
 import type { QuantSpec } from "./spec.js";
@@ -68,6 +69,8 @@ export interface PlanOptions {
   strict?: boolean;
   /** A plan that quantizes no tensor is an error (default); a --shard job's share may hold none. */
   requireQuantized?: boolean;
+  /** What the input's layout is known to be (for the notes of advice.ts). */
+  source?: SourceFacts;
 }
 
 const GLOB_CHARS = /[*?]/;
@@ -143,9 +146,10 @@ export function buildPlan(
   }
   if ((opts.requireQuantized ?? true) && !steps.some((s) => s.kind === "quantize")) throw nothingToQuantize(path, steps, fallbacks);
 
-  const warnings = compiled
-    .filter((r, i) => !used.has(i) && !r.catchAll)
-    .map((r) => `rule ${r.origin} (${r.patterns.join(", ")}) matched no tensor`);
+  const warnings = [
+    ...planAdvice(steps, rules, layout, opts.source),
+    ...compiled.filter((r, i) => !used.has(i) && !r.catchAll).map((r) => `${r.origin} (${r.patterns.join(", ")}) matched no tensor`),
+  ];
   return { steps, warnings, fallbacks, outputs };
 }
 

@@ -34,7 +34,10 @@ describe("kquant quantize on the demo checkpoint", () => {
     copyFileSync(DEMO, input);
     const before = fileHash(input);
     const res = await runCli("quantize", input, "--int4", "--axis", "0");
-    expect(res.stderr).toBe("");
+    // The demo is a PyTorch-layout checkpoint (format: pt): axis 0 is per input column there, and kquant says so.
+    expect(res.stderr).toBe(
+      "kquant: warning: --int4: axis 0 on a PyTorch-layout checkpoint gives one scale per input column (Linear weights are [out, in] here; Keras's axis 0 is per output channel for its [in, out] kernels); --axis -1 is per output channel\n",
+    );
     expect(res.code).toBe(0);
     const output = join(dir, "tiny.int4-axis0.safetensors");
     expect(res.stdout).toContain(`→ ${output}`);
@@ -364,7 +367,11 @@ describe("recipes", () => {
     );
     const res = await runCli("quantize", DEMO, "--recipe", recipe, "-o", join(dir, "r.safetensors"), "--json");
     expect(res.code).toBe(0);
-    expect(res.stderr).toBe("kquant: warning: rule recipe rule 5 (does.not.exist) matched no tensor\n");
+    expect(res.stderr.split("\n")).toEqual([
+      expect.stringMatching(/^kquant: warning: recipe rule 3: axis 0 on a PyTorch-layout checkpoint gives one scale per input column .*--axis -1 is per output channel$/),
+      "kquant: warning: recipe rule 5 (does.not.exist) matched no tensor",
+      "",
+    ]);
     const m = JSON.parse(readFileSync(join(dir, "r.safetensors.json"), "utf8")) as Manifest;
     expect(m.tensors["lm_head.weight"]).toMatchObject({ mode: "passthrough", reason: "skipped by recipe rule 1" });
     expect(m.tensors["model.layers.0.mlp.up_proj.weight"]).toMatchObject({ mode: "int4_grouped", block_size: 32 });

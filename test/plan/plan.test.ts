@@ -93,7 +93,7 @@ describe("buildPlan with flags", () => {
     expect(quantized).toEqual(["layer.q.weight"]);
     expect(plan.warnings).toEqual([]);
     const none = buildPlan("m.safetensors", model, rulesFromFlags({ mode: "int8", exclude: ["nope"] }));
-    expect(none.warnings).toEqual(["rule --exclude (nope) matched no tensor"]);
+    expect(none.warnings).toEqual(["--exclude (nope) matched no tensor"]);
   });
 
   it("keeps a tensor that cannot take a flag's mode as it is, with the reason", () => {

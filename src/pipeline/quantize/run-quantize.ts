@@ -54,6 +54,8 @@ export interface QuantizeJob extends WriteOptions {
   threads?: number;
   /** `--shard i/N`: quantize only this job's input shards and write a part for merge-index. */
   shard?: ShardSpec;
+  /** Told each warning of the plan as soon as it is planned, before anything is read or written. */
+  onWarning?: (warning: string) => void;
   /** The worker script (default: the compiled worker-entry.js beside this module). */
   workerUrl?: URL;
 }
@@ -124,7 +126,11 @@ export async function runQuantize(job: QuantizeJob): Promise<QuantizeReport> {
     const tensors = job.shard ? shardTensors(weights, reader, job.shard) : reader.tensors;
     // The workers start (each compiles its bundle and kernels) while this thread plans.
     if (!job.dryRun) pool = workerPoolFor(job, tensors.reduce((n, t) => n + t.byteLength, 0));
-    const plan = buildPlan(weights, tensors, job.rules, job.layout, { strict: !!job.strict, requireQuantized: !job.shard });
+    // Linear weights are [out, in] in a transformers folder or a checkpoint torch saved (format: pt).
+    const pytorchLayout = folder !== null || reader.metadata?.format === "pt";
+    const plan = buildPlan(weights, tensors, job.rules, job.layout, { strict: !!job.strict, requireQuantized: !job.shard, source: { pytorchLayout } });
+    // Said before anything is read: a run that will not do what its flags seem to ask.
+    for (const w of plan.warnings) job.onWarning?.(w);
     if (folder) {
       const paths = await runInFolder(job, folder, reader, plan, (p) => writeAll(job, reader, plan, p, pool));
       return reportOf(job, plan, paths);
