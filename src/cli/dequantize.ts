@@ -1,4 +1,5 @@
 /** `kquant dequantize`: a kquant output back to float tensors. */
+import { makeParentFolders } from "../formats/live-files.js";
 import { Command, Option } from "commander";
 import type { DequantizeReport } from "../pipeline/read-back/dequantize.js";
 import type { FloatOut } from "../pipeline/read-back/record-values.js";
@@ -23,7 +24,7 @@ export function dequantizeCommand(): Command {
   return new Command("dequantize")
     .description("write a kquant output back as float tensors (.safetensors or .npz, chosen by the output's extension)")
     .argument("<quantized>", "a kquant output (.safetensors or .safetensors.index.json)")
-    .requiredOption("-o, --output <path>", "output file: *.safetensors or *.npz")
+    .requiredOption("-o, --output <path>", "output file: *.safetensors or *.npz (missing parent folders are created)")
     .addOption(new Option("--dtype <dtype>", "float dtype of dequantized tensors").choices(["f32", "f16", "bf16"]).default("f32"))
     .option("--filter <glob>", "only tensors whose name matches (repeatable)", collect)
     .option("-f, --force", "overwrite an existing output")
@@ -44,6 +45,7 @@ Examples:
     .action(async (file: string, opts: DequantizeCliOptions) => {
       // Loaded when the command runs, so that `--version`, `--help` and the other commands do not pay for it.
       const { runDequantize } = await import("../pipeline/read-back/dequantize.js");
+      await makeParentFolders(opts.output);
       const report = await runDequantize({
         input: file,
         output: opts.output,

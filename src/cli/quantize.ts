@@ -8,6 +8,7 @@ import type { QuantizeReport } from "../pipeline/quantize/run-quantize.js";
 import { parseShardSpec, type ShardSpec } from "../pipeline/quantize/shard-select.js";
 import { layoutNamed, LAYOUT_NAMES } from "../layouts/index.js";
 import { formatBytes, formatCount, formatShape, table } from "./present.js";
+import { makeParentFolders } from "../formats/live-files.js";
 import { fsyncOption } from "./write-options.js";
 import { DEFAULT_BACKEND, KERAS_BACKENDS, isKerasBackend, type KerasBackend } from "../quant/backend.js";
 import { threadsOption } from "./threads-option.js";
@@ -93,7 +94,7 @@ export function quantizeCommand(): Command {
     .option("--include <glob>", "quantize only matching tensor names (repeatable)", collect)
     .option("--exclude <glob>", "never quantize matching tensor names (repeatable)", collect)
     .option("--recipe <file>", "JSON rules, first match wins (see README)")
-    .option("-o, --output <path>", "output file, or folder for a model folder (default: <input stem>.<mode>.safetensors beside the input; <folder>-<mode>[-<layout>])")
+    .option("-o, --output <path>", "output file, or folder for a model folder; missing parent folders are created (default: <input stem>.<mode>.safetensors beside the input; <folder>-<mode>[-<layout>])")
     .option("-f, --force", "overwrite an existing output")
     .addOption(fsyncOption())
     .option("--dry-run", "print the plan and sizes, write nothing")
@@ -127,6 +128,8 @@ Examples:
       const { rules, tag, options } = await rulesOf(opts);
       // Loaded when the command runs, so that `--version`, `--help` and the other commands do not pay for it.
       const { runQuantize } = await import("../pipeline/quantize/run-quantize.js");
+      // As mkdir -p and mlx_lm.convert do; removed again if the run fails (live-files.ts).
+      if (opts.output !== undefined && !opts.dryRun) await makeParentFolders(opts.output);
       const report = await runQuantize({
         input,
         ...(opts.output !== undefined ? { output: opts.output } : {}),

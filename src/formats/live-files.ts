@@ -11,12 +11,16 @@
  * Only paths are kept: removing them needs no open handle (on POSIX an open file can be unlinked,
  * and writes still in flight then land in a file that no longer has a name).
  */
-import { rmSync } from "node:fs";
+import { rmdirSync, rmSync } from "node:fs";
+import { mkdir } from "node:fs/promises";
+import { asUserError } from "./io.js";
 import { dirname, resolve } from "node:path";
 
 /** Live temp files → the byte size each will have when finished. */
 const temps = new Map<string, number>();
 let scope: Set<string> | null = null;
+/** Folders the current command created for its outputs, in the order created (parents first). */
+let scopeFolders: string[] | null = null;
 
 /** Registers the temp file `path`, which will be `finalBytes` long when finished (0: not known). */
 export function trackTemp(path: string, finalBytes: number): void {
@@ -63,9 +67,12 @@ export interface OutputScope {
 /** Starts collecting the outputs a command writes (one command at a time per process). */
 export function beginOutputs(): OutputScope {
   const mine = new Set<string>();
+  const folders: string[] = [];
   scope = mine;
+  scopeFolders = folders;
   const end = () => {
     if (scope === mine) scope = null;
+    if (scopeFolders === folders) scopeFolders = null;
   };
   return {
     keep() {
@@ -74,9 +81,40 @@ export function beginOutputs(): OutputScope {
     },
     removeSync() {
       end();
-      return removeSync([...temps.keys(), ...mine]);
+      const removed = removeSync([...temps.keys(), ...mine]);
+      // Then the folders made for them, deepest first, each only if nothing else is in it.
+      for (const dir of folders.reverse()) {
+        try {
+          rmdirSync(dir);
+          removed.push(dir);
+        } catch {
+          // Not empty (something not ours is in it) or already gone: it stays.
+        }
+      }
+      return removed;
     },
   };
+}
+
+/**
+ * Creates the missing parent folders of an output path (as `mkdir -p` and mlx_lm.convert do) and
+ * notes each one, so that a command that fails or is stopped removes them again (when empty).
+ */
+export async function makeParentFolders(path: string): Promise<void> {
+  const parent = dirname(resolve(path));
+  let first: string | undefined;
+  try {
+    first = await mkdir(parent, { recursive: true });
+  } catch (err) {
+    throw asUserError(err, parent);
+  }
+  if (first === undefined) return;
+  const made: string[] = [];
+  for (let dir = parent; ; dir = dirname(dir)) {
+    made.unshift(dir);
+    if (dir === resolve(first) || dirname(dir) === dir) break;
+  }
+  scopeFolders?.push(...made);
 }
 
 /** Removes every live temp file (not finished outputs); returns the paths removed. */

@@ -1,4 +1,4 @@
-import { copyFileSync, readFileSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { open } from "node:fs/promises";
 import { join } from "node:path";
 import { xxhash128 } from "hash-wasm";
@@ -109,11 +109,18 @@ describe("kquant quantize on the demo checkpoint", () => {
     expect(readFileSync(out).subarray(8, 9).toString()).toBe("{");
   });
 
-  it("names a missing output folder", async () => {
-    const out = join(dir, "no-such-folder", "out.safetensors");
-    const res = await runCli("quantize", DEMO, "--int8", "-o", out);
-    expect(res.code).toBe(2);
-    expect(res.stderr).toBe(`kquant: ${out}: the output folder ${join(dir, "no-such-folder")} does not exist\n`);
+  it("creates the missing parent folders of -o (as mlx_lm.convert does), and removes them again when the run fails", async () => {
+    const out = join(dir, "new", "nested", "out.safetensors");
+    const res = await runCli("quantize", DEMO, "--int8", "-o", out, "-q");
+    expect(res.code, res.stderr).toBe(0);
+    expect(existsSync(out)).toBe(true);
+    // The input is checked after the folders are made: a missing one fails the run, which removes them.
+    const failed = await runCli("quantize", join(dir, "missing.safetensors"), "--int8", "-o", join(dir, "made", "deeper", "x.safetensors"), "-q");
+    expect(failed.code).toBe(2);
+    expect(existsSync(join(dir, "made"))).toBe(false);
+    const deq = await runCli("dequantize", out, "-o", join(dir, "deq", "d.safetensors"), "-q");
+    expect(deq.code, deq.stderr).toBe(0);
+    expect(existsSync(join(dir, "deq", "d.safetensors"))).toBe(true);
   });
 
   it("never writes over its input, even with --force", async () => {

@@ -124,3 +124,25 @@ describe("bad folder input: one line, exit 2, nothing written, the input untouch
     expect(listDir(dir)).toEqual(["model"]);
   });
 });
+
+describe("default output folder names", () => {
+  it("say the layout once (<folder>-<tag>, the tag names the layout), and are printed as the input was given", async () => {
+    await modelIn();
+    const cwd = process.cwd();
+    process.chdir(dir);
+    try {
+      for (const [flags, name] of [
+        [["--int8", "--layout", "compressed-tensors"], "model-int8-compressed-tensors"],
+        [["--int4", "--block-size", "64", "--layout", "mlx"], "model-int4-g64-mlx"],
+        [["--int8"], "model-int8"],
+      ] as [string[], string][]) {
+        const r = await runCli("quantize", "model/", ...flags);
+        expect(r.code, r.stderr).toBe(0);
+        expect(r.stdout).toContain(`→ ${name}\n`);
+        expect(existsSync(join(dir, name, "config.json"))).toBe(true);
+      }
+    } finally {
+      process.chdir(cwd);
+    }
+  });
+});

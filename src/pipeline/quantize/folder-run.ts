@@ -64,7 +64,7 @@ export async function runInFolder(
   plan: Plan,
   writeFiles: (paths: OutputPaths) => Promise<void>,
 ): Promise<OutputPaths> {
-  const out = job.output ?? defaultFolderOutput(folder.dir, job.tag, (job.layout ?? KQUANT_LAYOUT).name);
+  const out = job.output ?? defaultFolderOutput(folder.dir, job.tag);
   const config = outputConfig(job, folder, reader, plan);
   const copies = config === null ? [CONFIG_FILE, ...folder.others] : folder.others;
   if (job.dryRun) return outputPaths({ input: folder.weights, tag: job.tag, folder: { out, staging: out } }, plan.steps);

@@ -97,10 +97,14 @@ export interface OutputRequest {
   folder?: { out: string; staging: string };
 }
 
-/** A model folder's default output: `<dir>-<tag>` beside it (`-<layout>` added for other layouts than kquant's). */
-export function defaultFolderOutput(dir: string, tag: string, layout: string): string {
-  const clean = resolve(dir);
-  return `${clean}-${tag}${layout === "kquant" ? "" : `-${layout}`}`;
+/**
+ * A model folder's default output: `<dir>-<tag>` beside it, spelled as the user gave `dir` (the tag
+ * names the layout already: `smol-int4-g64-mlx`). `.` and `..` are resolved to their names.
+ */
+export function defaultFolderOutput(dir: string, tag: string): string {
+  const clean = dir.replace(/[\\/]+$/, "");
+  const named = clean !== "" && ![".", ".."].includes(basename(clean));
+  return `${named ? clean : resolve(dir)}-${tag}`;
 }
 
 /** The one decision of where a run writes (see OutputPaths); throws on an output that cannot hold the input's layout. */
