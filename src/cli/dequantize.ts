@@ -11,7 +11,7 @@ const collect = (value: string, previous: string[] = []) => [...previous, value]
 
 interface DequantizeCliOptions {
   output: string;
-  dtype: FloatOut;
+  dtype?: FloatOut;
   force?: boolean;
   fsync?: boolean;
   threads?: number;
@@ -22,10 +22,10 @@ interface DequantizeCliOptions {
 
 export function dequantizeCommand(): Command {
   return new Command("dequantize")
-    .description("write a kquant output back as float tensors (.safetensors or .npz, chosen by the output's extension)")
-    .argument("<quantized>", "a kquant output (.safetensors or .safetensors.index.json)")
-    .requiredOption("-o, --output <path>", "output file: *.safetensors or *.npz (missing parent folders are created)")
-    .addOption(new Option("--dtype <dtype>", "float dtype of dequantized tensors").choices(["f32", "f16", "bf16"]).default("f32"))
+    .description("write a kquant output back as float tensors (.safetensors or .npz, chosen by the output's extension), or a quantized model folder as a float model folder")
+    .argument("<quantized>", "a kquant output (.safetensors, .safetensors.index.json, or a model folder)")
+    .requiredOption("-o, --output <path>", "output file: *.safetensors or *.npz; for a model folder, a folder (missing parent folders are created)")
+    .addOption(new Option("--dtype <dtype>", "float dtype of dequantized tensors (default: f32 in a file, each tensor's source dtype in a folder)").choices(["f32", "f16", "bf16"]))
     .option("--filter <glob>", "only tensors whose name matches (repeatable)", collect)
     .option("-f, --force", "overwrite an existing output")
     .addOption(fsyncOption())
@@ -40,7 +40,8 @@ their original names and shapes.
 
 Examples:
   kquant dequantize model.int8.safetensors -o model.dequantized.safetensors
-  kquant dequantize model.int4.safetensors -o weights.npz --dtype f16`,
+  kquant dequantize model.int4.safetensors -o weights.npz --dtype f16
+  kquant dequantize MODEL_DIR-int4-g64-mlx -o MODEL_DIR-float   (a folder transformers and mlx_lm load)`,
     )
     .action(async (file: string, opts: DequantizeCliOptions) => {
       // Loaded when the command runs, so that `--version`, `--help` and the other commands do not pay for it.
@@ -49,7 +50,7 @@ Examples:
       const report = await runDequantize({
         input: file,
         output: opts.output,
-        dtype: opts.dtype,
+        ...(opts.dtype !== undefined ? { dtype: opts.dtype } : {}),
         force: !!opts.force,
         fsync: !!opts.fsync,
         ...(opts.filter ? { filter: opts.filter } : {}),

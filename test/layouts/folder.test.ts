@@ -2,6 +2,7 @@
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { openTensors } from "../../src/formats/open.js";
 import { runCli, tempDir } from "../support/cli.js";
 import { fileHash, listDir, writeSafetensors } from "../support/files.js";
 import { modelTensors, writeModelFolder } from "./model-folder.js";
@@ -146,3 +147,35 @@ describe("default output folder names", () => {
     }
   });
 });
+
+describe("kquant dequantize MODEL_DIR -o FLOAT_DIR", () => {
+  for (const layout of ["compressed-tensors", "mlx", "kquant"]) {
+    it(`${layout}: a float model folder (config without its quantization, no manifest, other files copied) whose weights are kquant dequantize's`, async () => {
+      const src = await modelIn(true);
+      const q = join(dir, "q");
+      const flags = layout === "mlx" ? ["--int4", "--block-size", "32"] : ["--int8"];
+      expect((await runCli("quantize", src, ...flags, "--layout", layout, "-o", q, "-q")).code).toBe(0);
+      const out = join(dir, "float", "model");
+      const r = await runCli("dequantize", q, "-o", out);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toContain(`→ ${out}:`);
+      expect(listDir(out)).toEqual(["README.md", "config.json", "model.safetensors", "tokenizer.json"]);
+      const config = JSON.parse(readFileSync(join(out, "config.json"), "utf8"));
+      expect(config).toEqual(JSON.parse(readFileSync(join(src, "config.json"), "utf8")));
+      // The same values as dequantizing to a file, in the source's dtype (F32 here).
+      const file = join(dir, "deq.safetensors");
+      expect((await runCli("dequantize", q, "-o", file, "-q")).code).toBe(0);
+      const a = await openTensors(join(out, "model.safetensors"));
+      const b = await openTensors(file);
+      expect(a.tensors.map((t) => `${t.name} ${t.dtype}`)).toEqual(modelTensors().map((t) => `${t.name} F32`));
+      for (const t of a.tensors) expect(Buffer.from(await a.read(t.name)).equals(Buffer.from(await b.read(t.name))), t.name).toBe(true);
+      await a.close();
+      await b.close();
+      // --dtype names the dtype in config.json too.
+      const bf16 = join(dir, "bf16");
+      expect((await runCli("dequantize", q, "-o", bf16, "--dtype", "bf16", "-q")).code).toBe(0);
+      expect(JSON.parse(readFileSync(join(bf16, "config.json"), "utf8")).dtype).toBe("bfloat16");
+    });
+  }
+});
+

@@ -3,7 +3,10 @@
  * one record turned back into float32, and `kquant dequantize` (one tensor in memory at a time
  * for safetensors; .npz members are gathered for the zip writer).
  */
-import { basename } from "node:path";
+import { basename, join } from "node:path";
+import { stat } from "node:fs/promises";
+import { copyEntries, isFolder, openModelFolder, WEIGHT_FILES, writeConfig } from "../../formats/folder.js";
+import { inStaging } from "../quantize/folder-run.js";
 import { KquantError } from "../../errors.js";
 import { byteLengthOf } from "../../formats/dtypes.js";
 import type { WriteOptions } from "../../formats/atomic.js";
@@ -92,8 +95,10 @@ function encodeFloats(values: Float32Array, dtype: FloatOut): Uint8Array {
 
 export interface DequantizeJob extends WriteOptions, ReadBackThreads {
   input: string;
+  /** A .safetensors or .npz file; for a model folder input, a path without either extension writes a model folder. */
   output: string;
-  dtype: FloatOut;
+  /** Default: f32 for a file, each tensor's source dtype for a folder. */
+  dtype?: FloatOut;
   force?: boolean;
   /** Only tensors whose source name matches one of these globs. */
   filter?: string[];
@@ -144,8 +149,56 @@ export async function readParts(reader: TensorReader, expected: readonly Expecte
   return { values, scale, ...(zero ? { zero } : {}) };
 }
 
+/** The float dtype a folder keeps for a tensor whose source was `dtype` (F64 and others: f32). */
+const FLOAT_OF_SOURCE: Partial<Record<StDType, FloatOut>> = { F32: "f32", F16: "f16", BF16: "bf16" };
+/** transformers' name of each output dtype (config.json's dtype / torch_dtype). */
+const TORCH_DTYPE: Record<FloatOut, string> = { f32: "float32", f16: "float16", bf16: "bfloat16" };
+/** kquant's manifests beside the weights (model.safetensors.json, model.safetensors.index.json.json): a float folder has none. */
+const MANIFEST_FILE = /\.safetensors(\.index\.json)?\.json$/;
+
+/**
+ * A float model folder's config.json from a quantized one's: no quantization_config (transformers,
+ * compressed-tensors) or quantization (MLX), and the dtype named when --dtype chose one.
+ */
+export function floatConfig(config: Readonly<Record<string, unknown>>, dtype: FloatOut | undefined): Record<string, unknown> {
+  const { quantization_config: _q, quantization: _m, ...rest } = config;
+  if (dtype === undefined) return rest;
+  const named: Record<string, unknown> = { ...rest, dtype: TORCH_DTYPE[dtype] };
+  if ("torch_dtype" in rest) named.torch_dtype = TORCH_DTYPE[dtype];
+  return named;
+}
+
+const isFile = (path: string) => stat(path).then((st) => st.isFile(), () => false);
+
+/** Does `output` name a model folder (a folder input, and no file extension dequantize writes)? */
+async function writesFolder(job: DequantizeJob): Promise<boolean> {
+  if (!(await isFolder(job.input))) return false;
+  return !/\.(safetensors|npz)$/i.test(job.output) && !(await isFile(job.output));
+}
+
 export async function runDequantize(job: DequantizeJob): Promise<DequantizeReport> {
-  const toNpz = outputKindOf("dequantize", job.output).format === "npz";
+  if (await writesFolder(job)) return dequantizeToFolder(job);
+  return dequantizeToFile(job, job.output);
+}
+
+/**
+ * `kquant dequantize MODEL_DIR -o FLOAT_DIR`: model.safetensors with every tensor float (each in its
+ * source dtype unless --dtype says), config.json without its quantization, every other file copied
+ * (kquant's manifests left out); transformers and mlx_lm load it as the float model.
+ */
+async function dequantizeToFolder(job: DequantizeJob): Promise<DequantizeReport> {
+  const folder = await openModelFolder(job.input);
+  let report: DequantizeReport | undefined;
+  await inStaging(job.output, folder.dir, !!job.force, async (staging) => {
+    report = await dequantizeToFile({ ...job, input: folder.weights, force: false }, join(staging, WEIGHT_FILES[1]), true);
+    await writeConfig(staging, floatConfig(folder.config, job.dtype), { fsync: !!job.fsync });
+    await copyEntries(folder.dir, staging, folder.others.filter((n) => !MANIFEST_FILE.test(n)));
+  });
+  return { ...report!, input: job.input, output: job.output };
+}
+
+async function dequantizeToFile(job: DequantizeJob, output: string, sourceDtypes = false): Promise<DequantizeReport> {
+  const toNpz = outputKindOf("dequantize", output).format === "npz";
   if (toNpz && job.dtype === "bf16") throw new KquantError({ file: job.output, what: "numpy has no bfloat16; write bf16 to .safetensors" });
   const reader = await openTensors(job.input);
   let pool: WorkerPool | null = null;
@@ -156,19 +209,22 @@ export async function runDequantize(job: DequantizeJob): Promise<DequantizeRepor
     const layout = layoutOf(manifest);
     const entries = checkedEntries(reader, manifest).filter((e) => patterns.length === 0 || matchesAny(e.name, patterns));
     if (entries.length === 0) throw new KquantError({ file: job.input, what: `no tensor matches ${job.filter!.join(", ")}` });
-    const outDtype = OUT_DTYPE[job.dtype];
+    // Each tensor's float dtype: --dtype, else (a folder) its source's, else f32.
+    const floatOf = (e: ManifestEntry): FloatOut => job.dtype ?? (sourceDtypes ? (FLOAT_OF_SOURCE[e.record.source_dtype] ?? "f32") : "f32");
+    const firstQuantized = entries.find((e) => e.record.mode !== "passthrough");
+    const outDtype = OUT_DTYPE[firstQuantized ? floatOf(firstQuantized) : (job.dtype ?? "f32")];
     const planned: PlannedTensor[] = entries.map((e) => ({
       name: e.name,
-      dtype: e.record.mode === "passthrough" ? e.record.source_dtype : outDtype,
+      dtype: e.record.mode === "passthrough" ? e.record.source_dtype : OUT_DTYPE[floatOf(e)],
       shape: e.record.shape,
     }));
     if (toNpz) {
       const bad = planned.find((p) => p.dtype === "BF16" || p.dtype.startsWith("F8") || p.dtype.startsWith("F4") || p.dtype.startsWith("F6"));
       if (bad) throw new KquantError({ file: job.output, tensor: bad.name, what: `numpy has no ${bad.dtype} dtype; write to .safetensors instead` });
     }
-    await checkOutputs([job.output], [job.input, ...new Set(reader.tensors.map((t) => t.file))], !!job.force);
+    await checkOutputs([output], [job.input, ...new Set(reader.tensors.map((t) => t.file))], !!job.force);
 
-    const report: DequantizeReport = { input: job.input, output: job.output, dtype: outDtype, dequantized: [], passthrough: [], bytes_written: 0 };
+    const report: DequantizeReport = { input: job.input, output, dtype: outDtype, dequantized: [], passthrough: [], bytes_written: 0 };
     const tensorBytes = async (e: ManifestEntry): Promise<Uint8Array> => {
       if (e.record.mode === "passthrough") {
         report.passthrough.push({ name: e.name, dtype: e.record.source_dtype, shape: e.record.shape });
@@ -176,12 +232,12 @@ export async function runDequantize(job: DequantizeJob): Promise<DequantizeRepor
       }
       report.dequantized.push({ name: e.name, mode: e.record.mode, shape: e.record.shape });
       // A layout that re-encodes is read back as its runtime reads it, here; kquant's own stored tensors on the workers.
-      if (layout.dequantize) return encodeFloats(await dequantizeEntry(reader, layout, e), job.dtype);
-      return dequantizer(e.record, await readParts(reader, e.expected, dequantizer.buffer), job.dtype, byteLengthOf(outDtype, e.record.shape));
+      if (layout.dequantize) return encodeFloats(await dequantizeEntry(reader, layout, e), floatOf(e));
+      return dequantizer(e.record, await readParts(reader, e.expected, dequantizer.buffer), floatOf(e), byteLengthOf(OUT_DTYPE[floatOf(e)], e.record.shape));
     };
     // Tensors are dequantized a few at a time (on the workers, while the next are read) and written in order.
     // What a record holds in memory while it is dequantized: its stored tensors and its output.
-    const weigh = (e: ManifestEntry) => e.expected.reduce((m, x) => m + byteLengthOf(x.dtype, x.shape), 0) + byteLengthOf(outDtype, e.record.shape);
+    const weigh = (e: ManifestEntry) => e.expected.reduce((m, x) => m + byteLengthOf(x.dtype, x.shape), 0) + byteLengthOf(OUT_DTYPE[floatOf(e)], e.record.shape);
     pool = readBackPool(job, entries.reduce((n, e) => n + weigh(e), 0));
     const dequantizer = recordDequantizer(pool);
     const each = (write: (e: ManifestEntry, bytes: Uint8Array) => Promise<void>) =>
@@ -198,11 +254,11 @@ export async function runDequantize(job: DequantizeJob): Promise<DequantizeRepor
         // The zip writer keeps every member until the end, so none may stay in reused memory.
         members.push({ name: p.name, dtype: p.dtype, shape: p.shape, bytes: bytes.buffer instanceof SharedArrayBuffer ? bytes.slice() : bytes });
       });
-      await writeNpz(job.output, members, { fsync: job.fsync });
+      await writeNpz(output, members, { fsync: job.fsync });
       return report;
     }
     const metadata: Record<string, string> = { ...(manifest.source.metadata ?? {}), kquant_dequantized_from: basename(job.input) };
-    const writer = await createSafetensorsWriter(job.output, planned, metadata, { fsync: job.fsync });
+    const writer = await createSafetensorsWriter(output, planned, metadata, { fsync: job.fsync });
     try {
       await each((e, bytes) => writer.write(e.name, bytes));
       await writer.finish();
