@@ -179,3 +179,29 @@ describe("kquant dequantize MODEL_DIR -o FLOAT_DIR", () => {
   }
 });
 
+describe("kquant inspect of layout folders", () => {
+  it("counts the source's parameters in every layout (packed and re-encoded weights too), with --filter, and sorts layers naturally", async () => {
+    const src = join(dir, "layers");
+    mkdirSync(src);
+    const tensors = [0, 1, 2, 10, 11].map((i, k) => ({ ...modelTensors()[1]!, name: `model.layers.${i}.self_attn.q_proj.weight`, data: (modelTensors()[1]!.data as Float32Array).map((v) => v * (k + 1)) }));
+    writeFileSync(join(src, "config.json"), "{}\n");
+    await writeSafetensors(join(src, "model.safetensors"), tensors, { format: "pt" });
+    const total = 5 * 40 * 64;
+    for (const [layout, flags] of [
+      ["kquant", ["--int4"]],
+      ["compressed-tensors", ["--int4"]],
+      ["compressed-tensors", ["--int8"]],
+      ["mlx", ["--int4", "--block-size", "32"]],
+    ] as [string, string[]][]) {
+      const out = join(dir, `out-${layout}-${flags.join("")}`);
+      expect((await runCli("quantize", src, ...flags, "--layout", layout, "-o", out, "-q")).code).toBe(0);
+      const r = JSON.parse((await runCli("inspect", out, "--json")).stdout);
+      expect(r.totals.parameters, `${layout} ${flags}`).toBe(total);
+      const one = JSON.parse((await runCli("inspect", out, "--json", "--filter", "model.layers.10.*")).stdout);
+      expect(one.totals.parameters, `${layout} ${flags} --filter`).toBe(40 * 64);
+      const layers = [...new Set((r.tensors as { name: string }[]).map((t) => /layers\.(\d+)\./.exec(t.name)![1]))];
+      expect(layers).toEqual(["0", "1", "2", "10", "11"]);
+    }
+  });
+});
+

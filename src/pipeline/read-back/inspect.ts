@@ -134,16 +134,36 @@ export function summariseManifest(manifest: Manifest, infos: ReadonlyMap<string,
   };
 }
 
-/** Parameters by stored tensor name in a kquant output: the source's elements on the values (or passthrough) tensor, 0 on the rest. */
+/**
+ * Parameters by stored tensor name in a kquant output: the source's elements on the tensor that
+ * holds its values (the values or passthrough tensor; where a layout re-encodes them, its first
+ * tensor: compressed-tensors' weight_packed, MLX's weight), 0 on scales, zero points and shapes.
+ */
 function sourceParameters(manifest: Manifest): Map<string, number> {
   const out = new Map<string, number>();
   const layout = layoutOf(manifest);
   for (const [name, rec] of Object.entries(manifest.tensors)) {
-    for (const e of storedOf(name, rec, layout)) {
-      out.set(e.name, e.role === "values" || e.role === "passthrough" ? (elementCountOf(rec.shape) ?? 0) : 0);
-    }
+    const stored = storedOf(name, rec, layout);
+    const main = stored.find((e) => e.role === "values" || e.role === "passthrough") ?? stored[0];
+    for (const e of stored) out.set(e.name, e === main ? (elementCountOf(rec.shape) ?? 0) : 0);
   }
   return out;
+}
+
+/** Names in natural order: digit runs compare as numbers (layers 2 before 10), the rest as text. */
+export function naturalCompare(a: string, b: string): number {
+  const x = a.split(/(\d+)/);
+  const y = b.split(/(\d+)/);
+  for (let i = 0; i < Math.min(x.length, y.length); i++) {
+    if (x[i] === y[i]) continue;
+    // Odd pieces are the digit runs.
+    if (i % 2 === 1) {
+      const d = Number(x[i]) - Number(y[i]);
+      if (d !== 0) return d;
+    }
+    return x[i]! < y[i]! ? -1 : 1;
+  }
+  return x.length - y.length;
 }
 
 export async function runInspect(path: string, opts: InspectOptions = {}): Promise<InspectReport> {
@@ -159,6 +179,7 @@ export async function runInspect(path: string, opts: InspectOptions = {}): Promi
     const parameters = manifest ? sourceParameters(manifest) : new Map<string, number>();
     const tensors: InspectedTensor[] = reader.tensors
       .filter((t) => selected(t.name))
+      .sort((a, b) => naturalCompare(a.name, b.name))
       .map((t) => ({
         name: t.name,
         dtype: t.dtype,
@@ -191,7 +212,7 @@ export async function runInspect(path: string, opts: InspectOptions = {}): Promi
     let kquant: KquantSummary | null = null;
     if (manifest) {
       kquant = summariseManifest(manifest, infos, allBytes);
-      kquant.tensors = kquant.tensors.filter((q) => selected(q.name));
+      kquant.tensors = kquant.tensors.filter((q) => selected(q.name)).sort((a, b) => naturalCompare(a.name, b.name));
     }
     let metadata: Record<string, string> | null = null;
     if (reader.metadata) {
