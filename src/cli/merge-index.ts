@@ -23,7 +23,8 @@ Examples:
       if (opts.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
       else {
         process.stdout.write(
-          `Merged ${report.parts.length} parts: ${report.shards} shards, ${report.tensors} tensors → ${report.index}\nManifest: ${report.manifest}\n`,
+          `Merged ${report.parts.length} parts: ${report.shards} shards, ${report.tensors} tensors → ${report.index}\nManifest: ${report.manifest}\n` +
+            `Left the ${report.parts.length} part files as they are (nothing reads them now; delete them once the output is verified)\n`,
         );
       }
     });

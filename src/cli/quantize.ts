@@ -219,10 +219,10 @@ export function renderReport(r: QuantizeReport, verbose = false): string {
       new Set([1, 2, 3, 4, 5]),
     ),
   );
-  const reasons = Object.entries(s.passthrough_reasons);
+  const reasons = s.passthrough_reasons;
   if (reasons.length && !verbose) {
     lines.push("", `Kept as they are (${s.passthrough}):`);
-    for (const [reason, n] of reasons) lines.push(`  ${String(n).padStart(4)} × ${reason}`);
+    for (const { reason, tensors } of reasons) lines.push(`  ${String(tensors).padStart(4)} × ${reason}`);
   }
   if (verbose && r.quantized.length) {
     lines.push("", `Quantized (${r.quantized.length}):`);

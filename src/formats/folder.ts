@@ -12,6 +12,8 @@ import { tempPathFor, writeFileAtomic, type WriteOptions } from "./atomic.js";
 import { asUserError } from "./io.js";
 
 export const CONFIG_FILE = "config.json";
+/** What kquant reads, as error hints list it. */
+export const READABLE_INPUTS = ".safetensors, .safetensors.index.json, .npy, .npz and model folders (config.json + model.safetensors or its index)";
 /** The weights a folder may hold, in the order they are looked for. */
 export const WEIGHT_FILES = ["model.safetensors.index.json", "model.safetensors"] as const;
 
@@ -39,7 +41,11 @@ export async function folderWeights(dir: string): Promise<string> {
     const path = join(dir, name);
     if (await stat(path).then((s) => s.isFile(), () => false)) return path;
   }
-  throw new KquantError(`${dir}: a model folder needs ${WEIGHT_FILES.join(" or ")}; found neither`);
+  throw new KquantError({
+    file: dir,
+    what: `a model folder needs ${WEIGHT_FILES.join(" or ")}; found neither`,
+    hint: `kquant reads ${READABLE_INPUTS}; .bin and .pt weights must be saved as .safetensors first`,
+  });
 }
 
 /** Reads a model folder; one-line errors name the file: no config.json, config.json not a JSON object, no weights. */

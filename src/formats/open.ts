@@ -1,6 +1,6 @@
 /** One entry point for every format kquant reads, chosen by file name. */
 import { KquantError } from "../errors.js";
-import { folderWeights, isFolder } from "./folder.js";
+import { folderWeights, isFolder, READABLE_INPUTS } from "./folder.js";
 import { openNpy } from "./npy.js";
 import { openNpz } from "./npz.js";
 import { openSafetensors } from "./safetensors-reader.js";
@@ -27,8 +27,8 @@ function unknownInput(path: string): KquantError {
     return new KquantError({
       file: path,
       what: "not a format kquant reads (.bin and .pt are usually PyTorch pickles, which can run code when loaded)",
-      hint: "save it as .safetensors first",
+      hint: `save it as .safetensors first; kquant reads ${READABLE_INPUTS}`,
     });
   }
-  return new KquantError({ file: path, what: "unknown file type", hint: "expected .safetensors, .safetensors.index.json, .npy or .npz" });
+  return new KquantError({ file: path, what: "unknown file type", hint: `kquant reads ${READABLE_INPUTS}` });
 }

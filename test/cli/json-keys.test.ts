@@ -1,10 +1,10 @@
-/** Every --json output speaks one key style, snake_case (maps keyed by tensor names or reasons aside). */
+/** Every --json output speaks one key style, snake_case identifiers (maps keyed by tensor names or metadata aside); reasons are values, never keys. */
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DEMO, runCli, tempDir } from "../support/cli.js";
 
-/** Keys whose values are maps keyed by free text (reasons, metadata), not by kquant's own names. */
-const FREE_KEYS = new Set(["passthrough_reasons", "metadata"]);
+/** Keys whose values are maps keyed by names kquant does not choose (a file's metadata). */
+const FREE_KEYS = new Set(["metadata"]);
 
 function badKeys(value: unknown, path = "$"): string[] {
   if (Array.isArray(value)) return value.flatMap((v, i) => badKeys(v, `${path}[${i}]`));

@@ -52,6 +52,10 @@ describe("kquant quantize --shard + kquant merge-index", () => {
     ]);
     const res = await ok("merge-index", parts, "--json");
     expect(JSON.parse(res.stdout)).toMatchObject({ shards: 2, tensors: 6, index: join(parts, INDEX) });
+    // It says that it leaves the part files, and does.
+    const again = await ok("merge-index", parts, "--force");
+    expect(again.stdout).toContain("Left the 2 part files as they are (nothing reads them now; delete them once the output is verified)\n");
+    expect(readdirSync(parts).filter((f) => f.includes(".part-"))).toHaveLength(2);
     for (const f of readdirSync(parts).filter((f) => f.includes(".part-"))) rmSync(join(parts, f));
     expect(hashes(parts)).toEqual(hashes(whole));
   });

@@ -147,7 +147,7 @@ describe("kquant quantize on the demo checkpoint", () => {
     ]);
     const lm = report.quantized.find((q: { name: string }) => q.name === "lm_head.weight");
     expect(lm).toMatchObject({ bytes_before: 256 * 64 * 4, bytes_after: 256 * 64 + 256 * 4 });
-    expect(report.summary).toMatchObject({ tensors: 13, quantized: 9, passthrough: 4, passthrough_reasons: { "rank 1 (biases and norms stay as they are)": 4 } });
+    expect(report.summary).toMatchObject({ tensors: 13, quantized: 9, passthrough: 4, passthrough_reasons: [{ reason: "rank 1 (biases and norms stay as they are)", tensors: 4 }] });
     // int8: 8 bits a value plus the float32 scales, per source parameter.
     const q = report.quantized as { shape: number[]; bytes_after: number }[];
     const params = q.reduce((n, e) => n + e.shape.reduce((a, b) => a * b, 1), 0);
@@ -224,7 +224,7 @@ describe("kquant quantize on bad input", () => {
       ["conv.weight", "cannot take --int4: grouped int4 needs a 2-D tensor, got shape [2,2,4]"],
       ["conv2.weight", "cannot take --int4: grouped int4 needs a 2-D tensor, got shape [2,2,2,2]"],
     ]);
-    expect(report.summary.passthrough_reasons).toEqual({ "cannot take --int4: grouped int4 needs a 2-D tensor": 2 });
+    expect(report.summary.passthrough_reasons).toEqual([{ reason: "cannot take --int4: grouped int4 needs a 2-D tensor", tensors: 2 }]);
     const manifest = JSON.parse(readFileSync(`${report.output}.json`, "utf8"));
     expect(manifest.tensors["conv.weight"]).toMatchObject({ mode: "passthrough", reason: "cannot take --int4: grouped int4 needs a 2-D tensor, got shape [2,2,4]" });
   });
@@ -289,7 +289,7 @@ describe("kquant quantize on bad input", () => {
     writeFileSync(join(dir, "model.pt"), "");
     const pt = await runCli("quantize", join(dir, "model.pt"), "--int8");
     expect(pt.code).toBe(2);
-    expect(pt.stderr).toMatch(/model\.pt: not a format kquant reads \(.*PyTorch pickles.*\) \(save it as \.safetensors first\)\n$/);
+    expect(pt.stderr).toMatch(/model\.pt: not a format kquant reads \(.*PyTorch pickles.*\) \(save it as \.safetensors first; kquant reads \.safetensors, \.safetensors\.index\.json, \.npy, \.npz and model folders .*\)\n$/);
     const missing = await runCli("quantize", join(dir, "nope.safetensors"), "--int8");
     expect(missing.code).toBe(2);
     expect(missing.stderr).toContain("nope.safetensors");

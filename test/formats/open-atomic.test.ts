@@ -10,7 +10,7 @@ describe("openTensors", () => {
   it("refuses unknown extensions and missing files with one-line KquantErrors", async () => {
     const dir = await tempDir();
     for (const [path, message] of [
-      [join(dir, "model.h5"), `${join(dir, "model.h5")}: unknown file type (expected .safetensors, .safetensors.index.json, .npy or .npz)`],
+      [join(dir, "model.h5"), `${join(dir, "model.h5")}: unknown file type (kquant reads .safetensors, .safetensors.index.json, .npy, .npz and model folders (config.json + model.safetensors or its index))`],
       [join(dir, "none.safetensors"), `${join(dir, "none.safetensors")}: no such file`],
       [join(dir, "none.npy"), `${join(dir, "none.npy")}: no such file`],
       [join(dir, "none.npz"), `${join(dir, "none.npz")}: no such file`],

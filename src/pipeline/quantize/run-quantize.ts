@@ -95,8 +95,8 @@ export interface QuantizeSummary extends ModeTotals {
   passthrough: number;
   /** By mode, passthrough included, in the order the modes first appear. */
   by_mode: Record<string, ModeTotals>;
-  /** Why tensors were kept as they are: reason (without the shape it names) → count, most common first. */
-  passthrough_reasons: Record<string, number>;
+  /** Why tensors were kept as they are: each reason (without the shape it names) with its count, most common first. */
+  passthrough_reasons: { reason: string; tensors: number }[];
 }
 
 export interface QuantizeReport {
@@ -343,6 +343,6 @@ function summaryOf(quantized: readonly QuantizedEntry[], skipped: readonly Skipp
     quantized: quantized.length,
     passthrough: skipped.length,
     by_mode: Object.fromEntries(modes.map((m) => [m, totalsOf(rows.filter((r) => r.mode === m))])),
-    passthrough_reasons: Object.fromEntries([...reasons].sort((a, b) => b[1] - a[1])),
+    passthrough_reasons: [...reasons].sort((a, b) => b[1] - a[1]).map(([reason, tensors]) => ({ reason, tensors })),
   };
 }
