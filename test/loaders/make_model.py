@@ -1,5 +1,8 @@
-"""A tiny random Llama made here (nothing downloaded): config, weights as one file and as shards,
-and a word-level tokenizer built offline. Usage: make_model.py OUT_DIR"""
+"""A random Llama shaped like SmolLM2-135M and saved the way users get such models (nothing
+downloaded): hidden 576, MLP 1536, 9 heads / 3 KV heads, vocabulary 49152, tied embeddings
+(no lm_head.weight in the file), bfloat16, transformers' default initialisation with
+torch.manual_seed(0); 7 layers instead of 30 (~100 MiB). Saved as one file and as shards, with a
+word-level tokenizer built offline (every id a word). Usage: make_model.py OUT_DIR"""
 import json
 import os
 import sys
@@ -8,10 +11,11 @@ import torch
 from tokenizers import Tokenizer, models, pre_tokenizers
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
-VOCAB = 256
+VOCAB = 49152
 
 
 def tokenizer() -> PreTrainedTokenizerFast:
+    # Every id is a word, so whatever a random model generates decodes to text.
     words = ["<unk>", "<s>", "</s>"] + [f"w{i}" for i in range(VOCAB - 3)]
     tok = Tokenizer(models.WordLevel({w: i for i, w in enumerate(words)}, unk_token="<unk>"))
     tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
@@ -22,24 +26,26 @@ def main(out: str) -> None:
     torch.manual_seed(0)
     config = LlamaConfig(
         vocab_size=VOCAB,
-        hidden_size=128,
-        intermediate_size=256,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=128,
+        hidden_size=576,
+        intermediate_size=1536,
+        num_hidden_layers=7,
+        num_attention_heads=9,
+        num_key_value_heads=3,
+        max_position_embeddings=2048,
+        rope_theta=100000.0,
+        rms_norm_eps=1e-5,
         bos_token_id=1,
         eos_token_id=2,
-        tie_word_embeddings=False,
+        tie_word_embeddings=True,
     )
-    model = LlamaForCausalLM(config).to(torch.float32).eval()
+    model = LlamaForCausalLM(config).to(torch.bfloat16).eval()
     tok = tokenizer()
-    for name, shard in (("single", "10GB"), ("sharded", "200KB")):
+    for name, shard in (("single", "10GB"), ("sharded", "40MB")):
         folder = os.path.join(out, name)
         model.save_pretrained(folder, max_shard_size=shard)
         tok.save_pretrained(folder)
         with open(os.path.join(folder, "README.md"), "w") as f:
-            f.write("# tiny random llama (kquant loader test)\n")
+            f.write("# random SmolLM2-shaped llama, tied embeddings, bfloat16 (kquant loader test)\n")
     print(json.dumps({"parameters": sum(p.numel() for p in model.parameters())}))
 
 
