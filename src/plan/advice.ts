@@ -37,7 +37,7 @@ export function planAdvice(steps: readonly Step[], rules: readonly Rule[], layou
     if (!rule || rule.action.kind !== "quantize") continue;
     const asked = canonical(rule.action.spec.axis, 2);
     if (asked !== s.spec.axis && asked !== 1) overridden.add(`${s.origin}: axis ${rule.action.spec.axis}`);
-    else if (facts.pytorchLayout && s.spec.axis === 0) perColumn.add(s.origin);
+    else if (facts.pytorchLayout && asked === 0 && s.spec.axis === 0) perColumn.add(s.origin);
   }
   for (const what of overridden) {
     notes.push(

@@ -5,7 +5,7 @@
  * blocks of one page share the folder, in page order.
  */
 import { execFileSync, spawnSync } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync, chmodSync, mkdirSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync, chmodSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -50,8 +50,8 @@ for (const page of pages) {
     let work: string;
     beforeAll(() => {
       work = mkdtempSync(join(tmpdir(), "kquant-docs-"));
+      // A fresh clone's state: fixtures/ and nothing else (no out/: the commands make what they write into).
       symlinkSync(join(ROOT, "fixtures"), join(work, "fixtures"));
-      mkdirSync(join(work, "out"));
     });
     afterAll(() => {
       rmSync(work, { recursive: true, force: true });
