@@ -51,6 +51,7 @@ export const KERAS_LAYOUT: Layout = {
     const block = geometry.blockSize!;
     out.push({
       name: `${source.name}_g_idx`,
+      manifestKey: "g_idx",
       dtype: "F32",
       shape: [inputDim],
       encode: () => {

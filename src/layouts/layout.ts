@@ -21,6 +21,8 @@ export interface WrittenTensor extends PlannedTensor {
   from?: StoredRole;
   /** Otherwise its bytes are made from the stored tensors' (re-encoded, or a constant). */
   encode?: (stored: StoredBytes) => Uint8Array;
+  /** The manifest record's key that names this tensor, as `values`, `scale` and `zero` name theirs (Keras's `g_idx`). */
+  manifestKey?: "g_idx";
 }
 
 export interface Layout {

@@ -51,6 +51,8 @@ export interface TensorRecord {
   values?: string;
   scale?: string;
   zero?: string;
+  /** Keras's layout, grouped int4: the layer's g_idx tensor (input row → its group). */
+  g_idx?: string;
   dequantize?: string;
   /** The algorithm of `hashes` (hash.ts); absent in manifests written before it, which hold `sha256`. */
   hash?: HashAlgorithm;
@@ -113,6 +115,7 @@ export function recordFor(step: Step): TensorRecord {
     values: nameOf("values"),
     scale: nameOf("scale"),
     ...(zero !== undefined ? { zero } : {}),
+    ...Object.fromEntries(written.flatMap((t) => (t.manifestKey ? [[t.manifestKey, t.name]] : []))),
     dequantize: dequantizeFormula(spec, source.shape),
     hash: HASH_ALGORITHM,
     hashes: {

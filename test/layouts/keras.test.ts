@@ -3,7 +3,7 @@
  * Dense.quantize by fixtures/keras/vectors/dense.json) gives for each 2-D tensor of the demo, under
  * Keras's names and shapes; verify and dequantize read it back; float8 is refused up front.
  */
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { openTensors } from "../../src/formats/open.js";
@@ -51,6 +51,12 @@ describe("--layout keras", () => {
           }
         }
         expect(kernels).toBe(9);
+        // The manifest names every variable it writes: values, scale, zero and g_idx alike.
+        const manifest = JSON.parse(readFileSync(`${out}.json`, "utf8"));
+        const rec = manifest.tensors["model.layers.0.mlp.up_proj.weight"];
+        expect(rec.values).toBe("model.layers.0.mlp.up_proj.weight");
+        expect(rec.scale).toBe("model.layers.0.mlp.up_proj.weight_scale");
+        expect(rec.g_idx).toBe(c.blockSize === null ? undefined : "model.layers.0.mlp.up_proj.weight_g_idx");
       } finally {
         await src.close();
         await got.close();
