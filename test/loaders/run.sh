@@ -25,7 +25,7 @@ run() {
   local layout="$1" label="$2" min="$3" flags="$4" own="$5" sources="$6" upstream="${7:-}"
   [[ -n $upstream ]] || upstream="{}"
   for src in $sources; do
-    local out="$work/$layout-$label-$src" own_out="$work/kquant-$label-$src"
+    local out="$work/$layout-$label-$src" own_out="$work/kquant-for-$layout-$label-$src"
     # shellcheck disable=SC2086
     "${kquant[@]}" quantize "$work/float/$src" $flags --layout "$layout" -o "$out" -q
     "${kquant[@]}" verify "$out" --against "$work/float/$src" >/dev/null
@@ -85,7 +85,7 @@ echo "ok   --axis 0 warns: $message"
 # verify's default floor fails a wrecked model (ternary int4: almost every weight rounds to 0).
 "${kquant[@]}" quantize "$work/float/single" --int4 --value-range -1,1 -o "$work/wrecked" -q
 status=0
-"${kquant[@]}" verify "$work/wrecked" --against "$work/float/single" >"$work/wrecked.txt" || status=$?
+"${kquant[@]}" verify "$work/wrecked" --against "$work/float/single" >"$work/wrecked.txt" 2>&1 || status=$?
 if [[ $status -ne 1 ]]; then echo "FAIL verify's default floor passed a wrecked model (exit $status)"; tail -n 3 "$work/wrecked.txt"; exit 1; fi
 echo "ok   verify's default floor fails a wrecked model: $(grep -m1 'default floor' "$work/wrecked.txt" | sed 's/^ *//')"
 
