@@ -77,7 +77,7 @@ export function rangeProblem(spec: QuantSpec, bits: number, [lo, hi]: readonly [
 }
 
 /** The parts int8 and int4 share: abs-max codes divided by a symmetric scale. */
-function absMaxMode(m: { name: "int8" | "int4"; flagHelp: string; bits: number; codeRange: readonly [number, number]; packed: boolean; withBlockSize?: "int4_grouped"; defaultRange: [number, number] }): ModeDescriptor {
+function absMaxMode(m: { name: "int8" | "int4"; flagHelp: string; bits: number; codeRange: readonly [number, number]; packed: boolean; withBlockSize?: "int4_grouped"; defaultRange: [number, number]; minSqnrDb: number }): ModeDescriptor {
   return {
     name: m.name,
     flag: m.name,
@@ -93,6 +93,7 @@ function absMaxMode(m: { name: "int8" | "int4"; flagHelp: string; bits: number; 
     valuesDtype: "I8",
     absMaxQuantizer: true,
     tag: m.name,
+    minSqnrDb: m.minSqnrDb,
     defaults: () => ({ mode: m.name, axis: -1, valueRange: [...m.defaultRange], epsilon: DEFAULT_EPSILON }),
     specProblem: (spec) => rangeProblem(spec, m.bits, m.codeRange),
     scaleShape: (shape, g) => keptScaleShape(shape, g.axis),
@@ -109,7 +110,7 @@ function absMaxMode(m: { name: "int8" | "int4"; flagHelp: string; bits: number; 
 }
 
 /** int8: abs-max codes in [-127, 127] by default. */
-export const INT8 = absMaxMode({ name: "int8", flagHelp: "abs-max int8, value range [-127, 127]", bits: 8, codeRange: [-128, 127], packed: false, defaultRange: [-127, 127] });
+export const INT8 = absMaxMode({ name: "int8", flagHelp: "abs-max int8, value range [-127, 127]", bits: 8, codeRange: [-128, 127], packed: false, defaultRange: [-127, 127], minSqnrDb: 30 });
 
 /** int4: abs-max codes in [-8, 7], packed two per byte; with a block size, int4_grouped. */
 export const INT4 = absMaxMode({
@@ -120,4 +121,5 @@ export const INT4 = absMaxMode({
   packed: true,
   withBlockSize: "int4_grouped",
   defaultRange: [-8, 7],
+  minSqnrDb: 10,
 });

@@ -45,7 +45,7 @@ function dequantize(kind: Float8Kind, shape: readonly number[], g: StoredGeometr
   return out;
 }
 
-function float8Mode(kind: Float8Kind, valuesDtype: StDType, formats: readonly string[], flagDefault: boolean): ModeDescriptor {
+function float8Mode(kind: Float8Kind, valuesDtype: StDType, formats: readonly string[], flagDefault: boolean, minSqnrDb: number): ModeDescriptor {
   return {
     name: kind,
     flag: "float8",
@@ -60,6 +60,7 @@ function float8Mode(kind: Float8Kind, valuesDtype: StDType, formats: readonly st
     valuesDtype,
     absMaxQuantizer: false,
     tag: kind.replace("float8_", "float8-"),
+    minSqnrDb,
     defaults: () => ({ mode: kind, axis: null, margin: 0 }),
     scaleShape,
     formula: () => `q = ${kind}_to_float32(values); q * scale`,
@@ -75,7 +76,7 @@ function float8Mode(kind: Float8Kind, valuesDtype: StDType, formats: readonly st
 }
 
 /** float8_e4m3fn (--float8, --float8 e4m3). */
-export const FLOAT8_E4M3FN = float8Mode("float8_e4m3fn", "F8_E4M3", ["e4m3", "e4m3fn", "float8_e4m3fn"], true);
+export const FLOAT8_E4M3FN = float8Mode("float8_e4m3fn", "F8_E4M3", ["e4m3", "e4m3fn", "float8_e4m3fn"], true, 20);
 
 /** float8_e5m2 (--float8 e5m2). */
-export const FLOAT8_E5M2 = float8Mode("float8_e5m2", "F8_E5M2", ["e5m2", "float8_e5m2"], false);
+export const FLOAT8_E5M2 = float8Mode("float8_e5m2", "F8_E5M2", ["e5m2", "float8_e5m2"], false, 15);

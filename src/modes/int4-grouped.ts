@@ -115,6 +115,7 @@ export const INT4_GROUPED: ModeDescriptor = {
   valuesDtype: "I8",
   absMaxQuantizer: false,
   tag: "int4",
+  minSqnrDb: 10,
   defaults: () => ({ mode: "int4_grouped", axis: -1, blockSize: 128, valueRange: [-8, 7], epsilon: 1e-7 }),
   specProblem(spec) {
     const block = spec.blockSize;

@@ -93,6 +93,11 @@ export interface ModeDescriptor {
   readonly absMaxQuantizer: boolean;
   /** Its part of the default output name (plan/tag.ts). */
   readonly tag: string;
+  /**
+   * `verify --against`'s default floor: the least SQNR (dB) a tensor must reach. Well under what
+   * abs-max quantization of Gaussian weights gives, above a wrecked tensor (pipeline/read-back/floor.ts).
+   */
+  readonly minSqnrDb: number;
   /** Keras's defaults, the ones `kquant quantize --<flag>` uses unless told otherwise. */
   defaults(): QuantSpec;
   /** Its own checks of a spec, whatever tensor it meets (the shared ones are plan/spec-check.ts's), or null. */

@@ -1,4 +1,5 @@
-/** The default gate of `verify --against` (no heavy imports: the CLI's help shows it). */
+/** The default gate of `verify --against`, from the mode descriptors (src/modes: each mode's minSqnrDb); the CLI's help shows it. */
+import { allModes } from "../../modes/registry.js";
 import type { Mode } from "../../plan/spec.js";
 
 /**
@@ -7,13 +8,7 @@ import type { Mode } from "../../plan/spec.js";
  * 17, grouped int4 ≈ 20, float8 e4m3 ≈ 31, e5m2 ≈ 25) and above a wrecked tensor (int4 scaled
  * along the wrong axis of a Hugging Face checkpoint measures ≈ 8). Any threshold flag replaces it.
  */
-export const DEFAULT_MIN_SQNR: Readonly<Record<Mode, number>> = {
-  int8: 30,
-  int4: 10,
-  int4_grouped: 10,
-  float8_e4m3fn: 20,
-  float8_e5m2: 15,
-};
+export const DEFAULT_MIN_SQNR: Readonly<Record<Mode, number>> = Object.fromEntries(allModes().map((m) => [m.name, m.minSqnrDb])) as Record<Mode, number>;
 
 /** The default floor as one line: "int8 30 dB, int4 10 dB, …". */
 export function defaultFloorText(): string {
