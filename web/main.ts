@@ -244,7 +244,7 @@ function renderSummary(r: QuantizeReport): void {
   }
   const p = document.createElement("p");
   p.textContent = `Would write ${r.output} and its manifest ${r.manifest}.`;
-  const reasons = Object.entries(r.summary.passthrough_reasons).map(([why, n]) => `${n} × ${why}`);
+  const reasons = r.summary.passthrough_reasons.map(({ reason, tensors }) => `${tensors} × ${reason}`);
   const kept = document.createElement("p");
   kept.className = "muted";
   kept.textContent = reasons.length > 0 ? `Kept as they are: ${reasons.join("; ")}` : "";
