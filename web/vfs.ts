@@ -282,6 +282,16 @@ export function rmSync(path: string, options?: { recursive?: boolean; force?: bo
   for (const p of subtree(k)) nodes.delete(p);
 }
 
+/** Removes an empty folder (ENOTEMPTY otherwise), as node's rmdirSync. */
+export function rmdirSync(path: string): void {
+  const k = key(path);
+  const node = nodes.get(k);
+  if (node === undefined) throw fsError("ENOENT", "rmdir", path);
+  if (node.kind !== "dir") throw fsError("ENOTDIR", "rmdir", path);
+  if (subtree(k).some((p) => p !== k)) throw fsError("ENOTEMPTY", "rmdir", path);
+  nodes.delete(k);
+}
+
 export async function unlink(path: string): Promise<void> {
   rmSync(path);
 }
@@ -316,4 +326,4 @@ export function existsSync(path: string): boolean {
 export type { FileHandle };
 export const constants = { F_OK: 0, R_OK: 4, W_OK: 2, X_OK: 1 };
 export const promises = { open, stat, lstat, access, readFile, readdir, mkdir, rename, rm, unlink, copyFile, cp, statfs };
-export default { ...promises, rmSync, existsSync, constants, promises };
+export default { ...promises, rmSync, rmdirSync, existsSync, constants, promises };

@@ -177,7 +177,9 @@ describe("the page served as kquant web serves it", () => {
     writeFileSync(join(empty, "config.json"), "{}\n");
     await page.getByTestId("folder-input").setInputFiles(empty);
     await page.waitForFunction(() => document.body.dataset.input === "failed");
-    expect(await page.getByTestId("error").textContent()).toBe("kquant: no-weights: a model folder needs model.safetensors.index.json or model.safetensors; found neither");
+    expect(await page.getByTestId("error").textContent()).toBe(
+      "kquant: no-weights: a model folder needs model.safetensors.index.json or model.safetensors; found neither (kquant reads .safetensors, .safetensors.index.json, .npy, .npz and model folders (config.json + model.safetensors or its index); .bin and .pt weights must be saved as .safetensors first)",
+    );
     expect(await pick(page, [inputs.demo, inputs.multi])).toBe("failed");
     expect(await page.getByTestId("error").textContent()).toBe("kquant: 2 files picked (pick one file, a .safetensors.index.json with its shards, or one model folder)");
     await page.evaluate(() => delete document.body.dataset.picked);
