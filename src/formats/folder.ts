@@ -4,7 +4,7 @@
  * a quantized copy keeps byte for byte. A folder output is built in a hidden staging folder beside
  * its target and renamed into place, so a failed or interrupted run leaves no half-written folder.
  */
-import { copyFile, cp, mkdir, readdir, readFile, rename, rm, stat } from "node:fs/promises";
+import { copyFile, cp, lstat, mkdir, readdir, readFile, rename, rm, stat } from "node:fs/promises";
 import { parseJson } from "./json-syntax.js";
 import { basename, isAbsolute, join, relative, resolve, sep } from "node:path";
 import { KquantError } from "../errors.js";
@@ -82,18 +82,50 @@ async function shardNamesOf(weights: string): Promise<string[]> {
   }
 }
 
-/** Refuses an output folder that is the input, lies inside it, or exists (unless `force`). */
-export async function checkOutputFolder(out: string, input: string, force: boolean): Promise<void> {
-  const rel = relative(resolve(input), resolve(out));
-  if (rel === "" || !(rel === ".." || rel.startsWith(`..${sep}`) || isAbsolute(rel))) {
-    throw new KquantError(`${out}: the output folder would overwrite or lie inside the input folder ${input}`);
-  }
+/** Is `inner` the folder `outer` or inside it? (both resolved) */
+export function isWithin(inner: string, outer: string): boolean {
+  const rel = relative(resolve(outer), resolve(inner));
+  return rel === "" || !(rel === ".." || rel.startsWith(`..${sep}`) || isAbsolute(rel));
+}
+
+/**
+ * Refuses an output folder that is the input, lies inside it, or holds it (replacing it would
+ * remove the input); one that exists unless `force`; and, even with `force`, one kquant did not
+ * write: `--force` replaces only a folder holding a kquant manifest beside its weights
+ * (`model.safetensors.json` or `model.safetensors.index.json.json`).
+ */
+export async function checkOutputFolder(out: string, input: string, force: boolean | "shared"): Promise<void> {
+  if (isWithin(out, input)) throw new KquantError({ file: out, what: `the output folder would overwrite or lie inside the input folder ${input}` });
+  if (isWithin(input, out)) throw new KquantError({ file: out, what: `the output folder holds the input folder ${input}; replacing it would remove the input`, hint: "choose an output folder beside the input" });
   const parent = resolve(out, "..");
-  if (!(await isFolder(parent))) throw new KquantError(`${out}: the output's parent folder ${parent} does not exist`);
-  if (!force && (await stat(out).then(() => true, () => false))) {
-    throw new KquantError(`${out}: output already exists (use --force to overwrite it)`);
+  if (!(await isFolder(parent))) throw new KquantError({ file: out, what: `the output's parent folder ${parent} does not exist` });
+  const existing = await lstat(out).catch(() => null);
+  if (existing === null || force === "shared") return;
+  if (!force) throw new KquantError({ file: out, what: "output already exists", hint: "use --force to overwrite it" });
+  if (!existing.isDirectory()) throw new KquantError({ file: out, what: "exists and is not a folder; --force replaces only a folder kquant wrote", hint: "remove it yourself or choose another -o" });
+  if (!(await isKquantFolder(out))) {
+    throw new KquantError({ file: out, what: "was not written by kquant (no kquant manifest beside its weights); --force replaces only a folder kquant wrote", hint: "remove it yourself or choose another -o" });
   }
 }
+
+/** Does `dir` hold a kquant manifest beside model weights (a folder a quantize run wrote)? */
+export async function isKquantFolder(dir: string): Promise<boolean> {
+  for (const name of WEIGHT_FILES) {
+    const manifest = join(dir, `${name}.json`);
+    const st = await stat(manifest).catch(() => null);
+    if (st === null || !st.isFile() || st.size > MAX_MANIFEST_PROBE) continue;
+    try {
+      const parsed = JSON.parse(await readFile(manifest, "utf8")) as { format?: unknown } | null;
+      if (parsed?.format === "kquant") return true;
+    } catch {
+      // Not JSON: not kquant's.
+    }
+  }
+  return false;
+}
+
+/** A manifest larger than this is not one kquant wrote for a folder it may replace. */
+const MAX_MANIFEST_PROBE = 256 * 1024 * 1024;
 
 /** A new, empty staging folder beside `out` (hidden, unique). */
 export async function createStaging(out: string): Promise<string> {

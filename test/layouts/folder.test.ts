@@ -1,5 +1,5 @@
 /** `kquant quantize MODEL_DIR … -o OUT_DIR` and the read-back commands on folders, through the CLI. */
-import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { openTensors } from "../../src/formats/open.js";
@@ -67,7 +67,12 @@ describe("a model folder in, a folder out", () => {
     const refused = await runCli("quantize", src, "--int8", "-o", out, "-q");
     expect(refused.code).toBe(2);
     expect(refused.stderr).toMatch(/already exists \(use --force/);
+    // --force replaces only a folder kquant wrote (one with its manifest): not this one.
+    expect((await runCli("quantize", src, "--int8", "-o", out, "-q", "--force")).stderr).toMatch(/not written by kquant/);
     expect(listDir(out)).toEqual(["old.txt"]);
+    rmSync(out, { recursive: true });
+    expect((await runCli("quantize", src, "--int4", "-o", out, "-q")).code).toBe(0);
+    writeFileSync(join(out, "old.txt"), "old");
     expect((await runCli("quantize", src, "--int8", "-o", out, "-q", "--force")).code).toBe(0);
     expect(listDir(out)).not.toContain("old.txt");
     expect(listDir(dir)).toEqual(["model", "out"]);

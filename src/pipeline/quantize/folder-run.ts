@@ -70,7 +70,7 @@ export async function runInFolder(
   if (job.dryRun) return outputPaths({ input: folder.weights, tag: job.tag, folder: { out, staging: out } }, plan.steps);
 
   if (job.shard) {
-    await checkOutputFolder(out, folder.dir, true);
+    await checkOutputFolder(out, folder.dir, "shared");
     await mkdir(out, { recursive: true }).catch((err: unknown) => {
       throw asUserError(err, out);
     });
