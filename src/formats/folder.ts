@@ -76,7 +76,8 @@ async function shardNamesOf(weights: string): Promise<string[]> {
   if (!weights.endsWith(".index.json")) return [];
   try {
     const index = JSON.parse(await readFile(weights, "utf8")) as { weight_map?: Record<string, string> };
-    return [...new Set(Object.values(index.weight_map ?? {}))];
+    // Only names in the folder: the sharded reader refuses the others with its own message.
+    return [...new Set(Object.values(index.weight_map ?? {}))].filter((n) => typeof n === "string" && !n.includes("/"));
   } catch {
     return []; // the sharded reader reports a broken index with its own message
   }

@@ -5,7 +5,8 @@
  */
 import { readFile, stat } from "node:fs/promises";
 import { parseJson } from "./json-syntax.js";
-import { dirname, isAbsolute, join, normalize, sep } from "node:path";
+import { dirname, join } from "node:path";
+import { pathInFolder } from "./contained.js";
 import { KquantError } from "../errors.js";
 import { asUserError } from "./io.js";
 import { findDuplicateKey } from "./json-keys.js";
@@ -93,10 +94,7 @@ async function readWeightMap(indexPath: string): Promise<Record<string, string>>
   const out: Record<string, string> = {};
   for (const [name, shard] of Object.entries(weightMap as Record<string, unknown>)) {
     if (typeof shard !== "string") throw new KquantError({ file: indexPath, tensor: name, what: "weight_map value is not a file name" });
-    if (shard === "" || isAbsolute(shard) || normalize(shard).split(sep).includes("..") || shard.includes("\\")) {
-      throw new KquantError({ file: indexPath, tensor: name, what: `shard ${JSON.stringify(shard)} is not a file in the index's folder` });
-    }
-    out[name] = shard;
+    out[name] = pathInFolder(shard, { file: indexPath, field: "shard", tensor: name });
   }
   return out;
 }

@@ -10,6 +10,7 @@ import { KquantError } from "../../errors.js";
 import { writeFileAtomic, type WriteOptions } from "../../formats/atomic.js";
 import { writeShardIndex } from "../../formats/safetensors-writer.js";
 import { asUserError } from "../../formats/io.js";
+import { fileNameInFolder, pathInFolder } from "../../formats/contained.js";
 import type { Manifest } from "../manifest.js";
 import { checkOutputs, manifestPathFor } from "./outputs.js";
 import { PART_FILE_PATTERN, PART_FORMAT, type PartManifest } from "./part-manifest.js";
@@ -53,8 +54,20 @@ async function readPart(path: string): Promise<PartManifest> {
   } catch (err) {
     throw new KquantError({ file: path, what: `not valid JSON: ${(err as Error).message.split("\n")[0]}` });
   }
-  if (part?.format !== PART_FORMAT || !Array.isArray(part.shards) || typeof part.manifest?.tensors !== "object") {
+  if (part?.format !== PART_FORMAT || !Array.isArray(part.shards) || typeof part.manifest?.tensors !== "object" || part.manifest.tensors === null || !Array.isArray(part.input?.shards)) {
     throw new KquantError({ file: path, what: "not a kquant part manifest (written by kquant quantize --shard i/N)" });
+  }
+  // The files a merge reads or writes are named here: each must be a file in the part's own folder,
+  // of the kind it names (a merge writes the index and its manifest, and nothing else).
+  fileNameInFolder(part.index, { file: path, field: "output index" });
+  if (!part.index.endsWith(".safetensors.index.json")) throw new KquantError({ file: path, what: `output index ${JSON.stringify(part.index)} is not a *.safetensors.index.json name` });
+  for (const shard of part.shards) {
+    if (shard === null || typeof shard !== "object" || !Array.isArray(shard.stored) || !Array.isArray(shard.tensors)) {
+      throw new KquantError({ file: path, what: "not a kquant part manifest (a shard entry is not an object with stored and tensors lists)" });
+    }
+    fileNameInFolder(shard.output, { file: path, field: "output shard" });
+    if (!shard.output.endsWith(".safetensors")) throw new KquantError({ file: path, what: `output shard ${JSON.stringify(shard.output)} is not a *.safetensors name` });
+    pathInFolder(shard.input, { file: path, field: "input shard" });
   }
   return part;
 }

@@ -138,10 +138,24 @@ function pathsFrom(output: string, sharded: boolean, shard: ShardSpec | undefine
       byShard.set(step.source.file, list);
     }
     files = [...byShard].map(([file, list]) => ({ path: shardPath(file), steps: list }));
+    // Shards of one name in two subfolders would land on one output name, the second replacing the first.
+    const from = new Map<string, string>();
+    for (const [file] of byShard) {
+      const path = resolve(shardPath(file));
+      const other = from.get(path);
+      if (other !== undefined) throw new KquantError({ file: output, what: `input shards ${other} and ${file} would both be written to ${path}`, hint: "give the shards distinct file names" });
+      from.set(path, file);
+    }
   }
   const index = sharded && !shard ? output : null;
   const manifest = shard ? partPathFor(output, shard.index, shard.count) : manifestPathFor(output);
-  return { output, files, index, manifest, all: [...files.map((f) => f.path), ...(index ? [index] : []), manifest] };
+  const all = [...files.map((f) => f.path), ...(index ? [index] : []), manifest];
+  const seen = new Set<string>();
+  for (const path of all) {
+    if (seen.has(resolve(path))) throw new KquantError({ file: output, what: `two of the run's outputs would be written to ${path}` });
+    seen.add(resolve(path));
+  }
+  return { output, files, index, manifest, all };
 }
 
 /** Where a path of a folder run ends up once the staging folder is renamed to the output folder. */
