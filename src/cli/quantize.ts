@@ -1,7 +1,5 @@
 /** `kquant quantize`: parse the flags into rules, run the pipeline, present the report. */
-import { readFile } from "node:fs/promises";
 import { Command, InvalidArgumentError, Option } from "commander";
-import { KquantError } from "../errors.js";
 import { basename } from "node:path";
 import { jobRulesOf, type JobRules, type ModeOptions } from "../plan/quantize-flags.js";
 import type { QuantizeReport } from "../pipeline/quantize/run-quantize.js";
@@ -189,12 +187,9 @@ async function rulesOf(opts: QuantizeCliOptions): Promise<JobRules> {
   const fileName = basename(opts.recipe);
   // The flags' own problems (more than one mode) come before the recipe's.
   jobRulesOf(opts, { fileName, rules: [] });
-  let text: string;
-  try {
-    text = await readFile(opts.recipe, "utf8");
-  } catch (e) {
-    throw new KquantError({ file: opts.recipe, what: `cannot read the recipe (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})` });
-  }
+  // A regular file only (a FIFO would hold the run), read whole.
+  const { readRegularFile } = await import("../formats/io.js");
+  const text = (await readRegularFile(opts.recipe)).toString("utf8");
   const { parseRecipe } = await import("../plan/recipe.js");
   return jobRulesOf(opts, { fileName, rules: parseRecipe(opts.recipe, text) });
 }

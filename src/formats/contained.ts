@@ -11,6 +11,8 @@ export interface PathOrigin {
   file: string;
   /** What the path is there ("shard", "output index"). */
   field: string;
+  /** What the holding file is ("index", "part file"), for "not a file in the index's folder". */
+  holder: string;
   tensor?: string;
 }
 
@@ -23,7 +25,7 @@ export function pathInFolder(name: unknown, origin: PathOrigin): string {
     throw new KquantError({
       file: origin.file,
       ...(origin.tensor !== undefined ? { tensor: origin.tensor } : {}),
-      what: `${origin.field} ${JSON.stringify(name)} is not a file in ${origin.file}'s folder`,
+      what: `${origin.field} ${JSON.stringify(name)} is not a file in the ${origin.holder}'s folder`,
     });
   }
   return name;
@@ -33,7 +35,7 @@ export function pathInFolder(name: unknown, origin: PathOrigin): string {
 export function fileNameInFolder(name: unknown, origin: PathOrigin): string {
   const path = pathInFolder(name, origin);
   if (path.includes("/") || path === "." ) {
-    throw new KquantError({ file: origin.file, what: `${origin.field} ${JSON.stringify(name)} is not a file name in ${origin.file}'s folder` });
+    throw new KquantError({ file: origin.file, what: `${origin.field} ${JSON.stringify(name)} is not a file name in the ${origin.holder}'s folder` });
   }
   return path;
 }

@@ -4,16 +4,18 @@
  * a quantized copy keeps byte for byte. A folder output is built in a hidden staging folder beside
  * its target and renamed into place, so a failed or interrupted run leaves no half-written folder.
  */
-import { copyFile, cp, lstat, mkdir, readdir, readFile, rename, rm, stat } from "node:fs/promises";
+import { copyFile, lstat, mkdir, readdir, rename, rm, stat } from "node:fs/promises";
 import { parseJson } from "./json-syntax.js";
 import { basename, isAbsolute, join, relative, resolve, sep } from "node:path";
 import { KquantError } from "../errors.js";
 import { tempPathFor, writeFileAtomic, type WriteOptions } from "./atomic.js";
-import { asUserError } from "./io.js";
+import { asUserError, errnoOf, openRegular, readRegularFile } from "./io.js";
 
 export const CONFIG_FILE = "config.json";
 /** What kquant reads, as error hints list it. */
 export const READABLE_INPUTS = ".safetensors, .safetensors.index.json, .npy, .npz and model folders (config.json + model.safetensors or its index)";
+/** config.json is small JSON; anything bigger than this is not one. */
+const MAX_CONFIG_BYTES = 64 * 1024 * 1024;
 /** The weights a folder may hold, in the order they are looked for. */
 export const WEIGHT_FILES = ["model.safetensors.index.json", "model.safetensors"] as const;
 
@@ -51,13 +53,8 @@ export async function folderWeights(dir: string): Promise<string> {
 /** Reads a model folder; one-line errors name the file: no config.json, config.json not a JSON object, no weights. */
 export async function openModelFolder(dir: string): Promise<ModelFolder> {
   const configPath = join(dir, CONFIG_FILE);
-  let text: string;
-  try {
-    text = await readFile(configPath, "utf8");
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT") throw new KquantError(`${configPath}: a model folder needs config.json; there is none`);
-    throw asUserError(err, configPath);
-  }
+  if (errnoOf(await stat(configPath).catch((err: unknown) => err)) === "ENOENT") throw new KquantError(`${configPath}: a model folder needs config.json; there is none`);
+  const text = (await readRegularFile(configPath, MAX_CONFIG_BYTES)).toString("utf8");
   let config: unknown;
   try {
     config = parseJson(text);
@@ -75,7 +72,7 @@ export async function openModelFolder(dir: string): Promise<ModelFolder> {
 async function shardNamesOf(weights: string): Promise<string[]> {
   if (!weights.endsWith(".index.json")) return [];
   try {
-    const index = JSON.parse(await readFile(weights, "utf8")) as { weight_map?: Record<string, string> };
+    const index = JSON.parse((await readRegularFile(weights)).toString("utf8")) as { weight_map?: Record<string, string> };
     // Only names in the folder: the sharded reader refuses the others with its own message.
     return [...new Set(Object.values(index.weight_map ?? {}))].filter((n) => typeof n === "string" && !n.includes("/"));
   } catch {
@@ -116,7 +113,7 @@ export async function isKquantFolder(dir: string): Promise<boolean> {
     const st = await stat(manifest).catch(() => null);
     if (st === null || !st.isFile() || st.size > MAX_MANIFEST_PROBE) continue;
     try {
-      const parsed = JSON.parse(await readFile(manifest, "utf8")) as { format?: unknown } | null;
+      const parsed = JSON.parse((await readRegularFile(manifest)).toString("utf8")) as { format?: unknown } | null;
       if (parsed?.format === "kquant") return true;
     } catch {
       // Not JSON: not kquant's.
@@ -139,16 +136,27 @@ export async function createStaging(out: string): Promise<string> {
   return staging;
 }
 
-/** Copies `names` (files or folders) from `from` into `to`, byte for byte; each file lands whole (temp copy, then rename). */
+/**
+ * Copies `names` (files or folders) from `from` into `to`, byte for byte; each file lands whole
+ * (temp copy, then rename). Links are followed; only regular files and folders are copied (a FIFO,
+ * socket or device is refused, as is a link loop or a folder linked into itself), by a walk that
+ * keeps its own list of folders to visit, so no depth of nesting can exhaust the stack.
+ */
 export async function copyEntries(from: string, to: string, names: readonly string[]): Promise<void> {
-  for (const name of names) {
-    const src = join(from, name);
-    const dst = join(to, name);
+  const pending: { src: string; dst: string; seen: readonly string[] }[] = names.map((n) => ({ src: join(from, n), dst: join(to, n), seen: [] }));
+  while (pending.length > 0) {
+    const { src, dst, seen } = pending.pop()!;
     try {
-      if ((await stat(src)).isDirectory()) {
-        await cp(src, dst, { recursive: true, force: true, preserveTimestamps: true });
+      const st = await stat(src);
+      if (st.isDirectory()) {
+        const id = `${st.dev}:${st.ino}`;
+        if (seen.includes(id)) throw new KquantError({ file: src, what: "a folder linked into itself; kquant copies no link loop" });
+        await mkdir(dst);
+        for (const name of (await readdir(src)).sort()) pending.push({ src: join(src, name), dst: join(dst, name), seen: [...seen, id] });
         continue;
       }
+      if (!st.isFile()) throw new KquantError({ file: src, what: "not a regular file or folder (a FIFO, socket or device is never copied)" });
+      await (await openRegular(src)).close();
       const temp = tempPathFor(dst);
       await copyFile(src, temp);
       await rename(temp, dst).catch(async (err: unknown) => {
@@ -156,6 +164,7 @@ export async function copyEntries(from: string, to: string, names: readonly stri
         throw err;
       });
     } catch (err) {
+      if (errnoOf(err) === "ELOOP") throw new KquantError({ file: src, what: "a link loop (too many levels of symbolic links)" });
       throw asUserError(err, src);
     }
   }

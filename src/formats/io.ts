@@ -1,5 +1,9 @@
-/** Positional reads and writes that loop until done, in chunks a single fs call accepts. */
-import type { FileHandle } from "node:fs/promises";
+/**
+ * Positional reads and writes that loop until done, in chunks a single fs call accepts; opening
+ * regular files only; errno codes as one-line errors.
+ */
+import { constants } from "node:fs";
+import { open, type FileHandle } from "node:fs/promises";
 import { EXIT_IO_FAULT, KquantError } from "../errors.js";
 
 /** fs calls take at most 2 GiB - 1 bytes; stay well below so a 4 GiB tensor is four calls. */
@@ -81,4 +85,40 @@ export function asUserError(err: unknown, file: string): unknown {
 export function errnoOf(err: unknown): string | undefined {
   const code = (err as NodeJS.ErrnoException | null)?.code;
   return typeof code === "string" ? code : undefined;
+}
+
+/**
+ * Opens `path` for reading if it is a regular file (following links), else throws one line naming
+ * it. The open does not block: a FIFO or a device in a model folder would otherwise hold it forever.
+ */
+export async function openRegular(path: string): Promise<FileHandle> {
+  let fh: FileHandle;
+  try {
+    fh = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
+  } catch (err) {
+    throw asUserError(err, path);
+  }
+  const st = await fh.stat().catch(async (err: unknown) => {
+    await fh.close().catch(() => undefined);
+    throw asUserError(err, path);
+  });
+  if (!st.isFile()) {
+    await fh.close().catch(() => undefined);
+    throw new KquantError({ file: path, what: st.isDirectory() ? "is a directory" : "not a regular file (a FIFO, socket or device is never read)" });
+  }
+  return fh;
+}
+
+/** The bytes of the regular file `path` (see openRegular); one line when it is larger than `maxBytes`. */
+export async function readRegularFile(path: string, maxBytes = 1 << 30): Promise<Buffer> {
+  const fh = await openRegular(path);
+  try {
+    const { size } = await fh.stat();
+    if (size > maxBytes) throw new KquantError({ file: path, what: `is ${size} bytes, more than the ${maxBytes} kquant reads of such a file` });
+    return await fh.readFile().catch((err: unknown) => {
+      throw asUserError(err, path);
+    });
+  } finally {
+    await fh.close().catch(() => undefined);
+  }
 }

@@ -3,12 +3,11 @@
  * conversion of big-endian and Fortran-order data to little-endian C order, and the encoder the
  * .npy and .npz writers share.
  */
-import { open, type FileHandle } from "node:fs/promises";
 import { basename } from "node:path";
 import { KquantError } from "../errors.js";
 import { writeChunksAtomic, type WriteOptions } from "./atomic.js";
 import { bitsOf, byteLengthProblem, elementCountOf, npyDescrOf, parseNpyDescr, swapUnitOf } from "./dtypes.js";
-import { asUserError, readFully } from "./io.js";
+import { openRegular, readFully } from "./io.js";
 import { makeTensorReader } from "./tensor-reader.js";
 import type { StDType, TensorInfo, TensorReader } from "./types.js";
 
@@ -212,16 +211,10 @@ export function npyStem(path: string): string {
 }
 
 export async function openNpy(path: string): Promise<TensorReader> {
-  let fh: FileHandle;
-  try {
-    fh = await open(path, "r");
-  } catch (err) {
-    throw asUserError(err, path);
-  }
+  const fh = await openRegular(path);
   try {
     const name = npyStem(path);
     const stats = await fh.stat();
-    if (!stats.isFile()) throw new KquantError({ file: path, what: "not a regular file" });
     const prelude = await readFully(fh, new Uint8Array(Math.min(NPY_PRELUDE_BYTES, stats.size)), 0, path, `tensor "${name}"`);
     const dataStart = npyDataStart(path, name, prelude);
     if (dataStart > stats.size) fail(path, name, `.npy header is ${dataStart} bytes but the file has ${stats.size}`);

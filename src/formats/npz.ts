@@ -8,13 +8,15 @@ import type yauzl from "yauzl";
 import { KquantError } from "../errors.js";
 import { commitTemp, discardTemp, openTemp, writeError, type WriteOptions } from "./atomic.js";
 import { crc32 } from "./crc32.js";
-import { asUserError, writeFully } from "./io.js";
+import { asUserError, openRegular, writeFully } from "./io.js";
 import { encodeNpy, needsTranspose, npyDataStart, npyDataToLittleEndianC, NPY_PRELUDE_BYTES, parseNpyHeader, type NpyHeader, type NpyTensor } from "./npy.js";
 import { makeTensorReader, type TensorSource } from "./tensor-reader.js";
 import type { TensorReader } from "./types.js";
 
 /** The zip libraries load with the first .npz: most runs never touch one, and every start would pay for them. */
 async function openZip(path: string): Promise<yauzl.ZipFile> {
+  // A FIFO or device is refused before yauzl opens it (its open would block).
+  await (await openRegular(path)).close();
   const { default: yauzl } = await import("yauzl");
   return new Promise((resolve, reject) => {
     yauzl.open(path, { lazyEntries: true, autoClose: false, validateEntrySizes: true, strictFileNames: true }, (err, zip) => {

@@ -2,11 +2,11 @@
  * safetensors reading, validated as strictly as huggingface/safetensors' Rust `read_metadata` /
  * `Metadata::validate`, plus refusing duplicate names (which serde and JSON.parse silently merge).
  */
-import { open, type FileHandle } from "node:fs/promises";
+import type { FileHandle } from "node:fs/promises";
 import { parseJson } from "./json-syntax.js";
 import { KquantError } from "../errors.js";
 import { bitsOf, byteLengthProblem, elementCountOf, isStDType } from "./dtypes.js";
-import { asUserError, readFully } from "./io.js";
+import { openRegular, readFully } from "./io.js";
 import { findDuplicateKey } from "./json-keys.js";
 import { makeTensorReader, type TensorSource } from "./tensor-reader.js";
 import type { StDType, TensorInfo, TensorReader } from "./types.js";
@@ -176,15 +176,9 @@ export interface OpenedSafetensors {
 
 /** Opens and validates one file; the caller owns `fh`. */
 export async function openSafetensorsFile(file: string): Promise<OpenedSafetensors> {
-  let fh: FileHandle;
-  try {
-    fh = await open(file, "r");
-  } catch (err) {
-    throw asUserError(err, file);
-  }
+  const fh = await openRegular(file);
   try {
     const stats = await fh.stat();
-    if (!stats.isFile()) fail(file, "not a regular file");
     const header = await readSafetensorsHeader(fh, file, stats.size);
     const sources = header.entries.map((entry): TensorSource => {
       const { begin, end, ...info } = entry;

@@ -3,12 +3,12 @@
  * Every shard is opened and validated up front, and the index must agree with the shards exactly:
  * a tensor listed in the wrong shard, missing, or present but unlisted is an error.
  */
-import { readFile, stat } from "node:fs/promises";
+import { stat } from "node:fs/promises";
 import { parseJson } from "./json-syntax.js";
 import { dirname, join } from "node:path";
 import { pathInFolder } from "./contained.js";
 import { KquantError } from "../errors.js";
-import { asUserError } from "./io.js";
+import { asUserError, readRegularFile } from "./io.js";
 import { findDuplicateKey } from "./json-keys.js";
 import { openSafetensorsFile, type OpenedSafetensors } from "./safetensors-reader.js";
 import { makeTensorReader, type TensorSource } from "./tensor-reader.js";
@@ -69,7 +69,7 @@ export async function openShardedSafetensors(indexPath: string): Promise<TensorR
 async function readWeightMap(indexPath: string): Promise<Record<string, string>> {
   let text: string;
   try {
-    const bytes = await readFile(indexPath);
+    const bytes = await readRegularFile(indexPath, MAX_INDEX_BYTES);
     if (bytes.length > MAX_INDEX_BYTES) throw new KquantError({ file: indexPath, what: `index is ${bytes.length} bytes, larger than ${MAX_INDEX_BYTES}` });
     text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
   } catch (err) {
@@ -94,7 +94,7 @@ async function readWeightMap(indexPath: string): Promise<Record<string, string>>
   const out: Record<string, string> = {};
   for (const [name, shard] of Object.entries(weightMap as Record<string, unknown>)) {
     if (typeof shard !== "string") throw new KquantError({ file: indexPath, tensor: name, what: "weight_map value is not a file name" });
-    out[name] = pathInFolder(shard, { file: indexPath, field: "shard", tensor: name });
+    out[name] = pathInFolder(shard, { file: indexPath, field: "shard", holder: "index", tensor: name });
   }
   return out;
 }

@@ -1,5 +1,5 @@
 /** Ordered rules, first match wins: each says how to quantize the tensors it matches, or to skip them. */
-import { globToRegExp } from "./glob.js";
+import { compileGlob, type Glob } from "./glob.js";
 import type { QuantSpec } from "./spec.js";
 
 export type RuleAction = { kind: "quantize"; spec: QuantSpec } | { kind: "skip" };
@@ -20,14 +20,14 @@ export interface Rule {
 }
 
 export interface CompiledRule extends Rule {
-  regexps: RegExp[];
+  globs: Glob[];
 }
 
 export function compileRules(rules: readonly Rule[]): CompiledRule[] {
-  return rules.map((r) => ({ ...r, regexps: r.patterns.map(globToRegExp) }));
+  return rules.map((r) => ({ ...r, globs: r.patterns.map(compileGlob) }));
 }
 
 /** The index of the first rule whose pattern matches `name`, or -1. */
 export function firstMatch(rules: readonly CompiledRule[], name: string): number {
-  return rules.findIndex((r) => r.regexps.some((re) => re.test(name)));
+  return rules.findIndex((r) => r.globs.some((g) => g.test(name)));
 }

@@ -4,12 +4,12 @@
  * after checking the parts belong together (same input, options and kquant version), that every
  * part 1..N is there once, and that every input shard and tensor is covered exactly once.
  */
-import { readdir, readFile, stat } from "node:fs/promises";
+import { readdir, stat } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { KquantError } from "../../errors.js";
 import { writeFileAtomic, type WriteOptions } from "../../formats/atomic.js";
 import { writeShardIndex } from "../../formats/safetensors-writer.js";
-import { asUserError } from "../../formats/io.js";
+import { asUserError, readRegularFile } from "../../formats/io.js";
 import { fileNameInFolder, pathInFolder } from "../../formats/contained.js";
 import type { Manifest } from "../manifest.js";
 import { checkOutputs, manifestPathFor } from "./outputs.js";
@@ -44,7 +44,7 @@ export async function findParts(paths: readonly string[]): Promise<string[]> {
 async function readPart(path: string): Promise<PartManifest> {
   let text: string;
   try {
-    text = await readFile(path, "utf8");
+    text = (await readRegularFile(path)).toString("utf8");
   } catch (err) {
     throw asUserError(err, path);
   }
@@ -59,15 +59,15 @@ async function readPart(path: string): Promise<PartManifest> {
   }
   // The files a merge reads or writes are named here: each must be a file in the part's own folder,
   // of the kind it names (a merge writes the index and its manifest, and nothing else).
-  fileNameInFolder(part.index, { file: path, field: "output index" });
+  fileNameInFolder(part.index, { file: path, field: "output index", holder: "part file" });
   if (!part.index.endsWith(".safetensors.index.json")) throw new KquantError({ file: path, what: `output index ${JSON.stringify(part.index)} is not a *.safetensors.index.json name` });
   for (const shard of part.shards) {
     if (shard === null || typeof shard !== "object" || !Array.isArray(shard.stored) || !Array.isArray(shard.tensors)) {
       throw new KquantError({ file: path, what: "not a kquant part manifest (a shard entry is not an object with stored and tensors lists)" });
     }
-    fileNameInFolder(shard.output, { file: path, field: "output shard" });
+    fileNameInFolder(shard.output, { file: path, field: "output shard", holder: "part file" });
     if (!shard.output.endsWith(".safetensors")) throw new KquantError({ file: path, what: `output shard ${JSON.stringify(shard.output)} is not a *.safetensors name` });
-    pathInFolder(shard.input, { file: path, field: "input shard" });
+    pathInFolder(shard.input, { file: path, field: "input shard", holder: "part file" });
   }
   return part;
 }

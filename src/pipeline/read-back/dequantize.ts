@@ -14,7 +14,7 @@ import { writeNpz, type NpzEntry } from "../../formats/npz.js";
 import { openTensors } from "../../formats/open.js";
 import { createSafetensorsWriter } from "../../formats/safetensors-writer.js";
 import type { PlannedTensor, StDType, TensorInfo, TensorReader } from "../../formats/types.js";
-import { globToRegExp, matchesAny } from "../../plan/glob.js";
+import { compileGlob, matchesAny } from "../../plan/glob.js";
 import type { Mode } from "../../plan/spec.js";
 import type { StoredGeometry } from "../../plan/stored.js";
 import type { Layout } from "../../layouts/layout.js";
@@ -205,7 +205,7 @@ async function dequantizeToFile(job: DequantizeJob, output: string, sourceDtypes
   try {
     const manifest = await readManifest(reader);
     if (manifest === null) throw new KquantError({ file: job.input, what: "no kquant manifest in __metadata__; not a kquant output" });
-    const patterns = (job.filter ?? []).map(globToRegExp);
+    const patterns = (job.filter ?? []).map(compileGlob);
     const layout = layoutOf(manifest);
     const entries = checkedEntries(reader, manifest).filter((e) => patterns.length === 0 || matchesAny(e.name, patterns));
     if (entries.length === 0) throw new KquantError({ file: job.input, what: `no tensor matches ${job.filter!.join(", ")}` });

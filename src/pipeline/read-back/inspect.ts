@@ -5,7 +5,7 @@
 import { bitsOf, byteLengthOf, elementCountOf } from "../../formats/dtypes.js";
 import { openTensors } from "../../formats/open.js";
 import type { StDType, TensorInfo } from "../../formats/types.js";
-import { globToRegExp, matchesAny } from "../../plan/glob.js";
+import { compileGlob, matchesAny } from "../../plan/glob.js";
 import { KquantError } from "../../errors.js";
 import { readManifest } from "./dequantize.js";
 import { layoutOf, MANIFEST_KEY, storedOf, type Manifest } from "../manifest.js";
@@ -170,7 +170,7 @@ export async function runInspect(path: string, opts: InspectOptions = {}): Promi
   const reader = await openTensors(path);
   let pool: WorkerPool | null = null;
   try {
-    const patterns = (opts.filter ?? []).map(globToRegExp);
+    const patterns = (opts.filter ?? []).map(compileGlob);
     const selected = (name: string) => patterns.length === 0 || matchesAny(name, patterns);
     const manifest = await readManifest(reader);
     const infos = new Map(reader.tensors.map((t) => [t.name, t]));

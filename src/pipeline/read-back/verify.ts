@@ -14,7 +14,7 @@ import { KquantError } from "../../errors.js";
 import { openTensors } from "../../formats/open.js";
 import type { TensorInfo, TensorReader } from "../../formats/types.js";
 import type { Layout } from "../../layouts/layout.js";
-import { globToRegExp, matchesAny } from "../../plan/glob.js";
+import { compileGlob, matchesAny } from "../../plan/glob.js";
 import type { Mode } from "../../plan/spec.js";
 import type { ErrorHistogram } from "../../quant/error-histogram.js";
 import type { ErrorMetrics } from "../../quant/error-metrics.js";
@@ -108,7 +108,7 @@ export async function runVerify(path: string, opts: VerifyOptions = {}, onTensor
     const manifest = await readManifest(reader);
     if (manifest === null) throw new KquantError({ file: path, what: "no kquant manifest in __metadata__; not a kquant output, nothing to verify" });
     if (opts.against !== undefined) original = await openTensors(opts.against);
-    const patterns = (opts.filter ?? []).map(globToRegExp);
+    const patterns = (opts.filter ?? []).map(compileGlob);
     const selected = (name: string) => patterns.length === 0 || matchesAny(name, patterns);
 
     const infos = new Map(reader.tensors.map((t) => [t.name, t]));
