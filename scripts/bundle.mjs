@@ -131,16 +131,22 @@ export async function bundleCli(outfile, { standalone = false } = {}) {
    * errors.ts is a file of its own that both require, so KquantError is one class for both.
    */
   const dir = dirname(outfile);
-  const files = { errors: "./kquant-errors.cjs", pipeline: "./kquant-pipeline.cjs" };
-  const errorsPath = join(ROOT, "src", "errors.ts");
-  const sharedErrors = {
-    name: "shared-errors",
+  const files = { pipeline: "./kquant-pipeline.cjs" };
+  /*
+   * Modules that hold the process's state (the error class, the files being written, the terminal's
+   * progress bar) are files of their own that both bundles require, so that each exists once: a copy
+   * in each bundle would let the shell's signal handler see an empty registry of live files.
+   */
+  const shared = new Map(SHARED_MODULES.map((m) => [join(ROOT, "src", m), `./kquant-${m.replace(/^.*\//, "").replace(/\.ts$/, "")}.cjs`]));
+  const sharedModules = (own) => ({
+    name: "shared-modules",
     setup(b) {
-      b.onResolve({ filter: /[\\/]errors\.js$/ }, (args) =>
-        resolve(args.resolveDir, args.path.replace(/\.js$/, ".ts")) === errorsPath ? { path: files.errors, external: true } : undefined,
-      );
+      b.onResolve({ filter: /\.js$/ }, (args) => {
+        const path = resolve(args.resolveDir, args.path.replace(/\.js$/, ".ts"));
+        return shared.has(path) && path !== own ? { path: shared.get(path), external: true } : undefined;
+      });
     },
-  };
+  });
   const lazy = new Set();
   const lazyPipeline = {
     name: "lazy-pipeline",
@@ -154,17 +160,37 @@ export async function bundleCli(outfile, { standalone = false } = {}) {
   };
   // `import()` of a file beside it becomes require(): through Node's ES module loader a CommonJS
   // file is lexed for its exports before it is compiled.
-  const split = { ...common, external, define, supported: { "dynamic-import": false } };
-  await bundle({ ...split, entryPoints: [errorsPath], outfile: join(dir, files.errors) });
+  const split = { ...common, external, define, supported: { "dynamic-import": false }, metafile: true };
+  for (const [path, file] of shared) await bundle({ ...split, entryPoints: [path], outfile: join(dir, file), plugins: [...common.plugins, sharedModules(path)] });
   // Every start compiles the shell, so it is kept small (no whitespace: ~40 % of commander's bytes).
-  await bundle({ ...split, entryPoints: [join(ROOT, "scripts", "cli-entry.ts")], outfile, minifyWhitespace: true, plugins: [...common.plugins, sharedErrors, lazyPipeline] });
-  await bundle({
+  const shell = await bundle({ ...split, entryPoints: [join(ROOT, "scripts", "cli-entry.ts")], outfile, minifyWhitespace: true, plugins: [...common.plugins, sharedModules(null), lazyPipeline] });
+  const pipeline = await bundle({
     ...split,
     stdin: { contents: [...lazy].map((p) => `export * from ${JSON.stringify(p)};`).join("\n"), resolveDir: ROOT, loader: "ts" },
     outfile: join(dir, files.pipeline),
-    plugins: [...common.plugins, sharedErrors],
+    plugins: [...common.plugins, sharedModules(null)],
   });
+  checkNoStateTwice(shell.metafile, pipeline.metafile);
   return version;
+}
+
+/** The modules the shell and the pipeline bundle share as files of their own (paths under src/). */
+const SHARED_MODULES = ["errors.ts", "formats/live-files.ts", "pipeline/progress.ts"];
+
+/**
+ * Fails the build when a module inside both bundles keeps state at its top level (a `let`, or a
+ * `new Map` / `new Set`) and is not one of SHARED_MODULES: each bundle would have its own copy.
+ * A line marked `cache:` (a memo a second copy only recomputes) is allowed.
+ */
+function checkNoStateTwice(shellMeta, pipelineMeta) {
+  const inShell = new Set(Object.keys(shellMeta.inputs).filter((k) => k.startsWith("src/")));
+  const twice = Object.keys(pipelineMeta.inputs).filter((k) => inShell.has(k));
+  const stateful = twice.filter((k) =>
+    readFileSync(join(ROOT, k), "utf8")
+      .split("\n")
+      .some((line) => /^(let |const \w+ = new (Map|Set|WeakMap)\b)/.test(line) && !line.includes("cache:")),
+  );
+  if (stateful.length > 0) throw new Error(`modules with state in both the shell and the pipeline bundle (add them to SHARED_MODULES): ${stateful.join(", ")}`);
 }
 
 // `node scripts/bundle.mjs [outfile]`: the npm build's step (default dist/kquant.cjs).

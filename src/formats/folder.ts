@@ -9,6 +9,7 @@ import { parseJson } from "./json-syntax.js";
 import { basename, isAbsolute, join, relative, resolve, sep } from "node:path";
 import { KquantError } from "../errors.js";
 import { tempPathFor, writeFileAtomic, type WriteOptions } from "./atomic.js";
+import { forgetOutput, noteOutput, trackTemp, untrackTemp } from "./live-files.js";
 import { asUserError, errnoOf, openRegular, readRegularFile } from "./io.js";
 
 export const CONFIG_FILE = "config.json";
@@ -125,12 +126,17 @@ export async function isKquantFolder(dir: string): Promise<boolean> {
 /** A manifest larger than this is not one kquant wrote for a folder it may replace. */
 const MAX_MANIFEST_PROBE = 256 * 1024 * 1024;
 
-/** A new, empty staging folder beside `out` (hidden, unique). */
+/**
+ * A new, empty staging folder beside `out` (hidden, unique), registered as a live temp (live-files.ts)
+ * so that an interrupt removes it with everything in it.
+ */
 export async function createStaging(out: string): Promise<string> {
   const staging = tempPathFor(out);
+  trackTemp(staging, 0);
   try {
     await mkdir(staging);
   } catch (err) {
+    untrackTemp(staging);
     throw asUserError(err, out);
   }
   return staging;
@@ -158,11 +164,16 @@ export async function copyEntries(from: string, to: string, names: readonly stri
       if (!st.isFile()) throw new KquantError({ file: src, what: "not a regular file or folder (a FIFO, socket or device is never copied)" });
       await (await openRegular(src)).close();
       const temp = tempPathFor(dst);
-      await copyFile(src, temp);
-      await rename(temp, dst).catch(async (err: unknown) => {
+      trackTemp(temp, 0);
+      try {
+        await copyFile(src, temp);
+        await rename(temp, dst);
+      } catch (err) {
         await rm(temp, { force: true });
         throw err;
-      });
+      } finally {
+        untrackTemp(temp);
+      }
     } catch (err) {
       if (errnoOf(err) === "ELOOP") throw new KquantError({ file: src, what: "a link loop (too many levels of symbolic links)" });
       throw asUserError(err, src);
@@ -178,17 +189,26 @@ export async function writeConfig(dir: string, config: Record<string, unknown>, 
 /** Renames the finished staging folder to `out`, replacing an existing `out` (checked for --force before). */
 export async function commitStaging(staging: string, out: string): Promise<void> {
   const old = (await stat(out).then(() => true, () => false)) ? tempPathFor(out) : null;
+  // An interrupt from here on removes the new folder (and the old one, which --force gave up).
+  if (old) trackTemp(old, 0);
+  noteOutput(out);
   try {
     if (old) await rename(out, old);
     await rename(staging, out);
+    untrackTemp(staging);
   } catch (err) {
+    forgetOutput(out);
     if (old) await rename(old, out).catch(() => undefined);
     throw asUserError(err, out);
   }
-  if (old) await rm(old, { recursive: true, force: true });
+  if (old) {
+    await rm(old, { recursive: true, force: true });
+    untrackTemp(old);
+  }
 }
 
 /** Removes a staging folder; never throws, as it runs on error paths. */
 export async function discardStaging(staging: string): Promise<void> {
   await rm(staging, { recursive: true, force: true }).catch(() => undefined);
+  untrackTemp(staging);
 }

@@ -8,6 +8,9 @@
  *   several files (shards, then the index, then the manifest), and one stopped half way must not
  *   leave the first ones behind looking finished.
  *
+ * - a folder run's staging folder (a temp whose removal takes its contents), and the output folder
+ *   once the staging folder is renamed to it.
+ *
  * Only paths are kept: removing them needs no open handle (on POSIX an open file can be unlinked,
  * and writes still in flight then land in a file that no longer has a name).
  */
@@ -126,7 +129,8 @@ function removeSync(paths: readonly string[]): string[] {
   const removed: string[] = [];
   for (const path of paths) {
     try {
-      rmSync(path);
+      // Recursive for a staging or output folder; every path here is one this process created.
+      rmSync(path, { recursive: true });
       removed.push(path);
     } catch {
       // Already gone (renamed, removed by its own error path, or never created).

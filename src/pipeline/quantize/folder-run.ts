@@ -6,7 +6,6 @@
  * OUT_DIR is either the old one or the whole new one. `--shard i/N` jobs share OUT_DIR instead
  * (each writes its shards and part, and the same config.json and copies, atomically).
  */
-import { rmSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import {
   checkOutputFolder,
@@ -98,23 +97,14 @@ export async function runInFolder(
  */
 export async function inStaging(out: string, inputDir: string, force: boolean, fill: (staging: string) => Promise<void>): Promise<void> {
   await checkOutputFolder(out, inputDir, force);
+  // Registered as a live temp: an interrupt removes it (src/cli/signals.ts), and `out` is renamed last.
   const staging = await createStaging(out);
-  // An interrupt must not leave the staging folder behind (nor a half-written OUT_DIR: it is renamed last).
-  const onSignal = (signal: NodeJS.Signals) => {
-    rmSync(staging, { recursive: true, force: true });
-    process.exit(signal === "SIGINT" ? 130 : 143);
-  };
-  process.once("SIGINT", onSignal);
-  process.once("SIGTERM", onSignal);
   try {
     await fill(staging);
     await commitStaging(staging, out);
   } catch (err) {
     await discardStaging(staging);
     throw err;
-  } finally {
-    process.off("SIGINT", onSignal);
-    process.off("SIGTERM", onSignal);
   }
 }
 

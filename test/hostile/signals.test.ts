@@ -1,0 +1,122 @@
+/**
+ * Issue #22 item 4: a signal ends the run and removes what it started, on the built split CLI (the
+ * shell bundle's handler and the pipeline bundle's writers share one registry of live files) under
+ * a real pseudo-terminal (util-linux `script`): a model folder's run stopped by Ctrl-C, SIGTERM or
+ * SIGHUP while its staging folder fills leaves nothing but the input, says what it removed, and
+ * shows the cursor last; a signal at any moment ends either in a whole output and exit 0 or in
+ * nothing and the signal's exit status.
+ */
+import { spawn } from "node:child_process";
+import { mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { writeLargeCheckpoint } from "../support/files.js";
+import { buildCli, caseDir, changes, kquant, snapshot, type Built } from "./harness.js";
+
+const MiB = 1024 * 1024;
+const HIDE_CURSOR = "\x1b[?25l";
+const SHOW_CURSOR = "\x1b[?25h";
+
+let built: Built;
+let root: string;
+beforeAll(async () => {
+  built = await buildCli();
+  root = caseDir("signals");
+  mkdirSync(join(root, "model"));
+  writeFileSync(join(root, "model", "config.json"), '{"model_type": "llama"}\n');
+  writeFileSync(join(root, "model", "tokenizer.json"), "{}\n");
+  writeLargeCheckpoint(join(root, "model", "model.safetensors"), 2, 64 * MiB);
+}, 120_000);
+afterAll(() => {
+  built?.remove();
+  rmSync(root, { recursive: true, force: true });
+});
+
+/** A temp file of at least `bytes` in a staging folder (hidden, *.tmp) in `dir`. */
+function stagingFilled(dir: string, bytes: number): boolean {
+  for (const name of readdirSync(dir).filter((n) => n.startsWith(".") && n.endsWith(".tmp"))) {
+    const staging = join(dir, name);
+    for (const inner of readdirSync(staging, { withFileTypes: true }).filter((e) => e.name.endsWith(".tmp"))) {
+      if ((statSync(join(staging, inner.name), { throwIfNoEntry: false })?.size ?? 0) >= bytes) return true;
+    }
+  }
+  return false;
+}
+
+interface TerminalRun {
+  code: number | null;
+  screen: string;
+}
+
+/** `kquant <args>` on a pseudo-terminal in `dir`; `when` decides the moment, then `how` stops it. */
+function terminalRun(dir: string, args: string, how: "ctrl-c" | NodeJS.Signals, when: () => boolean): Promise<TerminalRun> {
+  const command = `echo "pid=$$"; exec "${process.execPath}" "${built.cli}" ${args}`;
+  const child = spawn("/usr/bin/script", ["-qfec", command, "/dev/null"], { cwd: dir, stdio: ["pipe", "pipe", "inherit"] });
+  const chunks: Buffer[] = [];
+  child.stdout.on("data", (d: Buffer) => chunks.push(d));
+  const screen = () => Buffer.concat(chunks).toString("latin1");
+  const poll = setInterval(() => {
+    const pid = /pid=(\d+)/.exec(screen())?.[1];
+    if (pid === undefined || !when()) return;
+    clearInterval(poll);
+    if (how === "ctrl-c") child.stdin.write("\x03");
+    else process.kill(Number(pid), how);
+  }, 2);
+  const limit = setTimeout(() => child.kill("SIGKILL"), 60_000);
+  return new Promise((resolve, reject) => {
+    child.on("error", reject);
+    child.on("close", (code) => {
+      clearInterval(poll);
+      clearTimeout(limit);
+      resolve({ code, screen: screen() });
+    });
+  });
+}
+
+describe("a model folder's run stopped while it writes", () => {
+  for (const [how, signal, code] of [
+    ["ctrl-c", "SIGINT", 130],
+    ["SIGTERM", "SIGTERM", 143],
+    ["SIGHUP", "SIGHUP", 129],
+  ] as const) {
+    it(`${how}: exit ${code}, the staging folder gone, says what it removed, cursor shown last`, async () => {
+      const before = snapshot(root);
+      const run = await terminalRun(root, "quantize model --int8 -o out", how, () => stagingFilled(root, 4 * MiB));
+      expect(run.code).toBe(code);
+      expect(changes(before, snapshot(root))).toEqual([]);
+      expect(run.screen).toMatch(new RegExp(`kquant: stopped by ${signal}; removed \\d+ unfinished file\\(s\\), nothing was left`));
+      expect(run.screen).not.toContain("nothing was written");
+      if (how !== "SIGHUP") {
+        expect(run.screen).toContain(HIDE_CURSOR);
+        expect(run.screen.endsWith(SHOW_CURSOR)).toBe(true);
+      }
+    });
+  }
+});
+
+describe("a signal at any moment", () => {
+  it("ends in the whole output and exit 0, or nothing and exit 130", async () => {
+    const probe = Date.now();
+    const whole = await kquant(built, ["quantize", "model", "--int8", "-o", "probe", "-q"], { cwd: root, limitMs: 60_000 });
+    expect(whole.code, whole.stderr).toBe(0);
+    const took = Date.now() - probe;
+    const expected = snapshot(join(root, "probe"));
+    rmSync(join(root, "probe"), { recursive: true });
+    const before = snapshot(root);
+    const outcomes = new Set<number | null>();
+    for (let k = 0; k < 8; k++) {
+      const start = Date.now();
+      const at = (took * (k + 2)) / 8;
+      const run = await terminalRun(root, "quantize model --int8 -o out -q", "SIGINT", () => Date.now() - start >= at);
+      outcomes.add(run.code);
+      if (run.code === 0) {
+        expect(snapshot(join(root, "out"))).toEqual(expected);
+        rmSync(join(root, "out"), { recursive: true });
+      } else {
+        expect(run.code, run.screen).toBe(130);
+      }
+      expect(changes(before, snapshot(root))).toEqual([]);
+    }
+    expect(outcomes.has(130)).toBe(true);
+  }, 180_000);
+});
