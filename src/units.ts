@@ -19,3 +19,32 @@ export function formatBytes(n: number): string {
 export function snakeKeys<T extends object>(o: T): Record<string, unknown> {
   return Object.fromEntries(Object.entries(o).map(([k, v]) => [k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`), v]));
 }
+
+/**
+ * The largest of `values`, or `floor` when there are none or all are smaller. A loop, not
+ * `Math.max(...values)`, whose spread puts every value on the call stack (a model of 150,000
+ * tensors overflows it).
+ */
+export function maxOf(values: Iterable<number>, floor = -Infinity): number {
+  let m = floor;
+  for (const v of values) if (v > m || Number.isNaN(v)) m = v;
+  return m;
+}
+
+/** The smallest of `values`, or `ceiling` when there are none or all are larger (see maxOf). */
+export function minOf(values: Iterable<number>, ceiling = Infinity): number {
+  let m = ceiling;
+  for (const v of values) if (v < m || Number.isNaN(v)) m = v;
+  return m;
+}
+
+/** The first of `items` with the largest `size`, or undefined when there are none. */
+export function largestBy<T>(items: Iterable<T>, size: (item: T) => number): T | undefined {
+  let best: T | undefined;
+  let bestSize = -Infinity;
+  for (const item of items) {
+    const n = size(item);
+    if (n > bestSize) [best, bestSize] = [item, n];
+  }
+  return best;
+}

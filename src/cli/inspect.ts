@@ -1,4 +1,5 @@
 /** `kquant inspect`: the tensors of a weight file, a kquant output's manifest, optional value statistics. */
+import { maxOf } from "../units.js";
 import { Command } from "commander";
 import type { InspectReport } from "../pipeline/read-back/inspect.js";
 import { formatBytes, formatNumber, formatShape, jsonText, table } from "./present.js";
@@ -132,7 +133,7 @@ const BARS = ["▁", "▂", "▃", "▄", "▅", "▆", "▇", "█"];
 
 /** One character per bin, the tallest bin a full block; empty bins a space. */
 function sparkline(counts: readonly number[]): string {
-  const top = Math.max(0, ...counts);
+  const top = maxOf(counts, 0);
   if (top === 0) return " ".repeat(counts.length);
   return counts.map((c) => (c === 0 ? " " : BARS[Math.min(BARS.length - 1, Math.floor((c / top) * BARS.length - 1e-9))]!)).join("");
 }

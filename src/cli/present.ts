@@ -1,4 +1,5 @@
 /** Plain-text presentation shared by the commands: sizes and aligned tables. */
+import { maxOf } from "../units.js";
 export { formatBytes, snakeKeys } from "../units.js";
 
 /** A parameter count: 4096, 1.23 M, 7.24 B. */
@@ -15,7 +16,7 @@ export function formatShape(shape: readonly number[]): string {
 
 /** Columns padded to their widest cell; numbers (right-aligned) are marked by `right`. */
 export function table(header: string[], rows: string[][], right: ReadonlySet<number> = new Set()): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
+  const widths = header.map((h, i) => maxOf(rows.map((r) => (r[i] ?? "").length), h.length));
   const line = (cells: string[]) =>
     cells
       .map((c, i) => (right.has(i) ? c.padStart(widths[i]!) : c.padEnd(widths[i]!)))

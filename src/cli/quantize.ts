@@ -3,7 +3,7 @@ import { Command, InvalidArgumentError, Option } from "commander";
 import { basename } from "node:path";
 import { jobRulesOf, type JobRules, type ModeOptions } from "../plan/quantize-flags.js";
 import type { QuantizeReport } from "../pipeline/quantize/run-quantize.js";
-import { parseShardSpec, type ShardSpec } from "../pipeline/quantize/shard-select.js";
+import { MAX_SHARD_JOBS, parseShardSpec, type ShardSpec } from "../pipeline/quantize/shard-select.js";
 import { layoutNamed, LAYOUT_NAMES } from "../layouts/index.js";
 import { formatBytes, formatCount, formatShape, table } from "./present.js";
 import { makeParentFolders } from "../formats/live-files.js";
@@ -21,7 +21,7 @@ function parseShard(value: string): ShardSpec {
   try {
     return parseShardSpec(value);
   } catch {
-    throw new InvalidArgumentError("expected i/N with 1 <= i <= N, e.g. 1/4.");
+    throw new InvalidArgumentError(`expected i/N with 1 <= i <= N <= ${MAX_SHARD_JOBS}, e.g. 1/4.`);
   }
 }
 

@@ -2,6 +2,7 @@
  * Positional reads and writes that loop until done, in chunks a single fs call accepts; opening
  * regular files only; errno codes as one-line errors.
  */
+import { constants as bufferConstants } from "node:buffer";
 import { constants } from "node:fs";
 import { open, type FileHandle } from "node:fs/promises";
 import { EXIT_IO_FAULT, KquantError } from "../errors.js";
@@ -45,9 +46,29 @@ export async function writeFully(fh: FileHandle, bytes: Uint8Array, position: nu
   }
 }
 
+/**
+ * A new buffer of `byteLength` bytes for tensor `name` of `file` (shared with worker threads when
+ * `shared`), or one line naming the tensor when it is more than one buffer can hold or more than
+ * the machine will allocate (a header may claim a 100 GiB tensor).
+ */
+export function tensorBuffer(byteLength: number, file: string, name: string, shared: true): SharedArrayBuffer;
+export function tensorBuffer(byteLength: number, file: string, name: string, shared?: false): Uint8Array;
+export function tensorBuffer(byteLength: number, file: string, name: string, shared = false): Uint8Array | SharedArrayBuffer {
+  // (A SharedArrayBuffer may be larger than a Uint8Array of its own: the workers view it in parts.)
+  if (!shared && byteLength > bufferConstants.MAX_LENGTH) {
+    throw new KquantError({ file, tensor: name, what: `${byteLength} bytes is more than one buffer can hold (${bufferConstants.MAX_LENGTH} bytes)` });
+  }
+  try {
+    return shared ? new SharedArrayBuffer(byteLength) : new Uint8Array(byteLength);
+  } catch (err) {
+    if (!(err instanceof RangeError)) throw err;
+    throw new KquantError({ ...(file !== "" ? { file } : {}), ...(name !== "" ? { tensor: name } : {}), what: `${byteLength} bytes: more memory than this machine would allocate for one tensor` });
+  }
+}
+
 /** A fresh buffer for a tensor, or `into` after checking its length. */
 export function outputBuffer(into: Uint8Array | undefined, byteLength: number, file: string, name: string): Uint8Array {
-  if (into === undefined) return new Uint8Array(byteLength);
+  if (into === undefined) return tensorBuffer(byteLength, file, name);
   if (into.length !== byteLength) {
     throw new KquantError({ file, tensor: name, what: `destination buffer is ${into.length} bytes, tensor is ${byteLength}` });
   }

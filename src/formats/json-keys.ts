@@ -35,54 +35,52 @@ export function findDuplicateKey(text: string): DuplicateKey | null {
   const skipScalar = (): void => {
     while (i < text.length && ",}] \t\n\r".indexOf(text[i]!) < 0) i++;
   };
-  const walkValue = (): DuplicateKey | null => {
+  /*
+   * An explicit stack of the open objects and arrays, not recursion: JSON nested a hundred thousand
+   * deep (which JSON.parse accepts) would otherwise exhaust the call stack.
+   */
+  type Frame = { seen: Set<string> | null; index: number };
+  const stack: Frame[] = [];
+  /** Starts the value at `i`: a scalar or string is skipped, an object or array opened (empty ones closed). */
+  const startValue = (): void => {
     skipSpace();
     const c = text[i];
-    if (c === '"') {
-      readString();
+    if (c === '"') readString();
+    else if (c === "{" || c === "[") {
+      i++;
+      skipSpace();
+      if (text[i] === (c === "{" ? "}" : "]")) i++;
+      else stack.push({ seen: c === "{" ? new Set() : null, index: -1 });
+    } else skipScalar();
+  };
+  /** The open container's next member: its key checked and pushed on `path`; false once it closes. */
+  const nextMember = (frame: Frame): DuplicateKey | "closed" | null => {
+    skipSpace();
+    if (frame.index >= 0) {
+      path.pop();
+      if (text[i++] !== ",") return "closed";
+      skipSpace();
+    }
+    frame.index++;
+    if (frame.seen === null) {
+      path.push(String(frame.index));
       return null;
     }
-    if (c === "{") {
-      i++;
-      skipSpace();
-      if (text[i] === "}") {
-        i++;
-        return null;
-      }
-      const seen = new Set<string>();
-      for (;;) {
-        skipSpace();
-        const key = readString();
-        if (seen.has(key)) return { path: [...path], key };
-        seen.add(key);
-        skipSpace();
-        i++; // ':'
-        path.push(key);
-        const found = walkValue();
-        path.pop();
-        if (found !== null) return found;
-        skipSpace();
-        if (text[i++] === "}") return null; // else ','
-      }
-    }
-    if (c === "[") {
-      i++;
-      skipSpace();
-      if (text[i] === "]") {
-        i++;
-        return null;
-      }
-      for (let index = 0; ; index++) {
-        path.push(String(index));
-        const found = walkValue();
-        path.pop();
-        if (found !== null) return found;
-        skipSpace();
-        if (text[i++] === "]") return null;
-      }
-    }
-    skipScalar();
+    const key = readString();
+    if (frame.seen.has(key)) return { path: [...path], key };
+    frame.seen.add(key);
+    skipSpace();
+    i++; // ':'
+    path.push(key);
     return null;
   };
-  return walkValue();
+  startValue();
+  while (stack.length > 0) {
+    const frame = stack[stack.length - 1]!;
+    const next = nextMember(frame);
+    if (next === "closed") stack.pop();
+    else if (next !== null) return next;
+    else startValue();
+  }
+  return null;
 }

@@ -1,5 +1,4 @@
 /** The TensorReader every format returns: a name index over tensors that each know how to fill a buffer. */
-import { constants as bufferConstants } from "node:buffer";
 import { KquantError } from "../errors.js";
 import { outputBuffer } from "./io.js";
 import type { TensorInfo, TensorReader } from "./types.js";
@@ -34,9 +33,6 @@ export function makeTensorReader(
     async read(name: string, into?: Uint8Array): Promise<Uint8Array> {
       const source = sourceOf(name);
       const { byteLength, file } = source.info;
-      if (into === undefined && byteLength > bufferConstants.MAX_LENGTH) {
-        throw new KquantError({ file, tensor: name, what: `${byteLength} bytes is more than one buffer can hold (${bufferConstants.MAX_LENGTH} bytes)` });
-      }
       const out = outputBuffer(into, byteLength, file, name);
       await source.fill(out);
       return out;

@@ -6,6 +6,7 @@
 import { formatNumber } from "../cli/present.js";
 import type { ErrorHistogram } from "../quant/error-histogram.js";
 import { escapeHtml } from "./escape.js";
+import { maxOf, minOf } from "../units.js";
 
 /** One bar of the SQNR chart: a measured tensor. */
 export interface SqnrBar {
@@ -47,8 +48,8 @@ export function sqnrChart(bars: readonly SqnrBar[], minSqnr?: number): string {
 
   const finite = bars.map((b) => b.sqnrDb).filter(Number.isFinite);
   if (minSqnr !== undefined) finite.push(minSqnr);
-  const lowest = Math.min(0, ...finite);
-  const highest = Math.max(lowest + 1, ...finite);
+  const lowest = minOf(finite, 0);
+  const highest = maxOf(finite, lowest + 1);
   const step = niceStep((highest - lowest) / 6);
   const lo = Math.floor(lowest / step) * step;
   const hi = Math.ceil(highest / step) * step;
@@ -99,7 +100,7 @@ export function histogramChart(h: ErrorHistogram, label: string): string {
   const bottom = 34;
   const plotWidth = width - left - right;
   const plotHeight = height - top - bottom;
-  const most = Math.max(1, ...h.counts);
+  const most = maxOf(h.counts, 1);
   const binWidth = plotWidth / h.counts.length;
   const base = top + plotHeight;
 

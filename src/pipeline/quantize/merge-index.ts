@@ -13,6 +13,7 @@ import { asUserError, readRegularFile } from "../../formats/io.js";
 import { fileNameInFolder, pathInFolder } from "../../formats/contained.js";
 import type { Manifest } from "../manifest.js";
 import { checkOutputs, manifestPathFor } from "./outputs.js";
+import { isShardJob, MAX_SHARD_JOBS } from "./shard-select.js";
 import { PART_FILE_PATTERN, PART_FORMAT, type PartManifest } from "./part-manifest.js";
 
 export interface MergeReport {
@@ -35,7 +36,7 @@ export async function findParts(paths: readonly string[]): Promise<string[]> {
       throw asUserError(err, p);
     }
     if (!isDir) out.push(p);
-    else out.push(...(await readdir(p)).filter((n) => PART_FILE_PATTERN.test(n)).sort().map((n) => join(p, n)));
+    else for (const n of (await readdir(p)).filter((n) => PART_FILE_PATTERN.test(n)).sort()) out.push(join(p, n));
   }
   if (out.length === 0) throw new KquantError({ file: paths.join(" "), what: "no part files (*.safetensors.index.json.part-I-of-N.json) found" });
   return [...new Set(out)];
@@ -57,6 +58,7 @@ async function readPart(path: string): Promise<PartManifest> {
   if (part?.format !== PART_FORMAT || !Array.isArray(part.shards) || typeof part.manifest?.tensors !== "object" || part.manifest.tensors === null || !Array.isArray(part.input?.shards)) {
     throw new KquantError({ file: path, what: "not a kquant part manifest (written by kquant quantize --shard i/N)" });
   }
+  if (!isShardJob(part.part, part.parts)) throw new KquantError({ file: path, what: `part ${JSON.stringify(part.part)} of ${JSON.stringify(part.parts)} is not a job number i of N with 1 <= i <= N <= ${MAX_SHARD_JOBS}` });
   // The files a merge reads or writes are named here: each must be a file in the part's own folder,
   // of the kind it names (a merge writes the index and its manifest, and nothing else).
   fileNameInFolder(part.index, { file: path, field: "output index", holder: "part file" });

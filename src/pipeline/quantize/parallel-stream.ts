@@ -26,6 +26,8 @@ import { byteView } from "../../quant/tensor.js";
 import { foldAbsMax, nonFiniteError, scaleFromAbsMax } from "./quantize-tensor.js";
 import { rowRanges, rowSplitOf, slicedRange, sliceStep, type RowSplit } from "./row-split.js";
 import type { SharedRange, TaskResult, WorkerPool } from "../workers.js";
+import { largestBy } from "../../units.js";
+import { tensorBuffer } from "../../formats/io.js";
 
 /** Source bytes per quantize task: small enough to balance two cores and bound worker memory. */
 const SLICE_BYTES = 2 * 1024 * 1024;
@@ -67,12 +69,15 @@ function storedBytesOf(step: Step): number {
 
 export async function streamParallel(ctx: StreamContext): Promise<void> {
   const { items } = ctx;
-  const maxSource = Math.max(0, ...items.map((it) => it.step.source.byteLength));
-  const maxStored = Math.max(0, ...items.map((it) => storedBytesOf(it.step)));
-  const buffers = (count: number, size: number): Reusable[] =>
-    Array.from({ length: count }, () => ({ buf: new SharedArrayBuffer(size), free: Promise.resolve() }));
-  const sources = buffers(items.length > 1 && maxSource <= DOUBLE_SOURCE_LIMIT ? 2 : 1, maxSource);
-  const outputs = buffers(items.length > 1 ? 2 : 1, maxStored);
+  const largestSource = largestBy(items, (it) => it.step.source.byteLength)?.step.source;
+  const largestStored = largestBy(items, (it) => storedBytesOf(it.step))?.step;
+  const maxSource = largestSource?.byteLength ?? 0;
+  const maxStored = largestStored === undefined ? 0 : storedBytesOf(largestStored);
+  // Allocated as tensorBuffer does: a header claiming a tensor too large for memory is one line naming it.
+  const buffers = (count: number, size: number, whose: { file: string; name: string } | undefined): Reusable[] =>
+    Array.from({ length: count }, () => ({ buf: tensorBuffer(size, whose?.file ?? "", whose?.name ?? "", true), free: Promise.resolve() }));
+  const sources = buffers(items.length > 1 && maxSource <= DOUBLE_SOURCE_LIMIT ? 2 : 1, maxSource, largestSource);
+  const outputs = buffers(items.length > 1 ? 2 : 1, maxStored, largestStored?.source);
 
   // Writes must be issued in plan order; each tensor waits for the previous one's turn.
   let previousTurn: Promise<void> = Promise.resolve();

@@ -2,7 +2,6 @@
  * `kquant quantize`: formats → plan → kernels → writer, one tensor at a time, so memory stays
  * bounded by the largest tensor whatever the checkpoint's size.
  */
-import { constants as bufferConstants } from "node:buffer";
 import { basename } from "node:path";
 import { KquantError } from "../../errors.js";
 import { byteLengthOf, elementCountOf } from "../../formats/dtypes.js";
@@ -29,6 +28,8 @@ import { streamParallel, type StreamContext, type StreamItem } from "./parallel-
 import { startProgress } from "../progress.js";
 import { quantizeTensor, Scratch } from "./quantize-tensor.js";
 import { DEFAULT_WORKER_URL, defaultThreads, WorkerPool, workerAvailable } from "../workers.js";
+import { largestBy } from "../../units.js";
+import { tensorBuffer } from "../../formats/io.js";
 
 export interface QuantizeJob extends WriteOptions {
   input: string;
@@ -246,8 +247,8 @@ async function streamInProcess(ctx: Omit<StreamContext, "pool">): Promise<void> 
   // fresh buffer per tensor left each one to the garbage collector, which let two 256 MiB sources
   // live at once (measured: 666 MiB peak on 4.25 GiB of 256 MiB tensors, over the 662 MiB bound).
   // (A tensor larger than a buffer can hold is refused by read(), with its name.)
-  const largest = Math.max(0, ...ctx.items.map((it) => it.step.source.byteLength));
-  const source = largest <= bufferConstants.MAX_LENGTH ? new Uint8Array(largest) : undefined;
+  const largest = largestBy(ctx.items, (it) => it.step.source.byteLength)?.step.source;
+  const source = largest === undefined ? undefined : tensorBuffer(largest.byteLength, largest.file, largest.name);
   const scratch = new Scratch();
   for (const { step, writer } of ctx.items) {
     const bytes = await ctx.reader.read(step.source.name, source?.subarray(0, step.source.byteLength));

@@ -12,11 +12,19 @@ export interface ShardSpec {
   count: number;
 }
 
+/** The most jobs a run may be split into (a part file saying more is not one kquant wrote). */
+export const MAX_SHARD_JOBS = 65536;
+
+/** Is `index` of `count` a job number kquant accepts (integers, 1 <= index <= count <= MAX_SHARD_JOBS)? */
+export function isShardJob(index: unknown, count: unknown): boolean {
+  return Number.isSafeInteger(index) && Number.isSafeInteger(count) && (index as number) >= 1 && (index as number) <= (count as number) && (count as number) <= MAX_SHARD_JOBS;
+}
+
 export function parseShardSpec(text: string): ShardSpec {
-  const m = /^(\d+)\/(\d+)$/.exec(text.trim());
+  const m = /^(\d{1,16})\/(\d{1,16})$/.exec(text.trim());
   const index = m ? Number(m[1]) : NaN;
   const count = m ? Number(m[2]) : NaN;
-  if (!m || count < 1 || index < 1 || index > count) {
+  if (!isShardJob(index, count)) {
     throw new KquantError({ file: `--shard ${JSON.stringify(text)}`, what: "expected i/N with 1 <= i <= N", hint: "e.g. --shard 1/4" });
   }
   return { index, count };

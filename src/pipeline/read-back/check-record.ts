@@ -129,7 +129,7 @@ export async function checkRecordBytes(input: RecordBytes): Promise<RecordFindin
     rec.mode === "passthrough" || decoded
       ? null
       : { values: bytes.get("values")!, scale: bytes.get("scale")!, ...(bytes.has("zero") ? { zero: bytes.get("zero")! } : {}) };
-  if (parts) problems.push(...contentProblems(rec, expected, parts));
+  if (parts) for (const p of contentProblems(rec, expected, parts)) problems.push(p);
   // A tensor the layout makes from the stored ones (or a constant) must be what it makes.
   for (const [e, stored] of derived) {
     if (parts && e.encode && !equalBytes(e.encode(parts), stored)) problems.push(`tensor "${e.name}" is not what the ${layout.name} layout makes from the stored tensors`);
@@ -194,7 +194,7 @@ function measureShare(input: RecordBytes, share: { from: number; to: number; lim
   const pairs = comparison(orig, input.rec, null, parts)([share.from, share.to]);
   if (share.limit !== undefined) return { problems: [], hashes: 0, counts: histogramCounts(pairs, share.limit, input.histogramBins!) };
   const sums: BlockSums[] = [];
-  for (const [reference, approx] of pairs) sums.push(...blockSums(reference, approx));
+  for (const [reference, approx] of pairs) for (const s of blockSums(reference, approx)) sums.push(s);
   return { problems: [], hashes: 0, sums };
 }
 

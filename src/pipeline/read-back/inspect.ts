@@ -13,6 +13,7 @@ import { FLOAT_DTYPES } from "../float-values.js";
 import type { WorkerPool } from "../workers.js";
 import { inFlight, inOrder, readBackPool, statsComputer, type ReadBackThreads } from "./parallel-read-back.js";
 import type { TensorStats } from "./stats.js";
+import { maxOf } from "../../units.js";
 
 export interface InspectOptions extends ReadBackThreads {
   stats?: boolean;
@@ -200,8 +201,8 @@ export async function runInspect(path: string, opts: InspectOptions = {}): Promi
         // nothing else: two of the largest fit the bound (2 × the largest + 150 MiB), and both
         // workers are busy even on tensors of hundreds of MiB. Other dtypes may be widened to a
         // float32 copy first (float8 and float64 always, float16 and bfloat16 without SIMD).
-        inFlight(pool, floats, (t) => t.byteLength, floats.every((t) => t.dtype === "F32") ? 2 * Math.max(...floats.map((t) => t.byteLength)) : 0),
-        async (t) => stats(t.dtype, await reader.read(t.name, stats.buffer(t.byteLength)), opts.bins ?? 10),
+        inFlight(pool, floats, (t) => t.byteLength, floats.every((t) => t.dtype === "F32") ? 2 * maxOf(floats.map((t) => t.byteLength)) : 0),
+        async (t) => stats(t.dtype, await reader.read(t.name, stats.buffer(t.byteLength, { file: t.file, name: t.name })), opts.bins ?? 10),
         (s, t) => void (byName.get(t.name)!.stats = s),
       );
     }

@@ -12,6 +12,7 @@ import { ErrorAccumulator } from "../../quant/error-metrics.js";
 import { dequantizeBytes, type FloatOut, type StoredParts } from "./record-values.js";
 import { tensorStatsOf, type TensorStats } from "./stats.js";
 import type { StDType } from "../../formats/types.js";
+import { tensorBuffer } from "../../formats/io.js";
 
 const MiB = 1024 * 1024;
 
@@ -57,14 +58,14 @@ export function readBackPool(opts: ReadBackThreads, totalBytes: number, minParal
 export class SharedBuffers {
   private readonly free: SharedArrayBuffer[] = [];
 
-  /** `n` bytes, in the smallest free buffer that holds them or a new one. */
-  take(n: number): Uint8Array {
+  /** `n` bytes, in the smallest free buffer that holds them or a new one (named `whose` when it cannot be had). */
+  take(n: number, whose?: { file: string; name: string }): Uint8Array {
     let best = -1;
     for (let i = 0; i < this.free.length; i++) {
       const size = this.free[i]!.byteLength;
       if (size >= n && (best < 0 || size < this.free[best]!.byteLength)) best = i;
     }
-    const buf = best >= 0 ? this.free.splice(best, 1)[0]! : new SharedArrayBuffer(n);
+    const buf = best >= 0 ? this.free.splice(best, 1)[0]! : tensorBuffer(n, whose?.file ?? "", whose?.name ?? "", true);
     return new Uint8Array(buf, 0, n);
   }
 
@@ -90,7 +91,7 @@ export function recordChecker(pool: WorkerPool | null): RecordChecker {
       buffers.give([...input.stored.map(([, b]) => b), ...(input.original && "bytes" in input.original ? [input.original.bytes] : [])]);
     }
   };
-  return Object.assign(check, { buffer: (n: number) => buffers.take(n) });
+  return Object.assign(check, { buffer: (n: number, whose?: { file: string; name: string }) => buffers.take(n, whose) });
 }
 
 /** An original this large is measured by every worker, a share of its blocks each (it is alone in flight, inFlight). */
@@ -156,7 +157,7 @@ export function recordDequantizer(pool: WorkerPool | null): {
  * tensorStatsOf on the pool's workers, or here without one, with the bytes read into reused
  * buffers (`buffer`).
  */
-export function statsComputer(pool: WorkerPool | null): ((dtype: StDType, bytes: Uint8Array, bins: number) => Promise<TensorStats>) & { buffer: (bytes: number) => Uint8Array } {
+export function statsComputer(pool: WorkerPool | null): ((dtype: StDType, bytes: Uint8Array, bins: number) => Promise<TensorStats>) & { buffer: (bytes: number, whose?: { file: string; name: string }) => Uint8Array } {
   const buffers = new SharedBuffers();
   const compute = async (dtype: StDType, bytes: Uint8Array, bins: number): Promise<TensorStats> => {
     try {
@@ -166,7 +167,7 @@ export function statsComputer(pool: WorkerPool | null): ((dtype: StDType, bytes:
       buffers.give([bytes]);
     }
   };
-  return Object.assign(compute, { buffer: (n: number) => buffers.take(n) });
+  return Object.assign(compute, { buffer: (n: number, whose?: { file: string; name: string }) => buffers.take(n, whose) });
 }
 
 /** How much read-back holds at once: records, and the bytes they weigh (their tensors in memory). */

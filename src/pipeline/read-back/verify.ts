@@ -24,6 +24,7 @@ import type { RecordBytes, RecordChecker } from "./check-record.js";
 import { readManifest } from "./dequantize.js";
 import { DEFAULT_MIN_SQNR } from "./floor.js";
 import { MIN_PARALLEL_CHECK_BYTES, inFlight, inOrder, readBackPool, recordChecker, type ReadBackThreads } from "./parallel-read-back.js";
+import { maxOf, minOf } from "../../units.js";
 
 export interface Thresholds {
   minSqnr?: number;
@@ -173,10 +174,10 @@ export async function runVerify(path: string, opts: VerifyOptions = {}, onTensor
         passthrough: verdicts.filter((v) => v.mode === "passthrough").length,
         failed,
         hashes_checked: hashes,
-        min_sqnr_db: sqnrs.length ? Math.min(...sqnrs) : null,
+        min_sqnr_db: sqnrs.length ? minOf(sqnrs) : null,
         mean_sqnr_db: finiteSqnrs.length ? finiteSqnrs.reduce((a, b) => a + b, 0) / finiteSqnrs.length : null,
-        min_cosine: withMetrics.length ? Math.min(...withMetrics.map((m) => m.cosine)) : null,
-        max_abs_error: withMetrics.length ? Math.max(...withMetrics.map((m) => m.maxAbsError)) : null,
+        min_cosine: withMetrics.length ? minOf(withMetrics.map((m) => m.cosine)) : null,
+        max_abs_error: withMetrics.length ? maxOf(withMetrics.map((m) => m.maxAbsError)) : null,
       },
       ok: failed === 0 && fileProblems.length === 0,
     };
@@ -236,11 +237,11 @@ async function checkRecord(ctx: CheckContext, name: string, rec: TensorRecord, v
     ...(against ? { original: against } : {}),
     ...(ctx.histogramBins !== undefined ? { histogramBins: ctx.histogramBins } : {}),
   });
-  v.problems.push(...checked.problems);
+  for (const p of checked.problems) v.problems.push(p);
   if (checked.metrics) {
     v.metrics = checked.metrics;
     if (checked.histogram) v.error_histogram = checked.histogram;
-    v.gate_failures.push(...gateFailures(v.metrics, ctx.thresholds, rec.mode));
+    for (const g of gateFailures(v.metrics, ctx.thresholds, rec.mode)) v.gate_failures.push(g);
   }
   return checked.hashes;
 }
