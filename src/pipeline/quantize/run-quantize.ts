@@ -30,6 +30,7 @@ import { quantizeTensor, Scratch } from "./quantize-tensor.js";
 import { DEFAULT_WORKER_URL, defaultThreads, WorkerPool, workerAvailable } from "../workers.js";
 import { largestBy } from "../../units.js";
 import { tensorBuffer } from "../../formats/io.js";
+import { alreadyQuantized } from "../../formats/quantized-input.js";
 
 export interface QuantizeJob extends WriteOptions {
   input: string;
@@ -124,6 +125,14 @@ export async function runQuantize(job: QuantizeJob): Promise<QuantizeReport> {
   const reader = await openTensors(weights);
   let pool: WorkerPool | null = null;
   try {
+    const quantized = alreadyQuantized(reader.tensors, reader.metadata, folder?.config ?? null);
+    if (quantized !== null) {
+      throw new KquantError({
+        file: job.input,
+        what: `already quantized: ${quantized}`,
+        hint: "quantize the float original, or kquant dequantize this first",
+      });
+    }
     const tensors = job.shard ? shardTensors(weights, reader, job.shard) : reader.tensors;
     // The workers start (each compiles its bundle and kernels) while this thread plans.
     if (!job.dryRun) pool = workerPoolFor(job, tensors.reduce((n, t) => n + t.byteLength, 0));
