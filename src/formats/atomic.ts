@@ -5,13 +5,13 @@
  * an interrupt removes them too; a write whose size is known checks the free space first.
  */
 import { randomBytes } from "node:crypto";
-import { open, rename, rm, stat, type FileHandle } from "node:fs/promises";
+import { link, open, rename, rm, stat, type FileHandle } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { EXIT_IO_FAULT, KquantError } from "../errors.js";
 import { formatBytes } from "../units.js";
 import { diskFullError, ensureFreeSpace, freeBytes } from "./disk-space.js";
 import { asUserError, errnoOf, writeFully } from "./io.js";
-import { forgetOutput, noteOutput, trackTemp, untrackTemp } from "./live-files.js";
+import { forgetOutput, isClaimedNew, noteOutput, trackTemp, untrackTemp } from "./live-files.js";
 
 export interface WriteOptions {
   /**
@@ -51,7 +51,8 @@ export async function commitTemp(fh: FileHandle, tempPath: string, target: strin
     if (opts.fsync) await fh.sync();
     await fh.close();
     noteOutput(target);
-    await rename(tempPath, target);
+    if (isClaimedNew(target)) await linkNew(tempPath, target);
+    else await rename(tempPath, target);
     untrackTemp(tempPath);
   } catch (err) {
     forgetOutput(target);
@@ -60,6 +61,25 @@ export async function commitTemp(fh: FileHandle, tempPath: string, target: strin
     throw await writeError(err, target, size);
   }
   if (opts.fsync) await syncFolder(dirname(target));
+}
+
+/**
+ * Gives the finished temp file the name `target` only if nothing has that name (a hard link fails
+ * when it exists, atomically), then drops the temp name; where links are not supported, an
+ * exclusive-create check, then the rename.
+ */
+async function linkNew(tempPath: string, target: string): Promise<void> {
+  try {
+    await link(tempPath, target);
+  } catch (err) {
+    const code = errnoOf(err);
+    if (code === "EEXIST") throw new KquantError({ file: target, what: "output already exists (another run wrote it meanwhile)", hint: "use --force to overwrite it" });
+    if (code !== "EPERM" && code !== "ENOTSUP" && code !== "EOPNOTSUPP" && code !== "EXDEV" && code !== "EMLINK") throw err;
+    if (await stat(target).then(() => true, () => false)) throw new KquantError({ file: target, what: "output already exists (another run wrote it meanwhile)", hint: "use --force to overwrite it" });
+    await rename(tempPath, target);
+    return;
+  }
+  await rm(tempPath, { force: true });
 }
 
 /** Closes `fh` (if still open) and deletes the temp file; never throws, as it runs on error paths. */

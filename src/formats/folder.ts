@@ -187,8 +187,11 @@ export async function writeConfig(dir: string, config: Record<string, unknown>, 
 }
 
 /** Renames the finished staging folder to `out`, replacing an existing `out` (checked for --force before). */
-export async function commitStaging(staging: string, out: string): Promise<void> {
-  const old = (await stat(out).then(() => true, () => false)) ? tempPathFor(out) : null;
+export async function commitStaging(staging: string, out: string, force: boolean): Promise<void> {
+  // Without --force `out` was free at the start: if another run has made it since, this one is refused.
+  const taken = await lstat(out).then(() => true, () => false);
+  if (taken && !force) throw new KquantError({ file: out, what: "output already exists (another run wrote it meanwhile)", hint: "use --force to overwrite it" });
+  const old = taken ? tempPathFor(out) : null;
   // An interrupt from here on removes the new folder (and the old one, which --force gave up).
   if (old) trackTemp(old, 0);
   noteOutput(out);
@@ -198,6 +201,9 @@ export async function commitStaging(staging: string, out: string): Promise<void>
     untrackTemp(staging);
   } catch (err) {
     forgetOutput(out);
+    if (["ENOTEMPTY", "EEXIST", "ENOTDIR"].includes(errnoOf(err) ?? "")) {
+      throw new KquantError({ file: out, what: "output already exists (another run wrote it meanwhile)", hint: "use --force to overwrite it" });
+    }
     if (old) await rename(old, out).catch(() => undefined);
     throw asUserError(err, out);
   }

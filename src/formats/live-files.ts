@@ -19,6 +19,26 @@ import { mkdir } from "node:fs/promises";
 import { asUserError } from "./io.js";
 import { dirname, resolve } from "node:path";
 
+/** Outputs that must be new: created only if nothing has the name yet (no --force), see claimNew. */
+const mustBeNew = new Set<string>();
+
+/**
+ * `paths` are outputs found free (no --force; `mustBe` false: --force, they may be replaced): each is to be created only if its name is still free
+ * when the run gets there, so that of two runs writing one new output the second is refused
+ * instead of replacing the first (atomic.ts links the finished temp file to the name).
+ */
+export function claimNew(paths: readonly string[], mustBe = true): void {
+  for (const p of paths) {
+    if (mustBe) mustBeNew.add(resolve(p));
+    else mustBeNew.delete(resolve(p));
+  }
+}
+
+/** Must `path` be created new (see claimNew)? */
+export function isClaimedNew(path: string): boolean {
+  return mustBeNew.has(resolve(path));
+}
+
 /** Live temp files → the byte size each will have when finished. */
 const temps = new Map<string, number>();
 let scope: Set<string> | null = null;
@@ -81,9 +101,11 @@ export function beginOutputs(): OutputScope {
     keep() {
       end();
       mine.clear();
+      mustBeNew.clear();
     },
     removeSync() {
       end();
+      mustBeNew.clear();
       const removed = removeSync([...temps.keys(), ...mine]);
       // Then the folders made for them, deepest first, each only if nothing else is in it.
       for (const dir of folders.reverse()) {

@@ -101,7 +101,7 @@ export async function inStaging(out: string, inputDir: string, force: boolean, f
   const staging = await createStaging(out);
   try {
     await fill(staging);
-    await commitStaging(staging, out);
+    await commitStaging(staging, out, force);
   } catch (err) {
     await discardStaging(staging);
     throw err;

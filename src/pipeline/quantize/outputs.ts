@@ -6,6 +6,7 @@
 import { access, stat } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import { KquantError } from "../../errors.js";
+import { claimNew } from "../../formats/live-files.js";
 import type { Step } from "../../plan/plan.js";
 import { partPathFor } from "./part-manifest.js";
 import type { ShardSpec } from "./shard-select.js";
@@ -48,6 +49,8 @@ export async function checkOutputs(outputs: readonly string[], inputs: readonly 
       throw new KquantError({ file: out, what: "output already exists", hint: "use --force to overwrite it" });
     }
   }
+  // Free now; still free when written, or the run is refused (two runs racing for one name).
+  claimNew(outputs, !force);
 }
 
 async function exists(path: string): Promise<boolean> {
