@@ -53,12 +53,29 @@ export class KquantError extends Error {
 
   /**
    * The one line the CLI prints: `kquant: ` and the whole message, never cut (a long path or a
-   * list of choices is the part the user needs); line breaks inside it become spaces.
+   * list of choices is the part the user needs); line breaks inside it become spaces, and other
+   * control characters are escaped (a name from a file cannot move the cursor or ring the bell).
    */
   format(): string {
-    return `kquant: ${this.message.replace(/\s*\n\s*/g, " ")}`;
+    return printable(`kquant: ${this.message.replace(/\s*\n\s*/g, " ")}`);
   }
 }
+
+/**
+ * `text` with every control character (C0, DEL, C1; newlines and tabs too) written as an escape,
+ * `\u001b` style, so that text from a file (a tensor name, a path, a JSON error quoting the file)
+ * prints as one inert line on a terminal or in a page.
+ */
+export function printable(text: string): string {
+  return text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, escapeChar);
+}
+
+/** Text of several lines (a report, a table) as printable() makes one: its newlines and tabs kept. */
+export function printableLines(text: string): string {
+  return text.replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u2028\u2029]/g, escapeChar);
+}
+
+const escapeChar = (c: string): string => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`;
 
 /**
  * The exit status of a fault in the machine rather than in the input (sysexits' EX_IOERR): the

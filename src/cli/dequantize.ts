@@ -1,5 +1,6 @@
 /** `kquant dequantize`: a kquant output back to float tensors. */
 import { makeParentFolders } from "../formats/live-files.js";
+import { printableLines } from "../errors.js";
 import { Command, Option } from "commander";
 import type { DequantizeReport } from "../pipeline/read-back/dequantize.js";
 import type { FloatOut } from "../pipeline/read-back/record-values.js";
@@ -57,7 +58,7 @@ Examples:
         ...(opts.threads !== undefined ? { threads: opts.threads } : {}),
       });
       if (opts.json) process.stdout.write(`${jsonText(report)}\n`);
-      else if (!opts.quiet) process.stdout.write(`${renderDequantize(report)}\n`);
+      else if (!opts.quiet) process.stdout.write(`${printableLines(renderDequantize(report))}\n`);
     });
 }
 

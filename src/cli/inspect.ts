@@ -1,4 +1,5 @@
 /** `kquant inspect`: the tensors of a weight file, a kquant output's manifest, optional value statistics. */
+import { printableLines } from "../errors.js";
 import { maxOf } from "../units.js";
 import { Command } from "commander";
 import type { InspectReport } from "../pipeline/read-back/inspect.js";
@@ -42,7 +43,7 @@ Examples:
         bins: Math.max(1, opts.bins ?? 10),
         ...(opts.threads !== undefined ? { threads: opts.threads } : {}),
       });
-      process.stdout.write(`${opts.json ? jsonText(report) : renderInspect(report)}\n`);
+      process.stdout.write(`${opts.json ? jsonText(report) : printableLines(renderInspect(report))}\n`);
     });
 }
 

@@ -1,4 +1,5 @@
 /** `kquant merge-index`: the index and manifest of a checkpoint quantized by `--shard i/N` jobs. */
+import { printableLines } from "../errors.js";
 import { Command } from "commander";
 import { fsyncOption } from "./write-options.js";
 
@@ -23,8 +24,10 @@ Examples:
       if (opts.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
       else {
         process.stdout.write(
-          `Merged ${report.parts.length} parts: ${report.shards} shards, ${report.tensors} tensors → ${report.index}\nManifest: ${report.manifest}\n` +
-            `Left the ${report.parts.length} part files as they are (nothing reads them now; delete them once the output is verified)\n`,
+          printableLines(
+            `Merged ${report.parts.length} parts: ${report.shards} shards, ${report.tensors} tensors → ${report.index}\nManifest: ${report.manifest}\n` +
+              `Left the ${report.parts.length} part files as they are (nothing reads them now; delete them once the output is verified)\n`,
+          ),
         );
       }
     });

@@ -1,5 +1,6 @@
 /** `kquant quantize`: parse the flags into rules, run the pipeline, present the report. */
 import { Command, InvalidArgumentError, Option } from "commander";
+import { printable, printableLines } from "../errors.js";
 import { basename } from "node:path";
 import { jobRulesOf, type JobRules, type ModeOptions } from "../plan/quantize-flags.js";
 import type { QuantizeReport } from "../pipeline/quantize/run-quantize.js";
@@ -143,10 +144,10 @@ Examples:
         strict: !!opts.strict,
         ...(opts.shard ? { shard: opts.shard } : {}),
         ...(opts.threads !== undefined ? { threads: opts.threads } : {}),
-        onWarning: (w) => process.stderr.write(`kquant: warning: ${w}\n`),
+        onWarning: (w) => process.stderr.write(`kquant: warning: ${printable(w)}\n`),
       });
       if (opts.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
-      else if (!opts.quiet) process.stdout.write(`${renderReport(report, !!opts.verbose)}\n`);
+      else if (!opts.quiet) process.stdout.write(`${printableLines(renderReport(report, !!opts.verbose))}\n`);
     });
 }
 
@@ -170,7 +171,7 @@ async function schemeAction(input: string, opts: QuantizeCliOptions): Promise<vo
     force: !!opts.force,
     fsync: !!opts.fsync,
   });
-  for (const k of report.kept) process.stderr.write(`kquant: warning: ${k.name} stays float: ${k.reason}\n`);
+  for (const k of report.kept) process.stderr.write(`kquant: warning: ${printable(`${k.name} stays float: ${k.reason}`)}\n`);
   if (opts.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
   else if (!opts.quiet) {
     const ratio = report.bytes_after > 0 ? (report.bytes_before / report.bytes_after).toFixed(2) : "-";

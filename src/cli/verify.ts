@@ -1,6 +1,6 @@
 /** `kquant verify`: integrity of a kquant output, and its error against the original as a gate. */
 import { Command, InvalidArgumentError } from "commander";
-import { KquantError } from "../errors.js";
+import { KquantError, printableLines } from "../errors.js";
 import { writeFileAtomic } from "../formats/atomic.js";
 import { checkOutputs } from "../pipeline/quantize/outputs.js";
 import { threadsOption } from "./threads-option.js";
@@ -73,14 +73,14 @@ Examples:
           ...(opts.html !== undefined ? { histogramBins: HISTOGRAM_BINS } : {}),
           ...(opts.threads !== undefined ? { threads: opts.threads } : {}),
         },
-        stream ? (v) => process.stdout.write(`${verdictLine(v)}\n`) : undefined,
+        stream ? (v) => process.stdout.write(`${printableLines(verdictLine(v))}\n`) : undefined,
       );
       // Written whatever the verdict: a failing run is when the page is most wanted.
       if (opts.html !== undefined) {
         const { renderVerifyHtml } = await import("../report/html.js");
         await writeFileAtomic(opts.html, renderVerifyHtml(report));
       }
-      process.stdout.write(`${opts.json ? jsonText(jsonReport(report)) : summaryText(report)}\n`);
+      process.stdout.write(`${opts.json ? jsonText(jsonReport(report)) : printableLines(summaryText(report))}\n`);
       if (opts.html !== undefined && !opts.json) process.stdout.write(`HTML report: ${opts.html}\n`);
       if (!report.ok) throw failureError(report);
     });
