@@ -155,8 +155,25 @@ export function judge(r: CliResult, before: Map<string, string>, after: Map<stri
   return problems;
 }
 
-/** Runs `count` mutants (seeds seed0, seed0+1, …) spread over the targets, in process; returns the failures. */
-export async function runFuzz(base: string, count: number, seed0: number): Promise<{ failures: string[]; codes: Record<string, number> }> {
+/** Runs `args` in `cwd`: in process (runCli) or the built CLI (a hang reported as exit null). */
+export type Runner = (args: string[], cwd: string) => Promise<CliResult>;
+
+/** runCli in `cwd`. */
+export const inProcess: Runner = async (args, cwd) => {
+  const previous = process.cwd();
+  process.chdir(cwd);
+  try {
+    return await runCli(...args);
+  } finally {
+    process.chdir(previous);
+  }
+};
+
+/**
+ * Runs `count` mutants (seeds seed0, seed0+1, …) spread over the targets with `runner` (default in
+ * process); returns the failures and how often each target ended with each exit code.
+ */
+export async function runFuzz(base: string, count: number, seed0: number, runner: Runner = inProcess): Promise<{ failures: string[]; codes: Record<string, number> }> {
   const pristine = join(base, "pristine");
   mkdirSync(pristine);
   const targets = await buildTargets(pristine);
@@ -172,14 +189,7 @@ export async function runFuzz(base: string, count: number, seed0: number): Promi
     const original = readFileSync(join(work, target.file));
     writeFileSync(join(work, target.file), mutate(original, target.headerBytes, r));
     const before = snapshot(work);
-    const cwd = process.cwd();
-    process.chdir(work);
-    let result: CliResult;
-    try {
-      result = await runCli(...target.args);
-    } finally {
-      process.chdir(cwd);
-    }
+    const result = await runner(target.args, work);
     codes[`${target.name} → ${result.code}`] = (codes[`${target.name} → ${result.code}`] ?? 0) + 1;
     const problems = judge(result, before, snapshot(work), target, target.file);
     // The mutated input itself must be unchanged too.
