@@ -6,15 +6,11 @@
  */
 import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { writeModelFolder } from "../layouts/model-folder.js";
-import { buildCli, caseDir, changes, expectOrderly, kquant, snapshot, type Built } from "./harness.js";
+import { builtCli, caseDir, changes, expectOrderly, kquant, snapshot } from "./harness.js";
 
-let built: Built;
-beforeAll(async () => {
-  built = await buildCli();
-}, 120_000);
-afterAll(() => built?.remove());
+const cli = builtCli();
 
 const DEEP = 100_000;
 
@@ -40,7 +36,7 @@ async function orderly(make: (dir: string) => Promise<void> | void, args: string
   try {
     await make(root);
     const before = snapshot(root);
-    const r = await kquant(built, args, { cwd: root, limitMs: 30_000 });
+    const r = await kquant(cli(), args, { cwd: root, limitMs: 30_000 });
     expectOrderly(r, args.join(" "));
     expect(changes(before, snapshot(root)).filter((p) => !allowed(p))).toEqual([]);
     return r;
@@ -95,7 +91,7 @@ describe("input-controlled depth and size", () => {
     const r = await orderly(async (dir) => {
       await writeModelFolder(dir, true);
       mkdirSync(join(dir, "out"));
-      const jobs = await kquant(built, ["quantize", "model.safetensors.index.json", "--int8", "-o", "out/m.safetensors.index.json", "--shard", "1/2", "-q"], { cwd: dir });
+      const jobs = await kquant(cli(), ["quantize", "model.safetensors.index.json", "--int8", "-o", "out/m.safetensors.index.json", "--shard", "1/2", "-q"], { cwd: dir });
       expect(jobs.code, jobs.stderr).toBe(0);
       const name = readdirSync(join(dir, "out")).find((n) => n.endsWith("part-1-of-2.json"))!;
       const part = JSON.parse(readFileSync(join(dir, "out", name), "utf8")) as Record<string, unknown>;

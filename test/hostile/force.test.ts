@@ -5,15 +5,11 @@
  */
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { writeModelFolder } from "../layouts/model-folder.js";
-import { buildCli, caseDir, changes, expectOrderly, kquant, snapshot, type Built } from "./harness.js";
+import { builtCli, caseDir, changes, expectOrderly, kquant, snapshot } from "./harness.js";
 
-let built: Built;
-beforeAll(async () => {
-  built = await buildCli();
-}, 120_000);
-afterAll(() => built?.remove());
+const cli = builtCli();
 
 /** `root/work/model` (a model folder) plus a file beside it, in a fresh root (which the tests snapshot). */
 async function workWithModel(): Promise<string> {
@@ -42,7 +38,7 @@ describe("--force never removes the input or a folder kquant did not write", () 
       try {
         const extra = args(work);
         const before = snapshot(join(work, ".."));
-        const r = await kquant(built, ["quantize", "model", "--int8", "--force", ...extra], { cwd: work });
+        const r = await kquant(cli(), ["quantize", "model", "--int8", "--force", ...extra], { cwd: work });
         expectOrderly(r, label);
         expect(r.code).toBe(2);
         expect(r.stderr).toMatch(message);
@@ -56,10 +52,10 @@ describe("--force never removes the input or a folder kquant did not write", () 
   it("replaces a folder kquant wrote, and nothing beside it", async () => {
     const work = await workWithModel();
     try {
-      const first = await kquant(built, ["quantize", "model", "--int8", "-o", "out"], { cwd: work });
+      const first = await kquant(cli(), ["quantize", "model", "--int8", "-o", "out"], { cwd: work });
       expect(first.code, first.stderr).toBe(0);
       const before = snapshot(work);
-      const r = await kquant(built, ["quantize", "model", "--int4", "--force", "-o", "out"], { cwd: work });
+      const r = await kquant(cli(), ["quantize", "model", "--int4", "--force", "-o", "out"], { cwd: work });
       expectOrderly(r, "replace");
       expect(r.code, r.stderr).toBe(0);
       expect(changes(before, snapshot(work)).every((k) => k.startsWith("out/"))).toBe(true);

@@ -8,7 +8,7 @@ import { describe, expect, it } from "vitest";
 import { caseDir } from "./harness.js";
 import { runFuzz } from "./fuzz.js";
 
-const COUNT = Number(process.env.KQUANT_FUZZ ?? 240);
+const COUNT = Number(process.env.KQUANT_FUZZ ?? 150);
 
 describe("fuzz: mutated headers of every input kind", () => {
   it(`${COUNT} mutants: exit 0/1/2, one line, nothing left, nothing else touched`, async () => {

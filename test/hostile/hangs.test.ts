@@ -7,17 +7,13 @@
 import { execFileSync } from "node:child_process";
 import { mkdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { compileGlob } from "../../src/plan/glob.js";
 import { writeModelFolder } from "../layouts/model-folder.js";
 import { gaussian, writeSafetensors } from "../support/files.js";
-import { buildCli, caseDir, changes, expectOrderly, kquant, snapshot, type Built } from "./harness.js";
+import { builtCli, caseDir, changes, expectOrderly, kquant, snapshot } from "./harness.js";
 
-let built: Built;
-beforeAll(async () => {
-  built = await buildCli();
-}, 120_000);
-afterAll(() => built?.remove());
+const cli = builtCli();
 
 /** A pattern whose regular expression (`^.*a.*a…b$`) backtracks through C(80, 25) ways on 80 a's. */
 const EVIL = `${"*a".repeat(25)}*b`;
@@ -52,7 +48,7 @@ describe("globs match in polynomial time", () => {
         await writeSafetensors(join(root, "m.safetensors"), [{ name: LONG_NAME, dtype: "F32", shape: [4, 4], data: gaussian(16) }]);
         const a = args(root);
         const before = snapshot(root);
-        const r = await kquant(built, a, { cwd: root, limitMs: 15_000 });
+        const r = await kquant(cli(), a, { cwd: root, limitMs: 15_000 });
         expectOrderly(r, label);
         // Each got past the pattern: it matched nothing (the recipe's second rule skipped the tensor).
         expect(r.stderr).toMatch(/no rule matched|skipped by recipe rule 2|no tensor matches|rule --exclude .* matched no tensor|^$/);
@@ -105,7 +101,7 @@ describe("only regular files are read or copied", () => {
         mkdirSync(join(root, "model"));
         const args = await make(root);
         const before = snapshot(root);
-        const r = await kquant(built, args, { cwd: root, limitMs: 15_000 });
+        const r = await kquant(cli(), args, { cwd: root, limitMs: 15_000 });
         expectOrderly(r, label);
         expect(r.code).toBe(2);
         expect(r.stderr).toMatch(message);

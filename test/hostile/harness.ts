@@ -6,10 +6,10 @@
  */
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from "node:fs";
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
-import { expect } from "vitest";
+import { afterAll, beforeAll, expect } from "vitest";
 // @ts-expect-error: a build script without type declarations
 import { bundleCli } from "../../scripts/bundle.mjs";
 import { REPO } from "../dist/demo-workflow.js";
@@ -18,20 +18,58 @@ import { userEnv } from "../dist/run.js";
 export interface Built {
   /** The CLI bundle (kquant.cjs), beside its split pipeline, errors and worker bundles. */
   cli: string;
+  /** Nothing to do for a shared build (kept in node_modules/.cache for the next file and run). */
   remove(): void;
 }
 
 /**
- * Builds the npm package's CLI into a fresh folder under the repository's node_modules/.cache, so
- * that its external dependencies resolve as from dist/.
+ * The npm package's CLI built from the current sources, into a folder under the repository's
+ * node_modules/.cache (so that its external dependencies resolve as from dist/), named by a hash of
+ * the sources: the suite's files share one build, made by whichever needs it first (built aside,
+ * then renamed into place, so a concurrent file sees it whole or not at all).
  */
 export async function buildCli(): Promise<Built> {
   const base = join(REPO, "node_modules", ".cache");
   mkdirSync(base, { recursive: true });
-  const dir = mkdtempSync(join(base, "kquant-hostile-"));
+  const dir = join(base, `kquant-hostile-${sourcesKey()}`);
   const cli = join(dir, "kquant.cjs");
-  await bundleCli(cli);
-  return { cli, remove: () => rmSync(dir, { recursive: true, force: true }) };
+  if (!existsSync(cli)) {
+    const aside = mkdtempSync(join(base, "kquant-hostile-build-"));
+    await bundleCli(join(aside, "kquant.cjs"));
+    try {
+      renameSync(aside, dir);
+    } catch {
+      rmSync(aside, { recursive: true, force: true }); // another file's build got there first
+    }
+  }
+  return { cli, remove: () => undefined };
+}
+
+/** A hash of every source file's path, size and mtime (src/, scripts/, package.json). */
+function sourcesKey(): string {
+  const hash = createHash("sha256");
+  const stack = [join(REPO, "src"), join(REPO, "scripts"), join(REPO, "package.json")];
+  while (stack.length > 0) {
+    const path = stack.pop()!;
+    const st = statSync(path);
+    if (st.isDirectory()) for (const name of readdirSync(path).sort()) stack.push(join(path, name));
+    else hash.update(`${path}:${st.size}:${st.mtimeMs}\n`);
+  }
+  return hash.digest("hex").slice(0, 16);
+}
+
+/**
+ * Builds the CLI before the file's tests (buildCli) and removes it after; returns what gives the
+ * build, for kquant(...). `setup` runs once the CLI exists (to make inputs with it).
+ */
+export function builtCli(setup?: (built: Built) => Promise<void> | void): () => Built {
+  let built: Built | undefined;
+  beforeAll(async () => {
+    built = await buildCli();
+    await setup?.(built);
+  }, 180_000);
+  afterAll(() => built?.remove());
+  return () => built!;
 }
 
 export interface Run {

@@ -5,25 +5,22 @@
  */
 import { readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { gaussian, writeSafetensors } from "../support/files.js";
-import { buildCli, caseDir, expectOrderly, kquant, type Built } from "./harness.js";
+import { builtCli, caseDir, expectOrderly, kquant } from "./harness.js";
 
 /** Every control character but the newline and tab that end and align lines. */
 const RAW = /[\x00-\x08\x0b-\x1f\x7f-\x9f]/;
 const EVIL = "layer\x1b[2J\x1b]0;owned\x07\r.weight\nfake";
 
-let built: Built;
 let root: string;
-beforeAll(async () => {
-  built = await buildCli();
+const cli = builtCli(async () => {
   root = caseDir("inject");
   await writeSafetensors(join(root, "m.safetensors"), [{ name: EVIL, dtype: "F32", shape: [4, 8], data: gaussian(32) }]);
-  const q = await kquant(built, ["quantize", "m.safetensors", "--int8", "-o", "q.safetensors", "-q"], { cwd: root });
+  const q = await kquant(cli(), ["quantize", "m.safetensors", "--int8", "-o", "q.safetensors", "-q"], { cwd: root });
   expect(q.code, q.stderr).toBe(0);
-}, 120_000);
+});
 afterAll(() => {
-  built?.remove();
   rmSync(root, { recursive: true, force: true });
 });
 
@@ -41,7 +38,7 @@ describe("control characters in tensor names are printed escaped", () => {
   ];
   for (const [args, named] of runs) {
     it(args.join(" "), async () => {
-      const r = await kquant(built, args, { cwd: root });
+      const r = await kquant(cli(), args, { cwd: root });
       expectOrderly(r, args.join(" "));
       expect(r.stdout, "stdout").not.toMatch(RAW);
       expect(r.stderr, "stderr").not.toMatch(RAW);

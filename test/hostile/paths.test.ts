@@ -6,18 +6,14 @@
  */
 import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { writeShardIndex } from "../../src/formats/safetensors-writer.js";
 import { modelTensors, writeModelFolder } from "../layouts/model-folder.js";
 import { writeSafetensors } from "../support/files.js";
-import { buildCli, caseDir, changes, expectOrderly, kquant, snapshot, type Built } from "./harness.js";
+import { builtCli, caseDir, changes, expectOrderly, kquant, snapshot } from "./harness.js";
 
-let built: Built;
 let root: string;
-beforeAll(async () => {
-  built = await buildCli();
-}, 120_000);
-afterAll(() => built?.remove());
+const cli = builtCli();
 
 /** root/work (the run's folder) and root/outside (where a hostile file points). */
 function fresh(): { work: string; outside: string } {
@@ -36,7 +32,7 @@ async function shardJobs(work: string): Promise<string> {
   mkdirSync(model);
   await writeModelFolder(model, true);
   for (const job of ["1/2", "2/2"]) {
-    const r = await kquant(built, ["quantize", "model", "--int8", "-o", "out", "--shard", job, "-q"], { cwd: work });
+    const r = await kquant(cli(), ["quantize", "model", "--int8", "-o", "out", "--shard", job, "-q"], { cwd: work });
     expect(r.code, r.stderr).toBe(0);
   }
   return join(work, "out");
@@ -61,7 +57,7 @@ describe("merge-index writes only in the parts' folder", () => {
         }
         const before = snapshot(root);
         for (const force of [[], ["--force"]]) {
-          const r = await kquant(built, ["merge-index", "out", ...force], { cwd: work });
+          const r = await kquant(cli(), ["merge-index", "out", ...force], { cwd: work });
           expectOrderly(r, label);
           expect(r.code).toBe(2);
           expect(r.stderr).toMatch(/part-\d-of-2\.json: (output index|output shard) .* is not/);
@@ -82,7 +78,7 @@ describe("an index's shards", () => {
       const weightMap = Object.fromEntries(modelTensors().map((t) => [t.name, "../outside/s.safetensors"]));
       await writeShardIndex(join(work, "m.safetensors.index.json"), { metadata: { total_size: 0 }, weight_map: weightMap });
       const before = snapshot(root);
-      const r = await kquant(built, ["quantize", "m.safetensors.index.json", "--int8"], { cwd: work });
+      const r = await kquant(cli(), ["quantize", "m.safetensors.index.json", "--int8"], { cwd: work });
       expectOrderly(r, "outside shard");
       expect(r.code).toBe(2);
       expect(r.stderr).toMatch(/shard "\.\.\/outside\/s\.safetensors" is not a file in/);
@@ -105,7 +101,7 @@ describe("an index's shards", () => {
       }
       await writeShardIndex(join(work, "m.safetensors.index.json"), { metadata: { total_size: 0 }, weight_map: weightMap });
       const before = snapshot(root);
-      const r = await kquant(built, ["quantize", "m.safetensors.index.json", "--int8"], { cwd: work });
+      const r = await kquant(cli(), ["quantize", "m.safetensors.index.json", "--int8"], { cwd: work });
       expectOrderly(r, "same shard name");
       expect(r.code).toBe(2);
       expect(r.stderr).toMatch(/input shards .*d0\/w\.safetensors and .*d1\/w\.safetensors would both be written to/);

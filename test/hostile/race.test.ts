@@ -6,22 +6,19 @@
  */
 import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { writeLargeCheckpoint } from "../support/files.js";
-import { buildCli, caseDir, expectOrderly, kquant, type Built } from "./harness.js";
+import { builtCli, caseDir, expectOrderly, kquant } from "./harness.js";
 
 const MiB = 1024 * 1024;
-let built: Built;
 let root: string;
-beforeAll(async () => {
-  built = await buildCli();
+const cli = builtCli(async () => {
   root = caseDir("race");
   mkdirSync(join(root, "model"));
   writeFileSync(join(root, "model", "config.json"), '{"model_type": "llama"}\n');
   writeLargeCheckpoint(join(root, "model", "model.safetensors"), 2, 32 * MiB);
-}, 120_000);
+});
 afterAll(() => {
-  built?.remove();
   rmSync(root, { recursive: true, force: true });
 });
 
@@ -32,7 +29,7 @@ describe("two runs, one new output name", () => {
   ] as const) {
     it(label, async () => {
       const runs = await Promise.all(
-        (["--int8", "--int4"] as const).map((mode) => kquant(built, ["quantize", input, mode, "-o", output, "-q", "--threads", "1"], { cwd: root, limitMs: 60_000 })),
+        (["--int8", "--int4"] as const).map((mode) => kquant(cli(), ["quantize", input, mode, "-o", output, "-q", "--threads", "1"], { cwd: root, limitMs: 60_000 })),
       );
       runs.forEach((r, k) => expectOrderly(r, `run ${k}`));
       const codes = runs.map((r) => r.code).sort();

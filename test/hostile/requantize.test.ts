@@ -6,15 +6,13 @@
  */
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { writeModelFolder } from "../layouts/model-folder.js";
 import { writeSafetensors } from "../support/files.js";
-import { buildCli, caseDir, changes, expectOrderly, kquant, snapshot, type Built } from "./harness.js";
+import { builtCli, caseDir, changes, expectOrderly, kquant, snapshot } from "./harness.js";
 
-let built: Built;
 let root: string;
-beforeAll(async () => {
-  built = await buildCli();
+const cli = builtCli(async () => {
   root = caseDir("requantize");
   mkdirSync(join(root, "model"));
   await writeModelFolder(join(root, "model"));
@@ -25,7 +23,7 @@ beforeAll(async () => {
     ["quantize", "model", "--int4", "--block-size", "32", "--layout", "mlx", "-o", "mlx"],
   ];
   for (const args of made) {
-    const r = await kquant(built, [...args, "-q"], { cwd: root });
+    const r = await kquant(cli(), [...args, "-q"], { cwd: root });
     expect(r.code, `${args.join(" ")}: ${r.stderr}`).toBe(0);
   }
   mkdirSync(join(root, "hf"));
@@ -36,9 +34,8 @@ beforeAll(async () => {
     { name: "l.weight", dtype: "F8_E4M3", shape: [2, 2], data: new Uint8Array([1, 2, 3, 4]) },
     { name: "l.weight_scale_inv", dtype: "F32", shape: [1], data: new Float32Array([0.5]) },
   ]);
-}, 180_000);
+});
 afterAll(() => {
-  built?.remove();
   rmSync(root, { recursive: true, force: true });
 });
 
@@ -54,7 +51,7 @@ describe("already-quantized input is refused", () => {
   for (const [input, why] of cases) {
     it(input, async () => {
       const before = snapshot(root);
-      const r = await kquant(built, ["quantize", input, "--int8", "-o", input.endsWith(".safetensors") ? "again.safetensors" : "again"], { cwd: root });
+      const r = await kquant(cli(), ["quantize", input, "--int8", "-o", input.endsWith(".safetensors") ? "again.safetensors" : "again"], { cwd: root });
       expectOrderly(r, input);
       expect(r.code).toBe(2);
       expect(r.stderr).toMatch(/already quantized: /);

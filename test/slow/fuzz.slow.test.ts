@@ -4,16 +4,12 @@
  * suite's seeds. KQUANT_FUZZ_SLOW=<count> runs more in process.
  */
 import { rmSync } from "node:fs";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { buildCli, caseDir, kquant, type Built } from "../hostile/harness.js";
+import { describe, expect, it } from "vitest";
+import { builtCli, caseDir, kquant } from "../hostile/harness.js";
 import { runFuzz } from "../hostile/fuzz.js";
 
 const COUNT = Number(process.env.KQUANT_FUZZ_SLOW ?? 3000);
-let built: Built;
-beforeAll(async () => {
-  built = await buildCli();
-}, 120_000);
-afterAll(() => built?.remove());
+const cli = builtCli();
 
 describe("fuzz, slow share", () => {
   it(`${COUNT} mutants in process`, async () => {
@@ -30,7 +26,7 @@ describe("fuzz, slow share", () => {
     const base = caseDir("fuzz-built");
     try {
       const { failures } = await runFuzz(base, 300, 200_000, async (args, cwd) => {
-        const r = await kquant(built, args, { cwd, limitMs: 20_000 });
+        const r = await kquant(cli(), args, { cwd, limitMs: 20_000 });
         return { code: r.hung ? -1 : (r.code ?? -1), stdout: r.stdout, stderr: r.hung ? `hung: ${r.stderr}` : r.stderr };
       });
       expect(failures).toEqual([]);

@@ -4,15 +4,13 @@
  */
 import { closeSync, openSync, rmSync, writeFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { buildCli, caseDir, changes, expectOrderly, kquant, snapshot, type Built } from "../hostile/harness.js";
+import { afterAll, describe, expect, it } from "vitest";
+import { builtCli, caseDir, changes, expectOrderly, kquant, snapshot } from "../hostile/harness.js";
 
-let built: Built;
 let root: string;
 const TENSORS = 150_000;
 
-beforeAll(async () => {
-  built = await buildCli();
+const cli = builtCli(() => {
   root = caseDir("many");
   // 150,000 tiny float32 tensors: the header is what is large.
   const header: Record<string, unknown> = {};
@@ -28,29 +26,26 @@ beforeAll(async () => {
   writeSync(fd, new Uint8Array(data.buffer));
   closeSync(fd);
   writeFileSync(join(root, "rules.json"), JSON.stringify({ rules: [...Array.from({ length: 200_000 }, (_, i) => ({ match: `x${i}`, mode: "int8" })), { match: "*", mode: "int8" }] }));
-}, 300_000);
-afterAll(() => {
-  built?.remove();
-  rmSync(root, { recursive: true, force: true });
 });
+afterAll(() => rmSync(root, { recursive: true, force: true }));
 
 describe("150,000 tensors and 200,000 rules", () => {
   it("inspect, quantize and verify 150,000 tensors", async () => {
     const before = snapshot(root);
-    const inspect = await kquant(built, ["inspect", "many.safetensors", "--json"], { cwd: root, limitMs: 300_000 });
+    const inspect = await kquant(cli(), ["inspect", "many.safetensors", "--json"], { cwd: root, limitMs: 300_000 });
     expectOrderly(inspect, "inspect");
     expect(inspect.code).toBe(0);
-    const q = await kquant(built, ["quantize", "many.safetensors", "--int8", "-o", "q.safetensors", "-q"], { cwd: root, limitMs: 600_000 });
+    const q = await kquant(cli(), ["quantize", "many.safetensors", "--int8", "-o", "q.safetensors", "-q"], { cwd: root, limitMs: 600_000 });
     expectOrderly(q, "quantize");
     expect(q.code, q.stderr).toBe(0);
     expect(changes(before, snapshot(root))).toEqual(["q.safetensors", "q.safetensors.json"]);
-    const v = await kquant(built, ["verify", "q.safetensors", "-q"], { cwd: root, limitMs: 600_000 });
+    const v = await kquant(cli(), ["verify", "q.safetensors", "-q"], { cwd: root, limitMs: 600_000 });
     expectOrderly(v, "verify");
     expect(v.code, v.stderr).toBe(0);
   }, 900_000);
 
   it("a recipe of 200,000 rules", async () => {
-    const r = await kquant(built, ["quantize", "many.safetensors", "--recipe", "rules.json", "--dry-run", "--json"], { cwd: root, limitMs: 300_000 });
+    const r = await kquant(cli(), ["quantize", "many.safetensors", "--recipe", "rules.json", "--dry-run", "--json"], { cwd: root, limitMs: 300_000 });
     expectOrderly(r, "recipe");
     expect(r.code, r.stderr.slice(0, 500)).toBe(0);
   }, 600_000);
