@@ -127,9 +127,9 @@ export async function buildTargets(dir: string): Promise<Target[]> {
   return [
     { name: "safetensors: inspect", file: "m.safetensors", headerBytes: headerOf("m.safetensors"), args: ["inspect", "m.safetensors"], outputs: [] },
     { name: "safetensors: quantize", file: "m.safetensors", headerBytes: headerOf("m.safetensors"), args: ["quantize", "m.safetensors", "--int8", "-o", "out.safetensors", "-q"], outputs: ["out.safetensors"] },
-    { name: "kquant output: verify", file: "q.safetensors", headerBytes: headerOf("q.safetensors"), args: ["verify", "q.safetensors", "-q"], outputs: [] },
+    { name: "kquant output: verify", file: "q.safetensors", headerBytes: headerOf("q.safetensors"), args: ["verify", "q.safetensors"], outputs: [] },
     { name: "kquant output: dequantize", file: "q.safetensors", headerBytes: headerOf("q.safetensors"), args: ["dequantize", "q.safetensors", "-o", "out.safetensors"], outputs: ["out.safetensors"] },
-    { name: "sidecar manifest: verify", file: "q.safetensors.json", headerBytes: headerOf("q.safetensors.json"), args: ["verify", "q.safetensors", "-q"], outputs: [] },
+    { name: "sidecar manifest: verify", file: "q.safetensors.json", headerBytes: headerOf("q.safetensors.json"), args: ["verify", "q.safetensors"], outputs: [] },
     { name: "npy: quantize", file: "a.npy", headerBytes: headerOf("a.npy"), args: ["quantize", "a.npy", "--int8", "-o", "out.safetensors", "-q"], outputs: ["out.safetensors"] },
     { name: "npz: inspect", file: "d.npz", headerBytes: 200, args: ["inspect", "d.npz"], outputs: [] },
     { name: "npz: quantize", file: "d.npz", headerBytes: 200, args: ["quantize", "d.npz", "--int8", "-o", "out.safetensors", "-q"], outputs: ["out.safetensors"] },

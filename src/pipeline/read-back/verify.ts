@@ -18,13 +18,16 @@ import { compileGlob, matchesAny } from "../../plan/glob.js";
 import type { Mode } from "../../plan/spec.js";
 import type { ErrorHistogram } from "../../quant/error-histogram.js";
 import type { ErrorMetrics } from "../../quant/error-metrics.js";
-import { layoutOf, storedOf, type TensorRecord } from "../manifest.js";
+import { layoutOf, storedOf, type Manifest, type TensorRecord } from "../manifest.js";
 import type { WorkerPool } from "../workers.js";
 import type { RecordBytes, RecordChecker } from "./check-record.js";
 import { readManifest } from "./dequantize.js";
 import { DEFAULT_MIN_SQNR } from "./floor.js";
 import { MIN_PARALLEL_CHECK_BYTES, inFlight, inOrder, readBackPool, recordChecker, type ReadBackThreads } from "./parallel-read-back.js";
 import { maxOf, minOf } from "../../units.js";
+import { stat } from "node:fs/promises";
+import { readRegularFile } from "../../formats/io.js";
+import { manifestPathFor } from "../quantize/outputs.js";
 
 export interface Thresholds {
   minSqnr?: number;
@@ -92,6 +95,47 @@ function gateFailures(m: ErrorMetrics, t: Thresholds, mode: Mode | "passthrough"
   return out;
 }
 
+/**
+ * The manifest kquant wrote beside the output (`<output>.json`), checked against the one in the
+ * files' `__metadata__` (for a sharded output, every shard's together): the same records, field for
+ * field. A shard dropped from an index, with its tensors, leaves records in the sidecar that no shard
+ * holds. No sidecar is no problem (a copy may travel without it).
+ */
+async function sidecarProblems(path: string, manifest: Manifest): Promise<string[]> {
+  const sidecar = manifestPathFor(path);
+  const st = await stat(sidecar).catch(() => null);
+  if (st === null) return [];
+  let side: Manifest;
+  try {
+    side = JSON.parse((await readRegularFile(sidecar, 1 << 30)).toString("utf8")) as Manifest;
+    if (side === null || typeof side !== "object" || side.tensors === null || typeof side.tensors !== "object") return [`${sidecar}: not a kquant manifest`];
+  } catch (err) {
+    if (err instanceof KquantError) return [err.message];
+    return [`${sidecar}: not valid JSON`];
+  }
+  const problems: string[] = [];
+  // Compared as JSON text: both come from one object when kquant writes them (JSON.stringify of a
+  // document nested deeper than the stack is a RangeError, reported as a difference).
+  const text = (v: unknown): string | null => {
+    try {
+      return JSON.stringify(v) ?? null;
+    } catch {
+      return null;
+    }
+  };
+  const { tensors: sideTensors, ...sideRest } = side;
+  const { tensors: embedded, ...rest } = manifest;
+  if (text(sideRest) === null || text(sideRest) !== text(rest)) problems.push(`${sidecar}: the manifest's header (options, versions, source) differs from the one in __metadata__`);
+  for (const [name, rec] of Object.entries(sideTensors)) {
+    if (!Object.prototype.hasOwnProperty.call(embedded, name)) problems.push(`${sidecar}: tensor "${name}" is in the manifest beside the output but in no file's __metadata__ (a shard dropped from the index?)`);
+    else if (text(rec) === null || text(rec) !== text(embedded[name])) problems.push(`${sidecar}: the record of tensor "${name}" differs from the one in __metadata__`);
+  }
+  for (const name of Object.keys(embedded)) {
+    if (!Object.prototype.hasOwnProperty.call(sideTensors, name)) problems.push(`${sidecar}: tensor "${name}" is in __metadata__ but not in the manifest beside the output`);
+  }
+  return problems;
+}
+
 export async function runVerify(path: string, opts: VerifyOptions = {}, onTensor?: (v: TensorVerdict) => void): Promise<VerifyReport> {
   const thresholds: Thresholds = {
     ...(opts.minSqnr !== undefined ? { minSqnr: opts.minSqnr } : {}),
@@ -123,6 +167,7 @@ export async function runVerify(path: string, opts: VerifyOptions = {}, onTensor
     for (const t of reader.tensors) {
       if (!claimed.has(t.name)) fileProblems.push(`tensor "${t.name}" is stored but the manifest does not know it`);
     }
+    for (const p of await sidecarProblems(path, manifest)) fileProblems.push(p);
     if (original && patterns.length === 0) {
       for (const t of original.tensors) {
         if (!(t.name in manifest.tensors)) fileProblems.push(`${opts.against}: tensor "${t.name}" is in the original but not in the quantized file`);
