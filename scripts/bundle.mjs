@@ -177,10 +177,18 @@ export async function bundleCli(outfile, { standalone = false } = {}) {
 /** The modules the shell and the pipeline bundle share as files of their own (paths under src/). */
 const SHARED_MODULES = ["errors.ts", "formats/live-files.ts", "pipeline/progress.ts"];
 
+/** Modules in both bundles whose top-level state a second copy only recomputes, and why. */
+const PER_BUNDLE_COPY_IS_HARMLESS = {
+  "src/quant/float8.ts": "decoding tables built on first use",
+  "src/quant/convert.ts": "a float16 lookup table built on first use",
+  "src/quant/wasm/kernels.ts": "the kernels' instance, made on first use (useSimd is for tests and benchmarks)",
+  "src/modes/registry.ts": "a fixed table of the mode descriptors",
+};
+
 /**
  * Fails the build when a module inside both bundles keeps state at its top level (a `let`, or a
- * `new Map` / `new Set`) and is not one of SHARED_MODULES: each bundle would have its own copy.
- * A line marked `cache:` (a memo a second copy only recomputes) is allowed.
+ * `new Map` / `new Set`) and is neither one of SHARED_MODULES nor in PER_BUNDLE_COPY_IS_HARMLESS:
+ * each bundle would have its own copy.
  */
 function checkNoStateTwice(shellMeta, pipelineMeta) {
   const inShell = new Set(Object.keys(shellMeta.inputs).filter((k) => k.startsWith("src/")));
@@ -188,7 +196,7 @@ function checkNoStateTwice(shellMeta, pipelineMeta) {
   const stateful = twice.filter((k) =>
     readFileSync(join(ROOT, k), "utf8")
       .split("\n")
-      .some((line) => /^(let |const \w+ = new (Map|Set|WeakMap)\b)/.test(line) && !line.includes("cache:")),
+      .some((line) => /^(let |const \w+ = new (Map|Set|WeakMap)\b)/.test(line)) && !(k in PER_BUNDLE_COPY_IS_HARMLESS),
   );
   if (stateful.length > 0) throw new Error(`modules with state in both the shell and the pipeline bundle (add them to SHARED_MODULES): ${stateful.join(", ")}`);
 }

@@ -93,7 +93,7 @@ function decodeBits(code: number, kind: Float8Kind, cast: Float8Cast): number {
   return (sign | new Uint32Array(f.buffer)[0]) >>> 0;
 }
 
-const decodeLuts = new Map<string, Uint32Array>(); // cache: a copy per bundle only recomputes
+const decodeLuts = new Map<string, Uint32Array>();
 
 /** float32 bit patterns of all 256 codes, as `cast` decodes them. */
 export function float8DecodeTable(kind: Float8Kind, cast: Float8Cast = "ml_dtypes"): Uint32Array {
