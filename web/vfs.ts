@@ -296,6 +296,12 @@ export async function unlink(path: string): Promise<void> {
   rmSync(path);
 }
 
+/** A second name for a file, refused (EEXIST) when `to` exists: how atomic.ts claims a new output. */
+export async function link(from: string, to: string): Promise<void> {
+  if (nodes.has(key(to))) throw fsError("EEXIST", "link", to);
+  await copyFile(from, to);
+}
+
 export async function copyFile(from: string, to: string): Promise<void> {
   const node = get(from, "copyfile");
   if (node.kind === "dir") throw fsError("EISDIR", "copyfile", from);
@@ -325,5 +331,5 @@ export function existsSync(path: string): boolean {
 
 export type { FileHandle };
 export const constants = { F_OK: 0, R_OK: 4, W_OK: 2, X_OK: 1 };
-export const promises = { open, stat, lstat, access, readFile, readdir, mkdir, rename, rm, unlink, copyFile, cp, statfs };
+export const promises = { open, stat, lstat, access, readFile, readdir, mkdir, rename, rm, unlink, link, copyFile, cp, statfs };
 export default { ...promises, rmSync, rmdirSync, existsSync, constants, promises };

@@ -115,7 +115,8 @@ export function errnoOf(err: unknown): string | undefined {
 export async function openRegular(path: string): Promise<FileHandle> {
   let fh: FileHandle;
   try {
-    fh = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
+    // (The page's file system, web/vfs.ts, has no FIFOs and no O_ flags: a plain read open there.)
+    fh = await open(path, typeof constants.O_NONBLOCK === "number" ? constants.O_RDONLY | constants.O_NONBLOCK : "r");
   } catch (err) {
     throw asUserError(err, path);
   }
@@ -136,9 +137,7 @@ export async function readRegularFile(path: string, maxBytes = 1 << 30): Promise
   try {
     const { size } = await fh.stat();
     if (size > maxBytes) throw new KquantError({ file: path, what: `is ${size} bytes, more than the ${maxBytes} kquant reads of such a file` });
-    return await fh.readFile().catch((err: unknown) => {
-      throw asUserError(err, path);
-    });
+    return Buffer.from(await readFully(fh, new Uint8Array(size), 0, path, "the file"));
   } finally {
     await fh.close().catch(() => undefined);
   }

@@ -111,7 +111,8 @@ async function sidecarProblems(path: string, manifest: Manifest): Promise<string
     if (side === null || typeof side !== "object" || side.tensors === null || typeof side.tensors !== "object") return [`${sidecar}: not a kquant manifest`];
   } catch (err) {
     if (err instanceof KquantError) return [err.message];
-    return [`${sidecar}: not valid JSON`];
+    if (err instanceof SyntaxError) return [`${sidecar}: not valid JSON`];
+    throw err;
   }
   const problems: string[] = [];
   // Compared as JSON text: both come from one object when kquant writes them (JSON.stringify of a
