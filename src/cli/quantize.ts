@@ -1,6 +1,6 @@
 /** `kquant quantize`: parse the flags into rules, run the pipeline, present the report. */
 import { Command, InvalidArgumentError, Option } from "commander";
-import { printable, printableLines } from "../errors.js";
+import { KquantError, printable, printableLines } from "../errors.js";
 import { basename } from "node:path";
 import { jobRulesOf, type JobRules, type ModeOptions } from "../plan/quantize-flags.js";
 import type { QuantizeReport } from "../pipeline/quantize/run-quantize.js";

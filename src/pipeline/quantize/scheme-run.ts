@@ -20,7 +20,7 @@ import type { StDType, TensorInfo, TensorReader } from "../../formats/types.js";
 import { llmcQuantizationConfig } from "../../layouts/llmc-config.js";
 import { llmcConfigText, llmcIndexText, llmcShardSources, saveFileOrder } from "../../layouts/llmc-folder.js";
 import { schemeNamed, type SchemeDescriptor } from "../../modes/llmc-schemes.js";
-import { globToRegExp } from "../../plan/glob.js";
+import { compileGlob } from "../../plan/glob.js";
 import { llmcActions, llmcIgnoreMatcher, splitTensorName, type LlmcAction } from "../../plan/llmc-targets.js";
 import { bf16BitsToF32, f16BitsToF32 } from "../../quant/convert.js";
 import type { LlmcDType } from "../../quant/llmc/arith.js";
@@ -92,7 +92,7 @@ function shapeRefusal(s: SchemeDescriptor, info: TensorInfo): string | null {
 /** The ignore list with `exclude`'s weights' modules added (exact names, in tensor order). */
 function ignoreOf(job: SchemeJob, names: readonly string[]): string[] {
   const ignore = [...(job.ignore ?? [])];
-  const globs = (job.exclude ?? []).map(globToRegExp);
+  const globs = (job.exclude ?? []).map(compileGlob);
   const ignored = llmcIgnoreMatcher(ignore);
   for (const n of names) {
     const { module, param } = splitTensorName(n);
