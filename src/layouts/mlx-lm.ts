@@ -1,0 +1,94 @@
+/**
+ * `--mlx MODE`: the folder `mlx_lm.convert -q --q-mode MODE` (mlx_lm 0.32.2, mlx 0.32.4) writes,
+ * byte for byte (docs/mlx-reference.md "What mlx_lm.convert does around the quantizer"). This module
+ * holds mlx_lm's decisions; the arithmetic is src/quant/mlx's and the run pipeline/quantize/mlx-run.ts's.
+ *
+ * For a weight `X.weight` [rows, cols] it quantizes (groups of g along cols):
+ *   X.weight  U32 [rows, cols·bits/32]
+ *   X.scales  the dtype [rows, cols/g] (affine), U8 E8M0 (mxfp4, mxfp8) or U8 E4M3 (nvfp4)
+ *   X.biases  the dtype [rows, cols/g]   (affine only)
+ * Everything else floating is cast to the dtype; config.json gets `quantization` =
+ * `quantization_config` = {group_size, bits, mode}.
+ */
+import { KquantError } from "../errors.js";
+import type { StDType } from "../formats/types.js";
+import { mlxAffineRefusal } from "../quant/mlx/affine.js";
+import type { MlxFloat } from "../quant/mlx/floats.js";
+import { MLX_FP_MODES, mlxFpRefusal, type MlxFpMode } from "../quant/mlx/fp.js";
+
+/** The modes `--mlx` takes (mlx_lm's --q-mode). */
+export type MlxLmMode = "affine" | MlxFpMode;
+export const MLX_LM_MODES: readonly MlxLmMode[] = ["affine", "mxfp4", "mxfp8", "nvfp4"];
+/** The dtypes `--dtype` takes (mlx_lm's --dtype). */
+export const MLX_LM_DTYPES: readonly MlxFloat[] = ["float32", "float16", "bfloat16"];
+
+/** A conversion's parameters: config.json's `quantization`. */
+export interface MlxLmParams {
+  group_size: number;
+  bits: number;
+  mode: MlxLmMode;
+}
+
+/** mlx_lm's defaults where --q-bits / --q-group-size are absent: affine 64/4, mxfp4 32/4, mxfp8 32/8, nvfp4 16/4. */
+export function mlxLmDefaults(mode: MlxLmMode): { group_size: number; bits: number } {
+  if (mode === "affine") return { group_size: 64, bits: 4 };
+  const d = MLX_FP_MODES[mode];
+  return { group_size: d.groupSize, bits: d.bits };
+}
+
+/** The parameters of `--mlx MODE [--bits N] [--block-size N]`; a width or group MLX refuses is MLX's rule in one line. */
+export function mlxLmParams(mode: string, bits?: number, groupSize?: number): MlxLmParams {
+  if (!(MLX_LM_MODES as readonly string[]).includes(mode)) {
+    throw new KquantError({ file: `--mlx ${mode}`, what: "unknown MLX mode", hint: `choose ${MLX_LM_MODES.join(", ")}` });
+  }
+  const m = mode as MlxLmMode;
+  const d = mlxLmDefaults(m);
+  const p = { group_size: groupSize ?? d.group_size, bits: bits ?? d.bits, mode: m };
+  const refusal = m === "affine" ? mlxAffineRefusal(p.bits, p.group_size) : mlxFpRefusal(m, p.bits, p.group_size);
+  if (refusal !== null) throw new KquantError({ file: `--mlx ${mode}`, what: refusal });
+  return p;
+}
+
+const DTYPE_NAMES: Readonly<Record<string, MlxFloat>> = { float32: "float32", float16: "float16", bfloat16: "bfloat16" };
+/** The safetensors dtype of each MLX float. */
+export const ST_OF_MLX: Readonly<Record<MlxFloat, StDType>> = { float32: "F32", float16: "F16", bfloat16: "BF16" };
+/** The MLX float of a safetensors float dtype, null for any other. */
+export function mlxFloatOf(dtype: StDType): MlxFloat | null {
+  return dtype === "F32" ? "float32" : dtype === "F16" ? "float16" : dtype === "BF16" ? "bfloat16" : null;
+}
+
+/**
+ * The dtype every floating tensor is cast to: `--dtype`, else config.json's `torch_dtype`, else
+ * `text_config.dtype` (a top-level `dtype` is not read, as in mlx_lm 0.32.2); null keeps each
+ * tensor's own. A config dtype MLX does not take is refused naming the key.
+ */
+export function mlxLmDtype(config: Readonly<Record<string, unknown>>, flag?: string): MlxFloat | null {
+  if (flag !== undefined) {
+    const d = DTYPE_NAMES[flag];
+    if (d === undefined) throw new KquantError({ file: `--dtype ${flag}`, what: "not a dtype mlx_lm converts to", hint: `choose ${MLX_LM_DTYPES.join(", ")}` });
+    return d;
+  }
+  const text = config.text_config as Record<string, unknown> | undefined;
+  const [key, value] = config.torch_dtype !== undefined ? ["torch_dtype", config.torch_dtype] : ["text_config.dtype", text?.dtype];
+  if (value === undefined || value === null) return null;
+  const d = typeof value === "string" ? DTYPE_NAMES[value] : undefined;
+  if (d === undefined) throw new KquantError({ file: "config.json", what: `${key} ${JSON.stringify(value)} is not a dtype mlx_lm converts to (${MLX_LM_DTYPES.join(", ")}); give --dtype` });
+  return d;
+}
+
+/**
+ * What mlx_lm does with a source tensor: "drop" (Llama's sanitize: `rotary_emb.inv_freq`, and
+ * `lm_head.weight` when the embeddings are tied), "quantize" (a 2-D `X.weight`, mlx_lm's Linear and
+ * Embedding weights, whose last dimension the group size divides) or "keep" (cast if floating).
+ */
+export function mlxLmAction(name: string, shape: readonly number[], groupSize: number, config: Readonly<Record<string, unknown>>): "drop" | "quantize" | "keep" {
+  if (name.endsWith("rotary_emb.inv_freq")) return "drop";
+  if (name === "lm_head.weight" && config.tie_word_embeddings === true) return "drop";
+  return name.endsWith(".weight") && shape.length === 2 && shape[1]! % groupSize === 0 ? "quantize" : "keep";
+}
+
+/** config.json as mlx_lm writes the quantization into it. */
+export function mlxLmConfig(config: Readonly<Record<string, unknown>>, params: MlxLmParams): Record<string, unknown> {
+  const quantization = { group_size: params.group_size, bits: params.bits, mode: params.mode };
+  return { ...config, quantization, quantization_config: { ...quantization } };
+}
