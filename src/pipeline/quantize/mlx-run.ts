@@ -141,7 +141,7 @@ export async function runMlxQuantize(job: MlxJob): Promise<MlxReport> {
         throw err;
       }
       await writeConfig(staging, mlxLmConfig(folder.config, params), { fsync: !!job.fsync });
-      await copyEntries(folder.dir, staging, folder.others.filter((n) => !/^model.*\.safetensors$/.test(n)));
+      await copyEntries(folder.dir, staging, folder.others.filter((n) => n !== "model.safetensors"));
     });
     return report;
   } finally {

@@ -1,0 +1,130 @@
+/**
+ * `kquant quantize MODEL_DIR --mlx MODE` (from source, in-process) on a small generated folder:
+ * every tensor it writes is what MLX's kernels (src/quant/mlx, pinned to the real MLX by the golden
+ * vectors) make from the source cast to the run's dtype, or that cast; which tensors are quantized
+ * follows mlx_lm (2-D X.weight whose last dimension the group divides); config.json carries
+ * mlx_lm's `quantization`; refusals are one line, exit 2, nothing written. The real mlx_lm.convert
+ * comparison is test/slow/mlx-convert.slow.test.ts.
+ */
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { openTensors } from "../../../src/formats/open.js";
+import { mlxAffineQuantize } from "../../../src/quant/mlx/affine.js";
+import { storeAs, type MlxFloat } from "../../../src/quant/mlx/floats.js";
+import { mlxFpQuantize, type MlxFpMode } from "../../../src/quant/mlx/fp.js";
+import { runCli, tempDir } from "../../support/cli.js";
+import { fileHash } from "../../support/files.js";
+import { CONFIG, modelTensors, writeModelFolder } from "../../layouts/model-folder.js";
+
+let dir: string;
+let cleanup: () => void;
+beforeEach(() => ({ dir, cleanup } = tempDir()));
+afterEach(() => cleanup());
+
+/** dir/model: the generated folder (layouts/model-folder.ts), in one file or two shards. */
+async function sourceFolder(sharded = false): Promise<string> {
+  mkdirSync(join(dir, "model"));
+  return writeModelFolder(join(dir, "model"), sharded);
+}
+
+const ST: Record<MlxFloat, string> = { float32: "F32", float16: "F16", bfloat16: "BF16" };
+const buf = (a: ArrayBufferView) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
+
+async function expectKernels(out: string, mode: "affine" | MlxFpMode, bits: number, group: number, dtype: MlxFloat, dropped: string[] = []): Promise<void> {
+  const r = await openTensors(out);
+  try {
+    const names = new Set<string>();
+    for (const t of modelTensors()) {
+      if (dropped.includes(t.name)) continue;
+      const x = storeAs(t.data as Float32Array, dtype);
+      const read = async (n: string) => buf(await r.read(n));
+      const info = (n: string) => r.tensors.find((i) => i.name === n);
+      if (!(t.shape.length === 2 && t.shape[1]! % group === 0)) {
+        names.add(t.name);
+        expect(info(t.name)?.dtype, t.name).toBe(ST[dtype]);
+        expect((await read(t.name)).equals(buf(x)), t.name).toBe(true);
+        continue;
+      }
+      const base = t.name.replace(/\.weight$/, "");
+      const w = { dtype, shape: t.shape, data: x };
+      const q = mode === "affine" ? mlxAffineQuantize(w, bits, group) : mlxFpQuantize(w, mode);
+      expect(info(`${base}.weight`)?.dtype).toBe("U32");
+      expect((await read(`${base}.weight`)).equals(buf(q.wq)), `${t.name} codes`).toBe(true);
+      if ("biases" in q) {
+        expect(info(`${base}.scales`)?.dtype).toBe(ST[dtype]);
+        expect((await read(`${base}.scales`)).equals(buf(q.scales.data)), `${t.name} scales`).toBe(true);
+        expect((await read(`${base}.biases`)).equals(buf(q.biases.data)), `${t.name} biases`).toBe(true);
+        names.add(`${base}.biases`);
+      } else {
+        expect(info(`${base}.scales`)?.dtype).toBe("U8");
+        expect((await read(`${base}.scales`)).equals(buf(q.scales)), `${t.name} scales`).toBe(true);
+      }
+      names.add(`${base}.weight`).add(`${base}.scales`);
+    }
+    expect(r.tensors.map((t) => t.name).sort()).toEqual([...names].sort());
+  } finally {
+    await r.close();
+  }
+  const config = JSON.parse(readFileSync(join(out, "config.json"), "utf8")) as Record<string, unknown>;
+  expect(config.quantization).toEqual({ group_size: group, bits, mode });
+  expect(config.quantization_config).toEqual({ group_size: group, bits, mode });
+  expect(config.model_type).toBe(CONFIG.model_type);
+}
+
+describe("kquant quantize MODEL_DIR --mlx MODE", () => {
+  it("writes MLX's kernels' bytes in each mode, with mlx_lm's defaults and --dtype, and leaves the input alone", async () => {
+    const src = await sourceFolder();
+    const before = fileHash(join(src, "model.safetensors"));
+    const runs: ["affine" | MlxFpMode, string[], number, number, MlxFloat][] = [
+      ["affine", [], 4, 64, "float32"],
+      ["affine", ["--bits", "3", "--block-size", "32", "--dtype", "bfloat16"], 3, 32, "bfloat16"],
+      ["affine", ["--bits", "8", "--block-size", "128", "--dtype", "float16"], 8, 128, "float16"],
+      ["mxfp4", ["--dtype", "bfloat16"], 4, 32, "bfloat16"],
+      ["mxfp8", [], 8, 32, "float32"],
+      ["nvfp4", ["--dtype", "float16"], 4, 16, "float16"],
+    ];
+    for (const [mode, flags, bits, group, dtype] of runs) {
+      const out = join(dir, `out-${mode}-${bits}-${group}`);
+      const res = await runCli("quantize", src, "--mlx", mode, ...flags, "-o", out);
+      expect(res.stderr).toBe("");
+      expect(res.code).toBe(0);
+      expect(res.stdout).toContain(`MLX ${mode}, ${bits} bits, groups of ${group}`);
+      await expectKernels(out, mode, bits, group, dtype);
+      // The folder's other files come along, byte for byte; only the weights and config are new.
+      expect(readdirSync(out).sort()).toEqual(["README.md", "config.json", "model.safetensors", "tokenizer.json"]);
+      expect(readFileSync(join(out, "tokenizer.json"), "utf8")).toBe(readFileSync(join(src, "tokenizer.json"), "utf8"));
+    }
+    expect(fileHash(join(src, "model.safetensors"))).toBe(before);
+  });
+
+  it("reads a sharded folder, the dtype from torch_dtype, and drops a tied lm_head as mlx_lm's Llama does", async () => {
+    const src = await sourceFolder(true);
+    writeFileSync(join(src, "config.json"), JSON.stringify({ ...CONFIG, torch_dtype: "bfloat16", tie_word_embeddings: true }));
+    const out = join(dir, "out");
+    const res = await runCli("quantize", src, "--mlx", "affine", "--block-size", "32", "-o", out, "--quiet");
+    expect(res.stderr).toBe("");
+    expect(res.code).toBe(0);
+    await expectKernels(out, "affine", 4, 32, "bfloat16", ["lm_head.weight"]);
+  });
+
+  it("refuses a width or group MLX refuses, and options --mlx does not take, in one line, exit 2, writing nothing", async () => {
+    const src = await sourceFolder();
+    const cases: [string[], string][] = [
+      [["--mlx", "affine", "--bits", "7"], "kquant: --mlx affine: MLX's affine bit widths are 1, 2, 3, 4, 5, 6 and 8, not 7\n"],
+      [["--mlx", "affine", "--block-size", "16"], "kquant: --mlx affine: MLX's affine group sizes are 32, 64 and 128, not 16\n"],
+      [["--mlx", "mxfp4", "--block-size", "64"], "kquant: --mlx mxfp4: MLX's mxfp4 takes group size 32 only, not 64\n"],
+      [["--mlx", "nvfp4", "--bits", "8"], "kquant: --mlx nvfp4: MLX's nvfp4 takes 4 bits only, not 8\n"],
+      [["--mlx", "affine", "--int8"], "kquant: --mlx affine: does not take --int8 (mlx_lm.convert's options are --bits, --block-size and --dtype)\n"],
+      [["--int8", "--bits", "4"], "kquant: --bits without --mlx (they set mlx_lm.convert's --q-bits and --dtype for --mlx MODE)\n"],
+    ];
+    for (const [flags, line] of cases) {
+      const out = join(dir, "out");
+      const res = await runCli("quantize", src, ...flags, "-o", out);
+      expect(res.code, flags.join(" ")).toBe(2);
+      expect(res.stderr, flags.join(" ")).toBe(line);
+      expect(existsSync(out)).toBe(false);
+      expect(readdirSync(dir)).toEqual(["model"]);
+    }
+  });
+});
