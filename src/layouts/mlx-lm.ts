@@ -92,3 +92,16 @@ export function mlxLmConfig(config: Readonly<Record<string, unknown>>, params: M
   const quantization = { group_size: params.group_size, bits: params.bits, mode: params.mode };
   return { ...config, quantization, quantization_config: { ...quantization } };
 }
+
+/**
+ * An MLX folder's quantization from its config.json (`quantization`, as mlx_lm writes it), or null
+ * when it has none. Per-module entries (mlx_lm's mixed quantization) are refused in one line.
+ */
+export function mlxLmParamsOf(config: Readonly<Record<string, unknown>>, file = "config.json"): MlxLmParams | null {
+  const q = config.quantization as Record<string, unknown> | undefined;
+  if (q === undefined || q === null || typeof q !== "object") return null;
+  const { group_size, bits, mode = "affine", ...rest } = q;
+  if (Object.keys(rest).length > 0) throw new KquantError({ file, what: `quantization has per-module entries (${Object.keys(rest)[0]}, …); kquant reads one group size and width per folder` });
+  if (typeof mode !== "string" || typeof bits !== "number" || typeof group_size !== "number") throw new KquantError({ file, what: `quantization ${JSON.stringify(q)} is not {group_size, bits, mode}` });
+  return mlxLmParams(mode, bits, group_size);
+}

@@ -10,9 +10,9 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { openTensors } from "../../../src/formats/open.js";
-import { mlxAffineQuantize } from "../../../src/quant/mlx/affine.js";
-import { storeAs, type MlxFloat } from "../../../src/quant/mlx/floats.js";
-import { mlxFpQuantize, type MlxFpMode } from "../../../src/quant/mlx/fp.js";
+import { mlxAffineDequantize, mlxAffineQuantize } from "../../../src/quant/mlx/affine.js";
+import { storeAs, valuesOf, type MlxFloat } from "../../../src/quant/mlx/floats.js";
+import { mlxFpDequantize, mlxFpQuantize, type MlxFpMode } from "../../../src/quant/mlx/fp.js";
 import { runCli, tempDir } from "../../support/cli.js";
 import { fileHash } from "../../support/files.js";
 import { CONFIG, modelTensors, writeModelFolder } from "../../layouts/model-folder.js";
@@ -125,6 +125,47 @@ describe("kquant quantize MODEL_DIR --mlx MODE", () => {
       expect(res.stderr, flags.join(" ")).toBe(line);
       expect(existsSync(out)).toBe(false);
       expect(readdirSync(dir)).toEqual(["model"]);
+    }
+  });
+
+  it("reads back through kquant dequantize as mx.dequantize computes it, biases and scales consumed", async () => {
+    const src = await sourceFolder();
+    for (const [mode, flags] of [["affine", ["--bits", "5", "--block-size", "32", "--dtype", "bfloat16"]], ["mxfp8", []], ["nvfp4", ["--dtype", "float16"]]] as const) {
+      const out = join(dir, `out-${mode}`);
+      expect((await runCli("quantize", src, "--mlx", mode, ...flags, "-o", out, "--quiet")).code).toBe(0);
+      const back = join(dir, `back-${mode}.safetensors`);
+      const res = await runCli("dequantize", out, "-o", back, "--dtype", "f32");
+      expect(res.stderr).toBe("");
+      expect(res.code).toBe(0);
+      const [q, d] = [await openTensors(out), await openTensors(back)];
+      try {
+        expect(d.tensors.map((t) => t.name).sort()).toEqual(q.tensors.filter((t) => !/\.(scales|biases)$/.test(t.name)).map((t) => t.name).sort());
+        for (const t of d.tensors) {
+          const info = q.tensors.find((x) => x.name === t.name)!;
+          const got = buf(await d.read(t.name));
+          if (info.dtype !== "U32") {
+            expect(got.equals(buf(await q.read(t.name))), t.name).toBe(true);
+            continue;
+          }
+          const base = t.name.replace(/\.weight$/, "");
+          const wq = new Uint32Array((await q.read(t.name)).slice().buffer);
+          const scales = (await q.read(`${base}.scales`)).slice();
+          let want: Float32Array;
+          if (mode === "affine") {
+            const of = async (n: string) => ({ dtype: "bfloat16" as const, shape: [], data: new Uint16Array((await q.read(n)).slice().buffer) });
+            const v = mlxAffineDequantize(wq, info.shape, await of(`${base}.scales`), await of(`${base}.biases`), 5, 32);
+            want = valuesOf(v.data, "bfloat16");
+          } else {
+            want = mlxFpDequantize(wq, info.shape, scales, mode, "float32").data as Float32Array;
+          }
+          expect(t.dtype).toBe("F32");
+          expect(t.shape).toEqual(modelTensors().find((m) => m.name === t.name)!.shape);
+          expect(got.equals(buf(want)), t.name).toBe(true);
+        }
+      } finally {
+        await q.close();
+        await d.close();
+      }
     }
   });
 });
