@@ -122,6 +122,24 @@ def conversions():
     ]
 
 
+def write_dequantized(folder, mode, path):
+    """mx.dequantize of every quantized weight of `folder`: affine in its scales' dtype, the fp modes in float32."""
+    import mlx.core as mx
+
+    with open(os.path.join(folder, "config.json")) as f:
+        q = json.load(f)["quantization"]
+    weights = mx.load(os.path.join(folder, "model.safetensors"))
+    out = {}
+    for name in weights:
+        if not name.endswith(".scales"):
+            continue
+        base = name[: -len(".scales")]
+        w, scales, biases = weights[base + ".weight"], weights[name], weights.get(base + ".biases")
+        extra = {} if mode == "affine" else {"dtype": mx.float32}
+        out[base + ".weight"] = mx.dequantize(w, scales, biases, group_size=q["group_size"], bits=q["bits"], mode=mode, **extra)
+    mx.save_safetensors(path, out)
+
+
 def main(work):
     from mlx_lm import convert
 
@@ -135,7 +153,9 @@ def main(work):
         folder = os.path.join(work, name)
         with contextlib.redirect_stdout(io.StringIO()):
             convert(source, folder, quantize=True, q_group_size=group, q_bits=bits, q_mode=mode, dtype=dtype)
-        cases.append({"source": source, "folder": folder, "mode": mode, "bits": bits, "group_size": group, "q_dtype": dtype, "dtype": dtype or own[src]})
+        dequantized = os.path.join(work, f"dequantized-{name}.safetensors")
+        write_dequantized(folder, mode, dequantized)
+        cases.append({"source": source, "folder": folder, "dequantized": dequantized, "mode": mode, "bits": bits, "group_size": group, "q_dtype": dtype, "dtype": dtype or own[src]})
     with open(os.path.join(work, "cases.json"), "w") as f:
         json.dump({"cases": cases}, f, indent=1)
 

@@ -9,7 +9,8 @@
  *
  * Then the built CLI (`npm run build`, node bin/kquant.js quantize SRC --mlx MODE …) converts the
  * same source with the same options, and every tensor it writes (name, dtype, shape, bytes) and
- * config.json's `quantization` / `quantization_config` equal mlx_lm.convert's.
+ * config.json's `quantization` / `quantization_config` equal mlx_lm.convert's; and `kquant dequantize`
+ * of each mlx_lm folder equals the real mx.dequantize (convert.py writes it), byte for byte.
  */
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -28,6 +29,8 @@ const root = fileURLToPath(new URL("../../", import.meta.url));
 interface Case {
   source: string;
   folder: string;
+  /** mx.dequantize of each quantized weight (affine: the scales' dtype; fp modes: float32). */
+  dequantized: string;
   mode: "affine" | MlxFpMode;
   bits: number | null;
   group_size: number | null;
@@ -161,6 +164,27 @@ describe("the built CLI's --mlx writes what mlx_lm.convert writes from the same 
       expect(b.quantization, out).toEqual(a.quantization);
       expect(b.quantization_config, out).toEqual(a.quantization_config);
       rmSync(out, { recursive: true });
+    }
+  }, 10 * 60_000);
+
+  it("reads mlx_lm.convert's folders back through kquant dequantize exactly as mx.dequantize does", async () => {
+    const OUT: Record<MlxFloat, string> = { float32: "f32", float16: "f16", bfloat16: "bf16" };
+    for (const c of cases) {
+      const back = join(work, `back-${c.folder.split("/").pop()!}.safetensors`);
+      const dtype = c.mode === "affine" ? c.dtype : "float32";
+      execFileSync(process.execPath, [join(root, "bin/kquant.js"), "dequantize", c.folder, "-o", back, "--dtype", OUT[dtype], "--quiet"], { stdio: ["ignore", "ignore", "inherit"] });
+      const [theirs, ours, folder] = [await tensorsOf(c.dequantized), await tensorsOf(back), await tensorsOf(c.folder)];
+      expect(theirs.size, c.dequantized).toBeGreaterThan(0);
+      for (const [name, t] of theirs) {
+        const o = ours.get(name)!;
+        expect({ dtype: o?.dtype, shape: o?.shape }, `${back}: ${name}`).toEqual({ dtype: t.dtype, shape: t.shape });
+        expect(o.bytes.equals(t.bytes), `${back}: ${name} bytes`).toBe(true);
+      }
+      // What stays float is copied; scales and biases are consumed.
+      const kept = [...folder.keys()].filter((n) => !theirs.has(n) && !/\.(scales|biases)$/.test(n));
+      expect([...ours.keys()].sort(), back).toEqual([...theirs.keys(), ...kept].sort());
+      for (const n of kept) expect(ours.get(n)!.bytes.equals(folder.get(n)!.bytes), `${back}: ${n}`).toBe(true);
+      rmSync(back);
     }
   }, 10 * 60_000);
 });

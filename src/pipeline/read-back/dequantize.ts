@@ -207,7 +207,7 @@ async function dequantizeToFile(job: DequantizeJob, output: string, sourceDtypes
     const manifest = await readManifest(reader);
     if (manifest === null) {
       // An MLX folder (mlx_lm.convert's, or kquant quantize --mlx's) reads back through its config.json.
-      const { mlxFolderParams, runMlxDequantize } = await import("./mlx-dequantize.js");
+      const { mlxFolderParams, runMlxDequantize } = await import("./mlx-folder.js");
       const params = await mlxFolderParams(job.input);
       if (params !== null) return await runMlxDequantize(job, reader, params, toNpz);
       throw new KquantError({ file: job.input, what: "no kquant manifest in __metadata__ and no MLX quantization in config.json; not a kquant output" });

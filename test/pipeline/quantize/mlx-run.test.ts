@@ -168,4 +168,27 @@ describe("kquant quantize MODEL_DIR --mlx MODE", () => {
       }
     }
   });
+
+  it("is summarised by kquant inspect: mode, group, width, bits per weight (codes plus scales and biases)", async () => {
+    const src = await sourceFolder();
+    // affine 3 bits + a bfloat16 scale and bias per 32 weights: 3 + 32/32 = 4; nvfp4: 4 + 8/16 = 4.5; mxfp8: 8 + 8/32.
+    for (const [mode, flags, bpw] of [["affine", ["--bits", "3", "--block-size", "32", "--dtype", "bfloat16"], 4], ["nvfp4", [], 4.5], ["mxfp8", [], 8.25]] as const) {
+      const out = join(dir, `out-${mode}`);
+      expect((await runCli("quantize", src, "--mlx", mode, ...flags, "-o", out, "--quiet")).code).toBe(0);
+      const res = await runCli("inspect", out, "--json");
+      expect(res.code).toBe(0);
+      const report = JSON.parse(res.stdout) as { mlx: { quantization: unknown; bits_per_weight: number; tensors: { name: string; shape: number[] }[] }; tensors: { name: string; parameters: number }[] };
+      const group = mode === "affine" ? 32 : mode === "nvfp4" ? 16 : 32;
+      expect(report.mlx.quantization).toEqual({ group_size: group, bits: mode === "mxfp8" ? 8 : flags.length ? 3 : 4, mode });
+      expect(report.mlx.bits_per_weight).toBe(bpw);
+      const quantized = modelTensors().filter((t) => t.shape.length === 2 && t.shape[1]! % group === 0);
+      expect(report.mlx.tensors.map((t) => [t.name, t.shape])).toEqual(quantized.map((t) => [t.name, t.shape]));
+      // Parameters count the float weights, not the packed words; scales hold none.
+      const params = report.tensors.reduce((n, t) => n + t.parameters, 0);
+      expect(params).toBe(modelTensors().reduce((n, t) => n + t.data.length, 0));
+      const text = await runCli("inspect", out);
+      expect(text.stdout).toContain(`MLX ${mode} folder: `);
+      expect(text.stdout).toContain(`${bpw.toFixed(2)} bits/weight`);
+    }
+  });
 });

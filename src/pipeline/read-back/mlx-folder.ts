@@ -1,5 +1,6 @@
 /**
- * `kquant dequantize` of an MLX folder (config.json `quantization`, as mlx_lm.convert and
+ * Reading an MLX folder back; `kquant inspect` summarises it (mode, group, bits, bits per weight)
+ * and `kquant dequantize` of it (config.json `quantization`, as mlx_lm.convert and
  * `kquant quantize --mlx` write it; no kquant manifest): every `X.weight` U32 with an `X.scales`
  * beside it back to floats exactly as mx.dequantize computes them (src/quant/mlx): affine in the
  * scales' dtype (then widened or rounded to the output dtype), mxfp4 / mxfp8 / nvfp4 in the output
@@ -38,8 +39,44 @@ const floats = (b: Uint8Array, dtype: MlxFloat): Float32Array | Uint16Array => {
 };
 const view = (a: ArrayBufferView): Uint8Array => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 
+/** A folder's quantized weights: each `X.weight` U32 with an `X.scales` beside it, and its companions' names. */
+function quantizedWeights(reader: TensorReader): { weight: TensorInfo; scales: TensorInfo; biases?: TensorInfo }[] {
+  const byName = new Map(reader.tensors.map((t) => [t.name, t]));
+  return reader.tensors.flatMap((weight) => {
+    const base = weight.name.slice(0, -".weight".length);
+    const scales = byName.get(`${base}.scales`);
+    if (!weight.name.endsWith(".weight") || weight.dtype !== "U32" || scales === undefined) return [];
+    const biases = byName.get(`${base}.biases`);
+    return [{ weight, scales, ...(biases ? { biases } : {}) }];
+  });
+}
+
+/** What `kquant inspect` says of an MLX folder's quantization. */
+export interface MlxSummary {
+  quantization: MlxLmParams;
+  /** Each quantized weight: its float shape, what it stores (codes, scales, biases) and the stored bits per weight. */
+  tensors: { name: string; shape: number[]; stored_bytes: number; bits_per_weight: number }[];
+  /** Over the quantized weights. */
+  bits_per_weight: number;
+}
+
+/** The MLX summary of `path`'s folder, or null when it is no MLX folder. */
+export async function mlxSummary(path: string, reader: TensorReader): Promise<MlxSummary | null> {
+  const params = await mlxFolderParams(path);
+  if (params === null) return null;
+  const tensors = quantizedWeights(reader).map(({ weight, scales, biases }) => {
+    const shape = [...weight.shape.slice(0, -1), (weight.shape[weight.shape.length - 1]! * 32) / params.bits];
+    const stored = weight.byteLength + scales.byteLength + (biases?.byteLength ?? 0);
+    return { name: weight.name, shape, stored_bytes: stored, bits_per_weight: (stored * 8) / shape.reduce((a, b) => a * b, 1) };
+  });
+  const weightCount = tensors.reduce((n, t) => n + t.shape.reduce((a, b) => a * b, 1), 0);
+  const bytes = tensors.reduce((n, t) => n + t.stored_bytes, 0);
+  return { quantization: params, tensors, bits_per_weight: weightCount > 0 ? (bytes * 8) / weightCount : 0 };
+}
+
 /** One quantized weight's values as `out` (mx.dequantize; see the module comment). */
-async function dequantizeWeight(reader: TensorReader, params: MlxLmParams, w: TensorInfo, scales: TensorInfo, out: MlxFloat): Promise<Uint8Array> {
+async function dequantizeWeight(reader: TensorReader, params: MlxLmParams, q: ReturnType<typeof quantizedWeights>[number], out: MlxFloat): Promise<Uint8Array> {
+  const { weight: w, scales, biases } = q;
   const at = { file: w.file, tensor: w.name };
   const base = w.name.slice(0, -".weight".length);
   const wq = words(await reader.read(w.name));
@@ -47,7 +84,6 @@ async function dequantizeWeight(reader: TensorReader, params: MlxLmParams, w: Te
     if (scales.dtype !== "U8") throw new KquantError({ ...at, what: `${params.mode} scales are U8, "${scales.name}" is ${scales.dtype}` });
     return view(mlxFpDequantize(wq, w.shape, await reader.read(scales.name), params.mode, out).data);
   }
-  const biases = reader.tensors.find((t) => t.name === `${base}.biases`);
   const dtype = mlxFloatOf(scales.dtype);
   if (biases === undefined || dtype === null || biases.dtype !== scales.dtype) {
     throw new KquantError({ ...at, what: `affine needs float "${base}.scales" and "${base}.biases" of one dtype` });
@@ -61,9 +97,9 @@ async function dequantizeWeight(reader: TensorReader, params: MlxLmParams, w: Te
 /** `kquant dequantize` of an MLX folder (see the module comment). */
 export async function runMlxDequantize(job: DequantizeJob, reader: TensorReader, params: MlxLmParams, toNpz: boolean): Promise<DequantizeReport> {
   const out = MLX_OF_OUT[job.dtype];
-  const byName = new Map(reader.tensors.map((t) => [t.name, t]));
-  const quantized = (t: TensorInfo) => t.name.endsWith(".weight") && t.dtype === "U32" && byName.has(`${t.name.slice(0, -".weight".length)}.scales`);
-  const consumed = new Set(reader.tensors.filter(quantized).flatMap((t) => ["scales", "biases"].map((r) => `${t.name.slice(0, -".weight".length)}.${r}`)));
+  const weights = new Map(quantizedWeights(reader).map((q) => [q.weight.name, q]));
+  const quantized = (t: TensorInfo) => weights.has(t.name);
+  const consumed = new Set([...weights.values()].flatMap((q) => [q.scales.name, ...(q.biases ? [q.biases.name] : [])]));
   const patterns = (job.filter ?? []).map(globToRegExp);
   const tensors = reader.tensors.filter((t) => !consumed.has(t.name) && (patterns.length === 0 || matchesAny(t.name, patterns)));
   if (tensors.length === 0) throw new KquantError({ file: job.input, what: `no tensor matches ${(job.filter ?? []).join(", ")}` });
@@ -81,7 +117,7 @@ export async function runMlxDequantize(job: DequantizeJob, reader: TensorReader,
       return reader.read(t.name);
     }
     report.dequantized.push({ name: t.name, mode: `mlx_${params.mode}`, shape: planned[i]!.shape });
-    return dequantizeWeight(reader, params, t, byName.get(`${t.name.slice(0, -".weight".length)}.scales`)!, out);
+    return dequantizeWeight(reader, params, weights.get(t.name)!, out);
   };
   if (toNpz) {
     const members = [];
