@@ -17,8 +17,12 @@ import { globToRegExp, matchesAny } from "../../plan/glob.js";
 import { mlxAffineDequantize } from "../../quant/mlx/affine.js";
 import { storeAs, valuesOf, type MlxFloat } from "../../quant/mlx/floats.js";
 import { mlxFpDequantize } from "../../quant/mlx/fp.js";
+import { errorMetrics } from "../../quant/error-metrics.js";
+import { errorHistogram } from "../../quant/error-histogram.js";
+import { floatValues } from "../float-values.js";
 import { checkOutputs } from "../quantize/outputs.js";
 import type { DequantizeJob, DequantizeReport } from "./dequantize.js";
+import { gateFailures, verifyReport, type TensorVerdict, type Thresholds, type VerifyOptions, type VerifyReport } from "./verify.js";
 
 /** The MLX quantization of the folder `input` is (or whose weights `input` is), or null. */
 export async function mlxFolderParams(input: string): Promise<MlxLmParams | null> {
@@ -142,4 +146,101 @@ export async function runMlxDequantize(job: DequantizeJob, reader: TensorReader,
     throw err;
   }
   return report;
+}
+
+type Quantized = ReturnType<typeof quantizedWeights>[number];
+
+const sameShape = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((d, i) => d === b[i]);
+
+/** What is wrong with a quantized weight's tensors' dtypes and shapes, one line each (none: it can be read). */
+function shapeProblems(q: Quantized, params: MlxLmParams): string[] {
+  const { weight: w, scales, biases } = q;
+  const cols = (w.shape[w.shape.length - 1]! * 32) / params.bits;
+  if (w.shape.length < 2 || !Number.isInteger(cols) || cols % params.group_size !== 0) {
+    return [`weight "${w.name}" U32 [${w.shape}] does not hold whole groups of ${params.group_size} ${params.bits}-bit codes per row`];
+  }
+  const groups = [...w.shape.slice(0, -1), cols / params.group_size];
+  const out: string[] = [];
+  const affine = params.mode === "affine";
+  if (!sameShape(scales.shape, groups) || (affine ? mlxFloatOf(scales.dtype) === null : scales.dtype !== "U8")) {
+    out.push(`scales "${scales.name}" is ${scales.dtype} [${scales.shape}], ${params.mode} needs ${affine ? "a float" : "U8"} [${groups}]`);
+  }
+  if (affine && (biases === undefined || biases.dtype !== scales.dtype || !sameShape(biases.shape, groups))) {
+    out.push(`biases "${w.name.slice(0, -".weight".length)}.biases" must be ${scales.dtype} [${groups}] like the scales${biases ? `, it is ${biases.dtype} [${biases.shape}]` : ", it is missing"}`);
+  }
+  if (!affine && biases !== undefined) out.push(`biases "${biases.name}": ${params.mode} stores none`);
+  return out;
+}
+
+/** What is wrong with a quantized weight's scales, biases and codes (values MLX never writes), one line each. */
+async function contentProblems(reader: TensorReader, q: Quantized, params: MlxLmParams): Promise<string[]> {
+  const out: string[] = [];
+  const count = (what: string, name: string, bad: number, total: number) => {
+    if (bad > 0) out.push(`${what} "${name}": ${bad} of ${total} ${what === "codes" ? "codes are NaN" : "value(s) are " + (what === "biases" ? "not finite" : "not finite and non-zero")}`);
+  };
+  const scales = await reader.read(q.scales.name);
+  if (params.mode === "affine") {
+    const dtype = mlxFloatOf(q.scales.dtype)!;
+    const s = valuesOf(floats(scales, dtype), dtype);
+    count("scales", q.scales.name, s.filter((v) => !Number.isFinite(v) || v === 0).length, s.length);
+    const b = valuesOf(floats(await reader.read(q.biases!.name), dtype), dtype);
+    count("biases", q.biases!.name, b.filter((v) => !Number.isFinite(v)).length, b.length);
+    return out;
+  }
+  // E8M0 (mxfp): 255 is NaN; E4M3 (nvfp4): 0x7f and 0xff are NaN, and abs-max scales are never negative.
+  const badScale = params.mode === "nvfp4" ? (b: number) => (b & 0x7f) === 0x7f || b >= 0x80 : (b: number) => b === 255;
+  count("scales", q.scales.name, scales.filter(badScale).length, scales.length);
+  if (params.mode === "mxfp8") {
+    const codes = await reader.read(q.weight.name);
+    count("codes", q.weight.name, codes.filter((b) => (b & 0x7f) === 0x7f).length, codes.length);
+  }
+  return out;
+}
+
+/**
+ * `kquant verify` of an MLX folder (no manifest, so no hashes): each quantized weight's tensors
+ * have the shapes and dtypes its config's quantization needs and hold values MLX writes; with
+ * `original`, each is dequantized as mx.dequantize does (float32 for the fp modes) and measured
+ * against the original tensor of the same name.
+ */
+export async function verifyMlxFolder(
+  path: string,
+  reader: TensorReader,
+  params: MlxLmParams,
+  opts: VerifyOptions & { thresholds: Thresholds },
+  original: TensorReader | undefined,
+  onTensor?: (v: TensorVerdict) => void,
+): Promise<VerifyReport> {
+  const patterns = (opts.filter ?? []).map(globToRegExp);
+  const selected = (name: string) => patterns.length === 0 || matchesAny(name, patterns);
+  const weights = quantizedWeights(reader);
+  const consumed = new Set(weights.flatMap((q) => [q.scales.name, ...(q.biases ? [q.biases.name] : [])]));
+  const originals = new Map((original?.tensors ?? []).map((t) => [t.name, t]));
+  const verdicts: TensorVerdict[] = [];
+  for (const t of reader.tensors.filter((x) => !consumed.has(x.name) && selected(x.name))) {
+    const q = weights.find((x) => x.weight.name === t.name);
+    const v: TensorVerdict = { name: t.name, mode: q ? `mlx_${params.mode}` : "passthrough", problems: [], gate_failures: [], ok: true };
+    if (q) v.problems.push(...shapeProblems(q, params));
+    if (q && v.problems.length === 0) v.problems.push(...(await contentProblems(reader, q, params)));
+    const shape = q ? [...t.shape.slice(0, -1), (t.shape[t.shape.length - 1]! * 32) / params.bits] : t.shape;
+    const orig = originals.get(t.name);
+    if (original && orig === undefined) v.problems.push(`not in the original ${opts.against}`);
+    else if (orig && !sameShape(orig.shape, shape)) v.problems.push(`the original is ${orig.dtype} [${orig.shape}], this holds [${shape}]`);
+    else if (orig && q && v.problems.length === 0) {
+      const ref = floatValues(orig.dtype, await original!.read(orig.name));
+      if (ref === null) v.problems.push(`the original is ${orig.dtype}, not a float tensor to measure against`);
+      else {
+        const back = await dequantizeWeight(reader, params, q, "float32");
+        const approx = new Float32Array(back.buffer, back.byteOffset, back.byteLength / 4);
+        v.metrics = errorMetrics(ref, approx);
+        if (opts.histogramBins !== undefined && Number.isFinite(v.metrics.maxAbsError)) v.error_histogram = errorHistogram(ref, approx, v.metrics.maxAbsError, opts.histogramBins);
+        v.gate_failures.push(...gateFailures(v.metrics, opts.thresholds, v.mode));
+      }
+    }
+    v.ok = v.problems.length === 0 && v.gate_failures.length === 0;
+    verdicts.push(v);
+    onTensor?.(v);
+  }
+  if (verdicts.length === 0 && patterns.length > 0) throw new KquantError({ file: path, what: `no tensor matches ${opts.filter!.join(", ")}` });
+  return verifyReport(path, opts.against, opts.thresholds, [], verdicts, 0);
 }
