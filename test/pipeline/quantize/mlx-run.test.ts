@@ -191,4 +191,39 @@ describe("kquant quantize MODEL_DIR --mlx MODE", () => {
       expect(text.stdout).toContain(`${bpw.toFixed(2)} bits/weight`);
     }
   });
+
+  it("is checked by kquant verify: measured --against the source, and values MLX never writes found", async () => {
+    const src = await sourceFolder();
+    const out = join(dir, "out");
+    expect((await runCli("quantize", src, "--mlx", "affine", "--block-size", "32", "-o", out, "--quiet")).code).toBe(0);
+    const res = await runCli("verify", out, "--against", join(src, "model.safetensors"), "--json");
+    expect(res.code).toBe(0);
+    const report = JSON.parse(res.stdout) as { ok: boolean; summary: { quantized: number; passthrough: number; min_cosine: number }; tensors: { name: string; mode: string; metrics?: { cosine: number } }[] };
+    expect(report.ok).toBe(true);
+    // 4 bits in groups of 32: every weight but the 37-wide one is quantized, and close to its source.
+    expect(report.summary).toMatchObject({ quantized: 4, passthrough: 2 });
+    expect(report.tensors.filter((t) => t.mode === "mlx_affine").every((t) => t.metrics!.cosine > 0.99)).toBe(true);
+    // A gate it misses fails the run (exit 1).
+    expect((await runCli("verify", out, "--against", join(src, "model.safetensors"), "--min-sqnr", "60", "--json")).code).toBe(1);
+    // A NaN scale (an E8M0 255, a float NaN) is found by its meaning, naming the tensor.
+    const tamper = async (folder: string, name: string, at: (bytes: Buffer, offset: number) => void) => {
+      const file = join(folder, "model.safetensors");
+      const bytes = readFileSync(file);
+      const n = Number(bytes.readBigUInt64LE(0));
+      const header = JSON.parse(bytes.subarray(8, 8 + n).toString("utf8")) as Record<string, { data_offsets: [number, number] }>;
+      at(bytes, 8 + n + header[name]!.data_offsets[0]);
+      writeFileSync(file, bytes);
+    };
+    await tamper(out, "model.layers.0.mlp.down_proj.scales", (b, o) => b.writeFloatLE(NaN, o));
+    const bad = await runCli("verify", out, "--json");
+    expect(bad.code).toBe(1);
+    const verdict = (JSON.parse(bad.stdout) as { tensors: { name: string; problems: string[] }[] }).tensors.find((t) => t.name === "model.layers.0.mlp.down_proj.weight")!;
+    expect(verdict.problems).toEqual(['scales "model.layers.0.mlp.down_proj.scales": 1 of 256 value(s) are not finite and non-zero']);
+    const fp = join(dir, "fp");
+    expect((await runCli("quantize", src, "--mlx", "mxfp4", "-o", fp, "--quiet")).code).toBe(0);
+    expect((await runCli("verify", fp, "--json")).code).toBe(0);
+    await tamper(fp, "lm_head.scales", (b, o) => b.writeUInt8(255, o));
+    const fpBad = JSON.parse((await runCli("verify", fp, "--json")).stdout) as { tensors: { name: string; problems: string[] }[] };
+    expect(fpBad.tensors.find((t) => t.name === "lm_head.weight")!.problems).toEqual(['scales "lm_head.scales": 1 of 96 value(s) are not finite and non-zero']);
+  });
 });
