@@ -12,13 +12,11 @@
  */
 import { KquantError } from "../errors.js";
 import type { StDType } from "../formats/types.js";
-import { mlxAffineRefusal } from "../quant/mlx/affine.js";
+import { MLX_MODES, mlxModeNamed, type MlxModeDescriptor } from "../modes/mlx.js";
 import type { MlxFloat } from "../quant/mlx/floats.js";
-import { MLX_FP_MODES, mlxFpRefusal, type MlxFpMode } from "../quant/mlx/fp.js";
 
-/** The modes `--mlx` takes (mlx_lm's --q-mode). */
-export type MlxLmMode = "affine" | MlxFpMode;
-export const MLX_LM_MODES: readonly MlxLmMode[] = ["affine", "mxfp4", "mxfp8", "nvfp4"];
+/** The modes `--mlx` takes (mlx_lm's --q-mode), from src/modes/mlx.ts. */
+export const MLX_LM_MODES: readonly string[] = MLX_MODES.map((m) => m.name);
 /** The dtypes `--dtype` takes (mlx_lm's --dtype). */
 export const MLX_LM_DTYPES: readonly MlxFloat[] = ["float32", "float16", "bfloat16"];
 
@@ -26,27 +24,27 @@ export const MLX_LM_DTYPES: readonly MlxFloat[] = ["float32", "float16", "bfloat
 export interface MlxLmParams {
   group_size: number;
   bits: number;
-  mode: MlxLmMode;
+  mode: string;
 }
 
-/** mlx_lm's defaults where --q-bits / --q-group-size are absent: affine 64/4, mxfp4 32/4, mxfp8 32/8, nvfp4 16/4. */
-export function mlxLmDefaults(mode: MlxLmMode): { group_size: number; bits: number } {
-  if (mode === "affine") return { group_size: 64, bits: 4 };
-  const d = MLX_FP_MODES[mode];
-  return { group_size: d.groupSize, bits: d.bits };
+/** A run's parameters with its mode's descriptor. */
+export interface MlxLmRun extends MlxLmParams {
+  descriptor: MlxModeDescriptor;
+}
+
+/** The parameters alone (config.json's `quantization`), without the descriptor. */
+export function paramsOf(run: MlxLmParams): MlxLmParams {
+  return { group_size: run.group_size, bits: run.bits, mode: run.mode };
 }
 
 /** The parameters of `--mlx MODE [--bits N] [--block-size N]`; a width or group MLX refuses is MLX's rule in one line. */
-export function mlxLmParams(mode: string, bits?: number, groupSize?: number): MlxLmParams {
-  if (!(MLX_LM_MODES as readonly string[]).includes(mode)) {
-    throw new KquantError({ file: `--mlx ${mode}`, what: "unknown MLX mode", hint: `choose ${MLX_LM_MODES.join(", ")}` });
-  }
-  const m = mode as MlxLmMode;
-  const d = mlxLmDefaults(m);
-  const p = { group_size: groupSize ?? d.group_size, bits: bits ?? d.bits, mode: m };
-  const refusal = m === "affine" ? mlxAffineRefusal(p.bits, p.group_size) : mlxFpRefusal(m, p.bits, p.group_size);
+export function mlxLmParams(mode: string, bits?: number, groupSize?: number): MlxLmRun {
+  const descriptor = mlxModeNamed(mode);
+  if (descriptor === undefined) throw new KquantError({ file: `--mlx ${mode}`, what: "unknown MLX mode", hint: `choose ${MLX_LM_MODES.join(", ")}` });
+  const p = { group_size: groupSize ?? descriptor.defaults.groupSize, bits: bits ?? descriptor.defaults.bits, mode };
+  const refusal = descriptor.refusal(p.bits, p.group_size);
   if (refusal !== null) throw new KquantError({ file: `--mlx ${mode}`, what: refusal });
-  return p;
+  return { ...p, descriptor };
 }
 
 const DTYPE_NAMES: Readonly<Record<string, MlxFloat>> = { float32: "float32", float16: "float16", bfloat16: "bfloat16" };
@@ -89,15 +87,14 @@ export function mlxLmAction(name: string, shape: readonly number[], groupSize: n
 
 /** config.json as mlx_lm writes the quantization into it. */
 export function mlxLmConfig(config: Readonly<Record<string, unknown>>, params: MlxLmParams): Record<string, unknown> {
-  const quantization = { group_size: params.group_size, bits: params.bits, mode: params.mode };
-  return { ...config, quantization, quantization_config: { ...quantization } };
+  return { ...config, quantization: paramsOf(params), quantization_config: paramsOf(params) };
 }
 
 /**
  * An MLX folder's quantization from its config.json (`quantization`, as mlx_lm writes it), or null
  * when it has none. Per-module entries (mlx_lm's mixed quantization) are refused in one line.
  */
-export function mlxLmParamsOf(config: Readonly<Record<string, unknown>>, file = "config.json"): MlxLmParams | null {
+export function mlxLmParamsOf(config: Readonly<Record<string, unknown>>, file = "config.json"): MlxLmRun | null {
   const q = config.quantization as Record<string, unknown> | undefined;
   if (q === undefined || q === null || typeof q !== "object") return null;
   const { group_size, bits, mode = "affine", ...rest } = q;

@@ -12,10 +12,9 @@ import { openTensors } from "../../formats/open.js";
 import { createSafetensorsWriter } from "../../formats/safetensors-writer.js";
 import type { PlannedTensor, TensorInfo } from "../../formats/types.js";
 import { KquantError } from "../../errors.js";
-import { mlxFloatOf, mlxLmAction, mlxLmConfig, mlxLmDtype, mlxLmParams, ST_OF_MLX, type MlxLmParams } from "../../layouts/mlx-lm.js";
-import { mlxAffineQuantize } from "../../quant/mlx/affine.js";
+import { mlxFloatOf, mlxLmAction, mlxLmConfig, mlxLmDtype, mlxLmParams, paramsOf, ST_OF_MLX, type MlxLmParams, type MlxLmRun } from "../../layouts/mlx-lm.js";
+import { floatData, mlxScalesDtype } from "../../modes/mlx.js";
 import { storeAs, valuesOf, type MlxFloat } from "../../quant/mlx/floats.js";
-import { mlxFpQuantize } from "../../quant/mlx/fp.js";
 import { inStaging } from "./folder-run.js";
 import { defaultFolderOutput } from "./outputs.js";
 
@@ -61,7 +60,7 @@ interface Step {
 
 const mlxOf = (t: TensorInfo): MlxFloat | null => mlxFloatOf(t.dtype);
 
-function planStep(t: TensorInfo, params: MlxLmParams, dtype: MlxFloat | null, config: Readonly<Record<string, unknown>>): Step | null {
+function planStep(t: TensorInfo, params: MlxLmRun, dtype: MlxFloat | null, config: Readonly<Record<string, unknown>>): Step | null {
   const action = mlxLmAction(t.name, t.shape, params.group_size, config);
   if (action === "drop") return null;
   const own = mlxOf(t);
@@ -72,33 +71,22 @@ function planStep(t: TensorInfo, params: MlxLmParams, dtype: MlxFloat | null, co
   const groups = [rows, cols / params.group_size];
   const written: PlannedTensor[] = [
     { name: `${base}.weight`, dtype: "U32", shape: [rows, (cols * params.bits) / 32] },
-    { name: `${base}.scales`, dtype: params.mode === "affine" ? ST_OF_MLX[to] : "U8", shape: groups },
+    { name: `${base}.scales`, dtype: mlxScalesDtype(params.descriptor, ST_OF_MLX[to]), shape: groups },
   ];
-  if (params.mode === "affine") written.push({ name: `${base}.biases`, dtype: ST_OF_MLX[to], shape: groups });
+  if (params.descriptor.biases) written.push({ name: `${base}.biases`, dtype: ST_OF_MLX[to], shape: groups });
   return { source: t, action: "quantize", to, written };
 }
 
 const view = (a: ArrayBufferView): Uint8Array => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 
-/** A float tensor's data (float32 values or 16-bit patterns) from its bytes. */
-function dataOf(bytes: Uint8Array, dtype: MlxFloat): Float32Array | Uint16Array {
-  const own = bytes.byteOffset % 4 === 0 ? bytes : bytes.slice();
-  return dtype === "float32" ? new Float32Array(own.buffer, own.byteOffset, own.byteLength / 4) : new Uint16Array(own.buffer, own.byteOffset, own.byteLength / 2);
-}
-
 /** The written tensors' bytes of one step, in `written` order. */
-function stepBytes(step: Step, bytes: Uint8Array, params: MlxLmParams): Uint8Array[] {
+function stepBytes(step: Step, bytes: Uint8Array, params: MlxLmRun): Uint8Array[] {
   if (step.to === null) return [bytes];
   const own = mlxOf(step.source)!;
-  const data = own === step.to ? dataOf(bytes, own) : storeAs(valuesOf(dataOf(bytes, own), own), step.to);
+  const data = own === step.to ? floatData(bytes, own) : storeAs(valuesOf(floatData(bytes, own), own), step.to);
   if (step.action === "keep") return [view(data)];
-  const w = { dtype: step.to, shape: step.source.shape, data };
-  if (params.mode === "affine") {
-    const q = mlxAffineQuantize(w, params.bits, params.group_size);
-    return [view(q.wq), view(q.scales.data), view(q.biases.data)];
-  }
-  const q = mlxFpQuantize(w, params.mode);
-  return [view(q.wq), q.scales];
+  const q = params.descriptor.quantize({ dtype: step.to, shape: step.source.shape, data }, params.bits, params.group_size);
+  return [view(q.codes), q.scales, ...(q.biases ? [q.biases] : [])];
 }
 
 /** Runs `--mlx` on a model folder (see the module comment); input errors are one-line KquantErrors, exit 2. */
@@ -119,7 +107,7 @@ export async function runMlxQuantize(job: MlxJob): Promise<MlxReport> {
       input: folder.dir,
       output: out,
       dry_run: !!job.dryRun,
-      quantization: params,
+      quantization: paramsOf(params),
       dtype,
       quantized: steps.filter((s) => s.action === "quantize").length,
       kept: steps.filter((s) => s.action === "keep").length,

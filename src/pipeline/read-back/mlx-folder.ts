@@ -12,11 +12,10 @@ import { isFolder, openModelFolder } from "../../formats/folder.js";
 import { writeNpz } from "../../formats/npz.js";
 import { createSafetensorsWriter } from "../../formats/safetensors-writer.js";
 import type { PlannedTensor, StDType, TensorInfo, TensorReader } from "../../formats/types.js";
-import { mlxFloatOf, mlxLmParamsOf, ST_OF_MLX, type MlxLmParams } from "../../layouts/mlx-lm.js";
+import { mlxFloatOf, mlxLmParamsOf, paramsOf, ST_OF_MLX, type MlxLmParams, type MlxLmRun } from "../../layouts/mlx-lm.js";
+import type { MlxStored } from "../../modes/mlx.js";
 import { globToRegExp, matchesAny } from "../../plan/glob.js";
-import { mlxAffineDequantize } from "../../quant/mlx/affine.js";
-import { storeAs, valuesOf, type MlxFloat } from "../../quant/mlx/floats.js";
-import { mlxFpDequantize } from "../../quant/mlx/fp.js";
+import type { MlxFloat } from "../../quant/mlx/floats.js";
 import { errorMetrics } from "../../quant/error-metrics.js";
 import { errorHistogram } from "../../quant/error-histogram.js";
 import { floatValues } from "../float-values.js";
@@ -25,7 +24,7 @@ import type { DequantizeJob, DequantizeReport } from "./dequantize.js";
 import { gateFailures, verifyReport, type TensorVerdict, type Thresholds, type VerifyOptions, type VerifyReport } from "./verify.js";
 
 /** The MLX quantization of the folder `input` is (or whose weights `input` is), or null. */
-export async function mlxFolderParams(input: string): Promise<MlxLmParams | null> {
+export async function mlxFolderParams(input: string): Promise<MlxLmRun | null> {
   const dir = (await isFolder(input)) ? input : dirname(input);
   const folder = await openModelFolder(dir).catch(() => null);
   return folder === null ? null : mlxLmParamsOf(folder.config, join(dir, "config.json"));
@@ -36,10 +35,6 @@ const MLX_OF_OUT: Readonly<Record<DequantizeJob["dtype"], MlxFloat>> = { f32: "f
 const words = (b: Uint8Array): Uint32Array => {
   const own = b.byteOffset % 4 === 0 ? b : b.slice();
   return new Uint32Array(own.buffer, own.byteOffset, own.byteLength / 4);
-};
-const floats = (b: Uint8Array, dtype: MlxFloat): Float32Array | Uint16Array => {
-  const own = b.byteOffset % 4 === 0 ? b : b.slice();
-  return dtype === "float32" ? new Float32Array(own.buffer, own.byteOffset, own.byteLength / 4) : new Uint16Array(own.buffer, own.byteOffset, own.byteLength / 2);
 };
 const view = (a: ArrayBufferView): Uint8Array => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 
@@ -54,6 +49,8 @@ function quantizedWeights(reader: TensorReader): { weight: TensorInfo; scales: T
     return [{ weight, scales, ...(biases ? { biases } : {}) }];
   });
 }
+
+type Quantized = ReturnType<typeof quantizedWeights>[number];
 
 /** What `kquant inspect` says of an MLX folder's quantization. */
 export interface MlxSummary {
@@ -75,31 +72,28 @@ export async function mlxSummary(path: string, reader: TensorReader): Promise<Ml
   });
   const weightCount = tensors.reduce((n, t) => n + t.shape.reduce((a, b) => a * b, 1), 0);
   const bytes = tensors.reduce((n, t) => n + t.stored_bytes, 0);
-  return { quantization: params, tensors, bits_per_weight: weightCount > 0 ? (bytes * 8) / weightCount : 0 };
+  return { quantization: paramsOf(params), tensors, bits_per_weight: weightCount > 0 ? (bytes * 8) / weightCount : 0 };
 }
 
-/** One quantized weight's values as `out` (mx.dequantize; see the module comment). */
-async function dequantizeWeight(reader: TensorReader, params: MlxLmParams, q: ReturnType<typeof quantizedWeights>[number], out: MlxFloat): Promise<Uint8Array> {
-  const { weight: w, scales, biases } = q;
-  const at = { file: w.file, tensor: w.name };
-  const base = w.name.slice(0, -".weight".length);
-  const wq = words(await reader.read(w.name));
-  if (params.mode !== "affine") {
-    if (scales.dtype !== "U8") throw new KquantError({ ...at, what: `${params.mode} scales are U8, "${scales.name}" is ${scales.dtype}` });
-    return view(mlxFpDequantize(wq, w.shape, await reader.read(scales.name), params.mode, out).data);
-  }
-  const dtype = mlxFloatOf(scales.dtype);
-  if (biases === undefined || dtype === null || biases.dtype !== scales.dtype) {
-    throw new KquantError({ ...at, what: `affine needs float "${base}.scales" and "${base}.biases" of one dtype` });
-  }
-  const s = { dtype, shape: scales.shape, data: floats(await reader.read(scales.name), dtype) };
-  const b = { dtype, shape: biases.shape, data: floats(await reader.read(biases.name), dtype) };
-  const v = mlxAffineDequantize(wq, w.shape, s, b, params.bits, params.group_size);
-  return view(dtype === out ? v.data : storeAs(valuesOf(v.data, dtype), out));
+/** A quantized weight's stored tensors' bytes. */
+async function readStored(reader: TensorReader, q: Quantized): Promise<MlxStored> {
+  return {
+    codes: words(await reader.read(q.weight.name)),
+    scales: await reader.read(q.scales.name),
+    ...(q.biases ? { biases: await reader.read(q.biases.name) } : {}),
+  };
+}
+
+/** One quantized weight's values as `out` (mx.dequantize; see the module comment); a malformed one is refused in one line. */
+async function dequantizeWeight(reader: TensorReader, params: MlxLmRun, q: Quantized, out: MlxFloat): Promise<Uint8Array> {
+  const problem = shapeProblems(q, params)[0];
+  if (problem !== undefined) throw new KquantError({ file: q.weight.file, tensor: q.weight.name, what: problem });
+  const values = params.descriptor.dequantize(await readStored(reader, q), q.weight.shape, mlxFloatOf(q.scales.dtype), params.bits, params.group_size, out);
+  return view(values);
 }
 
 /** `kquant dequantize` of an MLX folder (see the module comment). */
-export async function runMlxDequantize(job: DequantizeJob, reader: TensorReader, params: MlxLmParams, toNpz: boolean): Promise<DequantizeReport> {
+export async function runMlxDequantize(job: DequantizeJob, reader: TensorReader, params: MlxLmRun, toNpz: boolean): Promise<DequantizeReport> {
   const out = MLX_OF_OUT[job.dtype];
   const weights = new Map(quantizedWeights(reader).map((q) => [q.weight.name, q]));
   const quantized = (t: TensorInfo) => weights.has(t.name);
@@ -148,12 +142,11 @@ export async function runMlxDequantize(job: DequantizeJob, reader: TensorReader,
   return report;
 }
 
-type Quantized = ReturnType<typeof quantizedWeights>[number];
 
 const sameShape = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((d, i) => d === b[i]);
 
 /** What is wrong with a quantized weight's tensors' dtypes and shapes, one line each (none: it can be read). */
-function shapeProblems(q: Quantized, params: MlxLmParams): string[] {
+function shapeProblems(q: Quantized, params: MlxLmRun): string[] {
   const { weight: w, scales, biases } = q;
   const cols = (w.shape[w.shape.length - 1]! * 32) / params.bits;
   if (w.shape.length < 2 || !Number.isInteger(cols) || cols % params.group_size !== 0) {
@@ -161,39 +154,14 @@ function shapeProblems(q: Quantized, params: MlxLmParams): string[] {
   }
   const groups = [...w.shape.slice(0, -1), cols / params.group_size];
   const out: string[] = [];
-  const affine = params.mode === "affine";
-  if (!sameShape(scales.shape, groups) || (affine ? mlxFloatOf(scales.dtype) === null : scales.dtype !== "U8")) {
-    out.push(`scales "${scales.name}" is ${scales.dtype} [${scales.shape}], ${params.mode} needs ${affine ? "a float" : "U8"} [${groups}]`);
+  const { scalesInDtype, biases: withBiases } = params.descriptor;
+  if (!sameShape(scales.shape, groups) || (scalesInDtype ? mlxFloatOf(scales.dtype) === null : scales.dtype !== "U8")) {
+    out.push(`scales "${scales.name}" is ${scales.dtype} [${scales.shape}], ${params.mode} needs ${scalesInDtype ? "a float" : "U8"} [${groups}]`);
   }
-  if (affine && (biases === undefined || biases.dtype !== scales.dtype || !sameShape(biases.shape, groups))) {
+  if (withBiases && (biases === undefined || biases.dtype !== scales.dtype || !sameShape(biases.shape, groups))) {
     out.push(`biases "${w.name.slice(0, -".weight".length)}.biases" must be ${scales.dtype} [${groups}] like the scales${biases ? `, it is ${biases.dtype} [${biases.shape}]` : ", it is missing"}`);
   }
-  if (!affine && biases !== undefined) out.push(`biases "${biases.name}": ${params.mode} stores none`);
-  return out;
-}
-
-/** What is wrong with a quantized weight's scales, biases and codes (values MLX never writes), one line each. */
-async function contentProblems(reader: TensorReader, q: Quantized, params: MlxLmParams): Promise<string[]> {
-  const out: string[] = [];
-  const count = (what: string, name: string, bad: number, total: number) => {
-    if (bad > 0) out.push(`${what} "${name}": ${bad} of ${total} ${what === "codes" ? "codes are NaN" : "value(s) are " + (what === "biases" ? "not finite" : "not finite and non-zero")}`);
-  };
-  const scales = await reader.read(q.scales.name);
-  if (params.mode === "affine") {
-    const dtype = mlxFloatOf(q.scales.dtype)!;
-    const s = valuesOf(floats(scales, dtype), dtype);
-    count("scales", q.scales.name, s.filter((v) => !Number.isFinite(v) || v === 0).length, s.length);
-    const b = valuesOf(floats(await reader.read(q.biases!.name), dtype), dtype);
-    count("biases", q.biases!.name, b.filter((v) => !Number.isFinite(v)).length, b.length);
-    return out;
-  }
-  // E8M0 (mxfp): 255 is NaN; E4M3 (nvfp4): 0x7f and 0xff are NaN, and abs-max scales are never negative.
-  const badScale = params.mode === "nvfp4" ? (b: number) => (b & 0x7f) === 0x7f || b >= 0x80 : (b: number) => b === 255;
-  count("scales", q.scales.name, scales.filter(badScale).length, scales.length);
-  if (params.mode === "mxfp8") {
-    const codes = await reader.read(q.weight.name);
-    count("codes", q.weight.name, codes.filter((b) => (b & 0x7f) === 0x7f).length, codes.length);
-  }
+  if (!withBiases && biases !== undefined) out.push(`biases "${biases.name}": ${params.mode} stores none`);
   return out;
 }
 
@@ -206,7 +174,7 @@ async function contentProblems(reader: TensorReader, q: Quantized, params: MlxLm
 export async function verifyMlxFolder(
   path: string,
   reader: TensorReader,
-  params: MlxLmParams,
+  params: MlxLmRun,
   opts: VerifyOptions & { thresholds: Thresholds },
   original: TensorReader | undefined,
   onTensor?: (v: TensorVerdict) => void,
@@ -221,7 +189,10 @@ export async function verifyMlxFolder(
     const q = weights.find((x) => x.weight.name === t.name);
     const v: TensorVerdict = { name: t.name, mode: q ? `mlx_${params.mode}` : "passthrough", problems: [], gate_failures: [], ok: true };
     if (q) v.problems.push(...shapeProblems(q, params));
-    if (q && v.problems.length === 0) v.problems.push(...(await contentProblems(reader, q, params)));
+    if (q && v.problems.length === 0) {
+      const names = { codes: q.weight.name, scales: q.scales.name, ...(q.biases ? { biases: q.biases.name } : {}) };
+      v.problems.push(...params.descriptor.problems(await readStored(reader, q), mlxFloatOf(q.scales.dtype), names));
+    }
     const shape = q ? [...t.shape.slice(0, -1), (t.shape[t.shape.length - 1]! * 32) / params.bits] : t.shape;
     const orig = originals.get(t.name);
     if (original && orig === undefined) v.problems.push(`not in the original ${opts.against}`);
