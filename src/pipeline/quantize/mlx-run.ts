@@ -98,7 +98,7 @@ export async function runMlxQuantize(job: MlxJob): Promise<MlxReport> {
   });
   const dtype = mlxLmDtype(folder.config, job.dtype);
   const tag = `mlx-${params.mode}-b${params.bits}-g${params.group_size}`;
-  const out = job.output ?? defaultFolderOutput(folder.dir, tag, "kquant");
+  const out = job.output ?? defaultFolderOutput(folder.dir, tag);
   const reader = await openTensors(folder.weights);
   try {
     const steps = reader.tensors.map((t) => planStep(t, params, dtype, folder.config)).filter((s): s is Step => s !== null);

@@ -30,7 +30,7 @@ export async function mlxFolderParams(input: string): Promise<MlxLmRun | null> {
   return folder === null ? null : mlxLmParamsOf(folder.config, join(dir, "config.json"));
 }
 
-const MLX_OF_OUT: Readonly<Record<DequantizeJob["dtype"], MlxFloat>> = { f32: "float32", f16: "float16", bf16: "bfloat16" };
+const MLX_OF_OUT: Readonly<Record<NonNullable<DequantizeJob["dtype"]>, MlxFloat>> = { f32: "float32", f16: "float16", bf16: "bfloat16" };
 
 const words = (b: Uint8Array): Uint32Array => {
   const own = b.byteOffset % 4 === 0 ? b : b.slice();
@@ -94,7 +94,8 @@ async function dequantizeWeight(reader: TensorReader, params: MlxLmRun, q: Quant
 
 /** `kquant dequantize` of an MLX folder (see the module comment). */
 export async function runMlxDequantize(job: DequantizeJob, reader: TensorReader, params: MlxLmRun, toNpz: boolean): Promise<DequantizeReport> {
-  const out = MLX_OF_OUT[job.dtype];
+  // Without --dtype: affine in its scales' dtype, the fp modes in mx.dequantize's default, bfloat16.
+  const outOf = (q: Quantized): MlxFloat => (job.dtype ? MLX_OF_OUT[job.dtype] : (mlxFloatOf(q.scales.dtype) ?? "bfloat16"));
   const weights = new Map(quantizedWeights(reader).map((q) => [q.weight.name, q]));
   const quantized = (t: TensorInfo) => weights.has(t.name);
   const consumed = new Set([...weights.values()].flatMap((q) => [q.scales.name, ...(q.biases ? [q.biases.name] : [])]));
@@ -102,20 +103,20 @@ export async function runMlxDequantize(job: DequantizeJob, reader: TensorReader,
   const tensors = reader.tensors.filter((t) => !consumed.has(t.name) && (patterns.length === 0 || matchesAny(t.name, patterns)));
   if (tensors.length === 0) throw new KquantError({ file: job.input, what: `no tensor matches ${(job.filter ?? []).join(", ")}` });
   const shapeOf = (t: TensorInfo) => (quantized(t) ? [...t.shape.slice(0, -1), (t.shape[t.shape.length - 1]! * 32) / params.bits] : t.shape);
-  const planned: PlannedTensor[] = tensors.map((t) => ({ name: t.name, dtype: quantized(t) ? ST_OF_MLX[out] : t.dtype, shape: shapeOf(t) }));
+  const planned: PlannedTensor[] = tensors.map((t) => ({ name: t.name, dtype: quantized(t) ? ST_OF_MLX[outOf(weights.get(t.name)!)] : t.dtype, shape: shapeOf(t) }));
   if (toNpz) {
     const bad = planned.find((p) => p.dtype === "BF16" || p.dtype.startsWith("F8"));
     if (bad) throw new KquantError({ file: job.output, tensor: bad.name, what: `numpy has no ${bad.dtype} dtype; write to .safetensors instead` });
   }
   await checkOutputs([job.output], [job.input, ...new Set(reader.tensors.map((t) => t.file))], !!job.force);
-  const report: DequantizeReport = { input: job.input, output: job.output, dtype: ST_OF_MLX[out] as StDType, dequantized: [], passthrough: [], bytes_written: 0 };
+  const report: DequantizeReport = { input: job.input, output: job.output, dtype: (job.dtype ? ST_OF_MLX[MLX_OF_OUT[job.dtype]] : (planned.find((p) => weights.has(p.name))?.dtype ?? "F32")) as StDType, dequantized: [], passthrough: [], bytes_written: 0 };
   const bytesOf = async (t: TensorInfo, i: number): Promise<Uint8Array> => {
     if (!quantized(t)) {
       report.passthrough.push({ name: t.name, dtype: t.dtype, shape: t.shape });
       return reader.read(t.name);
     }
     report.dequantized.push({ name: t.name, mode: `mlx_${params.mode}`, shape: planned[i]!.shape });
-    return dequantizeWeight(reader, params, weights.get(t.name)!, out);
+    return dequantizeWeight(reader, params, weights.get(t.name)!, outOf(weights.get(t.name)!));
   };
   if (toNpz) {
     const members = [];
