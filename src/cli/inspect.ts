@@ -75,6 +75,20 @@ export function renderInspect(r: InspectReport): string {
         new Set([6, 7, 8]),
       ),
     );
+  } else if (r.mlx) {
+    const q = r.mlx.quantization;
+    lines.push(`MLX ${q.mode} folder: ${q.bits} bits, groups of ${q.group_size}, ${r.mlx.tensors.length} quantized weights, ${r.mlx.bits_per_weight.toFixed(2)} bits/weight`);
+    lines.push("");
+    lines.push(
+      table(
+        ["tensor", "dtype", "shape", "weights", "bits/w", "size"],
+        r.tensors.map((t) => {
+          const m = r.mlx!.tensors.find((x) => x.name === t.name);
+          return [t.name, t.dtype, formatShape(t.shape), m ? formatShape(m.shape) : "-", m ? m.bits_per_weight.toFixed(2) : "-", formatBytes(t.bytes)];
+        }),
+        new Set([4, 5]),
+      ),
+    );
   } else {
     lines.push("");
     lines.push(

@@ -12,6 +12,8 @@ import { fsyncOption } from "./write-options.js";
 import { DEFAULT_BACKEND, KERAS_BACKENDS, isKerasBackend, type KerasBackend } from "../quant/backend.js";
 import { threadsOption } from "./threads-option.js";
 import { allModes, modeFlags } from "../modes/registry.js";
+import { MLX_LM_DTYPES, MLX_LM_MODES } from "../layouts/mlx-lm.js";
+import type { MlxReport } from "../pipeline/quantize/mlx-run.js";
 
 export function parseInteger(value: string): number {
   if (!/^-?\d+$/.test(value)) throw new InvalidArgumentError("not an integer.");
@@ -74,6 +76,9 @@ interface QuantizeCliOptions extends ModeOptions {
   threads?: number;
   scheme?: string;
   ignore?: string[];
+  mlx?: string;
+  bits?: number;
+  dtype?: string;
 }
 
 export function quantizeCommand(): Command {
@@ -107,6 +112,9 @@ export function quantizeCommand(): Command {
     .addOption(threadsOption())
     .option("--scheme <name>", "MODEL_DIR: llm-compressor's model_free_ptq with this preset (W4A16, FP8_DYNAMIC, NVFP4A16, MXFP4, ...), a compressed-tensors folder (docs/llmcompressor.md)")
     .option("--ignore <entry>", "--scheme: a module model_free_ptq leaves float, by name or re:PATTERN (repeatable)", collect)
+    .addOption(new Option("--mlx <mode>", "MODEL_DIR: the folder mlx_lm.convert -q --q-mode MODE writes, byte for byte (--bits, --block-size, --dtype; docs/layouts.md)").choices(MLX_LM_MODES))
+    .option("--bits <n>", "--mlx: the bit width (mlx_lm's --q-bits; default per mode)", parseInteger)
+    .addOption(new Option("--dtype <dtype>", "--mlx: the dtype of what stays float, scales and biases (mlx_lm's --dtype; default config.json's torch_dtype)").choices(MLX_LM_DTYPES))
     .addHelpText(
       "after",
       `
@@ -119,10 +127,14 @@ Examples:
   kquant quantize model.safetensors.index.json --int8 --shard 2/4 -o out/model.int8.safetensors.index.json
   kquant quantize MODEL_DIR --int4 --block-size 128 --layout compressed-tensors -o OUT_DIR
   kquant quantize MODEL_DIR --int4 --block-size 64 --layout mlx -o OUT_DIR   (see docs/layouts.md)
-  kquant quantize MODEL_DIR --scheme W4A16 --ignore lm_head -o OUT_DIR`,
+  kquant quantize MODEL_DIR --scheme W4A16 --ignore lm_head -o OUT_DIR
+  kquant quantize MODEL_DIR --mlx affine --bits 4 --block-size 64 -o OUT_DIR   (mlx_lm.convert's bytes)`,
     )
     .action(async (input: string, opts: QuantizeCliOptions) => {
       if (opts.scheme !== undefined) return schemeAction(input, opts);
+      if (opts.mlx !== undefined) return mlxAction(input, opts);
+      const mlxOnly = (["bits", "dtype"] as const).filter((f) => opts[f] !== undefined);
+      if (mlxOnly.length > 0) throw new KquantError({ what: `${mlxOnly.map((f) => `--${f}`).join(" ")} without --mlx`, hint: "they set mlx_lm.convert's --q-bits and --dtype for --mlx MODE" });
       if (opts.ignore !== undefined) throw new KquantError({ file: "--ignore", what: "only applies with --scheme", hint: "use --exclude GLOB with a mode flag" });
       const { rules, tag, options } = await rulesOf(opts);
       // Loaded when the command runs, so that `--version`, `--help` and the other commands do not pay for it.
@@ -149,6 +161,39 @@ Examples:
       if (opts.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
       else if (!opts.quiet) process.stdout.write(`${printableLines(renderReport(report, !!opts.verbose))}\n`);
     });
+}
+
+/** The flags --mlx takes besides its own: the rest belong to kquant's Keras modes. */
+const MLX_FLAGS = new Set(["mlx", "bits", "blockSize", "dtype", "output", "force", "fsync", "dryRun", "json", "quiet", "kerasBackend"]);
+
+/** `--mlx MODE`: mlx_lm.convert's folder (pipeline/quantize/mlx-run.ts); the Keras flags do not apply. */
+async function mlxAction(input: string, opts: QuantizeCliOptions): Promise<void> {
+  const others = Object.keys(opts).filter((k) => !MLX_FLAGS.has(k) && (opts as unknown as Record<string, unknown>)[k] !== undefined);
+  if (others.length > 0) throw new KquantError({ file: `--mlx ${opts.mlx}`, what: `does not take ${others.map((f) => `--${f.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`).join(", ")}`, hint: "mlx_lm.convert's options are --bits, --block-size and --dtype" });
+  const { runMlxQuantize } = await import("../pipeline/quantize/mlx-run.js");
+  const report = await runMlxQuantize({
+    input,
+    mode: opts.mlx!,
+    ...(opts.output !== undefined ? { output: opts.output } : {}),
+    ...(opts.bits !== undefined ? { bits: opts.bits } : {}),
+    ...(opts.dtype !== undefined ? { dtype: opts.dtype } : {}),
+    ...(opts.blockSize !== undefined ? { groupSize: opts.blockSize } : {}),
+    force: !!opts.force,
+    dryRun: !!opts.dryRun,
+    fsync: !!opts.fsync,
+  });
+  if (opts.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+  else if (!opts.quiet) process.stdout.write(`${renderMlxReport(report)}\n`);
+}
+
+/** The `--mlx` report as text. */
+export function renderMlxReport(r: MlxReport): string {
+  const q = r.quantization;
+  return [
+    r.dry_run ? `Dry run: would write ${r.output} (nothing written)` : `Converted ${r.input} → ${r.output}`,
+    `MLX ${q.mode}, ${q.bits} bits, groups of ${q.group_size}, float tensors ${r.dtype ?? "in their own dtype"}`,
+    `${r.quantized} quantized, ${r.kept} kept${r.dropped ? `, ${r.dropped} dropped (mlx_lm's sanitize)` : ""}; ${formatBytes(r.bytes_before)} → ${formatBytes(r.bytes_after)}`,
+  ].join("\n");
 }
 
 /** The flags --scheme takes besides its own: the rest belong to kquant's Keras modes. */

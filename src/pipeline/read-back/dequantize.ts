@@ -108,7 +108,8 @@ export interface DequantizeReport {
   input: string;
   output: string;
   dtype: StDType;
-  dequantized: { name: string; mode: Mode; shape: number[] }[];
+  /** A kquant mode, or `mlx_<mode>` for an MLX folder's weights. */
+  dequantized: { name: string; mode: Mode | `mlx_${string}`; shape: number[] }[];
   passthrough: { name: string; dtype: StDType; shape: number[] }[];
   bytes_written: number;
 }
@@ -204,7 +205,13 @@ async function dequantizeToFile(job: DequantizeJob, output: string, sourceDtypes
   let pool: WorkerPool | null = null;
   try {
     const manifest = await readManifest(reader);
-    if (manifest === null) throw new KquantError({ file: job.input, what: "no kquant manifest in __metadata__; not a kquant output" });
+    if (manifest === null) {
+      // An MLX folder (mlx_lm.convert's, or kquant quantize --mlx's) reads back through its config.json.
+      const { mlxFolderParams, runMlxDequantize } = await import("./mlx-folder.js");
+      const params = await mlxFolderParams(job.input);
+      if (params !== null) return await runMlxDequantize(job, reader, params, toNpz);
+      throw new KquantError({ file: job.input, what: "no kquant manifest in __metadata__ and no MLX quantization in config.json; not a kquant output" });
+    }
     const patterns = (job.filter ?? []).map(compileGlob);
     const layout = layoutOf(manifest);
     const entries = checkedEntries(reader, manifest).filter((e) => patterns.length === 0 || matchesAny(e.name, patterns));

@@ -5,6 +5,7 @@
 import { bitsOf, byteLengthOf, elementCountOf } from "../../formats/dtypes.js";
 import { openTensors } from "../../formats/open.js";
 import type { StDType, TensorInfo } from "../../formats/types.js";
+import { mlxSummary, type MlxSummary } from "./mlx-folder.js";
 import { compileGlob, matchesAny } from "../../plan/glob.js";
 import { KquantError } from "../../errors.js";
 import { readManifest } from "./dequantize.js";
@@ -78,6 +79,8 @@ export interface InspectReport {
   /** `__metadata__` without the kquant manifest (summarised in `kquant`). */
   metadata: Record<string, string> | null;
   kquant: KquantSummary | null;
+  /** An MLX folder's quantization (config.json's, no kquant manifest), else null. */
+  mlx: MlxSummary | null;
 }
 
 function formatOf(path: string): InspectReport["format"] {
@@ -167,6 +170,16 @@ export function naturalCompare(a: string, b: string): number {
   return x.length - y.length;
 }
 
+/** An MLX folder's quantized weights hold their float shape's parameters, their scales and biases none. */
+function mlxParameters(mlx: MlxSummary | null): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const t of mlx?.tensors ?? []) {
+    const base = t.name.slice(0, -".weight".length);
+    out.set(t.name, t.shape.reduce((a, b) => a * b, 1)).set(`${base}.scales`, 0).set(`${base}.biases`, 0);
+  }
+  return out;
+}
+
 export async function runInspect(path: string, opts: InspectOptions = {}): Promise<InspectReport> {
   const reader = await openTensors(path);
   let pool: WorkerPool | null = null;
@@ -177,7 +190,8 @@ export async function runInspect(path: string, opts: InspectOptions = {}): Promi
     const infos = new Map(reader.tensors.map((t) => [t.name, t]));
     const allBytes = reader.tensors.reduce((n, t) => n + t.byteLength, 0);
 
-    const parameters = manifest ? sourceParameters(manifest) : new Map<string, number>();
+    const mlx = manifest ? null : await mlxSummary(path, reader);
+    const parameters = manifest ? sourceParameters(manifest) : mlxParameters(mlx);
     const tensors: InspectedTensor[] = reader.tensors
       .filter((t) => selected(t.name))
       .sort((a, b) => naturalCompare(a.name, b.name))
@@ -231,6 +245,7 @@ export async function runInspect(path: string, opts: InspectOptions = {}): Promi
       },
       metadata,
       kquant,
+      mlx: mlx && { ...mlx, tensors: mlx.tensors.filter((t) => selected(t.name)) },
     };
   } finally {
     await pool?.close();

@@ -47,7 +47,8 @@ export interface VerifyOptions extends Thresholds, ReadBackThreads {
 
 export interface TensorVerdict {
   name: string;
-  mode: Mode | "passthrough";
+  /** A kquant mode, `mlx_<mode>` for an MLX folder's weights, or passthrough. */
+  mode: Mode | `mlx_${string}` | "passthrough";
   /** Integrity and consistency problems (a broken file). */
   problems: string[];
   /** Against the original, quantized tensors only. */
@@ -82,11 +83,46 @@ export interface VerifyReport {
 
 const sameShape = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((d, i) => d === b[i]);
 
-function gateFailures(m: ErrorMetrics, t: Thresholds, mode: Mode | "passthrough"): string[] {
+/** The verdict's summary and overall answer. */
+export function verifyReport(
+  path: string,
+  against: string | undefined,
+  thresholds: Thresholds,
+  fileProblems: string[],
+  verdicts: TensorVerdict[],
+  hashes: number,
+): VerifyReport {
+  const sqnrs = verdicts.flatMap((v) => (v.metrics ? [v.metrics.sqnrDb] : []));
+  const finiteSqnrs = sqnrs.filter(Number.isFinite);
+  const withMetrics = verdicts.flatMap((v) => (v.metrics ? [v.metrics] : []));
+  const failed = verdicts.filter((v) => !v.ok).length;
+  return {
+    file: path,
+    against: against ?? null,
+    thresholds,
+    file_problems: fileProblems,
+    tensors: verdicts,
+    summary: {
+      tensors: verdicts.length,
+      quantized: verdicts.filter((v) => v.mode !== "passthrough").length,
+      passthrough: verdicts.filter((v) => v.mode === "passthrough").length,
+      failed,
+      hashes_checked: hashes,
+      min_sqnr_db: sqnrs.length ? minOf(sqnrs) : null,
+      mean_sqnr_db: finiteSqnrs.length ? finiteSqnrs.reduce((a, b) => a + b, 0) / finiteSqnrs.length : null,
+      min_cosine: withMetrics.length ? minOf(withMetrics.map((m) => m.cosine)) : null,
+      max_abs_error: withMetrics.length ? maxOf(withMetrics.map((m) => m.maxAbsError)) : null,
+    },
+    ok: failed === 0 && fileProblems.length === 0,
+  };
+}
+
+/** The thresholds metrics `m` miss, one line each. */
+export function gateFailures(m: ErrorMetrics, t: Thresholds, mode: TensorVerdict["mode"]): string[] {
   const out: string[] = [];
   if (m.nonFiniteMismatches > 0) out.push(`${m.nonFiniteMismatches} value(s) non-finite on one side only`);
   if (t.minSqnr !== undefined && !(m.sqnrDb >= t.minSqnr)) out.push(`SQNR ${m.sqnrDb.toFixed(2)} dB < ${t.minSqnr}`);
-  const floor = mode === "passthrough" ? undefined : t.minSqnrByMode?.[mode];
+  const floor = mode === "passthrough" || mode.startsWith("mlx_") ? undefined : t.minSqnrByMode?.[mode as Mode];
   if (floor !== undefined && !(m.sqnrDb >= floor)) {
     out.push(`SQNR ${m.sqnrDb.toFixed(2)} dB < ${floor}, the default floor for ${mode} (a threshold flag replaces it)`);
   }
@@ -152,8 +188,14 @@ export async function runVerify(path: string, opts: VerifyOptions = {}, onTensor
   let pool: WorkerPool | null = null;
   try {
     const manifest = await readManifest(reader);
-    if (manifest === null) throw new KquantError({ file: path, what: "no kquant manifest in __metadata__; not a kquant output, nothing to verify" });
     if (opts.against !== undefined) original = await openTensors(opts.against);
+    if (manifest === null) {
+      // An MLX folder (mlx_lm.convert's, or kquant quantize --mlx's) is checked from its config.json.
+      const { mlxFolderParams, verifyMlxFolder } = await import("./mlx-folder.js");
+      const params = await mlxFolderParams(path);
+      if (params === null) throw new KquantError({ file: path, what: "no kquant manifest in __metadata__ and no MLX quantization in config.json; not a kquant output, nothing to verify" });
+      return await verifyMlxFolder(path, reader, params, { ...opts, thresholds }, original, onTensor);
+    }
     const patterns = (opts.filter ?? []).map(compileGlob);
     const selected = (name: string) => patterns.length === 0 || matchesAny(name, patterns);
 
@@ -204,29 +246,7 @@ export async function runVerify(path: string, opts: VerifyOptions = {}, onTensor
     );
     if (verdicts.length === 0 && patterns.length > 0) throw new KquantError({ file: path, what: `no tensor matches ${opts.filter!.join(", ")}` });
 
-    const sqnrs = verdicts.flatMap((v) => (v.metrics ? [v.metrics.sqnrDb] : []));
-    const finiteSqnrs = sqnrs.filter(Number.isFinite);
-    const withMetrics = verdicts.flatMap((v) => (v.metrics ? [v.metrics] : []));
-    const failed = verdicts.filter((v) => !v.ok).length;
-    return {
-      file: path,
-      against: opts.against ?? null,
-      thresholds,
-      file_problems: fileProblems,
-      tensors: verdicts,
-      summary: {
-        tensors: verdicts.length,
-        quantized: verdicts.filter((v) => v.mode !== "passthrough").length,
-        passthrough: verdicts.filter((v) => v.mode === "passthrough").length,
-        failed,
-        hashes_checked: hashes,
-        min_sqnr_db: sqnrs.length ? minOf(sqnrs) : null,
-        mean_sqnr_db: finiteSqnrs.length ? finiteSqnrs.reduce((a, b) => a + b, 0) / finiteSqnrs.length : null,
-        min_cosine: withMetrics.length ? minOf(withMetrics.map((m) => m.cosine)) : null,
-        max_abs_error: withMetrics.length ? maxOf(withMetrics.map((m) => m.maxAbsError)) : null,
-      },
-      ok: failed === 0 && fileProblems.length === 0,
-    };
+    return verifyReport(path, opts.against, thresholds, fileProblems, verdicts, hashes);
   } finally {
     await pool?.close();
     await reader.close();

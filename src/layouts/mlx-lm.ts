@@ -1,0 +1,104 @@
+/**
+ * `--mlx MODE`: the folder `mlx_lm.convert -q --q-mode MODE` (mlx_lm 0.32.2, mlx 0.32.4) writes,
+ * byte for byte (docs/mlx-reference.md "What mlx_lm.convert does around the quantizer"). This module
+ * holds mlx_lm's decisions; the arithmetic is src/quant/mlx's and the run pipeline/quantize/mlx-run.ts's.
+ *
+ * For a weight `X.weight` [rows, cols] it quantizes (groups of g along cols):
+ *   X.weight  U32 [rows, cols·bits/32]
+ *   X.scales  the dtype [rows, cols/g] (affine), U8 E8M0 (mxfp4, mxfp8) or U8 E4M3 (nvfp4)
+ *   X.biases  the dtype [rows, cols/g]   (affine only)
+ * Everything else floating is cast to the dtype; config.json gets `quantization` =
+ * `quantization_config` = {group_size, bits, mode}.
+ */
+import { KquantError } from "../errors.js";
+import type { StDType } from "../formats/types.js";
+import { MLX_MODES, mlxModeNamed, type MlxModeDescriptor } from "../modes/mlx.js";
+import type { MlxFloat } from "../quant/mlx/floats.js";
+
+/** The modes `--mlx` takes (mlx_lm's --q-mode), from src/modes/mlx.ts. */
+export const MLX_LM_MODES: readonly string[] = MLX_MODES.map((m) => m.name);
+/** The dtypes `--dtype` takes (mlx_lm's --dtype). */
+export const MLX_LM_DTYPES: readonly MlxFloat[] = ["float32", "float16", "bfloat16"];
+
+/** A conversion's parameters: config.json's `quantization`. */
+export interface MlxLmParams {
+  group_size: number;
+  bits: number;
+  mode: string;
+}
+
+/** A run's parameters with its mode's descriptor. */
+export interface MlxLmRun extends MlxLmParams {
+  descriptor: MlxModeDescriptor;
+}
+
+/** The parameters alone (config.json's `quantization`), without the descriptor. */
+export function paramsOf(run: MlxLmParams): MlxLmParams {
+  return { group_size: run.group_size, bits: run.bits, mode: run.mode };
+}
+
+/** The parameters of `--mlx MODE [--bits N] [--block-size N]`; a width or group MLX refuses is MLX's rule in one line. */
+export function mlxLmParams(mode: string, bits?: number, groupSize?: number): MlxLmRun {
+  const descriptor = mlxModeNamed(mode);
+  if (descriptor === undefined) throw new KquantError({ file: `--mlx ${mode}`, what: "unknown MLX mode", hint: `choose ${MLX_LM_MODES.join(", ")}` });
+  const p = { group_size: groupSize ?? descriptor.defaults.groupSize, bits: bits ?? descriptor.defaults.bits, mode };
+  const refusal = descriptor.refusal(p.bits, p.group_size);
+  if (refusal !== null) throw new KquantError({ file: `--mlx ${mode}`, what: refusal });
+  return { ...p, descriptor };
+}
+
+const DTYPE_NAMES: Readonly<Record<string, MlxFloat>> = { float32: "float32", float16: "float16", bfloat16: "bfloat16" };
+/** The safetensors dtype of each MLX float. */
+export const ST_OF_MLX: Readonly<Record<MlxFloat, StDType>> = { float32: "F32", float16: "F16", bfloat16: "BF16" };
+/** The MLX float of a safetensors float dtype, null for any other. */
+export function mlxFloatOf(dtype: StDType): MlxFloat | null {
+  return dtype === "F32" ? "float32" : dtype === "F16" ? "float16" : dtype === "BF16" ? "bfloat16" : null;
+}
+
+/**
+ * The dtype every floating tensor is cast to: `--dtype`, else config.json's `torch_dtype`, else
+ * `text_config.dtype` (a top-level `dtype` is not read, as in mlx_lm 0.32.2); null keeps each
+ * tensor's own. A config dtype MLX does not take is refused naming the key.
+ */
+export function mlxLmDtype(config: Readonly<Record<string, unknown>>, flag?: string): MlxFloat | null {
+  if (flag !== undefined) {
+    const d = DTYPE_NAMES[flag];
+    if (d === undefined) throw new KquantError({ file: `--dtype ${flag}`, what: "not a dtype mlx_lm converts to", hint: `choose ${MLX_LM_DTYPES.join(", ")}` });
+    return d;
+  }
+  const text = config.text_config as Record<string, unknown> | undefined;
+  const [key, value] = config.torch_dtype !== undefined ? ["torch_dtype", config.torch_dtype] : ["text_config.dtype", text?.dtype];
+  if (value === undefined || value === null) return null;
+  const d = typeof value === "string" ? DTYPE_NAMES[value] : undefined;
+  if (d === undefined) throw new KquantError({ file: "config.json", what: `${key} ${JSON.stringify(value)} is not a dtype mlx_lm converts to (${MLX_LM_DTYPES.join(", ")}); give --dtype` });
+  return d;
+}
+
+/**
+ * What mlx_lm does with a source tensor: "drop" (Llama's sanitize: `rotary_emb.inv_freq`, and
+ * `lm_head.weight` when the embeddings are tied), "quantize" (a 2-D `X.weight`, mlx_lm's Linear and
+ * Embedding weights, whose last dimension the group size divides) or "keep" (cast if floating).
+ */
+export function mlxLmAction(name: string, shape: readonly number[], groupSize: number, config: Readonly<Record<string, unknown>>): "drop" | "quantize" | "keep" {
+  if (name.endsWith("rotary_emb.inv_freq")) return "drop";
+  if (name === "lm_head.weight" && config.tie_word_embeddings === true) return "drop";
+  return name.endsWith(".weight") && shape.length === 2 && shape[1]! % groupSize === 0 ? "quantize" : "keep";
+}
+
+/** config.json as mlx_lm writes the quantization into it. */
+export function mlxLmConfig(config: Readonly<Record<string, unknown>>, params: MlxLmParams): Record<string, unknown> {
+  return { ...config, quantization: paramsOf(params), quantization_config: paramsOf(params) };
+}
+
+/**
+ * An MLX folder's quantization from its config.json (`quantization`, as mlx_lm writes it), or null
+ * when it has none. Per-module entries (mlx_lm's mixed quantization) are refused in one line.
+ */
+export function mlxLmParamsOf(config: Readonly<Record<string, unknown>>, file = "config.json"): MlxLmRun | null {
+  const q = config.quantization as Record<string, unknown> | undefined;
+  if (q === undefined || q === null || typeof q !== "object") return null;
+  const { group_size, bits, mode = "affine", ...rest } = q;
+  if (Object.keys(rest).length > 0) throw new KquantError({ file, what: `quantization has per-module entries (${Object.keys(rest)[0]}, …); kquant reads one group size and width per folder` });
+  if (typeof mode !== "string" || typeof bits !== "number" || typeof group_size !== "number") throw new KquantError({ file, what: `quantization ${JSON.stringify(q)} is not {group_size, bits, mode}` });
+  return mlxLmParams(mode, bits, group_size);
+}

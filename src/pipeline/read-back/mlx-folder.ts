@@ -1,0 +1,218 @@
+/**
+ * Reading an MLX folder back; `kquant inspect` summarises it (mode, group, bits, bits per weight)
+ * and `kquant dequantize` of it (config.json `quantization`, as mlx_lm.convert and
+ * `kquant quantize --mlx` write it; no kquant manifest): every `X.weight` U32 with an `X.scales`
+ * beside it back to floats exactly as mx.dequantize computes them (src/quant/mlx): affine in the
+ * scales' dtype (then widened or rounded to the output dtype), mxfp4 / mxfp8 / nvfp4 in the output
+ * dtype (mx.dequantize(…, dtype=D)). `X.biases` are consumed; every other tensor is copied as it is.
+ */
+import { dirname, join } from "node:path";
+import { KquantError } from "../../errors.js";
+import { isFolder, openModelFolder } from "../../formats/folder.js";
+import { writeNpz } from "../../formats/npz.js";
+import { createSafetensorsWriter } from "../../formats/safetensors-writer.js";
+import type { PlannedTensor, StDType, TensorInfo, TensorReader } from "../../formats/types.js";
+import { mlxFloatOf, mlxLmParamsOf, paramsOf, ST_OF_MLX, type MlxLmParams, type MlxLmRun } from "../../layouts/mlx-lm.js";
+import type { MlxStored } from "../../modes/mlx.js";
+import { compileGlob, matchesAny } from "../../plan/glob.js";
+import type { MlxFloat } from "../../quant/mlx/floats.js";
+import { errorMetrics } from "../../quant/error-metrics.js";
+import { errorHistogram } from "../../quant/error-histogram.js";
+import { floatValues } from "../float-values.js";
+import { checkOutputs } from "../quantize/outputs.js";
+import type { DequantizeJob, DequantizeReport } from "./dequantize.js";
+import { gateFailures, verifyReport, type TensorVerdict, type Thresholds, type VerifyOptions, type VerifyReport } from "./verify.js";
+
+/** The MLX quantization of the folder `input` is (or whose weights `input` is), or null. */
+export async function mlxFolderParams(input: string): Promise<MlxLmRun | null> {
+  const dir = (await isFolder(input)) ? input : dirname(input);
+  const folder = await openModelFolder(dir).catch(() => null);
+  return folder === null ? null : mlxLmParamsOf(folder.config, join(dir, "config.json"));
+}
+
+const MLX_OF_OUT: Readonly<Record<NonNullable<DequantizeJob["dtype"]>, MlxFloat>> = { f32: "float32", f16: "float16", bf16: "bfloat16" };
+
+const words = (b: Uint8Array): Uint32Array => {
+  const own = b.byteOffset % 4 === 0 ? b : b.slice();
+  return new Uint32Array(own.buffer, own.byteOffset, own.byteLength / 4);
+};
+const view = (a: ArrayBufferView): Uint8Array => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+
+/** A folder's quantized weights: each `X.weight` U32 with an `X.scales` beside it, and its companions' names. */
+function quantizedWeights(reader: TensorReader): { weight: TensorInfo; scales: TensorInfo; biases?: TensorInfo }[] {
+  const byName = new Map(reader.tensors.map((t) => [t.name, t]));
+  return reader.tensors.flatMap((weight) => {
+    const base = weight.name.slice(0, -".weight".length);
+    const scales = byName.get(`${base}.scales`);
+    if (!weight.name.endsWith(".weight") || weight.dtype !== "U32" || scales === undefined) return [];
+    const biases = byName.get(`${base}.biases`);
+    return [{ weight, scales, ...(biases ? { biases } : {}) }];
+  });
+}
+
+type Quantized = ReturnType<typeof quantizedWeights>[number];
+
+/** What `kquant inspect` says of an MLX folder's quantization. */
+export interface MlxSummary {
+  quantization: MlxLmParams;
+  /** Each quantized weight: its float shape, what it stores (codes, scales, biases) and the stored bits per weight. */
+  tensors: { name: string; shape: number[]; stored_bytes: number; bits_per_weight: number }[];
+  /** Over the quantized weights. */
+  bits_per_weight: number;
+}
+
+/** The MLX summary of `path`'s folder, or null when it is no MLX folder. */
+export async function mlxSummary(path: string, reader: TensorReader): Promise<MlxSummary | null> {
+  const params = await mlxFolderParams(path);
+  if (params === null) return null;
+  const tensors = quantizedWeights(reader).map(({ weight, scales, biases }) => {
+    const shape = [...weight.shape.slice(0, -1), (weight.shape[weight.shape.length - 1]! * 32) / params.bits];
+    const stored = weight.byteLength + scales.byteLength + (biases?.byteLength ?? 0);
+    return { name: weight.name, shape, stored_bytes: stored, bits_per_weight: (stored * 8) / shape.reduce((a, b) => a * b, 1) };
+  });
+  const weightCount = tensors.reduce((n, t) => n + t.shape.reduce((a, b) => a * b, 1), 0);
+  const bytes = tensors.reduce((n, t) => n + t.stored_bytes, 0);
+  return { quantization: paramsOf(params), tensors, bits_per_weight: weightCount > 0 ? (bytes * 8) / weightCount : 0 };
+}
+
+/** A quantized weight's stored tensors' bytes. */
+async function readStored(reader: TensorReader, q: Quantized): Promise<MlxStored> {
+  return {
+    codes: words(await reader.read(q.weight.name)),
+    scales: await reader.read(q.scales.name),
+    ...(q.biases ? { biases: await reader.read(q.biases.name) } : {}),
+  };
+}
+
+/** One quantized weight's values as `out` (mx.dequantize; see the module comment); a malformed one is refused in one line. */
+async function dequantizeWeight(reader: TensorReader, params: MlxLmRun, q: Quantized, out: MlxFloat): Promise<Uint8Array> {
+  const problem = shapeProblems(q, params)[0];
+  if (problem !== undefined) throw new KquantError({ file: q.weight.file, tensor: q.weight.name, what: problem });
+  const values = params.descriptor.dequantize(await readStored(reader, q), q.weight.shape, mlxFloatOf(q.scales.dtype), params.bits, params.group_size, out);
+  return view(values);
+}
+
+/** `kquant dequantize` of an MLX folder (see the module comment). */
+export async function runMlxDequantize(job: DequantizeJob, reader: TensorReader, params: MlxLmRun, toNpz: boolean): Promise<DequantizeReport> {
+  // Without --dtype: affine in its scales' dtype, the fp modes in mx.dequantize's default, bfloat16.
+  const outOf = (q: Quantized): MlxFloat => (job.dtype ? MLX_OF_OUT[job.dtype] : (mlxFloatOf(q.scales.dtype) ?? "bfloat16"));
+  const weights = new Map(quantizedWeights(reader).map((q) => [q.weight.name, q]));
+  const quantized = (t: TensorInfo) => weights.has(t.name);
+  const consumed = new Set([...weights.values()].flatMap((q) => [q.scales.name, ...(q.biases ? [q.biases.name] : [])]));
+  const patterns = (job.filter ?? []).map(compileGlob);
+  const tensors = reader.tensors.filter((t) => !consumed.has(t.name) && (patterns.length === 0 || matchesAny(t.name, patterns)));
+  if (tensors.length === 0) throw new KquantError({ file: job.input, what: `no tensor matches ${(job.filter ?? []).join(", ")}` });
+  const shapeOf = (t: TensorInfo) => (quantized(t) ? [...t.shape.slice(0, -1), (t.shape[t.shape.length - 1]! * 32) / params.bits] : t.shape);
+  const planned: PlannedTensor[] = tensors.map((t) => ({ name: t.name, dtype: quantized(t) ? ST_OF_MLX[outOf(weights.get(t.name)!)] : t.dtype, shape: shapeOf(t) }));
+  if (toNpz) {
+    const bad = planned.find((p) => p.dtype === "BF16" || p.dtype.startsWith("F8"));
+    if (bad) throw new KquantError({ file: job.output, tensor: bad.name, what: `numpy has no ${bad.dtype} dtype; write to .safetensors instead` });
+  }
+  await checkOutputs([job.output], [job.input, ...new Set(reader.tensors.map((t) => t.file))], !!job.force);
+  const report: DequantizeReport = { input: job.input, output: job.output, dtype: (job.dtype ? ST_OF_MLX[MLX_OF_OUT[job.dtype]] : (planned.find((p) => weights.has(p.name))?.dtype ?? "F32")) as StDType, dequantized: [], passthrough: [], bytes_written: 0 };
+  const bytesOf = async (t: TensorInfo, i: number): Promise<Uint8Array> => {
+    if (!quantized(t)) {
+      report.passthrough.push({ name: t.name, dtype: t.dtype, shape: t.shape });
+      return reader.read(t.name);
+    }
+    report.dequantized.push({ name: t.name, mode: `mlx_${params.mode}`, shape: planned[i]!.shape });
+    return dequantizeWeight(reader, params, weights.get(t.name)!, outOf(weights.get(t.name)!));
+  };
+  if (toNpz) {
+    const members = [];
+    for (const [i, t] of tensors.entries()) {
+      const bytes = await bytesOf(t, i);
+      report.bytes_written += bytes.length;
+      members.push({ ...planned[i]!, bytes });
+    }
+    await writeNpz(job.output, members, { fsync: job.fsync });
+    return report;
+  }
+  const writer = await createSafetensorsWriter(job.output, planned, { format: "mlx" }, { fsync: job.fsync });
+  try {
+    for (const [i, t] of tensors.entries()) {
+      const bytes = await bytesOf(t, i);
+      report.bytes_written += bytes.length;
+      await writer.write(t.name, bytes);
+    }
+    await writer.finish();
+  } catch (err) {
+    await writer.abort();
+    throw err;
+  }
+  return report;
+}
+
+
+const sameShape = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((d, i) => d === b[i]);
+
+/** What is wrong with a quantized weight's tensors' dtypes and shapes, one line each (none: it can be read). */
+function shapeProblems(q: Quantized, params: MlxLmRun): string[] {
+  const { weight: w, scales, biases } = q;
+  const cols = (w.shape[w.shape.length - 1]! * 32) / params.bits;
+  if (w.shape.length < 2 || !Number.isInteger(cols) || cols % params.group_size !== 0) {
+    return [`weight "${w.name}" U32 [${w.shape}] does not hold whole groups of ${params.group_size} ${params.bits}-bit codes per row`];
+  }
+  const groups = [...w.shape.slice(0, -1), cols / params.group_size];
+  const out: string[] = [];
+  const { scalesInDtype, biases: withBiases } = params.descriptor;
+  if (!sameShape(scales.shape, groups) || (scalesInDtype ? mlxFloatOf(scales.dtype) === null : scales.dtype !== "U8")) {
+    out.push(`scales "${scales.name}" is ${scales.dtype} [${scales.shape}], ${params.mode} needs ${scalesInDtype ? "a float" : "U8"} [${groups}]`);
+  }
+  if (withBiases && (biases === undefined || biases.dtype !== scales.dtype || !sameShape(biases.shape, groups))) {
+    out.push(`biases "${w.name.slice(0, -".weight".length)}.biases" must be ${scales.dtype} [${groups}] like the scales${biases ? `, it is ${biases.dtype} [${biases.shape}]` : ", it is missing"}`);
+  }
+  if (!withBiases && biases !== undefined) out.push(`biases "${biases.name}": ${params.mode} stores none`);
+  return out;
+}
+
+/**
+ * `kquant verify` of an MLX folder (no manifest, so no hashes): each quantized weight's tensors
+ * have the shapes and dtypes its config's quantization needs and hold values MLX writes; with
+ * `original`, each is dequantized as mx.dequantize does (float32 for the fp modes) and measured
+ * against the original tensor of the same name.
+ */
+export async function verifyMlxFolder(
+  path: string,
+  reader: TensorReader,
+  params: MlxLmRun,
+  opts: VerifyOptions & { thresholds: Thresholds },
+  original: TensorReader | undefined,
+  onTensor?: (v: TensorVerdict) => void,
+): Promise<VerifyReport> {
+  const patterns = (opts.filter ?? []).map(compileGlob);
+  const selected = (name: string) => patterns.length === 0 || matchesAny(name, patterns);
+  const weights = quantizedWeights(reader);
+  const consumed = new Set(weights.flatMap((q) => [q.scales.name, ...(q.biases ? [q.biases.name] : [])]));
+  const originals = new Map((original?.tensors ?? []).map((t) => [t.name, t]));
+  const verdicts: TensorVerdict[] = [];
+  for (const t of reader.tensors.filter((x) => !consumed.has(x.name) && selected(x.name))) {
+    const q = weights.find((x) => x.weight.name === t.name);
+    const v: TensorVerdict = { name: t.name, mode: q ? `mlx_${params.mode}` : "passthrough", problems: [], gate_failures: [], ok: true };
+    if (q) v.problems.push(...shapeProblems(q, params));
+    if (q && v.problems.length === 0) {
+      const names = { codes: q.weight.name, scales: q.scales.name, ...(q.biases ? { biases: q.biases.name } : {}) };
+      v.problems.push(...params.descriptor.problems(await readStored(reader, q), mlxFloatOf(q.scales.dtype), names));
+    }
+    const shape = q ? [...t.shape.slice(0, -1), (t.shape[t.shape.length - 1]! * 32) / params.bits] : t.shape;
+    const orig = originals.get(t.name);
+    if (original && orig === undefined) v.problems.push(`not in the original ${opts.against}`);
+    else if (orig && !sameShape(orig.shape, shape)) v.problems.push(`the original is ${orig.dtype} [${orig.shape}], this holds [${shape}]`);
+    else if (orig && q && v.problems.length === 0) {
+      const ref = floatValues(orig.dtype, await original!.read(orig.name));
+      if (ref === null) v.problems.push(`the original is ${orig.dtype}, not a float tensor to measure against`);
+      else {
+        const back = await dequantizeWeight(reader, params, q, "float32");
+        const approx = new Float32Array(back.buffer, back.byteOffset, back.byteLength / 4);
+        v.metrics = errorMetrics(ref, approx);
+        if (opts.histogramBins !== undefined && Number.isFinite(v.metrics.maxAbsError)) v.error_histogram = errorHistogram(ref, approx, v.metrics.maxAbsError, opts.histogramBins);
+        v.gate_failures.push(...gateFailures(v.metrics, opts.thresholds, v.mode));
+      }
+    }
+    v.ok = v.problems.length === 0 && v.gate_failures.length === 0;
+    verdicts.push(v);
+    onTensor?.(v);
+  }
+  if (verdicts.length === 0 && patterns.length > 0) throw new KquantError({ file: path, what: `no tensor matches ${opts.filter!.join(", ")}` });
+  return verifyReport(path, opts.against, opts.thresholds, [], verdicts, 0);
+}
