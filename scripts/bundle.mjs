@@ -183,6 +183,7 @@ const PER_BUNDLE_COPY_IS_HARMLESS = {
   "src/quant/convert.ts": "a float16 lookup table built on first use",
   "src/quant/wasm/kernels.ts": "the kernels' instance, made on first use (useSimd is for tests and benchmarks)",
   "src/modes/registry.ts": "a fixed table of the mode descriptors",
+  "src/quant/mlx/fp.ts": "MLX's code tables, built on first use per dtype",
 };
 
 /**
