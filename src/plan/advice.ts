@@ -6,7 +6,11 @@
  * - an axis that gives one scale per input column of a PyTorch-layout checkpoint (Linear weights
  *   [out, in]; Keras's axis 0 is per output channel for its [in, out] kernels only);
  * - most weights left float by the layout or the mode (a group size that does not divide them):
- *   the run is close to a no-op, so the note names the reason and what would work.
+ *   the run is close to a no-op, so the note names the reason and what would work;
+ * - grouped int4 in compressed-tensors: transformers 5.24 / compressed-tensors 0.20 do not load it
+ *   the default way (the model's zero point is shaped unpacked where the format packs it, and the
+ *   decompressor only reads it packed, so no written shape serves both), and with other modes in
+ *   the same folder not with `dequantize=True` either (one scheme for all).
  *
  * Pure: from the plan's steps and rules; the CLI prints the notes first (one line each).
  */
@@ -51,7 +55,21 @@ export function planAdvice(steps: readonly Step[], rules: readonly Rule[], layou
   }
   const mostly = mostlyFloat(steps, layout);
   if (mostly) notes.push(mostly);
+  const grouped = groupedZeroPoint(steps, layout);
+  if (grouped) notes.push(grouped);
   return notes;
+}
+
+/** The note for grouped int4 in a compressed-tensors folder (see above), or null. */
+function groupedZeroPoint(steps: readonly Step[], layout: Layout): string | null {
+  if (layout.name !== "compressed-tensors") return null;
+  const modes = new Set(steps.flatMap((s) => (s.kind === "quantize" ? [s.spec.mode] : [])));
+  if (!modes.has("int4_grouped")) return null;
+  const how =
+    modes.size > 1
+      ? "nor, mixed with other modes, with CompressedTensorsConfig(dequantize=True) (one scheme for all)"
+      : "load it with CompressedTensorsConfig(dequantize=True)";
+  return `grouped int4 in compressed-tensors does not load the default way in transformers 5.24 / compressed-tensors 0.20 (zero point shape); ${how}; use --int4 per channel, or --layout kquant to keep the groups`;
 }
 
 /** A note when more than half of the weights (floating, 2-D or more) the rules meant to quantize stay float, or null. */

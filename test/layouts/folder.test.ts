@@ -131,6 +131,24 @@ describe("bad folder input: one line, exit 2, nothing written, the input untouch
   });
 });
 
+describe("grouped int4 in compressed-tensors", () => {
+  it("says before it writes that transformers does not load it the default way (one line), and still writes it", async () => {
+    const src = await modelIn();
+    const out = join(dir, "g32");
+    const r = await runCli("quantize", src, "--int4", "--block-size", "32", "--layout", "compressed-tensors", "-o", out, "-q");
+    expect(r.code, r.stderr).toBe(0);
+    // (This small model also gets the note that most of its weights stay float.)
+    const grouped = (stderr: string) => stderr.split("\n").filter((l) => l.includes("grouped int4"));
+    expect(grouped(r.stderr)).toEqual([
+      "kquant: warning: grouped int4 in compressed-tensors does not load the default way in transformers 5.24 / compressed-tensors 0.20 (zero point shape); load it with CompressedTensorsConfig(dequantize=True); use --int4 per channel, or --layout kquant to keep the groups",
+    ]);
+    expect(existsSync(join(out, "config.json"))).toBe(true);
+    const perChannel = await runCli("quantize", src, "--int4", "--layout", "compressed-tensors", "-o", join(dir, "pc"), "-q");
+    expect(perChannel.code, perChannel.stderr).toBe(0);
+    expect(grouped(perChannel.stderr)).toEqual([]);
+  });
+});
+
 describe("default output folder names", () => {
   it("say the layout once (<folder>-<tag>, the tag names the layout), and are printed as the input was given", async () => {
     await modelIn();

@@ -27,11 +27,12 @@ describe("plan notes", () => {
   it("a group size that leaves most weights float says so, with the count and a block size that divides them", () => {
     expect(notes({ mode: "int4", blockSize: 128 }, COMPRESSED_TENSORS_LAYOUT)).toEqual([
       "7 of 8 weights stay float (mostly: compressed-tensors layout: group size 128 does not divide in_features); --block-size 64 or 32 divides 576; the output is close to the input",
+      expect.stringMatching(/^grouped int4 in compressed-tensors does not load the default way/),
     ]);
     expect(notes({ mode: "int4", blockSize: 128 }, MLX_LAYOUT)).toEqual([
       "7 of 8 weights stay float (mlx layout: group size 128 does not divide the last dimension); --block-size 64 or 32 divides 576; the output is close to the input",
     ]);
-    expect(notes({ mode: "int4", blockSize: 64 }, COMPRESSED_TENSORS_LAYOUT)).toEqual([]);
+    expect(notes({ mode: "int4", blockSize: 64 }, COMPRESSED_TENSORS_LAYOUT).filter((n) => n.includes("stay float"))).toEqual([]);
   });
 
   it("an axis the layout overrides changes nothing, and the note says so", () => {
@@ -47,5 +48,34 @@ describe("plan notes", () => {
     ]);
     expect(notes({ mode: "int4", axis: 0 }, KQUANT_LAYOUT, false)).toEqual([]);
     expect(notes({ mode: "int4" })).toEqual([]);
+  });
+});
+
+describe("grouped int4 in compressed-tensors", () => {
+  const head = "grouped int4 in compressed-tensors does not load the default way in transformers 5.24 / compressed-tensors 0.20 (zero point shape); ";
+  const tail = "; use --int4 per channel, or --layout kquant to keep the groups";
+
+  it("alone: one note before anything is read, naming dequantize=True", () => {
+    expect(notes({ mode: "int4", blockSize: 64 }, COMPRESSED_TENSORS_LAYOUT)).toEqual([`${head}load it with CompressedTensorsConfig(dequantize=True)${tail}`]);
+  });
+
+  it("in a recipe with other modes: loads neither way, and the note says so", () => {
+    const rules = [
+      ...rulesFromFlags({ mode: "int8", include: ["*self_attn*"] }, true),
+      ...rulesFromFlags({ mode: "int4", blockSize: 64, include: ["*mlp*"] }, true),
+    ];
+    const plan = buildPlan("m", layer, rules, COMPRESSED_TENSORS_LAYOUT, { source: { pytorchLayout: true } });
+    expect(plan.steps.filter((s) => s.kind === "quantize").map((s) => s.kind === "quantize" && s.spec.mode).sort()).toEqual([
+      ...Array(3).fill("int4_grouped"),
+      ...Array(4).fill("int8"),
+    ].sort());
+    expect(plan.warnings).toEqual([`${head}nor, mixed with other modes, with CompressedTensorsConfig(dequantize=True) (one scheme for all)${tail}`]);
+  });
+
+  it("per-channel int4, int8, float8, and grouped int4 in other layouts: no such note", () => {
+    for (const flags of [{ mode: "int4" }, { mode: "int8" }, { mode: "float8", float8Kind: "e4m3" }] as QuantFlags[]) {
+      expect(notes(flags, COMPRESSED_TENSORS_LAYOUT)).toEqual([]);
+    }
+    expect(notes({ mode: "int4", blockSize: 64 })).toEqual([]);
   });
 });
