@@ -9,7 +9,7 @@ import { KquantError } from "../errors.js";
 import type { Task, TaskResult, WorkerError } from "./workers.js";
 import { simdActive } from "../quant/wasm/kernels.js";
 import { checkRecordBytes } from "./read-back/check-record.js";
-import { dequantizeBytes } from "./read-back/record-values.js";
+import { dequantizeBytes, layoutDequantizeBytes } from "./read-back/record-values.js";
 import { tensorStatsOf } from "./read-back/stats.js";
 
 const view = (r: { buf: SharedArrayBuffer; offset: number; length: number }) => new Uint8Array(r.buf, r.offset, r.length);
@@ -39,6 +39,10 @@ async function run(task: Task): Promise<TaskResult> {
     const bytes = dequantizeBytes(task.rec, task.parts, task.dtype, task.out);
     // float32 output is written straight into `out`; 16-bit output is encoded there.
     if (bytes.buffer !== task.out.buffer) task.out.set(bytes);
+    return { kind: "done" };
+  }
+  if (task.kind === "dequantize-layout-record") {
+    layoutDequantizeBytes(task.layout, task.name, task.rec, task.written, task.dtype, task.out);
     return { kind: "done" };
   }
   if (task.kind === "amax") return { kind: "amax", ...sliceAbsMax(task.step, view(task.source), { allowNonFinite: task.allowNonFinite, scratch }) };

@@ -11,6 +11,7 @@ import type { QuantizeStep } from "../plan/plan.js";
 import type { RecordBytes, RecordFindings } from "./read-back/check-record.js";
 import type { FloatOut, StoredParts } from "./read-back/record-values.js";
 import type { TensorRecord } from "./manifest.js";
+import type { LayoutName } from "../layouts/layout.js";
 import type { StDType } from "../formats/types.js";
 import type { TensorStats } from "./read-back/stats.js";
 
@@ -33,6 +34,8 @@ export type Task =
   | { kind: "verify-record"; input: RecordBytes }
   /** dequantize's work on one record (read-back/record-values.ts dequantizeBytes) into `out`. */
   | { kind: "dequantize-record"; rec: TensorRecord; parts: StoredParts; dtype: FloatOut; out: Uint8Array }
+  /** dequantize's work on one record of a layout that re-encodes (record-values.ts layoutDequantizeBytes) into `out`. */
+  | { kind: "dequantize-layout-record"; layout: LayoutName; name: string; rec: TensorRecord; written: [string, Uint8Array][]; dtype: FloatOut; out: Uint8Array }
   /** inspect --stats of one tensor's bytes (read-back/stats.ts tensorStatsOf). */
   | { kind: "stats"; dtype: StDType; bytes: Uint8Array; bins: number };
 

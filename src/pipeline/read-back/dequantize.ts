@@ -16,16 +16,12 @@ import { createSafetensorsWriter } from "../../formats/safetensors-writer.js";
 import type { PlannedTensor, StDType, TensorInfo, TensorReader } from "../../formats/types.js";
 import { compileGlob, matchesAny } from "../../plan/glob.js";
 import type { Mode } from "../../plan/spec.js";
-import type { StoredGeometry } from "../../plan/stored.js";
-import type { Layout } from "../../layouts/layout.js";
-import { f32ToBf16Bits, f32ToF16Bits } from "../../quant/convert.js";
-import { byteView } from "../../quant/tensor.js";
-import { geometryOf, layoutOf, manifestFromMetadata, storedOf, type ExpectedTensor, type Manifest, type TensorRecord } from "../manifest.js";
+import { layoutOf, manifestFromMetadata, storedOf, type ExpectedTensor, type Manifest, type TensorRecord } from "../manifest.js";
 import { checkOutputs } from "../quantize/outputs.js";
 import { outputKindOf } from "../output-kinds.js";
 import type { WorkerPool } from "../workers.js";
 import { inFlight, inOrder, readBackPool, recordDequantizer, type ReadBackThreads } from "./parallel-read-back.js";
-import { dequantizeRecord, type FloatOut, type StoredParts } from "./record-values.js";
+import type { FloatOut, StoredParts } from "./record-values.js";
 
 /**
  * The manifest of a kquant output, or null if it has none. A sharded output keeps one manifest per
@@ -70,28 +66,7 @@ export function checkStoredInfo(file: string, name: string, expected: readonly E
   }
 }
 
-/**
- * One quantized record back to float32 (the source's shape): what the layout's target runtime
- * computes from the written tensors when the layout re-encodes, else kquant's own dequantize.
- */
-export async function dequantizeEntry(reader: TensorReader, layout: Layout, e: ManifestEntry): Promise<Float32Array> {
-  const { record: rec } = e;
-  if (!layout.dequantize) return dequantizeRecord(rec, await readParts(reader, e.expected));
-  const bytes = new Map<string, Uint8Array>();
-  for (const x of e.expected) bytes.set(x.name, await reader.read(x.name));
-  return layout.dequantize({ name: e.name, dtype: rec.source_dtype, shape: rec.shape }, geometryOf(rec) as StoredGeometry, bytes);
-}
-
 const OUT_DTYPE: Record<FloatOut, StDType> = { f32: "F32", f16: "F16", bf16: "BF16" };
-
-/** A layout runtime's float32 values as the output dtype's bytes. */
-function encodeFloats(values: Float32Array, dtype: FloatOut): Uint8Array {
-  if (dtype === "f32") return byteView(values);
-  const bits = new Uint16Array(values.length);
-  if (dtype === "f16") f32ToF16Bits(values, bits);
-  else f32ToBf16Bits(values, bits);
-  return byteView(bits);
-}
 
 export interface DequantizeJob extends WriteOptions, ReadBackThreads {
   input: string;
@@ -238,9 +213,14 @@ async function dequantizeToFile(job: DequantizeJob, output: string, sourceDtypes
         return reader.read(e.name);
       }
       report.dequantized.push({ name: e.name, mode: e.record.mode, shape: e.record.shape });
-      // A layout that re-encodes is read back as its runtime reads it, here; kquant's own stored tensors on the workers.
-      if (layout.dequantize) return encodeFloats(await dequantizeEntry(reader, layout, e), floatOf(e));
-      return dequantizer(e.record, await readParts(reader, e.expected, dequantizer.buffer), floatOf(e), byteLengthOf(OUT_DTYPE[floatOf(e)], e.record.shape));
+      const outBytes = byteLengthOf(OUT_DTYPE[floatOf(e)], e.record.shape);
+      // A layout that re-encodes is read back as its runtime reads it; either way on the workers.
+      if (layout.dequantize) {
+        const written: [string, Uint8Array][] = [];
+        for (const x of e.expected) written.push([x.name, await reader.read(x.name, dequantizer.buffer(byteLengthOf(x.dtype, x.shape)))]);
+        return dequantizer.layout(layout.name, e.name, e.record, written, floatOf(e), outBytes);
+      }
+      return dequantizer(e.record, await readParts(reader, e.expected, dequantizer.buffer), floatOf(e), outBytes);
     };
     // Tensors are dequantized a few at a time (on the workers, while the next are read) and written in order.
     // What a record holds in memory while it is dequantized: its stored tensors and its output.

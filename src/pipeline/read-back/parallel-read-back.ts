@@ -9,7 +9,8 @@ import type { TensorRecord } from "../manifest.js";
 import { checkRecordBytes, comparisonBlocks, type RecordBytes, type RecordChecker, type RecordFindings } from "./check-record.js";
 import { layoutNamed } from "../../layouts/index.js";
 import { ErrorAccumulator } from "../../quant/error-metrics.js";
-import { dequantizeBytes, type FloatOut, type StoredParts } from "./record-values.js";
+import { dequantizeBytes, layoutDequantizeBytes, type FloatOut, type StoredParts } from "./record-values.js";
+import type { LayoutName } from "../../layouts/layout.js";
 import { tensorStatsOf, type TensorStats } from "./stats.js";
 import type { StDType } from "../../formats/types.js";
 import { tensorBuffer } from "../../formats/io.js";
@@ -130,27 +131,38 @@ async function checkInShares(pool: WorkerPool, input: RecordBytes): Promise<Reco
 /**
  * dequantizeBytes on the pool's workers, or here without one, in reused buffers: `buffer` is where
  * to read the stored tensors, and `done(bytes)` hands back the memory of output bytes once written.
+ * `layout` does the same for a layout that re-encodes (layoutDequantizeBytes: its runtime's values
+ * from the written tensors, [name, bytes] pairs read into `buffer`).
  */
 export function recordDequantizer(pool: WorkerPool | null): {
   (rec: TensorRecord, parts: StoredParts, dtype: FloatOut, outBytes: number): Promise<Uint8Array>;
+  layout(layout: LayoutName, name: string, rec: TensorRecord, written: [string, Uint8Array][], dtype: FloatOut, outBytes: number): Promise<Uint8Array>;
   buffer: (bytes: number) => Uint8Array;
   done(bytes: Uint8Array): void;
 } {
   const buffers = new SharedBuffers();
-  const run = async (rec: TensorRecord, parts: StoredParts, dtype: FloatOut, outBytes: number): Promise<Uint8Array> => {
+  /** `work` into a reused output buffer; the input buffers `held` go back either way, the output on failure. */
+  const produce = async (outBytes: number, held: readonly Uint8Array[], work: (out: Uint8Array) => unknown): Promise<Uint8Array> => {
     const out = buffers.take(outBytes);
     try {
-      if (pool === null) dequantizeBytes(rec, parts, dtype, out);
-      else await pool.run({ kind: "dequantize-record", rec, parts, dtype, out });
+      await work(out);
     } catch (err) {
       buffers.give([out]);
       throw err;
     } finally {
-      buffers.give([parts.values, parts.scale, ...(parts.zero ? [parts.zero] : [])]);
+      buffers.give(held);
     }
     return out;
   };
-  return Object.assign(run, { buffer: (n: number) => buffers.take(n), done: (bytes: Uint8Array) => buffers.give([bytes]) });
+  const run = (rec: TensorRecord, parts: StoredParts, dtype: FloatOut, outBytes: number) =>
+    produce(outBytes, [parts.values, parts.scale, ...(parts.zero ? [parts.zero] : [])], (out) =>
+      pool === null ? dequantizeBytes(rec, parts, dtype, out) : pool.run({ kind: "dequantize-record", rec, parts, dtype, out }),
+    );
+  const layout = (layout: LayoutName, name: string, rec: TensorRecord, written: [string, Uint8Array][], dtype: FloatOut, outBytes: number) =>
+    produce(outBytes, written.map(([, b]) => b), (out) =>
+      pool === null ? layoutDequantizeBytes(layout, name, rec, written, dtype, out) : pool.run({ kind: "dequantize-layout-record", layout, name, rec, written, dtype, out }),
+    );
+  return Object.assign(run, { layout, buffer: (n: number) => buffers.take(n), done: (bytes: Uint8Array) => buffers.give([bytes]) });
 }
 
 /**

@@ -15,6 +15,8 @@ import { modeNamed } from "../../modes/registry.js";
 import { scaleShapeOf, storedNamesOf, storedTensors, type StoredBytes, type StoredGeometry } from "../../plan/stored.js";
 import { f32ToBf16Bits, f32ToF16Bits } from "../../quant/convert.js";
 import { ERROR_BLOCK } from "../../quant/error-metrics.js";
+import { layoutNamed } from "../../layouts/index.js";
+import type { LayoutName } from "../../layouts/layout.js";
 import { geometryOf, type TensorRecord } from "../manifest.js";
 import { rowSplitOf, slicedRange } from "../quantize/row-split.js";
 
@@ -129,5 +131,30 @@ export function dequantizeBytes(rec: TensorRecord, parts: StoredParts, dtype: Fl
   const bits = new Uint16Array(out.buffer, out.byteOffset, n);
   const encode = dtype === "f16" ? f32ToF16Bits : f32ToBf16Bits;
   for (const [from, to, values] of dequantizedBlocks(rec, parts)) encode(values, bits.subarray(from, to));
+  return out;
+}
+
+/**
+ * One record of a layout that re-encodes (compressed-tensors, MLX) as the output's bytes
+ * (`dtype`): what the layout's runtime computes from the written tensors (`written`: [name,
+ * bytes] pairs), into `into` if given (its exact length, 2-aligned). dequantize's work, on the
+ * calling thread or a worker alike.
+ */
+export function layoutDequantizeBytes(
+  layout: LayoutName,
+  name: string,
+  rec: TensorRecord,
+  written: readonly (readonly [string, Uint8Array])[],
+  dtype: FloatOut,
+  into?: Uint8Array,
+): Uint8Array {
+  const values = layoutNamed(layout).dequantize!({ name, dtype: rec.source_dtype, shape: rec.shape }, geometryOf(rec) as StoredGeometry, new Map(written));
+  const out = into ?? new Uint8Array(values.length * (dtype === "f32" ? 4 : 2));
+  if (dtype === "f32") {
+    out.set(new Uint8Array(values.buffer, values.byteOffset, values.byteLength));
+    return out;
+  }
+  const bits = new Uint16Array(out.buffer, out.byteOffset, values.length);
+  (dtype === "f16" ? f32ToF16Bits : f32ToBf16Bits)(values, bits);
   return out;
 }

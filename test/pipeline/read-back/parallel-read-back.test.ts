@@ -8,7 +8,8 @@ import { readManifest, readParts, runDequantize } from "../../../src/pipeline/re
 import { dequantizeRecord } from "../../../src/pipeline/read-back/record-values.js";
 import { openTensors } from "../../../src/formats/open.js";
 import { layoutNamed } from "../../../src/layouts/index.js";
-import { layoutOf, storedOf } from "../../../src/pipeline/manifest.js";
+import { geometryOf, layoutOf, storedOf } from "../../../src/pipeline/manifest.js";
+import type { StoredGeometry } from "../../../src/plan/stored.js";
 import { floatValues } from "../../../src/pipeline/float-values.js";
 import { errorHistogram } from "../../../src/quant/error-histogram.js";
 import { inFlight, inOrder, MIN_PARALLEL_CHECK_BYTES, readBackPool, SharedBuffers } from "../../../src/pipeline/read-back/parallel-read-back.js";
@@ -137,6 +138,53 @@ describe("runDequantize on worker threads", () => {
       const b = await runDequantize({ input: output, output: inProcess, dtype, threads: 0 });
       expect(a).toEqual({ ...b, output: threaded });
       expect(await readFile(threaded)).toEqual(await readFile(inProcess));
+    }, 60_000);
+  }
+});
+
+describe("runDequantize of a layout that re-encodes, on worker threads", () => {
+  // compressed-tensors wants [out, in] Linear weights whose in the group size divides; MLX likewise.
+  const LINEARS = [
+    { name: "a.weight", shape: [64, 64] },
+    { name: "b.weight", shape: [33, 128] },
+    { name: "c.bias", shape: [64] },
+  ];
+  const cases = [
+    ["compressed-tensors", { mode: "int8" }],
+    ["compressed-tensors", { mode: "int4" }],
+    ["compressed-tensors", { mode: "int4", blockSize: 32 }],
+    ["mlx", { mode: "int4", blockSize: 32 }],
+  ] as const;
+  for (const [layout, flags] of cases) {
+    it(`${layout} --${flags.mode}${"blockSize" in flags ? ` g${flags.blockSize}` : ""}: the bytes of the in-process run (f32 and bf16)`, async () => {
+      const src = join(dir, "linears.safetensors");
+      await writeGaussianCheckpoint(src, LINEARS);
+      const tag = `${layout}-${flags.mode}-${"blockSize" in flags ? flags.blockSize : "pc"}`;
+      const output = join(dir, `q.${tag}.safetensors`);
+      await runQuantize({ input: src, output, rules: rulesFromFlags(flags, layout === "mlx"), tag, options: {}, quiet: true, layout: layoutNamed(layout) });
+      for (const dtype of ["f32", "bf16"] as const) {
+        const threaded = join(dir, `dq.${tag}.${dtype}.t2.safetensors`);
+        const inProcess = join(dir, `dq.${tag}.${dtype}.t0.safetensors`);
+        const a = await runDequantize({ input: output, output: threaded, dtype, threads: 2, workerUrl });
+        const b = await runDequantize({ input: output, output: inProcess, dtype, threads: 0 });
+        expect(a).toEqual({ ...b, output: threaded });
+        expect(a.dequantized.map((t) => t.name)).toEqual(["a.weight", "b.weight"]);
+        expect(await readFile(threaded)).toEqual(await readFile(inProcess));
+        // And the values are the layout's runtime's, as verify reads them (not kquant's own dequantize).
+        const q = await openTensors(output);
+        const d = await openTensors(threaded);
+        try {
+          const manifest = (await readManifest(q))!;
+          const rec = manifest.tensors["b.weight"]!;
+          const written = new Map<string, Uint8Array>();
+          for (const e of storedOf("b.weight", rec, layoutOf(manifest))) written.set(e.name, await q.read(e.name));
+          const runtime = layoutNamed(layout).dequantize!({ name: "b.weight", dtype: rec.source_dtype, shape: rec.shape }, geometryOf(rec) as StoredGeometry, written);
+          if (dtype === "f32") expect(floatValues("F32", await d.read("b.weight"))).toEqual(runtime);
+        } finally {
+          await q.close();
+          await d.close();
+        }
+      }
     }, 60_000);
   }
 });
