@@ -183,7 +183,12 @@ export async function copyEntries(from: string, to: string, names: readonly stri
 
 /** Writes config.json (2-space JSON, as transformers writes it) into `dir`. */
 export async function writeConfig(dir: string, config: Record<string, unknown>, opts: WriteOptions = {}): Promise<void> {
-  await writeFileAtomic(join(dir, CONFIG_FILE), `${JSON.stringify(config, null, 2)}\n`, opts);
+  await writeFileAtomic(join(dir, CONFIG_FILE), configText(config), opts);
+}
+
+/** The text writeConfig writes for `config` (hashed into the manifest before it is written). */
+export function configText(config: Record<string, unknown>): string {
+  return `${JSON.stringify(config, null, 2)}\n`;
 }
 
 /** Renames the finished staging folder to `out`, replacing an existing `out` (checked for --force before). */

@@ -184,5 +184,10 @@ export async function writeShardIndex(path: string, index: ShardIndex, opts: Wri
   for (const [name, shard] of Object.entries(index.weight_map)) {
     if (typeof shard !== "string" || shard === "") throw new KquantError({ file: path, tensor: name, what: "weight_map value must be a shard file name" });
   }
-  await writeFileAtomic(path, `${JSON.stringify({ metadata: index.metadata, weight_map: index.weight_map }, null, 2)}\n`, opts);
+  await writeFileAtomic(path, shardIndexText(index), opts);
+}
+
+/** The text writeShardIndex writes for `index` (hashed into the manifest before it is written). */
+export function shardIndexText(index: ShardIndex): string {
+  return `${JSON.stringify({ metadata: index.metadata, weight_map: index.weight_map }, null, 2)}\n`;
 }

@@ -80,6 +80,13 @@ export interface Manifest {
   source: { file: string; metadata: Record<string, string> | null };
   /** In write order. */
   tensors: Record<string, TensorRecord>;
+  /**
+   * The other files the run wrote beside the weights (the sharded index, a layout's config.json),
+   * by name in the weights' folder: their hashes (in `files_hash`) of the bytes as written. Absent in
+   * manifests before it (and in --shard jobs' shards): then verify has no other file to check.
+   */
+  files?: Record<string, string>;
+  files_hash?: HashAlgorithm;
 }
 
 /** The record for one step, with placeholder hashes (filled in as the data is written). */

@@ -11,6 +11,7 @@ import {
   checkOutputFolder,
   commitStaging,
   CONFIG_FILE,
+  configText,
   copyEntries,
   createStaging,
   discardStaging,
@@ -61,11 +62,13 @@ export async function runInFolder(
   folder: ModelFolder,
   reader: TensorReader,
   plan: Plan,
-  writeFiles: (paths: OutputPaths) => Promise<void>,
+  writeFiles: (paths: OutputPaths, others: Record<string, string>) => Promise<void>,
 ): Promise<OutputPaths> {
   const out = job.output ?? defaultFolderOutput(folder.dir, job.tag);
   const config = outputConfig(job, folder, reader, plan);
   const copies = config === null ? [CONFIG_FILE, ...folder.others] : folder.others;
+  // The config the layout writes, hashed into the manifest (a copied one is the input's own).
+  const others: Record<string, string> = config === null ? {} : { [CONFIG_FILE]: configText(config) };
   if (job.dryRun) return outputPaths({ input: folder.weights, tag: job.tag, folder: { out, staging: out } }, plan.steps);
 
   if (job.shard) {
@@ -75,7 +78,7 @@ export async function runInFolder(
     });
     const paths = outputPaths({ input: folder.weights, tag: job.tag, shard: job.shard, folder: { out, staging: out } }, plan.steps);
     await checkOutputs(paths.all, [], !!job.force);
-    await writeFiles(paths);
+    await writeFiles(paths, others);
     await finishFolder(out, folder, config, copies, job);
     return paths;
   }
@@ -83,7 +86,7 @@ export async function runInFolder(
   let staged: OutputPaths | undefined;
   await inStaging(out, folder.dir, !!job.force, async (staging) => {
     staged = outputPaths({ input: folder.weights, tag: job.tag, folder: { out, staging } }, plan.steps);
-    await writeFiles(staged);
+    await writeFiles(staged, others);
     await finishFolder(staging, folder, config, copies, job);
   });
   return staged!;

@@ -6,7 +6,7 @@ import { basename } from "node:path";
 import { KquantError } from "../../errors.js";
 import { byteLengthOf, elementCountOf } from "../../formats/dtypes.js";
 import { openTensors } from "../../formats/open.js";
-import { createSafetensorsWriter, writeShardIndex, type SafetensorsWriter } from "../../formats/safetensors-writer.js";
+import { createSafetensorsWriter, shardIndexText, type SafetensorsWriter, type ShardIndex } from "../../formats/safetensors-writer.js";
 import { writeFileAtomic, type WriteOptions } from "../../formats/atomic.js";
 import type { TensorInfo, TensorReader } from "../../formats/types.js";
 import { KQUANT_LAYOUT } from "../../layouts/kquant.js";
@@ -16,7 +16,7 @@ import { buildPlan, writtenTensorsOf, type Plan, type Step } from "../../plan/pl
 import type { Rule } from "../../plan/rules.js";
 import type { Mode, QuantSpec } from "../../plan/spec.js";
 import { modeNamed } from "../../modes/registry.js";
-import { hashHex } from "../hash.js";
+import { HASH_ALGORITHM, hashHex } from "../hash.js";
 import { hashesOf, MANIFEST_KEY, newManifest, type Manifest } from "../manifest.js";
 import { isFolder, openModelFolder } from "../../formats/folder.js";
 import { runInFolder } from "./folder-run.js";
@@ -142,7 +142,7 @@ export async function runQuantize(job: QuantizeJob): Promise<QuantizeReport> {
     // Said before anything is read: a run that will not do what its flags seem to ask.
     for (const w of plan.warnings) job.onWarning?.(w);
     if (folder) {
-      const paths = await runInFolder(job, folder, reader, plan, (p) => writeAll(job, reader, plan, p, pool));
+      const paths = await runInFolder(job, folder, reader, plan, (p, others) => writeAll(job, reader, plan, p, pool, others));
       return reportOf(job, plan, paths);
     }
     const paths = outputPaths(job, plan.steps);
@@ -164,9 +164,21 @@ function shardTensors(input: string, reader: TensorReader, shard: ShardSpec): re
   return reader.tensors.filter((t) => mine.has(basename(t.file)));
 }
 
-async function writeAll(job: QuantizeJob, reader: TensorReader, plan: Plan, paths: OutputPaths, pool: WorkerPool | null): Promise<void> {
+/**
+ * Writes the weights, the index and the manifest at `paths`. `others`: the texts of the other files
+ * the run writes beside them (a folder's config.json), hashed into the manifest with the index's.
+ */
+async function writeAll(job: QuantizeJob, reader: TensorReader, plan: Plan, paths: OutputPaths, pool: WorkerPool | null, others: Record<string, string> = {}): Promise<void> {
   const { files } = paths;
   const manifest = newManifest((job.layout ?? KQUANT_LAYOUT).name, basename(job.input), reader.metadata, job.options, plan.steps);
+  const indexText = paths.index && !job.shard ? shardIndexText(shardIndexOf(files)) : null;
+  // Known before any weight is written (all of it is planned), so each shard's __metadata__ vouches for them.
+  if (!job.shard) {
+    const texts = { ...(indexText !== null ? { [basename(paths.index!)]: indexText } : {}), ...others };
+    manifest.files = {};
+    for (const [name, text] of Object.entries(texts)) manifest.files[name] = await hashHex(Buffer.from(text, "utf8"));
+    manifest.files_hash = HASH_ALGORITHM;
+  }
   const shardManifest = (f: OutputFile): Manifest => ({
     ...manifest,
     tensors: Object.fromEntries(f.steps.map((s) => [s.source.name, manifest.tensors[s.source.name]!])),
@@ -198,18 +210,21 @@ async function writeAll(job: QuantizeJob, reader: TensorReader, plan: Plan, path
     await writeFileAtomic(paths.manifest, `${JSON.stringify(partOf(job.shard, reader, paths.output, files, manifest), null, 2)}\n`, { fsync: job.fsync });
     return;
   }
-  if (paths.index) {
-    const weightMap: Record<string, string> = {};
-    let totalSize = 0;
-    for (const f of files) {
-      for (const t of f.steps.flatMap(writtenTensorsOf)) {
-        weightMap[t.name] = basename(f.path);
-        totalSize += byteLengthOf(t.dtype, t.shape);
-      }
-    }
-    await writeShardIndex(paths.index, { metadata: { total_size: totalSize }, weight_map: weightMap }, { fsync: job.fsync });
-  }
+  if (paths.index && indexText !== null) await writeFileAtomic(paths.index, indexText, { fsync: job.fsync });
   await writeFileAtomic(paths.manifest, `${JSON.stringify(manifest, null, 2)}\n`, { fsync: job.fsync });
+}
+
+/** The index of the data files `files`: each written tensor's file, and their total size. */
+function shardIndexOf(files: readonly OutputFile[]): ShardIndex {
+  const weightMap: Record<string, string> = {};
+  let totalSize = 0;
+  for (const f of files) {
+    for (const t of f.steps.flatMap(writtenTensorsOf)) {
+      weightMap[t.name] = basename(f.path);
+      totalSize += byteLengthOf(t.dtype, t.shape);
+    }
+  }
+  return { metadata: { total_size: totalSize }, weight_map: weightMap };
 }
 
 function partOf(shard: ShardSpec, reader: TensorReader, output: string, files: OutputFile[], manifest: Manifest): PartManifest {

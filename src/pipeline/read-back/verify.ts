@@ -28,6 +28,9 @@ import { maxOf, minOf } from "../../units.js";
 import { stat } from "node:fs/promises";
 import { readRegularFile } from "../../formats/io.js";
 import { manifestPathFor } from "../quantize/outputs.js";
+import { basename, dirname, join } from "node:path";
+import { isFolder } from "../../formats/folder.js";
+import { hashHex, HEX_LENGTH } from "../hash.js";
 
 export interface Thresholds {
   minSqnr?: number;
@@ -73,6 +76,11 @@ export interface VerifyReport {
     passthrough: number;
     failed: number;
     hashes_checked: number;
+    /**
+     * The other files the manifest vouches for (index, config.json) whose hashes were checked, or
+     * null when the manifest records none (written before kquant recorded them, or an MLX folder).
+     */
+    files_checked: string[] | null;
     min_sqnr_db: number | null;
     mean_sqnr_db: number | null;
     min_cosine: number | null;
@@ -91,6 +99,7 @@ export function verifyReport(
   fileProblems: string[],
   verdicts: TensorVerdict[],
   hashes: number,
+  filesChecked: string[] | null = null,
 ): VerifyReport {
   const sqnrs = verdicts.flatMap((v) => (v.metrics ? [v.metrics.sqnrDb] : []));
   const finiteSqnrs = sqnrs.filter(Number.isFinite);
@@ -108,6 +117,7 @@ export function verifyReport(
       passthrough: verdicts.filter((v) => v.mode === "passthrough").length,
       failed,
       hashes_checked: hashes,
+      files_checked: filesChecked,
       min_sqnr_db: sqnrs.length ? minOf(sqnrs) : null,
       mean_sqnr_db: finiteSqnrs.length ? finiteSqnrs.reduce((a, b) => a + b, 0) / finiteSqnrs.length : null,
       min_cosine: withMetrics.length ? minOf(withMetrics.map((m) => m.cosine)) : null,
@@ -173,6 +183,42 @@ async function sidecarProblems(path: string, manifest: Manifest): Promise<string
   return problems;
 }
 
+/**
+ * The other files the manifest vouches for (`files`: name in the weights' folder → hash), each
+ * read and hashed: a problem for each one missing, unreadable or changed. Names are plain file
+ * names (a manifest is input: a path is refused, never followed).
+ */
+async function otherFileProblems(path: string, manifest: Manifest): Promise<{ checked: string[] | null; problems: string[] }> {
+  const files = manifest.files;
+  if (files === undefined) return { checked: null, problems: [] };
+  if (files === null || typeof files !== "object" || Array.isArray(files)) return { checked: [], problems: ["the manifest's files is not an object of file hashes"] };
+  const algorithm = manifest.files_hash ?? "sha256";
+  if (!Object.hasOwn(HEX_LENGTH, algorithm)) return { checked: [], problems: [`the manifest's files_hash names an unknown hash algorithm ${JSON.stringify(algorithm)}`] };
+  const dir = (await isFolder(path)) ? path : dirname(path);
+  const checked: string[] = [];
+  const problems: string[] = [];
+  for (const [name, hash] of Object.entries(files)) {
+    if (name === "" || name === "." || name === ".." || basename(name) !== name || name.includes("\\")) {
+      problems.push(`the manifest's files names ${JSON.stringify(name)}, not a file name in the output's folder`);
+      continue;
+    }
+    const file = join(dir, name);
+    let bytes: Uint8Array;
+    try {
+      bytes = await readRegularFile(file, 1 << 30);
+    } catch (err) {
+      if (err instanceof KquantError) {
+        problems.push(`${file}: written by kquant with the weights but cannot be read (${err.what})`);
+        continue;
+      }
+      throw err;
+    }
+    checked.push(name);
+    if ((await hashHex(bytes, algorithm)) !== hash) problems.push(`${file}: changed since kquant wrote it (its ${algorithm} differs from the manifest's)`);
+  }
+  return { checked, problems };
+}
+
 export async function runVerify(path: string, opts: VerifyOptions = {}, onTensor?: (v: TensorVerdict) => void): Promise<VerifyReport> {
   const thresholds: Thresholds = {
     ...(opts.minSqnr !== undefined ? { minSqnr: opts.minSqnr } : {}),
@@ -211,6 +257,8 @@ export async function runVerify(path: string, opts: VerifyOptions = {}, onTensor
       if (!claimed.has(t.name)) fileProblems.push(`tensor "${t.name}" is stored but the manifest does not know it`);
     }
     for (const p of await sidecarProblems(path, manifest)) fileProblems.push(p);
+    const others = await otherFileProblems(path, manifest);
+    for (const p of others.problems) fileProblems.push(p);
     if (original && patterns.length === 0) {
       for (const t of original.tensors) {
         if (!(t.name in manifest.tensors)) fileProblems.push(`${opts.against}: tensor "${t.name}" is in the original but not in the quantized file`);
@@ -246,7 +294,7 @@ export async function runVerify(path: string, opts: VerifyOptions = {}, onTensor
     );
     if (verdicts.length === 0 && patterns.length > 0) throw new KquantError({ file: path, what: `no tensor matches ${opts.filter!.join(", ")}` });
 
-    return verifyReport(path, opts.against, thresholds, fileProblems, verdicts, hashes);
+    return verifyReport(path, opts.against, thresholds, fileProblems, verdicts, hashes, others.checked);
   } finally {
     await pool?.close();
     await reader.close();
