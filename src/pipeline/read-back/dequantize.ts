@@ -227,19 +227,22 @@ async function dequantizeToFile(job: DequantizeJob, output: string, sourceDtypes
     const weigh = (e: ManifestEntry) => e.expected.reduce((m, x) => m + byteLengthOf(x.dtype, x.shape), 0) + byteLengthOf(OUT_DTYPE[floatOf(e)], e.record.shape);
     pool = readBackPool(job, entries.reduce((n, e) => n + weigh(e), 0));
     const dequantizer = recordDequantizer(pool);
-    const each = (write: (e: ManifestEntry, bytes: Uint8Array) => Promise<void>) =>
+    // `write` keeps the bytes (true) or is done with them, and their memory is reused.
+    const each = (write: (e: ManifestEntry, bytes: Uint8Array) => Promise<boolean>) =>
       inOrder(entries, inFlight(pool, entries, weigh), tensorBytes, async (bytes, e) => {
-        await write(e, bytes);
+        const kept = await write(e, bytes);
         report.bytes_written += bytes.length;
-        dequantizer.done(bytes);
+        if (!kept) dequantizer.done(bytes);
       });
 
     if (toNpz) {
       const members: NpzEntry[] = [];
       await each(async (e, bytes) => {
         const p = planned[entries.indexOf(e)]!;
-        // The zip writer keeps every member until the end, so none may stay in reused memory.
-        members.push({ name: p.name, dtype: p.dtype, shape: p.shape, bytes: bytes.buffer instanceof SharedArrayBuffer ? bytes.slice() : bytes });
+        // The zip writer keeps every member until the end: the member keeps its memory (never
+        // handed back for reuse), rather than a copy that doubled the peak.
+        members.push({ name: p.name, dtype: p.dtype, shape: p.shape, bytes });
+        return true;
       });
       await writeNpz(output, members, { fsync: job.fsync });
       return report;
@@ -247,7 +250,10 @@ async function dequantizeToFile(job: DequantizeJob, output: string, sourceDtypes
     const metadata: Record<string, string> = { ...(manifest.source.metadata ?? {}), kquant_dequantized_from: basename(job.input) };
     const writer = await createSafetensorsWriter(output, planned, metadata, { fsync: job.fsync });
     try {
-      await each((e, bytes) => writer.write(e.name, bytes));
+      await each(async (e, bytes) => {
+        await writer.write(e.name, bytes);
+        return false;
+      });
       await writer.finish();
     } catch (err) {
       await writer.abort();
