@@ -78,3 +78,10 @@ export async function fixStoredHash(path: string, name: string): Promise<void> {
   bytes.write(fresh, at, "latin1");
   await writeFile(path, bytes);
 }
+
+/** Odd lengths on purpose: int4 packing pads, grouped int4 has a short last group. */
+export const ODD_TENSORS = [
+  { name: "w.odd", shape: [12, 33] },
+  { name: "w.tall", shape: [40, 8] },
+  { name: "bias", shape: [8] },
+];

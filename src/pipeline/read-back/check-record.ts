@@ -8,7 +8,8 @@ import type { StDType } from "../../formats/types.js";
 import { layoutNamed } from "../../layouts/index.js";
 import type { Layout, LayoutName } from "../../layouts/layout.js";
 import { modeNamed } from "../../modes/registry.js";
-import type { StoredGeometry } from "../../plan/stored.js";
+import type { StoredGeometry, StoredRole } from "../../plan/stored.js";
+import { exactProblems } from "./exact.js";
 import { errorHistogram, type ErrorHistogram } from "../../quant/error-histogram.js";
 import { blockSums, ErrorAccumulator, type BlockSums, type ErrorMetrics } from "../../quant/error-metrics.js";
 import { FLOAT_DTYPES, floatValues } from "../float-values.js";
@@ -73,6 +74,8 @@ export interface RecordBytes {
   share?: { from: number; to: number; limit?: number };
   /** false: the checks only; the caller measures (in shares). */
   measure?: boolean;
+  /** With an original: also re-derive the stored bytes from it and compare them byte for byte (exact.ts). */
+  exact?: boolean;
 }
 
 /** What checkRecordBytes found: problems, hashes compared, and against an original the error. */
@@ -140,6 +143,10 @@ export async function checkRecordBytes(input: RecordBytes): Promise<RecordFindin
   if ("problem" in orig) return { problems: [...problems, orig.problem], hashes };
   if ((await hashHex(orig.bytes, algorithm)) !== recorded?.source) {
     problems.push(`the original's ${algorithm} hash differs from the manifest's source hash (not the file this was quantized from, or changed since)`);
+  }
+  if (input.exact && parts && FLOAT_DTYPES.has(orig.dtype)) {
+    const storedName = (role: string) => expected.find((e) => e.role === role)?.name ?? role;
+    for (const p of exactProblems(name, rec, layout, orig, bytes as Map<StoredRole, Uint8Array>, storedName)) problems.push(p);
   }
   if ((!parts && !decoded) || problems.length > 0) return { problems, hashes };
   if (!FLOAT_DTYPES.has(orig.dtype)) return { problems: [...problems, `the original's dtype ${orig.dtype} cannot be compared`], hashes };

@@ -46,6 +46,12 @@ export interface VerifyOptions extends Thresholds, ReadBackThreads {
   filter?: string[];
   /** With `against`: also count each measured tensor's errors into this many bins (for the HTML report). */
   histogramBins?: number;
+  /**
+   * With `against`: re-derive each quantized tensor's stored bytes from the original with the
+   * manifest's options and fail any that differ (exact.ts; layouts that re-encode the stored
+   * tensors are measured only).
+   */
+  exact?: boolean;
 }
 
 export interface TensorVerdict {
@@ -228,6 +234,7 @@ export async function runVerify(path: string, opts: VerifyOptions = {}, onTensor
   if (Object.keys(thresholds).length > 0 && opts.against === undefined) {
     throw new KquantError({ what: "--min-sqnr, --min-cosine and --max-abs-error compare with the original", hint: "give --against ORIGINAL" });
   }
+  if (opts.exact && opts.against === undefined) throw new KquantError({ what: "--exact re-derives the stored bytes from the original", hint: "give --against ORIGINAL" });
   if (Object.keys(thresholds).length === 0 && opts.against !== undefined) thresholds.minSqnrByMode = { ...DEFAULT_MIN_SQNR };
   const reader = await openTensors(path);
   let original: TensorReader | undefined;
@@ -281,7 +288,7 @@ export async function runVerify(path: string, opts: VerifyOptions = {}, onTensor
       ([name, rec]) => {
         const v: TensorVerdict = { name, mode: rec.mode, problems: [], gate_failures: [], ok: true };
         started.set(name, v);
-        return checkRecord({ reader, infos, layout, original, originals, thresholds, againstPath: opts.against, histogramBins: opts.histogramBins, checker }, name, rec, v);
+        return checkRecord({ reader, infos, layout, original, originals, thresholds, againstPath: opts.against, histogramBins: opts.histogramBins, exact: !!opts.exact, checker }, name, rec, v);
       },
       (checked, [name]) => {
         const v = started.get(name)!;
@@ -312,6 +319,7 @@ interface CheckContext {
   thresholds: Thresholds;
   againstPath: string | undefined;
   histogramBins: number | undefined;
+  exact: boolean;
   checker: RecordChecker;
 }
 
@@ -350,6 +358,7 @@ async function checkRecord(ctx: CheckContext, name: string, rec: TensorRecord, v
     stored,
     ...(against ? { original: against } : {}),
     ...(ctx.histogramBins !== undefined ? { histogramBins: ctx.histogramBins } : {}),
+    ...(ctx.exact ? { exact: true } : {}),
   });
   for (const p of checked.problems) v.problems.push(p);
   if (checked.metrics) {

@@ -7,18 +7,13 @@ import { rulesFromFlags } from "../../../src/plan/from-flags.js";
 import { runQuantize } from "../../../src/pipeline/quantize/run-quantize.js";
 import { runVerify, type VerifyReport } from "../../../src/pipeline/read-back/verify.js";
 import { writeShardIndex } from "../../../src/formats/safetensors-writer.js";
-import { editTensor, fixStoredHash, writeGaussianCheckpoint } from "../tamper.js";
+import { editTensor, fixStoredHash, ODD_TENSORS, writeGaussianCheckpoint } from "../tamper.js";
 
 let dir: string;
 let source: string;
 const outputs: Record<string, string> = {};
 
-/** Odd lengths on purpose: int4 packing pads, grouped int4 has a short last group. */
-const TENSORS = [
-  { name: "w.odd", shape: [12, 33] },
-  { name: "w.tall", shape: [40, 8] },
-  { name: "bias", shape: [8] },
-];
+const TENSORS = ODD_TENSORS;
 
 async function quantize(tag: string, flags: Parameters<typeof rulesFromFlags>[0]): Promise<string> {
   const output = join(dir, `q.${tag}.safetensors`);
