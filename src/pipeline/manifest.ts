@@ -83,7 +83,7 @@ export interface Manifest {
   /**
    * The other files the run wrote beside the weights (the sharded index, a layout's config.json),
    * by name in the weights' folder: their hashes (in `files_hash`) of the bytes as written. Absent in
-   * manifests before it (and in --shard jobs' shards): then verify has no other file to check.
+   * manifests before it: then verify has no other file to check.
    */
   files?: Record<string, string>;
   files_hash?: HashAlgorithm;

@@ -141,15 +141,18 @@ export async function runQuantize(job: QuantizeJob): Promise<QuantizeReport> {
     const plan = buildPlan(weights, tensors, job.rules, job.layout, { strict: !!job.strict, requireQuantized: !job.shard, source: { pytorchLayout } });
     // Said before anything is read: a run that will not do what its flags seem to ask.
     for (const w of plan.warnings) job.onWarning?.(w);
+    // A --shard job records the index the merged run will have: the whole input's plan decides it.
+    const whole = job.shard ? buildPlan(weights, reader.tensors, job.rules, job.layout, { strict: !!job.strict, requireQuantized: false, source: { pytorchLayout } }) : plan;
+    const wholeRun = { weights, plan: whole };
     if (folder) {
-      const paths = await runInFolder(job, folder, reader, plan, (p, others) => writeAll(job, reader, plan, p, pool, others));
+      const paths = await runInFolder(job, folder, reader, plan, (p, others) => writeAll(job, reader, plan, p, pool, wholeRun, others));
       return reportOf(job, plan, paths);
     }
     const paths = outputPaths(job, plan.steps);
     const report = reportOf(job, plan, paths);
     if (job.dryRun) return report;
     await checkOutputs(paths.all, [job.input, ...new Set(reader.tensors.map((t) => t.file))], !!job.force);
-    await writeAll(job, reader, plan, paths, pool);
+    await writeAll(job, reader, plan, paths, pool, wholeRun);
     return report;
   } finally {
     await pool?.close();
@@ -165,20 +168,32 @@ function shardTensors(input: string, reader: TensorReader, shard: ShardSpec): re
 }
 
 /**
- * Writes the weights, the index and the manifest at `paths`. `others`: the texts of the other files
- * the run writes beside them (a folder's config.json), hashed into the manifest with the index's.
+ * Writes the weights, the index and the manifest at `paths`. `whole`: the weights and plan of the
+ * whole input (a --shard job's plan has its own tensors only), which decide the index. `others`:
+ * the texts of the other files the run writes beside them (a folder's config.json), hashed into
+ * the manifest with the index's.
  */
-async function writeAll(job: QuantizeJob, reader: TensorReader, plan: Plan, paths: OutputPaths, pool: WorkerPool | null, others: Record<string, string> = {}): Promise<void> {
+async function writeAll(
+  job: QuantizeJob,
+  reader: TensorReader,
+  plan: Plan,
+  paths: OutputPaths,
+  pool: WorkerPool | null,
+  whole: { weights: string; plan: Plan },
+  others: Record<string, string> = {},
+): Promise<void> {
   const { files } = paths;
   const manifest = newManifest((job.layout ?? KQUANT_LAYOUT).name, basename(job.input), reader.metadata, job.options, plan.steps);
-  const indexText = paths.index && !job.shard ? shardIndexText(shardIndexOf(files)) : null;
+  // The index of the whole run (a --shard job's merge-index writes it, the same).
+  const wholeFiles = job.shard
+    ? outputPaths({ input: whole.weights, output: paths.output, tag: job.tag, ...(paths.folder ? { folder: { out: paths.folder.out, staging: paths.folder.staging } } : {}) }, whole.plan.steps).files
+    : files;
+  const indexText = isIndexPath(paths.output) ? shardIndexText(shardIndexOf(wholeFiles)) : null;
   // Known before any weight is written (all of it is planned), so each shard's __metadata__ vouches for them.
-  if (!job.shard) {
-    const texts = { ...(indexText !== null ? { [basename(paths.index!)]: indexText } : {}), ...others };
-    manifest.files = {};
-    for (const [name, text] of Object.entries(texts)) manifest.files[name] = await hashHex(Buffer.from(text, "utf8"));
-    manifest.files_hash = HASH_ALGORITHM;
-  }
+  const texts = { ...(indexText !== null ? { [basename(paths.output)]: indexText } : {}), ...others };
+  manifest.files = {};
+  for (const [name, text] of Object.entries(texts)) manifest.files[name] = await hashHex(Buffer.from(text, "utf8"));
+  manifest.files_hash = HASH_ALGORITHM;
   const shardManifest = (f: OutputFile): Manifest => ({
     ...manifest,
     tensors: Object.fromEntries(f.steps.map((s) => [s.source.name, manifest.tensors[s.source.name]!])),
@@ -210,7 +225,7 @@ async function writeAll(job: QuantizeJob, reader: TensorReader, plan: Plan, path
     await writeFileAtomic(paths.manifest, `${JSON.stringify(partOf(job.shard, reader, paths.output, files, manifest), null, 2)}\n`, { fsync: job.fsync });
     return;
   }
-  if (paths.index && indexText !== null) await writeFileAtomic(paths.index, indexText, { fsync: job.fsync });
+  if (paths.index !== null && indexText !== null) await writeFileAtomic(paths.index, indexText, { fsync: job.fsync });
   await writeFileAtomic(paths.manifest, `${JSON.stringify(manifest, null, 2)}\n`, { fsync: job.fsync });
 }
 
