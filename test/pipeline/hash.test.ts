@@ -60,6 +60,9 @@ describe("verify reads manifests written with sha256 (before records named their
     const { dataStart: srcStart, header: srcHeader } = await headerOf(source);
     const sha = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
     await withManifest(path, out, (manifest, header, data) => {
+      // Nor did they record the other files a run writes.
+      delete manifest.files;
+      delete manifest.files_hash;
       for (const [name, rec] of Object.entries(manifest.tensors)) {
         const [a, b] = srcHeader[name]!.data_offsets;
         const stored = Object.fromEntries(Object.keys(rec.hashes!.stored).map((s) => {
@@ -95,6 +98,9 @@ describe("verify reads manifests written with sha256 (before records named their
     expect(r.tensors.flatMap((t) => t.problems)).toEqual([]);
     expect(r.ok).toBe(true);
     expect(r.summary.hashes_checked).toBe(3);
+    // No `files`: nothing beyond the weights to check, and the report says so (a new one checks none: []).
+    expect(r.summary.files_checked).toBeNull();
+    expect((await runVerify(join(dir, "q.safetensors"))).summary.files_checked).toEqual([]);
   });
 
   it("names a changed byte by its sha256", async () => {
