@@ -9,13 +9,21 @@ function parsePort(value: string): number {
 export function webCommand(): Command {
   return new Command("web")
     .description("serve the page that quantizes in your browser, on this machine only (127.0.0.1), until Ctrl-C")
-    .option("--port <n>", "port to listen on (default: a free one)", parsePort, 0)
-    .addHelpText("after", "\nThe page runs kquant's own code in the browser: the files you pick never leave it (docs/web.md).")
-    .action(async (opts: { port: number }) => {
+    .option("--port <n>", "port to listen on (default: a free one)", parsePort)
+    .addHelpText(
+      "after",
+      `
+Examples:
+  kquant web                 serve the page on a free port and print its URL
+  kquant web --port 8080     serve it on http://127.0.0.1:8080/
+
+The page runs kquant's own code in the browser: the files you pick never leave it (docs/web.md).`,
+    )
+    .action(async (opts: { port?: number }) => {
       const { pageFiles, pageFolder, servePage } = await import("../serve/page-server.js");
-      const server = await servePage(pageFiles(pageFolder()), opts.port);
+      const server = await servePage(pageFiles(pageFolder()), opts.port ?? 0);
       const address = server.address();
-      const port = typeof address === "object" && address !== null ? address.port : opts.port;
+      const port = typeof address === "object" && address !== null ? address.port : (opts.port ?? 0);
       process.stdout.write(`kquant: serving the page at http://127.0.0.1:${port}/ (Ctrl-C stops it)\n`);
       await new Promise<void>((resolve) => server.once("close", resolve));
     });

@@ -12,7 +12,7 @@ import { normalizeAxes } from "../quant/axes.js";
 import { KQUANT_LAYOUT } from "../layouts/kquant.js";
 import type { Layout, WrittenTensor } from "../layouts/layout.js";
 import { planAdvice, type SourceFacts } from "./advice.js";
-import { compileRules, firstMatch, type Rule } from "./rules.js";
+import { compileRules, ruleMatcher, type Rule } from "./rules.js";
 import { modeNamed } from "../modes/registry.js";
 import type { QuantSpec } from "./spec.js";
 import { storedNamesOf, storedTensors, type StoredTensor } from "./stored.js";
@@ -93,8 +93,9 @@ export function buildPlan(
   const steps: Step[] = [];
   const fallbacks: PassthroughStep[] = [];
 
+  const matchOf = ruleMatcher(compiled);
   for (const t of tensors) {
-    const index = firstMatch(compiled, t.name);
+    const index = matchOf(t.name);
     const rule = index >= 0 ? compiled[index] : undefined;
     if (rule) used.add(index);
     const passthrough = (reason: string): PassthroughStep => ({

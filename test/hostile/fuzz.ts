@@ -149,7 +149,8 @@ export function judge(r: CliResult, before: Map<string, string>, after: Map<stri
   if (r.code === 2 && lines.length !== 1) problems.push(`${lines.length} error lines`);
   if (/[\x00-\x08\x0b-\x1f\x7f]/.test(r.stderr.replace(/\n/g, ""))) problems.push("control characters on stderr");
   const changed = changes(before, after).filter((p) => p !== mutated);
-  const allowed = (p: string) => r.code === 0 && target.outputs.some((o) => p === o || p.startsWith(o) || p.startsWith(`${o}/`));
+  // A successful run may also create the missing parent folder of its output (-o out/…).
+  const allowed = (p: string) => r.code === 0 && target.outputs.some((o) => p === o || `${p}/` === o || p.startsWith(o) || p.startsWith(`${o}/`));
   const stray = changed.filter((p) => !allowed(p));
   if (stray.length > 0) problems.push(`changed ${stray.join(", ")}`);
   return problems;

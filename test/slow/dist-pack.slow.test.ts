@@ -16,7 +16,8 @@ const RUNTIME_DEPENDENCIES = ["cli-progress", "commander", "hash-wasm", "yauzl",
 // commands load, the worker, the shared errors module; it grew with the layouts, the per-backend kernels, the HTML
 // report and the read-back kernels; ~490 kB with the browser page, dist/web, whose minified worker carries the
 // pipeline and kernels once more: ~95 kB of the tarball.)
-const MAX_TARBALL_BYTES = 560_000;
+// The CLI, the worker, the page (dist/web) and the llm-compressor and MLX kernels: ~676 kB packed.
+const MAX_TARBALL_BYTES = 720_000;
 const MINUTES = 60_000;
 
 interface PackedFile {
@@ -76,7 +77,8 @@ describe("npm pack", () => {
     const stale = pack.files
       .map((f) => f.path)
       .filter((p) => p.startsWith("dist/") && p.endsWith(".js"))
-      .filter((p) => !existsSync(join(REPO, "src", p.slice("dist/".length).replace(/\.js$/, ".ts"))));
+      // dist/web/ is built from web/, the rest from src/.
+      .filter((p) => !existsSync(join(REPO, p.startsWith("dist/web/") ? "" : "src", p.slice("dist/".length).replace(/\.js$/, ".ts"))));
     expect(stale, "built from sources since deleted; clean dist/ and pack again").toEqual([]);
   });
 
