@@ -40,6 +40,15 @@ function stagingFilled(dir: string, bytes: number): boolean {
   return false;
 }
 
+/** Sends `signal` to `pid`; a run that already ended (ESRCH) is an outcome the caller judges, not an error. */
+function signalIfAlive(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(pid, signal);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "ESRCH") throw error;
+  }
+}
+
 interface TerminalRun {
   code: number | null;
   screen: string;
@@ -51,13 +60,15 @@ function terminalRun(dir: string, args: string, how: "ctrl-c" | NodeJS.Signals, 
   const child = spawn("/usr/bin/script", ["-qfec", command, "/dev/null"], { cwd: dir, stdio: ["pipe", "pipe", "inherit"] });
   const chunks: Buffer[] = [];
   child.stdout.on("data", (d: Buffer) => chunks.push(d));
+  // ^C typed as the run ends may meet a closed terminal: that outcome is judged by the caller too.
+  child.stdin.on("error", () => {});
   const screen = () => Buffer.concat(chunks).toString("latin1");
   const poll = setInterval(() => {
     const pid = /pid=(\d+)/.exec(screen())?.[1];
     if (pid === undefined || !when()) return;
     clearInterval(poll);
     if (how === "ctrl-c") child.stdin.write("\x03");
-    else process.kill(Number(pid), how);
+    else signalIfAlive(Number(pid), how);
   }, 2);
   const limit = setTimeout(() => child.kill("SIGKILL"), 60_000);
   return new Promise((resolve, reject) => {
