@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 // @ts-expect-error: a build script without type declarations
 import { bundleCli } from "../../scripts/bundle.mjs";
 import { fileHash, writeLargeCheckpoint } from "../support/files.js";
+import { terminalRun, type TerminalRun } from "../support/terminal.js";
 import { fillDisk, mountTmpfs } from "../support/tmpfs.js";
 
 const MiB = 1024 * 1024;
@@ -51,33 +52,12 @@ function whenWriting(dir: string, bytes: number, act: () => void): () => void {
   return () => clearInterval(poll);
 }
 
-interface TerminalRun {
-  code: number | null;
-  /** Every byte the terminal received, as latin1 text (escapes intact). */
-  screen: string;
-}
-
 /**
  * Runs `kquant <args>` on a pseudo-terminal in `dir` and, once a temp file there holds 4 MiB,
  * interrupts it with `how`: "ctrl-c" types ^C on the terminal, "SIGTERM" signals the process.
  */
 function interruptedRun(dir: string, args: string, how: "ctrl-c" | "SIGTERM"): Promise<TerminalRun> {
-  const command = `echo "pid=$$"; exec "${process.execPath}" "${cli}" ${args}`;
-  const child = spawn("/usr/bin/script", ["-qfec", command, "/dev/null"], { cwd: dir, stdio: ["pipe", "pipe", "inherit"] });
-  const chunks: Buffer[] = [];
-  child.stdout.on("data", (d: Buffer) => chunks.push(d));
-  const screen = () => Buffer.concat(chunks).toString("latin1");
-  const stopWatching = whenWriting(dir, 4 * MiB, () => {
-    if (how === "ctrl-c") child.stdin.write("\x03");
-    else process.kill(Number(/pid=(\d+)/.exec(screen())![1]), "SIGTERM");
-  });
-  return new Promise((resolve, reject) => {
-    child.on("error", reject);
-    child.on("close", (code) => {
-      stopWatching();
-      resolve({ code, screen: screen() });
-    });
-  });
+  return terminalRun(cli, dir, args, how, () => tempFileIn(dir, 4 * MiB) !== undefined);
 }
 
 /** What every interrupted run must show: exit code, an empty output folder, the cursor back last. */

@@ -6,11 +6,11 @@
  * shows the cursor last; a signal at any moment ends either in a whole output and exit 0 or in
  * nothing and the signal's exit status.
  */
-import { spawn } from "node:child_process";
 import { mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { writeLargeCheckpoint } from "../support/files.js";
+import { terminalRun } from "../support/terminal.js";
 import { builtCli, caseDir, changes, kquant, snapshot } from "./harness.js";
 
 const MiB = 1024 * 1024;
@@ -40,47 +40,6 @@ function stagingFilled(dir: string, bytes: number): boolean {
   return false;
 }
 
-/** Sends `signal` to `pid`; a run that already ended (ESRCH) is an outcome the caller judges, not an error. */
-function signalIfAlive(pid: number, signal: NodeJS.Signals): void {
-  try {
-    process.kill(pid, signal);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== "ESRCH") throw error;
-  }
-}
-
-interface TerminalRun {
-  code: number | null;
-  screen: string;
-}
-
-/** `kquant <args>` on a pseudo-terminal in `dir`; `when` decides the moment, then `how` stops it. */
-function terminalRun(dir: string, args: string, how: "ctrl-c" | NodeJS.Signals, when: () => boolean): Promise<TerminalRun> {
-  const command = `echo "pid=$$"; exec "${process.execPath}" "${cli().cli}" ${args}`;
-  const child = spawn("/usr/bin/script", ["-qfec", command, "/dev/null"], { cwd: dir, stdio: ["pipe", "pipe", "inherit"] });
-  const chunks: Buffer[] = [];
-  child.stdout.on("data", (d: Buffer) => chunks.push(d));
-  // ^C typed as the run ends may meet a closed terminal: that outcome is judged by the caller too.
-  child.stdin.on("error", () => {});
-  const screen = () => Buffer.concat(chunks).toString("latin1");
-  const poll = setInterval(() => {
-    const pid = /pid=(\d+)/.exec(screen())?.[1];
-    if (pid === undefined || !when()) return;
-    clearInterval(poll);
-    if (how === "ctrl-c") child.stdin.write("\x03");
-    else signalIfAlive(Number(pid), how);
-  }, 2);
-  const limit = setTimeout(() => child.kill("SIGKILL"), 60_000);
-  return new Promise((resolve, reject) => {
-    child.on("error", reject);
-    child.on("close", (code) => {
-      clearInterval(poll);
-      clearTimeout(limit);
-      resolve({ code, screen: screen() });
-    });
-  });
-}
-
 describe("a model folder's run stopped while it writes", () => {
   for (const [how, signal, code] of [
     ["ctrl-c", "SIGINT", 130],
@@ -89,7 +48,7 @@ describe("a model folder's run stopped while it writes", () => {
   ] as const) {
     it(`${how}: exit ${code}, the staging folder gone, says what it removed, cursor shown last`, async () => {
       const before = snapshot(root);
-      const run = await terminalRun(root, "quantize model --int8 -o out", how, () => stagingFilled(root, 4 * MiB));
+      const run = await terminalRun(cli().cli, root, "quantize model --int8 -o out", how, () => stagingFilled(root, 4 * MiB));
       expect(run.code).toBe(code);
       expect(changes(before, snapshot(root))).toEqual([]);
       expect(run.screen).toMatch(new RegExp(`kquant: stopped by ${signal}; removed \\d+ unfinished file\\(s\\), nothing was left`));
@@ -115,7 +74,7 @@ describe("a signal at any moment", () => {
     for (let k = 0; k < 5; k++) {
       const start = Date.now();
       const at = (took * (k + 1)) / 4;
-      const run = await terminalRun(root, "quantize model --int8 -o out -q", "SIGINT", () => Date.now() - start >= at);
+      const run = await terminalRun(cli().cli, root, "quantize model --int8 -o out -q", "SIGINT", () => Date.now() - start >= at);
       outcomes.add(run.code);
       if (run.code === 0) {
         expect(snapshot(join(root, "out"))).toEqual(expected);
