@@ -78,17 +78,12 @@ export function renderInspect(r: InspectReport): string {
   } else if (r.mlx) {
     const q = r.mlx.quantization;
     lines.push(`MLX ${q.mode} folder: ${q.bits} bits, groups of ${q.group_size}, ${r.mlx.tensors.length} quantized weights, ${r.mlx.bits_per_weight.toFixed(2)} bits/weight`);
-    lines.push("");
-    lines.push(
-      table(
-        ["tensor", "dtype", "shape", "weights", "bits/w", "size"],
-        r.tensors.map((t) => {
-          const m = r.mlx!.tensors.find((x) => x.name === t.name);
-          return [t.name, t.dtype, formatShape(t.shape), m ? formatShape(m.shape) : "-", m ? m.bits_per_weight.toFixed(2) : "-", formatBytes(t.bytes)];
-        }),
-        new Set([4, 5]),
-      ),
-    );
+    lines.push("", quantizedTable(r, new Map(r.mlx.tensors.map((t) => [t.name, t]))));
+  } else if (r.scheme) {
+    const s = r.scheme;
+    lines.push(`llm-compressor ${s.scheme} folder (${s.format}: ${s.describe}): ${s.tensors.length} quantized weights, ${s.bits_per_weight.toFixed(2)} bits/weight stored`);
+    if (s.ignore.length > 0) lines.push(`Kept float (ignore): ${s.ignore.join(", ")}`);
+    lines.push("", quantizedTable(r, new Map(s.tensors.map((t) => [t.codes, t]))));
   } else {
     lines.push("");
     lines.push(
@@ -142,6 +137,18 @@ export function renderInspect(r: InspectReport): string {
     );
   }
   return lines.join("\n");
+}
+
+/** The stored tensors of a folder whose config describes its quantization; a weight's codes tensor shows its float shape and bits per weight. */
+function quantizedTable(r: InspectReport, byCodes: ReadonlyMap<string, { shape: number[]; bits_per_weight: number }>): string {
+  return table(
+    ["tensor", "dtype", "shape", "weights", "bits/w", "size"],
+    r.tensors.map((t) => {
+      const m = byCodes.get(t.name);
+      return [t.name, t.dtype, formatShape(t.shape), m ? formatShape(m.shape) : "-", m ? m.bits_per_weight.toFixed(2) : "-", formatBytes(t.bytes)];
+    }),
+    new Set([4, 5]),
+  );
 }
 
 const BARS = ["▁", "▂", "▃", "▄", "▅", "▆", "▇", "█"];

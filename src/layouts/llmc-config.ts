@@ -57,3 +57,33 @@ export function llmcQuantizationConfig(preset: LlmcPreset, schemeName: string, i
     ignore: [...ignore],
   };
 }
+
+/** JSON text with object keys sorted, so two documents compare whatever their key order. */
+function canonical(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonical).join(",")}]`;
+  if (v !== null && typeof v === "object") {
+    return `{${Object.keys(v).sort().map((k) => `${JSON.stringify(k)}:${canonical((v as Record<string, unknown>)[k])}`).join(",")}}`;
+  }
+  return JSON.stringify(v);
+}
+
+/**
+ * The preset a config.json's `quantization_config` was written for by model_free_ptq (or
+ * `kquant quantize --scheme`): one config group whose weights, input activations and format are a
+ * data-free preset's (the group's name first, when two presets agree: W8A8 and INT8), with the
+ * `ignore` list; null when the config is no compressed-tensors one kquant reads back.
+ */
+export function llmcSchemeOfConfig(config: Readonly<Record<string, unknown>>, presets: readonly LlmcPreset[]): { preset: LlmcPreset; group: string; ignore: string[] } | null {
+  const qc = config.quantization_config as Record<string, unknown> | undefined;
+  if (qc === null || typeof qc !== "object" || qc.quant_method !== "compressed-tensors") return null;
+  const groups = qc.config_groups as Record<string, Record<string, unknown>> | undefined;
+  if (groups === null || typeof groups !== "object" || Object.keys(groups).length !== 1) return null;
+  const [group, g] = Object.entries(groups)[0]!;
+  if (g === null || typeof g !== "object") return null;
+  const want = canonical([g.weights, g.input_activations ?? null, g.format]);
+  const matches = presets.filter((p) => p.weights !== null && canonical([argsJson(p.weights), argsJson(p.inputActivations), formatOf(p)]) === want);
+  const preset = matches.find((p) => p.name === group.toUpperCase()) ?? matches[0];
+  if (preset === undefined) return null;
+  const ignore = Array.isArray(qc.ignore) ? qc.ignore.filter((x): x is string => typeof x === "string") : [];
+  return { preset, group, ignore };
+}

@@ -91,3 +91,43 @@ export function float8Problem(codes: Uint8Array, kind: Float8Kind): string | nul
   const { count, first } = countFlagged(codes, f.bad);
   return count === 0 ? null : `${count} ${f.what} code(s) (first at index ${first}: 0x${codes[first]!.toString(16)})`;
 }
+
+/** Scale values that are not finite and positive (every scale kquant and the references write is): how many and the first one. */
+export function scaleProblem(scale: Float32Array): string | null {
+  let count = 0;
+  let first = -1;
+  for (let i = 0; i < scale.length; i++) {
+    const s = scale[i]!;
+    if (!(s > 0 && s < Infinity)) {
+      if (count === 0) first = i;
+      count++;
+    }
+  }
+  return count === 0 ? null : `${count} of ${scale.length} scale value(s) are not finite and positive (first at index ${first}: ${scale[first]})`;
+}
+
+/** E8M0 scale bytes 0xFF (NaN in OCP MX; compressed-tensors writes it for a group rounded up to ∞): how many and the first one. */
+export function e8m0Problem(scales: Uint8Array): string | null {
+  const { count, first } = countFlagged(scales, E8M0_NAN);
+  return count === 0 ? null : `${count} of ${scales.length} E8M0 scale byte(s) are 0xff (NaN) (first at index ${first})`;
+}
+const E8M0_NAN = byteTable((b) => b === 0xff);
+
+/**
+ * Bits of int32 words packed `bits` per code along rows of `cols` codes (pack_to_int32) that lie
+ * past the last code of their row and are not zero: how many words hold such bits, and the first.
+ */
+export function packedPaddingProblem(words: Int32Array, rows: number, cols: number, bits: number): string | null {
+  const per = Math.ceil((cols * bits) / 32);
+  const used = cols * bits - (per - 1) * 32; // bits of the last word that hold codes, 1..32
+  const mask = used >= 32 ? 0 : ~((1 << used) - 1);
+  let count = 0;
+  let first = -1;
+  for (let r = 0; r < rows; r++) {
+    if ((words[r * per + per - 1]! & mask) !== 0) {
+      if (count === 0) first = r;
+      count++;
+    }
+  }
+  return count === 0 ? null : `${count} row(s) have padding bits set past the last ${bits}-bit code (first in row ${first})`;
+}

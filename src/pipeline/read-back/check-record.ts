@@ -4,6 +4,7 @@
  * float8 codes), what a layout derives, and against the original its source hash and the error.
  * Pure data in and out, so that a worker thread runs them as well as the main thread.
  */
+import { scaleProblem } from "../../modes/code-checks.js";
 import type { StDType } from "../../formats/types.js";
 import { layoutNamed } from "../../layouts/index.js";
 import type { Layout, LayoutName } from "../../layouts/layout.js";
@@ -17,18 +18,6 @@ import { hashHex } from "../hash.js";
 import { geometryOf, hashesOf, storedOf, type ExpectedTensor, type TensorRecord } from "../manifest.js";
 import { dequantizedBlockCount, dequantizedBlocks, type StoredParts } from "./record-values.js";
 
-function scaleProblem(scale: Float32Array): string | null {
-  let count = 0;
-  let first = -1;
-  for (let i = 0; i < scale.length; i++) {
-    const s = scale[i]!;
-    if (!(s > 0 && s < Infinity)) {
-      if (count === 0) first = i;
-      count++;
-    }
-  }
-  return count === 0 ? null : `${count} of ${scale.length} scale value(s) are not finite and positive (first at index ${first}: ${scale[first]})`;
-}
 
 const equalBytes = (a: Uint8Array, b: Uint8Array) => a.length === b.length && a.every((x, i) => x === b[i]);
 

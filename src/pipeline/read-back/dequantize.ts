@@ -83,8 +83,8 @@ export interface DequantizeReport {
   input: string;
   output: string;
   dtype: StDType;
-  /** A kquant mode, or `mlx_<mode>` for an MLX folder's weights. */
-  dequantized: { name: string; mode: Mode | `mlx_${string}`; shape: number[] }[];
+  /** A kquant mode, `mlx_<mode>` for an MLX folder's weights, `scheme_<PRESET>` for a --scheme folder's. */
+  dequantized: { name: string; mode: Mode | `mlx_${string}` | `scheme_${string}`; shape: number[] }[];
   passthrough: { name: string; dtype: StDType; shape: number[] }[];
   bytes_written: number;
 }
@@ -185,7 +185,11 @@ async function dequantizeToFile(job: DequantizeJob, output: string, sourceDtypes
       const { mlxFolderParams, runMlxDequantize } = await import("./mlx-folder.js");
       const params = await mlxFolderParams(job.input);
       if (params !== null) return await runMlxDequantize(job, reader, params, toNpz);
-      throw new KquantError({ file: job.input, what: "no kquant manifest in __metadata__ and no MLX quantization in config.json; not a kquant output" });
+      // A --scheme folder (llm-compressor's model_free_ptq, or kquant quantize --scheme) through its quantization_config.
+      const { schemeFolderOf, runSchemeDequantize } = await import("./scheme-folder.js");
+      const scheme = await schemeFolderOf(job.input);
+      if (scheme !== null) return await runSchemeDequantize(job, reader, scheme, toNpz);
+      throw new KquantError({ file: job.input, what: "no kquant manifest in __metadata__, no MLX quantization and no llm-compressor preset's quantization_config in config.json; not a kquant output" });
     }
     const patterns = (job.filter ?? []).map(compileGlob);
     const layout = layoutOf(manifest);

@@ -6,6 +6,7 @@ import { bitsOf, byteLengthOf, elementCountOf } from "../../formats/dtypes.js";
 import { openTensors } from "../../formats/open.js";
 import type { StDType, TensorInfo } from "../../formats/types.js";
 import { mlxSummary, type MlxSummary } from "./mlx-folder.js";
+import { schemeParameters, schemeSummary, type SchemeSummary } from "./scheme-folder.js";
 import { compileGlob, matchesAny } from "../../plan/glob.js";
 import { KquantError } from "../../errors.js";
 import { readManifest } from "./dequantize.js";
@@ -81,6 +82,8 @@ export interface InspectReport {
   kquant: KquantSummary | null;
   /** An MLX folder's quantization (config.json's, no kquant manifest), else null. */
   mlx: MlxSummary | null;
+  /** A --scheme (llm-compressor model_free_ptq) folder's quantization (config.json's quantization_config), else null. */
+  scheme: SchemeSummary | null;
 }
 
 function formatOf(path: string): InspectReport["format"] {
@@ -191,7 +194,8 @@ export async function runInspect(path: string, opts: InspectOptions = {}): Promi
     const allBytes = reader.tensors.reduce((n, t) => n + t.byteLength, 0);
 
     const mlx = manifest ? null : await mlxSummary(path, reader);
-    const parameters = manifest ? sourceParameters(manifest) : mlxParameters(mlx);
+    const scheme = manifest || mlx ? null : await schemeSummary(path, reader);
+    const parameters = manifest ? sourceParameters(manifest) : scheme ? schemeParameters(scheme) : mlxParameters(mlx);
     const tensors: InspectedTensor[] = reader.tensors
       .filter((t) => selected(t.name))
       .sort((a, b) => naturalCompare(a.name, b.name))
@@ -246,6 +250,7 @@ export async function runInspect(path: string, opts: InspectOptions = {}): Promi
       metadata,
       kquant,
       mlx: mlx && { ...mlx, tensors: mlx.tensors.filter((t) => selected(t.name)) },
+      scheme: scheme && { ...scheme, tensors: scheme.tensors.filter((t) => selected(t.name)) },
     };
   } finally {
     await pool?.close();

@@ -9,19 +9,13 @@
 import { dirname, join } from "node:path";
 import { KquantError } from "../../errors.js";
 import { isFolder, openModelFolder } from "../../formats/folder.js";
-import { writeNpz } from "../../formats/npz.js";
-import { createSafetensorsWriter } from "../../formats/safetensors-writer.js";
-import type { PlannedTensor, StDType, TensorInfo, TensorReader } from "../../formats/types.js";
+import type { TensorInfo, TensorReader } from "../../formats/types.js";
 import { mlxFloatOf, mlxLmParamsOf, paramsOf, ST_OF_MLX, type MlxLmParams, type MlxLmRun } from "../../layouts/mlx-lm.js";
 import type { MlxStored } from "../../modes/mlx.js";
-import { compileGlob, matchesAny } from "../../plan/glob.js";
 import type { MlxFloat } from "../../quant/mlx/floats.js";
-import { errorMetrics } from "../../quant/error-metrics.js";
-import { errorHistogram } from "../../quant/error-histogram.js";
-import { floatValues } from "../float-values.js";
-import { checkOutputs } from "../quantize/outputs.js";
 import type { DequantizeJob, DequantizeReport } from "./dequantize.js";
-import { gateFailures, verifyReport, type TensorVerdict, type Thresholds, type VerifyOptions, type VerifyReport } from "./verify.js";
+import type { TensorVerdict, Thresholds, VerifyOptions, VerifyReport } from "./verify.js";
+import { dequantizeFolderTensors, keptTensor, verifyFolderTensors, type FolderTensor } from "./config-folder.js";
 
 /** The MLX quantization of the folder `input` is (or whose weights `input` is), or null. */
 export async function mlxFolderParams(input: string): Promise<MlxLmRun | null> {
@@ -92,57 +86,46 @@ async function dequantizeWeight(reader: TensorReader, params: MlxLmRun, q: Quant
   return view(values);
 }
 
-/** `kquant dequantize` of an MLX folder (see the module comment). */
-export async function runMlxDequantize(job: DequantizeJob, reader: TensorReader, params: MlxLmRun, toNpz: boolean): Promise<DequantizeReport> {
+/** An MLX folder's tensors as they read back (config-folder.ts): each quantized weight, and the others as they are (scales and biases consumed). */
+function folderTensors(reader: TensorReader, params: MlxLmRun, out: MlxFloat | undefined): FolderTensor[] {
   // Without --dtype: affine in its scales' dtype, the fp modes in mx.dequantize's default, bfloat16.
-  const outOf = (q: Quantized): MlxFloat => (job.dtype ? MLX_OF_OUT[job.dtype] : (mlxFloatOf(q.scales.dtype) ?? "bfloat16"));
+  const outOf = (q: Quantized): MlxFloat => out ?? mlxFloatOf(q.scales.dtype) ?? "bfloat16";
   const weights = new Map(quantizedWeights(reader).map((q) => [q.weight.name, q]));
-  const quantized = (t: TensorInfo) => weights.has(t.name);
   const consumed = new Set([...weights.values()].flatMap((q) => [q.scales.name, ...(q.biases ? [q.biases.name] : [])]));
-  const patterns = (job.filter ?? []).map(compileGlob);
-  const tensors = reader.tensors.filter((t) => !consumed.has(t.name) && (patterns.length === 0 || matchesAny(t.name, patterns)));
-  if (tensors.length === 0) throw new KquantError({ file: job.input, what: `no tensor matches ${(job.filter ?? []).join(", ")}` });
-  const shapeOf = (t: TensorInfo) => (quantized(t) ? [...t.shape.slice(0, -1), (t.shape[t.shape.length - 1]! * 32) / params.bits] : t.shape);
-  const planned: PlannedTensor[] = tensors.map((t) => ({ name: t.name, dtype: quantized(t) ? ST_OF_MLX[outOf(weights.get(t.name)!)] : t.dtype, shape: shapeOf(t) }));
-  if (toNpz) {
-    const bad = planned.find((p) => p.dtype === "BF16" || p.dtype.startsWith("F8"));
-    if (bad) throw new KquantError({ file: job.output, tensor: bad.name, what: `numpy has no ${bad.dtype} dtype; write to .safetensors instead` });
-  }
-  await checkOutputs([job.output], [job.input, ...new Set(reader.tensors.map((t) => t.file))], !!job.force);
-  const report: DequantizeReport = { input: job.input, output: job.output, dtype: (job.dtype ? ST_OF_MLX[MLX_OF_OUT[job.dtype]] : (planned.find((p) => weights.has(p.name))?.dtype ?? "F32")) as StDType, dequantized: [], passthrough: [], bytes_written: 0 };
-  const bytesOf = async (t: TensorInfo, i: number): Promise<Uint8Array> => {
-    if (!quantized(t)) {
-      report.passthrough.push({ name: t.name, dtype: t.dtype, shape: t.shape });
-      return reader.read(t.name);
-    }
-    report.dequantized.push({ name: t.name, mode: `mlx_${params.mode}`, shape: planned[i]!.shape });
-    return dequantizeWeight(reader, params, weights.get(t.name)!, outOf(weights.get(t.name)!));
-  };
-  if (toNpz) {
-    const members = [];
-    for (const [i, t] of tensors.entries()) {
-      const bytes = await bytesOf(t, i);
-      report.bytes_written += bytes.length;
-      members.push({ ...planned[i]!, bytes });
-    }
-    await writeNpz(job.output, members, { fsync: job.fsync });
-    return report;
-  }
-  const writer = await createSafetensorsWriter(job.output, planned, { format: "mlx" }, { fsync: job.fsync });
-  try {
-    for (const [i, t] of tensors.entries()) {
-      const bytes = await bytesOf(t, i);
-      report.bytes_written += bytes.length;
-      await writer.write(t.name, bytes);
-    }
-    await writer.finish();
-  } catch (err) {
-    await writer.abort();
-    throw err;
-  }
-  return report;
+  return reader.tensors
+    .filter((t) => !consumed.has(t.name))
+    .map((t): FolderTensor => {
+      const q = weights.get(t.name);
+      if (q === undefined) {
+        return keptTensor(reader, t);
+      }
+      return {
+        name: t.name,
+        shape: [...t.shape.slice(0, -1), (t.shape[t.shape.length - 1]! * 32) / params.bits],
+        mode: `mlx_${params.mode}`,
+        dtype: ST_OF_MLX[outOf(q)],
+        file: t.file,
+        async problems() {
+          const shapes = shapeProblems(q, params);
+          if (shapes.length > 0) return shapes;
+          const names = { codes: q.weight.name, scales: q.scales.name, ...(q.biases ? { biases: q.biases.name } : {}) };
+          return params.descriptor.problems(await readStored(reader, q), mlxFloatOf(q.scales.dtype), names);
+        },
+        refusal: async () => shapeProblems(q, params)[0],
+        bytes: () => dequantizeWeight(reader, params, q, outOf(q)),
+        async float32() {
+          const back = await dequantizeWeight(reader, params, q, "float32");
+          return new Float32Array(back.buffer, back.byteOffset, back.byteLength / 4);
+        },
+      };
+    });
 }
 
+/** `kquant dequantize` of an MLX folder (see the module comment). */
+export async function runMlxDequantize(job: DequantizeJob, reader: TensorReader, params: MlxLmRun, toNpz: boolean): Promise<DequantizeReport> {
+  const report = await dequantizeFolderTensors(job, reader, folderTensors(reader, params, job.dtype ? MLX_OF_OUT[job.dtype] : undefined), toNpz, { format: "mlx" });
+  return job.dtype ? { ...report, dtype: ST_OF_MLX[MLX_OF_OUT[job.dtype]] } : report;
+}
 
 const sameShape = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((d, i) => d === b[i]);
 
@@ -180,39 +163,5 @@ export async function verifyMlxFolder(
   original: TensorReader | undefined,
   onTensor?: (v: TensorVerdict) => void,
 ): Promise<VerifyReport> {
-  const patterns = (opts.filter ?? []).map(compileGlob);
-  const selected = (name: string) => patterns.length === 0 || matchesAny(name, patterns);
-  const weights = quantizedWeights(reader);
-  const consumed = new Set(weights.flatMap((q) => [q.scales.name, ...(q.biases ? [q.biases.name] : [])]));
-  const originals = new Map((original?.tensors ?? []).map((t) => [t.name, t]));
-  const verdicts: TensorVerdict[] = [];
-  for (const t of reader.tensors.filter((x) => !consumed.has(x.name) && selected(x.name))) {
-    const q = weights.find((x) => x.weight.name === t.name);
-    const v: TensorVerdict = { name: t.name, mode: q ? `mlx_${params.mode}` : "passthrough", problems: [], gate_failures: [], ok: true };
-    if (q) v.problems.push(...shapeProblems(q, params));
-    if (q && v.problems.length === 0) {
-      const names = { codes: q.weight.name, scales: q.scales.name, ...(q.biases ? { biases: q.biases.name } : {}) };
-      v.problems.push(...params.descriptor.problems(await readStored(reader, q), mlxFloatOf(q.scales.dtype), names));
-    }
-    const shape = q ? [...t.shape.slice(0, -1), (t.shape[t.shape.length - 1]! * 32) / params.bits] : t.shape;
-    const orig = originals.get(t.name);
-    if (original && orig === undefined) v.problems.push(`not in the original ${opts.against}`);
-    else if (orig && !sameShape(orig.shape, shape)) v.problems.push(`the original is ${orig.dtype} [${orig.shape}], this holds [${shape}]`);
-    else if (orig && q && v.problems.length === 0) {
-      const ref = floatValues(orig.dtype, await original!.read(orig.name));
-      if (ref === null) v.problems.push(`the original is ${orig.dtype}, not a float tensor to measure against`);
-      else {
-        const back = await dequantizeWeight(reader, params, q, "float32");
-        const approx = new Float32Array(back.buffer, back.byteOffset, back.byteLength / 4);
-        v.metrics = errorMetrics(ref, approx);
-        if (opts.histogramBins !== undefined && Number.isFinite(v.metrics.maxAbsError)) v.error_histogram = errorHistogram(ref, approx, v.metrics.maxAbsError, opts.histogramBins);
-        v.gate_failures.push(...gateFailures(v.metrics, opts.thresholds, v.mode));
-      }
-    }
-    v.ok = v.problems.length === 0 && v.gate_failures.length === 0;
-    verdicts.push(v);
-    onTensor?.(v);
-  }
-  if (verdicts.length === 0 && patterns.length > 0) throw new KquantError({ file: path, what: `no tensor matches ${opts.filter!.join(", ")}` });
-  return verifyReport(path, opts.against, opts.thresholds, [], verdicts, 0);
+  return verifyFolderTensors(path, folderTensors(reader, params, undefined), opts, original, onTensor);
 }

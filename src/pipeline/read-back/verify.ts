@@ -56,8 +56,8 @@ export interface VerifyOptions extends Thresholds, ReadBackThreads {
 
 export interface TensorVerdict {
   name: string;
-  /** A kquant mode, `mlx_<mode>` for an MLX folder's weights, or passthrough. */
-  mode: Mode | `mlx_${string}` | "passthrough";
+  /** A kquant mode, `mlx_<mode>` for an MLX folder's weights, `scheme_<PRESET>` for a --scheme folder's, or passthrough. */
+  mode: Mode | `mlx_${string}` | `scheme_${string}` | "passthrough";
   /** Integrity and consistency problems (a broken file). */
   problems: string[];
   /** Against the original, quantized tensors only. */
@@ -133,12 +133,14 @@ export function verifyReport(
   };
 }
 
-/** The thresholds metrics `m` miss, one line each. */
-export function gateFailures(m: ErrorMetrics, t: Thresholds, mode: TensorVerdict["mode"]): string[] {
+/**
+ * The thresholds metrics `m` miss, one line each. `floor`: the default floor of a tensor whose
+ * mode is not a kquant mode (a --scheme preset's, given by its descriptor when the floors apply).
+ */
+export function gateFailures(m: ErrorMetrics, t: Thresholds, mode: TensorVerdict["mode"], floor = t.minSqnrByMode?.[mode as Mode]): string[] {
   const out: string[] = [];
   if (m.nonFiniteMismatches > 0) out.push(`${m.nonFiniteMismatches} value(s) non-finite on one side only`);
   if (t.minSqnr !== undefined && !(m.sqnrDb >= t.minSqnr)) out.push(`SQNR ${m.sqnrDb.toFixed(2)} dB < ${t.minSqnr}`);
-  const floor = mode === "passthrough" || mode.startsWith("mlx_") ? undefined : t.minSqnrByMode?.[mode as Mode];
   if (floor !== undefined && !(m.sqnrDb >= floor)) {
     out.push(`SQNR ${m.sqnrDb.toFixed(2)} dB < ${floor}, the default floor for ${mode} (a threshold flag replaces it)`);
   }
@@ -246,8 +248,12 @@ export async function runVerify(path: string, opts: VerifyOptions = {}, onTensor
       // An MLX folder (mlx_lm.convert's, or kquant quantize --mlx's) is checked from its config.json.
       const { mlxFolderParams, verifyMlxFolder } = await import("./mlx-folder.js");
       const params = await mlxFolderParams(path);
-      if (params === null) throw new KquantError({ file: path, what: "no kquant manifest in __metadata__ and no MLX quantization in config.json; not a kquant output, nothing to verify" });
-      return await verifyMlxFolder(path, reader, params, { ...opts, thresholds }, original, onTensor);
+      if (params !== null) return await verifyMlxFolder(path, reader, params, { ...opts, thresholds }, original, onTensor);
+      // A --scheme folder (llm-compressor's model_free_ptq, or kquant quantize --scheme): its quantization_config.
+      const { schemeFolderOf, verifySchemeFolder } = await import("./scheme-folder.js");
+      const scheme = await schemeFolderOf(path);
+      if (scheme === null) throw new KquantError({ file: path, what: "no kquant manifest in __metadata__, no MLX quantization and no llm-compressor preset's quantization_config in config.json; not a kquant output, nothing to verify" });
+      return await verifySchemeFolder(path, reader, scheme, { ...opts, thresholds }, original, onTensor);
     }
     const patterns = (opts.filter ?? []).map(compileGlob);
     const selected = (name: string) => patterns.length === 0 || matchesAny(name, patterns);

@@ -92,7 +92,7 @@ const ROUND_MAGIC = 6755399441055744;
  * (a whole row per channel, 16 / 32 / 128 per group, 128 per block), and run k of row r belongs to
  * group `rowBase(r) + k` of the [scaleRows, scaleCols] scale.
  */
-interface Grouping {
+export interface Grouping {
   len: number;
   perRow: number;
   scaleRows: number;
@@ -100,7 +100,7 @@ interface Grouping {
   rowBase(r: number): number;
 }
 
-function groupingOf(a: LlmcArgs, rows: number, cols: number): Grouping {
+export function groupingOf(a: LlmcArgs, rows: number, cols: number): Grouping {
   switch (a.strategy) {
     case "channel":
       return { len: cols, perRow: 1, scaleRows: rows, scaleCols: 1, rowBase: (r) => r };
