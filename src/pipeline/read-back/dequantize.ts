@@ -184,11 +184,12 @@ async function dequantizeToFile(job: DequantizeJob, output: string, sourceDtypes
       // An MLX folder (mlx_lm.convert's, or kquant quantize --mlx's) reads back through its config.json.
       const { mlxFolderParams, runMlxDequantize } = await import("./mlx-folder.js");
       const params = await mlxFolderParams(job.input);
-      if (params !== null) return await runMlxDequantize(job, reader, params, toNpz);
+      // (`output` is the file this call writes: in a folder run, the staging folder's weights.)
+      if (params !== null) return await runMlxDequantize({ ...job, output }, reader, params, toNpz);
       // A --scheme folder (llm-compressor's model_free_ptq, or kquant quantize --scheme) through its quantization_config.
       const { schemeFolderOf, runSchemeDequantize } = await import("./scheme-folder.js");
       const scheme = await schemeFolderOf(job.input);
-      if (scheme !== null) return await runSchemeDequantize(job, reader, scheme, toNpz);
+      if (scheme !== null) return await runSchemeDequantize({ ...job, output }, reader, scheme, toNpz);
       throw new KquantError({ file: job.input, what: "no kquant manifest in __metadata__, no MLX quantization and no llm-compressor preset's quantization_config in config.json; not a kquant output" });
     }
     const patterns = (job.filter ?? []).map(compileGlob);

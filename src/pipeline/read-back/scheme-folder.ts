@@ -19,6 +19,7 @@ import { decompressLlmcLinear, llmcBytesOf, llmcDecompressedDtype } from "../../
 import { LLMC_PRESETS } from "../../quant/llmc/presets.js";
 import { dequantizeFolderTensors, keptTensor, verifyFolderTensors, type FolderTensor } from "./config-folder.js";
 import type { DequantizeJob, DequantizeReport } from "./dequantize.js";
+import { naturalCompare } from "./inspect.js";
 import type { TensorVerdict, Thresholds, VerifyOptions, VerifyReport } from "./verify.js";
 
 /** A --scheme folder's quantization: the preset's descriptor, its config group's name and `ignore`. */
@@ -133,7 +134,11 @@ function folderTensors(reader: TensorReader, d: SchemeDescriptor, out: LlmcDType
   const weights = schemeWeights(reader, d);
   const byCodes = new Map(weights.map((w) => [w.codes.name, w]));
   const consumed = new Set(weights.flatMap((w) => [...w.parts.values()].filter((p) => p !== w.codes).map((p) => p.name)));
-  return reader.tensors.filter((t) => !consumed.has(t.name)).map((t) => (byCodes.has(t.name) ? weightTensor(reader, d, byCodes.get(t.name)!, out) : keptTensor(reader, t)));
+  // In name order (save_file orders a shard by dtype, then name).
+  return reader.tensors
+    .filter((t) => !consumed.has(t.name))
+    .map((t) => (byCodes.has(t.name) ? weightTensor(reader, d, byCodes.get(t.name)!, out) : keptTensor(reader, t)))
+    .sort((a, b) => naturalCompare(a.name, b.name));
 }
 
 /** What `kquant inspect` says of a --scheme folder. */

@@ -5,7 +5,7 @@
  * the descriptor, `verify` checks structure and contents and measures against the original with the
  * preset's floor, and damaged folders are refused in one line naming file, tensor and problem.
  */
-import { cpSync, existsSync, readFileSync, truncateSync } from "node:fs";
+import { cpSync, existsSync, readdirSync, readFileSync, truncateSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openTensors } from "../../../src/formats/open.js";
@@ -14,7 +14,7 @@ import { runInspect } from "../../../src/pipeline/read-back/inspect.js";
 import { runVerify } from "../../../src/pipeline/read-back/verify.js";
 import { runCli, tempDir } from "../../support/cli.js";
 import { writeSafetensors, type TestTensor } from "../../support/files.js";
-import { checkDecompressCase, DECOMPRESS_CASES, schemeFolder, TINY_LLAMA, tinyLlama } from "../../support/llmc-read-back.js";
+import { checkDecompressCase, DECOMPRESS_CASES, digests, schemeFolder, TINY_LLAMA, tinyLlama } from "../../support/llmc-read-back.js";
 import { editTensor } from "../tamper.js";
 
 const { dir, cleanup } = tempDir();
@@ -181,5 +181,21 @@ describe("a damaged --scheme folder: verify names the tensor and the problem, de
     expect(d.code).toBe(2);
     expect(d.stderr.trim().split("\n")).toHaveLength(1);
     expect(d.stderr).toContain("model.safetensors");
+  });
+});
+
+describe("dequantize MODEL_DIR -o FLOAT_DIR of a --scheme folder", () => {
+  it("writes a float model folder: the original's tensor names, config.json without quantization_config, the other files copied", async () => {
+    const out = join(dir, "float-folder");
+    const r = await runCli("dequantize", folders.W4A16_ASYM!, "-o", out);
+    expect([r.code, r.stderr]).toEqual([0, ""]);
+    expect(readdirSync(out).sort()).toEqual(["config.json", "generation_config.json", "model.safetensors"]);
+    const config = JSON.parse(readFileSync(join(out, "config.json"), "utf8"));
+    expect(config.quantization_config).toBeUndefined();
+    expect(config.hidden_size).toBe(128);
+    const back = await digests(join(out, "model.safetensors"));
+    expect(Object.keys(back).sort()).toEqual(Object.keys(TINY_LLAMA.tensors).sort());
+    const c = DECOMPRESS_CASES.find((x) => x.preset === "W4A16_ASYM" && x.model_dtype === "bfloat16")!;
+    for (const [k, t] of Object.entries(c.tensors)) expect([k, back[k]]).toEqual([k, { dtype: t.dtype, sha256: t.sha256 }]);
   });
 });
