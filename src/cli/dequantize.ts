@@ -24,7 +24,7 @@ interface DequantizeCliOptions {
 export function dequantizeCommand(): Command {
   return new Command("dequantize")
     .description("write a kquant output back as float tensors (.safetensors or .npz, chosen by the output's extension), or a quantized model folder as a float model folder")
-    .argument("<quantized>", "a kquant output (.safetensors, .safetensors.index.json, or a model folder)")
+    .argument("<quantized>", "a kquant output (.safetensors, .safetensors.index.json, or a model folder: kquant's, MLX's, --scheme's)")
     .requiredOption("-o, --output <path>", "output file: *.safetensors or *.npz; for a model folder, a folder (missing parent folders are created)")
     .addOption(new Option("--dtype <dtype>", "float dtype of dequantized tensors (default: f32 in a file, each tensor's source dtype in a folder)").choices(["f32", "f16", "bf16"]))
     .option("--filter <glob>", "only tensors whose name matches (repeatable)", collect)

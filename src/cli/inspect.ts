@@ -20,7 +20,7 @@ interface InspectCliOptions {
 export function inspectCommand(): Command {
   return new Command("inspect")
     .description("list the tensors of a .safetensors (or sharded index), .npy or .npz file; summarise a kquant output")
-    .argument("<file>", "model.safetensors, model.safetensors.index.json, array.npy or arrays.npz")
+    .argument("<file>", "model.safetensors, model.safetensors.index.json, array.npy, arrays.npz, or a model folder (kquant, MLX, --scheme)")
     .option("--stats", "min, max, mean, std, abs-max, zeros, NaN, Inf and a histogram of each floating tensor (reads the data)")
     .option("--filter <glob>", "only tensors whose name matches (repeatable; * matches dots too)", collect)
     .option("--bins <n>", "histogram bins for --stats", parseInteger, 10)

@@ -34,7 +34,7 @@ interface VerifyCliOptions {
 export function verifyCommand(): Command {
   return new Command("verify")
     .description("check a kquant output: structure, the hash of every tensor, and (with --against) the error against the original")
-    .argument("<quantized>", "a kquant output (.safetensors or .safetensors.index.json)")
+    .argument("<quantized>", "a kquant output (.safetensors or .safetensors.index.json), or an MLX or --scheme (llm-compressor) model folder")
     .option("--against <original>", "the checkpoint it was quantized from: check source hashes, measure the error")
     .option("--min-sqnr <dB>", "fail tensors whose SQNR is below this (needs --against)", parseNumber)
     .option("--min-cosine <x>", "fail tensors whose cosine similarity is below this (needs --against)", parseNumber)
@@ -49,7 +49,7 @@ export function verifyCommand(): Command {
       "after",
       `
 With --against and no threshold flag, every quantized tensor must reach a default SQNR floor:
-${defaultFloorText()} (any threshold flag replaces it).
+${defaultFloorText()}; a --scheme folder's weights, their preset's (docs/llmcompressor.md). Any threshold flag replaces it.
 
 Exit status: 0 all checks pass, 1 a check failed (each failing tensor is named), 2 bad usage or unreadable input.
 
