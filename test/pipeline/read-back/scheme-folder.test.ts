@@ -9,7 +9,9 @@ import { cpSync, existsSync, readdirSync, readFileSync, truncateSync } from "nod
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openTensors } from "../../../src/formats/open.js";
+import { llmcQuantizationConfig, llmcSchemeOfConfig } from "../../../src/layouts/llmc-config.js";
 import { schemeNamed } from "../../../src/modes/llmc-schemes.js";
+import { LLMC_PRESETS, llmcPreset } from "../../../src/quant/llmc/presets.js";
 import { runInspect } from "../../../src/pipeline/read-back/inspect.js";
 import { runVerify } from "../../../src/pipeline/read-back/verify.js";
 import { runCli, tempDir } from "../../support/cli.js";
@@ -64,6 +66,20 @@ describe("inspect of a --scheme folder", () => {
     // the codes hold the weight's parameters, scales and the rest none: the model's count
     expect(r.totals.parameters).toBe(PARAMETERS);
     expect(schemeNamed(preset).bitsPerWeight(128, 128, 16)).toBe(bits);
+  });
+
+  it("--json carries the summary; W8A8 and INT8 (the same args) are told apart by the config group's name", async () => {
+    const r = await runCli("inspect", folders.NVFP4A16!, "--json");
+    const json = JSON.parse(r.stdout);
+    expect(json.scheme.tensors.map((t: { bits_per_weight: number }) => t.bits_per_weight)).toEqual(new Array(8).fill(4.5));
+    for (const name of ["W8A8", "INT8"]) {
+      const qc = llmcQuantizationConfig(llmcPreset(name), name.toLowerCase(), ["lm_head"], true);
+      expect(llmcSchemeOfConfig({ quantization_config: qc }, LLMC_PRESETS)?.preset.name).toBe(name);
+    }
+    // a config that is no preset's is not read as one
+    const odd = llmcQuantizationConfig(llmcPreset("W4A16"), "w4a16", [], true) as { config_groups: Record<string, { weights: { group_size: number } }> };
+    odd.config_groups.w4a16!.weights.group_size = 64;
+    expect(llmcSchemeOfConfig({ quantization_config: odd }, LLMC_PRESETS)).toBeNull();
   });
 
   it("the CLI names the scheme and shows each weight's float shape and bits", async () => {
