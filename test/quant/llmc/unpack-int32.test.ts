@@ -9,15 +9,9 @@ import { unpackColumnsInt32, unpackRowsInt32 } from "../../../src/quant/llmc/unp
 import { decodeTensor, type GoldenTensor } from "../../support/golden.js";
 import { loadLlmcGolden } from "../../support/llmc.js";
 
-interface Case {
-  op: string;
-  input?: GoldenTensor;
-  expected?: GoldenTensor;
-  num_bits?: number;
-  packed_dim?: number;
-}
-
-const cases = loadLlmcGolden<Case>("primitives").cases.filter((c) => c.op === "pack_to_int32");
+/** A pack_to_int32 case: the codes, the packed words, the width and the packed dim. */
+type PackCase = { op: string; input?: GoldenTensor; expected?: GoldenTensor; num_bits?: number; packed_dim?: number };
+const cases = loadLlmcGolden<PackCase>("primitives").cases.filter((c) => c.op === "pack_to_int32");
 
 describe("unpack_from_int32 of pack_to_int32's words gives the codes back", () => {
   it("covers every pack_to_int32 case", () => expect(cases).toHaveLength(64));
