@@ -107,8 +107,8 @@ function weightTensor(reader: TensorReader, d: SchemeDescriptor, w: SchemeWeight
   // T for the kernel where the format has no float scale (its result is bfloat16 then).
   const t: LlmcDType = s.t ?? "bfloat16";
   const natural = llmcDecompressedDtype(d.preset, t);
-  let stored: Map<string, Uint8Array> | undefined;
-  const read = async () => (stored ??= new Map(await Promise.all([...w.parts].map(async ([suffix, info]) => [suffix, await reader.read(info.name)] as const))));
+  // Read for the checks and again for the values, never kept: one weight's bytes in memory at a time.
+  const read = async () => new Map(await Promise.all([...w.parts].map(async ([suffix, info]) => [suffix, await reader.read(info.name)] as const)));
   let problems: string[] | undefined;
   const allProblems = async () => (problems ??= s.problems.length > 0 ? s.problems : d.problems(rows, cols, t, await read(), (suffix) => `${w.module}.${suffix}`));
   const values = async () => decompressLlmcLinear(d.preset, rows, cols, await read(), t);

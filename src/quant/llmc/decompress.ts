@@ -17,15 +17,20 @@
  * E8M0 byte 255) is x86's default NaN, sign set; other NaN payloads are not modelled.
  */
 import { bf16BitsToF32, f16BitsToF32, f32ToBf16Bits, f32ToF16Bits } from "../convert.js";
-import { rounderOf, type LlmcDType } from "./arith.js";
+import type { LlmcDType } from "./arith.js";
 import { mxScale } from "./e8m0.js";
 import { groupingOf } from "./linear.js";
 import { formatOf, type LlmcPreset } from "./presets.js";
 import { fp8Value } from "./qparams.js";
 import { unpackColumnsInt32, unpackRowsInt32 } from "./unpack-int32.js";
 
-/** E2M1 magnitudes by 3-bit index (unpack_fp4_from_uint8's kE2M1ToFloat). */
-const E2M1 = [0, 0.5, 1, 1.5, 2, 3, 4, 6];
+/** E2M1 values by 4-bit code: kE2M1ToFloat[code & 7], negated when bit 3 is set (code 8 is −0). */
+const E2M1_CODES = Float32Array.from({ length: 16 }, (_, c) => {
+  const m = [0, 0.5, 1, 1.5, 2, 3, 4, 6][c & 7]!;
+  return c & 8 ? -m : m;
+});
+/** float8_e4m3fn values by code (torch's decoding). */
+const FP8 = Float32Array.from({ length: 256 }, (_, c) => fp8Value(c));
 
 /** One decompressed weight: its dtype, its values (exact in that dtype) and their bytes. */
 export interface LlmcDecompressed {
@@ -88,42 +93,45 @@ export function decompressLlmcLinear(preset: LlmcPreset, rows: number, cols: num
   const g = groupingOf(a, rows, cols);
   const n = rows * cols;
   const dtype = llmcDecompressedDtype(preset, t);
-  const round = rounderOf(dtype);
-  const values = new Float32Array(n);
-  // q(i): the code's value as the product's first operand; scale(k): group k's multiplier.
-  let code: (i: number) => number;
+  // q: each element's code value (the product's first operand); scales: each group's multiplier.
+  let q: Int8Array | Float32Array;
+  let zp: Int8Array | null = null;
   let scales: Float32Array;
   if (a.type === "int") {
-    const codes = format === "pack-quantized" ? unpackRowsInt32(int32s(get("weight_packed")), rows, cols, a.numBits) : new Int8Array(aligned(get("weight"), 1).slice().buffer);
+    q = format === "pack-quantized" ? unpackRowsInt32(int32s(get("weight_packed")), rows, cols, a.numBits) : new Int8Array(get("weight").slice().buffer);
     scales = llmcFloats(get("weight_scale"), t);
-    if (!a.symmetric) {
-      const zp = unpackColumnsInt32(int32s(get("weight_zero_point")), g.scaleRows, g.scaleCols, a.numBits);
-      const ofRun = (i: number) => g.rowBase(Math.floor(i / cols)) + Math.floor((i % cols) / g.len);
-      code = (i) => codes[i]! - zp[ofRun(i)]!;
-    } else code = (i) => codes[i]!;
+    if (!a.symmetric) zp = unpackColumnsInt32(int32s(get("weight_zero_point")), g.scaleRows, g.scaleCols, a.numBits);
   } else if (a.numBits === 8) {
     const codes = get("weight");
-    code = (i) => fp8Value(codes[i]!);
+    q = new Float32Array(n);
+    for (let i = 0; i < n; i++) q[i] = FP8[codes[i]!]!;
     scales = format === "mxfp8-quantized" ? Float32Array.from(get("weight_scale"), mxScale) : llmcFloats(get("weight_scale"), t);
   } else {
     const packed = get("weight_packed");
-    code = (i) => {
-      const nib = (packed[i >> 1]! >> ((i & 1) << 2)) & 15;
-      const m = E2M1[nib & 7]!;
-      return nib & 8 ? -m : m;
-    };
+    q = new Float32Array(n);
+    for (let k = 0; k < packed.length; k++) {
+      q[2 * k] = E2M1_CODES[packed[k]! & 15]!;
+      q[2 * k + 1] = E2M1_CODES[packed[k]! >> 4]!;
+    }
     const raw = get("weight_scale");
     if (format === "nvfp4-pack-quantized") {
       const global = new Float32Array(aligned(get("weight_global_scale"), 4).slice().buffer)[0]!;
       scales = Float32Array.from(raw, (b) => fp8Value(b) / global);
     } else scales = Float32Array.from(raw, mxScale);
   }
+  // Each product rounded to float32 by the store, then (16-bit results) to the result dtype, ties
+  // to even, by llmcBytesOf: torch's opmath, one rounding of the exact float32 product.
+  const products = new Float32Array(n);
   for (let r = 0, i = 0; r < rows; r++) {
     const base = g.rowBase(r);
     for (let k = 0; k < g.perRow; k++) {
       const s = scales[base + k]!;
-      for (let end = i + g.len; i < end; i++) values[i] = round(code(i) * s);
+      const end = i + g.len;
+      if (zp === null) for (; i < end; i++) products[i] = q[i]! * s;
+      else for (const z = zp[base + k]!; i < end; i++) products[i] = (q[i]! - z) * s;
     }
   }
-  return { dtype, values, bytes: llmcBytesOf(values, dtype) };
+  const bytes = llmcBytesOf(products, dtype);
+  const values = dtype === "float32" ? products : llmcFloats(bytes, dtype);
+  return { dtype, values, bytes };
 }
