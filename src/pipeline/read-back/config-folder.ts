@@ -42,16 +42,16 @@ export interface FolderTensor {
   file: string;
 }
 
-/** A tensor stored as it is: copied by dequantize, nothing to check or measure. */
-export function keptTensor(reader: TensorReader, t: TensorInfo): FolderTensor {
+/** A tensor stored as it is: copied by dequantize, nothing to measure; `problem`: why it cannot be (a stray beside a quantized weight). */
+export function keptTensor(reader: TensorReader, t: TensorInfo, problem?: string): FolderTensor {
   return {
     name: t.name,
     shape: t.shape,
     mode: null,
     dtype: t.dtype,
     file: t.file,
-    problems: async () => [],
-    refusal: async () => undefined,
+    problems: async () => (problem === undefined ? [] : [problem]),
+    refusal: async () => problem,
     bytes: () => reader.read(t.name),
     float32: async () => new Float32Array(),
   };
@@ -82,12 +82,12 @@ export async function dequantizeFolderTensors(job: DequantizeJob, reader: Tensor
   const firstQuantized = tensors.find((t) => t.mode !== null);
   const report: DequantizeReport = { input: job.input, output: job.output, dtype: firstQuantized?.dtype ?? "F32", dequantized: [], passthrough: [], bytes_written: 0 };
   const bytesOf = async (t: FolderTensor): Promise<Uint8Array> => {
+    const problem = await t.refusal();
+    if (problem !== undefined) throw new KquantError({ file: t.file, tensor: t.name, what: problem });
     if (t.mode === null) {
       report.passthrough.push({ name: t.name, dtype: t.dtype, shape: t.shape });
       return t.bytes();
     }
-    const problem = await t.refusal();
-    if (problem !== undefined) throw new KquantError({ file: t.file, tensor: t.name, what: problem });
     report.dequantized.push({ name: t.name, mode: t.mode as DequantizeReport["dequantized"][number]["mode"], shape: t.shape });
     return t.bytes();
   };
@@ -137,7 +137,7 @@ export async function verifyFolderTensors(
   const verdicts: TensorVerdict[] = [];
   for (const t of tensors) {
     const v: TensorVerdict = { name: t.name, mode: t.mode ?? "passthrough", problems: [], gate_failures: [], ok: true };
-    if (t.mode !== null) v.problems.push(...(await t.problems()));
+    v.problems.push(...(await t.problems()));
     const orig = originals.get(t.name);
     if (original && orig === undefined) v.problems.push(`not in the original ${opts.against}`);
     else if (orig && !sameShape(orig.shape, t.shape)) v.problems.push(`the original is ${orig.dtype} [${orig.shape}], this holds [${t.shape}]`);

@@ -134,10 +134,16 @@ function folderTensors(reader: TensorReader, d: SchemeDescriptor, out: LlmcDType
   const weights = schemeWeights(reader, d);
   const byCodes = new Map(weights.map((w) => [w.codes.name, w]));
   const consumed = new Set(weights.flatMap((w) => [...w.parts.values()].filter((p) => p !== w.codes).map((p) => p.name)));
+  // A tensor `M.weight_*` beside a quantized `M.weight` that the preset does not store (a zero point of a symmetric scheme, say).
+  const modules = new Set(weights.map((w) => w.module));
+  const stray = (name: string) => {
+    const at = name.lastIndexOf(".weight_");
+    return at > 0 && modules.has(name.slice(0, at)) ? `is stored beside the quantized weight "${name.slice(0, at)}.weight", but ${d.name} stores no ${name.slice(at + 1)}` : undefined;
+  };
   // In name order (save_file orders a shard by dtype, then name).
   return reader.tensors
     .filter((t) => !consumed.has(t.name))
-    .map((t) => (byCodes.has(t.name) ? weightTensor(reader, d, byCodes.get(t.name)!, out) : keptTensor(reader, t)))
+    .map((t) => (byCodes.has(t.name) ? weightTensor(reader, d, byCodes.get(t.name)!, out) : keptTensor(reader, t, stray(t.name))))
     .sort((a, b) => naturalCompare(a.name, b.name));
 }
 

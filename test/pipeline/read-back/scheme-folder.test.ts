@@ -5,7 +5,7 @@
  * the descriptor, `verify` checks structure and contents and measures against the original with the
  * preset's floor, and damaged folders are refused in one line naming file, tensor and problem.
  */
-import { cpSync, existsSync, readdirSync, readFileSync, truncateSync } from "node:fs";
+import { cpSync, existsSync, readdirSync, readFileSync, truncateSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openTensors } from "../../../src/formats/open.js";
@@ -187,6 +187,27 @@ describe("a damaged --scheme folder: verify names the tensor and the problem, de
     const f = copyOf("W4A16_ASYM", "zero");
     await editTensor(join(f, "model.safetensors"), weightScale, (b) => void b.fill(0, 0, 2));
     await refused(f, /scale tensor "model\.layers\.0\.mlp\.up_proj\.weight_scale": 1 of 256 scale value\(s\) are not finite and positive \(first at index 0: 0\)/);
+  });
+
+  it("a tensor the preset does not store beside a quantized weight (a zero point of a symmetric scheme)", async () => {
+    const f = copyOf("W4A16", "stray");
+    const file = join(f, "model.safetensors");
+    const reader = await openTensors(file);
+    const tensors: TestTensor[] = [];
+    for (const t of reader.tensors) tensors.push({ name: t.name, dtype: t.dtype, shape: t.shape, data: await reader.read(t.name) });
+    await reader.close();
+    tensors.push({ name: "model.layers.0.mlp.up_proj.weight_zero_point", dtype: "I32", shape: [32, 1], data: new Int32Array(32) });
+    await writeSafetensors(file, tensors);
+    const index = JSON.parse(readFileSync(join(f, "model.safetensors.index.json"), "utf8"));
+    index.weight_map["model.layers.0.mlp.up_proj.weight_zero_point"] = "model.safetensors";
+    writeFileSync(join(f, "model.safetensors.index.json"), JSON.stringify(index));
+    const v = await runCli("verify", f);
+    expect(v.code).toBe(1);
+    expect(v.stderr).toMatch(/tensor "model\.layers\.0\.mlp\.up_proj\.weight_zero_point": verify failed for 1 tensor\(s\)/);
+    expect(v.stdout).toContain('FAIL model.layers.0.mlp.up_proj.weight_zero_point (passthrough)\n       is stored beside the quantized weight "model.layers.0.mlp.up_proj.weight", but W4A16 stores no weight_zero_point');
+    const d = await runCli("dequantize", f, "-o", join(dir, "stray.safetensors"));
+    expect([d.code, d.stderr.trim().split("\n").length]).toEqual([2, 1]);
+    expect(existsSync(join(dir, "stray.safetensors"))).toBe(false);
   });
 
   it("a file truncated on disk is refused by the reader, in one line", async () => {
