@@ -169,6 +169,27 @@ describe("kquant quantize MODEL_DIR --mlx MODE", () => {
     }
   });
 
+  it("dequantize MLX_DIR -o FLOAT_DIR writes a float model folder (config.json without its quantization, the floats of the file run)", async () => {
+    const src = await sourceFolder();
+    const out = join(dir, "out-mxfp8");
+    expect((await runCli("quantize", src, "--mlx", "mxfp8", "-o", out, "--quiet")).code).toBe(0);
+    const folder = join(dir, "float");
+    const res = await runCli("dequantize", out, "-o", folder);
+    expect([res.code, res.stderr]).toEqual([0, ""]);
+    const config = JSON.parse(readFileSync(join(folder, "config.json"), "utf8")) as Record<string, unknown>;
+    expect([config.quantization, config.quantization_config, config.model_type]).toEqual([undefined, undefined, CONFIG.model_type]);
+    const file = join(dir, "float.safetensors");
+    expect((await runCli("dequantize", out, "-o", file)).code).toBe(0);
+    const [a, b] = [await openTensors(join(folder, "model.safetensors")), await openTensors(file)];
+    try {
+      expect(a.tensors.map((t) => [t.name, t.dtype])).toEqual(b.tensors.map((t) => [t.name, t.dtype]));
+      for (const t of a.tensors) expect(buf(await a.read(t.name)).equals(buf(await b.read(t.name))), t.name).toBe(true);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
   it("is summarised by kquant inspect: mode, group, width, bits per weight (codes plus scales and biases)", async () => {
     const src = await sourceFolder();
     // affine 3 bits + a bfloat16 scale and bias per 32 weights: 3 + 32/32 = 4; nvfp4: 4 + 8/16 = 4.5; mxfp8: 8 + 8/32.
