@@ -29,9 +29,10 @@ def bits(t: torch.Tensor) -> np.ndarray:
     return t.detach().contiguous().to(torch.float32).numpy().view(np.uint32)
 
 
-def load(folder: str, **kwargs):
-    """(model, loading problems) for a folder: the keys transformers initialised anew or could not place."""
-    model, info = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32, output_loading_info=True, **kwargs)
+def load(folder: str, dtype=torch.float32, **kwargs):
+    """(model, loading problems) for a folder: the keys transformers initialised anew or could not place.
+    dtype "auto": the model's own (config.json), as from_pretrained(folder) without it."""
+    model, info = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype, output_loading_info=True, **kwargs)
     problems = {k: sorted(map(str, v))[:3] for k, v in info.items() if v}
     return model, problems
 

@@ -14,12 +14,22 @@ from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 VOCAB = 49152
 
 
-def tokenizer() -> PreTrainedTokenizerFast:
-    # Every id is a word, so whatever a random model generates decodes to text.
-    words = ["<unk>", "<s>", "</s>"] + [f"w{i}" for i in range(VOCAB - 3)]
+def tokenizer(vocab: int = VOCAB) -> PreTrainedTokenizerFast:
+    """A word-level tokenizer of `vocab` ids built offline: every id is a word (w0, w1, ...), so
+    whatever a random model generates decodes to text."""
+    words = ["<unk>", "<s>", "</s>"] + [f"w{i}" for i in range(vocab - 3)]
     tok = Tokenizer(models.WordLevel({w: i for i, w in enumerate(words)}, unk_token="<unk>"))
     tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
     return PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>", bos_token="<s>", eos_token="</s>")
+
+
+def save(model, folder: str, max_shard_size: str, readme: str) -> None:
+    """Saves `model` as transformers does (shards above `max_shard_size`, then an index), with the
+    word-level tokenizer of its vocabulary and a one-line README."""
+    model.save_pretrained(folder, max_shard_size=max_shard_size)
+    tokenizer(model.config.vocab_size).save_pretrained(folder)
+    with open(os.path.join(folder, "README.md"), "w") as f:
+        f.write(readme + "\n")
 
 
 def main(out: str) -> None:
@@ -39,13 +49,8 @@ def main(out: str) -> None:
         tie_word_embeddings=True,
     )
     model = LlamaForCausalLM(config).to(torch.bfloat16).eval()
-    tok = tokenizer()
     for name, shard in (("single", "10GB"), ("sharded", "40MB")):
-        folder = os.path.join(out, name)
-        model.save_pretrained(folder, max_shard_size=shard)
-        tok.save_pretrained(folder)
-        with open(os.path.join(folder, "README.md"), "w") as f:
-            f.write("# random SmolLM2-shaped llama, tied embeddings, bfloat16 (kquant loader test)\n")
+        save(model, os.path.join(out, name), shard, "# random SmolLM2-shaped llama, tied embeddings, bfloat16 (kquant loader test)")
     print(json.dumps({"parameters": sum(p.numel() for p in model.parameters())}))
 
 
