@@ -22,8 +22,8 @@ import type { Tensor } from "../tensor.js";
 import { maxNan, roundBf16, rounderOf, storedBits, type LlmcDType } from "./arith.js";
 import { compressMxScale } from "./e8m0.js";
 import { fp4CodeOf, packFp4Codes } from "./fp4.js";
-import { simdRunCodes, simdRunMinMax, type CodeRound, type CodeSpec } from "../wasm/codes-kernels.js";
-import { simdPackPairs } from "../wasm/kernels.js";
+import { simdAbsMax, simdRunCodes, simdRunMinMax, type CodeRound, type CodeSpec } from "../wasm/codes-kernels.js";
+import { simdCountNonFinite, simdPackPairs } from "../wasm/kernels.js";
 import { packColumnsInt32, packRowsInt32 } from "./pack-int32.js";
 import { formatOf, type LlmcArgs, type LlmcPreset } from "./presets.js";
 import { fp8Code, globalScale, groupQParams, quantRange } from "./qparams.js";
@@ -65,6 +65,7 @@ export function llmcRefusal(preset: LlmcPreset, shape: readonly number[]): strin
  * output depends on the tensor's size, where the value sits and the CPU's vector width.
  */
 export function llmcValueRefusal(values: Float32Array): string | null {
+  if (simdCountNonFinite(values) === 0) return null;
   for (let i = 0; i < values.length; i++) {
     const v = values[i]!;
     if (v !== v || v === Infinity || v === -Infinity) {
@@ -76,6 +77,8 @@ export function llmcValueRefusal(values: Float32Array): string | null {
 
 /** The absmax NVFP4's global scale is computed from: max |x| over the tensor, NaN if any is NaN. */
 export function llmcAbsMax(values: Float32Array): number {
+  const simdMax = simdAbsMax(values);
+  if (simdMax !== null) return simdMax;
   let m = 0;
   for (let i = 0; i < values.length; i++) {
     const v = values[i]!;
@@ -158,8 +161,16 @@ function simdCodes(
   out: Int8Array | Uint8Array,
 ): boolean {
   if (spec.round === null) return false;
-  const perRun = Float32Array.from(groups, (g) => scales[g]!);
+  const perRun = new Float32Array(groups.length);
+  for (let r = 0; r < groups.length; r++) perRun[r] = scales[groups[r]!]!;
   return simdRunCodes({ ...spec, round: spec.round }, values, len, perRun, zeros, new Uint8Array(out.buffer, out.byteOffset, out.length));
+}
+
+/** f of each value as a byte (a plain loop: typed arrays' from / map with a callback are slow). */
+function mapBytes(values: Float64Array, f: (v: number) => number): Uint8Array {
+  const out = new Uint8Array(values.length);
+  for (let i = 0; i < values.length; i++) out[i] = f(values[i]!);
+  return out;
 }
 
 /** 4-bit pack_to_int32 of unsigned nibbles (code + 8), two per byte, as int32 words. */
@@ -239,7 +250,8 @@ export function quantizeLlmcLinear(w: LlmcWeight, preset: LlmcPreset, globalScal
     // pack_to_int32 of 4- and 8-bit codes is their unsigned fields (code + 8, code + 128) in order, little end first
     const direct = format === "pack-quantized" && (a.numBits === 4 || a.numBits === 8) && cols % 8 === 0;
     const offset = direct ? 1 << (a.numBits - 1) : 0;
-    const zf = a.symmetric ? null : Float32Array.from(groups, (g) => zeros[g]!);
+    const zf = a.symmetric ? null : new Float32Array(groups.length);
+    for (let r = 0; zf !== null && r < groups.length; r++) zf[r] = zeros[groups[r]!]!;
     const simdDone = simdCodes({ kind: "int", round, qmin, qmax, offset }, values, len, groups, scales, zf, codes);
     for (let run = 0, start = 0; !simdDone && run < groups.length; run++, start += len) {
       const g = groups[run]!;
@@ -281,14 +293,18 @@ export function quantizeLlmcLinear(w: LlmcWeight, preset: LlmcPreset, globalScal
     out.set("weight", { dtype: "float8_e4m3fn", shape: [rows, cols], data: codes });
     out.set(
       "weight_scale",
-      format === "mxfp8-quantized" ? { dtype: "uint8", shape: scaleShape, data: Uint8Array.from(scales, compressMxScale) } : scaleTensor(scales, scaleShape, dtype),
+      format === "mxfp8-quantized" ? { dtype: "uint8", shape: scaleShape, data: mapBytes(scales, compressMxScale) } : scaleTensor(scales, scaleShape, dtype),
     );
     return out;
   }
 
   // FP4: NVFP4 divides in float32 by f32(scale / global); MXFP4 divides in T.
   const codes = new Uint8Array(n);
-  const divisors = gs === undefined ? scales : scales.map((s) => Math.fround(s / gs));
+  let divisors = scales;
+  if (gs !== undefined) {
+    divisors = new Float64Array(scales.length);
+    for (let g = 0; g < scales.length; g++) divisors[g] = Math.fround(scales[g]! / gs);
+  }
   const inBf16 = gs === undefined && bf16;
   const inF16 = gs === undefined && dtype === "float16";
   const simdDone = simdCodes({ kind: "fp4", round: gs === undefined ? round : "f32", qmin, qmax, offset: 0 }, values, len, groups, divisors, null, codes);
@@ -304,10 +320,10 @@ export function quantizeLlmcLinear(w: LlmcWeight, preset: LlmcPreset, globalScal
   if (gs !== undefined) {
     out.set("weight_global_scale", { dtype: "float32", shape: [1], data: Float32Array.of(gs) });
     out.set("weight_packed", { dtype: "uint8", shape: [rows, cols / 2], data: packed });
-    out.set("weight_scale", { dtype: "float8_e4m3fn", shape: scaleShape, data: Uint8Array.from(scales, (s) => fp8Code(s)) });
+    out.set("weight_scale", { dtype: "float8_e4m3fn", shape: scaleShape, data: mapBytes(scales, fp8Code) });
   } else {
     out.set("weight_packed", { dtype: "uint8", shape: [rows, cols / 2], data: packed });
-    out.set("weight_scale", { dtype: "uint8", shape: scaleShape, data: Uint8Array.from(scales, compressMxScale) });
+    out.set("weight_scale", { dtype: "uint8", shape: scaleShape, data: mapBytes(scales, compressMxScale) });
   }
   return out;
 }
