@@ -64,12 +64,12 @@ export function llmcRefusal(preset: LlmcPreset, shape: readonly number[]): strin
  * code (0x7f or 0xff) and the E2M1 code (0 or 8) — measured, see docs/llmcompressor.md. So the
  * output depends on the tensor's size, where the value sits and the CPU's vector width.
  */
-export function llmcValueRefusal(values: Float32Array): string | null {
+export function llmcValueRefusal(values: Float32Array, offset = 0): string | null {
   if (simdCountNonFinite(values) === 0) return null;
   for (let i = 0; i < values.length; i++) {
     const v = values[i]!;
     if (v !== v || v === Infinity || v === -Infinity) {
-      return `non-finite value ${v} at element ${i}: model_free_ptq's bytes for it depend on torch's vectorisation (NaN patterns differ between its vector body and scalar tail)`;
+      return `non-finite value ${v} at element ${i + offset}: model_free_ptq's bytes for it depend on torch's vectorisation (NaN patterns differ between its vector body and scalar tail)`;
     }
   }
   return null;
