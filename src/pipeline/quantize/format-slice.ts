@@ -16,7 +16,7 @@ import { quantizeLlmcLinear, type LlmcWeight } from "../../quant/llmc/linear.js"
 import type { LlmcDType } from "../../quant/llmc/arith.js";
 import { bf16BitsToF32, f16BitsToF32 } from "../../quant/convert.js";
 import { storeAs, valuesOf, type MlxFloat } from "../../quant/mlx/floats.js";
-import type { WorkerPool } from "../workers.js";
+import type { TaskResult, WorkerPool } from "../workers.js";
 
 /** What to do with a block of rows: a --scheme preset's Linear weight, or an --mlx quantization. */
 export type FormatJob =
@@ -65,7 +65,7 @@ export function formatSlice(job: FormatJob, rows: number, bytes: Uint8Array): Fo
 const WHOLE = new Set(["weight_shape", "weight_global_scale"]);
 
 /** Source bytes per block: two cores stay busy, and a block's float32 copy and codes stay small. */
-const SLICE_BYTES = 4 * 1024 * 1024;
+const SLICE_BYTES = 2 * 1024 * 1024;
 
 /**
  * `job` on a whole [rows, job.cols] weight, in blocks of whole rows (multiples of `rowAlign`, so
@@ -80,33 +80,57 @@ export async function formatRows(pool: WorkerPool | null, job: FormatJob, rows: 
   if (rows <= per) return formatSlice(job, rows, bytes);
   const ranges: [number, number][] = [];
   for (let r = 0; r < rows; r += per) ranges.push([r, Math.min(rows, r + per)]);
+  const n = ranges.length;
   const block = ([from, to]: [number, number]) => bytes.subarray(from * rowBytes, to * rowBytes);
-  let results: FormatPart[][];
-  if (pool === null) results = ranges.map((r) => formatSlice(job, r[1] - r[0], block(r)));
-  else {
-    // A window of blocks in flight: each task carries a copy of its rows (posting a view would clone the whole buffer).
-    const window = 2 * pool.size;
-    const pending: Promise<FormatPart[]>[] = [];
-    results = [];
-    for (const r of ranges) {
-      if (pending.length >= window) results.push(await pending.shift()!);
-      pending.push(pool.run({ kind: "format-slice", job, rows: r[1] - r[0], bytes: block(r).slice() }).then((res) => (res as { kind: "format-slice"; parts: FormatPart[] }).parts));
-    }
-    for (const p of pending) results.push(await p);
+  // Each block's outputs are copied into the whole weight's as they come, so only a window of them
+  // is held. All blocks but the last are alike: the last one runs first, and once it and block 0
+  // are in, every block's place is known.
+  let full: FormatPart[] | undefined;
+  let last: FormatPart[] | undefined;
+  let out: FormatPart[] | undefined;
+  const held = new Map<number, FormatPart[]>();
+  const place = (idx: number, parts: FormatPart[]) => {
+    parts.forEach((p, i) => {
+      if (!WHOLE.has(p.suffix)) out![i]!.bytes.set(p.bytes, idx * full![i]!.bytes.length);
+    });
+  };
+  const arrive = (idx: number, parts: FormatPart[]) => {
+    if (idx === 0) full = parts;
+    if (idx === n - 1) last = parts;
+    if (out !== undefined) return place(idx, parts);
+    held.set(idx, parts);
+    if (full === undefined || last === undefined) return;
+    out = full.map((f, i) => {
+      if (WHOLE.has(f.suffix)) return f.suffix === "weight_shape" ? { ...f, bytes: view(BigInt64Array.of(BigInt(rows), BigInt(job.cols))) } : f;
+      const l = last![i]!;
+      const shape = f.shape.length === 0 ? [] : [f.shape[0]! * (n - 1) + l.shape[0]!, ...f.shape.slice(1)];
+      return { ...f, shape, bytes: new Uint8Array(f.bytes.length * (n - 1) + l.bytes.length) };
+    });
+    for (const [j, p] of held) place(j, p);
+    held.clear();
+  };
+  const order = [n - 1, ...ranges.keys()].slice(0, n);
+  if (pool === null) {
+    for (const idx of order) arrive(idx, formatSlice(job, ranges[idx]![1] - ranges[idx]![0], block(ranges[idx]!)));
+    return out!;
   }
-  return results[0]!.map((first, i) => {
-    if (WHOLE.has(first.suffix)) {
-      if (first.suffix !== "weight_shape") return first;
-      return { ...first, bytes: view(BigInt64Array.of(BigInt(rows), BigInt(job.cols))) };
+  // A window of blocks in flight: each task carries a copy of its rows (posting a view would clone the whole buffer).
+  const window = pool.size + 1;
+  const pending: [number, Promise<TaskResult>][] = [];
+  const settle = async () => {
+    const [idx, result] = pending.shift()!;
+    arrive(idx, ((await result) as Extract<TaskResult, { kind: "format-slice" }>).parts);
+  };
+  try {
+    for (const idx of order) {
+      if (pending.length >= window) await settle();
+      const r = ranges[idx]!;
+      pending.push([idx, pool.run({ kind: "format-slice", job, rows: r[1] - r[0], bytes: block(r).slice() })]);
     }
-    const pieces = results.map((parts) => parts[i]!);
-    const out = new Uint8Array(pieces.reduce((n, p) => n + p.bytes.length, 0));
-    let at = 0;
-    for (const p of pieces) {
-      out.set(p.bytes, at);
-      at += p.bytes.length;
-    }
-    const shape = first.shape.length === 0 ? [] : [pieces.reduce((n, p) => n + p.shape[0]!, 0), ...first.shape.slice(1)];
-    return { ...first, shape, bytes: out };
-  });
+    while (pending.length > 0) await settle();
+  } finally {
+    // A failed block leaves none of the others running on the caller's buffer.
+    await Promise.allSettled(pending.map(([, p]) => p));
+  }
+  return out!;
 }

@@ -16,6 +16,7 @@ import { mlxFloatOf, mlxLmAction, mlxLmConfig, mlxLmDtype, mlxLmParams, paramsOf
 import { floatData, mlxScalesDtype } from "../../modes/mlx.js";
 import { storeAs, valuesOf, type MlxFloat } from "../../quant/mlx/floats.js";
 import type { WorkerPool } from "../workers.js";
+import { maxOf } from "../../units.js";
 import { inStaging } from "./folder-run.js";
 import { formatRows, type FormatJob } from "./format-slice.js";
 import { workerPoolFor } from "./run-quantize.js";
@@ -128,8 +129,12 @@ export async function runMlxQuantize(job: MlxJob): Promise<MlxReport> {
     await inStaging(out, folder.dir, !!job.force, async (staging) => {
       const writer = await createSafetensorsWriter(join(staging, "model.safetensors"), planned, { format: "mlx" }, { fsync: !!job.fsync });
       try {
+        // Weights to quantize are read into one buffer, reused: their outputs never point into it.
+        const quantized = new Set(steps.filter((s) => s.action === "quantize" && s.to !== null));
+        const weightBuffer = new Uint8Array(maxOf([...quantized].map((s) => s.source.byteLength), 0));
         for (const step of steps) {
-          const parts = await stepBytes(step, await reader.read(step.source.name), params, pool);
+          const into = quantized.has(step) ? weightBuffer.subarray(0, step.source.byteLength) : undefined;
+          const parts = await stepBytes(step, await reader.read(step.source.name, into), params, pool);
           for (let i = 0; i < parts.length; i++) await writer.write(step.written[i]!.name, parts[i]!);
         }
         await writer.finish();

@@ -20,6 +20,7 @@ import { llmcQuantizationConfig } from "../../layouts/llmc-config.js";
 import { llmcConfigText, llmcIndexText, llmcShardSources, saveFileOrder } from "../../layouts/llmc-folder.js";
 import { schemeNamed, type SchemeDescriptor } from "../../modes/llmc-schemes.js";
 import { compileGlob } from "../../plan/glob.js";
+import { maxOf } from "../../units.js";
 import { llmcActions, llmcIgnoreMatcher, splitTensorName, type LlmcAction } from "../../plan/llmc-targets.js";
 import type { LlmcDType } from "../../quant/llmc/arith.js";
 import { llmcAbsMax, llmcRefusal, llmcValueRefusal } from "../../quant/llmc/linear.js";
@@ -138,12 +139,16 @@ async function runOn(job: SchemeJob, scheme: SchemeDescriptor, folder: Awaited<R
   // Pass 1: the weights the format cannot hold (kept float, their modules added to ignore), and each one's absmax.
   const kept: SchemeKept[] = [];
   const absmax = new Map<string, number>();
-  for (const [name, action] of llmcActions(names, ignore, false)) {
+  // The weights to quantize are read into one buffer, reused (two sources alive at once would break the memory bound).
+  const firstActions = llmcActions(names, ignore, false);
+  const weightBuffer = new Uint8Array(maxOf([...firstActions].filter(([, a]) => a.kind === "quantize").map(([n]) => infos.get(n)!.byteLength), 0));
+  const readWeight = (name: string) => reader.read(name, weightBuffer.subarray(0, infos.get(name)!.byteLength));
+  for (const [name, action] of firstActions) {
     if (action.kind !== "quantize") continue;
     const info = infos.get(name)!;
     let why = shapeRefusal(scheme, info);
     if (why === null) {
-      const v = valuesCheck(info, await reader.read(name));
+      const v = valuesCheck(info, await readWeight(name));
       why = v.why;
       absmax.set(name, v.absmax);
     }
@@ -175,10 +180,9 @@ async function runOn(job: SchemeJob, scheme: SchemeDescriptor, folder: Awaited<R
       const tensors: { name: string; dtype: StDType; shape: number[]; bytes: Uint8Array }[] = [];
       for (const name of sources.get(shard)!) {
         const info = infos.get(name)!;
-        const bytes = await reader.read(name);
         const action = actions.get(name)!;
-        if (action.kind === "copy") tensors.push({ name, dtype: info.dtype, shape: info.shape, bytes });
-        else tensors.push(...(await quantizeOne(scheme, info, bytes, action, absmax, pool)));
+        if (action.kind === "copy") tensors.push({ name, dtype: info.dtype, shape: info.shape, bytes: await reader.read(name) });
+        else tensors.push(...(await quantizeOne(scheme, info, await readWeight(name), action, absmax, pool)));
       }
       const ordered = saveFileOrder(tensors);
       const writer = await createSafetensorsWriter(join(staging, shard), ordered.map(({ name, dtype, shape }) => ({ name, dtype, shape })), {}, { fsync: !!job.fsync });
