@@ -7,11 +7,11 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { formatRows, formatSlice, type FormatJob, type FormatPart } from "../../../src/pipeline/quantize/format-slice.js";
-import { WorkerPool } from "../../../src/pipeline/workers.js";
-import { f32ToBf16Bits } from "../../../src/quant/convert.js";
-import { LLMC_PRESETS } from "../../../src/quant/llmc/presets.js";
-import { bundleWorker } from "../worker-bundle.js";
+import { formatRows, formatSlice, type FormatJob, type FormatPart } from "../../src/pipeline/quantize/format-slice.js";
+import { WorkerPool } from "../../src/pipeline/workers.js";
+import { f32ToBf16Bits } from "../../src/quant/convert.js";
+import { LLMC_PRESETS } from "../../src/quant/llmc/presets.js";
+import { bundleWorker } from "../pipeline/worker-bundle.js";
 
 let dir: string;
 let pool: WorkerPool;
