@@ -18,21 +18,12 @@ import type { MlxFloat } from "../../src/quant/mlx/floats.js";
 import { simdRunCodes, simdRunMinMax, type CodeSpec } from "../../src/quant/wasm/codes-kernels.js";
 import { simdActive, useSimd } from "../../src/quant/wasm/kernels.js";
 import { bytesOf } from "../support/golden.js";
+import { rng } from "../support/rng.js";
 
 afterEach(() => {
   useSimd(true);
 });
 
-/** xorshift32, so every run tests the same values. */
-function rng(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    return (s >>> 0) / 4294967296;
-  };
-}
 
 /**
  * Finite weights, row by row of `len`-runs: ordinary values over many octaves, subnormals of both
