@@ -5,13 +5,16 @@
  * and is the default). `npm run bench -- --numpy [--large] [--runs N]`: the comparison with NumPy
  * and `cp` that issue #12 retired (bench/numpy.mjs). `npm run bench -- --read-back [--sizes
  * 256M,2G,4G]`: verify and dequantize against quantize (bench/read-back.mjs). All write their
- * tables into bench/results.md.
+ * tables into bench/results.md. `npm run bench -- --formats`: MiB/s of the --scheme and --mlx
+ * kernels, SIMD on and off (bench/formats.mjs; prints its table).
  */
 import { runLlamaBench } from "./llama/compare.mjs";
 import { runNumpyBench } from "./numpy.mjs";
 import { runReadBackBench } from "./read-back.mjs";
+import { runFormatsBench } from "./formats.mjs";
 
 const args = process.argv.slice(2);
-if (args.includes("--read-back")) runReadBackBench(args);
+if (args.includes("--formats")) await runFormatsBench(args);
+else if (args.includes("--read-back")) runReadBackBench(args);
 else if (args.includes("--numpy") || args.includes("--large")) runNumpyBench(args);
 else runLlamaBench(args);

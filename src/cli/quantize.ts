@@ -164,7 +164,7 @@ Examples:
 }
 
 /** The flags --mlx takes besides its own: the rest belong to kquant's Keras modes. */
-const MLX_FLAGS = new Set(["mlx", "bits", "blockSize", "dtype", "output", "force", "fsync", "dryRun", "json", "quiet", "kerasBackend"]);
+const MLX_FLAGS = new Set(["mlx", "bits", "blockSize", "dtype", "output", "force", "fsync", "dryRun", "json", "quiet", "kerasBackend", "threads"]);
 
 /** `--mlx MODE`: mlx_lm.convert's folder (pipeline/quantize/mlx-run.ts); the Keras flags do not apply. */
 async function mlxAction(input: string, opts: QuantizeCliOptions): Promise<void> {
@@ -181,6 +181,7 @@ async function mlxAction(input: string, opts: QuantizeCliOptions): Promise<void>
     force: !!opts.force,
     dryRun: !!opts.dryRun,
     fsync: !!opts.fsync,
+    ...(opts.threads !== undefined ? { threads: opts.threads } : {}),
   });
   if (opts.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
   else if (!opts.quiet) process.stdout.write(`${renderMlxReport(report)}\n`);
@@ -197,7 +198,7 @@ export function renderMlxReport(r: MlxReport): string {
 }
 
 /** The flags --scheme takes besides its own: the rest belong to kquant's Keras modes. */
-const SCHEME_FLAGS = new Set(["scheme", "ignore", "exclude", "output", "force", "fsync", "json", "quiet", "strict", "kerasBackend", "verbose"]);
+const SCHEME_FLAGS = new Set(["scheme", "ignore", "exclude", "output", "force", "fsync", "json", "quiet", "strict", "kerasBackend", "verbose", "threads"]);
 
 async function schemeAction(input: string, opts: QuantizeCliOptions): Promise<void> {
   const other = Object.keys(opts).find((k) => !SCHEME_FLAGS.has(k) && (opts as unknown as Record<string, unknown>)[k] !== undefined);
@@ -215,6 +216,7 @@ async function schemeAction(input: string, opts: QuantizeCliOptions): Promise<vo
     strict: !!opts.strict,
     force: !!opts.force,
     fsync: !!opts.fsync,
+    ...(opts.threads !== undefined ? { threads: opts.threads } : {}),
   });
   for (const k of report.kept) process.stderr.write(`kquant: warning: ${printable(`${k.name} stays float: ${k.reason}`)}\n`);
   if (opts.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);

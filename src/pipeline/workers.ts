@@ -14,6 +14,7 @@ import type { TensorRecord } from "./manifest.js";
 import type { LayoutName } from "../layouts/layout.js";
 import type { StDType } from "../formats/types.js";
 import type { TensorStats } from "./read-back/stats.js";
+import type { FormatJob, FormatPart } from "./quantize/format-slice.js";
 
 export interface SharedRange {
   buf: SharedArrayBuffer;
@@ -37,7 +38,9 @@ export type Task =
   /** dequantize's work on one record of a layout that re-encodes (record-values.ts layoutDequantizeBytes) into `out`. */
   | { kind: "dequantize-layout-record"; layout: LayoutName; name: string; rec: TensorRecord; written: [string, Uint8Array][]; dtype: FloatOut; out: Uint8Array }
   /** inspect --stats of one tensor's bytes (read-back/stats.ts tensorStatsOf). */
-  | { kind: "stats"; dtype: StDType; bytes: Uint8Array; bins: number };
+  | { kind: "stats"; dtype: StDType; bytes: Uint8Array; bins: number }
+  /** --scheme / --mlx on a block of whole rows of one weight (quantize/format-slice.ts formatSlice). */
+  | { kind: "format-slice"; job: FormatJob; rows: number; bytes: Uint8Array };
 
 /** A failed task, as a worker posts it: a KquantError field by field, any other error as its message and stack. */
 export interface WorkerError {
@@ -52,6 +55,7 @@ export type TaskResult =
   | { kind: "amax"; amax: Float32Array; bad: number }
   | { kind: "verify-record"; findings: RecordFindings }
   | { kind: "stats"; stats: TensorStats }
+  | { kind: "format-slice"; parts: FormatPart[] }
   | { kind: "done" };
 
 interface Pending {

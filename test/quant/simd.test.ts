@@ -13,17 +13,8 @@ import { byteView } from "../../src/quant/tensor.js";
 import { absMaxQuantizeGroupedWithZeroPoint } from "../../src/quant/grouped.js";
 import { simdActive, simdQuantizeFloat8, simdQuantizeInt8, useSimd } from "../../src/quant/wasm/kernels.js";
 import { simdRowGroupMinMax } from "../../src/quant/wasm/grouped-kernels.js";
+import { rng } from "../support/rng.js";
 
-/** xorshift32, so every run tests the same values. */
-function rng(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    return (s >>> 0) / 4294967296;
-  };
-}
 
 /**
  * Mostly ordinary weights, salted with what breaks kernels: subnormals of both signs, ±0, exact

@@ -6,7 +6,9 @@
  * writes every byte.
  */
 import { spawnSync } from "node:child_process";
-import { mkdtemp, open, rm, writeFile } from "node:fs/promises";
+import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { mkdir, mkdtemp, open, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -22,6 +24,8 @@ const COUNT = 5;
 let dir = "";
 let input = "";
 let probe = "";
+/** A model folder (config.json) of the same five tensors named as Linear weights, for --scheme and --mlx. */
+let folder = "";
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), "kquant-memory-"));
@@ -36,6 +40,19 @@ beforeAll(async () => {
   await fh.write(Buffer.concat([prefix, Buffer.from(json)]));
   await fh.truncate(8 + json.length + COUNT * TENSOR);
   await fh.close();
+  folder = join(dir, "model");
+  await mkdir(folder);
+  const names: Record<string, unknown> = {};
+  for (let i = 0; i < COUNT; i++) names[`model.layers.${i}.mlp.down_proj.weight`] = header[`layers.${i}.weight`];
+  let folderJson = JSON.stringify(names);
+  folderJson += " ".repeat((8 - (folderJson.length % 8)) % 8);
+  const folderPrefix = Buffer.alloc(8);
+  folderPrefix.writeBigUInt64LE(BigInt(folderJson.length));
+  const fm = await open(join(folder, "model.safetensors"), "w");
+  await fm.write(Buffer.concat([folderPrefix, Buffer.from(folderJson)]));
+  await fm.truncate(8 + folderJson.length + COUNT * TENSOR);
+  await fm.close();
+  await writeFile(join(folder, "config.json"), JSON.stringify({ architectures: ["LlamaForCausalLM"], model_type: "llama", torch_dtype: "float32" }));
   probe = join(dir, "peak.cjs");
   await writeFile(probe, 'process.on("exit", () => process.stderr.write(`\\nmaxrss-kib ${process.resourceUsage().maxRSS}\\n`));\n');
 });
@@ -43,9 +60,9 @@ afterAll(async () => {
   if (dir) await rm(dir, { recursive: true, force: true });
 }, SLOW);
 
-/** Peak RSS in MiB of `kquant quantize input ...flags`, which must succeed. */
-function peakMiB(flags: string[]): number {
-  const r = spawnSync(process.execPath, ["-r", probe, join(REPO, "bin", "kquant.js"), "quantize", input, ...flags, "-o", join(dir, "out.safetensors"), "--force", "--quiet"], { encoding: "utf8" });
+/** Peak RSS in MiB of `kquant quantize from ...flags -o out`, which must succeed. */
+function peakMiB(flags: string[], from = input, out = join(dir, "out.safetensors")): number {
+  const r = spawnSync(process.execPath, ["-r", probe, join(REPO, "bin", "kquant.js"), "quantize", from, ...flags, "-o", out, "--force", "--quiet"], { encoding: "utf8" });
   expect(r.status, r.stderr).toBe(0);
   const kib = Number(/maxrss-kib (\d+)/.exec(r.stderr)![1]);
   return kib / 1024;
@@ -65,5 +82,29 @@ describe("quantize's peak memory on 256 MiB tensors", () => {
         expect(peak).toBeLessThan(bound);
       }, SLOW);
     }
+  }
+});
+
+describe("--scheme and --mlx peak memory on 256 MiB weights, and the same bytes on workers", () => {
+  // Their promised bound: 2 × the largest tensor + 150 MiB. --scheme holds a shard's outputs until
+  // the shard is written (save_file's order interleaves the weights' parts), here 5 × 34 MiB; with
+  // outputs of a quarter of the source or more (FP8, W8A16 on these float32 weights: 5 × 64 MiB)
+  // that alone passes the bound, which only writing the shard as it is computed would fix. NVFP4A16
+  // on two workers peaked at 741 MiB (505 on one thread): its workers' heaps grow with the
+  // per-group objects of 16-value groups; not yet within the bound, so not asserted here.
+  const bound = (2 * TENSOR) / MiB + 150;
+  const sha = (path: string) => createHash("sha256").update(readFileSync(path)).digest("hex");
+  for (const mode of [["--scheme", "W4A16"], ["--mlx", "affine"], ["--mlx", "affine", "--bits", "8"]]) {
+    it(`${mode.join(" ")}: under 2 × the tensor + 150 MiB with --threads 0 and 2, the same bytes`, () => {
+      const hashes: string[] = [];
+      for (const threads of ["0", "2"]) {
+        const out = join(dir, `out-${mode.join("-")}-${threads}`);
+        const peak = peakMiB([...mode, "--threads", threads], folder, out);
+        console.log(`${mode.join(" ")} --threads ${threads}: peak ${peak.toFixed(0)} MiB (bound ${bound.toFixed(0)})`);
+        expect(peak).toBeLessThan(bound);
+        hashes.push(sha(join(out, "model.safetensors")));
+      }
+      expect(hashes[1]).toBe(hashes[0]);
+    }, SLOW);
   }
 });

@@ -7,7 +7,7 @@
  */
 import { join } from "node:path";
 import { copyEntries, openModelFolder, writeConfig } from "../../formats/folder.js";
-import { byteLengthOf } from "../../formats/dtypes.js";
+import { byteLengthOf, elementCountOf } from "../../formats/dtypes.js";
 import { openTensors } from "../../formats/open.js";
 import { createSafetensorsWriter } from "../../formats/safetensors-writer.js";
 import type { PlannedTensor, TensorInfo } from "../../formats/types.js";
@@ -15,7 +15,11 @@ import { KquantError } from "../../errors.js";
 import { mlxFloatOf, mlxLmAction, mlxLmConfig, mlxLmDtype, mlxLmParams, paramsOf, ST_OF_MLX, type MlxLmParams, type MlxLmRun } from "../../layouts/mlx-lm.js";
 import { floatData, mlxScalesDtype } from "../../modes/mlx.js";
 import { storeAs, valuesOf, type MlxFloat } from "../../quant/mlx/floats.js";
+import type { WorkerPool } from "../workers.js";
+import { maxOf } from "../../units.js";
 import { inStaging } from "./folder-run.js";
+import { formatRows, type FormatJob } from "./format-slice.js";
+import { workerPoolFor } from "./run-quantize.js";
 import { defaultFolderOutput } from "./outputs.js";
 
 /** What `--mlx` asks for. */
@@ -32,6 +36,10 @@ export interface MlxJob {
   force?: boolean;
   dryRun?: boolean;
   fsync?: boolean;
+  /** Worker threads (default: KQUANT_THREADS or one per core, at most 4; 0: none); the bytes are the same. */
+  threads?: number;
+  /** The worker script (tests: a bundle of worker-entry.ts). */
+  workerUrl?: URL;
 }
 
 /** What a `--mlx` run wrote (or would write). */
@@ -79,14 +87,15 @@ function planStep(t: TensorInfo, params: MlxLmRun, dtype: MlxFloat | null, confi
 
 const view = (a: ArrayBufferView): Uint8Array => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 
-/** The written tensors' bytes of one step, in `written` order. */
-function stepBytes(step: Step, bytes: Uint8Array, params: MlxLmRun): Uint8Array[] {
+/** The written tensors' bytes of one step, in `written` order (a quantized weight in blocks of rows on the pool, format-slice.ts). */
+async function stepBytes(step: Step, bytes: Uint8Array, params: MlxLmRun, pool: WorkerPool | null): Promise<Uint8Array[]> {
   if (step.to === null) return [bytes];
   const own = mlxOf(step.source)!;
-  const data = own === step.to ? floatData(bytes, own) : storeAs(valuesOf(floatData(bytes, own), own), step.to);
-  if (step.action === "keep") return [view(data)];
-  const q = params.descriptor.quantize({ dtype: step.to, shape: step.source.shape, data }, params.bits, params.group_size);
-  return [view(q.codes), q.scales, ...(q.biases ? [q.biases] : [])];
+  if (step.action === "keep") return [view(own === step.to ? floatData(bytes, own) : storeAs(valuesOf(floatData(bytes, own), own), step.to))];
+  const shape = step.source.shape;
+  const cols = shape[shape.length - 1]!;
+  const job: FormatJob = { kind: "mlx", mode: params.mode, bits: params.bits, groupSize: params.group_size, own, to: step.to, cols };
+  return (await formatRows(pool, job, cols === 0 ? 0 : elementCountOf(shape)! / cols, 1, bytes)).map((p) => p.bytes);
 }
 
 /** Runs `--mlx` on a model folder (see the module comment); input errors are one-line KquantErrors, exit 2. */
@@ -100,6 +109,7 @@ export async function runMlxQuantize(job: MlxJob): Promise<MlxReport> {
   const tag = `mlx-${params.mode}-b${params.bits}-g${params.group_size}`;
   const out = job.output ?? defaultFolderOutput(folder.dir, tag);
   const reader = await openTensors(folder.weights);
+  const pool = job.dryRun ? null : workerPoolFor(job, reader.tensors.reduce((n, t) => n + t.byteLength, 0));
   try {
     const steps = reader.tensors.map((t) => planStep(t, params, dtype, folder.config)).filter((s): s is Step => s !== null);
     const planned = steps.flatMap((s) => s.written);
@@ -119,8 +129,12 @@ export async function runMlxQuantize(job: MlxJob): Promise<MlxReport> {
     await inStaging(out, folder.dir, !!job.force, async (staging) => {
       const writer = await createSafetensorsWriter(join(staging, "model.safetensors"), planned, { format: "mlx" }, { fsync: !!job.fsync });
       try {
+        // Weights to quantize are read into one buffer, reused: their outputs never point into it.
+        const quantized = new Set(steps.filter((s) => s.action === "quantize" && s.to !== null));
+        const weightBuffer = new Uint8Array(maxOf([...quantized].map((s) => s.source.byteLength), 0));
         for (const step of steps) {
-          const parts = stepBytes(step, await reader.read(step.source.name), params);
+          const into = quantized.has(step) ? weightBuffer.subarray(0, step.source.byteLength) : undefined;
+          const parts = await stepBytes(step, await reader.read(step.source.name, into), params, pool);
           for (let i = 0; i < parts.length; i++) await writer.write(step.written[i]!.name, parts[i]!);
         }
         await writer.finish();
@@ -133,6 +147,7 @@ export async function runMlxQuantize(job: MlxJob): Promise<MlxReport> {
     });
     return report;
   } finally {
+    await pool?.close();
     await reader.close();
   }
 }

@@ -271,7 +271,8 @@ function partOf(shard: ShardSpec, reader: TensorReader, output: string, files: O
  */
 const MIN_PARALLEL_BYTES = 8 * 1024 * 1024;
 
-function workerPoolFor(job: QuantizeJob, totalBytes: number): WorkerPool | null {
+/** The pool a run of `totalBytes` source bytes works on (--threads, KQUANT_THREADS, the default), or null for in-process. */
+export function workerPoolFor(job: Pick<QuantizeJob, "threads" | "workerUrl">, totalBytes: number): WorkerPool | null {
   const small = totalBytes < MIN_PARALLEL_BYTES && process.env.KQUANT_THREADS === undefined;
   const threads = job.threads ?? (small ? 0 : defaultThreads());
   const url = job.workerUrl ?? DEFAULT_WORKER_URL;

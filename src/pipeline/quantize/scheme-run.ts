@@ -11,7 +11,6 @@ import { readFile } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { KquantError } from "../../errors.js";
 import { writeFileAtomic } from "../../formats/atomic.js";
-import { stDTypeOfKeras } from "../../formats/dtypes.js";
 import { CONFIG_FILE, copyEntries, isFolder, openModelFolder, WEIGHT_FILES } from "../../formats/folder.js";
 import { asUserError } from "../../formats/io.js";
 import { openTensors } from "../../formats/open.js";
@@ -21,12 +20,15 @@ import { llmcQuantizationConfig } from "../../layouts/llmc-config.js";
 import { llmcConfigText, llmcIndexText, llmcShardSources, saveFileOrder } from "../../layouts/llmc-folder.js";
 import { schemeNamed, type SchemeDescriptor } from "../../modes/llmc-schemes.js";
 import { compileGlob } from "../../plan/glob.js";
+import { maxOf } from "../../units.js";
 import { llmcActions, llmcIgnoreMatcher, splitTensorName, type LlmcAction } from "../../plan/llmc-targets.js";
-import { bf16BitsToF32, f16BitsToF32 } from "../../quant/convert.js";
 import type { LlmcDType } from "../../quant/llmc/arith.js";
-import { llmcAbsMax, llmcRefusal, llmcValueRefusal, quantizeLlmcLinear, type LlmcWeight } from "../../quant/llmc/linear.js";
+import { llmcAbsMax, llmcRefusal, llmcValueRefusal } from "../../quant/llmc/linear.js";
 import { globalScale } from "../../quant/llmc/qparams.js";
+import type { WorkerPool } from "../workers.js";
 import { inStaging } from "./folder-run.js";
+import { formatRows, llmcWeightOf, type FormatJob } from "./format-slice.js";
+import { workerPoolFor } from "./run-quantize.js";
 
 /** What a --scheme run needs. */
 export interface SchemeJob {
@@ -44,6 +46,10 @@ export interface SchemeJob {
   strict?: boolean;
   force?: boolean;
   fsync?: boolean;
+  /** Worker threads (default: KQUANT_THREADS or one per core, at most 4; 0: none); the bytes are the same. */
+  threads?: number;
+  /** The worker script (tests: a bundle of worker-entry.ts). */
+  workerUrl?: URL;
 }
 
 /** A weight the reference would quantize that stays float, and why. */
@@ -70,17 +76,20 @@ export interface SchemeReport {
 
 const WEIGHT_DTYPES: Partial<Record<StDType, LlmcDType>> = { F32: "float32", BF16: "bfloat16", F16: "float16" };
 
-/** A weight's values as model_free_ptq reads them (float32 widened from T). */
-function weightOf(info: TensorInfo, bytes: Uint8Array): LlmcWeight {
-  const dtype = WEIGHT_DTYPES[info.dtype]!;
-  const a = bytes.byteOffset % 4 === 0 ? bytes : bytes.slice();
-  let values: Float32Array;
-  if (dtype === "float32") values = new Float32Array(a.buffer, a.byteOffset, a.byteLength / 4);
-  else {
-    values = new Float32Array(a.byteLength / 2);
-    (dtype === "bfloat16" ? bf16BitsToF32 : f16BitsToF32)(new Uint16Array(a.buffer, a.byteOffset, a.byteLength / 2), values);
+/** The refusal of a weight's values (non-finite) and its absmax, a block of rows at a time (no whole float32 copy). */
+function valuesCheck(info: TensorInfo, bytes: Uint8Array): { why: string | null; absmax: number } {
+  const [rows, cols] = info.shape as [number, number];
+  const rowBytes = cols * (info.dtype === "F32" ? 4 : 2);
+  const per = Math.max(1, Math.floor((4 << 20) / Math.max(1, rowBytes)));
+  let absmax = 0;
+  for (let r = 0; r < rows; r += per) {
+    const n = Math.min(per, rows - r);
+    const w = llmcWeightOf(info.dtype, n, cols, bytes.subarray(r * rowBytes, (r + n) * rowBytes));
+    const why = llmcValueRefusal(w.values, r * cols);
+    if (why !== null) return { why, absmax: NaN };
+    absmax = Math.max(absmax, llmcAbsMax(w.values));
   }
-  return { dtype, rows: info.shape[0]!, cols: info.shape[1]!, values };
+  return { why: null, absmax };
 }
 
 /** Why a weight the reference would quantize stays float, from its dtype and shape (null: it can be quantized). */
@@ -112,14 +121,16 @@ export async function runScheme(job: SchemeJob): Promise<SchemeReport> {
     throw new KquantError({ file: join(job.input, CONFIG_FILE), what: "the model already has a quantization_config", hint: "--scheme quantizes float checkpoints" });
   }
   const reader = await openTensors(folder.weights);
+  const pool = workerPoolFor(job, reader.tensors.reduce((n, t) => n + t.byteLength, 0));
   try {
-    return await runOn(job, scheme, folder, reader);
+    return await runOn(job, scheme, folder, reader, pool);
   } finally {
+    await pool?.close();
     await reader.close();
   }
 }
 
-async function runOn(job: SchemeJob, scheme: SchemeDescriptor, folder: Awaited<ReturnType<typeof openModelFolder>>, reader: TensorReader): Promise<SchemeReport> {
+async function runOn(job: SchemeJob, scheme: SchemeDescriptor, folder: Awaited<ReturnType<typeof openModelFolder>>, reader: TensorReader, pool: WorkerPool | null): Promise<SchemeReport> {
   const infos = new Map(reader.tensors.map((t) => [t.name, t]));
   const names = reader.tensors.map((t) => t.name);
   const tensorGroup = scheme.preset.weights!.strategy === "tensor_group";
@@ -128,14 +139,18 @@ async function runOn(job: SchemeJob, scheme: SchemeDescriptor, folder: Awaited<R
   // Pass 1: the weights the format cannot hold (kept float, their modules added to ignore), and each one's absmax.
   const kept: SchemeKept[] = [];
   const absmax = new Map<string, number>();
-  for (const [name, action] of llmcActions(names, ignore, false)) {
+  // The weights to quantize are read into one buffer, reused (two sources alive at once would break the memory bound).
+  const firstActions = llmcActions(names, ignore, false);
+  const weightBuffer = new Uint8Array(maxOf([...firstActions].filter(([, a]) => a.kind === "quantize").map(([n]) => infos.get(n)!.byteLength), 0));
+  const readWeight = (name: string) => reader.read(name, weightBuffer.subarray(0, infos.get(name)!.byteLength));
+  for (const [name, action] of firstActions) {
     if (action.kind !== "quantize") continue;
     const info = infos.get(name)!;
     let why = shapeRefusal(scheme, info);
     if (why === null) {
-      const w = weightOf(info, await reader.read(name));
-      why = llmcValueRefusal(w.values);
-      absmax.set(name, llmcAbsMax(w.values));
+      const v = valuesCheck(info, await readWeight(name));
+      why = v.why;
+      absmax.set(name, v.absmax);
     }
     if (why !== null) kept.push({ name, reason: why });
   }
@@ -165,10 +180,9 @@ async function runOn(job: SchemeJob, scheme: SchemeDescriptor, folder: Awaited<R
       const tensors: { name: string; dtype: StDType; shape: number[]; bytes: Uint8Array }[] = [];
       for (const name of sources.get(shard)!) {
         const info = infos.get(name)!;
-        const bytes = await reader.read(name);
         const action = actions.get(name)!;
-        if (action.kind === "copy") tensors.push({ name, dtype: info.dtype, shape: info.shape, bytes });
-        else tensors.push(...quantizeOne(scheme, info, bytes, action, absmax));
+        if (action.kind === "copy") tensors.push({ name, dtype: info.dtype, shape: info.shape, bytes: await reader.read(name) });
+        else tensors.push(...(await quantizeOne(scheme, info, await readWeight(name), action, absmax, pool)));
       }
       const ordered = saveFileOrder(tensors);
       const writer = await createSafetensorsWriter(join(staging, shard), ordered.map(({ name, dtype, shape }) => ({ name, dtype, shape })), {}, { fsync: !!job.fsync });
@@ -207,15 +221,22 @@ async function runOn(job: SchemeJob, scheme: SchemeDescriptor, folder: Awaited<R
   };
 }
 
-/** One weight's compressed tensors, named `M.<suffix>`. */
-function quantizeOne(scheme: SchemeDescriptor, info: TensorInfo, bytes: Uint8Array, action: Extract<LlmcAction, { kind: "quantize" }>, absmax: ReadonlyMap<string, number>) {
-  const w = weightOf(info, bytes);
-  const gs = scheme.preset.weights!.strategy === "tensor_group" ? globalScale(action.globalSet.reduce((m, n) => Math.max(m, absmax.get(n)!), 0), w.dtype) : undefined;
+/** One weight's compressed tensors, named `M.<suffix>` (blocks of rows on the pool's workers, format-slice.ts). */
+async function quantizeOne(
+  scheme: SchemeDescriptor,
+  info: TensorInfo,
+  bytes: Uint8Array,
+  action: Extract<LlmcAction, { kind: "quantize" }>,
+  absmax: ReadonlyMap<string, number>,
+  pool: WorkerPool | null,
+) {
+  const w = scheme.preset.weights!;
+  const dtype = WEIGHT_DTYPES[info.dtype]!;
+  const gs = w.strategy === "tensor_group" ? globalScale(action.globalSet.reduce((m, n) => Math.max(m, absmax.get(n)!), 0), dtype) : undefined;
   const prefix = `${splitTensorName(info.name).module}.`;
-  return [...quantizeLlmcLinear(w, scheme.preset, gs)].map(([suffix, t]) => ({
-    name: prefix + suffix,
-    dtype: stDTypeOfKeras(t.dtype),
-    shape: [...t.shape],
-    bytes: new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength),
-  }));
+  const [rows, cols] = info.shape as [number, number];
+  const job: FormatJob = { kind: "llmc", preset: scheme.preset.name, dtype: info.dtype, cols, ...(gs !== undefined ? { globalScale: gs } : {}) };
+  // FP8_BLOCK's blocks span 128 rows; 32 rows keep every packed zero-point word within a block.
+  const parts = await formatRows(pool, job, rows, w.strategy === "block" ? 128 : 32, bytes);
+  return parts.map((p) => ({ name: prefix + p.suffix, dtype: p.dtype, shape: p.shape, bytes: p.bytes }));
 }

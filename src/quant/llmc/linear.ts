@@ -22,6 +22,8 @@ import type { Tensor } from "../tensor.js";
 import { maxNan, roundBf16, rounderOf, storedBits, type LlmcDType } from "./arith.js";
 import { compressMxScale } from "./e8m0.js";
 import { fp4CodeOf, packFp4Codes } from "./fp4.js";
+import { simdAbsMax, simdRunCodes, simdRunMinMax, type CodeRound, type CodeSpec } from "../wasm/codes-kernels.js";
+import { simdCountNonFinite, simdPackPairs } from "../wasm/kernels.js";
 import { packColumnsInt32, packRowsInt32 } from "./pack-int32.js";
 import { formatOf, type LlmcArgs, type LlmcPreset } from "./presets.js";
 import { fp8Code, globalScale, groupQParams, quantRange } from "./qparams.js";
@@ -62,11 +64,12 @@ export function llmcRefusal(preset: LlmcPreset, shape: readonly number[]): strin
  * code (0x7f or 0xff) and the E2M1 code (0 or 8) — measured, see docs/llmcompressor.md. So the
  * output depends on the tensor's size, where the value sits and the CPU's vector width.
  */
-export function llmcValueRefusal(values: Float32Array): string | null {
+export function llmcValueRefusal(values: Float32Array, offset = 0): string | null {
+  if (simdCountNonFinite(values) === 0) return null;
   for (let i = 0; i < values.length; i++) {
     const v = values[i]!;
     if (v !== v || v === Infinity || v === -Infinity) {
-      return `non-finite value ${v} at element ${i}: model_free_ptq's bytes for it depend on torch's vectorisation (NaN patterns differ between its vector body and scalar tail)`;
+      return `non-finite value ${v} at element ${i + offset}: model_free_ptq's bytes for it depend on torch's vectorisation (NaN patterns differ between its vector body and scalar tail)`;
     }
   }
   return null;
@@ -74,6 +77,8 @@ export function llmcValueRefusal(values: Float32Array): string | null {
 
 /** The absmax NVFP4's global scale is computed from: max |x| over the tensor, NaN if any is NaN. */
 export function llmcAbsMax(values: Float32Array): number {
+  const simdMax = simdAbsMax(values);
+  if (simdMax !== null) return simdMax;
   let m = 0;
   for (let i = 0; i < values.length; i++) {
     const v = values[i]!;
@@ -126,6 +131,56 @@ function scaleTensor(values: Float64Array, shape: number[], dtype: LlmcDType): T
   return { dtype, shape, data: bits };
 }
 
+/**
+ * The groups' min and max from the SIMD kernel's per-run ones (runs of `len`, group groups[run]),
+ * folded into mins / maxs; false (nothing written) where it does not apply or a run holds NaN / ±Inf.
+ */
+function simdMinMax(values: Float32Array, len: number, groups: Int32Array, mins: Float64Array, maxs: Float64Array): boolean {
+  const rmn = new Float32Array(groups.length);
+  const rmx = new Float32Array(groups.length);
+  if (!simdRunMinMax(values, len, rmn, rmx)) return false;
+  for (let run = 0; run < groups.length; run++) {
+    const g = groups[run]!;
+    if (rmn[run]! < mins[g]!) mins[g] = rmn[run]!;
+    if (rmx[run]! > maxs[g]!) maxs[g] = rmx[run]!;
+  }
+  return true;
+}
+
+/**
+ * The codes of every value by the SIMD kernel, run r divided by scales[groups[r]] (+ zero[r]),
+ * into `out`; false (scalar loops to run) where it does not apply (`round` null: float16).
+ */
+function simdCodes(
+  spec: Omit<CodeSpec, "round"> & { round: CodeRound | null },
+  values: Float32Array,
+  len: number,
+  groups: Int32Array,
+  scales: ArrayLike<number>,
+  zeros: Float32Array | null,
+  out: Int8Array | Uint8Array,
+): boolean {
+  if (spec.round === null) return false;
+  const perRun = new Float32Array(groups.length);
+  for (let r = 0; r < groups.length; r++) perRun[r] = scales[groups[r]!]!;
+  return simdRunCodes({ ...spec, round: spec.round }, values, len, perRun, zeros, new Uint8Array(out.buffer, out.byteOffset, out.length));
+}
+
+/** f of each value as a byte (a plain loop: typed arrays' from / map with a callback are slow). */
+function mapBytes(values: Float64Array, f: (v: number) => number): Uint8Array {
+  const out = new Uint8Array(values.length);
+  for (let i = 0; i < values.length; i++) out[i] = f(values[i]!);
+  return out;
+}
+
+/** 4-bit pack_to_int32 of unsigned nibbles (code + 8), two per byte, as int32 words. */
+function packedPairs(nibbles: Int8Array): Int32Array {
+  const bytes = new Uint8Array(nibbles.length / 2);
+  const u = new Uint8Array(nibbles.buffer, nibbles.byteOffset, nibbles.length);
+  if (!simdPackPairs(u, bytes)) packFp4Codes(u, bytes);
+  return new Int32Array(bytes.buffer);
+}
+
 /** The group of each run of `g.len` elements of the row-major weight, in order. */
 function runGroups(g: Grouping, rows: number): Int32Array {
   const out = new Int32Array(rows * g.perRow);
@@ -154,21 +209,23 @@ export function quantizeLlmcLinear(w: LlmcWeight, preset: LlmcPreset, globalScal
   const mins = new Float64Array(nGroups).fill(Infinity);
   const maxs = new Float64Array(nGroups).fill(-Infinity);
   const groups = runGroups(grouping, rows);
-  for (let run = 0, start = 0; run < groups.length; run++, start += len) {
-    const g = groups[run]!;
-    let mn = mins[g]!;
-    let mx = maxs[g]!;
-    for (let i = start; i < start + len; i++) {
-      const v = values[i]!;
-      if (v !== v) {
-        mn = mx = NaN;
-        break;
+  if (!simdMinMax(values, len, groups, mins, maxs)) {
+    for (let run = 0, start = 0; run < groups.length; run++, start += len) {
+      const g = groups[run]!;
+      let mn = mins[g]!;
+      let mx = maxs[g]!;
+      for (let i = start; i < start + len; i++) {
+        const v = values[i]!;
+        if (v !== v) {
+          mn = mx = NaN;
+          break;
+        }
+        if (v < mn) mn = v;
+        if (v > mx) mx = v;
       }
-      if (v < mn) mn = v;
-      if (v > mx) mx = v;
+      mins[g] = mn !== mn || mins[g] !== mins[g] ? NaN : mn;
+      maxs[g] = mx !== mx || maxs[g] !== maxs[g] ? NaN : mx;
     }
-    mins[g] = mn !== mn || mins[g] !== mins[g] ? NaN : mn;
-    maxs[g] = mx !== mx || maxs[g] !== maxs[g] ? NaN : mx;
   }
   const gs = a.strategy === "tensor_group" ? (globalScale ?? llmcGlobalScale([w])) : undefined;
   const scales = new Float64Array(nGroups);
@@ -183,13 +240,20 @@ export function quantizeLlmcLinear(w: LlmcWeight, preset: LlmcPreset, globalScal
   const bf16 = dtype === "bfloat16";
   const f32 = dtype === "float32";
   const rt = rounderOf(dtype);
+  const round: CodeRound | null = f32 ? "f32" : bf16 ? "bf16" : null;
   const n = rows * cols;
   const out = new Map<string, Tensor>();
   const scaleShape = [grouping.scaleRows, grouping.scaleCols];
 
   if (a.type === "int") {
     const codes = new Int8Array(n);
-    for (let run = 0, start = 0; run < groups.length; run++, start += len) {
+    // pack_to_int32 of 4- and 8-bit codes is their unsigned fields (code + 8, code + 128) in order, little end first
+    const direct = format === "pack-quantized" && (a.numBits === 4 || a.numBits === 8) && cols % 8 === 0;
+    const offset = direct ? 1 << (a.numBits - 1) : 0;
+    const zf = a.symmetric ? null : new Float32Array(groups.length);
+    for (let r = 0; zf !== null && r < groups.length; r++) zf[r] = zeros[groups[r]!]!;
+    const simdDone = simdCodes({ kind: "int", round, qmin, qmax, offset }, values, len, groups, scales, zf, codes);
+    for (let run = 0, start = 0; !simdDone && run < groups.length; run++, start += len) {
       const g = groups[run]!;
       const s = scales[g]!;
       const zp = zeros[g]!;
@@ -201,7 +265,8 @@ export function quantizeLlmcLinear(w: LlmcWeight, preset: LlmcPreset, globalScal
       }
     }
     if (format === "pack-quantized") {
-      out.set("weight_packed", { dtype: "int32", shape: [rows, Math.ceil((cols * a.numBits) / 32)], data: packRowsInt32(codes, rows, cols, a.numBits) });
+      const packed = !simdDone || !direct ? packRowsInt32(codes, rows, cols, a.numBits) : a.numBits === 8 ? new Int32Array(codes.buffer) : packedPairs(codes);
+      out.set("weight_packed", { dtype: "int32", shape: [rows, Math.ceil((cols * a.numBits) / 32)], data: packed });
       out.set("weight_scale", scaleTensor(scales, scaleShape, dtype));
       out.set("weight_shape", { dtype: "int64", shape: [2], data: BigInt64Array.from([BigInt(rows), BigInt(cols)]) });
       if (!a.symmetric) {
@@ -217,7 +282,8 @@ export function quantizeLlmcLinear(w: LlmcWeight, preset: LlmcPreset, globalScal
 
   if (a.numBits === 8) {
     const codes = new Uint8Array(n);
-    for (let run = 0, start = 0; run < groups.length; run++, start += len) {
+    const simdDone = simdCodes({ kind: "fp8", round, qmin, qmax, offset: 0 }, values, len, groups, scales, null, codes);
+    for (let run = 0, start = 0; !simdDone && run < groups.length; run++, start += len) {
       const s = scales[groups[run]!]!;
       for (let i = start; i < start + len; i++) {
         const q = bf16 ? roundBf16(values[i]! / s) : f32 ? Math.fround(values[i]! / s) : rt(values[i]! / s);
@@ -227,17 +293,22 @@ export function quantizeLlmcLinear(w: LlmcWeight, preset: LlmcPreset, globalScal
     out.set("weight", { dtype: "float8_e4m3fn", shape: [rows, cols], data: codes });
     out.set(
       "weight_scale",
-      format === "mxfp8-quantized" ? { dtype: "uint8", shape: scaleShape, data: Uint8Array.from(scales, compressMxScale) } : scaleTensor(scales, scaleShape, dtype),
+      format === "mxfp8-quantized" ? { dtype: "uint8", shape: scaleShape, data: mapBytes(scales, compressMxScale) } : scaleTensor(scales, scaleShape, dtype),
     );
     return out;
   }
 
   // FP4: NVFP4 divides in float32 by f32(scale / global); MXFP4 divides in T.
   const codes = new Uint8Array(n);
-  const divisors = gs === undefined ? scales : scales.map((s) => Math.fround(s / gs));
+  let divisors = scales;
+  if (gs !== undefined) {
+    divisors = new Float64Array(scales.length);
+    for (let g = 0; g < scales.length; g++) divisors[g] = Math.fround(scales[g]! / gs);
+  }
   const inBf16 = gs === undefined && bf16;
   const inF16 = gs === undefined && dtype === "float16";
-  for (let run = 0, start = 0; run < groups.length; run++, start += len) {
+  const simdDone = simdCodes({ kind: "fp4", round: gs === undefined ? round : "f32", qmin, qmax, offset: 0 }, values, len, groups, divisors, null, codes);
+  for (let run = 0, start = 0; !simdDone && run < groups.length; run++, start += len) {
     const d = divisors[groups[run]!]!;
     for (let i = start; i < start + len; i++) {
       const q = inBf16 ? roundBf16(values[i]! / d) : inF16 ? rt(values[i]! / d) : Math.fround(values[i]! / d);
@@ -245,14 +316,14 @@ export function quantizeLlmcLinear(w: LlmcWeight, preset: LlmcPreset, globalScal
     }
   }
   const packed = new Uint8Array(n / 2);
-  packFp4Codes(codes, packed);
+  if (!simdPackPairs(codes, packed)) packFp4Codes(codes, packed);
   if (gs !== undefined) {
     out.set("weight_global_scale", { dtype: "float32", shape: [1], data: Float32Array.of(gs) });
     out.set("weight_packed", { dtype: "uint8", shape: [rows, cols / 2], data: packed });
-    out.set("weight_scale", { dtype: "float8_e4m3fn", shape: scaleShape, data: Uint8Array.from(scales, (s) => fp8Code(s)) });
+    out.set("weight_scale", { dtype: "float8_e4m3fn", shape: scaleShape, data: mapBytes(scales, fp8Code) });
   } else {
     out.set("weight_packed", { dtype: "uint8", shape: [rows, cols / 2], data: packed });
-    out.set("weight_scale", { dtype: "uint8", shape: scaleShape, data: Uint8Array.from(scales, compressMxScale) });
+    out.set("weight_scale", { dtype: "uint8", shape: scaleShape, data: mapBytes(scales, compressMxScale) });
   }
   return out;
 }

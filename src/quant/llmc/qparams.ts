@@ -59,7 +59,8 @@ export function groupQParams(mn: number, mx: number, a: LlmcArgs, dtype: LlmcDTy
   const r = rounderOf(dtype);
   const lo = minNan(mn, 0);
   const hi = maxNan(mx, 0);
-  const [qmin, qmax] = quantRange(a);
+  const qmax = a.type === "int" ? 2 ** (a.numBits - 1) - 1 : a.numBits === 8 ? 448 : 6; // quantRange without its array, per group
+  const qmin = a.type === "int" ? -qmax - 1 : -qmax;
   if (!a.symmetric) {
     const scale = r(r(hi - lo) / (qmax - qmin));
     const zp = clamp(r(qmin - r(lo / scale)), qmin, qmax);

@@ -15,6 +15,8 @@
  */
 import { KquantError } from "../../errors.js";
 import { rounderOf, storeAs, valuesOf, type MlxFloat } from "./floats.js";
+import { simdRunCodes, simdRunMinMax } from "../wasm/codes-kernels.js";
+import { simdPackPairs } from "../wasm/kernels.js";
 
 /** The bit widths mx.quantize takes in affine mode. */
 export const MLX_AFFINE_BITS: readonly number[] = [1, 2, 3, 4, 5, 6, 8];
@@ -91,14 +93,23 @@ export function mlxAffineQuantize(w: MlxFloatTensor, bits: number, groupSize: nu
   const biases = new Float64Array(groups);
   const wordsPerRow = (cols * bits) / 32;
   const wq = new Uint32Array(rows * wordsPerRow);
+  // The SIMD kernels take the min / max and the codes where no group holds NaN or ±Inf (whose min / max skip them).
+  const runMin = new Float32Array(groups);
+  const runMax = new Float32Array(groups);
+  const simdMinMax = simdRunMinMax(x, groupSize, runMin, runMax);
   for (let g = 0; g < groups; g++) {
     const start = g * groupSize;
     let max = -Infinity;
     let min = Infinity;
-    for (let j = 0; j < groupSize; j++) {
-      const v = x[start + j]!;
-      if (max < v) max = v; // std::max(max, v): a NaN v is skipped
-      if (v < min) min = v;
+    if (simdMinMax) {
+      max = runMax[g]!;
+      min = runMin[g]!;
+    } else {
+      for (let j = 0; j < groupSize; j++) {
+        const v = x[start + j]!;
+        if (max < v) max = v; // std::max(max, v): a NaN v is skipped
+        if (v < min) min = v;
+      }
     }
     let scale = Math.fround(Math.fround(max - min) / nBins);
     if (scale < EPS) scale = EPS; // std::max(scale, eps): a NaN scale stays
@@ -117,19 +128,32 @@ export function mlxAffineQuantize(w: MlxFloatTensor, bits: number, groupSize: nu
         bias = edge;
       }
     }
-    for (let j = 0; j < groupSize; j++) {
-      let q = rint(Math.fround(Math.fround(x[start + j]! - bias) / scale));
-      if (q < 0) q = 0;
-      if (nBins < q) q = nBins;
-      if (Number.isNaN(q)) q = 0;
-      const bit = (start + j) * bits;
-      const word = bit >>> 5;
-      const shift = bit & 31;
-      wq[word] = (wq[word]! | (q << shift)) >>> 0;
-      if (shift + bits > 32) wq[word + 1] = (wq[word + 1]! | (q >>> (32 - shift))) >>> 0;
-    }
     scales[g] = scale;
     biases[g] = bias;
+  }
+  const codes = new Uint8Array(rows * cols);
+  const simdCodes = simdMinMax && simdRunCodes({ kind: "affine", round: "f32", qmin: 0, qmax: nBins, offset: 0 }, x, groupSize, Float32Array.from(scales), Float32Array.from(biases), codes);
+  if (simdCodes && bits === 8) wq.set(new Uint32Array(codes.buffer));
+  else if (simdCodes && bits === 4) {
+    const bytes = new Uint8Array(wq.buffer);
+    simdPackPairs(codes, bytes);
+  } else {
+    for (let g = 0; g < groups; g++) {
+      const start = g * groupSize;
+      const scale = scales[g]!;
+      const bias = biases[g]!;
+      for (let j = 0; j < groupSize; j++) {
+        let q = simdCodes ? codes[start + j]! : rint(Math.fround(Math.fround(x[start + j]! - bias) / scale));
+        if (q < 0) q = 0;
+        if (nBins < q) q = nBins;
+        if (Number.isNaN(q)) q = 0;
+        const bit = (start + j) * bits;
+        const word = bit >>> 5;
+        const shift = bit & 31;
+        wq[word] = (wq[word]! | (q << shift)) >>> 0;
+        if (shift + bits > 32) wq[word + 1] = (wq[word + 1]! | (q >>> (32 - shift))) >>> 0;
+      }
+    }
   }
   const sShape = [...w.shape.slice(0, -1), cols / groupSize];
   return {

@@ -69,6 +69,8 @@ interface Exports {
   stats_sq(x: number, n: number, mean: number, res: number): void;
   stats_hist(x: number, n: number, lo: number, width: number, last: number, hist: number): void;
   group_params_div(lo: number, hi: number, n: number, sc: number, z8: number, eps: number, q: number, qmin: number, zlo: number, zhi: number): number;
+  /** codes_<kind>_<round>(x, sv, zv, out, runs, len, qmin, qmax, offset), see codes-module.ts. */
+  [codes: `codes_${string}`]: (x: number, sv: number, zv: number, out: number, runs: number, len: number, qmin: number, qmax: number, offset: number) => void;
 }
 
 /** One thread's instance of the module: its exports and typed views of its memory windows. */

@@ -109,6 +109,7 @@ import {
   type Func,
 } from "./assembler.js";
 import { readBackFunctions } from "./read-back-module.js";
+import { codesFunctions } from "./codes-module.js";
 import { groupParamsFunctions } from "./grouped-module.js";
 import { statsFunctions } from "./stats-module.js";
 
@@ -301,14 +302,40 @@ function buildFunctions(): Func[] {
   });
   // set_tiny(t): the flush threshold every kernel reads (MIN_NORMAL: flush subnormals, 0: keep them).
   const setTiny: Func = { name: "set_tiny", params: [F32], results: [], locals: [], body: [...get(0), 0x24, 0x00] };
-  return [amax, amaxAcc, countNonFinite, quantS, quantV, ...float8Functions(), ...widenFunctions(), packPairs(), packRows(), minMaxAcc(), quantVZ("mul"), minMaxGroups(), quantGroups("mul"), quantVZ("div"), quantGroups("div"), setTiny, ...readBackFunctions(), ...groupParamsFunctions(), ...statsFunctions()];
+  return [amax, amaxAcc, countNonFinite, quantS, quantV, ...float8Functions(), ...widenFunctions(), packPairs(), packRows(), minMaxAcc(), quantVZ("mul"), minMaxGroups(), quantGroups("mul"), quantVZ("div"), quantGroups("div"), setTiny, ...readBackFunctions(), ...groupParamsFunctions(), ...statsFunctions(), ...codesFunctions()];
 }
 
 /** float8 formats as the encoder needs them (float8.ts's FORMATS, with a float32 subnormal magic). */
-const F8 = {
+export const F8 = {
   e4m3fn: { max: 448, shift: 20, minNormalBits: 0x3c800000, overflowBits: 0x43e80001, overflowCode: 0x7f, nanCode: 0x7f, rebias: (127 - 7) << 3, magic: 2 ** (23 - 9) },
   e5m2: { max: 57344, shift: 21, minNormalBits: 0x38800000, overflowBits: 0x47700000, overflowCode: 0x7c, nanCode: 0x7e, rebias: (127 - 15) << 2, magic: 2 ** (23 - 16) },
 };
+
+/** An F8 entry: what f8Encode needs to know of a float8 format. */
+export type F8Format = (typeof F8)["e4m3fn"];
+
+/**
+ * The float8 code (as i32x4, sign in bit 7) of the float32 lanes in local B, already clipped to
+ * ±max, left on the stack; A, SIGN and CODE are scratch v128 locals, MAG holds 0x7fffffff splat.
+ */
+export function f8Encode(f: F8Format, L: { B: number; A: number; SIGN: number; CODE: number; MAG: number }): number[] {
+  const { B, A, SIGN, CODE, MAG } = L;
+  const splat = (x: number) => [...i32c(x | 0), ...simd(I32X4_SPLAT)];
+  return [
+    ...get(B), ...get(MAG), ...simd(V128_AND), ...set(A),
+    ...get(B), ...i32c(24), ...simd(I32X4_SHR_U), ...splat(0x80), ...simd(V128_AND), ...set(SIGN),
+    // normal: ((a + half - 1 + ((a >> shift) & 1)) >> shift) - rebias
+    ...get(A), ...splat((1 << (f.shift - 1)) - 1), ...simd(I32X4_ADD),
+    ...get(A), ...i32c(f.shift), ...simd(I32X4_SHR_U), ...splat(1), ...simd(V128_AND), ...simd(I32X4_ADD),
+    ...i32c(f.shift), ...simd(I32X4_SHR_U), ...splat(f.rebias), ...simd(I32X4_SUB),
+    // subnormal: bits(|v| + magic) - bits(magic)
+    ...get(A), ...f32c(f.magic), ...simd(F32X4_SPLAT), ...simd(F32X4_ADD), ...splat(f32BitsOf(f.magic)), ...simd(I32X4_SUB),
+    ...get(A), ...splat(f.minNormalBits - 1), ...simd(I32X4_GT_S), ...simd(V128_BITSELECT), ...set(CODE),
+    ...splat(f.overflowCode), ...get(CODE), ...get(A), ...splat(f.overflowBits - 1), ...simd(I32X4_GT_S), ...simd(V128_BITSELECT), ...set(CODE),
+    ...splat(f.nanCode), ...get(CODE), ...get(A), ...splat(0x7f800000), ...simd(I32X4_GT_S), ...simd(V128_BITSELECT),
+    ...get(SIGN), ...simd(V128_OR),
+  ];
+}
 
 /**
  * f8<kind>[t]_<mul|div>_<s|v>: codes of clip(ftz(ftz(x) op d), ±max), the CLI's float8 quantize with a
@@ -346,18 +373,7 @@ function float8Functions(): Func[] {
           ...ftz(B),
           // clip: pmax(v, -max) / pmin(v, max) let NaN and -0 through, as jnp.clip does
           ...get(B), ...f32c(-f.max), ...simd(F32X4_SPLAT), ...simd(F32X4_PMAX), ...f32c(f.max), ...simd(F32X4_SPLAT), ...simd(F32X4_PMIN), ...set(B),
-          ...get(B), ...get(MAG), ...simd(V128_AND), ...set(A),
-          ...get(B), ...i32c(24), ...simd(I32X4_SHR_U), ...splat(0x80), ...simd(V128_AND), ...set(SIGN),
-          // normal: ((a + half - 1 + ((a >> shift) & 1)) >> shift) - rebias
-          ...get(A), ...splat((1 << (f.shift - 1)) - 1), ...simd(I32X4_ADD),
-          ...get(A), ...i32c(f.shift), ...simd(I32X4_SHR_U), ...splat(1), ...simd(V128_AND), ...simd(I32X4_ADD),
-          ...i32c(f.shift), ...simd(I32X4_SHR_U), ...splat(f.rebias), ...simd(I32X4_SUB),
-          // subnormal: bits(|v| + magic) - bits(magic)
-          ...get(A), ...f32c(f.magic), ...simd(F32X4_SPLAT), ...simd(F32X4_ADD), ...splat(f32BitsOf(f.magic)), ...simd(I32X4_SUB),
-          ...get(A), ...splat(f.minNormalBits - 1), ...simd(I32X4_GT_S), ...simd(V128_BITSELECT), ...set(CODE),
-          ...splat(f.overflowCode), ...get(CODE), ...get(A), ...splat(f.overflowBits - 1), ...simd(I32X4_GT_S), ...simd(V128_BITSELECT), ...set(CODE),
-          ...splat(f.nanCode), ...get(CODE), ...get(A), ...splat(0x7f800000), ...simd(I32X4_GT_S), ...simd(V128_BITSELECT),
-          ...get(SIGN), ...simd(V128_OR),
+          ...f8Encode(f, { B, A, SIGN, CODE, MAG }),
         ];
         funcs.push({
           name: `f8${kind}_${op}_${form}`,

@@ -1,0 +1,128 @@
+#!/usr/bin/env node
+/**
+ * `npm run bench -- --formats [--reps N] [--only name,name] [--dtypes BF16,F32]`: MiB/s of the
+ * --scheme (llm-compressor presets, quant/llmc) and --mlx (quant/mlx) kernels on one 4096×4096
+ * weight (MiB of the source dtype per second, widening included), single thread, with the
+ * WebAssembly SIMD kernels on and off (off: the scalar TypeScript loops, the kernels before
+ * issue #21). Bundles src/ with esbuild on the fly so it measures the working tree. Not a test:
+ * numbers only, printed as a Markdown table.
+ */
+import { build } from "esbuild";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+
+const entry = `
+export { quantizeLlmcLinear, llmcAbsMax, llmcValueRefusal } from "./src/quant/llmc/linear.js";
+export { llmcPreset } from "./src/quant/llmc/presets.js";
+export { mlxAffineQuantize } from "./src/quant/mlx/affine.js";
+export { mlxFpQuantize } from "./src/quant/mlx/fp.js";
+export { bf16BitsToF32, f32ToBf16Bits } from "./src/quant/convert.js";
+export { useSimd } from "./src/quant/wasm/kernels.js";
+`;
+
+async function load() {
+  const dir = mkdtempSync(join(tmpdir(), "kquant-formats-"));
+  const out = join(dir, "formats.mjs");
+  const result = await build({ stdin: { contents: entry, resolveDir: root, loader: "ts" }, bundle: true, format: "esm", platform: "node", write: false, logLevel: "error" });
+  writeFileSync(out, result.outputFiles[0].text);
+  const k = await import(pathToFileURL(out).href);
+  rmSync(dir, { recursive: true, force: true });
+  return k;
+}
+
+/** Pseudo-normal weights (sum of 4 uniforms, xorshift32), row scales varying as a real layer's. */
+function weights(n, cols) {
+  const x = new Float32Array(n);
+  let s = 0x9e3779b9;
+  for (let i = 0; i < n; i++) {
+    let acc = 0;
+    for (let j = 0; j < 4; j++) {
+      s ^= s << 13;
+      s ^= s >>> 17;
+      s ^= s << 5;
+      acc += (s >>> 0) / 4294967296;
+    }
+    x[i] = (acc - 2) * (0.01 + (((i / cols) | 0) % 7) * 0.003);
+  }
+  return x;
+}
+
+function median(fn, reps) {
+  fn();
+  const times = [];
+  for (let r = 0; r < reps; r++) {
+    const t0 = process.hrtime.bigint();
+    fn();
+    times.push(Number(process.hrtime.bigint() - t0) / 1e6);
+  }
+  times.sort((a, b) => a - b);
+  return times[times.length >> 1];
+}
+
+export async function runFormatsBench(args) {
+  const at = (flag) => {
+    const i = args.indexOf(flag);
+    return i >= 0 ? args[i + 1] : undefined;
+  };
+  const reps = Number(at("--reps") ?? 3);
+  const only = at("--only") ? new Set(at("--only").split(",")) : null;
+  const dtypes = (at("--dtypes") ?? "BF16,F32").split(",");
+  const k = await load();
+  const rows = 4096;
+  const cols = 4096;
+  const n = rows * cols;
+  const f32 = weights(n, cols);
+  const bf16 = new Uint16Array(n);
+  k.f32ToBf16Bits(f32, bf16);
+  const cases = [];
+  for (const p of ["W4A16", "W4A16_ASYM", "W8A16", "W8A8", "W3A16", "FP8_DYNAMIC", "FP8_BLOCK", "NVFP4A16", "MXFP4A16", "MXFP8A16"]) {
+    cases.push([`--scheme ${p}`, (dtype) => {
+      const preset = k.llmcPreset(p);
+      return () => {
+        // As scheme-run.ts: widen, refuse non-finite, absmax (NVFP4's global scale), quantize.
+        let values = f32;
+        if (dtype === "BF16") {
+          values = new Float32Array(n);
+          k.bf16BitsToF32(bf16, values);
+        }
+        k.llmcValueRefusal(values);
+        k.llmcAbsMax(values);
+        k.quantizeLlmcLinear({ dtype: dtype === "BF16" ? "bfloat16" : "float32", rows, cols, values }, preset);
+      };
+    }]);
+  }
+  for (const [bits, group] of [[4, 64], [8, 64], [4, 32], [4, 128], [2, 64], [3, 64], [6, 64]]) {
+    cases.push([`--mlx affine ${bits}-bit g${group}`, (dtype) => {
+      const w = { dtype: dtype === "BF16" ? "bfloat16" : "float32", shape: [rows, cols], data: dtype === "BF16" ? bf16 : f32 };
+      return () => k.mlxAffineQuantize(w, bits, group);
+    }]);
+  }
+  for (const mode of ["mxfp4", "mxfp8", "nvfp4"]) {
+    cases.push([`--mlx ${mode}`, (dtype) => {
+      const w = { dtype: dtype === "BF16" ? "bfloat16" : "float32", shape: [rows, cols], data: dtype === "BF16" ? bf16 : f32 };
+      return () => k.mlxFpQuantize(w, mode);
+    }]);
+  }
+  console.log(`node ${process.version}, one ${rows}×${cols} weight, one thread, median of ${reps} runs (1 warm-up); MiB/s of the source dtype\n`);
+  console.log(`| format | ${dtypes.map((d) => `${d} scalar | ${d} SIMD`).join(" | ")} |`);
+  console.log(`|---|${dtypes.map(() => "---:|---:").join("|")}|`);
+  for (const [name, make] of cases) {
+    if (only && !only.has(name)) continue;
+    const cells = [];
+    for (const dtype of dtypes) {
+      const mib = (n * (dtype === "BF16" ? 2 : 4)) / 2 ** 20;
+      const fn = make(dtype);
+      for (const on of [false, true]) {
+        k.useSimd(on);
+        cells.push((mib / (median(fn, reps) / 1000)).toFixed(0));
+      }
+    }
+    console.log(`| ${name} | ${cells.join(" | ")} |`);
+  }
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1]).href) await runFormatsBench(process.argv.slice(2));

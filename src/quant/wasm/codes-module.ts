@@ -1,0 +1,166 @@
+/**
+ * The per-element code kernels of the --scheme (llm-compressor) and --mlx formats, assembled into
+ * the SIMD module with the others (module.ts), so they share its memory windows:
+ *
+ *   codes_<kind>_<round>(x, sv, zv, out, runs, len, qmin, qmax, offset)
+ *
+ * For each of `runs` consecutive runs of `len` float32 values at x (len a multiple of 16), run r
+ * quantized with s = sv[r] and z = zv[r] (float32), one code byte per value at out:
+ *
+ *   int     q = R(R(x / s) + z), clamped to [qmin, qmax] (NaN passes), nearest (ties to even),
+ *           trunc_sat (NaN → 0), int8, + offset (wrapping: 8 or 128 gives pack_to_int32's
+ *           unsigned nibble / byte) — linear.ts's int codes
+ *   fp8     q = R(x / s) clamped to ±448, torch's float8_e4m3fn cast (linear.ts's FP8 / MXFP8)
+ *   fp4     q = R(x / s) clamped to ±6, fp4.ts's fp4CodeOf: the E2M1 index counted by
+ *           comparisons of |q| with the ties-to-even thresholds, | 8 where q < 0
+ *   affine  q = nearest(f32(f32(x − z) / s)) clamped to [0, qmax], NaN → 0 — mlx/affine.ts's codes
+ *
+ * R is the rounding of the weight's dtype: `f32` none beyond the float32 op itself, `bf16` round
+ * to nearest even on the float32 bits (arith.ts's roundBf16, which the double quotient's rounding
+ * to float32 first makes the same value). Every op is the one float32 operation the scalar code's
+ * Math.fround / roundBf16 of a double op of float32 operands computes (exact for + − × ÷).
+ * pmax / pmin are the scalar clamps `q < lo ? lo : q > hi ? hi : q`, NaN passing through.
+ */
+import {
+  F32,
+  F32X4_ABS,
+  F32X4_ADD,
+  F32X4_DIV,
+  F32X4_GT,
+  F32X4_LT,
+  F32X4_GE,
+  F32X4_NEAREST,
+  F32X4_PMAX,
+  F32X4_PMIN,
+  F32X4_SPLAT,
+  F32X4_SUB,
+  F32_LOAD,
+  I16X8_NARROW_S,
+  I16X8_NARROW_U,
+  I32,
+  I32X4_ADD,
+  I32X4_SHR_U,
+  I32X4_SPLAT,
+  I32X4_SUB,
+  I32X4_TRUNC_SAT_S,
+  I32_ADD,
+  I32_SHL,
+  I8X16_ADD,
+  I8X16_NARROW_S,
+  I8X16_NARROW_U,
+  I8X16_SPLAT,
+  V128,
+  V128_AND,
+  V128_OR,
+  get,
+  i32c,
+  loop,
+  mem,
+  set,
+  simd,
+  tee,
+  v128load,
+  v128store,
+  type Func,
+} from "./assembler.js";
+import { F8, f8Encode } from "./module.js";
+
+/** What a code kernel computes per value (see the module comment). */
+export type CodeKind = "int" | "fp8" | "fp4" | "affine";
+/** The dtype rounding after each float32 op: none (float32) or bfloat16's. */
+export type CodeRound = "f32" | "bf16";
+
+/** The export name of a code kernel. */
+export const codesName = (kind: CodeKind, round: CodeRound): `codes_${CodeKind}_${CodeRound}` => `codes_${kind}_${round}`;
+
+export function codesFunctions(): Func[] {
+  const out: Func[] = [];
+  for (const kind of ["int", "fp8", "fp4", "affine"] as const) {
+    for (const round of kind === "affine" ? (["f32"] as const) : (["f32", "bf16"] as const)) out.push(codes(kind, round));
+  }
+  return out;
+}
+
+// The E2M1 thresholds of fp4CodeOf: |q| > t (strict) or ≥ t, each adding one to the index.
+const FP4_STEPS: readonly [number, boolean][] = [[0.25, true], [0.75, false], [1.25, true], [1.75, false], [2.5, true], [3.5, false], [5, true]];
+
+function codes(kind: CodeKind, round: CodeRound): Func {
+  // Params.
+  const XP = 0, SV = 1, ZV = 2, OUT = 3, RUNS = 4, LEN = 5, QMIN = 6, QMAX = 7, OFFSET = 8;
+  // Locals: i32, then v128.
+  const G = 9, GEND = 10, PEND = 11, O = 12;
+  const S = 13, Z = 14, LO = 15, HI = 16, B = 17, A = 18, SIGN = 19, CODE = 20, MAG = 21, OFF = 22, LOWBIT = 23, HALF = 24;
+  const splatI = (x: number) => [...i32c(x | 0), ...simd(I32X4_SPLAT)];
+  // R on the float32 lanes on the stack.
+  const rnd: number[] =
+    round === "f32"
+      ? []
+      : [
+          ...tee(B), ...get(HALF), ...simd(I32X4_ADD),
+          ...get(B), ...i32c(16), ...simd(I32X4_SHR_U), ...get(LOWBIT), ...simd(V128_AND), ...simd(I32X4_ADD),
+          ...splatI(0xffff0000), ...simd(V128_AND),
+        ];
+  const clamp = [...get(LO), ...simd(F32X4_PMAX), ...get(HI), ...simd(F32X4_PMIN)];
+  // One vector of 4 values at x + 16k → i32x4 codes on the stack.
+  const lanes = (k: number): number[] => {
+    const load = [...get(XP), ...v128load(16 * k)];
+    if (kind === "affine") {
+      return [...load, ...get(Z), ...simd(F32X4_SUB), ...get(S), ...simd(F32X4_DIV), ...simd(F32X4_NEAREST), ...clamp, ...simd(I32X4_TRUNC_SAT_S)];
+    }
+    const q = [...load, ...get(S), ...simd(F32X4_DIV), ...rnd];
+    // fp8: clamped to ±448 torch's and ml_dtypes' e4m3fn casts agree (they differ on overflow only)
+    if (kind === "int") return [...q, ...get(Z), ...simd(F32X4_ADD), ...rnd, ...clamp, ...simd(F32X4_NEAREST), ...simd(I32X4_TRUNC_SAT_S)];
+    if (kind === "fp8") return [...q, ...clamp, ...set(B), ...f8Encode(F8.e4m3fn, { B, A, SIGN, CODE, MAG })];
+    // fp4: index = Σ (|q| > t or ≥ t), each true compare being −1; | 8 where q < 0.
+    const steps = FP4_STEPS.flatMap(([t, strict]) => [...get(A), ...f32c32(t), ...simd(strict ? F32X4_GT : F32X4_GE), ...simd(I32X4_SUB)]);
+    return [
+      ...q, ...clamp, ...tee(B), ...simd(F32X4_ABS), ...set(A),
+      ...splatI(0), ...steps,
+      ...get(B), ...splatI(0), ...simd(F32X4_LT) /* −0 < 0 is false: no sign bit, as fp4CodeOf */, ...splatI(8), ...simd(V128_AND), ...simd(V128_OR),
+    ];
+  };
+  const signed = kind === "int";
+  const narrow16 = simd(signed ? I16X8_NARROW_S : I16X8_NARROW_U);
+  const narrow8 = simd(signed ? I8X16_NARROW_S : I8X16_NARROW_U);
+  const values = [
+    ...get(O),
+    ...lanes(0), ...lanes(1), ...narrow16, ...lanes(2), ...lanes(3), ...narrow16, ...narrow8,
+    ...(signed ? [...get(OFF), ...simd(I8X16_ADD)] : []),
+    ...v128store(),
+    ...get(O), ...i32c(16), I32_ADD, ...set(O),
+  ];
+  const perRun = [
+    ...splatLoad(SV, G), ...set(S),
+    ...splatLoad(ZV, G), ...set(Z),
+    ...get(XP), ...get(LEN), ...i32c(2), I32_SHL, I32_ADD, ...set(PEND),
+    ...loop(XP, PEND, 64, values),
+  ];
+  const [lo, hi] = kind === "fp8" ? [-448, 448] : kind === "fp4" ? [-6, 6] : [null, null];
+  return {
+    name: codesName(kind, round),
+    params: [I32, I32, I32, I32, I32, I32, F32, F32, I32],
+    results: [],
+    locals: [I32, I32, I32, I32, ...Array<number>(12).fill(V128)],
+    body: [
+      ...(lo === null ? [...get(QMIN), ...simd(F32X4_SPLAT), ...set(LO), ...get(QMAX), ...simd(F32X4_SPLAT), ...set(HI)] : [...f32c32(lo), ...set(LO), ...f32c32(hi!), ...set(HI)]),
+      ...splatI(0x7fffffff), ...set(MAG),
+      ...splatI(0x7fff), ...set(HALF),
+      ...splatI(1), ...set(LOWBIT),
+      ...get(OFFSET), ...simd(I8X16_SPLAT), ...set(OFF),
+      ...get(OUT), ...set(O),
+      ...i32c(0), ...set(G),
+      ...get(RUNS), ...i32c(2), I32_SHL, ...set(GEND),
+      ...loop(G, GEND, 4, perRun),
+    ],
+  };
+}
+
+/** f32x4.splat of the float32 at base + off (a byte offset local). */
+function splatLoad(base: number, off: number): number[] {
+  return [...get(base), ...get(off), I32_ADD, F32_LOAD, ...mem(2), ...simd(F32X4_SPLAT)];
+}
+
+/** f32x4.splat of a constant. */
+function f32c32(x: number): number[] {
+  return [0x43, ...new Uint8Array(Float32Array.of(x).buffer), ...simd(F32X4_SPLAT)];
+}
