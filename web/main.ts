@@ -11,6 +11,8 @@ import { formatBytes } from "../src/units.js";
 import { VERSION } from "../src/version.js";
 import type { QuantizeReport } from "../src/pipeline/quantize/run-quantize.js";
 import type { Choice, FromWorker, PickedFile, TensorRow, ToWorker } from "./protocol.js";
+import { destinationText, pickDestination, pickersAvailable } from "./save-picker.js";
+import { removeCreated, type Destination } from "./sink.js";
 
 /** Outputs larger than this are not offered as a download (a Blob the browser holds); pick a folder instead. */
 export const MAX_DOWNLOAD_BYTES = 4 * 1024 ** 3;
@@ -35,6 +37,10 @@ const el = {
   recipe: $<HTMLTextAreaElement>("recipe"),
   recipeStatus: $<HTMLParagraphElement>("recipe-status"),
   summary: $<HTMLDivElement>("summary"),
+  saveAs: $<HTMLButtonElement>("save-as"),
+  saveInto: $<HTMLButtonElement>("save-into"),
+  saveClear: $<HTMLButtonElement>("save-clear"),
+  destination: $<HTMLParagraphElement>("destination"),
   quantize: $<HTMLButtonElement>("quantize"),
   cancel: $<HTMLButtonElement>("cancel"),
   progress: $<HTMLProgressElement>("progress"),
@@ -112,6 +118,7 @@ function syncControls(): void {
   el.float8.disabled = el.mode.value !== formatFlag;
   el.quantize.disabled = running || tensors.length === 0;
   el.cancel.disabled = !running;
+  syncDestination();
 }
 
 // ---- input -------------------------------------------------------------------------------
@@ -120,6 +127,8 @@ function open(files: PickedFile[]): void {
   if (running) return;
   picked = files;
   tensors = [];
+  destination = null;
+  plannedOutput = "";
   setState("idle");
   document.body.dataset.input = "reading";
   clearOutputs();
@@ -294,7 +303,8 @@ el.quantize.addEventListener("click", () => {
   el.progress.value = 0;
   el.progressText.textContent = "Starting…";
   syncControls();
-  send({ type: "run", choice: choice(), totalBytes: tensors.reduce((n, t) => n + t.byteLength, 0) });
+  created = [];
+  send({ type: "run", choice: choice(), totalBytes: tensors.reduce((n, t) => n + t.byteLength, 0), ...(destination ? { destination } : {}) });
 });
 
 el.cancel.addEventListener("click", () => {
@@ -305,6 +315,7 @@ el.cancel.addEventListener("click", () => {
   setState("cancelled");
   el.progress.value = 0;
   el.progressText.textContent = "Cancelled: nothing was written.";
+  removeStopped();
   worker = newWorker();
   if (picked.length > 0) send({ type: "open", files: picked });
   syncControls();
@@ -327,13 +338,21 @@ function linkTo(a: HTMLAnchorElement, path: string, blob: Blob): void {
   a.download = baseName(path);
 }
 
-function showOutputs(report: QuantizeReport, outputs: { path: string; blob: Blob }[]): void {
-  lastOutputs = outputs;
+function showOutputs(report: QuantizeReport, outputs: { path: string; blob: Blob; saved: boolean }[]): void {
+  lastOutputs = outputs.filter((o) => !o.saved);
   const key = (p: string) => p.replace(/^\/+/, "");
   const main = outputs.find((o) => key(o.path) === key(report.output)) ?? outputs.find((o) => !o.path.endsWith(".json")) ?? outputs[0];
   const manifest = outputs.find((o) => key(o.path) === key(report.manifest));
   const items = outputs.map((o) => {
     const li = document.createElement("li");
+    if (o.saved) {
+      // Written to the destination picked: nothing of it is in the page to download.
+      const span = document.createElement("span");
+      span.dataset.testid = "saved-file";
+      span.textContent = `${key(o.path)} (${formatBytes(o.blob.size)}), saved`;
+      li.append(span);
+      return li;
+    }
     const a = document.createElement("a");
     a.dataset.testid = "output-file";
     a.textContent = `${key(o.path)} (${formatBytes(o.blob.size)})`;
@@ -342,11 +361,14 @@ function showOutputs(report: QuantizeReport, outputs: { path: string; blob: Blob
     return li;
   });
   el.outputList.replaceChildren(...items);
-  if (main && main.blob.size <= MAX_DOWNLOAD_BYTES) linkTo(el.download, main.path, main.blob);
+  const offered = (o: (typeof outputs)[number] | undefined) => o !== undefined && !o.saved;
+  el.download.hidden = !offered(main);
+  el.manifest.hidden = !offered(manifest);
+  if (offered(main) && main!.blob.size <= MAX_DOWNLOAD_BYTES) linkTo(el.download, main!.path, main!.blob);
   el.download.textContent = main ? `Download ${baseName(main.path)}` : "Download";
-  if (manifest) linkTo(el.manifest, manifest.path, manifest.blob);
+  if (offered(manifest)) linkTo(el.manifest, manifest!.path, manifest!.blob);
   el.manifest.textContent = manifest ? `Download ${baseName(manifest.path)}` : "Download the manifest";
-  el.saveFolder.hidden = !("showDirectoryPicker" in window);
+  el.saveFolder.hidden = !("showDirectoryPicker" in window) || lastOutputs.length === 0;
   el.outputs.hidden = false;
 }
 
@@ -375,6 +397,59 @@ async function saveToFolder(): Promise<void> {
   el.progressText.textContent = `Saved ${lastOutputs.length} file(s).`;
 }
 
+// ---- destination: where the outputs are written as they are made (sink.ts) -------------------
+
+/** The file or folder picked for the next run; null: its outputs are offered as downloads. */
+let destination: Destination | null = null;
+/** The main output the dry run names (the page's file system path). */
+let plannedOutput = "";
+/** What the current run created in the folder picked (the worker says so before it creates each). */
+let created: string[] = [];
+
+function syncDestination(): void {
+  const can = pickersAvailable();
+  const oneFile = /\.safetensors$/.test(plannedOutput);
+  el.saveAs.hidden = !can.file;
+  el.saveInto.hidden = !can.folder;
+  el.saveAs.disabled = running || !oneFile || tensors.length === 0;
+  el.saveInto.disabled = running || tensors.length === 0;
+  el.saveClear.hidden = destination === null;
+  el.saveClear.disabled = running;
+  el.destination.textContent = destinationText(destination, formatBytes(MAX_DOWNLOAD_BYTES));
+}
+
+async function choose(kind: "file" | "folder"): Promise<void> {
+  const picked = await pickDestination(kind, plannedOutput);
+  if (picked !== null) destination = picked;
+  syncDestination();
+}
+for (const [button, kind] of [
+  [el.saveAs, "file"],
+  [el.saveInto, "folder"],
+] as const) {
+  button.addEventListener("click", () => {
+    if (running) return;
+    choose(kind).catch((err: unknown) => showError(`kquant: cannot write there (${(err as Error).message})`));
+  });
+}
+el.saveClear.addEventListener("click", () => {
+  destination = null;
+  syncDestination();
+});
+
+/** After a run the page stopped: removes what it created in the folder picked (its streams are discarded with the worker). */
+function removeStopped(): void {
+  const dest = destination;
+  const paths = created;
+  destination = null;
+  created = [];
+  if (dest?.kind !== "folder" || paths.length === 0) return;
+  el.progressText.textContent = "Cancelled: removing what the run created…";
+  void removeCreated(dest.handle, paths).then(() => {
+    if (document.body.dataset.state === "cancelled") el.progressText.textContent = "Cancelled: nothing was written.";
+  });
+}
+
 // ---- worker messages -------------------------------------------------------------------------
 
 function onMessage(msg: FromWorker): void {
@@ -394,7 +469,12 @@ function onMessage(msg: FromWorker): void {
       break;
     case "planned":
       renderSummary(msg.report);
+      plannedOutput = msg.report.output;
+      syncDestination();
       if (!running) showError("");
+      break;
+    case "created":
+      created.push(msg.path);
       break;
     case "progress":
       if (running) renderProgress(msg.done, msg.total, msg.elapsedMs);
@@ -404,6 +484,7 @@ function onMessage(msg: FromWorker): void {
       renderProgress(msg.report.bytes_before, msg.report.bytes_before, msg.elapsedMs);
       el.progressText.textContent += ` — done in ${(msg.elapsedMs / 1000).toFixed(2)} s`;
       showOutputs(msg.report, msg.outputs);
+      destination = null;
       setState("done");
       syncControls();
       el.checkNote.textContent = "Reading the output back and comparing it with the input…";
@@ -430,6 +511,7 @@ function onMessage(msg: FromWorker): void {
         setState("failed");
         el.progress.value = 0;
         el.progressText.textContent = "Stopped: nothing was written.";
+        destination = null;
       }
       showError(msg.text);
       syncControls();

@@ -35,7 +35,8 @@ export type ToWorker =
   | { type: "open"; files: PickedFile[] }
   | { type: "recipe"; text: string }
   | { type: "plan"; choice: Choice }
-  | { type: "run"; choice: Choice; totalBytes: number }
+  /** `destination`: where the user picked to save the outputs (sink.ts); without it they stay in the page as Blobs. */
+  | { type: "run"; choice: Choice; totalBytes: number; destination?: import("./sink.js").Destination }
   /** `kquant verify <output> --against <input> --html`: the report's page. */
   | { type: "verify"; output: string };
 
@@ -44,7 +45,10 @@ export type FromWorker =
   | { type: "recipe-ok" }
   | { type: "planned"; report: import("../src/pipeline/quantize/run-quantize.js").QuantizeReport }
   | { type: "progress"; done: number; total: number; elapsedMs: number }
-  | { type: "done"; report: import("../src/pipeline/quantize/run-quantize.js").QuantizeReport; outputs: { path: string; blob: Blob }[]; elapsedMs: number }
+  /** A file or folder the run is creating in the folder picked (removed if the page stops the run). */
+  | { type: "created"; path: string }
+  /** `saved`: whether the output went to the destination picked (its blob is then the file on disk), else it is in the page. */
+  | { type: "done"; report: import("../src/pipeline/quantize/run-quantize.js").QuantizeReport; outputs: { path: string; blob: Blob; saved: boolean }[]; elapsedMs: number }
   | { type: "verified"; html: string; ok: boolean; status: string }
   | { type: "error"; request: ToWorker["type"]; text: string };
 

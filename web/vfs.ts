@@ -2,9 +2,9 @@
  * The page's file system: what src/ reaches through node:fs and node:fs/promises, in a Web
  * Worker. The files the user picked are mounted read-only (their bytes are read by File.slice,
  * never whole); what the pipeline writes lives here as Blob parts, one per write, so a finished
- * output is a Blob the browser keeps out of the tab's JavaScript heap. Nothing here touches the
- * user's disk: the page offers the outputs as downloads, or writes them to a file handle the user
- * picked (main.ts). The web bundle maps node:fs/promises and node:fs to this module
+ * output is a Blob the browser keeps out of the tab's JavaScript heap. Or, when the user picked a
+ * destination before the run, each write goes straight to a stream to that file (streamWritesTo,
+ * sink.ts), and nothing of the output stays here. The web bundle maps node:fs/promises and node:fs to this module
  * (scripts/bundle-web.mjs), so the readers, writers and pipeline of src/ run as they are.
  */
 import { dirname, normalize } from "./shims/path.js";
@@ -14,6 +14,32 @@ interface Written {
   kind: "written";
   parts: Map<number, Blob>;
   size: number;
+  /** Where its bytes go instead of `parts`, when the user picked a destination (sink.ts). */
+  sink?: ByteSink;
+}
+
+/** Where a written file's bytes go instead of the page: a stream to the user's disk (sink.ts). */
+export interface ByteSink {
+  /** Writes `bytes` at `position`; the caller may reuse `bytes` once this resolves. */
+  write(position: number, bytes: Uint8Array): Promise<void>;
+}
+
+/** The sink of a file being opened for writing (at `path`), or undefined to keep it here; null: none set. */
+let sinkOf: ((path: string) => Promise<ByteSink | undefined>) | null = null;
+
+/**
+ * Sends the bytes of files opened for writing from now on to the sinks `of` gives (null: keep
+ * every file here, as Blob parts). A file written to a sink cannot be read back until settle().
+ */
+export function streamWritesTo(of: ((path: string) => Promise<ByteSink | undefined>) | null): void {
+  sinkOf = of;
+}
+
+/** A written file now whole at its destination: its bytes are `blob` (the file as the disk has it). */
+export function settle(path: string, blob: Blob): void {
+  const node = nodes.get(key(path));
+  if (node?.kind !== "written") throw fsError("ENOENT", "settle", path);
+  nodes.set(key(path), { kind: "written", parts: new Map([[0, blob]]), size: blob.size });
 }
 
 type Node = { kind: "dir" } | { kind: "input"; blob: Blob } | Written;
@@ -90,6 +116,7 @@ export function writtenFiles(dir = "/"): string[] {
 }
 
 function assemble(w: Written): Blob {
+  if (w.sink !== undefined) throw new Error("web file system: a file being streamed to its destination is read back before it is whole");
   const positions = [...w.parts.keys()].sort((a, b) => a - b);
   const pieces: BlobPart[] = [];
   let at = 0;
@@ -157,6 +184,11 @@ class FileHandle {
     if (!this.writable || node.kind !== "written") throw fsError("EBADF", "write", this.path);
     // A Blob copies the bytes now, so the caller may reuse its buffer as soon as this returns.
     const view = buffer.subarray(offset, offset + length);
+    if (node.sink !== undefined) {
+      await node.sink.write(position, view);
+      node.size = Math.max(node.size, position + length);
+      return { bytesWritten: length, buffer };
+    }
     const part = new Blob([view.buffer instanceof ArrayBuffer ? (view as Uint8Array<ArrayBuffer>) : view.slice()]);
     const old = node.parts.get(position);
     if (old !== undefined && old.size !== length) throw new Error(`web file system: a rewrite of ${this.path} at ${position} changes its length`);
@@ -189,7 +221,8 @@ export async function open(path: string, flags = "r"): Promise<FileHandle> {
     const existing = nodes.get(k);
     if (existing !== undefined && flags === "wx") throw fsError("EEXIST", "open", path);
     if (existing?.kind === "dir") throw fsError("EISDIR", "open", path);
-    nodes.set(k, { kind: "written", parts: new Map(), size: 0 });
+    const sink = sinkOf === null ? undefined : await sinkOf(k);
+    nodes.set(k, { kind: "written", parts: new Map(), size: 0, ...(sink ? { sink } : {}) });
     return new FileHandle(k, true);
   }
   throw new Error(`web file system: open flags ${flags} are not supported`);

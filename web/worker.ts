@@ -18,6 +18,7 @@ import { runVerify } from "../src/pipeline/read-back/verify.js";
 import { renderVerifyHtml } from "../src/report/html.js";
 import { verifyStatusLine } from "../src/report/status.js";
 import { blobOf, clearWritten, inputBytesRead, mount, reset, writtenFiles } from "./vfs.js";
+import { writingTo } from "./sink.js";
 import { inputOf, type Choice, type FromWorker, type ToWorker } from "./protocol.js";
 
 /** The recipe textarea's file name: it names the output as `--recipe recipe.json` does. */
@@ -97,13 +98,15 @@ async function handle(msg: ToWorker): Promise<void> {
       const total = msg.totalBytes;
       const started = performance.now();
       const timer = setInterval(() => post({ type: "progress", done: Math.min(inputBytesRead, total), total, elapsedMs: performance.now() - started }), 200);
-      let report: QuantizeReport;
+      let ran: { result: QuantizeReport; saved: string[] };
       try {
-        report = await quantize(msg.choice, false);
+        ran = await writingTo(msg.destination, (path) => post({ type: "created", path }), () => quantize(msg.choice, false));
       } finally {
         clearInterval(timer);
       }
-      const outputs = writtenFiles().map((path) => ({ path, blob: blobOf(path)! }));
+      const { result: report } = ran;
+      const saved = new Set(ran.saved.map((p) => `/${p}`));
+      const outputs = writtenFiles().map((path) => ({ path, blob: blobOf(path)!, saved: saved.has(path) }));
       post({ type: "done", report, outputs, elapsedMs: performance.now() - started });
       return;
     }

@@ -28,6 +28,12 @@ export function tempPathFor(target: string): string {
   return join(dirname(target), `.${basename(target)}.${process.pid}.${randomBytes(6).toString("hex")}.tmp`);
 }
 
+/** The target a temp path of tempPathFor names (`<dir>/.<name>.<pid>.<hex>.tmp` → `<dir>/<name>`), or undefined for any other path. */
+export function targetOfTempPath(path: string): string | undefined {
+  const m = /^\.(.+)\.\d+\.[0-9a-f]{12}\.tmp$/.exec(basename(path));
+  return m === null ? undefined : join(dirname(path), m[1]!);
+}
+
 /**
  * A new temp file next to `target`, opened exclusively for writing. With `finalBytes` (the size
  * the finished file will have), a folder without room for it is refused before anything is created.

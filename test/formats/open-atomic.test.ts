@@ -2,7 +2,7 @@ import { open, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it, vi } from "vitest";
 import { KquantError } from "../../src/errors.js";
-import { tempPathFor, writeFileAtomic } from "../../src/formats/atomic.js";
+import { targetOfTempPath, tempPathFor, writeFileAtomic } from "../../src/formats/atomic.js";
 import { openTensors } from "../../src/formats/open.js";
 import { listDir, rejection, tempDir } from "./helpers.js";
 
@@ -51,6 +51,11 @@ describe("writeFileAtomic", () => {
     const b = tempPathFor("/x/y/model.safetensors");
     expect(a).toMatch(new RegExp(`^/x/y/\\.model\\.safetensors\\.${process.pid}\\.[0-9a-f]{12}\\.tmp$`));
     expect(a).not.toBe(b);
+    // The page (web/sink.ts) streams a temp file's bytes to its target's destination: it reads the target back.
+    expect(targetOfTempPath(a)).toBe("/x/y/model.safetensors");
+    expect(targetOfTempPath(tempPathFor("/x/.h.json"))).toBe("/x/.h.json");
+    expect(targetOfTempPath("/x/y/model.safetensors")).toBeUndefined();
+    expect(targetOfTempPath("/x/.model.safetensors.1.zz.tmp")).toBeUndefined();
   });
 
   it("fails with a KquantError when the folder does not exist", async () => {

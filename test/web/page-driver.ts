@@ -5,13 +5,28 @@
  * its data-testid hooks, and runs the same quantize through the CLI, for tests that compare the
  * bytes (test/web/page.test.ts, and the full sweep test/slow/dist-web.slow.test.ts).
  */
+import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import type { Server } from "node:http";
 import { basename, join, relative } from "node:path";
+import { fileURLToPath } from "node:url";
 import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
+import { pageFiles, servePage } from "../../src/serve/page-server.js";
 import { DEMO } from "../support/cli.js";
 
 export const CHROMIUM = "/usr/bin/chromium";
+
+/**
+ * Builds the page from the sources (scripts/bundle-web.mjs) into `site` and serves it as `kquant
+ * web` does, on a free port: the server and the page's address.
+ */
+export async function serveFreshPage(site: string): Promise<{ server: Server; url: string }> {
+  execFileSync(process.execPath, [fileURLToPath(new URL("../../scripts/bundle-web.mjs", import.meta.url)), site]);
+  const server = await servePage(pageFiles(site), 0);
+  const address = server.address();
+  return { server, url: `http://127.0.0.1:${typeof address === "object" && address ? address.port : 0}/` };
+}
 
 /** One quantize choice, as the page's controls and the CLI's flags both take it. */
 export interface Case {
@@ -202,7 +217,7 @@ export async function loadPage(url: string, viewport = { width: 1100, height: 90
 const hook = (page: Page, id: string) => page.getByTestId(id);
 
 /** How long a step may take on a loaded 2-core CI machine (Playwright's default is 30 s). */
-const WAIT_MS = 90_000;
+export const WAIT_MS = 90_000;
 
 /** Picks `files` in the page's file input and waits until it has read them (or refused them). */
 export async function pick(page: Page, files: string | string[]): Promise<"ready" | "failed"> {
@@ -244,4 +259,93 @@ export async function runInPage(page: Page, saveDir: string): Promise<RunResult>
     files[name] = sha256(readFileSync(to));
   }
   return { files };
+}
+
+/** 4 × 8 MiB of float32: long enough in the page to be cancelled mid-run. */
+export function writeBigFile(path: string): void {
+  const count = 4;
+  const bytesEach = 8 * 1024 * 1024;
+  const header: Record<string, unknown> = {};
+  for (let i = 0; i < count; i++) header[`w${i}`] = { dtype: "F32", shape: [2048, bytesEach / 4 / 2048], data_offsets: [i * bytesEach, (i + 1) * bytesEach] };
+  const json = Buffer.from(JSON.stringify(header));
+  const len = Buffer.alloc(8);
+  len.writeBigUInt64LE(BigInt(json.length));
+  const data = Buffer.alloc(count * bytesEach);
+  const f = new Float32Array(data.buffer, data.byteOffset, data.length / 4);
+  for (let i = 0; i < f.length; i++) f[i] = ((i * 2654435761) % 1000) / 1000 - 0.5;
+  writeFileSync(path, Buffer.concat([len, json, data]));
+}
+
+/**
+ * A page whose pickers answer without a dialog: "Save as…" with `name` in the origin's private
+ * folder, "Save into a folder…" with that folder.
+ */
+export async function pageWithPickers(url: string): Promise<Loaded> {
+  const loaded = await loadPage(url);
+  await loaded.page.evaluate(() => {
+    const w = window as unknown as Record<string, unknown>;
+    w.showDirectoryPicker = () => navigator.storage.getDirectory();
+    w.showSaveFilePicker = async (o: { suggestedName: string }) => (await navigator.storage.getDirectory()).getFileHandle(`picked-${o.suggestedName}`, { create: true });
+  });
+  // The buttons show once the page sees the pickers: at its next sync (picking an input).
+  return loaded;
+}
+
+/** Every file in the origin's private folder: path → sha256. */
+export function privateFiles(page: Page): Promise<Record<string, string>> {
+  return page.evaluate(async () => {
+    const out: Record<string, string> = {};
+    type Dir = FileSystemDirectoryHandle & { entries(): AsyncIterable<[string, FileSystemHandle]> };
+    const walk = async (dir: Dir, prefix: string) => {
+      for await (const [name, h] of dir.entries()) {
+        if (h.kind === "directory") {
+          out[`${prefix}${name}/`] = "dir";
+          await walk(h as Dir, `${prefix}${name}/`);
+        } else {
+          const bytes = await (await (h as FileSystemFileHandle).getFile()).arrayBuffer();
+          out[prefix + name] = [...new Uint8Array(await crypto.subtle.digest("SHA-256", bytes))].map((b) => b.toString(16).padStart(2, "0")).join("");
+        }
+      }
+    };
+    await walk((await navigator.storage.getDirectory()) as Dir, "");
+    for (const k of Object.keys(out)) if (out[k] === "dir") delete out[k];
+    return out;
+  });
+}
+
+/** Clicks quantize and waits until the run is done or failed; the state ("failed: <the error line>" when it failed). */
+export async function runToEnd(page: Page): Promise<string> {
+  await page.getByTestId("quantize").click();
+  await page.waitForFunction(() => document.body.dataset.state === "done" || document.body.dataset.state === "failed", undefined, { timeout: WAIT_MS });
+  const state = (await page.evaluate(() => document.body.dataset.state))!;
+  return state === "failed" ? `failed: ${await page.getByTestId("error").textContent()}` : state;
+}
+
+/**
+ * Drops `folder` (its files, read through a file input of the page's own) on the drop zone as a
+ * browser drops a folder: a drop event whose DataTransfer item is a directory entry.
+ */
+export async function dropFolder(page: Page, folder: string, files: string[]): Promise<void> {
+  await page.evaluate(() => {
+    const input = document.createElement("input");
+    input.type = "file";
+    input.multiple = true;
+    input.id = "test-files";
+    input.hidden = true;
+    document.body.append(input);
+  });
+  await page.locator("#test-files").setInputFiles(files.map((f) => join(folder, f)));
+  await page.evaluate((name) => {
+    const input = document.querySelector("#test-files") as HTMLInputElement;
+    const picked = [...input.files!];
+    input.remove();
+    const fileEntry = (file: File) => ({ isFile: true, isDirectory: false, name: file.name, file: (ok: (f: File) => void) => ok(file) });
+    // readEntries answers in batches until an empty one, as Chromium's does.
+    const batches = [picked.slice(0, 1).map(fileEntry), picked.slice(1).map(fileEntry), []];
+    const dir = { isFile: false, isDirectory: true, name, createReader: () => ({ readEntries: (ok: (e: unknown[]) => void) => ok(batches.shift() ?? []) }) };
+    const drop = new Event("drop", { bubbles: true, cancelable: true });
+    Object.defineProperty(drop, "dataTransfer", { value: { items: [{ kind: "file", webkitGetAsEntry: () => dir }] } });
+    document.querySelector("#drop")!.dispatchEvent(drop);
+  }, basename(folder));
+  await page.waitForFunction(() => document.body.dataset.input === "ready" || document.body.dataset.input === "failed", undefined, { timeout: WAIT_MS });
 }

@@ -8,7 +8,6 @@
  * a malformed file shows the CLI's one-line message. Every mode, backend and layout of both
  * inputs: test/slow/dist-web.slow.test.ts, on the built CLI's `kquant web`.
  */
-import { execFileSync } from "node:child_process";
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import type { Server } from "node:http";
 import { tmpdir } from "node:os";
@@ -16,9 +15,9 @@ import { basename, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openTensors } from "../../src/formats/open.js";
-import { pageFiles, pagePolicy, servePage } from "../../src/serve/page-server.js";
+import { pagePolicy } from "../../src/serve/page-server.js";
 import { runCli } from "../support/cli.js";
-import { choose, closeBrowser, flagsOf, hashesUnder, label, loadPage, makeInputs, pick, runInPage, writeShardedFiles, type Case, type Loaded } from "./page-driver.js";
+import { choose, closeBrowser, dropFolder, flagsOf, hashesUnder, label, loadPage, makeInputs, pageWithPickers, pick, privateFiles, runInPage, runToEnd, serveFreshPage, WAIT_MS, writeBigFile, writeShardedFiles, type Case, type Loaded } from "./page-driver.js";
 
 const REPO = fileURLToPath(new URL("../../", import.meta.url));
 const CORPUS = join(REPO, "fixtures", "bad", "files");
@@ -31,11 +30,7 @@ let shared: Loaded;
 
 beforeAll(async () => {
   work = mkdtempSync(join(tmpdir(), "kquant-web-"));
-  const site = join(work, "site");
-  execFileSync(process.execPath, [join(REPO, "scripts", "bundle-web.mjs"), site]);
-  server = await servePage(pageFiles(site), 0);
-  const address = server.address();
-  url = `http://127.0.0.1:${typeof address === "object" && address ? address.port : 0}/`;
+  ({ server, url } = await serveFreshPage(join(work, "site")));
   inputs = makeInputs(work);
   shared = await loadPage(url);
 });
@@ -215,6 +210,43 @@ describe("the page served as kquant web serves it", () => {
     await page.close();
   });
 
+  it("a dropped model folder: its inspect table, and its run streamed into the folder picked, the CLI's files", async () => {
+    const model = join(work, "tiny-model");
+    mkdirSync(model);
+    copyFileSync(inputs.demo, join(model, "model.safetensors"));
+    writeFileSync(join(model, "config.json"), `${JSON.stringify({ architectures: ["LlamaForCausalLM"], model_type: "llama", hidden_size: 64 }, null, 2)}\n`);
+    const FOLDER_RUN: Case = { mode: "int4", blockSize: 16, backend: "tensorflow", layout: "compressed-tensors" };
+    const { page, context, errors } = await pageWithPickers(url);
+    await dropFolder(page, model, ["config.json", "model.safetensors"]);
+    expect(await page.evaluate(() => document.body.dataset.input)).toBe("ready");
+    expect(await page.locator("#input-name").textContent()).toBe("Input: tiny-model");
+    const names = await page.locator("#tensors tbody tr td.name").allTextContents();
+    expect(names.length).toBeGreaterThan(3);
+    await choose(page, FOLDER_RUN);
+    await page.waitForFunction(() => document.querySelector("[data-testid=summary]")?.textContent?.includes("tiny-model-int4-g16-compressed-tensors"));
+    await page.getByTestId("save-into").click();
+    await page.waitForFunction(() => document.querySelector("[data-testid=destination]")?.textContent?.startsWith("Writing the outputs into the folder"));
+    expect(await runToEnd(page)).toBe("done");
+    const cliDir = join(work, `cli-${n++}`);
+    mkdirSync(cliDir);
+    expect((await runCli("quantize", model, ...flagsOf(FOLDER_RUN), "-q", "-o", join(cliDir, "tiny-model-int4-g16-compressed-tensors"))).code).toBe(0);
+    const want = hashesUnder(cliDir);
+    expect(Object.keys(want).length).toBeGreaterThanOrEqual(3);
+    expect(await privateFiles(page)).toEqual(want);
+    // Nothing is offered as a Blob download: every file is listed as saved.
+    expect(await page.getByTestId("output-file").count()).toBe(0);
+    expect(await page.getByTestId("saved-file").count()).toBe(Object.keys(want).length);
+    expect(await page.getByTestId("download").isHidden()).toBe(true);
+    // The Check step reads the output back from the folder.
+    await page.waitForSelector("[data-testid=report] iframe", { timeout: WAIT_MS });
+    // A second run into the same folder would overwrite the CLI's names there: refused, naming the file, and nothing changes.
+    await page.getByTestId("save-into").click();
+    expect(await runToEnd(page)).toMatch(/^failed: kquant: tiny-model-int4-g16-compressed-tensors\/[^:]+: output already exists in the folder picked \(pick another folder, or remove it first\)$/);
+    expect(await privateFiles(page)).toEqual(want);
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+
   it("an option the CLI refuses shows the CLI's line and writes nothing", async () => {
     const c: Case = { mode: "int4", blockSize: 0, backend: "tensorflow", layout: "kquant" };
     const want = await cli(inputs.demo, c);
@@ -278,19 +310,3 @@ describe("the page served as kquant web serves it", () => {
     await loaded.context.close();
   });
 });
-
-/** 4 × 8 MiB of float32: long enough in the page to be cancelled mid-run. */
-function writeBigFile(path: string): void {
-  const count = 4;
-  const bytesEach = 8 * 1024 * 1024;
-  const header: Record<string, unknown> = {};
-  for (let i = 0; i < count; i++) header[`w${i}`] = { dtype: "F32", shape: [2048, bytesEach / 4 / 2048], data_offsets: [i * bytesEach, (i + 1) * bytesEach] };
-  const json = Buffer.from(JSON.stringify(header));
-  const len = Buffer.alloc(8);
-  len.writeBigUInt64LE(BigInt(json.length));
-  const data = Buffer.alloc(count * bytesEach);
-  const f = new Float32Array(data.buffer, data.byteOffset, data.length / 4);
-  for (let i = 0; i < f.length; i++) f[i] = ((i * 2654435761) % 1000) / 1000 - 0.5;
-  writeFileSync(path, Buffer.concat([len, json, data]));
-}
-
