@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 /**
- * The page (web/) as static files in dist/web/: index.html, style.css, main.js (the page) and
- * worker.js (the Web Worker that runs the pipeline), built by esbuild from web/ and src/ — the
+ * The page (web/) as static files in dist/web/: index.html, style.css, main.js (the page),
+ * worker.js (the Web Worker that runs the pipeline) and pool-worker.js (the pool's workers, from
+ * src/pipeline/worker-entry.ts, as the CLI's worker threads), built by esbuild from web/ and src/ — the
  * same source as the CLI, not a copy. src/ reaches Node's modules, which the browser has not; the
  * bundle maps them to web/shims/ and the page's file system (web/vfs.ts), so the readers,
  * planner, kernels and writers run unchanged. `npm run build` calls this after the CLI bundle.
@@ -24,7 +25,8 @@ const SHIMS = {
   "node:buffer": "shims/buffer.ts",
   "node:zlib": "shims/node-misc.ts",
   "node:stream": "shims/node-misc.ts",
-  "node:worker_threads": "shims/node-misc.ts",
+  // The pool's seam: Node's Worker as a Web Worker (src/pipeline/workers.ts); a pool worker's own side is POOL_WORKER_SHIMS.
+  "node:worker_threads": "shims/worker-threads.ts",
   "node:os": "shims/node-misc.ts",
   "node:url": "shims/node-misc.ts",
   "node:module": "shims/node-misc.ts",
@@ -34,16 +36,19 @@ const SHIMS = {
   yazl: "shims/npz-unsupported.ts",
 };
 
-const browserShims = {
+/** In a pool worker (pool-worker.js, src/pipeline/worker-entry.ts), parentPort is the worker's own scope. */
+const POOL_WORKER_SHIMS = { ...SHIMS, "node:worker_threads": "shims/worker-port.ts" };
+
+const browserShims = (shims) => ({
   name: "browser-shims",
   setup(b) {
     b.onResolve({ filter: /^(node:[a-z_/]+|yauzl|yazl|cli-progress)$/ }, (args) => {
-      const file = SHIMS[args.path];
+      const file = shims[args.path];
       if (file === undefined) return { errors: [{ text: `${args.path} has no stand-in in the page (scripts/bundle-web.mjs SHIMS)` }] };
       return { path: join(WEB, file) };
     });
   },
-};
+});
 
 /**
  * The CSP sources that let the verify report (src/report/html.ts, shown in the page in an iframe,
@@ -67,8 +72,7 @@ async function reportHashes() {
 export async function bundleWeb(outdir = join(ROOT, "dist", "web")) {
   const { version } = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8"));
   mkdirSync(outdir, { recursive: true });
-  await bundle({
-    entryPoints: { main: join(WEB, "main.ts"), worker: join(WEB, "worker.ts") },
+  const common = {
     outdir,
     bundle: true,
     platform: "browser",
@@ -78,11 +82,13 @@ export async function bundleWeb(outdir = join(ROOT, "dist", "web")) {
     // Minified: the page is downloaded (and it rides in the npm package), never read there.
     minify: true,
     legalComments: "inline",
-    plugins: [inlineVersion(version), browserShims],
     inject: [join(WEB, "shims", "globals.ts")],
-    define: { KQUANT_WASM_KERNELS: JSON.stringify(await wasmKernelsBase64()) },
+    // The pool's workers (workers.ts DEFAULT_WORKER_URL) start from pool-worker.js beside worker.js.
+    define: { KQUANT_WASM_KERNELS: JSON.stringify(await wasmKernelsBase64()), KQUANT_WORKER_FILE: JSON.stringify("./pool-worker.js") },
     logLevel: "silent",
-  });
+  };
+  await bundle({ ...common, entryPoints: { main: join(WEB, "main.ts"), worker: join(WEB, "worker.ts") }, plugins: [inlineVersion(version), browserShims(SHIMS)] });
+  await bundle({ ...common, entryPoints: { "pool-worker": join(ROOT, "src", "pipeline", "worker-entry.ts") }, plugins: [inlineVersion(version), browserShims(POOL_WORKER_SHIMS)] });
   const hashes = await reportHashes();
   const html = readFileSync(join(WEB, "index.html"), "utf8").replace("%REPORT_SCRIPT_HASH%", hashes.script).replace("%REPORT_STYLE_HASH%", hashes.style);
   writeFileSync(join(outdir, "index.html"), html);

@@ -13,6 +13,7 @@ import type { QuantizeReport } from "../src/pipeline/quantize/run-quantize.js";
 import type { Choice, FromWorker, PickedFile, TensorRow, ToWorker } from "./protocol.js";
 import { destinationText, pickDestination, pickersAvailable } from "./save-picker.js";
 import { removeCreated, type Destination } from "./sink.js";
+import { poolAvailable } from "./pool.js";
 
 /** Outputs larger than this are not offered as a download (a Blob the browser holds); pick a folder instead. */
 export const MAX_DOWNLOAD_BYTES = 4 * 1024 ** 3;
@@ -41,6 +42,8 @@ const el = {
   saveInto: $<HTMLButtonElement>("save-into"),
   saveClear: $<HTMLButtonElement>("save-clear"),
   destination: $<HTMLParagraphElement>("destination"),
+  threads: $<HTMLInputElement>("threads"),
+  threadsNote: $<HTMLParagraphElement>("threads-note"),
   quantize: $<HTMLButtonElement>("quantize"),
   cancel: $<HTMLButtonElement>("cancel"),
   progress: $<HTMLProgressElement>("progress"),
@@ -304,7 +307,8 @@ el.quantize.addEventListener("click", () => {
   el.progressText.textContent = "Starting…";
   syncControls();
   created = [];
-  send({ type: "run", choice: choice(), totalBytes: tensors.reduce((n, t) => n + t.byteLength, 0), ...(destination ? { destination } : {}) });
+  const threads = threadsAsked();
+  send({ type: "run", choice: choice(), totalBytes: tensors.reduce((n, t) => n + t.byteLength, 0), ...(destination ? { destination } : {}), ...(threads !== null ? { threads } : {}) });
 });
 
 el.cancel.addEventListener("click", () => {
@@ -449,6 +453,18 @@ function removeStopped(): void {
     if (document.body.dataset.state === "cancelled") el.progressText.textContent = "Cancelled: nothing was written.";
   });
 }
+
+// ---- workers: the CLI's pool of Web Workers (pool.ts) -----------------------------------------
+
+/** The Workers control: a count (0: the page's one worker alone, as --threads 0), or null for the CLI's default. */
+function threadsAsked(): number | null {
+  const v = el.threads.value.trim();
+  return v === "" || !poolAvailable() ? null : Math.max(0, Math.floor(Number(v)));
+}
+el.threads.disabled = !poolAvailable();
+el.threadsNote.textContent = poolAvailable()
+  ? `Empty: as the CLI, one worker per core up to 4 (this browser reports ${navigator.hardwareConcurrency} cores), none for a small input. The bytes are the same for any count.`
+  : "One worker: several need a cross-origin isolated page (served with Cross-Origin-Opener-Policy: same-origin and Cross-Origin-Embedder-Policy: require-corp, as kquant web serves it).";
 
 // ---- worker messages -------------------------------------------------------------------------
 

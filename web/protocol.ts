@@ -36,7 +36,8 @@ export type ToWorker =
   | { type: "recipe"; text: string }
   | { type: "plan"; choice: Choice }
   /** `destination`: where the user picked to save the outputs (sink.ts); without it they stay in the page as Blobs. */
-  | { type: "run"; choice: Choice; totalBytes: number; destination?: import("./sink.js").Destination }
+  /** `threads`: pool workers (pool.ts; 0 for none), or absent for the CLI's default. */
+  | { type: "run"; choice: Choice; totalBytes: number; destination?: import("./sink.js").Destination; threads?: number }
   /** `kquant verify <output> --against <input> --html`: the report's page. */
   | { type: "verify"; output: string };
 

@@ -185,7 +185,12 @@ class FileHandle {
     // A Blob copies the bytes now, so the caller may reuse its buffer as soon as this returns.
     const view = buffer.subarray(offset, offset + length);
     if (node.sink !== undefined) {
-      await node.sink.write(position, view);
+      // A stream takes no view of shared memory (a pool's buffers): those go in copies, a slice at a time.
+      const step = view.buffer instanceof ArrayBuffer ? Math.max(length, 1) : READ_SLICE;
+      for (let at = 0; at < length; at += step) {
+        const part = view.subarray(at, Math.min(length, at + step));
+        await node.sink.write(position + at, view.buffer instanceof ArrayBuffer ? part : part.slice());
+      }
       node.size = Math.max(node.size, position + length);
       return { bytesWritten: length, buffer };
     }

@@ -1,6 +1,6 @@
 /**
- * The page's Web Worker: src/'s readers, planner, kernels and writers, run in-process (threads 0)
- * on the page's file system (vfs.ts), exactly as `kquant quantize` runs them. The page (main.ts)
+ * The page's Web Worker: src/'s readers, planner, kernels and writers, run here (with a pool of
+ * workers of its own where the page is cross-origin isolated, pool.ts) on the page's file system (vfs.ts), exactly as `kquant quantize` runs them. The page (main.ts)
  * posts the files the user picked and the options; this answers with the tensors, the dry-run
  * report, progress, and the written files as Blobs. Cancel terminates this worker: its memory,
  * written files included, goes with it.
@@ -19,6 +19,7 @@ import { renderVerifyHtml } from "../src/report/html.js";
 import { verifyStatusLine } from "../src/report/status.js";
 import { blobOf, clearWritten, inputBytesRead, mount, reset, writtenFiles } from "./vfs.js";
 import { writingTo } from "./sink.js";
+import { runThreads } from "./pool.js";
 import { inputOf, type Choice, type FromWorker, type ToWorker } from "./protocol.js";
 
 /** The recipe textarea's file name: it names the output as `--recipe recipe.json` does. */
@@ -45,7 +46,8 @@ function jobOf(choice: Choice) {
   return { ...jobRulesOf(opts, recipe), ...(opts.layout ? { layout: opts.layout } : {}), layoutName: opts.layout?.name };
 }
 
-async function quantize(choice: Choice, dryRun: boolean): Promise<QuantizeReport> {
+/** `threads`: as runQuantize takes it (undefined: the CLI's default). */
+async function quantize(choice: Choice, dryRun: boolean, threads: number | undefined): Promise<QuantizeReport> {
   if (input === null) throw new KquantError({ what: "no input file picked" });
   const { rules, tag, options, layout, layoutName } = jobOf(choice);
   return runQuantize({
@@ -56,14 +58,15 @@ async function quantize(choice: Choice, dryRun: boolean): Promise<QuantizeReport
     ...(layout ? { layout } : {}),
     dryRun,
     quiet: true,
-    threads: 0,
+    ...(threads !== undefined ? { threads } : {}),
   });
 }
 
 function errorText(err: unknown): string {
   if (err instanceof KquantError) return err.format();
   const e = err as Error;
-  if (e?.name === "QuotaExceededError" || e instanceof RangeError) {
+  // A pool worker's failure arrives as its message alone (workers.ts WorkerError): V8's words for an allocation that failed.
+  if (e?.name === "QuotaExceededError" || e instanceof RangeError || /^Array buffer allocation failed$|out of memory/i.test(e?.message ?? "")) {
     return `kquant: out of memory or storage in the browser (${e.message})`;
   }
   return `kquant: internal error: ${e?.message ?? String(err)}`;
@@ -90,7 +93,7 @@ async function handle(msg: ToWorker): Promise<void> {
       return;
     }
     case "plan": {
-      post({ type: "planned", report: await quantize(msg.choice, true) });
+      post({ type: "planned", report: await quantize(msg.choice, true, 0) });
       return;
     }
     case "run": {
@@ -100,7 +103,7 @@ async function handle(msg: ToWorker): Promise<void> {
       const timer = setInterval(() => post({ type: "progress", done: Math.min(inputBytesRead, total), total, elapsedMs: performance.now() - started }), 200);
       let ran: { result: QuantizeReport; saved: string[] };
       try {
-        ran = await writingTo(msg.destination, (path) => post({ type: "created", path }), () => quantize(msg.choice, false));
+        ran = await writingTo(msg.destination, (path) => post({ type: "created", path }), () => quantize(msg.choice, false, runThreads(msg.threads ?? null)));
       } finally {
         clearInterval(timer);
       }

@@ -69,6 +69,8 @@ export function servePage(files: Map<string, { body: Buffer; type: string }>, po
       "X-Content-Type-Options": "nosniff",
       "Referrer-Policy": "no-referrer",
       "Cross-Origin-Opener-Policy": "same-origin",
+      // With the opener policy, cross-origin isolation: the page has SharedArrayBuffer, so its worker runs a pool (web/pool.ts).
+      "Cross-Origin-Embedder-Policy": "require-corp",
       "Cross-Origin-Resource-Policy": "same-origin",
       "Cache-Control": "no-store",
     };

@@ -102,6 +102,34 @@ describe("the page's outputs streamed to the file or folder picked", () => {
     await context.close();
   });
 
+  it("a 32 MiB file: the pool (the CLI's default, 1 and 3 workers) streamed into the folder picked gives the bytes of none, and the CLI's", async () => {
+    const big = join(work, "pool");
+    mkdirSync(big);
+    writeBigFile(join(big, "big.safetensors"));
+    const c: Case = { mode: "int4", blockSize: 32, backend: "tensorflow", layout: "kquant" };
+    const dir = join(work, `cli-${n++}`);
+    mkdirSync(dir);
+    expect((await runCli("quantize", join(big, "big.safetensors"), ...flagsOf(c), "-q", "-o", join(dir, "big.int4-g32.safetensors"))).code).toBe(0);
+    const want = hashesUnder(dir);
+    const { page, context, errors, requests } = await pageWithPickers(url);
+    expect(await pick(page, join(big, "big.safetensors"))).toBe("ready");
+    await choose(page, c);
+    await page.waitForFunction(() => document.querySelector("[data-testid=summary]")?.textContent?.includes("big.int4-g32.safetensors"));
+    for (const threads of ["0", "", "1", "3"]) {
+      await page.getByTestId("threads").fill(threads);
+      await page.getByTestId("save-into").click();
+      expect(await runToEnd(page), `threads ${threads}`).toBe("done");
+      expect(await privateFiles(page), `threads ${threads}`).toEqual(want);
+      expect(requests.includes(`${url}pool-worker.js`), `threads ${threads}`).toBe(threads !== "0");
+      await page.evaluate(async () => {
+        const root = await navigator.storage.getDirectory();
+        for (const name of ["big.int4-g32.safetensors", "big.int4-g32.safetensors.json"]) await root.removeEntry(name);
+      });
+    }
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+
   /** A run into the folder picked that the worker's `sabotage` makes fail: one line, nothing left, the page usable. */
   async function failingRun(sabotage: string, line: RegExp): Promise<void> {
     const { page, context } = await pageWithPickers(url);

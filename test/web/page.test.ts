@@ -247,6 +247,21 @@ describe("the page served as kquant web serves it", () => {
     await context.close();
   });
 
+  it("cross-origin isolated, the page runs the CLI's worker pool: 2 Web Workers give the bytes of none, and the CLI's", async () => {
+    const { page, requests } = shared;
+    expect(await page.evaluate(() => crossOriginIsolated)).toBe(true);
+    const c: Case = { mode: "int4", blockSize: 16, backend: "torch", layout: "keras" };
+    const want = await cli(inputs.multi, c);
+    const pool = `${url}pool-worker.js`;
+    await page.getByTestId("threads").fill("0");
+    expect(await pageRun(inputs.multi, c)).toEqual(want);
+    expect(requests).not.toContain(pool);
+    await page.getByTestId("threads").fill("2");
+    expect(await pageRun(inputs.multi, c)).toEqual(want);
+    expect(requests).toContain(pool);
+    await page.getByTestId("threads").fill("");
+  });
+
   it("an option the CLI refuses shows the CLI's line and writes nothing", async () => {
     const c: Case = { mode: "int4", blockSize: 0, backend: "tensorflow", layout: "kquant" };
     const want = await cli(inputs.demo, c);

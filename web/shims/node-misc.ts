@@ -1,16 +1,10 @@
 /**
- * The Node modules src/ imports that the page never uses (worker threads: the page runs the
- * pipeline in-process in a Web Worker of its own; zlib: crc32.ts falls back to its table; url,
- * os, module, stream, events): empty stand-ins so the bundle links.
+ * The Node modules src/ imports that the page never uses (zlib: crc32.ts falls back to its table;
+ * url, module, stream, events), and node:os's core count: stand-ins so the bundle links. (Worker
+ * threads are worker-threads.ts and worker-port.ts.)
  */
-export const parentPort = null;
-export const isMainThread = true;
-export class Worker {
-  constructor() {
-    throw new Error("worker_threads in the page");
-  }
-}
-export const availableParallelism = (): number => 1;
+/** The browser's logical processors: workers.ts's defaultThreads caps the pool at 4 of them, as on the CLI. */
+export const availableParallelism = (): number => globalThis.navigator?.hardwareConcurrency || 1;
 export const cpus = (): unknown[] => [{}];
 export const fileURLToPath = (url: string | URL): string => new URL(url).pathname;
 export const pathToFileURL = (path: string): URL => new URL(`file://${path}`);
