@@ -1,16 +1,20 @@
 #!/usr/bin/env node
 /**
  * The page's memory and time on a large file: `node --experimental-websocket bench/web-memory.mjs
- * [--gib 2] [--tensors 16] [--mode int8|int4-g128]`. Writes a float32 file of equal tensors, times
- * the built CLI's `kquant quantize` on it, then quantizes it in the page served by the built
- * `kquant web` in Debian's headless Chromium, sampling the JavaScript heap (used size) and the
- * ArrayBuffer and WebAssembly backing stores of the page and its worker through the DevTools
- * protocol (Runtime.getHeapUsage, every 50 ms), and checks the downloaded output's sha256 equals
- * the CLI's. Figures go to docs/speed.md by hand. Needs `npm run build` first.
+ * [--gib 2] [--tensors 16] [--mode int8|int4-g128] [--save blob|folder] [--threads N]`. Writes a
+ * float32 file of equal tensors, times the built CLI's `kquant quantize` on it, then quantizes it
+ * in the page served by the built `kquant web` in Debian's headless Chromium, sampling the
+ * JavaScript heap (used size) and the ArrayBuffer and WebAssembly backing stores of the page, its
+ * worker and the pool's workers through the DevTools protocol (Runtime.getHeapUsage, every 50 ms),
+ * and checks the output's sha256 equals the CLI's. `--save blob` (default): the output is offered
+ * as a download (Blobs); `--save folder`: it is written as it is made into the folder picked before
+ * the run (the origin's private file system stands for it: headless Chromium opens no dialog).
+ * `--threads`: the page's Workers control (default: empty, the CLI's default). Figures go to
+ * docs/speed.md by hand. Needs `npm run build` first.
  */
 import { spawn, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { createReadStream, mkdtempSync, openSync, rmSync, writeSync, closeSync } from "node:fs";
+import { createReadStream, mkdtempSync, readFileSync, openSync, rmSync, writeSync, closeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -27,6 +31,8 @@ const gib = Number(arg("gib", "2"));
 const count = Number(arg("tensors", "16"));
 const mode = arg("mode", "int8");
 const flags = mode === "int8" ? ["--int8"] : ["--int4", "--block-size", "128"];
+const save = arg("save", "blob");
+const threads = arg("threads", "");
 
 const dir = mkdtempSync(join(tmpdir(), "kquant-web-memory-"));
 const input = join(dir, "big.safetensors");
@@ -87,7 +93,7 @@ async function devtools(port) {
 }
 
 writeInput();
-console.log(`input: ${count} × ${tensorBytes / MiB} MiB float32 = ${gib} GiB; mode ${mode}`);
+console.log(`input: ${count} × ${tensorBytes / MiB} MiB float32 = ${gib} GiB; mode ${mode}; save ${save}; workers ${threads === "" ? "default" : threads}`);
 
 // The CLI, as users run it (default threads), its output on the same disk.
 const cliOut = join(dir, "cli.safetensors");
@@ -107,6 +113,11 @@ const port = 9300 + Math.floor(Math.random() * 500);
 const browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: [`--remote-debugging-port=${port}`] });
 try {
   const page = await browser.newPage({ acceptDownloads: true });
+  if (save === "folder") {
+    await page.addInitScript(() => {
+      window.showDirectoryPicker = () => navigator.storage.getDirectory();
+    });
+  }
   await page.goto(url);
   const cdp = await devtools(port);
   const { targetInfos } = await cdp.send("Target.getTargets");
@@ -114,13 +125,50 @@ try {
   const { sessionId: pageSession } = await cdp.send("Target.attachToTarget", { targetId: pageTarget.targetId, flatten: true });
   const sessions = new Map([[pageSession, "page"]]);
   cdp.on((msg) => {
-    if (msg.method === "Target.attachedToTarget" && msg.params.targetInfo.type === "worker") sessions.set(msg.params.sessionId, "worker");
+    if (msg.method === "Target.attachedToTarget" && msg.params.targetInfo.type === "worker") {
+      // The page's worker, then the pool's workers it starts (attached to it in turn).
+      const name = [...sessions.values()].includes("worker") ? `pool${sessions.size - 1}` : "worker";
+      sessions.set(msg.params.sessionId, name);
+      cdp.send("Target.setAutoAttach", { autoAttach: true, waitForDebuggerOnStart: false, flatten: true }, msg.params.sessionId).catch(() => {});
+    }
   });
   await cdp.send("Target.setAutoAttach", { autoAttach: true, waitForDebuggerOnStart: false, flatten: true }, pageSession);
   await new Promise((r) => setTimeout(r, 300));
 
   let peak = { total: 0 };
   let sampling = true;
+  // Chromium's processes' (browser, renderer, GPU, ...) memory, summed: Blob storage is the browser process's.
+  const browserPid = Number(
+    spawnSync("ps", ["-eo", "pid=,args="], { encoding: "utf8" })
+      .stdout.split("\n")
+      .find((l) => l.includes(`--remote-debugging-port=${port}`) && !l.includes("--type="))
+      ?.trim()
+      .split(/\s+/)[0],
+  );
+  let rssPeak = 0;
+  const treeRss = () => {
+    const rows = spawnSync("ps", ["-eo", "pid=,ppid=,rss="], { encoding: "utf8" }).stdout.trim().split("\n").map((l) => l.trim().split(/\s+/).map(Number));
+    const inTree = new Set([browserPid]);
+    for (let grew = true; grew; ) {
+      grew = false;
+      for (const [pid, ppid] of rows) if (!inTree.has(pid) && inTree.has(ppid)) (inTree.add(pid), (grew = true));
+    }
+    // Proportional set size: pages shared between Chromium's processes counted once in all.
+    const pss = (pid) => {
+      try {
+        return Number(/^Pss:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, "utf8"))?.[1] ?? 0) * 1024;
+      } catch {
+        return 0;
+      }
+    };
+    return rows.filter(([pid]) => inTree.has(pid)).reduce((n, [pid]) => n + pss(pid), 0);
+  };
+  const rssSampler = (async () => {
+    while (sampling) {
+      rssPeak = Math.max(rssPeak, treeRss());
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  })();
   const sample = async () => {
     while (sampling) {
       let total = 0;
@@ -149,12 +197,15 @@ try {
     await page.getByTestId("mode").selectOption("int4");
     await page.getByTestId("block-size").fill("128");
   }
+  await page.getByTestId("threads").fill(threads);
+  if (save === "folder") await page.getByTestId("save-into").click();
   await page.waitForTimeout(500);
   const t3 = performance.now();
   await page.getByTestId("quantize").click();
   await page.waitForFunction(() => document.body.dataset.state === "done" || document.body.dataset.state === "failed", undefined, { timeout: 600_000, polling: 50 });
   const pageSeconds = (performance.now() - t3) / 1000;
   const quantizePeak = peak;
+  const quantizeRss = rssPeak;
   const state = await page.evaluate(() => document.body.dataset.state);
   if (state !== "done") throw new Error(`page run: ${await page.getByTestId("error").textContent()}`);
   // The Check step (verify --against) runs next, in the same worker.
@@ -162,14 +213,30 @@ try {
   const verifyPeak = peak;
   sampling = false;
   await sampler;
-  const [download] = await Promise.all([page.waitForEvent("download"), page.getByTestId("download").click()]);
+  await rssSampler;
+  if (save === "folder") {
+    // The file as the folder has it, downloaded through a link to it (never read whole into the page).
+    await page.evaluate(async () => {
+      const file = await (await (await navigator.storage.getDirectory()).getFileHandle("big.int8.safetensors").catch(() => null) ?? (await (await navigator.storage.getDirectory()).getFileHandle("big.int4-g128.safetensors"))).getFile();
+      const a = document.createElement("a");
+      a.href = URL.createObjectURL(file);
+      a.download = "page.safetensors";
+      a.id = "bench-download";
+      a.textContent = "x";
+      document.body.append(a);
+    });
+  }
+  const link = save === "folder" ? page.locator("#bench-download") : page.getByTestId("download");
+  const [download] = await Promise.all([page.waitForEvent("download"), link.click()]);
   const pageOut = join(dir, "page.safetensors");
   await download.saveAs(pageOut);
   const same = (await sha256File(pageOut)) === (await sha256File(cliSingle)) && (await sha256File(cliOut)) === (await sha256File(cliSingle));
   const bound = 2 * tensorBytes + 200 * MiB;
   const f = (b) => `${(b / MiB).toFixed(0)} MiB`;
   console.log(`page: opened in ${openSeconds.toFixed(2)} s; quantized in ${pageSeconds.toFixed(2)} s (${(pageSeconds / cliSeconds).toFixed(2)} × the CLI's default, ${(pageSeconds / cliSingleSeconds).toFixed(2)} × its one thread)`);
-  console.log(`peak heap + buffers while quantizing: ${f(quantizePeak.total)} (page ${f(quantizePeak.page?.heap ?? 0)} + ${f(quantizePeak.page?.buffers ?? 0)}, worker ${f(quantizePeak.worker?.heap ?? 0)} + ${f(quantizePeak.worker?.buffers ?? 0)}); bound 2 × ${f(tensorBytes)} + 200 MiB = ${f(bound)}`);
+  const parts = Object.entries(quantizePeak).filter(([k]) => k !== "total").map(([k, v]) => `${k} ${f(v.heap)} + ${f(v.buffers)}`);
+  console.log(`peak heap + buffers while quantizing: ${f(quantizePeak.total)} (${parts.join(", ")}); bound 2 × ${f(tensorBytes)} + 200 MiB = ${f(bound)}`);
+  console.log(`peak memory (PSS) of all Chromium's processes while quantizing: ${f(quantizeRss)}`);
   console.log(`peak through the Check step (verify --against): ${f(verifyPeak.total)}`);
   console.log(`output sha256 equals the CLI's: ${same}`);
   cdp.close();

@@ -83,10 +83,12 @@ describe("the page served as kquant web serves it", () => {
     const policy = res.headers.get("content-security-policy")!;
     expect(policy).toBe(pagePolicy(await res.text()));
     expect(policy).toMatch(/^default-src 'none'; script-src 'self' 'wasm-unsafe-eval' 'sha256-[^']+'; .*connect-src 'none'/);
+    // Cross-origin isolated: the worker pool's shared memory (web/pool.ts).
+    expect([res.headers.get("cross-origin-opener-policy"), res.headers.get("cross-origin-embedder-policy")]).toEqual(["same-origin", "require-corp"]);
     expect((await fetch(`${url}../etc/passwd`)).status).toBe(404);
     const { page, requests, errors } = shared;
     expect(await page.getByTestId("quantize").isDisabled()).toBe(true);
-    for (const id of ["file-input", "folder-input", "mode", "block-size", "float8-format", "backend", "layout", "recipe", "summary", "quantize", "cancel", "progress", "download", "manifest-download", "error", "report"]) {
+    for (const id of ["file-input", "folder-input", "mode", "block-size", "float8-format", "backend", "layout", "recipe", "summary", "save-as", "save-into", "save-clear", "destination", "threads", "quantize", "cancel", "progress", "download", "manifest-download", "error", "report"]) {
       expect(await page.getByTestId(id).count(), id).toBe(1);
     }
     expect(await page.getByTestId("mode").locator("option").evaluateAll((os) => os.map((o) => (o as HTMLOptionElement).value))).toEqual(["int8", "int4", "float8", ""]);
