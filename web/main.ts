@@ -72,7 +72,7 @@ for (const m of formatFlag ? formatsOf(formatFlag) : []) el.float8.add(new Optio
 for (const b of [DEFAULT_BACKEND, ...KERAS_BACKENDS.filter((x) => x !== DEFAULT_BACKEND)]) el.backend.add(new Option(b, b));
 for (const l of LAYOUT_NAMES) el.layout.add(new Option(l, l === "kquant" ? "" : l));
 $("version").textContent = VERSION;
-el.limits.textContent = `Downloads are offered up to ${formatBytes(MAX_DOWNLOAD_BYTES)} per file; for larger outputs, save to a folder.`;
+el.limits.textContent = `Downloads are offered up to ${formatBytes(MAX_DOWNLOAD_BYTES)} per file; for larger outputs, save to a folder (or choose where to save before the run).`;
 
 let worker = newWorker();
 let picked: PickedFile[] = [];
