@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 /**
  * The page (web/) as static files in dist/web/: index.html, style.css, main.js (the page),
- * worker.js (the Web Worker that runs the pipeline) and pool-worker.js (the pool's workers, from
- * src/pipeline/worker-entry.ts, as the CLI's worker threads), built by esbuild from web/ and src/ — the
+ * worker.js (the Web Worker that runs the pipeline) and pool-worker.js (the pool's workers:
+ * src/pipeline/worker-entry.ts, the CLI's worker thread, through web/pool-worker.ts), built by esbuild from web/ and src/ — the
  * same source as the CLI, not a copy. src/ reaches Node's modules, which the browser has not; the
  * bundle maps them to web/shims/ and the page's file system (web/vfs.ts), so the readers,
  * planner, kernels and writers run unchanged. `npm run build` calls this after the CLI bundle.
@@ -36,7 +36,7 @@ const SHIMS = {
   yazl: "shims/npz-unsupported.ts",
 };
 
-/** In a pool worker (pool-worker.js, src/pipeline/worker-entry.ts), parentPort is the worker's own scope. */
+/** In a pool worker (pool-worker.js: web/pool-worker.ts, src/pipeline/worker-entry.ts), parentPort is the worker's own scope. */
 const POOL_WORKER_SHIMS = { ...SHIMS, "node:worker_threads": "shims/worker-port.ts" };
 
 const browserShims = (shims) => ({
@@ -88,7 +88,7 @@ export async function bundleWeb(outdir = join(ROOT, "dist", "web")) {
     logLevel: "silent",
   };
   await bundle({ ...common, entryPoints: { main: join(WEB, "main.ts"), worker: join(WEB, "worker.ts") }, plugins: [inlineVersion(version), browserShims(SHIMS)] });
-  await bundle({ ...common, entryPoints: { "pool-worker": join(ROOT, "src", "pipeline", "worker-entry.ts") }, plugins: [inlineVersion(version), browserShims(POOL_WORKER_SHIMS)] });
+  await bundle({ ...common, entryPoints: { "pool-worker": join(WEB, "pool-worker.ts") }, plugins: [inlineVersion(version), browserShims(POOL_WORKER_SHIMS)] });
   const hashes = await reportHashes();
   const html = readFileSync(join(WEB, "index.html"), "utf8").replace("%REPORT_SCRIPT_HASH%", hashes.script).replace("%REPORT_STYLE_HASH%", hashes.style);
   writeFileSync(join(outdir, "index.html"), html);
