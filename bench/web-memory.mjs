@@ -6,7 +6,8 @@
  * in the page served by the built `kquant web` in Debian's headless Chromium, sampling the
  * JavaScript heap (used size) and the ArrayBuffer and WebAssembly backing stores of the page, its
  * worker and the pool's workers through the DevTools protocol (Runtime.getHeapUsage, every 50 ms),
- * and checks the output's sha256 equals the CLI's. `--save blob` (default): the output is offered
+ * and the anonymous resident memory of all Chromium's processes (RssAnon, every 200 ms: Blob
+ * storage is the browser process's), and checks the output's sha256 equals the CLI's. `--save blob` (default): the output is offered
  * as a download (Blobs); `--save folder`: it is written as it is made into the folder picked before
  * the run (the origin's private file system stands for it: headless Chromium opens no dialog).
  * `--threads`: the page's Workers control (default: empty, the CLI's default). Figures go to
@@ -153,15 +154,15 @@ try {
       grew = false;
       for (const [pid, ppid] of rows) if (!inTree.has(pid) && inTree.has(ppid)) (inTree.add(pid), (grew = true));
     }
-    // Proportional set size: pages shared between Chromium's processes counted once in all.
-    const pss = (pid) => {
+    // Anonymous resident memory (heaps, Blob storage, buffers; not the binaries and files mapped, which the processes share).
+    const anon = (pid) => {
       try {
-        return Number(/^Pss:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, "utf8"))?.[1] ?? 0) * 1024;
+        return Number(/^RssAnon:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? 0) * 1024;
       } catch {
         return 0;
       }
     };
-    return rows.filter(([pid]) => inTree.has(pid)).reduce((n, [pid]) => n + pss(pid), 0);
+    return rows.filter(([pid]) => inTree.has(pid)).reduce((n, [pid]) => n + anon(pid), 0);
   };
   const rssSampler = (async () => {
     while (sampling) {
@@ -236,7 +237,7 @@ try {
   console.log(`page: opened in ${openSeconds.toFixed(2)} s; quantized in ${pageSeconds.toFixed(2)} s (${(pageSeconds / cliSeconds).toFixed(2)} × the CLI's default, ${(pageSeconds / cliSingleSeconds).toFixed(2)} × its one thread)`);
   const parts = Object.entries(quantizePeak).filter(([k]) => k !== "total").map(([k, v]) => `${k} ${f(v.heap)} + ${f(v.buffers)}`);
   console.log(`peak heap + buffers while quantizing: ${f(quantizePeak.total)} (${parts.join(", ")}); bound 2 × ${f(tensorBytes)} + 200 MiB = ${f(bound)}`);
-  console.log(`peak memory (PSS) of all Chromium's processes while quantizing: ${f(quantizeRss)}`);
+  console.log(`peak anonymous resident memory of all Chromium's processes while quantizing: ${f(quantizeRss)}`);
   console.log(`peak through the Check step (verify --against): ${f(verifyPeak.total)}`);
   console.log(`output sha256 equals the CLI's: ${same}`);
   cdp.close();

@@ -118,6 +118,7 @@ describe("the page's outputs streamed to the file or folder picked", () => {
     for (const threads of ["0", "", "1", "3"]) {
       await page.getByTestId("threads").fill(threads);
       await page.getByTestId("save-into").click();
+      await page.waitForFunction(() => document.querySelector("[data-testid=destination]")?.textContent?.startsWith("Writing"));
       expect(await runToEnd(page), `threads ${threads}`).toBe("done");
       expect(await privateFiles(page), `threads ${threads}`).toEqual(want);
       expect(requests.includes(`${url}pool-worker.js`), `threads ${threads}`).toBe(threads !== "0");
@@ -126,6 +127,35 @@ describe("the page's outputs streamed to the file or folder picked", () => {
         for (const name of ["big.int4-g32.safetensors", "big.int4-g32.safetensors.json"]) await root.removeEntry(name);
       });
     }
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+
+  it("served without cross-origin isolation (a static host without COOP/COEP), the page runs on its one worker: the Workers control is off, the bytes the same", async () => {
+    const { page, context, errors, requests } = await pageWithPickers(url, async (ctx) => {
+      await ctx.route("**/*", async (route) => {
+        const response = await route.fetch();
+        const headers = { ...response.headers() };
+        delete headers["cross-origin-embedder-policy"];
+        await route.fulfill({ response, headers });
+      });
+    });
+    expect(await page.evaluate(() => crossOriginIsolated)).toBe(false);
+    expect(await page.getByTestId("threads").isDisabled()).toBe(true);
+    expect(await page.locator("#threads-note").textContent()).toMatch(/^One worker: several need a cross-origin isolated page/);
+    const big = join(work, "unisolated");
+    mkdirSync(big);
+    writeBigFile(join(big, "big.safetensors"));
+    expect(await pick(page, join(big, "big.safetensors"))).toBe("ready");
+    await choose(page, FILE_RUN);
+    await page.getByTestId("save-into").click();
+    await page.waitForFunction(() => document.querySelector("[data-testid=destination]")?.textContent?.startsWith("Writing"));
+    expect(await runToEnd(page)).toBe("done");
+    const dir = join(work, `cli-${n++}`);
+    mkdirSync(dir);
+    expect((await runCli("quantize", join(big, "big.safetensors"), ...flagsOf(FILE_RUN), "-q", "-o", join(dir, "big.int8.safetensors"))).code).toBe(0);
+    expect(await privateFiles(page)).toEqual(hashesUnder(dir));
+    expect(requests).not.toContain(`${url}pool-worker.js`);
     expect(errors).toEqual([]);
     await context.close();
   });
@@ -139,6 +169,7 @@ describe("the page's outputs streamed to the file or folder picked", () => {
     const [worker] = page.workers();
     await worker!.evaluate(sabotage);
     await page.getByTestId("save-into").click();
+    await page.waitForFunction(() => document.querySelector("[data-testid=destination]")?.textContent?.startsWith("Writing"));
     expect(await runToEnd(page)).toMatch(/^failed: /);
     const error = (await page.getByTestId("error").textContent())!;
     expect(error).toMatch(line);

@@ -200,9 +200,10 @@ export async function closeBrowser(): Promise<void> {
   launched = undefined;
 }
 
-/** Opens the page at `url` in a fresh context that records every request and error. */
-export async function loadPage(url: string, viewport = { width: 1100, height: 900 }): Promise<Loaded> {
+/** Opens the page at `url` in a fresh context that records every request and error (`before`: set the context up first). */
+export async function loadPage(url: string, viewport = { width: 1100, height: 900 }, before?: (context: BrowserContext) => Promise<void>): Promise<Loaded> {
   const context = await (await browser()).newContext({ viewport, deviceScaleFactor: 1, acceptDownloads: true });
+  await before?.(context);
   const loaded: Loaded = { context, page: await context.newPage(), requests: [], errors: [] };
   context.on("request", (r) => loaded.requests.push(r.url()));
   loaded.page.on("websocket", (ws) => loaded.requests.push(ws.url()));
@@ -277,11 +278,11 @@ export function writeBigFile(path: string): void {
 }
 
 /**
- * A page whose pickers answer without a dialog: "Save as…" with `name` in the origin's private
+ * A page (loadPage) whose pickers answer without a dialog: "Save as…" with `name` in the origin's private
  * folder, "Save into a folder…" with that folder.
  */
-export async function pageWithPickers(url: string): Promise<Loaded> {
-  const loaded = await loadPage(url);
+export async function pageWithPickers(url: string, before?: (context: BrowserContext) => Promise<void>): Promise<Loaded> {
+  const loaded = await loadPage(url, undefined, before);
   await loaded.page.evaluate(() => {
     const w = window as unknown as Record<string, unknown>;
     w.showDirectoryPicker = () => navigator.storage.getDirectory();

@@ -243,6 +243,7 @@ describe("the page served as kquant web serves it", () => {
     await page.waitForSelector("[data-testid=report] iframe", { timeout: WAIT_MS });
     // A second run into the same folder would overwrite the CLI's names there: refused, naming the file, and nothing changes.
     await page.getByTestId("save-into").click();
+    await page.waitForFunction(() => document.querySelector("[data-testid=destination]")?.textContent?.startsWith("Writing"));
     expect(await runToEnd(page)).toMatch(/^failed: kquant: tiny-model-int4-g16-compressed-tensors\/[^:]+: output already exists in the folder picked \(pick another folder, or remove it first\)$/);
     expect(await privateFiles(page)).toEqual(want);
     expect(errors).toEqual([]);
