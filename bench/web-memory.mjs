@@ -10,7 +10,8 @@
  * storage is the browser process's), and checks the output's sha256 equals the CLI's. `--save blob` (default): the output is offered
  * as a download (Blobs); `--save folder`: it is written as it is made into the folder picked before
  * the run (the origin's private file system stands for it: headless Chromium opens no dialog).
- * `--threads`: the page's Workers control (default: empty, the CLI's default). Figures go to
+ * `--threads`: the page's Workers control (default: empty, the CLI's default). Chromium runs with
+ * a profile on disk (a persistent context), as a user's does. Figures go to
  * docs/speed.md by hand. Needs `npm run build` first.
  */
 import { spawn, spawnSync } from "node:child_process";
@@ -111,9 +112,11 @@ console.log(`CLI: ${cliSeconds.toFixed(2)} s (default threads), ${cliSingleSecon
 const server = spawn(process.execPath, [KQUANT, "web"], { stdio: ["ignore", "pipe", "inherit"] });
 const url = await new Promise((resolve) => server.stdout.on("data", (d) => { const m = /http:\/\/\S+\//.exec(String(d)); if (m) resolve(m[0]); }));
 const port = 9300 + Math.floor(Math.random() * 500);
-const browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: [`--remote-debugging-port=${port}`] });
+// A profile on disk, as a user's browser has: in an off-the-record context (Playwright's default)
+// Chromium keeps the origin's private file system, and every Blob, in memory.
+const browser = await chromium.launchPersistentContext(join(dir, "profile"), { executablePath: "/usr/bin/chromium", args: [`--remote-debugging-port=${port}`], acceptDownloads: true });
 try {
-  const page = await browser.newPage({ acceptDownloads: true });
+  const page = browser.pages()[0] ?? (await browser.newPage());
   if (save === "folder") {
     await page.addInitScript(() => {
       window.showDirectoryPicker = () => navigator.storage.getDirectory();
@@ -138,7 +141,9 @@ try {
 
   let peak = { total: 0 };
   let sampling = true;
-  // Chromium's processes' (browser, renderer, GPU, ...) memory, summed: Blob storage is the browser process's.
+  // Chromium's processes' anonymous resident memory (RssAnon: heaps, buffers, WebAssembly memory,
+  // Blob storage; not the binaries and files they map): the tab's renderer process (the page and
+  // all its workers), the browser process (which keeps the Blobs), and all of them.
   const browserPid = Number(
     spawnSync("ps", ["-eo", "pid=,args="], { encoding: "utf8" })
       .stdout.split("\n")
@@ -146,27 +151,32 @@ try {
       ?.trim()
       .split(/\s+/)[0],
   );
-  let rssPeak = 0;
-  const treeRss = () => {
-    const rows = spawnSync("ps", ["-eo", "pid=,ppid=,rss="], { encoding: "utf8" }).stdout.trim().split("\n").map((l) => l.trim().split(/\s+/).map(Number));
+  const rssPeak = { renderer: 0, browser: 0, all: 0 };
+  const anon = (pid) => {
+    try {
+      return Number(/^RssAnon:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? 0) * 1024;
+    } catch {
+      return 0;
+    }
+  };
+  const sampleRss = () => {
+    const rows = spawnSync("ps", ["-eo", "pid=,ppid=,args="], { encoding: "utf8" }).stdout.trim().split("\n").map((l) => {
+      const [pid, ppid, ...args] = l.trim().split(/\s+/);
+      return { pid: Number(pid), ppid: Number(ppid), renderer: args.includes("--type=renderer") };
+    });
     const inTree = new Set([browserPid]);
     for (let grew = true; grew; ) {
       grew = false;
-      for (const [pid, ppid] of rows) if (!inTree.has(pid) && inTree.has(ppid)) (inTree.add(pid), (grew = true));
+      for (const r of rows) if (!inTree.has(r.pid) && inTree.has(r.ppid)) (inTree.add(r.pid), (grew = true));
     }
-    // Anonymous resident memory (heaps, Blob storage, buffers; not the binaries and files mapped, which the processes share).
-    const anon = (pid) => {
-      try {
-        return Number(/^RssAnon:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? 0) * 1024;
-      } catch {
-        return 0;
-      }
-    };
-    return rows.filter(([pid]) => inTree.has(pid)).reduce((n, [pid]) => n + anon(pid), 0);
+    const mine = rows.filter((r) => inTree.has(r.pid)).map((r) => ({ ...r, anon: anon(r.pid) }));
+    rssPeak.renderer = Math.max(rssPeak.renderer, ...mine.filter((r) => r.renderer).map((r) => r.anon));
+    rssPeak.browser = Math.max(rssPeak.browser, anon(browserPid));
+    rssPeak.all = Math.max(rssPeak.all, mine.reduce((n, r) => n + r.anon, 0));
   };
   const rssSampler = (async () => {
     while (sampling) {
-      rssPeak = Math.max(rssPeak, treeRss());
+      sampleRss();
       await new Promise((r) => setTimeout(r, 200));
     }
   })();
@@ -206,7 +216,7 @@ try {
   await page.waitForFunction(() => document.body.dataset.state === "done" || document.body.dataset.state === "failed", undefined, { timeout: 600_000, polling: 50 });
   const pageSeconds = (performance.now() - t3) / 1000;
   const quantizePeak = peak;
-  const quantizeRss = rssPeak;
+  const quantizeRss = { ...rssPeak };
   const state = await page.evaluate(() => document.body.dataset.state);
   if (state !== "done") throw new Error(`page run: ${await page.getByTestId("error").textContent()}`);
   // The Check step (verify --against) runs next, in the same worker.
@@ -237,7 +247,7 @@ try {
   console.log(`page: opened in ${openSeconds.toFixed(2)} s; quantized in ${pageSeconds.toFixed(2)} s (${(pageSeconds / cliSeconds).toFixed(2)} × the CLI's default, ${(pageSeconds / cliSingleSeconds).toFixed(2)} × its one thread)`);
   const parts = Object.entries(quantizePeak).filter(([k]) => k !== "total").map(([k, v]) => `${k} ${f(v.heap)} + ${f(v.buffers)}`);
   console.log(`peak heap + buffers while quantizing: ${f(quantizePeak.total)} (${parts.join(", ")}); bound 2 × ${f(tensorBytes)} + 200 MiB = ${f(bound)}`);
-  console.log(`peak anonymous resident memory of all Chromium's processes while quantizing: ${f(quantizeRss)}`);
+  console.log(`peak anonymous resident memory while quantizing: the tab's renderer process ${f(quantizeRss.renderer)}, the browser process ${f(quantizeRss.browser)}, all of Chromium's processes ${f(quantizeRss.all)}`);
   console.log(`peak through the Check step (verify --against): ${f(verifyPeak.total)}`);
   console.log(`output sha256 equals the CLI's: ${same}`);
   cdp.close();
