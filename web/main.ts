@@ -422,9 +422,9 @@ function syncDestination(): void {
   el.destination.textContent = destinationText(destination, formatBytes(MAX_DOWNLOAD_BYTES));
 }
 
-async function choose(kind: "file" | "folder"): Promise<void> {
-  const picked = await pickDestination(kind, plannedOutput);
-  if (picked !== null) destination = picked;
+async function chooseDestination(kind: "file" | "folder"): Promise<void> {
+  const chosen = await pickDestination(kind, plannedOutput);
+  if (chosen !== null) destination = chosen;
   syncDestination();
 }
 for (const [button, kind] of [
@@ -433,7 +433,7 @@ for (const [button, kind] of [
 ] as const) {
   button.addEventListener("click", () => {
     if (running) return;
-    choose(kind).catch((err: unknown) => showError(`kquant: cannot write there (${(err as Error).message})`));
+    chooseDestination(kind).catch((err: unknown) => showError(`kquant: cannot write there (${(err as Error).message})`));
   });
 }
 el.saveClear.addEventListener("click", () => {
