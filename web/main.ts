@@ -11,6 +11,7 @@ import { formatBytes } from "../src/units.js";
 import { VERSION } from "../src/version.js";
 import type { QuantizeReport } from "../src/pipeline/quantize/run-quantize.js";
 import type { Choice, FromWorker, PickedFile, TensorRow, ToWorker } from "./protocol.js";
+import { addFolderModes, folderModeCheckNote, folderModeChoice, folderModeControls, renderFolderModePlan, syncFolderModes } from "./modes-picker.js";
 
 /** Outputs larger than this are not offered as a download (a Blob the browser holds); pick a folder instead. */
 export const MAX_DOWNLOAD_BYTES = 4 * 1024 ** 3;
@@ -55,6 +56,7 @@ const el = {
 // the formats of a flag that has them (--float8 e5m2), by kquant's name for each.
 const recipeOnly = el.mode.options[0]!;
 for (const flag of modeFlags()) el.mode.add(new Option(flag, flag), recipeOnly);
+addFolderModes(el.mode, recipeOnly);
 el.mode.value = modeFlags()[0]!;
 const formatsOf = (flag: string) => allModes().filter((m) => m.flag === flag && m.formats !== undefined);
 const formatFlag = modeFlags().find((f) => formatsOf(f).length > 0);
@@ -98,6 +100,7 @@ function choice(): Choice {
     backend: el.backend.value,
     layout: el.layout.value,
     recipe: el.recipe.value,
+    folder: folderModeChoice(),
   };
 }
 
@@ -112,6 +115,7 @@ function syncControls(): void {
   el.float8.disabled = el.mode.value !== formatFlag;
   el.quantize.disabled = running || tensors.length === 0;
   el.cancel.disabled = !running;
+  syncFolderModes(el);
 }
 
 // ---- input -------------------------------------------------------------------------------
@@ -219,7 +223,7 @@ function replan(): void {
     if (tensors.length > 0 && !running) send({ type: "plan", choice: choice() });
   }, 120);
 }
-for (const c of [el.mode, el.blockSize, el.float8, el.backend, el.layout, el.recipe]) c.addEventListener("input", replan);
+for (const c of [el.mode, el.blockSize, el.float8, el.backend, el.layout, el.recipe, ...folderModeControls()]) c.addEventListener("input", replan);
 
 function renderSummary(r: QuantizeReport): void {
   const table = document.createElement("table");
@@ -327,11 +331,11 @@ function linkTo(a: HTMLAnchorElement, path: string, blob: Blob): void {
   a.download = baseName(path);
 }
 
-function showOutputs(report: QuantizeReport, outputs: { path: string; blob: Blob }[]): void {
+function showOutputs(report: { output: string; manifest?: string }, outputs: { path: string; blob: Blob }[]): void {
   lastOutputs = outputs;
   const key = (p: string) => p.replace(/^\/+/, "");
   const main = outputs.find((o) => key(o.path) === key(report.output)) ?? outputs.find((o) => !o.path.endsWith(".json")) ?? outputs[0];
-  const manifest = outputs.find((o) => key(o.path) === key(report.manifest));
+  const manifest = report.manifest === undefined ? undefined : outputs.find((o) => key(o.path) === key(report.manifest!));
   const items = outputs.map((o) => {
     const li = document.createElement("li");
     const a = document.createElement("a");
@@ -396,6 +400,10 @@ function onMessage(msg: FromWorker): void {
       renderSummary(msg.report);
       if (!running) showError("");
       break;
+    case "planned-folder-mode":
+      renderFolderModePlan(el.summary, msg.plan);
+      if (!running) showError("");
+      break;
     case "progress":
       if (running) renderProgress(msg.done, msg.total, msg.elapsedMs);
       break;
@@ -408,7 +416,9 @@ function onMessage(msg: FromWorker): void {
       syncControls();
       el.checkNote.textContent = "Reading the output back and comparing it with the input…";
       lastOutputName = msg.report.output;
-      send({ type: "verify", output: msg.report.output });
+      // A --scheme folder is not read back by kquant verify (modes-picker.ts says so instead).
+      if (folderModeCheckNote(msg.report) !== null) el.checkNote.textContent = folderModeCheckNote(msg.report);
+      else send({ type: "verify", output: msg.report.output });
       break;
     case "verified":
       showReport(msg.html, msg.status);

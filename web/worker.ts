@@ -18,7 +18,8 @@ import { runVerify } from "../src/pipeline/read-back/verify.js";
 import { renderVerifyHtml } from "../src/report/html.js";
 import { verifyStatusLine } from "../src/report/status.js";
 import { blobOf, clearWritten, inputBytesRead, mount, reset, writtenFiles } from "./vfs.js";
-import { inputOf, type Choice, type FromWorker, type ToWorker } from "./protocol.js";
+import { inputOf, isFolderMode, type Choice, type FolderModeDone, type FromWorker, type ToWorker } from "./protocol.js";
+import { planFolderMode, runFolderMode } from "./folder-modes.js";
 
 /** The recipe textarea's file name: it names the output as `--recipe recipe.json` does. */
 export const RECIPE_FILE = "recipe.json";
@@ -42,6 +43,12 @@ function jobOf(choice: Choice) {
   };
   const recipe = choice.recipe.trim() === "" ? undefined : { fileName: RECIPE_FILE, rules: parseRecipe(RECIPE_FILE, choice.recipe) };
   return { ...jobRulesOf(opts, recipe), ...(opts.layout ? { layout: opts.layout } : {}), layoutName: opts.layout?.name };
+}
+
+/** The picked input's path (folder, index or file), as the CLI is given it. */
+function inputPath(): string {
+  if (input === null) throw new KquantError({ what: "no input file picked" });
+  return input;
 }
 
 async function quantize(choice: Choice, dryRun: boolean): Promise<QuantizeReport> {
@@ -89,7 +96,9 @@ async function handle(msg: ToWorker): Promise<void> {
       return;
     }
     case "plan": {
-      post({ type: "planned", report: await quantize(msg.choice, true) });
+      // --scheme and --mlx: folder-modes.ts.
+      if (isFolderMode(msg.choice.mode)) post({ type: "planned-folder-mode", plan: await planFolderMode(inputPath(), msg.choice) });
+      else post({ type: "planned", report: await quantize(msg.choice, true) });
       return;
     }
     case "run": {
@@ -97,9 +106,9 @@ async function handle(msg: ToWorker): Promise<void> {
       const total = msg.totalBytes;
       const started = performance.now();
       const timer = setInterval(() => post({ type: "progress", done: Math.min(inputBytesRead, total), total, elapsedMs: performance.now() - started }), 200);
-      let report: QuantizeReport;
+      let report: QuantizeReport | FolderModeDone;
       try {
-        report = await quantize(msg.choice, false);
+        report = isFolderMode(msg.choice.mode) ? await runFolderMode(inputPath(), msg.choice) : await quantize(msg.choice, false);
       } finally {
         clearInterval(timer);
       }
