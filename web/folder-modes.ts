@@ -92,7 +92,8 @@ async function previewScheme(input: string, choice: Choice): Promise<SchemePrevi
     const shapes = new Map(reader.tensors.map((t) => [t.name, t.shape]));
     const quantized: string[] = [];
     const kept: SchemePreview["kept"] = [];
-    for (const [name, action] of llmcActions(names, job.ignore ?? [], false)) {
+    // NVFP4's fused sets (tensor_group) are checked here as the run checks them: a missing partner is refused.
+    for (const [name, action] of llmcActions(names, job.ignore ?? [], scheme.preset.weights!.strategy === "tensor_group")) {
       if (action.kind !== "quantize") continue;
       const why = llmcRefusal(scheme.preset, shapes.get(name)!);
       if (why === null) quantized.push(name);

@@ -215,13 +215,16 @@ el.filter.addEventListener("input", renderTensors);
 // ---- choices, recipe and dry run ---------------------------------------------------------
 
 let planTimer: ReturnType<typeof setTimeout> | undefined;
+function sendPlan(): void {
+  clearTimeout(planTimer);
+  planTimer = undefined;
+  send({ type: "recipe", text: el.recipe.value });
+  if (tensors.length > 0 && !running) send({ type: "plan", choice: choice() });
+}
 function replan(): void {
   syncControls();
   clearTimeout(planTimer);
-  planTimer = setTimeout(() => {
-    send({ type: "recipe", text: el.recipe.value });
-    if (tensors.length > 0 && !running) send({ type: "plan", choice: choice() });
-  }, 120);
+  planTimer = setTimeout(sendPlan, 120);
 }
 for (const c of [el.mode, el.blockSize, el.float8, el.backend, el.layout, el.recipe, ...folderModeControls()]) c.addEventListener("input", replan);
 
@@ -291,6 +294,8 @@ function clearOutputs(): void {
 
 el.quantize.addEventListener("click", () => {
   if (running || tensors.length === 0) return;
+  // A dry run still waiting on its timer goes first: answered after the run, it would clear the run's error.
+  if (planTimer !== undefined) sendPlan();
   clearOutputs();
   showError("");
   running = true;
