@@ -15,6 +15,7 @@ import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { writeNpz } from "../../src/formats/npz.js";
 import { openTensors } from "../../src/formats/open.js";
 import { pageFiles, pagePolicy, servePage } from "../../src/serve/page-server.js";
 import { runCli } from "../support/cli.js";
@@ -216,6 +217,54 @@ describe("the page served as kquant web serves it", () => {
     expect(refused.code).toBe(2);
     expect(await runInPage(page, work)).toEqual({ error: refused.stderr.trim().replaceAll(`${join(work, "demo")}/`, "") });
     expect(shared.errors).toEqual([]);
+  });
+
+  it(".npz, stored and deflated: the page reads it by File.slice and downloads the CLI's bytes", async () => {
+    // The multi-tensor file's numpy-typed tensors as an .npz (kquant's own writer: numpy.savez's layout; numpy's own files: the slow suite).
+    const source = await openTensors(inputs.multi);
+    const entries = [];
+    try {
+      for (const t of source.tensors.filter((x) => x.dtype !== "BF16")) entries.push({ name: t.name, dtype: t.dtype, shape: t.shape, bytes: await source.read(t.name) });
+    } finally {
+      await source.close();
+    }
+    for (const compress of [false, true]) {
+      const npz = join(work, compress ? "deflated" : "stored", "weights.npz");
+      mkdirSync(join(npz, ".."));
+      await writeNpz(npz, entries, { compress });
+      const names = (await openTensors(npz).then(async (r) => (await r.close(), r.tensors))).map((t) => t.name);
+      expect(await pick(shared.page, npz)).toBe("ready");
+      await shared.page.evaluate((p) => (document.body.dataset.picked = p), npz);
+      expect(await shared.page.locator("#tensors tbody tr td.name").allTextContents()).toEqual(names);
+      for (const c of [CASES[0]!, CASES[2]!]) {
+        const want = await cli(npz, c);
+        expect(Object.keys((want as { files: object }).files ?? {}).length, JSON.stringify(want)).toBeGreaterThanOrEqual(2);
+        expect(await pageRun(npz, c), `${compress ? "deflated" : "stored"} ${label(c)}`).toEqual(want);
+      }
+    }
+  });
+
+  it("a malformed .npz (fixtures/bad, and a CRC-32 mismatch found when it is read) shows the CLI's message", async () => {
+    const { page } = shared;
+    for (const name of ["npz-not-a-zip.npz", "npz-truncated.npz", "npz-member-not-npy.npz", "npz-member-lies.npz", "npz-bad-member.npz", "npz-bad-deflate.npz"]) {
+      const r = await runCli("inspect", join(CORPUS, name));
+      expect(r.code, name).toBe(2);
+      expect(await pick(page, join(CORPUS, name)), name).toBe("failed");
+      expect(await page.getByTestId("error").textContent()).toBe(r.stderr.trim().replaceAll(`${CORPUS}/`, ""));
+    }
+    // A stored member whose data no longer matches its CRC-32 (found when the run reads it).
+    const c: Case = { mode: "int8", backend: "tensorflow", layout: "kquant" };
+    const bad = join(work, "bad-crc", "w.npz");
+    mkdirSync(join(bad, ".."));
+    const values = Float32Array.from({ length: 64 }, (_, i) => i / 64 - 0.5);
+    await writeNpz(bad, [{ name: "w", dtype: "F32", shape: [8, 8], bytes: new Uint8Array(values.buffer) }]);
+    const bytes = readFileSync(bad);
+    bytes[bytes.indexOf(Buffer.from(values.buffer)) + 100]! ^= 0x40;
+    writeFileSync(bad, bytes);
+    const want = await cli(bad, c);
+    expect(want).toHaveProperty("error", expect.stringContaining("CRC-32 mismatch"));
+    expect(await pageRun(bad, c)).toEqual(want);
+    await page.evaluate(() => delete document.body.dataset.picked);
   });
 
   it("a folder without weights, and two unrelated files, say so in one line", async () => {
