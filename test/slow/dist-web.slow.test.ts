@@ -7,10 +7,11 @@
  * layout, on the demo and a generated multi-tensor file, and for a model folder picked through
  * the folder input in every layout; every --scheme preset and the --mlx modes on two generated
  * Llama-shaped folders (one F32, one of mixed F32 / F16 / BF16 tensors), picked through the folder
- * input; no request leaves the page's origin. (npm test's
+ * input; numpy's own .npz (np.savez and np.savez_compressed, made by test/web/make_npz.py in the
+ * mlx Python environment); no request leaves the page's origin. (npm test's
  * test/web/page.test.ts runs a cross-section of these from the sources.)
  */
-import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
+import { execFileSync, spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
@@ -153,6 +154,32 @@ describe("kquant web (built): the page's bytes are the CLI's", () => {
     // Most cases write a folder (the mixed folder's shapes refuse some presets: those compare the error line).
     expect(written).toBeGreaterThan(FOLDER_CASES.length);
   });
+
+  it("numpy's .npz (savez: stored, savez_compressed: deflated) in every mode on two backends and layouts", async () => {
+    const python = execFileSync("bash", [join(REPO, "scripts", "pyenv.sh"), "mlx"], { encoding: "utf8" }).trim();
+    execFileSync(python, [join(REPO, "test", "web", "make_npz.py"), work], { stdio: ["ignore", "ignore", "inherit"] });
+    const { page } = loaded;
+    const cases: Case[] = MODES.flatMap((m) => [
+      { ...m, backend: "tensorflow", layout: "kquant" },
+      { ...m, backend: "torch", layout: "mlx" },
+    ]);
+    let written = 0;
+    for (const which of ["stored", "deflated"]) {
+      const npz = join(work, which, "weights.npz");
+      expect(await pick(page, npz)).toBe("ready");
+      expect(await page.locator("#tensors tbody tr").count()).toBe(4);
+      for (const c of cases) {
+        const want = await cli(npz, c);
+        if ("files" in want) written++;
+        await choose(page, c);
+        const saveDir = join(work, `page-${n++}`);
+        mkdirSync(saveDir);
+        expect(await runInPage(page, saveDir), `${which} ${label(c)}`).toEqual(want);
+      }
+    }
+    // Most write files; the others are the CLI's refusals (a mode the layout cannot hold), compared as its line.
+    expect(written).toBeGreaterThanOrEqual(cases.length);
+  }, 10 * 60_000);
 
   it("requested nothing outside its origin and logged no error", () => {
     expect(loaded.requests.filter((r) => !r.startsWith(url))).toEqual([]);
