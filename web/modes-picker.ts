@@ -22,12 +22,6 @@ const el = {
   dtype: $<HTMLSelectElement>("mlx-dtype"),
 };
 
-/** What each folder mode's option says in the picker (its value is the flag). */
-const LABELS: Record<(typeof FOLDER_MODES)[number], string> = {
-  scheme: "scheme (llm-compressor preset, model folder)",
-  mlx: "mlx (mlx_lm.convert, model folder)",
-};
-
 /** The Keras controls a folder mode does not take (the CLI refuses them with --scheme / --mlx). */
 export interface KerasControls {
   mode: HTMLSelectElement;
@@ -40,7 +34,8 @@ export interface KerasControls {
 
 /** Adds the folder modes to the picker before `before` (the "recipe only" option) and fills their controls from the descriptors. */
 export function addFolderModes(mode: HTMLSelectElement, before: HTMLOptionElement): void {
-  for (const flag of FOLDER_MODES) mode.add(new Option(LABELS[flag], flag), before);
+  // As the Keras modes' options: the flag; the mode's own controls' labels say what it is.
+  for (const flag of FOLDER_MODES) mode.add(new Option(flag, flag), before);
   for (const name of SCHEME_NAMES) el.scheme.add(new Option(name, name));
   el.scheme.value = SCHEME_NAMES.includes("W4A16") ? "W4A16" : SCHEME_NAMES[0]!;
   for (const m of MLX_LM_MODES) el.mlxMode.add(new Option(m, m));
@@ -138,7 +133,7 @@ export function renderFolderModePlan(into: HTMLElement, plan: FolderModePlan): v
       [[p.scheme, String(p.tensors), String(p.quantized.length), String(p.kept.length), formatBytes(p.bytes_before)]],
       (i) => i > 0,
     ),
-    para(`Each quantized M.weight is stored as M.${stored}.`, "muted"),
+    para(p.quantized.length > 0 ? `Each quantized M.weight is stored as M.${stored}.` : `No weight can take ${p.scheme}: the run would refuse, writing nothing.`, "muted"),
     para(p.kept.length > 0 ? `Kept float: ${p.kept.map((k) => `${k.name} (${k.reason})`).join("; ")}` : "", "muted"),
     para("From the preset's descriptor and the tensors' shapes (kquant quantize --scheme has no --dry-run yet): sizes are known after the run, and weights whose values the format cannot hold are found while it runs.", "muted"),
   );
