@@ -74,10 +74,10 @@ export async function planFolderMode(input: string, choice: Choice): Promise<Fol
 export async function runFolderMode(input: string, choice: Choice): Promise<FolderModeDone> {
   if (choice.mode === "mlx") {
     const r = await runMlxQuantize(mlxJob(input, choice, false));
-    return { kind: "mlx", output: r.output, bytes_before: r.bytes_before };
+    return { kind: "mlx", output: r.output, bytes_before: r.bytes_before, kept: [] };
   }
   const r = await runScheme(schemeJob(input, choice));
-  return { kind: "scheme", output: r.output, bytes_before: r.bytes_before };
+  return { kind: "scheme", output: r.output, bytes_before: r.bytes_before, kept: r.kept };
 }
 
 async function previewScheme(input: string, choice: Choice): Promise<SchemePreview> {

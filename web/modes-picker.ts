@@ -10,7 +10,7 @@ import { MLX_LM_DTYPES, MLX_LM_MODES } from "../src/layouts/mlx-lm.js";
 import { SCHEME_NAMES } from "../src/modes/llmc-schemes.js";
 import { mlxModeNamed } from "../src/modes/mlx.js";
 import { formatBytes } from "../src/units.js";
-import { FOLDER_MODES, isFolderMode, type FolderModeChoice, type FolderModePlan } from "./protocol.js";
+import { FOLDER_MODES, isFolderMode, type FolderModeChoice, type FolderModeDone, type FolderModePlan } from "./protocol.js";
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 
@@ -77,7 +77,10 @@ export function syncFolderModes(k: KerasControls): void {
 /** A finished folder-mode run's note for the Check step, or null when `kquant verify` reads its output (then the page runs it). */
 export function folderModeCheckNote(report: object): string | null {
   if (!("kind" in report) || report.kind !== "scheme") return null;
-  return "kquant verify does not read --scheme folders back yet (docs/llmcompressor.md), so there is no report for this run.";
+  const { kept } = report as FolderModeDone;
+  // The CLI's warnings ("kquant: warning: NAME stays float: REASON"), in one line.
+  const stayed = kept.length > 0 ? ` Stayed float: ${kept.map((k) => `${k.name} (${k.reason})`).join("; ")}.` : "";
+  return `kquant verify does not read --scheme folders back yet (docs/llmcompressor.md), so there is no report for this run.${stayed}`;
 }
 
 function table(head: string[], rows: string[][], numeric: (col: number) => boolean): HTMLDivElement {

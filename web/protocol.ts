@@ -52,6 +52,8 @@ export interface FolderModeDone {
   output: string;
   manifest?: undefined;
   bytes_before: number;
+  /** --scheme: weights that stay float, and why (the CLI's warnings). */
+  kept: { name: string; reason: string }[];
 }
 
 /** A picked file, at its path relative to the pick (a folder's name first for a folder). */
