@@ -38,6 +38,8 @@ export interface SchemePreview {
   kept: { name: string; reason: string }[];
   tensors: number;
   bytes_before: number;
+  /** The bytes of the weights it quantizes. */
+  quantizedBytes: number;
 }
 
 function options(choice: Choice): FolderModeChoice {
@@ -80,6 +82,17 @@ export async function runFolderMode(input: string, choice: Choice): Promise<Fold
   return { kind: "scheme", output: r.output, bytes_before: r.bytes_before, kept: r.kept };
 }
 
+/**
+ * The bytes a folder-mode run reads from its input (the progress bar's whole): --scheme reads each
+ * weight it quantizes twice (its first pass checks values and finds NVFP4's global scales), --mlx
+ * every tensor once (`inputBytes`).
+ */
+export async function folderModeBytesToRead(input: string, choice: Choice, inputBytes: number): Promise<number> {
+  if (choice.mode !== "scheme") return inputBytes;
+  const p = await previewScheme(input, choice);
+  return p.bytes_before + p.quantizedBytes;
+}
+
 async function previewScheme(input: string, choice: Choice): Promise<SchemePreview> {
   const job = schemeJob(input, choice);
   const scheme = schemeNamed(job.scheme);
@@ -89,14 +102,18 @@ async function previewScheme(input: string, choice: Choice): Promise<SchemePrevi
   const reader = await openTensors(folder.weights);
   try {
     const names = reader.tensors.map((t) => t.name);
-    const shapes = new Map(reader.tensors.map((t) => [t.name, t.shape]));
+    const infos = new Map(reader.tensors.map((t) => [t.name, t]));
     const quantized: string[] = [];
+    let quantizedBytes = 0;
     const kept: SchemePreview["kept"] = [];
     // NVFP4's fused sets (tensor_group) are checked here as the run checks them: a missing partner is refused.
     for (const [name, action] of llmcActions(names, job.ignore ?? [], scheme.preset.weights!.strategy === "tensor_group")) {
       if (action.kind !== "quantize") continue;
-      const why = llmcRefusal(scheme.preset, shapes.get(name)!);
-      if (why === null) quantized.push(name);
+      const why = llmcRefusal(scheme.preset, infos.get(name)!.shape);
+      if (why === null) {
+        quantized.push(name);
+        quantizedBytes += infos.get(name)!.byteLength;
+      }
       else kept.push({ name, reason: why });
     }
     return {
@@ -109,6 +126,7 @@ async function previewScheme(input: string, choice: Choice): Promise<SchemePrevi
       kept,
       tensors: reader.tensors.length,
       bytes_before: reader.tensors.reduce((n, t) => n + t.byteLength, 0),
+      quantizedBytes,
     };
   } finally {
     await reader.close();

@@ -19,7 +19,7 @@ import { renderVerifyHtml } from "../src/report/html.js";
 import { verifyStatusLine } from "../src/report/status.js";
 import { blobOf, clearWritten, inputBytesRead, mount, reset, writtenFiles } from "./vfs.js";
 import { inputOf, isFolderMode, type Choice, type FolderModeDone, type FromWorker, type ToWorker } from "./protocol.js";
-import { planFolderMode, runFolderMode } from "./folder-modes.js";
+import { folderModeBytesToRead, planFolderMode, runFolderMode } from "./folder-modes.js";
 
 /** The recipe textarea's file name: it names the output as `--recipe recipe.json` does. */
 export const RECIPE_FILE = "recipe.json";
@@ -103,7 +103,7 @@ async function handle(msg: ToWorker): Promise<void> {
     }
     case "run": {
       clearWritten();
-      const total = msg.totalBytes;
+      const total = isFolderMode(msg.choice.mode) ? await folderModeBytesToRead(inputPath(), msg.choice, msg.totalBytes) : msg.totalBytes;
       const started = performance.now();
       const timer = setInterval(() => post({ type: "progress", done: Math.min(inputBytesRead, total), total, elapsedMs: performance.now() - started }), 200);
       let report: QuantizeReport | FolderModeDone;
