@@ -11,7 +11,7 @@ import { formatBytes } from "../src/units.js";
 import { VERSION } from "../src/version.js";
 import type { QuantizeReport } from "../src/pipeline/quantize/run-quantize.js";
 import type { Choice, FromWorker, PickedFile, TensorRow, ToWorker } from "./protocol.js";
-import { addFolderModes, folderModeCheckNote, folderModeChoice, folderModeControls, renderFolderModePlan, syncFolderModes } from "./modes-picker.js";
+import { addFolderModes, folderModeChoice, folderModeControls, folderModeWarnings, renderFolderModePlan, syncFolderModes } from "./modes-picker.js";
 
 /** Outputs larger than this are not offered as a download (a Blob the browser holds); pick a folder instead. */
 export const MAX_DOWNLOAD_BYTES = 4 * 1024 ** 3;
@@ -415,15 +415,13 @@ function onMessage(msg: FromWorker): void {
     case "done":
       running = false;
       renderProgress(msg.report.bytes_before, msg.report.bytes_before, msg.elapsedMs);
-      el.progressText.textContent += ` — done in ${(msg.elapsedMs / 1000).toFixed(2)} s`;
+      el.progressText.textContent += ` — done in ${(msg.elapsedMs / 1000).toFixed(2)} s.${folderModeWarnings(msg.report)}`;
       showOutputs(msg.report, msg.outputs);
       setState("done");
       syncControls();
       el.checkNote.textContent = "Reading the output back and comparing it with the input…";
       lastOutputName = msg.report.output;
-      // A --scheme folder is not read back by kquant verify (modes-picker.ts says so instead).
-      if (folderModeCheckNote(msg.report) !== null) el.checkNote.textContent = folderModeCheckNote(msg.report);
-      else send({ type: "verify", output: msg.report.output });
+      send({ type: "verify", output: msg.report.output });
       break;
     case "verified":
       showReport(msg.html, msg.status);

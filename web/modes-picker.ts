@@ -74,13 +74,11 @@ export function syncFolderModes(k: KerasControls): void {
   el.bits.placeholder = d ? `${d.bits} (default)` : "";
 }
 
-/** A finished folder-mode run's note for the Check step, or null when `kquant verify` reads its output (then the page runs it). */
-export function folderModeCheckNote(report: object): string | null {
-  if (!("kind" in report) || report.kind !== "scheme") return null;
+/** What a finished --scheme run warns of (the CLI's "kquant: warning: NAME stays float: REASON" lines), in one line; "" for none. */
+export function folderModeWarnings(report: object): string {
+  if (!("kind" in report)) return "";
   const { kept } = report as FolderModeDone;
-  // The CLI's warnings ("kquant: warning: NAME stays float: REASON"), in one line.
-  const stayed = kept.length > 0 ? ` Stayed float: ${kept.map((k) => `${k.name} (${k.reason})`).join("; ")}.` : "";
-  return `kquant verify does not read --scheme folders back yet (docs/llmcompressor.md), so there is no report for this run.${stayed}`;
+  return kept.length > 0 ? ` Stayed float: ${kept.map((k) => `${k.name} (${k.reason})`).join("; ")}.` : "";
 }
 
 function table(head: string[], rows: string[][], numeric: (col: number) => boolean): HTMLDivElement {
