@@ -30,10 +30,12 @@ const SHIMS = {
   "node:os": "shims/node-misc.ts",
   "node:url": "shims/node-misc.ts",
   "node:module": "shims/node-misc.ts",
-  yauzl: "shims/npz-unsupported.ts",
+  // npz.ts's zip reader: the same reading over the page's file system (File.slice).
+  yauzl: "shims/yauzl.ts",
   // progress.ts loads cli-progress only for a terminal, which the page never has.
   "cli-progress": "shims/node-misc.ts",
-  yazl: "shims/npz-unsupported.ts",
+  // npz.ts's zip writer: the page writes no .npz.
+  yazl: "shims/yazl.ts",
 };
 
 /** In a pool worker (pool-worker.js: web/pool-worker.ts, src/pipeline/worker-entry.ts), parentPort is the worker's own scope. */

@@ -2,10 +2,12 @@
 /**
  * The screenshots in docs/web.md, taken in Debian's headless Chromium from the page the built
  * `kquant web` serves: `npm run build && node scripts/web-screenshots.mjs`. Each step of a run on
- * the demo, a malformed file's error, and the page at 360 px wide, as docs/web/*.png.
+ * the demo, the choose step of --scheme on a model folder (the demo with a config.json), a
+ * malformed file's error, and the page at 360 px wide, as docs/web/*.png.
  */
 import { spawn } from "node:child_process";
-import { mkdirSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
@@ -18,6 +20,7 @@ mkdirSync(OUT, { recursive: true });
 const server = spawn(process.execPath, [join(ROOT, "bin", "kquant.js"), "web"], { stdio: ["ignore", "pipe", "inherit"] });
 const url = await new Promise((resolve) => server.stdout.on("data", (d) => { const m = /http:\/\/\S+\//.exec(String(d)); if (m) resolve(m[0]); }));
 const browser = await chromium.launch({ executablePath: "/usr/bin/chromium" });
+const work = mkdtempSync(join(tmpdir(), "kquant-screenshots-"));
 try {
   const page = await browser.newPage({ viewport: { width: 1000, height: 900 }, deviceScaleFactor: 1, colorScheme: "light" });
   await page.goto(url);
@@ -43,6 +46,19 @@ try {
   await page.waitForTimeout(300);
   await shot("4-check", "#step-check");
 
+  const model = join(work, "tiny-llama");
+  mkdirSync(model);
+  copyFileSync(DEMO, join(model, "model.safetensors"));
+  writeFileSync(join(model, "config.json"), `${JSON.stringify({ architectures: ["LlamaForCausalLM"], model_type: "llama" }, null, 2)}\n`);
+  await page.getByTestId("folder-input").setInputFiles(model);
+  await page.waitForFunction(() => document.body.dataset.input === "ready");
+  await page.getByTestId("recipe").fill("");
+  await page.getByTestId("mode").selectOption("scheme");
+  await page.getByTestId("scheme").selectOption("MXFP4A16");
+  await page.getByTestId("ignore").fill("lm_head");
+  await page.waitForFunction(() => document.querySelector("[data-testid=summary]")?.textContent?.includes("tiny-llama-mxfp4a16/"));
+  await shot("2b-choose-scheme", "#step-choose");
+
   await page.getByTestId("file-input").setInputFiles(join(ROOT, "fixtures", "bad", "files", "st-overlapping.safetensors"));
   await page.waitForFunction(() => document.body.dataset.input === "failed");
   await shot("5-error", "main");
@@ -57,4 +73,5 @@ try {
 } finally {
   await browser.close();
   server.kill("SIGINT");
+  rmSync(work, { recursive: true, force: true });
 }

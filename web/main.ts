@@ -14,6 +14,7 @@ import type { Choice, FromWorker, PickedFile, TensorRow, ToWorker } from "./prot
 import { destinationText, pickDestination, pickersAvailable } from "./save-picker.js";
 import { removeCreated, type Destination } from "./sink.js";
 import { poolAvailable } from "./pool.js";
+import { addFolderModes, folderModeChoice, folderModeControls, folderModeWarnings, renderFolderModePlan, syncFolderModes } from "./modes-picker.js";
 
 /** Outputs larger than this are not offered as a download (a Blob the browser holds); pick a folder instead. */
 export const MAX_DOWNLOAD_BYTES = 4 * 1024 ** 3;
@@ -64,6 +65,7 @@ const el = {
 // the formats of a flag that has them (--float8 e5m2), by kquant's name for each.
 const recipeOnly = el.mode.options[0]!;
 for (const flag of modeFlags()) el.mode.add(new Option(flag, flag), recipeOnly);
+addFolderModes(el.mode, recipeOnly);
 el.mode.value = modeFlags()[0]!;
 const formatsOf = (flag: string) => allModes().filter((m) => m.flag === flag && m.formats !== undefined);
 const formatFlag = modeFlags().find((f) => formatsOf(f).length > 0);
@@ -107,6 +109,7 @@ function choice(): Choice {
     backend: el.backend.value,
     layout: el.layout.value,
     recipe: el.recipe.value,
+    folder: folderModeChoice(),
   };
 }
 
@@ -122,6 +125,7 @@ function syncControls(): void {
   el.quantize.disabled = running || tensors.length === 0;
   el.cancel.disabled = !running;
   syncDestination();
+  syncFolderModes(el);
 }
 
 // ---- input -------------------------------------------------------------------------------
@@ -223,15 +227,18 @@ el.filter.addEventListener("input", renderTensors);
 // ---- choices, recipe and dry run ---------------------------------------------------------
 
 let planTimer: ReturnType<typeof setTimeout> | undefined;
+function sendPlan(): void {
+  clearTimeout(planTimer);
+  planTimer = undefined;
+  send({ type: "recipe", text: el.recipe.value });
+  if (tensors.length > 0 && !running) send({ type: "plan", choice: choice() });
+}
 function replan(): void {
   syncControls();
   clearTimeout(planTimer);
-  planTimer = setTimeout(() => {
-    send({ type: "recipe", text: el.recipe.value });
-    if (tensors.length > 0 && !running) send({ type: "plan", choice: choice() });
-  }, 120);
+  planTimer = setTimeout(sendPlan, 120);
 }
-for (const c of [el.mode, el.blockSize, el.float8, el.backend, el.layout, el.recipe]) c.addEventListener("input", replan);
+for (const c of [el.mode, el.blockSize, el.float8, el.backend, el.layout, el.recipe, ...folderModeControls()]) c.addEventListener("input", replan);
 
 function renderSummary(r: QuantizeReport): void {
   const table = document.createElement("table");
@@ -299,6 +306,8 @@ function clearOutputs(): void {
 
 el.quantize.addEventListener("click", () => {
   if (running || tensors.length === 0) return;
+  // A dry run still waiting on its timer goes first: answered after the run, it would clear the run's error.
+  if (planTimer !== undefined) sendPlan();
   clearOutputs();
   showError("");
   running = true;
@@ -342,11 +351,11 @@ function linkTo(a: HTMLAnchorElement, path: string, blob: Blob): void {
   a.download = baseName(path);
 }
 
-function showOutputs(report: QuantizeReport, outputs: { path: string; blob: Blob; saved: boolean }[]): void {
+function showOutputs(report: { output: string; manifest?: string }, outputs: { path: string; blob: Blob; saved: boolean }[]): void {
   lastOutputs = outputs.filter((o) => !o.saved);
   const key = (p: string) => p.replace(/^\/+/, "");
   const main = outputs.find((o) => key(o.path) === key(report.output)) ?? outputs.find((o) => !o.path.endsWith(".json")) ?? outputs[0];
-  const manifest = outputs.find((o) => key(o.path) === key(report.manifest));
+  const manifest = report.manifest === undefined ? undefined : outputs.find((o) => key(o.path) === key(report.manifest!));
   const items = outputs.map((o) => {
     const li = document.createElement("li");
     if (o.saved) {
@@ -492,13 +501,17 @@ function onMessage(msg: FromWorker): void {
     case "created":
       created.push(msg.path);
       break;
+    case "planned-folder-mode":
+      renderFolderModePlan(el.summary, msg.plan);
+      if (!running) showError("");
+      break;
     case "progress":
       if (running) renderProgress(msg.done, msg.total, msg.elapsedMs);
       break;
     case "done":
       running = false;
       renderProgress(msg.report.bytes_before, msg.report.bytes_before, msg.elapsedMs);
-      el.progressText.textContent += ` — done in ${(msg.elapsedMs / 1000).toFixed(2)} s`;
+      el.progressText.textContent += ` — done in ${(msg.elapsedMs / 1000).toFixed(2)} s.${folderModeWarnings(msg.report)}`;
       showOutputs(msg.report, msg.outputs);
       destination = null;
       setState("done");

@@ -3,7 +3,7 @@ import { KquantError } from "../src/errors.js";
 
 /** The page's choices: the CLI's quantize options. */
 export interface Choice {
-  /** A registered mode's flag without dashes (int8, int4, float8), or "" for the recipe alone. */
+  /** A registered mode's flag without dashes (int8, int4, float8), a folder mode's (scheme, mlx), or "" for the recipe alone. */
   mode: string;
   /** --block-size (grouped int4; int8 in MLX's groups), or null for none. */
   blockSize: number | null;
@@ -15,6 +15,45 @@ export interface Choice {
   layout: string;
   /** The recipe's JSON text, "" for none. */
   recipe: string;
+  /** The folder modes' own options (mode "scheme" or "mlx"; web/folder-modes.ts). */
+  folder?: FolderModeChoice;
+}
+
+/** The mode picker's values for the folder modes (model folder in, folder out): the CLI's flags without dashes. */
+export const FOLDER_MODES = ["scheme", "mlx"] as const;
+
+/** Is `mode` (the picker's value) one of the folder modes? */
+export function isFolderMode(mode: string): mode is (typeof FOLDER_MODES)[number] {
+  return (FOLDER_MODES as readonly string[]).includes(mode);
+}
+
+/** `--scheme NAME [--ignore E]...` and `--mlx MODE [--bits N] [--dtype D]` (with Choice.blockSize as --block-size). */
+export interface FolderModeChoice {
+  /** --scheme's preset name. */
+  scheme: string;
+  /** --ignore entries (module names, re:PATTERN). */
+  ignore: string[];
+  /** --mlx's mode (affine, mxfp4, mxfp8, nvfp4). */
+  mlxMode: string;
+  /** --bits, null for the mode's default. */
+  bits: number | null;
+  /** --dtype, "" for config.json's. */
+  dtype: string;
+}
+
+/** The dry run of a folder mode (--mlx's own --dry-run report, or what the --scheme descriptor tells before a run). */
+export type FolderModePlan =
+  | { kind: "mlx"; report: import("../src/pipeline/quantize/mlx-run.js").MlxReport }
+  | { kind: "scheme"; preview: import("./folder-modes.js").SchemePreview };
+
+/** What the page needs of a finished folder-mode run (its report has no manifest). */
+export interface FolderModeDone {
+  kind: "scheme" | "mlx";
+  output: string;
+  manifest?: undefined;
+  bytes_before: number;
+  /** --scheme: weights that stay float, and why (the CLI's warnings). */
+  kept: { name: string; reason: string }[];
 }
 
 /** A picked file, at its path relative to the pick (a folder's name first for a folder). */
@@ -45,11 +84,12 @@ export type FromWorker =
   | { type: "opened"; input: string; metadata: Readonly<Record<string, string>> | null; tensors: TensorRow[] }
   | { type: "recipe-ok" }
   | { type: "planned"; report: import("../src/pipeline/quantize/run-quantize.js").QuantizeReport }
+  | { type: "planned-folder-mode"; plan: FolderModePlan }
   | { type: "progress"; done: number; total: number; elapsedMs: number }
   /** A file or folder the run is creating in the folder picked (removed if the page stops the run). */
   | { type: "created"; path: string }
   /** `saved`: whether the output went to the destination picked (its blob is then the file on disk), else it is in the page. */
-  | { type: "done"; report: import("../src/pipeline/quantize/run-quantize.js").QuantizeReport; outputs: { path: string; blob: Blob; saved: boolean }[]; elapsedMs: number }
+  | { type: "done"; report: import("../src/pipeline/quantize/run-quantize.js").QuantizeReport | FolderModeDone; outputs: { path: string; blob: Blob; saved: boolean }[]; elapsedMs: number }
   | { type: "verified"; html: string; ok: boolean; status: string }
   | { type: "error"; request: ToWorker["type"]; text: string };
 

@@ -20,7 +20,8 @@ import { verifyStatusLine } from "../src/report/status.js";
 import { blobOf, clearWritten, inputBytesRead, mount, reset, writtenFiles } from "./vfs.js";
 import { writingTo } from "./sink.js";
 import { runThreads } from "./pool.js";
-import { inputOf, type Choice, type FromWorker, type ToWorker } from "./protocol.js";
+import { inputOf, isFolderMode, type Choice, type FolderModeDone, type FromWorker, type ToWorker } from "./protocol.js";
+import { folderModeBytesToRead, planFolderMode, runFolderMode } from "./folder-modes.js";
 
 /** The recipe textarea's file name: it names the output as `--recipe recipe.json` does. */
 export const RECIPE_FILE = "recipe.json";
@@ -44,6 +45,12 @@ function jobOf(choice: Choice) {
   };
   const recipe = choice.recipe.trim() === "" ? undefined : { fileName: RECIPE_FILE, rules: parseRecipe(RECIPE_FILE, choice.recipe) };
   return { ...jobRulesOf(opts, recipe), ...(opts.layout ? { layout: opts.layout } : {}), layoutName: opts.layout?.name };
+}
+
+/** The picked input's path (folder, index or file), as the CLI is given it. */
+function inputPath(): string {
+  if (input === null) throw new KquantError({ what: "no input file picked" });
+  return input;
 }
 
 /** `threads`: as runQuantize takes it (undefined: the CLI's default). */
@@ -93,17 +100,21 @@ async function handle(msg: ToWorker): Promise<void> {
       return;
     }
     case "plan": {
-      post({ type: "planned", report: await quantize(msg.choice, true, 0) });
+      // --scheme and --mlx: folder-modes.ts.
+      if (isFolderMode(msg.choice.mode)) post({ type: "planned-folder-mode", plan: await planFolderMode(inputPath(), msg.choice) });
+      else post({ type: "planned", report: await quantize(msg.choice, true, 0) });
       return;
     }
     case "run": {
       clearWritten();
-      const total = msg.totalBytes;
+      const total = isFolderMode(msg.choice.mode) ? await folderModeBytesToRead(inputPath(), msg.choice, msg.totalBytes) : msg.totalBytes;
       const started = performance.now();
       const timer = setInterval(() => post({ type: "progress", done: Math.min(inputBytesRead, total), total, elapsedMs: performance.now() - started }), 200);
-      let ran: { result: QuantizeReport; saved: string[] };
+      let ran: { result: QuantizeReport | FolderModeDone; saved: string[] };
       try {
-        ran = await writingTo(msg.destination, (path) => post({ type: "created", path }), () => quantize(msg.choice, false, runThreads(msg.threads ?? null)));
+        const threads = runThreads(msg.threads ?? null);
+        const run = (): Promise<QuantizeReport | FolderModeDone> => (isFolderMode(msg.choice.mode) ? runFolderMode(inputPath(), msg.choice, threads) : quantize(msg.choice, false, threads));
+        ran = await writingTo(msg.destination, (path) => post({ type: "created", path }), run);
       } finally {
         clearInterval(timer);
       }

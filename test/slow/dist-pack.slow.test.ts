@@ -16,7 +16,8 @@ const RUNTIME_DEPENDENCIES = ["cli-progress", "commander", "hash-wasm", "yauzl",
 // commands load, the worker, the shared errors module; it grew with the layouts, the per-backend kernels, the HTML
 // report and the read-back kernels; ~490 kB with the browser page, dist/web, whose minified worker carries the
 // pipeline and kernels once more: ~95 kB of the tarball.)
-// The CLI, the worker, the page (dist/web) and the llm-compressor and MLX kernels: ~676 kB packed; ~729 kB with
+// The CLI, the worker, the page (dist/web) and the llm-compressor and MLX kernels: ~676 kB packed; ~694 kB with
+// --scheme and --mlx in the page (its worker carries their pipelines, its picker their descriptors); ~746 kB with
 // the page's pool worker (dist/web/pool-worker.js: the CLI's worker entry and kernels once more, ~52 kB).
 const MAX_TARBALL_BYTES = 780_000;
 const MINUTES = 60_000;

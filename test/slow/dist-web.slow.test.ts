@@ -5,17 +5,22 @@
  * for every mode (int8 with and without --block-size, int4 per channel, grouped int4, float8 e4m3
  * and e5m2), every Keras backend and every
  * layout, on the demo and a generated multi-tensor file, and for a model folder picked through
- * the folder input in every layout; no request leaves the page's origin. (npm test's
+ * the folder input in every layout; every --scheme preset and the --mlx modes on two generated
+ * Llama-shaped folders (one F32, one of mixed F32 / F16 / BF16 tensors), picked through the folder
+ * input; numpy's own .npz (np.savez and np.savez_compressed, made by test/web/make_npz.py in the
+ * mlx Python environment); no request leaves the page's origin. (npm test's
  * test/web/page.test.ts runs a cross-section of these from the sources.)
  */
-import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
+import { execFileSync, spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { run, userEnv } from "../dist/run.js";
 import { REPO } from "../dist/demo-workflow.js";
-import { BACKENDS, choose, closeBrowser, flagsOf, hashesUnder, label, LAYOUTS, loadPage, makeInputs, MODES, pick, runInPage, type Case, type Loaded } from "../web/page-driver.js";
+import { SCHEME_NAMES } from "../../src/modes/llmc-schemes.js";
+import { writeModelFolder } from "../layouts/model-folder.js";
+import { BACKENDS, choose, chooseFolderMode, closeBrowser, copyFolder, flagsOf, folderFlagsOf, hashesUnder, label, LAYOUTS, loadPage, makeInputs, MODES, outputsBeside, pick, pickFolder, runInPage, type Case, type FolderCase, type Loaded } from "../web/page-driver.js";
 
 const KQUANT = join(REPO, "bin", "kquant.js");
 let work: string;
@@ -100,6 +105,81 @@ describe("kquant web (built): the page's bytes are the CLI's", () => {
       expect(await runInPage(page, saveDir), `folder ${label(c)}`).toEqual(want);
     }
   });
+
+  /** The built CLI on a copy of the folder `model` in a fresh folder, run from there: what it wrote, or its error line. */
+  async function cliFolder(model: string, c: FolderCase): Promise<{ files: Record<string, string> } | { error: string }> {
+    const dir = join(work, `cli-${n++}`);
+    mkdirSync(dir);
+    const copy = copyFolder(model, dir);
+    const r = await run(process.execPath, [KQUANT, "quantize", basename(model), ...folderFlagsOf(c), "-q"], { cwd: dir, env: userEnv() });
+    return r.code === 0 ? { files: outputsBeside(dir, copy) } : { error: r.stderr.trim() };
+  }
+
+  const FOLDER_CASES: FolderCase[] = [
+    ...SCHEME_NAMES.map((scheme): FolderCase => ({ mode: "scheme", scheme })),
+    { mode: "scheme", scheme: "W4A16", ignore: ["lm_head", "re:.*odd_proj"] },
+    { mode: "scheme", scheme: "NVFP4A16", ignore: ["lm_head"] },
+    { mode: "mlx", mlxMode: "affine" },
+    { mode: "mlx", mlxMode: "affine", bits: 4, blockSize: 64 },
+    { mode: "mlx", mlxMode: "affine", bits: 8, blockSize: 32 },
+    { mode: "mlx", mlxMode: "affine", bits: 3, blockSize: 64, dtype: "bfloat16" },
+    { mode: "mlx", mlxMode: "affine", bits: 6, blockSize: 32, dtype: "float16" },
+    { mode: "mlx", mlxMode: "mxfp4" },
+    { mode: "mlx", mlxMode: "mxfp8" },
+    { mode: "mlx", mlxMode: "nvfp4" },
+    { mode: "mlx", mlxMode: "nvfp4", dtype: "bfloat16" },
+  ];
+
+  it(`model folders: every --scheme preset and the --mlx modes (${FOLDER_CASES.length} cases × 2 folders) give the CLI's folder`, async () => {
+    const f32 = join(work, "tiny-llama");
+    mkdirSync(f32);
+    await writeModelFolder(f32);
+    const mixed = join(work, "mixed-llama");
+    mkdirSync(mixed);
+    copyFileSync(inputs.multi, join(mixed, "model.safetensors"));
+    writeFileSync(join(mixed, "config.json"), `${JSON.stringify({ architectures: ["LlamaForCausalLM"], model_type: "llama", hidden_size: 32, torch_dtype: "bfloat16" }, null, 2)}\n`);
+    const { page } = loaded;
+    let written = 0;
+    for (const model of [f32, mixed]) {
+      expect(await pickFolder(page, model)).toBe("ready");
+      for (const c of FOLDER_CASES) {
+        const want = await cliFolder(model, c);
+        if ("files" in want) written++;
+        await chooseFolderMode(page, c);
+        const saveDir = join(work, `page-${n++}`);
+        mkdirSync(saveDir);
+        expect(await runInPage(page, saveDir), `${basename(model)} ${folderFlagsOf(c).join(" ")}`).toEqual(want);
+      }
+    }
+    // Most cases write a folder (the mixed folder's shapes refuse some presets: those compare the error line).
+    expect(written).toBeGreaterThan(FOLDER_CASES.length);
+  });
+
+  it("numpy's .npz (savez: stored, savez_compressed: deflated) in every mode on two backends and layouts", async () => {
+    const python = execFileSync("bash", [join(REPO, "scripts", "pyenv.sh"), "mlx"], { encoding: "utf8" }).trim();
+    execFileSync(python, [join(REPO, "test", "web", "make_npz.py"), work], { stdio: ["ignore", "ignore", "inherit"] });
+    const { page } = loaded;
+    const cases: Case[] = MODES.flatMap((m) => [
+      { ...m, backend: "tensorflow", layout: "kquant" },
+      { ...m, backend: "torch", layout: "mlx" },
+    ]);
+    let written = 0;
+    for (const which of ["stored", "deflated"]) {
+      const npz = join(work, which, "weights.npz");
+      expect(await pick(page, npz)).toBe("ready");
+      expect(await page.locator("#tensors tbody tr").count()).toBe(4);
+      for (const c of cases) {
+        const want = await cli(npz, c);
+        if ("files" in want) written++;
+        await choose(page, c);
+        const saveDir = join(work, `page-${n++}`);
+        mkdirSync(saveDir);
+        expect(await runInPage(page, saveDir), `${which} ${label(c)}`).toEqual(want);
+      }
+    }
+    // Most write files; the others are the CLI's refusals (a mode the layout cannot hold), compared as its line.
+    expect(written).toBeGreaterThanOrEqual(cases.length);
+  }, 10 * 60_000);
 
   it("requested nothing outside its origin and logged no error", () => {
     expect(loaded.requests.filter((r) => !r.startsWith(url))).toEqual([]);

@@ -350,3 +350,59 @@ export async function dropFolder(page: Page, folder: string, files: string[]): P
   }, basename(folder));
   await page.waitForFunction(() => document.body.dataset.input === "ready" || document.body.dataset.input === "failed", undefined, { timeout: WAIT_MS });
 }
+
+/** A folder mode's choice (`--scheme NAME [--ignore E]...`, `--mlx MODE [--bits N] [--block-size N] [--dtype D]`), as the page's controls and the CLI's flags take it. */
+export type FolderCase =
+  | { mode: "scheme"; scheme: string; ignore?: string[] }
+  | { mode: "mlx"; mlxMode: "affine" | "mxfp4" | "mxfp8" | "nvfp4"; bits?: number; blockSize?: number; dtype?: "float32" | "float16" | "bfloat16" };
+
+/** The CLI's flags for `c`. */
+export function folderFlagsOf(c: FolderCase): string[] {
+  if (c.mode === "scheme") return ["--scheme", c.scheme, ...(c.ignore ?? []).flatMap((e) => ["--ignore", e])];
+  return [
+    "--mlx",
+    c.mlxMode,
+    ...(c.bits !== undefined ? ["--bits", String(c.bits)] : []),
+    ...(c.blockSize !== undefined ? ["--block-size", String(c.blockSize)] : []),
+    ...(c.dtype !== undefined ? ["--dtype", c.dtype] : []),
+  ];
+}
+
+/** Sets the page's controls to the folder mode `c`. */
+export async function chooseFolderMode(page: Page, c: FolderCase): Promise<void> {
+  await hook(page, "mode").selectOption(c.mode);
+  if (c.mode === "scheme") {
+    await hook(page, "scheme").selectOption(c.scheme);
+    await hook(page, "ignore").fill((c.ignore ?? []).join(" "));
+    return;
+  }
+  await hook(page, "mlx-mode").selectOption(c.mlxMode);
+  await hook(page, "bits").fill(c.bits === undefined ? "" : String(c.bits));
+  await hook(page, "block-size").fill(c.blockSize === undefined ? "" : String(c.blockSize));
+  await hook(page, "mlx-dtype").selectOption(c.dtype ?? "");
+}
+
+/** Picks the folder `dir` in the page's folder input and waits until it has read it (or refused it). */
+export async function pickFolder(page: Page, dir: string): Promise<"ready" | "failed"> {
+  await hook(page, "folder-input").setInputFiles(dir);
+  await page.waitForFunction(() => document.body.dataset.input === "ready" || document.body.dataset.input === "failed", undefined, { timeout: WAIT_MS });
+  return (await page.evaluate(() => document.body.dataset.input)) as "ready" | "failed";
+}
+
+/**
+ * A copy of the model folder `src` (its files, one level) at `dir/<name of src>`, for a CLI run
+ * whose outputs land beside it; returns the copy's path.
+ */
+export function copyFolder(src: string, dir: string): string {
+  const copy = join(dir, basename(src));
+  mkdirSync(copy);
+  for (const f of readdirSync(src)) copyFileSync(join(src, f), join(copy, f));
+  return copy;
+}
+
+/** The files a CLI run wrote in `dir` beside its input `input` (relative path → sha256). */
+export function outputsBeside(dir: string, input: string): Record<string, string> {
+  const files = hashesUnder(dir);
+  for (const k of Object.keys(files)) if (k === basename(input) || k.startsWith(`${basename(input)}/`)) delete files[k];
+  return files;
+}

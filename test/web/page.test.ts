@@ -14,10 +14,13 @@ import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { writeNpz } from "../../src/formats/npz.js";
 import { openTensors } from "../../src/formats/open.js";
 import { pagePolicy } from "../../src/serve/page-server.js";
 import { runCli } from "../support/cli.js";
-import { choose, closeBrowser, dropFolder, flagsOf, hashesUnder, label, loadPage, makeInputs, pageWithPickers, pick, privateFiles, runInPage, runToEnd, serveFreshPage, WAIT_MS, writeBigFile, writeShardedFiles, type Case, type Loaded } from "./page-driver.js";
+import { formatBytes } from "../../src/units.js";
+import { writeModelFolder } from "../layouts/model-folder.js";
+import { choose, chooseFolderMode, closeBrowser, copyFolder, dropFolder, flagsOf, folderFlagsOf, hashesUnder, label, loadPage, makeInputs, outputsBeside, pageWithPickers, pick, pickFolder, privateFiles, runInPage, runToEnd, serveFreshPage, WAIT_MS, writeBigFile, writeShardedFiles, type Case, type FolderCase, type Loaded } from "./page-driver.js";
 
 const REPO = fileURLToPath(new URL("../../", import.meta.url));
 const CORPUS = join(REPO, "fixtures", "bad", "files");
@@ -91,7 +94,7 @@ describe("the page served as kquant web serves it", () => {
     for (const id of ["file-input", "folder-input", "mode", "block-size", "float8-format", "backend", "layout", "recipe", "summary", "save-as", "save-into", "save-clear", "destination", "threads", "quantize", "cancel", "progress", "download", "manifest-download", "error", "report"]) {
       expect(await page.getByTestId(id).count(), id).toBe(1);
     }
-    expect(await page.getByTestId("mode").locator("option").evaluateAll((os) => os.map((o) => (o as HTMLOptionElement).value))).toEqual(["int8", "int4", "float8", ""]);
+    expect(await page.getByTestId("mode").locator("option").evaluateAll((os) => os.map((o) => (o as HTMLOptionElement).value))).toEqual(["int8", "int4", "float8", "scheme", "mlx", ""]);
     expect(requests.filter((r) => !r.startsWith(url))).toEqual([]);
     expect(errors).toEqual([]);
   });
@@ -165,6 +168,105 @@ describe("the page served as kquant web serves it", () => {
     const saveDir = join(work, `page-${n++}`);
     mkdirSync(saveDir);
     expect(await runInPage(page, saveDir)).toEqual({ files: want });
+  });
+
+  it("a model folder: --scheme W4A16 and --mlx affine give the CLI's folder, with their dry runs; --scheme on a file is the CLI's refusal", async () => {
+    const model = join(work, "tiny-llama");
+    mkdirSync(model);
+    await writeModelFolder(model);
+    const { page } = shared;
+    expect(await pickFolder(page, model)).toBe("ready");
+    await page.evaluate(() => (document.body.dataset.picked = "tiny-llama"));
+    const summary = page.getByTestId("summary");
+    const cases: FolderCase[] = [
+      { mode: "scheme", scheme: "W4A16", ignore: ["lm_head"] },
+      { mode: "mlx", mlxMode: "affine", bits: 4, blockSize: 64 },
+    ];
+    for (const c of cases) {
+      const dir = join(work, `cli-${n++}`);
+      mkdirSync(dir);
+      const copy = copyFolder(model, dir);
+      const r = await runCli("quantize", copy, ...folderFlagsOf(c), "-q");
+      expect(r.code, r.stderr).toBe(0);
+      const want = outputsBeside(dir, copy);
+      expect(Object.keys(want).length).toBeGreaterThanOrEqual(4);
+      await chooseFolderMode(page, c);
+      const out = c.mode === "scheme" ? "tiny-llama-w4a16" : "tiny-llama-mlx-affine-b4-g64";
+      await page.waitForFunction((o) => document.querySelector("[data-testid=summary]")?.textContent?.includes(`Would write the folder ${o}/`), out);
+      expect(await page.getByTestId("layout").isDisabled()).toBe(true);
+      if (c.mode === "mlx") {
+        const dry = JSON.parse((await runCli("quantize", copy, ...folderFlagsOf(c), "--dry-run", "--json")).stdout) as { bytes_after: number; quantized: number };
+        expect(await summary.textContent()).toContain(formatBytes(dry.bytes_after));
+      } else {
+        expect(await summary.textContent()).toContain("pack-quantized");
+      }
+      const saveDir = join(work, `page-${n++}`);
+      mkdirSync(saveDir);
+      expect(await runInPage(page, saveDir), JSON.stringify(c)).toEqual({ files: want });
+      // The Check step: kquant verify OUT_DIR --against MODEL_DIR's report, for both folders.
+      await page.waitForSelector("[data-testid=report] iframe");
+      expect(await page.frameLocator("[data-testid=report] iframe").locator("#tensors tbody tr").count()).toBeGreaterThan(0);
+      // The CLI's warnings for the weights that stay float, after the run's progress line.
+      const warned = [...r.stderr.matchAll(/^kquant: warning: (\S+) stays float/gm)].map((m) => m[1]!);
+      expect(warned.length > 0).toBe(c.mode === "scheme");
+      const said = (await page.locator("#progress-text").textContent())!;
+      for (const name of warned) expect(said).toContain(`${name} (`);
+    }
+    expect(await pick(page, inputs.demo)).toBe("ready");
+    await page.evaluate((p) => (document.body.dataset.picked = p), inputs.demo);
+    await chooseFolderMode(page, cases[0]!);
+    const refused = await runCli("quantize", inputs.demo, ...folderFlagsOf(cases[0]!));
+    expect(refused.code).toBe(2);
+    expect(await runInPage(page, work)).toEqual({ error: refused.stderr.trim().replaceAll(`${join(work, "demo")}/`, "") });
+    expect(shared.errors).toEqual([]);
+  });
+
+  it(".npz, stored and deflated: the page reads it by File.slice and downloads the CLI's bytes", async () => {
+    // The multi-tensor file's numpy-typed tensors as an .npz (kquant's own writer: numpy.savez's layout; numpy's own files: the slow suite).
+    const source = await openTensors(inputs.multi);
+    const entries = [];
+    try {
+      for (const t of source.tensors.filter((x) => x.dtype !== "BF16")) entries.push({ name: t.name, dtype: t.dtype, shape: t.shape, bytes: await source.read(t.name) });
+    } finally {
+      await source.close();
+    }
+    for (const compress of [false, true]) {
+      const npz = join(work, compress ? "deflated" : "stored", "weights.npz");
+      mkdirSync(join(npz, ".."));
+      await writeNpz(npz, entries, { compress });
+      const names = (await openTensors(npz).then(async (r) => (await r.close(), r.tensors))).map((t) => t.name);
+      expect(await pick(shared.page, npz)).toBe("ready");
+      await shared.page.evaluate((p) => (document.body.dataset.picked = p), npz);
+      expect(await shared.page.locator("#tensors tbody tr td.name").allTextContents()).toEqual(names);
+      // One mode each here; every mode on numpy's own files: the slow suite.
+      const c = compress ? CASES[2]! : CASES[0]!;
+      const want = await cli(npz, c);
+      expect(Object.keys((want as { files: object }).files ?? {}).length, JSON.stringify(want)).toBeGreaterThanOrEqual(2);
+      expect(await pageRun(npz, c), `${compress ? "deflated" : "stored"} ${label(c)}`).toEqual(want);
+    }
+  });
+
+  it("a malformed .npz (fixtures/bad, and a CRC-32 mismatch found when it is read) shows the CLI's message", async () => {
+    const { page } = shared;
+    for (const name of ["npz-not-a-zip.npz", "npz-truncated.npz", "npz-member-not-npy.npz", "npz-member-lies.npz", "npz-bad-member.npz", "npz-bad-deflate.npz"]) {
+      const r = await runCli("inspect", join(CORPUS, name));
+      expect(r.code, name).toBe(2);
+      expect(await pick(page, join(CORPUS, name)), name).toBe("failed");
+      expect(await page.getByTestId("error").textContent()).toBe(r.stderr.trim().replaceAll(`${CORPUS}/`, ""));
+    }
+    // A stored member whose data no longer matches its CRC-32 (found when the run reads it).
+    const c: Case = { mode: "int8", backend: "tensorflow", layout: "kquant" };
+    const bad = join(work, "bad-crc", "w.npz");
+    mkdirSync(join(bad, ".."));
+    const values = Float32Array.from({ length: 64 }, (_, i) => i / 64 - 0.5);
+    await writeNpz(bad, [{ name: "w", dtype: "F32", shape: [8, 8], bytes: new Uint8Array(values.buffer) }]);
+    const bytes = readFileSync(bad);
+    bytes[bytes.indexOf(Buffer.from(values.buffer)) + 100]! ^= 0x40;
+    writeFileSync(bad, bytes);
+    const want = await cli(bad, c);
+    expect(want).toHaveProperty("error", expect.stringContaining("CRC-32 mismatch"));
+    expect(await pageRun(bad, c)).toEqual(want);
+    await page.evaluate(() => delete document.body.dataset.picked);
   });
 
   it("a folder without weights, and two unrelated files, say so in one line", async () => {
