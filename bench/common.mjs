@@ -15,16 +15,27 @@ export const MiB = 1024 * 1024;
 
 /**
  * A safetensors file of `count` tensors of `shape` (2-D), named layers.NNN.weight, deterministic
- * pseudo-normal values; BF16 holds the same stream as F32, rounded to nearest even. Written once.
+ * pseudo-normal values (writeTensors). Written once.
  */
 export function generate(path, dtype, count, shape) {
+  const tensors = Array.from({ length: count }, (_, i) => ({ name: `layers.${String(i).padStart(3, "0")}.weight`, shape }));
+  writeTensors(path, dtype, tensors);
+}
+
+/**
+ * A safetensors file of `tensors` ({name, shape}, 1-D or 2-D, in file order), deterministic
+ * pseudo-normal values from one xorshift32 stream; BF16 holds the same stream as F32, rounded to
+ * nearest even. Written once (an existing file is kept), through a .tmp renamed at the end.
+ */
+export function writeTensors(path, dtype, tensors) {
   if (existsSync(path)) return;
   const width = dtype === "F32" ? 4 : 2;
-  const elements = shape[0] * shape[1];
-  const bytes = elements * width;
   const header = {};
-  for (let i = 0; i < count; i++) {
-    header[`layers.${String(i).padStart(3, "0")}.weight`] = { dtype, shape, data_offsets: [i * bytes, (i + 1) * bytes] };
+  let offset = 0;
+  for (const { name, shape } of tensors) {
+    const bytes = shape.reduce((a, b) => a * b, 1) * width;
+    header[name] = { dtype, shape, data_offsets: [offset, offset + bytes] };
+    offset += bytes;
   }
   let json = JSON.stringify(header);
   json += " ".repeat((8 - (json.length % 8)) % 8);
@@ -33,11 +44,12 @@ export function generate(path, dtype, count, shape) {
   const fd = openSync(`${path}.tmp`, "w");
   writeSync(fd, prefix);
   writeSync(fd, json);
-  const f32 = new Float32Array(elements);
-  const u32 = new Uint32Array(f32.buffer);
-  const bf16 = new Uint16Array(elements);
   let s = 0x9e3779b9;
-  for (let t = 0; t < count; t++) {
+  for (const { shape } of tensors) {
+    const elements = shape.reduce((a, b) => a * b, 1);
+    const cols = shape[shape.length - 1];
+    const f32 = new Float32Array(elements);
+    const u32 = new Uint32Array(f32.buffer);
     // xorshift32; the sum of four uniforms is close enough to a normal for weights. Row scales
     // vary so per-channel scales differ.
     for (let i = 0; i < elements; i++) {
@@ -48,16 +60,23 @@ export function generate(path, dtype, count, shape) {
         s ^= s << 5;
         acc += (s >>> 0) / 4294967296;
       }
-      f32[i] = (acc - 2) * (0.01 + ((i / shape[1]) | 0) % 7 * 0.003);
+      f32[i] = (acc - 2) * (0.01 + ((i / cols) | 0) % 7 * 0.003);
     }
     if (dtype === "F32") writeSync(fd, f32);
     else {
+      const bf16 = new Uint16Array(elements);
       for (let i = 0; i < elements; i++) bf16[i] = (u32[i] + 0x7fff + ((u32[i] >>> 16) & 1)) >>> 16;
       writeSync(fd, bf16);
     }
   }
   closeSync(fd);
   renameSync(`${path}.tmp`, path);
+}
+
+/** The value after `name` in `args`, or `fallback`. */
+export function option(args, name, fallback) {
+  const at = args.indexOf(name);
+  return at >= 0 ? args[at + 1] : fallback;
 }
 
 /**
