@@ -7,21 +7,31 @@
  * Node internal it is (module loader, crypto hash, fs, message ports). Prints, per case, the median
  * over the runs of each stage's milliseconds on the main thread and on the workers, and the
  * functions with the most self time.
+ *
+ * `node bench/profile.mjs --refs [--size 1] [--runs N] [--cases W4A16,...]` does the same for the
+ * cases of bench/refs.mjs (kquant --scheme / --mlx on its bf16 Llama folder), then profiles each
+ * reference once (bench/refs.py profile: cProfile over every Python thread, self time by where it
+ * lives: torch ops, safetensors read / write, mlx, Python).
  */
 import { execFileSync, spawnSync } from "node:child_process";
 import { mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
-import { join, relative } from "node:path";
-import { generate, kquant, median, root, work } from "./common.mjs";
+import { dirname, join, relative } from "node:path";
+import { generate, here, kquant, median, option as optionIn, root, work } from "./common.mjs";
+import { CASES as REF_CASES, commands, llamaFolder, PY_ENV, refEnv } from "./refs.mjs";
 
 const args = process.argv.slice(2);
-const option = (name, fallback) => (args.includes(name) ? args[args.indexOf(name) + 1] : fallback);
-const runs = Number(option("--runs", "3"));
-const size = option("--size", "256M");
+const option = (name, fallback) => optionIn(args, name, fallback);
+const refs = args.includes("--refs");
+const runs = Number(option("--runs", refs ? "1" : "3"));
+const size = option("--size", refs ? "1" : "256M");
 const COUNT = { "256M": 16, "2G": 128 }[size];
-const CASES = [
-  { name: "F32 --int8", flags: ["--int8"] },
-  { name: "F32 --int4 --block-size 32", flags: ["--int4", "--block-size", "32"] },
-];
+const only = option("--cases", undefined)?.split(",");
+const CASES = refs
+  ? REF_CASES.filter((c) => !only || only.includes(c.name)).map((c) => ({ name: `bf16 Llama ${c.kquant.join(" ")}`, flags: c.kquant, ref: c }))
+  : [
+      { name: "F32 --int8", flags: ["--int8"] },
+      { name: "F32 --int4 --block-size 32", flags: ["--int4", "--block-size", "32"] },
+    ];
 const STAGES = ["start-up", "read", "hash", "kernel", "grouped scale/zero JS", "pipeline JS", "messages", "write", "GC", "other", "idle"];
 
 /** Function name → stage, from the `function NAME` declarations under src/. */
@@ -49,6 +59,7 @@ function stageOfFile(file, name) {
   if (/formats\/(safetensors-writer|atomic)|pipeline\/outputs|pipeline\/manifest/.test(file)) return "write";
   if (/formats\//.test(file)) return "read";
   if (file.startsWith("pipeline/")) return "pipeline JS";
+  if (file.startsWith("layouts/")) return "write"; // what a folder's files hold (config, index, header order)
   return "start-up"; // cli, plan: argument parsing and planning
 }
 
@@ -102,17 +113,18 @@ function summarise(file, fromSource) {
 
 function main() {
   const fromSource = sourceStages();
-  const input = join(work, `llama-${size}-f32.safetensors`);
   mkdirSync(work, { recursive: true });
-  generate(input, "F32", COUNT, [4096, 1024]);
-  execFileSync("cat", [input], { stdio: ["ignore", "ignore", "inherit"] });
+  const input = refs ? llamaFolder(size) : join(work, `llama-${size}-f32.safetensors`);
+  if (!refs) generate(input, "F32", COUNT, [4096, 1024]);
+  const file = refs ? join(input, "model.safetensors") : input;
+  execFileSync("cat", [file], { stdio: ["ignore", "ignore", "inherit"] });
   for (const c of CASES) {
     const perRun = [];
     for (let run = 0; run < runs; run++) {
       const dir = join(work, "profile");
       rmSync(dir, { recursive: true, force: true });
-      const out = join(work, "out.safetensors");
-      const argv = ["--cpu-prof", "--cpu-prof-dir", dir, kquant, "quantize", input, ...c.flags, "--threads", "2", "-o", out, "--force", "--quiet"];
+      const out = join(work, refs ? "profile-out" : "out.safetensors");
+      const argv = ["--cpu-prof", "--cpu-prof-dir", dir, kquant, "quantize", input, ...c.flags, ...(refs ? [] : ["--threads", "2"]), "-o", out, "--force", "--quiet"];
       const start = process.hrtime.bigint();
       const r = spawnSync(process.execPath, argv, { stdio: "inherit" });
       const wall = Number(process.hrtime.bigint() - start) / 1e6;
@@ -121,10 +133,29 @@ function main() {
       const files = readdirSync(dir).sort();
       const threads = files.map((f) => ({ main: f.split(".")[4] === "0", ...summarise(join(dir, f), fromSource) }));
       perRun.push({ wall, threads });
-      rmSync(out, { force: true });
+      rmSync(out, { recursive: true, force: true });
       rmSync(`${out}.json`, { force: true });
     }
     report(c.name, perRun);
+  }
+  if (refs) profileReferences(input);
+}
+
+/** One cProfile'd run of each case's reference (bench/refs.py profile), its table printed. */
+function profileReferences(input) {
+  const env = refEnv();
+  const out = join(work, "profile-ref-out");
+  for (const c of CASES) {
+    rmSync(out, { recursive: true, force: true });
+    const [cmd, argv] = commands(c.ref, input, out, env).r;
+    const python = c.ref.ref === "llmc" ? cmd : join(dirname(cmd), "python");
+    const rest = c.ref.ref === "llmc" ? argv.slice(2) : argv;
+    process.stdout.write(`\n### ${c.ref.ref === "llmc" ? "model_free_ptq" : "mlx_lm.convert"} ${c.ref.name}, size ${size}: one cProfile'd run\n\n`);
+    const start = process.hrtime.bigint();
+    const r = spawnSync(python, [join(here, "refs.py"), "profile", c.ref.ref, ...rest], { stdio: ["ignore", "inherit", "ignore"], env: PY_ENV });
+    if (r.status !== 0) throw new Error(`profiled reference run failed (${r.status})`);
+    process.stdout.write(`\nWall ${(Number(process.hrtime.bigint() - start) / 1e9).toFixed(1)} s with the profiler.\n`);
+    rmSync(out, { recursive: true, force: true });
   }
 }
 
@@ -135,7 +166,7 @@ function report(name, perRun) {
   const mains = perRun.map((r) => stageMs(r, true));
   const workers = perRun.map((r) => stageMs(r, false));
   const lines = [
-    `### ${name}, ${size}, 2 threads: ${perRun.length} profiled run(s), wall ${f(median(perRun.map((r) => r.wall)))} ms (median, with the profiler)`,
+    `### ${name}, ${size}, ${refs ? "default" : "2"} threads: ${perRun.length} profiled run(s), wall ${f(median(perRun.map((r) => r.wall)))} ms (median, with the profiler)`,
     "",
     "| stage | main thread ms | workers ms (both) | CPU ms (main + workers) |",
     "|---|---:|---:|---:|",

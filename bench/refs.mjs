@@ -46,7 +46,8 @@ export const CASES = [
 
 export const cacheDir = () => process.env.KQUANT_BENCH_CACHE ?? join(homedir(), ".cache", "kquant", "bench");
 
-const PY_ENV = { ...process.env, HF_HUB_OFFLINE: "1", TRANSFORMERS_OFFLINE: "1", PYTHONWARNINGS: "ignore", TOKENIZERS_PARALLELISM: "false" };
+/** What the reference runs get: offline, quiet. */
+export const PY_ENV = { ...process.env, HF_HUB_OFFLINE: "1", TRANSFORMERS_OFFLINE: "1", PYTHONWARNINGS: "ignore", TOKENIZERS_PARALLELISM: "false" };
 
 /** scripts/pyenv.sh NAME's interpreter. */
 export function pyenv(name) {
@@ -178,7 +179,7 @@ function differences(a, b) {
  * also re-saves the tokenizer through transformers, adds README.md and an index, and orders
  * config.json's keys and the safetensors header its own way).
  */
-function compareOutputs(c, kDir, rDir) {
+export function compareOutputs(c, kDir, rDir) {
   const digest = c.ref === "llmc" ? fileDigests : tensorDigests;
   const diff = differences(digest(kDir), digest(rDir));
   const what = c.ref === "llmc" ? "files" : "tensors";

@@ -10,10 +10,12 @@
 """
 
 import cProfile
+import os
 import pstats
-import runpy
+import re
 import sys
 import threading
+import time
 
 
 def llmc(src, out, scheme):
@@ -26,30 +28,43 @@ def run(kind, args):
     if kind == "llmc":
         llmc(*args)
     else:
+        from mlx_lm.convert import main
+
         sys.argv = ["mlx_lm.convert", *args]
-        runpy.run_module("mlx_lm.convert", run_name="__main__")
+        main()
+
+
+STAGES = [
+    # (stage, test on "file name" of cProfile's key), first match wins
+    ("imports", lambda t: "importlib" in t or "_imp." in t or "marshal" in t or "builtins.exec" in t or "import_utils" in t),
+    # MLX's functions (nanobind) are invisible to cProfile: their time is their Python caller's
+    ("mlx_lm save_model (mx.save_safetensors evaluates the lazy graph: MLX's quantize kernels run here)", lambda t: "save_model" in t or "save_safetensors" in t),
+    ("mlx ops (other)", lambda t: "mlx.core" in t),
+    ("safetensors read / save", lambda t: "safetensors" in t or "safe_open" in t),
+    ("torch ops", lambda t: "torch" in t),
+    ("compressed-tensors (Python)", lambda t: "/compressed_tensors/" in t),
+    ("llm-compressor (Python)", lambda t: "/llmcompressor/" in t),
+    ("mlx_lm (Python)", lambda t: "/mlx_lm/" in t),
+    ("transformers / tokenizers", lambda t: "/transformers/" in t or "tokenizers" in t),
+    ("waiting (thread pool)", lambda t: "lock' objects" in t or "acquire" in t or ".wait" in t),
+]
 
 
 def stage(key):
     """Where a function's self time goes, from its file and name (cProfile's key)."""
-    file, _, name = key
-    text = f"{file} {name}"
-    if "save_file" in text or "serialize" in text or "save_safetensors" in text:
-        return "safetensors write (mlx: evaluates the lazy graph, so includes its quantize kernels)"
-    if "safe_open" in text or "get_tensor" in text or "safetensors" in text or "mlx.core.load" in text:
-        return "safetensors read"
-    if "torch" in text:
-        return "torch ops"
-    if "mlx" in name:
-        return "mlx ops"
-    if "importlib" in text or "_imp." in text or "marshal" in text:
-        return "imports"
-    if "lock' objects" in name or "acquire" in name or "wait" in name:
-        return "waiting (thread pool)"
-    return "Python (other)"
+    text = f"{key[0]} {key[2]}"
+    return next((name for name, test in STAGES if test(text)), "other Python and built-ins")
 
 
 def profile(kind, args):
+    stdout = os.dup(1)
+    os.dup2(2, 1)  # the tools' own output goes to stderr; stdout is the table
+    start = time.perf_counter()
+    if kind == "llmc":
+        import llmcompressor  # noqa: F401
+    else:
+        import mlx_lm.convert  # noqa: F401
+    imports = time.perf_counter() - start
     profiles = []
     original = threading.Thread.run
 
@@ -60,7 +75,12 @@ def profile(kind, args):
 
     threading.Thread.run = profiled_run
     main = cProfile.Profile()
-    main.runcall(run, kind, args)
+    try:
+        main.runcall(run, kind, args)
+    finally:
+        sys.stdout.flush()
+        os.dup2(stdout, 1)
+    print(f"Importing {'llmcompressor' if kind == 'llmc' else 'mlx_lm.convert'} first: {imports:.1f} s wall (not in the table).\n")
     stats = pstats.Stats(main)
     for p in profiles:
         stats.add(p)
@@ -68,13 +88,16 @@ def profile(kind, args):
     for key, (_, _, tottime, _, _) in stats.stats.items():
         s = stage(key)
         stages[s] = stages.get(s, 0.0) + tottime
-    total = sum(stages.values())
+    # the main thread waits on the pool while a worker thread does the shard: not counted in the shares
+    total = sum(t for s, t in stages.items() if not s.startswith("waiting"))
     print("| where (self time, all Python threads) | s | share |")
     print("|---|---:|---:|")
     for s, t in sorted(stages.items(), key=lambda x: -x[1]):
-        print(f"| {s} | {t:.1f} | {100 * t / total:.0f}% |")
+        share = "-" if s.startswith("waiting") else f"{100 * t / total:.0f}%"
+        print(f"| {s} | {t:.1f} | {share} |")
     top = sorted(stats.stats.items(), key=lambda x: -x[1][2])[:6]
-    print("\nTop self time: " + "; ".join(f"{pstats.func_std_string(k)} {v[2]:.1f} s" for k, v in top) + ".")
+    short = lambda k: re.sub(r"^.*/(site-packages|python3\.\d+)/", "", pstats.func_std_string(k))  # noqa: E731
+    print("\nTop self time: " + "; ".join(f"{short(k)} {v[2]:.1f} s" for k, v in top) + ".")
 
 
 if __name__ == "__main__":
