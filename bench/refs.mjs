@@ -216,11 +216,12 @@ export function runRefsBench(args) {
           const cmd = commands(c, src, outs.k, env);
           cmd.r = commands(c, src, outs.r, env).r;
           for (const who of pair % 2 === 0 ? ["k", "r"] : ["r", "k"]) {
-            process.stderr.write(`${size} GiB ${c.name} pair ${pair + 1}/${pairs}: ${who === "k" ? "kquant" : c.ref}\n`);
+            process.stderr.write(`${size} GiB ${c.name} pair ${pair + 1}/${pairs}: ${who === "k" ? "kquant" : c.ref} `);
             rmSync(outs[who], { recursive: true, force: true });
             mkdirSync(runDir, { recursive: true });
             cells[i].load.push(load1());
             const m = measure(cmd[who][0], cmd[who][1], PY_ENV);
+            process.stderr.write(`${m.seconds.toFixed(2)} s, ${m.rssMiB.toFixed(0)} MiB (load ${cells[i].load.at(-1)})\n`);
             cells[i][who].push(m.seconds);
             cells[i][`${who}Rss`].push(m.rssMiB);
           }
