@@ -193,7 +193,7 @@ export function runRefsBench(args) {
   const sizes = option(args, "--size", "1").split(",");
   for (const size of sizes) if (!(size in SIZES)) throw new Error(`--size: ${size} is not one of ${Object.keys(SIZES).join(", ")}`);
   const only = option(args, "--cases", undefined)?.split(",");
-  const cases = only ? CASES.filter((c) => only.includes(c.name)) : CASES;
+  const cases = only ? only.map((n) => CASES.find((c) => c.name === n)).filter(Boolean) : CASES; // in the order given
   if (!cases.length) throw new Error(`--cases: none of ${only} is one of ${CASES.map((c) => c.name).join(", ")}`);
   mkdirSync(work, { recursive: true });
   if (!args.includes("--no-build")) execFileSync("npm", ["run", "--silent", "build"], { cwd: root, stdio: "inherit" });
