@@ -8,7 +8,7 @@
  * over the runs of each stage's milliseconds on the main thread and on the workers, and the
  * functions with the most self time.
  *
- * `node bench/profile.mjs --refs [--size 1] [--runs N] [--cases W4A16,...]` does the same for the
+ * `node bench/profile.mjs --refs [--size 1] [--runs N] [--cases W4A16,...] [--only kquant|references]` does the same for the
  * cases of bench/refs.mjs (kquant --scheme / --mlx on its bf16 Llama folder), then profiles each
  * reference once (bench/refs.py profile: cProfile over every Python thread, self time by where it
  * lives: torch ops, safetensors read / write, mlx, Python).
@@ -118,7 +118,8 @@ function main() {
   if (!refs) generate(input, "F32", COUNT, [4096, 1024]);
   const file = refs ? join(input, "model.safetensors") : input;
   execFileSync("cat", [file], { stdio: ["ignore", "ignore", "inherit"] });
-  for (const c of CASES) {
+  const part = option("--only", "both");
+  for (const c of part === "references" ? [] : CASES) {
     const perRun = [];
     for (let run = 0; run < runs; run++) {
       const dir = join(work, "profile");
@@ -138,7 +139,7 @@ function main() {
     }
     report(c.name, perRun);
   }
-  if (refs) profileReferences(input);
+  if (refs && part !== "kquant") profileReferences(input);
 }
 
 /** One cProfile'd run of each case's reference (bench/refs.py profile), its table printed. */
