@@ -84,7 +84,7 @@ export function option(args, name, fallback) {
  * error (llama-quantize logs there). Throws when the command fails.
  */
 export function measure(cmd, argv, env = process.env) {
-  const timeFile = join(work, "time.txt");
+  const timeFile = join(work, `time-${process.pid}.txt`); // benches may run side by side
   const start = process.hrtime.bigint();
   const r = spawnSync("/usr/bin/time", ["-o", timeFile, "-f", "%M", cmd, ...argv], {
     stdio: ["ignore", "ignore", "pipe"],
