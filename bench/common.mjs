@@ -3,7 +3,7 @@
  * peak RSS, medians, and the machine's description.
  */
 import { execFileSync, spawnSync } from "node:child_process";
-import { closeSync, existsSync, openSync, readFileSync, renameSync, writeFileSync, writeSync } from "node:fs";
+import { closeSync, existsSync, openSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -94,6 +94,7 @@ export function measure(cmd, argv, env = process.env) {
   const seconds = Number(process.hrtime.bigint() - start) / 1e9;
   if (r.status !== 0) throw new Error(`${cmd} ${argv.join(" ")} failed: ${r.stderr}`);
   const kib = Number(readFileSync(timeFile, "utf8").trim().split("\n").pop());
+  rmSync(timeFile, { force: true });
   return { seconds, rssMiB: kib / 1024, stderr: r.stderr.toString() };
 }
 
