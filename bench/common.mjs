@@ -80,22 +80,22 @@ export function option(args, name, fallback) {
 }
 
 /**
- * Wall seconds and peak RSS (MiB, /usr/bin/time's %M) of one command; `stderr` is its standard
+ * Wall seconds, peak RSS (MiB, /usr/bin/time's %M) and CPU seconds (user + system, every thread) of one command; `stderr` is its standard
  * error (llama-quantize logs there). Throws when the command fails.
  */
 export function measure(cmd, argv, env = process.env) {
   const timeFile = join(work, `time-${process.pid}.txt`); // benches may run side by side
   const start = process.hrtime.bigint();
-  const r = spawnSync("/usr/bin/time", ["-o", timeFile, "-f", "%M", cmd, ...argv], {
+  const r = spawnSync("/usr/bin/time", ["-o", timeFile, "-f", "%M %U %S", cmd, ...argv], {
     stdio: ["ignore", "ignore", "pipe"],
     env,
     maxBuffer: 64 * MiB,
   });
   const seconds = Number(process.hrtime.bigint() - start) / 1e9;
   if (r.status !== 0) throw new Error(`${cmd} ${argv.join(" ")} failed: ${r.stderr}`);
-  const kib = Number(readFileSync(timeFile, "utf8").trim().split("\n").pop());
+  const [kib, user, system] = readFileSync(timeFile, "utf8").trim().split("\n").pop().split(" ").map(Number);
   rmSync(timeFile, { force: true });
-  return { seconds, rssMiB: kib / 1024, stderr: r.stderr.toString() };
+  return { seconds, rssMiB: kib / 1024, cpuSeconds: user + system, stderr: r.stderr.toString() };
 }
 
 /** The middle value (upper middle for an even count). */

@@ -12,7 +12,7 @@
  * scripts/pyenv.sh's llmcompressor and mlx. A pair is one kquant run and one reference run, their
  * order alternating from pair to pair, pairs of every case interleaved. In the first pair both
  * outputs are kept and every file's sha256 compared: a difference is printed loudly and the bench
- * exits 1. Seconds are medians, peak RSS the largest of the runs (/usr/bin/time's %M: both tools
+ * exits 1. Seconds (wall, and CPU: user + system of every thread) are medians, peak RSS the largest of the runs (/usr/bin/time's %M: both tools
  * are one process; model_free_ptq's workers are threads), load the 1-minute load average before
  * each run (min-max). Tables go to bench/results.md (block refs-SIZE) unless the size is 8M.
  */
@@ -209,7 +209,7 @@ export function runRefsBench(args) {
     const pairs = Number(option(args, "--pairs", size === "4" ? "1" : "3"));
     const runDir = join(cacheDir(), `run-${process.pid}`);
     const outs = { k: join(runDir, "kquant"), r: join(runDir, "reference") };
-    const cells = cases.map(() => ({ k: [], r: [], kRss: [], rRss: [], load: [], bytes: "" }));
+    const cells = cases.map(() => ({ k: [], r: [], kRss: [], rRss: [], kCpu: [], rCpu: [], load: [], bytes: "" }));
     try {
       for (let pair = 0; pair < pairs; pair++) {
         for (const [i, c] of cases.entries()) {
@@ -221,9 +221,10 @@ export function runRefsBench(args) {
             mkdirSync(runDir, { recursive: true });
             cells[i].load.push(load1());
             const m = measure(cmd[who][0], cmd[who][1], PY_ENV);
-            process.stderr.write(`${m.seconds.toFixed(2)} s, ${m.rssMiB.toFixed(0)} MiB (load ${cells[i].load.at(-1)})\n`);
+            process.stderr.write(`${m.seconds.toFixed(2)} s, ${m.cpuSeconds.toFixed(2)} CPU s, ${m.rssMiB.toFixed(0)} MiB (load ${cells[i].load.at(-1)})\n`);
             cells[i][who].push(m.seconds);
             cells[i][`${who}Rss`].push(m.rssMiB);
+            cells[i][`${who}Cpu`].push(m.cpuSeconds);
           }
           if (pair === 0) {
             const same = compareOutputs(c, outs.k, outs.r);
@@ -254,10 +255,10 @@ function report(size, srcMiB, cases, cells, run) {
   const lines = [
     `Source: a bf16 Llama-shaped folder of ${f(srcMiB, 0)} MiB (bench/refs.mjs, size ${size}). Machine at the start: ${run.startMachine}; load average at the end ${readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ")}.`,
     `References: ${run.versions}, CPU; kquant on its default threads (one per core), torch on its default intra-op threads. ` +
-      `${run.pairs} interleaved pair(s) per case; seconds are medians (range), peak RSS the largest run's; time ratio = kquant / reference (target ≤ 0.1), memory ratio likewise (target ≤ 0.5); load = 1-minute load average before each run.`,
+      `${run.pairs} interleaved pair(s) per case; seconds are medians (range), CPU seconds (user + system, all threads) medians, peak RSS the largest run's; time ratio = kquant / reference (target ≤ 0.1), memory ratio likewise (target ≤ 0.5); load = 1-minute load average before each run.`,
     "",
-    "| case | reference | kquant s (range) | reference s (range) | time ratio | kquant peak RSS MiB | reference peak RSS MiB | memory ratio | load | bytes |",
-    "|---|---|---:|---:|---:|---:|---:|---:|---:|---|",
+    "| case | reference | kquant s (range) | reference s (range) | time ratio | CPU s kquant / reference | kquant peak RSS MiB | reference peak RSS MiB | memory ratio | load | bytes |",
+    "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
   ];
   for (const [i, c] of cases.entries()) {
     const cell = cells[i];
@@ -265,7 +266,7 @@ function report(size, srcMiB, cases, cells, run) {
     const [kRss, rRss] = [Math.max(...cell.kRss), Math.max(...cell.rRss)];
     const ref = c.ref === "llmc" ? "model_free_ptq" : "mlx_lm.convert";
     lines.push(
-      `| ${c.name} | ${ref} | ${f(k)} (${range(cell.k)}) | ${f(r)} (${range(cell.r)}) | ${f(k / r, 3)} | ${f(kRss, 0)} | ${f(rRss, 0)} | ${f(kRss / rRss)} | ${range(cell.load, 1)} | ${cell.bytes} |`,
+      `| ${c.name} | ${ref} | ${f(k)} (${range(cell.k)}) | ${f(r)} (${range(cell.r)}) | ${f(k / r, 3)} | ${f(median(cell.kCpu), 1)} / ${f(median(cell.rCpu), 1)} | ${f(kRss, 0)} | ${f(rRss, 0)} | ${f(kRss / rRss)} | ${range(cell.load, 1)} | ${cell.bytes} |`,
     );
   }
   const table = lines.join("\n");
