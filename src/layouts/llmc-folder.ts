@@ -58,6 +58,52 @@ export function llmcShardSources(weightMap: readonly (readonly [string, string])
   return out;
 }
 
+/** split_fused_moe_experts' keys: a fused 3-D tensor's name part and the per-expert names it becomes. */
+const FUSED_EXPERTS: readonly (readonly [string, readonly string[]])[] = [
+  ["gate_up_proj", ["gate_proj", "up_proj"]],
+  ["down_proj", ["down_proj"]],
+];
+
+/** One 2-D weight cut out of a fused 3-D expert tensor: the bytes [byteOffset, byteOffset + byteLength) of `from`. */
+export interface LlmcExpertPart {
+  name: string;
+  shape: [number, number];
+  from: string;
+  byteOffset: number;
+  byteLength: number;
+}
+
+/**
+ * llm-compressor's split_fused_moe_experts (entrypoints/model_free/converter.py), which the
+ * converter runs on every shard before anything else: a 3-D tensor [experts, rows, cols] whose
+ * name contains `gate_up_proj` becomes, for each expert e, `gate_proj` and `up_proj` weights
+ * [rows/2, cols] (the first and second half of its rows), one containing `down_proj` becomes
+ * `down_proj` weights [rows, cols]; the key is the name with every occurrence of the part replaced
+ * by `{e}.{new part}`, `.weight` appended unless it ends so. Returns, in order, each tensor as it
+ * is (null) or its parts. Refused as the reference refuses: a name containing both parts (whatever
+ * its rank), a gate_up_proj whose rows do not halve.
+ */
+export function llmcExpertParts(tensors: readonly { name: string; shape: readonly number[]; byteLength: number }[]): (LlmcExpertPart[] | null)[] {
+  return tensors.map((t) => {
+    const keys = FUSED_EXPERTS.filter(([key]) => t.name.includes(key));
+    if (keys.length >= 2) throw new KquantError({ tensor: t.name, what: `the name holds both ${keys.map(([k]) => k).join(" and ")} (model_free_ptq refuses: found multiple keys matching it)` });
+    if (keys.length === 0 || t.shape.length !== 3) return null;
+    const [key, parts] = keys[0]!;
+    const [experts, dim1, cols] = t.shape as [number, number, number];
+    if (dim1 % parts.length !== 0) throw new KquantError({ tensor: t.name, what: `${key} expects a second dimension divisible by ${parts.length} but got shape [${t.shape.join(", ")}] (model_free_ptq refuses)` });
+    const rows = dim1 / parts.length;
+    const partBytes = experts * dim1 === 0 ? 0 : t.byteLength / (experts * parts.length);
+    const out: LlmcExpertPart[] = [];
+    for (let e = 0; e < experts; e++) {
+      parts.forEach((part, p) => {
+        const key2 = t.name.replaceAll(key, `${e}.${part}`);
+        out.push({ name: key2.endsWith(".weight") ? key2 : `${key2}.weight`, shape: [rows, cols], from: t.name, byteOffset: (e * parts.length + p) * partBytes, byteLength: partBytes });
+      });
+    }
+    return out;
+  });
+}
+
 /** The order safetensors' save_file writes tensors in: dtype (its enum) descending, then name. */
 export function saveFileOrder<T extends { name: string; dtype: StDType }>(tensors: readonly T[]): T[] {
   const rank = (d: StDType) => ST_DTYPES.indexOf(d);

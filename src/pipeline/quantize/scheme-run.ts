@@ -17,7 +17,7 @@ import { openTensors } from "../../formats/open.js";
 import { createSafetensorsWriter } from "../../formats/safetensors-writer.js";
 import type { StDType, TensorInfo, TensorReader } from "../../formats/types.js";
 import { llmcQuantizationConfig } from "../../layouts/llmc-config.js";
-import { llmcConfigText, llmcIndexText, llmcShardSources, saveFileOrder } from "../../layouts/llmc-folder.js";
+import { llmcConfigText, llmcExpertParts, llmcIndexText, llmcShardSources, saveFileOrder } from "../../layouts/llmc-folder.js";
 import { schemeNamed, type SchemeDescriptor } from "../../modes/llmc-schemes.js";
 import { compileGlob } from "../../plan/glob.js";
 import { maxOf } from "../../units.js";
@@ -110,6 +110,51 @@ function ignoreOf(job: SchemeJob, names: readonly string[]): string[] {
   return ignore;
 }
 
+/** The checkpoint as the converter sees it: fused 3-D experts split into their 2-D weights (llmcExpertParts). */
+interface SplitView {
+  /** In the reference's order: each tensor, or its parts where it stood. */
+  tensors: TensorInfo[];
+  /** A tensor's bytes (into `into`, exactly its length, when given), as TensorReader.read. */
+  read(name: string, into?: Uint8Array): Promise<Uint8Array>;
+}
+
+/**
+ * `reader`'s tensors with fused experts split. A part's bytes are a slice of its fused tensor; the
+ * last fused tensor read is kept, so its parts (next to each other in every pass) read it once.
+ */
+function splitView(reader: TensorReader): SplitView {
+  const parts = llmcExpertParts(reader.tensors);
+  const slices = new Map<string, { from: string; start: number; end: number }>();
+  const tensors = reader.tensors.flatMap((t, i) => {
+    const p = parts[i];
+    if (p === null || p === undefined) return [t];
+    return p.map((x) => {
+      slices.set(x.name, { from: x.from, start: x.byteOffset, end: x.byteOffset + x.byteLength });
+      return { name: x.name, dtype: t.dtype, shape: x.shape, byteLength: x.byteLength, file: t.file };
+    });
+  });
+  const seen = new Set<string>();
+  for (const t of tensors) {
+    if (seen.has(t.name)) throw new KquantError({ file: t.file, tensor: t.name, what: "a fused expert tensor splits into a weight the checkpoint already holds" });
+    seen.add(t.name);
+  }
+  let last: { name: string; bytes: Promise<Uint8Array> } | null = null;
+  return {
+    tensors,
+    read(name, into) {
+      const slice = slices.get(name);
+      if (slice === undefined) return reader.read(name, into);
+      if (last?.name !== slice.from) last = { name: slice.from, bytes: reader.read(slice.from) };
+      return last.bytes.then((b) => {
+        const part = b.subarray(slice.start, slice.end);
+        if (into === undefined) return part;
+        into.set(part);
+        return into;
+      });
+    },
+  };
+}
+
 /** Runs model_free_ptq's equivalent on `job.input`; throws a KquantError (nothing written) on bad input. */
 export async function runScheme(job: SchemeJob): Promise<SchemeReport> {
   const scheme = schemeNamed(job.scheme);
@@ -130,7 +175,8 @@ export async function runScheme(job: SchemeJob): Promise<SchemeReport> {
   }
 }
 
-async function runOn(job: SchemeJob, scheme: SchemeDescriptor, folder: Awaited<ReturnType<typeof openModelFolder>>, reader: TensorReader, pool: WorkerPool | null): Promise<SchemeReport> {
+async function runOn(job: SchemeJob, scheme: SchemeDescriptor, folder: Awaited<ReturnType<typeof openModelFolder>>, fileReader: TensorReader, pool: WorkerPool | null): Promise<SchemeReport> {
+  const reader = splitView(fileReader);
   const infos = new Map(reader.tensors.map((t) => [t.name, t]));
   const names = reader.tensors.map((t) => t.name);
   const tensorGroup = scheme.preset.weights!.strategy === "tensor_group";
@@ -216,7 +262,7 @@ async function runOn(job: SchemeJob, scheme: SchemeDescriptor, folder: Awaited<R
     quantized,
     kept,
     shards,
-    bytes_before: reader.tensors.reduce((n, t) => n + t.byteLength, 0),
+    bytes_before: fileReader.tensors.reduce((n, t) => n + t.byteLength, 0),
     bytes_after: totalSize,
   };
 }
