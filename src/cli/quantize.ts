@@ -198,7 +198,7 @@ export function renderMlxReport(r: MlxReport): string {
 }
 
 /** The flags --scheme takes besides its own: the rest belong to kquant's Keras modes. */
-const SCHEME_FLAGS = new Set(["scheme", "ignore", "exclude", "output", "force", "fsync", "json", "quiet", "strict", "kerasBackend", "verbose", "threads"]);
+const SCHEME_FLAGS = new Set(["scheme", "ignore", "exclude", "output", "force", "fsync", "dryRun", "json", "quiet", "strict", "kerasBackend", "verbose", "threads"]);
 
 async function schemeAction(input: string, opts: QuantizeCliOptions): Promise<void> {
   const other = Object.keys(opts).find((k) => !SCHEME_FLAGS.has(k) && (opts as unknown as Record<string, unknown>)[k] !== undefined);
@@ -215,18 +215,13 @@ async function schemeAction(input: string, opts: QuantizeCliOptions): Promise<vo
     ...(opts.exclude ? { exclude: opts.exclude } : {}),
     strict: !!opts.strict,
     force: !!opts.force,
+    dryRun: !!opts.dryRun,
     fsync: !!opts.fsync,
     ...(opts.threads !== undefined ? { threads: opts.threads } : {}),
   });
-  for (const k of report.kept) process.stderr.write(`kquant: warning: ${printable(`${k.name} stays float: ${k.reason}`)}\n`);
+  for (const w of report.warnings) process.stderr.write(`kquant: warning: ${printable(w)}\n`);
   if (opts.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
-  else if (!opts.quiet) {
-    const ratio = report.bytes_after > 0 ? (report.bytes_before / report.bytes_after).toFixed(2) : "-";
-    process.stdout.write(
-      `Quantized ${report.input} → ${report.output} (${report.scheme}, ${report.format})\n` +
-        `${report.quantized.length} weights quantized, ${report.kept.length} kept float, ${formatBytes(report.bytes_before)} → ${formatBytes(report.bytes_after)} (${ratio}× smaller)\n`,
-    );
-  }
+  else if (!opts.quiet) process.stdout.write(`${printableLines(renderReport(report, !!opts.verbose, `llm-compressor ${report.scheme} (${report.format}), as model_free_ptq writes it`))}\n`);
 }
 
 /** The recipe file (read here, parsed by plan/recipe.ts) and the flags as the job's rules (plan/quantize-flags.ts). */
@@ -242,11 +237,16 @@ async function rulesOf(opts: QuantizeCliOptions): Promise<JobRules> {
   return jobRulesOf(opts, { fileName, rules: parseRecipe(opts.recipe, text) });
 }
 
-/** The report as text: what was written (or would be), totals by mode, why tensors were kept; every tensor with `verbose`. */
-export function renderReport(r: QuantizeReport, verbose = false): string {
+/**
+ * The report of any quantize run (kquant's modes, --scheme, --mlx) as text: what was written (or
+ * would be), `about` the run (a line under the first), totals by mode, why tensors were kept; every
+ * tensor with `verbose`.
+ */
+export function renderReport(r: QuantizeReport, verbose = false, about?: string): string {
   const s = r.summary;
   const lines: string[] = [];
   lines.push(r.dry_run ? `Dry run: would write ${r.output} (nothing written)` : `Quantized ${r.input} → ${r.output}`);
+  if (about !== undefined) lines.push(about);
   lines.push(
     "",
     table(

@@ -10,6 +10,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { openTensors } from "../../src/formats/open.js";
+import { folderManifestProblems } from "../../src/pipeline/folder-manifest.js";
 import { bf16Bits } from "../../src/quant/llmc/arith.js";
 import { runCli, tempDir } from "../support/cli.js";
 import { writeSafetensors, type TestTensor } from "../support/files.js";
@@ -58,6 +59,7 @@ async function digestsOf(folder: string): Promise<{ tensors: Record<string, Dige
 }
 
 const src = join(dir, "tiny-llama");
+const MANIFEST = "model.safetensors.index.json.json";
 const ready = writeFolder(src, null);
 
 describe("quantize MODEL_DIR --scheme: model_free_ptq's folder, for every preset", () => {
@@ -75,7 +77,8 @@ describe("quantize MODEL_DIR --scheme: model_free_ptq's folder, for every preset
           return;
         }
         expect([r.code, r.stderr]).toEqual([0, ""]);
-        expect(readdirSync(out).sort()).toEqual(c.files);
+        // the reference's files, and kquant's manifest beside its index (docs/llmcompressor.md)
+        expect(readdirSync(out).sort()).toEqual([...c.files!, MANIFEST].sort());
         const { tensors } = await digestsOf(out);
         expect(tensors).toEqual(c.tensors);
         const index = JSON.parse(readFileSync(join(out, "model.safetensors.index.json"), "utf8"));
@@ -88,6 +91,21 @@ describe("quantize MODEL_DIR --scheme: model_free_ptq's folder, for every preset
         expect(config).toEqual(model.config_json);
         // the files themselves, byte for byte: tensor order in the file, the index's and config.json's text
         expect(Object.fromEntries(c.files!.map((f) => [f, sha(readFileSync(join(out, f)))]))).toEqual(c.file_sha256);
+        // the manifest vouches for every file the reference wrote, and they are as written
+        const manifest = JSON.parse(readFileSync(join(out, MANIFEST), "utf8"));
+        expect(Object.keys(manifest.files)).toEqual(c.files);
+        expect(await folderManifestProblems(out)).toEqual({ manifest: join(out, MANIFEST), checked: c.files, problems: [] });
+
+        // --dry-run: what the run writes, predicted without writing: the quantized modules, the index's total_size
+        const dry = await runCli("quantize", src, "--scheme", c.preset!, ...c.ignore!.flatMap((e) => ["--ignore", e]), "-o", join(dir, `dry-${i}`), "--dry-run", "--json");
+        expect(dry.code).toBe(0);
+        expect(existsSync(join(dir, `dry-${i}`))).toBe(false);
+        const plan = JSON.parse(dry.stdout);
+        expect(plan.dry_run).toBe(true);
+        expect(plan.bytes_after).toBe(c.index!.metadata.total_size);
+        const modules = Object.keys(c.tensors).filter((n) => n.endsWith(".weight_scale")).map((n) => n.slice(0, -".weight_scale".length));
+        expect(plan.quantized.map((q: { name: string }) => q.name.slice(0, -".weight".length)).sort()).toEqual(modules.sort());
+        expect(plan.skipped.length + plan.quantized.length).toBe(Object.keys(model.tensors).length);
       });
     });
 });

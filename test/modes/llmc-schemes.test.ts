@@ -4,6 +4,7 @@
  * which match llm-compressor byte for byte: test/quant/llmc), and the bits per weight it stores.
  */
 import { describe, expect, it } from "vitest";
+import { stDTypeOfKeras } from "../../src/formats/dtypes.js";
 import { SCHEME_NAMES, schemeNamed } from "../../src/modes/llmc-schemes.js";
 import { roundBf16 } from "../../src/quant/llmc/arith.js";
 import { decompressLlmcLinear } from "../../src/quant/llmc/decompress.js";
@@ -11,6 +12,7 @@ import { quantizeLlmcLinear } from "../../src/quant/llmc/linear.js";
 import { errorMetrics } from "../../src/quant/error-metrics.js";
 import { byteView } from "../../src/quant/tensor.js";
 import { gaussian } from "../support/files.js";
+import { prngWeight } from "../support/llmc.js";
 
 const rows = 64;
 const cols = 512;
@@ -39,5 +41,17 @@ describe("bits per weight stored (codes, scales, zero points)", () => {
     ["MXFP8A16", 32, 8.25],
   ])("%s with %i-bit scales: %f", (name, tBits, bits) => {
     expect(schemeNamed(name).bitsPerWeight(128, 512, tBits)).toBe(bits); // a [128, 512] weight
+  });
+});
+
+describe("the stored tensors the descriptor names (what --dry-run reports) are the kernel's, dtypes and shapes", () => {
+  it.each(SCHEME_NAMES)("%s", (name) => {
+    const s = schemeNamed(name);
+    for (const [r, c, dtype, T] of [[130, 384, "bfloat16", "BF16"], [64, 256, "float32", "F32"]] as const) {
+      const w = prngWeight(7, [r, c], dtype);
+      const got = [...quantizeLlmcLinear(w, s.preset, s.preset.weights!.strategy === "tensor_group" ? 1 : undefined)].map(([suffix, t]) => ({ suffix, dtype: stDTypeOfKeras(t.dtype), shape: [...t.shape] }));
+      const shapes = s.storedShapes(r, c);
+      expect(s.stored.map((t, i) => ({ suffix: t.suffix, dtype: t.dtype === "T" ? T : t.dtype, shape: shapes[i] }))).toEqual(got);
+    }
   });
 });

@@ -4,7 +4,7 @@
  */
 import { basename } from "node:path";
 import { KquantError } from "../../errors.js";
-import { byteLengthOf, elementCountOf } from "../../formats/dtypes.js";
+import { byteLengthOf } from "../../formats/dtypes.js";
 import { openTensors } from "../../formats/open.js";
 import { createSafetensorsWriter, shardIndexText, type SafetensorsWriter, type ShardIndex } from "../../formats/safetensors-writer.js";
 import { writeFileAtomic, type WriteOptions } from "../../formats/atomic.js";
@@ -14,7 +14,7 @@ import { writtenBytes, type Layout } from "../../layouts/layout.js";
 import type { StoredBytes } from "../../plan/stored.js";
 import { buildPlan, writtenTensorsOf, type Plan, type Step } from "../../plan/plan.js";
 import type { Rule } from "../../plan/rules.js";
-import type { Mode, QuantSpec } from "../../plan/spec.js";
+import type { QuantSpec } from "../../plan/spec.js";
 import { modeNamed } from "../../modes/registry.js";
 import { HASH_ALGORITHM, hashHex } from "../hash.js";
 import { hashesOf, MANIFEST_KEY, newManifest, type Manifest } from "../manifest.js";
@@ -31,6 +31,9 @@ import { DEFAULT_WORKER_URL, defaultThreads, WorkerPool, workerAvailable } from 
 import { largestBy } from "../../units.js";
 import { tensorBuffer } from "../../formats/io.js";
 import { alreadyQuantized } from "../../formats/quantized-input.js";
+import { runReport, type QuantizedEntry, type QuantizeReport, type SkippedEntry } from "./run-report.js";
+
+export type { ModeTotals, QuantizedEntry, QuantizeReport, QuantizeSummary, SkippedEntry } from "./run-report.js";
 
 export interface QuantizeJob extends WriteOptions {
   input: string;
@@ -62,59 +65,6 @@ export interface QuantizeJob extends WriteOptions {
   workerUrl?: URL;
 }
 
-export interface QuantizedEntry {
-  name: string;
-  mode: Mode;
-  scheme: string;
-  rule: string;
-  source_dtype: string;
-  shape: number[];
-  bytes_before: number;
-  bytes_after: number;
-}
-
-export interface SkippedEntry {
-  name: string;
-  reason: string;
-  dtype: string;
-  shape: number[];
-  bytes: number;
-}
-
-/** Totals for the tensors of one mode (or "passthrough"). */
-export interface ModeTotals {
-  tensors: number;
-  /** Source elements (a packed int4 64×64 counts 4096). */
-  parameters: number;
-  bytes_before: number;
-  bytes_after: number;
-  /** Stored bits (values, scales and zero points) per source parameter. */
-  bits_per_weight: number;
-}
-
-export interface QuantizeSummary extends ModeTotals {
-  quantized: number;
-  passthrough: number;
-  /** By mode, passthrough included, in the order the modes first appear. */
-  by_mode: Record<string, ModeTotals>;
-  /** Why tensors were kept as they are: each reason (without the shape it names) with its count, most common first. */
-  passthrough_reasons: { reason: string; tensors: number }[];
-}
-
-export interface QuantizeReport {
-  input: string;
-  output: string;
-  manifest: string;
-  /** Shard files written, for a sharded output. */
-  shards?: string[];
-  dry_run: boolean;
-  quantized: QuantizedEntry[];
-  skipped: SkippedEntry[];
-  bytes_before: number;
-  bytes_after: number;
-  summary: QuantizeSummary;
-  warnings: string[];
-}
 
 export async function runQuantize(job: QuantizeJob): Promise<QuantizeReport> {
   // A model folder (config.json + weights) is quantized into a folder (folder-run.ts).
@@ -335,55 +285,15 @@ function reportOf(job: QuantizeJob, plan: Plan, paths: OutputPaths): QuantizeRep
       });
     }
   }
-  const bytesBefore = plan.steps.reduce((n, s) => n + s.source.byteLength, 0);
-  const bytesAfter =
-    quantized.reduce((n, q) => n + q.bytes_after, 0) + skipped.reduce((n, s) => n + s.bytes, 0);
   const final = (p: string) => finalPathOf(paths, p);
-  return {
+  return runReport({
     input: job.input,
     output: paths.folder?.out ?? paths.output,
     manifest: final(paths.manifest),
     ...(isIndexPath(paths.output) ? { shards: paths.files.map((f) => final(f.path)) } : {}),
-    dry_run: !!job.dryRun,
+    dryRun: !!job.dryRun,
     quantized,
     skipped,
-    bytes_before: bytesBefore,
-    bytes_after: bytesAfter,
-    summary: summaryOf(quantized, skipped),
     warnings: plan.warnings,
-  };
-}
-
-function totalsOf(rows: { shape: number[]; before: number; after: number }[]): ModeTotals {
-  const parameters = rows.reduce((n, r) => n + (elementCountOf(r.shape) ?? 0), 0);
-  const bytesAfter = rows.reduce((n, r) => n + r.after, 0);
-  return {
-    tensors: rows.length,
-    parameters,
-    bytes_before: rows.reduce((n, r) => n + r.before, 0),
-    bytes_after: bytesAfter,
-    bits_per_weight: parameters === 0 ? 0 : (bytesAfter * 8) / parameters,
-  };
-}
-
-/** The report's totals: overall, by mode, and the passthrough reasons grouped. */
-function summaryOf(quantized: readonly QuantizedEntry[], skipped: readonly SkippedEntry[]): QuantizeSummary {
-  const rows = [
-    ...quantized.map((q) => ({ mode: q.mode as string, shape: q.shape, before: q.bytes_before, after: q.bytes_after })),
-    ...skipped.map((s) => ({ mode: "passthrough", shape: s.shape, before: s.bytes, after: s.bytes })),
-  ];
-  const modes = [...new Set(rows.map((r) => r.mode))];
-  const reasons = new Map<string, number>();
-  for (const s of skipped) {
-    // Grouped without the shape each reason names, so one cause is one line however many shapes it met.
-    const reason = s.reason.replace(/,? (?:got|for) shape \[[^\]]*\]/g, "");
-    reasons.set(reason, (reasons.get(reason) ?? 0) + 1);
-  }
-  return {
-    ...totalsOf(rows),
-    quantized: quantized.length,
-    passthrough: skipped.length,
-    by_mode: Object.fromEntries(modes.map((m) => [m, totalsOf(rows.filter((r) => r.mode === m))])),
-    passthrough_reasons: [...reasons].sort((a, b) => b[1] - a[1]).map(([reason, tensors]) => ({ reason, tensors })),
-  };
+  });
 }

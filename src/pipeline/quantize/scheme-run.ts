@@ -29,6 +29,9 @@ import type { WorkerPool } from "../workers.js";
 import { inStaging } from "./folder-run.js";
 import { formatRows, llmcWeightOf, type FormatJob } from "./format-slice.js";
 import { workerPoolFor } from "./run-quantize.js";
+import { writeFolderManifest } from "../folder-manifest.js";
+import { manifestPathFor } from "./outputs.js";
+import { schemeRunReport, type SchemeKept, type SchemeReport } from "./scheme-report.js";
 
 /** What a --scheme run needs. */
 export interface SchemeJob {
@@ -45,6 +48,8 @@ export interface SchemeJob {
   /** A weight the format cannot hold fails the run instead of staying float. */
   strict?: boolean;
   force?: boolean;
+  /** Report what the run would write, write nothing (the weights are still read: refusals, NVFP4's absmax). */
+  dryRun?: boolean;
   fsync?: boolean;
   /** Worker threads (default: KQUANT_THREADS or one per core, at most 4; 0: none); the bytes are the same. */
   threads?: number;
@@ -52,27 +57,7 @@ export interface SchemeJob {
   workerUrl?: URL;
 }
 
-/** A weight the reference would quantize that stays float, and why. */
-export interface SchemeKept {
-  name: string;
-  reason: string;
-}
-
-/** What a --scheme run did. */
-export interface SchemeReport {
-  input: string;
-  output: string;
-  scheme: string;
-  format: string;
-  /** The ignore list written into quantization_config (the given one, then kept weights' modules). */
-  ignore: string[];
-  quantized: string[];
-  kept: SchemeKept[];
-  /** The output's weight files, in order. */
-  shards: string[];
-  bytes_before: number;
-  bytes_after: number;
-}
+export type { SchemeKept, SchemeReport } from "./scheme-report.js";
 
 const WEIGHT_DTYPES: Partial<Record<StDType, LlmcDType>> = { F32: "float32", BF16: "bfloat16", F16: "float16" };
 
@@ -166,7 +151,7 @@ export async function runScheme(job: SchemeJob): Promise<SchemeReport> {
     throw new KquantError({ file: join(job.input, CONFIG_FILE), what: "the model already has a quantization_config", hint: "--scheme quantizes float checkpoints" });
   }
   const reader = await openTensors(folder.weights);
-  const pool = workerPoolFor(job, reader.tensors.reduce((n, t) => n + t.byteLength, 0));
+  const pool = job.dryRun ? null : workerPoolFor(job, reader.tensors.reduce((n, t) => n + t.byteLength, 0));
   try {
     return await runOn(job, scheme, folder, reader, pool);
   } finally {
@@ -218,6 +203,21 @@ async function runOn(job: SchemeJob, scheme: SchemeDescriptor, folder: Awaited<R
   const out = job.output ?? `${folder.dir.replace(/[\\/]+$/, "")}-${scheme.name.toLowerCase()}`;
   const others = folder.others.filter((n) => !(WEIGHT_FILES as readonly string[]).includes(n));
   const qc = llmcQuantizationConfig(scheme.preset, job.scheme, ignore, quantized.length > 0);
+  const report = schemeRunReport({
+    input: job.input,
+    output: out,
+    manifest: manifestPathFor(join(out, WEIGHT_FILES[0])),
+    dryRun: !!job.dryRun,
+    scheme,
+    format: String(qc.format),
+    givenIgnore: job.ignore ?? [],
+    ignore,
+    kept,
+    tensors: reader.tensors,
+    actions,
+    shards,
+  });
+  if (job.dryRun) return report;
   const weightMap: Record<string, string> = {};
   let totalSize = 0;
 
@@ -252,19 +252,10 @@ async function runOn(job: SchemeJob, scheme: SchemeDescriptor, folder: Awaited<R
     });
     await writeFileAtomic(join(staging, CONFIG_FILE), llmcConfigText(configText, configPath, qc), { fsync: !!job.fsync });
     await copyEntries(folder.dir, staging, others);
+    const options = { scheme: job.scheme, ignore: job.ignore ?? [], exclude: job.exclude ?? [], strict: !!job.strict };
+    await writeFolderManifest(staging, WEIGHT_FILES[0], { writer: "llm-compressor model_free_ptq", options, source: folder.dir }, { fsync: !!job.fsync });
   });
-  return {
-    input: job.input,
-    output: out,
-    scheme: scheme.name,
-    format: String(qc.format),
-    ignore,
-    quantized,
-    kept,
-    shards,
-    bytes_before: fileReader.tensors.reduce((n, t) => n + t.byteLength, 0),
-    bytes_after: totalSize,
-  };
+  return report;
 }
 
 /** One weight's compressed tensors, named `M.<suffix>` (blocks of rows on the pool's workers, format-slice.ts). */

@@ -28,9 +28,9 @@ import { maxOf, minOf } from "../../units.js";
 import { stat } from "node:fs/promises";
 import { readRegularFile } from "../../formats/io.js";
 import { manifestPathFor } from "../quantize/outputs.js";
-import { basename, dirname, join } from "node:path";
+import { dirname } from "node:path";
 import { isFolder } from "../../formats/folder.js";
-import { hashHex, HEX_LENGTH } from "../hash.js";
+import { fileHashProblems } from "../folder-manifest.js";
 
 export interface Thresholds {
   minSqnr?: number;
@@ -197,34 +197,8 @@ async function sidecarProblems(path: string, manifest: Manifest): Promise<string
  * names (a manifest is input: a path is refused, never followed).
  */
 async function otherFileProblems(path: string, manifest: Manifest): Promise<{ checked: string[] | null; problems: string[] }> {
-  const files = manifest.files;
-  if (files === undefined) return { checked: null, problems: [] };
-  if (files === null || typeof files !== "object" || Array.isArray(files)) return { checked: [], problems: ["the manifest's files is not an object of file hashes"] };
-  const algorithm = manifest.files_hash ?? "sha256";
-  if (!Object.hasOwn(HEX_LENGTH, algorithm)) return { checked: [], problems: [`the manifest's files_hash names an unknown hash algorithm ${JSON.stringify(algorithm)}`] };
-  const dir = (await isFolder(path)) ? path : dirname(path);
-  const checked: string[] = [];
-  const problems: string[] = [];
-  for (const [name, hash] of Object.entries(files)) {
-    if (name === "" || name === "." || name === ".." || basename(name) !== name || name.includes("\\")) {
-      problems.push(`the manifest's files names ${JSON.stringify(name)}, not a file name in the output's folder`);
-      continue;
-    }
-    const file = join(dir, name);
-    let bytes: Uint8Array;
-    try {
-      bytes = await readRegularFile(file, 1 << 30);
-    } catch (err) {
-      if (err instanceof KquantError) {
-        problems.push(`${file}: written by kquant with the weights but cannot be read (${err.what})`);
-        continue;
-      }
-      throw err;
-    }
-    checked.push(name);
-    if ((await hashHex(bytes, algorithm)) !== hash) problems.push(`${file}: changed since kquant wrote it (its ${algorithm} differs from the manifest's)`);
-  }
-  return { checked, problems };
+  if (manifest.files === undefined) return { checked: null, problems: [] };
+  return fileHashProblems((await isFolder(path)) ? path : dirname(path), manifest.files, manifest.files_hash ?? "sha256");
 }
 
 export async function runVerify(path: string, opts: VerifyOptions = {}, onTensor?: (v: TensorVerdict) => void): Promise<VerifyReport> {
