@@ -164,7 +164,7 @@ Examples:
 }
 
 /** The flags --mlx takes besides its own: the rest belong to kquant's Keras modes. */
-const MLX_FLAGS = new Set(["mlx", "bits", "blockSize", "dtype", "output", "force", "fsync", "dryRun", "json", "quiet", "kerasBackend", "threads"]);
+const MLX_FLAGS = new Set(["mlx", "bits", "blockSize", "dtype", "output", "force", "fsync", "dryRun", "json", "quiet", "verbose", "kerasBackend", "threads"]);
 
 /** `--mlx MODE`: mlx_lm.convert's folder (pipeline/quantize/mlx-run.ts); the Keras flags do not apply. */
 async function mlxAction(input: string, opts: QuantizeCliOptions): Promise<void> {
@@ -184,17 +184,13 @@ async function mlxAction(input: string, opts: QuantizeCliOptions): Promise<void>
     ...(opts.threads !== undefined ? { threads: opts.threads } : {}),
   });
   if (opts.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
-  else if (!opts.quiet) process.stdout.write(`${renderMlxReport(report)}\n`);
+  else if (!opts.quiet) process.stdout.write(`${printableLines(renderReport(report, !!opts.verbose, mlxAbout(report)))}\n`);
 }
 
-/** The `--mlx` report as text. */
-export function renderMlxReport(r: MlxReport): string {
+/** The line under the report's first that says what --mlx ran. */
+export function mlxAbout(r: MlxReport): string {
   const q = r.quantization;
-  return [
-    r.dry_run ? `Dry run: would write ${r.output} (nothing written)` : `Converted ${r.input} → ${r.output}`,
-    `MLX ${q.mode}, ${q.bits} bits, groups of ${q.group_size}, float tensors ${r.dtype ?? "in their own dtype"}`,
-    `${r.quantized} quantized, ${r.kept} kept${r.dropped ? `, ${r.dropped} dropped (mlx_lm's sanitize)` : ""}; ${formatBytes(r.bytes_before)} → ${formatBytes(r.bytes_after)}`,
-  ].join("\n");
+  return `MLX ${q.mode}, ${q.bits} bits, groups of ${q.group_size}, float tensors ${r.dtype ?? "in their own dtype"}, as mlx_lm.convert writes it`;
 }
 
 /** The flags --scheme takes besides its own: the rest belong to kquant's Keras modes. */

@@ -14,6 +14,7 @@ import { KquantError } from "../errors.js";
 import type { StDType } from "../formats/types.js";
 import { MLX_MODES, mlxModeNamed, type MlxModeDescriptor } from "../modes/mlx.js";
 import type { MlxFloat } from "../quant/mlx/floats.js";
+import { pythonJson } from "../formats/python-json.js";
 
 /** The modes `--mlx` takes (mlx_lm's --q-mode), from src/modes/mlx.ts. */
 export const MLX_LM_MODES: readonly string[] = MLX_MODES.map((m) => m.name);
@@ -74,16 +75,42 @@ export function mlxLmDtype(config: Readonly<Record<string, unknown>>, flag?: str
   return d;
 }
 
+/** What mlx_lm does with a source tensor, and why when it does not quantize it (null: it does). */
+export interface MlxLmAction {
+  action: "drop" | "quantize" | "keep";
+  reason: string | null;
+}
+
 /**
  * What mlx_lm does with a source tensor: "drop" (Llama's sanitize: `rotary_emb.inv_freq`, and
  * `lm_head.weight` when the embeddings are tied), "quantize" (a 2-D `X.weight`, mlx_lm's Linear and
  * Embedding weights, whose last dimension the group size divides) or "keep" (cast if floating).
  */
-export function mlxLmAction(name: string, shape: readonly number[], groupSize: number, config: Readonly<Record<string, unknown>>): "drop" | "quantize" | "keep" {
-  if (name.endsWith("rotary_emb.inv_freq")) return "drop";
-  if (name === "lm_head.weight" && config.tie_word_embeddings === true) return "drop";
-  return name.endsWith(".weight") && shape.length === 2 && shape[1]! % groupSize === 0 ? "quantize" : "keep";
+export function mlxLmAction(name: string, shape: readonly number[], groupSize: number, config: Readonly<Record<string, unknown>>): MlxLmAction {
+  if (name.endsWith("rotary_emb.inv_freq")) return { action: "drop", reason: "dropped: rotary_emb.inv_freq (mlx_lm's sanitize)" };
+  if (name === "lm_head.weight" && config.tie_word_embeddings === true) return { action: "drop", reason: "dropped: lm_head tied to the embeddings (mlx_lm's sanitize)" };
+  if (!name.endsWith(".weight") || shape.length !== 2) return { action: "keep", reason: "not a 2-D weight (mlx_lm quantizes Linear and Embedding weights)" };
+  if (shape[1]! % groupSize !== 0) return { action: "keep", reason: `last dimension ${shape[1]} is not a multiple of the group size ${groupSize} (mlx_lm leaves it float)` };
+  return { action: "quantize", reason: null };
 }
+
+/**
+ * model.safetensors.index.json as mlx_lm's save_model writes it (json.dump, indent=4, keys as
+ * inserted, no final newline): `total_size` the written tensors' bytes, `total_parameters`
+ * get_total_parameters (a quantized weight counts its float elements, its scales and biases
+ * nothing: so the elements of every source tensor kept), the weight map sorted by name.
+ */
+export function mlxLmIndexText(totalSize: number, totalParameters: number, weightMap: Readonly<Record<string, string>>): string {
+  const sorted = Object.fromEntries(Object.entries(weightMap).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+  return pythonJson({ metadata: { total_size: totalSize, total_parameters: totalParameters }, weight_map: sorted }, { indent: 4 });
+}
+
+/**
+ * README.md as mlx_lm's create_model_card writes it for a local source folder (no Hub repo:
+ * `ModelCard.from_template(ModelCardData(language="en"))` with library_name, pipeline_tag and
+ * tags set and an empty text), byte for byte.
+ */
+export const MLX_LM_MODEL_CARD = "---\nlanguage: en\nlibrary_name: mlx\npipeline_tag: text-generation\ntags:\n- mlx\n---\n";
 
 /** config.json as mlx_lm writes the quantization into it. */
 export function mlxLmConfig(config: Readonly<Record<string, unknown>>, params: MlxLmParams): Record<string, unknown> {

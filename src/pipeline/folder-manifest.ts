@@ -12,7 +12,7 @@
  *     options: {…}, source: { folder }, files: { "<file name>": "<hex>" }, files_hash: "xxh3-128" }
  */
 import { lstat, readdir } from "node:fs/promises";
-import { basename, join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { KquantError } from "../errors.js";
 import { writeFileAtomic, type WriteOptions } from "../formats/atomic.js";
 import { folderWeights, isFolder } from "../formats/folder.js";
@@ -123,16 +123,17 @@ export async function fileHashProblems(dir: string, files: unknown, algorithm: u
 }
 
 /**
- * `kquant verify` of a folder kquant wrote without a manifest in `__metadata__` (--scheme, --mlx):
- * the folder manifest beside its weights' entry point, if there is one, and every file it vouches
- * for re-hashed. `checked` is null when there is no manifest (a folder the reference wrote itself).
+ * `kquant verify` of a folder kquant wrote without a manifest in `__metadata__` (--scheme, --mlx),
+ * given as the folder or a file in it: the folder manifest beside its weights' entry point, if
+ * there is one, and every file it vouches for re-hashed, one line per problem. `checked` is null
+ * when there is no manifest (a folder the reference wrote itself, or one copied without it).
  */
 export async function folderManifestProblems(path: string): Promise<{ manifest: string | null; checked: string[] | null; problems: string[] }> {
-  const dir = (await isFolder(path)) ? path : null;
-  const entry = dir === null ? path : await folderWeights(dir);
-  const file = manifestPathFor(entry);
-  const here = dir ?? join(entry, "..");
-  if ((await lstat(file).catch(() => null)) === null) return { manifest: null, checked: null, problems: [] };
+  // A folder, or a file in it (its weights' entry point names the manifest).
+  const here = (await isFolder(path)) ? path : dirname(path);
+  const entry = await folderWeights(here).catch(() => null);
+  const file = entry === null ? null : manifestPathFor(entry);
+  if (file === null || (await lstat(file).catch(() => null)) === null) return { manifest: null, checked: null, problems: [] };
   let m: Partial<FolderManifest> | null;
   try {
     m = JSON.parse((await readRegularFile(file, 1 << 30)).toString("utf8")) as Partial<FolderManifest> | null;

@@ -8,11 +8,12 @@
 import { join } from "node:path";
 import { copyEntries, openModelFolder, writeConfig } from "../../formats/folder.js";
 import { byteLengthOf, elementCountOf } from "../../formats/dtypes.js";
+import { writeFileAtomic } from "../../formats/atomic.js";
 import { openTensors } from "../../formats/open.js";
 import { createSafetensorsWriter } from "../../formats/safetensors-writer.js";
 import type { PlannedTensor, TensorInfo } from "../../formats/types.js";
 import { KquantError } from "../../errors.js";
-import { mlxFloatOf, mlxLmAction, mlxLmConfig, mlxLmDtype, mlxLmParams, paramsOf, ST_OF_MLX, type MlxLmParams, type MlxLmRun } from "../../layouts/mlx-lm.js";
+import { MLX_LM_MODEL_CARD, mlxFloatOf, mlxLmAction, mlxLmConfig, mlxLmDtype, mlxLmIndexText, mlxLmParams, paramsOf, ST_OF_MLX, type MlxLmParams, type MlxLmRun } from "../../layouts/mlx-lm.js";
 import { floatData, mlxScalesDtype } from "../../modes/mlx.js";
 import { storeAs, valuesOf, type MlxFloat } from "../../quant/mlx/floats.js";
 import type { WorkerPool } from "../workers.js";
@@ -20,7 +21,9 @@ import { maxOf } from "../../units.js";
 import { inStaging } from "./folder-run.js";
 import { formatRows, type FormatJob } from "./format-slice.js";
 import { workerPoolFor } from "./run-quantize.js";
-import { defaultFolderOutput } from "./outputs.js";
+import { defaultFolderOutput, manifestPathFor } from "./outputs.js";
+import { writeFolderManifest } from "../folder-manifest.js";
+import { runReport, type QuantizedEntry, type QuantizeReport, type SkippedEntry } from "./run-report.js";
 
 /** What `--mlx` asks for. */
 export interface MlxJob {
@@ -42,25 +45,18 @@ export interface MlxJob {
   workerUrl?: URL;
 }
 
-/** What a `--mlx` run wrote (or would write). */
-export interface MlxReport {
-  input: string;
-  output: string;
-  dry_run: boolean;
+/** What a `--mlx` run wrote (or would write): the quantize report, and mlx_lm's parameters. */
+export interface MlxReport extends QuantizeReport {
   quantization: MlxLmParams;
   /** The dtype floating tensors were cast to, null when each kept its own. */
   dtype: MlxFloat | null;
-  /** Source tensors quantized, kept (cast), and dropped (mlx_lm's sanitize). */
-  quantized: number;
-  kept: number;
-  dropped: number;
-  bytes_before: number;
-  bytes_after: number;
 }
 
 interface Step {
   source: TensorInfo;
   action: "quantize" | "keep";
+  /** Why a kept tensor is not quantized. */
+  reason: string | null;
   /** The dtype the source is cast to (null: its bytes as they are). */
   to: MlxFloat | null;
   written: PlannedTensor[];
@@ -68,12 +64,14 @@ interface Step {
 
 const mlxOf = (t: TensorInfo): MlxFloat | null => mlxFloatOf(t.dtype);
 
-function planStep(t: TensorInfo, params: MlxLmRun, dtype: MlxFloat | null, config: Readonly<Record<string, unknown>>): Step | null {
-  const action = mlxLmAction(t.name, t.shape, params.group_size, config);
-  if (action === "drop") return null;
+function planStep(t: TensorInfo, params: MlxLmRun, dtype: MlxFloat | null, config: Readonly<Record<string, unknown>>): Step | SkippedEntry {
+  const { action, reason } = mlxLmAction(t.name, t.shape, params.group_size, config);
+  if (action === "drop") return { name: t.name, reason: reason!, dtype: t.dtype, shape: t.shape, bytes: t.byteLength, bytes_after: 0 };
   const own = mlxOf(t);
   const to = own === null ? null : (dtype ?? own);
-  if (action === "keep" || to === null) return { source: t, action: "keep", to, written: [{ name: t.name, dtype: to === null ? t.dtype : ST_OF_MLX[to], shape: t.shape }] };
+  const kept = (why: string): Step => ({ source: t, action: "keep", reason: why, to, written: [{ name: t.name, dtype: to === null ? t.dtype : ST_OF_MLX[to], shape: t.shape }] });
+  if (action === "keep") return kept(reason!);
+  if (to === null) return kept(`${t.dtype} is not a float weight MLX quantizes (copied)`);
   const base = t.name.slice(0, -".weight".length);
   const [rows, cols] = t.shape as [number, number];
   const groups = [rows, cols / params.group_size];
@@ -82,7 +80,7 @@ function planStep(t: TensorInfo, params: MlxLmRun, dtype: MlxFloat | null, confi
     { name: `${base}.scales`, dtype: mlxScalesDtype(params.descriptor, ST_OF_MLX[to]), shape: groups },
   ];
   if (params.descriptor.biases) written.push({ name: `${base}.biases`, dtype: ST_OF_MLX[to], shape: groups });
-  return { source: t, action: "quantize", to, written };
+  return { source: t, action: "quantize", reason: null, to, written };
 }
 
 const view = (a: ArrayBufferView): Uint8Array => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
@@ -98,6 +96,37 @@ async function stepBytes(step: Step, bytes: Uint8Array, params: MlxLmRun, pool: 
   return (await formatRows(pool, job, cols === 0 ? 0 : elementCountOf(shape)! / cols, 1, bytes)).map((p) => p.bytes);
 }
 
+const WEIGHTS = "model.safetensors";
+const INDEX = "model.safetensors.index.json";
+const MODEL_CARD = "README.md";
+
+const writtenBytes = (s: Step): number => s.written.reduce((b, p) => b + byteLengthOf(p.dtype, p.shape), 0);
+
+/** The report of a --mlx run: each source tensor quantized (`mlx_<mode>`), kept (cast) or dropped, and why. */
+function mlxRunReport(job: MlxJob, input: string, out: string, params: MlxLmRun, dtype: MlxFloat | null, steps: readonly Step[], dropped: SkippedEntry[]): MlxReport {
+  const quantized: QuantizedEntry[] = [];
+  const skipped: SkippedEntry[] = [];
+  for (const s of steps) {
+    const t = s.source;
+    if (s.action === "keep") skipped.push({ name: t.name, reason: s.reason!, dtype: t.dtype, shape: t.shape, bytes: t.byteLength, bytes_after: writtenBytes(s) });
+    else {
+      const rule = `--mlx ${params.mode}`;
+      quantized.push({ name: t.name, mode: `mlx_${params.mode}`, scheme: `${params.bits}-bit, groups of ${params.group_size}${s.to === null ? "" : `, ${s.to}`}`, rule, source_dtype: t.dtype, shape: t.shape, bytes_before: t.byteLength, bytes_after: writtenBytes(s) });
+    }
+  }
+  const report = runReport({ input, output: out, manifest: manifestPathFor(join(out, INDEX)), dryRun: !!job.dryRun, quantized, skipped: [...skipped, ...dropped] });
+  return { ...report, quantization: paramsOf(params), dtype };
+}
+
+/** What mlx_lm.convert writes besides the weights and config.json: the index (mlxLmIndexText) and README.md (its model card). */
+async function writeMlxLmExtras(dir: string, steps: readonly Step[], job: MlxJob): Promise<void> {
+  const weightMap = Object.fromEntries(steps.flatMap((s) => s.written.map((w) => [w.name, WEIGHTS])));
+  const parameters = steps.reduce((n, s) => n + (elementCountOf(s.source.shape) ?? 0), 0);
+  const size = steps.reduce((n, s) => n + writtenBytes(s), 0);
+  await writeFileAtomic(join(dir, INDEX), mlxLmIndexText(size, parameters, weightMap), { fsync: !!job.fsync });
+  await writeFileAtomic(join(dir, MODEL_CARD), MLX_LM_MODEL_CARD, { fsync: !!job.fsync });
+}
+
 /** Runs `--mlx` on a model folder (see the module comment); input errors are one-line KquantErrors, exit 2. */
 export async function runMlxQuantize(job: MlxJob): Promise<MlxReport> {
   const params = mlxLmParams(job.mode, job.bits, job.groupSize);
@@ -111,23 +140,13 @@ export async function runMlxQuantize(job: MlxJob): Promise<MlxReport> {
   const reader = await openTensors(folder.weights);
   const pool = job.dryRun ? null : workerPoolFor(job, reader.tensors.reduce((n, t) => n + t.byteLength, 0));
   try {
-    const steps = reader.tensors.map((t) => planStep(t, params, dtype, folder.config)).filter((s): s is Step => s !== null);
-    const planned = steps.flatMap((s) => s.written);
-    const report: MlxReport = {
-      input: folder.dir,
-      output: out,
-      dry_run: !!job.dryRun,
-      quantization: paramsOf(params),
-      dtype,
-      quantized: steps.filter((s) => s.action === "quantize").length,
-      kept: steps.filter((s) => s.action === "keep").length,
-      dropped: reader.tensors.length - steps.length,
-      bytes_before: reader.tensors.reduce((a, t) => a + t.byteLength, 0),
-      bytes_after: steps.reduce((a, s) => a + (s.action === "keep" && s.to === null ? s.source.byteLength : s.written.reduce((b, p) => b + byteLengthOf(p.dtype, p.shape), 0)), 0),
-    };
+    const planned = reader.tensors.map((t) => planStep(t, params, dtype, folder.config));
+    const steps = planned.filter((s): s is Step => "source" in s);
+    const dropped = planned.filter((s): s is SkippedEntry => !("source" in s));
+    const report = mlxRunReport(job, folder.dir, out, params, dtype, steps, dropped);
     if (job.dryRun) return report;
     await inStaging(out, folder.dir, !!job.force, async (staging) => {
-      const writer = await createSafetensorsWriter(join(staging, "model.safetensors"), planned, { format: "mlx" }, { fsync: !!job.fsync });
+      const writer = await createSafetensorsWriter(join(staging, WEIGHTS), steps.flatMap((s) => s.written), { format: "mlx" }, { fsync: !!job.fsync });
       try {
         // Weights to quantize are read into one buffer, reused: their outputs never point into it.
         const quantized = new Set(steps.filter((s) => s.action === "quantize" && s.to !== null));
@@ -143,7 +162,9 @@ export async function runMlxQuantize(job: MlxJob): Promise<MlxReport> {
         throw err;
       }
       await writeConfig(staging, mlxLmConfig(folder.config, params), { fsync: !!job.fsync });
-      await copyEntries(folder.dir, staging, folder.others.filter((n) => n !== "model.safetensors"));
+      await copyEntries(folder.dir, staging, folder.others.filter((n) => n !== WEIGHTS && n !== MODEL_CARD));
+      await writeMlxLmExtras(staging, steps, job);
+      await writeFolderManifest(staging, INDEX, { writer: "mlx_lm.convert", options: { mlx: params.mode, bits: params.bits, group_size: params.group_size, dtype: job.dtype ?? null }, source: folder.dir }, { fsync: !!job.fsync });
     });
     return report;
   } finally {

@@ -14,6 +14,7 @@ import { compileGlob, matchesAny } from "../../plan/glob.js";
 import { errorHistogram } from "../../quant/error-histogram.js";
 import { errorMetrics } from "../../quant/error-metrics.js";
 import { floatValues } from "../float-values.js";
+import { folderManifestProblems } from "../folder-manifest.js";
 import { checkOutputs } from "../quantize/outputs.js";
 import type { DequantizeJob, DequantizeReport } from "./dequantize.js";
 import { gateFailures, verifyReport, type TensorVerdict, type Thresholds, type VerifyOptions, type VerifyReport } from "./verify.js";
@@ -119,7 +120,9 @@ export async function dequantizeFolderTensors(job: DequantizeJob, reader: Tensor
 const sameShape = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((d, i) => d === b[i]);
 
 /**
- * `kquant verify` of such a folder (no manifest, so no hashes): each tensor's problems; with
+ * `kquant verify` of such a folder (no manifest in `__metadata__`): each tensor's problems, and
+ * the files the folder manifest beside its index vouches for re-hashed when kquant wrote one
+ * (folder-manifest.ts: every file changed or missing is a file problem); with
  * `original`, each quantized tensor measured against the original tensor of the same name, gated
  * by the thresholds or (none given) its own floor.
  */
@@ -155,5 +158,7 @@ export async function verifyFolderTensors(
     verdicts.push(v);
     onTensor?.(v);
   }
-  return verifyReport(path, opts.against, opts.thresholds, [], verdicts, 0);
+  // kquant quantize --mlx's and --scheme's folders carry a manifest of their files' hashes beside the index.
+  const files = await folderManifestProblems(path);
+  return verifyReport(path, opts.against, opts.thresholds, files.problems, verdicts, 0, files.checked);
 }

@@ -150,7 +150,8 @@ function shapeProblems(q: Quantized, params: MlxLmRun): string[] {
 }
 
 /**
- * `kquant verify` of an MLX folder (no manifest, so no hashes): each quantized weight's tensors
+ * `kquant verify` of an MLX folder (no manifest in `__metadata__`; the hashes of the files
+ * `kquant quantize --mlx` wrote, when its folder manifest is there): each quantized weight's tensors
  * have the shapes and dtypes its config's quantization needs and hold values MLX writes; with
  * `original`, each is dequantized as mx.dequantize does (float32 for the fp modes) and measured
  * against the original tensor of the same name.

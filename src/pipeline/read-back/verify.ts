@@ -84,7 +84,7 @@ export interface VerifyReport {
     hashes_checked: number;
     /**
      * The other files the manifest vouches for (index, config.json) whose hashes were checked, or
-     * null when the manifest records none (written before kquant recorded them, or an MLX folder).
+     * null when the manifest records none (written before kquant recorded them, or an MLX folder without kquant's folder manifest).
      */
     files_checked: string[] | null;
     min_sqnr_db: number | null;

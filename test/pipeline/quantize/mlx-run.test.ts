@@ -6,7 +6,7 @@
  * mlx_lm's `quantization`; refusals are one line, exit 2, nothing written. The real mlx_lm.convert
  * comparison is test/slow/mlx-convert.slow.test.ts.
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { openTensors } from "../../../src/formats/open.js";
@@ -72,6 +72,26 @@ async function expectKernels(out: string, mode: "affine" | MlxFpMode, bits: numb
   expect(config.model_type).toBe(CONFIG.model_type);
 }
 
+/** model.safetensors.index.json as mlx_lm writes it: the tensors' bytes, the source's parameters, every name → model.safetensors. */
+async function expectIndex(out: string): Promise<void> {
+  const r = await openTensors(join(out, "model.safetensors"));
+  const src = await openTensors(join(dir, "model"));
+  try {
+    const text = readFileSync(join(out, "model.safetensors.index.json"), "utf8");
+    const index = JSON.parse(text);
+    expect(index.metadata.total_size).toBe(r.tensors.reduce((n, t) => n + t.byteLength, 0));
+    const dropped = (name: string) => !r.tensors.some((t) => t.name === name);
+    expect(index.metadata.total_parameters).toBe(src.tensors.filter((t) => !dropped(t.name)).reduce((n, t) => n + t.shape.reduce((a, b) => a * b, 1), 0));
+    expect(Object.entries(index.weight_map)).toEqual(r.tensors.map((t) => [t.name, "model.safetensors"]).sort(([a], [b]) => (a! < b! ? -1 : 1)));
+    // json.dump(indent=4): four spaces, no final newline
+    expect(text.startsWith('{\n    "metadata": {\n        "total_size": ')).toBe(true);
+    expect(text.endsWith("}")).toBe(true);
+  } finally {
+    await r.close();
+    await src.close();
+  }
+}
+
 describe("kquant quantize MODEL_DIR --mlx MODE", () => {
   it("writes MLX's kernels' bytes in each mode, with mlx_lm's defaults and --dtype, and leaves the input alone", async () => {
     const src = await sourceFolder();
@@ -91,9 +111,12 @@ describe("kquant quantize MODEL_DIR --mlx MODE", () => {
       expect(res.code).toBe(0);
       expect(res.stdout).toContain(`MLX ${mode}, ${bits} bits, groups of ${group}`);
       await expectKernels(out, mode, bits, group, dtype);
-      // The folder's other files come along, byte for byte; only the weights and config are new.
-      expect(readdirSync(out).sort()).toEqual(["README.md", "config.json", "model.safetensors", "tokenizer.json"]);
+      // The folder's other files come along, byte for byte; the weights, config, index and model card are
+      // mlx_lm's (its README replaces the source's), the manifest kquant's.
+      expect(readdirSync(out).sort()).toEqual(["README.md", "config.json", "model.safetensors", "model.safetensors.index.json", "model.safetensors.index.json.json", "tokenizer.json"]);
       expect(readFileSync(join(out, "tokenizer.json"), "utf8")).toBe(readFileSync(join(src, "tokenizer.json"), "utf8"));
+      expect(readFileSync(join(out, "README.md"), "utf8")).toBe("---\nlanguage: en\nlibrary_name: mlx\npipeline_tag: text-generation\ntags:\n- mlx\n---\n");
+      await expectIndex(out);
     }
     expect(fileHash(join(src, "model.safetensors"))).toBe(before);
   });
@@ -246,5 +269,50 @@ describe("kquant quantize MODEL_DIR --mlx MODE", () => {
     await tamper(fp, "lm_head.scales", (b, o) => b.writeUInt8(255, o));
     const fpBad = JSON.parse((await runCli("verify", fp, "--json")).stdout) as { tensors: { name: string; problems: string[] }[] };
     expect(fpBad.tensors.find((t) => t.name === "lm_head.weight")!.problems).toEqual(['scales "lm_head.scales": 1 of 96 value(s) are not finite and non-zero']);
+  });
+
+  it("writes a manifest of its files' hashes beside the index, which verify checks and --force recognises", async () => {
+    const src = await sourceFolder();
+    const out = join(dir, "out");
+    expect((await runCli("quantize", src, "--mlx", "affine", "--block-size", "32", "-o", out, "--quiet")).code).toBe(0);
+    const manifest = JSON.parse(readFileSync(join(out, "model.safetensors.index.json.json"), "utf8"));
+    const files = ["README.md", "config.json", "model.safetensors", "model.safetensors.index.json", "tokenizer.json"];
+    expect(manifest).toMatchObject({ format: "kquant", writer: "mlx_lm.convert", options: { mlx: "affine", bits: 4, group_size: 32 }, files_hash: "xxh3-128" });
+    expect(Object.keys(manifest.files)).toEqual(files);
+    const ok = JSON.parse((await runCli("verify", out, "--json")).stdout);
+    expect([ok.ok, ok.summary.files_checked]).toEqual([true, files]);
+    // a folder kquant wrote: --force replaces it (before the manifest, it was refused as not kquant's)
+    const again = await runCli("quantize", src, "--mlx", "affine", "--block-size", "32", "-o", out, "--quiet", "--force");
+    expect([again.code, again.stderr]).toEqual([0, ""]);
+    // a changed file is named; the tensors themselves still pass
+    writeFileSync(join(out, "tokenizer.json"), "{}");
+    const bad = await runCli("verify", out, "--json");
+    expect(bad.code).toBe(1);
+    const report = JSON.parse(bad.stdout);
+    expect(report.file_problems).toEqual([`${join(out, "tokenizer.json")}: changed since kquant wrote it (its xxh3-128 differs from the manifest's)`]);
+    expect(report.tensors.every((t: { ok: boolean }) => t.ok)).toBe(true);
+    // without the manifest (mlx_lm.convert's own folder): no file hashes to check
+    rmSync(join(out, "model.safetensors.index.json.json"));
+    const none = JSON.parse((await runCli("verify", out, "--json")).stdout);
+    expect([none.ok, none.summary.files_checked]).toEqual([true, null]);
+  });
+
+  it("--dry-run says what it would write through the quantize report, and writes nothing", async () => {
+    const src = await sourceFolder();
+    const out = join(dir, "out");
+    const res = await runCli("quantize", src, "--mlx", "affine", "--block-size", "32", "-o", out, "--dry-run");
+    expect([res.code, res.stderr]).toEqual([0, ""]);
+    expect(existsSync(out)).toBe(false);
+    expect(res.stdout).toMatch(/^Dry run: would write .*out \(nothing written\)\nMLX affine, 4 bits, groups of 32, float tensors in their own dtype, as mlx_lm.convert writes it\n/);
+    expect(res.stdout).toMatch(/\nmlx_affine +4 /);
+    expect(res.stdout).toMatch(/last dimension 37 is not a multiple of the group size 32 \(mlx_lm leaves it float\)/);
+    expect(res.stdout).toContain(`Manifest: would write ${join(out, "model.safetensors.index.json.json")}`);
+    const plan = JSON.parse((await runCli("quantize", src, "--mlx", "affine", "--block-size", "32", "-o", out, "--dry-run", "--json")).stdout);
+    expect(existsSync(out)).toBe(false);
+    expect((await runCli("quantize", src, "--mlx", "affine", "--block-size", "32", "-o", out, "--quiet")).code).toBe(0);
+    // the sizes it predicted are the written ones (the index's total_size)
+    const index = JSON.parse(readFileSync(join(out, "model.safetensors.index.json"), "utf8"));
+    expect(plan.bytes_after).toBe(index.metadata.total_size);
+    expect(plan.quantized.map((q: { name: string }) => q.name).sort()).toEqual(Object.keys(index.weight_map).filter((n) => n.endsWith(".scales")).map((n) => n.replace(/scales$/, "weight")));
   });
 });
