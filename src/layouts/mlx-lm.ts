@@ -112,9 +112,27 @@ export function mlxLmIndexText(totalSize: number, totalParameters: number, weigh
  */
 export const MLX_LM_MODEL_CARD = "---\nlanguage: en\nlibrary_name: mlx\npipeline_tag: text-generation\ntags:\n- mlx\n---\n";
 
-/** config.json as mlx_lm writes the quantization into it. */
-export function mlxLmConfig(config: Readonly<Record<string, unknown>>, params: MlxLmParams): Record<string, unknown> {
-  return { ...config, quantization: paramsOf(params), quantization_config: paramsOf(params) };
+/**
+ * config.json as mlx_lm writes it (its content; mlx_lm also sorts the top-level keys and indents
+ * by 4): load_config takes a truthy `eos_token_id` from generation_config.json (`generation`, null
+ * when there is none or it is not JSON), save_config drops `_name_or_path` and `vision_config`,
+ * and the quantization goes in as `quantization` and `quantization_config`.
+ */
+export function mlxLmConfig(config: Readonly<Record<string, unknown>>, params: MlxLmParams, generation: unknown = null): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...config };
+  const eos = generation !== null && typeof generation === "object" && !Array.isArray(generation) ? (generation as Record<string, unknown>).eos_token_id : undefined;
+  if (pythonTruthy(eos)) out.eos_token_id = eos;
+  delete out._name_or_path;
+  delete out.vision_config;
+  return { ...out, quantization: paramsOf(params), quantization_config: paramsOf(params) };
+}
+
+/** Python's truth of a JSON value (json.load's): null, false, 0, "", [] and {} are false. */
+function pythonTruthy(v: unknown): boolean {
+  if (v === undefined || v === null || v === false || v === 0 || v === "") return false;
+  if (Array.isArray(v)) return v.length > 0;
+  if (typeof v === "object") return Object.keys(v).length > 0;
+  return true;
 }
 
 /**

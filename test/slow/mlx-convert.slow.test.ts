@@ -9,11 +9,12 @@
  *
  * Then the built CLI (`npm run build`, node bin/kquant.js quantize SRC --mlx MODE …) converts the
  * same source with the same options, and every tensor it writes (name, dtype, shape, bytes) and
- * config.json's `quantization` / `quantization_config` equal mlx_lm.convert's; and `kquant dequantize`
+ * config.json's `quantization` / `quantization_config` equal mlx_lm.convert's, and so do the files it
+ * writes (its manifest aside) and, byte for byte, the index and README.md; and `kquant dequantize`
  * of each mlx_lm folder equals the real mx.dequantize (convert.py writes it), byte for byte.
  */
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -39,6 +40,9 @@ interface Case {
   /** The dtype the float tensors end in. */
   dtype: MlxFloat;
 }
+
+/** kquant's folder manifest, beside the index (src/pipeline/folder-manifest.ts). */
+const MANIFEST = "model.safetensors.index.json.json";
 
 let work = "";
 let cases: Case[] = [];
@@ -163,6 +167,14 @@ describe("the built CLI's --mlx writes what mlx_lm.convert writes from the same 
       const [a, b] = [config(c.folder), config(out)];
       expect(b.quantization, out).toEqual(a.quantization);
       expect(b.quantization_config, out).toEqual(a.quantization_config);
+      // config.json's whole content (mlx_lm sorts the keys and indents by 4; kquant keeps the source's order)
+      expect(b, out).toEqual(a);
+      // Every file mlx_lm wrote, and kquant's manifest beside the index (docs/mlx-reference.md)
+      expect(readdirSync(out).sort(), out).toEqual([...readdirSync(c.folder), MANIFEST].sort());
+      // The index (total_size, total_parameters, weight map) and the model card, byte for byte
+      for (const f of ["model.safetensors.index.json", "README.md"]) expect(readFileSync(join(out, f)).equals(readFileSync(join(c.folder, f))), `${out}: ${f}`).toBe(true);
+      // tokenizer_config.json is re-saved by transformers (it adds is_local, local_files_only); kquant copies the source's
+      expect(readFileSync(join(out, "tokenizer.json")).equals(readFileSync(join(c.folder, "tokenizer.json"))), out).toBe(true);
       rmSync(out, { recursive: true });
     }
   }, 10 * 60_000);

@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { copyEntries, openModelFolder, writeConfig } from "../../formats/folder.js";
 import { byteLengthOf, elementCountOf } from "../../formats/dtypes.js";
 import { writeFileAtomic } from "../../formats/atomic.js";
+import { readRegularFile } from "../../formats/io.js";
 import { openTensors } from "../../formats/open.js";
 import { createSafetensorsWriter } from "../../formats/safetensors-writer.js";
 import type { PlannedTensor, TensorInfo } from "../../formats/types.js";
@@ -99,6 +100,7 @@ async function stepBytes(step: Step, bytes: Uint8Array, params: MlxLmRun, pool: 
 const WEIGHTS = "model.safetensors";
 const INDEX = "model.safetensors.index.json";
 const MODEL_CARD = "README.md";
+const GENERATION = "generation_config.json";
 
 const writtenBytes = (s: Step): number => s.written.reduce((b, p) => b + byteLengthOf(p.dtype, p.shape), 0);
 
@@ -125,6 +127,17 @@ async function writeMlxLmExtras(dir: string, steps: readonly Step[], job: MlxJob
   const size = steps.reduce((n, s) => n + writtenBytes(s), 0);
   await writeFileAtomic(join(dir, INDEX), mlxLmIndexText(size, parameters, weightMap), { fsync: !!job.fsync });
   await writeFileAtomic(join(dir, MODEL_CARD), MLX_LM_MODEL_CARD, { fsync: !!job.fsync });
+}
+
+/** generation_config.json's content (mlx_lm's load_config reads its eos_token_id), null when absent or not JSON. */
+async function generationConfig(dir: string, others: readonly string[]): Promise<unknown> {
+  if (!others.includes(GENERATION)) return null;
+  const text = (await readRegularFile(join(dir, GENERATION), 1 << 24)).toString("utf8");
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return null; // mlx_lm passes over a generation_config.json that is not JSON
+  }
 }
 
 /** Runs `--mlx` on a model folder (see the module comment); input errors are one-line KquantErrors, exit 2. */
@@ -161,7 +174,7 @@ export async function runMlxQuantize(job: MlxJob): Promise<MlxReport> {
         await writer.abort();
         throw err;
       }
-      await writeConfig(staging, mlxLmConfig(folder.config, params), { fsync: !!job.fsync });
+      await writeConfig(staging, mlxLmConfig(folder.config, params, await generationConfig(folder.dir, folder.others)), { fsync: !!job.fsync });
       await copyEntries(folder.dir, staging, folder.others.filter((n) => n !== WEIGHTS && n !== MODEL_CARD));
       await writeMlxLmExtras(staging, steps, job);
       await writeFolderManifest(staging, INDEX, { writer: "mlx_lm.convert", options: { mlx: params.mode, bits: params.bits, group_size: params.group_size, dtype: job.dtype ?? null }, source: folder.dir }, { fsync: !!job.fsync });

@@ -315,4 +315,18 @@ describe("kquant quantize MODEL_DIR --mlx MODE", () => {
     expect(plan.bytes_after).toBe(index.metadata.total_size);
     expect(plan.quantized.map((q: { name: string }) => q.name).sort()).toEqual(Object.keys(index.weight_map).filter((n) => n.endsWith(".scales")).map((n) => n.replace(/scales$/, "weight")));
   });
+
+  it("writes config.json's content as mlx_lm does: generation_config.json's eos_token_id, no _name_or_path", async () => {
+    const src = await sourceFolder();
+    writeFileSync(join(src, "config.json"), JSON.stringify({ ...CONFIG, _name_or_path: "org/model", eos_token_id: 2 }));
+    writeFileSync(join(src, "generation_config.json"), JSON.stringify({ eos_token_id: [2, 5], bos_token_id: 1 }));
+    const out = join(dir, "out");
+    expect((await runCli("quantize", src, "--mlx", "mxfp4", "-o", out, "--quiet")).code).toBe(0);
+    const config = JSON.parse(readFileSync(join(out, "config.json"), "utf8"));
+    expect(config).toEqual({ ...CONFIG, eos_token_id: [2, 5], quantization: { group_size: 32, bits: 4, mode: "mxfp4" }, quantization_config: { group_size: 32, bits: 4, mode: "mxfp4" } });
+    // a falsy eos_token_id (Python's truth) leaves the config's
+    writeFileSync(join(src, "generation_config.json"), JSON.stringify({ eos_token_id: [] }));
+    expect((await runCli("quantize", src, "--mlx", "mxfp4", "-o", out, "--quiet", "--force")).code).toBe(0);
+    expect(JSON.parse(readFileSync(join(out, "config.json"), "utf8")).eos_token_id).toBe(2);
+  });
 });
