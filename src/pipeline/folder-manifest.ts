@@ -48,10 +48,12 @@ export async function hashFile(path: string, algorithm: HashAlgorithm = HASH_ALG
   try {
     const h = await hashStream(algorithm);
     const buf = new Uint8Array(PART_BYTES);
-    for (;;) {
-      const { bytesRead } = await fh.read(buf, 0, buf.length, null);
+    // Explicit positions: the page's file system (web/vfs.ts) keeps no file position.
+    for (let at = 0; ; ) {
+      const { bytesRead } = await fh.read(buf, 0, buf.length, at);
       if (bytesRead === 0) break;
       h.update(buf.subarray(0, bytesRead));
+      at += bytesRead;
     }
     return h.digest();
   } finally {
