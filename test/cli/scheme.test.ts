@@ -110,6 +110,21 @@ describe("quantize MODEL_DIR --scheme: model_free_ptq's folder, for every preset
     });
 });
 
+describe("kquant verify of a --scheme folder re-hashes the files its manifest vouches for", () => {
+  it("W8A16: every file checked; a changed config.json is a file problem, exit 1", async () => {
+    await ready;
+    const c = golden.cases.find((k) => k.preset === "W8A16" && k.ignore!.join() === "lm_head")!;
+    const out = join(dir, "verified");
+    expect((await runCli("quantize", src, "--scheme", "W8A16", "--ignore", "lm_head", "-o", out, "-q")).code).toBe(0);
+    const ok = JSON.parse((await runCli("verify", out, "--json")).stdout);
+    expect([ok.ok, ok.summary.files_checked]).toEqual([true, c.files]);
+    writeFileSync(join(out, "config.json"), `${readFileSync(join(out, "config.json"), "utf8")}\n`);
+    const bad = await runCli("verify", out, "--json");
+    expect(bad.code).toBe(1);
+    expect(JSON.parse(bad.stdout).file_problems).toEqual([`${join(out, "config.json")}: changed since kquant wrote it (its xxh3-128 differs from the manifest's)`]);
+  });
+});
+
 describe("quantize MODEL_DIR --scheme on a sharded checkpoint", () => {
   const sharded = join(dir, "tiny-llama-sharded");
   // q_proj and gate_proj in the first shard, their partners (k, v, up) in the second

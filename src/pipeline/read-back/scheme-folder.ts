@@ -189,7 +189,7 @@ export async function runSchemeDequantize(job: DequantizeJob, reader: TensorRead
   return dequantizeFolderTensors(job, reader, tensors, toNpz, {});
 }
 
-/** `kquant verify` of a --scheme folder (no manifest, so no hashes; config-folder.ts). */
+/** `kquant verify` of a --scheme folder (config-folder.ts: the files its folder manifest vouches for re-hashed, if it has one). */
 export async function verifySchemeFolder(
   path: string,
   reader: TensorReader,

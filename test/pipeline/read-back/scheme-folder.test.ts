@@ -5,7 +5,7 @@
  * the descriptor, `verify` checks structure and contents and measures against the original with the
  * preset's floor, and damaged folders are refused in one line naming file, tensor and problem.
  */
-import { cpSync, existsSync, readdirSync, readFileSync, truncateSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openTensors } from "../../../src/formats/open.js";
@@ -201,6 +201,12 @@ describe("a damaged --scheme folder: verify names the tensor and the problem, de
     const index = JSON.parse(readFileSync(join(f, "model.safetensors.index.json"), "utf8"));
     index.weight_map["model.layers.0.mlp.up_proj.weight_zero_point"] = "model.safetensors";
     writeFileSync(join(f, "model.safetensors.index.json"), JSON.stringify(index));
+    // kquant's folder manifest names both files changed since it wrote them
+    const hashed = await runCli("verify", f);
+    expect(hashed.code).toBe(1);
+    for (const name of ["model.safetensors", "model.safetensors.index.json"]) expect(hashed.stdout).toContain(`FAIL ${join(f, name)}: changed since kquant wrote it`);
+    // without it (a folder model_free_ptq wrote itself), the stray tensor is found by its meaning
+    rmSync(join(f, "model.safetensors.index.json.json"));
     const v = await runCli("verify", f);
     expect(v.code).toBe(1);
     expect(v.stderr).toMatch(/tensor "model\.layers\.0\.mlp\.up_proj\.weight_zero_point": verify failed for 1 tensor\(s\)/);
