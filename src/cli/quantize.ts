@@ -184,7 +184,7 @@ async function mlxAction(input: string, opts: QuantizeCliOptions): Promise<void>
     ...(opts.threads !== undefined ? { threads: opts.threads } : {}),
   });
   if (opts.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
-  else if (!opts.quiet) process.stdout.write(`${printableLines(renderReport(report, !!opts.verbose, mlxAbout(report)))}\n`);
+  else if (!opts.quiet) process.stdout.write(`${printableLines(renderReport(report.report, !!opts.verbose, mlxAbout(report)))}\n`);
 }
 
 /** The line under the report's first that says what --mlx ran. */

@@ -46,11 +46,22 @@ export interface MlxJob {
   workerUrl?: URL;
 }
 
-/** What a `--mlx` run wrote (or would write): the quantize report, and mlx_lm's parameters. */
-export interface MlxReport extends QuantizeReport {
+/** What a `--mlx` run wrote (or would write). */
+export interface MlxReport {
+  input: string;
+  output: string;
+  dry_run: boolean;
   quantization: MlxLmParams;
   /** The dtype floating tensors were cast to, null when each kept its own. */
   dtype: MlxFloat | null;
+  /** Source tensors quantized, kept (cast), and dropped (mlx_lm's sanitize). */
+  quantized: number;
+  kept: number;
+  dropped: number;
+  bytes_before: number;
+  bytes_after: number;
+  /** Tensor by tensor, the report every quantize run gives (run-report.ts), which the CLI presents. */
+  report: QuantizeReport;
 }
 
 interface Step {
@@ -117,7 +128,19 @@ function mlxRunReport(job: MlxJob, input: string, out: string, params: MlxLmRun,
     }
   }
   const report = runReport({ input, output: out, manifest: manifestPathFor(join(out, INDEX)), dryRun: !!job.dryRun, quantized, skipped: [...skipped, ...dropped] });
-  return { ...report, quantization: paramsOf(params), dtype };
+  return {
+    input,
+    output: out,
+    dry_run: !!job.dryRun,
+    quantization: paramsOf(params),
+    dtype,
+    quantized: quantized.length,
+    kept: skipped.length,
+    dropped: dropped.length,
+    bytes_before: report.bytes_before,
+    bytes_after: report.bytes_after,
+    report,
+  };
 }
 
 /** What mlx_lm.convert writes besides the weights and config.json: the index (mlxLmIndexText) and README.md (its model card). */

@@ -313,7 +313,8 @@ describe("kquant quantize MODEL_DIR --mlx MODE", () => {
     // the sizes it predicted are the written ones (the index's total_size)
     const index = JSON.parse(readFileSync(join(out, "model.safetensors.index.json"), "utf8"));
     expect(plan.bytes_after).toBe(index.metadata.total_size);
-    expect(plan.quantized.map((q: { name: string }) => q.name).sort()).toEqual(Object.keys(index.weight_map).filter((n) => n.endsWith(".scales")).map((n) => n.replace(/scales$/, "weight")));
+    expect([plan.quantized, plan.kept, plan.dropped]).toEqual([4, 2, 0]);
+    expect(plan.report.quantized.map((q: { name: string }) => q.name).sort()).toEqual(Object.keys(index.weight_map).filter((n) => n.endsWith(".scales")).map((n) => n.replace(/scales$/, "weight")));
   });
 
   it("writes config.json's content as mlx_lm does: generation_config.json's eos_token_id, no _name_or_path", async () => {
