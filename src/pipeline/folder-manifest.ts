@@ -33,6 +33,7 @@ export interface FolderManifest {
   writer: FolderWriter;
   /** The run's options as the CLI understood them. */
   options: Record<string, unknown>;
+  /** The input folder's name (as a Keras-mode manifest records its input file's). */
   source: { folder: string };
   /** Every other top-level file of the folder, by name: its hash (`files_hash`) as written. */
   files: Record<string, string>;

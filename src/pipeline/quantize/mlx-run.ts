@@ -5,7 +5,7 @@
  * rest is written cast; everything lands in one `model.safetensors` in a staging folder beside the
  * output with config.json and the folder's other files, renamed into place when whole.
  */
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { copyEntries, openModelFolder, writeConfig } from "../../formats/folder.js";
 import { byteLengthOf, elementCountOf } from "../../formats/dtypes.js";
 import { writeFileAtomic } from "../../formats/atomic.js";
@@ -200,7 +200,7 @@ export async function runMlxQuantize(job: MlxJob): Promise<MlxReport> {
       await writeConfig(staging, mlxLmConfig(folder.config, params, await generationConfig(folder.dir, folder.others)), { fsync: !!job.fsync });
       await copyEntries(folder.dir, staging, folder.others.filter((n) => n !== WEIGHTS && n !== MODEL_CARD));
       await writeMlxLmExtras(staging, steps, job);
-      await writeFolderManifest(staging, INDEX, { writer: "mlx_lm.convert", options: { mlx: params.mode, bits: params.bits, group_size: params.group_size, dtype: job.dtype ?? null }, source: folder.dir }, { fsync: !!job.fsync });
+      await writeFolderManifest(staging, INDEX, { writer: "mlx_lm.convert", options: { mlx: params.mode, bits: params.bits, group_size: params.group_size, dtype: job.dtype ?? null }, source: basename(folder.dir) }, { fsync: !!job.fsync });
     });
     return report;
   } finally {

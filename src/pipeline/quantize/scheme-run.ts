@@ -253,7 +253,7 @@ async function runOn(job: SchemeJob, scheme: SchemeDescriptor, folder: Awaited<R
     await writeFileAtomic(join(staging, CONFIG_FILE), llmcConfigText(configText, configPath, qc), { fsync: !!job.fsync });
     await copyEntries(folder.dir, staging, others);
     const options = { scheme: job.scheme, ignore: job.ignore ?? [], exclude: job.exclude ?? [], strict: !!job.strict };
-    await writeFolderManifest(staging, WEIGHT_FILES[0], { writer: "llm-compressor model_free_ptq", options, source: folder.dir }, { fsync: !!job.fsync });
+    await writeFolderManifest(staging, WEIGHT_FILES[0], { writer: "llm-compressor model_free_ptq", options, source: basename(folder.dir) }, { fsync: !!job.fsync });
   });
   return report;
 }
