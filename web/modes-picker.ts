@@ -136,6 +136,6 @@ export function renderFolderModePlan(into: HTMLElement, plan: FolderModePlan): v
     ),
     para(p.quantized.length > 0 ? `Each quantized M.weight is stored as M.${stored}.` : `No weight can take ${p.scheme}: the run would refuse, writing nothing.`, "muted"),
     para(p.kept.length > 0 ? `Kept float: ${p.kept.map((k) => `${k.name} (${k.reason})`).join("; ")}` : "", "muted"),
-    para("From the preset's descriptor and the tensors' shapes (kquant quantize --scheme has no --dry-run yet): sizes are known after the run, and weights whose values the format cannot hold are found while it runs.", "muted"),
+    para("From the preset's descriptor and the tensors' shapes, without reading a weight: sizes, and weights whose values the format cannot hold (NaN, ±∞), are known once the run (or kquant quantize --scheme --dry-run) has read the values.", "muted"),
   );
 }
