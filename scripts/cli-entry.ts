@@ -4,13 +4,21 @@
  * code is set from the promise.
  */
 import { main } from "../src/cli/main.js";
+import { SIGNAL_EXIT_CODES } from "../src/cli/signals.js";
 
-main(process.argv).then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (err: unknown) => {
-    process.stderr.write(`kquant: internal error: ${String(err)}\n`);
-    process.exitCode = 70;
-  },
-);
+/**
+ * The command has finished (main has kept or removed its outputs and dropped its signal handlers)
+ * and the process winds down (worker threads ending, output flushing). A signal now must not turn
+ * a whole run into one reported as stopped, nor kill it with Node's default status: it ends the
+ * process at once with the command's own status. Set in the same microtask chain as main's end,
+ * so no signal event runs between the two.
+ */
+function settle(code: number): void {
+  process.exitCode = code;
+  for (const signal of Object.keys(SIGNAL_EXIT_CODES)) process.on(signal, () => process.exit(code));
+}
+
+main(process.argv).then(settle, (err: unknown) => {
+  process.stderr.write(`kquant: internal error: ${String(err)}\n`);
+  settle(70);
+});

@@ -9,7 +9,7 @@
  * Llama-shaped folders (one F32, one of mixed F32 / F16 / BF16 tensors), picked through the folder
  * input; numpy's own .npz (np.savez and np.savez_compressed, made by test/web/make_npz.py in the
  * mlx Python environment); no request leaves the page's origin. (npm test's
- * test/web/page.test.ts runs a cross-section of these from the sources.)
+ * test/slow/page.slow.test.ts runs a cross-section of these from the sources.)
  */
 import { execFileSync, spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";

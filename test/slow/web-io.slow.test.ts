@@ -6,7 +6,7 @@
  * private file system, OPFS), in Debian's headless Chromium, from the sources: "Save as…" gives
  * the CLI's bytes; a run cancelled or failing (a full disk: QuotaExceededError; memory:
  * RangeError) leaves nothing there, says so in one line and leaves the page usable. (npm test's
- * test/web/page.test.ts drops a model folder and streams its run into the folder picked.)
+ * test/slow/page.slow.test.ts drops a model folder and streams its run into the folder picked.)
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import type { Server } from "node:http";

@@ -2,7 +2,7 @@
  * web/folder-modes.ts outside the browser (src/'s node:fs in place of the page's file system):
  * the bytes a --scheme run reads (the progress bar's whole) are the input's once plus each weight
  * the run quantizes once more, as the CLI's output tells which; --mlx reads the input once. The
- * runs themselves are compared with the CLI's in Chromium (test/web/page.test.ts, the slow suite).
+ * runs themselves are compared with the CLI's in Chromium (test/slow/page.slow.test.ts, the slow suite).
  */
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";

@@ -3,7 +3,7 @@
 /**
  * Drives the page (web/, served as `kquant web` serves it) in Debian's headless Chromium through
  * its data-testid hooks, and runs the same quantize through the CLI, for tests that compare the
- * bytes (test/web/page.test.ts, and the full sweep test/slow/dist-web.slow.test.ts).
+ * bytes (test/slow/page.slow.test.ts, and the full sweep test/slow/dist-web.slow.test.ts).
  */
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";

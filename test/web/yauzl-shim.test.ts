@@ -6,7 +6,7 @@
  * are the same. The archives: yazl's stored and deflated members, zip64 records, UTF-8 and CP437
  * names, member and archive comments, and broken ones (truncated, trailing bytes, a bad central
  * or local signature, a stored size that lies, a name that climbs out, a deflate stream that does
- * not inflate). In Chromium: test/web/page.test.ts.
+ * not inflate). In Chromium: test/slow/page.slow.test.ts.
  */
 import { createHash } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";

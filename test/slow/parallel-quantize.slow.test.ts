@@ -1,15 +1,15 @@
-import type { KerasBackend } from "../../../src/quant/backend.js";
+import type { KerasBackend } from "../../src/quant/backend.js";
 import { createHash } from "node:crypto";
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { rulesFromFlags, type QuantFlags } from "../../../src/plan/from-flags.js";
-import { runQuantize, type QuantizeJob } from "../../../src/pipeline/quantize/run-quantize.js";
-import { gaussian, writeSafetensors } from "../../support/files.js";
-import { writeShardedCheckpoint } from "../checkpoints.js";
-import { QUANT_MODES } from "../steps.js";
-import { bundleWorker } from "../worker-bundle.js";
+import { rulesFromFlags, type QuantFlags } from "../../src/plan/from-flags.js";
+import { runQuantize, type QuantizeJob } from "../../src/pipeline/quantize/run-quantize.js";
+import { gaussian, writeSafetensors } from "../support/files.js";
+import { writeShardedCheckpoint } from "../pipeline/checkpoints.js";
+import { QUANT_MODES } from "../pipeline/steps.js";
+import { bundleWorker } from "../pipeline/worker-bundle.js";
 
 let dir: string;
 let workerUrl: URL;

@@ -20,7 +20,7 @@ import { pagePolicy } from "../../src/serve/page-server.js";
 import { runCli } from "../support/cli.js";
 import { formatBytes } from "../../src/units.js";
 import { writeModelFolder } from "../layouts/model-folder.js";
-import { choose, chooseFolderMode, closeBrowser, copyFolder, dropFolder, flagsOf, folderFlagsOf, hashesUnder, label, loadPage, makeInputs, outputsBeside, pageWithPickers, pick, pickFolder, privateFiles, runInPage, runToEnd, serveFreshPage, WAIT_MS, writeBigFile, writeShardedFiles, type Case, type FolderCase, type Loaded } from "./page-driver.js";
+import { choose, chooseFolderMode, closeBrowser, copyFolder, dropFolder, flagsOf, folderFlagsOf, hashesUnder, label, loadPage, makeInputs, outputsBeside, pageWithPickers, pick, pickFolder, privateFiles, runInPage, runToEnd, serveFreshPage, WAIT_MS, writeBigFile, writeShardedFiles, type Case, type FolderCase, type Loaded } from "../web/page-driver.js";
 
 const REPO = fileURLToPath(new URL("../../", import.meta.url));
 const CORPUS = join(REPO, "fixtures", "bad", "files");
