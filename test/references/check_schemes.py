@@ -41,10 +41,16 @@ def tensors(folder: str) -> dict:
     return out
 
 
+KQUANT_MANIFEST = "model.safetensors.index.json.json"
+
+
 def differences(ours: str, ref: str) -> list:
     """What differs between two folders, file by file and tensor by tensor."""
     a, b = files(ours), files(ref)
-    out = [f"file {n}: {'missing' if n not in a else 'extra' if n not in b else 'differs'}" for n in sorted(set(a) | set(b)) if a.get(n) != b.get(n)]
+    # kquant's folder manifest (every other file's hash, for kquant verify; docs/llmcompressor.md) is
+    # the one file model_free_ptq does not write: it must be there, and everything else equal.
+    out = [] if a.pop(KQUANT_MANIFEST, None) is not None else [f"file {KQUANT_MANIFEST}: kquant's folder manifest missing"]
+    out += [f"file {n}: {'missing' if n not in a else 'extra' if n not in b else 'differs'}" for n in sorted(set(a) | set(b)) if a.get(n) != b.get(n)]
     if out:
         ta, tb = tensors(ours), tensors(ref)
         out += [f"tensor {n}: kquant {ta.get(n)} reference {tb.get(n)}" for n in sorted(set(ta) | set(tb)) if ta.get(n) != tb.get(n)][:8]
