@@ -11,7 +11,7 @@ import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSyn
 import type { Server } from "node:http";
 import { basename, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
-import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
+import { chromium, type Browser, type BrowserContext, type Download, type Locator, type Page } from "playwright-core";
 import { pageFiles, servePage } from "../../src/serve/page-server.js";
 import { DEMO } from "../support/cli.js";
 
@@ -239,6 +239,23 @@ export async function choose(page: Page, c: Case): Promise<void> {
 export type RunResult = { files: Record<string, string> } | { error: string };
 
 /**
+ * The download a click on `link` starts. Headless Chromium now and then starts none for a click on
+ * a blob link (seen after many downloads from one page; not found in the page, whose links stay
+ * in place): the link is clicked again, at most three times, and each retry is logged.
+ */
+async function downloadOf(page: Page, link: Locator): Promise<Download> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const [download] = await Promise.all([page.waitForEvent("download", { timeout: attempt < 3 ? 20_000 : WAIT_MS }), link.click({ timeout: WAIT_MS })]);
+      return download;
+    } catch (err) {
+      if (attempt >= 3) throw err;
+      console.warn(`no download for ${await link.textContent()} (attempt ${attempt}); clicking again`);
+    }
+  }
+}
+
+/**
  * Clicks quantize, waits for the run to end, and saves every output through the browser's
  * download into `saveDir`: the files' names and sha256, or the error line the page shows.
  */
@@ -253,7 +270,7 @@ export async function runInPage(page: Page, saveDir: string): Promise<RunResult>
   const links = hook(page, "output-file");
   const files: Record<string, string> = {};
   for (let i = 0; i < (await links.count()); i++) {
-    const [download] = await Promise.all([page.waitForEvent("download", { timeout: WAIT_MS }), links.nth(i).click({ timeout: WAIT_MS })]);
+    const download = await downloadOf(page, links.nth(i));
     const name = (await links.nth(i).textContent())!.replace(/ \([^)]*\)$/, "");
     const to = join(saveDir, name);
     await download.saveAs(to);
