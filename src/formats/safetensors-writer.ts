@@ -1,7 +1,10 @@
 /**
  * Streaming safetensors writer. Tensors go to a temp file at offsets fixed by the plan, so the
- * output is never held in memory; finish() rewrites the header in the space reserved at creation
- * (metadata such as hashes is only known after the data) and renames the file into place.
+ * output is never held in memory; they may be written in any order (a file whose header order
+ * interleaves the parts of several weights, as save_file's does, is written as each weight is
+ * done), each planned tensor exactly once. finish() checks every one was written, rewrites the
+ * header in the space reserved at creation (metadata such as hashes is only known after the
+ * data) and renames the file into place.
  */
 import type { FileHandle } from "node:fs/promises";
 import { KquantError } from "../errors.js";
@@ -12,7 +15,7 @@ import { MAX_HEADER_BYTES } from "./safetensors-reader.js";
 import type { PlannedTensor } from "./types.js";
 
 export interface SafetensorsWriter {
-  /** Writes the next planned tensor; names must come in plan order with exactly the planned byte count. */
+  /** Writes planned tensor `name` at its planned offset: any order, each once, exactly the planned byte count. */
   write(name: string, bytes: Uint8Array): Promise<void>;
   /** Rewrites the header with `metadata` (default: the initial one) and renames the file into place. */
   finish(metadata?: Record<string, string>): Promise<void>;
@@ -100,7 +103,8 @@ export async function createSafetensorsWriter(
   const fileBytes = position;
   const { fh, tempPath } = await openTemp(path, fileBytes);
   let state: "open" | "finishing" | "done" | "aborted" = "open";
-  let next = 0;
+  const indexOf = new Map(layout.map((t, i) => [t.name, i]));
+  const written = new Set<number>();
   const pending = new Set<Promise<void>>();
 
   const discard = async (): Promise<void> => {
@@ -123,17 +127,15 @@ export async function createSafetensorsWriter(
   return {
     write(name: string, bytes: Uint8Array): Promise<void> {
       if (state !== "open") return Promise.reject(new KquantError({ file: path, tensor: name, what: `write after the writer was ${state === "aborted" ? "aborted" : "finished"}` }));
-      const index = next;
-      const expected = layout[index];
-      if (expected === undefined) return Promise.reject(new KquantError({ file: path, tensor: name, what: `all ${layout.length} planned tensors are already written` }));
-      if (name !== expected.name) {
-        return Promise.reject(new KquantError({ file: path, tensor: name, what: `written out of order (planned tensor ${index + 1} of ${layout.length} is "${expected.name}")` }));
-      }
+      const index = indexOf.get(name);
+      if (index === undefined) return Promise.reject(new KquantError({ file: path, tensor: name, what: `not one of the ${layout.length} planned tensors` }));
+      if (written.has(index)) return Promise.reject(new KquantError({ file: path, tensor: name, what: "written twice" }));
+      const expected = layout[index]!;
       if (bytes.length !== expected.byteLength) {
         return Promise.reject(new KquantError({ file: path, tensor: name, what: `got ${bytes.length} bytes, planned ${expected.byteLength}` }));
       }
-      next++;
-      // Offsets are fixed by the plan, so writes need not be awaited one by one to land in the right place.
+      written.add(index);
+      // Offsets are fixed by the plan, so writes need neither come in order nor be awaited one by one.
       const done = writeFully(fh, bytes, positions[index]!);
       pending.add(done);
       void done.finally(() => pending.delete(done)).catch(() => undefined);
@@ -147,8 +149,9 @@ export async function createSafetensorsWriter(
         const settled = await Promise.allSettled([...pending]);
         const failed = settled.find((s) => s.status === "rejected");
         if (failed !== undefined) throw (failed as PromiseRejectedResult).reason;
-        if (next !== layout.length) {
-          throw new KquantError({ file: path, what: `finish() after ${next} of ${layout.length} planned tensors (next is "${layout[next]!.name}")` });
+        if (written.size !== layout.length) {
+          const missing = layout.findIndex((_, i) => !written.has(i));
+          throw new KquantError({ file: path, what: `finish() after ${written.size} of ${layout.length} planned tensors ("${layout[missing]!.name}" is not written)` });
         }
         const json = headerJson(layout, finalMetadata === undefined ? initialMetadata : checkMetadata(path, finalMetadata));
         const bytes = Buffer.byteLength(json, "utf8");

@@ -116,15 +116,28 @@ describe("safetensors writer + reader", () => {
     expect((await rejection(w.write("v", new Uint8Array(4)))).message).toMatch(/aborted/);
   });
 
-  it("refuses out-of-order, wrong-length, missing and extra writes", async () => {
+  it("refuses unplanned, duplicate, wrong-length and missing writes", async () => {
     const dir = await tempDir();
     const path = join(dir, "o.safetensors");
-    const w = await createSafetensorsWriter(path, [{ name: "a", dtype: "I16", shape: [2] }, { name: "b", dtype: "I16", shape: [1] }], {});
-    expect((await rejection(w.write("b", new Uint8Array(2)))).message).toBe(`${path}: tensor "b": written out of order (planned tensor 1 of 2 is "a")`);
+    const w = await createSafetensorsWriter(path, [{ name: "a", dtype: "I16", shape: [2] }, { name: "b", dtype: "I16", shape: [1] }, { name: "c", dtype: "U8", shape: [1] }], {});
+    expect((await rejection(w.write("z", new Uint8Array(2)))).message).toBe(`${path}: tensor "z": not one of the 3 planned tensors`);
     expect((await rejection(w.write("a", new Uint8Array(3)))).message).toBe(`${path}: tensor "a": got 3 bytes, planned 4`);
+    await w.write("c", new Uint8Array(1));
+    expect((await rejection(w.write("c", new Uint8Array(1)))).message).toBe(`${path}: tensor "c": written twice`);
     await w.write("a", new Uint8Array(4));
-    expect((await rejection(w.finish())).message).toMatch(/finish\(\) after 1 of 2 planned tensors \(next is "b"\)/);
+    expect((await rejection(w.finish())).message).toBe(`${path}: finish() after 2 of 3 planned tensors ("b" is not written)`);
     expect(await listDir(dir)).toEqual([]);
+  });
+
+  it("writes planned tensors in any order at their planned offsets: the file is the one plan-order writes make", async () => {
+    const dir = await tempDir();
+    const planned: PlannedTensor[] = [0, 1, 2, 3, 4].map((i) => ({ name: `t${i}`, dtype: i % 2 === 0 ? "U8" : "F32", shape: [3 + 5 * i] }));
+    const data = planned.map((t, i) => patternBytes(byteLengthOf(t.dtype, t.shape), 20 + i));
+    await writeAll(join(dir, "ordered.safetensors"), planned, data);
+    const w = await createSafetensorsWriter(join(dir, "shuffled.safetensors"), planned, {});
+    for (const i of [3, 0, 4, 2, 1]) await w.write(planned[i]!.name, data[i]!);
+    await w.finish();
+    expect(await readFile(join(dir, "shuffled.safetensors"))).toEqual(await readFile(join(dir, "ordered.safetensors")));
   });
 
   it("refuses bad plans before creating anything", async () => {
@@ -146,13 +159,13 @@ describe("safetensors writer + reader", () => {
     expect(await listDir(dir)).toEqual([]);
   });
 
-  it("accepts concurrent writes issued in plan order", async () => {
+  it("accepts concurrent writes issued in any order", async () => {
     const dir = await tempDir();
     const path = join(dir, "c.safetensors");
     const planned: PlannedTensor[] = [0, 1, 2, 3].map((i) => ({ name: `t${i}`, dtype: "F32", shape: [1000 + i] }));
     const data = planned.map((t, i) => patternBytes(byteLengthOf(t.dtype, t.shape), 10 + i));
     const w = await createSafetensorsWriter(path, planned, {});
-    await Promise.all(planned.map((t, i) => w.write(t.name, data[i]!)));
+    await Promise.all([2, 0, 3, 1].map((i) => w.write(planned[i]!.name, data[i]!)));
     await w.finish();
     const r = await openTensors(path);
     for (let i = 0; i < 4; i++) expect(await r.read(`t${i}`)).toEqual(data[i]);
