@@ -5,7 +5,7 @@
  * in src/quant/llmc (presets.ts, linear.ts); the names kquant refuses are answered here in one line.
  */
 import { KquantError } from "../errors.js";
-import type { StDType } from "../formats/types.js";
+import type { PlannedTensor, StDType } from "../formats/types.js";
 import { bitsOf } from "../formats/dtypes.js";
 import type { LlmcDType } from "../quant/llmc/arith.js";
 import { llmcFloats } from "../quant/llmc/decompress.js";
@@ -41,6 +41,12 @@ export interface SchemeDescriptor {
   readonly minSqnrDb: number;
   /** Each stored tensor's shape (in `stored`'s order) for a weight [rows, cols]. */
   storedShapes(rows: number, cols: number): number[][];
+  /**
+   * The tensors a quantized `module.weight` of dtype `t` (F32, BF16, F16), [rows, cols], is written
+   * as, in `stored`'s (the kernel's) order: `module.<suffix>`, its dtype ("T": `t`) and shape. Known
+   * before the kernel runs, so a shard's header can be planned before its weights are quantized.
+   */
+  planned(module: string, t: StDType, rows: number, cols: number): PlannedTensor[];
   /**
    * Stored bits per weight of a [rows, cols] weight whose dtype T has `tBits` bits: codes, scales
    * and zero points (NVFP4 4.5, MXFP4 4.25, MXFP8 8.25, W4A16 with a bfloat16 scale 4.125); the
@@ -186,6 +192,10 @@ const SCHEMES: readonly SchemeDescriptor[] = LLMC_PRESETS.filter((p) => p.refusa
     describe: describeText(w, format),
     minSqnrDb: floorOf(w),
     storedShapes,
+    planned(module: string, t: StDType, rows: number, cols: number): PlannedTensor[] {
+      const shapes = storedShapes(rows, cols);
+      return stored.map((x, i) => ({ name: `${module}.${x.suffix}`, dtype: x.dtype === "T" ? t : x.dtype, shape: shapes[i]! }));
+    },
     problems(rows: number, cols: number, t: LlmcDType, bytes: ReadonlyMap<string, Uint8Array>, nameOf: (suffix: string) => string): string[] {
       const shapes = storedShapes(rows, cols);
       return stored.flatMap((x, i) => {

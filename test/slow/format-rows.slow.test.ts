@@ -1,7 +1,8 @@
 /**
  * --scheme and --mlx weights cut into blocks of rows (format-slice.ts formatRows), on two worker
- * threads and in turn in-process: the joined outputs are byte for byte those of the whole weight
- * at once (formatSlice), for every runnable llm-compressor preset and every MLX mode.
+ * threads (started as a progressive read lands, or all at once) and in turn in-process: the
+ * outputs placed into their planned buffers are byte for byte those of the whole weight at once
+ * (formatSlice), for every runnable llm-compressor preset, every MLX mode and --mlx's casts.
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -42,13 +43,23 @@ function weightBytes(dtype: "F32" | "BF16"): Uint8Array {
   return new Uint8Array(h.buffer);
 }
 
-const hex = (parts: FormatPart[]) => parts.map((p) => `${p.suffix} ${p.dtype} [${p.shape}] ${Buffer.from(p.bytes).toString("hex")}`);
+const hex = (parts: readonly { bytes: Uint8Array }[]) => parts.map((p) => Buffer.from(p.bytes).toString("hex"));
+
+/** Fill counts of a read landing in parts of 5000 bytes (not a row boundary). */
+async function* landing(total: number): AsyncIterable<number> {
+  for (let n = 5000; n < total; n += 5000) yield n;
+  yield total;
+}
 
 async function expectSameJoined(job: FormatJob, align: number, bytes: Uint8Array): Promise<void> {
-  const whole = hex(formatSlice(job, ROWS, bytes));
-  // 16 KiB blocks: 8 to 32 of them here.
-  expect(hex(await formatRows(pool, job, ROWS, align, bytes, 16 * 1024))).toEqual(whole);
-  expect(hex(await formatRows(null, job, ROWS, align, bytes, 16 * 1024))).toEqual(whole);
+  const parts: FormatPart[] = formatSlice(job, ROWS, bytes);
+  const whole = hex(parts);
+  // 16 KiB blocks: 8 to 32 of them here, on workers (as the rows land, or all there) and in turn.
+  for (const [p, landed] of [[pool, landing(bytes.length)], [pool, undefined], [null, landing(bytes.length)]] as const) {
+    const into = parts.map((q) => new Uint8Array(q.bytes.length));
+    await formatRows(p, job, ROWS, align, bytes, into, landed, 16 * 1024);
+    expect(hex(into.map((b) => ({ bytes: b })))).toEqual(whole);
+  }
 }
 
 describe("formatRows joins blocks of rows into the whole weight's bytes", () => {
@@ -68,4 +79,8 @@ describe("formatRows joins blocks of rows into the whole weight's bytes", () => 
       await expectSameJoined({ kind: "mlx", mode, bits, groupSize, own: "float32", to: "bfloat16", cols: COLS }, 1, weightBytes("F32"));
     });
   }
+  it("--mlx casts of kept tensors", async () => {
+    await expectSameJoined({ kind: "cast", own: "float32", to: "bfloat16", cols: COLS }, 1, weightBytes("F32"));
+    await expectSameJoined({ kind: "cast", own: "bfloat16", to: "float32", cols: COLS }, 1, weightBytes("BF16"));
+  });
 });

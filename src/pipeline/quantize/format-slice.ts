@@ -1,11 +1,13 @@
 /**
- * The --scheme and --mlx kernels on a block of whole rows of one weight, as a worker thread
- * (worker-entry.ts) or the main thread runs it, and the driver that cuts a weight into such
- * blocks, runs them on the worker pool (or in turn in-process) and joins their outputs. Every
- * format here quantizes rows independently (groups and channels lie along a row; FP8_BLOCK's
- * blocks span 128 rows, so its slices are multiples of 128 rows; NVFP4's global scale comes in
- * with the job), so the joined bytes are those of the whole weight at once — which also keeps
- * the widened float32 copy and the codes to one slice's worth.
+ * The --scheme and --mlx kernels (and --mlx's casts) on a block of whole rows of one weight, as a
+ * worker thread (worker-entry.ts) or the main thread runs it, and the driver that cuts a weight
+ * into such blocks, runs them on the worker pool (or in turn in-process) as their rows are read
+ * and places their outputs into the whole weight's planned output buffers. Every format here
+ * quantizes rows independently (groups and channels lie along a row; FP8_BLOCK's blocks span 128
+ * rows, so its slices are multiples of 128 rows; NVFP4's global scale comes in with the job), so
+ * the joined bytes are those of the whole weight at once — which also keeps the widened float32
+ * copy and the codes to one slice's worth. Blocks read the source where it lies (a
+ * SharedArrayBuffer the workers share); only their outputs are copied back.
  */
 import type { StDType } from "../../formats/types.js";
 import { stDTypeOfKeras } from "../../formats/dtypes.js";
@@ -18,10 +20,11 @@ import { bf16BitsToF32, f16BitsToF32 } from "../../quant/convert.js";
 import { storeAs, valuesOf, type MlxFloat } from "../../quant/mlx/floats.js";
 import type { TaskResult, WorkerPool } from "../workers.js";
 
-/** What to do with a block of rows: a --scheme preset's Linear weight, or an --mlx quantization. */
+/** What to do with a block of rows: a --scheme preset's Linear weight, an --mlx quantization, or --mlx's cast of a kept tensor. */
 export type FormatJob =
   | { kind: "llmc"; preset: string; dtype: StDType; cols: number; globalScale?: number }
-  | { kind: "mlx"; mode: string; bits: number; groupSize: number; own: MlxFloat; to: MlxFloat; cols: number };
+  | { kind: "mlx"; mode: string; bits: number; groupSize: number; own: MlxFloat; to: MlxFloat; cols: number }
+  | { kind: "cast"; own: MlxFloat; to: MlxFloat; cols: number };
 
 /** One output tensor of a block: its name's suffix (llmc) or index (mlx), dtype, shape and bytes. */
 export interface FormatPart {
@@ -54,8 +57,9 @@ export function formatSlice(job: FormatJob, rows: number, bytes: Uint8Array): Fo
     const w = llmcWeightOf(job.dtype, rows, job.cols, bytes);
     return [...quantizeLlmcLinear(w, llmcPreset(job.preset), job.globalScale)].map(([suffix, t]) => ({ suffix, dtype: stDTypeOfKeras(t.dtype), shape: [...t.shape], bytes: view(t.data) }));
   }
-  const params = mlxLmParams(job.mode, job.bits, job.groupSize);
   const own = floatData(bytes, job.own);
+  if (job.kind === "cast") return [{ suffix: "0", dtype: "U8", shape: [], bytes: view(storeAs(valuesOf(own, job.own), job.to)) }];
+  const params = mlxLmParams(job.mode, job.bits, job.groupSize);
   const data = job.own === job.to ? own : storeAs(valuesOf(own, job.own), job.to);
   const q = params.descriptor.quantize({ dtype: job.to, shape: [rows, job.cols], data }, job.bits, job.groupSize);
   return [view(q.codes), q.scales, ...(q.biases ? [q.biases] : [])].map((b, i) => ({ suffix: String(i), dtype: "U8", shape: [], bytes: b }));
@@ -68,69 +72,78 @@ const WHOLE = new Set(["weight_shape", "weight_global_scale"]);
 const SLICE_BYTES = 2 * 1024 * 1024;
 
 /**
- * `job` on a whole [rows, job.cols] weight, in blocks of whole rows (multiples of `rowAlign`, so
- * packed fields and FP8_BLOCK's blocks never straddle two blocks) on `pool`'s workers, or one
- * after another here without a pool; the blocks' outputs stacked along their first dimension
- * (the rows, or packed rows), weight_shape and the global scale taken whole. `sliceBytes`: source
- * bytes per block (tests make it small).
+ * Places block `idx` of `n`'s outputs (`parts`, in formatSlice's order) into the whole weight's
+ * (`into`, one per part, their planned lengths): all blocks but the last are alike, so block i's
+ * part lies at i × its length, the last one's at the end; weight_shape is the whole weight's, the
+ * global scale any block's.
  */
-export async function formatRows(pool: WorkerPool | null, job: FormatJob, rows: number, rowAlign: number, bytes: Uint8Array, sliceBytes = SLICE_BYTES): Promise<FormatPart[]> {
+function placeBlock(job: FormatJob, rows: number, idx: number, n: number, parts: readonly FormatPart[], into: readonly Uint8Array[]): void {
+  if (parts.length !== into.length) throw new Error(`a block gave ${parts.length} tensors, ${into.length} planned`);
+  parts.forEach((p, i) => {
+    const whole = into[i]!;
+    const bytes = p.suffix === "weight_shape" ? view(BigInt64Array.of(BigInt(rows), BigInt(job.cols))) : p.bytes;
+    const at = WHOLE.has(p.suffix) ? 0 : idx < n - 1 ? idx * bytes.length : whole.length - bytes.length;
+    if (at < 0 || at + bytes.length > whole.length || (n === 1 && bytes.length !== whole.length)) {
+      throw new Error(`block ${idx + 1} of ${n}: tensor ${i} of ${bytes.length} bytes does not fit its planned ${whole.length}`);
+    }
+    whole.set(bytes, at);
+  });
+}
+
+/**
+ * `job` on a whole [rows, job.cols] weight held in `bytes`, in blocks of whole rows (multiples of
+ * `rowAlign`, so packed fields and FP8_BLOCK's blocks never straddle two blocks, about
+ * `sliceBytes` of source each), into `into`: one buffer per output tensor in formatSlice's order,
+ * each its planned length (the blocks' outputs stacked along their first dimension, weight_shape
+ * and the global scale taken whole). With `pool`, blocks run on its workers as soon as `landed`
+ * (the filled byte counts of a progressive read; absent: all there) says their rows are in, and
+ * share `bytes` (copied into a SharedArrayBuffer when it is not on one); without, one after
+ * another here. Resolves when every block is placed; nothing reads `bytes` after that, or after a
+ * rejection.
+ */
+export async function formatRows(
+  pool: WorkerPool | null,
+  job: FormatJob,
+  rows: number,
+  rowAlign: number,
+  bytes: Uint8Array,
+  into: readonly Uint8Array[],
+  landed?: AsyncIterable<number>,
+  sliceBytes = SLICE_BYTES,
+): Promise<void> {
   const rowBytes = rows === 0 ? 0 : bytes.length / rows;
   const per = Math.max(rowAlign, Math.floor(sliceBytes / Math.max(1, rowBytes) / rowAlign) * rowAlign);
-  if (rows <= per) return formatSlice(job, rows, bytes);
   const ranges: [number, number][] = [];
   for (let r = 0; r < rows; r += per) ranges.push([r, Math.min(rows, r + per)]);
+  if (ranges.length === 0) ranges.push([0, 0]);
   const n = ranges.length;
-  const block = ([from, to]: [number, number]) => bytes.subarray(from * rowBytes, to * rowBytes);
-  // Each block's outputs are copied into the whole weight's as they come, so only a window of them
-  // is held. All blocks but the last are alike: the last one runs first, and once it and block 0
-  // are in, every block's place is known.
-  let full: FormatPart[] | undefined;
-  let last: FormatPart[] | undefined;
-  let out: FormatPart[] | undefined;
-  const held = new Map<number, FormatPart[]>();
-  const place = (idx: number, parts: FormatPart[]) => {
-    parts.forEach((p, i) => {
-      if (!WHOLE.has(p.suffix)) out![i]!.bytes.set(p.bytes, idx * full![i]!.bytes.length);
-    });
-  };
-  const arrive = (idx: number, parts: FormatPart[]) => {
-    if (idx === 0) full = parts;
-    if (idx === n - 1) last = parts;
-    if (out !== undefined) return place(idx, parts);
-    held.set(idx, parts);
-    if (full === undefined || last === undefined) return;
-    out = full.map((f, i) => {
-      if (WHOLE.has(f.suffix)) return f.suffix === "weight_shape" ? { ...f, bytes: view(BigInt64Array.of(BigInt(rows), BigInt(job.cols))) } : f;
-      const l = last![i]!;
-      const shape = f.shape.length === 0 ? [] : [f.shape[0]! * (n - 1) + l.shape[0]!, ...f.shape.slice(1)];
-      return { ...f, shape, bytes: new Uint8Array(f.bytes.length * (n - 1) + l.bytes.length) };
-    });
-    for (const [j, p] of held) place(j, p);
-    held.clear();
-  };
-  const order = [n - 1, ...ranges.keys()].slice(0, n);
-  if (pool === null) {
-    for (const idx of order) arrive(idx, formatSlice(job, ranges[idx]![1] - ranges[idx]![0], block(ranges[idx]!)));
-    return out!;
+  let source = bytes;
+  if (pool !== null && rows > 0 && !(bytes.buffer instanceof SharedArrayBuffer)) {
+    source = new Uint8Array(new SharedArrayBuffer(bytes.length));
+    source.set(bytes);
   }
-  // A window of blocks in flight: each task carries a copy of its rows (posting a view would clone the whole buffer).
-  const window = pool.size + 1;
-  const pending: [number, Promise<TaskResult>][] = [];
-  const settle = async () => {
-    const [idx, result] = pending.shift()!;
-    arrive(idx, ((await result) as Extract<TaskResult, { kind: "format-slice" }>).parts);
+  const block = (idx: number) => source.subarray(ranges[idx]![0] * rowBytes, ranges[idx]![1] * rowBytes);
+  const pending: Promise<void>[] = [];
+  let next = 0;
+  const start = (filled: number) => {
+    for (; next < n && ranges[next]![1] * rowBytes <= filled; next++) {
+      const idx = next;
+      const rowsIn = ranges[idx]![1] - ranges[idx]![0];
+      if (pool === null || rows === 0) placeBlock(job, rows, idx, n, formatSlice(job, rowsIn, block(idx)), into);
+      else {
+        const task = pool.run({ kind: "format-slice", job, rows: rowsIn, bytes: block(idx) });
+        const placed = task.then((r) => placeBlock(job, rows, idx, n, (r as Extract<TaskResult, { kind: "format-slice" }>).parts, into));
+        placed.catch(() => undefined); // awaited below, once the read is done; not an unhandled rejection meanwhile
+        pending.push(placed);
+      }
+    }
   };
   try {
-    for (const idx of order) {
-      if (pending.length >= window) await settle();
-      const r = ranges[idx]!;
-      pending.push([idx, pool.run({ kind: "format-slice", job, rows: r[1] - r[0], bytes: block(r).slice() })]);
-    }
-    while (pending.length > 0) await settle();
+    if (landed !== undefined) for await (const filled of landed) start(filled);
+    start(bytes.length);
+    await Promise.all(pending);
   } finally {
-    // A failed block leaves none of the others running on the caller's buffer.
-    await Promise.allSettled(pending.map(([, p]) => p));
+    // A failure leaves no block still running on the caller's buffer.
+    await Promise.allSettled(pending);
   }
-  return out!;
 }

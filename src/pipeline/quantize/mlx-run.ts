@@ -3,7 +3,10 @@
  * its decisions, quant/mlx the arithmetic). Each floating tensor is cast to the run's dtype (MLX's
  * astype: round to nearest even), then a weight mlx_lm quantizes goes through MLX's kernel, the
  * rest is written cast; everything lands in one `model.safetensors` in a staging folder beside the
- * output with config.json and the folder's other files, renamed into place when whole.
+ * output with config.json and the folder's other files, renamed into place when whole. Tensors
+ * stream through weight-stream.ts (blocks of rows on the workers as they are read, outputs written
+ * while the next tensor is read): memory stays within 2 × the largest source tensor plus the
+ * workers' slices.
  */
 import { basename, join } from "node:path";
 import { copyEntries, openModelFolder, writeConfig } from "../../formats/folder.js";
@@ -11,16 +14,15 @@ import { byteLengthOf, elementCountOf } from "../../formats/dtypes.js";
 import { writeFileAtomic } from "../../formats/atomic.js";
 import { readRegularFile } from "../../formats/io.js";
 import { openTensors } from "../../formats/open.js";
-import { createSafetensorsWriter } from "../../formats/safetensors-writer.js";
+import { createSafetensorsWriter, type SafetensorsWriter } from "../../formats/safetensors-writer.js";
 import type { PlannedTensor, TensorInfo } from "../../formats/types.js";
 import { KquantError } from "../../errors.js";
 import { MLX_LM_MODEL_CARD, mlxFloatOf, mlxLmAction, mlxLmConfig, mlxLmDtype, mlxLmIndexText, mlxLmParams, paramsOf, ST_OF_MLX, type MlxLmParams, type MlxLmRun } from "../../layouts/mlx-lm.js";
-import { floatData, mlxScalesDtype } from "../../modes/mlx.js";
-import { storeAs, valuesOf, type MlxFloat } from "../../quant/mlx/floats.js";
-import type { WorkerPool } from "../workers.js";
-import { maxOf } from "../../units.js";
+import { mlxScalesDtype } from "../../modes/mlx.js";
+import type { MlxFloat } from "../../quant/mlx/floats.js";
 import { inStaging } from "./folder-run.js";
-import { formatRows, type FormatJob } from "./format-slice.js";
+import type { FormatJob } from "./format-slice.js";
+import { outputBuffers, sourceBuffers, streamTensors, type StreamTensor } from "./weight-stream.js";
 import { workerPoolFor } from "./run-quantize.js";
 import { defaultFolderOutput, manifestPathFor } from "./outputs.js";
 import { writeFolderManifest } from "../folder-manifest.js";
@@ -95,17 +97,20 @@ function planStep(t: TensorInfo, params: MlxLmRun, dtype: MlxFloat | null, confi
   return { source: t, action: "quantize", reason: null, to, written };
 }
 
-const view = (a: ArrayBufferView): Uint8Array => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
-
-/** The written tensors' bytes of one step, in `written` order (a quantized weight in blocks of rows on the pool, format-slice.ts). */
-async function stepBytes(step: Step, bytes: Uint8Array, params: MlxLmRun, pool: WorkerPool | null): Promise<Uint8Array[]> {
-  if (step.to === null) return [bytes];
-  const own = mlxOf(step.source)!;
-  if (step.action === "keep") return [view(own === step.to ? floatData(bytes, own) : storeAs(valuesOf(floatData(bytes, own), own), step.to))];
-  const shape = step.source.shape;
-  const cols = shape[shape.length - 1]!;
-  const job: FormatJob = { kind: "mlx", mode: params.mode, bits: params.bits, groupSize: params.group_size, own, to: step.to, cols };
-  return (await formatRows(pool, job, cols === 0 ? 0 : elementCountOf(shape)! / cols, 1, bytes)).map((p) => p.bytes);
+/** How a step streams (weight-stream.ts): its bytes as they are, cast (MLX's astype), or quantized, a block of rows at a time. */
+function streamTensorOf(step: Step, params: MlxLmRun, writer: SafetensorsWriter): StreamTensor {
+  const t = step.source;
+  const outputs = step.written.map((w) => ({ name: w.name, byteLength: byteLengthOf(w.dtype, w.shape) }));
+  const base = { name: t.name, file: t.file, byteLength: t.byteLength, outputs, writer };
+  const own = mlxOf(t);
+  if (step.to === null || (step.action === "keep" && own === step.to)) return { ...base, format: null };
+  const cols = t.shape.length === 0 ? 1 : t.shape[t.shape.length - 1]!;
+  const rows = cols === 0 ? 0 : elementCountOf(t.shape)! / cols;
+  const job: FormatJob =
+    step.action === "keep"
+      ? { kind: "cast", own: own!, to: step.to, cols }
+      : { kind: "mlx", mode: params.mode, bits: params.bits, groupSize: params.group_size, own: own!, to: step.to, cols };
+  return { ...base, format: { job, rows, rowAlign: 1 } };
 }
 
 const WEIGHTS = "model.safetensors";
@@ -184,14 +189,8 @@ export async function runMlxQuantize(job: MlxJob): Promise<MlxReport> {
     await inStaging(out, folder.dir, !!job.force, async (staging) => {
       const writer = await createSafetensorsWriter(join(staging, WEIGHTS), steps.flatMap((s) => s.written), { format: "mlx" }, { fsync: !!job.fsync });
       try {
-        // Weights to quantize are read into one buffer, reused: their outputs never point into it.
-        const quantized = new Set(steps.filter((s) => s.action === "quantize" && s.to !== null));
-        const weightBuffer = new Uint8Array(maxOf([...quantized].map((s) => s.source.byteLength), 0));
-        for (const step of steps) {
-          const into = quantized.has(step) ? weightBuffer.subarray(0, step.source.byteLength) : undefined;
-          const parts = await stepBytes(step, await reader.read(step.source.name, into), params, pool);
-          for (let i = 0; i < parts.length; i++) await writer.write(step.written[i]!.name, parts[i]!);
-        }
+        const tensors = steps.map((s) => streamTensorOf(s, params, writer));
+        await streamTensors(reader, tensors, pool, { sources: sourceBuffers(tensors), outputs: outputBuffers(tensors) });
         await writer.finish();
       } catch (err) {
         await writer.abort();

@@ -32,13 +32,13 @@ import { tensorBuffer } from "../../formats/io.js";
 /** Source bytes per quantize task: small enough to balance two cores and bound worker memory. */
 const SLICE_BYTES = 2 * 1024 * 1024;
 /** Source bytes per read: the slices within a part start while the next part is read. */
-const READ_BYTES = 4 * 1024 * 1024;
+export const READ_BYTES = 4 * 1024 * 1024;
 /**
  * A second source buffer (reading a tensor while the last one is still being quantized) only up
  * to this size: the RSS goal is 2 × the largest source + 150 MiB, of which node and two worker
  * isolates take ~110 MiB, and three buffers of this size fit in the rest.
  */
-const DOUBLE_SOURCE_LIMIT = 16 * 1024 * 1024;
+export const DOUBLE_SOURCE_LIMIT = 16 * 1024 * 1024;
 
 export interface StreamItem {
   step: Step;

@@ -1,7 +1,7 @@
 /**
  * The report of a --scheme run (or of its --dry-run): each tensor of the checkpoint as the
  * converter sees it (fused experts split) quantized with the tensors the scheme stores for it
- * (modes/llmc-schemes.ts `stored`, `storedShapes`), or kept float and why, in the report every quantize
+ * (modes/llmc-schemes.ts `planned`), or kept float and why, in the report every quantize
  * run gives (run-report.ts), so one presenter shows them all.
  */
 import { join } from "node:path";
@@ -62,7 +62,6 @@ export function schemeRunReport(p: {
       continue;
     }
     const [rows, cols] = t.shape as [number, number];
-    const shapes = p.scheme.storedShapes(rows, cols);
     quantized.push({
       name: t.name,
       mode: p.scheme.name,
@@ -71,7 +70,7 @@ export function schemeRunReport(p: {
       source_dtype: t.dtype,
       shape: t.shape,
       bytes_before: t.byteLength,
-      bytes_after: p.scheme.stored.reduce((n, s, i) => n + byteLengthOf(s.dtype === "T" ? t.dtype : s.dtype, shapes[i]!), 0),
+      bytes_after: p.scheme.planned("", t.dtype, rows, cols).reduce((n, s) => n + byteLengthOf(s.dtype, s.shape), 0),
     });
   }
   const report = runReport({

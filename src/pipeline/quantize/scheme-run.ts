@@ -4,8 +4,12 @@
  * (quant/llmc/linear.ts); the rest is copied as it is; the folder is laid out as the reference
  * lays it out (layouts/llmc-folder.ts: shards, tensor order, index, config.json with its
  * quantization_config, layouts/llmc-config.ts). Two passes: the first reads each weight to be
- * quantized once (refusals, NVFP4's global absmax), the second writes shard by shard, so one
- * shard's output is in memory at a time. Nothing is written when anything is refused.
+ * quantized once (refusals, NVFP4's global absmax), the second writes shard by shard through
+ * weight-stream.ts: a shard's header is planned up front (every output tensor's name, dtype and
+ * shape follow from the preset, SchemeDescriptor.planned, in save_file's order), and each weight's
+ * outputs land at their planned offsets as soon as it is quantized, while the next weight is read.
+ * Memory stays within 2 × the largest source tensor (weight-stream.ts) plus the workers' slices.
+ * Nothing is written when anything is refused.
  */
 import { readFile } from "node:fs/promises";
 import { basename, join } from "node:path";
@@ -14,20 +18,21 @@ import { writeFileAtomic } from "../../formats/atomic.js";
 import { CONFIG_FILE, copyEntries, isFolder, openModelFolder, WEIGHT_FILES } from "../../formats/folder.js";
 import { asUserError } from "../../formats/io.js";
 import { openTensors } from "../../formats/open.js";
+import { byteLengthOf } from "../../formats/dtypes.js";
 import { createSafetensorsWriter } from "../../formats/safetensors-writer.js";
-import type { StDType, TensorInfo, TensorReader } from "../../formats/types.js";
+import type { PlannedTensor, StDType, TensorInfo, TensorReader } from "../../formats/types.js";
 import { llmcQuantizationConfig } from "../../layouts/llmc-config.js";
 import { llmcConfigText, llmcExpertParts, llmcIndexText, llmcShardSources, saveFileOrder } from "../../layouts/llmc-folder.js";
 import { schemeNamed, type SchemeDescriptor } from "../../modes/llmc-schemes.js";
 import { compileGlob } from "../../plan/glob.js";
-import { maxOf } from "../../units.js";
 import { llmcActions, llmcIgnoreMatcher, splitTensorName, type LlmcAction } from "../../plan/llmc-targets.js";
 import type { LlmcDType } from "../../quant/llmc/arith.js";
 import { llmcAbsMax, llmcRefusal, llmcValueRefusal } from "../../quant/llmc/linear.js";
 import { globalScale } from "../../quant/llmc/qparams.js";
 import type { WorkerPool } from "../workers.js";
 import { inStaging } from "./folder-run.js";
-import { formatRows, llmcWeightOf, type FormatJob } from "./format-slice.js";
+import { llmcWeightOf, type FormatJob } from "./format-slice.js";
+import { outputBuffers, sourceBuffers, streamTensors, type StreamSource, type StreamTensor } from "./weight-stream.js";
 import { workerPoolFor } from "./run-quantize.js";
 import { writeFolderManifest } from "../folder-manifest.js";
 import { manifestPathFor } from "./outputs.js";
@@ -96,7 +101,7 @@ function ignoreOf(job: SchemeJob, names: readonly string[]): string[] {
 }
 
 /** The checkpoint as the converter sees it: fused 3-D experts split into their 2-D weights (llmcExpertParts). */
-interface SplitView {
+interface SplitView extends StreamSource {
   /** In the reference's order: each tensor, or its parts where it stood. */
   tensors: TensorInfo[];
   /** A tensor's bytes (into `into`, exactly its length, when given), as TensorReader.read. */
@@ -124,18 +129,25 @@ function splitView(reader: TensorReader): SplitView {
     seen.add(t.name);
   }
   let last: { name: string; bytes: Promise<Uint8Array> } | null = null;
+  const read = (name: string, into?: Uint8Array): Promise<Uint8Array> => {
+    const slice = slices.get(name);
+    if (slice === undefined) return reader.read(name, into);
+    if (last?.name !== slice.from) last = { name: slice.from, bytes: reader.read(slice.from) };
+    return last.bytes.then((b) => {
+      const part = b.subarray(slice.start, slice.end);
+      if (into === undefined) return part;
+      into.set(part);
+      return into;
+    });
+  };
   return {
     tensors,
-    read(name, into) {
-      const slice = slices.get(name);
-      if (slice === undefined) return reader.read(name, into);
-      if (last?.name !== slice.from) last = { name: slice.from, bytes: reader.read(slice.from) };
-      return last.bytes.then((b) => {
-        const part = b.subarray(slice.start, slice.end);
-        if (into === undefined) return part;
-        into.set(part);
-        return into;
-      });
+    read,
+    readProgressively(name, into, partBytes) {
+      if (!slices.has(name)) return reader.readProgressively(name, into, partBytes);
+      return (async function* () {
+        yield (await read(name, into)).length;
+      })();
     },
   };
 }
@@ -167,24 +179,9 @@ async function runOn(job: SchemeJob, scheme: SchemeDescriptor, folder: Awaited<R
   const tensorGroup = scheme.preset.weights!.strategy === "tensor_group";
   let ignore = ignoreOf(job, names);
 
-  // Pass 1: the weights the format cannot hold (kept float, their modules added to ignore), and each one's absmax.
-  const kept: SchemeKept[] = [];
-  const absmax = new Map<string, number>();
-  // The weights to quantize are read into one buffer, reused (two sources alive at once would break the memory bound).
-  const firstActions = llmcActions(names, ignore, false);
-  const weightBuffer = new Uint8Array(maxOf([...firstActions].filter(([, a]) => a.kind === "quantize").map(([n]) => infos.get(n)!.byteLength), 0));
-  const readWeight = (name: string) => reader.read(name, weightBuffer.subarray(0, infos.get(name)!.byteLength));
-  for (const [name, action] of firstActions) {
-    if (action.kind !== "quantize") continue;
-    const info = infos.get(name)!;
-    let why = shapeRefusal(scheme, info);
-    if (why === null) {
-      const v = valuesCheck(info, await readWeight(name));
-      why = v.why;
-      absmax.set(name, v.absmax);
-    }
-    if (why !== null) kept.push({ name, reason: why });
-  }
+  // One source buffer for both passes (weight-stream.ts): two alive at once would break the memory bound.
+  const sourceViews = sourceBuffers(reader.tensors);
+  const { kept, absmax } = await firstPass(scheme, reader, infos, llmcActions(names, ignore, false), sourceViews[0]!);
   if (kept.length > 0 && job.strict) {
     const k = kept[0]!;
     throw new KquantError({ file: infos.get(k.name)!.file, tensor: k.name, what: `${scheme.name}: ${k.reason}` });
@@ -221,27 +218,26 @@ async function runOn(job: SchemeJob, scheme: SchemeDescriptor, folder: Awaited<R
   const weightMap: Record<string, string> = {};
   let totalSize = 0;
 
+  const plans = shards.map((shard) => {
+    const tensors = sources.get(shard)!.map((name) => streamTensorOf(scheme, infos.get(name)!, actions.get(name)!, absmax));
+    return { shard, tensors, planned: tensors.flatMap((t) => t.planned) };
+  });
+  const buffers = { sources: sourceViews, outputs: outputBuffers(plans.flatMap((p) => p.tensors)) };
+
   await inStaging(out, folder.dir, !!job.force, async (staging) => {
-    for (const shard of shards) {
-      const tensors: { name: string; dtype: StDType; shape: number[]; bytes: Uint8Array }[] = [];
-      for (const name of sources.get(shard)!) {
-        const info = infos.get(name)!;
-        const action = actions.get(name)!;
-        if (action.kind === "copy") tensors.push({ name, dtype: info.dtype, shape: info.shape, bytes: await reader.read(name) });
-        else tensors.push(...(await quantizeOne(scheme, info, await readWeight(name), action, absmax, pool)));
-      }
-      const ordered = saveFileOrder(tensors);
-      const writer = await createSafetensorsWriter(join(staging, shard), ordered.map(({ name, dtype, shape }) => ({ name, dtype, shape })), {}, { fsync: !!job.fsync });
+    for (const { shard, tensors, planned } of plans) {
+      // save_file's order interleaves the weights' tensors: each lands at its planned offset as its weight is done.
+      const writer = await createSafetensorsWriter(join(staging, shard), saveFileOrder(planned), {}, { fsync: !!job.fsync });
       try {
-        for (const t of ordered) {
-          await writer.write(t.name, t.bytes);
-          weightMap[t.name] = shard;
-          totalSize += t.bytes.length;
-        }
+        await streamTensors(reader, tensors.map((t) => ({ ...t, writer })), pool, buffers);
         await writer.finish();
       } catch (err) {
         await writer.abort();
         throw err;
+      }
+      for (const t of planned) {
+        weightMap[t.name] = shard;
+        totalSize += byteLengthOf(t.dtype, t.shape);
       }
     }
     const sorted = Object.fromEntries(Object.entries(weightMap).sort(([a], [b]) => (a < b ? -1 : 1)));
@@ -258,22 +254,44 @@ async function runOn(job: SchemeJob, scheme: SchemeDescriptor, folder: Awaited<R
   return report;
 }
 
-/** One weight's compressed tensors, named `M.<suffix>` (blocks of rows on the pool's workers, format-slice.ts). */
-async function quantizeOne(
-  scheme: SchemeDescriptor,
-  info: TensorInfo,
-  bytes: Uint8Array,
-  action: Extract<LlmcAction, { kind: "quantize" }>,
-  absmax: ReadonlyMap<string, number>,
-  pool: WorkerPool | null,
-) {
+/**
+ * Pass 1: the weights to quantize the format cannot hold (their dtype or shape, then their values:
+ * kept float, their modules added to ignore), and each one's absmax (NVFP4's global scale). The
+ * weights are read into `buffer`, pass 2's source buffer.
+ */
+async function firstPass(scheme: SchemeDescriptor, reader: SplitView, infos: ReadonlyMap<string, TensorInfo>, actions: ReadonlyMap<string, LlmcAction>, buffer: SharedArrayBuffer) {
+  const kept: SchemeKept[] = [];
+  const absmax = new Map<string, number>();
+  const toQuantize = [...actions].filter(([, a]) => a.kind === "quantize").map(([n]) => infos.get(n)!);
+  for (const info of toQuantize) {
+    let why = shapeRefusal(scheme, info);
+    if (why === null) {
+      const v = valuesCheck(info, await reader.read(info.name, new Uint8Array(buffer, 0, info.byteLength)));
+      why = v.why;
+      absmax.set(info.name, v.absmax);
+    }
+    if (why !== null) kept.push({ name: info.name, reason: why });
+  }
+  return { kept, absmax };
+}
+
+/** The tensors `info` is written as: itself (copied), or a quantized weight's (SchemeDescriptor.planned). */
+function writtenOf(scheme: SchemeDescriptor, info: TensorInfo, action: LlmcAction): PlannedTensor[] {
+  if (action.kind === "copy") return [{ name: info.name, dtype: info.dtype, shape: info.shape }];
+  const [rows, cols] = info.shape as [number, number];
+  return scheme.planned(splitTensorName(info.name).module, info.dtype, rows, cols);
+}
+
+/** How `info` streams (weight-stream.ts), its writer aside: copied, or its rows through the preset's kernel (NVFP4: with its fused set's global scale). */
+function streamTensorOf(scheme: SchemeDescriptor, info: TensorInfo, action: LlmcAction, absmax: ReadonlyMap<string, number>): Omit<StreamTensor, "writer"> & { planned: PlannedTensor[] } {
+  const planned = writtenOf(scheme, info, action);
+  const outputs = planned.map((t) => ({ name: t.name, byteLength: byteLengthOf(t.dtype, t.shape) }));
+  const base = { name: info.name, file: info.file, byteLength: info.byteLength, outputs, planned };
+  if (action.kind === "copy") return { ...base, format: null };
   const w = scheme.preset.weights!;
-  const dtype = WEIGHT_DTYPES[info.dtype]!;
-  const gs = w.strategy === "tensor_group" ? globalScale(action.globalSet.reduce((m, n) => Math.max(m, absmax.get(n)!), 0), dtype) : undefined;
-  const prefix = `${splitTensorName(info.name).module}.`;
+  const gs = w.strategy === "tensor_group" ? globalScale(action.globalSet.reduce((m, n) => Math.max(m, absmax.get(n)!), 0), WEIGHT_DTYPES[info.dtype]!) : undefined;
   const [rows, cols] = info.shape as [number, number];
   const job: FormatJob = { kind: "llmc", preset: scheme.preset.name, dtype: info.dtype, cols, ...(gs !== undefined ? { globalScale: gs } : {}) };
   // FP8_BLOCK's blocks span 128 rows; 32 rows keep every packed zero-point word within a block.
-  const parts = await formatRows(pool, job, rows, w.strategy === "block" ? 128 : 32, bytes);
-  return parts.map((p) => ({ name: prefix + p.suffix, dtype: p.dtype, shape: p.shape, bytes: p.bytes }));
+  return { ...base, format: { job, rows, rowAlign: w.strategy === "block" ? 128 : 32 } };
 }

@@ -1,0 +1,119 @@
+/**
+ * The tensor loop of `--scheme` and `--mlx` (scheme-run.ts, mlx-run.ts): each source tensor is
+ * read part by part into a SharedArrayBuffer, its blocks of rows go to the worker threads as soon
+ * as their rows have landed (format-slice.ts formatRows), their outputs are placed into an output
+ * buffer at offsets the plan fixed, and the whole tensor's outputs are written (the writer takes
+ * planned tensors in any order) while the next tensor is already being read. A tensor written as
+ * it is goes to the writer straight from the source buffer.
+ *
+ * Memory: source and output buffers are sized once per run (StreamBuffers: the shards of a --scheme
+ * run and its first pass share them), for the largest tensor, and reused. One source buffer (two
+ * while sources are small, parallel-stream.ts DOUBLE_SOURCE_LIMIT) and two output buffers (one
+ * being filled, one being written), outputs being at most about half their source: the buffers
+ * stay under 2 × the largest source tensor, whatever the checkpoint's size and the number of
+ * threads. Workers hold one block's intermediates each; blocks read the source where it lies.
+ */
+import type { SafetensorsWriter } from "../../formats/safetensors-writer.js";
+import { tensorBuffer } from "../../formats/io.js";
+import { largestBy } from "../../units.js";
+import type { WorkerPool } from "../workers.js";
+import { formatRows, type FormatJob } from "./format-slice.js";
+import { DOUBLE_SOURCE_LIMIT, READ_BYTES } from "./parallel-stream.js";
+
+/** One source tensor of a run and the tensors it becomes. */
+export interface StreamTensor {
+  /** The source tensor as `StreamSource` names it, its file (messages) and byte length. */
+  name: string;
+  file: string;
+  byteLength: number;
+  /** Its [rows, job.cols] rows through `job` in blocks of `rowAlign` rows (format-slice.ts), or null: written as read. */
+  format: { job: FormatJob; rows: number; rowAlign: number } | null;
+  /** The planned tensors it is written as, in formatSlice's order (null format: one, the source's bytes). */
+  outputs: readonly { name: string; byteLength: number }[];
+  writer: SafetensorsWriter;
+}
+
+/** Where source tensors come from: TensorReader.readProgressively (or a view splitting tensors, scheme-run.ts). */
+export interface StreamSource {
+  readProgressively(name: string, into: Uint8Array, partBytes: number): AsyncIterable<number>;
+}
+
+/** A tensor's size and whose it is (messages when a buffer cannot be allocated). */
+type Sized = Pick<StreamTensor, "name" | "file" | "byteLength">;
+
+/** The buffers tensors stream through: sized once for a whole run (its shards share them), reused. */
+export interface StreamBuffers {
+  /** Read into: one (two while sources are small), each as long as the largest source tensor. */
+  sources: SharedArrayBuffer[];
+  /** Formatted outputs are placed in: two (one filled, one written), each as long as the largest tensor's outputs. */
+  outputs: Uint8Array[];
+}
+
+/**
+ * The source buffers for `tensors` (every source tensor of the run): one as long as the largest,
+ * two while that is at most parallel-stream.ts DOUBLE_SOURCE_LIMIT. Allocated as tensorBuffer
+ * does: a tensor too large for memory is one line naming it.
+ */
+export function sourceBuffers(tensors: readonly Sized[]): SharedArrayBuffer[] {
+  const largest = largestBy(tensors, (t) => t.byteLength);
+  const count = tensors.length > 1 && (largest?.byteLength ?? 0) <= DOUBLE_SOURCE_LIMIT ? 2 : 1;
+  return Array.from({ length: count }, () => tensorBuffer(largest?.byteLength ?? 0, largest?.file ?? "", largest?.name ?? "", true));
+}
+
+const formattedBytes = (t: Pick<StreamTensor, "format" | "outputs">): number => (t.format === null ? 0 : t.outputs.reduce((n, o) => n + o.byteLength, 0));
+
+/** The output buffers for `tensors` (every tensor of the run): two as long as the largest one's formatted outputs (none when nothing is formatted). */
+export function outputBuffers(tensors: readonly Omit<StreamTensor, "writer">[]): Uint8Array[] {
+  const largest = largestBy(tensors, formattedBytes);
+  const size = largest === undefined ? 0 : formattedBytes(largest);
+  return size === 0 ? [] : [0, 1].map(() => tensorBuffer(size, largest!.file, largest!.name, false));
+}
+
+/**
+ * Reads, formats (on `pool`'s workers, or here without one) and writes every tensor of `tensors`
+ * through `buffers`, overlapping one tensor's writes with the next one's read and blocks. Resolves
+ * when all writes have landed; the first failure in `tensors`' order rejects, once nothing is left
+ * running (the caller aborts its writers).
+ */
+export async function streamTensors(source: StreamSource, tensors: readonly StreamTensor[], pool: WorkerPool | null, buffers: StreamBuffers): Promise<void> {
+  const free = <B>(buf: B) => ({ buf, free: Promise.resolve() });
+  const sources = buffers.sources.map(free);
+  const outputs = (buffers.outputs.length > 0 ? buffers.outputs : [new Uint8Array(0)]).map(free);
+  const failures: { index: number; error: unknown }[] = [];
+  const running: Promise<void>[] = [];
+  tensors.forEach((t, i) => {
+    const src = sources[i % sources.length]!;
+    const out = outputs[i % outputs.length]!;
+    let releaseSource!: () => void;
+    const sourceFree = new Promise<void>((resolve) => (releaseSource = resolve));
+    const done = Promise.all([src.free, out.free]).then(async () => {
+      try {
+        if (failures.length === 0) await streamOne(source, t, new Uint8Array(src.buf, 0, t.byteLength), out.buf, pool, releaseSource);
+      } catch (error) {
+        failures.push({ index: i, error });
+      } finally {
+        releaseSource();
+      }
+    });
+    src.free = sourceFree;
+    out.free = done;
+    running.push(done);
+  });
+  await Promise.all(running);
+  if (failures.length > 0) throw failures.reduce((a, b) => (b.index < a.index ? b : a)).error;
+}
+
+/** One tensor: read into `src` (its blocks started as rows land), outputs into `out`, `releaseSource` once its blocks are done, then written. */
+async function streamOne(source: StreamSource, t: StreamTensor, src: Uint8Array, out: Uint8Array, pool: WorkerPool | null, releaseSource: () => void): Promise<void> {
+  const landed = source.readProgressively(t.name, src, READ_BYTES);
+  if (t.format === null) {
+    for await (const _ of landed);
+    await t.writer.write(t.outputs[0]!.name, src);
+    return;
+  }
+  let at = 0;
+  const into = t.outputs.map((o) => out.subarray(at, (at += o.byteLength)));
+  await formatRows(pool, t.format.job, t.format.rows, t.format.rowAlign, src, into, landed);
+  releaseSource();
+  await Promise.all(t.outputs.map((o, i) => t.writer.write(o.name, into[i]!)));
+}
