@@ -11,7 +11,7 @@ import { simdActive } from "../quant/wasm/kernels.js";
 import { checkRecordBytes } from "./read-back/check-record.js";
 import { dequantizeBytes, layoutDequantizeBytes } from "./read-back/record-values.js";
 import { tensorStatsOf } from "./read-back/stats.js";
-import { formatSlice } from "./quantize/format-slice.js";
+import { formatBlock } from "./quantize/format-slice.js";
 
 const view = (r: { buf: SharedArrayBuffer; offset: number; length: number }) => new Uint8Array(r.buf, r.offset, r.length);
 
@@ -35,9 +35,8 @@ async function run(task: Task): Promise<TaskResult> {
     return { kind: "hash", hex: hash.digest() };
   }
   if (task.kind === "format-slice") {
-    // Each part's own bytes: posting a view would clone all of the buffer under it.
-    const parts = formatSlice(task.job, task.rows, task.bytes).map((p) => (p.bytes.byteLength === p.bytes.buffer.byteLength ? p : { ...p, bytes: p.bytes.slice() }));
-    return { kind: "format-slice", parts };
+    formatBlock(task.job, task.rows, task.idx, task.n, task.blockRows, task.bytes, task.into);
+    return { kind: "done" };
   }
   if (task.kind === "stats") return { kind: "stats", stats: tensorStatsOf(task.dtype, task.bytes, task.bins) };
   if (task.kind === "verify-record") return { kind: "verify-record", findings: await checkRecordBytes(task.input) };

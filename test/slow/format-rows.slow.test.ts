@@ -1,7 +1,8 @@
 /**
  * --scheme and --mlx weights cut into blocks of rows (format-slice.ts formatRows), on two worker
- * threads (started as a progressive read lands, or all at once) and in turn in-process: the
- * outputs placed into their planned buffers are byte for byte those of the whole weight at once
+ * threads (started as a progressive read lands, or all at once; reading and writing shared
+ * memory in place) and in turn in-process: the outputs placed into their planned buffers are
+ * byte for byte those of the whole weight at once
  * (formatSlice), for every runnable llm-compressor preset, every MLX mode and --mlx's casts.
  */
 import { mkdtempSync, rmSync } from "node:fs";
@@ -55,9 +56,12 @@ async function expectSameJoined(job: FormatJob, align: number, bytes: Uint8Array
   const parts: FormatPart[] = formatSlice(job, ROWS, bytes);
   const whole = hex(parts);
   // 16 KiB blocks: 8 to 32 of them here, on workers (as the rows land, or all there) and in turn.
+  const shared = (n: number) => new Uint8Array(new SharedArrayBuffer(n));
+  const source = shared(bytes.length);
+  source.set(bytes);
   for (const [p, landed] of [[pool, landing(bytes.length)], [pool, undefined], [null, landing(bytes.length)]] as const) {
-    const into = parts.map((q) => new Uint8Array(q.bytes.length));
-    await formatRows(p, job, ROWS, align, bytes, into, landed, 16 * 1024);
+    const into = parts.map((q) => shared(q.bytes.length));
+    await formatRows(p, job, ROWS, align, source, into, landed, 16 * 1024);
     expect(hex(into.map((b) => ({ bytes: b })))).toEqual(whole);
   }
 }
@@ -79,6 +83,10 @@ describe("formatRows joins blocks of rows into the whole weight's bytes", () => 
       await expectSameJoined({ kind: "mlx", mode, bits, groupSize, own: "float32", to: "bfloat16", cols: COLS }, 1, weightBytes("F32"));
     });
   }
+  it("refuses, on workers, a source or outputs not on shared memory", async () => {
+    const job: FormatJob = { kind: "cast", own: "float32", to: "bfloat16", cols: COLS };
+    await expect(formatRows(pool, job, ROWS, 1, weightBytes("F32"), [new Uint8Array(ROWS * COLS * 2)])).rejects.toThrow(/SharedArrayBuffers/);
+  });
   it("--mlx casts of kept tensors", async () => {
     await expectSameJoined({ kind: "cast", own: "float32", to: "bfloat16", cols: COLS }, 1, weightBytes("F32"));
     await expectSameJoined({ kind: "cast", own: "bfloat16", to: "float32", cols: COLS }, 1, weightBytes("BF16"));

@@ -6,8 +6,8 @@
  * quantizes rows independently (groups and channels lie along a row; FP8_BLOCK's blocks span 128
  * rows, so its slices are multiples of 128 rows; NVFP4's global scale comes in with the job), so
  * the joined bytes are those of the whole weight at once — which also keeps the widened float32
- * copy and the codes to one slice's worth. Blocks read the source where it lies (a
- * SharedArrayBuffer the workers share); only their outputs are copied back.
+ * copy and the codes to one slice's worth. Workers read the source and write the outputs where
+ * they lie (SharedArrayBuffers): nothing is copied between threads.
  */
 import type { StDType } from "../../formats/types.js";
 import { stDTypeOfKeras } from "../../formats/dtypes.js";
@@ -18,7 +18,7 @@ import { quantizeLlmcLinear, type LlmcWeight } from "../../quant/llmc/linear.js"
 import type { LlmcDType } from "../../quant/llmc/arith.js";
 import { bf16BitsToF32, f16BitsToF32 } from "../../quant/convert.js";
 import { storeAs, valuesOf, type MlxFloat } from "../../quant/mlx/floats.js";
-import type { TaskResult, WorkerPool } from "../workers.js";
+import type { WorkerPool } from "../workers.js";
 
 /** What to do with a block of rows: a --scheme preset's Linear weight, an --mlx quantization, or --mlx's cast of a kept tensor. */
 export type FormatJob =
@@ -72,11 +72,16 @@ const WHOLE = new Set(["weight_shape", "weight_global_scale"]);
 const SLICE_BYTES = 2 * 1024 * 1024;
 
 /**
- * Places block `idx` of `n`'s outputs (`parts`, in formatSlice's order) into the whole weight's
- * (`into`, one per part, their planned lengths): all blocks but the last are alike, so block i's
- * part lies at i × its length, the last one's at the end; weight_shape is the whole weight's, the
- * global scale any block's.
+ * Block `idx` of `n` (`blockRows` whole rows held in `bytes`) of a [rows, job.cols] weight through
+ * formatSlice, its outputs placed into the whole weight's (`into`, one per output tensor in
+ * formatSlice's order, their planned lengths): all blocks but the last are alike, so block i's part
+ * lies at i × its length, the last one's at the end; weight_shape is the whole weight's, the global
+ * scale any block's. A worker runs it on shared memory (the "format-slice" task), or the main thread.
  */
+export function formatBlock(job: FormatJob, rows: number, idx: number, n: number, blockRows: number, bytes: Uint8Array, into: readonly Uint8Array[]): void {
+  placeBlock(job, rows, idx, n, formatSlice(job, blockRows, bytes), into);
+}
+
 function placeBlock(job: FormatJob, rows: number, idx: number, n: number, parts: readonly FormatPart[], into: readonly Uint8Array[]): void {
   if (parts.length !== into.length) throw new Error(`a block gave ${parts.length} tensors, ${into.length} planned`);
   parts.forEach((p, i) => {
@@ -96,10 +101,10 @@ function placeBlock(job: FormatJob, rows: number, idx: number, n: number, parts:
  * `sliceBytes` of source each), into `into`: one buffer per output tensor in formatSlice's order,
  * each its planned length (the blocks' outputs stacked along their first dimension, weight_shape
  * and the global scale taken whole). With `pool`, blocks run on its workers as soon as `landed`
- * (the filled byte counts of a progressive read; absent: all there) says their rows are in, and
- * share `bytes` (copied into a SharedArrayBuffer when it is not on one); without, one after
- * another here. Resolves when every block is placed; nothing reads `bytes` after that, or after a
- * rejection.
+ * (the filled byte counts of a progressive read; absent: all there) says their rows are in,
+ * reading `bytes` and writing `into` in place (both must lie on SharedArrayBuffers); without, one
+ * after another here. Resolves when every block is placed; nothing touches `bytes` or `into` after
+ * that, or after a rejection.
  */
 export async function formatRows(
   pool: WorkerPool | null,
@@ -117,24 +122,20 @@ export async function formatRows(
   for (let r = 0; r < rows; r += per) ranges.push([r, Math.min(rows, r + per)]);
   if (ranges.length === 0) ranges.push([0, 0]);
   const n = ranges.length;
-  let source = bytes;
-  if (pool !== null && rows > 0 && !(bytes.buffer instanceof SharedArrayBuffer)) {
-    source = new Uint8Array(new SharedArrayBuffer(bytes.length));
-    source.set(bytes);
+  if (pool !== null && rows > 0 && ![bytes, ...into].every((b) => b.buffer instanceof SharedArrayBuffer)) {
+    throw new Error("formatRows on workers reads and writes in place: the source and outputs must lie on SharedArrayBuffers");
   }
-  const block = (idx: number) => source.subarray(ranges[idx]![0] * rowBytes, ranges[idx]![1] * rowBytes);
-  const pending: Promise<void>[] = [];
+  const block = (idx: number) => bytes.subarray(ranges[idx]![0] * rowBytes, ranges[idx]![1] * rowBytes);
+  const pending: Promise<unknown>[] = [];
   let next = 0;
   const start = (filled: number) => {
     for (; next < n && ranges[next]![1] * rowBytes <= filled; next++) {
-      const idx = next;
-      const rowsIn = ranges[idx]![1] - ranges[idx]![0];
-      if (pool === null || rows === 0) placeBlock(job, rows, idx, n, formatSlice(job, rowsIn, block(idx)), into);
+      const blockRows = ranges[next]![1] - ranges[next]![0];
+      if (pool === null || rows === 0) formatBlock(job, rows, next, n, blockRows, block(next), into);
       else {
-        const task = pool.run({ kind: "format-slice", job, rows: rowsIn, bytes: block(idx) });
-        const placed = task.then((r) => placeBlock(job, rows, idx, n, (r as Extract<TaskResult, { kind: "format-slice" }>).parts, into));
-        placed.catch(() => undefined); // awaited below, once the read is done; not an unhandled rejection meanwhile
-        pending.push(placed);
+        const task = pool.run({ kind: "format-slice", job, rows, idx: next, n, blockRows, bytes: block(next), into });
+        task.catch(() => undefined); // awaited below, once the read is done; not an unhandled rejection meanwhile
+        pending.push(task);
       }
     }
   };

@@ -1,8 +1,8 @@
 /**
  * The tensor loop of `--scheme` and `--mlx` (scheme-run.ts, mlx-run.ts): each source tensor is
  * read part by part into a SharedArrayBuffer, its blocks of rows go to the worker threads as soon
- * as their rows have landed (format-slice.ts formatRows), their outputs are placed into an output
- * buffer at offsets the plan fixed, and the whole tensor's outputs are written (the writer takes
+ * as their rows have landed (format-slice.ts formatRows), which place their outputs into a shared
+ * output buffer at offsets the plan fixed, and the whole tensor's outputs are written (the writer takes
  * planned tensors in any order) while the next tensor is already being read. A tensor written as
  * it is goes to the writer straight from the source buffer.
  *
@@ -45,8 +45,8 @@ type Sized = Pick<StreamTensor, "name" | "file" | "byteLength">;
 export interface StreamBuffers {
   /** Read into: one (two while sources are small), each as long as the largest source tensor. */
   sources: SharedArrayBuffer[];
-  /** Formatted outputs are placed in: two (one filled, one written), each as long as the largest tensor's outputs. */
-  outputs: Uint8Array[];
+  /** Formatted outputs are placed in (by the workers): two (one filled, one written), each as long as the largest tensor's outputs. */
+  outputs: SharedArrayBuffer[];
 }
 
 /**
@@ -63,10 +63,10 @@ export function sourceBuffers(tensors: readonly Sized[]): SharedArrayBuffer[] {
 const formattedBytes = (t: Pick<StreamTensor, "format" | "outputs">): number => (t.format === null ? 0 : t.outputs.reduce((n, o) => n + o.byteLength, 0));
 
 /** The output buffers for `tensors` (every tensor of the run): two as long as the largest one's formatted outputs (none when nothing is formatted). */
-export function outputBuffers(tensors: readonly Omit<StreamTensor, "writer">[]): Uint8Array[] {
+export function outputBuffers(tensors: readonly Omit<StreamTensor, "writer">[]): SharedArrayBuffer[] {
   const largest = largestBy(tensors, formattedBytes);
   const size = largest === undefined ? 0 : formattedBytes(largest);
-  return size === 0 ? [] : [0, 1].map(() => tensorBuffer(size, largest!.file, largest!.name, false));
+  return size === 0 ? [] : [0, 1].map(() => tensorBuffer(size, largest!.file, largest!.name, true));
 }
 
 /**
@@ -78,7 +78,7 @@ export function outputBuffers(tensors: readonly Omit<StreamTensor, "writer">[]):
 export async function streamTensors(source: StreamSource, tensors: readonly StreamTensor[], pool: WorkerPool | null, buffers: StreamBuffers): Promise<void> {
   const free = <B>(buf: B) => ({ buf, free: Promise.resolve() });
   const sources = buffers.sources.map(free);
-  const outputs = (buffers.outputs.length > 0 ? buffers.outputs : [new Uint8Array(0)]).map(free);
+  const outputs = (buffers.outputs.length > 0 ? buffers.outputs : [new SharedArrayBuffer(0)]).map(free);
   const failures: { index: number; error: unknown }[] = [];
   const running: Promise<void>[] = [];
   tensors.forEach((t, i) => {
@@ -104,15 +104,15 @@ export async function streamTensors(source: StreamSource, tensors: readonly Stre
 }
 
 /** One tensor: read into `src` (its blocks started as rows land), outputs into `out`, `releaseSource` once its blocks are done, then written. */
-async function streamOne(source: StreamSource, t: StreamTensor, src: Uint8Array, out: Uint8Array, pool: WorkerPool | null, releaseSource: () => void): Promise<void> {
+async function streamOne(source: StreamSource, t: StreamTensor, src: Uint8Array, out: SharedArrayBuffer, pool: WorkerPool | null, releaseSource: () => void): Promise<void> {
   const landed = source.readProgressively(t.name, src, READ_BYTES);
   if (t.format === null) {
     for await (const _ of landed);
     await t.writer.write(t.outputs[0]!.name, src);
     return;
   }
-  let at = 0;
-  const into = t.outputs.map((o) => out.subarray(at, (at += o.byteLength)));
+  const into: Uint8Array[] = [];
+  for (let at = 0, i = 0; i < t.outputs.length; at += t.outputs[i]!.byteLength, i++) into.push(new Uint8Array(out, at, t.outputs[i]!.byteLength));
   await formatRows(pool, t.format.job, t.format.rows, t.format.rowAlign, src, into, landed);
   releaseSource();
   await Promise.all(t.outputs.map((o, i) => t.writer.write(o.name, into[i]!)));
