@@ -35,8 +35,7 @@ async function run(task: Task): Promise<TaskResult> {
     return { kind: "hash", hex: hash.digest() };
   }
   if (task.kind === "format-slice") {
-    formatBlock(task.job, task.rows, task.idx, task.n, task.blockRows, task.bytes, task.into);
-    return { kind: "done" };
+    return { kind: "format-slice", placed: formatBlock(task.job, task.rows, task.idx, task.n, task.blockRows, task.bytes, task.into) };
   }
   if (task.kind === "stats") return { kind: "stats", stats: tensorStatsOf(task.dtype, task.bytes, task.bins) };
   if (task.kind === "verify-record") return { kind: "verify-record", findings: await checkRecordBytes(task.input) };

@@ -55,6 +55,8 @@ export type TaskResult =
   | { kind: "amax"; amax: Float32Array; bad: number }
   | { kind: "verify-record"; findings: RecordFindings }
   | { kind: "stats"; stats: TensorStats }
+  /** false: the block's values were refused (format-slice.ts formatBlock), nothing written. */
+  | { kind: "format-slice"; placed: boolean }
   | { kind: "done" };
 
 interface Pending {

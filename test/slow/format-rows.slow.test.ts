@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { formatRows, formatSlice, type FormatJob, type FormatPart } from "../../src/pipeline/quantize/format-slice.js";
+import { formatRows, formatSlice, RefusedValues, type FormatJob, type FormatPart } from "../../src/pipeline/quantize/format-slice.js";
 import { WorkerPool } from "../../src/pipeline/workers.js";
 import { f32ToBf16Bits } from "../../src/quant/convert.js";
 import { LLMC_PRESETS } from "../../src/quant/llmc/presets.js";
@@ -53,7 +53,7 @@ async function* landing(total: number): AsyncIterable<number> {
 }
 
 async function expectSameJoined(job: FormatJob, align: number, bytes: Uint8Array): Promise<void> {
-  const parts: FormatPart[] = formatSlice(job, ROWS, bytes);
+  const parts: FormatPart[] = formatSlice(job, ROWS, bytes)!;
   const whole = hex(parts);
   // 16 KiB blocks: 8 to 32 of them here, on workers (as the rows land, or all there) and in turn.
   const shared = (n: number) => new Uint8Array(new SharedArrayBuffer(n));
@@ -86,6 +86,16 @@ describe("formatRows joins blocks of rows into the whole weight's bytes", () => 
   it("refuses, on workers, a source or outputs not on shared memory", async () => {
     const job: FormatJob = { kind: "cast", own: "float32", to: "bfloat16", cols: COLS };
     await expect(formatRows(pool, job, ROWS, 1, weightBytes("F32"), [new Uint8Array(ROWS * COLS * 2)])).rejects.toThrow(/SharedArrayBuffers/);
+  });
+  it("a checkValues job refuses a weight with a non-finite value in any block (RefusedValues), and quantizes a finite one", async () => {
+    const job: FormatJob = { kind: "llmc", preset: "W4A16", dtype: "F32", cols: COLS, checkValues: true };
+    const finite = weightBytes("F32");
+    await expectSameJoined(job, 32, finite);
+    const bad = new Uint8Array(new SharedArrayBuffer(finite.length));
+    bad.set(finite);
+    new Float32Array(bad.buffer, 0, ROWS * COLS)[(ROWS - 3) * COLS + 5] = NaN; // in the last block
+    const into = formatSlice({ ...job, checkValues: false }, ROWS, finite)!.map((p) => new Uint8Array(new SharedArrayBuffer(p.bytes.length)));
+    for (const p of [pool, null]) await expect(formatRows(p, job, ROWS, 32, bad, into, undefined, 16 * 1024)).rejects.toBeInstanceOf(RefusedValues);
   });
   it("--mlx casts of kept tensors", async () => {
     await expectSameJoined({ kind: "cast", own: "float32", to: "bfloat16", cols: COLS }, 1, weightBytes("F32"));

@@ -14,15 +14,16 @@ import { stDTypeOfKeras } from "../../formats/dtypes.js";
 import { mlxLmParams } from "../../layouts/mlx-lm.js";
 import { floatData } from "../../modes/mlx.js";
 import { llmcPreset } from "../../quant/llmc/presets.js";
-import { quantizeLlmcLinear, type LlmcWeight } from "../../quant/llmc/linear.js";
+import { llmcValueRefusal, quantizeLlmcLinear, type LlmcWeight } from "../../quant/llmc/linear.js";
 import type { LlmcDType } from "../../quant/llmc/arith.js";
 import { bf16BitsToF32, f16BitsToF32 } from "../../quant/convert.js";
 import { storeAs, valuesOf, type MlxFloat } from "../../quant/mlx/floats.js";
-import type { WorkerPool } from "../workers.js";
+import type { TaskResult, WorkerPool } from "../workers.js";
 
 /** What to do with a block of rows: a --scheme preset's Linear weight, an --mlx quantization, or --mlx's cast of a kept tensor. */
 export type FormatJob =
-  | { kind: "llmc"; preset: string; dtype: StDType; cols: number; globalScale?: number }
+  /** `checkValues`: a block holding a non-finite value is refused (formatRows throws RefusedValues) instead of quantized. */
+  | { kind: "llmc"; preset: string; dtype: StDType; cols: number; globalScale?: number; checkValues?: boolean }
   | { kind: "mlx"; mode: string; bits: number; groupSize: number; own: MlxFloat; to: MlxFloat; cols: number }
   | { kind: "cast"; own: MlxFloat; to: MlxFloat; cols: number };
 
@@ -51,10 +52,11 @@ export function llmcWeightOf(dtype: StDType, rows: number, cols: number, bytes: 
 
 const view = (a: ArrayBufferView): Uint8Array => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 
-/** The outputs of `job` on `rows` whole rows held in `bytes`, in the order the kernels give them. */
-export function formatSlice(job: FormatJob, rows: number, bytes: Uint8Array): FormatPart[] {
+/** The outputs of `job` on `rows` whole rows held in `bytes`, in the order the kernels give them; null: a `checkValues` job's rows hold a non-finite value. */
+export function formatSlice(job: FormatJob, rows: number, bytes: Uint8Array): FormatPart[] | null {
   if (job.kind === "llmc") {
     const w = llmcWeightOf(job.dtype, rows, job.cols, bytes);
+    if (job.checkValues && llmcValueRefusal(w.values) !== null) return null;
     return [...quantizeLlmcLinear(w, llmcPreset(job.preset), job.globalScale)].map(([suffix, t]) => ({ suffix, dtype: stDTypeOfKeras(t.dtype), shape: [...t.shape], bytes: view(t.data) }));
   }
   const own = floatData(bytes, job.own);
@@ -77,9 +79,19 @@ const SLICE_BYTES = 2 * 1024 * 1024;
  * formatSlice's order, their planned lengths): all blocks but the last are alike, so block i's part
  * lies at i × its length, the last one's at the end; weight_shape is the whole weight's, the global
  * scale any block's. A worker runs it on shared memory (the "format-slice" task), or the main thread.
+ * False: the block's values are refused (formatSlice's null), nothing placed.
  */
-export function formatBlock(job: FormatJob, rows: number, idx: number, n: number, blockRows: number, bytes: Uint8Array, into: readonly Uint8Array[]): void {
-  placeBlock(job, rows, idx, n, formatSlice(job, blockRows, bytes), into);
+export function formatBlock(job: FormatJob, rows: number, idx: number, n: number, blockRows: number, bytes: Uint8Array, into: readonly Uint8Array[]): boolean {
+  const parts = formatSlice(job, blockRows, bytes);
+  if (parts !== null) placeBlock(job, rows, idx, n, parts, into);
+  return parts !== null;
+}
+
+/** formatRows' refusal of a weight whose rows hold a non-finite value (a `checkValues` job): the caller checks its weights' values and starts again. */
+export class RefusedValues extends Error {
+  constructor() {
+    super("a weight holds a non-finite value");
+  }
 }
 
 function placeBlock(job: FormatJob, rows: number, idx: number, n: number, parts: readonly FormatPart[], into: readonly Uint8Array[]): void {
@@ -126,14 +138,14 @@ export async function formatRows(
     throw new Error("formatRows on workers reads and writes in place: the source and outputs must lie on SharedArrayBuffers");
   }
   const block = (idx: number) => bytes.subarray(ranges[idx]![0] * rowBytes, ranges[idx]![1] * rowBytes);
-  const pending: Promise<unknown>[] = [];
+  const pending: Promise<boolean>[] = [];
   let next = 0;
   const start = (filled: number) => {
     for (; next < n && ranges[next]![1] * rowBytes <= filled; next++) {
       const blockRows = ranges[next]![1] - ranges[next]![0];
-      if (pool === null || rows === 0) formatBlock(job, rows, next, n, blockRows, block(next), into);
+      if (pool === null || rows === 0) pending.push(Promise.resolve(formatBlock(job, rows, next, n, blockRows, block(next), into)));
       else {
-        const task = pool.run({ kind: "format-slice", job, rows, idx: next, n, blockRows, bytes: block(next), into });
+        const task = pool.run({ kind: "format-slice", job, rows, idx: next, n, blockRows, bytes: block(next), into }).then((r) => (r as Extract<TaskResult, { kind: "format-slice" }>).placed);
         task.catch(() => undefined); // awaited below, once the read is done; not an unhandled rejection meanwhile
         pending.push(task);
       }
@@ -142,9 +154,9 @@ export async function formatRows(
   try {
     if (landed !== undefined) for await (const filled of landed) start(filled);
     start(bytes.length);
-    await Promise.all(pending);
+    if (!(await Promise.all(pending)).every(Boolean)) throw new RefusedValues();
   } finally {
-    // A failure leaves no block still running on the caller's buffer.
+    // A failure leaves no block still running on the caller's buffers.
     await Promise.allSettled(pending);
   }
 }

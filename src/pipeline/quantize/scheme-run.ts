@@ -31,7 +31,7 @@ import { llmcAbsMax, llmcRefusal, llmcValueRefusal } from "../../quant/llmc/line
 import { globalScale } from "../../quant/llmc/qparams.js";
 import type { WorkerPool } from "../workers.js";
 import { inStaging } from "./folder-run.js";
-import { llmcWeightOf, type FormatJob } from "./format-slice.js";
+import { llmcWeightOf, RefusedValues, type FormatJob } from "./format-slice.js";
 import { outputBuffers, sourceBuffers, streamTensors, type StreamSource, type StreamTensor } from "./weight-stream.js";
 import { workerPoolFor } from "./run-quantize.js";
 import { writeFolderManifest } from "../folder-manifest.js";
@@ -177,95 +177,115 @@ async function runOn(job: SchemeJob, scheme: SchemeDescriptor, folder: Awaited<R
   const infos = new Map(reader.tensors.map((t) => [t.name, t]));
   const names = reader.tensors.map((t) => t.name);
   const tensorGroup = scheme.preset.weights!.strategy === "tensor_group";
-  let ignore = ignoreOf(job, names);
+  const ignore = ignoreOf(job, names);
 
   // One source buffer for both passes (weight-stream.ts): two alive at once would break the memory bound.
   const sourceViews = sourceBuffers(reader.tensors);
-  const { kept, absmax } = await firstPass(scheme, reader, infos, llmcActions(names, ignore, false), sourceViews[0]!);
-  if (kept.length > 0 && job.strict) {
-    const k = kept[0]!;
-    throw new KquantError({ file: infos.get(k.name)!.file, tensor: k.name, what: `${scheme.name}: ${k.reason}` });
-  }
-  ignore = [...ignore, ...kept.map((k) => splitTensorName(k.name).module)];
-  const actions = llmcActions(names, ignore, tensorGroup);
-  const quantized = [...actions].filter(([, a]) => a.kind === "quantize").map(([n]) => n);
-  if (quantized.length === 0 && kept.length > 0) {
-    const k = kept[0]!;
-    throw new KquantError({ file: job.input, what: `no weight can take ${scheme.name}, nothing written (${k.name}: ${k.reason})` });
-  }
-
-  const shardOf = reader.tensors.map((t) => [t.name, basename(t.file)] as const);
-  const shards = [...new Set(shardOf.map(([, s]) => s))];
-  const sources = llmcShardSources(shardOf, shards, tensorGroup);
-  const out = job.output ?? `${folder.dir.replace(/[\\/]+$/, "")}-${scheme.name.toLowerCase()}`;
-  const others = folder.others.filter((n) => !(WEIGHT_FILES as readonly string[]).includes(n));
-  const qc = llmcQuantizationConfig(scheme.preset, job.scheme, ignore, quantized.length > 0);
-  const report = schemeRunReport({
-    input: job.input,
-    output: out,
-    manifest: manifestPathFor(join(out, WEIGHT_FILES[0])),
-    dryRun: !!job.dryRun,
-    scheme,
-    format: String(qc.format),
-    givenIgnore: job.ignore ?? [],
-    ignore,
-    kept,
-    tensors: reader.tensors,
-    actions,
-    shards,
-  });
-  if (job.dryRun) return report;
-  const weightMap: Record<string, string> = {};
-  let totalSize = 0;
-
-  const plans = shards.map((shard) => {
-    const tensors = sources.get(shard)!.map((name) => streamTensorOf(scheme, infos.get(name)!, actions.get(name)!, absmax));
-    return { shard, tensors, planned: tensors.flatMap((t) => t.planned) };
-  });
-  const buffers = { sources: sourceViews, outputs: outputBuffers(plans.flatMap((p) => p.tensors)) };
-
-  await inStaging(out, folder.dir, !!job.force, async (staging) => {
-    for (const { shard, tensors, planned } of plans) {
-      // save_file's order interleaves the weights' tensors: each lands at its planned offset as its weight is done.
-      const writer = await createSafetensorsWriter(join(staging, shard), saveFileOrder(planned), {}, { fsync: !!job.fsync });
+  const firstActions = llmcActions(names, ignore, false);
+  // Without NVFP4's global scale to find, the values need no pass of their own: the blocks refuse a
+  // non-finite value as they quantize (RefusedValues), and only then are the values checked first
+  // (the weight kept float, its module in ignore) and the folder written again. --strict names the
+  // first refusal in tensor order, so a shape refusal there takes the two passes.
+  if (!tensorGroup && !job.dryRun) {
+    const shapeKept = (await firstPass(scheme, reader, infos, firstActions, null)).kept;
+    if (!job.strict || shapeKept.length === 0) {
       try {
-        await streamTensors(reader, tensors.map((t) => ({ ...t, writer })), pool, buffers);
-        await writer.finish();
+        return await write(shapeKept, new Map(), true);
       } catch (err) {
-        await writer.abort();
-        throw err;
-      }
-      for (const t of planned) {
-        weightMap[t.name] = shard;
-        totalSize += byteLengthOf(t.dtype, t.shape);
+        if (!(err instanceof RefusedValues)) throw err;
       }
     }
-    const sorted = Object.fromEntries(Object.entries(weightMap).sort(([a], [b]) => (a < b ? -1 : 1)));
-    await writeFileAtomic(join(staging, WEIGHT_FILES[0]), llmcIndexText(totalSize, sorted), { fsync: !!job.fsync });
-    const configPath = join(folder.dir, CONFIG_FILE);
-    const configText = await readFile(configPath, "utf8").catch((err: unknown) => {
-      throw asUserError(err, configPath);
+  }
+  const { kept, absmax } = await firstPass(scheme, reader, infos, firstActions, sourceViews[0]!);
+  return write(kept, absmax, false);
+
+  async function write(kept: readonly SchemeKept[], absmax: ReadonlyMap<string, number>, checkValues: boolean): Promise<SchemeReport> {
+    if (kept.length > 0 && job.strict) {
+      const k = kept[0]!;
+      throw new KquantError({ file: infos.get(k.name)!.file, tensor: k.name, what: `${scheme.name}: ${k.reason}` });
+    }
+    const ignoreAll = [...ignore, ...kept.map((k) => splitTensorName(k.name).module)];
+    const actions = llmcActions(names, ignoreAll, tensorGroup);
+    const quantized = [...actions].filter(([, a]) => a.kind === "quantize").map(([n]) => n);
+    if (quantized.length === 0 && kept.length > 0) {
+      const k = kept[0]!;
+      throw new KquantError({ file: job.input, what: `no weight can take ${scheme.name}, nothing written (${k.name}: ${k.reason})` });
+    }
+
+    const shardOf = reader.tensors.map((t) => [t.name, basename(t.file)] as const);
+    const shards = [...new Set(shardOf.map(([, s]) => s))];
+    const sources = llmcShardSources(shardOf, shards, tensorGroup);
+    const out = job.output ?? `${folder.dir.replace(/[\\/]+$/, "")}-${scheme.name.toLowerCase()}`;
+    const others = folder.others.filter((n) => !(WEIGHT_FILES as readonly string[]).includes(n));
+    const qc = llmcQuantizationConfig(scheme.preset, job.scheme, ignoreAll, quantized.length > 0);
+    const report = schemeRunReport({
+      input: job.input,
+      output: out,
+      manifest: manifestPathFor(join(out, WEIGHT_FILES[0])),
+      dryRun: !!job.dryRun,
+      scheme,
+      format: String(qc.format),
+      givenIgnore: job.ignore ?? [],
+      ignore: ignoreAll,
+      kept: [...kept],
+      tensors: reader.tensors,
+      actions,
+      shards,
     });
-    await writeFileAtomic(join(staging, CONFIG_FILE), llmcConfigText(configText, configPath, qc), { fsync: !!job.fsync });
-    await copyEntries(folder.dir, staging, others);
-    const options = { scheme: job.scheme, ignore: job.ignore ?? [], exclude: job.exclude ?? [], strict: !!job.strict };
-    await writeFolderManifest(staging, WEIGHT_FILES[0], { writer: "llm-compressor model_free_ptq", options, source: basename(folder.dir) }, { fsync: !!job.fsync });
-  });
-  return report;
+    if (job.dryRun) return report;
+    const weightMap: Record<string, string> = {};
+    let totalSize = 0;
+
+    const plans = shards.map((shard) => {
+      const tensors = sources.get(shard)!.map((name) => streamTensorOf(scheme, infos.get(name)!, actions.get(name)!, absmax, checkValues));
+      return { shard, tensors, planned: tensors.flatMap((t) => t.planned) };
+    });
+    const buffers = { sources: sourceViews, outputs: outputBuffers(plans.flatMap((p) => p.tensors)) };
+
+    await inStaging(out, folder.dir, !!job.force, async (staging) => {
+      for (const { shard, tensors, planned } of plans) {
+        // save_file's order interleaves the weights' tensors: each lands at its planned offset as its weight is done.
+        const writer = await createSafetensorsWriter(join(staging, shard), saveFileOrder(planned), {}, { fsync: !!job.fsync });
+        try {
+          await streamTensors(reader, tensors.map((t) => ({ ...t, writer })), pool, buffers);
+          await writer.finish();
+        } catch (err) {
+          await writer.abort();
+          throw err;
+        }
+        for (const t of planned) {
+          weightMap[t.name] = shard;
+          totalSize += byteLengthOf(t.dtype, t.shape);
+        }
+      }
+      const sorted = Object.fromEntries(Object.entries(weightMap).sort(([a], [b]) => (a < b ? -1 : 1)));
+      await writeFileAtomic(join(staging, WEIGHT_FILES[0]), llmcIndexText(totalSize, sorted), { fsync: !!job.fsync });
+      const configPath = join(folder.dir, CONFIG_FILE);
+      const configText = await readFile(configPath, "utf8").catch((err: unknown) => {
+        throw asUserError(err, configPath);
+      });
+      await writeFileAtomic(join(staging, CONFIG_FILE), llmcConfigText(configText, configPath, qc), { fsync: !!job.fsync });
+      await copyEntries(folder.dir, staging, others);
+      const options = { scheme: job.scheme, ignore: job.ignore ?? [], exclude: job.exclude ?? [], strict: !!job.strict };
+      await writeFolderManifest(staging, WEIGHT_FILES[0], { writer: "llm-compressor model_free_ptq", options, source: basename(folder.dir) }, { fsync: !!job.fsync });
+    });
+    return report;
+  }
 }
 
 /**
  * Pass 1: the weights to quantize the format cannot hold (their dtype or shape, then their values:
  * kept float, their modules added to ignore), and each one's absmax (NVFP4's global scale). The
- * weights are read into `buffer`, pass 2's source buffer.
+ * weights are read into `buffer`, pass 2's source buffer; without one, only dtypes and shapes are
+ * checked (nothing read, no absmax).
  */
-async function firstPass(scheme: SchemeDescriptor, reader: SplitView, infos: ReadonlyMap<string, TensorInfo>, actions: ReadonlyMap<string, LlmcAction>, buffer: SharedArrayBuffer) {
+async function firstPass(scheme: SchemeDescriptor, reader: SplitView, infos: ReadonlyMap<string, TensorInfo>, actions: ReadonlyMap<string, LlmcAction>, buffer: SharedArrayBuffer | null) {
   const kept: SchemeKept[] = [];
   const absmax = new Map<string, number>();
   const toQuantize = [...actions].filter(([, a]) => a.kind === "quantize").map(([n]) => infos.get(n)!);
   for (const info of toQuantize) {
     let why = shapeRefusal(scheme, info);
-    if (why === null) {
+    if (why === null && buffer !== null) {
       const v = valuesCheck(info, await reader.read(info.name, new Uint8Array(buffer, 0, info.byteLength)));
       why = v.why;
       absmax.set(info.name, v.absmax);
@@ -283,7 +303,7 @@ function writtenOf(scheme: SchemeDescriptor, info: TensorInfo, action: LlmcActio
 }
 
 /** How `info` streams (weight-stream.ts), its writer aside: copied, or its rows through the preset's kernel (NVFP4: with its fused set's global scale). */
-function streamTensorOf(scheme: SchemeDescriptor, info: TensorInfo, action: LlmcAction, absmax: ReadonlyMap<string, number>): Omit<StreamTensor, "writer"> & { planned: PlannedTensor[] } {
+function streamTensorOf(scheme: SchemeDescriptor, info: TensorInfo, action: LlmcAction, absmax: ReadonlyMap<string, number>, checkValues: boolean): Omit<StreamTensor, "writer"> & { planned: PlannedTensor[] } {
   const planned = writtenOf(scheme, info, action);
   const outputs = planned.map((t) => ({ name: t.name, byteLength: byteLengthOf(t.dtype, t.shape) }));
   const base = { name: info.name, file: info.file, byteLength: info.byteLength, outputs, planned };
@@ -291,7 +311,7 @@ function streamTensorOf(scheme: SchemeDescriptor, info: TensorInfo, action: Llmc
   const w = scheme.preset.weights!;
   const gs = w.strategy === "tensor_group" ? globalScale(action.globalSet.reduce((m, n) => Math.max(m, absmax.get(n)!), 0), WEIGHT_DTYPES[info.dtype]!) : undefined;
   const [rows, cols] = info.shape as [number, number];
-  const job: FormatJob = { kind: "llmc", preset: scheme.preset.name, dtype: info.dtype, cols, ...(gs !== undefined ? { globalScale: gs } : {}) };
+  const job: FormatJob = { kind: "llmc", preset: scheme.preset.name, dtype: info.dtype, cols, ...(gs !== undefined ? { globalScale: gs } : {}), ...(checkValues ? { checkValues } : {}) };
   // FP8_BLOCK's blocks span 128 rows; 32 rows keep every packed zero-point word within a block.
   return { ...base, format: { job, rows, rowAlign: w.strategy === "block" ? 128 : 32 } };
 }
