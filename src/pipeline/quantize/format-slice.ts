@@ -14,7 +14,7 @@ import { stDTypeOfKeras } from "../../formats/dtypes.js";
 import { mlxLmParams } from "../../layouts/mlx-lm.js";
 import { floatData } from "../../modes/mlx.js";
 import { llmcPreset } from "../../quant/llmc/presets.js";
-import { llmcValueRefusal, quantizeLlmcLinear, type LlmcWeight } from "../../quant/llmc/linear.js";
+import { llmcAbsMax, llmcValueRefusal, quantizeLlmcLinear, type LlmcWeight } from "../../quant/llmc/linear.js";
 import type { LlmcDType } from "../../quant/llmc/arith.js";
 import { bf16BitsToF32, f16BitsToF32 } from "../../quant/convert.js";
 import { storeAs, valuesOf, type MlxFloat } from "../../quant/mlx/floats.js";
@@ -25,7 +25,9 @@ export type FormatJob =
   /** `checkValues`: a block holding a non-finite value is refused (formatRows throws RefusedValues) instead of quantized. */
   | { kind: "llmc"; preset: string; dtype: StDType; cols: number; globalScale?: number; checkValues?: boolean }
   | { kind: "mlx"; mode: string; bits: number; groupSize: number; own: MlxFloat; to: MlxFloat; cols: number }
-  | { kind: "cast"; own: MlxFloat; to: MlxFloat; cols: number };
+  | { kind: "cast"; own: MlxFloat; to: MlxFloat; cols: number }
+  /** --scheme's values pass: a block's absmax as one float64 (NaN: it holds a non-finite value, llmcValueRefusal). */
+  | { kind: "absmax"; dtype: StDType; cols: number };
 
 /** One output tensor of a block: its name's suffix (llmc) or index (mlx), dtype, shape and bytes. */
 export interface FormatPart {
@@ -54,6 +56,10 @@ const view = (a: ArrayBufferView): Uint8Array => new Uint8Array(a.buffer, a.byte
 
 /** The outputs of `job` on `rows` whole rows held in `bytes`, in the order the kernels give them; null: a `checkValues` job's rows hold a non-finite value. */
 export function formatSlice(job: FormatJob, rows: number, bytes: Uint8Array): FormatPart[] | null {
+  if (job.kind === "absmax") {
+    const w = llmcWeightOf(job.dtype, rows, job.cols, bytes);
+    return [{ suffix: "absmax", dtype: "F64", shape: [], bytes: view(Float64Array.of(llmcValueRefusal(w.values) === null ? llmcAbsMax(w.values) : NaN)) }];
+  }
   if (job.kind === "llmc") {
     const w = llmcWeightOf(job.dtype, rows, job.cols, bytes);
     if (job.checkValues && llmcValueRefusal(w.values) !== null) return null;
@@ -108,6 +114,20 @@ function placeBlock(job: FormatJob, rows: number, idx: number, n: number, parts:
 }
 
 /**
+ * The blocks formatRows cuts a weight of `rows` rows, `byteLength` bytes into: [from, to) row
+ * ranges, multiples of `rowAlign` rows of about `sliceBytes` each (the last one shorter); one empty
+ * block for no rows.
+ */
+export function rowBlocks(rows: number, rowAlign: number, byteLength: number, sliceBytes = SLICE_BYTES): [number, number][] {
+  const rowBytes = rows === 0 ? 0 : byteLength / rows;
+  const per = Math.max(rowAlign, Math.floor(sliceBytes / Math.max(1, rowBytes) / rowAlign) * rowAlign);
+  const ranges: [number, number][] = [];
+  for (let r = 0; r < rows; r += per) ranges.push([r, Math.min(rows, r + per)]);
+  if (ranges.length === 0) ranges.push([0, 0]);
+  return ranges;
+}
+
+/**
  * `job` on a whole [rows, job.cols] weight held in `bytes`, in blocks of whole rows (multiples of
  * `rowAlign`, so packed fields and FP8_BLOCK's blocks never straddle two blocks, about
  * `sliceBytes` of source each), into `into`: one buffer per output tensor in formatSlice's order,
@@ -129,10 +149,7 @@ export async function formatRows(
   sliceBytes = SLICE_BYTES,
 ): Promise<void> {
   const rowBytes = rows === 0 ? 0 : bytes.length / rows;
-  const per = Math.max(rowAlign, Math.floor(sliceBytes / Math.max(1, rowBytes) / rowAlign) * rowAlign);
-  const ranges: [number, number][] = [];
-  for (let r = 0; r < rows; r += per) ranges.push([r, Math.min(rows, r + per)]);
-  if (ranges.length === 0) ranges.push([0, 0]);
+  const ranges = rowBlocks(rows, rowAlign, bytes.length, sliceBytes);
   const n = ranges.length;
   if (pool !== null && rows > 0 && ![bytes, ...into].every((b) => b.buffer instanceof SharedArrayBuffer)) {
     throw new Error("formatRows on workers reads and writes in place: the source and outputs must lie on SharedArrayBuffers");

@@ -27,11 +27,11 @@ import { schemeNamed, type SchemeDescriptor } from "../../modes/llmc-schemes.js"
 import { compileGlob } from "../../plan/glob.js";
 import { llmcActions, llmcIgnoreMatcher, splitTensorName, type LlmcAction } from "../../plan/llmc-targets.js";
 import type { LlmcDType } from "../../quant/llmc/arith.js";
-import { llmcAbsMax, llmcRefusal, llmcValueRefusal } from "../../quant/llmc/linear.js";
+import { llmcRefusal, llmcValueRefusal } from "../../quant/llmc/linear.js";
 import { globalScale } from "../../quant/llmc/qparams.js";
 import type { WorkerPool } from "../workers.js";
 import { inStaging } from "./folder-run.js";
-import { llmcWeightOf, RefusedValues, type FormatJob } from "./format-slice.js";
+import { llmcWeightOf, RefusedValues, rowBlocks, type FormatJob } from "./format-slice.js";
 import { outputBuffers, sourceBuffers, streamTensors, type StreamSource, type StreamTensor } from "./weight-stream.js";
 import { workerPoolFor } from "./run-quantize.js";
 import { writeFolderManifest } from "../folder-manifest.js";
@@ -66,20 +66,17 @@ export type { SchemeKept, SchemeReport } from "./scheme-report.js";
 
 const WEIGHT_DTYPES: Partial<Record<StDType, LlmcDType>> = { F32: "float32", BF16: "bfloat16", F16: "float16" };
 
-/** The refusal of a weight's values (non-finite) and its absmax, a block of rows at a time (no whole float32 copy). */
-function valuesCheck(info: TensorInfo, bytes: Uint8Array): { why: string | null; absmax: number } {
+/** The refusal of a weight's values (its first non-finite value), a block of rows at a time (no whole float32 copy). */
+function valuesRefusal(info: TensorInfo, bytes: Uint8Array): string | null {
   const [rows, cols] = info.shape as [number, number];
   const rowBytes = cols * (info.dtype === "F32" ? 4 : 2);
   const per = Math.max(1, Math.floor((4 << 20) / Math.max(1, rowBytes)));
-  let absmax = 0;
   for (let r = 0; r < rows; r += per) {
     const n = Math.min(per, rows - r);
-    const w = llmcWeightOf(info.dtype, n, cols, bytes.subarray(r * rowBytes, (r + n) * rowBytes));
-    const why = llmcValueRefusal(w.values, r * cols);
-    if (why !== null) return { why, absmax: NaN };
-    absmax = Math.max(absmax, llmcAbsMax(w.values));
+    const why = llmcValueRefusal(llmcWeightOf(info.dtype, n, cols, bytes.subarray(r * rowBytes, (r + n) * rowBytes)).values, r * cols);
+    if (why !== null) return why;
   }
-  return { why: null, absmax };
+  return null;
 }
 
 /** Why a weight the reference would quantize stays float, from its dtype and shape (null: it can be quantized). */
@@ -187,7 +184,7 @@ async function runOn(job: SchemeJob, scheme: SchemeDescriptor, folder: Awaited<R
   // (the weight kept float, its module in ignore) and the folder written again. --strict names the
   // first refusal in tensor order, so a shape refusal there takes the two passes.
   if (!tensorGroup && !job.dryRun) {
-    const shapeKept = (await firstPass(scheme, reader, infos, firstActions, null)).kept;
+    const shapeKept = (await firstPass(scheme, reader, infos, firstActions, null, pool)).kept;
     if (!job.strict || shapeKept.length === 0) {
       try {
         return await write(shapeKept, new Map(), true);
@@ -196,7 +193,7 @@ async function runOn(job: SchemeJob, scheme: SchemeDescriptor, folder: Awaited<R
       }
     }
   }
-  const { kept, absmax } = await firstPass(scheme, reader, infos, firstActions, sourceViews[0]!);
+  const { kept, absmax } = await firstPass(scheme, reader, infos, firstActions, sourceViews, pool);
   return write(kept, absmax, false);
 
   async function write(kept: readonly SchemeKept[], absmax: ReadonlyMap<string, number>, checkValues: boolean): Promise<SchemeReport> {
@@ -275,23 +272,44 @@ async function runOn(job: SchemeJob, scheme: SchemeDescriptor, folder: Awaited<R
 
 /**
  * Pass 1: the weights to quantize the format cannot hold (their dtype or shape, then their values:
- * kept float, their modules added to ignore), and each one's absmax (NVFP4's global scale). The
- * weights are read into `buffer`, pass 2's source buffer; without one, only dtypes and shapes are
- * checked (nothing read, no absmax).
+ * kept float, their modules added to ignore), in tensor order, and each one's absmax (NVFP4's
+ * global scale). The values stream through weight-stream.ts like pass 2 (blocks' absmaxes on the
+ * pool's workers), in `sources`, pass 2's source buffers; a weight found non-finite is read once
+ * more here for its refusal's wording. Without `sources`, only dtypes and shapes are checked.
  */
-async function firstPass(scheme: SchemeDescriptor, reader: SplitView, infos: ReadonlyMap<string, TensorInfo>, actions: ReadonlyMap<string, LlmcAction>, buffer: SharedArrayBuffer | null) {
-  const kept: SchemeKept[] = [];
-  const absmax = new Map<string, number>();
+async function firstPass(
+  scheme: SchemeDescriptor,
+  reader: SplitView,
+  infos: ReadonlyMap<string, TensorInfo>,
+  actions: ReadonlyMap<string, LlmcAction>,
+  sources: SharedArrayBuffer[] | null,
+  pool: WorkerPool | null,
+) {
   const toQuantize = [...actions].filter(([, a]) => a.kind === "quantize").map(([n]) => infos.get(n)!);
-  for (const info of toQuantize) {
-    let why = shapeRefusal(scheme, info);
-    if (why === null && buffer !== null) {
-      const v = valuesCheck(info, await reader.read(info.name, new Uint8Array(buffer, 0, info.byteLength)));
-      why = v.why;
-      absmax.set(info.name, v.absmax);
-    }
-    if (why !== null) kept.push({ name: info.name, reason: why });
+  const why = new Map(toQuantize.map((info) => [info.name, shapeRefusal(scheme, info)]));
+  const absmax = new Map<string, number>();
+  if (sources !== null) {
+    const nonFinite: TensorInfo[] = [];
+    const sink = {
+      async write(name: string, bytes: Uint8Array): Promise<void> {
+        const blocks = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+        let m = 0;
+        for (let i = 0; i < bytes.length; i += 8) m = Math.max(m, blocks.getFloat64(i, true));
+        if (Number.isNaN(m)) nonFinite.push(infos.get(name)!);
+        else absmax.set(name, m);
+      },
+    };
+    const tensors = toQuantize
+      .filter((info) => why.get(info.name) === null)
+      .map((info): StreamTensor => {
+        const [rows, cols] = info.shape as [number, number];
+        const blocks = rowBlocks(rows, 1, info.byteLength).length;
+        return { name: info.name, file: info.file, byteLength: info.byteLength, format: { job: { kind: "absmax", dtype: info.dtype, cols }, rows, rowAlign: 1 }, outputs: [{ name: info.name, byteLength: 8 * blocks }], writer: sink };
+      });
+    await streamTensors(reader, tensors, pool, { sources, outputs: outputBuffers(tensors) });
+    for (const info of nonFinite) why.set(info.name, valuesRefusal(info, await reader.read(info.name, new Uint8Array(sources[0]!, 0, info.byteLength))));
   }
+  const kept: SchemeKept[] = toQuantize.flatMap((info) => (why.get(info.name) === null ? [] : [{ name: info.name, reason: why.get(info.name)! }]));
   return { kept, absmax };
 }
 

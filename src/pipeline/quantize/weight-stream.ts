@@ -30,7 +30,8 @@ export interface StreamTensor {
   format: { job: FormatJob; rows: number; rowAlign: number } | null;
   /** The planned tensors it is written as, in formatSlice's order (null format: one, the source's bytes). */
   outputs: readonly { name: string; byteLength: number }[];
-  writer: SafetensorsWriter;
+  /** Where the outputs go: a safetensors writer, or whatever takes them (--scheme's values pass). */
+  writer: Pick<SafetensorsWriter, "write">;
 }
 
 /** Where source tensors come from: TensorReader.readProgressively (or a view splitting tensors, scheme-run.ts). */

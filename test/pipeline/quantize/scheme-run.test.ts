@@ -55,6 +55,15 @@ describe("--scheme on a weight with a non-finite value", () => {
     });
   }
 
+  it("--dry-run's values pass (the one NVFP4 always takes) finds it as the writing run does", async () => {
+    const input = await folderWithNaN();
+    const dry = await runScheme({ input, output: join(dir, "out"), scheme: "FP8_DYNAMIC", dryRun: true, threads: 0 });
+    const run = await runScheme({ input, output: join(dir, "out"), scheme: "FP8_DYNAMIC", threads: 0 });
+    expect(dry.kept).toEqual(run.kept);
+    expect(dry.kept.map((k) => k.name)).toContain(`${BAD}.weight`);
+    expect(existsSync(join(dir, "out"))).toBe(true);
+  });
+
   it("--strict refuses it, naming it, and writes nothing (no output, no staging folder)", async () => {
     const input = await folderWithNaN();
     const before = readdirSync(dir);
