@@ -21,7 +21,7 @@ from safetensors import safe_open
 from transformers import AutoModelForCausalLM
 
 from check_transformers import attempt, logits
-from common import BATCH, cosine
+from common import BATCH, cosine, cosine_table, verdict
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -125,16 +125,9 @@ def main(work: str) -> int:
             table.setdefault(scheme, {})[variant] = f"{cos:.4f}"
         if not ok:
             failures.append(label)
-    variants = list(refs["variants"])
-    print("\nlogits cosine against the float model, lm_head and model.embed_tokens ignored:\n| scheme | " + " | ".join(variants) + " | bound |\n|---|" + "---|" * (len(variants) + 1))
-    for scheme, row in table.items():
-        b = bounds[scheme]
-        b = b.get("min", "—") if isinstance(b, dict) else b
-        print(f"| `{scheme}` | " + " | ".join(row.get(v, "") for v in variants) + f" | {b} |")
-    if failures:
-        print(f"schemes: failed: {', '.join(failures)}")
-        return 1
-    return 0
+    cosine_table("logits cosine against the float model, lm_head and model.embed_tokens ignored", "scheme", table, list(refs["variants"]),
+                 lambda scheme: bounds[scheme].get("min", "—") if isinstance(bounds[scheme], dict) else bounds[scheme])
+    return verdict("schemes", failures)
 
 
 if __name__ == "__main__":
