@@ -41,15 +41,13 @@ def tensors(folder: str) -> dict:
     return out
 
 
-KQUANT_MANIFEST = "model.safetensors.index.json.json"
-
-
-def differences(ours: str, ref: str) -> list:
-    """What differs between two folders, file by file and tensor by tensor."""
+def differences(ours: str, ref: str, manifest: str) -> list:
+    """What differs between two folders, file by file and tensor by tensor; `manifest`: the name of
+    kquant's folder manifest in `ours` (as its --json report names it)."""
     a, b = files(ours), files(ref)
     # kquant's folder manifest (every other file's hash, for kquant verify; docs/llmcompressor.md) is
     # the one file model_free_ptq does not write: it must be there, and everything else equal.
-    out = [] if a.pop(KQUANT_MANIFEST, None) is not None else [f"file {KQUANT_MANIFEST}: kquant's folder manifest missing"]
+    out = [] if a.pop(manifest, None) is not None else [f"file {manifest}: kquant's folder manifest missing"]
     out += [f"file {n}: {'missing' if n not in a else 'extra' if n not in b else 'differs'}" for n in sorted(set(a) | set(b)) if a.get(n) != b.get(n)]
     if out:
         ta, tb = tensors(ours), tensors(ref)
@@ -81,7 +79,7 @@ def main(work: str) -> int:
         label += " (embedding quantized)" if embedding else ""
         with open(folder + ".json") as f:
             report = json.load(f)
-        problems = differences(folder, case["reference"])
+        problems = differences(folder, case["reference"], os.path.basename(report["manifest"]))
         kept = [k["name"] for k in report["kept"]]
         if kept != [m + ".weight" for m in case["kept"]] or not all(k["reason"] for k in report["kept"]):
             problems.append(f"kept float {report['kept']}, model_free_ptq failed on {case['kept']}")
