@@ -18,7 +18,7 @@ import { runRefsBench } from "./refs.mjs";
 
 const args = process.argv.slice(2);
 if (args.includes("--formats")) await runFormatsBench(args);
-else if (args.includes("--refs")) runRefsBench(args);
+else if (args.includes("--refs")) await runRefsBench(args);
 else if (args.includes("--read-back")) runReadBackBench(args);
 else if (args.includes("--numpy") || args.includes("--large")) runNumpyBench(args);
 else runLlamaBench(args);

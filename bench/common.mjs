@@ -1,11 +1,13 @@
 /**
- * What the bench's comparisons share: the generated safetensors inputs, timing one command with its
- * peak RSS, medians, and the machine's description.
+ * What the bench's comparisons share: the generated safetensors inputs and pseudo-normal weights,
+ * timing one command with its peak RSS, timing a function in-process, medians, src/ bundled on the
+ * fly, and the machine's description.
  */
 import { execFileSync, spawnSync } from "node:child_process";
-import { closeSync, existsSync, openSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } from "node:fs";
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 
 export const here = dirname(fileURLToPath(import.meta.url));
 export const root = join(here, "..");
@@ -44,24 +46,12 @@ export function writeTensors(path, dtype, tensors) {
   const fd = openSync(`${path}.tmp`, "w");
   writeSync(fd, prefix);
   writeSync(fd, json);
-  let s = 0x9e3779b9;
+  let s = PSEUDO_NORMAL_SEED;
   for (const { shape } of tensors) {
     const elements = shape.reduce((a, b) => a * b, 1);
-    const cols = shape[shape.length - 1];
     const f32 = new Float32Array(elements);
     const u32 = new Uint32Array(f32.buffer);
-    // xorshift32; the sum of four uniforms is close enough to a normal for weights. Row scales
-    // vary so per-channel scales differ.
-    for (let i = 0; i < elements; i++) {
-      let acc = 0;
-      for (let k = 0; k < 4; k++) {
-        s ^= s << 13;
-        s ^= s >>> 17;
-        s ^= s << 5;
-        acc += (s >>> 0) / 4294967296;
-      }
-      f32[i] = (acc - 2) * (0.01 + ((i / cols) | 0) % 7 * 0.003);
-    }
+    s = fillPseudoNormal(f32, shape[shape.length - 1], s);
     if (dtype === "F32") writeSync(fd, f32);
     else {
       const bf16 = new Uint16Array(elements);
@@ -71,6 +61,59 @@ export function writeTensors(path, dtype, tensors) {
   }
   closeSync(fd);
   renameSync(`${path}.tmp`, path);
+}
+
+/** Where every pseudo-normal stream of the bench starts (writeTensors, kernels.mjs, formats.mjs). */
+export const PSEUDO_NORMAL_SEED = 0x9e3779b9;
+
+/**
+ * Fills `f32` (a row-major matrix of `cols` columns) with pseudo-normal weights from the xorshift32
+ * state `s` and returns the state after them, so a stream can go on into the next tensor. The sum
+ * of four uniforms is close enough to a normal for weights; row scales vary (row % 7) so
+ * per-channel scales differ, as a real layer's.
+ */
+export function fillPseudoNormal(f32, cols, s) {
+  for (let i = 0; i < f32.length; i++) {
+    let acc = 0;
+    for (let k = 0; k < 4; k++) {
+      s ^= s << 13;
+      s ^= s >>> 17;
+      s ^= s << 5;
+      acc += (s >>> 0) / 4294967296;
+    }
+    f32[i] = (acc - 2) * (0.01 + (((i / cols) | 0) % 7) * 0.003);
+  }
+  return s;
+}
+
+/**
+ * The module `entry` (TypeScript source exporting from ./src/..., resolved from the repository
+ * root) bundled by esbuild on the fly and imported, so a bench measures the working tree, not a
+ * stale dist/. `name` names the temporary folder (removed once imported).
+ */
+export async function bundleSrc(entry, name) {
+  const { build } = await import("esbuild"); // a dev dependency: loaded only by the benches that bundle
+  const dir = mkdtempSync(join(tmpdir(), `kquant-${name}-`));
+  const out = join(dir, `${name}.mjs`);
+  const result = await build({ stdin: { contents: entry, resolveDir: root, loader: "ts" }, bundle: true, format: "esm", platform: "node", write: false, logLevel: "error" });
+  writeFileSync(out, result.outputFiles[0].text);
+  try {
+    return await import(pathToFileURL(out).href);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Milliseconds `fn()` takes: one warm-up call, then the median of `reps` timed calls. */
+export function timeMs(fn, reps) {
+  fn();
+  const times = [];
+  for (let r = 0; r < reps; r++) {
+    const t0 = process.hrtime.bigint();
+    fn();
+    times.push(Number(process.hrtime.bigint() - t0) / 1e6);
+  }
+  return median(times);
 }
 
 /** The value after `name` in `args`, or `fallback`. */

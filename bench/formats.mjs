@@ -7,13 +7,8 @@
  * issue #21). Bundles src/ with esbuild on the fly so it measures the working tree. Not a test:
  * numbers only, printed as a Markdown table.
  */
-import { build } from "esbuild";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
-
-const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+import { pathToFileURL } from "node:url";
+import { bundleSrc, fillPseudoNormal, option, PSEUDO_NORMAL_SEED, timeMs } from "./common.mjs";
 
 const entry = `
 export { quantizeLlmcLinear, llmcAbsMax, llmcValueRefusal } from "./src/quant/llmc/linear.js";
@@ -24,58 +19,17 @@ export { bf16BitsToF32, f32ToBf16Bits } from "./src/quant/convert.js";
 export { useSimd } from "./src/quant/wasm/kernels.js";
 `;
 
-async function load() {
-  const dir = mkdtempSync(join(tmpdir(), "kquant-formats-"));
-  const out = join(dir, "formats.mjs");
-  const result = await build({ stdin: { contents: entry, resolveDir: root, loader: "ts" }, bundle: true, format: "esm", platform: "node", write: false, logLevel: "error" });
-  writeFileSync(out, result.outputFiles[0].text);
-  const k = await import(pathToFileURL(out).href);
-  rmSync(dir, { recursive: true, force: true });
-  return k;
-}
-
-/** Pseudo-normal weights (sum of 4 uniforms, xorshift32), row scales varying as a real layer's. */
-function weights(n, cols) {
-  const x = new Float32Array(n);
-  let s = 0x9e3779b9;
-  for (let i = 0; i < n; i++) {
-    let acc = 0;
-    for (let j = 0; j < 4; j++) {
-      s ^= s << 13;
-      s ^= s >>> 17;
-      s ^= s << 5;
-      acc += (s >>> 0) / 4294967296;
-    }
-    x[i] = (acc - 2) * (0.01 + (((i / cols) | 0) % 7) * 0.003);
-  }
-  return x;
-}
-
-function median(fn, reps) {
-  fn();
-  const times = [];
-  for (let r = 0; r < reps; r++) {
-    const t0 = process.hrtime.bigint();
-    fn();
-    times.push(Number(process.hrtime.bigint() - t0) / 1e6);
-  }
-  times.sort((a, b) => a - b);
-  return times[times.length >> 1];
-}
-
 export async function runFormatsBench(args) {
-  const at = (flag) => {
-    const i = args.indexOf(flag);
-    return i >= 0 ? args[i + 1] : undefined;
-  };
+  const at = (flag) => option(args, flag);
   const reps = Number(at("--reps") ?? 3);
   const only = at("--only") ? new Set(at("--only").split(",")) : null;
   const dtypes = (at("--dtypes") ?? "BF16,F32").split(",");
-  const k = await load();
+  const k = await bundleSrc(entry, "formats");
   const rows = 4096;
   const cols = 4096;
   const n = rows * cols;
-  const f32 = weights(n, cols);
+  const f32 = new Float32Array(n);
+  fillPseudoNormal(f32, cols, PSEUDO_NORMAL_SEED);
   const bf16 = new Uint16Array(n);
   k.f32ToBf16Bits(f32, bf16);
   const cases = [];
@@ -118,7 +72,7 @@ export async function runFormatsBench(args) {
       const fn = make(dtype);
       for (const on of [false, true]) {
         k.useSimd(on);
-        cells.push((mib / (median(fn, reps) / 1000)).toFixed(0));
+        cells.push((mib / (timeMs(fn, reps) / 1000)).toFixed(0));
       }
     }
     console.log(`| ${name} | ${cells.join(" | ")} |`);

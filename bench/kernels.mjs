@@ -5,18 +5,11 @@
  * WebAssembly SIMD kernels off to time the JS loops. Bundles src/ with esbuild
  * on the fly so it measures the working tree, not a stale dist/. Not a test: numbers only.
  */
-import { build } from "esbuild";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
+import { bundleSrc, fillPseudoNormal, option, PSEUDO_NORMAL_SEED, timeMs } from "./common.mjs";
 
-const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const args = process.argv.slice(2);
-const repsAt = args.indexOf("--reps");
-const reps = repsAt >= 0 ? Number(args[repsAt + 1]) : 7;
-const onlyAt = args.indexOf("--only");
-const only = onlyAt >= 0 ? new Set(args[onlyAt + 1].split(",")) : null;
+const reps = Number(option(args, "--reps", 7));
+const only = option(args, "--only") ? new Set(option(args, "--only").split(",")) : null;
 
 const entry = `
 export { absMaxQuantize } from "./src/quant/absmax.js";
@@ -30,19 +23,7 @@ export { quantizeTensor } from "./src/pipeline/quantize/quantize-tensor.js";
 export { useSimd } from "./src/quant/wasm/kernels.js";
 export { storedNamesOf, storedTensors } from "./src/plan/stored.js";
 `;
-const dir = mkdtempSync(join(tmpdir(), "kquant-kernels-"));
-const out = join(dir, "kernels.mjs");
-const result = await build({
-  stdin: { contents: entry, resolveDir: root, loader: "ts" },
-  bundle: true,
-  format: "esm",
-  platform: "node",
-  write: false,
-  logLevel: "error",
-});
-writeFileSync(out, result.outputFiles[0].text);
-const k = await import(pathToFileURL(out).href);
-rmSync(dir, { recursive: true, force: true });
+const k = await bundleSrc(entry, "kernels");
 const scalar = args.includes("--scalar");
 if (scalar) k.useSimd(false);
 
@@ -50,17 +31,7 @@ const rows = 4096;
 const cols = 1024;
 const n = rows * cols;
 const x = new Float32Array(n);
-let s = 0x9e3779b9;
-for (let i = 0; i < n; i++) {
-  let acc = 0;
-  for (let j = 0; j < 4; j++) {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    acc += (s >>> 0) / 4294967296;
-  }
-  x[i] = (acc - 2) * (0.01 + (((i / cols) | 0) % 7) * 0.003);
-}
+fillPseudoNormal(x, cols, PSEUDO_NORMAL_SEED);
 const t = { dtype: "float32", shape: [rows, cols], data: x };
 const bf16 = new Uint16Array(n);
 k.f32ToBf16Bits(x, bf16);
@@ -101,14 +72,6 @@ console.log("| kernel | ms | ns/element |");
 console.log("|---|---:|---:|");
 for (const [name, fn] of Object.entries(kernels)) {
   if (only && !only.has(name)) continue;
-  fn();
-  const times = [];
-  for (let r = 0; r < reps; r++) {
-    const t0 = process.hrtime.bigint();
-    fn();
-    times.push(Number(process.hrtime.bigint() - t0) / 1e6);
-  }
-  times.sort((a, b) => a - b);
-  const ms = times[times.length >> 1];
+  const ms = timeMs(fn, reps);
   console.log(`| ${name} | ${ms.toFixed(1)} | ${((ms * 1e6) / n).toFixed(2)} |`);
 }

@@ -21,6 +21,7 @@ import { execFileSync, spawnSync } from "node:child_process";
 import { closeSync, existsSync, mkdirSync, openSync, readSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { dirname, join } from "node:path";
+import { pathToFileURL } from "node:url";
 import { here, kquant, machine, measure, median, MiB, option, root, work, writeResultsBlock, writeTensors } from "./common.mjs";
 
 /** Llama shapes: 1 is TinyLlama's widths (9 layers), 4 is Llama-2-7B's (9 layers), 8M a toy. */
@@ -136,8 +137,16 @@ export function refEnv() {
 
 const sha256 = (bytes) => createHash("sha256").update(bytes).digest("hex");
 
-/** kquant's manifest of a --scheme folder, beside the index (src/pipeline/folder-manifest.ts). */
-const KQUANT_FOLDER_MANIFEST = "model.safetensors.index.json.json";
+/**
+ * The name of kquant's manifest in a --scheme folder, as the build (dist/, what bin/kquant.js runs)
+ * names it: beside the weights' entry point, the index model_free_ptq writes
+ * (src/pipeline/folder-manifest.ts, src/pipeline/quantize/scheme-run.ts).
+ */
+async function schemeManifestName() {
+  const dist = (path) => import(pathToFileURL(join(root, "dist", path)).href);
+  const [{ manifestPathFor }, { WEIGHT_FILES }] = await Promise.all([dist("pipeline/quantize/outputs.js"), dist("formats/folder.js")]);
+  return manifestPathFor(WEIGHT_FILES[0]);
+}
 
 /** sha256 of every file of a folder (its own files, by name; sha256sum streams the large ones). */
 function fileDigests(dir) {
@@ -182,14 +191,15 @@ function differences(a, b) {
  * also re-saves the tokenizer through transformers, adds README.md and an index, and orders
  * config.json's keys and the safetensors header its own way).
  */
-export function compareOutputs(c, kDir, rDir) {
+export async function compareOutputs(c, kDir, rDir) {
   const digest = c.ref === "llmc" ? fileDigests : tensorDigests;
   const ours = digest(kDir);
   // kquant's folder manifest (every other file's hash, for kquant verify) is the one file
   // model_free_ptq does not write: it must be there, and the rest equal.
-  const manifestMissing = c.ref === "llmc" && !(KQUANT_FOLDER_MANIFEST in ours);
-  delete ours[KQUANT_FOLDER_MANIFEST];
-  const diff = [...(manifestMissing ? [`${KQUANT_FOLDER_MANIFEST} missing`] : []), ...differences(ours, digest(rDir))];
+  const manifest = await schemeManifestName();
+  const manifestMissing = c.ref === "llmc" && !(manifest in ours);
+  delete ours[manifest];
+  const diff = [...(manifestMissing ? [`${manifest} missing`] : []), ...differences(ours, digest(rDir))];
   const what = c.ref === "llmc" ? "files" : "tensors";
   return diff.length ? { ok: false, text: `${what} DIFFER: ${diff.slice(0, 8).join(", ")}${diff.length > 8 ? `, … (${diff.length})` : ""}` } : { ok: true, text: `${what} equal` };
 }
@@ -197,7 +207,7 @@ export function compareOutputs(c, kDir, rDir) {
 const load1 = () => Number(readFileSync("/proc/loadavg", "utf8").split(" ")[0]);
 
 /** Runs the comparison; prints one table per size and puts it in bench/results.md (not for 8M). */
-export function runRefsBench(args) {
+export async function runRefsBench(args) {
   const sizes = option(args, "--size", "1").split(",");
   for (const size of sizes) if (!(size in SIZES)) throw new Error(`--size: ${size} is not one of ${Object.keys(SIZES).join(", ")}`);
   const only = option(args, "--cases", undefined)?.split(",");
@@ -235,7 +245,7 @@ export function runRefsBench(args) {
             cells[i][`${who}Cpu`].push(m.cpuSeconds);
           }
           if (pair === 0) {
-            const same = compareOutputs(c, outs.k, outs.r);
+            const same = await compareOutputs(c, outs.k, outs.r);
             cells[i].bytes = same.text;
             if (!same.ok) {
               mismatches++;

@@ -39,7 +39,7 @@ export function verifyCommand(): Command {
     .option("--min-sqnr <dB>", "fail tensors whose SQNR is below this (needs --against)", parseNumber)
     .option("--min-cosine <x>", "fail tensors whose cosine similarity is below this (needs --against)", parseNumber)
     .option("--max-abs-error <x>", "fail tensors whose max abs error is above this (needs --against)", parseNumber)
-    .option("--exact", "with --against: re-derive every quantized tensor's stored bytes from the original with the manifest's options and fail any byte that differs")
+    .option("--exact", "with --against: re-derive every quantized tensor's stored bytes from the original with the manifest's options (a --scheme or --mlx folder: its config.json's) and fail any byte that differs")
     .option("--filter <glob>", "only tensors whose name matches (repeatable)", collect)
     .option("--json", "print the report as JSON on stdout")
     .option("--html <file>", "also write the report as one self-contained HTML page (table, SQNR chart, error histograms)")

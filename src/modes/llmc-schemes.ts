@@ -10,8 +10,14 @@ import { bitsOf } from "../formats/dtypes.js";
 import type { LlmcDType } from "../quant/llmc/arith.js";
 import { llmcFloats } from "../quant/llmc/decompress.js";
 import { fp8Value } from "../quant/llmc/qparams.js";
+import { floatSqnrFloorDb, intSqnrFloorDb } from "./sqnr-floor.js";
 import { e8m0Problem, float8Problem, outsideRange, packedPaddingProblem, scaleProblem } from "./code-checks.js";
 import { packedWords } from "../quant/llmc/pack-int32.js";
+
+/** The safetensors dtype of a weight model_free_ptq quantizes, as its torch dtype (the float scales' T). */
+export const LLMC_DTYPE_OF: Readonly<Partial<Record<StDType, LlmcDType>>> = { F32: "float32", BF16: "bfloat16", F16: "float16" };
+/** A torch float dtype's safetensors name (LLMC_DTYPE_OF's inverse). */
+export const ST_DTYPE_OF_LLMC: Readonly<Record<LlmcDType, StDType>> = { float32: "F32", bfloat16: "BF16", float16: "F16" };
 import { formatOf, LLMC_PRESETS, type LlmcArgs, type LlmcFormat, type LlmcPreset } from "../quant/llmc/presets.js";
 
 /** What one stored tensor of a scheme holds: its suffix after the module name, and its dtype ("T": the weight's own). */
@@ -157,12 +163,8 @@ function roleProblem(w: LlmcArgs, role: SchemeStoredTensor["role"], dtype: StDTy
   }
 }
 
-/** Int presets' floors by width (measured on Gaussian weights: W2 5.2 dB … W8 42.9 dB, groups of 128). */
-const INT_FLOOR: Readonly<Record<number, number>> = { 2: 2, 3: 6, 4: 10, 5: 15, 6: 20, 7: 25, 8: 30 };
-
 function floorOf(w: LlmcArgs): number {
-  if (w.type === "int") return INT_FLOOR[w.numBits]!;
-  return w.numBits === 8 ? 20 : 10;
+  return w.type === "int" ? intSqnrFloorDb(w.numBits) : floatSqnrFloorDb(w.numBits === 8 ? 8 : 4);
 }
 
 function describeText(w: LlmcArgs, format: LlmcFormat): string {

@@ -13,6 +13,7 @@ import type { StDType } from "../formats/types.js";
 import { mlxAffineDequantize, mlxAffineQuantize, mlxAffineRefusal, type MlxFloatTensor } from "../quant/mlx/affine.js";
 import { storeAs, valuesOf, type MlxFloat } from "../quant/mlx/floats.js";
 import { MLX_FP_MODES, mlxFpDequantize, mlxFpQuantize, mlxFpRefusal, type MlxFpMode } from "../quant/mlx/fp.js";
+import { floatSqnrFloorDb, intSqnrFloorDb } from "./sqnr-floor.js";
 
 /** A float tensor's data: float32 values, or float16 / bfloat16 bit patterns. */
 type FloatData = Float32Array | Uint16Array;
@@ -34,6 +35,8 @@ export interface MlxModeDescriptor {
   readonly scalesInDtype: boolean;
   /** Stores biases (in the weight's float dtype) beside the scales. */
   readonly biases: boolean;
+  /** `verify --against`'s default floor (dB) for `bits`-bit codes (sqnr-floor.ts). */
+  minSqnrDb(bits: number): number;
   /** MLX's refusal of a width or group size, one line; null when MLX takes them. */
   refusal(bits: number, groupSize: number): string | null;
   /** mx.quantize(w, groupSize, bits, mode) on the CPU. */
@@ -63,6 +66,7 @@ const AFFINE: MlxModeDescriptor = {
   defaults: { groupSize: 64, bits: 4 },
   scalesInDtype: true,
   biases: true,
+  minSqnrDb: intSqnrFloorDb,
   refusal: mlxAffineRefusal,
   quantize(w, bits, groupSize) {
     const q = mlxAffineQuantize(w, bits, groupSize);
@@ -93,6 +97,7 @@ function fpMode(name: MlxFpMode): MlxModeDescriptor {
     defaults: { groupSize, bits },
     scalesInDtype: false,
     biases: false,
+    minSqnrDb: () => floatSqnrFloorDb(bits === 8 ? 8 : 4),
     refusal: (b, g) => mlxFpRefusal(name, b, g),
     quantize(w) {
       const q = mlxFpQuantize(w, name);

@@ -132,20 +132,32 @@ export async function fileHashProblems(dir: string, files: unknown, algorithm: u
  * when there is no manifest (a folder the reference wrote itself, or one copied without it).
  */
 export async function folderManifestProblems(path: string): Promise<{ manifest: string | null; checked: string[] | null; problems: string[] }> {
+  const read = await readFolderManifest(path);
+  if (read === null) return { manifest: null, checked: null, problems: [] };
+  const { file, dir, manifest: m } = read;
+  if (typeof m === "string") return { manifest: file, checked: [], problems: [m] };
+  const { checked, problems } = await fileHashProblems(dir, m.files, m.files_hash ?? "sha256");
+  return { manifest: file, checked, problems: problems.map((p) => (p.startsWith("the manifest's") ? `${file}: ${p.slice(4)}` : p)) };
+}
+
+/**
+ * The folder manifest of the folder `path` is (or is a file in): its path, the folder, and its
+ * content or (a string) why it is not a kquant manifest; null when there is none.
+ */
+export async function readFolderManifest(path: string): Promise<{ file: string; dir: string; manifest: Partial<FolderManifest> | string } | null> {
   // A folder, or a file in it (its weights' entry point names the manifest).
-  const here = (await isFolder(path)) ? path : dirname(path);
-  const entry = await folderWeights(here).catch(() => null);
+  const dir = (await isFolder(path)) ? path : dirname(path);
+  const entry = await folderWeights(dir).catch(() => null);
   const file = entry === null ? null : manifestPathFor(entry);
-  if (file === null || (await lstat(file).catch(() => null)) === null) return { manifest: null, checked: null, problems: [] };
+  if (file === null || (await lstat(file).catch(() => null)) === null) return null;
   let m: Partial<FolderManifest> | null;
   try {
     m = JSON.parse((await readRegularFile(file, 1 << 30)).toString("utf8")) as Partial<FolderManifest> | null;
   } catch (err) {
-    if (err instanceof KquantError) return { manifest: file, checked: [], problems: [err.message] };
-    if (err instanceof SyntaxError) return { manifest: file, checked: [], problems: [`${file}: not valid JSON`] };
+    if (err instanceof KquantError) return { file, dir, manifest: err.message };
+    if (err instanceof SyntaxError) return { file, dir, manifest: `${file}: not valid JSON` };
     throw err;
   }
-  if (m === null || typeof m !== "object" || m.format !== "kquant") return { manifest: file, checked: [], problems: [`${file}: not a kquant manifest`] };
-  const { checked, problems } = await fileHashProblems(here, m.files, m.files_hash ?? "sha256");
-  return { manifest: file, checked, problems: problems.map((p) => (p.startsWith("the manifest's") ? `${file}: ${p.slice(4)}` : p)) };
+  if (m === null || typeof m !== "object" || m.format !== "kquant") return { file, dir, manifest: `${file}: not a kquant manifest` };
+  return { file, dir, manifest: m };
 }

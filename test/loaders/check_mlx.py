@@ -16,7 +16,7 @@ import numpy as np
 from mlx.utils import tree_flatten
 from mlx_lm import generate, load
 
-from common import BATCH, cases, cosine, quantized_names
+from common import BATCH, cases, cosine, quantized_names, verdict
 
 TOLERANCE = 2.0**-22
 
@@ -81,10 +81,7 @@ def main(root: str) -> int:
         print(f"{'ok  ' if ok else 'FAIL'} mlx float folder {label}: mlx_lm loaded it; {same}/{len(names)} weights equal kquant dequantize's in bfloat16")
         if not ok:
             failures.append(f"{label} (float folder)")
-    if failures:
-        print(f"mlx: failed: {', '.join(failures)}")
-        return 1
-    return 0
+    return verdict("mlx", failures)
 
 
 if __name__ == "__main__":

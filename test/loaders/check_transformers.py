@@ -17,7 +17,7 @@ import torch
 from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM, CompressedTensorsConfig
 
-from common import BATCH, cases, cosine, quantized_names
+from common import BATCH, cases, cosine, quantized_names, verdict
 
 
 def logits(model) -> np.ndarray:
@@ -101,10 +101,7 @@ def main(root: str) -> int:
         if not ok:
             failures.append(f"{label} (float folder)")
         del model, state
-    if failures:
-        print(f"transformers: failed: {', '.join(failures)}")
-        return 1
-    return 0
+    return verdict("transformers", failures)
 
 
 if __name__ == "__main__":

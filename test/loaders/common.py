@@ -1,4 +1,5 @@
-"""Shared by the loader checks: the cases run.sh made, the fixed token batch, kquant's manifest."""
+"""Shared by the loader checks (and test/references' checks, which have this folder on PYTHONPATH): the
+cases run.sh made, the fixed token batch, kquant's manifest, cosines, the closing table and verdict."""
 import json
 import os
 
@@ -30,3 +31,20 @@ def cosine(a, b) -> float:
     a = np.asarray(a, dtype=np.float64).ravel()
     b = np.asarray(b, dtype=np.float64).ravel()
     return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
+
+
+def cosine_table(heading: str, column: str, table: dict, variants, bound) -> None:
+    """Prints `heading` and a Markdown table of logits cosines: one row per key of `table` ({row:
+    {variant: text}}, the key in backticks under `column`), one column per variant (blank where the
+    row has none), last the row's bound, `bound(key)`."""
+    print(f"\n{heading}:\n| {column} | " + " | ".join(variants) + " | bound |\n|---|" + "---|" * (len(variants) + 1))
+    for key, row in table.items():
+        print(f"| `{key}` | " + " | ".join(row.get(v, "") for v in variants) + f" | {bound(key)} |")
+
+
+def verdict(what: str, failures: list) -> int:
+    """The check's exit status: 1 after printing `WHAT: failed: ...` when any case failed, else 0."""
+    if failures:
+        print(f"{what}: failed: {', '.join(failures)}")
+        return 1
+    return 0

@@ -21,7 +21,7 @@ import mlx.core as mx
 import numpy as np
 from mlx_lm import convert, generate, load
 
-from common import BATCH, cosine
+from common import BATCH, cosine, cosine_table, verdict
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 # (mode, bits, group size): every affine width at mlx_lm's group 64, 4 bits at 32 and 128 too, the
@@ -98,13 +98,8 @@ def main(work: str, listing: bool) -> int:
             table.setdefault(case, {})[variant] = f"{cos:.4f}"
             if not ok:
                 failures.append(label)
-    print("\nlogits cosine against the float model:\n| --mlx | " + " | ".join(variants) + " | bound |\n|---|" + "---|" * (len(variants) + 1))
-    for case, row in table.items():
-        print(f"| `{case}` | " + " | ".join(row.get(v, "") for v in variants) + f" | {bounds[case]} |")
-    if failures:
-        print(f"mlx: failed: {', '.join(failures)}")
-        return 1
-    return 0
+    cosine_table("logits cosine against the float model", "--mlx", table, variants, lambda case: bounds[case])
+    return verdict("mlx", failures)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ from safetensors import safe_open
 from transformers import AutoModelForCausalLM
 
 from check_transformers import attempt, logits
-from common import BATCH, cosine
+from common import BATCH, cosine, cosine_table, verdict
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -41,15 +41,13 @@ def tensors(folder: str) -> dict:
     return out
 
 
-KQUANT_MANIFEST = "model.safetensors.index.json.json"
-
-
-def differences(ours: str, ref: str) -> list:
-    """What differs between two folders, file by file and tensor by tensor."""
+def differences(ours: str, ref: str, manifest: str) -> list:
+    """What differs between two folders, file by file and tensor by tensor; `manifest`: the name of
+    kquant's folder manifest in `ours` (as its --json report names it)."""
     a, b = files(ours), files(ref)
     # kquant's folder manifest (every other file's hash, for kquant verify; docs/llmcompressor.md) is
     # the one file model_free_ptq does not write: it must be there, and everything else equal.
-    out = [] if a.pop(KQUANT_MANIFEST, None) is not None else [f"file {KQUANT_MANIFEST}: kquant's folder manifest missing"]
+    out = [] if a.pop(manifest, None) is not None else [f"file {manifest}: kquant's folder manifest missing"]
     out += [f"file {n}: {'missing' if n not in a else 'extra' if n not in b else 'differs'}" for n in sorted(set(a) | set(b)) if a.get(n) != b.get(n)]
     if out:
         ta, tb = tensors(ours), tensors(ref)
@@ -81,7 +79,7 @@ def main(work: str) -> int:
         label += " (embedding quantized)" if embedding else ""
         with open(folder + ".json") as f:
             report = json.load(f)
-        problems = differences(folder, case["reference"])
+        problems = differences(folder, case["reference"], os.path.basename(report["manifest"]))
         kept = [k["name"] for k in report["kept"]]
         if kept != [m + ".weight" for m in case["kept"]] or not all(k["reason"] for k in report["kept"]):
             problems.append(f"kept float {report['kept']}, model_free_ptq failed on {case['kept']}")
@@ -125,16 +123,9 @@ def main(work: str) -> int:
             table.setdefault(scheme, {})[variant] = f"{cos:.4f}"
         if not ok:
             failures.append(label)
-    variants = list(refs["variants"])
-    print("\nlogits cosine against the float model, lm_head and model.embed_tokens ignored:\n| scheme | " + " | ".join(variants) + " | bound |\n|---|" + "---|" * (len(variants) + 1))
-    for scheme, row in table.items():
-        b = bounds[scheme]
-        b = b.get("min", "—") if isinstance(b, dict) else b
-        print(f"| `{scheme}` | " + " | ".join(row.get(v, "") for v in variants) + f" | {b} |")
-    if failures:
-        print(f"schemes: failed: {', '.join(failures)}")
-        return 1
-    return 0
+    cosine_table("logits cosine against the float model, lm_head and model.embed_tokens ignored", "scheme", table, list(refs["variants"]),
+                 lambda scheme: bounds[scheme].get("min", "—") if isinstance(bounds[scheme], dict) else bounds[scheme])
+    return verdict("schemes", failures)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ const env = { ...process.env, KQUANT_BENCH_CACHE: cache };
 
 interface Refs {
   llamaFolder(size: string): string;
-  compareOutputs(c: { ref: string }, kDir: string, rDir: string): { ok: boolean; text: string };
+  compareOutputs(c: { ref: string }, kDir: string, rDir: string): Promise<{ ok: boolean; text: string }>;
 }
 
 beforeAll(() => {
@@ -46,10 +46,10 @@ describe("npm run bench -- --refs --size 8M", () => {
       execFileSync(process.execPath, [join(root, "bin", "kquant.js"), "quantize", src, ...flags, "-o", dir, "--quiet"]);
       return dir;
     };
-    const w4 = refs.compareOutputs({ ref: "llmc" }, out("w4", "--scheme", "W4A16"), out("w8", "--scheme", "W8A16"));
+    const w4 = await refs.compareOutputs({ ref: "llmc" }, out("w4", "--scheme", "W4A16"), out("w8", "--scheme", "W8A16"));
     expect(w4.ok).toBe(false);
     expect(w4.text).toMatch(/^files DIFFER: config\.json, model\.safetensors/);
-    const mlx = refs.compareOutputs({ ref: "mlx" }, out("nv", "--mlx", "nvfp4"), out("mx", "--mlx", "mxfp4"));
+    const mlx = await refs.compareOutputs({ ref: "mlx" }, out("nv", "--mlx", "nvfp4"), out("mx", "--mlx", "mxfp4"));
     expect(mlx.ok).toBe(false);
     expect(mlx.text).toMatch(/^tensors DIFFER: config\.json quantization, /);
   });

@@ -39,6 +39,13 @@ export interface FolderTensor {
   float32(): Promise<Float32Array>;
   /** With --against and no threshold flag: the least SQNR it must reach (none: not gated). */
   floor?: number;
+  /**
+   * `verify --against --exact`: where its stored tensors differ from what the reference's kernel
+   * (the one `kquant quantize --scheme/--mlx` runs) makes of `bytes`, the original tensor's, one
+   * line each ([]: the same). `original` is the whole original, for what a weight's bytes depend
+   * on beyond its own (NVFP4's global scale over fused weights).
+   */
+  exact?(bytes: Uint8Array, info: TensorInfo, original: TensorReader): Promise<string[]>;
   /** The file its (first) stored tensor is in, for messages. */
   file: string;
 }
@@ -145,9 +152,11 @@ export async function verifyFolderTensors(
     if (original && orig === undefined) v.problems.push(`not in the original ${opts.against}`);
     else if (orig && !sameShape(orig.shape, t.shape)) v.problems.push(`the original is ${orig.dtype} [${orig.shape}], this holds [${t.shape}]`);
     else if (orig && t.mode !== null && v.problems.length === 0) {
-      const ref = floatValues(orig.dtype, await original!.read(orig.name));
+      const bytes = await original!.read(orig.name);
+      const ref = floatValues(orig.dtype, bytes);
       if (ref === null) v.problems.push(`the original is ${orig.dtype}, not a float tensor to measure against`);
       else {
+        if (opts.exact && t.exact) v.problems.push(...(await t.exact(bytes, orig, original!)));
         const approx = await t.float32();
         v.metrics = errorMetrics(ref, approx);
         if (opts.histogramBins !== undefined && Number.isFinite(v.metrics.maxAbsError)) v.error_histogram = errorHistogram(ref, approx, v.metrics.maxAbsError, opts.histogramBins);

@@ -49,23 +49,32 @@ export function exactProblems(
   const derived: StoredBytes | null = quantizeCounted(step, original.bytes, { allowNonFinite: true }).stored;
   if (derived === null) return ["the kernel makes nothing of the original"];
   const problems: string[] = [];
+  const by = `the ${rec.mode} kernel makes from the original with the manifest's options`;
   for (const role of ["values", "scale", "zero"] as const) {
     const want = derived[role];
     const have = stored.get(role);
     if (want === undefined && have === undefined) continue;
-    if (want === undefined || have === undefined || want.length !== have.length) {
-      problems.push(`${role} tensor "${storedName(role)}": not what the ${rec.mode} kernel makes from the original with the manifest's options (${have?.length ?? 0} bytes stored, ${want?.length ?? 0} derived)`);
-      continue;
-    }
-    let count = 0;
-    let first = -1;
-    for (let i = 0; i < want.length; i++) {
-      if (want[i] !== have[i]) {
-        if (count === 0) first = i;
-        count++;
-      }
-    }
-    if (count > 0) problems.push(`${role} tensor "${storedName(role)}": ${count} of ${want.length} byte(s) differ from what the ${rec.mode} kernel makes from the original with the manifest's options (first at byte ${first})`);
+    const p = storedDifference(`${role} tensor "${storedName(role)}"`, want, have, by);
+    if (p !== null) problems.push(p);
   }
   return problems;
+}
+
+/**
+ * How stored bytes `have` differ from the `want`ed ones `by` derives (a phrase: "the int8 kernel
+ * makes from …"), in one line starting with `what` (the stored tensor), or null when they are equal.
+ */
+export function storedDifference(what: string, want: Uint8Array | undefined, have: Uint8Array | undefined, by: string): string | null {
+  if (want === undefined || have === undefined || want.length !== have.length) {
+    return `${what}: not what ${by} (${have?.length ?? 0} bytes stored, ${want?.length ?? 0} derived)`;
+  }
+  let count = 0;
+  let first = -1;
+  for (let i = 0; i < want.length; i++) {
+    if (want[i] !== have[i]) {
+      if (count === 0) first = i;
+      count++;
+    }
+  }
+  return count === 0 ? null : `${what}: ${count} of ${want.length} byte(s) differ from what ${by} (first at byte ${first})`;
 }

@@ -10,12 +10,15 @@ import { dirname, join } from "node:path";
 import { KquantError } from "../../errors.js";
 import { isFolder, openModelFolder } from "../../formats/folder.js";
 import type { TensorInfo, TensorReader } from "../../formats/types.js";
-import { mlxFloatOf, mlxLmParamsOf, paramsOf, ST_OF_MLX, type MlxLmParams, type MlxLmRun } from "../../layouts/mlx-lm.js";
+import { mlxFloatOf, mlxLmDtype, mlxLmParamsOf, paramsOf, ST_OF_MLX, type MlxLmParams, type MlxLmRun } from "../../layouts/mlx-lm.js";
 import type { MlxStored } from "../../modes/mlx.js";
 import type { MlxFloat } from "../../quant/mlx/floats.js";
 import type { DequantizeJob, DequantizeReport } from "./dequantize.js";
 import type { TensorVerdict, Thresholds, VerifyOptions, VerifyReport } from "./verify.js";
+import { readFolderManifest } from "../folder-manifest.js";
+import { formatSlice } from "../quantize/format-slice.js";
 import { dequantizeFolderTensors, keptTensor, verifyFolderTensors, type FolderTensor } from "./config-folder.js";
+import { storedDifference } from "./exact.js";
 
 /** The MLX quantization of the folder `input` is (or whose weights `input` is), or null. */
 export async function mlxFolderParams(input: string): Promise<MlxLmRun | null> {
@@ -87,7 +90,7 @@ async function dequantizeWeight(reader: TensorReader, params: MlxLmRun, q: Quant
 }
 
 /** An MLX folder's tensors as they read back (config-folder.ts): each quantized weight, and the others as they are (scales and biases consumed). */
-function folderTensors(reader: TensorReader, params: MlxLmRun, out: MlxFloat | undefined): FolderTensor[] {
+function folderTensors(reader: TensorReader, params: MlxLmRun, out: MlxFloat | undefined, runDtype: MlxFloat | null = null): FolderTensor[] {
   // Without --dtype: affine in its scales' dtype, the fp modes in mx.dequantize's default, bfloat16.
   const outOf = (q: Quantized): MlxFloat => out ?? mlxFloatOf(q.scales.dtype) ?? "bfloat16";
   const weights = new Map(quantizedWeights(reader).map((q) => [q.weight.name, q]));
@@ -111,12 +114,14 @@ function folderTensors(reader: TensorReader, params: MlxLmRun, out: MlxFloat | u
           const names = { codes: q.weight.name, scales: q.scales.name, ...(q.biases ? { biases: q.biases.name } : {}) };
           return params.descriptor.problems(await readStored(reader, q), mlxFloatOf(q.scales.dtype), names);
         },
+        floor: params.descriptor.minSqnrDb(params.bits),
         refusal: async () => shapeProblems(q, params)[0],
         bytes: () => dequantizeWeight(reader, params, q, outOf(q)),
         async float32() {
           const back = await dequantizeWeight(reader, params, q, "float32");
           return new Float32Array(back.buffer, back.byteOffset, back.byteLength / 4);
         },
+        exact: (bytes, info) => exactProblems(reader, params, q, runDtype, bytes, info),
       };
     });
 }
@@ -164,5 +169,41 @@ export async function verifyMlxFolder(
   original: TensorReader | undefined,
   onTensor?: (v: TensorVerdict) => void,
 ): Promise<VerifyReport> {
-  return verifyFolderTensors(path, folderTensors(reader, params, undefined), opts, original, onTensor);
+  const runDtype = opts.exact ? await runDtypeOf(path) : null;
+  return verifyFolderTensors(path, folderTensors(reader, params, undefined, runDtype), opts, original, onTensor);
+}
+
+/**
+ * The dtype the folder's weights were cast to before they were quantized (mlx_lm's --dtype): the
+ * one kquant's folder manifest records, else config.json's, as mlx_lm.convert defaults to (a
+ * folder mlx_lm.convert wrote with --dtype does not record it); null: each weight its own.
+ */
+async function runDtypeOf(path: string): Promise<MlxFloat | null> {
+  const dir = (await isFolder(path)) ? path : dirname(path);
+  const read = await readFolderManifest(dir);
+  const flag = read === null || typeof read.manifest === "string" ? undefined : read.manifest.options?.dtype;
+  return mlxLmDtype((await openModelFolder(dir)).config, typeof flag === "string" ? flag : undefined);
+}
+
+/**
+ * `verify --exact`: where weight `q`'s stored tensors differ from what MLX's kernel (the one
+ * `quantize --mlx` runs, format-slice.ts) makes of the original `bytes` cast to the run's dtype
+ * (affine: its scales' dtype), one line per tensor.
+ */
+async function exactProblems(reader: TensorReader, params: MlxLmRun, q: Quantized, runDtype: MlxFloat | null, bytes: Uint8Array, info: TensorInfo): Promise<string[]> {
+  const own = mlxFloatOf(info.dtype);
+  if (own === null) return [`the original is ${info.dtype}, not a float weight MLX quantizes`];
+  const to = (params.descriptor.scalesInDtype ? mlxFloatOf(q.scales.dtype) : runDtype) ?? own;
+  const cols = info.shape[info.shape.length - 1]!;
+  const rows = cols === 0 ? 0 : info.shape.reduce((a, b) => a * b, 1) / cols;
+  const parts = formatSlice({ kind: "mlx", mode: params.mode, bits: params.bits, groupSize: params.group_size, own, to, cols }, rows, bytes);
+  const stored = [q.weight, q.scales, ...(q.biases ? [q.biases] : [])];
+  const by = `mx.quantize (${params.mode}, ${params.bits}-bit, groups of ${params.group_size}, ${to}) makes from the original`;
+  const problems: string[] = [];
+  for (const [i, p] of parts.entries()) {
+    const have = stored[i] === undefined ? undefined : await reader.read(stored[i]!.name);
+    const line = storedDifference(`tensor "${stored[i]?.name ?? `#${i}`}"`, p.bytes, have, by);
+    if (line !== null) problems.push(line);
+  }
+  return problems;
 }

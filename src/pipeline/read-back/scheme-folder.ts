@@ -11,15 +11,16 @@
 import { dirname } from "node:path";
 import { bitsOf } from "../../formats/dtypes.js";
 import { isFolder, openModelFolder } from "../../formats/folder.js";
-import type { StDType, TensorInfo, TensorReader } from "../../formats/types.js";
+import type { TensorInfo, TensorReader } from "../../formats/types.js";
 import { llmcSchemeOfConfig } from "../../layouts/llmc-config.js";
-import { schemeNamed, type SchemeDescriptor } from "../../modes/llmc-schemes.js";
+import { LLMC_DTYPE_OF, schemeNamed, ST_DTYPE_OF_LLMC, type SchemeDescriptor } from "../../modes/llmc-schemes.js";
 import type { LlmcDType } from "../../quant/llmc/arith.js";
 import { decompressLlmcLinear, llmcBytesOf, llmcDecompressedDtype } from "../../quant/llmc/decompress.js";
 import { LLMC_PRESETS } from "../../quant/llmc/presets.js";
 import { dequantizeFolderTensors, keptTensor, verifyFolderTensors, type FolderTensor } from "./config-folder.js";
 import type { DequantizeJob, DequantizeReport } from "./dequantize.js";
 import { naturalCompare } from "./inspect.js";
+import { schemeExactProblems } from "./scheme-exact.js";
 import type { TensorVerdict, Thresholds, VerifyOptions, VerifyReport } from "./verify.js";
 
 /** A --scheme folder's quantization: the preset's descriptor, its config group's name and `ignore`. */
@@ -37,8 +38,6 @@ export async function schemeFolderOf(input: string): Promise<SchemeFolder | null
   return found === null ? null : { descriptor: schemeNamed(found.preset.name), group: found.group, ignore: found.ignore };
 }
 
-const T_OF: Partial<Record<StDType, LlmcDType>> = { F32: "float32", BF16: "bfloat16", F16: "float16" };
-const ST_OF: Record<LlmcDType, StDType> = { float32: "F32", bfloat16: "BF16", float16: "F16" };
 const OUT_OF: Record<NonNullable<DequantizeJob["dtype"]>, LlmcDType> = { f32: "float32", f16: "float16", bf16: "bfloat16" };
 
 /** One quantized weight: its module, its stored tensors present (by suffix) and its codes tensor. */
@@ -84,13 +83,13 @@ const sameShape = (a: readonly number[], b: readonly number[]) => a.length === b
 function structure(d: SchemeDescriptor, w: SchemeWeight, rows: number, cols: number): { t: LlmcDType | null; problems: string[] } {
   const shapes = d.storedShapes(rows, cols);
   const tRoles = d.stored.filter((s) => s.dtype === "T").map((s) => w.parts.get(s.suffix)?.dtype);
-  const t = tRoles.length === 0 ? null : (T_OF[tRoles[0]!] ?? null);
+  const t = tRoles.length === 0 ? null : (LLMC_DTYPE_OF[tRoles[0]!] ?? null);
   const problems = d.stored.flatMap((s, i) => {
     const name = `${w.module}.${s.suffix}`;
     const info = w.parts.get(s.suffix);
-    const wantDtype = s.dtype === "T" ? (t === null ? "a float dtype (F32, BF16, F16)" : ST_OF[t]) : s.dtype;
+    const wantDtype = s.dtype === "T" ? (t === null ? "a float dtype (F32, BF16, F16)" : ST_DTYPE_OF_LLMC[t]) : s.dtype;
     if (info === undefined) return [`${s.role} tensor "${name}" is missing (${d.name} stores ${wantDtype} ${dims(shapes[i]!)})`];
-    if (info.dtype !== (s.dtype === "T" ? (t === null ? null : ST_OF[t]) : s.dtype) || !sameShape(info.shape, shapes[i]!)) {
+    if (info.dtype !== (s.dtype === "T" ? (t === null ? null : ST_DTYPE_OF_LLMC[t]) : s.dtype) || !sameShape(info.shape, shapes[i]!)) {
       return [`${s.role} tensor "${name}" is ${info.dtype} ${dims(info.shape)}, ${d.name} stores ${wantDtype} ${dims(shapes[i]!)} for a ${dims([rows, cols])} weight`];
     }
     return [];
@@ -99,7 +98,8 @@ function structure(d: SchemeDescriptor, w: SchemeWeight, rows: number, cols: num
 }
 
 /** A weight as config-folder.ts reads it back. */
-function weightTensor(reader: TensorReader, d: SchemeDescriptor, w: SchemeWeight, out: LlmcDType | undefined): FolderTensor {
+function weightTensor(reader: TensorReader, run: SchemeFolder, w: SchemeWeight, out: LlmcDType | undefined): FolderTensor {
+  const d = run.descriptor;
   const name = `${w.module}.weight`;
   const shape = floatShape(d, w);
   const [rows, cols] = typeof shape === "string" ? [0, 0] : shape;
@@ -116,7 +116,7 @@ function weightTensor(reader: TensorReader, d: SchemeDescriptor, w: SchemeWeight
     name,
     shape: typeof shape === "string" ? w.codes.shape : [rows, cols],
     mode: `scheme_${d.name}`,
-    dtype: ST_OF[out ?? natural],
+    dtype: ST_DTYPE_OF_LLMC[out ?? natural],
     file: w.codes.file,
     floor: d.minSqnrDb,
     problems: allProblems,
@@ -126,11 +126,13 @@ function weightTensor(reader: TensorReader, d: SchemeDescriptor, w: SchemeWeight
       return out === undefined || out === v.dtype ? v.bytes : llmcBytesOf(v.values, out);
     },
     float32: async () => (await values()).values,
+    exact: async (bytes, info, original) => schemeExactProblems(d, run.ignore, w.module, await read(), bytes, info, original),
   };
 }
 
 /** A folder's tensors as they read back: each quantized weight under its float name, the others as they are. */
-function folderTensors(reader: TensorReader, d: SchemeDescriptor, out: LlmcDType | undefined): FolderTensor[] {
+function folderTensors(reader: TensorReader, run: SchemeFolder, out: LlmcDType | undefined): FolderTensor[] {
+  const d = run.descriptor;
   const weights = schemeWeights(reader, d);
   const byCodes = new Map(weights.map((w) => [w.codes.name, w]));
   const consumed = new Set(weights.flatMap((w) => [...w.parts.values()].filter((p) => p !== w.codes).map((p) => p.name)));
@@ -143,7 +145,7 @@ function folderTensors(reader: TensorReader, d: SchemeDescriptor, out: LlmcDType
   // In name order (save_file orders a shard by dtype, then name).
   return reader.tensors
     .filter((t) => !consumed.has(t.name))
-    .map((t) => (byCodes.has(t.name) ? weightTensor(reader, d, byCodes.get(t.name)!, out) : keptTensor(reader, t, stray(t.name))))
+    .map((t) => (byCodes.has(t.name) ? weightTensor(reader, run, byCodes.get(t.name)!, out) : keptTensor(reader, t, stray(t.name))))
     .sort((a, b) => naturalCompare(a.name, b.name));
 }
 
@@ -185,7 +187,7 @@ export async function schemeSummary(path: string, reader: TensorReader): Promise
 
 /** `kquant dequantize` of a --scheme folder (see the module comment). */
 export async function runSchemeDequantize(job: DequantizeJob, reader: TensorReader, run: SchemeFolder, toNpz: boolean): Promise<DequantizeReport> {
-  const tensors = folderTensors(reader, run.descriptor, job.dtype ? OUT_OF[job.dtype] : undefined);
+  const tensors = folderTensors(reader, run, job.dtype ? OUT_OF[job.dtype] : undefined);
   return dequantizeFolderTensors(job, reader, tensors, toNpz, {});
 }
 
@@ -198,7 +200,7 @@ export async function verifySchemeFolder(
   original: TensorReader | undefined,
   onTensor?: (v: TensorVerdict) => void,
 ): Promise<VerifyReport> {
-  return verifyFolderTensors(path, folderTensors(reader, run.descriptor, undefined), opts, original, onTensor);
+  return verifyFolderTensors(path, folderTensors(reader, run, undefined), opts, original, onTensor);
 }
 
 /** The parameters each stored tensor of a --scheme folder holds: a weight's codes its float shape's, the rest none. */
