@@ -10,12 +10,12 @@
  * they lie (SharedArrayBuffers): nothing is copied between threads.
  */
 import type { StDType } from "../../formats/types.js";
+import { LLMC_DTYPE_OF } from "../../modes/llmc-schemes.js";
 import { stDTypeOfKeras } from "../../formats/dtypes.js";
 import { mlxLmParams } from "../../layouts/mlx-lm.js";
 import { floatData } from "../../modes/mlx.js";
 import { llmcPreset } from "../../quant/llmc/presets.js";
 import { llmcAbsMax, llmcValueRefusal, quantizeLlmcLinear, type LlmcWeight } from "../../quant/llmc/linear.js";
-import type { LlmcDType } from "../../quant/llmc/arith.js";
 import { bf16BitsToF32, f16BitsToF32 } from "../../quant/convert.js";
 import { storeAs, valuesOf, type MlxFloat } from "../../quant/mlx/floats.js";
 import type { TaskResult, WorkerPool } from "../workers.js";
@@ -37,11 +37,10 @@ export interface FormatPart {
   bytes: Uint8Array;
 }
 
-const LLMC_DTYPES: Partial<Record<StDType, LlmcDType>> = { F32: "float32", BF16: "bfloat16", F16: "float16" };
 
 /** A weight's values as model_free_ptq reads them (float32 widened from T), [rows, cols]. */
 export function llmcWeightOf(dtype: StDType, rows: number, cols: number, bytes: Uint8Array): LlmcWeight {
-  const d = LLMC_DTYPES[dtype]!;
+  const d = LLMC_DTYPE_OF[dtype]!;
   const a = bytes.byteOffset % 4 === 0 ? bytes : bytes.slice();
   let values: Float32Array;
   if (d === "float32") values = new Float32Array(a.buffer, a.byteOffset, a.byteLength / 4);

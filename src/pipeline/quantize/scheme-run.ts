@@ -20,13 +20,12 @@ import { asUserError } from "../../formats/io.js";
 import { openTensors } from "../../formats/open.js";
 import { byteLengthOf } from "../../formats/dtypes.js";
 import { createSafetensorsWriter } from "../../formats/safetensors-writer.js";
-import type { PlannedTensor, StDType, TensorInfo, TensorReader } from "../../formats/types.js";
+import type { PlannedTensor, TensorInfo, TensorReader } from "../../formats/types.js";
 import { llmcQuantizationConfig } from "../../layouts/llmc-config.js";
 import { llmcConfigText, llmcExpertParts, llmcIndexText, llmcShardSources, saveFileOrder } from "../../layouts/llmc-folder.js";
-import { schemeNamed, type SchemeDescriptor } from "../../modes/llmc-schemes.js";
+import { LLMC_DTYPE_OF, schemeNamed, type SchemeDescriptor } from "../../modes/llmc-schemes.js";
 import { compileGlob } from "../../plan/glob.js";
 import { llmcActions, llmcIgnoreMatcher, splitTensorName, type LlmcAction } from "../../plan/llmc-targets.js";
-import type { LlmcDType } from "../../quant/llmc/arith.js";
 import { llmcRefusal, llmcValueRefusal } from "../../quant/llmc/linear.js";
 import { globalScale } from "../../quant/llmc/qparams.js";
 import type { WorkerPool } from "../workers.js";
@@ -64,7 +63,6 @@ export interface SchemeJob {
 
 export type { SchemeKept, SchemeReport } from "./scheme-report.js";
 
-const WEIGHT_DTYPES: Partial<Record<StDType, LlmcDType>> = { F32: "float32", BF16: "bfloat16", F16: "float16" };
 
 /** The refusal of a weight's values (its first non-finite value), a block of rows at a time (no whole float32 copy). */
 function valuesRefusal(info: TensorInfo, bytes: Uint8Array): string | null {
@@ -81,7 +79,7 @@ function valuesRefusal(info: TensorInfo, bytes: Uint8Array): string | null {
 
 /** Why a weight the reference would quantize stays float, from its dtype and shape (null: it can be quantized). */
 function shapeRefusal(s: SchemeDescriptor, info: TensorInfo): string | null {
-  if (WEIGHT_DTYPES[info.dtype] === undefined) return `dtype ${info.dtype} is not a float weight model_free_ptq quantizes (F32, BF16, F16)`;
+  if (LLMC_DTYPE_OF[info.dtype] === undefined) return `dtype ${info.dtype} is not a float weight model_free_ptq quantizes (F32, BF16, F16)`;
   return llmcRefusal(s.preset, info.shape);
 }
 
@@ -327,7 +325,7 @@ function streamTensorOf(scheme: SchemeDescriptor, info: TensorInfo, action: Llmc
   const base = { name: info.name, file: info.file, byteLength: info.byteLength, outputs, planned };
   if (action.kind === "copy") return { ...base, format: null };
   const w = scheme.preset.weights!;
-  const gs = w.strategy === "tensor_group" ? globalScale(action.globalSet.reduce((m, n) => Math.max(m, absmax.get(n)!), 0), WEIGHT_DTYPES[info.dtype]!) : undefined;
+  const gs = w.strategy === "tensor_group" ? globalScale(action.globalSet.reduce((m, n) => Math.max(m, absmax.get(n)!), 0), LLMC_DTYPE_OF[info.dtype]!) : undefined;
   const [rows, cols] = info.shape as [number, number];
   const job: FormatJob = { kind: "llmc", preset: scheme.preset.name, dtype: info.dtype, cols, ...(gs !== undefined ? { globalScale: gs } : {}), ...(checkValues ? { checkValues } : {}) };
   // FP8_BLOCK's blocks span 128 rows; 32 rows keep every packed zero-point word within a block.

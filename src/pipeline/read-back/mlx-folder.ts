@@ -196,7 +196,7 @@ async function exactProblems(reader: TensorReader, params: MlxLmRun, q: Quantize
   const to = (params.descriptor.scalesInDtype ? mlxFloatOf(q.scales.dtype) : runDtype) ?? own;
   const cols = info.shape[info.shape.length - 1]!;
   const rows = cols === 0 ? 0 : info.shape.reduce((a, b) => a * b, 1) / cols;
-  const parts = formatSlice({ kind: "mlx", mode: params.mode, bits: params.bits, groupSize: params.group_size, own, to, cols }, rows, bytes);
+  const parts = formatSlice({ kind: "mlx", mode: params.mode, bits: params.bits, groupSize: params.group_size, own, to, cols }, rows, bytes)!; // no checkValues: never null
   const stored = [q.weight, q.scales, ...(q.biases ? [q.biases] : [])];
   const by = `mx.quantize (${params.mode}, ${params.bits}-bit, groups of ${params.group_size}, ${to}) makes from the original`;
   const problems: string[] = [];

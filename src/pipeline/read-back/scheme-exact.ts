@@ -55,7 +55,7 @@ export async function schemeExactProblems(
   if (info.shape.length !== 2) return [`the original is ${info.dtype} [${info.shape}], not a 2-D weight ${d.name} quantizes`];
   const [rows, cols] = info.shape as [number, number];
   const gs = await globalScaleOf(d, ignore, info, original);
-  const parts = formatSlice({ kind: "llmc", preset: d.preset.name, dtype: info.dtype, cols, ...(gs !== undefined ? { globalScale: gs } : {}) }, rows, bytes);
+  const parts = formatSlice({ kind: "llmc", preset: d.preset.name, dtype: info.dtype, cols, ...(gs !== undefined ? { globalScale: gs } : {}) }, rows, bytes)!; // no checkValues: never null
   const by = `${d.name}'s kernel makes from the original`;
   return parts.flatMap((p) => storedDifference(`tensor "${module}.${p.suffix}"`, p.bytes, stored.get(p.suffix), by) ?? []);
 }
