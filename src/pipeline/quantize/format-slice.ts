@@ -1,13 +1,13 @@
 /**
- * The --scheme and --mlx kernels (and --mlx's casts) on a block of whole rows of one weight, as a
- * worker thread (worker-entry.ts) or the main thread runs it, and the driver that cuts a weight
- * into such blocks, runs them on the worker pool (or in turn in-process) as their rows are read
- * and places their outputs into the whole weight's planned output buffers. Every format here
- * quantizes rows independently (groups and channels lie along a row; FP8_BLOCK's blocks span 128
- * rows, so its slices are multiples of 128 rows; NVFP4's global scale comes in with the job), so
- * the joined bytes are those of the whole weight at once — which also keeps the widened float32
- * copy and the codes to one slice's worth. Workers read the source and write the outputs where
- * they lie (SharedArrayBuffers): nothing is copied between threads.
+ * The --scheme and --mlx kernels (and --mlx's casts, --scheme's absmax and non-finite checks) on a
+ * block of whole rows of one weight, as a worker thread (worker-entry.ts) or the main thread runs
+ * it, and the driver that cuts a weight into such blocks, runs them on the worker pool (or in turn
+ * in-process) as their rows are read and places their outputs into the whole weight's planned
+ * output buffers. Every format here quantizes rows independently (groups and channels lie along a
+ * row; FP8_BLOCK's blocks span 128 rows, so its slices are multiples of 128 rows; NVFP4's global
+ * scale comes in with the job), so the joined bytes are those of the whole weight at once — which
+ * also keeps the widened float32 copy and the codes to one slice's worth. Workers read the source
+ * and write the outputs where they lie (SharedArrayBuffers): nothing is copied between threads.
  */
 import type { StDType } from "../../formats/types.js";
 import { LLMC_DTYPE_OF } from "../../modes/llmc-schemes.js";
@@ -36,7 +36,6 @@ export interface FormatPart {
   shape: number[];
   bytes: Uint8Array;
 }
-
 
 /** A weight's values as model_free_ptq reads them (float32 widened from T), [rows, cols]. */
 export function llmcWeightOf(dtype: StDType, rows: number, cols: number, bytes: Uint8Array): LlmcWeight {

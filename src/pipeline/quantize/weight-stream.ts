@@ -11,7 +11,9 @@
  * while sources are small, parallel-stream.ts DOUBLE_SOURCE_LIMIT) and two output buffers (one
  * being filled, one being written), outputs being at most about half their source: the buffers
  * stay under 2 × the largest source tensor, whatever the checkpoint's size and the number of
- * threads. Workers hold one block's intermediates each; blocks read the source where it lies.
+ * threads (the exception: `--mlx --dtype float32` on 16-bit tensors kept float, whose outputs are
+ * twice their source). Workers hold one block's intermediates each; blocks read the source and
+ * write the outputs where they lie.
  */
 import type { SafetensorsWriter } from "../../formats/safetensors-writer.js";
 import { tensorBuffer } from "../../formats/io.js";
