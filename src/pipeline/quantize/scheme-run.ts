@@ -22,7 +22,7 @@ import { byteLengthOf } from "../../formats/dtypes.js";
 import { createSafetensorsWriter } from "../../formats/safetensors-writer.js";
 import type { PlannedTensor, TensorInfo, TensorReader } from "../../formats/types.js";
 import { llmcQuantizationConfig } from "../../layouts/llmc-config.js";
-import { llmcConfigText, llmcExpertParts, llmcIndexText, llmcShardSources, saveFileOrder } from "../../layouts/llmc-folder.js";
+import { llmcConfigText, llmcIndexText, llmcShardSources, saveFileOrder } from "../../layouts/llmc-folder.js";
 import { LLMC_DTYPE_OF, schemeNamed, type SchemeDescriptor } from "../../modes/llmc-schemes.js";
 import { compileGlob } from "../../plan/glob.js";
 import { llmcActions, llmcIgnoreMatcher, splitTensorName, type LlmcAction } from "../../plan/llmc-targets.js";
@@ -31,7 +31,8 @@ import { globalScale } from "../../quant/llmc/qparams.js";
 import type { WorkerPool } from "../workers.js";
 import { inStaging } from "./folder-run.js";
 import { llmcWeightOf, RefusedValues, rowBlocks, type FormatJob } from "./format-slice.js";
-import { outputBuffers, sourceBuffers, streamTensors, type StreamSource, type StreamTensor } from "./weight-stream.js";
+import { outputBuffers, sourceBuffers, streamTensors, type StreamTensor } from "./weight-stream.js";
+import { splitView, type SplitView } from "./split-view.js";
 import { workerPoolFor } from "./run-quantize.js";
 import { writeFolderManifest } from "../folder-manifest.js";
 import { manifestPathFor } from "./outputs.js";
@@ -93,58 +94,6 @@ function ignoreOf(job: SchemeJob, names: readonly string[]): string[] {
     if (param === "weight" && globs.some((g) => g.test(n)) && !ignored(module) && !ignore.includes(module)) ignore.push(module);
   }
   return ignore;
-}
-
-/** The checkpoint as the converter sees it: fused 3-D experts split into their 2-D weights (llmcExpertParts). */
-interface SplitView extends StreamSource {
-  /** In the reference's order: each tensor, or its parts where it stood. */
-  tensors: TensorInfo[];
-  /** A tensor's bytes (into `into`, exactly its length, when given), as TensorReader.read. */
-  read(name: string, into?: Uint8Array): Promise<Uint8Array>;
-}
-
-/**
- * `reader`'s tensors with fused experts split. A part's bytes are a slice of its fused tensor; the
- * last fused tensor read is kept, so its parts (next to each other in every pass) read it once.
- */
-function splitView(reader: TensorReader): SplitView {
-  const parts = llmcExpertParts(reader.tensors);
-  const slices = new Map<string, { from: string; start: number; end: number }>();
-  const tensors = reader.tensors.flatMap((t, i) => {
-    const p = parts[i];
-    if (p === null || p === undefined) return [t];
-    return p.map((x) => {
-      slices.set(x.name, { from: x.from, start: x.byteOffset, end: x.byteOffset + x.byteLength });
-      return { name: x.name, dtype: t.dtype, shape: x.shape, byteLength: x.byteLength, file: t.file };
-    });
-  });
-  const seen = new Set<string>();
-  for (const t of tensors) {
-    if (seen.has(t.name)) throw new KquantError({ file: t.file, tensor: t.name, what: "a fused expert tensor splits into a weight the checkpoint already holds" });
-    seen.add(t.name);
-  }
-  let last: { name: string; bytes: Promise<Uint8Array> } | null = null;
-  const read = (name: string, into?: Uint8Array): Promise<Uint8Array> => {
-    const slice = slices.get(name);
-    if (slice === undefined) return reader.read(name, into);
-    if (last?.name !== slice.from) last = { name: slice.from, bytes: reader.read(slice.from) };
-    return last.bytes.then((b) => {
-      const part = b.subarray(slice.start, slice.end);
-      if (into === undefined) return part;
-      into.set(part);
-      return into;
-    });
-  };
-  return {
-    tensors,
-    read,
-    readProgressively(name, into, partBytes) {
-      if (!slices.has(name)) return reader.readProgressively(name, into, partBytes);
-      return (async function* () {
-        yield (await read(name, into)).length;
-      })();
-    },
-  };
 }
 
 /** Runs model_free_ptq's equivalent on `job.input`; throws a KquantError (nothing written) on bad input. */
