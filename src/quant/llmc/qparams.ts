@@ -56,7 +56,13 @@ export interface GroupQParams {
  * from the scale before a zero scale becomes eps (T's eps; 0.125 for an FP8 scale).
  */
 export function groupQParams(mn: number, mx: number, a: LlmcArgs, dtype: LlmcDType, globalScale?: number): GroupQParams {
+  return groupQParamsInto(mn, mx, a, dtype, globalScale, { scale: 0, zeroPoint: 0 });
+}
+
+/** groupQParams written into `out` (returned): a loop over many groups reuses one object. */
+export function groupQParamsInto(mn: number, mx: number, a: LlmcArgs, dtype: LlmcDType, globalScale: number | undefined, out: GroupQParams): GroupQParams {
   const r = rounderOf(dtype);
+  out.exponent = undefined;
   const lo = minNan(mn, 0);
   const hi = maxNan(mx, 0);
   const qmax = a.type === "int" ? 2 ** (a.numBits - 1) - 1 : a.numBits === 8 ? 448 : 6; // quantRange without its array, per group
@@ -64,22 +70,28 @@ export function groupQParams(mn: number, mx: number, a: LlmcArgs, dtype: LlmcDTy
   if (!a.symmetric) {
     const scale = r(r(hi - lo) / (qmax - qmin));
     const zp = clamp(r(qmin - r(lo / scale)), qmin, qmax);
-    const zeroPoint = zp !== zp ? 0 : roundHalfEven(clamp(zp, -128, 127)) + 0; // + 0: an int8 has no -0
-    return { scale: scale === 0 ? EPS[dtype] : scale, zeroPoint };
+    out.zeroPoint = zp !== zp ? 0 : roundHalfEven(clamp(zp, -128, 127)) + 0; // + 0: an int8 has no -0
+    out.scale = scale === 0 ? EPS[dtype] : scale;
+    return out;
   }
+  out.zeroPoint = 0;
   const amax = maxNan(Math.abs(lo), Math.abs(hi));
   if (a.scaleDtype === "uint8") {
     const exponent = mxExponent(amax, dtype, a.numBits as 4 | 8);
     const scale = r(mxScale(exponent));
-    return { scale: scale === 0 ? 1 : scale, zeroPoint: 0, exponent };
+    out.scale = scale === 0 ? 1 : scale;
+    out.exponent = exponent;
+    return out;
   }
   let scale = r(amax / ((qmax - qmin) / 2));
   if (a.scaleDtype === "float8_e4m3fn") {
     const s32 = Math.fround(globalScale! * scale);
     scale = fp8Value(fp8Code(clamp(s32, -448, 448)));
-    return { scale: scale === 0 ? 0.125 : scale, zeroPoint: 0 };
+    out.scale = scale === 0 ? 0.125 : scale;
+    return out;
   }
-  return { scale: scale === 0 ? EPS[dtype] : scale, zeroPoint: 0 };
+  out.scale = scale === 0 ? EPS[dtype] : scale;
+  return out;
 }
 
 /**
