@@ -155,6 +155,7 @@ export const I64X2_EXTEND_LOW_I32X4_S = 0xc7;
 export const I8X16_MAX_U = 0x79;
 export const I8X16_SHR_S = 0x6c;
 export const IF = 0x04;
+export const ELSE = 0x05;
 export const RETURN = 0x0f;
 export const V128_LOAD32_ZERO = 0x5c;
 

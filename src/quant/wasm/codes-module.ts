@@ -53,8 +53,12 @@ import {
   I8X16_SPLAT,
   V128,
   V128_AND,
+  V128_ANY_TRUE,
   V128_BITSELECT,
   V128_OR,
+  END,
+  ELSE,
+  IF,
   get,
   i32c,
   loop,
@@ -117,12 +121,17 @@ function codes(kind: CodeKind, round: CodeRound): Func {
       // sign; any other takes q's.
       const rd = kind === "mlxfp4" ? roundLanes(round, { B: CODE, HALF, LOWBIT }) : [];
       const dist = (g: number) => [...get(A), ...f32c32(g), ...simd(F32X4_SUB), ...rd];
+      const over8 = [...get(A), ...f32c32(8), ...simd(F32X4_GT)];
       return [
         ...q, ...tee(B), ...simd(F32X4_ABS), ...set(A),
+        ...splatI(0), ...MLX_FP4_MIDPOINTS.flatMap((t) => [...get(A), ...f32c32(t), ...simd(F32X4_GT), ...simd(I32X4_SUB)]), ...set(K),
+        // the scan only where some lane is past 8 (a subnormal or zero scale): if (result v128)
+        ...over8, ...simd(V128_ANY_TRUE), IF, V128,
         ...dist(6), ...set(SIGN),
         ...splatI(7), ...FP4_BELOW_6.flatMap((g) => [...dist(g), ...get(SIGN), ...simd(F32X4_EQ), ...simd(I32X4_ADD)]),
-        ...splatI(0), ...MLX_FP4_MIDPOINTS.flatMap((t) => [...get(A), ...f32c32(t), ...simd(F32X4_GT), ...simd(I32X4_SUB)]),
-        ...get(A), ...f32c32(8), ...simd(F32X4_GT), ...simd(V128_BITSELECT), ...tee(K),
+        ...get(K), ...over8, ...simd(V128_BITSELECT),
+        ELSE, ...get(K), END,
+        ...tee(K),
         ...get(B), ...splatI(0), ...simd(F32X4_LT), ...get(K), ...splatI(0), ...simd(I32X4_NE), ...simd(V128_AND), ...splatI(8), ...simd(V128_AND), ...simd(V128_OR),
       ];
     }
