@@ -7,19 +7,16 @@
  * groups, -0, subnormals, saturation and the largest and smallest magnitudes. Groups with NaN or
  * ±Inf send the whole weight to the scalar loops, which the same comparison covers.
  */
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { bf16BitsToF32, f32ToBf16Bits } from "../../src/quant/convert.js";
 import { quantizeLlmcLinear } from "../../src/quant/llmc/linear.js";
 import { llmcPreset } from "../../src/quant/llmc/presets.js";
 import { MLX_FP_MODES, mlxFpQuantize, type MlxFpMode } from "../../src/quant/mlx/fp.js";
 import { simdMicroscale, type MicroscaleSpec } from "../../src/quant/wasm/microscale-kernels.js";
-import { simdActive, useSimd } from "../../src/quant/wasm/kernels.js";
+import { simdActive } from "../../src/quant/wasm/kernels.js";
 import { bytesOf } from "../support/golden.js";
 import { rng } from "../support/rng.js";
-
-afterEach(() => {
-  useSimd(true);
-});
+import { sameOnAndOff } from "../support/simd.js";
 
 const FP4 = [0, 0.5, 1, 1.5, 2, 3, 4, 6];
 const FP4_MIDPOINTS = [0.25, 0.75, 1.25, 1.75, 2.5, 3.5, 5];
@@ -69,12 +66,6 @@ function bf16Of(x: Float32Array): { bits: Uint16Array; values: Float32Array } {
   return { bits, values };
 }
 
-function sameBytes<T>(run: () => T, bytes: (t: T) => string[]): void {
-  useSimd(false);
-  const scalar = bytes(run());
-  useSimd(true);
-  expect(bytes(run())).toEqual(scalar);
-}
 
 const hex = (m: Map<string, { data: ArrayBufferView }>) => [...m].map(([k, t]) => `${k} ${bytesOf(t.data as Uint8Array).toString("hex")}`);
 
@@ -101,16 +92,16 @@ describe("microscaling SIMD kernels equal their scalar twins", () => {
         const spec: MicroscaleSpec = { ...kinds, round, codesRound: kinds.scales === "llmc_nv" ? "f32" : round, param: kinds.scales === "llmc_nv" ? 1 : kinds.codes === "fp4" ? 2 : 8 };
         expect(simdMicroscale(spec, values, len, new Uint8Array(kinds.codes === "fp4" ? values.length / 2 : values.length), new Uint8Array(values.length / len))).toBe(true);
         const w = { dtype, rows, cols, values };
-        sameBytes(() => quantizeLlmcLinear(w, preset), hex);
+        sameOnAndOff(() => quantizeLlmcLinear(w, preset), hex);
         if (name === "NVFP4A16") {
           // global scales that make the divisors e4m3 values (ties exact), scale the FP8 code past 448 or under its subnormals
-          for (const gs of [1, 2 ** 10, 2 ** -12, 3.5, 2688]) sameBytes(() => quantizeLlmcLinear(w, preset, gs), hex);
+          for (const gs of [1, 2 ** 10, 2 ** -12, 3.5, 2688]) sameOnAndOff(() => quantizeLlmcLinear(w, preset, gs), hex);
         }
       });
     }
     it(`llm-compressor ${name}: a NaN or ±Inf sends the weight to the scalar loops, with the same bytes`, () => {
       const values = microWeights(64, len, len + 3, true);
-      sameBytes(() => quantizeLlmcLinear({ dtype: "float32", rows: 8, cols: 8 * len, values }, llmcPreset(name), name === "NVFP4A16" ? 1 : undefined), hex);
+      sameOnAndOff(() => quantizeLlmcLinear({ dtype: "float32", rows: 8, cols: 8 * len, values }, llmcPreset(name), name === "NVFP4A16" ? 1 : undefined), hex);
     });
   }
 
@@ -130,7 +121,7 @@ describe("microscaling SIMD kernels equal their scalar twins", () => {
         const src = dtype === "float32" ? raw : { bits: data as Uint16Array, kind: "bfloat16" as const };
         const bytes = mode === "mxfp8" ? raw.length : raw.length / 2;
         expect(simdMicroscale(spec, src, len, new Uint8Array(bytes), new Uint8Array(raw.length / len))).toBe(true);
-        sameBytes(
+        sameOnAndOff(
           () => mlxFpQuantize({ dtype, shape: [rows, cols], data }, mode),
           (q) => [bytesOf(q.wq).toString("hex"), bytesOf(q.scales).toString("hex")],
         );
@@ -138,7 +129,7 @@ describe("microscaling SIMD kernels equal their scalar twins", () => {
     }
     it(`MLX ${mode}: a NaN or ±Inf sends the weight to the scalar loops, with the same bytes`, () => {
       const data = microWeights(64, len, len + 9, true);
-      sameBytes(
+      sameOnAndOff(
         () => mlxFpQuantize({ dtype: "float32", shape: [8, 8 * len], data }, mode),
         (q) => [bytesOf(q.wq).toString("hex"), bytesOf(q.scales).toString("hex")],
       );

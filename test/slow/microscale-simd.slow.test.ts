@@ -5,20 +5,16 @@
  * and every finite bfloat16 magnitude as a group's absmax, through compressed-tensors NVFP4 /
  * MXFP4 / MXFP8 and MLX nvfp4 / mxfp4 / mxfp8 with SIMD on and off. Takes seconds: slow suite.
  */
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { quantizeLlmcLinear } from "../../src/quant/llmc/linear.js";
 import { llmcPreset } from "../../src/quant/llmc/presets.js";
 import { bf16Value, rounderOf, type MlxFloat } from "../../src/quant/mlx/floats.js";
 import { fp4Code, mlxFpQuantize, type MlxFpMode } from "../../src/quant/mlx/fp.js";
 import { simdRunCodes } from "../../src/quant/wasm/codes-kernels.js";
 import { simdMicroscale } from "../../src/quant/wasm/microscale-kernels.js";
-import { useSimd } from "../../src/quant/wasm/kernels.js";
 import { bytesOf } from "../support/golden.js";
 import { rng } from "../support/rng.js";
-
-afterEach(() => {
-  useSimd(true);
-});
+import { sameOnAndOff } from "../support/simd.js";
 
 describe("MLX fp4 codes: SIMD equals fp4Code on every bfloat16 pattern", () => {
   const x = Float32Array.from({ length: 65536 }, (_, h) => bf16Value(h));
@@ -58,12 +54,6 @@ function toBf16(x: Float32Array): Uint16Array {
   return Uint16Array.from(u, (b) => ((b + 0x7fff + ((b >>> 16) & 1)) >>> 16) & 0xffff);
 }
 
-function same<T>(run: () => T, bytes: (t: T) => string[]): void {
-  useSimd(false);
-  const scalar = bytes(run());
-  useSimd(true);
-  expect(bytes(run())).toEqual(scalar);
-}
 
 describe("every finite bfloat16 absmax: SIMD on and off write the same bytes", () => {
   for (const [name, len] of [["NVFP4A16", 16], ["MXFP4A16", 32], ["MXFP8A16", 32]] as const) {
@@ -77,7 +67,7 @@ describe("every finite bfloat16 absmax: SIMD on and off write the same bytes", (
       expect(simdMicroscale(spec, values, len, new Uint8Array(name === "MXFP8A16" ? values.length : values.length / 2), new Uint8Array(values.length / len))).toBe(true);
       for (const [dtype, v] of [["float32", x], ["bfloat16", values]] as const) {
         for (const gs of name === "NVFP4A16" ? [1, 2 ** 100, 2 ** -100] : [undefined]) {
-          same(
+          sameOnAndOff(
             () => quantizeLlmcLinear({ dtype, rows, cols: len * 16, values: v }, llmcPreset(name), gs),
             (m) => [...m].map(([k, t]) => `${k} ${bytesOf(t.data).toString("hex")}`),
           );
@@ -90,7 +80,7 @@ describe("every finite bfloat16 absmax: SIMD on and off write the same bytes", (
       const x = everyAbsMax(len);
       const rows = x.length / (len * 16);
       for (const [dtype, data] of [["float32", x], ["bfloat16", toBf16(x)]] as const) {
-        same(
+        sameOnAndOff(
           () => mlxFpQuantize({ dtype, shape: [rows, len * 16], data }, mode),
           (q) => [bytesOf(q.wq).toString("hex"), bytesOf(q.scales).toString("hex")],
         );
