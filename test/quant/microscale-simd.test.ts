@@ -8,11 +8,12 @@
  * ±Inf send the whole weight to the scalar loops, which the same comparison covers.
  */
 import { describe, expect, it } from "vitest";
-import { bf16BitsToF32, f32ToBf16Bits } from "../../src/quant/convert.js";
+import { bf16BitsToF32, f32ToBf16Bits, f32ToF16Bits } from "../../src/quant/convert.js";
 import { quantizeLlmcLinear } from "../../src/quant/llmc/linear.js";
 import { llmcPreset } from "../../src/quant/llmc/presets.js";
+import { mlxAffineQuantize } from "../../src/quant/mlx/affine.js";
 import { MLX_FP_MODES, mlxFpQuantize, type MlxFpMode } from "../../src/quant/mlx/fp.js";
-import { simdMicroscale, type MicroscaleSpec } from "../../src/quant/wasm/microscale-kernels.js";
+import { simdAffine, simdMicroscale, type MicroscaleSpec } from "../../src/quant/wasm/microscale-kernels.js";
 import { simdActive } from "../../src/quant/wasm/kernels.js";
 import { bytesOf } from "../support/golden.js";
 import { rng } from "../support/rng.js";
@@ -135,4 +136,22 @@ describe("microscaling SIMD kernels equal their scalar twins", () => {
       );
     });
   }
-});
+
+
+  for (const bits of [1, 2, 3, 4, 5, 6, 8]) {
+    it(`MLX affine ${bits} bits: ties, zeros, subnormals, huge values; float32, bfloat16, float16`, () => {
+      const len = bits === 3 ? 128 : bits === 5 ? 64 : 32;
+      const rows = 24;
+      const cols = len * 8;
+      const raw = microWeights((rows * cols) / len, len, bits * 101);
+      expect(simdAffine(raw, len, bits, bits === 4, new Uint8Array(bits === 4 ? raw.length / 2 : raw.length), new Float32Array(raw.length / len), new Float32Array(raw.length / len))).toBe(true);
+      const h = new Uint16Array(raw.length);
+      f32ToF16Bits(raw, h);
+      for (const [dtype, data] of [["float32", raw], ["bfloat16", bf16Of(raw).bits], ["float16", h]] as const) {
+        sameOnAndOff(
+          () => mlxAffineQuantize({ dtype, shape: [rows, cols], data }, bits, len),
+          (q) => [bytesOf(q.wq).toString("hex"), bytesOf(q.scales.data).toString("hex"), bytesOf(q.biases.data).toString("hex")],
+        );
+      }
+    });
+  }});

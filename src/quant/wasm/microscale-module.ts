@@ -23,6 +23,10 @@
  *   mlx_mx   MLX mxfp4 / mxfp8 (p = 6 or 448): s = R(amax / p), e = ceil(log2 s) (0 for s = 0,
  *            from s's bits: exponent + 1 unless a power of two; a subnormal s scaled by 2^64
  *            first), divisor 2^e, byte (e + 127) & 0xff
+ *   mlx_affine  MLX affine (mlx/affine.ts, p = 2^bits − 1, float32 only): scale = max(f32(max −
+ *            min) / p, 1e-7), negated unless |min| > |max|, edge = min or max accordingly, q0 =
+ *            nearest(edge / scale); where q0 ≠ 0 scale = edge / q0 and bias = edge, else bias 0
+ *            (p = 1: the first scale and bias = min); writes lo[i] = scale, hi[i] = bias, no byte
  *
  * R is the weight dtype's rounding (codes-module.ts's CodeRound: float32, or bfloat16's round
  * to nearest even on the bits). float16 weights keep the scalar loops: every value here is one
@@ -35,9 +39,12 @@ import {
   F32X4_CONVERT_I32X4_S,
   F32X4_DIV,
   F32X4_EQ,
+  F32X4_GT,
   F32X4_MAX,
   F32X4_MUL,
   F32X4_NE,
+  F32X4_NEAREST,
+  F32X4_NEG,
   F32X4_PMAX,
   F32X4_PMIN,
   F32X4_SPLAT,
@@ -80,7 +87,7 @@ import { roundLanes, type CodeRound } from "./codes-module.js";
 import { F8, f8Encode } from "./module.js";
 
 /** Which format's scale a scale kernel computes (see the module comment). */
-export type ScaleKind = "llmc_nv" | "llmc_mx" | "mlx_nv" | "mlx_mx";
+export type ScaleKind = "llmc_nv" | "llmc_mx" | "mlx_nv" | "mlx_mx" | "mlx_affine";
 
 /** The export name of a scale kernel. */
 export const scalesName = (kind: ScaleKind, round: CodeRound): `scales_${ScaleKind}_${CodeRound}` => `scales_${kind}_${round}`;
@@ -90,8 +97,12 @@ export function scalesFunctions(): Func[] {
   for (const kind of ["llmc_nv", "llmc_mx", "mlx_nv", "mlx_mx"] as const) {
     for (const round of ["f32", "bf16"] as const) out.push(scales(kind, round));
   }
+  out.push(scales("mlx_affine", "f32"));
   return out;
 }
+
+/** MLX affine's smallest scale, float32(1e-7). */
+const AFFINE_EPS = Math.fround(1e-7);
 
 /** torch's float8_e4m3fn code of 0.125, the scale a zero NVFP4 scale becomes. */
 const E4M3_EIGHTH = (4 << 3) | 0;
@@ -135,6 +146,24 @@ function scales(kind: ScaleKind, round: CodeRound): Func {
       ...select(splatI(255 << 23), select(splatI(0x00400000), [...get(CODE), ...i32c(23), ...simd(I32X4_SHL)], [...get(CODE), ...splatI(0), ...simd(I32X4_EQ)]), get(T)), ...set(D),
       ...select(splatI(127), get(CODE), get(T)), ...set(CODE),
     ];
+  } else if (kind === "mlx_affine") {
+    // In float32 throughout; T = the bias, S = edge, B = |min| > |max|.
+    scale = [
+      ...get(MX), ...get(MN), ...simd(F32X4_SUB), ...get(PV), ...simd(F32X4_DIV), ...f32c(AFFINE_EPS), ...simd(F32X4_SPLAT), ...simd(F32X4_PMAX), ...set(D),
+      ...get(MN), ...simd(F32X4_ABS), ...get(MX), ...simd(F32X4_ABS), ...simd(F32X4_GT), ...set(B),
+      ...select(get(D), [...get(D), ...simd(F32X4_NEG)], get(B)), ...set(D),
+      ...select(get(MN), get(MX), get(B)), ...set(S),
+      ...get(S), ...get(D), ...simd(F32X4_DIV), ...simd(F32X4_NEAREST), ...set(A), // q0
+      ...get(A), ...splatF(0), ...simd(F32X4_NE), ...set(B), // q0 ≠ 0 (a NaN q0 too)
+      ...select([...get(S), ...get(A), ...simd(F32X4_DIV)], get(D), get(B)), ...set(D),
+      ...select(get(S), splatF(0), get(B)), ...set(T),
+      // one bit: the scale as computed first, the bias the min (no edge)
+      ...get(PV), ...splatF(1), ...simd(F32X4_EQ), ...set(B),
+      ...select([...get(MX), ...get(MN), ...simd(F32X4_SUB), ...get(PV), ...simd(F32X4_DIV), ...f32c(AFFINE_EPS), ...simd(F32X4_SPLAT), ...simd(F32X4_PMAX)], get(D), get(B)), ...set(D),
+      ...select(get(MN), get(T), get(B)), ...set(T),
+      ...at(HI), ...get(T), ...v128store(),
+      ...splatI(0), ...set(CODE),
+    ];
   } else {
     // mlx_mx: T = the subnormal mask, then s (scaled by 2^64 where subnormal) → e in CODE.
     scale = [
@@ -161,9 +190,13 @@ function scales(kind: ScaleKind, round: CodeRound): Func {
     // Some min or max NaN or ±Inf: (mn − mn) + (mx − mx) is NaN exactly then.
     ...get(NF), ...get(MN), ...get(MN), ...simd(F32X4_SUB), ...get(MX), ...get(MX), ...simd(F32X4_SUB), ...simd(F32X4_ADD), ...tee(T), ...get(T), ...simd(F32X4_NE), ...simd(V128_OR), ...set(NF),
     // pmin(0, mn) = mn < 0 ? mn : 0 and pmax(0, mx) = 0 < mx ? mx : 0, as minNan / maxNan with 0
-    ...get(ZERO), ...get(MN), ...simd(F32X4_PMIN), ...simd(F32X4_ABS),
-    ...get(ZERO), ...get(MX), ...simd(F32X4_PMAX), ...simd(F32X4_ABS),
-    ...simd(F32X4_MAX), ...set(A),
+    ...(kind === "mlx_affine"
+      ? []
+      : [
+          ...get(ZERO), ...get(MN), ...simd(F32X4_PMIN), ...simd(F32X4_ABS),
+          ...get(ZERO), ...get(MX), ...simd(F32X4_PMAX), ...simd(F32X4_ABS),
+          ...simd(F32X4_MAX), ...set(A),
+        ]),
     ...scale,
     ...at(LO), ...get(D), ...v128store(),
     // the codes' low bytes, four at sb + i / 4 (i counts bytes of float32)
