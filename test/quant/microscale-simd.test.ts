@@ -8,7 +8,7 @@
  * ±Inf send the whole weight to the scalar loops, which the same comparison covers.
  */
 import { describe, expect, it } from "vitest";
-import { bf16BitsToF32, f32ToBf16Bits, f32ToF16Bits } from "../../src/quant/convert.js";
+import { bf16BitsToF32, f16BitsToF32, f32ToBf16Bits, f32ToF16Bits } from "../../src/quant/convert.js";
 import { quantizeLlmcLinear } from "../../src/quant/llmc/linear.js";
 import { llmcPreset } from "../../src/quant/llmc/presets.js";
 import { mlxAffineQuantize } from "../../src/quant/mlx/affine.js";
@@ -29,7 +29,7 @@ const E4M3_TIES = Array.from({ length: 16 * 15 }, (_, i) => (16 + (i % 16)) * 2 
  * their midpoints and e4m3 ties t, with an anchor making the group's amax 4 b, 6 b, 256 b or
  * 448 b, b a power of two or an e4m3 value, so the scale is b or a power of two near it), ordinary
  * values, all zeros of both signs, subnormals, huge (up to float32's max), tiny normals, one huge
- * value among tiny ones, and (with `specials`) a NaN or ±Inf.
+ * value among tiny ones, values around float16's subnormals, and (with `specials`) a NaN or ±Inf.
  */
 function microWeights(groups: number, len: number, seed: number, specials = false): Float32Array {
   const r = rng(seed);
@@ -39,7 +39,7 @@ function microWeights(groups: number, len: number, seed: number, specials = fals
   const sign = () => (r() < 0.5 ? -1 : 1);
   for (let g = 0; g < groups; g++) {
     const at = g * len;
-    const kind = Math.floor(r() * (specials ? 9 : 8));
+    const kind = Math.floor(r() * (specials ? 10 : 9));
     const e = Math.floor(r() * 60) - 30;
     const base = r() < 0.5 ? 2 ** e : (8 + Math.floor(r() * 8)) * 2 ** (e - 3);
     for (let i = at; i < at + len; i++) {
@@ -50,23 +50,37 @@ function microWeights(groups: number, len: number, seed: number, specials = fals
       else if (kind === 5) x[i] = sign() * (1 + 0.99 * r()) * 2 ** (127 - Math.floor(r() * 4)); // under bfloat16's overflow too
       else if (kind === 6) x[i] = sign() * (1 + r()) * 2 ** (-126 + Math.floor(r() * 4));
       else if (kind === 7) x[i] = sign() * (r() < 0.1 ? 2 ** (e + 40) : r() * 2 ** (e - 40));
+      else if (kind === 8) x[i] = sign() * r() * 2 ** (-10 - Math.floor(r() * 16)); // scales in and around float16's subnormals
       else x[i] = (r() - 0.5) * 2 ** e;
     }
     if (kind <= 1) x[at + Math.floor(r() * len)] = sign() * pick([4, 6, 256, 448]) * base;
-    if (kind === 8) x[at + Math.floor(r() * len)] = pick([NaN, Infinity, -Infinity]);
+    if (kind === 8) {
+      // an absmax a float16 ulp or three above 6 · 2^-15 or 448 · 2^-15 (or half that): its scale lands just past a power of two below 2^-14
+      const a0 = pick([6, 448]) * 2 ** (-15 - Math.floor(r() * 2));
+      x[at + Math.floor(r() * len)] = sign() * (a0 + 2 ** (Math.floor(Math.log2(a0)) - 10) * (1 + Math.floor(r() * 3)));
+    }
+    if (kind === 9) x[at + Math.floor(r() * len)] = pick([NaN, Infinity, -Infinity]);
   }
   return x;
 }
 
-/** x rounded to bfloat16: its bit patterns and their float32 values. */
-function bf16Of(x: Float32Array): { bits: Uint16Array; values: Float32Array } {
+/** x rounded to `dtype`: its bit patterns (16-bit dtypes) and its float32 values; float16 saturates at ±65504, not to ±Inf. */
+function rounded(x: Float32Array, dtype: Dtype): { bits: Uint16Array; values: Float32Array } {
   const bits = new Uint16Array(x.length);
-  f32ToBf16Bits(x, bits);
+  if (dtype === "float32") return { bits, values: x };
   const values = new Float32Array(x.length);
-  bf16BitsToF32(bits, values);
+  if (dtype === "bfloat16") {
+    f32ToBf16Bits(x, bits);
+    bf16BitsToF32(bits, values);
+  } else {
+    f32ToF16Bits(x.map((v) => Math.max(-65504, Math.min(65504, v))), bits);
+    f16BitsToF32(bits, values);
+  }
   return { bits, values };
 }
 
+type Dtype = "float32" | "bfloat16" | "float16";
+const ROUND = { float32: "f32", bfloat16: "bf16", float16: "f16" } as const;
 
 const hex = (m: Map<string, { data: ArrayBufferView }>) => [...m].map(([k, t]) => `${k} ${bytesOf(t.data as Uint8Array).toString("hex")}`);
 
@@ -81,17 +95,20 @@ describe("microscaling SIMD kernels equal their scalar twins", () => {
     ["MXFP8A16", 32, { scales: "llmc_mx", codes: "fp8" }],
   ] as const;
   for (const [name, len, kinds] of presets) {
-    for (const dtype of ["float32", "bfloat16"] as const) {
+    for (const dtype of ["float32", "bfloat16", "float16"] as const) {
       it(`llm-compressor ${name} ${dtype}: ties, zeros, subnormals, saturation`, () => {
         const rows = 48;
         const cols = len * 24;
-        const raw = microWeights((rows * cols) / len, len, len * 31 + rows + (dtype === "float32" ? 0 : 7));
-        const values = dtype === "float32" ? raw : bf16Of(raw).values;
+        const raw = microWeights((rows * cols) / len, len, len * 31 + rows + dtype.length);
+        const values = rounded(raw, dtype).values;
         const preset = llmcPreset(name);
-        // The kernel takes these groups (none holds NaN or ±Inf), so the comparison below is SIMD against scalar.
-        const round = dtype === "float32" ? "f32" : "bf16";
+        // The kernel takes these groups (none holds NaN or ±Inf), so the comparison below is SIMD against scalar
+        // (MX in float16 has no kernel: its scalar loops run both times).
+        const round = ROUND[dtype];
         const spec: MicroscaleSpec = { ...kinds, round, codesRound: kinds.scales === "llmc_nv" ? "f32" : round, param: kinds.scales === "llmc_nv" ? 1 : kinds.codes === "fp4" ? 2 : 8 };
-        expect(simdMicroscale(spec, values, len, new Uint8Array(kinds.codes === "fp4" ? values.length / 2 : values.length), new Uint8Array(values.length / len))).toBe(true);
+        if (kinds.scales === "llmc_nv" || dtype !== "float16") {
+          expect(simdMicroscale(spec, values, len, new Uint8Array(kinds.codes === "fp4" ? values.length / 2 : values.length), new Uint8Array(values.length / len))).toBe(true);
+        }
         const w = { dtype, rows, cols, values };
         sameOnAndOff(() => quantizeLlmcLinear(w, preset), hex);
         if (name === "NVFP4A16") {
@@ -108,18 +125,18 @@ describe("microscaling SIMD kernels equal their scalar twins", () => {
 
   for (const mode of ["nvfp4", "mxfp4", "mxfp8"] as MlxFpMode[]) {
     const len = MLX_FP_MODES[mode].groupSize;
-    for (const dtype of ["float32", "bfloat16"] as const) {
+    for (const dtype of ["float32", "bfloat16", "float16"] as const) {
       it(`MLX ${mode} ${dtype}: ties, zeros, subnormals, saturation`, () => {
         const rows = 48;
         const cols = len * 24;
-        const raw = microWeights((rows * cols) / len, len, len * 17 + rows + (dtype === "float32" ? 0 : 5));
-        const data = dtype === "float32" ? raw : bf16Of(raw).bits;
-        const round = dtype === "float32" ? "f32" : "bf16";
+        const raw = microWeights((rows * cols) / len, len, len * 17 + rows + dtype.length);
+        const data = dtype === "float32" ? raw : rounded(raw, dtype).bits;
+        const round = ROUND[dtype];
         const spec: MicroscaleSpec =
           mode === "nvfp4"
             ? { scales: "mlx_nv", codes: "mlxnvfp4", round, codesRound: round, param: 0 }
             : { scales: "mlx_mx", codes: mode === "mxfp4" ? "mlxfp4" : "fp8", round, codesRound: round, param: mode === "mxfp4" ? 6 : 448 };
-        const src = dtype === "float32" ? raw : { bits: data as Uint16Array, kind: "bfloat16" as const };
+        const src = dtype === "float32" ? raw : { bits: data as Uint16Array, kind: dtype };
         const bytes = mode === "mxfp8" ? raw.length : raw.length / 2;
         expect(simdMicroscale(spec, src, len, new Uint8Array(bytes), new Uint8Array(raw.length / len))).toBe(true);
         sameOnAndOff(
@@ -147,7 +164,7 @@ describe("microscaling SIMD kernels equal their scalar twins", () => {
       expect(simdAffine(raw, len, bits, bits === 4, new Uint8Array(bits === 4 ? raw.length / 2 : raw.length), new Float32Array(raw.length / len), new Float32Array(raw.length / len))).toBe(true);
       const h = new Uint16Array(raw.length);
       f32ToF16Bits(raw, h);
-      for (const [dtype, data] of [["float32", raw], ["bfloat16", bf16Of(raw).bits], ["float16", h]] as const) {
+      for (const [dtype, data] of [["float32", raw], ["bfloat16", rounded(raw, "bfloat16").bits], ["float16", h]] as const) {
         sameOnAndOff(
           () => mlxAffineQuantize({ dtype, shape: [rows, cols], data }, bits, len),
           (q) => [bytesOf(q.wq).toString("hex"), bytesOf(q.scales.data).toString("hex"), bytesOf(q.biases.data).toString("hex")],

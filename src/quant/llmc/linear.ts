@@ -90,6 +90,9 @@ export function llmcAbsMax(values: Float32Array): number {
   return m;
 }
 
+/** The SIMD kernels' rounding of each dtype (codes-module.ts). */
+const CODE_ROUND: Readonly<Record<LlmcDType, CodeRound>> = { float32: "f32", bfloat16: "bf16", float16: "f16" };
+
 /** Adding and subtracting 1.5 · 2^52 rounds a double to an integer, ties to even (|x| < 2^51). */
 const ROUND_MAGIC = 6755399441055744;
 
@@ -150,21 +153,13 @@ function simdMinMax(values: Float32Array, len: number, groups: Int32Array, mins:
 
 /**
  * The codes of every value by the SIMD kernel, run r divided by scales[groups[r]] (+ zero[r]),
- * into `out`; false (scalar loops to run) where it does not apply (`round` null: float16).
+ * into `out`; false (scalar loops to run) where it does not apply. For finite weights: NaN
+ * quotients' codes are left to the scalar loops.
  */
-function simdCodes(
-  spec: Omit<CodeSpec, "round"> & { round: CodeRound | null },
-  values: Float32Array,
-  len: number,
-  groups: Int32Array,
-  scales: ArrayLike<number>,
-  zeros: Float32Array | null,
-  out: Int8Array | Uint8Array,
-): boolean {
-  if (spec.round === null) return false;
+function simdCodes(spec: CodeSpec, values: Float32Array, len: number, groups: Int32Array, scales: ArrayLike<number>, zeros: Float32Array | null, out: Int8Array | Uint8Array): boolean {
   const perRun = new Float32Array(groups.length);
   for (let r = 0; r < groups.length; r++) perRun[r] = scales[groups[r]!]!;
-  return simdRunCodes({ ...spec, round: spec.round }, values, len, perRun, zeros, new Uint8Array(out.buffer, out.byteOffset, out.length));
+  return simdRunCodes(spec, values, len, perRun, zeros, new Uint8Array(out.buffer, out.byteOffset, out.length));
 }
 
 /** f of each value as a byte (a plain loop: typed arrays' from / map with a callback are slow). */
@@ -214,7 +209,10 @@ export function quantizeLlmcLinear(w: LlmcWeight, preset: LlmcPreset, globalScal
   const mins = new Float64Array(nGroups).fill(Infinity);
   const maxs = new Float64Array(nGroups).fill(-Infinity);
   const groups = runGroups(grouping, rows);
-  if (!simdMinMax(values, len, groups, mins, maxs)) {
+  // The SIMD code kernels run only on finite weights (the min / max kernel's answer): which NaN a
+  // quotient makes, and so the FP8 code's sign, is the scalar loops' to decide.
+  const finite = simdMinMax(values, len, groups, mins, maxs);
+  if (!finite) {
     for (let run = 0, start = 0; run < groups.length; run++, start += len) {
       const g = groups[run]!;
       let mn = mins[g]!;
@@ -245,7 +243,7 @@ export function quantizeLlmcLinear(w: LlmcWeight, preset: LlmcPreset, globalScal
   const bf16 = dtype === "bfloat16";
   const f32 = dtype === "float32";
   const rt = rounderOf(dtype);
-  const round: CodeRound | null = f32 ? "f32" : bf16 ? "bf16" : null;
+  const round = CODE_ROUND[dtype];
   const n = rows * cols;
   const out = new Map<string, Tensor>();
 
@@ -256,7 +254,7 @@ export function quantizeLlmcLinear(w: LlmcWeight, preset: LlmcPreset, globalScal
     const offset = direct ? 1 << (a.numBits - 1) : 0;
     const zf = a.symmetric ? null : new Float32Array(groups.length);
     for (let r = 0; zf !== null && r < groups.length; r++) zf[r] = zeros[groups[r]!]!;
-    const simdDone = simdCodes({ kind: "int", round, qmin, qmax, offset }, values, len, groups, scales, zf, codes);
+    const simdDone = finite && simdCodes({ kind: "int", round, qmin, qmax, offset }, values, len, groups, scales, zf, codes);
     for (let run = 0, start = 0; !simdDone && run < groups.length; run++, start += len) {
       const g = groups[run]!;
       const s = scales[g]!;
@@ -286,7 +284,7 @@ export function quantizeLlmcLinear(w: LlmcWeight, preset: LlmcPreset, globalScal
 
   if (a.numBits === 8) {
     const codes = new Uint8Array(n);
-    const simdDone = simdCodes({ kind: "fp8", round, qmin, qmax, offset: 0 }, values, len, groups, scales, null, codes);
+    const simdDone = finite && simdCodes({ kind: "fp8", round, qmin, qmax, offset: 0 }, values, len, groups, scales, null, codes);
     for (let run = 0, start = 0; !simdDone && run < groups.length; run++, start += len) {
       const s = scales[groups[run]!]!;
       for (let i = start; i < start + len; i++) {
@@ -309,7 +307,7 @@ export function quantizeLlmcLinear(w: LlmcWeight, preset: LlmcPreset, globalScal
   }
   const inBf16 = gs === undefined && bf16;
   const inF16 = gs === undefined && dtype === "float16";
-  const simdDone = simdCodes({ kind: "fp4", round: gs === undefined ? round : "f32", qmin, qmax, offset: 0 }, values, len, groups, divisors, null, codes);
+  const simdDone = finite && simdCodes({ kind: "fp4", round: gs === undefined ? round : "f32", qmin, qmax, offset: 0 }, values, len, groups, divisors, null, codes);
   for (let run = 0, start = 0; !simdDone && run < groups.length; run++, start += len) {
     const d = divisors[groups[run]!]!;
     for (let i = start; i < start + len; i++) {
@@ -347,8 +345,8 @@ function microscaleOutputs(bits: 4 | 8, gs: number | undefined, [rows, cols]: nu
 function simdMicroscaleLinear(w: LlmcWeight, a: LlmcArgs, len: number, gs: number | undefined): { codes: Uint8Array; scaleBytes: Uint8Array } | null {
   const nv = a.scaleDtype === "float8_e4m3fn" && a.strategy === "tensor_group" && a.numBits === 4;
   const mx = a.scaleDtype === "uint8" && a.strategy === "group" && (a.numBits === 4 || a.numBits === 8);
-  if (a.type !== "float" || !a.symmetric || !(nv || mx) || w.dtype === "float16") return null;
-  const round = w.dtype === "bfloat16" ? "bf16" : "f32";
+  if (a.type !== "float" || !a.symmetric || !(nv || mx) || (mx && w.dtype === "float16")) return null;
+  const round = CODE_ROUND[w.dtype];
   const n = w.rows * w.cols;
   const codes = new Uint8Array(a.numBits === 4 ? n / 2 : n);
   const scaleBytes = new Uint8Array(n / len);

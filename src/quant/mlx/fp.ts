@@ -221,21 +221,20 @@ export function mlxFpQuantize(w: MlxFloatTensor, mode: MlxFpMode): { wq: Uint32A
 
 /**
  * mlxFpQuantize's codes and scales in one SIMD pass (wasm/microscale-kernels.ts, 16-bit data
- * widened in the module), or null where it does not apply (float16, no SIMD, a group holding
- * NaN or ±Inf) and the scalar loops compute the same bytes.
+ * widened in the module), or null where it does not apply (no SIMD, a group holding NaN or ±Inf)
+ * and the scalar loops compute the same bytes.
  */
 function simdMlxFp(w: MlxFloatTensor, mode: MlxFpMode): { wq: Uint32Array; scales: Uint8Array } | null {
-  if (w.dtype === "float16") return null;
   const { groupSize, bits } = MLX_FP_MODES[mode];
   const n = w.data.length;
   const wq = new Uint32Array((n * bits) / 32);
   const scales = new Uint8Array(n / groupSize);
-  const round = w.dtype === "bfloat16" ? "bf16" : "f32";
+  const round = w.dtype === "bfloat16" ? "bf16" : w.dtype === "float16" ? "f16" : "f32";
   const spec =
     mode === "nvfp4"
       ? ({ scales: "mlx_nv", codes: "mlxnvfp4", round, codesRound: round, param: 0 } as const)
       : ({ scales: "mlx_mx", codes: bits === 4 ? "mlxfp4" : "fp8", round, codesRound: round, param: bits === 4 ? 6 : 448 } as const);
-  const src = w.dtype === "float32" ? (w.data as Float32Array) : { bits: w.data as Uint16Array, kind: "bfloat16" as const };
+  const src = w.dtype === "float32" ? (w.data as Float32Array) : { bits: w.data as Uint16Array, kind: w.dtype };
   return simdMicroscale(spec, src, groupSize, new Uint8Array(wq.buffer), scales) ? { wq, scales } : null;
 }
 

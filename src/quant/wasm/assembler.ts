@@ -80,6 +80,7 @@ export const I32X4_EXTEND_HIGH_U = 0xaa;
 export const I32X4_EQ = 0x37;
 export const I32X4_NE = 0x38;
 export const I32X4_LT_S = 0x39;
+export const I32X4_LE_S = 0x3d;
 export const I32X4_GE_S = 0x3f;
 export const F32X4_SUB = 0xe5;
 export const V128_BITSELECT = 0x52;

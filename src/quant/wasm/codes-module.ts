@@ -40,6 +40,9 @@ import {
   I16X8_NARROW_U,
   I32,
   I32X4_ADD,
+  I32X4_GE_S,
+  I32X4_LE_S,
+  I32X4_LT_S,
   I32X4_NE,
   I32X4_SHR_U,
   I32X4_SPLAT,
@@ -57,6 +60,7 @@ import {
   V128_BITSELECT,
   V128_OR,
   END,
+  f32c,
   ELSE,
   IF,
   get,
@@ -75,7 +79,7 @@ import { F8, f8Encode } from "./module.js";
 /** What a code kernel computes per value (see the module comment). */
 export type CodeKind = "int" | "fp8" | "fp4" | "affine" | "mlxfp4" | "mlxnvfp4";
 /** The dtype rounding after each float32 op: none (float32) or bfloat16's. */
-export type CodeRound = "f32" | "bf16";
+export type CodeRound = "f32" | "bf16" | "f16";
 
 /** The export name of a code kernel. */
 export const codesName = (kind: CodeKind, round: CodeRound): `codes_${CodeKind}_${CodeRound}` => `codes_${kind}_${round}`;
@@ -83,7 +87,7 @@ export const codesName = (kind: CodeKind, round: CodeRound): `codes_${CodeKind}_
 export function codesFunctions(): Func[] {
   const out: Func[] = [];
   for (const kind of ["int", "fp8", "fp4", "affine", "mlxfp4", "mlxnvfp4"] as const) {
-    for (const round of kind === "affine" ? (["f32"] as const) : (["f32", "bf16"] as const)) out.push(codes(kind, round));
+    for (const round of kind === "affine" ? (["f32"] as const) : (["f32", "bf16", "f16"] as const)) out.push(codes(kind, round));
   }
   return out;
 }
@@ -102,7 +106,7 @@ function codes(kind: CodeKind, round: CodeRound): Func {
   const G = 9, GEND = 10, PEND = 11, O = 12;
   const S = 13, Z = 14, LO = 15, HI = 16, B = 17, A = 18, SIGN = 19, CODE = 20, MAG = 21, OFF = 22, LOWBIT = 23, HALF = 24, K = 25;
   const splatI = (x: number) => [...i32c(x | 0), ...simd(I32X4_SPLAT)];
-  const rnd = roundLanes(round, { B, HALF, LOWBIT });
+  const rnd = roundLanes(round, { B, C: SIGN, HALF, LOWBIT });
   const clamp = [...get(LO), ...simd(F32X4_PMAX), ...get(HI), ...simd(F32X4_PMIN)];
   // One vector of 4 values at x + 16k → i32x4 codes on the stack.
   const lanes = (k: number): number[] => {
@@ -119,7 +123,7 @@ function codes(kind: CodeKind, round: CodeRound): Func {
       // 8 its scan, whose first minimum is the smallest k with Rd(|q| − g_k) = Rd(|q| − 6): k = 7 −
       // the count of such g below 6 (Rd: the distances' rounding, float32 for nvfp4). Code 0 has no
       // sign; any other takes q's.
-      const rd = kind === "mlxfp4" ? roundLanes(round, { B: CODE, HALF, LOWBIT }) : [];
+      const rd = kind === "mlxfp4" ? roundLanes(round, { B: CODE, C: MAG, HALF, LOWBIT }) : [];
       const dist = (g: number) => [...get(A), ...f32c32(g), ...simd(F32X4_SUB), ...rd];
       const over8 = [...get(A), ...f32c32(8), ...simd(F32X4_GT)];
       return [
@@ -181,14 +185,29 @@ function codes(kind: CodeKind, round: CodeRound): Func {
 
 /**
  * R on the float32 lanes on the stack: nothing for f32; for bf16 round to nearest even on the
- * bits (B: a scratch v128 local; HALF and LOWBIT hold 0x7fff and 1 splat).
+ * bits; for f16 to the nearest float16 value, ties to even (float16's subnormals by one float32
+ * add of 0.5, |v| ≥ 65520 to ±∞; a quiet NaN stays NaN) — arith.ts's roundF16 and floats.ts's
+ * float16 store. B and C: scratch v128 locals; HALF and LOWBIT hold 0x7fff and 1 splat.
  */
-export function roundLanes(round: CodeRound, L: { B: number; HALF: number; LOWBIT: number }): number[] {
+export function roundLanes(round: CodeRound, L: { B: number; C: number; HALF: number; LOWBIT: number }): number[] {
   if (round === "f32") return [];
+  const splatI = (x: number) => [...i32c(x | 0), ...simd(I32X4_SPLAT)];
+  const splatF = (x: number) => [...f32c(x), ...simd(F32X4_SPLAT)];
+  if (round === "f16") {
+    return [
+      ...tee(L.B), ...splatI(0x7fffffff), ...simd(V128_AND), ...set(L.C),
+      ...splatF(Infinity),
+      ...get(L.C), ...splatF(0.5), ...simd(F32X4_ADD), ...splatF(0.5), ...simd(F32X4_SUB), // below 2^-14: a multiple of 2^-24
+      ...get(L.C), ...splatI(0xfff), ...simd(I32X4_ADD), ...get(L.C), ...i32c(13), ...simd(I32X4_SHR_U), ...get(L.LOWBIT), ...simd(V128_AND), ...simd(I32X4_ADD), ...splatI(0xffffe000), ...simd(V128_AND),
+      ...get(L.C), ...splatI(0x38800000), ...simd(I32X4_LT_S), ...simd(V128_BITSELECT),
+      ...get(L.C), ...splatI(0x477ff000), ...simd(I32X4_GE_S), ...get(L.C), ...splatI(0x7f800000), ...simd(I32X4_LE_S), ...simd(V128_AND), ...simd(V128_BITSELECT),
+      ...get(L.B), ...splatI(0x80000000), ...simd(V128_AND), ...simd(V128_OR),
+    ];
+  }
   return [
     ...tee(L.B), ...get(L.HALF), ...simd(I32X4_ADD),
     ...get(L.B), ...i32c(16), ...simd(I32X4_SHR_U), ...get(L.LOWBIT), ...simd(V128_AND), ...simd(I32X4_ADD),
-    ...i32c(0xffff0000 | 0), ...simd(I32X4_SPLAT), ...simd(V128_AND),
+    ...splatI(0xffff0000), ...simd(V128_AND),
   ];
 }
 

@@ -28,9 +28,11 @@
  *            nearest(edge / scale); where q0 ≠ 0 scale = edge / q0 and bias = edge, else bias 0
  *            (p = 1: the first scale and bias = min); writes lo[i] = scale, hi[i] = bias, no byte
  *
- * R is the weight dtype's rounding (codes-module.ts's CodeRound: float32, or bfloat16's round
- * to nearest even on the bits). float16 weights keep the scalar loops: every value here is one
- * their float32 and bfloat16 hold (powers of two down to 2^-149 and e4m3 values are exact in both).
+ * R is the weight dtype's rounding (codes-module.ts's roundLanes: float32, bfloat16 or float16,
+ * round to nearest even). The scales R is not applied to are exact in the dtype: powers of two
+ * 2^e for the e the dtype's own s gives, and e4m3 values (float16 holds them all). llmc_mx has
+ * no float16 kernel: round_to_power_2 works on float16's own bits, whose subnormals and overflow
+ * differ from float32's (its float16 weights keep the scalar loops).
  */
 import {
   F32,
@@ -95,7 +97,8 @@ export const scalesName = (kind: ScaleKind, round: CodeRound): `scales_${ScaleKi
 export function scalesFunctions(): Func[] {
   const out: Func[] = [];
   for (const kind of ["llmc_nv", "llmc_mx", "mlx_nv", "mlx_mx"] as const) {
-    for (const round of ["f32", "bf16"] as const) out.push(scales(kind, round));
+    // llmc_mx's round_to_power_2 works on float16's own bits (its subnormals, its overflow): float16 stays scalar there
+    for (const round of kind === "llmc_mx" ? (["f32", "bf16"] as const) : (["f32", "bf16", "f16"] as const)) out.push(scales(kind, round));
   }
   out.push(scales("mlx_affine", "f32"));
   return out;
@@ -115,7 +118,7 @@ function scales(kind: ScaleKind, round: CodeRound): Func {
   const ZERO = 7, PV = 8, NF = 9, MN = 10, MX = 11, A = 12, S = 13, D = 14, CODE = 15, B = 16, T = 17, SIGN = 18, MAG = 19, HALF = 20, LOWBIT = 21, TMP = 22;
   const splatI = (x: number) => [...i32c(x | 0), ...simd(I32X4_SPLAT)];
   const splatF = (x: number) => [...f32c(x), ...simd(F32X4_SPLAT)];
-  const R = roundLanes(round, { B: TMP, HALF, LOWBIT });
+  const R = roundLanes(round, { B: TMP, C: B, HALF, LOWBIT });
   const at = (base: number) => [...get(base), ...get(I), I32_ADD];
   // bitselect(a, b, m) = m ? a : b, bit by bit.
   const select = (a: number[], b: number[], m: number[]) => [...a, ...b, ...m, ...simd(V128_BITSELECT)];
