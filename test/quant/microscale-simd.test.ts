@@ -134,7 +134,7 @@ describe("microscaling SIMD kernels equal their scalar twins", () => {
         const round = ROUND[dtype];
         const spec: MicroscaleSpec =
           mode === "nvfp4"
-            ? { scales: "mlx_nv", codes: "mlxnvfp4", round, codesRound: round, param: 0 }
+            ? { scales: "mlx_nv", codes: round === "f32" ? "mlxfp4" : "mlxnvfp4", round, codesRound: round, param: 0 }
             : { scales: "mlx_mx", codes: mode === "mxfp4" ? "mlxfp4" : "fp8", round, codesRound: round, param: mode === "mxfp4" ? 6 : 448 };
         const src = dtype === "float32" ? raw : { bits: data as Uint16Array, kind: dtype };
         const bytes = mode === "mxfp8" ? raw.length : raw.length / 2;

@@ -232,7 +232,7 @@ function simdMlxFp(w: MlxFloatTensor, mode: MlxFpMode): { wq: Uint32Array; scale
   const round = w.dtype === "bfloat16" ? "bf16" : w.dtype === "float16" ? "f16" : "f32";
   const spec =
     mode === "nvfp4"
-      ? ({ scales: "mlx_nv", codes: "mlxnvfp4", round, codesRound: round, param: 0 } as const)
+      ? ({ scales: "mlx_nv", codes: round === "f32" ? "mlxfp4" : "mlxnvfp4", round, codesRound: round, param: 0 } as const)
       : ({ scales: "mlx_mx", codes: bits === 4 ? "mlxfp4" : "fp8", round, codesRound: round, param: bits === 4 ? 6 : 448 } as const);
   const src = w.dtype === "float32" ? (w.data as Float32Array) : { bits: w.data as Uint16Array, kind: w.dtype };
   return simdMicroscale(spec, src, groupSize, new Uint8Array(wq.buffer), scales) ? { wq, scales } : null;

@@ -14,10 +14,13 @@
  *   fp4     q = R(x / s) clamped to ±6, fp4.ts's fp4CodeOf: the E2M1 index counted by
  *           comparisons of |q| with the ties-to-even thresholds, | 8 where q < 0
  *   affine  q = nearest(f32(f32(x − z) / s)) clamped to [0, qmax], NaN → 0 — mlx/affine.ts's codes
+ *   mlxfp4  q = R(x / s), mlx/fp.ts's fp4Code with distances rounded by R: |q| ≤ 8 counted against
+ *           the midpoints (a tie to the lower magnitude), past 8 its scan; sign only on codes ≠ 0
+ *   mlxnvfp4  the same with float32 distances (MLX's nvfp4; no f32 variant: that is mlxfp4's)
  *
  * R is the rounding of the weight's dtype: `f32` none beyond the float32 op itself, `bf16` round
  * to nearest even on the float32 bits (arith.ts's roundBf16, which the double quotient's rounding
- * to float32 first makes the same value). Every op is the one float32 operation the scalar code's
+ * to float32 first makes the same value), `f16` to the nearest float16 value (roundLanes). Every op is the one float32 operation the scalar code's
  * Math.fround / roundBf16 of a double op of float32 operands computes (exact for + − × ÷).
  * pmax / pmin are the scalar clamps `q < lo ? lo : q > hi ? hi : q`, NaN passing through.
  */
@@ -87,7 +90,8 @@ export const codesName = (kind: CodeKind, round: CodeRound): `codes_${CodeKind}_
 export function codesFunctions(): Func[] {
   const out: Func[] = [];
   for (const kind of ["int", "fp8", "fp4", "affine", "mlxfp4", "mlxnvfp4"] as const) {
-    for (const round of kind === "affine" ? (["f32"] as const) : (["f32", "bf16", "f16"] as const)) out.push(codes(kind, round));
+    // affine computes in float32 only; mlxnvfp4 in float32 is mlxfp4 in float32 (both distances float32)
+    for (const round of kind === "affine" ? (["f32"] as const) : kind === "mlxnvfp4" ? (["bf16", "f16"] as const) : (["f32", "bf16", "f16"] as const)) out.push(codes(kind, round));
   }
   return out;
 }
