@@ -91,7 +91,7 @@ describe("--scheme and --mlx peak memory on 256 MiB weights, and the same bytes 
   // outputs of a quarter of the source or more (FP8, W8A16 on these float32 weights: 5 × 64 MiB)
   // that alone passes the bound, which only writing the shard as it is computed would fix. NVFP4A16
   // on two workers peaks at 659-669 MiB (522-540 on one thread), at the bound: not asserted here.
-  // Its per-group objects are gone (docs/speed.md: they were not what its peak is made of).
+  // Its per-group objects are gone; the peak is the row blocks' dead buffers (docs/speed.md).
   const bound = (2 * TENSOR) / MiB + 150;
   const sha = (path: string) => createHash("sha256").update(readFileSync(path)).digest("hex");
   for (const mode of [["--scheme", "W4A16"], ["--mlx", "affine"], ["--mlx", "affine", "--bits", "8"]]) {

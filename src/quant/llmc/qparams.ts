@@ -56,13 +56,18 @@ export interface GroupQParams {
  * from the scale before a zero scale becomes eps (T's eps; 0.125 for an FP8 scale).
  */
 export function groupQParams(mn: number, mx: number, a: LlmcArgs, dtype: LlmcDType, globalScale?: number): GroupQParams {
-  return groupQParamsInto(mn, mx, a, dtype, globalScale, { scale: 0, zeroPoint: 0 });
+  const scales = new Float64Array(1);
+  const zeros = new Int8Array(1);
+  const exponent = groupQParamsTo(mn, mx, a, dtype, globalScale, scales, zeros, 0);
+  return exponent < 0 ? { scale: scales[0]!, zeroPoint: zeros[0]! } : { scale: scales[0]!, zeroPoint: zeros[0]!, exponent };
 }
 
-/** groupQParams written into `out` (returned): a loop over many groups reuses one object. */
-export function groupQParamsInto(mn: number, mx: number, a: LlmcArgs, dtype: LlmcDType, globalScale: number | undefined, out: GroupQParams): GroupQParams {
+/**
+ * groupQParams of group g written to scales[g] and zeros[g], with no object per group (NVFP4 has
+ * one group per 16 values); returns the E8M0 exponent for MX, -1 otherwise.
+ */
+export function groupQParamsTo(mn: number, mx: number, a: LlmcArgs, dtype: LlmcDType, globalScale: number | undefined, scales: Float64Array, zeros: Int8Array, g: number): number {
   const r = rounderOf(dtype);
-  out.exponent = undefined;
   const lo = minNan(mn, 0);
   const hi = maxNan(mx, 0);
   const qmax = a.type === "int" ? 2 ** (a.numBits - 1) - 1 : a.numBits === 8 ? 448 : 6; // quantRange without its array, per group
@@ -70,28 +75,27 @@ export function groupQParamsInto(mn: number, mx: number, a: LlmcArgs, dtype: Llm
   if (!a.symmetric) {
     const scale = r(r(hi - lo) / (qmax - qmin));
     const zp = clamp(r(qmin - r(lo / scale)), qmin, qmax);
-    out.zeroPoint = zp !== zp ? 0 : roundHalfEven(clamp(zp, -128, 127)) + 0; // + 0: an int8 has no -0
-    out.scale = scale === 0 ? EPS[dtype] : scale;
-    return out;
+    zeros[g] = zp !== zp ? 0 : roundHalfEven(clamp(zp, -128, 127)) + 0; // + 0: an int8 has no -0
+    scales[g] = scale === 0 ? EPS[dtype] : scale;
+    return -1;
   }
-  out.zeroPoint = 0;
+  zeros[g] = 0;
   const amax = maxNan(Math.abs(lo), Math.abs(hi));
   if (a.scaleDtype === "uint8") {
     const exponent = mxExponent(amax, dtype, a.numBits as 4 | 8);
     const scale = r(mxScale(exponent));
-    out.scale = scale === 0 ? 1 : scale;
-    out.exponent = exponent;
-    return out;
+    scales[g] = scale === 0 ? 1 : scale;
+    return exponent;
   }
   let scale = r(amax / ((qmax - qmin) / 2));
   if (a.scaleDtype === "float8_e4m3fn") {
     const s32 = Math.fround(globalScale! * scale);
     scale = fp8Value(fp8Code(clamp(s32, -448, 448)));
-    out.scale = scale === 0 ? 0.125 : scale;
-    return out;
+    scales[g] = scale === 0 ? 0.125 : scale;
+    return -1;
   }
-  out.scale = scale === 0 ? EPS[dtype] : scale;
-  return out;
+  scales[g] = scale === 0 ? EPS[dtype] : scale;
+  return -1;
 }
 
 /**
