@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * `npm run bench -- --formats [--reps N] [--only name,name] [--dtypes BF16,F32]`: MiB/s of the
+ * `npm run bench -- --formats [--reps N] [--only name,name] [--dtypes BF16,F32,F16]`: MiB/s of the
  * --scheme (llm-compressor presets, quant/llmc) and --mlx (quant/mlx) kernels on one 4096×4096
  * weight (MiB of the source dtype per second, widening included), single thread, with the
  * WebAssembly SIMD kernels on and off (off: the scalar TypeScript loops, the kernels before
@@ -15,7 +15,7 @@ export { quantizeLlmcLinear, llmcAbsMax, llmcValueRefusal } from "./src/quant/ll
 export { llmcPreset } from "./src/quant/llmc/presets.js";
 export { mlxAffineQuantize } from "./src/quant/mlx/affine.js";
 export { mlxFpQuantize } from "./src/quant/mlx/fp.js";
-export { bf16BitsToF32, f32ToBf16Bits } from "./src/quant/convert.js";
+export { bf16BitsToF32, f16BitsToF32, f32ToBf16Bits, f32ToF16Bits } from "./src/quant/convert.js";
 export { useSimd } from "./src/quant/wasm/kernels.js";
 `;
 
@@ -32,6 +32,11 @@ export async function runFormatsBench(args) {
   fillPseudoNormal(f32, cols, PSEUDO_NORMAL_SEED);
   const bf16 = new Uint16Array(n);
   k.f32ToBf16Bits(f32, bf16);
+  const f16 = new Uint16Array(n);
+  k.f32ToF16Bits(f32, f16);
+  // The source as each kernel takes it: float32 values, or 16-bit bits (widened by the llm-compressor cases, as scheme-run.ts does).
+  const DT = { F32: "float32", BF16: "bfloat16", F16: "float16" };
+  const bits16 = { BF16: bf16, F16: f16 };
   const cases = [];
   for (const p of ["W4A16", "W4A16_ASYM", "W8A16", "W8A8", "W3A16", "FP8_DYNAMIC", "FP8_BLOCK", "NVFP4A16", "MXFP4A16", "MXFP8A16"]) {
     cases.push([`--scheme ${p}`, (dtype) => {
@@ -39,25 +44,25 @@ export async function runFormatsBench(args) {
       return () => {
         // As scheme-run.ts: widen, refuse non-finite, absmax (NVFP4's global scale), quantize.
         let values = f32;
-        if (dtype === "BF16") {
+        if (dtype !== "F32") {
           values = new Float32Array(n);
-          k.bf16BitsToF32(bf16, values);
+          (dtype === "BF16" ? k.bf16BitsToF32 : k.f16BitsToF32)(bits16[dtype], values);
         }
         k.llmcValueRefusal(values);
         k.llmcAbsMax(values);
-        k.quantizeLlmcLinear({ dtype: dtype === "BF16" ? "bfloat16" : "float32", rows, cols, values }, preset);
+        k.quantizeLlmcLinear({ dtype: DT[dtype], rows, cols, values }, preset);
       };
     }]);
   }
   for (const [bits, group] of [[4, 64], [8, 64], [4, 32], [4, 128], [2, 64], [3, 64], [6, 64]]) {
     cases.push([`--mlx affine ${bits}-bit g${group}`, (dtype) => {
-      const w = { dtype: dtype === "BF16" ? "bfloat16" : "float32", shape: [rows, cols], data: dtype === "BF16" ? bf16 : f32 };
+      const w = { dtype: DT[dtype], shape: [rows, cols], data: bits16[dtype] ?? f32 };
       return () => k.mlxAffineQuantize(w, bits, group);
     }]);
   }
   for (const mode of ["mxfp4", "mxfp8", "nvfp4"]) {
     cases.push([`--mlx ${mode}`, (dtype) => {
-      const w = { dtype: dtype === "BF16" ? "bfloat16" : "float32", shape: [rows, cols], data: dtype === "BF16" ? bf16 : f32 };
+      const w = { dtype: DT[dtype], shape: [rows, cols], data: bits16[dtype] ?? f32 };
       return () => k.mlxFpQuantize(w, mode);
     }]);
   }
@@ -68,7 +73,7 @@ export async function runFormatsBench(args) {
     if (only && !only.has(name)) continue;
     const cells = [];
     for (const dtype of dtypes) {
-      const mib = (n * (dtype === "BF16" ? 2 : 4)) / 2 ** 20;
+      const mib = (n * (dtype === "F32" ? 4 : 2)) / 2 ** 20;
       const fn = make(dtype);
       for (const on of [false, true]) {
         k.useSimd(on);

@@ -19,6 +19,7 @@ import { simdRunCodes, simdRunMinMax, type CodeSpec } from "../../src/quant/wasm
 import { simdActive, useSimd } from "../../src/quant/wasm/kernels.js";
 import { bytesOf } from "../support/golden.js";
 import { rng } from "../support/rng.js";
+import { sameOnAndOff } from "../support/simd.js";
 
 afterEach(() => {
   useSimd(true);
@@ -148,12 +149,6 @@ describe("SIMD code kernels equal their scalar twins", () => {
   });
 });
 
-function same<T>(run: () => T, bytes: (t: T) => string[]): void {
-  useSimd(false);
-  const scalar = bytes(run());
-  useSimd(true);
-  expect(bytes(run())).toEqual(scalar);
-}
 
 describe("every llm-compressor preset: SIMD on and off write the same bytes", () => {
   const shapes: [number, number][] = [
@@ -169,7 +164,7 @@ describe("every llm-compressor preset: SIMD on and off write the same bytes", ()
           const len = w.strategy === "channel" ? cols : w.strategy === "block" ? 128 : (w.groupSize ?? cols);
           if (cols % len !== 0) continue;
           const values = weights(rows * cols, len, rows + cols, dtype);
-          same(
+          sameOnAndOff(
             () => quantizeLlmcLinear({ dtype, rows, cols, values }, preset),
             (m) => [...m].map(([k, t]) => `${k} ${bytesOf(t.data).toString("hex")}`),
           );
@@ -194,7 +189,7 @@ describe("MLX affine: SIMD on and off write the same bytes", () => {
             const stored = dtype === "float32" ? x : new Uint16Array(x.length);
             if (dtype === "bfloat16") f32ToBf16Bits(x, stored as Uint16Array);
             if (dtype === "float16") f32ToF16Bits(x, stored as Uint16Array);
-            same(
+            sameOnAndOff(
               () => mlxAffineQuantize({ dtype, shape: [rows, cols], data: stored }, bits, groupSize),
               (q) => [bytesOf(q.wq).toString("hex"), bytesOf(q.scales.data).toString("hex"), bytesOf(q.biases.data).toString("hex")],
             );

@@ -1,4 +1,5 @@
 /** Helpers for tests that compare the SIMD kernels with the scalar loops. */
+import { expect } from "vitest";
 import { useSimd } from "../../src/quant/wasm/kernels.js";
 
 /** `run()` with the SIMD kernels off: the scalar loops, the reference. */
@@ -9,6 +10,11 @@ export function scalar<T>(run: () => T): T {
   } finally {
     useSimd(was);
   }
+}
+
+/** Asserts that `run()` gives the same `bytes` with the SIMD kernels off (the scalar twins) and on. */
+export function sameOnAndOff<T>(run: () => T, bytes: (t: T) => string[]): void {
+  expect(bytes(run())).toEqual(bytes(scalar(run)));
 }
 
 /** A linear congruential generator in [0, 1): the same values on every run. */

@@ -20,13 +20,14 @@
 import { KquantError } from "../../errors.js";
 import type { Tensor } from "../tensor.js";
 import { maxNan, roundBf16, rounderOf, storedBits, type LlmcDType } from "./arith.js";
-import { compressMxScale } from "./e8m0.js";
+import { MX_ELEMENT_OFFSET, compressMxScale } from "./e8m0.js";
 import { fp4CodeOf, packFp4Codes } from "./fp4.js";
 import { simdAbsMax, simdRunCodes, simdRunMinMax, type CodeRound, type CodeSpec } from "../wasm/codes-kernels.js";
 import { simdCountNonFinite, simdPackPairs } from "../wasm/kernels.js";
 import { packColumnsInt32, packRowsInt32 } from "./pack-int32.js";
 import { formatOf, type LlmcArgs, type LlmcPreset } from "./presets.js";
-import { fp8Code, globalScale, groupQParams, quantRange } from "./qparams.js";
+import { fp8Code, globalScale, groupQParamsTo, quantRange } from "./qparams.js";
+import { simdMicroscale } from "../wasm/microscale-kernels.js";
 
 /** A Linear weight as model_free_ptq reads it: row-major [rows, cols] values of dtype T, widened to float32. */
 export interface LlmcWeight {
@@ -89,6 +90,9 @@ export function llmcAbsMax(values: Float32Array): number {
   return m;
 }
 
+/** The SIMD kernels' rounding of each dtype (codes-module.ts). */
+const CODE_ROUND: Readonly<Record<LlmcDType, CodeRound>> = { float32: "f32", bfloat16: "bf16", float16: "f16" };
+
 /** Adding and subtracting 1.5 · 2^52 rounds a double to an integer, ties to even (|x| < 2^51). */
 const ROUND_MAGIC = 6755399441055744;
 
@@ -149,21 +153,13 @@ function simdMinMax(values: Float32Array, len: number, groups: Int32Array, mins:
 
 /**
  * The codes of every value by the SIMD kernel, run r divided by scales[groups[r]] (+ zero[r]),
- * into `out`; false (scalar loops to run) where it does not apply (`round` null: float16).
+ * into `out`; false (scalar loops to run) where it does not apply. For finite weights: NaN
+ * quotients' codes are left to the scalar loops.
  */
-function simdCodes(
-  spec: Omit<CodeSpec, "round"> & { round: CodeRound | null },
-  values: Float32Array,
-  len: number,
-  groups: Int32Array,
-  scales: ArrayLike<number>,
-  zeros: Float32Array | null,
-  out: Int8Array | Uint8Array,
-): boolean {
-  if (spec.round === null) return false;
+function simdCodes(spec: CodeSpec, values: Float32Array, len: number, groups: Int32Array, scales: ArrayLike<number>, zeros: Float32Array | null, out: Int8Array | Uint8Array): boolean {
   const perRun = new Float32Array(groups.length);
   for (let r = 0; r < groups.length; r++) perRun[r] = scales[groups[r]!]!;
-  return simdRunCodes({ ...spec, round: spec.round }, values, len, perRun, zeros, new Uint8Array(out.buffer, out.byteOffset, out.length));
+  return simdRunCodes(spec, values, len, perRun, zeros, new Uint8Array(out.buffer, out.byteOffset, out.length));
 }
 
 /** f of each value as a byte (a plain loop: typed arrays' from / map with a callback are slow). */
@@ -206,10 +202,17 @@ export function quantizeLlmcLinear(w: LlmcWeight, preset: LlmcPreset, globalScal
   const grouping = groupingOf(a, rows, cols);
   const len = grouping.len;
   const nGroups = grouping.scaleRows * grouping.scaleCols;
+  const gs = a.strategy === "tensor_group" ? (globalScale ?? llmcGlobalScale([w])) : undefined;
+  const scaleShape = [grouping.scaleRows, grouping.scaleCols];
+  const micro = simdMicroscaleLinear(w, a, len, gs);
+  if (micro !== null) return microscaleOutputs(a.numBits as 4 | 8, gs, [rows, cols], scaleShape, micro.codes, micro.scaleBytes);
   const mins = new Float64Array(nGroups).fill(Infinity);
   const maxs = new Float64Array(nGroups).fill(-Infinity);
   const groups = runGroups(grouping, rows);
-  if (!simdMinMax(values, len, groups, mins, maxs)) {
+  // The SIMD code kernels run only on finite weights (the min / max kernel's answer): which NaN a
+  // quotient makes, and so the FP8 code's sign, is the scalar loops' to decide.
+  const finite = simdMinMax(values, len, groups, mins, maxs);
+  if (!finite) {
     for (let run = 0, start = 0; run < groups.length; run++, start += len) {
       const g = groups[run]!;
       let mn = mins[g]!;
@@ -227,23 +230,17 @@ export function quantizeLlmcLinear(w: LlmcWeight, preset: LlmcPreset, globalScal
       maxs[g] = mx !== mx || maxs[g] !== maxs[g] ? NaN : mx;
     }
   }
-  const gs = a.strategy === "tensor_group" ? (globalScale ?? llmcGlobalScale([w])) : undefined;
   const scales = new Float64Array(nGroups);
   const zeros = new Int8Array(nGroups);
-  for (let g = 0; g < nGroups; g++) {
-    const q = groupQParams(mins[g]!, maxs[g]!, a, dtype, gs);
-    scales[g] = q.scale;
-    zeros[g] = q.zeroPoint;
-  }
+  for (let g = 0; g < nGroups; g++) groupQParamsTo(mins[g]!, maxs[g]!, a, dtype, gs, scales, zeros, g);
 
   const [qmin, qmax] = quantRange(a);
   const bf16 = dtype === "bfloat16";
   const f32 = dtype === "float32";
   const rt = rounderOf(dtype);
-  const round: CodeRound | null = f32 ? "f32" : bf16 ? "bf16" : null;
+  const round = CODE_ROUND[dtype];
   const n = rows * cols;
   const out = new Map<string, Tensor>();
-  const scaleShape = [grouping.scaleRows, grouping.scaleCols];
 
   if (a.type === "int") {
     const codes = new Int8Array(n);
@@ -252,7 +249,7 @@ export function quantizeLlmcLinear(w: LlmcWeight, preset: LlmcPreset, globalScal
     const offset = direct ? 1 << (a.numBits - 1) : 0;
     const zf = a.symmetric ? null : new Float32Array(groups.length);
     for (let r = 0; zf !== null && r < groups.length; r++) zf[r] = zeros[groups[r]!]!;
-    const simdDone = simdCodes({ kind: "int", round, qmin, qmax, offset }, values, len, groups, scales, zf, codes);
+    const simdDone = finite && simdCodes({ kind: "int", round, qmin, qmax, offset }, values, len, groups, scales, zf, codes);
     for (let run = 0, start = 0; !simdDone && run < groups.length; run++, start += len) {
       const g = groups[run]!;
       const s = scales[g]!;
@@ -282,7 +279,7 @@ export function quantizeLlmcLinear(w: LlmcWeight, preset: LlmcPreset, globalScal
 
   if (a.numBits === 8) {
     const codes = new Uint8Array(n);
-    const simdDone = simdCodes({ kind: "fp8", round, qmin, qmax, offset: 0 }, values, len, groups, scales, null, codes);
+    const simdDone = finite && simdCodes({ kind: "fp8", round, qmin, qmax, offset: 0 }, values, len, groups, scales, null, codes);
     for (let run = 0, start = 0; !simdDone && run < groups.length; run++, start += len) {
       const s = scales[groups[run]!]!;
       for (let i = start; i < start + len; i++) {
@@ -290,11 +287,9 @@ export function quantizeLlmcLinear(w: LlmcWeight, preset: LlmcPreset, globalScal
         codes[i] = fp8Code(q < -448 ? -448 : q > 448 ? 448 : q);
       }
     }
+    if (format === "mxfp8-quantized") return microscaleOutputs(8, gs, [rows, cols], scaleShape, codes, mapBytes(scales, compressMxScale));
     out.set("weight", { dtype: "float8_e4m3fn", shape: [rows, cols], data: codes });
-    out.set(
-      "weight_scale",
-      format === "mxfp8-quantized" ? { dtype: "uint8", shape: scaleShape, data: mapBytes(scales, compressMxScale) } : scaleTensor(scales, scaleShape, dtype),
-    );
+    out.set("weight_scale", scaleTensor(scales, scaleShape, dtype));
     return out;
   }
 
@@ -307,7 +302,7 @@ export function quantizeLlmcLinear(w: LlmcWeight, preset: LlmcPreset, globalScal
   }
   const inBf16 = gs === undefined && bf16;
   const inF16 = gs === undefined && dtype === "float16";
-  const simdDone = simdCodes({ kind: "fp4", round: gs === undefined ? round : "f32", qmin, qmax, offset: 0 }, values, len, groups, divisors, null, codes);
+  const simdDone = finite && simdCodes({ kind: "fp4", round: gs === undefined ? round : "f32", qmin, qmax, offset: 0 }, values, len, groups, divisors, null, codes);
   for (let run = 0, start = 0; !simdDone && run < groups.length; run++, start += len) {
     const d = divisors[groups[run]!]!;
     for (let i = start; i < start + len; i++) {
@@ -317,15 +312,43 @@ export function quantizeLlmcLinear(w: LlmcWeight, preset: LlmcPreset, globalScal
   }
   const packed = new Uint8Array(n / 2);
   if (!simdPackPairs(codes, packed)) packFp4Codes(codes, packed);
-  if (gs !== undefined) {
-    out.set("weight_global_scale", { dtype: "float32", shape: [1], data: Float32Array.of(gs) });
-    out.set("weight_packed", { dtype: "uint8", shape: [rows, cols / 2], data: packed });
-    out.set("weight_scale", { dtype: "float8_e4m3fn", shape: scaleShape, data: mapBytes(scales, fp8Code) });
-  } else {
-    out.set("weight_packed", { dtype: "uint8", shape: [rows, cols / 2], data: packed });
-    out.set("weight_scale", { dtype: "uint8", shape: scaleShape, data: mapBytes(scales, compressMxScale) });
+  return microscaleOutputs(4, gs, [rows, cols], scaleShape, packed, mapBytes(scales, gs !== undefined ? fp8Code : compressMxScale));
+}
+
+/**
+ * The state dict of NVFP4 (`gs` given: the global scale; FP8 scale bytes), MXFP4 (4 bits) or
+ * MXFP8 (8 bits; E8M0 scale bytes) from the codes (fp4: packed two per byte) and scale bytes.
+ */
+function microscaleOutputs(bits: 4 | 8, gs: number | undefined, [rows, cols]: number[], scaleShape: number[], codes: Uint8Array, scaleBytes: Uint8Array): Map<string, Tensor> {
+  const out = new Map<string, Tensor>();
+  if (bits === 8) {
+    out.set("weight", { dtype: "float8_e4m3fn", shape: [rows!, cols!], data: codes });
+    out.set("weight_scale", { dtype: "uint8", shape: scaleShape, data: scaleBytes });
+    return out;
   }
+  if (gs !== undefined) out.set("weight_global_scale", { dtype: "float32", shape: [1], data: Float32Array.of(gs) });
+  out.set("weight_packed", { dtype: "uint8", shape: [rows!, cols! / 2], data: codes });
+  out.set("weight_scale", { dtype: gs !== undefined ? "float8_e4m3fn" : "uint8", shape: scaleShape, data: scaleBytes });
   return out;
+}
+
+/**
+ * NVFP4, MXFP4 and MXFP8 of a float32 or bfloat16 weight in one SIMD pass (wasm/microscale-kernels.ts):
+ * the codes (fp4 packed) and scale bytes, or null where it does not apply (another format, float16,
+ * no SIMD, a group holding NaN or ±Inf) and the scalar loops below compute the same bytes.
+ */
+function simdMicroscaleLinear(w: LlmcWeight, a: LlmcArgs, len: number, gs: number | undefined): { codes: Uint8Array; scaleBytes: Uint8Array } | null {
+  const nv = a.scaleDtype === "float8_e4m3fn" && a.strategy === "tensor_group" && a.numBits === 4;
+  const mx = a.scaleDtype === "uint8" && a.strategy === "group" && (a.numBits === 4 || a.numBits === 8);
+  if (a.type !== "float" || !a.symmetric || !(nv || mx) || (mx && w.dtype === "float16")) return null;
+  const round = CODE_ROUND[w.dtype];
+  const n = w.rows * w.cols;
+  const codes = new Uint8Array(a.numBits === 4 ? n / 2 : n);
+  const scaleBytes = new Uint8Array(n / len);
+  const spec = nv
+    ? ({ scales: "llmc_nv", codes: "fp4", round, codesRound: "f32", param: gs! } as const)
+    : ({ scales: "llmc_mx", codes: a.numBits === 4 ? "fp4" : "fp8", round, codesRound: round, param: MX_ELEMENT_OFFSET[a.numBits as 4 | 8] } as const);
+  return simdMicroscale(spec, w.values, len, codes, scaleBytes) ? { codes, scaleBytes } : null;
 }
 
 /** NVFP4's global scale shared by a fused set of weights (q/k/v, gate/up), or one weight alone. */

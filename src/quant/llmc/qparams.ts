@@ -56,6 +56,17 @@ export interface GroupQParams {
  * from the scale before a zero scale becomes eps (T's eps; 0.125 for an FP8 scale).
  */
 export function groupQParams(mn: number, mx: number, a: LlmcArgs, dtype: LlmcDType, globalScale?: number): GroupQParams {
+  const scales = new Float64Array(1);
+  const zeros = new Int8Array(1);
+  const exponent = groupQParamsTo(mn, mx, a, dtype, globalScale, scales, zeros, 0);
+  return exponent < 0 ? { scale: scales[0]!, zeroPoint: zeros[0]! } : { scale: scales[0]!, zeroPoint: zeros[0]!, exponent };
+}
+
+/**
+ * groupQParams of group g written to scales[g] and zeros[g], with no object per group (NVFP4 has
+ * one group per 16 values); returns the E8M0 exponent for MX, -1 otherwise.
+ */
+export function groupQParamsTo(mn: number, mx: number, a: LlmcArgs, dtype: LlmcDType, globalScale: number | undefined, scales: Float64Array, zeros: Int8Array, g: number): number {
   const r = rounderOf(dtype);
   const lo = minNan(mn, 0);
   const hi = maxNan(mx, 0);
@@ -64,22 +75,27 @@ export function groupQParams(mn: number, mx: number, a: LlmcArgs, dtype: LlmcDTy
   if (!a.symmetric) {
     const scale = r(r(hi - lo) / (qmax - qmin));
     const zp = clamp(r(qmin - r(lo / scale)), qmin, qmax);
-    const zeroPoint = zp !== zp ? 0 : roundHalfEven(clamp(zp, -128, 127)) + 0; // + 0: an int8 has no -0
-    return { scale: scale === 0 ? EPS[dtype] : scale, zeroPoint };
+    zeros[g] = zp !== zp ? 0 : roundHalfEven(clamp(zp, -128, 127)) + 0; // + 0: an int8 has no -0
+    scales[g] = scale === 0 ? EPS[dtype] : scale;
+    return -1;
   }
+  zeros[g] = 0;
   const amax = maxNan(Math.abs(lo), Math.abs(hi));
   if (a.scaleDtype === "uint8") {
     const exponent = mxExponent(amax, dtype, a.numBits as 4 | 8);
     const scale = r(mxScale(exponent));
-    return { scale: scale === 0 ? 1 : scale, zeroPoint: 0, exponent };
+    scales[g] = scale === 0 ? 1 : scale;
+    return exponent;
   }
   let scale = r(amax / ((qmax - qmin) / 2));
   if (a.scaleDtype === "float8_e4m3fn") {
     const s32 = Math.fround(globalScale! * scale);
     scale = fp8Value(fp8Code(clamp(s32, -448, 448)));
-    return { scale: scale === 0 ? 0.125 : scale, zeroPoint: 0 };
+    scales[g] = scale === 0 ? 0.125 : scale;
+    return -1;
   }
-  return { scale: scale === 0 ? EPS[dtype] : scale, zeroPoint: 0 };
+  scales[g] = scale === 0 ? EPS[dtype] : scale;
+  return -1;
 }
 
 /**

@@ -15,8 +15,7 @@
  */
 import { KquantError } from "../../errors.js";
 import { rounderOf, storeAs, valuesOf, type MlxFloat } from "./floats.js";
-import { simdRunCodes, simdRunMinMax } from "../wasm/codes-kernels.js";
-import { simdPackPairs } from "../wasm/kernels.js";
+import { simdAffine } from "../wasm/microscale-kernels.js";
 
 /** The bit widths mx.quantize takes in affine mode. */
 export const MLX_AFFINE_BITS: readonly number[] = [1, 2, 3, 4, 5, 6, 8];
@@ -86,30 +85,40 @@ export function mlxAffineQuantize(w: MlxFloatTensor, bits: number, groupSize: nu
   const refusal = mlxAffineRefusal(bits, groupSize);
   if (refusal) throw new KquantError(refusal);
   const [rows, cols] = mlxRowsCols(w, groupSize);
-  const x = valuesOf(w.data, w.dtype);
   const nBins = (1 << bits) - 1;
   const groups = (rows * cols) / groupSize;
-  const scales = new Float64Array(groups);
-  const biases = new Float64Array(groups);
   const wordsPerRow = (cols * bits) / 32;
   const wq = new Uint32Array(rows * wordsPerRow);
-  // The SIMD kernels take the min / max and the codes where no group holds NaN or ±Inf (whose min / max skip them).
-  const runMin = new Float32Array(groups);
-  const runMax = new Float32Array(groups);
-  const simdMinMax = simdRunMinMax(x, groupSize, runMin, runMax);
+  const sShape = [...w.shape.slice(0, -1), cols / groupSize];
+  const output = (scales: ArrayLike<number>, biases: ArrayLike<number>): MlxAffineQuantized => ({
+    wq,
+    wqShape: [...w.shape.slice(0, -1), wordsPerRow],
+    scales: { dtype: w.dtype, shape: sShape, data: storeAs(scales, w.dtype) },
+    biases: { dtype: w.dtype, shape: sShape, data: storeAs(biases, w.dtype) },
+  });
+  // Every step on SIMD (16-bit data widened in the module) where no group holds NaN or ±Inf.
+  const src = w.dtype === "float32" ? (w.data as Float32Array) : { bits: w.data as Uint16Array, kind: w.dtype };
+  const fs = new Float32Array(groups);
+  const fb = new Float32Array(groups);
+  const direct = bits === 4 || bits === 8; // codes that are their own packing (4: by pack_pairs)
+  const codesOut = direct ? new Uint8Array(wq.buffer) : new Uint8Array(rows * cols);
+  if (simdAffine(src, groupSize, bits, bits === 4, codesOut, fs, fb)) {
+    if (!direct) packCodes(codesOut, bits, wq);
+    return output(fs, fb);
+  }
+  wq.fill(0);
+  const x = valuesOf(w.data, w.dtype);
+  const scales = new Float64Array(groups);
+  const biases = new Float64Array(groups);
+  // The scalar twin of simdAffine (no SIMD, or a group holding NaN or ±Inf, whose min / max skip them).
   for (let g = 0; g < groups; g++) {
     const start = g * groupSize;
     let max = -Infinity;
     let min = Infinity;
-    if (simdMinMax) {
-      max = runMax[g]!;
-      min = runMin[g]!;
-    } else {
-      for (let j = 0; j < groupSize; j++) {
-        const v = x[start + j]!;
-        if (max < v) max = v; // std::max(max, v): a NaN v is skipped
-        if (v < min) min = v;
-      }
+    for (let j = 0; j < groupSize; j++) {
+      const v = x[start + j]!;
+      if (max < v) max = v; // std::max(max, v): a NaN v is skipped
+      if (v < min) min = v;
     }
     let scale = Math.fround(Math.fround(max - min) / nBins);
     if (scale < EPS) scale = EPS; // std::max(scale, eps): a NaN scale stays
@@ -132,36 +141,29 @@ export function mlxAffineQuantize(w: MlxFloatTensor, bits: number, groupSize: nu
     biases[g] = bias;
   }
   const codes = new Uint8Array(rows * cols);
-  const simdCodes = simdMinMax && simdRunCodes({ kind: "affine", round: "f32", qmin: 0, qmax: nBins, offset: 0 }, x, groupSize, Float32Array.from(scales), Float32Array.from(biases), codes);
-  if (simdCodes && bits === 8) wq.set(new Uint32Array(codes.buffer));
-  else if (simdCodes && bits === 4) {
-    const bytes = new Uint8Array(wq.buffer);
-    simdPackPairs(codes, bytes);
-  } else {
-    for (let g = 0; g < groups; g++) {
-      const start = g * groupSize;
-      const scale = scales[g]!;
-      const bias = biases[g]!;
-      for (let j = 0; j < groupSize; j++) {
-        let q = simdCodes ? codes[start + j]! : rint(Math.fround(Math.fround(x[start + j]! - bias) / scale));
-        if (q < 0) q = 0;
-        if (nBins < q) q = nBins;
-        if (Number.isNaN(q)) q = 0;
-        const bit = (start + j) * bits;
-        const word = bit >>> 5;
-        const shift = bit & 31;
-        wq[word] = (wq[word]! | (q << shift)) >>> 0;
-        if (shift + bits > 32) wq[word + 1] = (wq[word + 1]! | (q >>> (32 - shift))) >>> 0;
-      }
+  for (let g = 0; g < groups; g++) {
+    const start = g * groupSize;
+    const scale = scales[g]!;
+    const bias = biases[g]!;
+    for (let j = 0; j < groupSize; j++) {
+      const q = rint(Math.fround(Math.fround(x[start + j]! - bias) / scale));
+      codes[start + j] = q < 0 ? 0 : nBins < q ? nBins : Number.isNaN(q) ? 0 : q;
     }
   }
-  const sShape = [...w.shape.slice(0, -1), cols / groupSize];
-  return {
-    wq,
-    wqShape: [...w.shape.slice(0, -1), wordsPerRow],
-    scales: { dtype: w.dtype, shape: sShape, data: storeAs(scales, w.dtype) },
-    biases: { dtype: w.dtype, shape: sShape, data: storeAs(biases, w.dtype) },
-  };
+  packCodes(codes, bits, wq);
+  return output(scales, biases);
+}
+
+/** Codes of `bits` bits into the little-endian word stream (element i at bit i·bits; 3-, 5- and 6-bit codes cross words). */
+function packCodes(codes: Uint8Array, bits: number, wq: Uint32Array): void {
+  for (let i = 0; i < codes.length; i++) {
+    const q = codes[i]!;
+    const bit = i * bits;
+    const word = bit >>> 5;
+    const shift = bit & 31;
+    wq[word] = (wq[word]! | (q << shift)) >>> 0;
+    if (shift + bits > 32) wq[word + 1] = (wq[word + 1]! | (q >>> (32 - shift))) >>> 0;
+  }
 }
 
 /** The codes of a packed affine tensor: element i at bit i·bits of the little-endian word stream. */

@@ -14,6 +14,7 @@
 import { KquantError } from "../../errors.js";
 import { bf16Bits, bf16Value, f16Bits, f16Value, f32Bits, f32FromBits, rounderOf, roundTo, storeAs, valuesOf, type MlxFloat } from "./floats.js";
 import { mlxRowsCols, type MlxFloatTensor } from "./affine.js";
+import { simdMicroscale } from "../wasm/microscale-kernels.js";
 
 /** MLX's microscaling modes. */
 export type MlxFpMode = "mxfp4" | "mxfp8" | "nvfp4";
@@ -152,6 +153,10 @@ function quotientNaNNegative(w: MlxFloatTensor, i: number): boolean {
 export function mlxFpQuantize(w: MlxFloatTensor, mode: MlxFpMode): { wq: Uint32Array; wqShape: number[]; scales: Uint8Array; scalesShape: number[] } {
   const { groupSize, bits } = MLX_FP_MODES[mode];
   const cols = mlxRowsCols(w, groupSize, `${mode}'s group size`)[1];
+  const lead = w.shape.slice(0, -1);
+  const shapes = { wqShape: [...lead, (cols * bits) / 32], scalesShape: [...lead, cols / groupSize] };
+  const simdOut = simdMlxFp(w, mode);
+  if (simdOut !== null) return { ...simdOut, ...shapes };
   const dt = w.dtype;
   const x = valuesOf(w.data, dt);
   const groups = x.length / groupSize;
@@ -159,6 +164,7 @@ export function mlxFpQuantize(w: MlxFloatTensor, mode: MlxFpMode): { wq: Uint32A
   const wq = new Uint32Array((x.length * bits) / 32);
   const scales = new Uint8Array(groups);
   const q = new Float64Array(groupSize);
+  const bytes = new Uint8Array(wq.buffer, wq.byteOffset, wq.byteLength);
   const round = rounderOf(dt);
   // nvfp4's quotient is multiplied by a float32 1.0, so its distances to the fp4 values are float32
   const diffType: MlxFloat = groupSize === 16 ? "float32" : dt;
@@ -195,7 +201,6 @@ export function mlxFpQuantize(w: MlxFloatTensor, mode: MlxFpMode): { wq: Uint32A
     }
     if (table !== null) {
       // fp8 of a 16-bit quotient, one byte each; a NaN's sign is the stored quotient's (below)
-      const bytes = new Uint8Array(wq.buffer, wq.byteOffset, wq.byteLength);
       for (let j = 0; j < groupSize; j++) {
         const i = start + j;
         const v = x[i]! / wscale;
@@ -211,8 +216,26 @@ export function mlxFpQuantize(w: MlxFloatTensor, mode: MlxFpMode): { wq: Uint32A
       wq[bit >>> 5] = (wq[bit >>> 5]! | (code << (bit & 31))) >>> 0;
     }
   }
-  const lead = w.shape.slice(0, -1);
-  return { wq, wqShape: [...lead, (cols * bits) / 32], scales, scalesShape: [...lead, cols / groupSize] };
+  return { wq, scales, ...shapes };
+}
+
+/**
+ * mlxFpQuantize's codes and scales in one SIMD pass (wasm/microscale-kernels.ts, 16-bit data
+ * widened in the module), or null where it does not apply (no SIMD, a group holding NaN or ±Inf)
+ * and the scalar loops compute the same bytes.
+ */
+function simdMlxFp(w: MlxFloatTensor, mode: MlxFpMode): { wq: Uint32Array; scales: Uint8Array } | null {
+  const { groupSize, bits } = MLX_FP_MODES[mode];
+  const n = w.data.length;
+  const wq = new Uint32Array((n * bits) / 32);
+  const scales = new Uint8Array(n / groupSize);
+  const round = w.dtype === "bfloat16" ? "bf16" : w.dtype === "float16" ? "f16" : "f32";
+  const spec =
+    mode === "nvfp4"
+      ? ({ scales: "mlx_nv", codes: round === "f32" ? "mlxfp4" : "mlxnvfp4", round, codesRound: round, param: 0 } as const)
+      : ({ scales: "mlx_mx", codes: bits === 4 ? "mlxfp4" : "fp8", round, codesRound: round, param: bits === 4 ? 6 : 448 } as const);
+  const src = w.dtype === "float32" ? (w.data as Float32Array) : { bits: w.data as Uint16Array, kind: w.dtype };
+  return simdMicroscale(spec, src, groupSize, new Uint8Array(wq.buffer), scales) ? { wq, scales } : null;
 }
 
 /**

@@ -71,6 +71,8 @@ interface Exports {
   group_params_div(lo: number, hi: number, n: number, sc: number, z8: number, eps: number, q: number, qmin: number, zlo: number, zhi: number): number;
   /** codes_<kind>_<round>(x, sv, zv, out, runs, len, qmin, qmax, offset), see codes-module.ts. */
   [codes: `codes_${string}`]: (x: number, sv: number, zv: number, out: number, runs: number, len: number, qmin: number, qmax: number, offset: number) => void;
+  /** scales_<kind>_<round>(lo, hi, n, sb, p) → i32, see microscale-module.ts. */
+  [scales: `scales_${string}`]: (lo: number, hi: number, n: number, sb: number, p: number) => number;
 }
 
 /** One thread's instance of the module: its exports and typed views of its memory windows. */

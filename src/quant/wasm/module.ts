@@ -110,6 +110,7 @@ import {
 } from "./assembler.js";
 import { readBackFunctions } from "./read-back-module.js";
 import { codesFunctions } from "./codes-module.js";
+import { scalesFunctions } from "./microscale-module.js";
 import { groupParamsFunctions } from "./grouped-module.js";
 import { statsFunctions } from "./stats-module.js";
 
@@ -302,7 +303,7 @@ function buildFunctions(): Func[] {
   });
   // set_tiny(t): the flush threshold every kernel reads (MIN_NORMAL: flush subnormals, 0: keep them).
   const setTiny: Func = { name: "set_tiny", params: [F32], results: [], locals: [], body: [...get(0), 0x24, 0x00] };
-  return [amax, amaxAcc, countNonFinite, quantS, quantV, ...float8Functions(), ...widenFunctions(), packPairs(), packRows(), minMaxAcc(), quantVZ("mul"), minMaxGroups(), quantGroups("mul"), quantVZ("div"), quantGroups("div"), setTiny, ...readBackFunctions(), ...groupParamsFunctions(), ...statsFunctions(), ...codesFunctions()];
+  return [amax, amaxAcc, countNonFinite, quantS, quantV, ...float8Functions(), ...widenFunctions(), packPairs(), packRows(), minMaxAcc(), quantVZ("mul"), minMaxGroups(), quantGroups("mul"), quantVZ("div"), quantGroups("div"), setTiny, ...readBackFunctions(), ...groupParamsFunctions(), ...statsFunctions(), ...codesFunctions(), ...scalesFunctions()];
 }
 
 /** float8 formats as the encoder needs them (float8.ts's FORMATS, with a float32 subnormal magic). */
