@@ -55,8 +55,9 @@ const view = (a: ArrayBufferView): Uint8Array => new Uint8Array(a.buffer, a.byte
 /** The outputs of `job` on `rows` whole rows held in `bytes`, in the order the kernels give them; null: a `checkValues` job's rows hold a non-finite value. */
 export function formatSlice(job: FormatJob, rows: number, bytes: Uint8Array): FormatPart[] | null {
   if (job.kind === "absmax") {
-    const w = llmcWeightOf(job.dtype, rows, job.cols, bytes);
-    return [{ suffix: "absmax", dtype: "F64", shape: [], bytes: view(Float64Array.of(llmcValueRefusal(w.values) === null ? llmcAbsMax(w.values) : NaN)) }];
+    // llmcAbsMax is NaN or ±Inf exactly when a value is: one scan gives the absmax and the refusal.
+    const m = llmcAbsMax(llmcWeightOf(job.dtype, rows, job.cols, bytes).values);
+    return [{ suffix: "absmax", dtype: "F64", shape: [], bytes: view(Float64Array.of(Number.isFinite(m) ? m : NaN)) }];
   }
   if (job.kind === "llmc") {
     const w = llmcWeightOf(job.dtype, rows, job.cols, bytes);

@@ -64,7 +64,6 @@ export interface SchemeJob {
 
 export type { SchemeKept, SchemeReport } from "./scheme-report.js";
 
-
 /** The refusal of a weight's values (its first non-finite value), a block of rows at a time (no whole float32 copy). */
 function valuesRefusal(info: TensorInfo, bytes: Uint8Array): string | null {
   const [rows, cols] = info.shape as [number, number];

@@ -198,12 +198,7 @@ async function exactProblems(reader: TensorReader, params: MlxLmRun, q: Quantize
   const rows = cols === 0 ? 0 : info.shape.reduce((a, b) => a * b, 1) / cols;
   const parts = formatSlice({ kind: "mlx", mode: params.mode, bits: params.bits, groupSize: params.group_size, own, to, cols }, rows, bytes)!; // no checkValues: never null
   const stored = [q.weight, q.scales, ...(q.biases ? [q.biases] : [])];
+  const have = await Promise.all(stored.map((t) => reader.read(t.name)));
   const by = `mx.quantize (${params.mode}, ${params.bits}-bit, groups of ${params.group_size}, ${to}) makes from the original`;
-  const problems: string[] = [];
-  for (const [i, p] of parts.entries()) {
-    const have = stored[i] === undefined ? undefined : await reader.read(stored[i]!.name);
-    const line = storedDifference(`tensor "${stored[i]?.name ?? `#${i}`}"`, p.bytes, have, by);
-    if (line !== null) problems.push(line);
-  }
-  return problems;
+  return parts.flatMap((p, i) => storedDifference(`tensor "${stored[i]?.name ?? `#${i}`}"`, p.bytes, have[i], by) ?? []);
 }

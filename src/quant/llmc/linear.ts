@@ -26,7 +26,7 @@ import { simdAbsMax, simdRunCodes, simdRunMinMax, type CodeRound, type CodeSpec 
 import { simdCountNonFinite, simdPackPairs } from "../wasm/kernels.js";
 import { packColumnsInt32, packRowsInt32 } from "./pack-int32.js";
 import { formatOf, type LlmcArgs, type LlmcPreset } from "./presets.js";
-import { fp8Code, globalScale, groupQParamsTo, quantRange } from "./qparams.js";
+import { fp8Code, globalScale, groupQParams, quantRange } from "./qparams.js";
 import { simdMicroscale } from "../wasm/microscale-kernels.js";
 
 /** A Linear weight as model_free_ptq reads it: row-major [rows, cols] values of dtype T, widened to float32. */
@@ -232,7 +232,7 @@ export function quantizeLlmcLinear(w: LlmcWeight, preset: LlmcPreset, globalScal
   }
   const scales = new Float64Array(nGroups);
   const zeros = new Int8Array(nGroups);
-  for (let g = 0; g < nGroups; g++) groupQParamsTo(mins[g]!, maxs[g]!, a, dtype, gs, scales, zeros, g);
+  for (let g = 0; g < nGroups; g++) groupQParams(mins[g]!, maxs[g]!, a, dtype, gs, scales, zeros, g);
 
   const [qmin, qmax] = quantRange(a);
   const bf16 = dtype === "bfloat16";

@@ -37,36 +37,18 @@ export function quantRange(a: Pick<LlmcArgs, "type" | "numBits">): [number, numb
   return a.numBits === 8 ? [-448, 448] : [-6, 6];
 }
 
-/** One group's quantization parameters as the module holds them (scale in T, or float32 for NVFP4). */
-export interface GroupQParams {
-  /** The scale the weight is divided by (NVFP4: the FP8-rounded local scale, before / global). */
-  scale: number;
-  /** The int8 zero point (asymmetric int only; 0 otherwise). */
-  zeroPoint: number;
-  /** MX: the E8M0 exponent calculate_qparams went through. */
-  exponent?: number;
-}
-
 /**
  * calculate_qparams for a group whose elements have min `mn` and max `mx` (T values). Symmetric:
  * amax = max(|min(mn,0)|, |max(mx,0)|); int and FP8 scale = T(amax / (range / 2)) (int b bits:
  * (2^b - 1) / 2, FP8: 448); NVFP4: f32(global · T(amax / 6)) clamped to ±448 and cast to FP8;
  * MX: 2^(E8M0 exponent - 127). Asymmetric int: scale = T(T(max - min) / (2^b - 1)), zero point
  * T(q_min - T(min / scale)) clamped to the range, rounded half to even into int8 (NaN → 0), both
- * from the scale before a zero scale becomes eps (T's eps; 0.125 for an FP8 scale).
+ * from the scale before a zero scale becomes eps (T's eps; 0.125 for an FP8 scale). Group `g`'s
+ * scale (in T, or float32 for NVFP4: the FP8-rounded local scale, before / global) is written to
+ * scales[g] and its zero point to zeros[g] (0 but for asymmetric int): no object per group, NVFP4
+ * has one per 16 values.
  */
-export function groupQParams(mn: number, mx: number, a: LlmcArgs, dtype: LlmcDType, globalScale?: number): GroupQParams {
-  const scales = new Float64Array(1);
-  const zeros = new Int8Array(1);
-  const exponent = groupQParamsTo(mn, mx, a, dtype, globalScale, scales, zeros, 0);
-  return exponent < 0 ? { scale: scales[0]!, zeroPoint: zeros[0]! } : { scale: scales[0]!, zeroPoint: zeros[0]!, exponent };
-}
-
-/**
- * groupQParams of group g written to scales[g] and zeros[g], with no object per group (NVFP4 has
- * one group per 16 values); returns the E8M0 exponent for MX, -1 otherwise.
- */
-export function groupQParamsTo(mn: number, mx: number, a: LlmcArgs, dtype: LlmcDType, globalScale: number | undefined, scales: Float64Array, zeros: Int8Array, g: number): number {
+export function groupQParams(mn: number, mx: number, a: LlmcArgs, dtype: LlmcDType, globalScale: number | undefined, scales: Float64Array, zeros: Int8Array, g: number): void {
   const r = rounderOf(dtype);
   const lo = minNan(mn, 0);
   const hi = maxNan(mx, 0);
@@ -77,7 +59,7 @@ export function groupQParamsTo(mn: number, mx: number, a: LlmcArgs, dtype: LlmcD
     const zp = clamp(r(qmin - r(lo / scale)), qmin, qmax);
     zeros[g] = zp !== zp ? 0 : roundHalfEven(clamp(zp, -128, 127)) + 0; // + 0: an int8 has no -0
     scales[g] = scale === 0 ? EPS[dtype] : scale;
-    return -1;
+    return;
   }
   zeros[g] = 0;
   const amax = maxNan(Math.abs(lo), Math.abs(hi));
@@ -85,17 +67,16 @@ export function groupQParamsTo(mn: number, mx: number, a: LlmcArgs, dtype: LlmcD
     const exponent = mxExponent(amax, dtype, a.numBits as 4 | 8);
     const scale = r(mxScale(exponent));
     scales[g] = scale === 0 ? 1 : scale;
-    return exponent;
+    return;
   }
   let scale = r(amax / ((qmax - qmin) / 2));
   if (a.scaleDtype === "float8_e4m3fn") {
     const s32 = Math.fround(globalScale! * scale);
     scale = fp8Value(fp8Code(clamp(s32, -448, 448)));
     scales[g] = scale === 0 ? 0.125 : scale;
-    return -1;
+    return;
   }
   scales[g] = scale === 0 ? EPS[dtype] : scale;
-  return -1;
 }
 
 /**
