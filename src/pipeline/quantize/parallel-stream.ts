@@ -6,7 +6,7 @@
  * Memory: source and output buffers sized for the largest tensor, allocated once and reused. A
  * tensor hands its source buffer on as soon as its kernels are done, and its output buffer once
  * written and hashed, so the next tensor is read while this one is written. Two output buffers
- * and one source buffer (two while sources are small, see DOUBLE_SOURCE_LIMIT) keep the buffers
+ * and one source buffer (two while sources are small, buffer-slots.ts DOUBLE_SOURCE_LIMIT) keep the buffers
  * under 2 × the largest source whatever the checkpoint's size: outputs are at most half their
  * source. Workers hold one row slice's intermediates each.
  *
@@ -28,18 +28,12 @@ import { rowRanges, rowSplitOf, slicedRange, sliceStep, type RowSplit } from "./
 import type { SharedRange, TaskResult, WorkerPool } from "../workers.js";
 import { largestBy } from "../../units.js";
 import { tensorBuffer } from "../../formats/io.js";
+import { sourceBuffers, throughSlots, type Slot } from "./buffer-slots.js";
 
 /** Source bytes per quantize task: small enough to balance two cores and bound worker memory. */
 const SLICE_BYTES = 2 * 1024 * 1024;
 /** Source bytes per read: the slices within a part start while the next part is read. */
 export const READ_BYTES = 4 * 1024 * 1024;
-/**
- * A second source buffer (reading a tensor while the last one is still being quantized) only up
- * to this size: the RSS goal is 2 × the largest source + 150 MiB, of which node and two worker
- * isolates take ~110 MiB, and three buffers of this size fit in the rest.
- */
-export const DOUBLE_SOURCE_LIMIT = 16 * 1024 * 1024;
-
 export interface StreamItem {
   step: Step;
   writer: SafetensorsWriter;
@@ -54,12 +48,6 @@ export interface StreamContext {
   pool: WorkerPool;
 }
 
-/** A reusable buffer and when its last user is done with it. */
-interface Reusable {
-  buf: SharedArrayBuffer;
-  free: Promise<void>;
-}
-
 /** Stored tensors start 8-aligned in the output buffer, so kernels can write float32 scales there directly. */
 const alignUp = (n: number): number => Math.ceil(n / 8) * 8;
 
@@ -69,56 +57,29 @@ function storedBytesOf(step: Step): number {
 
 export async function streamParallel(ctx: StreamContext): Promise<void> {
   const { items } = ctx;
-  const largestSource = largestBy(items, (it) => it.step.source.byteLength)?.step.source;
   const largestStored = largestBy(items, (it) => storedBytesOf(it.step))?.step;
-  const maxSource = largestSource?.byteLength ?? 0;
   const maxStored = largestStored === undefined ? 0 : storedBytesOf(largestStored);
   // Allocated as tensorBuffer does: a header claiming a tensor too large for memory is one line naming it.
-  const buffers = (count: number, size: number, whose: { file: string; name: string } | undefined): Reusable[] =>
-    Array.from({ length: count }, () => ({ buf: tensorBuffer(size, whose?.file ?? "", whose?.name ?? "", true), free: Promise.resolve() }));
-  const sources = buffers(items.length > 1 && maxSource <= DOUBLE_SOURCE_LIMIT ? 2 : 1, maxSource, largestSource);
-  const outputs = buffers(items.length > 1 ? 2 : 1, maxStored, largestStored?.source);
+  const sources = sourceBuffers(items.map((it) => it.step.source));
+  const outputs = Array.from({ length: items.length > 1 ? 2 : 1 }, () => tensorBuffer(maxStored, largestStored?.source.file ?? "", largestStored?.source.name ?? "", true));
 
-  // Writes must be issued in plan order; each tensor waits for the previous one's turn.
-  let previousTurn: Promise<void> = Promise.resolve();
-  // The first failure in plan order is reported, as the in-process loop would.
-  const failures: { index: number; error: unknown }[] = [];
-  const running: Promise<void>[] = [];
-  for (let i = 0; i < items.length; i++) {
-    const source = sources[i % sources.length]!;
-    const output = outputs[i % outputs.length]!;
-    let passTurn!: () => void;
-    const turn = new Promise<void>((resolve) => (passTurn = resolve));
-    const waitTurn = previousTurn;
-    previousTurn = turn;
-    let releaseSource!: () => void;
-    const sourceReleased = new Promise<void>((resolve) => (releaseSource = resolve));
-    const done = Promise.all([source.free, output.free]).then(async () => {
-      try {
-        if (failures.length === 0) await processOne(ctx, items[i]!, { src: source.buf, out: output.buf, releaseSource }, waitTurn, passTurn);
-      } catch (error) {
-        failures.push({ index: i, error });
-      } finally {
-        releaseSource();
-        passTurn();
-      }
-    });
-    source.free = sourceReleased;
-    output.free = done;
-    running.push(done);
-  }
-  await Promise.all(running);
-  if (failures.length > 0) throw failures.reduce((a, b) => (b.index < a.index ? b : a)).error;
+  // Writes must be issued in plan order: each tensor waits for the previous one's turn, passed on
+  // once it is over (run, failed or skipped).
+  const turns = items.map(() => {
+    let pass!: () => void;
+    const turn = new Promise<void>((resolve) => (pass = resolve));
+    return { turn, pass };
+  });
+  await throughSlots(
+    items,
+    sources,
+    outputs,
+    (item, i, slot) => processOne(ctx, item, slot, i === 0 ? Promise.resolve() : turns[i - 1]!.turn, turns[i]!.pass),
+    (i) => turns[i]!.pass(),
+  );
 }
 
-/** The buffers one tensor works in; `releaseSource` hands the source buffer to the next tensor. */
-interface Work {
-  src: SharedArrayBuffer;
-  out: SharedArrayBuffer;
-  releaseSource: () => void;
-}
-
-async function processOne(ctx: StreamContext, item: StreamItem, slot: Work, waitTurn: Promise<void>, passTurn: () => void): Promise<void> {
+async function processOne(ctx: StreamContext, item: StreamItem, slot: Slot, waitTurn: Promise<void>, passTurn: () => void): Promise<void> {
   const { step, writer } = item;
   const { pool } = ctx;
   const n = step.source.byteLength;

@@ -7,8 +7,8 @@
  * it is goes to the writer straight from the source buffer.
  *
  * Memory: source and output buffers are sized once per run (StreamBuffers: the shards of a --scheme
- * run and its first pass share them), for the largest tensor, and reused. One source buffer (two
- * while sources are small, parallel-stream.ts DOUBLE_SOURCE_LIMIT) and two output buffers (one
+ * run and its first pass share them), for the largest tensor, and reused (buffer-slots.ts). One
+ * source buffer (two while sources are small, buffer-slots.ts DOUBLE_SOURCE_LIMIT) and two output buffers (one
  * being filled, one being written), outputs being at most about half their source: the buffers
  * stay under 2 × the largest source tensor, whatever the checkpoint's size and the number of
  * threads (the exception: `--mlx --dtype float32` on 16-bit tensors kept float, whose outputs are
@@ -20,7 +20,8 @@ import { tensorBuffer } from "../../formats/io.js";
 import { largestBy } from "../../units.js";
 import type { WorkerPool } from "../workers.js";
 import { formatRows, type FormatJob } from "./format-slice.js";
-import { DOUBLE_SOURCE_LIMIT, READ_BYTES } from "./parallel-stream.js";
+import { throughSlots } from "./buffer-slots.js";
+import { READ_BYTES } from "./parallel-stream.js";
 
 /** One source tensor of a run and the tensors it becomes. */
 export interface StreamTensor {
@@ -41,26 +42,12 @@ export interface StreamSource {
   readProgressively(name: string, into: Uint8Array, partBytes: number): AsyncIterable<number>;
 }
 
-/** A tensor's size and whose it is (messages when a buffer cannot be allocated). */
-type Sized = Pick<StreamTensor, "name" | "file" | "byteLength">;
-
 /** The buffers tensors stream through: sized once for a whole run (its shards share them), reused. */
 export interface StreamBuffers {
   /** Read into: one (two while sources are small), each as long as the largest source tensor. */
   sources: SharedArrayBuffer[];
   /** Formatted outputs are placed in (by the workers): two (one filled, one written), each as long as the largest tensor's outputs. */
   outputs: SharedArrayBuffer[];
-}
-
-/**
- * The source buffers for `tensors` (every source tensor of the run): one as long as the largest,
- * two while that is at most parallel-stream.ts DOUBLE_SOURCE_LIMIT. Allocated as tensorBuffer
- * does: a tensor too large for memory is one line naming it.
- */
-export function sourceBuffers(tensors: readonly Sized[]): SharedArrayBuffer[] {
-  const largest = largestBy(tensors, (t) => t.byteLength);
-  const count = tensors.length > 1 && (largest?.byteLength ?? 0) <= DOUBLE_SOURCE_LIMIT ? 2 : 1;
-  return Array.from({ length: count }, () => tensorBuffer(largest?.byteLength ?? 0, largest?.file ?? "", largest?.name ?? "", true));
 }
 
 const formattedBytes = (t: Pick<StreamTensor, "format" | "outputs">): number => (t.format === null ? 0 : t.outputs.reduce((n, o) => n + o.byteLength, 0));
@@ -79,31 +66,8 @@ export function outputBuffers(tensors: readonly Omit<StreamTensor, "writer">[]):
  * running (the caller aborts its writers).
  */
 export async function streamTensors(source: StreamSource, tensors: readonly StreamTensor[], pool: WorkerPool | null, buffers: StreamBuffers): Promise<void> {
-  const free = <B>(buf: B) => ({ buf, free: Promise.resolve() });
-  const sources = buffers.sources.map(free);
-  const outputs = (buffers.outputs.length > 0 ? buffers.outputs : [new SharedArrayBuffer(0)]).map(free);
-  const failures: { index: number; error: unknown }[] = [];
-  const running: Promise<void>[] = [];
-  tensors.forEach((t, i) => {
-    const src = sources[i % sources.length]!;
-    const out = outputs[i % outputs.length]!;
-    let releaseSource!: () => void;
-    const sourceFree = new Promise<void>((resolve) => (releaseSource = resolve));
-    const done = Promise.all([src.free, out.free]).then(async () => {
-      try {
-        if (failures.length === 0) await streamOne(source, t, new Uint8Array(src.buf, 0, t.byteLength), out.buf, pool, releaseSource);
-      } catch (error) {
-        failures.push({ index: i, error });
-      } finally {
-        releaseSource();
-      }
-    });
-    src.free = sourceFree;
-    out.free = done;
-    running.push(done);
-  });
-  await Promise.all(running);
-  if (failures.length > 0) throw failures.reduce((a, b) => (b.index < a.index ? b : a)).error;
+  const outputs = buffers.outputs.length > 0 ? buffers.outputs : [new SharedArrayBuffer(0)];
+  await throughSlots(tensors, buffers.sources, outputs, (t, _, slot) => streamOne(source, t, new Uint8Array(slot.src, 0, t.byteLength), slot.out, pool, slot.releaseSource));
 }
 
 /** One tensor: read into `src` (its blocks started as rows land), outputs into `out`, `releaseSource` once its blocks are done, then written. */
