@@ -87,7 +87,10 @@ const CHECK_NOTE = el.checkNote.textContent;
 
 function newWorker(): Worker {
   const w = new Worker(new URL("./worker.js", import.meta.url), { type: "module" });
-  w.onmessage = (e: MessageEvent<FromWorker>) => onMessage(e.data);
+  // A stopped worker's last messages are dropped: its run's paths are already being removed.
+  w.onmessage = (e: MessageEvent<FromWorker>) => {
+    if (w === worker) onMessage(e.data);
+  };
   w.onerror = (e) => showError(`kquant: internal error: ${e.message}`);
   return w;
 }
@@ -500,6 +503,7 @@ function onMessage(msg: FromWorker): void {
       break;
     case "created":
       created.push(msg.path);
+      send({ type: "created-noted", id: msg.id });
       break;
     case "planned-folder-mode":
       renderFolderModePlan(el.summary, msg.plan);

@@ -78,7 +78,9 @@ export type ToWorker =
   /** `threads`: pool workers (pool.ts; 0 for none), or absent for the CLI's default. */
   | { type: "run"; choice: Choice; totalBytes: number; destination?: import("./sink.js").Destination; threads?: number }
   /** `kquant verify <output> --against <input> --html`: the report's page. */
-  | { type: "verify"; output: string };
+  | { type: "verify"; output: string }
+  /** The page has noted the path of "created" `id`: the run may create it now (answered outside the request queue). */
+  | { type: "created-noted"; id: number };
 
 export type FromWorker =
   | { type: "opened"; input: string; metadata: Readonly<Record<string, string>> | null; tensors: TensorRow[] }
@@ -86,8 +88,12 @@ export type FromWorker =
   | { type: "planned"; report: import("../src/pipeline/quantize/run-quantize.js").QuantizeReport }
   | { type: "planned-folder-mode"; plan: FolderModePlan }
   | { type: "progress"; done: number; total: number; elapsedMs: number }
-  /** A file or folder the run is creating in the folder picked (removed if the page stops the run). */
-  | { type: "created"; path: string }
+  /**
+   * A file or folder the run is about to create in the folder picked (removed if the page stops
+   * the run). The run waits for "created-noted" with the same `id` before creating it, so a cancel
+   * never misses a path still in flight.
+   */
+  | { type: "created"; id: number; path: string }
   /** `saved`: whether the output went to the destination picked (its blob is then the file on disk), else it is in the page. */
   | { type: "done"; report: import("../src/pipeline/quantize/run-quantize.js").QuantizeReport | FolderModeDone; outputs: { path: string; blob: Blob; saved: boolean }[]; elapsedMs: number }
   | { type: "verified"; html: string; ok: boolean; status: string }

@@ -39,8 +39,9 @@ const targetOf = (path: string) =>
     .join("/");
 
 /**
- * The outputs of one run streamed to `dest`. `onCreated` hears each file this run creates in a
- * picked folder before its first byte, so the page can remove it when it stops the worker.
+ * The outputs of one run streamed to `dest`. `onCreated` hears each file and folder this run
+ * creates in a picked folder before it exists (the file is made once its promise settles), so the
+ * page can remove it when it stops the worker.
  */
 export class StreamedOutputs {
   private readonly open = new Map<string, Open>();
@@ -49,7 +50,7 @@ export class StreamedOutputs {
 
   constructor(
     private readonly dest: Destination,
-    private readonly onCreated: (path: string) => void = () => {},
+    private readonly onCreated: (path: string) => void | Promise<void> = () => {},
   ) {}
 
   /** Paths (relative) of the files written to the destination so far. */
@@ -88,7 +89,7 @@ export class StreamedOutputs {
       const sub = await parent.getDirectoryHandle(parts[i]!).catch(() => null);
       if (sub !== null) parent = sub;
       else {
-        this.made(parts.slice(0, i + 1).join("/"));
+        await this.made(parts.slice(0, i + 1).join("/"));
         parent = await parent.getDirectoryHandle(parts[i]!, { create: true });
       }
     }
@@ -98,15 +99,15 @@ export class StreamedOutputs {
       () => false,
     );
     if (exists) throw new KquantError({ file: target, what: "output already exists in the folder picked", hint: "pick another folder, or remove it first" });
-    this.made(target);
+    await this.made(target);
     const file = await parent.getFileHandle(name, { create: true });
     return { path: target, file, writable: await file.createWritable({ keepExistingData: false }) };
   }
 
-  /** Noted before it is made: a run stopped meanwhile still has it removed. */
-  private made(path: string): void {
+  /** Noted (and, in the page, acknowledged) before it is made: a run stopped meanwhile still has it removed. */
+  private async made(path: string): Promise<void> {
     this.created.push(path);
-    this.onCreated(path);
+    await this.onCreated(path);
   }
 
   /** Closes every stream (each target is replaced now, whole) and returns the written files as the disk has them. */
@@ -135,7 +136,7 @@ export class StreamedOutputs {
  * discarded and what it created removed before the error goes on. Returns `run`'s result and the
  * paths (relative) written to `dest`.
  */
-export async function writingTo<T>(dest: Destination | undefined, onCreated: (path: string) => void, run: () => Promise<T>): Promise<{ result: T; saved: string[] }> {
+export async function writingTo<T>(dest: Destination | undefined, onCreated: (path: string) => void | Promise<void>, run: () => Promise<T>): Promise<{ result: T; saved: string[] }> {
   if (dest === undefined) return { result: await run(), saved: [] };
   const outputs = new StreamedOutputs(dest, onCreated);
   streamWritesTo((path) => outputs.sinkFor(path));

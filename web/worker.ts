@@ -114,7 +114,7 @@ async function handle(msg: ToWorker): Promise<void> {
       try {
         const threads = runThreads(msg.threads ?? null);
         const run = (): Promise<QuantizeReport | FolderModeDone> => (isFolderMode(msg.choice.mode) ? runFolderMode(inputPath(), msg.choice, threads) : quantize(msg.choice, false, threads));
-        ran = await writingTo(msg.destination, (path) => post({ type: "created", path }), run);
+        ran = await writingTo(msg.destination, notePath, run);
       } finally {
         clearInterval(timer);
       }
@@ -137,7 +137,25 @@ async function handle(msg: ToWorker): Promise<void> {
 /** One request at a time, in the order posted: a dry run never reads while a run resets the files. */
 let queue: Promise<void> = Promise.resolve();
 
+/** Paths posted as "created" that the page has not noted yet, by id. */
+const notes = new Map<number, () => void>();
+let nextNote = 0;
+/** Resolves once the page has noted `path` (what it removes if it stops the run), before the run creates it. */
+function notePath(path: string): Promise<void> {
+  const id = nextNote++;
+  return new Promise((resolve) => {
+    notes.set(id, resolve);
+    post({ type: "created", id, path });
+  });
+}
+
 self.onmessage = (event: MessageEvent<ToWorker>) => {
   const msg = event.data;
+  // An answer to a run in progress: it cannot wait behind that run in the queue.
+  if (msg.type === "created-noted") {
+    notes.get(msg.id)?.();
+    notes.delete(msg.id);
+    return;
+  }
   queue = queue.then(() => handle(msg).catch((err: unknown) => post({ type: "error", request: msg.type, text: errorText(err) })));
 };
