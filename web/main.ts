@@ -461,8 +461,9 @@ function removeStopped(): void {
   created = [];
   if (dest?.kind !== "folder" || paths.length === 0) return;
   el.progressText.textContent = "Cancelled: removing what the run created…";
-  void removeCreated(dest.handle, paths).then(() => {
-    if (document.body.dataset.state === "cancelled") el.progressText.textContent = "Cancelled: nothing was written.";
+  void removeCreated(dest.handle, paths).then((left) => {
+    if (document.body.dataset.state !== "cancelled") return;
+    el.progressText.textContent = left.length === 0 ? "Cancelled: nothing was written." : `Cancelled: could not remove ${left.join(", ")} from the folder picked.`;
   });
 }
 

@@ -160,25 +160,34 @@ export async function writingTo<T>(dest: Destination | undefined, onCreated: (pa
 /**
  * Removes `paths` (relative, in the order onCreated named them: folders before what is in them)
  * from `folder`, last first: what a run created there. The page calls it for a run it stopped
- * (its worker terminated mid-write). Never throws.
+ * (its worker terminated mid-write). Never throws; returns the paths still there (empty when all
+ * are gone), which the page names.
  */
-export async function removeCreated(folder: FileSystemDirectoryHandle, paths: readonly string[]): Promise<void> {
+export async function removeCreated(folder: FileSystemDirectoryHandle, paths: readonly string[], waitMs = REMOVE_WAIT_MS): Promise<string[]> {
+  const left: string[] = [];
+  const deadline = Date.now() + waitMs;
   for (const path of [...paths].reverse()) {
     const parts = path.split("/").filter(Boolean);
     let dir: FileSystemDirectoryHandle | null = folder;
     for (const p of parts.slice(0, -1)) dir = dir ? await dir.getDirectoryHandle(p).catch(() => null) : null;
     if (dir === null) continue;
-    // A stopped worker's stream holds its file until the browser notices the worker is gone: a few tries.
-    for (let attempt = 0; attempt < RETRIES; attempt++) {
+    // A stopped worker's stream holds its file until the browser notices the worker is gone, which
+    // takes longer on a busy machine: tried again every 50 ms up to one deadline for the whole list.
+    for (;;) {
       const gone = await dir.removeEntry(parts[parts.length - 1]!).then(
         () => true,
         (err: unknown) => (err as Error).name === "NotFoundError",
       );
       if (gone) break;
+      if (Date.now() >= deadline) {
+        left.push(path);
+        break;
+      }
       await new Promise((r) => setTimeout(r, 50));
     }
   }
+  return left;
 }
 
-/** Tries to remove a file still held by a stopped worker's stream (50 ms apart). */
-const RETRIES = 40;
+/** How long removeCreated keeps trying to remove files still held by a stopped worker's streams. */
+const REMOVE_WAIT_MS = 30_000;
