@@ -16,7 +16,6 @@ import { mlxLmParams } from "../../layouts/mlx-lm.js";
 import { floatData } from "../../modes/mlx.js";
 import { llmcPreset } from "../../quant/llmc/presets.js";
 import { llmcAbsMax, llmcValueRefusal, quantizeLlmcLinear, type LlmcWeight } from "../../quant/llmc/linear.js";
-import { bf16BitsToF32, f16BitsToF32 } from "../../quant/convert.js";
 import { storeAs, valuesOf, type MlxFloat } from "../../quant/mlx/floats.js";
 import type { TaskResult, WorkerPool } from "../workers.js";
 
@@ -37,16 +36,15 @@ export interface FormatPart {
   bytes: Uint8Array;
 }
 
-/** A weight's values as model_free_ptq reads them (float32 widened from T), [rows, cols]. */
+/**
+ * A weight's values as model_free_ptq reads them (float32 widened from T), [rows, cols]: a view of
+ * `bytes` (copied only where misaligned), float32 or the 16-bit patterns the kernels widen themselves.
+ */
 export function llmcWeightOf(dtype: StDType, rows: number, cols: number, bytes: Uint8Array): LlmcWeight {
   const d = LLMC_DTYPE_OF[dtype]!;
-  const a = bytes.byteOffset % 4 === 0 ? bytes : bytes.slice();
-  let values: Float32Array;
-  if (d === "float32") values = new Float32Array(a.buffer, a.byteOffset, a.byteLength / 4);
-  else {
-    values = new Float32Array(a.byteLength / 2);
-    (d === "bfloat16" ? bf16BitsToF32 : f16BitsToF32)(new Uint16Array(a.buffer, a.byteOffset, a.byteLength / 2), values);
-  }
+  const width = d === "float32" ? 4 : 2;
+  const a = bytes.byteOffset % width === 0 ? bytes : bytes.slice();
+  const values = d === "float32" ? new Float32Array(a.buffer, a.byteOffset, a.byteLength / 4) : { bits: new Uint16Array(a.buffer, a.byteOffset, a.byteLength / 2), kind: d };
   return { dtype: d, rows, cols, values };
 }
 

@@ -23,18 +23,32 @@ import { maxNan, roundBf16, rounderOf, storedBits, type LlmcDType } from "./arit
 import { MX_ELEMENT_OFFSET, compressMxScale } from "./e8m0.js";
 import { fp4CodeOf, packFp4Codes } from "./fp4.js";
 import { simdAbsMax, simdRunCodes, simdRunMinMax, type CodeRound, type CodeSpec } from "../wasm/codes-kernels.js";
-import { simdCountNonFinite, simdPackPairs } from "../wasm/kernels.js";
+import { simdCountNonFinite, simdPackPairs, type Float32Source } from "../wasm/kernels.js";
+import { bf16BitsToF32, f16BitsToF32 } from "../convert.js";
 import { packColumnsInt32, packRowsInt32 } from "./pack-int32.js";
 import { formatOf, type LlmcArgs, type LlmcPreset } from "./presets.js";
 import { fp8Code, globalScale, groupQParams, quantRange } from "./qparams.js";
 import { simdMicroscale } from "../wasm/microscale-kernels.js";
 
-/** A Linear weight as model_free_ptq reads it: row-major [rows, cols] values of dtype T, widened to float32. */
+/**
+ * A Linear weight as model_free_ptq reads it: row-major [rows, cols] values of dtype T, as float32
+ * or as T's 16-bit patterns, which the SIMD kernels widen block by block in their own memory (a
+ * whole float32 copy in JavaScript costs more than the kernels that read it); the scalar loops
+ * widen them whole (llmcValues).
+ */
 export interface LlmcWeight {
   dtype: LlmcDType;
   rows: number;
   cols: number;
-  values: Float32Array;
+  values: Float32Source;
+}
+
+/** The values of a weight source as float32: itself, or its 16-bit patterns widened (convert.ts). */
+export function llmcValues(values: Float32Source): Float32Array {
+  if (values instanceof Float32Array) return values;
+  const out = new Float32Array(values.bits.length);
+  (values.kind === "bfloat16" ? bf16BitsToF32 : f16BitsToF32)(values.bits, out);
+  return out;
 }
 
 /**
@@ -65,8 +79,9 @@ export function llmcRefusal(preset: LlmcPreset, shape: readonly number[]): strin
  * code (0x7f or 0xff) and the E2M1 code (0 or 8) — measured, see docs/llmcompressor.md. So the
  * output depends on the tensor's size, where the value sits and the CPU's vector width.
  */
-export function llmcValueRefusal(values: Float32Array, offset = 0): string | null {
-  if (simdCountNonFinite(values) === 0) return null;
+export function llmcValueRefusal(source: Float32Source, offset = 0): string | null {
+  if (simdCountNonFinite(source) === 0) return null;
+  const values = llmcValues(source);
   for (let i = 0; i < values.length; i++) {
     const v = values[i]!;
     if (v !== v || v === Infinity || v === -Infinity) {
@@ -77,9 +92,10 @@ export function llmcValueRefusal(values: Float32Array, offset = 0): string | nul
 }
 
 /** The absmax NVFP4's global scale is computed from: max |x| over the tensor, NaN if any is NaN. */
-export function llmcAbsMax(values: Float32Array): number {
-  const simdMax = simdAbsMax(values);
+export function llmcAbsMax(source: Float32Source): number {
+  const simdMax = simdAbsMax(source);
   if (simdMax !== null) return simdMax;
+  const values = llmcValues(source);
   let m = 0;
   for (let i = 0; i < values.length; i++) {
     const v = values[i]!;
@@ -139,7 +155,7 @@ function scaleTensor(values: Float64Array, shape: number[], dtype: LlmcDType): T
  * The groups' min and max from the SIMD kernel's per-run ones (runs of `len`, group groups[run]),
  * folded into mins / maxs; false (nothing written) where it does not apply or a run holds NaN / ±Inf.
  */
-function simdMinMax(values: Float32Array, len: number, groups: Int32Array, mins: Float64Array, maxs: Float64Array): boolean {
+function simdMinMax(values: Float32Source, len: number, groups: Int32Array, mins: Float64Array, maxs: Float64Array): boolean {
   const rmn = new Float32Array(groups.length);
   const rmx = new Float32Array(groups.length);
   if (!simdRunMinMax(values, len, rmn, rmx)) return false;
@@ -156,7 +172,7 @@ function simdMinMax(values: Float32Array, len: number, groups: Int32Array, mins:
  * into `out`; false (scalar loops to run) where it does not apply. For finite weights: NaN
  * quotients' codes are left to the scalar loops.
  */
-function simdCodes(spec: CodeSpec, values: Float32Array, len: number, groups: Int32Array, scales: ArrayLike<number>, zeros: Float32Array | null, out: Int8Array | Uint8Array): boolean {
+function simdCodes(spec: CodeSpec, values: Float32Source, len: number, groups: Int32Array, scales: ArrayLike<number>, zeros: Float32Array | null, out: Int8Array | Uint8Array): boolean {
   const perRun = new Float32Array(groups.length);
   for (let r = 0; r < groups.length; r++) perRun[r] = scales[groups[r]!]!;
   return simdRunCodes(spec, values, len, perRun, zeros, new Uint8Array(out.buffer, out.byteOffset, out.length));
@@ -198,7 +214,11 @@ export function quantizeLlmcLinear(w: LlmcWeight, preset: LlmcPreset, globalScal
   if (why !== null) throw new KquantError(`llm-compressor ${preset.name}: ${why}`);
   const a = preset.weights!;
   const format = formatOf(preset);
-  const { rows, cols, values, dtype } = w;
+  const { rows, cols, dtype } = w;
+  const source = w.values;
+  // The scalar loops' float32 values, widened only when one of them runs.
+  let widened: Float32Array | null = null;
+  const floats = (): Float32Array => (widened ??= llmcValues(source));
   const grouping = groupingOf(a, rows, cols);
   const len = grouping.len;
   const nGroups = grouping.scaleRows * grouping.scaleCols;
@@ -211,8 +231,9 @@ export function quantizeLlmcLinear(w: LlmcWeight, preset: LlmcPreset, globalScal
   const groups = runGroups(grouping, rows);
   // The SIMD code kernels run only on finite weights (the min / max kernel's answer): which NaN a
   // quotient makes, and so the FP8 code's sign, is the scalar loops' to decide.
-  const finite = simdMinMax(values, len, groups, mins, maxs);
+  const finite = simdMinMax(source, len, groups, mins, maxs);
   if (!finite) {
+    const values = floats();
     for (let run = 0, start = 0; run < groups.length; run++, start += len) {
       const g = groups[run]!;
       let mn = mins[g]!;
@@ -249,13 +270,15 @@ export function quantizeLlmcLinear(w: LlmcWeight, preset: LlmcPreset, globalScal
     const offset = direct ? 1 << (a.numBits - 1) : 0;
     const zf = a.symmetric ? null : new Float32Array(groups.length);
     for (let r = 0; zf !== null && r < groups.length; r++) zf[r] = zeros[groups[r]!]!;
-    const simdDone = finite && simdCodes({ kind: "int", round, qmin, qmax, offset }, values, len, groups, scales, zf, codes);
+    const simdDone = finite && simdCodes({ kind: "int", round, qmin, qmax, offset }, source, len, groups, scales, zf, codes);
+    const values = simdDone ? null : floats();
     for (let run = 0, start = 0; !simdDone && run < groups.length; run++, start += len) {
       const g = groups[run]!;
       const s = scales[g]!;
       const zp = zeros[g]!;
       for (let i = start; i < start + len; i++) {
-        let v = bf16 ? roundBf16(values[i]! / s) : f32 ? Math.fround(values[i]! / s) : rt(values[i]! / s);
+        const x = values![i]!;
+        let v = bf16 ? roundBf16(x / s) : f32 ? Math.fround(x / s) : rt(x / s);
         if (zp !== 0) v = bf16 ? roundBf16(v + zp) : f32 ? Math.fround(v + zp) : rt(v + zp);
         v = v < qmin ? qmin : v > qmax ? qmax : v;
         codes[i] = v !== v ? 0 : v + ROUND_MAGIC - ROUND_MAGIC; // half to even, |v| ≤ 128
@@ -279,11 +302,13 @@ export function quantizeLlmcLinear(w: LlmcWeight, preset: LlmcPreset, globalScal
 
   if (a.numBits === 8) {
     const codes = new Uint8Array(n);
-    const simdDone = finite && simdCodes({ kind: "fp8", round, qmin, qmax, offset: 0 }, values, len, groups, scales, null, codes);
+    const simdDone = finite && simdCodes({ kind: "fp8", round, qmin, qmax, offset: 0 }, source, len, groups, scales, null, codes);
+    const values = simdDone ? null : floats();
     for (let run = 0, start = 0; !simdDone && run < groups.length; run++, start += len) {
       const s = scales[groups[run]!]!;
       for (let i = start; i < start + len; i++) {
-        const q = bf16 ? roundBf16(values[i]! / s) : f32 ? Math.fround(values[i]! / s) : rt(values[i]! / s);
+        const x = values![i]!;
+        const q = bf16 ? roundBf16(x / s) : f32 ? Math.fround(x / s) : rt(x / s);
         codes[i] = fp8Code(q < -448 ? -448 : q > 448 ? 448 : q);
       }
     }
@@ -302,11 +327,13 @@ export function quantizeLlmcLinear(w: LlmcWeight, preset: LlmcPreset, globalScal
   }
   const inBf16 = gs === undefined && bf16;
   const inF16 = gs === undefined && dtype === "float16";
-  const simdDone = finite && simdCodes({ kind: "fp4", round: gs === undefined ? round : "f32", qmin, qmax, offset: 0 }, values, len, groups, divisors, null, codes);
+  const simdDone = finite && simdCodes({ kind: "fp4", round: gs === undefined ? round : "f32", qmin, qmax, offset: 0 }, source, len, groups, divisors, null, codes);
+  const values = simdDone ? null : floats();
   for (let run = 0, start = 0; !simdDone && run < groups.length; run++, start += len) {
     const d = divisors[groups[run]!]!;
     for (let i = start; i < start + len; i++) {
-      const q = inBf16 ? roundBf16(values[i]! / d) : inF16 ? rt(values[i]! / d) : Math.fround(values[i]! / d);
+      const x = values![i]!;
+      const q = inBf16 ? roundBf16(x / d) : inF16 ? rt(x / d) : Math.fround(x / d);
       codes[i] = fp4CodeOf(q < -6 ? -6 : q > 6 ? 6 : q);
     }
   }
