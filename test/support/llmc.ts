@@ -5,10 +5,9 @@
  */
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { bf16BitsToF32, f16BitsToF32 } from "../../src/quant/convert.js";
 import { rounderOf, type LlmcDType } from "../../src/quant/llmc/arith.js";
 import type { LlmcWeight } from "../../src/quant/llmc/linear.js";
-import { f32ToBf16Bits, f32ToF16Bits } from "../../src/quant/convert.js";
+import { bf16BitsToF32, f16BitsToF32, f32ToBf16Bits, f32ToF16Bits } from "../../src/quant/convert.js";
 import { decodeTensor, type GoldenTensor } from "./golden.js";
 
 export interface LlmcGoldenFile<C> {
@@ -100,4 +99,19 @@ export function sixteenBit(w: LlmcWeight & { values: Float32Array }): LlmcWeight
   const bits = new Uint16Array(w.values.length);
   (w.dtype === "bfloat16" ? f32ToBf16Bits : f32ToF16Bits)(w.values, bits);
   return { ...w, values: { bits, kind: w.dtype } };
+}
+
+/** x rounded to `dtype` (torch's `.to()`: nearest even; float16 past its range to ±Inf), as float32. */
+export function roundTo(x: Float32Array, dtype: "float32" | "bfloat16" | "float16"): Float32Array {
+  if (dtype === "float32") return x;
+  const h = new Uint16Array(x.length);
+  const out = new Float32Array(x.length);
+  if (dtype === "bfloat16") {
+    f32ToBf16Bits(x, h);
+    bf16BitsToF32(h, out);
+  } else {
+    f32ToF16Bits(x, h);
+    f16BitsToF32(h, out);
+  }
+  return out;
 }

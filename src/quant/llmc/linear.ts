@@ -24,11 +24,11 @@ import { MX_ELEMENT_OFFSET, compressMxScale } from "./e8m0.js";
 import { fp4CodeOf, packFp4Codes } from "./fp4.js";
 import { simdAbsMax, simdRunCodes, simdRunMinMax, type CodeRound, type CodeSpec } from "../wasm/codes-kernels.js";
 import { simdCountNonFinite, simdPackPairs, type Float32Source } from "../wasm/kernels.js";
-import { bf16BitsToF32, f16BitsToF32 } from "../convert.js";
+import { bf16BitsToF32, f16BitsToF32, f32ToBf16Bits, f32ToF16Bits } from "../convert.js";
 import { packColumnsInt32, packRowsInt32 } from "./pack-int32.js";
-import { formatOf, type LlmcArgs, type LlmcPreset } from "./presets.js";
+import { formatOf, type LlmcArgs, type LlmcFormat, type LlmcPreset } from "./presets.js";
 import { fp8Code, globalScale, groupQParams, quantRange } from "./qparams.js";
-import { simdMicroscale } from "../wasm/microscale-kernels.js";
+import { simdGroupedInt, simdMicroscale, type GroupedSpec } from "../wasm/microscale-kernels.js";
 
 /**
  * A Linear weight as model_free_ptq reads it: row-major [rows, cols] values of dtype T, as float32
@@ -144,9 +144,14 @@ export function groupingOf(a: LlmcArgs, rows: number, cols: number): Grouping {
   }
 }
 
-function scaleTensor(values: Float64Array, shape: number[], dtype: LlmcDType): Tensor {
-  if (dtype === "float32") return { dtype: "float32", shape, data: Float32Array.from(values) };
+function scaleTensor(values: Float64Array | Float32Array, shape: number[], dtype: LlmcDType): Tensor {
+  if (dtype === "float32") return { dtype: "float32", shape, data: values instanceof Float32Array ? values : Float32Array.from(values) };
   const bits = new Uint16Array(values.length);
+  if (values instanceof Float32Array) {
+    // the SIMD path's scales, finite T values: the array conversion stores the same bits
+    (dtype === "bfloat16" ? f32ToBf16Bits : f32ToF16Bits)(values, bits);
+    return { dtype, shape, data: bits };
+  }
   for (let i = 0; i < values.length; i++) bits[i] = storedBits(values[i]!, dtype);
   return { dtype, shape, data: bits };
 }
@@ -226,6 +231,8 @@ export function quantizeLlmcLinear(w: LlmcWeight, preset: LlmcPreset, globalScal
   const scaleShape = [grouping.scaleRows, grouping.scaleCols];
   const micro = simdMicroscaleLinear(w, a, len, gs);
   if (micro !== null) return microscaleOutputs(a.numBits as 4 | 8, gs, [rows, cols], scaleShape, micro.codes, micro.scaleBytes);
+  const grouped = simdGroupedLinear(w, a, format, len, scaleShape);
+  if (grouped !== null) return grouped;
   const mins = new Float64Array(nGroups).fill(Infinity);
   const maxs = new Float64Array(nGroups).fill(-Infinity);
   const groups = runGroups(grouping, rows);
@@ -261,12 +268,10 @@ export function quantizeLlmcLinear(w: LlmcWeight, preset: LlmcPreset, globalScal
   const rt = rounderOf(dtype);
   const round = CODE_ROUND[dtype];
   const n = rows * cols;
-  const out = new Map<string, Tensor>();
 
   if (a.type === "int") {
     const codes = new Int8Array(n);
-    // pack_to_int32 of 4- and 8-bit codes is their unsigned fields (code + 8, code + 128) in order, little end first
-    const direct = format === "pack-quantized" && (a.numBits === 4 || a.numBits === 8) && cols % 8 === 0;
+    const direct = directPacking(a, format, cols);
     const offset = direct ? 1 << (a.numBits - 1) : 0;
     const zf = a.symmetric ? null : new Float32Array(groups.length);
     for (let r = 0; zf !== null && r < groups.length; r++) zf[r] = zeros[groups[r]!]!;
@@ -284,20 +289,8 @@ export function quantizeLlmcLinear(w: LlmcWeight, preset: LlmcPreset, globalScal
         codes[i] = v !== v ? 0 : v + ROUND_MAGIC - ROUND_MAGIC; // half to even, |v| ≤ 128
       }
     }
-    if (format === "pack-quantized") {
-      const packed = !simdDone || !direct ? packRowsInt32(codes, rows, cols, a.numBits) : a.numBits === 8 ? new Int32Array(codes.buffer) : packedPairs(codes);
-      out.set("weight_packed", { dtype: "int32", shape: [rows, Math.ceil((cols * a.numBits) / 32)], data: packed });
-      out.set("weight_scale", scaleTensor(scales, scaleShape, dtype));
-      out.set("weight_shape", { dtype: "int64", shape: [2], data: BigInt64Array.from([BigInt(rows), BigInt(cols)]) });
-      if (!a.symmetric) {
-        const [zr, zc] = scaleShape as [number, number];
-        out.set("weight_zero_point", { dtype: "int32", shape: [Math.ceil((zr * a.numBits) / 32), zc], data: packColumnsInt32(zeros, zr, zc, a.numBits) });
-      }
-    } else {
-      out.set("weight", { dtype: "int8", shape: [rows, cols], data: codes });
-      out.set("weight_scale", scaleTensor(scales, scaleShape, dtype));
-    }
-    return out;
+    const data = format !== "pack-quantized" ? codes : !simdDone || !direct ? packRowsInt32(codes, rows, cols, a.numBits) : a.numBits === 8 ? new Int32Array(codes.buffer) : packedPairs(codes);
+    return intOutputs(a, format, [rows, cols], scaleShape, dtype, data, scales, zeros);
   }
 
   if (a.numBits === 8) {
@@ -313,9 +306,7 @@ export function quantizeLlmcLinear(w: LlmcWeight, preset: LlmcPreset, globalScal
       }
     }
     if (format === "mxfp8-quantized") return microscaleOutputs(8, gs, [rows, cols], scaleShape, codes, mapBytes(scales, compressMxScale));
-    out.set("weight", { dtype: "float8_e4m3fn", shape: [rows, cols], data: codes });
-    out.set("weight_scale", scaleTensor(scales, scaleShape, dtype));
-    return out;
+    return fp8Outputs([rows, cols], scaleShape, dtype, codes, scales);
   }
 
   // FP4: NVFP4 divides in float32 by f32(scale / global); MXFP4 divides in T.
@@ -340,6 +331,74 @@ export function quantizeLlmcLinear(w: LlmcWeight, preset: LlmcPreset, globalScal
   const packed = new Uint8Array(n / 2);
   if (!simdPackPairs(codes, packed)) packFp4Codes(codes, packed);
   return microscaleOutputs(4, gs, [rows, cols], scaleShape, packed, mapBytes(scales, gs !== undefined ? fp8Code : compressMxScale));
+}
+
+/** pack_to_int32 of 4- and 8-bit codes is their unsigned fields (code + 8, code + 128) in order, little end first: the codes kernels write them so. */
+function directPacking(a: LlmcArgs, format: LlmcFormat, cols: number): boolean {
+  return format === "pack-quantized" && (a.numBits === 4 || a.numBits === 8) && cols % 8 === 0;
+}
+
+/**
+ * The state dict of an int preset: pack-quantized (`data` the int32 words, zero points packed
+ * when asymmetric) or int-quantized (`data` the int8 codes); scales in T.
+ */
+function intOutputs(a: LlmcArgs, format: LlmcFormat, [rows, cols]: number[], scaleShape: number[], dtype: LlmcDType, data: Int32Array | Int8Array, scales: Float64Array | Float32Array, zeros: Int8Array): Map<string, Tensor> {
+  const out = new Map<string, Tensor>();
+  if (format !== "pack-quantized") {
+    out.set("weight", { dtype: "int8", shape: [rows!, cols!], data });
+    out.set("weight_scale", scaleTensor(scales, scaleShape, dtype));
+    return out;
+  }
+  out.set("weight_packed", { dtype: "int32", shape: [rows!, Math.ceil((cols! * a.numBits) / 32)], data });
+  out.set("weight_scale", scaleTensor(scales, scaleShape, dtype));
+  out.set("weight_shape", { dtype: "int64", shape: [2], data: BigInt64Array.from([BigInt(rows!), BigInt(cols!)]) });
+  if (!a.symmetric) {
+    const [zr, zc] = scaleShape as [number, number];
+    out.set("weight_zero_point", { dtype: "int32", shape: [Math.ceil((zr * a.numBits) / 32), zc], data: packColumnsInt32(zeros, zr, zc, a.numBits) });
+  }
+  return out;
+}
+
+/** The state dict of FP8 per tensor, channel or block (float-quantized): the codes and the scales in T. */
+function fp8Outputs([rows, cols]: number[], scaleShape: number[], dtype: LlmcDType, codes: Uint8Array, scales: Float64Array | Float32Array): Map<string, Tensor> {
+  return new Map<string, Tensor>([
+    ["weight", { dtype: "float8_e4m3fn", shape: [rows!, cols!], data: codes }],
+    ["weight_scale", scaleTensor(scales, scaleShape, dtype)],
+  ]);
+}
+
+/**
+ * The int presets and FP8 per channel or group (each group a run of one row) in one SIMD pass
+ * per block (wasm/microscale-kernels.ts simdGroupedInt): min / max, scale and zero point, codes
+ * (packed in the module where pack_to_int32's fields allow, directPacking); their state dict, or
+ * null where it does not apply (FP8 blocks, runs not a multiple of 16, no SIMD, a group holding
+ * NaN or ±Inf) and the loops of quantizeLlmcLinear compute the same bytes.
+ */
+function simdGroupedLinear(w: LlmcWeight, a: LlmcArgs, format: LlmcFormat, len: number, scaleShape: number[]): Map<string, Tensor> | null {
+  const int = a.type === "int";
+  if ((a.strategy !== "group" && a.strategy !== "channel") || !(int || (a.numBits === 8 && a.scaleDtype === null))) return null;
+  const { rows, cols, dtype } = w;
+  const n = rows * cols;
+  const direct = int && directPacking(a, format, cols);
+  const pairs = direct && a.numBits === 4;
+  const codes = new Uint8Array(pairs ? n / 2 : n);
+  const scales = new Float32Array(n / len);
+  const zeros = new Int8Array(n / len);
+  const [qmin, qmax] = quantRange(a);
+  const spec: GroupedSpec = {
+    scales: a.symmetric ? "llmc_sym" : "llmc_asym",
+    codes: int ? "int" : "fp8",
+    round: CODE_ROUND[dtype],
+    param: a.symmetric ? (qmax - qmin) / 2 : qmax - qmin,
+    qmin,
+    qmax,
+    offset: direct ? 1 << (a.numBits - 1) : 0,
+  };
+  if (!simdGroupedInt(spec, w.values, len, pairs, codes, scales, a.symmetric ? null : zeros)) return null;
+  if (!int) return fp8Outputs([rows, cols], scaleShape, dtype, codes, scales);
+  const i8 = new Int8Array(codes.buffer);
+  const data = direct ? new Int32Array(codes.buffer) : format === "pack-quantized" ? packRowsInt32(i8, rows, cols, a.numBits) : i8;
+  return intOutputs(a, format, [rows, cols], scaleShape, dtype, data, scales, zeros);
 }
 
 /**
