@@ -5,7 +5,8 @@
  * against qparams.ts groupQParams on groups built around chosen min / max pairs (zeros of both
  * signs, subnormals whose range underflows the scale to zero, ranges that overflow T, one-sided
  * groups, huge and tiny magnitudes), then every int and FP8 preset through quantizeLlmcLinear with
- * SIMD on and off, from float32 values and from 16-bit bit patterns.
+ * SIMD on and off, from float32 values and from 16-bit bit patterns; and the codes written in
+ * place where the caller asks (quantizeLlmcLinear's codesInto, format-slice.ts's blocks).
  */
 import { describe, expect, it } from "vitest";
 import type { LlmcDType } from "../../src/quant/llmc/arith.js";
@@ -20,6 +21,8 @@ import { rng } from "../support/rng.js";
 import { sameOnAndOff } from "../support/simd.js";
 
 const ROUND = { float32: "f32", bfloat16: "bf16", float16: "f16" } as const;
+
+const hexOf = (m: Map<string, { data: ArrayBufferView }>) => [...m].map(([k, t]) => `${k} ${bytesOf(t.data as Uint8Array).toString("hex")}`);
 
 /** Magnitudes a group's min or max is drawn from: zero, subnormals (float32's and float16's), tiny and ordinary normals, T's largest. */
 function magnitudes(dtype: LlmcDType): number[] {
@@ -84,7 +87,6 @@ describe("the int presets' and FP8's SIMD scales and zero points equal groupQPar
 });
 
 describe("every int and FP8 preset per channel or group: SIMD on and off write the same bytes", () => {
-  const hex = (m: Map<string, { data: ArrayBufferView }>) => [...m].map(([k, t]) => `${k} ${bytesOf(t.data as Uint8Array).toString("hex")}`);
   const presets = LLMC_PRESETS.filter((p) => p.refusal === null && p.weights !== null && (p.weights.strategy === "group" || p.weights.strategy === "channel") && p.weights.scaleDtype === null);
   it("cover the int presets, W4A16_ASYM and FP8_DYNAMIC", () => {
     expect(presets.map((p) => p.name)).toEqual(expect.arrayContaining(["W4A16", "W4A16_ASYM", "W8A16", "W3A16", "W8A8", "FP8_DYNAMIC"]));
@@ -97,10 +99,26 @@ describe("every int and FP8 preset per channel or group: SIMD on and off write t
           const values = groupsAround((rows * cols) / 16, 16, rows + cols + dtype.length, dtype);
           const w = { dtype, rows, cols, values };
           expect(cols % len).toBe(0);
-          sameOnAndOff(() => quantizeLlmcLinear(w, preset), hex);
-          sameOnAndOff(() => quantizeLlmcLinear(sixteenBit(w), preset), hex);
+          sameOnAndOff(() => quantizeLlmcLinear(w, preset), hexOf);
+          sameOnAndOff(() => quantizeLlmcLinear(sixteenBit(w), preset), hexOf);
         }
       });
     }
+  }
+});
+
+describe("codesInto: the SIMD paths write the codes where the caller places them", () => {
+  for (const name of ["W4A16", "W8A16", "W4A8", "FP8_DYNAMIC", "NVFP4A16", "MXFP4A16"]) {
+    it(`${name}: the codes tensor is a view of codesInto, the same bytes as without it`, () => {
+      const [rows, cols] = [8, 256];
+      const w = { dtype: "bfloat16" as const, rows, cols, values: groupsAround((rows * cols) / 16, 16, 5, "bfloat16") };
+      const preset = LLMC_PRESETS.find((p) => p.name === name)!;
+      const alone = quantizeLlmcLinear(w, preset, 1);
+      const suffix = alone.has("weight_packed") ? "weight_packed" : "weight";
+      const into = new Uint8Array(new SharedArrayBuffer(64 + bytesOf(alone.get(suffix)!.data).length), 64);
+      const placed = quantizeLlmcLinear(w, preset, 1, into);
+      expect(placed.get(suffix)!.data.buffer).toBe(into.buffer);
+      expect(hexOf(placed)).toEqual(hexOf(alone));
+    });
   }
 });

@@ -212,9 +212,11 @@ function runGroups(g: Grouping, rows: number): Int32Array {
  * The compressed tensors model_free_ptq writes for `w` under `preset` (suffix → tensor, in the
  * module's state-dict order). `globalScale` (NVFP4 only) is the fused set's global scale
  * (llmcGlobalScale of q/k/v or gate/up); by default the tensor's own.
+ * `codesInto`: where the caller will place the codes tensor's bytes (weight or weight_packed):
+ * the SIMD paths write them there and return a view of it (a tensor then needs no copy).
  * Throws when llmcRefusal names a reason.
  */
-export function quantizeLlmcLinear(w: LlmcWeight, preset: LlmcPreset, globalScale?: number): Map<string, Tensor> {
+export function quantizeLlmcLinear(w: LlmcWeight, preset: LlmcPreset, globalScale?: number, codesInto?: Uint8Array): Map<string, Tensor> {
   const why = llmcRefusal(preset, [w.rows, w.cols]);
   if (why !== null) throw new KquantError(`llm-compressor ${preset.name}: ${why}`);
   const a = preset.weights!;
@@ -229,9 +231,9 @@ export function quantizeLlmcLinear(w: LlmcWeight, preset: LlmcPreset, globalScal
   const nGroups = grouping.scaleRows * grouping.scaleCols;
   const gs = a.strategy === "tensor_group" ? (globalScale ?? llmcGlobalScale([w])) : undefined;
   const scaleShape = [grouping.scaleRows, grouping.scaleCols];
-  const micro = simdMicroscaleLinear(w, a, len, gs);
+  const micro = simdMicroscaleLinear(w, a, len, gs, codesInto);
   if (micro !== null) return microscaleOutputs(a.numBits as 4 | 8, gs, [rows, cols], scaleShape, micro.codes, micro.scaleBytes);
-  const grouped = simdGroupedLinear(w, a, format, len, scaleShape);
+  const grouped = simdGroupedLinear(w, a, format, len, scaleShape, codesInto);
   if (grouped !== null) return grouped;
   const mins = new Float64Array(nGroups).fill(Infinity);
   const maxs = new Float64Array(nGroups).fill(-Infinity);
@@ -333,6 +335,14 @@ export function quantizeLlmcLinear(w: LlmcWeight, preset: LlmcPreset, globalScal
   return microscaleOutputs(4, gs, [rows, cols], scaleShape, packed, mapBytes(scales, gs !== undefined ? fp8Code : compressMxScale));
 }
 
+/**
+ * The array the SIMD paths write `length` code bytes into: `into` where it fits (its length, and
+ * 4-aligned for an int32 view), else a new one.
+ */
+function codesArray(length: number, into: Uint8Array | undefined): Uint8Array {
+  return into !== undefined && into.length === length && into.byteOffset % 4 === 0 ? into : new Uint8Array(length);
+}
+
 /** pack_to_int32 of 4- and 8-bit codes is their unsigned fields (code + 8, code + 128) in order, little end first: the codes kernels write them so. */
 function directPacking(a: LlmcArgs, format: LlmcFormat, cols: number): boolean {
   return format === "pack-quantized" && (a.numBits === 4 || a.numBits === 8) && cols % 8 === 0;
@@ -374,14 +384,14 @@ function fp8Outputs([rows, cols]: number[], scaleShape: number[], dtype: LlmcDTy
  * null where it does not apply (FP8 blocks, runs not a multiple of 16, no SIMD, a group holding
  * NaN or ±Inf) and the loops of quantizeLlmcLinear compute the same bytes.
  */
-function simdGroupedLinear(w: LlmcWeight, a: LlmcArgs, format: LlmcFormat, len: number, scaleShape: number[]): Map<string, Tensor> | null {
+function simdGroupedLinear(w: LlmcWeight, a: LlmcArgs, format: LlmcFormat, len: number, scaleShape: number[], codesInto: Uint8Array | undefined): Map<string, Tensor> | null {
   const int = a.type === "int";
   if ((a.strategy !== "group" && a.strategy !== "channel") || !(int || (a.numBits === 8 && a.scaleDtype === null))) return null;
   const { rows, cols, dtype } = w;
   const n = rows * cols;
   const direct = int && directPacking(a, format, cols);
   const pairs = direct && a.numBits === 4;
-  const codes = new Uint8Array(pairs ? n / 2 : n);
+  const codes = codesArray(pairs ? n / 2 : n, codesInto);
   const scales = new Float32Array(n / len);
   const zeros = new Int8Array(n / len);
   const [qmin, qmax] = quantRange(a);
@@ -396,8 +406,8 @@ function simdGroupedLinear(w: LlmcWeight, a: LlmcArgs, format: LlmcFormat, len: 
   };
   if (!simdGroupedInt(spec, w.values, len, pairs, codes, scales, a.symmetric ? null : zeros)) return null;
   if (!int) return fp8Outputs([rows, cols], scaleShape, dtype, codes, scales);
-  const i8 = new Int8Array(codes.buffer);
-  const data = direct ? new Int32Array(codes.buffer) : format === "pack-quantized" ? packRowsInt32(i8, rows, cols, a.numBits) : i8;
+  const i8 = new Int8Array(codes.buffer, codes.byteOffset, codes.length);
+  const data = direct ? new Int32Array(codes.buffer, codes.byteOffset, codes.length / 4) : format === "pack-quantized" ? packRowsInt32(i8, rows, cols, a.numBits) : i8;
   return intOutputs(a, format, [rows, cols], scaleShape, dtype, data, scales, zeros);
 }
 
@@ -423,13 +433,13 @@ function microscaleOutputs(bits: 4 | 8, gs: number | undefined, [rows, cols]: nu
  * the codes (fp4 packed) and scale bytes, or null where it does not apply (another format, float16,
  * no SIMD, a group holding NaN or ±Inf) and the scalar loops below compute the same bytes.
  */
-function simdMicroscaleLinear(w: LlmcWeight, a: LlmcArgs, len: number, gs: number | undefined): { codes: Uint8Array; scaleBytes: Uint8Array } | null {
+function simdMicroscaleLinear(w: LlmcWeight, a: LlmcArgs, len: number, gs: number | undefined, codesInto: Uint8Array | undefined): { codes: Uint8Array; scaleBytes: Uint8Array } | null {
   const nv = a.scaleDtype === "float8_e4m3fn" && a.strategy === "tensor_group" && a.numBits === 4;
   const mx = a.scaleDtype === "uint8" && a.strategy === "group" && (a.numBits === 4 || a.numBits === 8);
   if (a.type !== "float" || !a.symmetric || !(nv || mx) || (mx && w.dtype === "float16")) return null;
   const round = CODE_ROUND[w.dtype];
   const n = w.rows * w.cols;
-  const codes = new Uint8Array(a.numBits === 4 ? n / 2 : n);
+  const codes = codesArray(a.numBits === 4 ? n / 2 : n, codesInto);
   const scaleBytes = new Uint8Array(n / len);
   const spec = nv
     ? ({ scales: "llmc_nv", codes: "fp4", round, codesRound: "f32", param: gs! } as const)
