@@ -121,7 +121,8 @@ function codes(kind: CodeKind, round: CodeRound): Func {
     const q = [...load, ...get(S), ...simd(F32X4_DIV), ...rnd];
     // fp8: clamped to ±448 torch's and ml_dtypes' e4m3fn casts agree (they differ on overflow only)
     if (kind === "int") return [...q, ...(zero ? [...get(Z), ...simd(F32X4_ADD), ...rnd] : []), ...clamp, ...simd(F32X4_NEAREST), ...simd(I32X4_TRUNC_SAT_S)];
-    if (kind === "fp8") return [...q, ...clamp, ...set(B), ...f8Encode(F8.e4m3fn, { B, A, SIGN, CODE, MAG })];
+    // finite: the drivers run these kernels on finite weights only, dividing by finite positive scales (NaN's code is the scalar loops')
+    if (kind === "fp8") return [...q, ...clamp, ...set(B), ...f8Encode(F8.e4m3fn, { B, A, SIGN, CODE, MAG }, true)];
     if (kind === "mlxfp4" || kind === "mlxnvfp4") {
       // mlx/fp.ts's fp4Code: for |q| ≤ 8 the midpoints counted (ties to the lower magnitude); past
       // 8 its scan, whose first minimum is the smallest k with Rd(|q| − g_k) = Rd(|q| − 6): k = 7 −
