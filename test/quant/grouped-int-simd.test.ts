@@ -6,11 +6,12 @@
  * signs, subnormals whose range underflows the scale to zero, ranges that overflow T, one-sided
  * groups, huge and tiny magnitudes), then every int and FP8 preset through quantizeLlmcLinear with
  * SIMD on and off, from float32 values and from 16-bit bit patterns; and the codes written in
- * place where the caller asks (quantizeLlmcLinear's codesInto, format-slice.ts's blocks).
+ * place where the caller asks (quantizeLlmcLinear's codesInto, format-slice.ts's blocks); and the
+ * refusal of non-finite weights that rests on the SIMD paths declining them (llmcLinearUnlessNonFinite).
  */
 import { describe, expect, it } from "vitest";
 import type { LlmcDType } from "../../src/quant/llmc/arith.js";
-import { quantizeLlmcLinear } from "../../src/quant/llmc/linear.js";
+import { llmcLinearUnlessNonFinite, quantizeLlmcLinear } from "../../src/quant/llmc/linear.js";
 import { LLMC_PRESETS, type LlmcArgs } from "../../src/quant/llmc/presets.js";
 import { groupQParams, quantRange } from "../../src/quant/llmc/qparams.js";
 import { simdActive } from "../../src/quant/wasm/kernels.js";
@@ -18,7 +19,7 @@ import { simdGroupedInt, type GroupedSpec } from "../../src/quant/wasm/microscal
 import { bytesOf } from "../support/golden.js";
 import { roundTo, sixteenBit } from "../support/llmc.js";
 import { rng } from "../support/rng.js";
-import { sameOnAndOff } from "../support/simd.js";
+import { sameOnAndOff, scalar } from "../support/simd.js";
 
 const ROUND = { float32: "f32", bfloat16: "bf16", float16: "f16" } as const;
 
@@ -120,5 +121,26 @@ describe("codesInto: the SIMD paths write the codes where the caller places them
       expect(placed.get(suffix)!.data.buffer).toBe(into.buffer);
       expect(hexOf(placed)).toEqual(hexOf(alone));
     });
+  }
+});
+
+describe("llmcLinearUnlessNonFinite: null for a weight holding NaN or ±Inf, wherever it lies, SIMD on and off", () => {
+  for (const name of ["W4A16", "W4A16_ASYM", "FP8_DYNAMIC", "FP8_BLOCK", "MXFP4A16", "MXFP8A16"]) {
+    for (const dtype of ["float32", "bfloat16", "float16"] as const) {
+      it(`${name} ${dtype}`, () => {
+        const [rows, cols] = [128, 256];
+        const preset = LLMC_PRESETS.find((p) => p.name === name)!;
+        const finite = { dtype, rows, cols, values: groupsAround((rows * cols) / 16, 16, 9, dtype) };
+        sameOnAndOff(() => [llmcLinearUnlessNonFinite(sixteenBit(finite), preset)], (m) => [m[0] === null ? "null" : hexOf(m[0]).join()]);
+        expect(llmcLinearUnlessNonFinite(sixteenBit(finite), preset)).not.toBeNull();
+        for (const [bad, at] of [[NaN, 0], [Infinity, rows * cols - 1], [-Infinity, 1000]] as const) {
+          const values = finite.values.slice();
+          values[at] = bad;
+          const w = sixteenBit({ ...finite, values });
+          expect(llmcLinearUnlessNonFinite(w, preset)).toBeNull();
+          expect(scalar(() => llmcLinearUnlessNonFinite(w, preset))).toBeNull();
+        }
+      });
+    }
   }
 });

@@ -15,7 +15,7 @@ import { stDTypeOfKeras } from "../../formats/dtypes.js";
 import { mlxLmParams } from "../../layouts/mlx-lm.js";
 import { floatData } from "../../modes/mlx.js";
 import { llmcPreset } from "../../quant/llmc/presets.js";
-import { llmcAbsMax, llmcValueRefusal, quantizeLlmcLinear, type LlmcWeight } from "../../quant/llmc/linear.js";
+import { llmcAbsMax, llmcLinearUnlessNonFinite, quantizeLlmcLinear, type LlmcWeight } from "../../quant/llmc/linear.js";
 import { storeAs, valuesOf, type MlxFloat } from "../../quant/mlx/floats.js";
 import type { TaskResult, WorkerPool } from "../workers.js";
 
@@ -63,8 +63,10 @@ export function formatSlice(job: FormatJob, rows: number, bytes: Uint8Array, cod
   }
   if (job.kind === "llmc") {
     const w = llmcWeightOf(job.dtype, rows, job.cols, bytes);
-    if (job.checkValues && llmcValueRefusal(w.values) !== null) return null;
-    return [...quantizeLlmcLinear(w, llmcPreset(job.preset), job.globalScale, codesInto)].map(([suffix, t]) => ({ suffix, dtype: stDTypeOfKeras(t.dtype), shape: [...t.shape], bytes: view(t.data) }));
+    const preset = llmcPreset(job.preset);
+    const out = job.checkValues ? llmcLinearUnlessNonFinite(w, preset, job.globalScale, codesInto) : quantizeLlmcLinear(w, preset, job.globalScale, codesInto);
+    if (out === null) return null;
+    return [...out].map(([suffix, t]) => ({ suffix, dtype: stDTypeOfKeras(t.dtype), shape: [...t.shape], bytes: view(t.data) }));
   }
   const own = floatData(bytes, job.own);
   if (job.kind === "cast") return [{ suffix: "0", dtype: "U8", shape: [], bytes: view(storeAs(valuesOf(own, job.own), job.to)) }];

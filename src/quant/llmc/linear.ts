@@ -217,6 +217,19 @@ function runGroups(g: Grouping, rows: number): Int32Array {
  * Throws when llmcRefusal names a reason.
  */
 export function quantizeLlmcLinear(w: LlmcWeight, preset: LlmcPreset, globalScale?: number, codesInto?: Uint8Array): Map<string, Tensor> {
+  return quantizeLinear(w, preset, globalScale, codesInto, false)!;
+}
+
+/**
+ * quantizeLlmcLinear, or null when `w` holds a NaN or ±Inf (llmcValueRefusal), checked only where
+ * the SIMD paths decline: a weight they take is all finite (every group's min and max is), so
+ * the common case makes no pass of its own over the values.
+ */
+export function llmcLinearUnlessNonFinite(w: LlmcWeight, preset: LlmcPreset, globalScale?: number, codesInto?: Uint8Array): Map<string, Tensor> | null {
+  return quantizeLinear(w, preset, globalScale, codesInto, true);
+}
+
+function quantizeLinear(w: LlmcWeight, preset: LlmcPreset, globalScale: number | undefined, codesInto: Uint8Array | undefined, refuseNonFinite: boolean): Map<string, Tensor> | null {
   const why = llmcRefusal(preset, [w.rows, w.cols]);
   if (why !== null) throw new KquantError(`llm-compressor ${preset.name}: ${why}`);
   const a = preset.weights!;
@@ -235,6 +248,7 @@ export function quantizeLlmcLinear(w: LlmcWeight, preset: LlmcPreset, globalScal
   if (micro !== null) return microscaleOutputs(a.numBits as 4 | 8, gs, [rows, cols], scaleShape, micro.codes, micro.scaleBytes);
   const grouped = simdGroupedLinear(w, a, format, len, scaleShape, codesInto);
   if (grouped !== null) return grouped;
+  if (refuseNonFinite && llmcValueRefusal(source) !== null) return null;
   const mins = new Float64Array(nGroups).fill(Infinity);
   const maxs = new Float64Array(nGroups).fill(-Infinity);
   const groups = runGroups(grouping, rows);

@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import type { LlmcDType } from "../../../src/quant/llmc/arith.js";
-import { llmcGlobalScale, llmcRefusal, llmcValueRefusal, quantizeLlmcLinear, type LlmcWeight } from "../../../src/quant/llmc/linear.js";
+import { llmcGlobalScale, llmcLinearUnlessNonFinite, llmcRefusal, llmcValueRefusal, quantizeLlmcLinear, type LlmcWeight } from "../../../src/quant/llmc/linear.js";
 import { LLMC_PRESETS, formatOf, llmcPreset } from "../../../src/quant/llmc/presets.js";
 import type { Tensor } from "../../../src/quant/tensor.js";
 import { bytesOf, decodeTensor, type GoldenTensor } from "../../support/golden.js";
@@ -79,6 +79,7 @@ describe("model_free_ptq per Linear weight: golden vectors from llm-compressor 0
         // the reference's bytes here depend on torch's vectorisation: kquant keeps the weight float
         expect(llmcValueRefusal(w.values)).toMatch(/^non-finite value NaN at element 5: /);
         expect(llmcValueRefusal(sixteenBit(w).values)).toMatch(/^non-finite value NaN at element 5: /);
+        expect(llmcLinearUnlessNonFinite(sixteenBit(w), preset, 1)).toBeNull();
         return;
       }
       expect(llmcValueRefusal(w.values)).toBeNull();
@@ -86,6 +87,7 @@ describe("model_free_ptq per Linear weight: golden vectors from llm-compressor 0
       // as --scheme passes a 16-bit weight (its bit patterns, widened by the kernels), and by the scalar loops
       expectOutputs(quantizeLlmcLinear(sixteenBit(w), preset), outputs!, PREFIX);
       expectOutputs(scalar(() => quantizeLlmcLinear(sixteenBit(w), preset)), outputs!, PREFIX);
+      expectOutputs(llmcLinearUnlessNonFinite(sixteenBit(w), preset)!, outputs!, PREFIX);
     });
   }
 
