@@ -11,11 +11,12 @@ import { pathToFileURL } from "node:url";
 import { bundleSrc, fillPseudoNormal, option, PSEUDO_NORMAL_SEED, timeMs } from "./common.mjs";
 
 const entry = `
-export { quantizeLlmcLinear, llmcAbsMax, llmcValueRefusal } from "./src/quant/llmc/linear.js";
+export { quantizeLlmcLinear, llmcAbsMax, llmcLinearUnlessNonFinite } from "./src/quant/llmc/linear.js";
 export { llmcPreset } from "./src/quant/llmc/presets.js";
+export { globalScale } from "./src/quant/llmc/qparams.js";
 export { mlxAffineQuantize } from "./src/quant/mlx/affine.js";
 export { mlxFpQuantize } from "./src/quant/mlx/fp.js";
-export { bf16BitsToF32, f16BitsToF32, f32ToBf16Bits, f32ToF16Bits } from "./src/quant/convert.js";
+export { f32ToBf16Bits, f32ToF16Bits } from "./src/quant/convert.js";
 export { useSimd } from "./src/quant/wasm/kernels.js";
 `;
 
@@ -34,23 +35,19 @@ export async function runFormatsBench(args) {
   k.f32ToBf16Bits(f32, bf16);
   const f16 = new Uint16Array(n);
   k.f32ToF16Bits(f32, f16);
-  // The source as each kernel takes it: float32 values, or 16-bit bits (widened by the llm-compressor cases, as scheme-run.ts does).
+  // The source as each kernel takes it: float32 values, or 16-bit bits (which the kernels widen, as --scheme passes them too).
   const DT = { F32: "float32", BF16: "bfloat16", F16: "float16" };
   const bits16 = { BF16: bf16, F16: f16 };
   const cases = [];
   for (const p of ["W4A16", "W4A16_ASYM", "W8A16", "W8A8", "W3A16", "FP8_DYNAMIC", "FP8_BLOCK", "NVFP4A16", "MXFP4A16", "MXFP8A16"]) {
     cases.push([`--scheme ${p}`, (dtype) => {
       const preset = k.llmcPreset(p);
+      const w = { dtype: DT[dtype], rows, cols, values: dtype === "F32" ? f32 : { bits: bits16[dtype], kind: DT[dtype] } };
       return () => {
-        // As scheme-run.ts: widen, refuse non-finite, absmax (NVFP4's global scale), quantize.
-        let values = f32;
-        if (dtype !== "F32") {
-          values = new Float32Array(n);
-          (dtype === "BF16" ? k.bf16BitsToF32 : k.f16BitsToF32)(bits16[dtype], values);
-        }
-        k.llmcValueRefusal(values);
-        k.llmcAbsMax(values);
-        k.quantizeLlmcLinear({ dtype: DT[dtype], rows, cols, values }, preset);
+        // As format-slice.ts: NVFP4's values pass (absmax and refusal in one scan), then its codes;
+        // the others quantize, refusing a non-finite value as they go.
+        if (preset.weights.strategy !== "tensor_group") k.llmcLinearUnlessNonFinite(w, preset);
+        else k.quantizeLlmcLinear(w, preset, k.globalScale(k.llmcAbsMax(w.values), DT[dtype]));
       };
     }]);
   }

@@ -7,19 +7,19 @@
  * this file takes seconds, so it is in the slow suite.
  */
 import { afterEach, describe, expect, it } from "vitest";
-import { bf16BitsToF32, f16BitsToF32, f32ToBf16Bits, f32ToF16Bits } from "../../src/quant/convert.js";
+import { f32ToBf16Bits, f32ToF16Bits } from "../../src/quant/convert.js";
 import { roundBf16, type LlmcDType } from "../../src/quant/llmc/arith.js";
 import { fp4CodeOf } from "../../src/quant/llmc/fp4.js";
 import { quantizeLlmcLinear } from "../../src/quant/llmc/linear.js";
 import { LLMC_PRESETS } from "../../src/quant/llmc/presets.js";
 import { fp8Code } from "../../src/quant/llmc/qparams.js";
 import { mlxAffineQuantize, rint } from "../../src/quant/mlx/affine.js";
-import type { MlxFloat } from "../../src/quant/mlx/floats.js";
 import { simdRunCodes, simdRunMinMax, type CodeSpec } from "../../src/quant/wasm/codes-kernels.js";
 import { simdActive, useSimd } from "../../src/quant/wasm/kernels.js";
 import { bytesOf } from "../support/golden.js";
 import { rng } from "../support/rng.js";
 import { sameOnAndOff } from "../support/simd.js";
+import { roundTo } from "../support/llmc.js";
 
 afterEach(() => {
   useSimd(true);
@@ -52,19 +52,6 @@ function weights(n: number, len: number, seed: number, dtype: LlmcDType): Float3
   return roundTo(x, dtype);
 }
 
-function roundTo(x: Float32Array, dtype: LlmcDType | MlxFloat): Float32Array {
-  if (dtype === "float32") return x;
-  const h = new Uint16Array(x.length);
-  const out = new Float32Array(x.length);
-  if (dtype === "bfloat16") {
-    f32ToBf16Bits(x, h);
-    bf16BitsToF32(h, out);
-  } else {
-    f32ToF16Bits(x, h);
-    f16BitsToF32(h, out);
-  }
-  return out;
-}
 
 /** Run scales: powers of two (ties), subnormal, odd mantissas, huge. */
 function scales(runs: number, seed: number): Float32Array {

@@ -5,9 +5,9 @@
  */
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { bf16BitsToF32, f16BitsToF32 } from "../../src/quant/convert.js";
 import { rounderOf, type LlmcDType } from "../../src/quant/llmc/arith.js";
 import type { LlmcWeight } from "../../src/quant/llmc/linear.js";
+import { bf16BitsToF32, f16BitsToF32, f32ToBf16Bits, f32ToF16Bits } from "../../src/quant/convert.js";
 import { decodeTensor, type GoldenTensor } from "./golden.js";
 
 export interface LlmcGoldenFile<C> {
@@ -39,7 +39,7 @@ export function floatValues(t: GoldenTensor): { dtype: LlmcDType; values: Float3
 }
 
 /** A golden 2-D weight as the kernels take it. */
-export function goldenWeight(t: GoldenTensor): LlmcWeight {
+export function goldenWeight(t: GoldenTensor): LlmcWeight & { values: Float32Array } {
   const { dtype, values } = floatValues(t);
   return { dtype, rows: t.shape[0]!, cols: t.shape[1]!, values };
 }
@@ -48,7 +48,7 @@ export function goldenWeight(t: GoldenTensor): LlmcWeight {
  * prng.py's xorshift32 inputs: ((x >> 8) - 2^23) · 2^-26 per step (`wide`: · 2^-(16 + (x & 31))),
  * rounded to `dtype` like torch's `.to()`.
  */
-export function prngWeight(seed: number, shape: [number, number], dtype: LlmcDType, wide = false): LlmcWeight {
+export function prngWeight(seed: number, shape: [number, number], dtype: LlmcDType, wide = false): LlmcWeight & { values: Float32Array } {
   const n = shape[0] * shape[1];
   const values = new Float32Array(n);
   let x = seed >>> 0;
@@ -88,4 +88,30 @@ export interface ModelFreeCase {
   converter_equal?: boolean;
   index?: { metadata: { total_size: number }; weight_map: Record<string, string> };
   error?: { message: string };
+}
+
+/**
+ * `w` as --scheme hands a 16-bit weight to the kernels (format-slice.ts llmcWeightOf): its
+ * bfloat16 / float16 bit patterns, which they widen themselves; a float32 weight as it is.
+ */
+export function sixteenBit(w: LlmcWeight & { values: Float32Array }): LlmcWeight {
+  if (w.dtype === "float32") return w;
+  const bits = new Uint16Array(w.values.length);
+  (w.dtype === "bfloat16" ? f32ToBf16Bits : f32ToF16Bits)(w.values, bits);
+  return { ...w, values: { bits, kind: w.dtype } };
+}
+
+/** x rounded to `dtype` (torch's `.to()`: nearest even; float16 past its range to ±Inf), as float32. */
+export function roundTo(x: Float32Array, dtype: "float32" | "bfloat16" | "float16"): Float32Array {
+  if (dtype === "float32") return x;
+  const h = new Uint16Array(x.length);
+  const out = new Float32Array(x.length);
+  if (dtype === "bfloat16") {
+    f32ToBf16Bits(x, h);
+    bf16BitsToF32(h, out);
+  } else {
+    f32ToF16Bits(x, h);
+    f16BitsToF32(h, out);
+  }
+  return out;
 }

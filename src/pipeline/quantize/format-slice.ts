@@ -10,13 +10,12 @@
  * and write the outputs where they lie (SharedArrayBuffers): nothing is copied between threads.
  */
 import type { StDType } from "../../formats/types.js";
-import { LLMC_DTYPE_OF } from "../../modes/llmc-schemes.js";
+import { LLMC_DTYPE_OF, schemeNamed } from "../../modes/llmc-schemes.js";
 import { stDTypeOfKeras } from "../../formats/dtypes.js";
 import { mlxLmParams } from "../../layouts/mlx-lm.js";
 import { floatData } from "../../modes/mlx.js";
 import { llmcPreset } from "../../quant/llmc/presets.js";
-import { llmcAbsMax, llmcValueRefusal, quantizeLlmcLinear, type LlmcWeight } from "../../quant/llmc/linear.js";
-import { bf16BitsToF32, f16BitsToF32 } from "../../quant/convert.js";
+import { llmcAbsMax, llmcLinearUnlessNonFinite, quantizeLlmcLinear, type LlmcWeight } from "../../quant/llmc/linear.js";
 import { storeAs, valuesOf, type MlxFloat } from "../../quant/mlx/floats.js";
 import type { TaskResult, WorkerPool } from "../workers.js";
 
@@ -37,23 +36,26 @@ export interface FormatPart {
   bytes: Uint8Array;
 }
 
-/** A weight's values as model_free_ptq reads them (float32 widened from T), [rows, cols]. */
+/**
+ * A weight's values as model_free_ptq reads them (float32 widened from T), [rows, cols]: a view of
+ * `bytes` (copied only where misaligned), float32 or the 16-bit patterns the kernels widen themselves.
+ */
 export function llmcWeightOf(dtype: StDType, rows: number, cols: number, bytes: Uint8Array): LlmcWeight {
   const d = LLMC_DTYPE_OF[dtype]!;
-  const a = bytes.byteOffset % 4 === 0 ? bytes : bytes.slice();
-  let values: Float32Array;
-  if (d === "float32") values = new Float32Array(a.buffer, a.byteOffset, a.byteLength / 4);
-  else {
-    values = new Float32Array(a.byteLength / 2);
-    (d === "bfloat16" ? bf16BitsToF32 : f16BitsToF32)(new Uint16Array(a.buffer, a.byteOffset, a.byteLength / 2), values);
-  }
+  const width = d === "float32" ? 4 : 2;
+  const a = bytes.byteOffset % width === 0 ? bytes : bytes.slice();
+  const values = d === "float32" ? new Float32Array(a.buffer, a.byteOffset, a.byteLength / 4) : { bits: new Uint16Array(a.buffer, a.byteOffset, a.byteLength / 2), kind: d };
   return { dtype: d, rows, cols, values };
 }
 
 const view = (a: ArrayBufferView): Uint8Array => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 
-/** The outputs of `job` on `rows` whole rows held in `bytes`, in the order the kernels give them; null: a `checkValues` job's rows hold a non-finite value. */
-export function formatSlice(job: FormatJob, rows: number, bytes: Uint8Array): FormatPart[] | null {
+/**
+ * The outputs of `job` on `rows` whole rows held in `bytes`, in the order the kernels give them;
+ * null: a `checkValues` job's rows hold a non-finite value. `codesInto` (llmc): where the codes
+ * tensor's bytes will be placed, which the SIMD kernels then write directly (quantizeLlmcLinear).
+ */
+export function formatSlice(job: FormatJob, rows: number, bytes: Uint8Array, codesInto?: Uint8Array): FormatPart[] | null {
   if (job.kind === "absmax") {
     // llmcAbsMax is NaN or ±Inf exactly when a value is: one scan gives the absmax and the refusal.
     const m = llmcAbsMax(llmcWeightOf(job.dtype, rows, job.cols, bytes).values);
@@ -61,8 +63,10 @@ export function formatSlice(job: FormatJob, rows: number, bytes: Uint8Array): Fo
   }
   if (job.kind === "llmc") {
     const w = llmcWeightOf(job.dtype, rows, job.cols, bytes);
-    if (job.checkValues && llmcValueRefusal(w.values) !== null) return null;
-    return [...quantizeLlmcLinear(w, llmcPreset(job.preset), job.globalScale)].map(([suffix, t]) => ({ suffix, dtype: stDTypeOfKeras(t.dtype), shape: [...t.shape], bytes: view(t.data) }));
+    const preset = llmcPreset(job.preset);
+    const out = job.checkValues ? llmcLinearUnlessNonFinite(w, preset, job.globalScale, codesInto) : quantizeLlmcLinear(w, preset, job.globalScale, codesInto);
+    if (out === null) return null;
+    return [...out].map(([suffix, t]) => ({ suffix, dtype: stDTypeOfKeras(t.dtype), shape: [...t.shape], bytes: view(t.data) }));
   }
   const own = floatData(bytes, job.own);
   if (job.kind === "cast") return [{ suffix: "0", dtype: "U8", shape: [], bytes: view(storeAs(valuesOf(own, job.own), job.to)) }];
@@ -87,7 +91,7 @@ const SLICE_BYTES = 2 * 1024 * 1024;
  * False: the block's values are refused (formatSlice's null), nothing placed.
  */
 export function formatBlock(job: FormatJob, rows: number, idx: number, n: number, blockRows: number, bytes: Uint8Array, into: readonly Uint8Array[]): boolean {
-  const parts = formatSlice(job, blockRows, bytes);
+  const parts = formatSlice(job, blockRows, bytes, codesTarget(job, rows, idx, n, blockRows, into));
   if (parts !== null) placeBlock(job, rows, idx, n, parts, into);
   return parts !== null;
 }
@@ -99,6 +103,16 @@ export class RefusedValues extends Error {
   }
 }
 
+/** Where block `idx` of `n` (`blockRows` of the weight's `rows`) is placed in the codes tensor's buffer (an llmc job's weight or weight_packed), or undefined. */
+function codesTarget(job: FormatJob, rows: number, idx: number, n: number, blockRows: number, into: readonly Uint8Array[]): Uint8Array | undefined {
+  if (job.kind !== "llmc" || rows === 0) return undefined;
+  const whole = into[schemeNamed(job.preset).stored.findIndex((s) => s.role === "codes" || s.role === "packed-codes")];
+  if (whole === undefined) return undefined;
+  const length = (whole.length / rows) * blockRows;
+  const at = idx < n - 1 ? idx * length : whole.length - length;
+  return whole.subarray(at, at + length);
+}
+
 function placeBlock(job: FormatJob, rows: number, idx: number, n: number, parts: readonly FormatPart[], into: readonly Uint8Array[]): void {
   if (parts.length !== into.length) throw new Error(`a block gave ${parts.length} tensors, ${into.length} planned`);
   parts.forEach((p, i) => {
@@ -108,7 +122,8 @@ function placeBlock(job: FormatJob, rows: number, idx: number, n: number, parts:
     if (at < 0 || at + bytes.length > whole.length || (n === 1 && bytes.length !== whole.length)) {
       throw new Error(`block ${idx + 1} of ${n}: tensor ${i} of ${bytes.length} bytes does not fit its planned ${whole.length}`);
     }
-    whole.set(bytes, at);
+    // the codes the kernels wrote in place (codesTarget) are there already
+    if (bytes.buffer !== whole.buffer || bytes.byteOffset !== whole.byteOffset + at) whole.set(bytes, at);
   });
 }
 

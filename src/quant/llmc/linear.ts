@@ -23,18 +23,32 @@ import { maxNan, roundBf16, rounderOf, storedBits, type LlmcDType } from "./arit
 import { MX_ELEMENT_OFFSET, compressMxScale } from "./e8m0.js";
 import { fp4CodeOf, packFp4Codes } from "./fp4.js";
 import { simdAbsMax, simdRunCodes, simdRunMinMax, type CodeRound, type CodeSpec } from "../wasm/codes-kernels.js";
-import { simdCountNonFinite, simdPackPairs } from "../wasm/kernels.js";
+import { simdCountNonFinite, simdPackPairs, type Float32Source } from "../wasm/kernels.js";
+import { bf16BitsToF32, f16BitsToF32, f32ToBf16Bits, f32ToF16Bits } from "../convert.js";
 import { packColumnsInt32, packRowsInt32 } from "./pack-int32.js";
-import { formatOf, type LlmcArgs, type LlmcPreset } from "./presets.js";
+import { formatOf, type LlmcArgs, type LlmcFormat, type LlmcPreset } from "./presets.js";
 import { fp8Code, globalScale, groupQParams, quantRange } from "./qparams.js";
-import { simdMicroscale } from "../wasm/microscale-kernels.js";
+import { simdGroupedInt, simdMicroscale, type GroupedSpec } from "../wasm/microscale-kernels.js";
 
-/** A Linear weight as model_free_ptq reads it: row-major [rows, cols] values of dtype T, widened to float32. */
+/**
+ * A Linear weight as model_free_ptq reads it: row-major [rows, cols] values of dtype T, as float32
+ * or as T's 16-bit patterns, which the SIMD kernels widen block by block in their own memory (a
+ * whole float32 copy in JavaScript costs more than the kernels that read it); the scalar loops
+ * widen them whole (llmcValues).
+ */
 export interface LlmcWeight {
   dtype: LlmcDType;
   rows: number;
   cols: number;
-  values: Float32Array;
+  values: Float32Source;
+}
+
+/** The values of a weight source as float32: itself, or its 16-bit patterns widened (convert.ts). */
+export function llmcValues(values: Float32Source): Float32Array {
+  if (values instanceof Float32Array) return values;
+  const out = new Float32Array(values.bits.length);
+  (values.kind === "bfloat16" ? bf16BitsToF32 : f16BitsToF32)(values.bits, out);
+  return out;
 }
 
 /**
@@ -65,8 +79,9 @@ export function llmcRefusal(preset: LlmcPreset, shape: readonly number[]): strin
  * code (0x7f or 0xff) and the E2M1 code (0 or 8) — measured, see docs/llmcompressor.md. So the
  * output depends on the tensor's size, where the value sits and the CPU's vector width.
  */
-export function llmcValueRefusal(values: Float32Array, offset = 0): string | null {
-  if (simdCountNonFinite(values) === 0) return null;
+export function llmcValueRefusal(source: Float32Source, offset = 0): string | null {
+  if (simdCountNonFinite(source) === 0) return null;
+  const values = llmcValues(source);
   for (let i = 0; i < values.length; i++) {
     const v = values[i]!;
     if (v !== v || v === Infinity || v === -Infinity) {
@@ -77,9 +92,10 @@ export function llmcValueRefusal(values: Float32Array, offset = 0): string | nul
 }
 
 /** The absmax NVFP4's global scale is computed from: max |x| over the tensor, NaN if any is NaN. */
-export function llmcAbsMax(values: Float32Array): number {
-  const simdMax = simdAbsMax(values);
+export function llmcAbsMax(source: Float32Source): number {
+  const simdMax = simdAbsMax(source);
   if (simdMax !== null) return simdMax;
+  const values = llmcValues(source);
   let m = 0;
   for (let i = 0; i < values.length; i++) {
     const v = values[i]!;
@@ -128,9 +144,14 @@ export function groupingOf(a: LlmcArgs, rows: number, cols: number): Grouping {
   }
 }
 
-function scaleTensor(values: Float64Array, shape: number[], dtype: LlmcDType): Tensor {
-  if (dtype === "float32") return { dtype: "float32", shape, data: Float32Array.from(values) };
+function scaleTensor(values: Float64Array | Float32Array, shape: number[], dtype: LlmcDType): Tensor {
+  if (dtype === "float32") return { dtype: "float32", shape, data: values instanceof Float32Array ? values : Float32Array.from(values) };
   const bits = new Uint16Array(values.length);
+  if (values instanceof Float32Array) {
+    // the SIMD path's scales, finite T values: the array conversion stores the same bits
+    (dtype === "bfloat16" ? f32ToBf16Bits : f32ToF16Bits)(values, bits);
+    return { dtype, shape, data: bits };
+  }
   for (let i = 0; i < values.length; i++) bits[i] = storedBits(values[i]!, dtype);
   return { dtype, shape, data: bits };
 }
@@ -139,7 +160,7 @@ function scaleTensor(values: Float64Array, shape: number[], dtype: LlmcDType): T
  * The groups' min and max from the SIMD kernel's per-run ones (runs of `len`, group groups[run]),
  * folded into mins / maxs; false (nothing written) where it does not apply or a run holds NaN / ±Inf.
  */
-function simdMinMax(values: Float32Array, len: number, groups: Int32Array, mins: Float64Array, maxs: Float64Array): boolean {
+function simdMinMax(values: Float32Source, len: number, groups: Int32Array, mins: Float64Array, maxs: Float64Array): boolean {
   const rmn = new Float32Array(groups.length);
   const rmx = new Float32Array(groups.length);
   if (!simdRunMinMax(values, len, rmn, rmx)) return false;
@@ -156,7 +177,7 @@ function simdMinMax(values: Float32Array, len: number, groups: Int32Array, mins:
  * into `out`; false (scalar loops to run) where it does not apply. For finite weights: NaN
  * quotients' codes are left to the scalar loops.
  */
-function simdCodes(spec: CodeSpec, values: Float32Array, len: number, groups: Int32Array, scales: ArrayLike<number>, zeros: Float32Array | null, out: Int8Array | Uint8Array): boolean {
+function simdCodes(spec: CodeSpec, values: Float32Source, len: number, groups: Int32Array, scales: ArrayLike<number>, zeros: Float32Array | null, out: Int8Array | Uint8Array): boolean {
   const perRun = new Float32Array(groups.length);
   for (let r = 0; r < groups.length; r++) perRun[r] = scales[groups[r]!]!;
   return simdRunCodes(spec, values, len, perRun, zeros, new Uint8Array(out.buffer, out.byteOffset, out.length));
@@ -191,28 +212,51 @@ function runGroups(g: Grouping, rows: number): Int32Array {
  * The compressed tensors model_free_ptq writes for `w` under `preset` (suffix → tensor, in the
  * module's state-dict order). `globalScale` (NVFP4 only) is the fused set's global scale
  * (llmcGlobalScale of q/k/v or gate/up); by default the tensor's own.
+ * `codesInto`: where the caller will place the codes tensor's bytes (weight or weight_packed):
+ * the SIMD paths write them there and return a view of it (a tensor then needs no copy).
  * Throws when llmcRefusal names a reason.
  */
-export function quantizeLlmcLinear(w: LlmcWeight, preset: LlmcPreset, globalScale?: number): Map<string, Tensor> {
+export function quantizeLlmcLinear(w: LlmcWeight, preset: LlmcPreset, globalScale?: number, codesInto?: Uint8Array): Map<string, Tensor> {
+  return quantizeLinear(w, preset, globalScale, codesInto, false)!;
+}
+
+/**
+ * quantizeLlmcLinear, or null when `w` holds a NaN or ±Inf (llmcValueRefusal), checked only where
+ * the SIMD paths decline: a weight they take is all finite (every group's min and max is), so
+ * the common case makes no pass of its own over the values.
+ */
+export function llmcLinearUnlessNonFinite(w: LlmcWeight, preset: LlmcPreset, globalScale?: number, codesInto?: Uint8Array): Map<string, Tensor> | null {
+  return quantizeLinear(w, preset, globalScale, codesInto, true);
+}
+
+function quantizeLinear(w: LlmcWeight, preset: LlmcPreset, globalScale: number | undefined, codesInto: Uint8Array | undefined, refuseNonFinite: boolean): Map<string, Tensor> | null {
   const why = llmcRefusal(preset, [w.rows, w.cols]);
   if (why !== null) throw new KquantError(`llm-compressor ${preset.name}: ${why}`);
   const a = preset.weights!;
   const format = formatOf(preset);
-  const { rows, cols, values, dtype } = w;
+  const { rows, cols, dtype } = w;
+  const source = w.values;
+  // The scalar loops' float32 values, widened only when one of them runs.
+  let widened: Float32Array | null = null;
+  const floats = (): Float32Array => (widened ??= llmcValues(source));
   const grouping = groupingOf(a, rows, cols);
   const len = grouping.len;
   const nGroups = grouping.scaleRows * grouping.scaleCols;
   const gs = a.strategy === "tensor_group" ? (globalScale ?? llmcGlobalScale([w])) : undefined;
   const scaleShape = [grouping.scaleRows, grouping.scaleCols];
-  const micro = simdMicroscaleLinear(w, a, len, gs);
+  const micro = simdMicroscaleLinear(w, a, len, gs, codesInto);
   if (micro !== null) return microscaleOutputs(a.numBits as 4 | 8, gs, [rows, cols], scaleShape, micro.codes, micro.scaleBytes);
+  const grouped = simdGroupedLinear(w, a, format, len, scaleShape, codesInto);
+  if (grouped !== null) return grouped;
+  if (refuseNonFinite && llmcValueRefusal(source) !== null) return null;
   const mins = new Float64Array(nGroups).fill(Infinity);
   const maxs = new Float64Array(nGroups).fill(-Infinity);
   const groups = runGroups(grouping, rows);
   // The SIMD code kernels run only on finite weights (the min / max kernel's answer): which NaN a
   // quotient makes, and so the FP8 code's sign, is the scalar loops' to decide.
-  const finite = simdMinMax(values, len, groups, mins, maxs);
+  const finite = simdMinMax(source, len, groups, mins, maxs);
   if (!finite) {
+    const values = floats();
     for (let run = 0, start = 0; run < groups.length; run++, start += len) {
       const g = groups[run]!;
       let mn = mins[g]!;
@@ -240,57 +284,45 @@ export function quantizeLlmcLinear(w: LlmcWeight, preset: LlmcPreset, globalScal
   const rt = rounderOf(dtype);
   const round = CODE_ROUND[dtype];
   const n = rows * cols;
-  const out = new Map<string, Tensor>();
 
   if (a.type === "int") {
     const codes = new Int8Array(n);
-    // pack_to_int32 of 4- and 8-bit codes is their unsigned fields (code + 8, code + 128) in order, little end first
-    const direct = format === "pack-quantized" && (a.numBits === 4 || a.numBits === 8) && cols % 8 === 0;
+    const direct = directPacking(a, format, cols);
     const offset = direct ? 1 << (a.numBits - 1) : 0;
     const zf = a.symmetric ? null : new Float32Array(groups.length);
     for (let r = 0; zf !== null && r < groups.length; r++) zf[r] = zeros[groups[r]!]!;
-    const simdDone = finite && simdCodes({ kind: "int", round, qmin, qmax, offset }, values, len, groups, scales, zf, codes);
+    const simdDone = finite && simdCodes({ kind: "int", round, qmin, qmax, offset }, source, len, groups, scales, zf, codes);
+    const values = simdDone ? null : floats();
     for (let run = 0, start = 0; !simdDone && run < groups.length; run++, start += len) {
       const g = groups[run]!;
       const s = scales[g]!;
       const zp = zeros[g]!;
       for (let i = start; i < start + len; i++) {
-        let v = bf16 ? roundBf16(values[i]! / s) : f32 ? Math.fround(values[i]! / s) : rt(values[i]! / s);
+        const x = values![i]!;
+        let v = bf16 ? roundBf16(x / s) : f32 ? Math.fround(x / s) : rt(x / s);
         if (zp !== 0) v = bf16 ? roundBf16(v + zp) : f32 ? Math.fround(v + zp) : rt(v + zp);
         v = v < qmin ? qmin : v > qmax ? qmax : v;
         codes[i] = v !== v ? 0 : v + ROUND_MAGIC - ROUND_MAGIC; // half to even, |v| ≤ 128
       }
     }
-    if (format === "pack-quantized") {
-      const packed = !simdDone || !direct ? packRowsInt32(codes, rows, cols, a.numBits) : a.numBits === 8 ? new Int32Array(codes.buffer) : packedPairs(codes);
-      out.set("weight_packed", { dtype: "int32", shape: [rows, Math.ceil((cols * a.numBits) / 32)], data: packed });
-      out.set("weight_scale", scaleTensor(scales, scaleShape, dtype));
-      out.set("weight_shape", { dtype: "int64", shape: [2], data: BigInt64Array.from([BigInt(rows), BigInt(cols)]) });
-      if (!a.symmetric) {
-        const [zr, zc] = scaleShape as [number, number];
-        out.set("weight_zero_point", { dtype: "int32", shape: [Math.ceil((zr * a.numBits) / 32), zc], data: packColumnsInt32(zeros, zr, zc, a.numBits) });
-      }
-    } else {
-      out.set("weight", { dtype: "int8", shape: [rows, cols], data: codes });
-      out.set("weight_scale", scaleTensor(scales, scaleShape, dtype));
-    }
-    return out;
+    const data = format !== "pack-quantized" ? codes : !simdDone || !direct ? packRowsInt32(codes, rows, cols, a.numBits) : a.numBits === 8 ? new Int32Array(codes.buffer) : packedPairs(codes);
+    return intOutputs(a, format, [rows, cols], scaleShape, dtype, data, scales, zeros);
   }
 
   if (a.numBits === 8) {
     const codes = new Uint8Array(n);
-    const simdDone = finite && simdCodes({ kind: "fp8", round, qmin, qmax, offset: 0 }, values, len, groups, scales, null, codes);
+    const simdDone = finite && simdCodes({ kind: "fp8", round, qmin, qmax, offset: 0 }, source, len, groups, scales, null, codes);
+    const values = simdDone ? null : floats();
     for (let run = 0, start = 0; !simdDone && run < groups.length; run++, start += len) {
       const s = scales[groups[run]!]!;
       for (let i = start; i < start + len; i++) {
-        const q = bf16 ? roundBf16(values[i]! / s) : f32 ? Math.fround(values[i]! / s) : rt(values[i]! / s);
+        const x = values![i]!;
+        const q = bf16 ? roundBf16(x / s) : f32 ? Math.fround(x / s) : rt(x / s);
         codes[i] = fp8Code(q < -448 ? -448 : q > 448 ? 448 : q);
       }
     }
     if (format === "mxfp8-quantized") return microscaleOutputs(8, gs, [rows, cols], scaleShape, codes, mapBytes(scales, compressMxScale));
-    out.set("weight", { dtype: "float8_e4m3fn", shape: [rows, cols], data: codes });
-    out.set("weight_scale", scaleTensor(scales, scaleShape, dtype));
-    return out;
+    return fp8Outputs([rows, cols], scaleShape, dtype, codes, scales);
   }
 
   // FP4: NVFP4 divides in float32 by f32(scale / global); MXFP4 divides in T.
@@ -302,17 +334,95 @@ export function quantizeLlmcLinear(w: LlmcWeight, preset: LlmcPreset, globalScal
   }
   const inBf16 = gs === undefined && bf16;
   const inF16 = gs === undefined && dtype === "float16";
-  const simdDone = finite && simdCodes({ kind: "fp4", round: gs === undefined ? round : "f32", qmin, qmax, offset: 0 }, values, len, groups, divisors, null, codes);
+  const simdDone = finite && simdCodes({ kind: "fp4", round: gs === undefined ? round : "f32", qmin, qmax, offset: 0 }, source, len, groups, divisors, null, codes);
+  const values = simdDone ? null : floats();
   for (let run = 0, start = 0; !simdDone && run < groups.length; run++, start += len) {
     const d = divisors[groups[run]!]!;
     for (let i = start; i < start + len; i++) {
-      const q = inBf16 ? roundBf16(values[i]! / d) : inF16 ? rt(values[i]! / d) : Math.fround(values[i]! / d);
+      const x = values![i]!;
+      const q = inBf16 ? roundBf16(x / d) : inF16 ? rt(x / d) : Math.fround(x / d);
       codes[i] = fp4CodeOf(q < -6 ? -6 : q > 6 ? 6 : q);
     }
   }
   const packed = new Uint8Array(n / 2);
   if (!simdPackPairs(codes, packed)) packFp4Codes(codes, packed);
   return microscaleOutputs(4, gs, [rows, cols], scaleShape, packed, mapBytes(scales, gs !== undefined ? fp8Code : compressMxScale));
+}
+
+/**
+ * The array the SIMD paths write `length` code bytes into: `into` where it fits (its length, and
+ * 4-aligned for an int32 view), else a new one.
+ */
+function codesArray(length: number, into: Uint8Array | undefined): Uint8Array {
+  return into !== undefined && into.length === length && into.byteOffset % 4 === 0 ? into : new Uint8Array(length);
+}
+
+/** pack_to_int32 of 4- and 8-bit codes is their unsigned fields (code + 8, code + 128) in order, little end first: the codes kernels write them so. */
+function directPacking(a: LlmcArgs, format: LlmcFormat, cols: number): boolean {
+  return format === "pack-quantized" && (a.numBits === 4 || a.numBits === 8) && cols % 8 === 0;
+}
+
+/**
+ * The state dict of an int preset: pack-quantized (`data` the int32 words, zero points packed
+ * when asymmetric) or int-quantized (`data` the int8 codes); scales in T.
+ */
+function intOutputs(a: LlmcArgs, format: LlmcFormat, [rows, cols]: number[], scaleShape: number[], dtype: LlmcDType, data: Int32Array | Int8Array, scales: Float64Array | Float32Array, zeros: Int8Array): Map<string, Tensor> {
+  const out = new Map<string, Tensor>();
+  if (format !== "pack-quantized") {
+    out.set("weight", { dtype: "int8", shape: [rows!, cols!], data });
+    out.set("weight_scale", scaleTensor(scales, scaleShape, dtype));
+    return out;
+  }
+  out.set("weight_packed", { dtype: "int32", shape: [rows!, Math.ceil((cols! * a.numBits) / 32)], data });
+  out.set("weight_scale", scaleTensor(scales, scaleShape, dtype));
+  out.set("weight_shape", { dtype: "int64", shape: [2], data: BigInt64Array.from([BigInt(rows!), BigInt(cols!)]) });
+  if (!a.symmetric) {
+    const [zr, zc] = scaleShape as [number, number];
+    out.set("weight_zero_point", { dtype: "int32", shape: [Math.ceil((zr * a.numBits) / 32), zc], data: packColumnsInt32(zeros, zr, zc, a.numBits) });
+  }
+  return out;
+}
+
+/** The state dict of FP8 per tensor, channel or block (float-quantized): the codes and the scales in T. */
+function fp8Outputs([rows, cols]: number[], scaleShape: number[], dtype: LlmcDType, codes: Uint8Array, scales: Float64Array | Float32Array): Map<string, Tensor> {
+  return new Map<string, Tensor>([
+    ["weight", { dtype: "float8_e4m3fn", shape: [rows!, cols!], data: codes }],
+    ["weight_scale", scaleTensor(scales, scaleShape, dtype)],
+  ]);
+}
+
+/**
+ * The int presets and FP8 per channel or group (each group a run of one row) in one SIMD pass
+ * per block (wasm/microscale-kernels.ts simdGroupedInt): min / max, scale and zero point, codes
+ * (packed in the module where pack_to_int32's fields allow, directPacking); their state dict, or
+ * null where it does not apply (FP8 blocks, runs not a multiple of 16, no SIMD, a group holding
+ * NaN or ±Inf) and the loops of quantizeLlmcLinear compute the same bytes.
+ */
+function simdGroupedLinear(w: LlmcWeight, a: LlmcArgs, format: LlmcFormat, len: number, scaleShape: number[], codesInto: Uint8Array | undefined): Map<string, Tensor> | null {
+  const int = a.type === "int";
+  if ((a.strategy !== "group" && a.strategy !== "channel") || !(int || (a.numBits === 8 && a.scaleDtype === null))) return null;
+  const { rows, cols, dtype } = w;
+  const n = rows * cols;
+  const direct = int && directPacking(a, format, cols);
+  const pairs = direct && a.numBits === 4;
+  const codes = codesArray(pairs ? n / 2 : n, codesInto);
+  const scales = new Float32Array(n / len);
+  const zeros = new Int8Array(n / len);
+  const [qmin, qmax] = quantRange(a);
+  const spec: GroupedSpec = {
+    scales: a.symmetric ? "llmc_sym" : "llmc_asym",
+    codes: int ? "int" : "fp8",
+    round: CODE_ROUND[dtype],
+    param: a.symmetric ? (qmax - qmin) / 2 : qmax - qmin,
+    qmin,
+    qmax,
+    offset: direct ? 1 << (a.numBits - 1) : 0,
+  };
+  if (!simdGroupedInt(spec, w.values, len, pairs, codes, scales, a.symmetric ? null : zeros)) return null;
+  if (!int) return fp8Outputs([rows, cols], scaleShape, dtype, codes, scales);
+  const i8 = new Int8Array(codes.buffer, codes.byteOffset, codes.length);
+  const data = direct ? new Int32Array(codes.buffer, codes.byteOffset, codes.length / 4) : format === "pack-quantized" ? packRowsInt32(i8, rows, cols, a.numBits) : i8;
+  return intOutputs(a, format, [rows, cols], scaleShape, dtype, data, scales, zeros);
 }
 
 /**
@@ -337,13 +447,13 @@ function microscaleOutputs(bits: 4 | 8, gs: number | undefined, [rows, cols]: nu
  * the codes (fp4 packed) and scale bytes, or null where it does not apply (another format, float16,
  * no SIMD, a group holding NaN or ±Inf) and the scalar loops below compute the same bytes.
  */
-function simdMicroscaleLinear(w: LlmcWeight, a: LlmcArgs, len: number, gs: number | undefined): { codes: Uint8Array; scaleBytes: Uint8Array } | null {
+function simdMicroscaleLinear(w: LlmcWeight, a: LlmcArgs, len: number, gs: number | undefined, codesInto: Uint8Array | undefined): { codes: Uint8Array; scaleBytes: Uint8Array } | null {
   const nv = a.scaleDtype === "float8_e4m3fn" && a.strategy === "tensor_group" && a.numBits === 4;
   const mx = a.scaleDtype === "uint8" && a.strategy === "group" && (a.numBits === 4 || a.numBits === 8);
   if (a.type !== "float" || !a.symmetric || !(nv || mx) || (mx && w.dtype === "float16")) return null;
   const round = CODE_ROUND[w.dtype];
   const n = w.rows * w.cols;
-  const codes = new Uint8Array(a.numBits === 4 ? n / 2 : n);
+  const codes = codesArray(a.numBits === 4 ? n / 2 : n, codesInto);
   const scaleBytes = new Uint8Array(n / len);
   const spec = nv
     ? ({ scales: "llmc_nv", codes: "fp4", round, codesRound: "f32", param: gs! } as const)

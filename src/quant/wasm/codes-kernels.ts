@@ -6,7 +6,7 @@
  * the same bits.
  */
 import { codesName, type CodeKind, type CodeRound } from "./codes-module.js";
-import { CHUNK, H, OUT, S, X, forEachBlock, lengthOf, simd, simdFlushing, type Float32Source } from "./kernels.js";
+import { CHUNK, H, OUT, S, X, forEachBlock, lengthOf, loadBlock, simd, simdFlushing, type Float32Source } from "./kernels.js";
 
 export type { CodeKind, CodeRound };
 
@@ -64,13 +64,14 @@ export function simdRunCodes(spec: CodeSpec, src: Float32Source, len: number, sc
 }
 
 /** max |x| over `data` (0 when empty, NaN if any is NaN), or null without SIMD. */
-export function simdAbsMax(data: Float32Array): number | null {
+export function simdAbsMax(data: Float32Source): number | null {
   const k = simd();
   if (k === null) return null;
   let m = 0;
-  for (let start = 0; start < data.length; start += CHUNK) {
-    const len = Math.min(CHUNK, data.length - start);
-    k.x.set(data.subarray(start, start + len));
+  const n = lengthOf(data);
+  for (let start = 0; start < n; start += CHUNK) {
+    const len = Math.min(CHUNK, n - start);
+    loadBlock(k, data, start, len);
     m = Math.max(m, k.e.amax(X, len)); // Math.max: NaN wins
   }
   return m;

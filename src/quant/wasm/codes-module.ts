@@ -112,16 +112,17 @@ function codes(kind: CodeKind, round: CodeRound): Func {
   const splatI = (x: number) => [...i32c(x | 0), ...simd(I32X4_SPLAT)];
   const rnd = roundLanes(round, { B, C: SIGN, HALF, LOWBIT });
   const clamp = [...get(LO), ...simd(F32X4_PMAX), ...get(HI), ...simd(F32X4_PMIN)];
-  // One vector of 4 values at x + 16k → i32x4 codes on the stack.
-  const lanes = (k: number): number[] => {
+  // One vector of 4 values at x + 16k → i32x4 codes on the stack (int: `zero`, the run's zero point is not 0).
+  const lanes = (k: number, zero = true): number[] => {
     const load = [...get(XP), ...v128load(16 * k)];
     if (kind === "affine") {
       return [...load, ...get(Z), ...simd(F32X4_SUB), ...get(S), ...simd(F32X4_DIV), ...simd(F32X4_NEAREST), ...clamp, ...simd(I32X4_TRUNC_SAT_S)];
     }
     const q = [...load, ...get(S), ...simd(F32X4_DIV), ...rnd];
     // fp8: clamped to ±448 torch's and ml_dtypes' e4m3fn casts agree (they differ on overflow only)
-    if (kind === "int") return [...q, ...get(Z), ...simd(F32X4_ADD), ...rnd, ...clamp, ...simd(F32X4_NEAREST), ...simd(I32X4_TRUNC_SAT_S)];
-    if (kind === "fp8") return [...q, ...clamp, ...set(B), ...f8Encode(F8.e4m3fn, { B, A, SIGN, CODE, MAG })];
+    if (kind === "int") return [...q, ...(zero ? [...get(Z), ...simd(F32X4_ADD), ...rnd] : []), ...clamp, ...simd(F32X4_NEAREST), ...simd(I32X4_TRUNC_SAT_S)];
+    // finite: the drivers run these kernels on finite weights only, dividing by finite positive scales (NaN's code is the scalar loops')
+    if (kind === "fp8") return [...q, ...clamp, ...set(B), ...f8Encode(F8.e4m3fn, { B, A, SIGN, CODE, MAG }, true)];
     if (kind === "mlxfp4" || kind === "mlxnvfp4") {
       // mlx/fp.ts's fp4Code: for |q| ≤ 8 the midpoints counted (ties to the lower magnitude); past
       // 8 its scan, whose first minimum is the smallest k with Rd(|q| − g_k) = Rd(|q| − 6): k = 7 −
@@ -154,9 +155,9 @@ function codes(kind: CodeKind, round: CodeRound): Func {
   const signed = kind === "int";
   const narrow16 = simd(signed ? I16X8_NARROW_S : I16X8_NARROW_U);
   const narrow8 = simd(signed ? I8X16_NARROW_S : I8X16_NARROW_U);
-  const values = [
+  const values = (zero: boolean) => [
     ...get(O),
-    ...lanes(0), ...lanes(1), ...narrow16, ...lanes(2), ...lanes(3), ...narrow16, ...narrow8,
+    ...lanes(0, zero), ...lanes(1, zero), ...narrow16, ...lanes(2, zero), ...lanes(3, zero), ...narrow16, ...narrow8,
     ...(signed ? [...get(OFF), ...simd(I8X16_ADD)] : []),
     ...v128store(),
     ...get(O), ...i32c(16), I32_ADD, ...set(O),
@@ -165,7 +166,8 @@ function codes(kind: CodeKind, round: CodeRound): Func {
     ...splatLoad(SV, G), ...set(S),
     ...splatLoad(ZV, G), ...set(Z),
     ...get(XP), ...get(LEN), ...i32c(2), I32_SHL, I32_ADD, ...set(PEND),
-    ...loop(XP, PEND, 64, values),
+    // int: a run whose zero point is 0 (every symmetric one) skips R(q + 0), which is q but for −0 (code 0 either way), as linear.ts's loop does
+    ...(kind === "int" ? [...get(Z), ...simd(V128_ANY_TRUE), IF, 0x40, ...loop(XP, PEND, 64, values(true)), ELSE, ...loop(XP, PEND, 64, values(false)), END] : loop(XP, PEND, 64, values(true))),
   ];
   const [lo, hi] = kind === "fp8" ? [-448, 448] : kind === "fp4" ? [-6, 6] : [null, null];
   return {

@@ -203,13 +203,14 @@ export function forEachBlock(k: Kernels, data: Float32Source, n: number, visit: 
 }
 
 /** NaN and ±Inf among `data`, or -1 without SIMD. */
-export function simdCountNonFinite(data: Float32Array): number {
+export function simdCountNonFinite(data: Float32Source): number {
   const k = simd();
   if (k === null) return -1;
   let bad = 0;
-  for (let start = 0; start < data.length; start += CHUNK) {
-    const len = Math.min(CHUNK, data.length - start);
-    k.x.set(data.subarray(start, start + len));
+  const n = lengthOf(data);
+  for (let start = 0; start < n; start += CHUNK) {
+    const len = Math.min(CHUNK, n - start);
+    loadBlock(k, data, start, len);
     k.x.fill(0, len, (len + 3) & ~3);
     bad += k.e.count_nonfinite(X, len);
   }

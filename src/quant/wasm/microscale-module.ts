@@ -1,5 +1,6 @@
 /**
- * The per-group scale kernels of the microscaling formats, assembled into the SIMD module with
+ * The per-group scale kernels of the microscaling formats (and of compressed-tensors' int and FP8
+ * presets, MLX affine), assembled into the SIMD module with
  * the others (module.ts), so they share its memory windows:
  *
  *   scales_<kind>_<round>(lo, hi, n, sb, p) → i32
@@ -23,6 +24,14 @@
  *   mlx_mx   MLX mxfp4 / mxfp8 (p = 6 or 448): s = R(amax / p), e = ceil(log2 s) (0 for s = 0,
  *            from s's bits: exponent + 1 unless a power of two; a subnormal s scaled by 2^64
  *            first), divisor 2^e, byte (e + 127) & 0xff
+ *   llmc_sym compressed-tensors' int presets, symmetric, and FP8 per channel or group
+ *            (qparams.ts groupQParams, p = the range's half width: (2^b − 1) / 2, or 448):
+ *            s = R(amax / p), divisor s (0 → T's eps), hi[i] = 0 (the zero point), byte 0
+ *   llmc_asym compressed-tensors' asymmetric int presets (groupQParams, p = 2^b − 1, so q_min =
+ *            −(p + 1) / 2 and q_max = (p − 1) / 2): lo = min(min, 0), hi = max(max, 0), s =
+ *            R(R(hi − lo) / p), zero point z = R(q_min − R(lo / s)) clamped to [q_min, q_max] and
+ *            rounded half to even (NaN → 0), all from s before a zero s becomes T's eps;
+ *            divisor s (0 → eps), hi[i] = z, byte z as int8
  *   mlx_affine  MLX affine (mlx/affine.ts, p = 2^bits − 1, float32 only): scale = max(f32(max −
  *            min) / p, 1e-7), negated unless |min| > |max|, edge = min or max accordingly, q0 =
  *            nearest(edge / scale); where q0 ≠ 0 scale = edge / q0 and bias = edge, else bias 0
@@ -89,14 +98,14 @@ import { roundLanes, type CodeRound } from "./codes-module.js";
 import { F8, f8Encode } from "./module.js";
 
 /** Which format's scale a scale kernel computes (see the module comment). */
-export type ScaleKind = "llmc_nv" | "llmc_mx" | "mlx_nv" | "mlx_mx" | "mlx_affine";
+export type ScaleKind = "llmc_nv" | "llmc_mx" | "llmc_sym" | "llmc_asym" | "mlx_nv" | "mlx_mx" | "mlx_affine";
 
 /** The export name of a scale kernel. */
 export const scalesName = (kind: ScaleKind, round: CodeRound): `scales_${ScaleKind}_${CodeRound}` => `scales_${kind}_${round}`;
 
 export function scalesFunctions(): Func[] {
   const out: Func[] = [];
-  for (const kind of ["llmc_nv", "llmc_mx", "mlx_nv", "mlx_mx"] as const) {
+  for (const kind of ["llmc_nv", "llmc_mx", "llmc_sym", "llmc_asym", "mlx_nv", "mlx_mx"] as const) {
     // llmc_mx's round_to_power_2 works on float16's own bits (its subnormals, its overflow): float16 stays scalar there
     for (const round of kind === "llmc_mx" ? (["f32", "bf16"] as const) : (["f32", "bf16", "f16"] as const)) out.push(scales(kind, round));
   }
@@ -106,6 +115,9 @@ export function scalesFunctions(): Func[] {
 
 /** MLX affine's smallest scale, float32(1e-7). */
 const AFFINE_EPS = Math.fround(1e-7);
+
+/** torch.finfo(T).eps (arith.ts EPS), which a zero scale becomes in the int and FP8 presets. */
+const EPS: Readonly<Record<CodeRound, number>> = { f32: 2 ** -23, bf16: 2 ** -7, f16: 2 ** -10 };
 
 /** torch's float8_e4m3fn code of 0.125, the scale a zero NVFP4 scale becomes. */
 const E4M3_EIGHTH = (4 << 3) | 0;
@@ -148,6 +160,28 @@ function scales(kind: ScaleKind, round: CodeRound): Func {
       ...get(T), ...splatI(255), ...simd(I32X4_EQ), ...set(T),
       ...select(splatI(255 << 23), select(splatI(0x00400000), [...get(CODE), ...i32c(23), ...simd(I32X4_SHL)], [...get(CODE), ...splatI(0), ...simd(I32X4_EQ)]), get(T)), ...set(D),
       ...select(splatI(127), get(CODE), get(T)), ...set(CODE),
+    ];
+  } else if (kind === "llmc_sym") {
+    scale = [
+      ...get(A), ...get(PV), ...simd(F32X4_DIV), ...R, ...set(S),
+      ...select(splatF(EPS[round]), get(S), [...get(S), ...splatF(0), ...simd(F32X4_EQ)]), ...set(D),
+      ...at(HI), ...splatF(0), ...v128store(),
+      ...splatI(0), ...set(CODE),
+    ];
+  } else if (kind === "llmc_asym") {
+    // T = lo; q_min and q_max from p exactly (halves of odd integers); A = the zero point.
+    const qmin = [...get(PV), ...splatF(1), ...simd(F32X4_ADD), ...splatF(-0.5), ...simd(F32X4_MUL)];
+    const qmax = [...get(PV), ...splatF(1), ...simd(F32X4_SUB), ...splatF(0.5), ...simd(F32X4_MUL)];
+    scale = [
+      ...get(ZERO), ...get(MN), ...simd(F32X4_PMIN), ...set(T),
+      ...get(ZERO), ...get(MX), ...simd(F32X4_PMAX), ...get(T), ...simd(F32X4_SUB), ...R, ...get(PV), ...simd(F32X4_DIV), ...R, ...set(S),
+      ...qmin, ...get(T), ...get(S), ...simd(F32X4_DIV), ...R, ...simd(F32X4_SUB), ...R,
+      ...qmin, ...simd(F32X4_PMAX), ...qmax, ...simd(F32X4_PMIN), // clamp, NaN passing
+      ...simd(F32X4_NEAREST), ...set(A),
+      ...select(splatF(0), get(A), [...get(A), ...get(A), ...simd(F32X4_NE)]), ...set(A),
+      ...at(HI), ...get(A), ...v128store(),
+      ...get(A), ...simd(I32X4_TRUNC_SAT_S), ...set(CODE),
+      ...select(splatF(EPS[round]), get(S), [...get(S), ...splatF(0), ...simd(F32X4_EQ)]), ...set(D),
     ];
   } else if (kind === "mlx_affine") {
     // In float32 throughout; T = the bias, S = edge, B = |min| > |max|.

@@ -318,8 +318,10 @@ export type F8Format = (typeof F8)["e4m3fn"];
 /**
  * The float8 code (as i32x4, sign in bit 7) of the float32 lanes in local B, already clipped to
  * ±max, left on the stack; A, SIGN and CODE are scratch v128 locals, MAG holds 0x7fffffff splat.
+ * `finite`: B holds no NaN (callers that decide NaN elsewhere), so neither the NaN code nor the
+ * overflow code (past ±max, which the clip excludes) is selected.
  */
-export function f8Encode(f: F8Format, L: { B: number; A: number; SIGN: number; CODE: number; MAG: number }): number[] {
+export function f8Encode(f: F8Format, L: { B: number; A: number; SIGN: number; CODE: number; MAG: number }, finite = false): number[] {
   const { B, A, SIGN, CODE, MAG } = L;
   const splat = (x: number) => [...i32c(x | 0), ...simd(I32X4_SPLAT)];
   return [
@@ -331,9 +333,14 @@ export function f8Encode(f: F8Format, L: { B: number; A: number; SIGN: number; C
     ...i32c(f.shift), ...simd(I32X4_SHR_U), ...splat(f.rebias), ...simd(I32X4_SUB),
     // subnormal: bits(|v| + magic) - bits(magic)
     ...get(A), ...f32c(f.magic), ...simd(F32X4_SPLAT), ...simd(F32X4_ADD), ...splat(f32BitsOf(f.magic)), ...simd(I32X4_SUB),
-    ...get(A), ...splat(f.minNormalBits - 1), ...simd(I32X4_GT_S), ...simd(V128_BITSELECT), ...set(CODE),
-    ...splat(f.overflowCode), ...get(CODE), ...get(A), ...splat(f.overflowBits - 1), ...simd(I32X4_GT_S), ...simd(V128_BITSELECT), ...set(CODE),
-    ...splat(f.nanCode), ...get(CODE), ...get(A), ...splat(0x7f800000), ...simd(I32X4_GT_S), ...simd(V128_BITSELECT),
+    ...get(A), ...splat(f.minNormalBits - 1), ...simd(I32X4_GT_S), ...simd(V128_BITSELECT),
+    ...(finite
+      ? []
+      : [
+          ...set(CODE),
+          ...splat(f.overflowCode), ...get(CODE), ...get(A), ...splat(f.overflowBits - 1), ...simd(I32X4_GT_S), ...simd(V128_BITSELECT), ...set(CODE),
+          ...splat(f.nanCode), ...get(CODE), ...get(A), ...splat(0x7f800000), ...simd(I32X4_GT_S), ...simd(V128_BITSELECT),
+        ]),
     ...get(SIGN), ...simd(V128_OR),
   ];
 }

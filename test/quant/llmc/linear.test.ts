@@ -1,11 +1,12 @@
 import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import type { LlmcDType } from "../../../src/quant/llmc/arith.js";
-import { llmcGlobalScale, llmcRefusal, llmcValueRefusal, quantizeLlmcLinear, type LlmcWeight } from "../../../src/quant/llmc/linear.js";
+import { llmcGlobalScale, llmcLinearUnlessNonFinite, llmcRefusal, llmcValueRefusal, quantizeLlmcLinear, type LlmcWeight } from "../../../src/quant/llmc/linear.js";
 import { LLMC_PRESETS, formatOf, llmcPreset } from "../../../src/quant/llmc/presets.js";
 import type { Tensor } from "../../../src/quant/tensor.js";
 import { bytesOf, decodeTensor, type GoldenTensor } from "../../support/golden.js";
-import { goldenWeight, loadLlmcGolden, prngWeight } from "../../support/llmc.js";
+import { goldenWeight, loadLlmcGolden, prngWeight, sixteenBit } from "../../support/llmc.js";
+import { scalar } from "../../support/simd.js";
 
 type Out = GoldenTensor & { sha256?: string; noncontiguous?: boolean };
 
@@ -26,7 +27,7 @@ interface Case {
 const golden = loadLlmcGolden<Case>("weights");
 const PREFIX = "model.layers.0.mlp.down_proj.";
 
-const inputs = new Map<string, LlmcWeight>();
+const inputs = new Map<string, LlmcWeight & { values: Float32Array }>();
 for (const c of golden.cases.filter((k) => k.op === "input")) {
   const w = c.input ? goldenWeight(c.input) : prngWeight(c.input_prng!.seed, c.input_prng!.shape, c.dtype!, c.input_prng!.wide);
   inputs.set(`${c.dtype}/${c.input_case}`, w);
@@ -77,10 +78,16 @@ describe("model_free_ptq per Linear weight: golden vectors from llm-compressor 0
       if (c.input_case === "nonfinite") {
         // the reference's bytes here depend on torch's vectorisation: kquant keeps the weight float
         expect(llmcValueRefusal(w.values)).toMatch(/^non-finite value NaN at element 5: /);
+        expect(llmcValueRefusal(sixteenBit(w).values)).toMatch(/^non-finite value NaN at element 5: /);
+        expect(llmcLinearUnlessNonFinite(sixteenBit(w), preset, 1)).toBeNull();
         return;
       }
       expect(llmcValueRefusal(w.values)).toBeNull();
       expectOutputs(quantizeLlmcLinear(w, preset), outputs!, PREFIX);
+      // as --scheme passes a 16-bit weight (its bit patterns, widened by the kernels), and by the scalar loops
+      expectOutputs(quantizeLlmcLinear(sixteenBit(w), preset), outputs!, PREFIX);
+      expectOutputs(scalar(() => quantizeLlmcLinear(sixteenBit(w), preset)), outputs!, PREFIX);
+      expectOutputs(llmcLinearUnlessNonFinite(sixteenBit(w), preset)!, outputs!, PREFIX);
     });
   }
 

@@ -13,22 +13,22 @@ const golden = loadLlmcGolden<ModelFreeCase>("model_free");
 const model = golden.cases.find((c) => c.op === "model")!;
 const sha = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
 
-/** The tiny Llama's weights, rebuilt from prng.py's seeds (bfloat16, as transformers saved them). */
-const weights = new Map<string, { digest: Digest; w: LlmcWeight }>(
+/**
+ * The tiny Llama's weights, rebuilt from prng.py's seeds (bfloat16, as transformers saved them),
+ * given to the kernels as their bfloat16 bit patterns, as --scheme reads them (format-slice.ts).
+ */
+const weights = new Map<string, { digest: Digest; bits: Uint16Array; w: LlmcWeight }>(
   Object.entries(model.tensors).map(([name, d]) => {
     const [rows, cols] = d.shape.length === 2 ? (d.shape as [number, number]) : [1, d.shape[0]!];
-    return [name, { digest: d, w: prngWeight(d.prng_seed!, [rows, cols], "bfloat16") }];
+    const bits = Uint16Array.from(prngWeight(d.prng_seed!, [rows, cols], "bfloat16").values, (v) => bf16Bits(v));
+    return [name, { digest: d, bits, w: { dtype: "bfloat16", rows, cols, values: { bits, kind: "bfloat16" } } }];
   }),
 );
-
-function bf16Bytes(values: Float32Array): Uint8Array {
-  return bytesOf(Uint16Array.from(values, (v) => bf16Bits(v)));
-}
 
 describe("model_free_ptq on a tiny Llama (transformers, 1 layer): every output tensor, every data-free preset", () => {
   it("rebuilds the model's weights bit for bit", () => {
     expect(weights.size).toBe(12);
-    for (const [name, { digest, w }] of weights) expect([name, sha(bf16Bytes(w.values))]).toEqual([name, digest.sha256]);
+    for (const [name, { digest, bits }] of weights) expect([name, sha(bytesOf(bits))]).toEqual([name, digest.sha256]);
   });
 
   for (const c of golden.cases.filter((k) => k.op === "model_free_ptq")) {
@@ -46,10 +46,10 @@ describe("model_free_ptq on a tiny Llama (transformers, 1 layer): every output t
       expect(c.quantization_config!.format).toBe(quantizedAny ? formatOf(preset) : "dense");
       const got: Record<string, Digest> = {};
       let totalSize = 0;
-      for (const [name, { digest, w }] of weights) {
+      for (const [name, { digest, bits, w }] of weights) {
         const action = actions.get(name)!;
         if (action.kind === "copy") {
-          const bytes = bf16Bytes(w.values);
+          const bytes = bytesOf(bits);
           got[name] = { dtype: "bfloat16", shape: digest.shape, sha256: sha(bytes) };
           totalSize += bytes.length;
           continue;
