@@ -35,7 +35,7 @@ async function run(task: Task): Promise<TaskResult> {
     return { kind: "hash", hex: hash.digest() };
   }
   if (task.kind === "format-slice") {
-    return { kind: "format-slice", placed: formatBlock(task.job, task.rows, task.idx, task.n, task.blockRows, task.bytes, task.into) };
+    return { kind: "format-slice", parts: formatBlock(task.job, task.rows, task.idx, task.n, task.blockRows, task.bytes, task.lengths) };
   }
   if (task.kind === "stats") return { kind: "stats", stats: tensorStatsOf(task.dtype, task.bytes, task.bins) };
   if (task.kind === "verify-record") return { kind: "verify-record", findings: await checkRecordBytes(task.input) };
@@ -64,6 +64,22 @@ async function run(task: Task): Promise<TaskResult> {
   return { kind: "quantize", bad };
 }
 
+/**
+ * A result as posted: a block's outputs (views of the kernels' arrays, which may be larger than
+ * the part or reused) packed into one fresh buffer, which is handed over instead of copied again.
+ */
+function posted(result: TaskResult): [TaskResult, ArrayBuffer[]] {
+  if (result.kind !== "format-slice" || result.parts === null) return [result, []];
+  const packed = new Uint8Array(result.parts.reduce((n, p) => n + p.bytes.length, 0));
+  let at = 0;
+  const parts = result.parts.map((p) => {
+    packed.set(p.bytes, at);
+    at += p.bytes.length;
+    return { ...p, bytes: packed.subarray(at - p.bytes.length, at) };
+  });
+  return [{ kind: "format-slice", parts }, [packed.buffer]];
+}
+
 /** `err` as posted to the main thread: structured cloning keeps plain data only, so a KquantError goes field by field. */
 function workerError(err: unknown): WorkerError {
   if (err instanceof KquantError) return { fields: err.fields(), message: err.message };
@@ -82,7 +98,8 @@ let previous: Promise<void> = Promise.resolve();
 parentPort!.on("message", ({ id, task }: { id: number; task: Task }) => {
   previous = previous.then(async () => {
     try {
-      parentPort!.postMessage({ id, ok: true, result: await run(task) });
+      const [result, transfer] = posted(await run(task));
+      parentPort!.postMessage({ id, ok: true, result }, transfer);
     } catch (err) {
       // A kernel's own check names no file or tensor: the task's step does.
       const source = "step" in task ? task.step.source : undefined;

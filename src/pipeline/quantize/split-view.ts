@@ -53,6 +53,9 @@ export function splitView(reader: TensorReader): SplitView {
   return {
     tensors,
     read,
+    rangeReader(name) {
+      return slices.has(name) ? null : reader.rangeReader(name);
+    },
     readProgressively(name, into, partBytes) {
       if (!slices.has(name)) return reader.readProgressively(name, into, partBytes);
       return (async function* () {
