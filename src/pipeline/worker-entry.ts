@@ -65,19 +65,24 @@ async function run(task: Task): Promise<TaskResult> {
 }
 
 /**
- * A result as posted: a block's outputs (views of the kernels' arrays, which may be larger than
- * the part or reused) packed into one fresh buffer, which is handed over instead of copied again.
+ * A result as posted. A block's outputs (views of the kernels' arrays, which may be larger than
+ * the part or reused) are packed into the block's source bytes, which the kernels are done with
+ * and the main thread writes from (shared memory: nothing copied, nothing left for the collector);
+ * where they do not fit (a cast to a wider float) or one of them lies in the source, into one
+ * fresh buffer handed over instead of copied.
  */
-function posted(result: TaskResult): [TaskResult, ArrayBuffer[]] {
-  if (result.kind !== "format-slice" || result.parts === null) return [result, []];
-  const packed = new Uint8Array(result.parts.reduce((n, p) => n + p.bytes.length, 0));
+function posted(task: Task, result: TaskResult): [TaskResult, ArrayBuffer[]] {
+  if (task.kind !== "format-slice" || result.kind !== "format-slice" || result.parts === null) return [result, []];
+  const total = result.parts.reduce((n, p) => n + p.bytes.length, 0);
+  const inPlace = total <= task.bytes.length && result.parts.every((p) => p.bytes.buffer !== task.bytes.buffer);
+  const packed = inPlace ? task.bytes : new Uint8Array(total);
   let at = 0;
   const parts = result.parts.map((p) => {
     packed.set(p.bytes, at);
     at += p.bytes.length;
     return { ...p, bytes: packed.subarray(at - p.bytes.length, at) };
   });
-  return [{ kind: "format-slice", parts }, [packed.buffer]];
+  return [{ kind: "format-slice", parts }, inPlace ? [] : [packed.buffer as ArrayBuffer]];
 }
 
 /** `err` as posted to the main thread: structured cloning keeps plain data only, so a KquantError goes field by field. */
@@ -98,7 +103,7 @@ let previous: Promise<void> = Promise.resolve();
 parentPort!.on("message", ({ id, task }: { id: number; task: Task }) => {
   previous = previous.then(async () => {
     try {
-      const [result, transfer] = posted(await run(task));
+      const [result, transfer] = posted(task, await run(task));
       parentPort!.postMessage({ id, ok: true, result }, transfer);
     } catch (err) {
       // A kernel's own check names no file or tensor: the task's step does.

@@ -39,7 +39,11 @@ export type Task =
   | { kind: "dequantize-layout-record"; layout: LayoutName; name: string; rec: TensorRecord; written: [string, Uint8Array][]; dtype: FloatOut; out: Uint8Array }
   /** inspect --stats of one tensor's bytes (read-back/stats.ts tensorStatsOf). */
   | { kind: "stats"; dtype: StDType; bytes: Uint8Array; bins: number }
-  /** --scheme / --mlx on block `idx` of `n` of a weight of `rows` rows (quantize/format-slice.ts formatBlock), `bytes` on shared memory; `lengths`: the outputs' planned byte lengths. */
+  /**
+   * --scheme / --mlx on block `idx` of `n` of a weight of `rows` rows (quantize/format-slice.ts
+   * formatBlock), `bytes` on shared memory; `lengths`: the outputs' planned byte lengths. The
+   * outputs come back packed into `bytes` where they fit (worker-entry.ts posted).
+   */
   | { kind: "format-slice"; job: FormatJob; rows: number; idx: number; n: number; blockRows: number; bytes: Uint8Array; lengths: readonly number[] };
 
 /** A failed task, as a worker posts it: a KquantError field by field, any other error as its message and stack. */

@@ -2,7 +2,8 @@
  * The tensor loop of `--scheme` and `--mlx` (scheme-run.ts, mlx-run.ts), through a ring of small
  * shared slots rather than whole-tensor buffers: each source tensor is cut into blocks of whole
  * rows (format-slice.ts rowBlocks), each block is read into a free slot, formatted on a worker
- * thread (format-slice.ts formatBlock, reading the slot where it lies) and its outputs written at
+ * thread (format-slice.ts formatBlock, reading the slot where it lies and packing its outputs back
+ * into it, worker-entry.ts posted) and its outputs written at
  * their offsets in the planned tensors (the writer takes byte ranges in any order) as soon as it
  * is done, which frees the slot for a block further on. So block k + 1 is read while the workers
  * quantize blocks k, k − 1, … and earlier blocks' outputs are being written, across tensor
