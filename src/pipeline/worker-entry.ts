@@ -12,12 +12,15 @@ import { checkRecordBytes } from "./read-back/check-record.js";
 import { dequantizeBytes, layoutDequantizeBytes } from "./read-back/record-values.js";
 import { tensorStatsOf } from "./read-back/stats.js";
 import { formatBlock } from "./quantize/format-slice.js";
+import { reusedArrays } from "../quant/mlx/floats.js";
 
 const view = (r: { buf: SharedArrayBuffer; offset: number; length: number }) => new Uint8Array(r.buf, r.offset, r.length);
 
 // The kernels write straight into the shared output ranges and keep their intermediates here,
 // so slice after slice allocates almost nothing and a worker's memory stays at one slice's worth.
 const scratch = new Scratch();
+// The same for --mlx's blocks: their outputs are packed (posted) before the next block reuses the arrays.
+const arrays = reusedArrays();
 
 /** Hashes being fed part by part (workers.ts hashStream), by stream id. */
 const streams = new Map<number, HashStream>();
@@ -35,7 +38,7 @@ async function run(task: Task): Promise<TaskResult> {
     return { kind: "hash", hex: hash.digest() };
   }
   if (task.kind === "format-slice") {
-    return { kind: "format-slice", parts: formatBlock(task.job, task.rows, task.idx, task.n, task.blockRows, task.bytes, task.lengths) };
+    return { kind: "format-slice", parts: formatBlock(task.job, task.rows, task.idx, task.n, task.blockRows, task.bytes, task.lengths, arrays) };
   }
   if (task.kind === "stats") return { kind: "stats", stats: tensorStatsOf(task.dtype, task.bytes, task.bins) };
   if (task.kind === "verify-record") return { kind: "verify-record", findings: await checkRecordBytes(task.input) };

@@ -16,7 +16,7 @@ import { floatData } from "../../modes/mlx.js";
 import { llmcPreset } from "../../quant/llmc/presets.js";
 import { llmcAbsMax, llmcValueRefusal, quantizeLlmcLinear, type LlmcWeight } from "../../quant/llmc/linear.js";
 import { bf16BitsToF32, f16BitsToF32 } from "../../quant/convert.js";
-import { storeAs, valuesOf, type MlxFloat } from "../../quant/mlx/floats.js";
+import { freshArrays, storeAs, valuesOf, type Arrays, type MlxFloat } from "../../quant/mlx/floats.js";
 
 /** What to do with a block of rows: a --scheme preset's Linear weight, an --mlx quantization, or --mlx's cast of a kept tensor. */
 export type FormatJob =
@@ -50,8 +50,12 @@ export function llmcWeightOf(dtype: StDType, rows: number, cols: number, bytes: 
 
 const view = (a: ArrayBufferView): Uint8Array => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 
-/** The outputs of `job` on `rows` whole rows held in `bytes`, in the order the kernels give them; null: a `checkValues` job's rows hold a non-finite value. */
-export function formatSlice(job: FormatJob, rows: number, bytes: Uint8Array): FormatPart[] | null {
+/**
+ * The outputs of `job` on `rows` whole rows held in `bytes`, in the order the kernels give them;
+ * null: a `checkValues` job's rows hold a non-finite value. --mlx's casts and affine outputs are
+ * made by `arrays` (quant/mlx/floats.ts; reused ones make the outputs good until the next call).
+ */
+export function formatSlice(job: FormatJob, rows: number, bytes: Uint8Array, arrays: Arrays = freshArrays): FormatPart[] | null {
   if (job.kind === "absmax") {
     // llmcAbsMax is NaN or ±Inf exactly when a value is: one scan gives the absmax and the refusal.
     const m = llmcAbsMax(llmcWeightOf(job.dtype, rows, job.cols, bytes).values);
@@ -63,10 +67,11 @@ export function formatSlice(job: FormatJob, rows: number, bytes: Uint8Array): Fo
     return [...quantizeLlmcLinear(w, llmcPreset(job.preset), job.globalScale)].map(([suffix, t]) => ({ suffix, dtype: stDTypeOfKeras(t.dtype), shape: [...t.shape], bytes: view(t.data) }));
   }
   const own = floatData(bytes, job.own);
-  if (job.kind === "cast") return [{ suffix: "0", dtype: "U8", shape: [], bytes: view(storeAs(valuesOf(own, job.own), job.to)) }];
+  const cast = () => storeAs(valuesOf(own, job.own, arrays), job.to, arrays);
+  if (job.kind === "cast") return [{ suffix: "0", dtype: "U8", shape: [], bytes: view(cast()) }];
   const params = mlxLmParams(job.mode, job.bits, job.groupSize);
-  const data = job.own === job.to ? own : storeAs(valuesOf(own, job.own), job.to);
-  const q = params.descriptor.quantize({ dtype: job.to, shape: [rows, job.cols], data }, job.bits, job.groupSize);
+  const data = job.own === job.to ? own : cast();
+  const q = params.descriptor.quantize({ dtype: job.to, shape: [rows, job.cols], data }, job.bits, job.groupSize, arrays);
   return [view(q.codes), q.scales, ...(q.biases ? [q.biases] : [])].map((b, i) => ({ suffix: String(i), dtype: "U8", shape: [], bytes: b }));
 }
 
@@ -90,9 +95,10 @@ export interface BlockPart {
  * i's part lies at i × its length, the last one's at the end; weight_shape (the whole weight's)
  * and the global scale, the same for every block, come with block 0 only. A worker runs it (the
  * "format-slice" task) or the main thread. Null: the block's values are refused (formatSlice's null).
+ * `arrays`: as formatSlice's.
  */
-export function formatBlock(job: FormatJob, rows: number, idx: number, n: number, blockRows: number, bytes: Uint8Array, lengths: readonly number[]): BlockPart[] | null {
-  const parts = formatSlice(job, blockRows, bytes);
+export function formatBlock(job: FormatJob, rows: number, idx: number, n: number, blockRows: number, bytes: Uint8Array, lengths: readonly number[], arrays: Arrays = freshArrays): BlockPart[] | null {
+  const parts = formatSlice(job, blockRows, bytes, arrays);
   if (parts === null) return null;
   if (parts.length !== lengths.length) throw new Error(`a block gave ${parts.length} tensors, ${lengths.length} planned`);
   return parts.flatMap((p, i) => {

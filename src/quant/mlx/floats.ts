@@ -100,10 +100,40 @@ export function rounderOf(dtype: MlxFloat): (x: number) => number {
   return ROUNDERS[dtype];
 }
 
-/** The values of a float32 tensor's data or a float16 / bfloat16 tensor's bit patterns, as float32 numbers. */
-export function valuesOf(data: Float32Array | Uint16Array, dtype: MlxFloat): Float32Array {
+/** The typed arrays the kernels here make their outputs and intermediates in. */
+type KernelArray = Float32Array | Uint16Array | Uint32Array | Uint8Array;
+
+/**
+ * Where a kernel gets an array of `n` elements for `role` (a name unique within the kernel's
+ * call): fresh ones (freshArrays, the default), or ones kept from call to call (reusedArrays).
+ */
+export type Arrays = <T extends KernelArray>(role: string, of: new (n: number) => T, n: number) => T;
+
+/** A new zeroed array every time: results the caller may keep. */
+export const freshArrays: Arrays = (_role, of, n) => new of(n);
+
+/**
+ * Arrays kept by role and handed out again (the first n elements, not zeroed) on the next call:
+ * a worker formatting block after block (pipeline/worker-entry.ts) then leaves no garbage, which
+ * V8 would collect late and in bulk, holding the peak memory up. A kernel's results are only good
+ * until the next call with the same arrays.
+ */
+export function reusedArrays(): Arrays {
+  const kept = new Map<string, KernelArray>();
+  return <T extends KernelArray>(role: string, of: new (n: number) => T, n: number): T => {
+    let a = kept.get(role);
+    if (!(a instanceof of) || a.length < n) {
+      a = new of(n);
+      kept.set(role, a);
+    }
+    return a.subarray(0, n) as T;
+  };
+}
+
+/** The values of a float32 tensor's data or a float16 / bfloat16 tensor's bit patterns, as float32 numbers (16-bit ones into `arrays`' "values"). */
+export function valuesOf(data: Float32Array | Uint16Array, dtype: MlxFloat, arrays: Arrays = freshArrays): Float32Array {
   if (dtype === "float32") return data as Float32Array;
-  const out = new Float32Array(data.length);
+  const out = arrays("values", Float32Array, data.length);
   // convert.ts's widening (SIMD where there is): the same values; a NaN's payload differs, which nothing reads (see above)
   (dtype === "float16" ? f16BitsToF32 : bf16BitsToF32)(data as Uint16Array, out);
   return out;
@@ -111,12 +141,12 @@ export function valuesOf(data: Float32Array | Uint16Array, dtype: MlxFloat): Flo
 
 /**
  * Stores float32 values as `dtype`: a Float32Array for float32 (a NaN as x86's default NaN,
- * 0xffc00000), else a Uint16Array of bit patterns.
+ * 0xffc00000), else a Uint16Array of bit patterns; made by `arrays` for `role`.
  */
-export function storeAs(values: ArrayLike<number>, dtype: MlxFloat): Float32Array | Uint16Array {
+export function storeAs(values: ArrayLike<number>, dtype: MlxFloat, arrays: Arrays = freshArrays, role = "stored"): Float32Array | Uint16Array {
   if (dtype === "float32") {
-    const out = new Float32Array(values.length);
-    const bits = new Uint32Array(out.buffer);
+    const out = arrays(role, Float32Array, values.length);
+    const bits = new Uint32Array(out.buffer, out.byteOffset, out.length);
     for (let i = 0; i < values.length; i++) {
       const v = values[i]!;
       if (Number.isNaN(v)) bits[i] = 0xffc00000;
@@ -124,7 +154,7 @@ export function storeAs(values: ArrayLike<number>, dtype: MlxFloat): Float32Arra
     }
     return out;
   }
-  const out = new Uint16Array(values.length);
+  const out = arrays(role, Uint16Array, values.length);
   const to = dtype === "float16" ? f16Bits : bf16Bits;
   for (let i = 0; i < values.length; i++) out[i] = to(values[i]!);
   return out;
