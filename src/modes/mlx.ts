@@ -39,7 +39,7 @@ export interface MlxModeDescriptor {
   minSqnrDb(bits: number): number;
   /** MLX's refusal of a width or group size, one line; null when MLX takes them. */
   refusal(bits: number, groupSize: number): string | null;
-  /** mx.quantize(w, groupSize, bits, mode) on the CPU; affine's outputs in `arrays` (quant/mlx/floats.ts) when given. */
+  /** mx.quantize(w, groupSize, bits, mode) on the CPU, its outputs made by `arrays` (quant/mlx/floats.ts) when given. */
   quantize(w: MlxFloatTensor, bits: number, groupSize: number, arrays?: Arrays): MlxStored;
   /**
    * mx.dequantize back to `out` (its data). `dtype` is the scales' float dtype when
@@ -99,8 +99,8 @@ function fpMode(name: MlxFpMode): MlxModeDescriptor {
     biases: false,
     minSqnrDb: () => floatSqnrFloorDb(bits === 8 ? 8 : 4),
     refusal: (b, g) => mlxFpRefusal(name, b, g),
-    quantize(w) {
-      const q = mlxFpQuantize(w, name);
+    quantize(w, _bits, _groupSize, arrays) {
+      const q = mlxFpQuantize(w, name, arrays);
       return { codes: q.wq, scales: q.scales };
     },
     dequantize: (stored, codesShape, _dtype, _bits, _group, out) => mlxFpDequantize(stored.codes, codesShape, stored.scales, name, out).data,
