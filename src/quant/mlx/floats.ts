@@ -155,6 +155,16 @@ export function storeAs(values: ArrayLike<number>, dtype: MlxFloat, arrays: Arra
     return out;
   }
   const out = arrays(role, Uint16Array, values.length);
+  if (dtype === "bfloat16" && values instanceof Float32Array) {
+    // bf16Bits on the float32 bits as they lie (the scales of every block, the casts of float32
+    // weights): no per-value round trip through a scratch float.
+    const bits = new Uint32Array(values.buffer, values.byteOffset, values.length);
+    for (let i = 0; i < bits.length; i++) {
+      const b = bits[i]!;
+      out[i] = (b & 0x7fffffff) > 0x7f800000 ? 0x7fc0 : ((b + 0x7fff + ((b >>> 16) & 1)) >>> 16) & 0xffff;
+    }
+    return out;
+  }
   const to = dtype === "float16" ? f16Bits : bf16Bits;
   for (let i = 0; i < values.length; i++) out[i] = to(values[i]!);
   return out;
