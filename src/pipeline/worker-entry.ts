@@ -11,7 +11,7 @@ import { simdActive } from "../quant/wasm/kernels.js";
 import { checkRecordBytes } from "./read-back/check-record.js";
 import { dequantizeBytes, layoutDequantizeBytes } from "./read-back/record-values.js";
 import { tensorStatsOf } from "./read-back/stats.js";
-import { formatBlock } from "./quantize/format-slice.js";
+import { formatBlock, packParts } from "./quantize/format-slice.js";
 import { reusedArrays } from "../quant/mlx/floats.js";
 
 const view = (r: { buf: SharedArrayBuffer; offset: number; length: number }) => new Uint8Array(r.buf, r.offset, r.length);
@@ -68,24 +68,15 @@ async function run(task: Task): Promise<TaskResult> {
 }
 
 /**
- * A result as posted. A block's outputs (views of the kernels' arrays, which may be larger than
- * the part or reused) are packed into the block's source bytes, which the kernels are done with
- * and the main thread writes from (shared memory: nothing copied, nothing left for the collector);
- * where they do not fit (a cast to a wider float) or one of them lies in the source, into one
- * fresh buffer handed over instead of copied.
+ * A result as posted: a block's outputs packed into its source bytes (format-slice.ts packParts:
+ * shared memory, nothing copied again, nothing left for the collector), or where they do not fit
+ * (a cast to a wider float) into one fresh buffer, handed over instead of copied.
  */
 function posted(task: Task, result: TaskResult): [TaskResult, ArrayBuffer[]] {
   if (task.kind !== "format-slice" || result.kind !== "format-slice" || result.parts === null) return [result, []];
-  const total = result.parts.reduce((n, p) => n + p.bytes.length, 0);
-  const inPlace = total <= task.bytes.length && result.parts.every((p) => p.bytes.buffer !== task.bytes.buffer);
-  const packed = inPlace ? task.bytes : new Uint8Array(total);
-  let at = 0;
-  const parts = result.parts.map((p) => {
-    packed.set(p.bytes, at);
-    at += p.bytes.length;
-    return { ...p, bytes: packed.subarray(at - p.bytes.length, at) };
-  });
-  return [{ kind: "format-slice", parts }, inPlace ? [] : [packed.buffer as ArrayBuffer]];
+  const parts = packParts(result.parts, task.bytes);
+  const buffer = parts[0]?.bytes.buffer;
+  return [{ kind: "format-slice", parts }, buffer instanceof ArrayBuffer && buffer !== task.bytes.buffer ? [buffer] : []];
 }
 
 /** `err` as posted to the main thread: structured cloning keeps plain data only, so a KquantError goes field by field. */

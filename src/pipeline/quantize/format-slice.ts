@@ -114,6 +114,24 @@ export function formatBlock(job: FormatJob, rows: number, idx: number, n: number
   });
 }
 
+/**
+ * `parts` packed one after another into `bytes` (the block's source, which the kernels are done
+ * with) where they fit and none of them lies in it, else into one fresh buffer: the parts as views
+ * of where they now lie. The kernels' arrays (reused from block to block, which may be longer than
+ * the part) are then free for the next block, and a worker's outputs reach the main thread in
+ * shared memory (or the fresh buffer, handed over: worker-entry.ts).
+ */
+export function packParts(parts: readonly BlockPart[], bytes: Uint8Array): BlockPart[] {
+  const total = parts.reduce((n, p) => n + p.bytes.length, 0);
+  const packed = total <= bytes.length && parts.every((p) => p.bytes.buffer !== bytes.buffer) ? bytes : new Uint8Array(total);
+  let at = 0;
+  return parts.map((p) => {
+    packed.set(p.bytes, at);
+    at += p.bytes.length;
+    return { ...p, bytes: packed.subarray(at - p.bytes.length, at) };
+  });
+}
+
 /** weight-stream.ts's refusal of a weight whose rows hold a non-finite value (a `checkValues` job): the caller checks its weights' values and starts again. */
 export class RefusedValues extends Error {
   constructor() {

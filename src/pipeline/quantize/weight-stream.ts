@@ -2,8 +2,8 @@
  * The tensor loop of `--scheme` and `--mlx` (scheme-run.ts, mlx-run.ts), through a ring of small
  * shared slots rather than whole-tensor buffers: each source tensor is cut into blocks of whole
  * rows (format-slice.ts rowBlocks), each block is read into a free slot, formatted on a worker
- * thread (format-slice.ts formatBlock, reading the slot where it lies and packing its outputs back
- * into it, worker-entry.ts posted) and its outputs written at
+ * thread or in turn here (format-slice.ts formatBlock, reading the slot where it lies; packParts
+ * then packs its outputs back into it) and its outputs written at
  * their offsets in the planned tensors (the writer takes byte ranges in any order) as soon as it
  * is done, which frees the slot for a block further on. So block k + 1 is read while the workers
  * quantize blocks k, k − 1, … and earlier blocks' outputs are being written, across tensor
@@ -19,7 +19,8 @@
 import type { SafetensorsWriter } from "../../formats/safetensors-writer.js";
 import { tensorBuffer } from "../../formats/io.js";
 import type { WorkerPool } from "../workers.js";
-import { formatBlock, RefusedValues, rowBlocks, SLICE_BYTES, type BlockPart, type FormatJob } from "./format-slice.js";
+import { formatBlock, packParts, RefusedValues, rowBlocks, SLICE_BYTES, type BlockPart, type FormatJob } from "./format-slice.js";
+import { reusedArrays, type Arrays } from "../../quant/mlx/floats.js";
 import { READ_BYTES } from "./parallel-stream.js";
 
 /** One source tensor of a run and the tensors it becomes. */
@@ -105,6 +106,8 @@ export async function streamTensors(source: StreamSource, tensors: readonly Stre
     if (failure === null || at < failure.at) failure = { at, error };
   };
   let at = 0; // blocks in tensors' order, to name the first failure
+  // In-process blocks, as a worker's: the kernels' arrays reused, the outputs packed into the slot.
+  const arrays = reusedArrays();
   /** `work` on a slot once one is free: `fill` it, then (not awaited) `use` it; the slot is given back when `use` is over. */
   const inSlot = async (fill: (slot: SharedArrayBuffer) => Promise<Uint8Array>, use: (bytes: Uint8Array) => Promise<void>): Promise<void> => {
     const slot = await slots.take();
@@ -127,7 +130,7 @@ export async function streamTensors(source: StreamSource, tensors: readonly Stre
   try {
     for (const t of tensors) {
       if (failure !== null) break;
-      await streamOne(source, t, pool, ring.sliceBytes, inSlot, () => failure !== null);
+      await streamOne(source, t, pool, arrays, ring.sliceBytes, inSlot, () => failure !== null);
     }
   } catch (err) {
     failed(at, err);
@@ -139,7 +142,7 @@ export async function streamTensors(source: StreamSource, tensors: readonly Stre
 type InSlot = (fill: (slot: SharedArrayBuffer) => Promise<Uint8Array>, use: (bytes: Uint8Array) => Promise<void>) => Promise<void>;
 
 /** One tensor, block by block (or piece by piece, written as it is) through `inSlot`, until `stopped`. */
-async function streamOne(source: StreamSource, t: StreamTensor, pool: WorkerPool | null, sliceBytes: number, inSlot: InSlot, stopped: () => boolean): Promise<void> {
+async function streamOne(source: StreamSource, t: StreamTensor, pool: WorkerPool | null, arrays: Arrays, sliceBytes: number, inSlot: InSlot, stopped: () => boolean): Promise<void> {
   const read = source.rangeReader(t.name) ?? (await wholeTensor(source, t));
   const fill = (from: number, to: number) => async (slot: SharedArrayBuffer) => {
     const bytes = new Uint8Array(slot, 0, to - from);
@@ -163,10 +166,11 @@ async function streamOne(source: StreamSource, t: StreamTensor, pool: WorkerPool
     if (stopped()) return;
     const spec = { job, rows, idx, n: ranges.length, blockRows: r1 - r0, lengths };
     await inSlot(fill(r0 * rowBytes, r1 * rowBytes), async (bytes) => {
-      const parts =
-        pool === null || rows === 0
-          ? formatBlock(spec.job, spec.rows, spec.idx, spec.n, spec.blockRows, bytes, lengths)
-          : ((await pool.run({ kind: "format-slice", ...spec, bytes })) as { parts: BlockPart[] | null }).parts;
+      let parts: BlockPart[] | null;
+      if (pool === null || rows === 0) {
+        parts = formatBlock(spec.job, spec.rows, spec.idx, spec.n, spec.blockRows, bytes, lengths, arrays);
+        if (parts !== null) parts = packParts(parts, bytes);
+      } else parts = ((await pool.run({ kind: "format-slice", ...spec, bytes })) as { parts: BlockPart[] | null }).parts;
       if (parts === null) throw new RefusedValues();
       await Promise.all(parts.map((p) => t.writer.writeAt(t.outputs[p.out]!.name, p.at, p.bytes)));
     });
