@@ -87,10 +87,11 @@ describe("quantize's peak memory on 256 MiB tensors", () => {
 
 describe("--scheme and --mlx peak memory on 256 MiB weights, and the same bytes on workers", () => {
   // They stream through a ring of row blocks (weight-stream.ts): a few 2 MiB slots per worker, each
-  // block's outputs written as it is done, so no buffer grows with the tensor: 86-113 MiB measured
-  // in-process, 184-208 MiB on two workers (each worker isolate adds ~45 MiB). Whole-tensor source
-  // and output buffers (before the ring) reached 417-554 MiB here, over this bound.
-  const bound = (threads: number) => 150 + 64 * threads;
+  // block's outputs written as it is done, so no buffer grows with the tensor: 72-123 MiB measured
+  // in-process, 107-183 MiB on two workers (--scheme's kernels leave garbage the collector takes
+  // late: the top of both ranges). Whole-tensor source and output buffers (before the ring)
+  // reached 417-554 MiB here, over this bound.
+  const bound = (threads: number) => 160 + 64 * threads;
   const sha = (path: string) => createHash("sha256").update(readFileSync(path)).digest("hex");
   const modes = [
     ...["W4A16", "W8A16", "FP8_DYNAMIC", "FP8_BLOCK", "NVFP4A16", "MXFP4A16"].map((s) => ["--scheme", s]),
@@ -100,7 +101,7 @@ describe("--scheme and --mlx peak memory on 256 MiB weights, and the same bytes 
     ["--mlx", "nvfp4"],
   ];
   for (const mode of modes) {
-    it(`${mode.join(" ")}: under 150 MiB + 64 MiB a worker with --threads 0 and 2, the same bytes`, () => {
+    it(`${mode.join(" ")}: under 160 MiB + 64 MiB a worker with --threads 0 and 2, the same bytes`, () => {
       const hashes: string[] = [];
       for (const threads of ["0", "2"]) {
         const out = join(dir, `out-${mode.join("-")}-${threads}`);
