@@ -2,7 +2,8 @@
  * Streaming safetensors writer. Tensors go to a temp file at offsets fixed by the plan, so the
  * output is never held in memory; they may be written in any order (a file whose header order
  * interleaves the parts of several weights, as save_file's does, is written as each weight is
- * done), each planned tensor exactly once. finish() checks every one was written, rewrites the
+ * done), each planned tensor exactly once, whole or in byte ranges (a weight's row blocks as each
+ * is done, so no whole tensor is ever held). finish() checks every byte was written, rewrites the
  * header in the space reserved at creation (metadata such as hashes is only known after the
  * data) and renames the file into place.
  */
@@ -17,6 +18,8 @@ import type { PlannedTensor } from "./types.js";
 export interface SafetensorsWriter {
   /** Writes planned tensor `name` at its planned offset: any order, each once, exactly the planned byte count. */
   write(name: string, bytes: Uint8Array): Promise<void>;
+  /** Writes bytes `byteOffset` on of planned tensor `name`: ranges in any order, each byte once, within the planned byte count. */
+  writeAt(name: string, byteOffset: number, bytes: Uint8Array): Promise<void>;
   /** Rewrites the header with `metadata` (default: the initial one) and renames the file into place. */
   finish(metadata?: Record<string, string>): Promise<void>;
   /** Deletes the temp file; safe to call at any time, any number of times. */
@@ -104,7 +107,10 @@ export async function createSafetensorsWriter(
   const { fh, tempPath } = await openTemp(path, fileBytes);
   let state: "open" | "finishing" | "done" | "aborted" = "open";
   const indexOf = new Map(layout.map((t, i) => [t.name, i]));
-  const written = new Set<number>();
+  /** The [start, end) byte ranges written of each tensor (few per tensor: a weight's row blocks), and their total. */
+  const ranges = layout.map(() => [] as [number, number][]);
+  const covered = layout.map(() => 0);
+  const touched = new Set<number>();
   const pending = new Set<Promise<void>>();
 
   const discard = async (): Promise<void> => {
@@ -124,23 +130,39 @@ export async function createSafetensorsWriter(
     await fail(err);
   }
 
+  const writeAt = (name: string, byteOffset: number, bytes: Uint8Array): Promise<void> => {
+    if (state !== "open") return Promise.reject(new KquantError({ file: path, tensor: name, what: `write after the writer was ${state === "aborted" ? "aborted" : "finished"}` }));
+    const index = indexOf.get(name);
+    if (index === undefined) return Promise.reject(new KquantError({ file: path, tensor: name, what: `not one of the ${layout.length} planned tensors` }));
+    const expected = layout[index]!;
+    const end = byteOffset + bytes.length;
+    if (!Number.isSafeInteger(byteOffset) || byteOffset < 0 || end > expected.byteLength) {
+      return Promise.reject(new KquantError({ file: path, tensor: name, what: `bytes ${byteOffset}-${end} are outside its planned ${expected.byteLength}` }));
+    }
+    const mine = ranges[index]!;
+    if ((expected.byteLength === 0 && touched.has(index)) || mine.some(([a, b]) => byteOffset < b && a < end)) {
+      return Promise.reject(new KquantError({ file: path, tensor: name, what: "written twice" }));
+    }
+    touched.add(index);
+    if (bytes.length > 0) mine.push([byteOffset, end]);
+    covered[index] += bytes.length;
+    // Offsets are fixed by the plan, so writes need neither come in order nor be awaited one by one.
+    const done = writeFully(fh, bytes, positions[index]! + byteOffset);
+    pending.add(done);
+    void done.finally(() => pending.delete(done)).catch(() => undefined);
+    return done.catch(fail);
+  };
+
   return {
     write(name: string, bytes: Uint8Array): Promise<void> {
-      if (state !== "open") return Promise.reject(new KquantError({ file: path, tensor: name, what: `write after the writer was ${state === "aborted" ? "aborted" : "finished"}` }));
-      const index = indexOf.get(name);
-      if (index === undefined) return Promise.reject(new KquantError({ file: path, tensor: name, what: `not one of the ${layout.length} planned tensors` }));
-      if (written.has(index)) return Promise.reject(new KquantError({ file: path, tensor: name, what: "written twice" }));
-      const expected = layout[index]!;
-      if (bytes.length !== expected.byteLength) {
+      const expected = layout[indexOf.get(name) ?? -1];
+      if (state === "open" && expected !== undefined && bytes.length !== expected.byteLength) {
         return Promise.reject(new KquantError({ file: path, tensor: name, what: `got ${bytes.length} bytes, planned ${expected.byteLength}` }));
       }
-      written.add(index);
-      // Offsets are fixed by the plan, so writes need neither come in order nor be awaited one by one.
-      const done = writeFully(fh, bytes, positions[index]!);
-      pending.add(done);
-      void done.finally(() => pending.delete(done)).catch(() => undefined);
-      return done.catch(fail);
+      return writeAt(name, 0, bytes);
     },
+
+    writeAt,
 
     async finish(finalMetadata?: Record<string, string>): Promise<void> {
       if (state !== "open") throw new KquantError({ file: path, what: `finish() after the writer was ${state === "aborted" ? "aborted" : "finished"}` });
@@ -149,9 +171,12 @@ export async function createSafetensorsWriter(
         const settled = await Promise.allSettled([...pending]);
         const failed = settled.find((s) => s.status === "rejected");
         if (failed !== undefined) throw (failed as PromiseRejectedResult).reason;
-        if (written.size !== layout.length) {
-          const missing = layout.findIndex((_, i) => !written.has(i));
-          throw new KquantError({ file: path, what: `finish() after ${written.size} of ${layout.length} planned tensors ("${layout[missing]!.name}" is not written)` });
+        const whole = (t: Layout, i: number) => touched.has(i) && covered[i] === t.byteLength;
+        const missing = layout.findIndex((t, i) => !whole(t, i));
+        if (missing >= 0) {
+          const done = layout.filter(whole).length;
+          const what = touched.has(missing) ? `is written ${covered[missing]} of ${layout[missing]!.byteLength} bytes` : "is not written";
+          throw new KquantError({ file: path, what: `finish() after ${done} of ${layout.length} planned tensors ("${layout[missing]!.name}" ${what})` });
         }
         const json = headerJson(layout, finalMetadata === undefined ? initialMetadata : checkMetadata(path, finalMetadata));
         const bytes = Buffer.byteLength(json, "utf8");

@@ -64,6 +64,19 @@ export function makeTensorReader(
       }
       if (out.length === 0) yield 0;
     },
+    rangeReader(name: string): ((into: Uint8Array, byteOffset: number) => Promise<void>) | null {
+      const source = sourceOf(name);
+      const fillRange = source.fillRange;
+      if (fillRange === undefined) return null;
+      const { byteLength, file } = source.info;
+      return async (into, byteOffset) => {
+        if (byteOffset < 0 || byteOffset + into.length > byteLength) {
+          throw new KquantError({ file, tensor: name, what: `bytes ${byteOffset}-${byteOffset + into.length} are outside its ${byteLength}` });
+        }
+        sourceOf(name); // not once the reader is closed
+        await fillRange(into, byteOffset);
+      };
+    },
     close(): Promise<void> {
       closed ??= closeAll();
       return closed;

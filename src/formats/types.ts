@@ -55,6 +55,12 @@ export interface TensorReader {
    * about `partBytes`; the others (compressed, transposed or byte-swapped data) fill it at once.
    */
   readProgressively(name: string, into: Uint8Array, partBytes: number): AsyncIterable<number>;
+  /**
+   * For a tensor whose bytes the file stores as they are (safetensors, little-endian C-order
+   * .npy): a function filling `into` with its bytes from `byteOffset` on, so it can be read a
+   * block at a time into small buffers; null for the others (read it whole).
+   */
+  rangeReader(name: string): ((into: Uint8Array, byteOffset: number) => Promise<void>) | null;
   close(): Promise<void>;
 }
 

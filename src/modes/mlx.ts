@@ -11,6 +11,7 @@
  */
 import type { StDType } from "../formats/types.js";
 import { mlxAffineDequantize, mlxAffineQuantize, mlxAffineRefusal, type MlxFloatTensor } from "../quant/mlx/affine.js";
+import type { Arrays } from "../quant/arrays.js";
 import { storeAs, valuesOf, type MlxFloat } from "../quant/mlx/floats.js";
 import { MLX_FP_MODES, mlxFpDequantize, mlxFpQuantize, mlxFpRefusal, type MlxFpMode } from "../quant/mlx/fp.js";
 import { floatSqnrFloorDb, intSqnrFloorDb } from "./sqnr-floor.js";
@@ -39,8 +40,8 @@ export interface MlxModeDescriptor {
   minSqnrDb(bits: number): number;
   /** MLX's refusal of a width or group size, one line; null when MLX takes them. */
   refusal(bits: number, groupSize: number): string | null;
-  /** mx.quantize(w, groupSize, bits, mode) on the CPU. */
-  quantize(w: MlxFloatTensor, bits: number, groupSize: number): MlxStored;
+  /** mx.quantize(w, groupSize, bits, mode) on the CPU, its outputs made by `arrays` (quant/mlx/floats.ts) when given. */
+  quantize(w: MlxFloatTensor, bits: number, groupSize: number, arrays?: Arrays): MlxStored;
   /**
    * mx.dequantize back to `out` (its data). `dtype` is the scales' float dtype when
    * `scalesInDtype` (the affine read-back computes in it, then is cast to `out`).
@@ -68,8 +69,8 @@ const AFFINE: MlxModeDescriptor = {
   biases: true,
   minSqnrDb: intSqnrFloorDb,
   refusal: mlxAffineRefusal,
-  quantize(w, bits, groupSize) {
-    const q = mlxAffineQuantize(w, bits, groupSize);
+  quantize(w, bits, groupSize, arrays) {
+    const q = mlxAffineQuantize(w, bits, groupSize, arrays);
     return { codes: q.wq, scales: view(q.scales.data), biases: view(q.biases.data) };
   },
   dequantize(stored, codesShape, dtype, bits, groupSize, out) {
@@ -99,8 +100,8 @@ function fpMode(name: MlxFpMode): MlxModeDescriptor {
     biases: false,
     minSqnrDb: () => floatSqnrFloorDb(bits === 8 ? 8 : 4),
     refusal: (b, g) => mlxFpRefusal(name, b, g),
-    quantize(w) {
-      const q = mlxFpQuantize(w, name);
+    quantize(w, _bits, _groupSize, arrays) {
+      const q = mlxFpQuantize(w, name, arrays);
       return { codes: q.wq, scales: q.scales };
     },
     dequantize: (stored, codesShape, _dtype, _bits, _group, out) => mlxFpDequantize(stored.codes, codesShape, stored.scales, name, out).data,

@@ -11,13 +11,16 @@ import { simdActive } from "../quant/wasm/kernels.js";
 import { checkRecordBytes } from "./read-back/check-record.js";
 import { dequantizeBytes, layoutDequantizeBytes } from "./read-back/record-values.js";
 import { tensorStatsOf } from "./read-back/stats.js";
-import { formatBlock } from "./quantize/format-slice.js";
+import { formatBlock, packParts } from "./quantize/format-slice.js";
+import { reusedArrays } from "../quant/arrays.js";
 
 const view = (r: { buf: SharedArrayBuffer; offset: number; length: number }) => new Uint8Array(r.buf, r.offset, r.length);
 
 // The kernels write straight into the shared output ranges and keep their intermediates here,
 // so slice after slice allocates almost nothing and a worker's memory stays at one slice's worth.
 const scratch = new Scratch();
+// The same for --mlx's blocks: their outputs are packed (posted) before the next block reuses the arrays.
+const arrays = reusedArrays();
 
 /** Hashes being fed part by part (workers.ts hashStream), by stream id. */
 const streams = new Map<number, HashStream>();
@@ -35,7 +38,7 @@ async function run(task: Task): Promise<TaskResult> {
     return { kind: "hash", hex: hash.digest() };
   }
   if (task.kind === "format-slice") {
-    return { kind: "format-slice", placed: formatBlock(task.job, task.rows, task.idx, task.n, task.blockRows, task.bytes, task.into) };
+    return { kind: "format-slice", parts: formatBlock(task.job, task.rows, task.idx, task.n, task.blockRows, task.bytes, task.lengths, arrays) };
   }
   if (task.kind === "stats") return { kind: "stats", stats: tensorStatsOf(task.dtype, task.bytes, task.bins) };
   if (task.kind === "verify-record") return { kind: "verify-record", findings: await checkRecordBytes(task.input) };
@@ -64,6 +67,18 @@ async function run(task: Task): Promise<TaskResult> {
   return { kind: "quantize", bad };
 }
 
+/**
+ * A result as posted: a block's outputs packed into its source bytes (format-slice.ts packParts:
+ * shared memory, nothing copied again, nothing left for the collector), or where they do not fit
+ * (a cast to a wider float) into one fresh buffer, handed over instead of copied.
+ */
+function posted(task: Task, result: TaskResult): [TaskResult, ArrayBuffer[]] {
+  if (task.kind !== "format-slice" || result.kind !== "format-slice" || result.parts === null) return [result, []];
+  const parts = packParts(result.parts, task.bytes);
+  const buffer = parts[0]?.bytes.buffer;
+  return [{ kind: "format-slice", parts }, buffer instanceof ArrayBuffer && buffer !== task.bytes.buffer ? [buffer] : []];
+}
+
 /** `err` as posted to the main thread: structured cloning keeps plain data only, so a KquantError goes field by field. */
 function workerError(err: unknown): WorkerError {
   if (err instanceof KquantError) return { fields: err.fields(), message: err.message };
@@ -82,7 +97,8 @@ let previous: Promise<void> = Promise.resolve();
 parentPort!.on("message", ({ id, task }: { id: number; task: Task }) => {
   previous = previous.then(async () => {
     try {
-      parentPort!.postMessage({ id, ok: true, result: await run(task) });
+      const [result, transfer] = posted(task, await run(task));
+      parentPort!.postMessage({ id, ok: true, result }, transfer);
     } catch (err) {
       // A kernel's own check names no file or tensor: the task's step does.
       const source = "step" in task ? task.step.source : undefined;

@@ -14,7 +14,7 @@ import type { TensorRecord } from "./manifest.js";
 import type { LayoutName } from "../layouts/layout.js";
 import type { StDType } from "../formats/types.js";
 import type { TensorStats } from "./read-back/stats.js";
-import type { FormatJob } from "./quantize/format-slice.js";
+import type { BlockPart, FormatJob } from "./quantize/format-slice.js";
 
 export interface SharedRange {
   buf: SharedArrayBuffer;
@@ -39,8 +39,12 @@ export type Task =
   | { kind: "dequantize-layout-record"; layout: LayoutName; name: string; rec: TensorRecord; written: [string, Uint8Array][]; dtype: FloatOut; out: Uint8Array }
   /** inspect --stats of one tensor's bytes (read-back/stats.ts tensorStatsOf). */
   | { kind: "stats"; dtype: StDType; bytes: Uint8Array; bins: number }
-  /** --scheme / --mlx on block `idx` of `n` of a weight of `rows` rows (quantize/format-slice.ts formatBlock), `bytes` and `into` on shared memory. */
-  | { kind: "format-slice"; job: FormatJob; rows: number; idx: number; n: number; blockRows: number; bytes: Uint8Array; into: readonly Uint8Array[] };
+  /**
+   * --scheme / --mlx on block `idx` of `n` of a weight of `rows` rows (quantize/format-slice.ts
+   * formatBlock), `bytes` on shared memory; `lengths`: the outputs' planned byte lengths. The
+   * outputs come back packed into `bytes` where they fit (worker-entry.ts posted).
+   */
+  | { kind: "format-slice"; job: FormatJob; rows: number; idx: number; n: number; blockRows: number; bytes: Uint8Array; lengths: readonly number[] };
 
 /** A failed task, as a worker posts it: a KquantError field by field, any other error as its message and stack. */
 export interface WorkerError {
@@ -55,8 +59,8 @@ export type TaskResult =
   | { kind: "amax"; amax: Float32Array; bad: number }
   | { kind: "verify-record"; findings: RecordFindings }
   | { kind: "stats"; stats: TensorStats }
-  /** false: the block's values were refused (format-slice.ts formatBlock), nothing written. */
-  | { kind: "format-slice"; placed: boolean }
+  /** The block's outputs and where they go (format-slice.ts formatBlock), their buffers transferred; null: its values were refused. */
+  | { kind: "format-slice"; parts: BlockPart[] | null }
   | { kind: "done" };
 
 interface Pending {

@@ -1,6 +1,7 @@
 /**
  * TensorReader.readProgressively: the bytes of `read`, landing front to back in parts for formats
  * that store them as they are, at once for the others; a short file is the same one-line error.
+ * TensorReader.rangeReader: any byte range of such a tensor, none for the others.
  */
 import { open, stat, truncate } from "node:fs/promises";
 import { join } from "node:path";
@@ -110,5 +111,31 @@ describe("readProgressively", () => {
     expect((await rejection(drain("w", new Uint8Array(99)))).message).toBe(`${path}: tensor "w": destination buffer is 99 bytes, tensor is 100`);
     expect((await rejection(drain("nope", new Uint8Array(1)))).message).toBe(`${path}: tensor "nope": no such tensor`);
     await reader.close();
+  });
+});
+
+describe("rangeReader", () => {
+  it("safetensors and little-endian C-order .npy: any range of the tensor's bytes; others (converted, compressed): null", async () => {
+    const dir = await tempDir();
+    const bytes = patternBytes(10_000, 7);
+    const path = join(dir, "m.safetensors");
+    await writeOne(path, bytes);
+    const npz = join(dir, "w.npz");
+    await writeNpz(npz, [{ name: "w", dtype: "U8", shape: [5000], bytes: bytes.subarray(0, 5000) }], { compress: true });
+    const reader = await openTensors(path);
+    const zipped = await openTensors(npz);
+    try {
+      const read = reader.rangeReader("w")!;
+      for (const [from, to] of [[0, 10_000], [4095, 4097], [9_999, 10_000], [3, 3]] as const) {
+        const into = new Uint8Array(to - from);
+        await read(into, from);
+        expect(into).toEqual(bytes.subarray(from, to));
+      }
+      expect((await rejection(read(new Uint8Array(2), 9_999))).message).toBe(`${path}: tensor "w": bytes 9999-10001 are outside its 10000`);
+      expect(zipped.rangeReader("w")).toBeNull();
+    } finally {
+      await reader.close();
+      await zipped.close();
+    }
   });
 });

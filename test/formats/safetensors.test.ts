@@ -140,6 +140,33 @@ describe("safetensors writer + reader", () => {
     expect(await readFile(join(dir, "shuffled.safetensors"))).toEqual(await readFile(join(dir, "ordered.safetensors")));
   });
 
+  it("writes tensors in byte ranges, in any order (a weight's row blocks as each is done): the file plan-order writes make", async () => {
+    const dir = await tempDir();
+    const planned: PlannedTensor[] = [0, 1, 2].map((i) => ({ name: `t${i}`, dtype: "U8", shape: [10 + 7 * i] }));
+    const data = planned.map((t, i) => patternBytes(byteLengthOf(t.dtype, t.shape), 40 + i));
+    await writeAll(join(dir, "ordered.safetensors"), planned, data);
+    const w = await createSafetensorsWriter(join(dir, "ranges.safetensors"), planned, {});
+    const parts: [number, number, number][] = [[2, 20, 24], [0, 4, 10], [1, 0, 17], [2, 0, 20], [0, 0, 4]];
+    for (const [i, from, to] of parts) await w.writeAt(planned[i]!.name, from, data[i]!.subarray(from, to));
+    await w.finish();
+    expect(await readFile(join(dir, "ranges.safetensors"))).toEqual(await readFile(join(dir, "ordered.safetensors")));
+  });
+
+  it("refuses ranges that overlap or leave the tensor, and a finish before every byte is written", async () => {
+    const dir = await tempDir();
+    const path = join(dir, "r.safetensors");
+    const w = await createSafetensorsWriter(path, [{ name: "a", dtype: "U8", shape: [8] }, { name: "e", dtype: "U8", shape: [0] }], {});
+    await w.writeAt("a", 2, new Uint8Array(3));
+    expect((await rejection(w.writeAt("a", 4, new Uint8Array(2)))).message).toBe(`${path}: tensor "a": written twice`);
+    expect((await rejection(w.writeAt("a", 6, new Uint8Array(3)))).message).toBe(`${path}: tensor "a": bytes 6-9 are outside its planned 8`);
+    expect((await rejection(w.writeAt("a", -1, new Uint8Array(1)))).message).toMatch(/bytes -1-0 are outside/);
+    await w.writeAt("e", 0, new Uint8Array(0));
+    expect((await rejection(w.write("e", new Uint8Array(0)))).message).toBe(`${path}: tensor "e": written twice`);
+    await w.writeAt("a", 0, new Uint8Array(2));
+    expect((await rejection(w.finish())).message).toBe(`${path}: finish() after 1 of 2 planned tensors ("a" is written 5 of 8 bytes)`);
+    expect(await listDir(dir)).toEqual([]);
+  });
+
   it("refuses bad plans before creating anything", async () => {
     const dir = await tempDir();
     const path = join(dir, "p.safetensors");

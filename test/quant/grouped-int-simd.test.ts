@@ -5,8 +5,8 @@
  * against qparams.ts groupQParams on groups built around chosen min / max pairs (zeros of both
  * signs, subnormals whose range underflows the scale to zero, ranges that overflow T, one-sided
  * groups, huge and tiny magnitudes), then every int and FP8 preset through quantizeLlmcLinear with
- * SIMD on and off, from float32 values and from 16-bit bit patterns; and the codes written in
- * place where the caller asks (quantizeLlmcLinear's codesInto, format-slice.ts's blocks); and the
+ * SIMD on and off, from float32 values and from 16-bit bit patterns; the codes and scales made in
+ * reused arrays that are not zeroed (quantizeLlmcLinear's `arrays`, as a worker's blocks pass); and the
  * refusal of non-finite weights that rests on the SIMD paths declining them (llmcLinearUnlessNonFinite).
  */
 import { describe, expect, it } from "vitest";
@@ -14,6 +14,7 @@ import type { LlmcDType } from "../../src/quant/llmc/arith.js";
 import { llmcLinearUnlessNonFinite, quantizeLlmcLinear } from "../../src/quant/llmc/linear.js";
 import { LLMC_PRESETS, type LlmcArgs } from "../../src/quant/llmc/presets.js";
 import { groupQParams, quantRange } from "../../src/quant/llmc/qparams.js";
+import { reusedArrays, type Arrays } from "../../src/quant/arrays.js";
 import { simdActive } from "../../src/quant/wasm/kernels.js";
 import { simdGroupedInt, type GroupedSpec } from "../../src/quant/wasm/microscale-kernels.js";
 import { bytesOf } from "../support/golden.js";
@@ -108,18 +109,21 @@ describe("every int and FP8 preset per channel or group: SIMD on and off write t
   }
 });
 
-describe("codesInto: the SIMD paths write the codes where the caller places them", () => {
-  for (const name of ["W4A16", "W8A16", "W4A8", "FP8_DYNAMIC", "NVFP4A16", "MXFP4A16"]) {
-    it(`${name}: the codes tensor is a view of codesInto, the same bytes as without it`, () => {
-      const [rows, cols] = [8, 256];
-      const w = { dtype: "bfloat16" as const, rows, cols, values: groupsAround((rows * cols) / 16, 16, 5, "bfloat16") };
+describe("arrays: the SIMD paths make their codes and scales in the arrays given", () => {
+  for (const name of ["W4A16", "W4A16_ASYM", "W8A16", "W4A8", "FP8_DYNAMIC", "NVFP4A16", "MXFP4A16", "MXFP8A16"]) {
+    it(`${name}: reused arrays left full of another block's bytes give the bytes of fresh ones, block after block`, () => {
       const preset = LLMC_PRESETS.find((p) => p.name === name)!;
-      const alone = quantizeLlmcLinear(w, preset, 1);
-      const suffix = alone.has("weight_packed") ? "weight_packed" : "weight";
-      const into = new Uint8Array(new SharedArrayBuffer(64 + bytesOf(alone.get(suffix)!.data).length), 64);
-      const placed = quantizeLlmcLinear(w, preset, 1, into);
-      expect(placed.get(suffix)!.data.buffer).toBe(into.buffer);
-      expect(hexOf(placed)).toEqual(hexOf(alone));
+      const arrays = reusedArrays();
+      // Every role the kernels ask for, handed out first full of 0xA5 (a stale block's bytes, not zeroed).
+      const dirty: Arrays = (role, of, n) => {
+        const a = arrays(role, of, n);
+        new Uint8Array(a.buffer, a.byteOffset, a.byteLength).fill(0xa5);
+        return a;
+      };
+      for (const [rows, cols, seed] of [[8, 256, 5], [4, 128, 6], [8, 256, 7]] as const) {
+        const w = { dtype: "bfloat16" as const, rows, cols, values: groupsAround((rows * cols) / 16, 16, seed, "bfloat16") };
+        expect(hexOf(quantizeLlmcLinear(w, preset, 1, dirty))).toEqual(hexOf(quantizeLlmcLinear(w, preset, 1)));
+      }
     });
   }
 });

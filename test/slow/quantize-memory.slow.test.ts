@@ -86,11 +86,12 @@ describe("quantize's peak memory on 256 MiB tensors", () => {
 });
 
 describe("--scheme and --mlx peak memory on 256 MiB weights, and the same bytes on workers", () => {
-  // Their promised bound: 2 × the largest tensor + 150 MiB, on any number of threads. They stream
-  // (weight-stream.ts): one source buffer shared by --scheme's two passes, two output buffers, and
-  // a shard's weights written as each is done (its header planned up front), so outputs of a
-  // quarter of their source (FP8, W8A16 on these float32 weights) fit as well as W4A16's.
-  const bound = (2 * TENSOR) / MiB + 150;
+  // They stream through a ring of row blocks (weight-stream.ts): a few 2 MiB slots per worker, each
+  // block's outputs written as it is done, so no buffer grows with the tensor: 72-123 MiB measured
+  // in-process, 107-183 MiB on two workers (--scheme's kernels leave garbage the collector takes
+  // late: the top of both ranges). Whole-tensor source and output buffers (before the ring)
+  // reached 417-554 MiB here, over this bound.
+  const bound = (threads: number) => 160 + 64 * threads;
   const sha = (path: string) => createHash("sha256").update(readFileSync(path)).digest("hex");
   const modes = [
     ...["W4A16", "W8A16", "FP8_DYNAMIC", "FP8_BLOCK", "NVFP4A16", "MXFP4A16"].map((s) => ["--scheme", s]),
@@ -100,13 +101,13 @@ describe("--scheme and --mlx peak memory on 256 MiB weights, and the same bytes 
     ["--mlx", "nvfp4"],
   ];
   for (const mode of modes) {
-    it(`${mode.join(" ")}: under 2 × the tensor + 150 MiB with --threads 0 and 2, the same bytes`, () => {
+    it(`${mode.join(" ")}: under 160 MiB + 64 MiB a worker with --threads 0 and 2, the same bytes`, () => {
       const hashes: string[] = [];
       for (const threads of ["0", "2"]) {
         const out = join(dir, `out-${mode.join("-")}-${threads}`);
         const peak = peakMiB([...mode, "--threads", threads], folder, out);
-        console.log(`${mode.join(" ")} --threads ${threads}: peak ${peak.toFixed(0)} MiB (bound ${bound.toFixed(0)})`);
-        expect(peak).toBeLessThan(bound);
+        console.log(`${mode.join(" ")} --threads ${threads}: peak ${peak.toFixed(0)} MiB (bound ${bound(Number(threads))})`);
+        expect(peak).toBeLessThan(bound(Number(threads)));
         hashes.push(sha(join(out, "model.safetensors")));
         rmSync(out, { recursive: true, force: true });
       }

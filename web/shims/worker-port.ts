@@ -6,14 +6,15 @@
 type Listener = (value: unknown) => void;
 
 /** The dedicated worker's scope (the web tsconfig types `self` as a window). */
-const scope = self as unknown as { addEventListener(type: "message", l: (e: MessageEvent) => void): void; postMessage(message: unknown): void };
+const scope = self as unknown as { addEventListener(type: "message", l: (e: MessageEvent) => void): void; postMessage(message: unknown, transfer: Transferable[]): void };
 
 export const parentPort = {
   on(event: "message", listener: Listener): void {
     if (event === "message") scope.addEventListener("message", (e) => listener(e.data));
   },
-  postMessage(message: unknown): void {
-    scope.postMessage(message);
+  /** `transfer`: buffers handed over, not copied (a block's packed outputs, worker-entry.ts). */
+  postMessage(message: unknown, transfer: Transferable[] = []): void {
+    scope.postMessage(message, transfer);
   },
 };
 export const isMainThread = false;

@@ -1,6 +1,6 @@
 /**
- * The buffer rotation both tensor loops share (parallel-stream.ts for the Keras modes,
- * weight-stream.ts for --scheme and --mlx): tensor i reads into source buffer i mod |sources| and
+ * The buffer rotation of the Keras modes' tensor loop (parallel-stream.ts; --scheme and --mlx stream
+ * through weight-stream.ts's ring of row blocks instead): tensor i reads into source buffer i mod |sources| and
  * formats into output buffer i mod |outputs|, each as soon as the tensor before it in that slot has
  * let go (a source when its kernels are done, an output once written), so one tensor is read while
  * the last one is quantized and the one before is written, with buffers sized once.

@@ -4,9 +4,9 @@
  * astype: round to nearest even), then a weight mlx_lm quantizes goes through MLX's kernel, the
  * rest is written cast; everything lands in one `model.safetensors` in a staging folder beside the
  * output with config.json and the folder's other files, renamed into place when whole. Tensors
- * stream through weight-stream.ts (blocks of rows on the workers as they are read, outputs written
- * while the next tensor is read): memory stays within 2 × the largest source tensor plus the
- * workers' slices.
+ * stream through weight-stream.ts (blocks of rows read into a ring of small slots, quantized on the
+ * workers, their outputs written as each is done): memory stays within a few blocks per worker,
+ * whatever the tensors' sizes.
  */
 import { basename, join } from "node:path";
 import { copyEntries, openModelFolder, writeConfig } from "../../formats/folder.js";
@@ -22,8 +22,7 @@ import { mlxScalesDtype } from "../../modes/mlx.js";
 import type { MlxFloat } from "../../quant/mlx/floats.js";
 import { inStaging } from "./folder-run.js";
 import type { FormatJob } from "./format-slice.js";
-import { sourceBuffers } from "./buffer-slots.js";
-import { outputBuffers, streamTensors, type StreamTensor } from "./weight-stream.js";
+import { ringBuffers, streamTensors, type StreamTensor } from "./weight-stream.js";
 import { workerPoolFor } from "./run-quantize.js";
 import { defaultFolderOutput, manifestPathFor } from "./outputs.js";
 import { writeFolderManifest } from "../folder-manifest.js";
@@ -191,7 +190,7 @@ export async function runMlxQuantize(job: MlxJob): Promise<MlxReport> {
       const writer = await createSafetensorsWriter(join(staging, WEIGHTS), steps.flatMap((s) => s.written), { format: "mlx" }, { fsync: !!job.fsync });
       try {
         const tensors = steps.map((s) => streamTensorOf(s, params, writer));
-        await streamTensors(reader, tensors, pool, { sources: sourceBuffers(tensors), outputs: outputBuffers(tensors) });
+        await streamTensors(reader, tensors, pool, ringBuffers(tensors, pool));
         await writer.finish();
       } catch (err) {
         await writer.abort();

@@ -8,7 +8,8 @@
  * weight-stream.ts: a shard's header is planned up front (every output tensor's name, dtype and
  * shape follow from the preset, SchemeDescriptor.planned, in save_file's order), and each weight's
  * outputs land at their planned offsets as soon as it is quantized, while the next weight is read.
- * Memory stays within 2 × the largest source tensor (weight-stream.ts) plus the workers' slices.
+ * Memory stays within a few blocks per worker (weight-stream.ts's ring), plus a weight found
+ * non-finite, read whole once more for its refusal's wording.
  * Nothing is written when anything is refused.
  */
 import { readFile } from "node:fs/promises";
@@ -31,8 +32,7 @@ import { globalScale } from "../../quant/llmc/qparams.js";
 import type { WorkerPool } from "../workers.js";
 import { inStaging } from "./folder-run.js";
 import { llmcWeightOf, RefusedValues, rowBlocks, type FormatJob } from "./format-slice.js";
-import { sourceBuffers } from "./buffer-slots.js";
-import { outputBuffers, streamTensors, type StreamTensor } from "./weight-stream.js";
+import { ringBuffers, streamTensors, type StreamTensor } from "./weight-stream.js";
 import { splitView, type SplitView } from "./split-view.js";
 import { workerPoolFor } from "./run-quantize.js";
 import { writeFolderManifest } from "../folder-manifest.js";
@@ -123,15 +123,13 @@ async function runOn(job: SchemeJob, scheme: SchemeDescriptor, folder: Awaited<R
   const tensorGroup = scheme.preset.weights!.strategy === "tensor_group";
   const ignore = ignoreOf(job, names);
 
-  // One source buffer for both passes (weight-stream.ts): two alive at once would break the memory bound.
-  const sourceViews = sourceBuffers(reader.tensors);
   const firstActions = llmcActions(names, ignore, false);
   // Without NVFP4's global scale to find, the values need no pass of their own: the blocks refuse a
   // non-finite value as they quantize (RefusedValues), and only then are the values checked first
   // (the weight kept float, its module in ignore) and the folder written again. --strict names the
   // first refusal in tensor order, so a shape refusal there takes the two passes.
   if (!tensorGroup && !job.dryRun) {
-    const shapeKept = (await firstPass(scheme, reader, infos, firstActions, null, pool)).kept;
+    const shapeKept = (await firstPass(scheme, reader, infos, firstActions, false, pool)).kept;
     if (!job.strict || shapeKept.length === 0) {
       try {
         return await write(shapeKept, new Map(), true);
@@ -140,7 +138,7 @@ async function runOn(job: SchemeJob, scheme: SchemeDescriptor, folder: Awaited<R
       }
     }
   }
-  const { kept, absmax } = await firstPass(scheme, reader, infos, firstActions, sourceViews, pool);
+  const { kept, absmax } = await firstPass(scheme, reader, infos, firstActions, true, pool);
   return write(kept, absmax, false);
 
   async function write(kept: readonly SchemeKept[], absmax: ReadonlyMap<string, number>, checkValues: boolean): Promise<SchemeReport> {
@@ -184,14 +182,14 @@ async function runOn(job: SchemeJob, scheme: SchemeDescriptor, folder: Awaited<R
       const tensors = sources.get(shard)!.map((name) => streamTensorOf(scheme, infos.get(name)!, actions.get(name)!, absmax, checkValues));
       return { shard, tensors, planned: tensors.flatMap((t) => t.planned) };
     });
-    const buffers = { sources: sourceViews, outputs: outputBuffers(plans.flatMap((p) => p.tensors)) };
+    const ring = ringBuffers(plans.flatMap((p) => p.tensors), pool);
 
     await inStaging(out, folder.dir, !!job.force, async (staging) => {
       for (const { shard, tensors, planned } of plans) {
         // save_file's order interleaves the weights' tensors: each lands at its planned offset as its weight is done.
         const writer = await createSafetensorsWriter(join(staging, shard), saveFileOrder(planned), {}, { fsync: !!job.fsync });
         try {
-          await streamTensors(reader, tensors.map((t) => ({ ...t, writer })), pool, buffers);
+          await streamTensors(reader, tensors.map((t) => ({ ...t, writer })), pool, ring);
           await writer.finish();
         } catch (err) {
           await writer.abort();
@@ -220,30 +218,31 @@ async function runOn(job: SchemeJob, scheme: SchemeDescriptor, folder: Awaited<R
 /**
  * Pass 1: the weights to quantize the format cannot hold (their dtype or shape, then their values:
  * kept float, their modules added to ignore), in tensor order, and each one's absmax (NVFP4's
- * global scale). The values stream through weight-stream.ts like pass 2 (blocks' absmaxes on the
- * pool's workers), in `sources`, pass 2's source buffers; a weight found non-finite is read once
- * more here for its refusal's wording. Without `sources`, only dtypes and shapes are checked.
+ * global scale). With `values`, they stream through weight-stream.ts like pass 2 (blocks' absmaxes
+ * on the pool's workers); a weight found non-finite is read once more here for its refusal's
+ * wording. Without, only dtypes and shapes are checked.
  */
 async function firstPass(
   scheme: SchemeDescriptor,
   reader: SplitView,
   infos: ReadonlyMap<string, TensorInfo>,
   actions: ReadonlyMap<string, LlmcAction>,
-  sources: SharedArrayBuffer[] | null,
+  values: boolean,
   pool: WorkerPool | null,
 ) {
   const toQuantize = [...actions].filter(([, a]) => a.kind === "quantize").map(([n]) => infos.get(n)!);
   const why = new Map(toQuantize.map((info) => [info.name, shapeRefusal(scheme, info)]));
   const absmax = new Map<string, number>();
-  if (sources !== null) {
-    const nonFinite: TensorInfo[] = [];
+  if (values) {
+    const nonFinite = new Set<string>();
+    // Each block's absmax comes as it is done: the weight's is their max, NaN once any block is non-finite.
     const sink = {
-      async write(name: string, bytes: Uint8Array): Promise<void> {
+      async writeAt(name: string, _at: number, bytes: Uint8Array): Promise<void> {
         const blocks = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-        let m = 0;
+        let m = absmax.get(name) ?? 0;
         for (let i = 0; i < bytes.length; i += 8) m = Math.max(m, blocks.getFloat64(i, true));
-        if (Number.isNaN(m)) nonFinite.push(infos.get(name)!);
-        else absmax.set(name, m);
+        absmax.set(name, m);
+        if (Number.isNaN(m)) nonFinite.add(name);
       },
     };
     const tensors = toQuantize
@@ -253,8 +252,11 @@ async function firstPass(
         const blocks = rowBlocks(rows, 1, info.byteLength).length;
         return { name: info.name, file: info.file, byteLength: info.byteLength, format: { job: { kind: "absmax", dtype: info.dtype, cols }, rows, rowAlign: 1 }, outputs: [{ name: info.name, byteLength: 8 * blocks }], writer: sink };
       });
-    await streamTensors(reader, tensors, pool, { sources, outputs: outputBuffers(tensors) });
-    for (const info of nonFinite) why.set(info.name, valuesRefusal(info, await reader.read(info.name, new Uint8Array(sources[0]!, 0, info.byteLength))));
+    await streamTensors(reader, tensors, pool, ringBuffers(tensors, pool));
+    for (const name of nonFinite) {
+      absmax.delete(name);
+      why.set(name, valuesRefusal(infos.get(name)!, await reader.read(name)));
+    }
   }
   const kept: SchemeKept[] = toQuantize.flatMap((info) => (why.get(info.name) === null ? [] : [{ name: info.name, reason: why.get(info.name)! }]));
   return { kept, absmax };

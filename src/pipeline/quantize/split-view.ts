@@ -19,8 +19,8 @@ export interface SplitView extends StreamSource {
 /**
  * `reader`'s tensors with fused experts split. A part's bytes are a slice of its fused tensor; the
  * last fused tensor read is kept, so its parts (next to each other in every pass) read it once. A
- * part read progressively lands whole, in one step: memory holds the fused tensor (the largest in
- * the file) beside stream buffers sized for the parts.
+ * part's byte ranges (rangeReader, weight-stream.ts's blocks) are copied from the fused tensor:
+ * memory holds the fused tensor (the largest in the file) beside the ring.
  */
 export function splitView(reader: TensorReader): SplitView {
   const parts = llmcExpertParts(reader.tensors);
@@ -53,6 +53,10 @@ export function splitView(reader: TensorReader): SplitView {
   return {
     tensors,
     read,
+    rangeReader(name) {
+      if (!slices.has(name)) return reader.rangeReader(name);
+      return async (into, byteOffset) => into.set((await read(name)).subarray(byteOffset, byteOffset + into.length));
+    },
     readProgressively(name, into, partBytes) {
       if (!slices.has(name)) return reader.readProgressively(name, into, partBytes);
       return (async function* () {

@@ -19,6 +19,7 @@
  */
 import { KquantError } from "../../errors.js";
 import type { Tensor } from "../tensor.js";
+import { freshArrays, type Arrays } from "../arrays.js";
 import { maxNan, roundBf16, rounderOf, storedBits, type LlmcDType } from "./arith.js";
 import { MX_ELEMENT_OFFSET, compressMxScale } from "./e8m0.js";
 import { fp4CodeOf, packFp4Codes } from "./fp4.js";
@@ -212,12 +213,13 @@ function runGroups(g: Grouping, rows: number): Int32Array {
  * The compressed tensors model_free_ptq writes for `w` under `preset` (suffix → tensor, in the
  * module's state-dict order). `globalScale` (NVFP4 only) is the fused set's global scale
  * (llmcGlobalScale of q/k/v or gate/up); by default the tensor's own.
- * `codesInto`: where the caller will place the codes tensor's bytes (weight or weight_packed):
- * the SIMD paths write them there and return a view of it (a tensor then needs no copy).
+ * `arrays`: where the SIMD paths make the codes and scales (quant/arrays.ts; reused ones, as a
+ * worker formatting block after block passes, leave no garbage and make the tensors good until
+ * the next call).
  * Throws when llmcRefusal names a reason.
  */
-export function quantizeLlmcLinear(w: LlmcWeight, preset: LlmcPreset, globalScale?: number, codesInto?: Uint8Array): Map<string, Tensor> {
-  return quantizeLinear(w, preset, globalScale, codesInto, false)!;
+export function quantizeLlmcLinear(w: LlmcWeight, preset: LlmcPreset, globalScale?: number, arrays: Arrays = freshArrays): Map<string, Tensor> {
+  return quantizeLinear(w, preset, globalScale, arrays, false)!;
 }
 
 /**
@@ -225,11 +227,11 @@ export function quantizeLlmcLinear(w: LlmcWeight, preset: LlmcPreset, globalScal
  * the SIMD paths decline: a weight they take is all finite (every group's min and max is), so
  * the common case makes no pass of its own over the values.
  */
-export function llmcLinearUnlessNonFinite(w: LlmcWeight, preset: LlmcPreset, globalScale?: number, codesInto?: Uint8Array): Map<string, Tensor> | null {
-  return quantizeLinear(w, preset, globalScale, codesInto, true);
+export function llmcLinearUnlessNonFinite(w: LlmcWeight, preset: LlmcPreset, globalScale?: number, arrays: Arrays = freshArrays): Map<string, Tensor> | null {
+  return quantizeLinear(w, preset, globalScale, arrays, true);
 }
 
-function quantizeLinear(w: LlmcWeight, preset: LlmcPreset, globalScale: number | undefined, codesInto: Uint8Array | undefined, refuseNonFinite: boolean): Map<string, Tensor> | null {
+function quantizeLinear(w: LlmcWeight, preset: LlmcPreset, globalScale: number | undefined, arrays: Arrays, refuseNonFinite: boolean): Map<string, Tensor> | null {
   const why = llmcRefusal(preset, [w.rows, w.cols]);
   if (why !== null) throw new KquantError(`llm-compressor ${preset.name}: ${why}`);
   const a = preset.weights!;
@@ -244,9 +246,9 @@ function quantizeLinear(w: LlmcWeight, preset: LlmcPreset, globalScale: number |
   const nGroups = grouping.scaleRows * grouping.scaleCols;
   const gs = a.strategy === "tensor_group" ? (globalScale ?? llmcGlobalScale([w])) : undefined;
   const scaleShape = [grouping.scaleRows, grouping.scaleCols];
-  const micro = simdMicroscaleLinear(w, a, len, gs, codesInto);
+  const micro = simdMicroscaleLinear(w, a, len, gs, arrays);
   if (micro !== null) return microscaleOutputs(a.numBits as 4 | 8, gs, [rows, cols], scaleShape, micro.codes, micro.scaleBytes);
-  const grouped = simdGroupedLinear(w, a, format, len, scaleShape, codesInto);
+  const grouped = simdGroupedLinear(w, a, format, len, scaleShape, arrays);
   if (grouped !== null) return grouped;
   if (refuseNonFinite && llmcValueRefusal(source) !== null) return null;
   const mins = new Float64Array(nGroups).fill(Infinity);
@@ -349,14 +351,6 @@ function quantizeLinear(w: LlmcWeight, preset: LlmcPreset, globalScale: number |
   return microscaleOutputs(4, gs, [rows, cols], scaleShape, packed, mapBytes(scales, gs !== undefined ? fp8Code : compressMxScale));
 }
 
-/**
- * The array the SIMD paths write `length` code bytes into: `into` where it fits (its length, and
- * 4-aligned for an int32 view), else a new one.
- */
-function codesArray(length: number, into: Uint8Array | undefined): Uint8Array {
-  return into !== undefined && into.length === length && into.byteOffset % 4 === 0 ? into : new Uint8Array(length);
-}
-
 /** pack_to_int32 of 4- and 8-bit codes is their unsigned fields (code + 8, code + 128) in order, little end first: the codes kernels write them so. */
 function directPacking(a: LlmcArgs, format: LlmcFormat, cols: number): boolean {
   return format === "pack-quantized" && (a.numBits === 4 || a.numBits === 8) && cols % 8 === 0;
@@ -398,15 +392,15 @@ function fp8Outputs([rows, cols]: number[], scaleShape: number[], dtype: LlmcDTy
  * null where it does not apply (FP8 blocks, runs not a multiple of 16, no SIMD, a group holding
  * NaN or ±Inf) and the loops of quantizeLlmcLinear compute the same bytes.
  */
-function simdGroupedLinear(w: LlmcWeight, a: LlmcArgs, format: LlmcFormat, len: number, scaleShape: number[], codesInto: Uint8Array | undefined): Map<string, Tensor> | null {
+function simdGroupedLinear(w: LlmcWeight, a: LlmcArgs, format: LlmcFormat, len: number, scaleShape: number[], arrays: Arrays): Map<string, Tensor> | null {
   const int = a.type === "int";
   if ((a.strategy !== "group" && a.strategy !== "channel") || !(int || (a.numBits === 8 && a.scaleDtype === null))) return null;
   const { rows, cols, dtype } = w;
   const n = rows * cols;
   const direct = int && directPacking(a, format, cols);
   const pairs = direct && a.numBits === 4;
-  const codes = codesArray(pairs ? n / 2 : n, codesInto);
-  const scales = new Float32Array(n / len);
+  const codes = arrays("llmc codes", Uint8Array, pairs ? n / 2 : n);
+  const scales = arrays("llmc scales", Float32Array, n / len);
   const zeros = new Int8Array(n / len);
   const [qmin, qmax] = quantRange(a);
   const spec: GroupedSpec = {
@@ -447,14 +441,14 @@ function microscaleOutputs(bits: 4 | 8, gs: number | undefined, [rows, cols]: nu
  * the codes (fp4 packed) and scale bytes, or null where it does not apply (another format, float16,
  * no SIMD, a group holding NaN or ±Inf) and the scalar loops below compute the same bytes.
  */
-function simdMicroscaleLinear(w: LlmcWeight, a: LlmcArgs, len: number, gs: number | undefined, codesInto: Uint8Array | undefined): { codes: Uint8Array; scaleBytes: Uint8Array } | null {
+function simdMicroscaleLinear(w: LlmcWeight, a: LlmcArgs, len: number, gs: number | undefined, arrays: Arrays): { codes: Uint8Array; scaleBytes: Uint8Array } | null {
   const nv = a.scaleDtype === "float8_e4m3fn" && a.strategy === "tensor_group" && a.numBits === 4;
   const mx = a.scaleDtype === "uint8" && a.strategy === "group" && (a.numBits === 4 || a.numBits === 8);
   if (a.type !== "float" || !a.symmetric || !(nv || mx) || (mx && w.dtype === "float16")) return null;
   const round = CODE_ROUND[w.dtype];
   const n = w.rows * w.cols;
-  const codes = codesArray(a.numBits === 4 ? n / 2 : n, codesInto);
-  const scaleBytes = new Uint8Array(n / len);
+  const codes = arrays("llmc codes", Uint8Array, a.numBits === 4 ? n / 2 : n);
+  const scaleBytes = arrays("llmc scale bytes", Uint8Array, n / len);
   const spec = nv
     ? ({ scales: "llmc_nv", codes: "fp4", round, codesRound: "f32", param: gs! } as const)
     : ({ scales: "llmc_mx", codes: a.numBits === 4 ? "fp4" : "fp8", round, codesRound: round, param: MX_ELEMENT_OFFSET[a.numBits as 4 | 8] } as const);

@@ -14,6 +14,7 @@
  * whole rows quantizes on its own into the matching slice of words, scales and biases.
  */
 import { KquantError } from "../../errors.js";
+import { freshArrays, type Arrays } from "../arrays.js";
 import { rounderOf, storeAs, valuesOf, type MlxFloat } from "./floats.js";
 import { simdAffine } from "../wasm/microscale-kernels.js";
 
@@ -79,31 +80,32 @@ export function rint(x: number): number {
  * max (a NaN skipped), scale = max((max − min)/(2^bits − 1), 1e-7) signed towards the edge of the
  * larger magnitude, q0 = rint(edge/scale); if q0 ≠ 0 then scale = edge/q0 and bias = edge, else
  * bias = 0 (1 bit: scale = max(max − min, 1e-7) and bias = min, no edge); codes rint((w − bias)/scale) clamped to 0..2^bits−1 (a NaN code is 0). Scales and
- * biases are then stored in w's dtype.
+ * biases are then stored in w's dtype. The outputs (and the SIMD path's intermediates) are made
+ * by `arrays` (floats.ts: fresh by default; reused, they are good until its next call).
  */
-export function mlxAffineQuantize(w: MlxFloatTensor, bits: number, groupSize: number): MlxAffineQuantized {
+export function mlxAffineQuantize(w: MlxFloatTensor, bits: number, groupSize: number, arrays: Arrays = freshArrays): MlxAffineQuantized {
   const refusal = mlxAffineRefusal(bits, groupSize);
   if (refusal) throw new KquantError(refusal);
   const [rows, cols] = mlxRowsCols(w, groupSize);
   const nBins = (1 << bits) - 1;
   const groups = (rows * cols) / groupSize;
   const wordsPerRow = (cols * bits) / 32;
-  const wq = new Uint32Array(rows * wordsPerRow);
+  const wq = arrays("wq", Uint32Array, rows * wordsPerRow);
   const sShape = [...w.shape.slice(0, -1), cols / groupSize];
   const output = (scales: ArrayLike<number>, biases: ArrayLike<number>): MlxAffineQuantized => ({
     wq,
     wqShape: [...w.shape.slice(0, -1), wordsPerRow],
-    scales: { dtype: w.dtype, shape: sShape, data: storeAs(scales, w.dtype) },
-    biases: { dtype: w.dtype, shape: sShape, data: storeAs(biases, w.dtype) },
+    scales: { dtype: w.dtype, shape: sShape, data: storeAs(scales, w.dtype, arrays, "scales") },
+    biases: { dtype: w.dtype, shape: sShape, data: storeAs(biases, w.dtype, arrays, "biases") },
   });
   // Every step on SIMD (16-bit data widened in the module) where no group holds NaN or ±Inf.
   const src = w.dtype === "float32" ? (w.data as Float32Array) : { bits: w.data as Uint16Array, kind: w.dtype };
-  const fs = new Float32Array(groups);
-  const fb = new Float32Array(groups);
+  const fs = arrays("fs", Float32Array, groups);
+  const fb = arrays("fb", Float32Array, groups);
   const direct = bits === 4 || bits === 8; // codes that are their own packing (4: by pack_pairs)
-  const codesOut = direct ? new Uint8Array(wq.buffer) : new Uint8Array(rows * cols);
+  const codesOut = direct ? new Uint8Array(wq.buffer, wq.byteOffset, wq.byteLength) : arrays("codes", Uint8Array, rows * cols);
   if (simdAffine(src, groupSize, bits, bits === 4, codesOut, fs, fb)) {
-    if (!direct) packCodes(codesOut, bits, wq);
+    if (!direct) packCodes(codesOut, bits, wq.fill(0));
     return output(fs, fb);
   }
   wq.fill(0);

@@ -10,6 +10,7 @@
  * the default NaN would be (docs/mlx-reference.md).
  */
 import { bf16BitsToF32, f16BitsToF32 } from "../convert.js";
+import { freshArrays, type Arrays } from "../arrays.js";
 
 /** The float dtypes MLX quantizes and dequantizes. */
 export type MlxFloat = "float32" | "float16" | "bfloat16";
@@ -100,10 +101,10 @@ export function rounderOf(dtype: MlxFloat): (x: number) => number {
   return ROUNDERS[dtype];
 }
 
-/** The values of a float32 tensor's data or a float16 / bfloat16 tensor's bit patterns, as float32 numbers. */
-export function valuesOf(data: Float32Array | Uint16Array, dtype: MlxFloat): Float32Array {
+/** The values of a float32 tensor's data or a float16 / bfloat16 tensor's bit patterns, as float32 numbers (16-bit ones into `arrays`' "values"). */
+export function valuesOf(data: Float32Array | Uint16Array, dtype: MlxFloat, arrays: Arrays = freshArrays): Float32Array {
   if (dtype === "float32") return data as Float32Array;
-  const out = new Float32Array(data.length);
+  const out = arrays("values", Float32Array, data.length);
   // convert.ts's widening (SIMD where there is): the same values; a NaN's payload differs, which nothing reads (see above)
   (dtype === "float16" ? f16BitsToF32 : bf16BitsToF32)(data as Uint16Array, out);
   return out;
@@ -111,12 +112,12 @@ export function valuesOf(data: Float32Array | Uint16Array, dtype: MlxFloat): Flo
 
 /**
  * Stores float32 values as `dtype`: a Float32Array for float32 (a NaN as x86's default NaN,
- * 0xffc00000), else a Uint16Array of bit patterns.
+ * 0xffc00000), else a Uint16Array of bit patterns; made by `arrays` for `role`.
  */
-export function storeAs(values: ArrayLike<number>, dtype: MlxFloat): Float32Array | Uint16Array {
+export function storeAs(values: ArrayLike<number>, dtype: MlxFloat, arrays: Arrays = freshArrays, role = "stored"): Float32Array | Uint16Array {
   if (dtype === "float32") {
-    const out = new Float32Array(values.length);
-    const bits = new Uint32Array(out.buffer);
+    const out = arrays(role, Float32Array, values.length);
+    const bits = new Uint32Array(out.buffer, out.byteOffset, out.length);
     for (let i = 0; i < values.length; i++) {
       const v = values[i]!;
       if (Number.isNaN(v)) bits[i] = 0xffc00000;
@@ -124,7 +125,17 @@ export function storeAs(values: ArrayLike<number>, dtype: MlxFloat): Float32Arra
     }
     return out;
   }
-  const out = new Uint16Array(values.length);
+  const out = arrays(role, Uint16Array, values.length);
+  if (dtype === "bfloat16" && values instanceof Float32Array) {
+    // bf16Bits on the float32 bits as they lie (the scales of every block, the casts of float32
+    // weights): no per-value round trip through a scratch float.
+    const bits = new Uint32Array(values.buffer, values.byteOffset, values.length);
+    for (let i = 0; i < bits.length; i++) {
+      const b = bits[i]!;
+      out[i] = (b & 0x7fffffff) > 0x7f800000 ? 0x7fc0 : ((b + 0x7fff + ((b >>> 16) & 1)) >>> 16) & 0xffff;
+    }
+    return out;
+  }
   const to = dtype === "float16" ? f16Bits : bf16Bits;
   for (let i = 0; i < values.length; i++) out[i] = to(values[i]!);
   return out;

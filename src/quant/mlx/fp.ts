@@ -13,6 +13,7 @@
  */
 import { KquantError } from "../../errors.js";
 import { bf16Bits, bf16Value, f16Bits, f16Value, f32Bits, f32FromBits, rounderOf, roundTo, storeAs, valuesOf, type MlxFloat } from "./floats.js";
+import { freshArrays, type Arrays } from "../arrays.js";
 import { mlxRowsCols, type MlxFloatTensor } from "./affine.js";
 import { simdMicroscale } from "../wasm/microscale-kernels.js";
 
@@ -149,13 +150,13 @@ function quotientNaNNegative(w: MlxFloatTensor, i: number): boolean {
   return isNaN ? negative(w, i) : true;
 }
 
-/** mx.quantize in mode mxfp4 / mxfp8 / nvfp4 on the CPU: the packed codes and uint8 scales. */
-export function mlxFpQuantize(w: MlxFloatTensor, mode: MlxFpMode): { wq: Uint32Array; wqShape: number[]; scales: Uint8Array; scalesShape: number[] } {
+/** mx.quantize in mode mxfp4 / mxfp8 / nvfp4 on the CPU: the packed codes and uint8 scales (made by `arrays` on the SIMD path: floats.ts). */
+export function mlxFpQuantize(w: MlxFloatTensor, mode: MlxFpMode, arrays: Arrays = freshArrays): { wq: Uint32Array; wqShape: number[]; scales: Uint8Array; scalesShape: number[] } {
   const { groupSize, bits } = MLX_FP_MODES[mode];
   const cols = mlxRowsCols(w, groupSize, `${mode}'s group size`)[1];
   const lead = w.shape.slice(0, -1);
   const shapes = { wqShape: [...lead, (cols * bits) / 32], scalesShape: [...lead, cols / groupSize] };
-  const simdOut = simdMlxFp(w, mode);
+  const simdOut = simdMlxFp(w, mode, arrays);
   if (simdOut !== null) return { ...simdOut, ...shapes };
   const dt = w.dtype;
   const x = valuesOf(w.data, dt);
@@ -224,18 +225,19 @@ export function mlxFpQuantize(w: MlxFloatTensor, mode: MlxFpMode): { wq: Uint32A
  * widened in the module), or null where it does not apply (no SIMD, a group holding NaN or ±Inf)
  * and the scalar loops compute the same bytes.
  */
-function simdMlxFp(w: MlxFloatTensor, mode: MlxFpMode): { wq: Uint32Array; scales: Uint8Array } | null {
+function simdMlxFp(w: MlxFloatTensor, mode: MlxFpMode, arrays: Arrays): { wq: Uint32Array; scales: Uint8Array } | null {
   const { groupSize, bits } = MLX_FP_MODES[mode];
   const n = w.data.length;
-  const wq = new Uint32Array((n * bits) / 32);
-  const scales = new Uint8Array(n / groupSize);
+  // simdMicroscale writes every code and scale byte: arrays reused from the call before need no zeroing.
+  const wq = arrays("wq", Uint32Array, (n * bits) / 32);
+  const scales = arrays("scales", Uint8Array, n / groupSize);
   const round = w.dtype === "bfloat16" ? "bf16" : w.dtype === "float16" ? "f16" : "f32";
   const spec =
     mode === "nvfp4"
       ? ({ scales: "mlx_nv", codes: round === "f32" ? "mlxfp4" : "mlxnvfp4", round, codesRound: round, param: 0 } as const)
       : ({ scales: "mlx_mx", codes: bits === 4 ? "mlxfp4" : "fp8", round, codesRound: round, param: bits === 4 ? 6 : 448 } as const);
   const src = w.dtype === "float32" ? (w.data as Float32Array) : { bits: w.data as Uint16Array, kind: w.dtype };
-  return simdMicroscale(spec, src, groupSize, new Uint8Array(wq.buffer), scales) ? { wq, scales } : null;
+  return simdMicroscale(spec, src, groupSize, new Uint8Array(wq.buffer, wq.byteOffset, wq.byteLength), scales) ? { wq, scales } : null;
 }
 
 /**

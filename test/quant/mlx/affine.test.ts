@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { mlxAffineDequantize, mlxAffineQuantize, mlxAffineRefusal } from "../../../src/quant/mlx/affine.js";
 import type { MlxFloat } from "../../../src/quant/mlx/floats.js";
+import { reusedArrays } from "../../../src/quant/arrays.js";
 import { mlxFpQuantize } from "../../../src/quant/mlx/fp.js";
 import { bytesOfArray, loadMlxGolden, mlxData, type MlxGoldenTensor } from "../../support/mlx-golden.js";
 
@@ -63,6 +64,21 @@ describe("mx.quantize / mx.dequantize, affine (MLX 0.32.4 CPU) bit for bit", () 
       });
     }
   }
+  it("with arrays reused from call to call (a worker's, reusedArrays), every case in turn is still MLX's bytes", () => {
+    // Widths, groups, dtypes and sizes change from call to call, so stale codes, scales or a
+    // longer array from the call before would show.
+    const arrays = reusedArrays();
+    for (const c of golden.cases) {
+      for (const r of [...c.results].reverse()) {
+        const x = { dtype: c.dtype, shape: c.x.shape, data: mlxData(c.x) as Float32Array | Uint16Array };
+        const q = mlxAffineQuantize(x, r.bits, r.group_size, arrays);
+        const what = `${c.dtype} ${c.kind} bits ${r.bits} group ${r.group_size}`;
+        expect(firstDiff(q.wq, mlxData(r.wq), c.rows, r.wq.shape[1]!), what).toBeNull();
+        expect(firstDiff(q.scales.data, mlxData(r.scales), c.rows, r.scales.shape[1]!), what).toBeNull();
+        expect(firstDiff(q.biases.data, mlxData(r.biases), c.rows, r.biases.shape[1]!), what).toBeNull();
+      }
+    }
+  });
   it("refuses the widths and group sizes MLX refuses, in one line, and takes the others", () => {
     expect(golden.refused.length).toBeGreaterThan(5);
     for (const r of golden.refused) {

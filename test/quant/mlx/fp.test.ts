@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { MLX_FP_MODES, fp4Code, fp4CodeScan, mlxFpDequantize, mlxFpQuantize, mlxFpRefusal, type MlxFpMode } from "../../../src/quant/mlx/fp.js";
 import { bf16Value, f16Value, f32Bits, f32FromBits, type MlxFloat } from "../../../src/quant/mlx/floats.js";
+import { reusedArrays } from "../../../src/quant/arrays.js";
 import { bytesOfArray, loadMlxGolden, mlxData, type MlxGoldenTensor } from "../../support/mlx-golden.js";
 
 interface FpResult {
@@ -65,6 +66,17 @@ describe("mx.quantize / mx.dequantize, mxfp4 / mxfp8 / nvfp4 (MLX 0.32.4 CPU) bi
       });
     }
   }
+  it("with arrays reused from call to call (a worker's, reusedArrays), every case in turn is still MLX's bytes", () => {
+    const arrays = reusedArrays();
+    for (const c of [...golden.cases].reverse()) {
+      for (const r of c.results) {
+        const x = { dtype: c.dtype, shape: c.x.shape, data: mlxData(c.x) as Float32Array | Uint16Array };
+        const q = mlxFpQuantize(x, r.mode, arrays);
+        expect(firstDiff(q.scales, mlxData(r.scales), c.rows), `${c.dtype} ${c.kind} ${r.mode}`).toBeNull();
+        expect(firstDiff(q.wq, mlxData(r.wq), c.rows), `${c.dtype} ${c.kind} ${r.mode}`).toBeNull();
+      }
+    }
+  });
   for (const s of golden.sweeps) {
     it(`scale rule over ${s.dtype} group maxima: ${s.mode}`, () => {
       const firsts: number[] = [];
