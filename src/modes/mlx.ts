@@ -40,7 +40,7 @@ export interface MlxModeDescriptor {
   minSqnrDb(bits: number): number;
   /** MLX's refusal of a width or group size, one line; null when MLX takes them. */
   refusal(bits: number, groupSize: number): string | null;
-  /** mx.quantize(w, groupSize, bits, mode) on the CPU, its outputs made by `arrays` (quant/mlx/floats.ts) when given. */
+  /** mx.quantize(w, groupSize, bits, mode) on the CPU, its outputs made by `arrays` (quant/arrays.ts) when given. */
   quantize(w: MlxFloatTensor, bits: number, groupSize: number, arrays?: Arrays): MlxStored;
   /**
    * mx.dequantize back to `out` (its data). `dtype` is the scales' float dtype when

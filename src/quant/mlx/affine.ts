@@ -81,7 +81,7 @@ export function rint(x: number): number {
  * larger magnitude, q0 = rint(edge/scale); if q0 ≠ 0 then scale = edge/q0 and bias = edge, else
  * bias = 0 (1 bit: scale = max(max − min, 1e-7) and bias = min, no edge); codes rint((w − bias)/scale) clamped to 0..2^bits−1 (a NaN code is 0). Scales and
  * biases are then stored in w's dtype. The outputs (and the SIMD path's intermediates) are made
- * by `arrays` (floats.ts: fresh by default; reused, they are good until its next call).
+ * by `arrays` (quant/arrays.ts: fresh by default; reused, they are good until its next call).
  */
 export function mlxAffineQuantize(w: MlxFloatTensor, bits: number, groupSize: number, arrays: Arrays = freshArrays): MlxAffineQuantized {
   const refusal = mlxAffineRefusal(bits, groupSize);

@@ -150,7 +150,7 @@ function quotientNaNNegative(w: MlxFloatTensor, i: number): boolean {
   return isNaN ? negative(w, i) : true;
 }
 
-/** mx.quantize in mode mxfp4 / mxfp8 / nvfp4 on the CPU: the packed codes and uint8 scales (made by `arrays` on the SIMD path: floats.ts). */
+/** mx.quantize in mode mxfp4 / mxfp8 / nvfp4 on the CPU: the packed codes and uint8 scales (made by `arrays` on the SIMD path: quant/arrays.ts). */
 export function mlxFpQuantize(w: MlxFloatTensor, mode: MlxFpMode, arrays: Arrays = freshArrays): { wq: Uint32Array; wqShape: number[]; scales: Uint8Array; scalesShape: number[] } {
   const { groupSize, bits } = MLX_FP_MODES[mode];
   const cols = mlxRowsCols(w, groupSize, `${mode}'s group size`)[1];
