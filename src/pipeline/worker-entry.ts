@@ -19,7 +19,8 @@ const view = (r: { buf: SharedArrayBuffer; offset: number; length: number }) => 
 // The kernels write straight into the shared output ranges and keep their intermediates here,
 // so slice after slice allocates almost nothing and a worker's memory stays at one slice's worth.
 const scratch = new Scratch();
-// The same for --mlx's blocks: their outputs are packed (posted) before the next block reuses the arrays.
+// The same for --scheme's and --mlx's blocks (quant/arrays.ts): their outputs are packed into the
+// block's slot (posted) before the next block reuses the arrays.
 const arrays = reusedArrays();
 
 /** Hashes being fed part by part (workers.ts hashStream), by stream id. */

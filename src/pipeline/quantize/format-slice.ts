@@ -1,12 +1,13 @@
 /**
  * The --scheme and --mlx kernels (and --mlx's casts, --scheme's absmax and non-finite checks) on a
  * block of whole rows of one weight, as a worker thread (worker-entry.ts) or the main thread runs
- * it (weight-stream.ts cuts a weight into such blocks and writes each one's outputs where they lie
- * in the whole weight's planned tensors: formatBlock says where). Every format here quantizes rows independently (groups and channels lie along a
- * row; FP8_BLOCK's blocks span 128 rows, so its slices are multiples of 128 rows; NVFP4's global
- * scale comes in with the job), so the joined bytes are those of the whole weight at once — which
- * also keeps the widened float32 copy and the codes to one slice's worth. Workers read the source
- * where it lies (a SharedArrayBuffer) and hand their outputs back without a copy (transferred).
+ * it (weight-stream.ts cuts a weight into such blocks and writes each one's outputs where they
+ * lie in the whole weight's planned tensors: formatBlock says where). Every format here quantizes
+ * rows independently (groups and channels lie along a row; FP8_BLOCK's blocks span 128 rows, so
+ * its slices are multiples of 128 rows; NVFP4's global scale comes in with the job), so the joined
+ * bytes are those of the whole weight at once, and a block's intermediates and outputs stay one
+ * block's worth. Workers read the source where it lies (a ring slot, shared) and pack their
+ * outputs back into that slot (packParts; a fresh buffer only where they do not fit).
  */
 import type { StDType } from "../../formats/types.js";
 import { LLMC_DTYPE_OF } from "../../modes/llmc-schemes.js";
@@ -79,7 +80,7 @@ export function formatSlice(job: FormatJob, rows: number, bytes: Uint8Array, arr
 /** llm-compressor outputs that are the same for every block (not stacked by rows). */
 const WHOLE = new Set(["weight_shape", "weight_global_scale"]);
 
-/** Source bytes per block: two cores stay busy, and a block's float32 copy and codes stay small. */
+/** Source bytes per block (one ring slot): two cores stay busy, and a block's intermediates and outputs stay small. */
 export const SLICE_BYTES = 2 * 1024 * 1024;
 
 /** One output tensor's part of a block: `bytes` at byte `at` of output `out` (formatSlice's order). */
